@@ -1,0 +1,67 @@
+"""Domain errors: a stable `code` for clients to branch on and a message for people."""
+
+
+class TicketingError(Exception):
+    code = "error"
+    message = "Something went wrong."
+    http_status = 400
+
+    def __init__(
+        self, message: str | None = None, *, code: str | None = None, **detail
+    ) -> None:
+        self.message = message or self.message
+        self.code = code or self.code
+        self.detail = detail
+        super().__init__(self.message)
+
+    def as_dict(self) -> dict:
+        return {"code": self.code, "message": self.message, **self.detail}
+
+
+class InvalidRequest(TicketingError):
+    code = "invalid"
+    message = "The request is not valid."
+
+
+class NotFound(TicketingError):
+    code = "not_found"
+    message = "Not found."
+    http_status = 404
+
+
+class SalesClosed(TicketingError):
+    code = "sales_closed"
+    message = "Sales are closed for this event."
+    http_status = 409
+
+
+class SoldOut(TicketingError):
+    code = "sold_out"
+    message = "Sorry, there are not enough tickets left."
+    http_status = 409
+
+
+class OrderBusy(TicketingError):
+    """Another request holds the order's lock; the caller should retry."""
+
+    code = "busy"
+    message = "This order is being processed; please retry."
+    http_status = 503
+
+
+class OrderNotPayable(TicketingError):
+    code = "not_payable"
+    message = "This order can no longer be paid."
+    http_status = 409
+
+
+class CapacityBelowSold(TicketingError):
+    code = "capacity_below_sold"
+    message = "Capacity cannot be lower than the tickets already sold or held."
+    http_status = 409
+
+
+class PermissionRefused(TicketingError):
+    code = "forbidden"
+    message = "You do not have permission to do that."
+    http_status = 403

@@ -1,0 +1,65 @@
+from django.db import models
+from django.db.models import Q
+
+
+class OutboundMessage(models.Model):
+    """An email or SMS queued in the writing transaction and sent by the worker.
+
+    Queuing in the same transaction as the data it announces means a provider
+    outage delays a message but never drops it (invariant 5).
+    """
+
+    class Channel(models.TextChoices):
+        EMAIL = "email", "Email"
+        SMS = "sms", "SMS"
+
+    class Status(models.TextChoices):
+        QUEUED = "queued", "Queued"
+        SENT = "sent", "Sent"
+        FAILED = "failed", "Failed (gave up)"
+
+    channel = models.CharField(max_length=8, choices=Channel.choices)
+    kind = models.CharField(
+        max_length=50, help_text="What the message is, e.g. order_confirmation."
+    )
+    to = models.CharField(max_length=254)
+    order = models.ForeignKey(
+        "core.Order",
+        on_delete=models.CASCADE,
+        null=True,
+        blank=True,
+        related_name="messages",
+    )
+    event = models.ForeignKey(
+        "core.Event",
+        on_delete=models.CASCADE,
+        null=True,
+        blank=True,
+        related_name="messages",
+    )
+    context = models.JSONField(default=dict, blank=True)
+    status = models.CharField(
+        max_length=8, choices=Status.choices, default=Status.QUEUED
+    )
+    attempts = models.PositiveSmallIntegerField(default=0)
+    next_attempt_at = models.DateTimeField()
+    last_error = models.TextField(blank=True)
+    provider_id = models.CharField(max_length=100, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    sent_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        indexes = [models.Index(fields=["status", "next_attempt_at"])]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(status__in=["queued", "sent", "failed"]),
+                name="message_status_valid",
+            ),
+            models.CheckConstraint(
+                condition=Q(channel__in=["email", "sms"]), name="message_channel_valid"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.channel} {self.kind} to {self.to}"

@@ -1,0 +1,185 @@
+import secrets
+import uuid
+
+from django.db import models
+from django.db.models import Q
+
+# Unambiguous characters for codes a person may read out or type.
+CODE_ALPHABET = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"
+
+
+def new_public_code(length: int = 8) -> str:
+    return "".join(secrets.choice(CODE_ALPHABET) for _ in range(length))
+
+
+def new_access_token() -> str:
+    return secrets.token_urlsafe(24)
+
+
+class Order(models.Model):
+    """A customer's purchase; while pending its lines hold capacity until `hold_expires_at`."""
+
+    class Status(models.TextChoices):
+        PENDING = "pending", "Pending payment"
+        PROCESSING = "processing", "Payment processing"
+        PAID = "paid", "Paid"
+        REFUNDED = "refunded", "Refunded"
+        EXPIRED = "expired", "Expired"
+        CANCELLED = "cancelled", "Cancelled"
+
+    class Source(models.TextChoices):
+        WEB = "web", "Online sale"
+        COMP = "comp", "Complimentary"
+        EXTERNAL = "external", "External channel"
+        WAITLIST = "waitlist", "Waitlist offer"
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    code = models.CharField(max_length=12, unique=True, default=new_public_code)
+    token = models.CharField(max_length=64, unique=True, default=new_access_token)
+    event = models.ForeignKey(
+        "core.Event", on_delete=models.PROTECT, related_name="orders"
+    )
+    customer_name = models.CharField(max_length=200)
+    customer_email = models.EmailField()
+    customer_phone = models.CharField(max_length=32, blank=True)
+    status = models.CharField(
+        max_length=16, choices=Status.choices, default=Status.PENDING
+    )
+    source = models.CharField(max_length=16, choices=Source.choices, default=Source.WEB)
+    hold_expires_at = models.DateTimeField(null=True, blank=True)
+    total = models.DecimalField(max_digits=12, decimal_places=2)
+    currency = models.CharField(max_length=3)
+    stripe_checkout_session_id = models.CharField(
+        max_length=255, null=True, blank=True, unique=True
+    )
+    stripe_payment_intent_id = models.CharField(
+        max_length=255, null=True, blank=True, unique=True
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+    paid_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        indexes = [
+            models.Index(fields=["event", "status", "hold_expires_at"]),
+            models.Index(fields=["status", "hold_expires_at"]),
+            models.Index(fields=["customer_email"]),
+        ]
+        constraints = [
+            models.CheckConstraint(condition=Q(total__gte=0), name="order_total_gte_0"),
+            models.CheckConstraint(
+                condition=Q(
+                    status__in=[
+                        "pending",
+                        "processing",
+                        "paid",
+                        "refunded",
+                        "expired",
+                        "cancelled",
+                    ]
+                ),
+                name="order_status_valid",
+            ),
+            models.CheckConstraint(
+                condition=Q(source__in=["web", "comp", "external", "waitlist"]),
+                name="order_source_valid",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"Order {self.code}"
+
+    @property
+    def holds_capacity_statuses(self) -> tuple[str, ...]:
+        return (self.Status.PENDING, self.Status.PROCESSING)
+
+
+class OrderLine(models.Model):
+    order = models.ForeignKey(Order, on_delete=models.CASCADE, related_name="lines")
+    ticket_type = models.ForeignKey(
+        "core.TicketType", on_delete=models.PROTECT, related_name="order_lines"
+    )
+    quantity = models.PositiveSmallIntegerField()
+    unit_price = models.DecimalField(max_digits=10, decimal_places=2)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["order", "ticket_type"], name="order_line_unique_type"
+            ),
+            models.CheckConstraint(
+                condition=Q(quantity__gte=1), name="order_line_quantity_gte_1"
+            ),
+            models.CheckConstraint(
+                condition=Q(unit_price__gte=0), name="order_line_price_gte_0"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.quantity} × {self.ticket_type.name}"
+
+    @property
+    def subtotal(self):
+        return self.unit_price * self.quantity
+
+
+class Payment(models.Model):
+    class Provider(models.TextChoices):
+        STRIPE = "stripe", "Stripe"
+        SIMULATED = "simulated", "Simulated (test)"
+        EXTERNAL = "external", "External channel"
+        COMP = "comp", "Complimentary"
+
+    class Status(models.TextChoices):
+        PENDING = "pending", "Pending"
+        SUCCEEDED = "succeeded", "Succeeded"
+        FAILED = "failed", "Failed"
+        REFUNDED = "refunded", "Refunded"
+
+    order = models.ForeignKey(Order, on_delete=models.PROTECT, related_name="payments")
+    provider = models.CharField(max_length=16, choices=Provider.choices)
+    provider_reference = models.CharField(max_length=255)
+    amount = models.DecimalField(max_digits=12, decimal_places=2)
+    currency = models.CharField(max_length=3)
+    status = models.CharField(max_length=16, choices=Status.choices)
+    provider_event_id = models.CharField(max_length=255, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["provider", "provider_reference"],
+                name="payment_unique_reference",
+            ),
+            models.CheckConstraint(
+                condition=Q(amount__gte=0), name="payment_amount_gte_0"
+            ),
+            models.CheckConstraint(
+                condition=Q(status__in=["pending", "succeeded", "failed", "refunded"]),
+                name="payment_status_valid",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.provider} {self.provider_reference}"
+
+
+class ProviderEvent(models.Model):
+    """A webhook event id seen once, so retries and duplicates are recognised."""
+
+    provider = models.CharField(max_length=16)
+    event_id = models.CharField(max_length=255)
+    event_type = models.CharField(max_length=100)
+    received_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["provider", "event_id"], name="provider_event_once"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.provider}:{self.event_id}"

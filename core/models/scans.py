@@ -1,0 +1,76 @@
+from django.conf import settings
+from django.db import models
+from django.db.models import Q
+
+
+class ScanLog(models.Model):
+    """Every scan attempt at a door, valid or not (invariant 4)."""
+
+    class Result(models.TextChoices):
+        OK = "ok", "Admitted"
+        ALREADY_USED = "already_used", "Already used"
+        WRONG_EVENT = "wrong_event", "Ticket for another event"
+        VOID = "void", "Refunded or void"
+        INVALID = "invalid", "Not a valid ticket"
+        NOT_YET_VALID = "not_yet_valid", "Not valid yet"
+        UNDONE = "undone", "Admit undone"
+        OFFLINE_CONFLICT = "offline_conflict", "Admitted offline at two doors"
+
+    ticket = models.ForeignKey(
+        "core.Ticket",
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="scans",
+    )
+    event = models.ForeignKey(
+        "core.Event", on_delete=models.CASCADE, related_name="scans"
+    )
+    result = models.CharField(max_length=20, choices=Result.choices)
+    staff = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+    )
+    device_label = models.CharField(max_length=100, blank=True)
+    code_digest = models.CharField(
+        max_length=64, help_text="SHA-256 of the raw scanned text."
+    )
+    nonce = models.CharField(max_length=64, null=True, blank=True)
+    offline = models.BooleanField(default=False)
+    detail = models.JSONField(default=dict, blank=True)
+    at = models.DateTimeField()
+
+    class Meta:
+        ordering = ["-at"]
+        indexes = [
+            models.Index(fields=["event", "-at"]),
+            models.Index(fields=["event", "result"]),
+        ]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["event", "nonce"],
+                condition=Q(nonce__isnull=False),
+                name="scan_nonce_once_per_event",
+            ),
+            models.CheckConstraint(
+                condition=Q(
+                    result__in=[
+                        "ok",
+                        "already_used",
+                        "wrong_event",
+                        "void",
+                        "invalid",
+                        "not_yet_valid",
+                        "undone",
+                        "offline_conflict",
+                    ]
+                ),
+                name="scan_result_valid",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.result} at {self.at:%H:%M:%S}"

@@ -1,0 +1,89 @@
+import uuid
+
+from django.conf import settings
+from django.db import models
+from django.db.models import Q
+
+from core.models.orders import new_access_token, new_public_code
+
+
+def new_ticket_code() -> str:
+    return new_public_code(10)
+
+
+class Ticket(models.Model):
+    """One admission; its QR payload is signed so forgeries fail before any lookup."""
+
+    class Status(models.TextChoices):
+        ISSUED = "issued", "Valid"
+        USED = "used", "Used"
+        VOID = "void", "Void"
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    code = models.CharField(
+        max_length=16,
+        unique=True,
+        default=new_ticket_code,
+        help_text="The seed's ticket_id.",
+    )
+    token = models.CharField(max_length=64, unique=True, default=new_access_token)
+    order = models.ForeignKey(
+        "core.Order",
+        on_delete=models.PROTECT,
+        related_name="tickets",
+        null=True,
+        blank=True,
+    )
+    event = models.ForeignKey(
+        "core.Event", on_delete=models.PROTECT, related_name="tickets"
+    )
+    ticket_type = models.ForeignKey(
+        "core.TicketType", on_delete=models.PROTECT, related_name="tickets"
+    )
+    guest_name = models.CharField(max_length=200, blank=True)
+    guest_email = models.EmailField(blank=True)
+    guest_phone = models.CharField(max_length=32, blank=True)
+    price_paid = models.DecimalField(max_digits=10, decimal_places=2)
+    status = models.CharField(
+        max_length=8, choices=Status.choices, default=Status.ISSUED
+    )
+    qr_payload = models.CharField(max_length=255, unique=True)
+    scanned_at = models.DateTimeField(null=True, blank=True)
+    scanned_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+    )
+    scanned_device = models.CharField(max_length=100, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["created_at"]
+        indexes = [
+            models.Index(fields=["event", "status"]),
+            models.Index(fields=["event", "guest_name"]),
+            models.Index(fields=["event", "guest_email"]),
+        ]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(price_paid__gte=0), name="ticket_price_gte_0"
+            ),
+            models.CheckConstraint(
+                condition=Q(status__in=["issued", "used", "void"]),
+                name="ticket_status_valid",
+            ),
+            models.CheckConstraint(
+                condition=~Q(status="used") | Q(scanned_at__isnull=False),
+                name="ticket_used_has_scanned_at",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"Ticket {self.code}"
+
+    @property
+    def is_used(self) -> bool:
+        return self.status == self.Status.USED

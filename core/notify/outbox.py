@@ -1,0 +1,43 @@
+"""Queue emails and SMS in the caller's transaction; the worker sends them."""
+
+from django.utils import timezone
+
+from core.models import Event, Order, OutboundMessage
+
+
+def queue_email(
+    *,
+    kind: str,
+    to: str,
+    order: Order | None = None,
+    event: Event | None = None,
+    context: dict | None = None,
+) -> OutboundMessage:
+    return OutboundMessage.objects.create(
+        channel=OutboundMessage.Channel.EMAIL,
+        kind=kind,
+        to=to,
+        order=order,
+        event=event or (order.event if order else None),
+        context=context or {},
+        next_attempt_at=timezone.now(),
+    )
+
+
+def queue_sms(
+    *,
+    kind: str,
+    to: str,
+    order: Order | None = None,
+    event: Event | None = None,
+    context: dict | None = None,
+) -> OutboundMessage:
+    return OutboundMessage.objects.create(
+        channel=OutboundMessage.Channel.SMS,
+        kind=kind,
+        to=to,
+        order=order,
+        event=event or (order.event if order else None),
+        context=context or {},
+        next_attempt_at=timezone.now(),
+    )

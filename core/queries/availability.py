@@ -1,0 +1,176 @@
+"""Availability: capacity, sold, held and free seats per ticket type and event.
+
+Sold comes from counters kept in the issuing transactions; held is the sum of
+unexpired pending orders' lines. Neither grows with tickets sold, and an
+expired hold stops counting the instant it expires, whether or not the sweep
+has run (the seed's get_event_availability / get_ticket_count_by_type /
+get_unified_capacity).
+"""
+
+from collections import defaultdict
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from decimal import Decimal
+
+from django.db.models import Q, Sum
+from django.utils import timezone
+
+from core.models import Event, Order, OrderLine, TicketType
+
+HOLDING_STATUSES = (Order.Status.PENDING, Order.Status.PROCESSING)
+
+
+@dataclass(frozen=True)
+class TicketTypeAvailability:
+    id: int
+    name: str
+    description: str
+    price: Decimal
+    currency: str
+    capacity: int
+    sold: int
+    held: int
+    available: int
+    max_per_order: int
+    on_sale: bool
+
+    @property
+    def sold_out(self) -> bool:
+        return self.available <= 0
+
+    @property
+    def max_selectable(self) -> int:
+        return max(0, min(self.max_per_order, self.available))
+
+
+@dataclass(frozen=True)
+class EventAvailability:
+    event: Event
+    types: list[TicketTypeAvailability] = field(default_factory=list)
+    total_capacity: int = 0
+    total_sold: int = 0
+    total_held: int = 0
+    total_available: int = 0
+
+    @property
+    def is_sold_out(self) -> bool:
+        return self.total_available <= 0
+
+    @property
+    def from_price(self) -> Decimal | None:
+        prices = [t.price for t in self.types if t.on_sale and not t.sold_out]
+        prices = prices or [t.price for t in self.types]
+        return min(prices) if prices else None
+
+    def as_api_dict(self) -> dict:
+        """The seed's event-availability response shape."""
+        event = self.event
+        return {
+            "event": {
+                "id": str(event.id),
+                "slug": event.slug,
+                "name": event.name,
+                "event_date": event.starts_at.isoformat(),
+                "venue": event.venue,
+                "venue_capacity": event.venue_capacity,
+                "currency": event.currency,
+                "is_active": event.is_active,
+            },
+            "availability": [
+                {
+                    "id": t.id,
+                    "name": t.name,
+                    "price": float(t.price),
+                    "capacity": t.capacity,
+                    "sold": t.sold,
+                    "held": t.held,
+                    "available": t.available,
+                    "sold_out": t.sold_out,
+                    "max_per_order": t.max_per_order,
+                    "on_sale": t.on_sale,
+                }
+                for t in self.types
+            ],
+            "summary": {
+                "total_capacity": self.total_capacity,
+                "total_sold": self.total_sold,
+                "total_held": self.total_held,
+                "total_available": self.total_available,
+                "is_sold_out": self.is_sold_out,
+            },
+        }
+
+
+def held_by_type(
+    *, event_ids: Iterable, now=None, exclude_order_id=None
+) -> dict[int, int]:
+    """Seats held by unexpired pending orders, keyed by ticket type id."""
+    now = now or timezone.now()
+    lines = OrderLine.objects.filter(
+        order__event_id__in=list(event_ids),
+        order__status__in=HOLDING_STATUSES,
+    ).filter(
+        Q(order__hold_expires_at__gt=now) | Q(order__status=Order.Status.PROCESSING)
+    )
+    if exclude_order_id is not None:
+        lines = lines.exclude(order_id=exclude_order_id)
+    rows = lines.values("ticket_type_id").annotate(held=Sum("quantity"))
+    return {row["ticket_type_id"]: row["held"] for row in rows}
+
+
+def compute_availability(
+    event: Event, types: list[TicketType], held: dict[int, int], now=None
+) -> EventAvailability:
+    """Combine counters and holds; also used by services under their locks."""
+    now = now or timezone.now()
+    total_held = sum(held.get(t.id, 0) for t in types)
+    venue_free = max(0, event.venue_capacity - event.sold_count - total_held)
+    rows = []
+    free_sum = 0
+    for t in types:
+        type_held = held.get(t.id, 0)
+        type_free = max(0, t.capacity - t.sold_count - type_held)
+        free_sum += type_free
+        rows.append(
+            TicketTypeAvailability(
+                id=t.id,
+                name=t.name,
+                description=t.description,
+                price=t.price,
+                currency=event.currency,
+                capacity=t.capacity,
+                sold=t.sold_count,
+                held=type_held,
+                available=min(type_free, venue_free),
+                max_per_order=t.max_per_order,
+                on_sale=event.is_active and t.sales_open(now),
+            )
+        )
+    return EventAvailability(
+        event=event,
+        types=rows,
+        total_capacity=min(event.venue_capacity, sum(t.capacity for t in types)),
+        total_sold=event.sold_count,
+        total_held=total_held,
+        total_available=min(free_sum, venue_free),
+    )
+
+
+def availability_for_events(events: Iterable[Event], now=None) -> dict:
+    """Availability of many events in two queries, keyed by event id."""
+    now = now or timezone.now()
+    events = list(events)
+    types_by_event: dict = defaultdict(list)
+    for ticket_type in TicketType.objects.filter(
+        event__in=events, is_active=True
+    ).select_related("event"):
+        types_by_event[ticket_type.event_id].append(ticket_type)
+    held = held_by_type(event_ids=[e.id for e in events], now=now)
+    return {
+        event.id: compute_availability(event, types_by_event[event.id], held, now)
+        for event in events
+    }
+
+
+def get_event_availability(event: Event, now=None) -> EventAvailability:
+    return availability_for_events([event], now)[event.id]

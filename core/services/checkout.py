@@ -1,0 +1,160 @@
+"""Placing an order: validate, then hold seats atomically under row locks."""
+
+from collections.abc import Mapping
+from datetime import timedelta
+from decimal import Decimal
+
+from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.core.validators import validate_email
+from django.db import transaction
+from django.utils import timezone
+
+from core import realtime
+from core.exceptions import InvalidRequest, NotFound, SalesClosed, SoldOut
+from core.models import Event, Order, OrderLine, TicketType
+from core.queries.availability import compute_availability, held_by_type
+
+
+def _clean_quantities(quantities: Mapping) -> dict[int, int]:
+    cleaned: dict[int, int] = {}
+    for key, value in quantities.items():
+        try:
+            type_id, quantity = int(key), int(value)
+        except (TypeError, ValueError) as exc:
+            raise InvalidRequest(
+                "Quantities must be whole numbers.", code="invalid_quantity"
+            ) from exc
+        if quantity < 0:
+            raise InvalidRequest(
+                "Quantities cannot be negative.", code="invalid_quantity"
+            )
+        if quantity:
+            cleaned[type_id] = quantity
+    if not cleaned:
+        raise InvalidRequest("Choose at least one ticket.", code="invalid_quantity")
+    return cleaned
+
+
+def _clean_contact(name: str, email: str, phone: str) -> tuple[str, str, str]:
+    name, email, phone = (
+        (name or "").strip(),
+        (email or "").strip(),
+        (phone or "").strip(),
+    )
+    if not name:
+        raise InvalidRequest("Please enter your name.", code="invalid_name")
+    try:
+        validate_email(email)
+    except ValidationError as exc:
+        raise InvalidRequest(
+            "Please enter a valid email address.", code="invalid_email"
+        ) from exc
+    if phone and not (
+        phone.lstrip("+").replace(" ", "").replace("-", "").isdigit()
+        and 6 <= len(phone) <= 20
+    ):
+        raise InvalidRequest(
+            "Please enter a valid phone number, e.g. +14155550123.",
+            code="invalid_phone",
+        )
+    return name, email.lower(), phone
+
+
+@transaction.atomic
+def place_order(
+    *,
+    event_id,
+    quantities: Mapping[int, int],
+    customer_name: str,
+    customer_email: str,
+    customer_phone: str = "",
+    source: str = Order.Source.WEB,
+    hold_minutes: int | None = None,
+    free: bool = False,
+    now=None,
+) -> Order:
+    """Create a pending order whose lines hold seats until the hold expires.
+
+    Locks the event row, then its ticket types in primary-key order, so that
+    `sold + held <= capacity` holds per type and per venue under concurrency.
+    Comps (`free=True`, source comp) skip sales windows and per-order limits.
+    Broadcasts availability after commit. Raises InvalidRequest, NotFound,
+    SalesClosed or SoldOut; nothing is written when it raises.
+    """
+    now = now or timezone.now()
+    wanted = _clean_quantities(quantities)
+    name, email, phone = _clean_contact(customer_name, customer_email, customer_phone)
+    staff_issued = source == Order.Source.COMP
+
+    event = Event.objects.select_for_update().filter(pk=event_id).first()
+    if event is None or (not event.is_active and not staff_issued):
+        raise NotFound("This event is not on sale.", code="unknown_event")
+    types = list(
+        TicketType.objects.select_for_update()
+        .filter(event=event, pk__in=wanted)
+        .order_by("pk")
+    )
+    if len(types) != len(wanted):
+        raise InvalidRequest(
+            "One of the ticket types does not exist for this event.",
+            code="unknown_ticket_type",
+        )
+
+    if not staff_issued:
+        if not event.sales_open(now):
+            raise SalesClosed()
+        for ticket_type in types:
+            if not ticket_type.sales_open(now):
+                raise SalesClosed(
+                    f"{ticket_type.name} tickets are not on sale right now."
+                )
+            if wanted[ticket_type.id] > ticket_type.max_per_order:
+                raise InvalidRequest(
+                    f"You can buy at most {ticket_type.max_per_order} {ticket_type.name} tickets per order.",
+                    code="above_max_per_order",
+                )
+
+    all_types = list(TicketType.objects.filter(event=event))
+    availability = compute_availability(
+        event, all_types, held_by_type(event_ids=[event.id], now=now), now
+    )
+    by_id = {row.id: row for row in availability.types}
+    for ticket_type in types:
+        left = by_id[ticket_type.id].available
+        if wanted[ticket_type.id] > left:
+            message = (
+                f"Only {left} {ticket_type.name} tickets are left."
+                if left
+                else f"{ticket_type.name} is sold out."
+            )
+            raise SoldOut(message, available=left, ticket_type=ticket_type.id)
+    if sum(wanted.values()) > availability.total_available:
+        raise SoldOut(
+            f"Only {availability.total_available} tickets are left for this event.",
+            available=availability.total_available,
+        )
+
+    total = Decimal("0.00") if free else sum(t.price * wanted[t.id] for t in types)
+    minutes = settings.HOLD_MINUTES if hold_minutes is None else hold_minutes
+    order = Order.objects.create(
+        event=event,
+        customer_name=name,
+        customer_email=email,
+        customer_phone=phone,
+        source=source,
+        hold_expires_at=now + timedelta(minutes=minutes),
+        total=total,
+        currency=event.currency,
+    )
+    OrderLine.objects.bulk_create(
+        OrderLine(
+            order=order,
+            ticket_type=t,
+            quantity=wanted[t.id],
+            unit_price=Decimal("0.00") if free else t.price,
+        )
+        for t in types
+    )
+    realtime.announce_availability_changed(event.id, reason="hold")
+    return order

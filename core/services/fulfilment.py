@@ -1,0 +1,149 @@
+"""Turning a paid order into tickets, exactly once."""
+
+from dataclasses import dataclass
+from decimal import Decimal
+
+from django.db import DatabaseError, transaction
+from django.db.models import F
+from django.utils import timezone
+
+from core import realtime
+from core.exceptions import OrderBusy
+from core.models import Event, Order, Payment, Ticket, TicketType
+from core.notify.outbox import queue_email, queue_sms
+from core.queries.availability import compute_availability, held_by_type
+from core.tickets.signing import sign_ticket
+
+
+@dataclass(frozen=True)
+class FulfilmentResult:
+    order: Order
+    issued: bool  # tickets were issued by this call
+    needs_refund: bool = False  # paid, but the seats were gone: refund it
+
+
+def lock_order(order_id, *, nowait: bool = False) -> Order:
+    """Lock an order row; with `nowait` a concurrent holder raises OrderBusy."""
+    try:
+        return Order.objects.select_for_update(nowait=nowait).get(pk=order_id)
+    except DatabaseError as exc:
+        raise OrderBusy() from exc
+
+
+def _seats_still_free(order: Order, now) -> bool:
+    """Whether an order whose hold lapsed still fits (its own lines not counted as held)."""
+    event = Event.objects.select_for_update().get(pk=order.event_id)
+    lines = list(order.lines.all())
+    types = list(
+        TicketType.objects.select_for_update()
+        .filter(event_id=order.event_id)
+        .order_by("pk")
+    )
+    held = held_by_type(event_ids=[order.event_id], now=now, exclude_order_id=order.id)
+    availability = compute_availability(event, types, held, now)
+    free = {row.id: row.available for row in availability.types}
+    if sum(line.quantity for line in lines) > availability.total_available:
+        return False
+    return all(line.quantity <= free.get(line.ticket_type_id, 0) for line in lines)
+
+
+def _issue_tickets(order: Order) -> list[Ticket]:
+    lines = list(order.lines.select_related("ticket_type").order_by("ticket_type_id"))
+    tickets = []
+    for line in lines:
+        for _ in range(line.quantity):
+            ticket = Ticket(
+                order=order,
+                event_id=order.event_id,
+                ticket_type=line.ticket_type,
+                guest_name=order.customer_name,
+                guest_email=order.customer_email,
+                guest_phone=order.customer_phone,
+                price_paid=line.unit_price,
+            )
+            ticket.qr_payload = sign_ticket(
+                event_id=order.event_id, ticket_code=ticket.code
+            )
+            tickets.append(ticket)
+    # Counters move in the same transaction, event row first and then types
+    # in primary-key order (the order place_order locks them in, so the two
+    # cannot deadlock). The check constraints (sold <= capacity) are the last
+    # guard against overselling.
+    Event.objects.filter(pk=order.event_id).update(
+        sold_count=F("sold_count") + sum(line.quantity for line in lines)
+    )
+    for line in lines:
+        TicketType.objects.filter(pk=line.ticket_type_id).update(
+            sold_count=F("sold_count") + line.quantity
+        )
+    Ticket.objects.bulk_create(tickets)
+    return tickets
+
+
+def queue_order_messages(order: Order) -> None:
+    """Confirmation email, and an SMS when a phone was given (sent by the worker)."""
+    queue_email(kind="order_confirmation", to=order.customer_email, order=order)
+    if order.customer_phone:
+        queue_sms(kind="order_tickets_link", to=order.customer_phone, order=order)
+
+
+@transaction.atomic
+def fulfil_order(
+    *,
+    order_id,
+    provider: str,
+    provider_reference: str,
+    amount: Decimal,
+    currency: str,
+    provider_event_id: str = "",
+    nowait: bool = False,
+    now=None,
+) -> FulfilmentResult:
+    """Record a successful payment and issue the order's tickets exactly once.
+
+    Locks the order (raising OrderBusy with `nowait` if another request holds
+    it), then the event and ticket types when a lapsed hold must be re-checked.
+    A second call for the same order changes nothing. If the hold lapsed and
+    the seats are gone, the payment is recorded and `needs_refund` is returned.
+    Queues the confirmation messages and broadcasts after commit.
+    """
+    now = now or timezone.now()
+    order = lock_order(order_id, nowait=nowait)
+    payment, _ = Payment.objects.get_or_create(
+        provider=provider,
+        provider_reference=provider_reference,
+        defaults={
+            "order": order,
+            "amount": amount,
+            "currency": currency.lower(),
+            "status": Payment.Status.SUCCEEDED,
+            "provider_event_id": provider_event_id,
+        },
+    )
+    if order.status == Order.Status.PAID:
+        return FulfilmentResult(order=order, issued=False)
+    if order.status == Order.Status.REFUNDED:
+        return FulfilmentResult(order=order, issued=False)
+
+    hold_is_live = order.status == Order.Status.PROCESSING or (
+        order.status == Order.Status.PENDING
+        and order.hold_expires_at is not None
+        and order.hold_expires_at > now
+    )
+    if not hold_is_live and not _seats_still_free(order, now):
+        if order.status in (Order.Status.PENDING, Order.Status.PROCESSING):
+            order.status = Order.Status.EXPIRED
+            order.save(update_fields=["status", "updated_at"])
+        return FulfilmentResult(order=order, issued=False, needs_refund=True)
+
+    _issue_tickets(order)
+    order.status = Order.Status.PAID
+    order.paid_at = now
+    order.hold_expires_at = None
+    order.save(update_fields=["status", "paid_at", "hold_expires_at", "updated_at"])
+    if payment.status != Payment.Status.SUCCEEDED:
+        payment.status = Payment.Status.SUCCEEDED
+        payment.save(update_fields=["status", "updated_at"])
+    queue_order_messages(order)
+    realtime.announce_availability_changed(order.event_id, reason="sale")
+    return FulfilmentResult(order=order, issued=True)

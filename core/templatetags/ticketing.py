@@ -1,0 +1,29 @@
+from decimal import Decimal
+
+from django import template
+from django.utils import timezone
+
+register = template.Library()
+
+SYMBOLS = {"usd": "$", "eur": "€", "gbp": "£", "cad": "CA$", "aud": "A$", "mxn": "MX$"}
+
+
+@register.filter
+def money(amount, currency: str = "usd") -> str:
+    """`25.00|money:"eur"` → `€25.00`; free shows as "Free"."""
+    if amount is None:
+        return ""
+    amount = Decimal(amount)
+    if amount == 0:
+        return "Free"
+    symbol = SYMBOLS.get((currency or "").lower())
+    text = f"{amount:,.2f}"
+    return f"{symbol}{text}" if symbol else f"{text} {currency.upper()}"
+
+
+@register.filter
+def in_event_tz(value, event):
+    """Show an aware datetime in the event's own time zone."""
+    if value is None:
+        return None
+    return timezone.localtime(value, event.tz)

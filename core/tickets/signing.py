@@ -1,0 +1,105 @@
+"""Signed QR payloads: `T1.<event>.<ticket code>.<signature>`.
+
+Ed25519 lets a door phone verify a code offline with the public key, which
+cannot mint tickets. Every part is upper-case base32, digits and dots, so the
+QR code uses alphanumeric mode and stays low-density (fast to scan).
+"""
+
+import base64
+import binascii
+import hashlib
+import re
+from dataclasses import dataclass
+from functools import lru_cache
+
+from cryptography.exceptions import InvalidSignature
+from cryptography.hazmat.primitives.asymmetric.ed25519 import (
+    Ed25519PrivateKey,
+    Ed25519PublicKey,
+)
+from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
+from django.conf import settings
+
+VERSION = "T1"
+# The longest well-formed payload; anything longer is rejected unread.
+MAX_PAYLOAD_LENGTH = 160
+_PAYLOAD_RE = re.compile(r"^T1\.([0-9A-F]{8})\.([A-Z0-9]{6,16})\.([A-Z2-7]{103})$")
+
+
+@dataclass(frozen=True)
+class VerifiedCode:
+    event_key: str
+    ticket_code: str
+
+
+class InvalidTicketCode(ValueError):
+    """The text is not a ticket this system signed."""
+
+
+def event_key(event_id) -> str:
+    """Short event tag carried in the payload, to reject other events' tickets early."""
+    return str(event_id).replace("-", "")[:8].upper()
+
+
+def _b32(data: bytes) -> str:
+    return base64.b32encode(data).decode("ascii").rstrip("=")
+
+
+def _unb32(text: str) -> bytes:
+    return base64.b32decode(text + "=" * (-len(text) % 8))
+
+
+@lru_cache(maxsize=4)
+def _private_key_for(secret: str, fallback: str) -> Ed25519PrivateKey:
+    if secret:
+        try:
+            seed = base64.b64decode(secret, validate=True)
+        except binascii.Error as exc:
+            raise ValueError(
+                "QR_SIGNING_SECRET must be base64 of a 32-byte Ed25519 seed"
+            ) from exc
+        if len(seed) != 32:
+            raise ValueError("QR_SIGNING_SECRET must decode to exactly 32 bytes")
+    else:
+        seed = hashlib.sha256(f"qr-signing:{fallback}".encode()).digest()
+    return Ed25519PrivateKey.from_private_bytes(seed)
+
+
+def private_key() -> Ed25519PrivateKey:
+    return _private_key_for(settings.QR_SIGNING_SECRET, settings.SECRET_KEY)
+
+
+@lru_cache(maxsize=4)
+def _public_key_for(secret: str, fallback: str) -> Ed25519PublicKey:
+    return _private_key_for(secret, fallback).public_key()
+
+
+def public_key() -> Ed25519PublicKey:
+    return _public_key_for(settings.QR_SIGNING_SECRET, settings.SECRET_KEY)
+
+
+def public_key_b64() -> str:
+    """Raw public key, base64, for door pages that verify offline (WebCrypto Ed25519)."""
+    raw = public_key().public_bytes(Encoding.Raw, PublicFormat.Raw)
+    return base64.b64encode(raw).decode("ascii")
+
+
+def sign_ticket(*, event_id, ticket_code: str) -> str:
+    message = f"{VERSION}.{event_key(event_id)}.{ticket_code}"
+    return f"{message}.{_b32(private_key().sign(message.encode('ascii')))}"
+
+
+def verify_ticket_code(text: str) -> VerifiedCode:
+    """Parse and verify a scanned payload without touching the database."""
+    if not isinstance(text, str) or len(text) > MAX_PAYLOAD_LENGTH:
+        raise InvalidTicketCode("not a ticket code")
+    match = _PAYLOAD_RE.match(text.strip().upper())
+    if not match:
+        raise InvalidTicketCode("not a ticket code")
+    key, code, signature = match.groups()
+    message = f"{VERSION}.{key}.{code}".encode("ascii")
+    try:
+        public_key().verify(_unb32(signature), message)
+    except (InvalidSignature, binascii.Error, ValueError) as exc:
+        raise InvalidTicketCode("signature does not match") from exc
+    return VerifiedCode(event_key=key, ticket_code=code)

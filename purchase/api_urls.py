@@ -1,0 +1,16 @@
+from django.urls import path
+
+from purchase import api
+
+urlpatterns = [
+    path(
+        "api/v1/events/<slug:slug>/availability",
+        api.EventAvailabilityApi.as_view(),
+        name="api_event_availability",
+    ),
+    path(
+        "functions/v1/event-availability/<str:name>",
+        api.EventAvailabilityByNameApi.as_view(),
+        name="api_event_availability_by_name",
+    ),
+]

@@ -1,0 +1,9 @@
+from django.urls import include, path
+
+from ticketing.urls_common import common_urlpatterns
+
+urlpatterns = [
+    *common_urlpatterns,
+    path("", include("scanner.api_urls")),
+    path("", include("scanner.urls")),
+]
