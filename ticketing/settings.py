@@ -183,6 +183,14 @@ USE_TZ = True
 STATIC_URL = "/static/"
 STATIC_ROOT = BASE_DIR / "staticfiles"
 STATICFILES_DIRS = [BASE_DIR / "static"]
+# Browser libraries come from the npm registry at install time (`npm ci`),
+# served straight out of node_modules: nothing vendored by hand.
+NPM_STATIC_PACKAGES = ["qr-scanner"]
+STATICFILES_DIRS += [
+    (f"vendor/{name}", BASE_DIR / "node_modules" / name)
+    for name in NPM_STATIC_PACKAGES
+    if (BASE_DIR / "node_modules" / name).is_dir()
+]
 MEDIA_URL = "/media/"
 MEDIA_ROOT = Path(env("MEDIA_ROOT", default=str(BASE_DIR / "media")))
 STORAGES = {

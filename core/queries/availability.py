@@ -161,13 +161,19 @@ def availability_for_events(events: Iterable[Event], now=None) -> dict:
     now = now or timezone.now()
     events = list(events)
     types_by_event: dict = defaultdict(list)
+    # The join re-reads each event's counters, so a caller's stale instance
+    # cannot make the figures stale.
+    fresh_events = {}
     for ticket_type in TicketType.objects.filter(
         event__in=events, is_active=True
     ).select_related("event"):
         types_by_event[ticket_type.event_id].append(ticket_type)
+        fresh_events[ticket_type.event_id] = ticket_type.event
     held = held_by_type(event_ids=[e.id for e in events], now=now)
     return {
-        event.id: compute_availability(event, types_by_event[event.id], held, now)
+        event.id: compute_availability(
+            fresh_events.get(event.id, event), types_by_event[event.id], held, now
+        )
         for event in events
     }
 

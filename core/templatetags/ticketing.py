@@ -1,7 +1,6 @@
 from decimal import Decimal
 
 from django import template
-from django.utils import timezone
 
 register = template.Library()
 
@@ -19,11 +18,3 @@ def money(amount, currency: str = "usd") -> str:
     symbol = SYMBOLS.get((currency or "").lower())
     text = f"{amount:,.2f}"
     return f"{symbol}{text}" if symbol else f"{text} {currency.upper()}"
-
-
-@register.filter
-def in_event_tz(value, event):
-    """Show an aware datetime in the event's own time zone."""
-    if value is None:
-        return None
-    return timezone.localtime(value, event.tz)

@@ -99,7 +99,11 @@ def verify_ticket_code(text: str) -> VerifiedCode:
     key, code, signature = match.groups()
     message = f"{VERSION}.{key}.{code}".encode("ascii")
     try:
-        public_key().verify(_unb32(signature), message)
+        raw_signature = _unb32(signature)
+        if _b32(raw_signature) != signature:
+            # Non-canonical spare bits: an altered code that would decode the same.
+            raise InvalidTicketCode("not a ticket code")
+        public_key().verify(raw_signature, message)
     except (InvalidSignature, binascii.Error, ValueError) as exc:
         raise InvalidTicketCode("signature does not match") from exc
     return VerifiedCode(event_key=key, ticket_code=code)

@@ -1,0 +1,39 @@
+"""`make run`: the web server and the background worker, with the URLs to open."""
+
+import subprocess
+import sys
+
+from django.conf import settings
+from django.core.management import call_command, get_commands
+from django.core.management.base import BaseCommand
+
+from core.management.commands.seed_demo import DEMO_PASSWORD
+
+
+class Command(BaseCommand):
+    help = "Run the ASGI dev server and the background worker together."
+
+    def add_arguments(self, parser):
+        parser.add_argument("--addr", default="127.0.0.1")
+        parser.add_argument("--port", default="8000")
+
+    def handle(self, *args, **options):
+        base = f"http://{options['addr']}:{options['port']}"
+        self.stdout.write(
+            self.style.SUCCESS("\nTicketing is starting. Open:\n")
+            + f"  Marketing  {base}/\n"
+            + f"  Purchase   {base}/buy/\n"
+            + f"  Scanner    {base}/scanner/   (owner / {DEMO_PASSWORD}, door / {DEMO_PASSWORD})\n"
+            + f"  Payments: {settings.PAYMENT_PROVIDER}; email: {settings.EMAIL_BACKEND.rsplit('.', 1)[-1]}\n"
+        )
+        worker = None
+        if "run_worker" in get_commands():
+            worker = subprocess.Popen([sys.executable, "manage.py", "run_worker"])
+        try:
+            call_command(
+                "runserver", f"{options['addr']}:{options['port']}", use_reloader=False
+            )
+        finally:
+            if worker is not None:
+                worker.terminate()
+                worker.wait(timeout=10)

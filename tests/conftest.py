@@ -1,0 +1,112 @@
+import os
+import shutil
+
+import pytest
+from django.conf import settings
+from django.db import connection
+
+from tests.factories import EventFactory, TicketTypeFactory, make_staff
+
+CHROMIUM = os.environ.get("CHROMIUM_PATH", "/usr/bin/chromium")
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+    "--disable-quic",
+]
+
+
+def _must_run(what: str) -> bool:
+    """In CI's Postgres/Redis pass, a test that would skip must fail instead."""
+    return os.environ.get("REQUIRE_FULL_STACK") == "1" or (
+        what == "browser" and os.environ.get("CI") == "true"
+    )
+
+
+@pytest.fixture(autouse=True)
+def _isolated_settings(settings, tmp_path):
+    settings.MEDIA_ROOT = tmp_path / "media"
+    settings.EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
+    settings.PAYMENT_PROVIDER = "simulated"
+    settings.STRIPE_SECRET_KEY = ""
+    settings.STRIPE_WEBHOOK_SECRET = ""
+
+
+@pytest.fixture
+def postgres(db):
+    """Skip unless the database is Postgres (concurrency tests need real connections)."""
+    if connection.vendor != "postgresql":
+        if _must_run("postgres"):
+            pytest.fail("this test must run on Postgres in this pass")
+        pytest.skip("needs DATABASE_URL pointing at Postgres")
+
+
+@pytest.fixture
+def redis_url():
+    url = settings.REDIS_URL
+    if not url:
+        if _must_run("redis"):
+            pytest.fail("this test must run on Redis in this pass")
+        pytest.skip("needs REDIS_URL")
+    return url
+
+
+@pytest.fixture
+def event(db):
+    return EventFactory()
+
+
+@pytest.fixture
+def ticket_type(event):
+    return TicketTypeFactory(event=event)
+
+
+@pytest.fixture
+def owner(db):
+    return make_staff("owner", username="owner1")
+
+
+@pytest.fixture
+def manager(db):
+    return make_staff("manager", username="manager1")
+
+
+@pytest.fixture
+def door(db):
+    return make_staff("door", username="door1")
+
+
+# --- Real browser ------------------------------------------------------------
+
+
+@pytest.fixture(scope="session")
+def browser():
+    if not shutil.which(CHROMIUM) and not os.path.exists(CHROMIUM):
+        if _must_run("browser"):
+            pytest.fail(f"Chromium not found at {CHROMIUM}; CI must run browser tests")
+        pytest.skip("Chromium is not installed (apt-get install chromium)")
+    # Playwright's sync API keeps an event loop in this thread; the ORM calls
+    # the tests make around it are still plain synchronous calls.
+    os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        launched = playwright.chromium.launch(
+            executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS
+        )
+        yield launched
+        launched.close()
+
+
+@pytest.fixture
+def page(browser):
+    context = browser.new_context(
+        viewport={"width": 390, "height": 844}, device_scale_factor=1
+    )
+    context.set_default_timeout(15_000)
+    new_page = context.new_page()
+    yield new_page
+    context.close()

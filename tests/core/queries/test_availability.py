@@ -1,0 +1,93 @@
+from datetime import timedelta
+
+import pytest
+from django.utils import timezone
+
+from core.models import Ticket
+from core.queries.availability import get_event_availability
+from core.services.checkout import place_order
+from tests.factories import EventFactory, TicketTypeFactory, make_paid_order
+
+pytestmark = pytest.mark.django_db
+
+
+def test_counts_sold_and_held_per_type_and_event():
+    event = EventFactory(venue_capacity=100)
+    vip = TicketTypeFactory(event=event, name="VIP", capacity=10)
+    ga = TicketTypeFactory(event=event, name="GA", capacity=200)
+    make_paid_order(vip, 3)
+    place_order(
+        event_id=event.id,
+        quantities={ga.id: 5},
+        customer_name="H",
+        customer_email="h@example.com",
+    )
+
+    availability = get_event_availability(event)
+    rows = {row.name: row for row in availability.types}
+    assert (rows["VIP"].sold, rows["VIP"].held, rows["VIP"].available) == (3, 0, 7)
+    # GA is bounded by the venue: 100 - 3 sold - 5 held.
+    assert (rows["GA"].sold, rows["GA"].held, rows["GA"].available) == (0, 5, 92)
+    assert availability.total_capacity == 100
+    assert availability.total_available == 92
+    assert not availability.is_sold_out
+
+
+def test_an_expired_hold_stops_counting_without_any_sweep():
+    event = EventFactory(venue_capacity=10)
+    seat = TicketTypeFactory(event=event, capacity=10)
+    place_order(
+        event_id=event.id,
+        quantities={seat.id: 10},
+        customer_name="H",
+        customer_email="h@example.com",
+    )
+    assert get_event_availability(event).is_sold_out
+    later = timezone.now() + timedelta(minutes=16)
+    assert get_event_availability(event, now=later).total_available == 10
+
+
+def test_counters_match_a_recount_of_tickets():
+    event = EventFactory(venue_capacity=50)
+    a = TicketTypeFactory(event=event, capacity=20)
+    b = TicketTypeFactory(event=event, capacity=20)
+    for ticket_type, quantity in [(a, 2), (b, 3), (a, 4)]:
+        make_paid_order(ticket_type, quantity)
+    availability = get_event_availability(event)
+    for row in availability.types:
+        assert (
+            row.sold
+            == Ticket.objects.filter(ticket_type_id=row.id)
+            .exclude(status="void")
+            .count()
+        )
+    assert availability.total_sold == Ticket.objects.filter(event=event).count() == 9
+
+
+def test_availability_query_count_does_not_grow_with_sales(
+    django_assert_max_num_queries,
+):
+    event = EventFactory(venue_capacity=500)
+    ticket_type = TicketTypeFactory(event=event, capacity=500)
+    for _ in range(5):
+        make_paid_order(ticket_type, 10)
+    with django_assert_max_num_queries(2):
+        get_event_availability(event)
+
+
+def test_api_shape_follows_the_seed():
+    event = EventFactory(venue_capacity=5)
+    TicketTypeFactory(event=event, name="Seat", capacity=5, price="40.00")
+    data = get_event_availability(event).as_api_dict()
+    assert set(data) == {"event", "availability", "summary"}
+    assert {"name", "price", "capacity", "sold", "available", "sold_out"} <= set(
+        data["availability"][0]
+    )
+    assert data["availability"][0]["price"] == 40.0
+    assert data["summary"] == {
+        "total_capacity": 5,
+        "total_sold": 0,
+        "total_held": 0,
+        "total_available": 5,
+        "is_sold_out": False,
+    }

@@ -1,0 +1,94 @@
+from datetime import timedelta
+
+import pytest
+from django.utils import timezone
+
+from core.exceptions import InvalidRequest, NotFound, SalesClosed, SoldOut
+from core.models import Order
+from core.services.checkout import place_order
+from tests.factories import EventFactory, TicketTypeFactory
+
+pytestmark = pytest.mark.django_db
+
+
+def _order(ticket_type, quantity, **kwargs):
+    params = {
+        "event_id": ticket_type.event_id,
+        "quantities": {ticket_type.id: quantity},
+        "customer_name": "Ana",
+        "customer_email": "ana@example.com",
+    } | kwargs
+    return place_order(**params)
+
+
+def test_place_order_holds_seats_with_a_total(ticket_type):
+    order = _order(ticket_type, 2)
+    assert order.status == Order.Status.PENDING
+    assert order.total == ticket_type.price * 2
+    assert order.hold_expires_at > timezone.now()
+    assert order.lines.get().quantity == 2
+
+
+@pytest.mark.parametrize("quantity", [0, -1, "two"])
+def test_bad_quantities_are_refused_and_hold_nothing(ticket_type, quantity):
+    with pytest.raises(InvalidRequest):
+        _order(ticket_type, quantity)
+    assert not Order.objects.exists()
+
+
+def test_above_max_per_order_is_refused(ticket_type):
+    with pytest.raises(InvalidRequest, match="at most"):
+        _order(ticket_type, ticket_type.max_per_order + 1)
+
+
+def test_place_order_fails_when_sold_out():
+    ticket_type = TicketTypeFactory(capacity=3)
+    _order(ticket_type, 3)
+    with pytest.raises(SoldOut):
+        _order(ticket_type, 1)
+    assert Order.objects.count() == 1
+
+
+def test_venue_capacity_bounds_all_types_together():
+    event = EventFactory(venue_capacity=5)
+    a = TicketTypeFactory(event=event, capacity=5)
+    b = TicketTypeFactory(event=event, capacity=5)
+    _order(a, 4)
+    with pytest.raises(SoldOut, match="Only 1"):
+        _order(b, 2)
+
+
+def test_malformed_email_is_refused(ticket_type):
+    with pytest.raises(InvalidRequest, match="valid email"):
+        _order(ticket_type, 1, customer_email="not-an-email")
+
+
+def test_inactive_event_is_not_on_sale():
+    ticket_type = TicketTypeFactory(event__is_active=False)
+    with pytest.raises(NotFound):
+        _order(ticket_type, 1)
+
+
+def test_sales_window_is_enforced():
+    ticket_type = TicketTypeFactory(sales_start_at=timezone.now() + timedelta(days=1))
+    with pytest.raises(SalesClosed):
+        _order(ticket_type, 1)
+
+
+def test_unknown_ticket_type_is_refused(event):
+    other = TicketTypeFactory()
+    with pytest.raises(InvalidRequest):
+        place_order(
+            event_id=event.id,
+            quantities={other.id: 1},
+            customer_name="A",
+            customer_email="a@example.com",
+        )
+
+
+def test_availability_is_announced_after_commit(
+    ticket_type, django_capture_on_commit_callbacks
+):
+    with django_capture_on_commit_callbacks() as callbacks:
+        _order(ticket_type, 1)
+    assert callbacks, "a hold must broadcast availability once committed"

@@ -1,0 +1,82 @@
+"""factory_boy factories; paid orders go through the real services."""
+
+from datetime import timedelta
+from decimal import Decimal
+
+import factory
+from django.contrib.auth import get_user_model
+from django.utils import timezone
+
+from core.models import Event, Order, Role, StaffProfile, TicketType
+from core.services.checkout import place_order
+from core.services.fulfilment import fulfil_order
+
+
+class EventFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = Event
+
+    name = factory.Sequence(lambda n: f"Test Event {n}")
+    slug = factory.LazyAttribute(lambda o: o.name.lower().replace(" ", "-"))
+    venue = "Test Hall"
+    starts_at = factory.LazyFunction(lambda: timezone.now() + timedelta(days=7))
+    time_zone = "UTC"
+    venue_capacity = 100
+    currency = "usd"
+
+
+class TicketTypeFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = TicketType
+
+    event = factory.SubFactory(EventFactory)
+    name = factory.Sequence(lambda n: f"Type {n}")
+    price = Decimal("25.00")
+    capacity = 50
+    max_per_order = 10
+
+
+class UserFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = get_user_model()
+        skip_postgeneration_save = True
+
+    username = factory.Sequence(lambda n: f"user{n}")
+    email = factory.LazyAttribute(lambda o: f"{o.username}@example.com")
+    password = factory.PostGenerationMethodCall("set_password", "correct-horse-battery")
+
+    @factory.post_generation
+    def save_password(obj, create, extracted, **kwargs):  # noqa: N805
+        if create:
+            obj.save()
+
+
+def make_staff(role: str = Role.OWNER, **kwargs):
+    user = UserFactory(**kwargs)
+    StaffProfile.objects.create(user=user, role=role)
+    return user
+
+
+def make_paid_order(
+    ticket_type: TicketType,
+    quantity: int = 1,
+    *,
+    email: str = "buyer@example.com",
+    name: str = "Buyer",
+) -> Order:
+    """An order bought and paid through place_order and fulfil_order."""
+    order = place_order(
+        event_id=ticket_type.event_id,
+        quantities={ticket_type.id: quantity},
+        customer_name=name,
+        customer_email=email,
+    )
+    fulfil_order(
+        order_id=order.id,
+        provider="simulated",
+        provider_reference=f"test-{order.code}",
+        amount=order.total,
+        currency=order.currency,
+    )
+    order.refresh_from_db()
+    return order

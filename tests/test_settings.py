@@ -1,0 +1,136 @@
+"""Settings come from the environment; each case runs in a fresh interpreter."""
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+PRODUCTION_ENV = {
+    "DEBUG": "false",
+    "SECRET_KEY": "k3J9-production-like-secret-key-9fQ2xWm4Zr7Tn1Bv8Lp5Hs6Dc0Ya",
+    "ALLOWED_HOSTS": "tickets.example.com",
+    "DATABASE_URL": "postgres://u:p@db:5432/tickets",
+    "REDIS_URL": "redis://redis:6379/0",
+    "SENDGRID_API_KEY": "SG.test",
+    "STRIPE_SECRET_KEY": "sk_test_123",
+    "STRIPE_WEBHOOK_SECRET": "whsec_test",
+    "QR_SIGNING_SECRET": "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=",
+}
+
+
+def _clean_env(**overrides) -> dict:
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if k not in PRODUCTION_ENV and not k.endswith("_HOST")
+    }
+    env.pop("DJANGO_SETTINGS_MODULE", None)
+    env.pop("DJANGO_ALLOW_ASYNC_UNSAFE", None)  # set by the browser fixture
+    return {**env, "DJANGO_SETTINGS_MODULE": "ticketing.settings", **overrides}
+
+
+def _settings(names: list[str], **env) -> dict:
+    code = (
+        "import json, django; from django.conf import settings; django.setup();"
+        f"print(json.dumps({{n: getattr(settings, n) for n in {names!r}}}, default=str))"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code],
+        cwd=ROOT,
+        env=_clean_env(**env),
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def test_defaults_need_nothing_configured():
+    values = _settings(
+        ["DATABASES", "CHANNEL_LAYERS", "EMAIL_BACKEND", "PAYMENT_PROVIDER"]
+    )
+    assert values["DATABASES"]["default"]["ENGINE"] == "django.db.backends.sqlite3"
+    assert values["DATABASES"]["default"]["OPTIONS"]["transaction_mode"] == "IMMEDIATE"
+    assert (
+        values["CHANNEL_LAYERS"]["default"]["BACKEND"]
+        == "channels.layers.InMemoryChannelLayer"
+    )
+    assert values["EMAIL_BACKEND"].endswith("console.EmailBackend")
+    assert values["PAYMENT_PROVIDER"] == "simulated"
+
+
+def test_urls_select_postgres_redis_sendgrid_and_stripe():
+    values = _settings(
+        ["DATABASES", "CHANNEL_LAYERS", "CACHES", "EMAIL_BACKEND", "PAYMENT_PROVIDER"],
+        DATABASE_URL="postgres://u:p@db:5432/tickets",
+        REDIS_URL="redis://redis:6379/0",
+        SENDGRID_API_KEY="SG.x",
+        STRIPE_SECRET_KEY="sk_test_1",
+        STRIPE_WEBHOOK_SECRET="whsec_1",
+    )
+    db = values["DATABASES"]["default"]
+    assert (db["ENGINE"], db["NAME"], db["HOST"]) == (
+        "django.db.backends.postgresql",
+        "tickets",
+        "db",
+    )
+    assert (
+        values["CHANNEL_LAYERS"]["default"]["BACKEND"]
+        == "channels_redis.core.RedisChannelLayer"
+    )
+    assert values["CACHES"]["default"]["BACKEND"].endswith("RedisCache")
+    assert (
+        values["EMAIL_BACKEND"] == "core.notify.sendgrid_backend.SendGridEmailBackend"
+    )
+    assert values["PAYMENT_PROVIDER"] == "stripe"
+
+
+def test_missing_secret_key_is_refused_with_debug_off():
+    result = subprocess.run(
+        [sys.executable, "-c", "import django; django.setup()"],
+        cwd=ROOT,
+        env=_clean_env(DEBUG="false"),
+        capture_output=True,
+        text=True,
+    )
+    assert result.returncode != 0
+    assert "SECRET_KEY is not set" in result.stderr
+
+
+def _check(*args, **env) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "manage.py", "check", *args],
+        cwd=ROOT,
+        env=_clean_env(**env),
+        capture_output=True,
+        text=True,
+    )
+
+
+def test_check_deploy_is_clean_with_production_settings():
+    result = _check("--deploy", "--fail-level", "WARNING", **PRODUCTION_ENV)
+    assert result.returncode == 0, result.stderr + result.stdout
+
+
+@pytest.mark.parametrize(
+    ("overrides", "message"),
+    [
+        ({"STRIPE_WEBHOOK_SECRET": ""}, "STRIPE_WEBHOOK_SECRET is not"),
+        ({"SENDGRID_API_KEY": ""}, "Email goes to the console"),
+        (
+            {"STRIPE_SECRET_KEY": "", "STRIPE_WEBHOOK_SECRET": ""},
+            "Payments are simulated",
+        ),
+        ({"TWILIO_ACCOUNT_SID": "AC1"}, "Twilio is half configured"),
+        ({"MARKETING_HOST": "example.com"}, "Only some of MARKETING_HOST"),
+        ({"QR_SIGNING_SECRET": "not base64!"}, "QR_SIGNING_SECRET must be base64"),
+    ],
+)
+def test_misconfiguration_is_explained_in_plain_words(overrides, message):
+    result = _check("--deploy", **(PRODUCTION_ENV | overrides))
+    assert result.returncode != 0
+    assert message in result.stderr + result.stdout
