@@ -1,5 +1,6 @@
 from django.http import HttpRequest
 
+from core.queries.staff import role_of
 from core.sites import site_url
 
 
@@ -9,4 +10,5 @@ def site_links(request: HttpRequest) -> dict:
         "marketing_home_url": site_url("marketing", "marketing:event_list"),
         "purchase_home_url": site_url("purchase", "purchase:event_list"),
         "scanner_home_url": site_url("scanner", "scanner:home"),
+        "staff_role": role_of(getattr(request, "user", None)),
     }
