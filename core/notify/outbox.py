@@ -5,6 +5,26 @@ from django.utils import timezone
 from core.models import Event, Order, OutboundMessage
 
 
+def _queue(
+    channel: str,
+    *,
+    kind: str,
+    to: str,
+    order: Order | None,
+    event: Event | None,
+    context: dict | None,
+) -> OutboundMessage:
+    return OutboundMessage.objects.create(
+        channel=channel,
+        kind=kind,
+        to=to,
+        order=order,
+        event=event or (order.event if order else None),
+        context=context or {},
+        next_attempt_at=timezone.now(),
+    )
+
+
 def queue_email(
     *,
     kind: str,
@@ -13,14 +33,14 @@ def queue_email(
     event: Event | None = None,
     context: dict | None = None,
 ) -> OutboundMessage:
-    return OutboundMessage.objects.create(
-        channel=OutboundMessage.Channel.EMAIL,
+    """Queue an email rendered from templates/emails/<kind>*."""
+    return _queue(
+        OutboundMessage.Channel.EMAIL,
         kind=kind,
         to=to,
         order=order,
-        event=event or (order.event if order else None),
-        context=context or {},
-        next_attempt_at=timezone.now(),
+        event=event,
+        context=context,
     )
 
 
@@ -32,12 +52,12 @@ def queue_sms(
     event: Event | None = None,
     context: dict | None = None,
 ) -> OutboundMessage:
-    return OutboundMessage.objects.create(
-        channel=OutboundMessage.Channel.SMS,
+    """Queue an SMS rendered from templates/sms/<kind>.txt."""
+    return _queue(
+        OutboundMessage.Channel.SMS,
         kind=kind,
         to=to,
         order=order,
-        event=event or (order.event if order else None),
-        context=context or {},
-        next_attempt_at=timezone.now(),
+        event=event,
+        context=context,
     )
