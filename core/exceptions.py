@@ -65,3 +65,17 @@ class PermissionRefused(TicketingError):
     code = "forbidden"
     message = "You do not have permission to do that."
     http_status = 403
+
+
+class HasSales(TicketingError):
+    """Something with orders cannot be deleted; deactivating it is the way out."""
+
+    code = "has_sales"
+    message = "This has sales, so it cannot be deleted. Deactivate it instead."
+    http_status = 409
+
+
+class InviteUnusable(TicketingError):
+    code = "invite_unusable"
+    message = "This invitation link has expired or was already used."
+    http_status = 410

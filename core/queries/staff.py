@@ -1,8 +1,10 @@
 """Who may do what: roles read from the user's StaffProfile."""
 
 from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
+from django.db.models import QuerySet
+from django.utils import timezone
 
-from core.models import Event, Role
+from core.models import Event, Role, StaffInvite, StaffProfile
 
 MANAGE_ROLES = (Role.OWNER, Role.MANAGER)
 SCAN_ROLES = (Role.OWNER, Role.MANAGER, Role.DOOR)
@@ -40,3 +42,19 @@ def can_scan_event(user, event: Event | object) -> bool:
     event_id = getattr(event, "pk", event)
     assigned = user.staff_profile.events.values_list("pk", flat=True)
     return not assigned.exists() or assigned.filter(pk=event_id).exists()
+
+
+def staff_members() -> QuerySet[StaffProfile]:
+    """Everyone with a staff role, active first, with their door events."""
+    return (
+        StaffProfile.objects.select_related("user")
+        .prefetch_related("events")
+        .order_by("-user__is_active", "role", "user__username")
+    )
+
+
+def pending_invites(now=None) -> QuerySet[StaffInvite]:
+    now = now or timezone.now()
+    return StaffInvite.objects.filter(
+        accepted_at__isnull=True, expires_at__gt=now
+    ).order_by("-created_at")

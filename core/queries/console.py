@@ -1,0 +1,189 @@
+"""Reads for the owner's console: event lists, comps and the audit log."""
+
+import datetime
+from dataclasses import dataclass, field
+from decimal import Decimal, InvalidOperation
+
+from django.db.models import Prefetch, QuerySet
+from django.utils import timezone
+from django.utils.dateparse import parse_datetime
+
+from core.models import AuditLogEntry, Event, Order, OrderLine, Role, TicketType
+from core.templatetags.ticketing import money
+
+EVENT_LIST_VIEWS = ("upcoming", "inactive", "past")
+
+
+def console_events(*, show: str = "upcoming", now=None) -> QuerySet[Event]:
+    """Upcoming (on sale), inactive (not on sale, still to come) or past events."""
+    now = now or timezone.now()
+    events = Event.objects.all()
+    if show == "past":
+        return events.filter(starts_at__lt=now).order_by("-starts_at", "name")
+    if show == "inactive":
+        return events.filter(starts_at__gte=now, is_active=False).order_by(
+            "starts_at", "name"
+        )
+    return events.filter(starts_at__gte=now, is_active=True).order_by(
+        "starts_at", "name"
+    )
+
+
+def console_event_counts(now=None) -> dict[str, int]:
+    now = now or timezone.now()
+    return {
+        show: console_events(show=show, now=now).count() for show in EVENT_LIST_VIEWS
+    }
+
+
+def event_ticket_types(event: Event) -> list[TicketType]:
+    return list(event.ticket_types.order_by("sort_order", "pk"))
+
+
+def comp_orders(event: Event) -> QuerySet[Order]:
+    """Free tickets the owner issued for an event, newest first."""
+    return (
+        Order.objects.filter(event=event, source=Order.Source.COMP)
+        .prefetch_related(
+            Prefetch("lines", queryset=OrderLine.objects.select_related("ticket_type"))
+        )
+        .order_by("-created_at")
+    )
+
+
+# --- the audit log, described for people -----------------------------------
+
+ACTION_LABELS: dict[str, str] = {
+    "event.create": "Created the event",
+    "event.update": "Edited the event",
+    "event.activate": "Put the event on sale",
+    "event.deactivate": "Took the event off sale",
+    "event.delete": "Deleted the event",
+    "event.duplicate": "Created as a copy",
+    "ticket_type.create": "Added a ticket type",
+    "ticket_type.update": "Changed a ticket type",
+    "ticket_type.delete": "Deleted a ticket type",
+    "comp.issue": "Issued free tickets",
+    "staff.invite": "Invited a staff member",
+    "staff.invite_revoke": "Cancelled an invitation",
+    "staff.join": "Joined the staff",
+    "staff.role": "Changed a role",
+    "staff.events": "Changed door events",
+    "staff.deactivate": "Deactivated a staff member",
+    "staff.reactivate": "Reactivated a staff member",
+}
+FIELD_LABELS: dict[str, str] = {
+    "name": "Name",
+    "description": "Description",
+    "venue": "Venue",
+    "starts_at": "Starts",
+    "doors_at": "Doors open",
+    "time_zone": "Time zone",
+    "venue_capacity": "Venue capacity",
+    "currency": "Currency",
+    "is_active": "On sale",
+    "sales_start_at": "Sales start",
+    "sales_end_at": "Sales end",
+    "image": "Picture",
+    "slug": "Web address",
+    "price": "Price",
+    "capacity": "Capacity",
+    "max_per_order": "Max per order",
+    "sort_order": "Position",
+    "role": "Role",
+    "events": "Events",
+    "email": "Email",
+    "phone": "Phone",
+    "username": "Username",
+    "guest_name": "Guest",
+    "guest_email": "Guest email",
+    "ticket_type": "Ticket type",
+    "quantity": "Quantity",
+    "order_code": "Order",
+    "copied_from": "Copied from",
+}
+HIDDEN_FIELDS = {"copied_from_id"}
+TIME_FIELDS = {"starts_at", "doors_at", "sales_start_at", "sales_end_at"}
+
+
+@dataclass(frozen=True)
+class Change:
+    label: str
+    before: str
+    after: str
+
+
+@dataclass(frozen=True)
+class AuditRow:
+    at: datetime.datetime
+    actor: str
+    action: str
+    subject: str
+    changes: list[Change] = field(default_factory=list)
+
+
+def _describe(name: str, value, event: Event | None) -> str:
+    if value is None or value == "":
+        return "—"
+    if isinstance(value, bool):
+        return "Yes" if value else "No"
+    if name in TIME_FIELDS and isinstance(value, str):
+        moment = parse_datetime(value)
+        if moment is not None:
+            zone = event.tz if event is not None else timezone.get_current_timezone()
+            return timezone.localtime(moment, zone).strftime("%a %d %b %Y, %H:%M")
+    if name == "price" and event is not None:
+        try:
+            return money(Decimal(value), event.currency)
+        except (InvalidOperation, TypeError):
+            return str(value)
+    if name == "role":
+        try:
+            return Role(value).label
+        except ValueError:
+            return str(value)
+    if isinstance(value, list):
+        return ", ".join(str(v) for v in value) or "All events"
+    if name == "image":
+        return "new picture" if value else "none"
+    return str(value)
+
+
+def describe_entry(entry: AuditLogEntry, event: Event | None = None) -> AuditRow:
+    event = event or entry.event
+    keys = [k for k in (*entry.before, *entry.after) if k not in HIDDEN_FIELDS]
+    keys = list(dict.fromkeys(keys))
+    changes = [
+        Change(
+            label=FIELD_LABELS.get(key, key.replace("_", " ").capitalize()),
+            before=_describe(key, entry.before.get(key), event)
+            if key in entry.before
+            else "",
+            after=_describe(key, entry.after.get(key), event)
+            if key in entry.after
+            else "",
+        )
+        for key in keys
+    ]
+    actor = entry.actor
+    actor_name = (actor.get_full_name() or actor.get_username()) if actor else "System"
+    return AuditRow(
+        at=entry.at,
+        actor=actor_name,
+        action=ACTION_LABELS.get(entry.action, entry.action),
+        subject=entry.object_repr,
+        changes=changes,
+    )
+
+
+def event_audit_log(event: Event, limit: int = 500) -> list[AuditRow]:
+    """An event's changes, newest first, in words and in the event's time zone."""
+    entries = AuditLogEntry.objects.filter(event=event).select_related("actor")[:limit]
+    return [describe_entry(entry, event) for entry in entries]
+
+
+def staff_audit_log(limit: int = 100) -> list[AuditRow]:
+    entries = AuditLogEntry.objects.filter(action__startswith="staff.").select_related(
+        "actor"
+    )[:limit]
+    return [describe_entry(entry) for entry in entries]

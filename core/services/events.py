@@ -1,0 +1,762 @@
+"""Creating and editing events and their ticket types (the owner's console).
+
+Every function here is one transaction that writes an audit entry for each
+change and announces it after commit. Capacity edits take the same locks as
+checkout (the event row, then its ticket types by primary key), so a capacity
+can never be set below what is sold plus what is held at that instant.
+"""
+
+import re
+import zoneinfo
+from collections.abc import Sequence
+from dataclasses import dataclass, fields, replace
+from datetime import datetime
+from decimal import Decimal, InvalidOperation
+
+from django.core.files.base import ContentFile
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+from django.utils.text import slugify
+
+from core import realtime
+from core.exceptions import (
+    CapacityBelowSold,
+    HasSales,
+    InvalidRequest,
+    NotFound,
+    PermissionRefused,
+)
+from core.images import prepare_event_image
+from core.models import Event, Order, OrderLine, Ticket, TicketType
+from core.queries.availability import held_by_type
+from core.queries.staff import can_manage_events
+from core.services.audit import changed_only, record_change, snapshot
+
+# Currencies the console offers; the `money` filter knows their symbols.
+CURRENCIES = {
+    "usd": "US dollar ($)",
+    "eur": "Euro (€)",
+    "gbp": "Pound sterling (£)",
+    "cad": "Canadian dollar (CA$)",
+    "aud": "Australian dollar (A$)",
+    "mxn": "Mexican peso (MX$)",
+}
+MAX_PRICE = Decimal("99999999.99")
+MAX_CAPACITY = 1_000_000
+MAX_PER_ORDER_LIMIT = 100
+MAX_SORT_ORDER = 32767
+DOORS_BEFORE_START_MAX_HOURS = 24
+
+EVENT_FIELDS = (
+    "name",
+    "description",
+    "venue",
+    "starts_at",
+    "doors_at",
+    "time_zone",
+    "venue_capacity",
+    "currency",
+    "is_active",
+    "sales_start_at",
+    "sales_end_at",
+)
+TYPE_FIELDS = (
+    "name",
+    "description",
+    "price",
+    "capacity",
+    "max_per_order",
+    "sort_order",
+    "is_active",
+    "sales_start_at",
+    "sales_end_at",
+)
+
+
+@dataclass(frozen=True)
+class EventDetails:
+    """What the owner types about an event (everything but its ticket types)."""
+
+    name: str
+    starts_at: datetime
+    venue_capacity: int
+    time_zone: str = "UTC"
+    currency: str = "usd"
+    description: str = ""
+    venue: str = ""
+    doors_at: datetime | None = None
+    sales_start_at: datetime | None = None
+    sales_end_at: datetime | None = None
+    is_active: bool = True
+
+
+@dataclass(frozen=True)
+class TicketTypeDetails:
+    """One ticket type as edited; `id` names an existing type, `delete` removes it."""
+
+    name: str
+    price: Decimal
+    capacity: int
+    max_per_order: int = 10
+    sort_order: int = 0
+    description: str = ""
+    is_active: bool = True
+    sales_start_at: datetime | None = None
+    sales_end_at: datetime | None = None
+    id: int | None = None
+    delete: bool = False
+
+
+def event_details_of(event: Event) -> EventDetails:
+    return EventDetails(
+        **{f.name: getattr(event, f.name) for f in fields(EventDetails)}
+    )
+
+
+def ticket_type_details_of(ticket_type: TicketType) -> TicketTypeDetails:
+    values = {
+        f.name: getattr(ticket_type, f.name)
+        for f in fields(TicketTypeDetails)
+        if f.name != "delete"
+    }
+    return TicketTypeDetails(**values)
+
+
+# --- validation -----------------------------------------------------------
+
+
+def _invalid(message: str, code: str, field: str, **detail) -> InvalidRequest:
+    return InvalidRequest(message, code=code, field=field, **detail)
+
+
+def _require_manager(actor) -> None:
+    """`actor=None` is the system (commands, seed); people need a managing role."""
+    if actor is not None and not can_manage_events(actor):
+        raise PermissionRefused("Only the owner and managers can change events.")
+
+
+def _aware(value: datetime | None, field: str) -> None:
+    if value is not None and timezone.is_naive(value):
+        raise _invalid("Give a date with a time zone.", "naive_datetime", field)
+
+
+def _clean_event(details: EventDetails) -> EventDetails:
+    name = (details.name or "").strip()
+    if not name:
+        raise _invalid("Give the event a name.", "name_required", "name")
+    if len(name) > 200:
+        raise _invalid("Keep the name under 200 characters.", "name_too_long", "name")
+    if details.starts_at is None:
+        raise _invalid("When does the event start?", "starts_at_required", "starts_at")
+    for field in ("starts_at", "doors_at", "sales_start_at", "sales_end_at"):
+        _aware(getattr(details, field), field)
+    if details.time_zone not in zoneinfo.available_timezones():
+        raise _invalid(
+            f"“{details.time_zone}” is not a time zone we know, e.g. Europe/Madrid.",
+            "invalid_time_zone",
+            "time_zone",
+        )
+    currency = (details.currency or "").lower()
+    if currency not in CURRENCIES:
+        raise _invalid(
+            "Choose one of the listed currencies.", "invalid_currency", "currency"
+        )
+    capacity = details.venue_capacity
+    if not isinstance(capacity, int) or not 1 <= capacity <= MAX_CAPACITY:
+        raise _invalid(
+            f"Venue capacity must be a whole number from 1 to {MAX_CAPACITY:,}.",
+            "invalid_capacity",
+            "venue_capacity",
+        )
+    if details.doors_at is not None:
+        if details.doors_at > details.starts_at:
+            raise _invalid(
+                "Doors must open before the event starts.",
+                "doors_after_start",
+                "doors_at",
+            )
+        gap = details.starts_at - details.doors_at
+        if gap.total_seconds() > DOORS_BEFORE_START_MAX_HOURS * 3600:
+            raise _invalid(
+                f"Doors open more than {DOORS_BEFORE_START_MAX_HOURS} hours before the "
+                "start; check the time.",
+                "doors_too_early",
+                "doors_at",
+            )
+    _check_window(details.sales_start_at, details.sales_end_at, {})
+    return replace(
+        details,
+        name=name,
+        currency=currency,
+        venue=(details.venue or "").strip(),
+        description=(details.description or "").strip(),
+    )
+
+
+def _check_window(start, end, detail: dict) -> None:
+    if start is not None and end is not None and end <= start:
+        raise _invalid(
+            "Sales must end after they start.", "sales_window", "sales_end_at", **detail
+        )
+
+
+def _clean_type(spec: TicketTypeDetails, index: int) -> TicketTypeDetails:
+    where = {"type_index": index}
+    name = (spec.name or "").strip()
+    if spec.delete:
+        return replace(spec, name=name)
+    if not name:
+        raise _invalid("Give the ticket type a name.", "name_required", "name", **where)
+    if len(name) > 100:
+        raise _invalid(
+            "Keep the name under 100 characters.", "name_too_long", "name", **where
+        )
+    try:
+        price = Decimal(spec.price)
+    except (InvalidOperation, TypeError, ValueError) as exc:
+        raise _invalid(
+            "Give a price like 25.00.", "invalid_price", "price", **where
+        ) from exc
+    if not price.is_finite() or price < 0 or price > MAX_PRICE:
+        raise _invalid(
+            "The price must be 0 (free) or more.", "invalid_price", "price", **where
+        )
+    if price != price.quantize(Decimal("0.01")):
+        raise _invalid(
+            "Prices have at most two decimals, like 25.50.",
+            "invalid_price",
+            "price",
+            **where,
+        )
+    if not isinstance(spec.capacity, int) or not 0 <= spec.capacity <= MAX_CAPACITY:
+        raise _invalid(
+            f"Capacity must be a whole number from 0 to {MAX_CAPACITY:,}.",
+            "invalid_capacity",
+            "capacity",
+            **where,
+        )
+    if (
+        not isinstance(spec.max_per_order, int)
+        or not 1 <= spec.max_per_order <= MAX_PER_ORDER_LIMIT
+    ):
+        raise _invalid(
+            f"Tickets per order must be from 1 to {MAX_PER_ORDER_LIMIT}.",
+            "invalid_max_per_order",
+            "max_per_order",
+            **where,
+        )
+    if (
+        not isinstance(spec.sort_order, int)
+        or not 0 <= spec.sort_order <= MAX_SORT_ORDER
+    ):
+        raise _invalid(
+            "The position must be a whole number, 0 or more.",
+            "invalid_sort_order",
+            "sort_order",
+            **where,
+        )
+    _aware(spec.sales_start_at, "sales_start_at")
+    _aware(spec.sales_end_at, "sales_end_at")
+    _check_window(spec.sales_start_at, spec.sales_end_at, where)
+    return replace(
+        spec,
+        name=name,
+        price=price.quantize(Decimal("0.01")),
+        description=(spec.description or "").strip(),
+    )
+
+
+def _check_type_names(specs: Sequence[TicketTypeDetails], kept_names: dict) -> None:
+    """Names are unique per event, ignoring case; `kept_names` maps name to index."""
+    seen = dict(kept_names)
+    for index, spec in enumerate(specs):
+        if spec.delete:
+            continue
+        key = spec.name.casefold()
+        if key in seen and seen[key] != index:
+            raise _invalid(
+                f"There are two ticket types called “{spec.name}”. Give each its own name.",
+                "duplicate_type_name",
+                "name",
+                type_index=index,
+            )
+        seen[key] = index
+
+
+def _check_name_free(name: str, exclude_id=None) -> None:
+    clash = Event.objects.filter(name__iexact=name)
+    if exclude_id is not None:
+        clash = clash.exclude(pk=exclude_id)
+    if clash.exists():
+        raise _invalid(
+            f"There is already an event called “{name}”. Choose another name.",
+            "name_taken",
+            "name",
+        )
+
+
+def _free_slug(name: str) -> str:
+    base = (slugify(name) or "event")[:100].strip("-") or "event"
+    slug, n = base, 1
+    while Event.objects.filter(slug=slug).exists():
+        n += 1
+        slug = f"{base}-{n}"
+    return slug
+
+
+def _save_new_event(event: Event) -> None:
+    try:
+        with transaction.atomic():
+            event.save()
+    except IntegrityError as exc:
+        if Event.objects.filter(name__iexact=event.name).exists():
+            raise _invalid(
+                f"There is already an event called “{event.name}”. Choose another name.",
+                "name_taken",
+                "name",
+            ) from exc
+        raise InvalidRequest(
+            "Someone saved a similar event at the same moment; please try again.",
+            code="conflict",
+        ) from exc
+
+
+def _delete_file_after_commit(storage, name: str) -> None:
+    if name:
+        transaction.on_commit(lambda: storage.delete(name))
+
+
+# --- services ---------------------------------------------------------------
+
+
+@transaction.atomic
+def create_event(
+    *,
+    actor,
+    details: EventDetails,
+    ticket_types: Sequence[TicketTypeDetails],
+    image=None,
+) -> Event:
+    """Create an event with its ticket types; the slug comes from the name, once.
+
+    Takes no locks (nothing is sold yet). Writes audit entries for the event and
+    each type; announces the new event after commit. Raises PermissionRefused,
+    InvalidRequest (with `field`, and `type_index` for a ticket type: codes
+    name_taken, invalid_capacity, invalid_image, no_ticket_types...).
+    """
+    _require_manager(actor)
+    details = _clean_event(details)
+    specs = [_clean_type(spec, i) for i, spec in enumerate(ticket_types)]
+    specs = [s for s in specs if not s.delete]
+    if not specs:
+        raise _invalid(
+            "Add at least one ticket type.", "no_ticket_types", "ticket_types"
+        )
+    _check_type_names(specs, {})
+    _check_name_free(details.name)
+    stored_image = prepare_event_image(image) if image else None
+
+    event = Event(
+        **{name: getattr(details, name) for name in EVENT_FIELDS},
+        slug=_free_slug(details.name),
+    )
+    if stored_image is not None:
+        event.image = stored_image
+    _save_new_event(event)
+    record_change(
+        actor=actor,
+        action="event.create",
+        obj=event,
+        event=event,
+        after=snapshot(event, (*EVENT_FIELDS, "slug", "image")),
+    )
+    for spec in specs:
+        _create_type(actor, event, spec)
+    realtime.announce_event_changed(event.id, change="created")
+    return event
+
+
+def _create_type(actor, event: Event, spec: TicketTypeDetails) -> TicketType:
+    ticket_type = TicketType.objects.create(
+        event=event, **{name: getattr(spec, name) for name in TYPE_FIELDS}
+    )
+    record_change(
+        actor=actor,
+        action="ticket_type.create",
+        obj=ticket_type,
+        object_repr=ticket_type.name,
+        event=event,
+        after=snapshot(ticket_type, TYPE_FIELDS),
+    )
+    return ticket_type
+
+
+def _type_has_sales(ticket_type: TicketType) -> bool:
+    return (
+        ticket_type.sold_count > 0
+        or OrderLine.objects.filter(ticket_type=ticket_type).exists()
+        or Ticket.objects.filter(ticket_type=ticket_type).exists()
+    )
+
+
+def _event_has_sales(event: Event) -> bool:
+    return (
+        event.sold_count > 0
+        or Order.objects.filter(event=event).exists()
+        or Ticket.objects.filter(event=event).exists()
+    )
+
+
+def lock_event_and_types(event_id) -> tuple[Event, list[TicketType]]:
+    """Lock an event row, then its ticket types by primary key (checkout's order)."""
+    event = Event.objects.select_for_update().filter(pk=event_id).first()
+    if event is None:
+        raise NotFound("This event no longer exists.", code="unknown_event")
+    types = list(
+        TicketType.objects.select_for_update().filter(event=event).order_by("pk")
+    )
+    return event, types
+
+
+@transaction.atomic
+def update_event(
+    *,
+    actor,
+    event_id,
+    details: EventDetails,
+    ticket_types: Sequence[TicketTypeDetails],
+    image=None,
+    remove_image: bool = False,
+    now: datetime | None = None,
+) -> Event:
+    """Change an event and its ticket types together.
+
+    Locks the event row, then its ticket types in primary-key order (the order
+    place_order uses), and only then reads what is sold and held, so no sale
+    can slip in between the check and the write. `ticket_types` lists types
+    to change (with `id`), add (without) or delete (`delete=True`); types not
+    listed stay as they are. The slug never changes. A new price applies only
+    to orders placed from now on (order lines keep their own unit price).
+
+    Writes one audit entry per changed object; announces the event change,
+    and availability when capacity, prices or types changed, after commit.
+    Raises PermissionRefused, NotFound, InvalidRequest, CapacityBelowSold
+    (capacity under sold + held) and HasSales (deleting a type with orders);
+    errors carry `field` and, for a ticket type, `type_index`.
+    """
+    _require_manager(actor)
+    now = now or timezone.now()
+    details = _clean_event(details)
+    specs = [_clean_type(spec, i) for i, spec in enumerate(ticket_types)]
+
+    event, types = lock_event_and_types(event_id)
+    held = held_by_type(event_ids=[event.id], now=now)
+    by_id = {t.id: t for t in types}
+
+    _check_name_free(details.name, exclude_id=event.id)
+    if details.currency != event.currency and _event_has_sales(event):
+        raise _invalid(
+            "The currency cannot change once tickets have been ordered.",
+            "currency_locked",
+            "currency",
+        )
+    total_held = sum(held.get(t.id, 0) for t in types)
+    if details.venue_capacity < event.sold_count + total_held:
+        raise CapacityBelowSold(
+            f"Venue capacity cannot be lower than {event.sold_count + total_held}: "
+            f"{event.sold_count} tickets are sold and {total_held} are being paid for "
+            "right now.",
+            field="venue_capacity",
+            minimum=event.sold_count + total_held,
+        )
+
+    listed = {}
+    for index, spec in enumerate(specs):
+        if spec.id is None:
+            continue
+        if spec.id not in by_id:
+            raise _invalid(
+                "That ticket type does not belong to this event.",
+                "unknown_ticket_type",
+                "name",
+                type_index=index,
+            )
+        if spec.id in listed:
+            raise _invalid(
+                "The same ticket type was sent twice.",
+                "duplicate_ticket_type",
+                "name",
+                type_index=index,
+            )
+        listed[spec.id] = index
+    unlisted_names = {t.name.casefold(): -1 - t.id for t in types if t.id not in listed}
+    _check_type_names(specs, unlisted_names)
+
+    for index, spec in enumerate(specs):
+        if spec.id is None or spec.delete:
+            continue
+        current = by_id[spec.id]
+        floor = current.sold_count + held.get(current.id, 0)
+        if spec.capacity < floor:
+            raise CapacityBelowSold(
+                f"{current.name}: capacity cannot be lower than {floor} "
+                f"({current.sold_count} sold, {held.get(current.id, 0)} being paid "
+                "for right now).",
+                field="capacity",
+                type_index=index,
+                minimum=floor,
+            )
+    remaining = (
+        len(types)
+        - sum(1 for s in specs if s.delete and s.id)
+        + sum(1 for s in specs if s.id is None and not s.delete)
+    )
+    if remaining < 1:
+        raise _invalid(
+            "An event needs at least one ticket type. Switch a type off instead "
+            "of deleting it.",
+            "no_ticket_types",
+            "ticket_types",
+        )
+
+    for index, spec in enumerate(specs):
+        if spec.id is not None and spec.delete and _type_has_sales(by_id[spec.id]):
+            raise HasSales(
+                f"{by_id[spec.id].name} has orders, so it cannot be deleted. Switch "
+                "off “On sale” instead to stop selling it.",
+                field="delete",
+                type_index=index,
+            )
+
+    stored_image = prepare_event_image(image) if image else None
+
+    # The event itself.
+    before = snapshot(event, (*EVENT_FIELDS, "image"))
+    old_image = event.image.name if event.image else ""
+    for name in EVENT_FIELDS:
+        setattr(event, name, getattr(details, name))
+    if stored_image is not None:
+        event.image = stored_image
+    elif remove_image:
+        event.image = ""
+    try:
+        with transaction.atomic():
+            event.save()
+    except IntegrityError as exc:
+        raise _invalid(
+            f"There is already an event called “{event.name}”. Choose another name.",
+            "name_taken",
+            "name",
+        ) from exc
+    after = snapshot(event, (*EVENT_FIELDS, "image"))
+    if old_image and (stored_image is not None or remove_image):
+        _delete_file_after_commit(event.image.storage, old_image)
+    event_before, event_after = changed_only(before, after)
+    if event_after:
+        record_change(
+            actor=actor,
+            action=_event_action(event_before, event_after),
+            obj=event,
+            event=event,
+            before=event_before,
+            after=event_after,
+        )
+
+    # Its ticket types: deletions first, so a new type may reuse a name.
+    types_changed = False
+    for spec in specs:
+        if spec.id is None or not spec.delete:
+            continue
+        current = by_id[spec.id]
+        record_change(
+            actor=actor,
+            action="ticket_type.delete",
+            obj=current,
+            object_repr=current.name,
+            event=event,
+            before=snapshot(current, TYPE_FIELDS),
+        )
+        current.delete()
+        types_changed = True
+    for spec in specs:
+        if spec.id is None or spec.delete:
+            continue
+        current = by_id[spec.id]
+        type_before = snapshot(current, TYPE_FIELDS)
+        for name in TYPE_FIELDS:
+            setattr(current, name, getattr(spec, name))
+        type_before, type_after = changed_only(
+            type_before, snapshot(current, TYPE_FIELDS)
+        )
+        if not type_after:
+            continue
+        try:
+            with transaction.atomic():
+                current.save()
+        except IntegrityError as exc:
+            raise _invalid(
+                "Two ticket types would end up with the same name. Rename one "
+                "first, save, then rename the other.",
+                "duplicate_type_name",
+                "name",
+                type_index=specs.index(spec),
+            ) from exc
+        record_change(
+            actor=actor,
+            action="ticket_type.update",
+            obj=current,
+            object_repr=current.name,
+            event=event,
+            before=type_before,
+            after=type_after,
+        )
+        types_changed = True
+    for spec in specs:
+        if spec.id is None and not spec.delete:
+            _create_type(actor, event, spec)
+            types_changed = True
+
+    if event_after:
+        realtime.announce_event_changed(event.id, change="updated")
+    if types_changed or "venue_capacity" in event_after:
+        realtime.announce_availability_changed(event.id, reason="capacity")
+    return event
+
+
+def _event_action(before: dict, after: dict) -> str:
+    if set(after) == {"is_active"}:
+        return "event.activate" if after["is_active"] else "event.deactivate"
+    return "event.update"
+
+
+@transaction.atomic
+def set_event_active(*, actor, event_id, active: bool) -> Event:
+    """Put an event on sale (visible on the sites) or take it off.
+
+    Locks the event row. Writes an audit entry and announces after commit when
+    the state changed. Raises PermissionRefused, NotFound.
+    """
+    _require_manager(actor)
+    event = Event.objects.select_for_update().filter(pk=event_id).first()
+    if event is None:
+        raise NotFound("This event no longer exists.", code="unknown_event")
+    if event.is_active == active:
+        return event
+    event.is_active = active
+    event.save(update_fields=["is_active", "updated_at"])
+    record_change(
+        actor=actor,
+        action="event.activate" if active else "event.deactivate",
+        obj=event,
+        event=event,
+        before={"is_active": not active},
+        after={"is_active": active},
+    )
+    realtime.announce_event_changed(
+        event.id, change="activated" if active else "deactivated"
+    )
+    return event
+
+
+@transaction.atomic
+def delete_event(*, actor, event_id) -> None:
+    """Delete an event that has never had an order.
+
+    Locks the event row. An event with orders or tickets raises HasSales (the
+    owner should deactivate it instead). Writes an audit entry (kept after the
+    event is gone), removes its picture and announces after commit. Raises
+    PermissionRefused, NotFound, HasSales.
+    """
+    _require_manager(actor)
+    event = Event.objects.select_for_update().filter(pk=event_id).first()
+    if event is None:
+        raise NotFound("This event no longer exists.", code="unknown_event")
+    if _event_has_sales(event):
+        raise HasSales(
+            f"{event.name} has orders, so it cannot be deleted. Deactivate it to "
+            "take it off the website instead."
+        )
+    event_id = event.id
+    record_change(
+        actor=actor,
+        action="event.delete",
+        obj=event,
+        event=None,
+        before=snapshot(event, (*EVENT_FIELDS, "slug")),
+    )
+    image_name = event.image.name if event.image else ""
+    storage = event.image.storage
+    event.delete()
+    _delete_file_after_commit(storage, image_name)
+    realtime.announce_event_changed(event_id, change="deleted")
+
+
+def _copy_name(name: str) -> str:
+    base = re.sub(r" \(copy( \d+)?\)$", "", name)
+    candidate, n = f"{base} (copy)", 1
+    while Event.objects.filter(name__iexact=candidate).exists():
+        n += 1
+        candidate = f"{base} (copy {n})"
+    return candidate[:200]
+
+
+def suggested_copy_name(event: Event) -> str:
+    return _copy_name(event.name)
+
+
+@transaction.atomic
+def duplicate_event(
+    *,
+    actor,
+    event_id,
+    name: str | None = None,
+    starts_at: datetime | None = None,
+) -> Event:
+    """Copy an event and its ticket types (nothing sold), inactive until published.
+
+    Doors and sales windows move with the new start time. Takes no locks: the
+    source is only read. Writes audit entries, announces after commit. Raises
+    PermissionRefused, NotFound, InvalidRequest (name_taken...).
+    """
+    _require_manager(actor)
+    source = Event.objects.filter(pk=event_id).first()
+    if source is None:
+        raise NotFound("This event no longer exists.", code="unknown_event")
+    starts_at = starts_at or source.starts_at
+    _aware(starts_at, "starts_at")
+    shift = starts_at - source.starts_at
+
+    def moved(value: datetime | None) -> datetime | None:
+        return value + shift if value is not None else None
+
+    details = replace(
+        event_details_of(source),
+        name=(name or "").strip() or _copy_name(source.name),
+        starts_at=starts_at,
+        doors_at=moved(source.doors_at),
+        sales_start_at=moved(source.sales_start_at),
+        sales_end_at=moved(source.sales_end_at),
+        is_active=False,
+    )
+    specs = [
+        replace(
+            ticket_type_details_of(t),
+            id=None,
+            sales_start_at=moved(t.sales_start_at),
+            sales_end_at=moved(t.sales_end_at),
+        )
+        for t in source.ticket_types.order_by("sort_order", "pk")
+    ]
+    image = None
+    if source.image:
+        with source.image.open("rb") as original:
+            image = ContentFile(original.read(), name=source.image.name)
+    copy = create_event(actor=actor, details=details, ticket_types=specs, image=image)
+    record_change(
+        actor=actor,
+        action="event.duplicate",
+        obj=copy,
+        event=copy,
+        after={"copied_from": source.name, "copied_from_id": str(source.id)},
+    )
+    return copy
