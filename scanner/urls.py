@@ -1,18 +1,61 @@
 from django.contrib.auth import views as auth_views
 from django.urls import path
 
-from scanner import views
+from scanner import account, events, staff, views
 
 app_name = "scanner"
 
 urlpatterns = [
     path("", views.home, name="home"),
-    path(
-        "login/",
-        auth_views.LoginView.as_view(
-            template_name="scanner/login.html", redirect_authenticated_user=True
-        ),
-        name="login",
-    ),
+    # Public: signing in, resetting a password, joining by invitation.
+    path("login/", account.LoginView.as_view(), name="login"),
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),
+    path("password-reset/", account.PasswordResetView.as_view(), name="password_reset"),
+    path(
+        "password-reset/sent/",
+        account.PasswordResetDoneView.as_view(),
+        name="password_reset_done",
+    ),
+    path(
+        "password-reset/<uidb64>/<token>/",
+        account.PasswordResetConfirmView.as_view(),
+        name="password_reset_confirm",
+    ),
+    path(
+        "password-reset/done/",
+        account.PasswordResetCompleteView.as_view(),
+        name="password_reset_complete",
+    ),
+    path("invite/<str:token>/", account.invite_accept, name="invite_accept"),
+    # Events console (owner and managers; comps owner only).
+    path("events/new/", events.event_create, name="event_create"),
+    path("events/<uuid:event_id>/", events.event_detail, name="event_detail"),
+    path("events/<uuid:event_id>/edit/", events.event_edit, name="event_edit"),
+    path(
+        "events/<uuid:event_id>/duplicate/",
+        events.event_duplicate,
+        name="event_duplicate",
+    ),
+    path(
+        "events/<uuid:event_id>/on-sale/",
+        events.event_set_active,
+        name="event_set_active",
+    ),
+    path("events/<uuid:event_id>/delete/", events.event_delete, name="event_delete"),
+    path("events/<uuid:event_id>/changes/", events.event_audit, name="event_audit"),
+    path("events/<uuid:event_id>/comps/", events.event_comps, name="event_comps"),
+    # Staff (owner only).
+    path("staff/", staff.staff_list, name="staff"),
+    path("staff/invite/", staff.staff_invite, name="staff_invite"),
+    path("staff/<int:user_id>/", staff.staff_edit, name="staff_edit"),
+    path(
+        "staff/<int:user_id>/active/",
+        staff.staff_set_active,
+        name="staff_set_active",
+    ),
+    path(
+        "staff/invites/<int:invite_id>/cancel/",
+        staff.staff_invite_revoke,
+        name="staff_invite_revoke",
+    ),
 ]

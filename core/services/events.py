@@ -541,7 +541,9 @@ def update_event(
         event.image = ""
     try:
         with transaction.atomic():
-            event.save()
+            # Named fields only: the sold and checked-in counters belong to the
+            # services that issue and redeem tickets.
+            event.save(update_fields=[*EVENT_FIELDS, "image", "updated_at"])
     except IntegrityError as exc:
         raise _invalid(
             f"There is already an event called “{event.name}”. Choose another name.",
@@ -592,7 +594,7 @@ def update_event(
             continue
         try:
             with transaction.atomic():
-                current.save()
+                current.save(update_fields=[*TYPE_FIELDS, "updated_at"])
         except IntegrityError as exc:
             raise _invalid(
                 "Two ticket types would end up with the same name. Rename one "

@@ -1,0 +1,277 @@
+"""The events console: list, create, edit, duplicate, (de)activate, delete,
+comps and the audit log. Views parse input, call one service, render."""
+
+import zoneinfo
+
+from django.contrib import messages
+from django.http import Http404, HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+from django.utils import timezone
+from django.views.decorators.http import require_POST
+
+from core.exceptions import TicketingError
+from core.models import Event
+from core.queries.availability import availability_for_events, get_event_availability
+from core.queries.console import (
+    EVENT_LIST_VIEWS,
+    comp_orders,
+    console_event_counts,
+    console_events,
+    event_audit_log,
+    event_ticket_types,
+)
+from core.queries.staff import role_of
+from core.services.comps import issue_comp_tickets
+from core.services.events import (
+    create_event,
+    delete_event,
+    duplicate_event,
+    set_event_active,
+    suggested_copy_name,
+    update_event,
+)
+from core.sites import site_url
+from scanner.forms import (
+    CompForm,
+    DuplicateEventForm,
+    EventForm,
+    apply_service_error,
+    ticket_type_formset,
+)
+from scanner.permissions import MANAGERS, OWNER, role_required
+
+
+def _event_or_404(event_id) -> Event:
+    event = Event.objects.filter(pk=event_id).first()
+    if event is None:
+        raise Http404("No such event")
+    return event
+
+
+def event_list(request: HttpRequest) -> HttpResponse:
+    """Upcoming, inactive or past events (the console's home)."""
+    show = request.GET.get("show", "upcoming")
+    if show not in EVENT_LIST_VIEWS:
+        show = "upcoming"
+    now = timezone.now()
+    events = list(console_events(show=show, now=now))
+    availability = availability_for_events(events, now)
+    return render(
+        request,
+        "scanner/event_list.html",
+        {
+            "rows": [(event, availability[event.id]) for event in events],
+            "show": show,
+            "counts": console_event_counts(now),
+            "role": role_of(request.user),
+        },
+    )
+
+
+@role_required(*MANAGERS)
+def event_detail(request: HttpRequest, event_id) -> HttpResponse:
+    event = _event_or_404(event_id)
+    return render(
+        request,
+        "scanner/event_detail.html",
+        {
+            "event": event,
+            "availability": get_event_availability(event),
+            "ticket_types": event_ticket_types(event),
+            "public_url": site_url(
+                "marketing", "marketing:event_detail", slug=event.slug
+            ),
+            "availability_url": site_url(
+                "purchase", "api_event_availability", slug=event.slug
+            ),
+            "is_owner": role_of(request.user) == "owner",
+            "recent_changes": event_audit_log(event, limit=5),
+        },
+    )
+
+
+def _save_event(request: HttpRequest, event: Event | None) -> HttpResponse:
+    types = event_ticket_types(event) if event else []
+    extra = 1 if event else 2
+    if request.method == "POST":
+        form = EventForm(request.POST, request.FILES, event=event)
+        formset = ticket_type_formset(
+            extra=extra, data=request.POST, ticket_types=types, event=event
+        )
+        if form.is_valid() and formset.is_valid():
+            zone = zoneinfo.ZoneInfo(form.cleaned_data["time_zone"])
+            specs, row_forms = formset.details(zone)
+            try:
+                if event is None:
+                    saved = create_event(
+                        actor=request.user,
+                        details=form.details(),
+                        ticket_types=specs,
+                        image=form.cleaned_data.get("image"),
+                    )
+                    messages.success(request, f"{saved.name} is created.")
+                else:
+                    saved = update_event(
+                        actor=request.user,
+                        event_id=event.id,
+                        details=form.details(),
+                        ticket_types=specs,
+                        image=form.cleaned_data.get("image"),
+                        remove_image=form.cleaned_data.get("remove_image", False),
+                    )
+                    messages.success(request, "Your changes are saved.")
+            except TicketingError as exc:
+                apply_service_error(exc, form, row_forms)
+            else:
+                return redirect("scanner:event_detail", event_id=saved.id)
+    else:
+        form = EventForm(event=event)
+        formset = ticket_type_formset(extra=extra, ticket_types=types, event=event)
+    status = 400 if request.method == "POST" else 200
+    return render(
+        request,
+        "scanner/event_form.html",
+        {"form": form, "formset": formset, "event": event},
+        status=status,
+    )
+
+
+@role_required(*MANAGERS)
+def event_create(request: HttpRequest) -> HttpResponse:
+    return _save_event(request, None)
+
+
+@role_required(*MANAGERS)
+def event_edit(request: HttpRequest, event_id) -> HttpResponse:
+    return _save_event(request, _event_or_404(event_id))
+
+
+@role_required(*MANAGERS)
+def event_duplicate(request: HttpRequest, event_id) -> HttpResponse:
+    event = _event_or_404(event_id)
+    if request.method == "POST":
+        form = DuplicateEventForm(request.POST, event=event)
+        if form.is_valid():
+            try:
+                copy = duplicate_event(
+                    actor=request.user,
+                    event_id=event.id,
+                    name=form.cleaned_data["name"],
+                    starts_at=form.starts_at(),
+                )
+            except TicketingError as exc:
+                apply_service_error(exc, form)
+            else:
+                messages.success(
+                    request,
+                    f"{copy.name} is created, not on sale yet. Check it, then put it on sale.",
+                )
+                return redirect("scanner:event_detail", event_id=copy.id)
+    else:
+        local = event.local_starts_at()
+        form = DuplicateEventForm(
+            event=event,
+            initial={
+                "name": suggested_copy_name(event),
+                "date": local.date(),
+                "start_time": local.time(),
+            },
+        )
+    return render(
+        request,
+        "scanner/event_duplicate.html",
+        {"form": form, "event": event},
+        status=400 if request.method == "POST" else 200,
+    )
+
+
+@role_required(*MANAGERS)
+@require_POST
+def event_set_active(request: HttpRequest, event_id) -> HttpResponse:
+    event = _event_or_404(event_id)
+    active = request.POST.get("active") == "1"
+    try:
+        set_event_active(actor=request.user, event_id=event.id, active=active)
+    except TicketingError as exc:
+        messages.error(request, exc.message)
+    else:
+        messages.success(
+            request,
+            f"{event.name} is on sale and shown on the website."
+            if active
+            else f"{event.name} is off sale and hidden from the website.",
+        )
+    return redirect("scanner:event_detail", event_id=event.id)
+
+
+@role_required(*MANAGERS)
+def event_delete(request: HttpRequest, event_id) -> HttpResponse:
+    event = _event_or_404(event_id)
+    error = ""
+    if request.method == "POST":
+        try:
+            delete_event(actor=request.user, event_id=event.id)
+        except TicketingError as exc:
+            error = exc.message
+        else:
+            messages.success(request, f"{event.name} is deleted.")
+            return redirect("scanner:home")
+    has_orders = event.orders.exists()
+    return render(
+        request,
+        "scanner/event_delete.html",
+        {"event": event, "error": error, "has_orders": has_orders},
+        status=409 if error else 200,
+    )
+
+
+@role_required(*MANAGERS)
+def event_audit(request: HttpRequest, event_id) -> HttpResponse:
+    event = _event_or_404(event_id)
+    return render(
+        request,
+        "scanner/event_audit.html",
+        {"event": event, "rows": event_audit_log(event)},
+    )
+
+
+@role_required(*OWNER)
+def event_comps(request: HttpRequest, event_id) -> HttpResponse:
+    event = _event_or_404(event_id)
+    types = event_ticket_types(event)
+    if request.method == "POST":
+        form = CompForm(request.POST, ticket_types=types)
+        if form.is_valid():
+            data = form.cleaned_data
+            try:
+                order = issue_comp_tickets(
+                    actor=request.user,
+                    event_id=event.id,
+                    ticket_type_id=data["ticket_type"],
+                    quantity=data["quantity"],
+                    guest_name=data["guest_name"],
+                    guest_email=data["guest_email"],
+                    guest_phone=data["guest_phone"],
+                )
+            except TicketingError as exc:
+                apply_service_error(exc, form)
+            else:
+                messages.success(
+                    request,
+                    f"{data['quantity']} free ticket(s) issued to {order.customer_name}; "
+                    f"they are emailed to {order.customer_email}.",
+                )
+                return redirect("scanner:event_comps", event_id=event.id)
+    else:
+        form = CompForm(ticket_types=types)
+    return render(
+        request,
+        "scanner/event_comps.html",
+        {
+            "event": event,
+            "form": form,
+            "availability": get_event_availability(event),
+            "comps": comp_orders(event),
+        },
+        status=400 if request.method == "POST" else 200,
+    )

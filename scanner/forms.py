@@ -1,0 +1,638 @@
+"""Console forms: they parse and check input; the services decide and write.
+
+Times are typed in the event's own time zone (chosen in the same form), so the
+date fields stay naive here and become aware in `event_input`, once the zone
+is known.
+"""
+
+import datetime
+import zoneinfo
+from decimal import Decimal
+from functools import lru_cache
+
+from django import forms
+from django.conf import settings
+from django.contrib.auth import get_user_model
+from django.contrib.auth.forms import AuthenticationForm, PasswordResetForm
+from django.core.exceptions import ValidationError
+from django.utils import timezone
+
+from core.exceptions import TicketingError
+from core.images import MAX_UPLOAD_BYTES
+from core.models import Event, Role, TicketType
+from core.queries.staff import role_of
+from core.services.comps import MAX_COMPS_PER_ISSUE
+from core.services.events import (
+    CURRENCIES,
+    MAX_CAPACITY,
+    MAX_PER_ORDER_LIMIT,
+    EventDetails,
+    TicketTypeDetails,
+)
+from scanner import throttle
+
+DATETIME_LOCAL = "%Y-%m-%dT%H:%M"
+COMMON_ZONES = (
+    "UTC",
+    "Europe/London",
+    "Europe/Madrid",
+    "Europe/Paris",
+    "Europe/Berlin",
+    "America/New_York",
+    "America/Chicago",
+    "America/Denver",
+    "America/Los_Angeles",
+    "America/Mexico_City",
+    "America/Toronto",
+    "Australia/Sydney",
+)
+
+
+@lru_cache(maxsize=1)
+def _all_zones() -> tuple[str, ...]:
+    return tuple(sorted(zoneinfo.available_timezones()))
+
+
+def time_zone_choices() -> list:
+    common = [z for z in COMMON_ZONES if z in _all_zones()]
+    if settings.TIME_ZONE not in common and settings.TIME_ZONE in _all_zones():
+        common.insert(0, settings.TIME_ZONE)
+    return [
+        ("Common", [(z, z.replace("_", " ")) for z in common]),
+        ("All time zones", [(z, z.replace("_", " ")) for z in _all_zones()]),
+    ]
+
+
+class LocalDateTimeField(forms.DateTimeField):
+    """A `datetime-local` input whose value stays naive (the event's wall clock)."""
+
+    widget = forms.DateTimeInput(
+        attrs={"type": "datetime-local"}, format=DATETIME_LOCAL
+    )
+
+    def to_python(self, value):
+        result = super().to_python(value)
+        if result is not None and timezone.is_aware(result):
+            result = timezone.make_naive(result)
+        return result
+
+
+def _in_zone(value, zone: zoneinfo.ZoneInfo):
+    if value is None:
+        return None
+    return value.replace(tzinfo=zone)
+
+
+def _wall_clock(value: datetime.datetime | None, zone: zoneinfo.ZoneInfo):
+    """An aware time as the naive wall-clock time in `zone` (for initial values)."""
+    if value is None:
+        return None
+    return timezone.localtime(value, zone).replace(tzinfo=None)
+
+
+class FriendlyErrors:
+    """Plain-words error messages for every field of a form."""
+
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        for field in self.fields.values():
+            messages = {"required": "Please fill this in."}
+            if isinstance(field, forms.IntegerField | forms.DecimalField):
+                messages |= {
+                    "min_value": "Use %(limit_value)s or more.",
+                    "max_value": "Use %(limit_value)s or less.",
+                    "invalid": "Type a whole number, like 100."
+                    if not isinstance(field, forms.DecimalField)
+                    else "Type an amount, like 25.00.",
+                    "max_decimal_places": "Use at most two decimals, like 25.50.",
+                    "max_digits": "That amount is too large.",
+                    "max_whole_digits": "That amount is too large.",
+                }
+            if isinstance(
+                field, forms.DateField | forms.DateTimeField | forms.TimeField
+            ):
+                messages |= {"invalid": "Pick a date and time with the picker."}
+            if isinstance(field, forms.EmailField):
+                messages |= {"invalid": "Type an email address, like name@example.com."}
+            if isinstance(field, forms.ChoiceField):
+                messages |= {"invalid_choice": "Choose one of the options."}
+            # Validator codes (min_value...) read their message from here too.
+            field.error_messages.update(messages)
+
+
+# --- events -----------------------------------------------------------------
+
+
+class EventForm(FriendlyErrors, forms.Form):
+    name = forms.CharField(
+        max_length=200,
+        label="Event name",
+        help_text="Shown on the website. Each event needs its own name.",
+    )
+    date = forms.DateField(
+        label="Date", widget=forms.DateInput(attrs={"type": "date"}, format="%Y-%m-%d")
+    )
+    start_time = forms.TimeField(
+        label="Starts at",
+        widget=forms.TimeInput(attrs={"type": "time"}, format="%H:%M"),
+    )
+    doors_time = forms.TimeField(
+        label="Doors open",
+        required=False,
+        widget=forms.TimeInput(attrs={"type": "time"}, format="%H:%M"),
+        help_text="Before the start time.",
+    )
+    time_zone = forms.ChoiceField(
+        label="Time zone",
+        help_text="Where the event happens. Every time on this page is in this zone.",
+    )
+    venue = forms.CharField(max_length=200, required=False, label="Venue")
+    venue_capacity = forms.IntegerField(
+        label="Venue capacity",
+        min_value=1,
+        max_value=MAX_CAPACITY,
+        help_text="The most people the venue holds. Total sales never go above it.",
+        widget=forms.NumberInput(attrs={"inputmode": "numeric"}),
+    )
+    currency = forms.ChoiceField(label="Currency", choices=list(CURRENCIES.items()))
+    description = forms.CharField(
+        required=False,
+        label="Description",
+        widget=forms.Textarea(attrs={"rows": 4}),
+    )
+    image = forms.FileField(
+        required=False,
+        label="Picture",
+        help_text=(
+            f"JPEG, PNG, WebP or GIF, up to {MAX_UPLOAD_BYTES // 1024 // 1024} MB. "
+            "It is resized for the web."
+        ),
+        widget=forms.ClearableFileInput(attrs={"accept": "image/*"}),
+    )
+    remove_image = forms.BooleanField(
+        required=False, label="Remove the current picture"
+    )
+    sales_start_at = LocalDateTimeField(
+        required=False,
+        label="Sales open",
+        help_text="Leave empty to start selling as soon as the event is on sale.",
+    )
+    sales_end_at = LocalDateTimeField(
+        required=False,
+        label="Sales close",
+        help_text="Leave empty to sell until the event starts.",
+    )
+    is_active = forms.BooleanField(
+        required=False,
+        initial=True,
+        label="On sale: show it on the website and sell tickets",
+    )
+
+    def __init__(self, *args, event: Event | None = None, **kwargs) -> None:
+        self.event = event
+        if event is not None and "initial" not in kwargs:
+            kwargs["initial"] = self.initial_for(event)
+        super().__init__(*args, **kwargs)
+        self.fields["time_zone"].choices = time_zone_choices()
+        self.fields["time_zone"].initial = self.fields["time_zone"].initial or (
+            settings.TIME_ZONE
+        )
+        if event is None or not event.image:
+            del self.fields["remove_image"]
+
+    @staticmethod
+    def initial_for(event: Event) -> dict:
+        zone = event.tz
+        starts = _wall_clock(event.starts_at, zone)
+        doors = _wall_clock(event.doors_at, zone)
+        return {
+            "name": event.name,
+            "date": starts.date(),
+            "start_time": starts.time(),
+            "doors_time": doors.time() if doors else None,
+            "time_zone": event.time_zone,
+            "venue": event.venue,
+            "venue_capacity": event.venue_capacity,
+            "currency": event.currency,
+            "description": event.description,
+            "sales_start_at": _wall_clock(event.sales_start_at, zone),
+            "sales_end_at": _wall_clock(event.sales_end_at, zone),
+            "is_active": event.is_active,
+        }
+
+    def clean_name(self):
+        name = self.cleaned_data["name"].strip()
+        clash = Event.objects.filter(name__iexact=name)
+        if self.event is not None:
+            clash = clash.exclude(pk=self.event.pk)
+        if clash.exists():
+            raise ValidationError(
+                f"There is already an event called “{name}”. Choose another name."
+            )
+        return name
+
+    def clean_image(self):
+        upload = self.cleaned_data.get("image")
+        if not upload:
+            return None
+        if upload.size > MAX_UPLOAD_BYTES:
+            raise ValidationError(
+                f"The picture is {upload.size / 1024 / 1024:.1f} MB; the limit is "
+                f"{MAX_UPLOAD_BYTES // 1024 // 1024} MB. Try a smaller photo."
+            )
+        return upload
+
+    def clean(self):
+        data = super().clean()
+        zone_name = data.get("time_zone")
+        if not zone_name or not data.get("date") or not data.get("start_time"):
+            return data
+        zone = zoneinfo.ZoneInfo(zone_name)
+        starts = datetime.datetime.combine(data["date"], data["start_time"])
+        data["starts_at"] = starts.replace(tzinfo=zone)
+        doors_time = data.get("doors_time")
+        if doors_time is not None:
+            doors = datetime.datetime.combine(data["date"], doors_time)
+            if doors > starts:
+                doors -= datetime.timedelta(days=1)
+            data["doors_at"] = doors.replace(tzinfo=zone)
+        else:
+            data["doors_at"] = None
+        start, end = data.get("sales_start_at"), data.get("sales_end_at")
+        if start and end and end <= start:
+            self.add_error("sales_end_at", "Sales must close after they open.")
+        return data
+
+    def details(self) -> EventDetails:
+        data = self.cleaned_data
+        zone = zoneinfo.ZoneInfo(data["time_zone"])
+        return EventDetails(
+            name=data["name"],
+            starts_at=data["starts_at"],
+            doors_at=data["doors_at"],
+            time_zone=data["time_zone"],
+            venue=data["venue"],
+            venue_capacity=data["venue_capacity"],
+            currency=data["currency"],
+            description=data["description"],
+            sales_start_at=_in_zone(data.get("sales_start_at"), zone),
+            sales_end_at=_in_zone(data.get("sales_end_at"), zone),
+            is_active=data["is_active"],
+        )
+
+
+class TicketTypeForm(FriendlyErrors, forms.Form):
+    id = forms.IntegerField(required=False, widget=forms.HiddenInput)
+    name = forms.CharField(
+        max_length=100,
+        label="Name",
+        widget=forms.TextInput(attrs={"placeholder": "e.g. VIP or General admission"}),
+    )
+    price = forms.DecimalField(
+        label="Price",
+        min_value=Decimal("0"),
+        max_digits=10,
+        decimal_places=2,
+        help_text="0 for free. A new price applies to new sales only.",
+        widget=forms.NumberInput(attrs={"inputmode": "decimal", "step": "0.01"}),
+    )
+    capacity = forms.IntegerField(
+        label="Capacity",
+        min_value=0,
+        max_value=MAX_CAPACITY,
+        widget=forms.NumberInput(attrs={"inputmode": "numeric"}),
+    )
+    max_per_order = forms.IntegerField(
+        label="Max per order",
+        min_value=1,
+        max_value=MAX_PER_ORDER_LIMIT,
+        initial=10,
+        widget=forms.NumberInput(attrs={"inputmode": "numeric"}),
+    )
+    sort_order = forms.IntegerField(
+        label="Position",
+        required=False,
+        min_value=0,
+        max_value=32767,
+        help_text="Lower numbers come first.",
+        widget=forms.NumberInput(attrs={"inputmode": "numeric"}),
+    )
+    description = forms.CharField(
+        max_length=300, required=False, label="Short description"
+    )
+    is_active = forms.BooleanField(required=False, initial=True, label="On sale")
+    sales_start_at = LocalDateTimeField(required=False, label="Sales open")
+    sales_end_at = LocalDateTimeField(required=False, label="Sales close")
+    delete = forms.BooleanField(required=False, label="Delete this ticket type")
+
+    def __init__(self, *args, ticket_type: TicketType | None = None, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.ticket_type = ticket_type
+
+    @property
+    def has_sales(self) -> bool:
+        return bool(self.ticket_type and self.ticket_type.order_lines.exists())
+
+    def clean(self):
+        data = super().clean()
+        start, end = data.get("sales_start_at"), data.get("sales_end_at")
+        if start and end and end <= start:
+            self.add_error("sales_end_at", "Sales must close after they open.")
+        return data
+
+    def details(self, zone: zoneinfo.ZoneInfo, position: int) -> TicketTypeDetails:
+        data = self.cleaned_data
+        sort_order = data.get("sort_order")
+        return TicketTypeDetails(
+            id=self.ticket_type.id if self.ticket_type else None,
+            name=data.get("name", ""),
+            price=data.get("price") if data.get("price") is not None else Decimal(0),
+            capacity=data.get("capacity") if data.get("capacity") is not None else 0,
+            max_per_order=data.get("max_per_order") or 10,
+            sort_order=sort_order if sort_order is not None else position,
+            description=data.get("description", ""),
+            is_active=bool(data.get("is_active")),
+            sales_start_at=_in_zone(data.get("sales_start_at"), zone),
+            sales_end_at=_in_zone(data.get("sales_end_at"), zone),
+            delete=bool(data.get("delete")),
+        )
+
+
+class BaseTicketTypeFormSet(forms.BaseFormSet):
+    """Existing types come first (bound to their rows); blank rows add new ones."""
+
+    def __init__(self, *args, ticket_types=(), event=None, **kwargs):
+        self.ticket_types = list(ticket_types)
+        zone = event.tz if event is not None else None
+        if self.ticket_types and "initial" not in kwargs:
+            kwargs["initial"] = [
+                {
+                    "id": t.id,
+                    "name": t.name,
+                    "price": t.price,
+                    "capacity": t.capacity,
+                    "max_per_order": t.max_per_order,
+                    "sort_order": t.sort_order,
+                    "description": t.description,
+                    "is_active": t.is_active,
+                    "sales_start_at": _wall_clock(t.sales_start_at, zone),
+                    "sales_end_at": _wall_clock(t.sales_end_at, zone),
+                }
+                for t in self.ticket_types
+            ]
+        super().__init__(*args, **kwargs)
+
+    def get_form_kwargs(self, index):
+        kwargs = super().get_form_kwargs(index)
+        if index is not None and index < len(self.ticket_types):
+            kwargs["ticket_type"] = self.ticket_types[index]
+        return kwargs
+
+    def _construct_form(self, i, **kwargs):
+        form = super()._construct_form(i, **kwargs)
+        if i >= len(self.ticket_types):
+            del form.fields["delete"]
+        return form
+
+    @property
+    def empty_form(self):
+        form = super().empty_form
+        form.fields.pop("delete", None)
+        return form
+
+    def filled_forms(self) -> list[TicketTypeForm]:
+        """Existing types, plus the new rows that were filled in."""
+        return [
+            form
+            for i, form in enumerate(self.forms)
+            if i < len(self.ticket_types) or form.has_changed()
+        ]
+
+    def clean(self):
+        if any(self.errors):
+            return
+        kept = [f for f in self.filled_forms() if not f.cleaned_data.get("delete")]
+        if not kept:
+            raise ValidationError("Add at least one ticket type.")
+        names: dict[str, TicketTypeForm] = {}
+        for form in kept:
+            key = form.cleaned_data["name"].strip().casefold()
+            if key in names:
+                form.add_error("name", "Another ticket type already has this name.")
+            names[key] = form
+
+    def details(self, zone: zoneinfo.ZoneInfo) -> tuple[list, list]:
+        """(specs, forms) in the same order, so a service error finds its row."""
+        forms_used = self.filled_forms()
+        return [f.details(zone, i) for i, f in enumerate(forms_used)], forms_used
+
+
+def ticket_type_formset(*, extra: int, data=None, ticket_types=(), event=None):
+    formset_class = forms.formset_factory(
+        TicketTypeForm, formset=BaseTicketTypeFormSet, extra=extra, max_num=50
+    )
+    return formset_class(data, prefix="types", ticket_types=ticket_types, event=event)
+
+
+class DuplicateEventForm(FriendlyErrors, forms.Form):
+    name = forms.CharField(max_length=200, label="Name of the copy")
+    date = forms.DateField(
+        label="Date", widget=forms.DateInput(attrs={"type": "date"}, format="%Y-%m-%d")
+    )
+    start_time = forms.TimeField(
+        label="Starts at",
+        widget=forms.TimeInput(attrs={"type": "time"}, format="%H:%M"),
+    )
+
+    def __init__(self, *args, event: Event, **kwargs):
+        self.event = event
+        super().__init__(*args, **kwargs)
+
+    def starts_at(self) -> datetime.datetime:
+        local = datetime.datetime.combine(
+            self.cleaned_data["date"], self.cleaned_data["start_time"]
+        )
+        return local.replace(tzinfo=self.event.tz)
+
+
+class CompForm(FriendlyErrors, forms.Form):
+    ticket_type = forms.TypedChoiceField(label="Ticket type", coerce=int)
+    quantity = forms.IntegerField(
+        label="How many tickets",
+        min_value=1,
+        max_value=MAX_COMPS_PER_ISSUE,
+        initial=1,
+        widget=forms.NumberInput(attrs={"inputmode": "numeric"}),
+    )
+    guest_name = forms.CharField(max_length=200, label="Guest name")
+    guest_email = forms.EmailField(
+        label="Guest email",
+        help_text="The tickets are sent here, like a paid order.",
+        widget=forms.EmailInput(
+            attrs={"autocomplete": "off", "autocapitalize": "none"}
+        ),
+    )
+    guest_phone = forms.CharField(
+        max_length=32,
+        required=False,
+        label="Guest mobile",
+        help_text="Optional: also text them the tickets link, e.g. +14155550123.",
+        widget=forms.TextInput(attrs={"type": "tel", "autocomplete": "off"}),
+    )
+
+    def __init__(self, *args, ticket_types, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["ticket_type"].choices = [(t.id, t.name) for t in ticket_types]
+
+
+# --- staff ------------------------------------------------------------------
+
+ROLE_HELP = (
+    "Owner: everything. Manager: events, prices, capacity and reports. "
+    "Door staff: scanning tickets only."
+)
+
+
+class InviteForm(FriendlyErrors, forms.Form):
+    email = forms.EmailField(
+        label="Email",
+        widget=forms.EmailInput(
+            attrs={"autocomplete": "off", "autocapitalize": "none"}
+        ),
+    )
+    phone = forms.CharField(
+        max_length=32,
+        required=False,
+        label="Mobile number",
+        help_text="Optional: we also text the invitation, e.g. +14155550123.",
+        widget=forms.TextInput(attrs={"type": "tel", "autocomplete": "off"}),
+    )
+    role = forms.ChoiceField(
+        label="Role",
+        choices=Role.choices,
+        initial=Role.DOOR,
+        help_text=ROLE_HELP,
+        widget=forms.RadioSelect,
+    )
+
+
+class StaffMemberForm(FriendlyErrors, forms.Form):
+    role = forms.ChoiceField(
+        label="Role",
+        choices=Role.choices,
+        help_text=ROLE_HELP,
+        widget=forms.RadioSelect,
+    )
+    events = forms.MultipleChoiceField(
+        label="Door staff may scan",
+        required=False,
+        widget=forms.CheckboxSelectMultiple,
+        help_text="Tick nothing to let them scan every event.",
+    )
+
+    def __init__(self, *args, events, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["events"].choices = [
+            (str(e.pk), f"{e.name} · {e.local_starts_at():%d %b %Y}") for e in events
+        ]
+
+
+class AcceptInviteForm(FriendlyErrors, forms.Form):
+    first_name = forms.CharField(
+        max_length=150,
+        label="Your name",
+        widget=forms.TextInput(attrs={"autocomplete": "name"}),
+    )
+    username = forms.CharField(
+        max_length=150,
+        label="Username",
+        help_text="You sign in with it. Letters, digits and @ . + - _ only.",
+        widget=forms.TextInput(
+            attrs={"autocomplete": "username", "autocapitalize": "none"}
+        ),
+    )
+    password = forms.CharField(
+        label="Password",
+        strip=False,
+        help_text="At least 8 characters; not only digits, not a common password.",
+        widget=forms.PasswordInput(attrs={"autocomplete": "new-password"}),
+    )
+    password_again = forms.CharField(
+        label="Password again",
+        strip=False,
+        widget=forms.PasswordInput(attrs={"autocomplete": "new-password"}),
+    )
+
+    def clean(self):
+        data = super().clean()
+        if (
+            data.get("password")
+            and data.get("password_again") is not None
+            and data["password"] != data["password_again"]
+        ):
+            self.add_error("password_again", "The two passwords differ.")
+        return data
+
+
+# --- sign-in ----------------------------------------------------------------
+
+
+class StaffLoginForm(AuthenticationForm):
+    """Django's sign-in with a username or email, limited per IP and username."""
+
+    error_messages = {
+        **AuthenticationForm.error_messages,
+        "invalid_login": "That username or password is not right. Check both and try again.",
+        "not_staff": "This account has no staff role. Ask the owner for an invitation.",
+    }
+
+    def clean(self):
+        typed = (self.cleaned_data.get("username") or "").strip()
+        password = self.cleaned_data.get("password")
+        key = throttle.login_key(self.request, typed)
+        if typed and password is not None and throttle.is_blocked(key):
+            raise ValidationError(throttle.login_blocked_message(), code="throttled")
+        if "@" in typed:
+            match = list(
+                get_user_model()
+                .objects.filter(email__iexact=typed, is_active=True)
+                .values_list("username", flat=True)[:2]
+            )
+            if len(match) == 1:
+                self.cleaned_data["username"] = match[0]
+        try:
+            data = super().clean()
+        except ValidationError:
+            if typed and password is not None:
+                throttle.record_failure(key)
+            raise
+        throttle.reset(key)
+        return data
+
+    def confirm_login_allowed(self, user) -> None:
+        super().confirm_login_allowed(user)
+        if role_of(user) is None:
+            raise ValidationError(self.error_messages["not_staff"], code="not_staff")
+
+
+class StaffPasswordResetForm(PasswordResetForm):
+    email = forms.EmailField(
+        label="Your email",
+        max_length=254,
+        widget=forms.EmailInput(
+            attrs={"autocomplete": "email", "autocapitalize": "none"}
+        ),
+    )
+
+
+def apply_service_error(exc: TicketingError, form, row_forms=()) -> None:
+    """Put a service's refusal next to the field it names (or atop the form)."""
+    field = exc.detail.get("field")
+    index = exc.detail.get("type_index")
+    target = form
+    if index is not None and 0 <= index < len(row_forms):
+        target = row_forms[index]
+    if field in target.fields:
+        target.add_error(field, exc.message)
+    else:
+        form.add_error(None, exc.message)

@@ -1,0 +1,66 @@
+"""Cache-based limits on sign-in and password-reset attempts.
+
+Failures are counted per client IP and username in a fixed window, so a
+guesser is stopped after a few tries while the same person on another network
+(or a colleague behind the same router, with another username) is not. The
+count lives in the shared cache (Redis in production), so every process sees
+it. Keys are hashed: no username is stored in the cache in clear.
+"""
+
+import hashlib
+
+from django.core.cache import cache
+from django.http import HttpRequest
+
+LOGIN_MAX_FAILURES = 5
+LOGIN_WINDOW_SECONDS = 15 * 60
+RESET_MAX_REQUESTS = 5
+RESET_WINDOW_SECONDS = 60 * 60
+
+
+def client_ip(request: HttpRequest | None) -> str:
+    if request is None:
+        return "-"
+    return request.META.get("REMOTE_ADDR", "-") or "-"
+
+
+def _key(scope: str, *parts: str) -> str:
+    digest = hashlib.sha256("\x1f".join(parts).encode()).hexdigest()[:40]
+    return f"throttle:{scope}:{digest}"
+
+
+def login_key(request: HttpRequest | None, username: str) -> str:
+    return _key("login", client_ip(request), username.strip().casefold())
+
+
+def reset_key(request: HttpRequest | None) -> str:
+    return _key("reset", client_ip(request))
+
+
+def is_blocked(key: str, limit: int = LOGIN_MAX_FAILURES) -> bool:
+    return (cache.get(key) or 0) >= limit
+
+
+def record_failure(key: str, window: int = LOGIN_WINDOW_SECONDS) -> int:
+    """Count one failure; the window starts at the first one."""
+    cache.add(key, 0, timeout=window)
+    try:
+        return cache.incr(key)
+    except ValueError:  # expired between add and incr
+        cache.set(key, 1, timeout=window)
+        return 1
+
+
+def reset(key: str) -> None:
+    cache.delete(key)
+
+
+def login_blocked_message() -> str:
+    return (
+        f"Too many failed sign-in attempts. Wait {LOGIN_WINDOW_SECONDS // 60} minutes "
+        "and try again, or reset your password."
+    )
+
+
+def reset_blocked_message() -> str:
+    return "Too many password reset requests from this network. Try again in an hour."

@@ -1,0 +1,180 @@
+from datetime import timedelta
+
+import pytest
+from django.contrib.auth import authenticate, get_user_model
+from django.template.loader import render_to_string
+from django.utils import timezone
+
+from core.exceptions import InvalidRequest, InviteUnusable, PermissionRefused
+from core.models import AuditLogEntry, OutboundMessage, Role, StaffInvite
+from core.queries.staff import can_scan_event, role_of
+from core.services.staff import (
+    accept_invite,
+    invite_staff,
+    revoke_invite,
+    set_staff_active,
+    update_staff_member,
+)
+from tests.factories import EventFactory, make_staff
+
+pytestmark = pytest.mark.django_db
+STRONG = "lantern-Orchid-73"
+
+
+def test_invite_queues_email_and_sms_with_a_working_link(owner):
+    invite = invite_staff(
+        actor=owner, email=" New@Example.com ", role=Role.DOOR, phone="+34 600 000 000"
+    )
+    assert invite.email == "new@example.com"
+    email = OutboundMessage.objects.get(channel="email")
+    sms = OutboundMessage.objects.get(channel="sms")
+    assert (email.kind, email.to) == ("staff_invite", "new@example.com")
+    assert (sms.kind, sms.to) == ("staff_invite", "+34 600 000 000")
+    assert email.context["invite_url"].endswith(f"/scanner/invite/{invite.token}/")
+    assert AuditLogEntry.objects.filter(action="staff.invite").exists()
+
+
+def test_invite_templates_render_with_the_queued_context(owner):
+    invite_staff(actor=owner, email="new@example.com", role=Role.MANAGER)
+    context = OutboundMessage.objects.get().context | {"order": None, "event": None}
+    subject = render_to_string("emails/staff_invite_subject.txt", context).strip()
+    text = render_to_string("emails/staff_invite.txt", context)
+    html = render_to_string("emails/staff_invite.html", context)
+    sms = render_to_string("sms/staff_invite.txt", context)
+    assert "\n" not in subject and "Manager" in subject
+    for body in (text, html, sms):
+        assert context["invite_url"] in body
+
+
+@pytest.mark.parametrize(
+    ("email", "role", "phone", "code"),
+    [
+        ("nope", Role.DOOR, "", "invalid_email"),
+        ("a@example.com", "admin", "", "invalid_role"),
+        ("a@example.com", Role.DOOR, "12ab", "invalid_phone"),
+    ],
+)
+def test_bad_invites_are_refused(owner, email, role, phone, code):
+    with pytest.raises(InvalidRequest) as caught:
+        invite_staff(actor=owner, email=email, role=role, phone=phone)
+    assert caught.value.code == code
+    assert not StaffInvite.objects.exists() and not OutboundMessage.objects.exists()
+
+
+def test_existing_staff_cannot_be_invited_again(owner, door):
+    with pytest.raises(InvalidRequest) as caught:
+        invite_staff(actor=owner, email=door.email.upper(), role=Role.MANAGER)
+    assert caught.value.code == "already_staff"
+
+
+def test_only_the_owner_invites(manager):
+    with pytest.raises(PermissionRefused):
+        invite_staff(actor=manager, email="x@example.com", role=Role.DOOR)
+
+
+def test_accepting_creates_the_login_and_role_once(owner):
+    invite = invite_staff(actor=owner, email="sam@example.com", role=Role.MANAGER)
+    user = accept_invite(
+        token=invite.token, username="sam", password=STRONG, first_name="Sam"
+    )
+    assert authenticate(username="sam", password=STRONG) == user
+    assert role_of(user) == Role.MANAGER and user.email == "sam@example.com"
+    with pytest.raises(InviteUnusable, match="already used"):
+        accept_invite(token=invite.token, username="sam2", password=STRONG)
+
+
+def test_expired_replaced_and_unknown_invites_are_unusable(owner):
+    old = invite_staff(actor=owner, email="sam@example.com", role=Role.DOOR)
+    new = invite_staff(actor=owner, email="sam@example.com", role=Role.MANAGER)
+    with pytest.raises(InviteUnusable, match="expired or was replaced"):
+        accept_invite(token=old.token, username="sam", password=STRONG)
+    with pytest.raises(InviteUnusable, match="not valid"):
+        accept_invite(token="bogus", username="sam", password=STRONG)
+    later = timezone.now() + timedelta(days=8)
+    with pytest.raises(InviteUnusable):
+        accept_invite(token=new.token, username="sam", password=STRONG, now=later)
+    assert not get_user_model().objects.filter(username="sam").exists()
+
+
+@pytest.mark.parametrize(
+    ("username", "password", "code"),
+    [
+        ("sam", "123", "weak_password"),
+        ("sam", "password", "weak_password"),
+        ("bad name!", STRONG, "invalid_username"),
+        ("OWNER1", STRONG, "username_taken"),
+    ],
+)
+def test_bad_account_details_are_refused_and_the_invite_stays_usable(
+    owner, username, password, code
+):
+    invite = invite_staff(actor=owner, email="sam@example.com", role=Role.DOOR)
+    with pytest.raises(InvalidRequest) as caught:
+        accept_invite(token=invite.token, username=username, password=password)
+    assert caught.value.code == code
+    invite.refresh_from_db()
+    assert invite.accepted_at is None
+
+
+def test_revoked_invite_is_unusable(owner):
+    invite = invite_staff(actor=owner, email="sam@example.com", role=Role.DOOR)
+    revoke_invite(actor=owner, invite_id=invite.id)
+    with pytest.raises(InviteUnusable):
+        accept_invite(token=invite.token, username="sam", password=STRONG)
+
+
+def test_owner_changes_roles_and_assigns_door_events(owner, door):
+    mine, other = EventFactory(), EventFactory()
+    update_staff_member(
+        actor=owner, user_id=door.id, role=Role.DOOR, event_ids=[mine.id]
+    )
+    door.refresh_from_db()
+    assert can_scan_event(door, mine) and not can_scan_event(door, other)
+    update_staff_member(actor=owner, user_id=door.id, role=Role.MANAGER, event_ids=[])
+    door.refresh_from_db()
+    assert role_of(door) == Role.MANAGER
+    actions = list(
+        AuditLogEntry.objects.order_by("id").values_list("action", flat=True)
+    )
+    assert actions == ["staff.events", "staff.role", "staff.events"]
+
+
+def test_the_last_owner_cannot_be_demoted_or_deactivated(owner):
+    other_owner = make_staff(Role.OWNER, username="owner2")
+    # Nobody changes themself.
+    with pytest.raises(InvalidRequest) as caught:
+        update_staff_member(actor=owner, user_id=owner.id, role=Role.DOOR)
+    assert caught.value.code == "self_change"
+    # With two owners, one may demote the other; then the last one is protected.
+    update_staff_member(actor=owner, user_id=other_owner.id, role=Role.MANAGER)
+    set_staff_active(actor=owner, user_id=other_owner.id, active=False)
+    with pytest.raises(InvalidRequest) as caught:
+        set_staff_active(actor=owner, user_id=owner.id, active=False)
+    assert caught.value.code == "self_change"
+
+
+def test_last_owner_rule_counts_only_active_owners(owner):
+    dormant = make_staff(Role.OWNER, username="owner2")
+    set_staff_active(actor=owner, user_id=dormant.id, active=False)
+    # A deactivated owner does not count: demoting the only active one fails,
+    # whoever asks (here the system, as a management command would).
+    for change in (
+        lambda: update_staff_member(actor=None, user_id=owner.id, role=Role.DOOR),
+        lambda: set_staff_active(actor=None, user_id=owner.id, active=False),
+    ):
+        with pytest.raises(InvalidRequest) as caught:
+            change()
+        assert caught.value.code == "last_owner"
+    set_staff_active(actor=owner, user_id=dormant.id, active=True)
+    update_staff_member(actor=None, user_id=owner.id, role=Role.DOOR)
+    assert role_of(dormant) == Role.OWNER
+
+
+def test_deactivated_staff_lose_access_at_once(owner, door, client):
+    client.force_login(door)
+    set_staff_active(actor=owner, user_id=door.id, active=False)
+    door.refresh_from_db()
+    assert role_of(door) is None
+    assert (
+        authenticate(username=door.username, password="correct-horse-battery") is None
+    )
