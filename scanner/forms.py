@@ -625,9 +625,14 @@ class StaffPasswordResetForm(PasswordResetForm):
     )
 
 
+# Service field names that the forms split or rename.
+FIELD_ALIASES = {"starts_at": "start_time", "doors_at": "doors_time"}
+
+
 def apply_service_error(exc: TicketingError, form, row_forms=()) -> None:
     """Put a service's refusal next to the field it names (or atop the form)."""
     field = exc.detail.get("field")
+    field = FIELD_ALIASES.get(field, field)
     index = exc.detail.get("type_index")
     target = form
     if index is not None and 0 <= index < len(row_forms):

@@ -33,6 +33,8 @@ def _isolated_settings(settings, tmp_path):
     settings.PAYMENT_PROVIDER = "simulated"
     settings.STRIPE_SECRET_KEY = ""
     settings.STRIPE_WEBHOOK_SECRET = ""
+    # Real hashers cost ~0.3 s per user made; tests check roles, not hashing.
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 
 
 @pytest.fixture

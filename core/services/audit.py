@@ -20,6 +20,9 @@ def jsonable(value: Any) -> Any:
     """A JSON-safe copy of a model field value."""
     if isinstance(value, Decimal):
         return f"{value:.2f}"
+    if isinstance(value, datetime.datetime) and value.tzinfo is not None:
+        # One instant, one text: equal times compare equal whatever their zone.
+        return value.astimezone(datetime.UTC).isoformat()
     if isinstance(value, datetime.datetime | datetime.date | datetime.time):
         return value.isoformat()
     if isinstance(value, uuid.UUID):

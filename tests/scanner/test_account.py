@@ -1,0 +1,165 @@
+import re
+
+import pytest
+from django.contrib.auth import get_user_model
+from django.core.cache import cache
+
+from core.models import Role
+from core.services.staff import invite_staff
+from scanner import throttle
+
+pytestmark = pytest.mark.django_db
+PASSWORD = "correct-horse-battery"
+LOGIN = "/scanner/login/"
+
+
+@pytest.fixture(autouse=True)
+def _fresh_cache():
+    cache.clear()
+    yield
+    cache.clear()
+
+
+def _login(client, username, password, ip="10.0.0.1"):
+    return client.post(
+        LOGIN, {"username": username, "password": password}, REMOTE_ADDR=ip
+    )
+
+
+def test_staff_sign_in_with_username_or_email_and_sign_out(client, owner):
+    response = _login(client, "owner1", PASSWORD)
+    assert response.status_code == 302 and response["Location"] == "/scanner/"
+    client.post("/scanner/logout/")
+    assert client.get("/scanner/").status_code == 302
+    response = _login(client, "OWNER1@example.com", PASSWORD)
+    assert response.status_code == 302
+
+
+def test_wrong_password_gets_a_clear_message(client, owner):
+    response = _login(client, "owner1", "nope")
+    assert response.status_code == 200
+    assert "username or password is not right" in response.content.decode()
+
+
+def test_login_is_blocked_after_repeated_failures_per_ip_and_username(client, owner):
+    for _ in range(throttle.LOGIN_MAX_FAILURES):
+        _login(client, "owner1", "wrong")
+    response = _login(client, "owner1", PASSWORD)
+    assert response.status_code == 200
+    assert "Too many failed sign-in attempts" in response.content.decode()
+    assert "_auth_user_id" not in client.session
+    # Another network, or another username from this one, is not blocked.
+    assert _login(client, "owner1", PASSWORD, ip="10.0.0.2").status_code == 302
+
+
+def test_a_successful_sign_in_clears_the_failure_count(client, owner):
+    for _ in range(throttle.LOGIN_MAX_FAILURES - 1):
+        _login(client, "owner1", "wrong")
+    assert _login(client, "owner1", PASSWORD).status_code == 302
+    client.post("/scanner/logout/")
+    for _ in range(throttle.LOGIN_MAX_FAILURES - 1):
+        _login(client, "owner1", "wrong")
+    assert _login(client, "owner1", PASSWORD).status_code == 302
+
+
+def test_an_account_without_staff_role_cannot_sign_in(client):
+    get_user_model().objects.create_user("customer", "c@example.com", PASSWORD)
+    response = _login(client, "customer", PASSWORD)
+    assert "has no staff role" in response.content.decode()
+
+
+def test_password_reset_by_email_end_to_end(client, owner, mailoutbox):
+    response = client.post("/scanner/password-reset/", {"email": "owner1@example.com"})
+    assert response.status_code == 302
+    assert response["Location"] == "/scanner/password-reset/sent/"
+    assert len(mailoutbox) == 1
+    mail = mailoutbox[0]
+    assert mail.to == ["owner1@example.com"] and "\n" not in mail.subject
+    assert mail.alternatives  # an HTML part too
+    link = re.search(r"http://testserver(/scanner/password-reset/\S+/)", mail.body)[1]
+    form_page = client.get(link, follow=True)
+    assert "Choose a new password" in form_page.content.decode()
+    response = client.post(
+        form_page.redirect_chain[-1][0],
+        {"new_password1": "fresh-Lantern-42", "new_password2": "fresh-Lantern-42"},
+    )
+    assert response["Location"] == "/scanner/password-reset/done/"
+    assert _login(client, "owner1", "fresh-Lantern-42").status_code == 302
+
+
+def test_password_reset_for_unknown_email_sends_nothing_but_says_the_same(
+    client, mailoutbox
+):
+    response = client.post("/scanner/password-reset/", {"email": "who@example.com"})
+    assert response.status_code == 302 and mailoutbox == []
+
+
+def test_password_reset_requests_are_limited_per_ip(client, owner, mailoutbox):
+    for _ in range(throttle.RESET_MAX_REQUESTS):
+        client.post("/scanner/password-reset/", {"email": "owner1@example.com"})
+    response = client.post("/scanner/password-reset/", {"email": "owner1@example.com"})
+    assert response.status_code == 200
+    assert "Too many password reset requests" in response.content.decode()
+    assert len(mailoutbox) == throttle.RESET_MAX_REQUESTS
+
+
+def test_invited_person_sets_a_password_and_is_signed_in(client, owner):
+    invite = invite_staff(actor=owner, email="dee@example.com", role=Role.DOOR)
+    url = f"/scanner/invite/{invite.token}/"
+    page = client.get(url).content.decode()
+    assert "Door staff" in page and 'value="dee"' in page
+    bad = client.post(
+        url,
+        {
+            "first_name": "Dee",
+            "username": "dee",
+            "password": "short",
+            "password_again": "different",
+        },
+    )
+    assert bad.status_code == 200
+    html = bad.content.decode()
+    assert "The two passwords differ." in html
+    response = client.post(
+        url,
+        {
+            "first_name": "Dee",
+            "username": "dee",
+            "password": "lantern-Orchid-73",
+            "password_again": "lantern-Orchid-73",
+        },
+    )
+    assert response.status_code == 302
+    assert client.session["_auth_user_id"]
+    assert client.get(url).status_code == 410
+
+
+def test_weak_password_on_invite_shows_next_to_the_field(client, owner):
+    invite = invite_staff(actor=owner, email="dee@example.com", role=Role.DOOR)
+    response = client.post(
+        f"/scanner/invite/{invite.token}/",
+        {
+            "first_name": "Dee",
+            "username": "dee",
+            "password": "12345678",
+            "password_again": "12345678",
+        },
+    )
+    html = response.content.decode()
+    assert 'id="id_password_error"' in html and "too common" in html
+    assert not get_user_model().objects.filter(username="dee").exists()
+
+
+def test_cookies_are_secure_and_http_only_when_debug_is_off(settings):
+    # The settings module derives these from DEBUG; with it off they must be on.
+    from tests.test_settings import PRODUCTION_ENV, _settings
+
+    values = _settings(
+        ["SESSION_COOKIE_SECURE", "CSRF_COOKIE_SECURE", "SESSION_COOKIE_HTTPONLY"],
+        **PRODUCTION_ENV,
+    )
+    assert values == {
+        "SESSION_COOKIE_SECURE": True,
+        "CSRF_COOKIE_SECURE": True,
+        "SESSION_COOKIE_HTTPONLY": True,
+    }

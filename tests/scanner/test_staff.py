@@ -1,0 +1,93 @@
+import pytest
+from django.test import Client
+
+from core.models import OutboundMessage, Role, StaffInvite
+from core.queries.staff import role_of
+from tests.factories import EventFactory
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def owner_client(client, owner):
+    client.force_login(owner)
+    return client
+
+
+def test_owner_invites_by_email_and_sms(owner_client):
+    response = owner_client.post(
+        "/scanner/staff/invite/",
+        {"email": "new@example.com", "phone": "+14155550123", "role": Role.DOOR},
+    )
+    assert response["Location"] == "/scanner/staff/"
+    invite = StaffInvite.objects.get()
+    assert {m.channel for m in OutboundMessage.objects.filter(kind="staff_invite")} == {
+        "email",
+        "sms",
+    }
+    page = owner_client.get("/scanner/staff/").content.decode()
+    assert "new@example.com" in page and "Invitation sent" in page
+    owner_client.post(f"/scanner/staff/invites/{invite.id}/cancel/")
+    page = owner_client.get("/scanner/staff/").content.decode()
+    assert "invitation to new@example.com is cancelled" in page
+    assert "<strong>new@example.com</strong>" not in page
+
+
+@pytest.mark.parametrize(
+    ("data", "field_id", "message"),
+    [
+        ({"email": "nope", "role": "door"}, "id_email", "Type an email address"),
+        ({"email": "a@example.com", "role": "king"}, "id_role", "Choose one"),
+        (
+            {"email": "a@example.com", "role": "door", "phone": "abc"},
+            "id_phone",
+            "country code",
+        ),
+        (
+            {"email": "door1@example.com", "role": "door"},
+            "id_email",
+            "already on your staff",
+        ),
+    ],
+)
+def test_bad_invites_show_errors_next_to_fields(
+    owner_client, door, data, field_id, message
+):
+    response = owner_client.post("/scanner/staff/invite/", data)
+    html = response.content.decode()
+    assert response.status_code == 400
+    assert f'id="{field_id}_error"' in html and message in html
+    assert not StaffInvite.objects.exists()
+
+
+def test_owner_changes_role_and_door_events(owner_client, door):
+    event = EventFactory(name="Gig")
+    response = owner_client.post(
+        f"/scanner/staff/{door.id}/", {"role": "door", "events": [str(event.id)]}
+    )
+    assert response.status_code == 302
+    assert list(door.staff_profile.events.all()) == [event]
+    page = owner_client.get("/scanner/staff/").content.decode()
+    assert "Scans: Gig" in page
+    owner_client.post(f"/scanner/staff/{door.id}/", {"role": "manager"})
+    door.refresh_from_db()
+    assert role_of(door) == Role.MANAGER
+    assert not door.staff_profile.events.exists()
+
+
+def test_owner_cannot_change_own_role(owner_client, owner):
+    response = owner_client.post(f"/scanner/staff/{owner.id}/", {"role": "door"})
+    assert response.status_code == 400
+    assert "cannot change the role of yourself" in response.content.decode()
+
+
+def test_deactivated_staff_are_signed_out(owner_client, door):
+    door_client = Client()
+    door_client.force_login(door)
+    assert door_client.get("/scanner/").status_code in (200, 302)
+    owner_client.post(f"/scanner/staff/{door.id}/active/", {"active": "0"})
+    response = door_client.get("/scanner/")
+    assert response.status_code == 302 and "/scanner/login/" in response["Location"]
+    owner_client.post(f"/scanner/staff/{door.id}/active/", {"active": "1"})
+    door.refresh_from_db()
+    assert door.is_active
