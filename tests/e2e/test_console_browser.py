@@ -1,0 +1,88 @@
+import io
+from datetime import timedelta
+
+import pytest
+from django.utils import timezone
+from PIL import Image
+
+from core.models import Event
+from tests.factories import make_staff
+
+pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
+
+
+def _poster() -> bytes:
+    buffer = io.BytesIO()
+    Image.new("RGB", (1200, 675), (124, 92, 255)).save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
+def test_owner_creates_an_event_with_two_types_and_it_is_on_the_website(
+    live_server, page
+):
+    make_staff("owner", username="boss")
+    day = (timezone.now() + timedelta(days=14)).date().isoformat()
+
+    page.goto(live_server.url + "/scanner/")
+    page.get_by_label("Username or email").fill("boss")
+    page.get_by_label("Password").fill("correct-horse-battery")
+    page.get_by_role("button", name="Sign in").click()
+    page.get_by_role("heading", name="Events").wait_for()
+
+    page.get_by_role("link", name="+ New event").click()
+    page.get_by_label("Event name").fill("Cumbia Under The Stars")
+    page.get_by_label("Date").fill(day)
+    page.get_by_label("Starts at").fill("21:30")
+    page.get_by_label("Doors open").fill("20:30")
+    page.get_by_label("Time zone").select_option("Europe/Madrid")
+    page.get_by_label("Venue (optional)").fill("Parc de la Ciutadella")
+    page.get_by_label("Venue capacity").fill("300")
+    page.get_by_label("Currency").select_option("eur")
+    page.get_by_label("Picture").set_input_files(
+        {"name": "poster.png", "mimeType": "image/png", "buffer": _poster()}
+    )
+    page.locator("#id_types-0-name").fill("Early Bird")
+    page.locator("#id_types-0-price").fill("12")
+    page.locator("#id_types-0-capacity").fill("100")
+    page.locator("#id_types-1-name").fill("Standard")
+    page.locator("#id_types-1-price").fill("18.50")
+    page.locator("#id_types-1-capacity").fill("250")
+    page.get_by_role("button", name="Create event").click()
+
+    page.get_by_role("heading", name="Cumbia Under The Stars").wait_for()
+    assert page.get_by_text("is created").is_visible()
+    event = Event.objects.get(name="Cumbia Under The Stars")
+    assert event.ticket_types.count() == 2 and event.image
+
+    page.goto(live_server.url + "/")
+    page.get_by_role("link", name="Cumbia Under The Stars").click()
+    page.wait_for_url(f"**/events/{event.slug}/")
+    assert page.get_by_text("€12.00").is_visible()
+    assert page.get_by_text("€18.50").is_visible()
+    assert page.get_by_text("Parc de la Ciutadella").is_visible()
+    assert page.get_by_text("21:30").first.is_visible()
+
+
+def test_owner_adds_a_third_type_with_the_button_and_sees_errors_in_place(
+    live_server, page
+):
+    make_staff("owner", username="boss")
+    page.goto(live_server.url + "/scanner/login/")
+    page.get_by_label("Username or email").fill("boss")
+    page.get_by_label("Password").fill("correct-horse-battery")
+    page.get_by_role("button", name="Sign in").click()
+    page.goto(live_server.url + "/scanner/events/new/")
+    page.get_by_role("button", name="+ Add another ticket type").click()
+    third = page.locator("#id_types-2-name")
+    assert third.is_visible()
+    assert page.evaluate("document.activeElement.id") == "id_types-2-name"
+    third.fill("Student")
+    page.locator("#id_types-2-price").fill("-1")
+    page.get_by_role("button", name="Create event").click()
+    summary = page.get_by_role("alert").first
+    assert "Please fix" in summary.inner_text()
+    assert (
+        page.locator("#id_types-2-price_error").inner_text().endswith("Use 0 or more.")
+    )
+    assert page.locator("#id_types-2-price").get_attribute("aria-invalid") == "true"
+    assert not Event.objects.exists()
