@@ -2,6 +2,7 @@
 comps and the audit log. Views parse input, call one service, render."""
 
 import zoneinfo
+from datetime import timedelta
 
 from django.contrib import messages
 from django.http import Http404, HttpRequest, HttpResponse
@@ -168,12 +169,13 @@ def event_duplicate(request: HttpRequest, event_id) -> HttpResponse:
                 )
                 return redirect("scanner:event_detail", event_id=copy.id)
     else:
+        # A weekly night is the usual reason to copy: suggest a week later.
         local = event.local_starts_at()
         form = DuplicateEventForm(
             event=event,
             initial={
                 "name": suggested_copy_name(event),
-                "date": local.date(),
+                "date": local.date() + timedelta(days=7),
                 "start_time": local.time(),
             },
         )
@@ -256,10 +258,12 @@ def event_comps(request: HttpRequest, event_id) -> HttpResponse:
             except TicketingError as exc:
                 apply_service_error(exc, form)
             else:
+                count = data["quantity"]
+                what = "1 free ticket" if count == 1 else f"{count} free tickets"
                 messages.success(
                     request,
-                    f"{data['quantity']} free ticket(s) issued to {order.customer_name}; "
-                    f"they are emailed to {order.customer_email}.",
+                    f"{what} issued to {order.customer_name}, emailed to "
+                    f"{order.customer_email}.",
                 )
                 return redirect("scanner:event_comps", event_id=event.id)
     else:

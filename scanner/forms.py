@@ -140,7 +140,7 @@ class EventForm(FriendlyErrors, forms.Form):
         label="Doors open",
         required=False,
         widget=forms.TimeInput(attrs={"type": "time"}, format="%H:%M"),
-        help_text="Before the start time.",
+        help_text="Optional; before the start.",
     )
     time_zone = forms.ChoiceField(
         label="Time zone",
