@@ -1,8 +1,9 @@
 import re
+import uuid
 
 import pytest
 from django.contrib.auth import get_user_model
-from django.core.cache import cache
+from django.core.cache import cache, caches
 
 from core.models import Role
 from core.services.staff import invite_staff
@@ -14,10 +15,20 @@ LOGIN = "/scanner/login/"
 
 
 @pytest.fixture(autouse=True)
-def _fresh_cache():
-    cache.clear()
-    yield
-    cache.clear()
+def _fresh_cache(settings, request):
+    """A private in-memory cache per test, so counts never leak between tests.
+
+    (Clearing a shared Redis would wipe other data; the Redis path has its own
+    test below.)
+    """
+    if "redis_url" in request.fixturenames:
+        return
+    settings.CACHES = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.locmem.LocMemCache",
+            "LOCATION": f"throttle-{uuid.uuid4()}",
+        }
+    }
 
 
 def _login(client, username, password, ip="10.0.0.1"):
@@ -163,3 +174,19 @@ def test_cookies_are_secure_and_http_only_when_debug_is_off(settings):
         "CSRF_COOKIE_SECURE": True,
         "SESSION_COOKIE_HTTPONLY": True,
     }
+
+
+def test_failure_counts_live_in_the_shared_cache(redis_url):
+    """On Redis (production's cache) counts add up and expire per key."""
+    assert type(caches["default"]).__name__ == "RedisCache"
+    key = throttle.login_key(None, f"someone-{uuid.uuid4()}")
+    try:
+        for _ in range(throttle.LOGIN_MAX_FAILURES - 1):
+            throttle.record_failure(key)
+        assert not throttle.is_blocked(key)
+        assert throttle.record_failure(key) == throttle.LOGIN_MAX_FAILURES
+        assert throttle.is_blocked(key)
+        throttle.reset(key)
+        assert not throttle.is_blocked(key)
+    finally:
+        cache.delete(key)
