@@ -59,7 +59,10 @@ def time_zone_choices() -> list:
         common.insert(0, settings.TIME_ZONE)
     return [
         ("Common", [(z, z.replace("_", " ")) for z in common]),
-        ("All time zones", [(z, z.replace("_", " ")) for z in _all_zones()]),
+        (
+            "All time zones",
+            [(z, z.replace("_", " ")) for z in _all_zones() if z not in common],
+        ),
     ]
 
 
@@ -194,9 +197,12 @@ class EventForm(FriendlyErrors, forms.Form):
             kwargs["initial"] = self.initial_for(event)
         super().__init__(*args, **kwargs)
         self.fields["time_zone"].choices = time_zone_choices()
-        self.fields["time_zone"].initial = self.fields["time_zone"].initial or (
-            settings.TIME_ZONE
+        # A new event most likely happens where the last one did.
+        latest = None if event else Event.objects.order_by("-created_at").first()
+        self.fields["time_zone"].initial = (
+            latest.time_zone if latest else settings.TIME_ZONE
         )
+        self.fields["currency"].initial = latest.currency if latest else "usd"
         if event is None or not event.image:
             del self.fields["remove_image"]
 

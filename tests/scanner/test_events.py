@@ -377,3 +377,10 @@ def test_manager_cannot_issue_comps_but_can_edit(client, manager):
     assert (
         client.get(f"/scanner/events/{ticket_type.event_id}/edit/").status_code == 200
     )
+
+
+def test_new_event_form_suggests_the_last_event_zone_and_currency(owner_client):
+    EventFactory(time_zone="Europe/Madrid", currency="eur")
+    html = owner_client.get(NEW).content.decode()
+    assert html.count('<option value="Europe/Madrid" selected>') == 1
+    assert '<option value="eur" selected>' in html
