@@ -1,0 +1,704 @@
+"""Analytics for owners and managers: sales, revenue, holds, refunds, the door.
+
+Every figure is aggregated by the database (GROUP BY with filtered counts and
+sums); Python only loops over the handful of rows that come back (ticket
+types, days, 5-minute buckets), never over tickets or scans, so the cost of a
+dashboard stays a few indexed scans whatever the size of the event.
+
+Definitions used throughout (and in the tests' hand-computed fixtures):
+
+- *issued*: tickets that are not void. Void tickets are refunded or cancelled
+  ones; they no longer count anywhere except in the refund figures.
+- *comps*: issued tickets whose order's source is `comp`. *sold* is issued
+  minus comps (web, external and waitlist sales, and tickets without order).
+- *revenue*: the sum of `price_paid` over issued tickets (net of refunds).
+- *refunds*: orders in status `refunded`: how many, their tickets and total.
+- *held*: seats in pending or processing orders whose hold has not expired,
+  exactly as availability counts them.
+- *checked in*: tickets in status `used`; *no-shows* = issued - checked in;
+  *attendance rate* = checked in / issued.
+- Sales over time count sold tickets (not comps) by when their order was paid
+  (the ticket's creation when it has no order), in the event's time zone.
+- *Arrivals* are checked-in tickets by their `scanned_at`, so an admission
+  that was undone is not an arrival.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections import defaultdict
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from decimal import Decimal
+
+from django.db.models import (
+    Count,
+    DateTimeField,
+    F,
+    IntegerField,
+    Q,
+    QuerySet,
+    Sum,
+    Value,
+)
+from django.db.models.functions import (
+    Cast,
+    Coalesce,
+    ExtractMinute,
+    Floor,
+    TruncDate,
+    TruncHour,
+)
+from django.utils import timezone
+
+from core.models import (
+    Event,
+    Order,
+    OrderLine,
+    ScanLog,
+    Ticket,
+    TicketType,
+    WaitlistEntry,
+)
+from core.queries.availability import HOLDING_STATUSES
+
+ZERO = Decimal("0.00")
+# An event counts as "upcoming" (or on tonight) until this long after it starts.
+NIGHT_LENGTH = dt.timedelta(hours=12)
+# Hourly sales are shown for this window around the start.
+HOURLY_BEFORE = dt.timedelta(hours=48)
+HOURLY_AFTER = dt.timedelta(hours=6)
+# Daily and 5-minute charts are capped so a stray early sale or a test scan
+# weeks before cannot make a chart of thousands of empty bars.
+MAX_DAYS = 120
+ARRIVAL_BUCKET_MINUTES = 5
+MAX_ARRIVAL_BUCKETS = 144  # 12 hours
+# Scan results that are refusals at the door (`undone` is a correction by
+# staff and `ok` an admission).
+REJECTED_RESULTS = tuple(r for r in ScanLog.Result.values if r not in ("ok", "undone"))
+
+
+def _ratio(part: int, whole: int) -> float | None:
+    return part / whole if whole else None
+
+
+# --- Sales per ticket type and event ------------------------------------------
+
+
+def _ticket_aggregates() -> dict:
+    """Filtered aggregates over tickets, shared by per-type and per-event queries."""
+    issued = ~Q(status=Ticket.Status.VOID)
+    comp = issued & Q(order__source=Order.Source.COMP)
+    return {
+        "issued": Count("id", filter=issued),
+        "comps": Count("id", filter=comp),
+        "void": Count("id", filter=Q(status=Ticket.Status.VOID)),
+        "checked_in": Count("id", filter=Q(status=Ticket.Status.USED)),
+        "revenue": Sum("price_paid", filter=issued),
+    }
+
+
+@dataclass(frozen=True)
+class TypeSales:
+    id: int
+    name: str
+    price: Decimal
+    capacity: int
+    issued: int
+    comps: int
+    void: int
+    checked_in: int
+    revenue: Decimal
+    held: int
+
+    @property
+    def sold(self) -> int:
+        return self.issued - self.comps
+
+    @property
+    def no_shows(self) -> int:
+        return self.issued - self.checked_in
+
+    @property
+    def fill_rate(self) -> float | None:
+        return _ratio(self.issued, self.capacity)
+
+    @property
+    def check_in_rate(self) -> float | None:
+        return _ratio(self.checked_in, self.issued)
+
+
+@dataclass(frozen=True)
+class Refunds:
+    orders: int = 0
+    tickets: int = 0
+    amount: Decimal = ZERO
+
+
+@dataclass(frozen=True)
+class Holds:
+    orders: int = 0
+    tickets: int = 0
+    amount: Decimal = ZERO
+
+
+@dataclass(frozen=True)
+class Waitlist:
+    waiting_entries: int = 0
+    waiting_tickets: int = 0
+    offers_open: int = 0
+    offers_made: int = 0
+    claimed: int = 0
+    expired: int = 0
+
+    @property
+    def conversion_rate(self) -> float | None:
+        """Share of offers made that were claimed."""
+        return _ratio(self.claimed, self.offers_made)
+
+
+@dataclass(frozen=True)
+class EventFigures:
+    """The headline figures of one event (a row of the overview, the top of its page)."""
+
+    event: Event
+    capacity: int
+    issued: int = 0
+    comps: int = 0
+    checked_in: int = 0
+    revenue: Decimal = ZERO
+    refunds: Refunds = field(default_factory=Refunds)
+    holds: Holds = field(default_factory=Holds)
+    waitlist: Waitlist = field(default_factory=Waitlist)
+
+    @property
+    def sold(self) -> int:
+        return self.issued - self.comps
+
+    @property
+    def remaining(self) -> int:
+        return max(0, self.capacity - self.issued - self.holds.tickets)
+
+    @property
+    def fill_rate(self) -> float | None:
+        return _ratio(self.issued, self.capacity)
+
+    @property
+    def no_shows(self) -> int:
+        return self.issued - self.checked_in
+
+    @property
+    def attendance_rate(self) -> float | None:
+        return _ratio(self.checked_in, self.issued)
+
+    def is_past(self, now: dt.datetime) -> bool:
+        return self.event.starts_at + NIGHT_LENGTH <= now
+
+    def has_started(self, now: dt.datetime) -> bool:
+        return self.event.starts_at <= now
+
+
+@dataclass(frozen=True)
+class EventSales:
+    figures: EventFigures
+    types: list[TypeSales]
+
+
+def _refunds_by_event(event_ids: list) -> dict:
+    rows = (
+        Order.objects.filter(event_id__in=event_ids, status=Order.Status.REFUNDED)
+        .values("event_id")
+        .annotate(orders=Count("id"), amount=Sum("total"))
+        .order_by()
+    )
+    tickets = (
+        Ticket.objects.filter(
+            event_id__in=event_ids, order__status=Order.Status.REFUNDED
+        )
+        .values("event_id")
+        .annotate(n=Count("id"))
+        .order_by()
+    )
+    ticket_counts = {row["event_id"]: row["n"] for row in tickets}
+    return {
+        row["event_id"]: Refunds(
+            orders=row["orders"],
+            tickets=ticket_counts.get(row["event_id"], 0),
+            amount=row["amount"] or ZERO,
+        )
+        for row in rows
+    }
+
+
+def _live_holds(event_ids: list, now: dt.datetime) -> Q:
+    return Q(order__event_id__in=event_ids, order__status__in=HOLDING_STATUSES) & (
+        Q(order__hold_expires_at__gt=now) | Q(order__status=Order.Status.PROCESSING)
+    )
+
+
+def _holds_by_event(event_ids: list, now: dt.datetime) -> dict:
+    rows = (
+        OrderLine.objects.filter(_live_holds(event_ids, now))
+        .values("order__event_id")
+        .annotate(
+            orders=Count("order_id", distinct=True),
+            tickets=Sum("quantity"),
+            amount=Sum(F("quantity") * F("unit_price")),
+        )
+        .order_by()
+    )
+    return {
+        row["order__event_id"]: Holds(
+            orders=row["orders"],
+            tickets=row["tickets"] or 0,
+            amount=row["amount"] or ZERO,
+        )
+        for row in rows
+    }
+
+
+def _holds_by_type(event_id, now: dt.datetime) -> dict[int, int]:
+    rows = (
+        OrderLine.objects.filter(_live_holds([event_id], now))
+        .values("ticket_type_id")
+        .annotate(tickets=Sum("quantity"))
+        .order_by()
+    )
+    return {row["ticket_type_id"]: row["tickets"] for row in rows}
+
+
+def _waitlist_by_event(event_ids: list) -> dict:
+    status = WaitlistEntry.Status
+    rows = (
+        WaitlistEntry.objects.filter(event_id__in=event_ids)
+        .values("event_id")
+        .annotate(
+            waiting_entries=Count("id", filter=Q(status=status.WAITING)),
+            waiting_tickets=Sum("quantity", filter=Q(status=status.WAITING)),
+            offers_open=Count("id", filter=Q(status=status.OFFERED)),
+            offers_made=Count(
+                "id",
+                filter=Q(offered_at__isnull=False)
+                | Q(status__in=[status.OFFERED, status.CLAIMED, status.EXPIRED]),
+            ),
+            claimed=Count("id", filter=Q(status=status.CLAIMED)),
+            expired=Count("id", filter=Q(status=status.EXPIRED)),
+        )
+        .order_by()
+    )
+    return {
+        row.pop("event_id"): Waitlist(
+            **{**row, "waiting_tickets": row["waiting_tickets"] or 0}
+        )
+        for row in rows
+    }
+
+
+def _capacity_by_event(events: list[Event]) -> dict:
+    rows = (
+        TicketType.objects.filter(event__in=events, is_active=True)
+        .values("event_id")
+        .annotate(capacity=Sum("capacity"))
+        .order_by()
+    )
+    type_capacity = {row["event_id"]: row["capacity"] for row in rows}
+    return {
+        event.id: min(event.venue_capacity, type_capacity.get(event.id, 0))
+        for event in events
+    }
+
+
+def event_figures_for(events: Iterable[Event], *, now=None) -> dict:
+    """Headline figures of many events in six queries, keyed by event id."""
+    now = now or timezone.now()
+    events = list(events)
+    ids = [event.id for event in events]
+    if not ids:
+        return {}
+    tickets = {
+        row.pop("event_id"): row
+        for row in Ticket.objects.filter(event_id__in=ids)
+        .values("event_id")
+        .annotate(**_ticket_aggregates())
+        .order_by()
+    }
+    refunds = _refunds_by_event(ids)
+    holds = _holds_by_event(ids, now)
+    waitlist = _waitlist_by_event(ids)
+    capacity = _capacity_by_event(events)
+    figures = {}
+    for event in events:
+        row = tickets.get(event.id, {})
+        figures[event.id] = EventFigures(
+            event=event,
+            capacity=capacity[event.id],
+            issued=row.get("issued", 0),
+            comps=row.get("comps", 0),
+            checked_in=row.get("checked_in", 0),
+            revenue=row.get("revenue") or ZERO,
+            refunds=refunds.get(event.id, Refunds()),
+            holds=holds.get(event.id, Holds()),
+            waitlist=waitlist.get(event.id, Waitlist()),
+        )
+    return figures
+
+
+def event_sales(event: Event, *, now=None) -> EventSales:
+    """Per-type sales of one event, and its headline figures summed from them.
+
+    Ticket types are listed when active or when they have tickets, so a type
+    withdrawn after selling still shows what it sold.
+    """
+    now = now or timezone.now()
+    by_type = {
+        row.pop("ticket_type_id"): row
+        for row in Ticket.objects.filter(event=event)
+        .values("ticket_type_id")
+        .annotate(**_ticket_aggregates())
+        .order_by()
+    }
+    held = _holds_by_type(event.id, now)
+    types = []
+    active_capacity = 0
+    for ticket_type in TicketType.objects.filter(event=event):
+        row = by_type.get(ticket_type.id)
+        if ticket_type.is_active:
+            active_capacity += ticket_type.capacity
+        elif row is None:
+            continue
+        row = row or {}
+        types.append(
+            TypeSales(
+                id=ticket_type.id,
+                name=ticket_type.name,
+                price=ticket_type.price,
+                capacity=ticket_type.capacity,
+                issued=row.get("issued", 0),
+                comps=row.get("comps", 0),
+                void=row.get("void", 0),
+                checked_in=row.get("checked_in", 0),
+                revenue=row.get("revenue") or ZERO,
+                held=held.get(ticket_type.id, 0),
+            )
+        )
+    refunds = _refunds_by_event([event.id]).get(event.id, Refunds())
+    holds = _holds_by_event([event.id], now).get(event.id, Holds())
+    waitlist = _waitlist_by_event([event.id]).get(event.id, Waitlist())
+    figures = EventFigures(
+        event=event,
+        capacity=min(event.venue_capacity, active_capacity),
+        issued=sum(t.issued for t in types),
+        comps=sum(t.comps for t in types),
+        checked_in=sum(t.checked_in for t in types),
+        revenue=sum((t.revenue for t in types), ZERO),
+        refunds=refunds,
+        holds=holds,
+        waitlist=waitlist,
+    )
+    return EventSales(figures=figures, types=types)
+
+
+# --- Sales over time ------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Bucket:
+    """One bar of a time chart: local start of the period, tickets and revenue."""
+
+    start: dt.date | dt.datetime
+    tickets: int
+    revenue: Decimal = ZERO
+
+
+def _sold_tickets(event: Event) -> QuerySet:
+    """Issued tickets that were sold (not comps), with when they were sold."""
+    return (
+        Ticket.objects.filter(event=event)
+        .exclude(status=Ticket.Status.VOID)
+        .filter(Q(order__isnull=True) | ~Q(order__source=Order.Source.COMP))
+        .annotate(
+            sold_at=Coalesce(
+                "order__paid_at", "created_at", output_field=DateTimeField()
+            )
+        )
+    )
+
+
+def sales_by_day(event: Event) -> list[Bucket]:
+    """Tickets sold and revenue per calendar day in the event's time zone.
+
+    Days without sales between the first and the last sale are included as
+    zeros; at most the last MAX_DAYS days are returned.
+    """
+    rows = (
+        _sold_tickets(event)
+        .annotate(day=TruncDate("sold_at", tzinfo=event.tz))
+        .values("day")
+        .annotate(tickets=Count("id"), revenue=Sum("price_paid"))
+        .order_by("day")
+    )
+    found = {row["day"]: row for row in rows}
+    if not found:
+        return []
+    first, last = min(found), max(found)
+    first = max(first, last - dt.timedelta(days=MAX_DAYS - 1))
+    days = []
+    day = first
+    while day <= last:
+        row = found.get(day, {})
+        days.append(
+            Bucket(
+                start=day,
+                tickets=row.get("tickets", 0),
+                revenue=row.get("revenue") or ZERO,
+            )
+        )
+        day += dt.timedelta(days=1)
+    return days
+
+
+def sales_by_hour(event: Event) -> list[Bucket]:
+    """Tickets sold per local hour from 48 hours before the start to 6 after.
+
+    Bucket starts are aware datetimes in the event's time zone; the series
+    spans the whole window even where nothing sold.
+    """
+    tz = event.tz
+    window_start = event.starts_at - HOURLY_BEFORE
+    window_end = event.starts_at + HOURLY_AFTER
+    rows = (
+        _sold_tickets(event)
+        .filter(sold_at__gte=window_start, sold_at__lt=window_end)
+        .annotate(hour=TruncHour("sold_at", tzinfo=tz))
+        .values("hour")
+        .annotate(tickets=Count("id"), revenue=Sum("price_paid"))
+        .order_by("hour")
+    )
+    found = {row["hour"].astimezone(dt.UTC): row for row in rows}
+    hours = []
+    # Step in UTC so a DST change neither skips nor repeats an hour; zones
+    # with half-hour offsets start their hours on the local hour.
+    local_start = timezone.localtime(window_start, tz)
+    moment = (local_start - dt.timedelta(minutes=local_start.minute)).replace(
+        second=0, microsecond=0
+    )
+    moment = moment.astimezone(dt.UTC)
+    while moment < window_end:
+        row = found.get(moment, {})
+        hours.append(
+            Bucket(
+                start=timezone.localtime(moment, tz),
+                tickets=row.get("tickets", 0),
+                revenue=row.get("revenue") or ZERO,
+            )
+        )
+        moment += dt.timedelta(hours=1)
+    return hours
+
+
+# --- On the night -----------------------------------------------------------------
+
+
+def arrivals(event: Event) -> list[Bucket]:
+    """Checked-in tickets per 5 minutes of local time, gaps filled with zeros.
+
+    Bucket starts are aware datetimes in the event's time zone. The series
+    runs from the first to the last arrival, at most the last 12 hours of it.
+    """
+    tz = event.tz
+    rows = (
+        Ticket.objects.filter(
+            event=event, status=Ticket.Status.USED, scanned_at__isnull=False
+        )
+        .annotate(
+            hour=TruncHour("scanned_at", tzinfo=tz),
+            slot=Cast(
+                Floor(ExtractMinute("scanned_at", tzinfo=tz) / Value(5)),
+                IntegerField(),
+            ),
+        )
+        .values("hour", "slot")
+        .annotate(tickets=Count("id"))
+        .order_by("hour", "slot")
+    )
+    step = dt.timedelta(minutes=ARRIVAL_BUCKET_MINUTES)
+    found: dict[dt.datetime, int] = defaultdict(int)
+    for row in rows:
+        hour = timezone.localtime(row["hour"], tz).replace(tzinfo=None)
+        found[hour + row["slot"] * step] += row["tickets"]
+    if not found:
+        return []
+    first, last = min(found), max(found)
+    first = max(first, last - (MAX_ARRIVAL_BUCKETS - 1) * step)
+    buckets = []
+    moment = first
+    while moment <= last:
+        buckets.append(
+            Bucket(start=moment.replace(tzinfo=tz), tickets=found.get(moment, 0))
+        )
+        moment += step
+    return buckets
+
+
+@dataclass(frozen=True)
+class ScanRow:
+    at: dt.datetime
+    result: str
+    result_label: str
+    ticket_code: str
+    ticket_type: str
+    guest_name: str
+    staff: str
+    device: str
+    offline: bool
+
+    @property
+    def admitted(self) -> bool:
+        return self.result == ScanLog.Result.OK
+
+
+def last_scans(event: Event, *, limit: int = 10) -> list[ScanRow]:
+    """The latest scan attempts, newest first, with who scanned and where."""
+    labels = dict(ScanLog.Result.choices)
+    rows = (
+        ScanLog.objects.filter(event=event)
+        .order_by("-at", "-id")
+        .values(
+            "at",
+            "result",
+            "ticket__code",
+            "ticket__ticket_type__name",
+            "ticket__guest_name",
+            "staff__username",
+            "device_label",
+            "offline",
+        )[:limit]
+    )
+    return [
+        ScanRow(
+            at=row["at"],
+            result=row["result"],
+            result_label=labels.get(row["result"], row["result"]),
+            ticket_code=row["ticket__code"] or "",
+            ticket_type=row["ticket__ticket_type__name"] or "",
+            guest_name=row["ticket__guest_name"] or "",
+            staff=row["staff__username"] or "",
+            device=row["device_label"],
+            offline=row["offline"],
+        )
+        for row in rows
+    ]
+
+
+@dataclass(frozen=True)
+class ReasonCount:
+    key: str
+    label: str
+    count: int
+
+
+def rejected_by_reason(event: Event) -> list[ReasonCount]:
+    """Refused scans per result (already used, void, wrong event...), most first."""
+    labels = dict(ScanLog.Result.choices)
+    rows = (
+        ScanLog.objects.filter(event=event, result__in=REJECTED_RESULTS)
+        .values("result")
+        .annotate(n=Count("id"))
+        .order_by("-n", "result")
+    )
+    return [
+        ReasonCount(key=row["result"], label=labels[row["result"]], count=row["n"])
+        for row in rows
+    ]
+
+
+@dataclass(frozen=True)
+class ScanTally:
+    label: str
+    total: int
+    admitted: int
+    rejected: int
+
+
+def _scan_tallies(event: Event, group_by: str, blank: str) -> list[ScanTally]:
+    rows = (
+        ScanLog.objects.filter(event=event)
+        .values(group_by)
+        .annotate(
+            total=Count("id"),
+            admitted=Count("id", filter=Q(result=ScanLog.Result.OK)),
+            rejected=Count("id", filter=Q(result__in=REJECTED_RESULTS)),
+        )
+        .order_by("-total", F(group_by).asc(nulls_last=True))
+    )
+    return [
+        ScanTally(
+            label=row[group_by] or blank,
+            total=row["total"],
+            admitted=row["admitted"],
+            rejected=row["rejected"],
+        )
+        for row in rows
+    ]
+
+
+def scans_by_door(event: Event) -> list[ScanTally]:
+    """Scan attempts per door device label."""
+    return _scan_tallies(event, "device_label", "(no device label)")
+
+
+def scans_by_staff(event: Event) -> list[ScanTally]:
+    """Scan attempts per staff member (by username)."""
+    return _scan_tallies(event, "staff__username", "(device token)")
+
+
+@dataclass(frozen=True)
+class DoorFigures:
+    arrivals: list[Bucket]
+    last_scans: list[ScanRow]
+    rejected: list[ReasonCount]
+    by_door: list[ScanTally]
+    by_staff: list[ScanTally]
+
+    @property
+    def rejected_total(self) -> int:
+        return sum(row.count for row in self.rejected)
+
+    @property
+    def scans_total(self) -> int:
+        return sum(row.total for row in self.by_door)
+
+
+def door_figures(event: Event, *, last: int = 10) -> DoorFigures:
+    """Everything the night-of part of the dashboard shows, in five queries."""
+    return DoorFigures(
+        arrivals=arrivals(event),
+        last_scans=last_scans(event, limit=last),
+        rejected=rejected_by_reason(event),
+        by_door=scans_by_door(event),
+        by_staff=scans_by_staff(event),
+    )
+
+
+# --- Across events ---------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Overview:
+    upcoming: list[EventFigures]
+    past: list[EventFigures]
+
+
+def events_overview(*, now=None) -> Overview:
+    """Every event's headline figures: upcoming soonest first, past latest first.
+
+    An event stays "upcoming" until NIGHT_LENGTH after it starts, so tonight's
+    show is at the top of the list while its doors are open.
+    """
+    now = now or timezone.now()
+    events = list(Event.objects.order_by("starts_at", "name"))
+    figures = event_figures_for(events, now=now)
+    cutoff = now - NIGHT_LENGTH
+    upcoming = [figures[e.id] for e in events if e.starts_at > cutoff]
+    past = [figures[e.id] for e in reversed(events) if e.starts_at <= cutoff]
+    return Overview(upcoming=upcoming, past=past)
