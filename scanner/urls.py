@@ -1,7 +1,7 @@
 from django.contrib.auth import views as auth_views
 from django.urls import path
 
-from scanner import account, events, staff, views
+from scanner import account, analytics_views, events, staff, views
 
 app_name = "scanner"
 
@@ -57,5 +57,32 @@ urlpatterns = [
         "staff/invites/<int:invite_id>/cancel/",
         staff.staff_invite_revoke,
         name="staff_invite_revoke",
+    ),
+    # Analytics (owners and managers)
+    path("analytics/", analytics_views.overview, name="analytics"),
+    path(
+        "analytics/events/<uuid:event_id>/",
+        analytics_views.event_dashboard,
+        name="analytics_event",
+    ),
+    path(
+        "analytics/events/<uuid:event_id>/live/",
+        analytics_views.event_live,
+        name="analytics_event_live",
+    ),
+    path(
+        "analytics/events/<uuid:event_id>/orders.csv",
+        analytics_views.export_orders,
+        name="analytics_export_orders",
+    ),
+    path(
+        "analytics/events/<uuid:event_id>/guests.csv",
+        analytics_views.export_guests,
+        name="analytics_export_guests",
+    ),
+    path(
+        "analytics/events/<uuid:event_id>/scans.csv",
+        analytics_views.export_scans,
+        name="analytics_export_scans",
     ),
 ]

@@ -8,7 +8,7 @@ import pytest
 
 from core.models import Order, ScanLog
 from core.queries import analytics
-from tests.core.queries.conftest import NOW, buy, utc
+from tests.analytics_data import NOW, buy, utc
 from tests.factories import EventFactory, TicketTypeFactory
 
 pytestmark = pytest.mark.django_db
@@ -189,7 +189,7 @@ def test_scans_per_door_and_staff(night):
     assert [(s.label, s.total, s.admitted, s.rejected) for s in staff] == [
         ("door1", 5, 2, 3),
         ("door2", 4, 3, 1),
-        ("manager1", 1, 0, 0),
+        ("floormanager", 1, 0, 0),
         ("(device token)", 1, 0, 1),
     ]
     door = analytics.door_figures(night.event)

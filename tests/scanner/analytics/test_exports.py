@@ -1,0 +1,233 @@
+"""CSV exports: correct rows, streamed chunk by chunk under WSGI and ASGI."""
+
+import csv
+import io
+import tracemalloc
+from decimal import Decimal
+
+import pytest
+from django.http import StreamingHttpResponse
+from django.test import AsyncClient
+from django.urls import reverse
+
+from core.models import Order, Ticket
+from core.queries import exports
+from scanner import csv_stream
+from tests.analytics_data import build_empty_event, build_night
+from tests.factories import EventFactory, TicketTypeFactory, make_staff
+
+pytestmark = pytest.mark.django_db
+
+
+def parse(body: bytes) -> list[dict]:
+    assert body.startswith("\ufeff".encode())  # BOM, so Excel reads UTF-8
+    return list(csv.DictReader(io.StringIO(body.decode("utf-8-sig"))))
+
+
+def download(client, name: str, event) -> tuple[StreamingHttpResponse, list[dict]]:
+    response = client.get(reverse(f"scanner:{name}", args=[event.id]))
+    assert isinstance(response, StreamingHttpResponse)
+    assert response["Content-Type"] == "text/csv; charset=utf-8"
+    return response, parse(b"".join(response.streaming_content))
+
+
+def test_orders_export(client, owner, night):
+    client.force_login(owner)
+
+    response, rows = download(client, "analytics_export_orders", night.event)
+
+    assert response["Content-Disposition"] == (
+        'attachment; filename="fixture-night-orders.csv"'
+    )
+    by_code = {row["order"]: row for row in rows}
+    o = night.orders
+    expected = {
+        o.f.code: ("paid", "web", "2", "30.00", "2025-02-20T07:00:00-05:00"),
+        o.a.code: ("paid", "web", "3", "60.00", "2025-02-28T23:30:00-05:00"),
+        o.b.code: ("paid", "web", "2", "40.00", "2025-03-01T00:30:00-05:00"),
+        o.c.code: ("paid", "web", "2", "100.00", "2025-03-01T10:00:00-05:00"),
+        o.comp.code: ("paid", "comp", "2", "0.00", "2025-03-10T12:00:00-04:00"),
+        o.e.code: ("refunded", "web", "4", "80.00", "2025-03-14T19:59:00-04:00"),
+        o.d.code: ("paid", "web", "2", "70.00", "2025-03-15T18:10:00-04:00"),
+        o.held.code: ("pending", "web", "2", "40.00", ""),
+        o.expired.code: ("pending", "web", "1", "50.00", ""),
+    }
+    assert {
+        code: (r["status"], r["source"], r["tickets"], r["total"], r["paid_at"])
+        for code, r in by_code.items()
+    } == expected
+    assert {row["currency"] for row in rows} == {"EUR"}
+    assert by_code[o.a.code]["customer_email"] == "a@example.com"
+
+
+def test_guest_list_export(client, manager, night):
+    client.force_login(manager)
+
+    _, rows = download(client, "analytics_export_guests", night.event)
+
+    assert len(rows) == 17
+    statuses = [row["status"] for row in rows]
+    assert (statuses.count("issued"), statuses.count("used")) == (8, 4)
+    assert statuses.count("void") == 5
+    by_code = {row["ticket"]: row for row in rows}
+    a1 = by_code[night.orders.a.tickets.order_by("code").first().code]
+    assert (a1["ticket_type"], a1["status"], a1["price_paid"]) == (
+        "GA",
+        "used",
+        "20.00",
+    )
+    assert a1["checked_in_at"] == "2025-03-15T19:02:00-04:00"
+    assert (a1["checked_in_by"], a1["checked_in_device"]) == ("door1", "Main")
+    # B1's admission was undone: no check-in shown although scanned_at is kept.
+    b1 = by_code[night.orders.b.tickets.order_by("code").first().code]
+    assert (b1["status"], b1["checked_in_at"], b1["checked_in_by"]) == (
+        "issued",
+        "",
+        "",
+    )
+    comp = by_code[night.orders.comp.tickets.order_by("code").first().code]
+    assert (comp["source"], comp["price_paid"]) == ("comp", "0.00")
+    assert [row["guest_name"] for row in rows] == sorted(
+        row["guest_name"] for row in rows
+    )
+
+
+def test_scan_log_export(client, owner, night):
+    client.force_login(owner)
+
+    _, rows = download(client, "analytics_export_scans", night.event)
+
+    assert len(rows) == 11
+    assert rows[0] == {
+        "at": "2025-03-15T19:02:00-04:00",
+        "result": "ok",
+        "ticket": night.orders.a.tickets.order_by("code").first().code,
+        "ticket_type": "GA",
+        "guest_name": "Guest a@example.com",
+        "staff": "door1",
+        "device": "Main",
+        "offline": "no",
+    }
+    assert [row["result"] for row in rows][-3:] == ["invalid", "ok", "wrong_event"]
+    assert rows[-1]["ticket"] == rows[-1]["staff"] == rows[-1]["device"] == ""
+
+
+def test_export_of_an_event_with_nothing_is_just_the_header(client, owner, db):
+    event = build_empty_event()
+    client.force_login(owner)
+
+    for name in (
+        "analytics_export_orders",
+        "analytics_export_guests",
+        "analytics_export_scans",
+    ):
+        response = client.get(reverse(f"scanner:{name}", args=[event.id]))
+        body = b"".join(response.streaming_content).decode("utf-8-sig")
+        assert body.count("\r\n") == 1, name
+
+
+def test_cells_a_spreadsheet_would_run_are_defused(client, owner):
+    event = EventFactory()
+    ga = TicketTypeFactory(event=event)
+    Ticket.objects.create(
+        event=event,
+        ticket_type=ga,
+        guest_name='=HYPERLINK("http://evil.example","x")',
+        guest_phone="+14155550123",
+        price_paid=Decimal("25.00"),
+        qr_payload="payload-1",
+    )
+    client.force_login(owner)
+
+    _, rows = download(client, "analytics_export_guests", event)
+
+    assert rows[0]["guest_name"] == '\'=HYPERLINK("http://evil.example","x")'
+    assert rows[0]["guest_phone"] == "+14155550123"
+    assert exports.safe_cell("@SUM(A1)") == "'@SUM(A1)"
+    assert exports.safe_cell("-12.50") == "-12.50"
+
+
+def bulk_tickets(event, ticket_type, count: int) -> None:
+    Ticket.objects.bulk_create(
+        Ticket(
+            event=event,
+            ticket_type=ticket_type,
+            guest_name=f"Guest {i:05d}",
+            guest_email=f"guest{i}@example.com",
+            price_paid=Decimal("25.00"),
+            qr_payload=f"bulk-{event.id}-{i}",
+        )
+        for i in range(count)
+    )
+
+
+def test_export_is_sent_in_chunks_not_built_whole(client, owner, monkeypatch):
+    event = EventFactory()
+    bulk_tickets(event, TicketTypeFactory(event=event), 25)
+    monkeypatch.setattr(csv_stream, "ROWS_PER_CHUNK", 10)
+    client.force_login(owner)
+
+    response = client.get(reverse("scanner:analytics_export_guests", args=[event.id]))
+    chunks = list(response.streaming_content)
+
+    # Header + 10 rows, 10 rows, 5 rows.
+    assert len(chunks) == 3
+    assert len(parse(b"".join(chunks))) == 25
+
+
+def peak_memory_of_export(client, rows: int) -> tuple[int, int]:
+    """(bytes sent, peak bytes allocated) while streaming a guest list of `rows`."""
+    event = EventFactory(venue_capacity=rows)
+    bulk_tickets(event, TicketTypeFactory(event=event, capacity=rows), rows)
+    response = client.get(reverse("scanner:analytics_export_guests", args=[event.id]))
+    total = 0
+    tracemalloc.start()
+    try:
+        for chunk in response.streaming_content:
+            total += len(chunk)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    return total, peak
+
+
+def test_export_memory_does_not_grow_with_the_rows(client, owner, monkeypatch):
+    """Four times the rows, about the same peak: only a chunk is held at a time."""
+    monkeypatch.setattr(exports, "CHUNK_SIZE", 200)
+    monkeypatch.setattr(csv_stream, "ROWS_PER_CHUNK", 200)
+    client.force_login(owner)
+
+    small_total, small_peak = peak_memory_of_export(client, 2_000)
+    big_total, big_peak = peak_memory_of_export(client, 8_000)
+
+    assert big_total > 3.5 * small_total
+    # Reading every row (or the whole body) first would scale the peak with
+    # the rows; streaming keeps it to about a chunk whatever the size.
+    assert big_peak < 1.5 * small_peak
+    assert big_peak < big_total
+
+
+@pytest.mark.asyncio
+@pytest.mark.django_db(transaction=True)
+async def test_exports_stream_asynchronously_under_asgi():
+    """Under ASGI a sync iterator would be read into a list; ours is async."""
+    from asgiref.sync import sync_to_async
+
+    night = await sync_to_async(build_night)()
+    owner = await sync_to_async(make_staff)("owner", username="asgi-owner")
+    client = AsyncClient()
+    await client.aforce_login(owner)
+    url = reverse("scanner:analytics_export_scans", args=[night.event.id])
+
+    response = await client.get(url)
+
+    assert isinstance(response, StreamingHttpResponse)
+    assert response.is_async
+    chunks = [chunk async for chunk in response.streaming_content]
+    rows = parse(b"".join(chunks))
+    assert len(rows) == 11 and rows[0]["result"] == "ok"
+    orders = await client.get(
+        reverse("scanner:analytics_export_orders", args=[night.event.id])
+    )
+    body = b"".join([chunk async for chunk in orders.streaming_content])
+    assert len(parse(body)) == await Order.objects.filter(event=night.event).acount()
