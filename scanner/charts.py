@@ -11,7 +11,7 @@ import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
-from django.utils.html import format_html, format_html_join
+from django.utils.html import format_html
 from django.utils.safestring import SafeString
 
 from core.queries.analytics import Bucket
@@ -32,12 +32,15 @@ class Bar:
     tooltip: str  # the full text for this bar
 
 
-def nice_ceiling(value: float) -> float:
-    """The smallest 1, 2, 2.5 or 5 x 10^k at or above `value` (at least 1)."""
-    if value <= 1:
-        return 1
+def nice_ceiling(value: float) -> int:
+    """The smallest 1, 2, 4, 6 or 8 x 10^k at or above `value`, at least 2.
+
+    Always even, so the half-way grid line of a count is a whole number.
+    """
+    if value <= 2:
+        return 2
     exponent = math.floor(math.log10(value))
-    for step in (1, 2, 2.5, 5, 10):
+    for step in (1, 2, 4, 6, 8, 10):
         candidate = step * 10**exponent
         if candidate >= value:
             return candidate
@@ -178,8 +181,3 @@ def arrivals_chart(buckets: Sequence[Bucket]) -> SafeString:
         title="Arrivals per 5 minutes",
         summary=_summary(buckets, lambda b: f"{b.start:%H:%M}"),
     )
-
-
-def table_rows(rows: Sequence[tuple]) -> SafeString:
-    """<tr> rows for a chart's "numbers" table."""
-    return format_html_join("", "<tr><td>{}</td><td>{}</td></tr>", rows)

@@ -1,0 +1,81 @@
+"""Server-side SVG charts: scale, bars, labels and text alternatives."""
+
+import datetime as dt
+import re
+from decimal import Decimal
+from zoneinfo import ZoneInfo
+
+import pytest
+
+from core.queries.analytics import Bucket
+from scanner import charts
+
+
+@pytest.mark.parametrize(
+    ("value", "top"),
+    [(0, 2), (1, 2), (2, 2), (3, 4), (5, 6), (7, 8), (9, 10), (11, 20), (150, 200)],
+)
+def test_nice_ceiling_is_even_and_at_least_the_value(value, top):
+    assert charts.nice_ceiling(value) == top
+
+
+def heights(svg: str) -> list[float]:
+    return [
+        float(h) for h in re.findall(r'class="chart-bar"[^>]* height="([\d.]+)"', svg)
+    ]
+
+
+def test_bar_heights_are_proportional_and_the_axis_is_labelled():
+    svg = charts.bar_chart(
+        [
+            charts.Bar("a", 4, "A: 4"),
+            charts.Bar("b", 2, "B: 2"),
+            charts.Bar("c", 0, "C: 0"),
+        ],
+        chart_id="t",
+        title="Things",
+        summary="6 in total",
+    )
+
+    plot_height = charts.HEIGHT - charts.TOP - charts.BOTTOM
+    assert heights(svg) == [plot_height, plot_height / 2, 0]
+    assert 'role="img"' in svg and 'aria-labelledby="t-title t-desc"' in svg
+    assert '<title id="t-title">Things</title>' in svg
+    assert "<title>B: 2</title>" in svg
+    assert ">4</text>" in svg and ">2</text>" in svg  # axis top and half
+
+
+def test_labels_are_thinned_and_text_is_escaped():
+    bars = [charts.Bar(f"<{i}>", i, f"<b>{i}</b>") for i in range(30)]
+
+    svg = charts.bar_chart(bars, chart_id="x", title="T & U", summary="S")
+
+    assert svg.count('class="chart-bar"') == 30
+    assert svg.count('text-anchor="start"') == charts.MAX_X_LABELS
+    assert "<b>" not in svg and "&lt;b&gt;" in svg
+    assert "T &amp; U" in svg
+
+
+def test_no_bars_no_chart():
+    assert charts.bar_chart([], chart_id="e", title="T", summary="S") == ""
+
+
+def test_arrivals_chart_summary_names_the_busiest_slot():
+    tz = ZoneInfo("Europe/Madrid")
+    buckets = [
+        Bucket(start=dt.datetime(2025, 6, 1, 21, 0, tzinfo=tz), tickets=3),
+        Bucket(start=dt.datetime(2025, 6, 1, 21, 5, tzinfo=tz), tickets=9),
+    ]
+
+    svg = charts.arrivals_chart(buckets)
+
+    assert "12 in total; busiest 21:05 with 9." in svg
+    assert "<title>21:05: 9 arrived</title>" in svg
+
+
+def test_sales_chart_tooltips_carry_the_money():
+    day = Bucket(start=dt.date(2025, 3, 1), tickets=3, revenue=Decimal("90.00"))
+
+    svg = charts.sales_by_day_chart([day], lambda value: f"€{value}")
+
+    assert "<title>Sat 1 Mar: 3 sold, €90.00</title>" in svg
