@@ -48,8 +48,8 @@ def event_dashboard(request: HttpRequest, event_id) -> HttpResponse:
     def money(value) -> str:
         return amount(value, event.currency)
 
-    days = analytics.sales_by_day(event)
-    hours = analytics.sales_by_hour(event)
+    over_time = analytics.sales_over_time(event)
+    days, hours = over_time.days, over_time.hours
     context = _live_context(event)
     context.update(
         days=days,

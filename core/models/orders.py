@@ -65,6 +65,8 @@ class Order(models.Model):
             models.Index(fields=["event", "status", "hold_expires_at"]),
             models.Index(fields=["status", "hold_expires_at"]),
             models.Index(fields=["customer_email"]),
+            # Analytics: an event's comp orders.
+            models.Index(fields=["event", "source"], name="order_event_source_idx"),
         ]
         constraints = [
             models.CheckConstraint(condition=Q(total__gte=0), name="order_total_gte_0"),

@@ -48,6 +48,12 @@ class ScanLog(models.Model):
         indexes = [
             models.Index(fields=["event", "-at"]),
             models.Index(fields=["event", "result"]),
+            # Analytics: scans per door and staff member.
+            models.Index(
+                fields=["event", "device_label", "staff"],
+                include=["result"],
+                name="scan_event_door_staff_idx",
+            ),
         ]
         constraints = [
             models.UniqueConstraint(

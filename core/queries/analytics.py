@@ -12,13 +12,18 @@ Definitions used throughout (and in the tests' hand-computed fixtures):
 - *comps*: issued tickets whose order's source is `comp`. *sold* is issued
   minus comps (web, external and waitlist sales, and tickets without order).
 - *revenue*: the sum of `price_paid` over issued tickets (net of refunds).
-- *refunds*: orders in status `refunded`: how many, their tickets and total.
+- *refunds*: orders in status `refunded`: how many, their tickets (from their
+  lines) and total.
 - *held*: seats in pending or processing orders whose hold has not expired,
   exactly as availability counts them.
 - *checked in*: tickets in status `used`; *no-shows* = issued - checked in;
   *attendance rate* = checked in / issued.
-- Sales over time count sold tickets (not comps) by when their order was paid
-  (the ticket's creation when it has no order), in the event's time zone.
+- Sales over time count sold tickets (not comps) by when they were issued
+  (`created_at`, written in the same transaction that marks the order paid),
+  in the event's time zone. Issue time rather than the order's `paid_at` keeps
+  the big aggregate on the ticket table alone, with no join to orders.
+- Comps are counted from the comp orders' tickets (few rows, found through the
+  order index) and subtracted, for the same reason.
 - *Arrivals* are checked-in tickets by their `scanned_at`, so an admission
   that was undone is not an arrival.
 """
@@ -31,9 +36,9 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from decimal import Decimal
 
+from django.contrib.auth import get_user_model
 from django.db.models import (
     Count,
-    DateTimeField,
     F,
     IntegerField,
     Q,
@@ -43,10 +48,8 @@ from django.db.models import (
 )
 from django.db.models.functions import (
     Cast,
-    Coalesce,
     ExtractMinute,
     Floor,
-    TruncDate,
     TruncHour,
 )
 from django.utils import timezone
@@ -85,17 +88,41 @@ def _ratio(part: int, whole: int) -> float | None:
 # --- Sales per ticket type and event ------------------------------------------
 
 
+ISSUED = ~Q(status=Ticket.Status.VOID)
+
+
 def _ticket_aggregates() -> dict:
-    """Filtered aggregates over tickets, shared by per-type and per-event queries."""
-    issued = ~Q(status=Ticket.Status.VOID)
-    comp = issued & Q(order__source=Order.Source.COMP)
+    """Filtered aggregates over tickets alone (no join), per type or per event.
+
+    Counting `status` (never null) rather than `id`: every column read is
+    then in ticket_event_stats_idx, so Postgres can answer from the index.
+    """
     return {
-        "issued": Count("id", filter=issued),
-        "comps": Count("id", filter=comp),
-        "void": Count("id", filter=Q(status=Ticket.Status.VOID)),
-        "checked_in": Count("id", filter=Q(status=Ticket.Status.USED)),
-        "revenue": Sum("price_paid", filter=issued),
+        "issued": Count("status", filter=ISSUED),
+        "void": Count("status", filter=Q(status=Ticket.Status.VOID)),
+        "checked_in": Count("status", filter=Q(status=Ticket.Status.USED)),
+        "revenue": Sum("price_paid", filter=ISSUED),
     }
+
+
+def _comp_tickets(event_ids: list) -> QuerySet:
+    """Issued tickets of the events' comp orders.
+
+    The comp orders' ids are read first (few rows) and the tickets found by
+    their order index; a join would let the planner hash every ticket of a
+    big event just to find the handful that are comps.
+    """
+    comp_orders = list(
+        Order.objects.filter(
+            event_id__in=event_ids, source=Order.Source.COMP
+        ).values_list("id", flat=True)
+    )
+    return Ticket.objects.filter(ISSUED, order_id__in=comp_orders)
+
+
+def _comps_by(group: str, event_ids: list) -> dict:
+    rows = _comp_tickets(event_ids).values(group).annotate(n=Count("*")).order_by()
+    return {row[group]: row["n"] for row in rows}
 
 
 @dataclass(frozen=True)
@@ -205,21 +232,24 @@ class EventSales:
 
 
 def _refunds_by_event(event_ids: list) -> dict:
+    """Refunded orders, their total, and their tickets (counted from the
+    order lines: a refunded order's tickets are exactly its lines, all void)."""
+    refunded = {"event_id__in": event_ids, "status": Order.Status.REFUNDED}
     rows = (
-        Order.objects.filter(event_id__in=event_ids, status=Order.Status.REFUNDED)
+        Order.objects.filter(**refunded)
         .values("event_id")
         .annotate(orders=Count("id"), amount=Sum("total"))
         .order_by()
     )
     tickets = (
-        Ticket.objects.filter(
-            event_id__in=event_ids, order__status=Order.Status.REFUNDED
+        OrderLine.objects.filter(
+            order__event_id__in=event_ids, order__status=Order.Status.REFUNDED
         )
-        .values("event_id")
-        .annotate(n=Count("id"))
+        .values("order__event_id")
+        .annotate(n=Sum("quantity"))
         .order_by()
     )
-    ticket_counts = {row["event_id"]: row["n"] for row in tickets}
+    ticket_counts = {row["order__event_id"]: row["n"] for row in tickets}
     return {
         row["event_id"]: Refunds(
             orders=row["orders"],
@@ -309,7 +339,7 @@ def _capacity_by_event(events: list[Event]) -> dict:
 
 
 def event_figures_for(events: Iterable[Event], *, now=None) -> dict:
-    """Headline figures of many events in six queries, keyed by event id."""
+    """Headline figures of many events in a fixed number of queries, by event id."""
     now = now or timezone.now()
     events = list(events)
     ids = [event.id for event in events]
@@ -322,6 +352,7 @@ def event_figures_for(events: Iterable[Event], *, now=None) -> dict:
         .annotate(**_ticket_aggregates())
         .order_by()
     }
+    comps = _comps_by("event_id", ids)
     refunds = _refunds_by_event(ids)
     holds = _holds_by_event(ids, now)
     waitlist = _waitlist_by_event(ids)
@@ -333,7 +364,7 @@ def event_figures_for(events: Iterable[Event], *, now=None) -> dict:
             event=event,
             capacity=capacity[event.id],
             issued=row.get("issued", 0),
-            comps=row.get("comps", 0),
+            comps=comps.get(event.id, 0),
             checked_in=row.get("checked_in", 0),
             revenue=row.get("revenue") or ZERO,
             refunds=refunds.get(event.id, Refunds()),
@@ -357,6 +388,7 @@ def event_sales(event: Event, *, now=None) -> EventSales:
         .annotate(**_ticket_aggregates())
         .order_by()
     }
+    comps = _comps_by("ticket_type_id", [event.id])
     held = _holds_by_type(event.id, now)
     types = []
     active_capacity = 0
@@ -374,7 +406,7 @@ def event_sales(event: Event, *, now=None) -> EventSales:
                 price=ticket_type.price,
                 capacity=ticket_type.capacity,
                 issued=row.get("issued", 0),
-                comps=row.get("comps", 0),
+                comps=comps.get(ticket_type.id, 0),
                 void=row.get("void", 0),
                 checked_in=row.get("checked_in", 0),
                 revenue=row.get("revenue") or ZERO,
@@ -410,72 +442,66 @@ class Bucket:
     revenue: Decimal = ZERO
 
 
-def _sold_tickets(event: Event) -> QuerySet:
-    """Issued tickets that were sold (not comps), with when they were sold."""
-    return (
-        Ticket.objects.filter(event=event)
-        .exclude(status=Ticket.Status.VOID)
-        .filter(Q(order__isnull=True) | ~Q(order__source=Order.Source.COMP))
-        .annotate(
-            sold_at=Coalesce(
-                "order__paid_at", "created_at", output_field=DateTimeField()
-            )
-        )
-    )
+@dataclass(frozen=True)
+class SalesOverTime:
+    days: list[Bucket]
+    hours: list[Bucket]
 
 
-def sales_by_day(event: Event) -> list[Bucket]:
-    """Tickets sold and revenue per calendar day in the event's time zone.
+def _sold_by_local_hour(event: Event) -> dict[dt.datetime, tuple[int, Decimal]]:
+    """Sold tickets and revenue per local hour (keyed by the hour's UTC start).
 
-    Days without sales between the first and the last sale are included as
-    zeros; at most the last MAX_DAYS days are returned.
+    Two grouped queries: every issued ticket by hour (ticket table only), and
+    the comps among them (few rows), which are subtracted.
     """
-    rows = (
-        _sold_tickets(event)
-        .annotate(day=TruncDate("sold_at", tzinfo=event.tz))
-        .values("day")
-        .annotate(tickets=Count("id"), revenue=Sum("price_paid"))
-        .order_by("day")
-    )
-    found = {row["day"]: row for row in rows}
-    if not found:
+    tz = event.tz
+
+    def by_hour(tickets: QuerySet) -> dict:
+        rows = (
+            tickets.annotate(hour=TruncHour("created_at", tzinfo=tz))
+            .values("hour")
+            .annotate(tickets=Count("*"), revenue=Sum("price_paid"))
+            .order_by()
+        )
+        return {
+            row["hour"].astimezone(dt.UTC): (row["tickets"], row["revenue"] or ZERO)
+            for row in rows
+        }
+
+    issued = by_hour(Ticket.objects.filter(ISSUED, event=event))
+    comps = by_hour(_comp_tickets([event.id]))
+    sold = {}
+    for hour, (tickets, revenue) in issued.items():
+        comp_tickets, comp_revenue = comps.get(hour, (0, ZERO))
+        if tickets - comp_tickets:
+            sold[hour] = (tickets - comp_tickets, revenue - comp_revenue)
+    return sold
+
+
+def _days(event: Event, hourly: dict) -> list[Bucket]:
+    tz = event.tz
+    totals: dict[dt.date, list] = defaultdict(lambda: [0, ZERO])
+    for hour, (tickets, revenue) in hourly.items():
+        total = totals[timezone.localtime(hour, tz).date()]
+        total[0] += tickets
+        total[1] += revenue
+    if not totals:
         return []
-    first, last = min(found), max(found)
-    first = max(first, last - dt.timedelta(days=MAX_DAYS - 1))
+    last = max(totals)
+    first = max(min(totals), last - dt.timedelta(days=MAX_DAYS - 1))
     days = []
     day = first
     while day <= last:
-        row = found.get(day, {})
-        days.append(
-            Bucket(
-                start=day,
-                tickets=row.get("tickets", 0),
-                revenue=row.get("revenue") or ZERO,
-            )
-        )
+        tickets, revenue = totals.get(day, (0, ZERO))
+        days.append(Bucket(start=day, tickets=tickets, revenue=revenue))
         day += dt.timedelta(days=1)
     return days
 
 
-def sales_by_hour(event: Event) -> list[Bucket]:
-    """Tickets sold per local hour from 48 hours before the start to 6 after.
-
-    Bucket starts are aware datetimes in the event's time zone; the series
-    spans the whole window even where nothing sold.
-    """
+def _hours(event: Event, hourly: dict) -> list[Bucket]:
     tz = event.tz
     window_start = event.starts_at - HOURLY_BEFORE
     window_end = event.starts_at + HOURLY_AFTER
-    rows = (
-        _sold_tickets(event)
-        .filter(sold_at__gte=window_start, sold_at__lt=window_end)
-        .annotate(hour=TruncHour("sold_at", tzinfo=tz))
-        .values("hour")
-        .annotate(tickets=Count("id"), revenue=Sum("price_paid"))
-        .order_by("hour")
-    )
-    found = {row["hour"].astimezone(dt.UTC): row for row in rows}
-    hours = []
     # Step in UTC so a DST change neither skips nor repeats an hour; zones
     # with half-hour offsets start their hours on the local hour.
     local_start = timezone.localtime(window_start, tz)
@@ -483,17 +509,36 @@ def sales_by_hour(event: Event) -> list[Bucket]:
         second=0, microsecond=0
     )
     moment = moment.astimezone(dt.UTC)
+    hours = []
     while moment < window_end:
-        row = found.get(moment, {})
+        tickets, revenue = hourly.get(moment, (0, ZERO))
         hours.append(
             Bucket(
-                start=timezone.localtime(moment, tz),
-                tickets=row.get("tickets", 0),
-                revenue=row.get("revenue") or ZERO,
+                start=timezone.localtime(moment, tz), tickets=tickets, revenue=revenue
             )
         )
         moment += dt.timedelta(hours=1)
     return hours
+
+
+def sales_over_time(event: Event) -> SalesOverTime:
+    """Sold tickets and revenue per local day and per local hour near the show.
+
+    Days run from the first to the last day with sales (zeros filled in, at
+    most the last MAX_DAYS); hours from 48 hours before the start to 6 after,
+    whether or not anything sold. Bucket starts are dates, or aware datetimes
+    in the event's time zone. Both series come from one hourly aggregate.
+    """
+    hourly = _sold_by_local_hour(event)
+    return SalesOverTime(days=_days(event, hourly), hours=_hours(event, hourly))
+
+
+def sales_by_day(event: Event) -> list[Bucket]:
+    return sales_over_time(event).days
+
+
+def sales_by_hour(event: Event) -> list[Bucket]:
+    return sales_over_time(event).hours
 
 
 # --- On the night -----------------------------------------------------------------
@@ -518,8 +563,8 @@ def arrivals(event: Event) -> list[Bucket]:
             ),
         )
         .values("hour", "slot")
-        .annotate(tickets=Count("id"))
-        .order_by("hour", "slot")
+        .annotate(tickets=Count("*"))
+        .order_by()
     )
     step = dt.timedelta(minutes=ARRIVAL_BUCKET_MINUTES)
     found: dict[dt.datetime, int] = defaultdict(int)
@@ -620,36 +665,62 @@ class ScanTally:
     rejected: int
 
 
-def _scan_tallies(event: Event, group_by: str, blank: str) -> list[ScanTally]:
+NO_DEVICE = "(no device label)"
+NO_STAFF = "(device token)"
+
+
+def _sorted_tallies(totals: dict, blank: str) -> list[ScanTally]:
+    tallies = [
+        ScanTally(label=key or blank, total=t[0], admitted=t[1], rejected=t[2])
+        for key, t in totals.items()
+    ]
+    # Busiest first; unlabelled scans after labelled ones with the same count.
+    return sorted(tallies, key=lambda t: (-t.total, t.label == blank, t.label))
+
+
+def scan_tallies(event: Event) -> tuple[list[ScanTally], list[ScanTally]]:
+    """Scan attempts per door (device label) and per staff member.
+
+    One grouped query by (door, staff id), rolled up both ways; usernames
+    are looked up for the few staff ids rather than joined to every scan.
+    """
     rows = (
         ScanLog.objects.filter(event=event)
-        .values(group_by)
+        .values("device_label", "staff_id")
         .annotate(
-            total=Count("id"),
-            admitted=Count("id", filter=Q(result=ScanLog.Result.OK)),
-            rejected=Count("id", filter=Q(result__in=REJECTED_RESULTS)),
+            total=Count("*"),
+            admitted=Count("result", filter=Q(result=ScanLog.Result.OK)),
+            rejected=Count("result", filter=Q(result__in=REJECTED_RESULTS)),
         )
-        .order_by("-total", F(group_by).asc(nulls_last=True))
+        .order_by()
     )
-    return [
-        ScanTally(
-            label=row[group_by] or blank,
-            total=row["total"],
-            admitted=row["admitted"],
-            rejected=row["rejected"],
-        )
-        for row in rows
-    ]
+    by_door: dict = defaultdict(lambda: [0, 0, 0])
+    by_staff_id: dict = defaultdict(lambda: [0, 0, 0])
+    for row in rows:
+        for totals, key in (
+            (by_door, row["device_label"]),
+            (by_staff_id, row["staff_id"]),
+        ):
+            totals[key][0] += row["total"]
+            totals[key][1] += row["admitted"]
+            totals[key][2] += row["rejected"]
+    names = dict(
+        get_user_model()
+        .objects.filter(pk__in=[pk for pk in by_staff_id if pk is not None])
+        .values_list("pk", "username")
+    )
+    by_staff = {names.get(pk, ""): t for pk, t in by_staff_id.items()}
+    return _sorted_tallies(by_door, NO_DEVICE), _sorted_tallies(by_staff, NO_STAFF)
 
 
 def scans_by_door(event: Event) -> list[ScanTally]:
     """Scan attempts per door device label."""
-    return _scan_tallies(event, "device_label", "(no device label)")
+    return scan_tallies(event)[0]
 
 
 def scans_by_staff(event: Event) -> list[ScanTally]:
     """Scan attempts per staff member (by username)."""
-    return _scan_tallies(event, "staff__username", "(device token)")
+    return scan_tallies(event)[1]
 
 
 @dataclass(frozen=True)
@@ -671,12 +742,13 @@ class DoorFigures:
 
 def door_figures(event: Event, *, last: int = 10) -> DoorFigures:
     """Everything the night-of part of the dashboard shows, in five queries."""
+    by_door, by_staff = scan_tallies(event)
     return DoorFigures(
         arrivals=arrivals(event),
         last_scans=last_scans(event, limit=last),
         rejected=rejected_by_reason(event),
-        by_door=scans_by_door(event),
-        by_staff=scans_by_staff(event),
+        by_door=by_door,
+        by_staff=by_staff,
     )
 
 

@@ -1,11 +1,14 @@
 """CSV exports: correct rows, streamed chunk by chunk under WSGI and ASGI."""
 
+import asyncio
 import csv
 import io
+import threading
 import tracemalloc
 from decimal import Decimal
 
 import pytest
+from django.db import connections
 from django.http import StreamingHttpResponse
 from django.test import AsyncClient
 from django.urls import reverse
@@ -207,27 +210,53 @@ def test_export_memory_does_not_grow_with_the_rows(client, owner, monkeypatch):
     assert big_peak < big_total
 
 
-@pytest.mark.asyncio
+def run_in_fresh_loop(coroutine_function):
+    """Run an async test body in its own thread and event loop.
+
+    The Playwright session fixture keeps a loop running in the main thread,
+    so neither pytest-asyncio nor async_to_sync can start one there.
+    """
+    outcome = {}
+
+    def target():
+        try:
+            outcome["value"] = asyncio.run(coroutine_function())
+        except BaseException as exc:  # re-raised in the test's thread
+            outcome["error"] = exc
+        finally:
+            connections.close_all()
+
+    thread = threading.Thread(target=target)
+    thread.start()
+    thread.join()
+    if "error" in outcome:
+        raise outcome["error"]
+    return outcome.get("value")
+
+
 @pytest.mark.django_db(transaction=True)
-async def test_exports_stream_asynchronously_under_asgi():
+def test_exports_stream_asynchronously_under_asgi():
     """Under ASGI a sync iterator would be read into a list; ours is async."""
-    from asgiref.sync import sync_to_async
+    night = build_night()
+    owner = make_staff("owner", username="asgi-owner")
+    expected_orders = Order.objects.filter(event=night.event).count()
 
-    night = await sync_to_async(build_night)()
-    owner = await sync_to_async(make_staff)("owner", username="asgi-owner")
-    client = AsyncClient()
-    await client.aforce_login(owner)
-    url = reverse("scanner:analytics_export_scans", args=[night.event.id])
+    async def download_both():
+        client = AsyncClient()
+        await client.aforce_login(owner)
+        results = []
+        for name in ("analytics_export_scans", "analytics_export_orders"):
+            response = await client.get(
+                reverse(f"scanner:{name}", args=[night.event.id])
+            )
+            chunks = [chunk async for chunk in response.streaming_content]
+            results.append((response, parse(b"".join(chunks))))
+        return results
 
-    response = await client.get(url)
+    (scans, scan_rows), (orders, order_rows) = run_in_fresh_loop(download_both)
 
-    assert isinstance(response, StreamingHttpResponse)
-    assert response.is_async
-    chunks = [chunk async for chunk in response.streaming_content]
-    rows = parse(b"".join(chunks))
-    assert len(rows) == 11 and rows[0]["result"] == "ok"
-    orders = await client.get(
-        reverse("scanner:analytics_export_orders", args=[night.event.id])
-    )
-    body = b"".join([chunk async for chunk in orders.streaming_content])
-    assert len(parse(body)) == await Order.objects.filter(event=night.event).acount()
+    for response in (scans, orders):
+        assert isinstance(response, StreamingHttpResponse)
+        assert response.is_async
+    assert len(scan_rows) == 11 and scan_rows[0]["result"] == "ok"
+    assert len(order_rows) == expected_orders

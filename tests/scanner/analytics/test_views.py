@@ -198,3 +198,36 @@ def test_upcoming_event_shows_no_attendance_section_yet(client, owner):
 
     assert "Sold 2" in text
     assert "After the event" not in text and "Attendance so far" not in text
+
+
+def test_dashboard_queries_do_not_grow_with_the_event(client, owner, night):
+    """More tickets, types, doors and staff: the same number of queries."""
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    from tests.factories import make_staff
+
+    client.force_login(owner)
+    url = reverse("scanner:analytics_event", args=[night.event.id])
+
+    def count_queries() -> int:
+        with CaptureQueriesContext(connection) as queries:
+            assert client.get(url).status_code == 200
+        return len(queries)
+
+    before = count_queries()
+    extra = TicketTypeFactory(event=night.event, name="Late", capacity=20)
+    order = buy({extra: 5}, night.event.starts_at - dt.timedelta(hours=2))
+    for i, ticket in enumerate(order.tickets.all()):
+        ScanLog.objects.create(
+            event=night.event,
+            ticket=ticket,
+            result=ScanLog.Result.ALREADY_USED,
+            staff=make_staff("door", username=f"extra-door-{i}"),
+            device_label=f"Gate {i}",
+            code_digest="4" * 64,
+            at=night.event.starts_at,
+        )
+
+    assert count_queries() == before
+    assert before <= 25
