@@ -63,7 +63,7 @@ from core.models import (
     TicketType,
     WaitlistEntry,
 )
-from core.queries.availability import HOLDING_STATUSES
+from core.queries.availability import HOLDING_STATUSES, held_by_type
 
 ZERO = Decimal("0.00")
 # An event counts as "upcoming" (or on tonight) until this long after it starts.
@@ -287,16 +287,6 @@ def _holds_by_event(event_ids: list, now: dt.datetime) -> dict:
     }
 
 
-def _holds_by_type(event_id, now: dt.datetime) -> dict[int, int]:
-    rows = (
-        OrderLine.objects.filter(_live_holds([event_id], now))
-        .values("ticket_type_id")
-        .annotate(tickets=Sum("quantity"))
-        .order_by()
-    )
-    return {row["ticket_type_id"]: row["tickets"] for row in rows}
-
-
 def _waitlist_by_event(event_ids: list) -> dict:
     status = WaitlistEntry.Status
     rows = (
@@ -389,7 +379,7 @@ def event_sales(event: Event, *, now=None) -> EventSales:
         .order_by()
     }
     comps = _comps_by("ticket_type_id", [event.id])
-    held = _holds_by_type(event.id, now)
+    held = held_by_type(event_ids=[event.id], now=now)
     types = []
     active_capacity = 0
     for ticket_type in TicketType.objects.filter(event=event):
