@@ -79,3 +79,34 @@ class InviteUnusable(TicketingError):
     code = "invite_unusable"
     message = "This invitation link has expired or was already used."
     http_status = 410
+
+
+class PaymentUnavailable(TicketingError):
+    """The payment provider did not answer or refused the request."""
+
+    code = "payment_unavailable"
+    message = (
+        "The payment service is not answering right now; nothing was charged. "
+        "Please try again in a moment."
+    )
+    http_status = 502
+
+
+class InvalidWebhook(TicketingError):
+    """A webhook whose signature or body does not check out."""
+
+    code = "invalid_webhook"
+    message = "The webhook signature or payload is not valid."
+    http_status = 400
+
+
+class OrderNotCancellable(TicketingError):
+    code = "not_cancellable"
+    message = "This order can no longer be cancelled."
+    http_status = 409
+
+
+class OrderNotRefundable(TicketingError):
+    code = "not_refundable"
+    message = "This order cannot be refunded."
+    http_status = 409

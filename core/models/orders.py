@@ -137,6 +137,9 @@ class Payment(models.Model):
         PENDING = "pending", "Pending"
         SUCCEEDED = "succeeded", "Succeeded"
         FAILED = "failed", "Failed"
+        # Received but not kept (it arrived after the seats were gone, or the
+        # order was already paid): the worker refunds it until it succeeds.
+        REFUND_DUE = "refund_due", "Refund due"
         REFUNDED = "refunded", "Refunded"
 
     order = models.ForeignKey(Order, on_delete=models.PROTECT, related_name="payments")
@@ -159,7 +162,15 @@ class Payment(models.Model):
                 condition=Q(amount__gte=0), name="payment_amount_gte_0"
             ),
             models.CheckConstraint(
-                condition=Q(status__in=["pending", "succeeded", "failed", "refunded"]),
+                condition=Q(
+                    status__in=[
+                        "pending",
+                        "succeeded",
+                        "failed",
+                        "refund_due",
+                        "refunded",
+                    ]
+                ),
                 name="payment_status_valid",
             ),
         ]

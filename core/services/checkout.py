@@ -50,6 +50,12 @@ def _clean_contact(name: str, email: str, phone: str) -> tuple[str, str, str]:
         raise InvalidRequest(
             "Please enter a valid email address.", code="invalid_email"
         ) from exc
+    return name, email.lower(), clean_phone(phone)
+
+
+def clean_phone(phone: str) -> str:
+    """A phone number as typed (digits, spaces, dashes, leading +), or ""."""
+    phone = (phone or "").strip()
     if phone and not (
         phone.lstrip("+").replace(" ", "").replace("-", "").isdigit()
         and 6 <= len(phone) <= 20
@@ -58,7 +64,7 @@ def _clean_contact(name: str, email: str, phone: str) -> tuple[str, str, str]:
             "Please enter a valid phone number, e.g. +14155550123.",
             code="invalid_phone",
         )
-    return name, email.lower(), phone
+    return phone
 
 
 @transaction.atomic
@@ -72,6 +78,7 @@ def place_order(
     source: str = Order.Source.WEB,
     hold_minutes: int | None = None,
     free: bool = False,
+    order_id=None,
     now=None,
 ) -> Order:
     """Create a pending order whose lines hold seats until the hold expires.
@@ -79,6 +86,8 @@ def place_order(
     Locks the event row, then its ticket types in primary-key order, so that
     `sold + held <= capacity` holds per type and per venue under concurrency.
     Comps (`free=True`, source comp) skip sales windows and per-order limits.
+    `order_id` lets an external channel name the order (its retries then
+    collide on the primary key instead of buying twice).
     Broadcasts availability after commit. Raises InvalidRequest, NotFound,
     SalesClosed or SoldOut; nothing is written when it raises.
     """
@@ -138,6 +147,7 @@ def place_order(
     total = Decimal("0.00") if free else sum(t.price * wanted[t.id] for t in types)
     minutes = settings.HOLD_MINUTES if hold_minutes is None else hold_minutes
     order = Order.objects.create(
+        **({"id": order_id} if order_id else {}),
         event=event,
         customer_name=name,
         customer_email=email,

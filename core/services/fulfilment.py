@@ -80,6 +80,11 @@ def _issue_tickets(order: Order) -> list[Ticket]:
     return tickets
 
 
+def _mark_refund_due(payment: Payment) -> None:
+    payment.status = Payment.Status.REFUND_DUE
+    payment.save(update_fields=["status", "updated_at"])
+
+
 def queue_order_messages(order: Order) -> None:
     """Confirmation email, and an SMS when a phone was given (sent by the worker)."""
     queue_email(kind="order_confirmation", to=order.customer_email, order=order)
@@ -103,13 +108,15 @@ def fulfil_order(
 
     Locks the order (raising OrderBusy with `nowait` if another request holds
     it), then the event and ticket types when a lapsed hold must be re-checked.
-    A second call for the same order changes nothing. If the hold lapsed and
-    the seats are gone, the payment is recorded and `needs_refund` is returned.
+    A second call for the same payment changes nothing. If the hold lapsed and
+    the seats are gone, or the order was already settled by another payment,
+    the payment is recorded as `refund_due` and `needs_refund` is returned
+    (core.services.payments refunds it and tells the customer).
     Queues the confirmation messages and broadcasts after commit.
     """
     now = now or timezone.now()
     order = lock_order(order_id, nowait=nowait)
-    payment, _ = Payment.objects.get_or_create(
+    payment, created = Payment.objects.get_or_create(
         provider=provider,
         provider_reference=provider_reference,
         defaults={
@@ -120,9 +127,19 @@ def fulfil_order(
             "provider_event_id": provider_event_id,
         },
     )
-    if order.status == Order.Status.PAID:
-        return FulfilmentResult(order=order, issued=False)
-    if order.status == Order.Status.REFUNDED:
+    if payment.status in (Payment.Status.REFUND_DUE, Payment.Status.REFUNDED):
+        # This payment was already turned away: a repeat must not issue now.
+        return FulfilmentResult(
+            order=order,
+            issued=False,
+            needs_refund=payment.status == Payment.Status.REFUND_DUE,
+        )
+    if order.status in (Order.Status.PAID, Order.Status.REFUNDED):
+        if created:
+            # A second payment for a settled order (two payment pages paid,
+            # or paid after a refund): it goes back.
+            _mark_refund_due(payment)
+            return FulfilmentResult(order=order, issued=False, needs_refund=True)
         return FulfilmentResult(order=order, issued=False)
 
     hold_is_live = order.status == Order.Status.PROCESSING or (
@@ -134,6 +151,7 @@ def fulfil_order(
         if order.status in (Order.Status.PENDING, Order.Status.PROCESSING):
             order.status = Order.Status.EXPIRED
             order.save(update_fields=["status", "updated_at"])
+        _mark_refund_due(payment)
         return FulfilmentResult(order=order, issued=False, needs_refund=True)
 
     _issue_tickets(order)

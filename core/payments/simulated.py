@@ -1,0 +1,38 @@
+"""A stand-in provider for local use and tests: a clearly labelled test page.
+
+The page completes through core.services.payments.confirm_payment, the same
+path the Stripe webhook takes.
+"""
+
+from datetime import datetime
+
+from django.urls import reverse
+
+from core.models import Order, Payment
+from core.payments import CheckoutStart, CheckoutState
+
+
+class SimulatedProvider:
+    name = "simulated"
+
+    def create_checkout(
+        self,
+        *,
+        order: Order,
+        lines: list,
+        success_url: str,
+        cancel_url: str,
+        now: datetime,
+    ) -> CheckoutStart:
+        return CheckoutStart(url=reverse("purchase:simulated_pay", args=[order.token]))
+
+    def get_checkout(self, session_id: str) -> CheckoutState:
+        return CheckoutState(
+            session_id=session_id, status="open", payment_status="unpaid"
+        )
+
+    def expire_checkout(self, session_id: str) -> None:
+        return None
+
+    def refund(self, *, payment: Payment, reason: str) -> str:
+        return f"simulated-refund-{payment.pk}"

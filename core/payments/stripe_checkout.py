@@ -1,0 +1,185 @@
+"""Stripe Checkout: the only module that talks to Stripe.
+
+STRIPE_API_BASE points the official SDK at a local stand-in in tests; the
+SDK's real HTTP calls are what the tests exercise.
+"""
+
+import json
+import logging
+import math
+from datetime import datetime, timedelta
+from functools import lru_cache
+
+import stripe
+from django.conf import settings
+
+from core.exceptions import InvalidWebhook, PaymentUnavailable
+from core.models import Order, Payment
+from core.payments import CheckoutStart, CheckoutState
+from core.payments.money import to_minor_units
+
+logger = logging.getLogger(__name__)
+
+# Stripe refuses sessions that expire sooner than 30 minutes or later than
+# 24 hours after creation. A shorter hold expires the session itself (the
+# sweep calls expire_checkout when the hold lapses).
+MIN_SESSION_LIFE = timedelta(minutes=30, seconds=60)
+MAX_SESSION_LIFE = timedelta(hours=23, minutes=59)
+WEBHOOK_TOLERANCE_SECONDS = 300
+
+
+@lru_cache(maxsize=4)
+def _client_for(api_key: str, api_base: str) -> stripe.StripeClient:
+    return stripe.StripeClient(
+        api_key,
+        base_addresses={"api": api_base} if api_base else None,
+        max_network_retries=2,
+    )
+
+
+def client() -> stripe.StripeClient:
+    if not settings.STRIPE_SECRET_KEY:
+        raise PaymentUnavailable(
+            "Card payments are not configured.", code="payment_not_configured"
+        )
+    return _client_for(settings.STRIPE_SECRET_KEY, settings.STRIPE_API_BASE)
+
+
+def session_expires_at(hold_expires_at: datetime | None, now: datetime) -> datetime:
+    """The session's expiry: the hold's, within the window Stripe accepts.
+
+    The lower bound is rounded up to the minute so that a double-click sends
+    identical parameters under the same idempotency key.
+    """
+    floor_ts = math.ceil((now + MIN_SESSION_LIFE).timestamp() / 60) * 60
+    floor = datetime.fromtimestamp(floor_ts, tz=now.tzinfo)
+    wanted = max(hold_expires_at or floor, floor)
+    return min(wanted, now + MAX_SESSION_LIFE).replace(microsecond=0)
+
+
+def _reference(value) -> str | None:
+    if value is None or isinstance(value, str):
+        return value
+    return value.get("id")
+
+
+def _state(session) -> CheckoutState:
+    return CheckoutState(
+        session_id=session["id"],
+        status=session.get("status") or "open",
+        payment_status=session.get("payment_status") or "unpaid",
+        url=session.get("url"),
+        payment_reference=_reference(session.get("payment_intent")),
+        amount_minor=session.get("amount_total"),
+        currency=session.get("currency"),
+    )
+
+
+class StripeProvider:
+    name = "stripe"
+
+    def create_checkout(
+        self,
+        *,
+        order: Order,
+        lines: list,
+        success_url: str,
+        cancel_url: str,
+        now: datetime,
+    ) -> CheckoutStart:
+        expires_at = session_expires_at(order.hold_expires_at, now)
+        metadata = {"order_id": str(order.id), "order_code": order.code}
+        params = {
+            "mode": "payment",
+            "line_items": [
+                {
+                    "quantity": line.quantity,
+                    "price_data": {
+                        "currency": order.currency,
+                        "unit_amount": to_minor_units(line.unit_price, order.currency),
+                        "product_data": {
+                            "name": f"{order.event.name} · {line.ticket_type.name}"
+                        },
+                    },
+                }
+                for line in lines
+            ],
+            "customer_email": order.customer_email,
+            "client_reference_id": str(order.id),
+            "metadata": metadata,
+            "payment_intent_data": {"metadata": metadata},
+            "success_url": success_url,
+            "cancel_url": cancel_url,
+            "expires_at": int(expires_at.timestamp()),
+        }
+        # Same order, same window, same session being replaced: a retried or
+        # doubled request gets the same session back instead of a second one,
+        # and a session that expired is not replayed.
+        replaces = order.stripe_checkout_session_id or "first"
+        key = f"checkout-{order.id}-{int(expires_at.timestamp())}-{replaces}"
+        try:
+            session = client().v1.checkout.sessions.create(
+                params=params, options={"idempotency_key": key}
+            )
+        except stripe.StripeError as exc:
+            logger.warning("Stripe refused a checkout session: %s", exc)
+            raise PaymentUnavailable() from exc
+        return CheckoutStart(url=session["url"], session_id=session["id"])
+
+    def get_checkout(self, session_id: str) -> CheckoutState:
+        try:
+            return _state(client().v1.checkout.sessions.retrieve(session_id))
+        except stripe.StripeError as exc:
+            raise PaymentUnavailable() from exc
+
+    def expire_checkout(self, session_id: str) -> None:
+        """Close an open session; one already closed is left as it is."""
+        try:
+            client().v1.checkout.sessions.expire(session_id)
+        except stripe.InvalidRequestError as exc:
+            logger.info("Session %s not expired: %s", session_id, exc)
+        except stripe.StripeError as exc:
+            raise PaymentUnavailable() from exc
+
+    def refund(self, *, payment: Payment, reason: str) -> str:
+        """Refund a payment in full; repeating it is safe (idempotency key)."""
+        if not payment.provider_reference.startswith("pi_"):
+            return "nothing-to-refund"
+        try:
+            refund = client().v1.refunds.create(
+                params={
+                    "payment_intent": payment.provider_reference,
+                    "metadata": {
+                        "order_id": str(payment.order_id),
+                        "reason": reason[:200],
+                    },
+                },
+                options={"idempotency_key": f"refund-{payment.pk}"},
+            )
+        except stripe.InvalidRequestError as exc:
+            if exc.code == "charge_already_refunded":
+                return "already-refunded"
+            raise PaymentUnavailable() from exc
+        except stripe.StripeError as exc:
+            raise PaymentUnavailable() from exc
+        return refund["id"]
+
+
+def parse_webhook(payload: bytes, signature: str) -> dict:
+    """Verify a webhook's Stripe-Signature and return the event as a dict."""
+    secret = settings.STRIPE_WEBHOOK_SECRET
+    if not secret:
+        raise InvalidWebhook(
+            "Stripe webhooks are not configured.", code="not_configured"
+        )
+    try:
+        text = payload.decode("utf-8")
+        stripe.WebhookSignature.verify_header(
+            text, signature or "", secret, WEBHOOK_TOLERANCE_SECONDS
+        )
+        event = json.loads(text)
+    except (stripe.SignatureVerificationError, UnicodeDecodeError, ValueError) as exc:
+        raise InvalidWebhook() from exc
+    if not isinstance(event, dict) or not event.get("id") or not event.get("type"):
+        raise InvalidWebhook("The webhook payload is not a Stripe event.")
+    return event
