@@ -7,6 +7,10 @@ from django.db import connection
 
 from tests.factories import EventFactory, TicketTypeFactory, make_staff
 
+# HTTP stand-ins for Stripe, SendGrid and Twilio: stripe_stub, sendgrid_stub,
+# twilio_stub.
+pytest_plugins = ["tests.stubs"]
+
 CHROMIUM = os.environ.get("CHROMIUM_PATH", "/usr/bin/chromium")
 CHROMIUM_ARGS = [
     "--no-sandbox",

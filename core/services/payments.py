@@ -1,0 +1,458 @@
+"""Taking payment for an order, whatever the provider.
+
+The Stripe webhook, the return from Stripe Checkout, the simulated test page
+and the external channel all end in confirm_payment, which issues tickets
+exactly once (fulfil_order) or refunds what cannot be kept.
+"""
+
+import logging
+import uuid
+from datetime import datetime
+from decimal import Decimal
+
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+
+from core import realtime
+from core.exceptions import OrderBusy, OrderNotPayable, PaymentUnavailable
+from core.models import Order, Payment, ProviderEvent
+from core.notify.outbox import queue_email
+from core.payments import get_provider
+from core.payments.money import from_minor_units
+from core.services.fulfilment import FulfilmentResult, fulfil_order, lock_order
+from core.services.orders import (
+    REFUNDABLE_PROVIDERS,
+    close_checkout_quietly,
+    expire_order,
+    void_order,
+)
+
+logger = logging.getLogger(__name__)
+
+PAID_STATUSES = ("paid", "no_payment_required")
+
+
+def simulated_reference(order: Order) -> str:
+    """The simulated provider's payment reference: one per order, so paying twice is one payment."""
+    return f"sim_{order.id.hex}"
+
+
+def start_payment(
+    *,
+    order_id,
+    success_url: str,
+    cancel_url: str,
+    now: datetime | None = None,
+) -> str:
+    """Open the provider's payment page for a pending order; returns its URL.
+
+    Holds no lock while the provider is called. An order whose Stripe page is
+    still open gets that page again; otherwise a new one is created (with an
+    idempotency key per order and window) and its id recorded on the order,
+    provided the order is still pending. A free order is confirmed at once,
+    through confirm_payment, and the buyer goes straight to `success_url`.
+    Raises OrderNotPayable (not pending, or the hold lapsed) and
+    PaymentUnavailable (the hold stays; the caller may cancel it).
+    """
+    now = now or timezone.now()
+    order = Order.objects.select_related("event").get(pk=order_id)
+    if order.status != Order.Status.PENDING or (
+        order.hold_expires_at is not None and order.hold_expires_at <= now
+    ):
+        raise OrderNotPayable()
+    if order.total == 0:
+        confirm_payment(
+            order_id=order.id,
+            provider=Payment.Provider.COMP,
+            provider_reference=f"free-{order.id.hex}",
+            amount=Decimal("0.00"),
+            currency=order.currency,
+        )
+        return success_url
+    provider = get_provider()
+    if order.stripe_checkout_session_id and provider.name == "stripe":
+        state = provider.get_checkout(order.stripe_checkout_session_id)
+        if state.status == "open" and state.url:
+            return state.url
+        if state.status == "complete":
+            return success_url
+    lines = list(order.lines.select_related("ticket_type").order_by("ticket_type_id"))
+    start = provider.create_checkout(
+        order=order,
+        lines=lines,
+        success_url=success_url,
+        cancel_url=cancel_url,
+        now=now,
+    )
+    if start.session_id:
+        recorded = Order.objects.filter(
+            pk=order.pk, status=Order.Status.PENDING
+        ).update(stripe_checkout_session_id=start.session_id, updated_at=now)
+        if not recorded:
+            close_checkout_quietly(start.session_id)
+            raise OrderNotPayable()
+    return start.url
+
+
+@transaction.atomic
+def confirm_payment(
+    *,
+    order_id,
+    provider: str,
+    provider_reference: str,
+    amount: Decimal,
+    currency: str,
+    provider_event_id: str = "",
+    nowait: bool = False,
+    now: datetime | None = None,
+) -> FulfilmentResult:
+    """A provider says an order is paid: issue its tickets once, or refund.
+
+    Locks as fulfil_order does (OrderBusy with `nowait`). For Stripe, records
+    the payment intent on the order. A payment that cannot be kept (seats
+    gone after the hold lapsed, or the order already settled) is refunded
+    right after commit; if that fails the worker's sweep retries it, and the
+    customer is emailed why once it is done.
+    """
+    result = fulfil_order(
+        order_id=order_id,
+        provider=provider,
+        provider_reference=provider_reference,
+        amount=amount,
+        currency=currency,
+        provider_event_id=provider_event_id,
+        nowait=nowait,
+        now=now,
+    )
+    if (
+        result.issued
+        and provider == Payment.Provider.STRIPE
+        and provider_reference.startswith("pi_")
+        and not result.order.stripe_payment_intent_id
+    ):
+        Order.objects.filter(pk=order_id).update(
+            stripe_payment_intent_id=provider_reference
+        )
+    if result.needs_refund:
+        payment_id = Payment.objects.get(
+            provider=provider, provider_reference=provider_reference
+        ).pk
+        transaction.on_commit(lambda: refund_payment_quietly(payment_id))
+    return result
+
+
+def refund_payment_quietly(payment_id) -> None:
+    try:
+        refund_due_payment(payment_id=payment_id)
+    except PaymentUnavailable:
+        logger.warning("Refund of payment %s failed; the worker will retry", payment_id)
+
+
+def refund_due_payment(*, payment_id, now: datetime | None = None) -> bool:
+    """Send back one payment marked `refund_due`; returns whether it was.
+
+    The provider call is idempotent per payment, so the immediate attempt and
+    the worker's retries can overlap safely. Raises PaymentUnavailable when
+    the provider fails (the payment stays due).
+    """
+    payment = Payment.objects.filter(
+        pk=payment_id, status=Payment.Status.REFUND_DUE
+    ).first()
+    if payment is None:
+        return False
+    reason = "payment arrived after the tickets were gone"
+    if payment.provider in REFUNDABLE_PROVIDERS:
+        reference = get_provider(payment.provider).refund(
+            payment=payment, reason=reason
+        )
+    else:
+        # Comp and external payments never passed through us.
+        logger.warning("Payment %s is due back via %s", payment.pk, payment.provider)
+        reference = ""
+    settle_refund(payment_id=payment.pk, refund_reference=reference, now=now)
+    return True
+
+
+def refund_due_payments(*, now: datetime | None = None, limit: int = 50) -> int:
+    """Worker sweep: retry the refunds still due; returns how many went through."""
+    done = 0
+    ids = list(
+        Payment.objects.filter(status=Payment.Status.REFUND_DUE)
+        .order_by("updated_at")
+        .values_list("pk", flat=True)[:limit]
+    )
+    for payment_id in ids:
+        try:
+            done += refund_due_payment(payment_id=payment_id, now=now)
+        except PaymentUnavailable:
+            logger.warning("Refund of payment %s failed again", payment_id)
+    return done
+
+
+@transaction.atomic
+def settle_refund(
+    *, payment_id, refund_reference: str = "", now: datetime | None = None
+) -> Payment:
+    """Book the refund of a payment we could not keep, and tell the customer why.
+
+    Locks the order, then the payment. A `refund_due` payment becomes
+    refunded; an order left without tickets becomes refunded too. Queues the
+    `payment_refunded` email explaining the reason. Repeating it changes
+    nothing.
+    """
+    now = now or timezone.now()
+    order_id = Payment.objects.values_list("order_id", flat=True).get(pk=payment_id)
+    order = lock_order(order_id)
+    payment = Payment.objects.select_for_update().get(pk=payment_id)
+    if payment.status != Payment.Status.REFUND_DUE:
+        return payment
+    payment.status = Payment.Status.REFUNDED
+    payment.save(update_fields=["status", "updated_at"])
+    already_settled = order.status in (Order.Status.PAID, Order.Status.REFUNDED)
+    if not already_settled:
+        order.status = Order.Status.REFUNDED
+        order.updated_at = now
+        order.save(update_fields=["status", "updated_at"])
+    queue_email(
+        kind="payment_refunded",
+        to=order.customer_email,
+        order=order,
+        context={
+            "why": "already_paid" if already_settled else "sold_out",
+            "amount": str(payment.amount),
+            "currency": payment.currency,
+            "refund_reference": refund_reference,
+        },
+    )
+    return payment
+
+
+@transaction.atomic
+def record_processing_payment(
+    *,
+    order_id,
+    provider_reference: str = "",
+    nowait: bool = False,
+    now: datetime | None = None,
+) -> Order:
+    """The buyer finished checkout with a payment that clears later (bank debit).
+
+    Locks the order (OrderBusy with `nowait`). A pending order whose hold is
+    still live becomes `processing`: its seats stay held until the payment
+    succeeds or fails. One whose hold lapsed is left alone; if the money
+    arrives, fulfilment checks the seats like any late payment.
+    """
+    now = now or timezone.now()
+    order = lock_order(order_id, nowait=nowait)
+    hold_live = order.hold_expires_at is None or order.hold_expires_at > now
+    if order.status == Order.Status.PENDING and hold_live:
+        order.status = Order.Status.PROCESSING
+        fields = ["status", "updated_at"]
+        if provider_reference.startswith("pi_") and not order.stripe_payment_intent_id:
+            order.stripe_payment_intent_id = provider_reference
+            fields.append("stripe_payment_intent_id")
+        order.save(update_fields=fields)
+    return order
+
+
+@transaction.atomic
+def record_failed_payment(
+    *, order_id, nowait: bool = False, now: datetime | None = None
+) -> Order:
+    """A delayed payment failed: release the hold and tell the buyer.
+
+    Locks the order (OrderBusy with `nowait`). Only a pending or processing
+    order changes (to cancelled); queues the `payment_failed` email and
+    announces availability after commit.
+    """
+    now = now or timezone.now()
+    order = lock_order(order_id, nowait=nowait)
+    if order.status not in (Order.Status.PENDING, Order.Status.PROCESSING):
+        return order
+    order.status = Order.Status.CANCELLED
+    order.updated_at = now
+    order.save(update_fields=["status", "updated_at"])
+    queue_email(kind="payment_failed", to=order.customer_email, order=order)
+    realtime.announce_availability_changed(order.event_id, reason="payment_failed")
+    return order
+
+
+def sync_checkout(*, order_id) -> Order:
+    """Ask Stripe about a pending order's payment page (the buyer just came back).
+
+    Saves the buyer waiting for the webhook: a paid page is confirmed through
+    confirm_payment, exactly as the webhook would. Never raises for provider
+    trouble or a concurrent confirmation; the webhook remains the backstop.
+    """
+    order = Order.objects.get(pk=order_id)
+    session_id = order.stripe_checkout_session_id
+    if order.status != Order.Status.PENDING or not session_id:
+        return order
+    try:
+        state = get_provider("stripe").get_checkout(session_id)
+        if state.status == "complete":
+            _apply_completed_session(
+                order,
+                session_id=session_id,
+                payment_status=state.payment_status,
+                payment_intent=state.payment_reference,
+                amount_minor=state.amount_minor,
+                currency=state.currency,
+                event_id="",
+            )
+    except (PaymentUnavailable, OrderBusy):
+        pass
+    order.refresh_from_db()
+    return order
+
+
+def _apply_completed_session(
+    order: Order,
+    *,
+    session_id: str,
+    payment_status: str,
+    payment_intent: str | None,
+    amount_minor: int | None,
+    currency: str | None,
+    event_id: str,
+) -> str:
+    currency = (currency or order.currency).lower()
+    reference = payment_intent or session_id
+    if payment_status in PAID_STATUSES:
+        amount = (
+            from_minor_units(amount_minor, currency)
+            if amount_minor is not None
+            else order.total
+        )
+        if amount != order.total:
+            logger.warning(
+                "Order %s: paid %s %s, total was %s",
+                order.pk,
+                amount,
+                currency,
+                order.total,
+            )
+        result = confirm_payment(
+            order_id=order.pk,
+            provider=Payment.Provider.STRIPE,
+            provider_reference=reference,
+            amount=amount,
+            currency=currency,
+            provider_event_id=event_id,
+            nowait=True,
+        )
+        if result.issued:
+            return "fulfilled"
+        return "refund_due" if result.needs_refund else "already_fulfilled"
+    record_processing_payment(
+        order_id=order.pk, provider_reference=payment_intent or "", nowait=True
+    )
+    return "processing"
+
+
+def _order_for(obj: dict) -> Order | None:
+    metadata = obj.get("metadata") or {}
+    order_id = metadata.get("order_id") or obj.get("client_reference_id")
+    order = None
+    if order_id:
+        order = Order.objects.filter(pk=_uuid_or_none(order_id)).first()
+    if order is None and obj.get("object") == "checkout.session" and obj.get("id"):
+        order = Order.objects.filter(stripe_checkout_session_id=obj["id"]).first()
+    return order
+
+
+def _uuid_or_none(value: str) -> uuid.UUID | None:
+    try:
+        return uuid.UUID(str(value))
+    except ValueError:
+        return None
+
+
+def _handle_charge_refunded(charge: dict) -> str:
+    if not charge.get("refunded"):
+        # A partial refund: the organiser kept the tickets valid.
+        return "partial_refund_ignored"
+    intent = charge.get("payment_intent")
+    intent = intent.get("id") if isinstance(intent, dict) else intent
+    payment = Payment.objects.filter(
+        provider=Payment.Provider.STRIPE, provider_reference=intent or ""
+    ).first()
+    if payment is None:
+        order = _order_for(charge) or (
+            Order.objects.filter(stripe_payment_intent_id=intent).first()
+            if intent
+            else None
+        )
+        if order is None:
+            return "ignored"
+        # Refunded before we heard it was paid: remember it, so a late
+        # "completed" finds this payment refunded and issues nothing.
+        Payment.objects.create(
+            order=order,
+            provider=Payment.Provider.STRIPE,
+            provider_reference=intent or f"charge-{charge.get('id')}",
+            amount=from_minor_units(charge.get("amount") or 0, order.currency),
+            currency=order.currency,
+            status=Payment.Status.REFUNDED,
+        )
+        void_order(order_id=order.pk, reason="refunded", nowait=True)
+        return "refunded"
+    if payment.status == Payment.Status.REFUNDED:
+        return "already_refunded"
+    if payment.status == Payment.Status.REFUND_DUE:
+        settle_refund(payment_id=payment.pk, refund_reference=charge.get("id") or "")
+        return "refunded"
+    void_order(order_id=payment.order_id, reason="refunded", nowait=True)
+    return "refunded"
+
+
+def handle_stripe_event(*, event: dict, now: datetime | None = None) -> str:
+    """Apply one verified Stripe webhook event, once; returns what it did.
+
+    The event id is recorded in the same transaction as its effect, so a
+    retry after a failure is applied and a duplicate is recognised. Orders
+    are locked with NOWAIT: OrderBusy (HTTP 503, so Stripe retries) when
+    another request holds one. Order of delivery does not matter: each
+    handler checks the order's state under its lock.
+    """
+    event_type = event.get("type", "")
+    obj = (event.get("data") or {}).get("object") or {}
+    with transaction.atomic():
+        try:
+            with transaction.atomic():
+                ProviderEvent.objects.create(
+                    provider="stripe", event_id=event["id"], event_type=event_type[:100]
+                )
+        except IntegrityError:
+            return "duplicate"
+        if event_type == "charge.refunded":
+            return _handle_charge_refunded(obj)
+        if not event_type.startswith("checkout.session."):
+            return "ignored"
+        order = _order_for(obj)
+        if order is None:
+            return "ignored"
+        if event_type in (
+            "checkout.session.completed",
+            "checkout.session.async_payment_succeeded",
+        ):
+            payment_status = obj.get("payment_status") or "unpaid"
+            if event_type.endswith("async_payment_succeeded"):
+                payment_status = "paid"
+            intent = obj.get("payment_intent")
+            return _apply_completed_session(
+                order,
+                session_id=obj.get("id") or "",
+                payment_status=payment_status,
+                payment_intent=intent.get("id") if isinstance(intent, dict) else intent,
+                amount_minor=obj.get("amount_total"),
+                currency=obj.get("currency"),
+                event_id=event["id"],
+            )
+        if event_type == "checkout.session.async_payment_failed":
+            record_failed_payment(order_id=order.pk, nowait=True, now=now)
+            return "payment_failed"
+        if event_type == "checkout.session.expired":
+            expire_order(order_id=order.pk, nowait=True, now=now)
+            return "expired"
+        return "ignored"

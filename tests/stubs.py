@@ -1,0 +1,323 @@
+"""Small local HTTP servers standing in for Stripe, SendGrid and Twilio.
+
+The real SDKs are pointed at them (STRIPE_API_BASE, SENDGRID_API_HOST,
+TWILIO_API_BASE), so tests exercise the SDK calls our code makes over real
+HTTP; only the far end is fake. Each server answers just the endpoints the
+project calls and records every request it gets.
+"""
+
+import itertools
+import json
+import re
+import threading
+import time
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from urllib.parse import parse_qsl, urlsplit
+
+import pytest
+
+
+@dataclass
+class Recorded:
+    method: str
+    path: str
+    headers: dict
+    body: bytes
+    form: dict = field(default_factory=dict)
+    json: object = None
+
+
+def nested_form(body: bytes) -> dict:
+    """Decode Stripe's `a[b][0][c]=v` form encoding into nested dicts/lists."""
+    result: dict = {}
+    for key, value in parse_qsl(body.decode(), keep_blank_values=True):
+        parts = re.findall(r"[^\[\]]+", key)
+        node = result
+        for index, part in enumerate(parts):
+            last = index == len(parts) - 1
+            if last:
+                node[part] = value
+            else:
+                node = node.setdefault(part, {})
+    return _lists(result)
+
+
+def _lists(node):
+    if isinstance(node, dict):
+        if node and all(k.isdigit() for k in node):
+            return [_lists(node[k]) for k in sorted(node, key=int)]
+        return {k: _lists(v) for k, v in node.items()}
+    return node
+
+
+class StubServer:
+    """A threaded HTTP server on 127.0.0.1; subclasses implement `route`."""
+
+    def __init__(self) -> None:
+        self.requests: list[Recorded] = []
+        self.fail_status: int | None = None  # answer everything with this status
+        self.lock = threading.Lock()
+        stub = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def _handle(self) -> None:
+                length = int(self.headers.get("Content-Length") or 0)
+                body = self.rfile.read(length) if length else b""
+                path = urlsplit(self.path).path
+                recorded = Recorded(
+                    method=self.command,
+                    path=path,
+                    headers={k.lower(): v for k, v in self.headers.items()},
+                    body=body,
+                )
+                content_type = self.headers.get("Content-Type", "")
+                if "json" in content_type and body:
+                    recorded.json = json.loads(body)
+                elif body:
+                    recorded.form = nested_form(body)
+                with stub.lock:
+                    stub.requests.append(recorded)
+                    if stub.fail_status:
+                        status, payload, headers = stub.failure(stub.fail_status)
+                    else:
+                        status, payload, headers = stub.route(recorded)
+                data = json.dumps(payload).encode() if payload is not None else b""
+                self.send_response(status)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(data)))
+                for name, value in headers.items():
+                    self.send_header(name, value)
+                self.end_headers()
+                self.wfile.write(data)
+
+            do_GET = do_POST = do_DELETE = _handle  # noqa: N815 (http.server names)
+
+            def log_message(self, *args) -> None:
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server.daemon_threads = True
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+
+    def start(self) -> "StubServer":
+        self.thread.start()
+        return self
+
+    def stop(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+    def route(self, request: Recorded) -> tuple[int, object, dict]:
+        raise NotImplementedError
+
+    def failure(self, status: int) -> tuple[int, object, dict]:
+        return status, {"error": {"message": "stub failure"}}, {}
+
+    def calls(self, method: str, pattern: str) -> list[Recorded]:
+        return [
+            r
+            for r in self.requests
+            if r.method == method and re.fullmatch(pattern, r.path)
+        ]
+
+
+class StripeStub(StubServer):
+    """Checkout Sessions (create, retrieve, expire) and Refunds, with idempotency keys."""
+
+    MIN_LIFE_SECONDS = 30 * 60
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.sessions: dict[str, dict] = {}
+        self.refunds: dict[str, dict] = {}
+        self.idempotent: dict[str, tuple] = {}
+        self.counter = itertools.count(1)
+
+    def failure(self, status: int):
+        # Tell the SDK not to retry, so an outage test fails fast.
+        return (
+            status,
+            {"error": {"type": "api_error", "message": "Stripe stub is down"}},
+            {"Stripe-Should-Retry": "false"},
+        )
+
+    def _error(self, status: int, message: str, code: str | None = None):
+        error = {"type": "invalid_request_error", "message": message}
+        if code:
+            error["code"] = code
+        return status, {"error": error}, {"Stripe-Should-Retry": "false"}
+
+    def route(self, request: Recorded):
+        key = request.headers.get("idempotency-key")
+        if request.method == "POST" and key and key in self.idempotent:
+            previous_form, response = self.idempotent[key]
+            if previous_form != request.form:
+                return self._error(
+                    400,
+                    "Keys for idempotent requests can only be used with the same parameters.",
+                    "idempotency_error",
+                )
+            return response
+        response = self._route(request)
+        if request.method == "POST" and key:
+            self.idempotent[key] = (request.form, response)
+        return response
+
+    def _route(self, request: Recorded):
+        path = request.path
+        if request.method == "POST" and path == "/v1/checkout/sessions":
+            return self._create_session(request.form)
+        match = re.fullmatch(r"/v1/checkout/sessions/([^/]+)(/expire)?", path)
+        if match:
+            session = self.sessions.get(match.group(1))
+            if session is None:
+                return self._error(404, "No such checkout.session", "resource_missing")
+            if match.group(2):
+                if session["status"] != "open":
+                    return self._error(
+                        400,
+                        f"Only open sessions can be expired; this one is {session['status']}.",
+                    )
+                session["status"] = "expired"
+            return 200, session, {}
+        if request.method == "POST" and path == "/v1/refunds":
+            intent = request.form.get("payment_intent")
+            if any(r["payment_intent"] == intent for r in self.refunds.values()):
+                return self._error(
+                    400, "Charge has already been refunded.", "charge_already_refunded"
+                )
+            refund_id = f"re_test_{next(self.counter)}"
+            refund = {
+                "id": refund_id,
+                "object": "refund",
+                "payment_intent": intent,
+                "status": "succeeded",
+                "metadata": request.form.get("metadata", {}),
+            }
+            self.refunds[refund_id] = refund
+            return 200, refund, {}
+        return self._error(404, f"Unrecognized request URL ({request.method}: {path})")
+
+    def _create_session(self, form: dict):
+        expires_at = int(form.get("expires_at", time.time() + 86400))
+        if expires_at < time.time() + self.MIN_LIFE_SECONDS - 5:
+            return self._error(
+                400,
+                "The `expires_at` timestamp must be at least 30 minutes from Checkout Session creation.",
+            )
+        items = form.get("line_items", [])
+        amount = sum(
+            int(item["price_data"]["unit_amount"]) * int(item["quantity"])
+            for item in items
+        )
+        session_id = f"cs_test_{next(self.counter)}"
+        session = {
+            "id": session_id,
+            "object": "checkout.session",
+            "url": f"https://checkout.stripe.test/c/pay/{session_id}",
+            "status": "open",
+            "payment_status": "unpaid",
+            "mode": form.get("mode"),
+            "amount_total": amount,
+            "currency": items[0]["price_data"]["currency"] if items else "usd",
+            "customer_email": form.get("customer_email"),
+            "client_reference_id": form.get("client_reference_id"),
+            "metadata": form.get("metadata", {}),
+            "expires_at": expires_at,
+            "success_url": form.get("success_url"),
+            "cancel_url": form.get("cancel_url"),
+            "payment_intent": None,
+        }
+        self.sessions[session_id] = session
+        return 200, session, {}
+
+    def complete(self, session_id: str, *, paid: bool = True) -> dict:
+        """What happens when the buyer pays on Stripe's page."""
+        session = self.sessions[session_id]
+        session["status"] = "complete"
+        session["payment_status"] = "paid" if paid else "unpaid"
+        session["payment_intent"] = f"pi_test_{session_id.removeprefix('cs_test_')}"
+        return session
+
+
+class SendGridStub(StubServer):
+    def route(self, request: Recorded):
+        if request.method == "POST" and request.path == "/v3/mail/send":
+            n = len(self.requests)
+            return 202, None, {"X-Message-Id": f"sg-msg-{n}"}
+        return 404, {"errors": [{"message": "not found"}]}, {}
+
+    def failure(self, status: int):
+        return status, {"errors": [{"message": f"stub status {status}"}]}, {}
+
+
+class TwilioStub(StubServer):
+    def route(self, request: Recorded):
+        match = re.fullmatch(
+            r"/2010-04-01/Accounts/([^/]+)/Messages\.json", request.path
+        )
+        if request.method == "POST" and match:
+            n = len(self.requests)
+            form = request.form
+            return (
+                201,
+                {
+                    "sid": f"SM{n:032d}",
+                    "account_sid": match.group(1),
+                    "to": form.get("To"),
+                    "from": form.get("From"),
+                    "body": form.get("Body"),
+                    "status": "queued",
+                },
+                {},
+            )
+        return 404, {"code": 20404, "message": "not found", "status": 404}, {}
+
+    def failure(self, status: int):
+        return (
+            status,
+            {
+                "code": 21211,
+                "message": "The 'To' number is not valid.",
+                "status": status,
+            },
+            {},
+        )
+
+
+STRIPE_TEST_WEBHOOK_SECRET = "whsec_test_secret"
+
+
+@pytest.fixture
+def stripe_stub(settings):
+    """The Stripe SDK talking to a local stand-in; payments go through Stripe."""
+    stub = StripeStub().start()
+    settings.PAYMENT_PROVIDER = "stripe"
+    settings.STRIPE_SECRET_KEY = "sk_test_stub"
+    settings.STRIPE_API_BASE = stub.url
+    settings.STRIPE_WEBHOOK_SECRET = STRIPE_TEST_WEBHOOK_SECRET
+    yield stub
+    stub.stop()
+
+
+@pytest.fixture
+def sendgrid_stub(settings):
+    stub = SendGridStub().start()
+    settings.SENDGRID_API_KEY = "SG.test-key"
+    settings.SENDGRID_API_HOST = stub.url
+    settings.EMAIL_BACKEND = "core.notify.sendgrid_backend.SendGridEmailBackend"
+    yield stub
+    stub.stop()
+
+
+@pytest.fixture
+def twilio_stub(settings):
+    stub = TwilioStub().start()
+    settings.TWILIO_ACCOUNT_SID = "AC" + "0" * 32
+    settings.TWILIO_AUTH_TOKEN = "test-token"
+    settings.TWILIO_FROM_NUMBER = "+15005550006"
+    settings.TWILIO_API_BASE = stub.url
+    yield stub
+    stub.stop()
