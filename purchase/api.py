@@ -1,12 +1,20 @@
 """Public read API of the purchase site (CORS-enabled for the other sites)."""
 
+from decimal import Decimal
+
+from django.conf import settings
 from django.shortcuts import get_object_or_404
+from django.utils.crypto import constant_time_compare
+from rest_framework import serializers
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from core.models import Event
+from core.exceptions import NotFound
+from core.models import Event, Order, Ticket
 from core.queries.availability import get_event_availability
+from core.services.external_sales import record_external_sale
+from core.sites import site_url
 
 
 class EventAvailabilityApi(APIView):
@@ -27,3 +35,154 @@ class EventAvailabilityByNameApi(APIView):
     def get(self, request: Request, name: str) -> Response:
         event = get_object_or_404(Event, name=name, is_active=True)
         return Response(get_event_availability(event).as_api_dict())
+
+
+def _ticket_dict(ticket: Ticket, order: Order) -> dict:
+    """A ticket in the seed's `tickets` columns (plus the links a client needs)."""
+    return {
+        "id": str(ticket.id),
+        "ticket_id": ticket.code,
+        "event_name": order.event.name,
+        "ticket_type": ticket.ticket_type.name,
+        "guest_name": ticket.guest_name,
+        "guest_email": ticket.guest_email,
+        "guest_phone": ticket.guest_phone,
+        "order_id": str(order.id),
+        "qr_code_data": ticket.qr_payload,
+        "price_paid": float(ticket.price_paid),
+        "stripe_payment_id": order.stripe_payment_intent_id,
+        "status": ticket.status,
+        "is_used": ticket.is_used,
+        "scanned_at": ticket.scanned_at.isoformat() if ticket.scanned_at else None,
+        "purchase_date": order.paid_at.isoformat() if order.paid_at else None,
+        "created_at": ticket.created_at.isoformat(),
+        "url": site_url("purchase", "purchase:ticket", ticket.token, absolute=True),
+    }
+
+
+def _order_dict(order: Order) -> dict:
+    return {
+        "id": str(order.id),
+        "code": order.code,
+        "status": order.status,
+        "event_name": order.event.name,
+        "customer_email": order.customer_email,
+        "customer_name": order.customer_name,
+        "total_amount": float(order.total),
+        "currency": order.currency,
+        "ticket_count": sum(line.quantity for line in order.lines.all()),
+        "created_at": order.created_at.isoformat(),
+        "completed_at": order.paid_at.isoformat() if order.paid_at else None,
+    }
+
+
+class OrderTicketsApi(APIView):
+    """`GET /api/v1/orders/<id>/tickets`: the seed's order-tickets, for the order's holder.
+
+    The order's token must come as `?token=` or `Authorization: Bearer <token>`;
+    without it the order is reported as not found, so ids reveal nothing.
+    """
+
+    authentication_classes: list = []
+
+    def get(self, request: Request, order_id) -> Response:
+        token = request.query_params.get("token", "")
+        auth = request.headers.get("Authorization", "")
+        if not token and auth.startswith("Bearer "):
+            token = auth.removeprefix("Bearer ").strip()
+        order = (
+            Order.objects.select_related("event").filter(pk=order_id).first()
+            if token
+            else None
+        )
+        if order is None or not constant_time_compare(token, order.token):
+            raise NotFound("No order with that id and token.", code="order_not_found")
+        tickets = order.tickets.select_related("ticket_type").order_by(
+            "created_at", "code"
+        )
+        return Response(
+            {
+                "order": _order_dict(order),
+                "tickets": [_ticket_dict(ticket, order) for ticket in tickets],
+            }
+        )
+
+
+class TicketWebhookApi(APIView):
+    """`POST /functions/v1/ticket-webhook`: an external channel's paid sale.
+
+    Needs `Authorization: Bearer <TICKET_WEBHOOK_API_KEY>` (or `X-Api-Key`);
+    with no key configured the endpoint is off. Goes through the same
+    fulfilment as every sale; posting the same orderId again is harmless.
+    """
+
+    authentication_classes: list = []
+
+    class InputSerializer(serializers.Serializer):
+        orderId = serializers.CharField(max_length=64)  # noqa: N815 (seed's names)
+        eventName = serializers.CharField(max_length=200)  # noqa: N815
+        ticketType = serializers.CharField(max_length=100)  # noqa: N815
+        quantity = serializers.IntegerField(min_value=1, max_value=100)
+        customerEmail = serializers.EmailField()  # noqa: N815
+        customerName = serializers.CharField(max_length=200)  # noqa: N815
+        customerPhone = serializers.CharField(  # noqa: N815
+            max_length=32, required=False, allow_blank=True
+        )
+        stripePaymentIntentId = serializers.CharField(  # noqa: N815
+            max_length=255, required=False, allow_blank=True
+        )
+        pricePaid = serializers.DecimalField(  # noqa: N815
+            max_digits=12, decimal_places=2, required=False, min_value=Decimal("0")
+        )
+
+    def post(self, request: Request) -> Response:
+        key = settings.TICKET_WEBHOOK_API_KEY
+        if not key:
+            raise NotFound(
+                "The ticket webhook is not enabled.", code="webhook_disabled"
+            )
+        auth = request.headers.get("Authorization", "")
+        given = (
+            auth.removeprefix("Bearer ").strip() if auth.startswith("Bearer ") else ""
+        )
+        given = given or request.headers.get("X-Api-Key", "")
+        if not given or not constant_time_compare(given, key):
+            return Response(
+                {"code": "invalid_api_key", "message": "A valid API key is required."},
+                status=401,
+            )
+        data = self.InputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        fields = data.validated_data
+        sale = record_external_sale(
+            external_order_id=fields["orderId"],
+            event_name=fields["eventName"],
+            ticket_type_name=fields["ticketType"],
+            quantity=fields["quantity"],
+            customer_email=fields["customerEmail"],
+            customer_name=fields["customerName"],
+            customer_phone=fields.get("customerPhone", ""),
+            payment_reference=fields.get("stripePaymentIntentId", ""),
+            price_paid=fields.get("pricePaid"),
+        )
+        order = sale.order
+        if sale.result.needs_refund:
+            return Response(
+                {
+                    "code": "sold_out",
+                    "message": "The order's hold lapsed and the tickets are gone.",
+                    "order": _order_dict(order),
+                },
+                status=409,
+            )
+        tickets = order.tickets.select_related("ticket_type").order_by(
+            "created_at", "code"
+        )
+        return Response(
+            {
+                "created": sale.result.issued,
+                "order": _order_dict(order),
+                "tickets": [_ticket_dict(ticket, order) for ticket in tickets],
+            },
+            status=201 if sale.result.issued else 200,
+        )

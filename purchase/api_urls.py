@@ -13,4 +13,14 @@ urlpatterns = [
         api.EventAvailabilityByNameApi.as_view(),
         name="api_event_availability_by_name",
     ),
+    path(
+        "api/v1/orders/<uuid:order_id>/tickets",
+        api.OrderTicketsApi.as_view(),
+        name="api_order_tickets",
+    ),
+    path(
+        "functions/v1/ticket-webhook",
+        api.TicketWebhookApi.as_view(),
+        name="api_ticket_webhook",
+    ),
 ]

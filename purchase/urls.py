@@ -1,10 +1,17 @@
 from django.urls import path
 
-from purchase import views
+from purchase import views, webhooks
 
 app_name = "purchase"
 
 urlpatterns = [
     path("", views.event_list, name="event_list"),
     path("events/<slug:slug>/", views.event_page, name="event"),
+    path("o/<str:token>/", views.order_page, name="order"),
+    path("o/<str:token>/pay/", views.pay_order, name="pay_order"),
+    path("o/<str:token>/done/", views.checkout_return, name="checkout_return"),
+    path("o/<str:token>/cancel/", views.checkout_cancel, name="checkout_cancel"),
+    path("o/<str:token>/test-payment/", views.simulated_pay, name="simulated_pay"),
+    path("t/<str:token>/", views.ticket_page, name="ticket"),
+    path("webhooks/stripe/", webhooks.stripe_webhook, name="stripe_webhook"),
 ]

@@ -1,8 +1,49 @@
-from django.http import Http404, HttpRequest, HttpResponse
-from django.shortcuts import render
+"""Purchase pages: choose tickets, pay, reopen the order and its tickets.
 
+Views parse the form, call one service or query and render; every rule lives
+in core.services (place_order, start_payment, confirm_payment, cancel_order).
+"""
+
+from django.conf import settings
+from django.contrib import messages
+from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
+from django.shortcuts import redirect, render
+from django.urls import reverse
+from django.views.decorators.http import require_http_methods
+
+from core.exceptions import (
+    OrderNotCancellable,
+    OrderNotPayable,
+    PaymentUnavailable,
+    TicketingError,
+)
+from core.models import Order, Payment, Ticket
 from core.queries.availability import availability_for_events, get_event_availability
 from core.queries.listings import public_event_by_slug, upcoming_public_events
+from core.queries.orders import order_by_token, order_view, ticket_by_token
+from core.services.checkout import place_order
+from core.services.orders import cancel_order
+from core.services.payments import (
+    confirm_payment,
+    simulated_reference,
+    start_payment,
+    sync_checkout,
+)
+from core.tickets.qr import qr_svg
+
+# Which form field a domain error belongs to, by its code.
+ERROR_FIELDS = {
+    "invalid_name": "name",
+    "invalid_email": "email",
+    "invalid_phone": "phone",
+}
+
+
+def see_other(url: str) -> HttpResponseRedirect:
+    """Redirect after a POST with 303, so the browser follows with a GET."""
+    response = HttpResponseRedirect(url)
+    response.status_code = 303
+    return response
 
 
 def event_list(request: HttpRequest) -> HttpResponse:
@@ -12,12 +53,192 @@ def event_list(request: HttpRequest) -> HttpResponse:
     return render(request, "purchase/event_list.html", {"cards": cards})
 
 
+def _payment_urls(request: HttpRequest, order: Order) -> tuple[str, str]:
+    success = request.build_absolute_uri(
+        reverse("purchase:checkout_return", args=[order.token])
+    )
+    cancel = request.build_absolute_uri(
+        reverse("purchase:checkout_cancel", args=[order.token])
+    )
+    # Stripe fills in the placeholder; the return page uses it to look.
+    return f"{success}?session_id={{CHECKOUT_SESSION_ID}}", cancel
+
+
+def _begin_payment(request: HttpRequest, order: Order) -> str:
+    """The URL of the payment page; a hold that cannot be paid is released."""
+    success_url, cancel_url = _payment_urls(request, order)
+    try:
+        return start_payment(
+            order_id=order.id, success_url=success_url, cancel_url=cancel_url
+        )
+    except (PaymentUnavailable, OrderNotPayable):
+        if order.source == Order.Source.WEB:
+            cancel_order(order_id=order.id)
+        raise
+
+
+@require_http_methods(["GET", "HEAD", "POST"])
 def event_page(request: HttpRequest, slug: str) -> HttpResponse:
     event = public_event_by_slug(slug)
     if event is None:
         raise Http404("No such event")
+    error, status = None, 200
+    values = {"name": "", "email": "", "phone": ""}
+    chosen: dict[str, str] = {}
+    if request.method == "POST":
+        values = {key: request.POST.get(key, "").strip() for key in values}
+        chosen = {
+            key.removeprefix("qty_"): value
+            for key, value in request.POST.items()
+            if key.startswith("qty_")
+        }
+        try:
+            order = place_order(
+                event_id=event.id,
+                quantities=chosen,
+                customer_name=values["name"],
+                customer_email=values["email"],
+                customer_phone=values["phone"],
+            )
+            return see_other(_begin_payment(request, order))
+        except TicketingError as exc:
+            error = exc
+            status = 400 if exc.http_status == 404 else exc.http_status
+    availability = get_event_availability(event)
+    rows = []
+    for row in availability.types:
+        limit = row.max_selectable if row.on_sale else 0
+        try:
+            selected = min(int(chosen.get(str(row.id), 0)), limit)
+        except ValueError:
+            selected = 0
+        rows.append({"row": row, "choices": range(limit + 1), "selected": selected})
+    context = {
+        "event": event,
+        "availability": availability,
+        "rows": rows,
+        "can_buy": any(r["row"].on_sale and r["row"].max_selectable for r in rows),
+        "values": values,
+        "error": error,
+        "error_field": ERROR_FIELDS.get(getattr(error, "code", ""), ""),
+        "hold_minutes": settings.HOLD_MINUTES,
+    }
+    return render(request, "purchase/event.html", context, status=status)
+
+
+def _order_or_404(token: str) -> Order:
+    order = order_by_token(token)
+    if order is None:
+        raise Http404("No such order")
+    return order
+
+
+def order_page(request: HttpRequest, token: str) -> HttpResponse:
+    return _render_order(request, _order_or_404(token))
+
+
+def _render_order(
+    request: HttpRequest, order: Order, *, returned: bool = False
+) -> HttpResponse:
+    view = order_view(order)
+    tickets = [
+        {"ticket": ticket, "qr": qr_svg(ticket.qr_payload)}
+        for ticket in view.tickets
+        if ticket.status != Ticket.Status.VOID
+    ]
+    refunded_late = order.payments.filter(
+        status__in=[Payment.Status.REFUND_DUE, Payment.Status.REFUNDED]
+    ).exists()
+    context = {
+        "order": order,
+        "event": order.event,
+        "view": view,
+        "tickets": tickets,
+        "returned": returned,
+        "refunded_late": refunded_late and not view.tickets,
+        "waiting": returned and order.status == Order.Status.PENDING,
+    }
+    response = render(request, "purchase/order.html", context)
+    response["Referrer-Policy"] = "no-referrer"
+    response["Cache-Control"] = "private, no-store"
+    return response
+
+
+def checkout_return(request: HttpRequest, token: str) -> HttpResponse:
+    """Where the payment page sends the buyer back: confirm if the webhook is late."""
+    order = _order_or_404(token)
+    if order.status == Order.Status.PENDING and order.stripe_checkout_session_id:
+        order = sync_checkout(order_id=order.id)
+        order = order_by_token(token)
+    return _render_order(request, order, returned=True)
+
+
+def checkout_cancel(request: HttpRequest, token: str) -> HttpResponse:
+    """The buyer left the payment page: release the hold, back to the event."""
+    order = _order_or_404(token)
+    try:
+        order = cancel_order(order_id=order.id)
+    except OrderNotCancellable:
+        return redirect("purchase:order", token=order.token)
+    if order.status == Order.Status.CANCELLED:
+        messages.info(
+            request,
+            "Your order was cancelled and its tickets released. Nothing was charged.",
+        )
+    return redirect("purchase:event", slug=order.event.slug)
+
+
+@require_http_methods(["GET", "HEAD", "POST"])
+def pay_order(request: HttpRequest, token: str) -> HttpResponse:
+    """Pay for an order that already holds tickets (a waitlist offer, a retry)."""
+    order = _order_or_404(token)
+    error = None
+    if request.method == "POST":
+        try:
+            return see_other(_begin_payment(request, order))
+        except TicketingError as exc:
+            error = exc
+            order = _order_or_404(token)
+    view = order_view(order)
+    context = {"order": order, "event": order.event, "view": view, "error": error}
     return render(
-        request,
-        "purchase/event.html",
-        {"event": event, "availability": get_event_availability(event)},
+        request, "purchase/pay_order.html", context, status=409 if error else 200
     )
+
+
+@require_http_methods(["GET", "HEAD", "POST"])
+def simulated_pay(request: HttpRequest, token: str) -> HttpResponse:
+    """The simulated provider's test page; it does not exist when Stripe is on."""
+    if settings.PAYMENT_PROVIDER != "simulated":
+        raise Http404("No test payments here")
+    order = _order_or_404(token)
+    if order.status != Order.Status.PENDING:
+        return redirect("purchase:order", token=order.token)
+    if request.method == "POST":
+        if request.POST.get("action") == "cancel":
+            return see_other(reverse("purchase:checkout_cancel", args=[order.token]))
+        confirm_payment(
+            order_id=order.id,
+            provider=Payment.Provider.SIMULATED,
+            provider_reference=simulated_reference(order),
+            amount=order.total,
+            currency=order.currency,
+        )
+        return see_other(reverse("purchase:checkout_return", args=[order.token]))
+    context = {"order": order, "event": order.event, "view": order_view(order)}
+    return render(request, "purchase/simulated_pay.html", context)
+
+
+def ticket_page(request: HttpRequest, token: str) -> HttpResponse:
+    ticket = ticket_by_token(token)
+    if ticket is None:
+        raise Http404("No such ticket")
+    context = {
+        "ticket": ticket,
+        "event": ticket.event,
+        "qr": qr_svg(ticket.qr_payload) if ticket.status != Ticket.Status.VOID else "",
+    }
+    response = render(request, "purchase/ticket.html", context)
+    response["Referrer-Policy"] = "no-referrer"
+    response["Cache-Control"] = "private, no-store"
+    return response

@@ -1,0 +1,78 @@
+// Buy form: quantity limits follow live availability, and a running total.
+// live.js dispatches `availability:update` with the availability API's JSON.
+
+const form = document.querySelector("[data-buy-form]");
+
+function formatter(currency) {
+  try {
+    return new Intl.NumberFormat(undefined, { style: "currency", currency: currency.toUpperCase() });
+  } catch {
+    return { format: (n) => `${n.toFixed(2)} ${currency.toUpperCase()}` };
+  }
+}
+
+function setLimit(row, limit) {
+  const select = row.querySelector("[data-quantity]");
+  const note = row.querySelector("[data-limit-note]");
+  if (!select) return;
+  const current = Number(select.value) || 0;
+  const chosen = Math.min(current, limit);
+  select.replaceChildren(
+    ...Array.from({ length: limit + 1 }, (_, n) => new Option(String(n), String(n), false, n === chosen)),
+  );
+  select.disabled = limit === 0;
+  row.classList.toggle("is-sold-out", limit === 0);
+  if (note) {
+    note.hidden = chosen === current;
+    note.textContent = chosen === current ? "" : limit === 0
+      ? "These just sold out."
+      : `Only ${limit} left now; your choice was lowered to ${limit}.`;
+  }
+}
+
+if (form) {
+  const money = formatter(form.dataset.currency || "usd");
+  const total = form.querySelector("[data-order-total]");
+  const button = form.querySelector("[data-buy-button]");
+
+  const update = () => {
+    let sum = 0;
+    let selectable = false;
+    for (const row of form.querySelectorAll("[data-ticket-type]")) {
+      const select = row.querySelector("[data-quantity]");
+      if (!select) continue;
+      sum += (Number(select.value) || 0) * Number(row.dataset.price || 0);
+      selectable ||= !select.disabled;
+    }
+    if (total) total.textContent = money.format(sum);
+    if (button && !button.dataset.busy) button.disabled = !selectable;
+  };
+
+  document.addEventListener("availability:update", (event) => {
+    for (const item of event.detail?.availability ?? []) {
+      const row = form.querySelector(`[data-ticket-type="${item.id}"]`);
+      if (!row) continue;
+      const onSale = item.on_sale !== false;
+      const limit = onSale ? Math.max(0, Math.min(item.max_per_order ?? Number(row.dataset.maxPerOrder), item.available)) : 0;
+      setLimit(row, limit);
+    }
+    update();
+  });
+
+  form.addEventListener("change", update);
+  form.addEventListener("submit", () => {
+    if (!button) return;
+    button.dataset.busy = "1";
+    button.disabled = true;
+    button.textContent = "Holding your tickets…";
+  });
+  // Coming back with the browser's back button must not leave it stuck.
+  window.addEventListener("pageshow", () => {
+    if (button?.dataset.busy) {
+      delete button.dataset.busy;
+      button.textContent = "Continue to payment";
+    }
+    update();
+  });
+  update();
+}

@@ -1,0 +1,138 @@
+import uuid
+
+import pytest
+
+from core.models import Order, Ticket
+from tests.factories import EventFactory, TicketTypeFactory, make_paid_order
+
+pytestmark = pytest.mark.django_db
+
+
+def test_order_tickets_need_the_order_token(client, ticket_type):
+    order = make_paid_order(ticket_type, 2)
+    url = f"/api/v1/orders/{order.id}/tickets"
+    assert client.get(url).status_code == 404
+    assert client.get(url, {"token": "wrong"}).status_code == 404
+    other = make_paid_order(ticket_type, 1, email="other@example.com")
+    assert client.get(url, {"token": other.token}).status_code == 404
+
+    response = client.get(url, {"token": order.token})
+    assert response.status_code == 200
+    body = response.json()
+    assert body["order"]["id"] == str(order.id)
+    assert body["order"]["ticket_count"] == 2
+    tickets = body["tickets"]
+    assert len(tickets) == 2
+    first = tickets[0]
+    assert first["event_name"] == ticket_type.event.name
+    assert first["ticket_type"] == ticket_type.name
+    assert first["status"] == "issued" and first["is_used"] is False
+    assert first["qr_code_data"].startswith("T1.")
+    assert first["url"].startswith("http")
+
+    bearer = client.get(url, HTTP_AUTHORIZATION=f"Bearer {order.token}")
+    assert bearer.status_code == 200
+
+
+@pytest.fixture
+def webhook_key(settings):
+    settings.TICKET_WEBHOOK_API_KEY = "ext-key-123"
+    return "ext-key-123"
+
+
+def _sale(**overrides):
+    event = overrides.pop("event", None)
+    if event is None:
+        event = EventFactory(name="Perreo Fridays")
+        TicketTypeFactory(event=event, name="VIP", capacity=3)
+    body = {
+        "orderId": str(uuid.uuid4()),
+        "eventName": event.name,
+        "ticketType": "VIP",
+        "quantity": 2,
+        "customerEmail": "customer@example.com",
+        "customerName": "John Doe",
+        "stripePaymentIntentId": "pi_external_1",
+        "pricePaid": "100.00",
+    }
+    return body | overrides
+
+
+def _post(client, body, key="ext-key-123"):
+    headers = {"HTTP_AUTHORIZATION": f"Bearer {key}"} if key else {}
+    return client.post(
+        "/functions/v1/ticket-webhook", body, content_type="application/json", **headers
+    )
+
+
+def test_ticket_webhook_is_off_without_a_configured_key(client):
+    assert _post(client, _sale()).status_code == 404
+    assert not Order.objects.exists()
+
+
+@pytest.mark.parametrize("key", ["", "wrong-key"])
+def test_ticket_webhook_refuses_a_missing_or_wrong_key(client, webhook_key, key):
+    response = _post(client, _sale(), key=key)
+    assert response.status_code == 401
+    assert not Ticket.objects.exists()
+
+
+def test_ticket_webhook_issues_through_fulfilment_once(client, webhook_key):
+    body = _sale()
+    response = _post(client, body)
+    assert response.status_code == 201
+    data = response.json()
+    assert data["created"] is True
+    assert len(data["tickets"]) == 2
+    order = Order.objects.get(pk=body["orderId"])
+    assert order.source == Order.Source.EXTERNAL
+    assert order.status == Order.Status.PAID
+    assert str(order.total) == "100.00"
+    payment = order.payments.get()
+    assert (payment.provider, payment.provider_reference) == (
+        "external",
+        "pi_external_1",
+    )
+    assert order.messages.filter(kind="order_confirmation").exists()
+
+    again = _post(client, body)
+    assert again.status_code == 200
+    assert again.json()["created"] is False
+    assert Ticket.objects.count() == 2
+
+
+def test_ticket_webhook_with_the_x_api_key_header(client, webhook_key):
+    response = client.post(
+        "/functions/v1/ticket-webhook",
+        _sale(),
+        content_type="application/json",
+        HTTP_X_API_KEY="ext-key-123",
+    )
+    assert response.status_code == 201
+
+
+def test_ticket_webhook_never_oversells(client, webhook_key):
+    body = _sale(quantity=2)
+    _post(client, body)
+    event = Order.objects.get().event
+    response = _post(client, _sale(event=event, quantity=2))
+    assert response.status_code == 409
+    assert response.json()["code"] == "sold_out"
+    assert Ticket.objects.count() == 2
+
+
+@pytest.mark.parametrize(
+    ("change", "code"),
+    [
+        ({"orderId": "not-a-uuid"}, "invalid_order_id"),
+        ({"eventName": "Nope"}, "unknown_event"),
+        ({"ticketType": "Balcony"}, "unknown_ticket_type"),
+        ({"quantity": 0}, "invalid"),
+        ({"customerEmail": "nope"}, "invalid"),
+    ],
+)
+def test_ticket_webhook_bad_input_changes_nothing(client, webhook_key, change, code):
+    response = _post(client, _sale(**change))
+    assert response.status_code in (400, 404)
+    assert response.json()["code"] == code
+    assert not Order.objects.exists()

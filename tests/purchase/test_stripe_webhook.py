@@ -1,0 +1,333 @@
+"""Stripe's webhook with payloads signed by a test secret, as Stripe would sign them."""
+
+import json
+import threading
+import time
+from datetime import timedelta
+
+import pytest
+from django.db import connection, transaction
+from django.utils import timezone
+
+from core.models import Order, OutboundMessage, Payment, ProviderEvent, Ticket
+from core.queries.availability import get_event_availability
+from core.services.checkout import place_order
+from tests.factories import EventFactory, TicketTypeFactory, make_paid_order
+from tests.purchase.conftest import session_object, signature_header, stripe_event
+
+pytestmark = pytest.mark.django_db
+
+
+def _hold(ticket_type, quantity=2, **kwargs):
+    return place_order(
+        event_id=ticket_type.event_id,
+        quantities={ticket_type.id: quantity},
+        customer_name="Ana",
+        customer_email="ana@example.com",
+        **kwargs,
+    )
+
+
+def test_a_paid_session_issues_the_tickets(post_webhook, ticket_type):
+    order = _hold(ticket_type, 2)
+    response = post_webhook(
+        stripe_event("checkout.session.completed", session_object(order))
+    )
+    assert response.status_code == 200
+    assert response.json()["outcome"] == "fulfilled"
+    order.refresh_from_db()
+    assert order.status == Order.Status.PAID
+    assert order.stripe_payment_intent_id == f"pi_test_{order.code}"
+    assert order.tickets.count() == 2
+    payment = order.payments.get()
+    assert (payment.provider, payment.amount) == ("stripe", order.total)
+    assert OutboundMessage.objects.filter(order=order, kind="order_confirmation")
+
+
+@pytest.mark.parametrize(
+    "header",
+    [
+        "",
+        "t=123,v1=deadbeef",
+        "garbage",
+    ],
+)
+def test_unsigned_or_badly_signed_payloads_are_refused(
+    post_webhook, ticket_type, header
+):
+    order = _hold(ticket_type)
+    response = post_webhook(
+        stripe_event("checkout.session.completed", session_object(order)),
+        header=header,
+    )
+    assert response.status_code == 400
+    assert response.json()["code"] == "invalid_webhook"
+    assert not ProviderEvent.objects.exists()
+    assert not Ticket.objects.exists()
+
+
+def test_a_payload_signed_with_another_secret_is_refused(post_webhook, ticket_type):
+    order = _hold(ticket_type)
+    response = post_webhook(
+        stripe_event("checkout.session.completed", session_object(order)),
+        secret="whsec_someone_else",
+    )
+    assert response.status_code == 400
+    assert not Ticket.objects.exists()
+
+
+def test_an_altered_payload_is_refused(client, settings, ticket_type):
+    settings.STRIPE_WEBHOOK_SECRET = "whsec_test_secret"
+    order = _hold(ticket_type)
+    payload = json.dumps(
+        stripe_event("checkout.session.completed", session_object(order))
+    )
+    header = signature_header(payload, "whsec_test_secret")
+    tampered = payload.replace('"paid"', '"paid" ')
+    response = client.post(
+        "/buy/webhooks/stripe/",
+        data=tampered,
+        content_type="application/json",
+        HTTP_STRIPE_SIGNATURE=header,
+    )
+    assert response.status_code == 400
+
+
+def test_a_replayed_old_signature_is_refused(client, settings, ticket_type):
+    settings.STRIPE_WEBHOOK_SECRET = "whsec_test_secret"
+    order = _hold(ticket_type)
+    payload = json.dumps(
+        stripe_event("checkout.session.completed", session_object(order))
+    )
+    header = signature_header(payload, "whsec_test_secret", int(time.time()) - 3600)
+    response = client.post(
+        "/buy/webhooks/stripe/",
+        data=payload,
+        content_type="application/json",
+        HTTP_STRIPE_SIGNATURE=header,
+    )
+    assert response.status_code == 400
+
+
+def test_duplicate_deliveries_issue_once(post_webhook, ticket_type):
+    order = _hold(ticket_type, 3)
+    event = stripe_event("checkout.session.completed", session_object(order))
+    outcomes = [post_webhook(event).json()["outcome"] for _ in range(3)]
+    assert outcomes == ["fulfilled", "duplicate", "duplicate"]
+    assert order.tickets.count() == 3
+    assert ProviderEvent.objects.filter(event_id=event["id"]).count() == 1
+    ticket_type.refresh_from_db()
+    assert ticket_type.sold_count == 3
+
+
+def test_two_events_for_one_payment_issue_once(post_webhook, ticket_type):
+    """completed(paid) and a stray async_payment_succeeded for the same intent."""
+    order = _hold(ticket_type, 2)
+    obj = session_object(order)
+    post_webhook(stripe_event("checkout.session.completed", obj))
+    response = post_webhook(
+        stripe_event("checkout.session.async_payment_succeeded", obj)
+    )
+    assert response.json()["outcome"] == "already_fulfilled"
+    assert order.tickets.count() == 2
+    assert order.payments.count() == 1
+
+
+def test_async_payment_holds_seats_until_it_clears(post_webhook, ticket_type):
+    order = _hold(ticket_type, 2, hold_minutes=1)
+    obj = session_object(order, payment_status="unpaid")
+    response = post_webhook(stripe_event("checkout.session.completed", obj))
+    assert response.json()["outcome"] == "processing"
+    order.refresh_from_db()
+    assert order.status == Order.Status.PROCESSING
+    # The hold's time ran out, but a processing payment keeps the seats.
+    later = timezone.now() + timedelta(minutes=30)
+    assert get_event_availability(ticket_type.event, now=later).total_held == 2
+
+    response = post_webhook(
+        stripe_event("checkout.session.async_payment_succeeded", session_object(order))
+    )
+    assert response.json()["outcome"] == "fulfilled"
+    order.refresh_from_db()
+    assert order.status == Order.Status.PAID
+    assert order.tickets.count() == 2
+
+
+def test_async_payment_failure_releases_the_seats_and_tells_the_buyer(
+    post_webhook, ticket_type
+):
+    order = _hold(ticket_type, 2)
+    post_webhook(
+        stripe_event(
+            "checkout.session.completed", session_object(order, payment_status="unpaid")
+        )
+    )
+    response = post_webhook(
+        stripe_event("checkout.session.async_payment_failed", session_object(order))
+    )
+    assert response.json()["outcome"] == "payment_failed"
+    order.refresh_from_db()
+    assert order.status == Order.Status.CANCELLED
+    assert get_event_availability(ticket_type.event).total_held == 0
+    assert OutboundMessage.objects.filter(order=order, kind="payment_failed").exists()
+
+
+def test_out_of_order_success_before_completed_issues_once(post_webhook, ticket_type):
+    order = _hold(ticket_type, 2)
+    post_webhook(
+        stripe_event("checkout.session.async_payment_succeeded", session_object(order))
+    )
+    # The earlier "completed, unpaid" arrives last and must not undo anything.
+    response = post_webhook(
+        stripe_event(
+            "checkout.session.completed", session_object(order, payment_status="unpaid")
+        )
+    )
+    assert response.status_code == 200
+    order.refresh_from_db()
+    assert order.status == Order.Status.PAID
+    assert order.tickets.count() == 2
+
+
+def test_session_expired_releases_a_lapsed_hold(post_webhook, ticket_type):
+    order = _hold(ticket_type, 2, hold_minutes=0)
+    response = post_webhook(
+        stripe_event(
+            "checkout.session.expired",
+            session_object(order, status="expired", payment_status="unpaid"),
+        )
+    )
+    assert response.json()["outcome"] == "expired"
+    order.refresh_from_db()
+    assert order.status == Order.Status.EXPIRED
+
+
+def test_session_expired_after_payment_changes_nothing(post_webhook, ticket_type):
+    order = _hold(ticket_type, 2)
+    post_webhook(stripe_event("checkout.session.completed", session_object(order)))
+    post_webhook(stripe_event("checkout.session.expired", session_object(order)))
+    order.refresh_from_db()
+    assert order.status == Order.Status.PAID
+
+
+def test_completed_after_expiry_with_seats_gone_is_refunded(
+    post_webhook, stripe_stub, ticket_type, django_capture_on_commit_callbacks
+):
+    event = EventFactory(venue_capacity=2)
+    seat = TicketTypeFactory(event=event, capacity=2)
+    late = _hold(seat, 2, hold_minutes=0)
+    post_webhook(stripe_event("checkout.session.expired", session_object(late)))
+    make_paid_order(seat, 2)  # someone else takes the seats
+    with django_capture_on_commit_callbacks(execute=True):
+        response = post_webhook(
+            stripe_event("checkout.session.completed", session_object(late))
+        )
+    assert response.json()["outcome"] == "refund_due"
+    assert not Ticket.objects.filter(order=late).exists()
+    (refund,) = stripe_stub.calls("POST", "/v1/refunds")
+    assert refund.form["payment_intent"] == f"pi_test_{late.code}"
+    late.refresh_from_db()
+    assert late.status == Order.Status.REFUNDED
+    assert OutboundMessage.objects.filter(order=late, kind="payment_refunded").exists()
+    seat.refresh_from_db()
+    assert seat.sold_count == 2
+
+
+def test_charge_refunded_voids_the_tickets(post_webhook, ticket_type):
+    order = _hold(ticket_type, 2)
+    post_webhook(stripe_event("checkout.session.completed", session_object(order)))
+    charge = {
+        "id": "ch_1",
+        "object": "charge",
+        "payment_intent": f"pi_test_{order.code}",
+        "amount": 5000,
+        "amount_refunded": 5000,
+        "refunded": True,
+    }
+    response = post_webhook(stripe_event("charge.refunded", charge))
+    assert response.json()["outcome"] == "refunded"
+    order.refresh_from_db()
+    assert order.status == Order.Status.REFUNDED
+    assert set(order.tickets.values_list("status", flat=True)) == {"void"}
+    ticket_type.refresh_from_db()
+    assert ticket_type.sold_count == 0
+
+
+def test_a_partial_refund_keeps_the_tickets(post_webhook, ticket_type):
+    order = _hold(ticket_type, 2)
+    post_webhook(stripe_event("checkout.session.completed", session_object(order)))
+    charge = {
+        "id": "ch_2",
+        "object": "charge",
+        "payment_intent": f"pi_test_{order.code}",
+        "amount": 5000,
+        "amount_refunded": 1000,
+        "refunded": False,
+    }
+    response = post_webhook(stripe_event("charge.refunded", charge))
+    assert response.json()["outcome"] == "partial_refund_ignored"
+    assert set(order.tickets.values_list("status", flat=True)) == {"issued"}
+
+
+def test_refund_arriving_before_completed_means_no_tickets(post_webhook, ticket_type):
+    order = _hold(ticket_type, 2)
+    charge = {
+        "id": "ch_3",
+        "object": "charge",
+        "payment_intent": f"pi_test_{order.code}",
+        "amount": 5000,
+        "refunded": True,
+        "metadata": {"order_id": str(order.id)},
+    }
+    post_webhook(stripe_event("charge.refunded", charge))
+    response = post_webhook(
+        stripe_event("checkout.session.completed", session_object(order))
+    )
+    assert response.status_code == 200
+    assert not order.tickets.exists()
+    order.refresh_from_db()
+    assert order.status == Order.Status.REFUNDED
+
+
+def test_events_for_unknown_orders_are_acknowledged_and_ignored(post_webhook):
+    obj = {"id": "cs_elsewhere", "object": "checkout.session", "metadata": {}}
+    response = post_webhook(stripe_event("checkout.session.completed", obj))
+    assert response.status_code == 200
+    assert response.json()["outcome"] == "ignored"
+    response = post_webhook(stripe_event("customer.created", {"id": "cus_1"}))
+    assert response.json()["outcome"] == "ignored"
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_locked_order_answers_503_so_stripe_retries(postgres, post_webhook):
+    ticket_type = TicketTypeFactory()
+    order = _hold(ticket_type, 1)
+    event = stripe_event("checkout.session.completed", session_object(order))
+    locked, release = threading.Event(), threading.Event()
+
+    def hold_the_lock():
+        try:
+            with transaction.atomic():
+                Order.objects.select_for_update().get(pk=order.pk)
+                locked.set()
+                release.wait(10)
+        finally:
+            connection.close()
+
+    holder = threading.Thread(target=hold_the_lock)
+    holder.start()
+    try:
+        assert locked.wait(10)
+        response = post_webhook(event)
+        assert response.status_code == 503
+        assert response["Retry-After"]
+        # Nothing was recorded, so Stripe's retry is applied in full.
+        assert not ProviderEvent.objects.filter(event_id=event["id"]).exists()
+    finally:
+        release.set()
+        holder.join()
+    retry = post_webhook(event)
+    assert retry.status_code == 200
+    assert retry.json()["outcome"] == "fulfilled"
+    assert Payment.objects.filter(order=order).count() == 1
+    assert order.tickets.count() == 1

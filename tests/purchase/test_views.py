@@ -1,0 +1,256 @@
+from datetime import timedelta
+from decimal import Decimal
+
+import pytest
+from django.utils import timezone
+
+from core.models import Event, Order, Ticket, TicketType
+from core.services.checkout import place_order
+from core.services.orders import void_order
+from tests.factories import EventFactory, TicketTypeFactory, make_paid_order
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def show(db):
+    event = EventFactory(name="Live Show", venue_capacity=20, currency="eur")
+    vip = TicketTypeFactory(
+        event=event, name="VIP", price=Decimal("50.00"), capacity=5, max_per_order=4
+    )
+    ga = TicketTypeFactory(
+        event=event, name="GA", price=Decimal("20.00"), capacity=15, max_per_order=6
+    )
+    return event, vip, ga
+
+
+def _buy(client, event, quantities, **fields):
+    data = {"name": "Ana García", "email": "ana@example.com", "phone": ""} | fields
+    data |= {f"qty_{type_id}": n for type_id, n in quantities.items()}
+    return client.post(f"/buy/events/{event.slug}/", data)
+
+
+def test_event_page_offers_each_type_within_its_limits(client, show):
+    event, vip, ga = show
+    make_paid_order(vip, 3)  # 2 VIP left, below VIP's max of 4
+    response = client.get(f"/buy/events/{event.slug}/")
+    html = response.content.decode()
+    assert response.status_code == 200
+    assert f'data-live-event="{event.id}"' in html
+    assert f'data-availability-url="/api/v1/events/{event.slug}/availability"' in html
+    assert f'data-ticket-type="{vip.id}"' in html
+    assert "data-available" in html and "data-sold-out-badge" in html
+    rows = {item["row"].id: item for item in response.context["rows"]}
+    assert list(rows[vip.id]["choices"]) == [0, 1, 2]
+    assert list(rows[ga.id]["choices"]) == list(range(7))
+    assert "js/purchase.js" in html
+
+
+def test_buying_holds_then_sends_the_buyer_to_pay(client, show):
+    event, vip, ga = show
+    response = _buy(client, event, {vip.id: 1, ga.id: 2}, phone="+34 600 000 000")
+    order = Order.objects.get()
+    assert response.status_code == 303
+    assert response["Location"] == f"/buy/o/{order.token}/test-payment/"
+    assert order.status == Order.Status.PENDING
+    assert order.total == Decimal("90.00")
+    assert order.customer_phone == "+34 600 000 000"
+
+
+def test_the_simulated_payment_issues_tickets_and_shows_them(client, show):
+    event, _vip, ga = show
+    _buy(client, event, {ga.id: 2})
+    order = Order.objects.get()
+    page = client.get(f"/buy/o/{order.token}/test-payment/")
+    assert "TEST PAYMENT" in page.content.decode()
+    response = client.post(f"/buy/o/{order.token}/test-payment/", {"action": "pay"})
+    assert response.status_code == 303
+    assert response["Location"] == f"/buy/o/{order.token}/done/"
+    done = client.get(response["Location"])
+    html = done.content.decode()
+    assert "You're in!" in html
+    order.refresh_from_db()
+    assert order.status == Order.Status.PAID
+    for ticket in order.tickets.all():
+        assert f"/buy/t/{ticket.token}/" in html
+    assert html.count("<svg") >= 2
+
+
+def test_cancel_on_the_payment_page_releases_the_hold(client, show):
+    event, vip, _ga = show
+    _buy(client, event, {vip.id: 4})
+    order = Order.objects.get()
+    response = client.post(f"/buy/o/{order.token}/test-payment/", {"action": "cancel"})
+    response = client.get(response["Location"], follow=True)
+    assert response.redirect_chain[-1][0] == f"/buy/events/{event.slug}/"
+    assert "tickets released" in response.content.decode()
+    order.refresh_from_db()
+    assert order.status == Order.Status.CANCELLED
+    rows = {item["row"].id: item for item in response.context["rows"]}
+    assert list(rows[vip.id]["choices"]) == [0, 1, 2, 3, 4]
+
+
+@pytest.mark.parametrize(
+    ("quantities", "fields", "message"),
+    [
+        ("none", {}, "Choose at least one ticket."),
+        ("zero", {}, "Choose at least one ticket."),
+        ("negative", {}, "cannot be negative"),
+        ("word", {}, "whole numbers"),
+        ("above_max", {}, "at most 4 VIP"),
+        ("above_left", {}, "Only 5 VIP tickets are left"),
+        ("unknown_type", {}, "does not exist for this event"),
+        ("one", {"email": "not-an-email"}, "valid email address"),
+        ("one", {"name": "  "}, "enter your name"),
+        ("one", {"phone": "call me"}, "valid phone number"),
+    ],
+)
+def test_bad_input_gets_a_clear_message_and_holds_nothing(
+    client, show, quantities, fields, message
+):
+    event, vip, _ga = show
+    other_type = TicketTypeFactory()
+    if quantities == "above_left":
+        # 5 VIP exist; the per-order limit would allow more.
+        vip.max_per_order = 10
+        vip.save()
+    chosen = {
+        "none": {},
+        "zero": {vip.id: 0},
+        "negative": {vip.id: -1},
+        "word": {vip.id: "two"},
+        "above_max": {vip.id: 5},
+        "above_left": {vip.id: 6},
+        "unknown_type": {other_type.id: 1},
+        "one": {vip.id: 1},
+    }[quantities]
+    before = Order.objects.count()
+    response = _buy(client, event, chosen, **fields)
+    assert response.status_code in (400, 409)
+    assert message in response.content.decode()
+    assert Order.objects.count() == before
+
+
+def test_closed_sales_window_is_refused(client):
+    ticket_type = TicketTypeFactory(sales_end_at=timezone.now() - timedelta(hours=1))
+    response = _buy(client, ticket_type.event, {ticket_type.id: 1})
+    assert response.status_code == 409
+    assert "not on sale" in response.content.decode()
+    assert not Order.objects.exists()
+
+
+def test_an_inactive_event_has_no_page(client):
+    ticket_type = TicketTypeFactory(event__is_active=False)
+    assert client.get(f"/buy/events/{ticket_type.event.slug}/").status_code == 404
+    assert _buy(client, ticket_type.event, {ticket_type.id: 1}).status_code == 404
+    assert not Order.objects.exists()
+
+
+def test_sold_out_event_shows_it_and_cannot_submit(client):
+    ticket_type = TicketTypeFactory(capacity=1)
+    make_paid_order(ticket_type, 1)
+    response = client.get(f"/buy/events/{ticket_type.event.slug}/")
+    assert not response.context["can_buy"]
+    assert "data-event-sold-out" in response.content.decode()
+
+
+def test_ticket_page_shows_a_large_qr_and_status(client, ticket_type):
+    order = make_paid_order(ticket_type, 1, name="Guest One")
+    ticket = order.tickets.get()
+    response = client.get(f"/buy/t/{ticket.token}/")
+    html = response.content.decode()
+    assert response.status_code == 200
+    assert "qr-large" in html and "<svg" in html
+    assert "Valid" in html and "Guest One" in html and ticket.code in html
+    assert response["Cache-Control"] == "private, no-store"
+
+    Ticket.objects.filter(pk=ticket.pk).update(
+        status=Ticket.Status.USED, scanned_at=timezone.now()
+    )
+    Event.objects.filter(pk=ticket.event_id).update(checked_in_count=1)
+    TicketType.objects.filter(pk=ticket.ticket_type_id).update(checked_in_count=1)
+    assert "badge-used" in client.get(f"/buy/t/{ticket.token}/").content.decode()
+
+    void_order(order_id=order.id)
+    html = client.get(f"/buy/t/{ticket.token}/").content.decode()
+    assert "Void" in html and "<svg" not in html
+
+
+def test_unknown_tokens_are_not_found(client):
+    assert client.get("/buy/t/nope/").status_code == 404
+    assert client.get("/buy/o/nope/").status_code == 404
+
+
+def test_simulated_page_does_not_exist_when_stripe_is_on(client, show, settings):
+    event, vip, _ga = show
+    order = place_order(
+        event_id=event.id,
+        quantities={vip.id: 1},
+        customer_name="A",
+        customer_email="a@example.com",
+    )
+    settings.PAYMENT_PROVIDER = "stripe"
+    assert client.get(f"/buy/o/{order.token}/test-payment/").status_code == 404
+    assert client.post(f"/buy/o/{order.token}/test-payment/").status_code == 404
+    order.refresh_from_db()
+    assert order.status == Order.Status.PENDING
+
+
+def test_pay_order_starts_payment_for_a_held_order(client, show):
+    event, vip, _ga = show
+    order = place_order(
+        event_id=event.id,
+        quantities={vip.id: 2},
+        customer_name="A",
+        customer_email="a@example.com",
+        hold_minutes=60,
+    )
+    page = client.get(f"/buy/o/{order.token}/pay/")
+    assert page.status_code == 200
+    assert "€100.00" in page.content.decode()
+    response = client.post(f"/buy/o/{order.token}/pay/")
+    assert response.status_code == 303
+    assert response["Location"].endswith("/test-payment/")
+
+
+def test_pay_order_refuses_an_order_that_can_no_longer_be_paid(client, show):
+    event, vip, _ga = show
+    order = place_order(
+        event_id=event.id,
+        quantities={vip.id: 2},
+        customer_name="A",
+        customer_email="a@example.com",
+        hold_minutes=0,
+    )
+    response = client.post(f"/buy/o/{order.token}/pay/")
+    assert response.status_code == 409
+    assert "can no longer be paid" in response.content.decode()
+
+
+def test_stripe_checkout_round_trip(client, show, stripe_stub):
+    event, vip, _ga = show
+    response = _buy(client, event, {vip.id: 2})
+    order = Order.objects.get()
+    session_id = order.stripe_checkout_session_id
+    assert response.status_code == 303
+    assert response["Location"] == stripe_stub.sessions[session_id]["url"]
+    success = stripe_stub.sessions[session_id]["success_url"]
+    assert success.startswith(f"http://testserver/buy/o/{order.token}/done/")
+    assert success.endswith("session_id={CHECKOUT_SESSION_ID}")
+
+    # Back from Stripe before the webhook: the return page asks Stripe.
+    stripe_stub.complete(session_id)
+    page = client.get(f"/buy/o/{order.token}/done/?session_id={session_id}")
+    assert "You're in!" in page.content.decode()
+    order.refresh_from_db()
+    assert order.status == Order.Status.PAID
+    assert order.tickets.count() == 2
+
+
+def test_a_payment_outage_releases_the_hold_and_says_so(client, show, stripe_stub):
+    event, vip, _ga = show
+    stripe_stub.fail_status = 500
+    response = _buy(client, event, {vip.id: 2})
+    assert response.status_code == 502
+    assert "payment service is not answering" in response.content.decode()
+    assert Order.objects.get().status == Order.Status.CANCELLED
