@@ -1,7 +1,7 @@
 from django.contrib.auth import views as auth_views
 from django.urls import path
 
-from scanner import account, analytics_views, events, staff, views
+from scanner import account, analytics_views, events, outbox_views, staff, views
 
 app_name = "scanner"
 
@@ -84,5 +84,12 @@ urlpatterns = [
         "analytics/events/<uuid:event_id>/scans.csv",
         analytics_views.export_scans,
         name="analytics_export_scans",
+    ),
+    # Outbox: failed and retrying messages (owner and managers).
+    path("messages/", outbox_views.message_list, name="messages"),
+    path(
+        "messages/<int:pk>/resend/",
+        outbox_views.message_resend,
+        name="message_resend",
     ),
 ]

@@ -1,0 +1,82 @@
+"""The background worker: sends queued emails and SMS, and runs periodic sweeps."""
+
+import logging
+import signal
+import time
+
+from django.core.management.base import BaseCommand
+from django.db import close_old_connections
+from django.utils import timezone
+from django.utils.module_loading import import_string
+
+from core.notify.delivery import send_due_messages
+
+logger = logging.getLogger("core.worker")
+
+# Each is called as f(now=...) and returns how many things it did. Other
+# features add theirs here (the waitlist's offer sweep, for example).
+PERIODIC_SWEEPS = (
+    "core.services.orders.sweep_expired_holds",
+    "core.services.payments.refund_due_payments",
+)
+
+
+class Command(BaseCommand):
+    help = (
+        "Send queued emails/SMS (with retries) and sweep expired holds, until stopped."
+    )
+
+    def add_arguments(self, parser):
+        parser.add_argument(
+            "--once", action="store_true", help="Do one round of everything and exit."
+        )
+        parser.add_argument(
+            "--poll", type=float, default=1.0, help="Seconds between outbox polls."
+        )
+        parser.add_argument(
+            "--sweep-every", type=float, default=15.0, help="Seconds between sweeps."
+        )
+        parser.add_argument("--batch", type=int, default=20)
+
+    def handle(self, *args, **options):
+        self.stopping = False
+        signal.signal(signal.SIGTERM, self._stop)
+        signal.signal(signal.SIGINT, self._stop)
+        sweeps = [import_string(path) for path in PERIODIC_SWEEPS]
+        last_sweep = 0.0
+        self.stdout.write("Worker running: outbox and sweeps. Ctrl-C stops it.")
+        while not self.stopping:
+            close_old_connections()
+            busy = False
+            try:
+                report = send_due_messages(limit=options["batch"])
+                busy = report.attempted == options["batch"]
+                if report.attempted:
+                    logger.info(
+                        "outbox: %s sent, %s retrying, %s failed",
+                        report.sent,
+                        report.retrying,
+                        report.failed,
+                    )
+                if time.monotonic() - last_sweep >= options["sweep_every"]:
+                    last_sweep = time.monotonic()
+                    for sweep in sweeps:
+                        done = sweep(now=timezone.now())
+                        if done:
+                            logger.info("%s: %s", sweep.__name__, done)
+            except Exception:
+                # A database hiccup must not kill the worker; it tries again.
+                logger.exception("worker round failed")
+            if options["once"]:
+                break
+            if not busy:
+                self._sleep(options["poll"])
+        close_old_connections()
+
+    def _stop(self, signum, frame) -> None:
+        self.stopping = True
+
+    def _sleep(self, seconds: float) -> None:
+        deadline = time.monotonic() + seconds
+        while not self.stopping and time.monotonic() < deadline:
+            time.sleep(min(0.2, deadline - time.monotonic()))

@@ -1,0 +1,100 @@
+"""Messages rendered by convention from their `kind`.
+
+Email: templates/emails/<kind>_subject.txt, <kind>.txt and (optional)
+<kind>.html. SMS: templates/sms/<kind>.txt. Each is rendered with the row's
+`context` plus `message`, `order`, `event`, and, when there is an order, its
+`order_url`, `lines` and `tickets` (each with its absolute `url` and the
+`cid` of its QR image). Kinds listed in EMAIL_EXTRAS get attachments.
+"""
+
+import contextlib
+from collections.abc import Callable
+from email.mime.image import MIMEImage
+
+from django.conf import settings
+from django.core.mail import EmailMultiAlternatives
+from django.template import TemplateDoesNotExist
+from django.template.loader import render_to_string
+
+from core.models import OutboundMessage, Ticket
+from core.notify.ics import event_ics
+from core.sites import site_url
+from core.tickets.qr import qr_png
+
+
+def message_context(message: OutboundMessage) -> dict:
+    context = dict(message.context or {})
+    order, event = message.order, message.event
+    context.update(message=message, order=order, event=event)
+    if event is not None:
+        context["event_url"] = site_url(
+            "purchase", "purchase:event", event.slug, absolute=True
+        )
+    if order is not None:
+        context["order_url"] = site_url(
+            "purchase", "purchase:order", order.token, absolute=True
+        )
+        context["lines"] = list(order.lines.select_related("ticket_type"))
+        context["tickets"] = [
+            {
+                "ticket": ticket,
+                "url": site_url(
+                    "purchase", "purchase:ticket", ticket.token, absolute=True
+                ),
+                "cid": f"qr-{ticket.code}",
+            }
+            for ticket in order.tickets.select_related("ticket_type")
+            .exclude(status=Ticket.Status.VOID)
+            .order_by("created_at", "code")
+        ]
+    return context
+
+
+def _attach_ticket_qrs(email: EmailMultiAlternatives, context: dict) -> None:
+    for item in context.get("tickets", []):
+        image = MIMEImage(qr_png(item["ticket"].qr_payload), "png")
+        image.add_header("Content-ID", f"<{item['cid']}>")
+        image.add_header(
+            "Content-Disposition",
+            "inline",
+            filename=f"ticket-{item['ticket'].code}.png",
+        )
+        email.attach(image)
+
+
+def _attach_calendar(email: EmailMultiAlternatives, context: dict) -> None:
+    event = context.get("event")
+    if event is not None:
+        ics = event_ics(
+            event, order=context.get("order"), url=context.get("order_url", "")
+        )
+        email.attach(f"{event.slug}.ics", ics, "text/calendar")
+
+
+EMAIL_EXTRAS: dict[str, tuple[Callable, ...]] = {
+    "order_confirmation": (_attach_ticket_qrs, _attach_calendar),
+}
+
+
+def build_email(message: OutboundMessage) -> EmailMultiAlternatives:
+    """The Django email for a queued row (TemplateDoesNotExist if its kind has none)."""
+    kind = message.kind
+    context = message_context(message)
+    subject = " ".join(render_to_string(f"emails/{kind}_subject.txt", context).split())
+    text = render_to_string(f"emails/{kind}.txt", context)
+    email = EmailMultiAlternatives(
+        subject, text, settings.DEFAULT_FROM_EMAIL, [message.to]
+    )
+    with contextlib.suppress(TemplateDoesNotExist):
+        email.attach_alternative(
+            render_to_string(f"emails/{kind}.html", context), "text/html"
+        )
+    for extra in EMAIL_EXTRAS.get(kind, ()):
+        extra(email, context)
+    return email
+
+
+def build_sms(message: OutboundMessage) -> str:
+    return " ".join(
+        render_to_string(f"sms/{message.kind}.txt", message_context(message)).split()
+    )

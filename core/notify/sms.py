@@ -1,0 +1,54 @@
+"""SMS through Twilio (the only module that imports it).
+
+Without Twilio settings a text is written to the log instead, which is what
+local development wants. TWILIO_API_BASE points the SDK at a local stand-in
+in tests.
+"""
+
+import logging
+
+from django.conf import settings
+from twilio.base.exceptions import TwilioException, TwilioRestException
+from twilio.rest import Client
+
+from core.notify.errors import (
+    DeliveryError,
+    PermanentDeliveryError,
+    is_permanent_status,
+)
+
+logger = logging.getLogger(__name__)
+
+
+def twilio_configured() -> bool:
+    return bool(
+        settings.TWILIO_ACCOUNT_SID
+        and settings.TWILIO_AUTH_TOKEN
+        and settings.TWILIO_FROM_NUMBER
+    )
+
+
+def _client() -> Client:
+    client = Client(settings.TWILIO_ACCOUNT_SID, settings.TWILIO_AUTH_TOKEN)
+    if settings.TWILIO_API_BASE:
+        client.api.base_url = settings.TWILIO_API_BASE.rstrip("/")
+    return client
+
+
+def send_sms(*, to: str, body: str) -> str:
+    """Send one text; returns the provider's message id ("logged" without Twilio)."""
+    if not twilio_configured():
+        logger.info("SMS to %s (Twilio not configured): %s", to, body)
+        return "logged"
+    try:
+        message = _client().messages.create(
+            to=to, from_=settings.TWILIO_FROM_NUMBER, body=body
+        )
+    except TwilioRestException as exc:
+        error = f"Twilio {exc.status}: {exc.msg}"
+        if is_permanent_status(exc.status):
+            raise PermanentDeliveryError(error) from exc
+        raise DeliveryError(error) from exc
+    except (TwilioException, OSError) as exc:
+        raise DeliveryError(f"Twilio unreachable: {exc}") from exc
+    return message.sid
