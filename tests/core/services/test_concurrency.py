@@ -1,0 +1,167 @@
+"""Many buyers at once, on Postgres with real concurrent connections."""
+
+import random
+import threading
+from collections import Counter
+
+import pytest
+from django.db import connection
+from django.db.models import Count, Q
+
+from core.exceptions import OrderBusy, SoldOut
+from core.models import Event, Order, Ticket, TicketType
+from core.services.checkout import place_order
+from core.services.orders import cancel_order, void_order
+from core.services.payments import confirm_payment, simulated_reference
+from tests.factories import EventFactory, TicketTypeFactory
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+def _run_threads(count: int, target) -> list:
+    outcomes: list = []
+    lock = threading.Lock()
+    start = threading.Barrier(count)
+
+    def run(n: int) -> None:
+        try:
+            start.wait()
+            outcome = target(n)
+        except Exception as exc:  # recorded and asserted on below
+            outcome = exc
+        finally:
+            connection.close()
+        with lock:
+            outcomes.append(outcome)
+
+    threads = [threading.Thread(target=run, args=(n,)) for n in range(count)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    return outcomes
+
+
+def _assert_counters_equal_recount(event: Event) -> None:
+    event.refresh_from_db()
+    live = Ticket.objects.filter(event=event).exclude(status=Ticket.Status.VOID)
+    assert event.sold_count == live.count()
+    assert event.checked_in_count == live.filter(status=Ticket.Status.USED).count()
+    for ticket_type in TicketType.objects.filter(event=event).annotate(
+        live=Count("tickets", filter=~Q(tickets__status=Ticket.Status.VOID))
+    ):
+        assert ticket_type.sold_count == ticket_type.live
+
+
+def _buy_and_pay(event_id, type_id: int, n: int, quantity: int = 1) -> Order:
+    order = place_order(
+        event_id=event_id,
+        quantities={type_id: quantity},
+        customer_name=f"Buyer {n}",
+        customer_email=f"buyer{n}@example.com",
+    )
+    confirm_payment(
+        order_id=order.id,
+        provider="simulated",
+        provider_reference=simulated_reference(order),
+        amount=order.total,
+        currency=order.currency,
+    )
+    return order
+
+
+def test_sixty_buyers_for_ten_tickets_sell_exactly_ten(postgres):
+    event = EventFactory(venue_capacity=100)
+    ticket_type = TicketTypeFactory(event=event, capacity=10)
+
+    outcomes = _run_threads(60, lambda n: _buy_and_pay(event.id, ticket_type.id, n))
+
+    kinds = Counter(type(o).__name__ for o in outcomes)
+    assert kinds == {"Order": 10, "SoldOut": 50}, kinds
+    assert Ticket.objects.filter(ticket_type=ticket_type).count() == 10
+    assert Order.objects.filter(status=Order.Status.PAID).count() == 10
+    ticket_type.refresh_from_db()
+    assert ticket_type.sold_count == 10
+    _assert_counters_equal_recount(event)
+
+
+def test_mixed_types_never_pass_the_venue_cap(postgres):
+    event = EventFactory(venue_capacity=12)
+    types = [TicketTypeFactory(event=event, capacity=10) for _ in range(2)]
+    rng = random.Random(7)
+    plan = [(rng.choice(types).id, rng.choice([1, 2, 3])) for _ in range(50)]
+
+    def buy(n):
+        type_id, quantity = plan[n]
+        return _buy_and_pay(event.id, type_id, n, quantity)
+
+    outcomes = _run_threads(50, buy)
+    unexpected = [o for o in outcomes if not isinstance(o, (Order, SoldOut))]
+    assert not unexpected, unexpected
+    event.refresh_from_db()
+    assert event.sold_count <= 12
+    for ticket_type in types:
+        ticket_type.refresh_from_db()
+        assert ticket_type.sold_count <= 10
+    # Enough buyers want small quantities that the venue fills up.
+    assert event.sold_count >= 10
+    _assert_counters_equal_recount(event)
+
+
+def test_one_order_confirmed_by_many_requests_at_once_issues_once(postgres):
+    ticket_type = TicketTypeFactory(capacity=10)
+    order = place_order(
+        event_id=ticket_type.event_id,
+        quantities={ticket_type.id: 3},
+        customer_name="Ana",
+        customer_email="ana@example.com",
+    )
+
+    def confirm(n):
+        return confirm_payment(
+            order_id=order.id,
+            provider="stripe",
+            provider_reference="pi_same",
+            amount=order.total,
+            currency=order.currency,
+            provider_event_id=f"evt_{n}",
+            nowait=n % 2 == 0,
+        )
+
+    outcomes = _run_threads(20, confirm)
+    issued = [o for o in outcomes if not isinstance(o, Exception) and o.issued]
+    errors = [o for o in outcomes if isinstance(o, Exception)]
+    assert len(issued) == 1
+    assert all(isinstance(e, OrderBusy) for e in errors), errors
+    assert Ticket.objects.filter(order=order).count() == 3
+    ticket_type.refresh_from_db()
+    assert ticket_type.sold_count == 3
+
+
+def test_buying_cancelling_and_refunding_at_once_keeps_counters_true(postgres):
+    event = EventFactory(venue_capacity=30)
+    ticket_type = TicketTypeFactory(event=event, capacity=30)
+    paid = [_buy_and_pay(event.id, ticket_type.id, 1000 + n, 2) for n in range(5)]
+    held = [
+        place_order(
+            event_id=event.id,
+            quantities={ticket_type.id: 2},
+            customer_name="H",
+            customer_email=f"h{n}@example.com",
+        )
+        for n in range(5)
+    ]
+
+    def act(n):
+        if n < 5:
+            return void_order(order_id=paid[n].id, reason="test")
+        if n < 10:
+            return cancel_order(order_id=held[n - 5].id)
+        return _buy_and_pay(event.id, ticket_type.id, n, 1)
+
+    outcomes = _run_threads(40, act)
+    unexpected = [o for o in outcomes if not isinstance(o, (Order, SoldOut))]
+    assert not unexpected, unexpected
+    _assert_counters_equal_recount(event)
+    event.refresh_from_db()
+    assert event.sold_count <= 30
