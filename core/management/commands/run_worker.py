@@ -5,7 +5,7 @@ import signal
 import time
 
 from django.core.management.base import BaseCommand
-from django.db import close_old_connections
+from django.db import close_old_connections, connection
 from django.utils import timezone
 from django.utils.module_loading import import_string
 
@@ -46,7 +46,7 @@ class Command(BaseCommand):
         last_sweep = 0.0
         self.stdout.write("Worker running: outbox and sweeps. Ctrl-C stops it.")
         while not self.stopping:
-            close_old_connections()
+            self._refresh_connections()
             busy = False
             try:
                 report = send_due_messages(limit=options["batch"])
@@ -71,7 +71,12 @@ class Command(BaseCommand):
                 break
             if not busy:
                 self._sleep(options["poll"])
-        close_old_connections()
+        self._refresh_connections()
+
+    def _refresh_connections(self) -> None:
+        """Drop broken or old connections, as a request cycle would."""
+        if not connection.in_atomic_block:  # e.g. called inside a test's transaction
+            close_old_connections()
 
     def _stop(self, signum, frame) -> None:
         self.stopping = True

@@ -1,0 +1,73 @@
+import re
+from decimal import Decimal
+
+import pytest
+from django.core import mail
+
+from core.models import Order
+from core.notify.delivery import send_due_messages
+from tests.factories import EventFactory, TicketTypeFactory
+
+pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
+
+
+def test_buyer_pays_opens_the_email_and_shows_a_ticket(live_server, page, settings):
+    settings.PUBLIC_BASE_URL = live_server.url
+    event = EventFactory(name="Browser Rush", venue="Club X", currency="eur")
+    TicketTypeFactory(event=event, name="GA", price=Decimal("15.00"), capacity=50)
+
+    page.goto(f"{live_server.url}/buy/events/{event.slug}/")
+    page.get_by_label("How many GA tickets").select_option("2")
+    assert page.locator("[data-order-total]").inner_text() == "€30.00"
+    page.get_by_label("Your name").fill("Ana García")
+    page.get_by_label("Email").fill("ana@example.com")
+    page.get_by_role("button", name="Continue to payment").click()
+
+    page.wait_for_url("**/test-payment/")
+    assert page.get_by_text("TEST PAYMENT").is_visible()
+    page.get_by_role("button", name=re.compile(r"Pay .* \(simulated\)")).click()
+    page.wait_for_url("**/done/")
+    assert page.get_by_role("heading", name="You're in!").is_visible()
+
+    # The worker's send function, run here; the locmem mailbox is the inbox.
+    assert send_due_messages().sent == 1
+    (email,) = mail.outbox
+    assert email.to == ["ana@example.com"]
+    links = re.findall(rf"{re.escape(live_server.url)}/buy/t/[\w-]+/", email.body)
+    order = Order.objects.get()
+    assert len(links) == 2 == order.tickets.count()
+
+    page.goto(links[0])
+    qr = page.locator("[data-ticket-qr] svg")
+    qr.wait_for()
+    box = qr.bounding_box()
+    assert box["width"] >= 300, "the QR must be large on a phone"
+    assert page.get_by_text("Valid", exact=True).is_visible()
+    assert page.get_by_role("heading", name="Browser Rush").is_visible()
+    assert page.get_by_text("Ana García").is_visible()
+
+
+def test_quantity_limits_follow_live_availability(live_server, page):
+    event = EventFactory(name="Live Limits")
+    ga = TicketTypeFactory(event=event, name="GA", capacity=8, max_per_order=6)
+    page.goto(f"{live_server.url}/buy/events/{event.slug}/")
+    select = page.get_by_label("How many GA tickets")
+    select.select_option("5")
+    # What live.js dispatches after a push: only 3 are left now.
+    page.evaluate(
+        """(id) => document.dispatchEvent(new CustomEvent("availability:update", {
+            detail: {availability: [{id, available: 3, max_per_order: 6, on_sale: true}]}
+        }))""",
+        ga.id,
+    )
+    assert select.input_value() == "3"
+    assert select.locator("option").count() == 4
+    assert page.get_by_text("Only 3 left now").is_visible()
+    page.evaluate(
+        """(id) => document.dispatchEvent(new CustomEvent("availability:update", {
+            detail: {availability: [{id, available: 0, max_per_order: 6, on_sale: true}]}
+        }))""",
+        ga.id,
+    )
+    assert select.is_disabled()
+    assert page.get_by_role("button", name="Continue to payment").is_disabled()
