@@ -41,6 +41,13 @@ def _isolated_settings(settings, tmp_path):
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 
 
+@pytest.fixture(scope="session")
+def django_db_modify_db_settings(django_db_modify_db_settings_parallel_suffix):
+    """Tests use one real connection per thread, not the server's pool, so that
+    concurrency tests have as many concurrent connections as threads."""
+    settings.DATABASES["default"].get("OPTIONS", {}).pop("pool", None)
+
+
 @pytest.fixture
 def postgres(db):
     """Skip unless the database is Postgres (concurrency tests need real connections)."""
