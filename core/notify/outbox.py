@@ -19,7 +19,8 @@ def _queue(
         kind=kind,
         to=to,
         order=order,
-        event=event or (order.event if order else None),
+        # The id, not the object: no query to load the order's event.
+        event_id=event.id if event else (order.event_id if order else None),
         context=context or {},
         next_attempt_at=timezone.now(),
     )

@@ -13,7 +13,11 @@ from django.utils import timezone
 from core import realtime
 from core.exceptions import InvalidRequest, NotFound, SalesClosed, SoldOut
 from core.models import Event, Order, OrderLine, TicketType
-from core.queries.availability import compute_availability, held_by_type
+from core.queries.availability import (
+    EventAvailability,
+    compute_availability,
+    held_by_type,
+)
 
 
 def _clean_quantities(quantities: Mapping) -> dict[int, int]:
@@ -67,6 +71,52 @@ def clean_phone(phone: str) -> str:
     return phone
 
 
+def _check_fits(wanted: dict[int, int], availability: EventAvailability) -> None:
+    by_id = {row.id: row for row in availability.types}
+    for type_id, quantity in wanted.items():
+        row = by_id[type_id]
+        if quantity > row.available:
+            message = (
+                f"Only {row.available} {row.name} tickets are left."
+                if row.available
+                else f"{row.name} is sold out."
+            )
+            raise SoldOut(message, available=row.available, ticket_type=type_id)
+    if sum(wanted.values()) > availability.total_available:
+        raise SoldOut(
+            f"Only {availability.total_available} tickets are left for this event.",
+            available=availability.total_available,
+        )
+
+
+def _refuse_if_gone_already(event_id, wanted: dict[int, int], now) -> None:
+    """Say "sold out" without queueing for the event's lock when it plainly is.
+
+    In a rush most buyers arrive after the last seat went; making each of
+    them wait for the lock only to be refused slows down the buyers who can
+    still get in. This reads committed data without locks, so it can only
+    refuse what was already gone at this instant; whether an order fits is
+    always decided under the locks. Anything else that is wrong with the
+    request is left to the locked path, so errors are the same either way.
+    """
+    types = list(TicketType.objects.filter(event_id=event_id).select_related("event"))
+    if not types:
+        return
+    event = types[0].event
+    by_id = {t.id: t for t in types}
+    for type_id, quantity in wanted.items():
+        ticket_type = by_id.get(type_id)
+        if (
+            ticket_type is None
+            or not event.is_active
+            or not ticket_type.sales_open(now)
+            or quantity > ticket_type.max_per_order
+        ):
+            return
+    held = held_by_type(event_ids=[event_id], now=now)
+    _check_fits(wanted, compute_availability(event, types, held, now))
+
+
 @transaction.atomic
 def place_order(
     *,
@@ -83,8 +133,9 @@ def place_order(
 ) -> Order:
     """Create a pending order whose lines hold seats until the hold expires.
 
-    Locks the event row, then its ticket types in primary-key order, so that
-    `sold + held <= capacity` holds per type and per venue under concurrency.
+    Locks the event row, then all its ticket types in primary-key order, so that
+    `sold + held <= capacity` holds per type and per venue under concurrency
+    (a request for seats already gone is refused before taking any lock).
     Comps (`free=True`, source comp) skip sales windows and per-order limits.
     `order_id` lets an external channel name the order (its retries then
     collide on the primary key instead of buying twice).
@@ -96,14 +147,22 @@ def place_order(
     name, email, phone = _clean_contact(customer_name, customer_email, customer_phone)
     staff_issued = source == Order.Source.COMP
 
+    if not staff_issued:
+        _refuse_if_gone_already(event_id, wanted, now)
+
     event = Event.objects.select_for_update().filter(pk=event_id).first()
     if event is None or (not event.is_active and not staff_issued):
         raise NotFound("This event is not on sale.", code="unknown_event")
-    types = list(
-        TicketType.objects.select_for_update()
-        .filter(event=event, pk__in=wanted)
-        .order_by("pk")
+    # All the event's types, locked in primary-key order: one query serves
+    # both the types being bought and the availability check below (the
+    # event row lock already serialises checkouts, so the extra row locks
+    # cost nothing).
+    all_types = list(
+        TicketType.objects.select_for_update().filter(event=event).order_by("pk")
     )
+    for ticket_type in all_types:
+        ticket_type.event = event  # sales_open() reads it; no query per type
+    types = [t for t in all_types if t.id in wanted]
     if len(types) != len(wanted):
         raise InvalidRequest(
             "One of the ticket types does not exist for this event.",
@@ -124,25 +183,10 @@ def place_order(
                     code="above_max_per_order",
                 )
 
-    all_types = list(TicketType.objects.filter(event=event))
     availability = compute_availability(
         event, all_types, held_by_type(event_ids=[event.id], now=now), now
     )
-    by_id = {row.id: row for row in availability.types}
-    for ticket_type in types:
-        left = by_id[ticket_type.id].available
-        if wanted[ticket_type.id] > left:
-            message = (
-                f"Only {left} {ticket_type.name} tickets are left."
-                if left
-                else f"{ticket_type.name} is sold out."
-            )
-            raise SoldOut(message, available=left, ticket_type=ticket_type.id)
-    if sum(wanted.values()) > availability.total_available:
-        raise SoldOut(
-            f"Only {availability.total_available} tickets are left for this event.",
-            available=availability.total_available,
-        )
+    _check_fits(wanted, availability)
 
     total = Decimal("0.00") if free else sum(t.price * wanted[t.id] for t in types)
     minutes = settings.HOLD_MINUTES if hold_minutes is None else hold_minutes

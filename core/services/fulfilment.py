@@ -47,7 +47,7 @@ def _seats_still_free(order: Order, now) -> bool:
     return all(line.quantity <= free.get(line.ticket_type_id, 0) for line in lines)
 
 
-def _issue_tickets(order: Order) -> list[Ticket]:
+def _issue_tickets(order: Order) -> list:
     lines = list(order.lines.select_related("ticket_type").order_by("ticket_type_id"))
     tickets = []
     for line in lines:
@@ -65,10 +65,18 @@ def _issue_tickets(order: Order) -> list[Ticket]:
                 event_id=order.event_id, ticket_code=ticket.code
             )
             tickets.append(ticket)
-    # Counters move in the same transaction, event row first and then types
-    # in primary-key order (the order place_order locks them in, so the two
-    # cannot deadlock). The check constraints (sold <= capacity) are the last
-    # guard against overselling.
+    Ticket.objects.bulk_create(tickets)
+    return lines
+
+
+def _count_sold(order: Order, lines: list) -> None:
+    """Move the counters: event row first, then types in primary-key order.
+
+    That is the order place_order locks them in, so the two cannot
+    deadlock; done last, so the event row (which every checkout of the event
+    waits for) is held only until commit. The check constraints
+    (sold <= capacity) are the last guard against overselling.
+    """
     Event.objects.filter(pk=order.event_id).update(
         sold_count=F("sold_count") + sum(line.quantity for line in lines)
     )
@@ -76,8 +84,6 @@ def _issue_tickets(order: Order) -> list[Ticket]:
         TicketType.objects.filter(pk=line.ticket_type_id).update(
             sold_count=F("sold_count") + line.quantity
         )
-    Ticket.objects.bulk_create(tickets)
-    return tickets
 
 
 def _mark_refund_due(payment: Payment) -> None:
@@ -116,17 +122,22 @@ def fulfil_order(
     """
     now = now or timezone.now()
     order = lock_order(order_id, nowait=nowait)
-    payment, created = Payment.objects.get_or_create(
-        provider=provider,
-        provider_reference=provider_reference,
-        defaults={
-            "order": order,
-            "amount": amount,
-            "currency": currency.lower(),
-            "status": Payment.Status.SUCCEEDED,
-            "provider_event_id": provider_event_id,
-        },
-    )
+    # Under the order lock a repeat of this payment cannot be racing us, so a
+    # plain read-then-insert is enough (no savepoint round trips).
+    payment = Payment.objects.filter(
+        provider=provider, provider_reference=provider_reference
+    ).first()
+    created = payment is None
+    if created:
+        payment = Payment.objects.create(
+            order=order,
+            provider=provider,
+            provider_reference=provider_reference,
+            amount=amount,
+            currency=currency.lower(),
+            status=Payment.Status.SUCCEEDED,
+            provider_event_id=provider_event_id,
+        )
     if payment.status in (Payment.Status.REFUND_DUE, Payment.Status.REFUNDED):
         # This payment was already turned away: a repeat must not issue now.
         return FulfilmentResult(
@@ -154,7 +165,7 @@ def fulfil_order(
         _mark_refund_due(payment)
         return FulfilmentResult(order=order, issued=False, needs_refund=True)
 
-    _issue_tickets(order)
+    lines = _issue_tickets(order)
     order.status = Order.Status.PAID
     order.paid_at = now
     order.hold_expires_at = None
@@ -163,5 +174,6 @@ def fulfil_order(
         payment.status = Payment.Status.SUCCEEDED
         payment.save(update_fields=["status", "updated_at"])
     queue_order_messages(order)
+    _count_sold(order, lines)
     realtime.announce_availability_changed(order.event_id, reason="sale")
     return FulfilmentResult(order=order, issued=True)

@@ -76,7 +76,11 @@ def start_payment(
             return state.url
         if state.status == "complete":
             return success_url
-    lines = list(order.lines.select_related("ticket_type").order_by("ticket_type_id"))
+    lines = (
+        list(order.lines.select_related("ticket_type").order_by("ticket_type_id"))
+        if provider.name == "stripe"
+        else []
+    )
     start = provider.create_checkout(
         order=order,
         lines=lines,
@@ -94,7 +98,6 @@ def start_payment(
     return start.url
 
 
-@transaction.atomic
 def confirm_payment(
     *,
     order_id,
@@ -108,8 +111,9 @@ def confirm_payment(
 ) -> FulfilmentResult:
     """A provider says an order is paid: issue its tickets once, or refund.
 
-    Locks as fulfil_order does (OrderBusy with `nowait`). For Stripe, records
-    the payment intent on the order. A payment that cannot be kept (seats
+    Runs in fulfil_order's transaction (or the caller's, such as the webhook
+    handler's) and locks as it does (OrderBusy with `nowait`). For Stripe,
+    records the payment intent on the order. A payment that cannot be kept (seats
     gone after the hold lapsed, or the order already settled) is refunded
     right after commit; if that fails the worker's sweep retries it, and the
     customer is emailed why once it is done.
