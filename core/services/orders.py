@@ -152,8 +152,8 @@ def void_order(
     `charge.refunded`). Locks the order (OrderBusy with `nowait`), its live
     tickets in primary-key order, then the event and its ticket types in
     primary-key order while the counters move: sold goes down by every
-    issued or used ticket, checked-in by every used one. Marks its payments
-    refunded, queues the `order_refunded` email and announces availability
+    issued or used ticket, checked-in by every used one. Marks its kept
+    payments refunded (one still due back is left to the refund sweep), queues the `order_refunded` email and announces availability
     after commit. Repeating it changes nothing.
     """
     now = now or timezone.now()
@@ -185,9 +185,11 @@ def void_order(
         Ticket.objects.filter(pk__in=[t.pk for t in tickets]).update(
             status=Ticket.Status.VOID, updated_at=now
         )
-    Payment.objects.filter(
-        order=order, status__in=[Payment.Status.SUCCEEDED, Payment.Status.REFUND_DUE]
-    ).update(status=Payment.Status.REFUNDED, updated_at=now)
+    # A payment still due back keeps its state: the worker's refund sweep
+    # sends it and books it (settle_refund), which a void must not pre-empt.
+    Payment.objects.filter(order=order, status=Payment.Status.SUCCEEDED).update(
+        status=Payment.Status.REFUNDED, updated_at=now
+    )
     previous_status = order.status
     order.status = Order.Status.REFUNDED
     order.updated_at = now

@@ -180,3 +180,24 @@ def test_voiding_twice_moves_the_counters_once(ticket_type):
     assert ticket_type.sold_count == 0
     assert OutboundMessage.objects.filter(kind="order_refunded").count() == 1
     _assert_counters_match_recount(ticket_type.event)
+
+
+def test_a_refund_still_due_survives_voiding_the_order(ticket_type):
+    """A second payment waiting to go back must still be sent back."""
+    order = make_paid_order(ticket_type, 1)
+    extra = Payment.objects.create(
+        order=order,
+        provider="simulated",
+        provider_reference="sim-extra",
+        amount=order.total,
+        currency=order.currency,
+        status=Payment.Status.REFUND_DUE,
+    )
+    void_order(order_id=order.id)
+    extra.refresh_from_db()
+    assert extra.status == Payment.Status.REFUND_DUE
+    from core.services.payments import refund_due_payments
+
+    assert refund_due_payments() == 1
+    extra.refresh_from_db()
+    assert extra.status == Payment.Status.REFUNDED
