@@ -154,6 +154,15 @@ def test_sold_out_event_shows_it_and_cannot_submit(client):
     assert "data-event-sold-out" in response.content.decode()
 
 
+def test_an_event_not_on_sale_yet_says_so_rather_than_sold_out(client):
+    ticket_type = TicketTypeFactory(sales_start_at=timezone.now() + timedelta(days=1))
+    response = client.get(f"/buy/events/{ticket_type.event.slug}/")
+    html = response.content.decode()
+    assert not response.context["can_buy"]
+    assert "not on sale right now" in html
+    assert "data-event-sold-out" not in html
+
+
 def test_ticket_page_shows_a_large_qr_and_status(client, ticket_type):
     order = make_paid_order(ticket_type, 1, name="Guest One")
     ticket = order.tickets.get()
