@@ -22,9 +22,9 @@ def message_list(request: HttpRequest) -> HttpResponse:
 
 @require_POST
 @role_required(*MANAGERS)
-def message_resend(request: HttpRequest, pk: int) -> HttpResponse:
+def message_resend(request: HttpRequest, message_id: int) -> HttpResponse:
     try:
-        message = resend_message(message_id=pk, to=request.POST.get("to", ""))
+        message = resend_message(message_id=message_id, to=request.POST.get("to", ""))
     except TicketingError as exc:
         messages.error(request, exc.message)
     else:

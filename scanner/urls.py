@@ -88,7 +88,7 @@ urlpatterns = [
     # Outbox: failed and retrying messages (owner and managers).
     path("messages/", outbox_views.message_list, name="messages"),
     path(
-        "messages/<int:pk>/resend/",
+        "messages/<int:message_id>/resend/",
         outbox_views.message_resend,
         name="message_resend",
     ),
