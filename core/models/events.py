@@ -35,6 +35,13 @@ class Event(models.Model):
     is_active = models.BooleanField(default=True)
     sales_start_at = models.DateTimeField(null=True, blank=True)
     sales_end_at = models.DateTimeField(null=True, blank=True)
+    waitlist_skip_larger_requests = models.BooleanField(
+        default=False,
+        help_text=(
+            "When freed tickets are fewer than the next person on the waitlist asked "
+            "for, offer them to the next person who fits instead of waiting."
+        ),
+    )
     # Counters kept in the same transactions that issue, void and redeem
     # tickets, so availability never needs to count ticket rows.
     sold_count = models.PositiveIntegerField(default=0, editable=False)

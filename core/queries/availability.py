@@ -15,7 +15,7 @@ from decimal import Decimal
 from django.db.models import Q, Sum
 from django.utils import timezone
 
-from core.models import Event, Order, OrderLine, TicketType
+from core.models import Event, Order, OrderLine, TicketType, WaitlistEntry
 
 HOLDING_STATUSES = (Order.Status.PENDING, Order.Status.PROCESSING)
 
@@ -118,17 +118,43 @@ def held_by_type(
     return {row["ticket_type_id"]: row["held"] for row in rows}
 
 
+def waiting_by_type(*, event_ids: Iterable) -> dict:
+    """Seats wanted by people still waiting, keyed by (event id, type id or None for any)."""
+    rows = (
+        WaitlistEntry.objects.filter(
+            event_id__in=list(event_ids), status=WaitlistEntry.Status.WAITING
+        )
+        .values("event_id", "ticket_type_id")
+        .annotate(wanted=Sum("quantity"))
+    )
+    return {(row["event_id"], row["ticket_type_id"]): row["wanted"] for row in rows}
+
+
 def compute_availability(
-    event: Event, types: list[TicketType], held: dict[int, int], now=None
+    event: Event,
+    types: list[TicketType],
+    held: dict[int, int],
+    now=None,
+    waiting: dict | None = None,
 ) -> EventAvailability:
-    """Combine counters and holds; also used by services under their locks."""
+    """Combine counters and holds; also used by services under their locks.
+
+    `waiting` (from waiting_by_type) keeps freed seats for the people on the
+    waitlist: what they wait for is not offered to the public. Leave it out
+    to see the seats that are physically free.
+    """
     now = now or timezone.now()
+    waiting = waiting or {}
+    reserved_any = waiting.get((event.id, None), 0)
+    reserved_total = reserved_any + sum(waiting.get((event.id, t.id), 0) for t in types)
     total_held = sum(held.get(t.id, 0) for t in types)
-    venue_free = max(0, event.venue_capacity - event.sold_count - total_held)
+    venue_free = max(
+        0, event.venue_capacity - event.sold_count - total_held - reserved_total
+    )
     rows = []
     free_sum = 0
     for t in types:
-        type_held = held.get(t.id, 0)
+        type_held = held.get(t.id, 0) + waiting.get((event.id, t.id), 0)
         type_free = max(0, t.capacity - t.sold_count - type_held)
         free_sum += type_free
         rows.append(
@@ -140,7 +166,7 @@ def compute_availability(
                 currency=event.currency,
                 capacity=t.capacity,
                 sold=t.sold_count,
-                held=type_held,
+                held=held.get(t.id, 0),
                 available=min(type_free, venue_free),
                 max_per_order=t.max_per_order,
                 on_sale=event.is_active and t.sales_open(now),
@@ -152,7 +178,7 @@ def compute_availability(
         total_capacity=min(event.venue_capacity, sum(t.capacity for t in types)),
         total_sold=event.sold_count,
         total_held=total_held,
-        total_available=min(free_sum, venue_free),
+        total_available=max(0, min(free_sum - reserved_any, venue_free)),
     )
 
 
@@ -169,10 +195,16 @@ def availability_for_events(events: Iterable[Event], now=None) -> dict:
     ).select_related("event"):
         types_by_event[ticket_type.event_id].append(ticket_type)
         fresh_events[ticket_type.event_id] = ticket_type.event
-    held = held_by_type(event_ids=[e.id for e in events], now=now)
+    event_ids = [e.id for e in events]
+    held = held_by_type(event_ids=event_ids, now=now)
+    waiting = waiting_by_type(event_ids=event_ids)
     return {
         event.id: compute_availability(
-            fresh_events.get(event.id, event), types_by_event[event.id], held, now
+            fresh_events.get(event.id, event),
+            types_by_event[event.id],
+            held,
+            now,
+            waiting,
         )
         for event in events
     }

@@ -17,6 +17,7 @@ from core.queries.availability import (
     EventAvailability,
     compute_availability,
     held_by_type,
+    waiting_by_type,
 )
 
 
@@ -40,7 +41,8 @@ def _clean_quantities(quantities: Mapping) -> dict[int, int]:
     return cleaned
 
 
-def _clean_contact(name: str, email: str, phone: str) -> tuple[str, str, str]:
+def clean_contact(name: str, email: str, phone: str) -> tuple[str, str, str]:
+    """Trimmed name, lower-cased email and phone, or InvalidRequest saying what is wrong."""
     name, email, phone = (
         (name or "").strip(),
         (email or "").strip(),
@@ -144,7 +146,7 @@ def place_order(
     """
     now = now or timezone.now()
     wanted = _clean_quantities(quantities)
-    name, email, phone = _clean_contact(customer_name, customer_email, customer_phone)
+    name, email, phone = clean_contact(customer_name, customer_email, customer_phone)
     staff_issued = source == Order.Source.COMP
 
     if not staff_issued:
@@ -183,21 +185,57 @@ def place_order(
                     code="above_max_per_order",
                 )
 
+    # Freed seats go to the people on the waitlist first; staff comps don't wait.
+    waiting = None if staff_issued else waiting_by_type(event_ids=[event.id])
     availability = compute_availability(
-        event, all_types, held_by_type(event_ids=[event.id], now=now), now
+        event, all_types, held_by_type(event_ids=[event.id], now=now), now, waiting
     )
     _check_fits(wanted, availability)
 
-    total = Decimal("0.00") if free else sum(t.price * wanted[t.id] for t in types)
     minutes = settings.HOLD_MINUTES if hold_minutes is None else hold_minutes
-    order = Order.objects.create(
-        **({"id": order_id} if order_id else {}),
+    order = create_held_order(
         event=event,
+        wanted={t: wanted[t.id] for t in types},
         customer_name=name,
         customer_email=email,
         customer_phone=phone,
         source=source,
         hold_expires_at=now + timedelta(minutes=minutes),
+        free=free,
+        order_id=order_id,
+    )
+    realtime.announce_availability_changed(event.id, reason="hold")
+    return order
+
+
+def create_held_order(
+    *,
+    event: Event,
+    wanted: dict[TicketType, int],
+    customer_name: str,
+    customer_email: str,
+    customer_phone: str,
+    source: str,
+    hold_expires_at,
+    free: bool = False,
+    order_id=None,
+) -> Order:
+    """Write a pending order and its lines at today's prices.
+
+    Precondition: the caller holds the event and ticket type row locks and has
+    checked that the seats are free.
+    """
+    total = (
+        Decimal("0.00") if free else sum(t.price * qty for t, qty in wanted.items())
+    )
+    order = Order.objects.create(
+        **({"id": order_id} if order_id else {}),
+        event=event,
+        customer_name=customer_name,
+        customer_email=customer_email,
+        customer_phone=customer_phone,
+        source=source,
+        hold_expires_at=hold_expires_at,
         total=total,
         currency=event.currency,
     )
@@ -205,10 +243,9 @@ def place_order(
         OrderLine(
             order=order,
             ticket_type=t,
-            quantity=wanted[t.id],
+            quantity=qty,
             unit_price=Decimal("0.00") if free else t.price,
         )
-        for t in types
+        for t, qty in wanted.items()
     )
-    realtime.announce_availability_changed(event.id, reason="hold")
     return order

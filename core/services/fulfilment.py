@@ -12,6 +12,7 @@ from core.exceptions import OrderBusy
 from core.models import Event, Order, Payment, Ticket, TicketType
 from core.notify.outbox import queue_email, queue_sms
 from core.queries.availability import compute_availability, held_by_type
+from core.services.waitlist import mark_claimed
 from core.tickets.signing import sign_ticket
 
 
@@ -173,6 +174,8 @@ def fulfil_order(
     if payment.status != Payment.Status.SUCCEEDED:
         payment.status = Payment.Status.SUCCEEDED
         payment.save(update_fields=["status", "updated_at"])
+    if order.source == Order.Source.WAITLIST:
+        mark_claimed(order)
     queue_order_messages(order)
     _count_sold(order, lines)
     realtime.announce_availability_changed(order.event_id, reason="sale")

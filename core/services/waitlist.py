@@ -1,0 +1,310 @@
+"""The waitlist: people wait in order; freed seats are held for them as offers.
+
+An offer is a pending order (source "waitlist") whose hold lasts
+WAITLIST_OFFER_HOURS, so the existing hold arithmetic keeps the seats from
+everyone else, and paying for it goes through the ordinary fulfilment path.
+While anyone is waiting, place_order keeps the seats they wait for from the
+public (core.queries.availability.waiting_by_type).
+"""
+
+import logging
+from datetime import timedelta
+
+from django.conf import settings
+from django.db import transaction
+from django.db.models import Q
+from django.utils import timezone
+
+from core import realtime
+from core.exceptions import InvalidRequest, NotFound, TicketingError
+from core.models import Event, Order, TicketType, WaitlistEntry
+from core.notify.outbox import queue_email, queue_sms
+from core.queries.availability import (
+    compute_availability,
+    get_event_availability,
+    held_by_type,
+)
+from core.services.checkout import clean_contact, create_held_order
+
+logger = logging.getLogger(__name__)
+
+ACTIVE_STATUSES = (WaitlistEntry.Status.WAITING, WaitlistEntry.Status.OFFERED)
+
+
+class NotSoldOut(TicketingError):
+    code = "not_sold_out"
+    message = "Tickets are still on sale: you can buy them right away."
+    http_status = 409
+
+
+@transaction.atomic
+def join_waitlist(
+    *,
+    event_id,
+    ticket_type_id: int | None,
+    name: str,
+    email: str,
+    phone: str = "",
+    quantity,
+) -> WaitlistEntry:
+    """Put someone on a sold-out event's waitlist, or update their existing entry.
+
+    One active entry per email and event: joining again changes the request
+    but keeps the place in the queue. Locks the event row. Queues the
+    confirmation email. Raises NotFound, InvalidRequest or NotSoldOut.
+    """
+    name, email, phone = clean_contact(name, email, phone)
+    try:
+        quantity = int(quantity)
+    except (TypeError, ValueError) as exc:
+        raise InvalidRequest("Quantity must be a whole number.", code="invalid_quantity") from exc
+    event = Event.objects.select_for_update().filter(pk=event_id, is_active=True).first()
+    if event is None:
+        raise NotFound("This event is not on sale.", code="unknown_event")
+    ticket_type = None
+    if ticket_type_id not in (None, ""):
+        ticket_type = TicketType.objects.filter(
+            pk=ticket_type_id, event=event, is_active=True
+        ).first()
+        if ticket_type is None:
+            raise InvalidRequest(
+                "That ticket type does not exist for this event.", code="unknown_ticket_type"
+            )
+    types = [ticket_type] if ticket_type else list(event.ticket_types.filter(is_active=True))
+    most = max((t.max_per_order for t in types), default=0)
+    if quantity < 1:
+        raise InvalidRequest("Ask for at least one ticket.", code="invalid_quantity")
+    if quantity > most:
+        raise InvalidRequest(
+            f"You can wait for at most {most} tickets.", code="above_max_per_order"
+        )
+
+    existing = (
+        WaitlistEntry.objects.select_for_update()
+        .filter(event=event, email=email, status__in=ACTIVE_STATUSES)
+        .first()
+    )
+    if existing is None:
+        availability = get_event_availability(event)
+        free = (
+            next(r.available for r in availability.types if r.id == ticket_type.id)
+            if ticket_type
+            else availability.total_available
+        )
+        if free > 0:
+            raise NotSoldOut()
+        entry = WaitlistEntry.objects.create(
+            event=event,
+            ticket_type=ticket_type,
+            name=name,
+            email=email,
+            phone=phone,
+            quantity=quantity,
+        )
+    else:
+        entry = existing
+        entry.name, entry.phone = name, phone
+        if entry.status == WaitlistEntry.Status.WAITING:
+            entry.ticket_type, entry.quantity = ticket_type, quantity
+        entry.save(update_fields=["name", "phone", "ticket_type", "quantity", "updated_at"])
+    queue_email(
+        kind="waitlist_joined",
+        to=entry.email,
+        event=event,
+        context={"entry_id": entry.pk, "merged": existing is not None},
+    )
+    return entry
+
+
+@transaction.atomic
+def leave_waitlist(*, token: str) -> WaitlistEntry:
+    """Take oneself off the list; an open offer is released to the next person."""
+    entry = WaitlistEntry.objects.select_for_update().filter(token=token).first()
+    if entry is None:
+        raise NotFound("This waitlist link is not valid.", code="unknown_entry")
+    if entry.status in ACTIVE_STATUSES:
+        _close_entry(entry, WaitlistEntry.Status.LEFT)
+    return entry
+
+
+@transaction.atomic
+def remove_entry(*, entry_id: int, removed_by=None) -> WaitlistEntry:
+    """The owner removes someone from the list (their open offer is released)."""
+    entry = WaitlistEntry.objects.select_for_update().filter(pk=entry_id).first()
+    if entry is None:
+        raise NotFound("No such waitlist entry.", code="unknown_entry")
+    if entry.status in ACTIVE_STATUSES:
+        _close_entry(entry, WaitlistEntry.Status.REMOVED)
+    return entry
+
+
+def _close_entry(entry: WaitlistEntry, status: str) -> None:
+    released = False
+    if entry.status == WaitlistEntry.Status.OFFERED and entry.offer_order_id:
+        released = (
+            Order.objects.filter(
+                pk=entry.offer_order_id, status=Order.Status.PENDING
+            ).update(status=Order.Status.CANCELLED, hold_expires_at=None)
+            > 0
+        )
+    entry.status = status
+    entry.save(update_fields=["status", "updated_at"])
+    if released:
+        realtime.announce_availability_changed(entry.event_id, reason="waitlist_released")
+        offer_after_commit(entry.event_id)
+
+
+def _type_for(entry: WaitlistEntry, free: dict[int, int], types: list[TicketType]):
+    """The ticket type an entry can be offered now, or None if it does not fit."""
+    if entry.ticket_type_id:
+        return (
+            entry.ticket_type
+            if free.get(entry.ticket_type_id, 0) >= entry.quantity
+            else None
+        )
+    for ticket_type in types:
+        if ticket_type.is_active and free.get(ticket_type.id, 0) >= entry.quantity:
+            return ticket_type
+    return None
+
+
+@transaction.atomic
+def offer_freed_seats(
+    *, event_id, now=None, only_entry_id: int | None = None
+) -> list[WaitlistEntry]:
+    """Offer free seats to the waiting entries, first come first served.
+
+    Locks the event row, then its ticket types in primary-key order (as
+    place_order does), so concurrent releases and checkouts serialise and no
+    seat is offered twice. Idempotent: with nothing free it changes nothing.
+    An entry asking for more than is free stops the queue unless the event's
+    `waitlist_skip_larger_requests` says to pass over it. `only_entry_id`
+    makes a manual offer to one entry. Queues offer emails/SMS.
+    """
+    now = now or timezone.now()
+    event = Event.objects.select_for_update().filter(pk=event_id).first()
+    if event is None or not event.is_active:
+        return []
+    types = list(
+        TicketType.objects.select_for_update().filter(event=event).order_by("pk")
+    )
+    ordered_types = sorted(types, key=lambda t: (t.sort_order, t.price, t.pk))
+    waiting = WaitlistEntry.objects.filter(
+        event=event, status=WaitlistEntry.Status.WAITING
+    ).select_related("ticket_type")
+    if only_entry_id is not None:
+        waiting = waiting.filter(pk=only_entry_id)
+    offered = []
+    hold_until = now + timedelta(hours=settings.WAITLIST_OFFER_HOURS)
+    for entry in waiting.order_by("created_at", "id"):
+        held = held_by_type(event_ids=[event.id], now=now)
+        availability = compute_availability(event, types, held, now)
+        free = {row.id: row.available for row in availability.types}
+        ticket_type = _type_for(entry, free, ordered_types)
+        if ticket_type is None:
+            if event.waitlist_skip_larger_requests or only_entry_id is not None:
+                continue
+            break
+        order = create_held_order(
+            event=event,
+            wanted={ticket_type: entry.quantity},
+            customer_name=entry.name,
+            customer_email=entry.email,
+            customer_phone=entry.phone,
+            source=Order.Source.WAITLIST,
+            hold_expires_at=hold_until,
+        )
+        entry.status = WaitlistEntry.Status.OFFERED
+        entry.offer_order = order
+        entry.offered_at = now
+        entry.offer_expires_at = hold_until
+        entry.save(
+            update_fields=[
+                "status",
+                "offer_order",
+                "offered_at",
+                "offer_expires_at",
+                "updated_at",
+            ]
+        )
+        context = {"entry_id": entry.pk}
+        queue_email(kind="waitlist_offer", to=entry.email, order=order, context=context)
+        if entry.phone:
+            queue_sms(kind="waitlist_offer", to=entry.phone, order=order, context=context)
+        offered.append(entry)
+    if offered:
+        realtime.announce_availability_changed(event.id, reason="waitlist_offer")
+    return offered
+
+
+@transaction.atomic
+def expire_offers(*, now=None) -> list:
+    """Close offers whose time ran out; their seats pass to the next person.
+
+    Returns the ids of events that had an offer expire.
+    """
+    now = now or timezone.now()
+    lapsed = list(
+        WaitlistEntry.objects.select_for_update(skip_locked=True).filter(
+            status=WaitlistEntry.Status.OFFERED, offer_expires_at__lte=now
+        )
+    )
+    events = set()
+    for entry in lapsed:
+        Order.objects.filter(
+            pk=entry.offer_order_id, status=Order.Status.PENDING
+        ).update(status=Order.Status.EXPIRED)
+        entry.status = WaitlistEntry.Status.EXPIRED
+        entry.save(update_fields=["status", "updated_at"])
+        events.add(entry.event_id)
+    for event_id in events:
+        realtime.announce_availability_changed(event_id, reason="waitlist_expired")
+    return sorted(events, key=str)
+
+
+def mark_claimed(order: Order) -> None:
+    """Called by fulfilment inside its transaction when a waitlist offer is paid."""
+    WaitlistEntry.objects.filter(offer_order=order).exclude(
+        status=WaitlistEntry.Status.CLAIMED
+    ).update(status=WaitlistEntry.Status.CLAIMED, updated_at=timezone.now())
+
+
+def sweep_waitlists(*, now=None) -> int:
+    """The worker's periodic pass: expire lapsed offers, then offer free seats.
+
+    Each event is handled in its own transaction, so one failure does not
+    hold up the others. Returns how many offers were made.
+    """
+    expire_offers(now=now)
+    event_ids = (
+        WaitlistEntry.objects.filter(status=WaitlistEntry.Status.WAITING)
+        .filter(Q(event__is_active=True))
+        .values_list("event_id", flat=True)
+        .distinct()
+    )
+    made = 0
+    for event_id in list(event_ids):
+        try:
+            made += len(offer_freed_seats(event_id=event_id, now=now))
+        except Exception:
+            logger.exception("waitlist offers for event %s failed", event_id)
+    return made
+
+
+def offer_after_commit(event_id) -> None:
+    """After the current transaction commits, offer what it freed to the waitlist.
+
+    Best effort: the worker's sweep catches anything this misses.
+    """
+
+    def run() -> None:
+        if not WaitlistEntry.objects.filter(
+            event_id=event_id, status=WaitlistEntry.Status.WAITING
+        ).exists():
+            return
+        try:
+            offer_freed_seats(event_id=event_id)
+        except Exception:
+            logger.exception("waitlist offers for event %s failed", event_id)
+
+    transaction.on_commit(run)

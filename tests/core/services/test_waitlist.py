@@ -1,0 +1,247 @@
+import threading
+from datetime import timedelta
+
+import pytest
+from django.db import connection
+from django.utils import timezone
+
+from core.exceptions import InvalidRequest, NotFound, SoldOut
+from core.models import Event, Order, OutboundMessage, TicketType, WaitlistEntry
+from core.queries.availability import get_event_availability
+from core.services.checkout import place_order
+from core.services.fulfilment import fulfil_order
+from core.services.waitlist import (
+    NotSoldOut,
+    expire_offers,
+    join_waitlist,
+    leave_waitlist,
+    offer_freed_seats,
+    remove_entry,
+    sweep_waitlists,
+)
+from tests.factories import EventFactory, TicketTypeFactory, make_paid_order
+
+
+def _sold_out_event(capacity=4, **event_kwargs):
+    event = EventFactory(venue_capacity=capacity, **event_kwargs)
+    seat = TicketTypeFactory(event=event, name="Seat", capacity=capacity, max_per_order=4)
+    orders = [make_paid_order(seat, 2, email=f"buyer{i}@example.com") for i in range(capacity // 2)]
+    return event, seat, orders
+
+
+def _free_seats(ticket_type: TicketType, count: int) -> None:
+    """Raise capacity: the simplest way to free seats without the refund service."""
+    TicketType.objects.filter(pk=ticket_type.pk).update(capacity=ticket_type.capacity + count)
+    Event.objects.filter(pk=ticket_type.event_id).update(
+        venue_capacity=ticket_type.event.venue_capacity + count
+    )
+
+
+def _join(event, email, quantity=1, ticket_type=None, phone=""):
+    return join_waitlist(
+        event_id=event.id,
+        ticket_type_id=ticket_type.id if ticket_type else None,
+        name=email.split("@")[0].title(),
+        email=email,
+        phone=phone,
+        quantity=quantity,
+    )
+
+
+pytestmark = pytest.mark.django_db
+
+
+def test_joining_a_sold_out_event_confirms_by_email():
+    event, seat, _ = _sold_out_event()
+    entry = _join(event, "wait@example.com", 2, seat)
+    assert entry.status == WaitlistEntry.Status.WAITING
+    message = OutboundMessage.objects.get(kind="waitlist_joined")
+    assert message.to == "wait@example.com"
+    assert message.context["entry_id"] == entry.pk
+
+
+def test_joining_twice_merges_and_keeps_the_place_in_line():
+    event, seat, _ = _sold_out_event()
+    first = _join(event, "a@example.com", 1)
+    _join(event, "b@example.com", 1)
+    again = _join(event, "A@Example.com", 3)
+    assert again.pk == first.pk
+    assert again.quantity == 3
+    assert WaitlistEntry.objects.filter(event=event).count() == 2
+
+
+def test_cannot_join_when_tickets_are_on_sale():
+    event = EventFactory()
+    TicketTypeFactory(event=event, capacity=10)
+    with pytest.raises(NotSoldOut):
+        _join(event, "x@example.com")
+    assert not WaitlistEntry.objects.exists()
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "error"),
+    [
+        ({"quantity": 0}, InvalidRequest),
+        ({"quantity": -2}, InvalidRequest),
+        ({"quantity": "lots"}, InvalidRequest),
+        ({"quantity": 99}, InvalidRequest),
+        ({"email": "not-an-email"}, InvalidRequest),
+        ({"name": "  "}, InvalidRequest),
+    ],
+)
+def test_bad_input_changes_nothing(kwargs, error):
+    event, seat, _ = _sold_out_event()
+    params = {
+        "event_id": event.id,
+        "ticket_type_id": seat.id,
+        "name": "Ana",
+        "email": "ana@example.com",
+        "quantity": 1,
+    } | kwargs
+    with pytest.raises(error):
+        join_waitlist(**params)
+    assert not WaitlistEntry.objects.exists()
+    assert not OutboundMessage.objects.filter(kind="waitlist_joined").exists()
+
+
+def test_unknown_or_inactive_event_is_refused():
+    event, seat, _ = _sold_out_event()
+    Event.objects.filter(pk=event.pk).update(is_active=False)
+    with pytest.raises(NotFound):
+        _join(event, "x@example.com", 1, seat)
+
+
+def test_freed_seats_are_offered_in_order_and_held_for_them():
+    event, seat, _ = _sold_out_event()
+    first = _join(event, "first@example.com", 2, phone="+34600111222")
+    second = _join(event, "second@example.com", 1)
+    _free_seats(seat, 2)
+    # The public cannot take what the waitlist is waiting for.
+    assert get_event_availability(event).total_available == 0
+    with pytest.raises(SoldOut):
+        place_order(event_id=event.id, quantities={seat.id: 1}, customer_name="P", customer_email="p@example.com")
+
+    offered = offer_freed_seats(event_id=event.id)
+    assert [e.pk for e in offered] == [first.pk]
+    first.refresh_from_db()
+    assert first.status == WaitlistEntry.Status.OFFERED
+    assert first.offer_order.source == Order.Source.WAITLIST
+    assert first.offer_order.hold_expires_at > timezone.now() + timedelta(hours=23)
+    assert first.offer_order.lines.get().quantity == 2
+    kinds = set(OutboundMessage.objects.filter(order=first.offer_order).values_list("channel", "kind"))
+    assert kinds == {("email", "waitlist_offer"), ("sms", "waitlist_offer")}
+    second.refresh_from_db()
+    assert second.status == WaitlistEntry.Status.WAITING
+    # Running it again offers nothing more: the seats are held by the offer.
+    assert offer_freed_seats(event_id=event.id) == []
+
+
+def test_a_larger_request_waits_its_turn_unless_the_owner_says_skip():
+    event, seat, _ = _sold_out_event()
+    big = _join(event, "big@example.com", 3)
+    small = _join(event, "small@example.com", 1)
+    _free_seats(seat, 1)
+    assert offer_freed_seats(event_id=event.id) == []
+    event.waitlist_skip_larger_requests = True
+    event.save()
+    assert [e.pk for e in offer_freed_seats(event_id=event.id)] == [small.pk]
+    big.refresh_from_db()
+    assert big.status == WaitlistEntry.Status.WAITING
+
+
+def test_an_unclaimed_offer_expires_and_passes_to_the_next_person():
+    event, seat, _ = _sold_out_event()
+    first = _join(event, "first@example.com", 2)
+    second = _join(event, "second@example.com", 2)
+    _free_seats(seat, 2)
+    offer_freed_seats(event_id=event.id)
+    later = timezone.now() + timedelta(hours=25)
+    sweep_waitlists(now=later)
+    first.refresh_from_db()
+    second.refresh_from_db()
+    assert first.status == WaitlistEntry.Status.EXPIRED
+    assert first.offer_order.status == Order.Status.EXPIRED
+    assert second.status == WaitlistEntry.Status.OFFERED
+
+
+def test_paying_the_offer_claims_it():
+    event, seat, _ = _sold_out_event()
+    entry = _join(event, "first@example.com", 2)
+    _free_seats(seat, 2)
+    offer_freed_seats(event_id=event.id)
+    entry.refresh_from_db()
+    order = entry.offer_order
+    fulfil_order(
+        order_id=order.id, provider="simulated", provider_reference="wl-1", amount=order.total, currency=order.currency
+    )
+    entry.refresh_from_db()
+    assert entry.status == WaitlistEntry.Status.CLAIMED
+    assert order.tickets.count() == 2
+
+
+def test_leaving_with_an_open_offer_passes_it_on():
+    event, seat, _ = _sold_out_event()
+    first = _join(event, "first@example.com", 1)
+    second = _join(event, "second@example.com", 1)
+    _free_seats(seat, 1)
+    offer_freed_seats(event_id=event.id)
+    first.refresh_from_db()
+    leave_waitlist(token=first.token)
+    first.refresh_from_db()
+    assert first.status == WaitlistEntry.Status.LEFT
+    assert first.offer_order.status == Order.Status.CANCELLED
+    offer_freed_seats(event_id=event.id)
+    second.refresh_from_db()
+    assert second.status == WaitlistEntry.Status.OFFERED
+
+
+def test_owner_can_remove_and_make_a_manual_offer():
+    event, seat, _ = _sold_out_event()
+    big = _join(event, "big@example.com", 2)
+    small = _join(event, "small@example.com", 1)
+    _free_seats(seat, 1)
+    offered = offer_freed_seats(event_id=event.id, only_entry_id=small.pk)
+    assert [e.pk for e in offered] == [small.pk]
+    remove_entry(entry_id=big.pk)
+    big.refresh_from_db()
+    assert big.status == WaitlistEntry.Status.REMOVED
+
+
+def test_expire_offers_ignores_live_offers():
+    event, seat, _ = _sold_out_event()
+    _join(event, "first@example.com", 1)
+    _free_seats(seat, 1)
+    offer_freed_seats(event_id=event.id)
+    assert expire_offers() == []
+
+
+@pytest.mark.django_db(transaction=True)
+def test_two_releases_at_once_make_no_double_offers_and_lose_no_seat(postgres):
+    event, seat, _ = _sold_out_event(capacity=10)
+    for i in range(8):
+        _join(event, f"w{i}@example.com", 1)
+    _free_seats(seat, 6)
+    barrier = threading.Barrier(4)
+    errors = []
+
+    def release():
+        try:
+            barrier.wait()
+            offer_freed_seats(event_id=event.id)
+        except Exception as exc:  # pragma: no cover - reported below
+            errors.append(exc)
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=release) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert errors == []
+    offered = WaitlistEntry.objects.filter(event=event, status=WaitlistEntry.Status.OFFERED)
+    assert offered.count() == 6
+    assert Order.objects.filter(source=Order.Source.WAITLIST).count() == 6
+    # Strictly first come, first served.
+    assert sorted(offered.values_list("email", flat=True)) == [f"w{i}@example.com" for i in range(6)]
+    assert get_event_availability(event).total_available == 0
