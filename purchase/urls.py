@@ -1,6 +1,6 @@
 from django.urls import path
 
-from purchase import views, webhooks
+from purchase import views, waitlist_views, webhooks
 
 app_name = "purchase"
 
@@ -14,4 +14,7 @@ urlpatterns = [
     path("o/<str:token>/test-payment/", views.simulated_pay, name="simulated_pay"),
     path("t/<str:token>/", views.ticket_page, name="ticket"),
     path("webhooks/stripe/", webhooks.stripe_webhook, name="stripe_webhook"),
+    path("events/<slug:slug>/waitlist/", waitlist_views.join, name="waitlist_join"),
+    path("w/<str:token>/", waitlist_views.entry_status, name="waitlist_entry"),
+    path("w/<str:token>/leave/", waitlist_views.leave, name="waitlist_leave"),
 ]

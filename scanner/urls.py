@@ -1,7 +1,7 @@
 from django.contrib.auth import views as auth_views
 from django.urls import path
 
-from scanner import account, analytics_views, events, outbox_views, staff, views
+from scanner import account, analytics_views, events, outbox_views, staff, views, waitlist_views
 
 app_name = "scanner"
 
@@ -91,5 +91,21 @@ urlpatterns = [
         "messages/<int:message_id>/resend/",
         outbox_views.message_resend,
         name="message_resend",
+    ),
+    # Waitlist (owner and managers).
+    path(
+        "events/<uuid:event_id>/waitlist/",
+        waitlist_views.event_waitlist,
+        name="event_waitlist",
+    ),
+    path(
+        "events/<uuid:event_id>/waitlist/<int:entry_id>/remove/",
+        waitlist_views.remove,
+        name="waitlist_remove",
+    ),
+    path(
+        "events/<uuid:event_id>/waitlist/<int:entry_id>/offer/",
+        waitlist_views.offer,
+        name="waitlist_offer",
     ),
 ]

@@ -4,15 +4,17 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('core', '0001_initial'),
+        ("core", "0001_initial"),
     ]
 
     operations = [
         migrations.AddField(
-            model_name='event',
-            name='waitlist_skip_larger_requests',
-            field=models.BooleanField(default=False, help_text='When freed tickets are fewer than the next person on the waitlist asked for, offer them to the next person who fits instead of waiting.'),
+            model_name="event",
+            name="waitlist_skip_larger_requests",
+            field=models.BooleanField(
+                default=False,
+                help_text="When freed tickets are fewer than the next person on the waitlist asked for, offer them to the next person who fits instead of waiting.",
+            ),
         ),
     ]

@@ -25,6 +25,7 @@ from core.queries.availability import (
     held_by_type,
 )
 from core.services.checkout import clean_contact, create_held_order
+from core.sites import site_url
 
 logger = logging.getLogger(__name__)
 
@@ -57,8 +58,12 @@ def join_waitlist(
     try:
         quantity = int(quantity)
     except (TypeError, ValueError) as exc:
-        raise InvalidRequest("Quantity must be a whole number.", code="invalid_quantity") from exc
-    event = Event.objects.select_for_update().filter(pk=event_id, is_active=True).first()
+        raise InvalidRequest(
+            "Quantity must be a whole number.", code="invalid_quantity"
+        ) from exc
+    event = (
+        Event.objects.select_for_update().filter(pk=event_id, is_active=True).first()
+    )
     if event is None:
         raise NotFound("This event is not on sale.", code="unknown_event")
     ticket_type = None
@@ -68,9 +73,14 @@ def join_waitlist(
         ).first()
         if ticket_type is None:
             raise InvalidRequest(
-                "That ticket type does not exist for this event.", code="unknown_ticket_type"
+                "That ticket type does not exist for this event.",
+                code="unknown_ticket_type",
             )
-    types = [ticket_type] if ticket_type else list(event.ticket_types.filter(is_active=True))
+    types = (
+        [ticket_type]
+        if ticket_type
+        else list(event.ticket_types.filter(is_active=True))
+    )
     most = max((t.max_per_order for t in types), default=0)
     if quantity < 1:
         raise InvalidRequest("Ask for at least one ticket.", code="invalid_quantity")
@@ -106,14 +116,34 @@ def join_waitlist(
         entry.name, entry.phone = name, phone
         if entry.status == WaitlistEntry.Status.WAITING:
             entry.ticket_type, entry.quantity = ticket_type, quantity
-        entry.save(update_fields=["name", "phone", "ticket_type", "quantity", "updated_at"])
+        entry.save(
+            update_fields=["name", "phone", "ticket_type", "quantity", "updated_at"]
+        )
     queue_email(
         kind="waitlist_joined",
         to=entry.email,
         event=event,
-        context={"entry_id": entry.pk, "merged": existing is not None},
+        context=_message_context(entry) | {"merged": existing is not None},
     )
     return entry
+
+
+def _message_context(entry: WaitlistEntry) -> dict:
+    """What the waitlist emails and SMS show, links made absolute for mail clients."""
+    return {
+        "entry_id": entry.pk,
+        "name": entry.name,
+        "quantity": entry.quantity,
+        "ticket_type": entry.ticket_type.name
+        if entry.ticket_type_id
+        else "any ticket type",
+        "status_url": site_url(
+            "purchase", "purchase:waitlist_entry", token=entry.token, absolute=True
+        ),
+        "leave_url": site_url(
+            "purchase", "purchase:waitlist_leave", token=entry.token, absolute=True
+        ),
+    }
 
 
 @transaction.atomic
@@ -150,7 +180,9 @@ def _close_entry(entry: WaitlistEntry, status: str) -> None:
     entry.status = status
     entry.save(update_fields=["status", "updated_at"])
     if released:
-        realtime.announce_availability_changed(entry.event_id, reason="waitlist_released")
+        realtime.announce_availability_changed(
+            entry.event_id, reason="waitlist_released"
+        )
         offer_after_commit(entry.event_id)
 
 
@@ -227,10 +259,15 @@ def offer_freed_seats(
                 "updated_at",
             ]
         )
-        context = {"entry_id": entry.pk}
+        context = _message_context(entry) | {
+            "offer_hours": settings.WAITLIST_OFFER_HOURS,
+            "offer_ticket_type": ticket_type.name,
+        }
         queue_email(kind="waitlist_offer", to=entry.email, order=order, context=context)
         if entry.phone:
-            queue_sms(kind="waitlist_offer", to=entry.phone, order=order, context=context)
+            queue_sms(
+                kind="waitlist_offer", to=entry.phone, order=order, context=context
+            )
         offered.append(entry)
     if offered:
         realtime.announce_availability_changed(event.id, reason="waitlist_offer")

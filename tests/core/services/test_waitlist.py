@@ -24,14 +24,21 @@ from tests.factories import EventFactory, TicketTypeFactory, make_paid_order
 
 def _sold_out_event(capacity=4, **event_kwargs):
     event = EventFactory(venue_capacity=capacity, **event_kwargs)
-    seat = TicketTypeFactory(event=event, name="Seat", capacity=capacity, max_per_order=4)
-    orders = [make_paid_order(seat, 2, email=f"buyer{i}@example.com") for i in range(capacity // 2)]
+    seat = TicketTypeFactory(
+        event=event, name="Seat", capacity=capacity, max_per_order=4
+    )
+    orders = [
+        make_paid_order(seat, 2, email=f"buyer{i}@example.com")
+        for i in range(capacity // 2)
+    ]
     return event, seat, orders
 
 
 def _free_seats(ticket_type: TicketType, count: int) -> None:
     """Raise capacity: the simplest way to free seats without the refund service."""
-    TicketType.objects.filter(pk=ticket_type.pk).update(capacity=ticket_type.capacity + count)
+    TicketType.objects.filter(pk=ticket_type.pk).update(
+        capacity=ticket_type.capacity + count
+    )
     Event.objects.filter(pk=ticket_type.event_id).update(
         venue_capacity=ticket_type.event.venue_capacity + count
     )
@@ -61,7 +68,7 @@ def test_joining_a_sold_out_event_confirms_by_email():
 
 
 def test_joining_twice_merges_and_keeps_the_place_in_line():
-    event, seat, _ = _sold_out_event()
+    event, _seat, _ = _sold_out_event()
     first = _join(event, "a@example.com", 1)
     _join(event, "b@example.com", 1)
     again = _join(event, "A@Example.com", 3)
@@ -119,7 +126,12 @@ def test_freed_seats_are_offered_in_order_and_held_for_them():
     # The public cannot take what the waitlist is waiting for.
     assert get_event_availability(event).total_available == 0
     with pytest.raises(SoldOut):
-        place_order(event_id=event.id, quantities={seat.id: 1}, customer_name="P", customer_email="p@example.com")
+        place_order(
+            event_id=event.id,
+            quantities={seat.id: 1},
+            customer_name="P",
+            customer_email="p@example.com",
+        )
 
     offered = offer_freed_seats(event_id=event.id)
     assert [e.pk for e in offered] == [first.pk]
@@ -128,7 +140,11 @@ def test_freed_seats_are_offered_in_order_and_held_for_them():
     assert first.offer_order.source == Order.Source.WAITLIST
     assert first.offer_order.hold_expires_at > timezone.now() + timedelta(hours=23)
     assert first.offer_order.lines.get().quantity == 2
-    kinds = set(OutboundMessage.objects.filter(order=first.offer_order).values_list("channel", "kind"))
+    kinds = set(
+        OutboundMessage.objects.filter(order=first.offer_order).values_list(
+            "channel", "kind"
+        )
+    )
     assert kinds == {("email", "waitlist_offer"), ("sms", "waitlist_offer")}
     second.refresh_from_db()
     assert second.status == WaitlistEntry.Status.WAITING
@@ -172,7 +188,11 @@ def test_paying_the_offer_claims_it():
     entry.refresh_from_db()
     order = entry.offer_order
     fulfil_order(
-        order_id=order.id, provider="simulated", provider_reference="wl-1", amount=order.total, currency=order.currency
+        order_id=order.id,
+        provider="simulated",
+        provider_reference="wl-1",
+        amount=order.total,
+        currency=order.currency,
     )
     entry.refresh_from_db()
     assert entry.status == WaitlistEntry.Status.CLAIMED
@@ -239,9 +259,13 @@ def test_two_releases_at_once_make_no_double_offers_and_lose_no_seat(postgres):
     for thread in threads:
         thread.join()
     assert errors == []
-    offered = WaitlistEntry.objects.filter(event=event, status=WaitlistEntry.Status.OFFERED)
+    offered = WaitlistEntry.objects.filter(
+        event=event, status=WaitlistEntry.Status.OFFERED
+    )
     assert offered.count() == 6
     assert Order.objects.filter(source=Order.Source.WAITLIST).count() == 6
     # Strictly first come, first served.
-    assert sorted(offered.values_list("email", flat=True)) == [f"w{i}@example.com" for i in range(6)]
+    assert sorted(offered.values_list("email", flat=True)) == [
+        f"w{i}@example.com" for i in range(6)
+    ]
     assert get_event_availability(event).total_available == 0

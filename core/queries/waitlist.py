@@ -1,0 +1,39 @@
+"""Reads of the waitlist."""
+
+from django.db.models import Count, Q, QuerySet
+
+from core.models import Event, WaitlistEntry
+
+
+def position_in_line(entry: WaitlistEntry) -> int | None:
+    """1 for the next person to get an offer; None once the entry is not waiting."""
+    if entry.status != WaitlistEntry.Status.WAITING:
+        return None
+    ahead = WaitlistEntry.objects.filter(
+        event_id=entry.event_id, status=WaitlistEntry.Status.WAITING
+    ).filter(
+        Q(created_at__lt=entry.created_at)
+        | Q(created_at=entry.created_at, id__lt=entry.id)
+    )
+    return ahead.count() + 1
+
+
+def waitlist_for_event(event: Event) -> QuerySet[WaitlistEntry]:
+    """Every entry of the event in queue order, for the owner."""
+    return (
+        WaitlistEntry.objects.filter(event=event)
+        .select_related("ticket_type", "offer_order")
+        .order_by("created_at", "id")
+    )
+
+
+def waitlist_summary(event: Event) -> dict:
+    """Counts by status and how many waiting tickets are wanted."""
+    counts = WaitlistEntry.objects.filter(event=event).aggregate(
+        waiting=Count("id", filter=Q(status=WaitlistEntry.Status.WAITING)),
+        offered=Count("id", filter=Q(status=WaitlistEntry.Status.OFFERED)),
+        claimed=Count("id", filter=Q(status=WaitlistEntry.Status.CLAIMED)),
+        expired=Count("id", filter=Q(status=WaitlistEntry.Status.EXPIRED)),
+        total=Count("id"),
+    )
+    return counts

@@ -1,0 +1,54 @@
+"""The owner's view of an event's waitlist: remove people, offer by hand."""
+
+from django.contrib import messages
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.views.decorators.http import require_POST
+
+from core.models import Event, WaitlistEntry
+from core.queries.waitlist import waitlist_for_event, waitlist_summary
+from core.services.waitlist import offer_freed_seats, remove_entry
+from scanner.permissions import MANAGERS, role_required
+
+
+@role_required(*MANAGERS)
+def event_waitlist(request: HttpRequest, event_id) -> HttpResponse:
+    event = get_object_or_404(Event, pk=event_id)
+    entries = list(waitlist_for_event(event))
+    position = 0
+    rows = []
+    for entry in entries:
+        if entry.status == WaitlistEntry.Status.WAITING:
+            position += 1
+            rows.append((position, entry))
+        else:
+            rows.append((None, entry))
+    return render(
+        request,
+        "scanner/waitlist.html",
+        {"event": event, "rows": rows, "summary": waitlist_summary(event)},
+    )
+
+
+@require_POST
+@role_required(*MANAGERS)
+def remove(request: HttpRequest, event_id, entry_id: int) -> HttpResponse:
+    entry = get_object_or_404(WaitlistEntry, pk=entry_id, event_id=event_id)
+    remove_entry(entry_id=entry.pk, removed_by=request.user)
+    messages.success(request, f"{entry.name} is off the waitlist.")
+    return redirect("scanner:event_waitlist", event_id=event_id)
+
+
+@require_POST
+@role_required(*MANAGERS)
+def offer(request: HttpRequest, event_id, entry_id: int) -> HttpResponse:
+    entry = get_object_or_404(WaitlistEntry, pk=entry_id, event_id=event_id)
+    if offer_freed_seats(event_id=event_id, only_entry_id=entry.pk):
+        messages.success(request, f"Offer sent to {entry.name}.")
+    else:
+        messages.error(
+            request,
+            f"Not enough free tickets to offer {entry.quantity} to {entry.name}. "
+            "Raise the capacity first, or wait for a refund.",
+        )
+    return redirect("scanner:event_waitlist", event_id=event_id)

@@ -1,0 +1,121 @@
+import pytest
+
+from core.models import OutboundMessage, TicketType, WaitlistEntry
+from core.services.waitlist import offer_freed_seats
+from tests.factories import EventFactory, TicketTypeFactory, make_paid_order
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def sold_out():
+    event = EventFactory(name="Full House", venue_capacity=2)
+    seat = TicketTypeFactory(event=event, name="Seat", capacity=2, max_per_order=4)
+    make_paid_order(seat, 2)
+    return event, seat
+
+
+def _post(client, event, **data):
+    payload = {
+        "name": "Ana",
+        "email": "ana@example.com",
+        "phone": "",
+        "ticket_type_id": "",
+        "quantity": "2",
+    }
+    return client.post(f"/buy/events/{event.slug}/waitlist/", payload | data)
+
+
+def test_join_form_puts_the_customer_in_line(client, sold_out):
+    event, _ = sold_out
+    response = _post(client, event)
+    entry = WaitlistEntry.objects.get()
+    assert response.status_code == 302
+    assert response["Location"] == f"/buy/w/{entry.token}/"
+    page = client.get(response["Location"]).content.decode()
+    assert "number <strong>1</strong> in line" in page
+    assert OutboundMessage.objects.filter(
+        kind="waitlist_joined", to="ana@example.com"
+    ).exists()
+
+
+@pytest.mark.parametrize(
+    ("data", "message"),
+    [
+        ({"quantity": "0"}, "greater than or equal to 1"),
+        ({"quantity": "9"}, "at most 4"),
+        ({"email": "nope"}, "valid email"),
+        ({"ticket_type_id": "999999"}, "Select a valid choice"),
+    ],
+)
+def test_bad_input_is_explained_and_changes_nothing(client, sold_out, data, message):
+    event, _ = sold_out
+    response = _post(client, event, **data)
+    assert response.status_code == 400
+    assert message in response.content.decode()
+    assert not WaitlistEntry.objects.exists()
+
+
+def test_joining_an_event_on_sale_says_buy_now(client):
+    event = EventFactory()
+    TicketTypeFactory(event=event, capacity=5)
+    response = _post(client, event, quantity="1")
+    assert response.status_code == 400
+    assert "buy them right away" in response.content.decode()
+
+
+def test_unknown_event_is_404(client):
+    assert client.get("/buy/events/nope/waitlist/").status_code == 404
+
+
+def test_leaving_takes_the_customer_off_the_list(client, sold_out):
+    event, _ = sold_out
+    _post(client, event)
+    entry = WaitlistEntry.objects.get()
+    assert (
+        "Leave the waitlist?"
+        in client.get(f"/buy/w/{entry.token}/leave/").content.decode()
+    )
+    client.post(f"/buy/w/{entry.token}/leave/")
+    entry.refresh_from_db()
+    assert entry.status == WaitlistEntry.Status.LEFT
+
+
+def test_offer_page_shows_what_is_held(client, sold_out):
+    event, seat = sold_out
+    _post(client, event, quantity="1")
+    TicketType.objects.filter(pk=seat.pk).update(capacity=3)
+    event.venue_capacity = 3
+    event.save()
+    offer_freed_seats(event_id=event.id)
+    entry = WaitlistEntry.objects.get()
+    page = client.get(f"/buy/w/{entry.token}/").content.decode()
+    assert "held for you" in page
+    assert "1 × Seat" in page
+
+
+def test_owner_sees_the_line_and_can_remove_or_offer(client, owner, door, sold_out):
+    event, seat = sold_out
+    _post(client, event, email="first@example.com", quantity="2")
+    _post(client, event, email="second@example.com", quantity="1")
+    client.force_login(door)
+    assert client.get(f"/scanner/events/{event.id}/waitlist/").status_code == 403
+    client.force_login(owner)
+    page = client.get(f"/scanner/events/{event.id}/waitlist/").content.decode()
+    assert page.index("first@example.com") < page.index("second@example.com")
+    assert "2 waiting" in page
+    second = WaitlistEntry.objects.get(email="second@example.com")
+    response = client.post(
+        f"/scanner/events/{event.id}/waitlist/{second.pk}/offer/", follow=True
+    )
+    assert "Not enough free tickets" in response.content.decode()
+    TicketType.objects.filter(pk=seat.pk).update(capacity=3)
+    event.venue_capacity = 3
+    event.save()
+    client.post(f"/scanner/events/{event.id}/waitlist/{second.pk}/offer/")
+    second.refresh_from_db()
+    assert second.status == WaitlistEntry.Status.OFFERED
+    first = WaitlistEntry.objects.get(email="first@example.com")
+    client.post(f"/scanner/events/{event.id}/waitlist/{first.pk}/remove/")
+    first.refresh_from_db()
+    assert first.status == WaitlistEntry.Status.REMOVED
