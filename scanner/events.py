@@ -22,6 +22,7 @@ from core.queries.console import (
     event_ticket_types,
 )
 from core.queries.staff import role_of
+from core.queries.waitlist import waitlist_summary
 from core.services.comps import issue_comp_tickets
 from core.services.events import (
     create_event,
@@ -87,6 +88,7 @@ def event_detail(request: HttpRequest, event_id) -> HttpResponse:
             ),
             "is_owner": role_of(request.user) == "owner",
             "recent_changes": event_audit_log(event, limit=5),
+            "waitlist": waitlist_summary(event),
         },
     )
 

@@ -190,6 +190,12 @@ class EventForm(FriendlyErrors, forms.Form):
         initial=True,
         label="On sale: show it on the website and sell tickets",
     )
+    waitlist_skip_larger_requests = forms.BooleanField(
+        required=False,
+        label="Waitlist: if fewer tickets free up than the next person wants, "
+        "offer them to the next person who fits",
+        help_text="Off: people are served strictly in order.",
+    )
 
     def __init__(self, *args, event: Event | None = None, **kwargs) -> None:
         self.event = event
@@ -224,6 +230,7 @@ class EventForm(FriendlyErrors, forms.Form):
             "sales_start_at": _wall_clock(event.sales_start_at, zone),
             "sales_end_at": _wall_clock(event.sales_end_at, zone),
             "is_active": event.is_active,
+            "waitlist_skip_larger_requests": event.waitlist_skip_larger_requests,
         }
 
     def clean_name(self):
@@ -284,6 +291,7 @@ class EventForm(FriendlyErrors, forms.Form):
             sales_start_at=_in_zone(data.get("sales_start_at"), zone),
             sales_end_at=_in_zone(data.get("sales_end_at"), zone),
             is_active=data["is_active"],
+            waitlist_skip_larger_requests=data["waitlist_skip_larger_requests"],
         )
 
 

@@ -31,6 +31,7 @@ from core.models import Event, Order, OrderLine, Ticket, TicketType
 from core.queries.availability import held_by_type
 from core.queries.staff import can_manage_events
 from core.services.audit import changed_only, record_change, snapshot
+from core.services.waitlist import offer_after_commit
 
 # Currencies the console offers; the `money` filter knows their symbols.
 CURRENCIES = {
@@ -59,6 +60,7 @@ EVENT_FIELDS = (
     "is_active",
     "sales_start_at",
     "sales_end_at",
+    "waitlist_skip_larger_requests",
 )
 TYPE_FIELDS = (
     "name",
@@ -88,6 +90,7 @@ class EventDetails:
     sales_start_at: datetime | None = None
     sales_end_at: datetime | None = None
     is_active: bool = True
+    waitlist_skip_larger_requests: bool = False
 
 
 @dataclass(frozen=True)
@@ -622,6 +625,8 @@ def update_event(
         realtime.announce_event_changed(event.id, change="updated")
     if types_changed or "venue_capacity" in event_after:
         realtime.announce_availability_changed(event.id, reason="capacity")
+        # Raised capacity goes to the people waiting first.
+        offer_after_commit(event.id)
     return event
 
 

@@ -269,3 +269,29 @@ def test_two_releases_at_once_make_no_double_offers_and_lose_no_seat(postgres):
         f"w{i}@example.com" for i in range(6)
     ]
     assert get_event_availability(event).total_available == 0
+
+
+def test_raising_capacity_in_the_console_offers_to_the_waitlist(
+    owner, django_capture_on_commit_callbacks
+):
+    from dataclasses import replace
+
+    from core.services.events import (
+        event_details_of,
+        ticket_type_details_of,
+        update_event,
+    )
+
+    event, seat, _ = _sold_out_event()
+    entry = _join(event, "first@example.com", 2)
+    event.refresh_from_db()
+    seat.refresh_from_db()
+    with django_capture_on_commit_callbacks(execute=True):
+        update_event(
+            actor=owner,
+            event_id=event.id,
+            details=replace(event_details_of(event), venue_capacity=6),
+            ticket_types=[replace(ticket_type_details_of(seat), capacity=6)],
+        )
+    entry.refresh_from_db()
+    assert entry.status == WaitlistEntry.Status.OFFERED
