@@ -1,7 +1,15 @@
 from django.contrib.auth import views as auth_views
 from django.urls import path
 
-from scanner import account, analytics_views, events, outbox_views, staff, views, waitlist_views
+from scanner import (
+    account,
+    analytics_views,
+    events,
+    outbox_views,
+    staff,
+    views,
+    waitlist_views,
+)
 
 app_name = "scanner"
 

@@ -225,9 +225,7 @@ def create_held_order(
     Precondition: the caller holds the event and ticket type row locks and has
     checked that the seats are free.
     """
-    total = (
-        Decimal("0.00") if free else sum(t.price * qty for t, qty in wanted.items())
-    )
+    total = Decimal("0.00") if free else sum(t.price * qty for t, qty in wanted.items())
     order = Order.objects.create(
         **({"id": order_id} if order_id else {}),
         event=event,
