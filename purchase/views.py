@@ -30,6 +30,7 @@ from core.services.payments import (
     sync_checkout,
 )
 from core.tickets.qr import qr_svg
+from purchase.waitlist_forms import WaitlistForm
 
 # Which form field a domain error belongs to, by its code.
 ERROR_FIELDS = {
@@ -122,6 +123,8 @@ def event_page(request: HttpRequest, slug: str) -> HttpResponse:
         "error": error,
         "error_field": ERROR_FIELDS.get(getattr(error, "code", ""), ""),
         "hold_minutes": settings.HOLD_MINUTES,
+        "waitlist_open": any(r["row"].sold_out for r in rows),
+        "waitlist_form": WaitlistForm(availability=availability),
     }
     return render(request, "purchase/event.html", context, status=status)
 

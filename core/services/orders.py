@@ -21,6 +21,7 @@ from core.models import Event, Order, Payment, Ticket, TicketType
 from core.notify.outbox import queue_email
 from core.payments import get_provider
 from core.services.fulfilment import lock_order
+from core.services.waitlist import offer_after_commit
 
 logger = logging.getLogger(__name__)
 
@@ -54,6 +55,12 @@ def cancel_order(*, order_id, now: datetime | None = None) -> Order:
     order = lock_order(order_id)
     if order.status in CLOSED:
         return order
+    if order.source == Order.Source.WAITLIST and order.status == Order.Status.PENDING:
+        # A waitlist offer stays held until it expires: backing out of the
+        # payment page must not hand the tickets to the next person.
+        session_id = order.stripe_checkout_session_id
+        transaction.on_commit(lambda: close_checkout_quietly(session_id))
+        return order
     if order.status != Order.Status.PENDING:
         raise OrderNotCancellable(
             "This order is paid or its payment is being processed, so it cannot be "
@@ -65,6 +72,7 @@ def cancel_order(*, order_id, now: datetime | None = None) -> Order:
     session_id = order.stripe_checkout_session_id
     transaction.on_commit(lambda: close_checkout_quietly(session_id))
     realtime.announce_availability_changed(order.event_id, reason="cancelled")
+    offer_after_commit(order.event_id)
     return order
 
 
@@ -87,6 +95,7 @@ def expire_order(
         order.updated_at = now
         order.save(update_fields=["status", "updated_at"])
         realtime.announce_availability_changed(order.event_id, reason="expired")
+        offer_after_commit(order.event_id)
     return order
 
 
@@ -113,6 +122,7 @@ def sweep_expired_holds(*, now: datetime | None = None, limit: int = 500) -> int
         )
         for event_id in sorted({o.event_id for o in orders}, key=str):
             realtime.announce_availability_changed(event_id, reason="expired")
+            offer_after_commit(event_id)
         sessions = [o.stripe_checkout_session_id for o in orders]
         transaction.on_commit(lambda: [close_checkout_quietly(s) for s in sessions])
     return len(orders)
@@ -203,4 +213,5 @@ def void_order(
         )
     if tickets or was_holding:
         realtime.announce_availability_changed(order.event_id, reason="refund")
+        offer_after_commit(order.event_id)
     return order

@@ -262,6 +262,9 @@ def offer_freed_seats(
         context = _message_context(entry) | {
             "offer_hours": settings.WAITLIST_OFFER_HOURS,
             "offer_ticket_type": ticket_type.name,
+            "claim_url": site_url(
+                "purchase", "purchase:pay_order", token=order.token, absolute=True
+            ),
         }
         queue_email(kind="waitlist_offer", to=entry.email, order=order, context=context)
         if entry.phone:

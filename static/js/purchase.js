@@ -49,6 +49,10 @@ if (form) {
   };
 
   document.addEventListener("availability:update", (event) => {
+    const waitlist = document.querySelector("[data-waitlist]");
+    if (waitlist) {
+      waitlist.hidden = !(event.detail?.availability ?? []).some((item) => item.sold_out);
+    }
     for (const item of event.detail?.availability ?? []) {
       const row = form.querySelector(`[data-ticket-type="${item.id}"]`);
       if (!row) continue;

@@ -295,3 +295,52 @@ def test_raising_capacity_in_the_console_offers_to_the_waitlist(
         )
     entry.refresh_from_db()
     assert entry.status == WaitlistEntry.Status.OFFERED
+
+
+def test_offer_email_and_sms_name_the_person_and_link_to_checkout(settings):
+    from core.notify.rendering import build_email
+
+    settings.PUBLIC_BASE_URL = "https://tickets.example.com"
+    event, seat, _ = _sold_out_event()
+    entry = _join(event, "wanda@example.com", 2, phone="+34600111222")
+    joined = build_email(OutboundMessage.objects.get(kind="waitlist_joined"))
+    assert "Hi Wanda" in joined.body
+    assert f"https://tickets.example.com/buy/w/{entry.token}/leave/" in joined.body
+    _free_seats(seat, 2)
+    offer_freed_seats(event_id=event.id)
+    entry.refresh_from_db()
+    email = build_email(
+        OutboundMessage.objects.get(kind="waitlist_offer", channel="email")
+    )
+    assert "2 × Seat" in email.body
+    assert (
+        f"https://tickets.example.com/buy/o/{entry.offer_order.token}/pay/"
+        in email.body
+    )
+    assert "24 hours" in email.body
+
+
+def test_backing_out_of_payment_keeps_the_offer_held():
+    from core.services.orders import cancel_order
+
+    event, seat, _ = _sold_out_event()
+    entry = _join(event, "first@example.com", 1)
+    _free_seats(seat, 1)
+    offer_freed_seats(event_id=event.id)
+    entry.refresh_from_db()
+    cancel_order(order_id=entry.offer_order_id)
+    entry.offer_order.refresh_from_db()
+    assert entry.offer_order.status == Order.Status.PENDING
+
+
+def test_a_refund_offers_the_freed_seats_after_commit(
+    django_capture_on_commit_callbacks,
+):
+    from core.services.orders import refund_order
+
+    event, _seat, orders = _sold_out_event()
+    entry = _join(event, "first@example.com", 2)
+    with django_capture_on_commit_callbacks(execute=True):
+        refund_order(order_id=orders[0].id, reason="test")
+    entry.refresh_from_db()
+    assert entry.status == WaitlistEntry.Status.OFFERED

@@ -1,0 +1,64 @@
+import re
+from decimal import Decimal
+
+import pytest
+from django.core import mail
+
+from core.models import Order, WaitlistEntry
+from core.notify.delivery import send_due_messages
+from core.services.orders import refund_order
+from tests.factories import EventFactory, TicketTypeFactory, make_paid_order
+
+pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
+
+
+def test_a_refund_reaches_the_first_person_waiting_who_buys_it(
+    live_server, page, settings, django_capture_on_commit_callbacks
+):
+    settings.PUBLIC_BASE_URL = live_server.url
+    event = EventFactory(name="Full Moon Party", venue_capacity=2, currency="eur")
+    seat = TicketTypeFactory(
+        event=event, name="Seat", price=Decimal("30.00"), capacity=2
+    )
+    first_buyer = make_paid_order(seat, 2, email="early@example.com")
+
+    # Sold out: the event page offers the waitlist. Two people join, in order.
+    for name, email in [
+        ("Wanda Waits", "wanda@example.com"),
+        ("Second Sam", "sam@example.com"),
+    ]:
+        page.goto(f"{live_server.url}/buy/events/{event.slug}/")
+        waitlist = page.locator("[data-waitlist]")
+        assert waitlist.is_visible()
+        waitlist.get_by_label("Your name").fill(name)
+        waitlist.get_by_label("Email").fill(email)
+        waitlist.get_by_label("How many tickets").fill("2")
+        waitlist.get_by_role("button", name="Join the waitlist").click()
+        page.wait_for_url("**/buy/w/*/")
+    assert page.get_by_text("number 2 in line").is_visible()
+
+    refund_order(order_id=first_buyer.id, reason="can't make it")
+    mail.outbox.clear()
+    send_due_messages()
+    offers = [m for m in mail.outbox if "held for you" in m.subject]
+    assert [m.to for m in offers] == [["wanda@example.com"]]
+    (link,) = re.findall(
+        rf"{re.escape(live_server.url)}/buy/o/[\w-]+/pay/", offers[0].body
+    )
+
+    page.goto(link)
+    assert page.get_by_role("heading", name="Complete your order").is_visible()
+    page.get_by_role("button", name=re.compile(r"Pay €60\.00")).click()
+    page.wait_for_url("**/test-payment/")
+    page.get_by_role("button", name=re.compile(r"Pay .* \(simulated\)")).click()
+    page.wait_for_url("**/done/")
+    assert page.get_by_role("heading", name="You're in!").is_visible()
+
+    wanda = WaitlistEntry.objects.get(email="wanda@example.com")
+    assert wanda.status == WaitlistEntry.Status.CLAIMED
+    assert wanda.offer_order.status == Order.Status.PAID
+    assert wanda.offer_order.tickets.count() == 2
+    assert (
+        WaitlistEntry.objects.get(email="sam@example.com").status
+        == WaitlistEntry.Status.WAITING
+    )
