@@ -2,16 +2,30 @@
 
 Group names are built here, and every broadcast is sent after the writing
 transaction commits, so no page hears of a change that rolled back. Messages
-say what changed; clients refetch a snapshot over HTTP when they reconnect.
+say what changed; clients refetch a snapshot over HTTP when they hear one and
+whenever they reconnect.
+
+Cached public snapshots (event list, availability) are keyed by the catalogue
+version kept here: every announcement bumps it on commit, before its push
+goes out, so a client that refetches after a push never gets a snapshot older
+than the change it was told about (core/queries/snapshots.py reads it).
+
+Public groups carry no personal data: an event id and what kind of change.
 """
 
 import logging
+import time
+from collections.abc import Iterable
 
 from asgiref.sync import async_to_sync
+from channels.generic.websocket import AsyncJsonWebsocketConsumer
 from channels.layers import get_channel_layer
+from django.core.cache import cache
 from django.db import transaction
 
 logger = logging.getLogger(__name__)
+
+CATALOGUE_VERSION_KEY = "live:catalogue-version"
 
 
 def event_list_group() -> str:
@@ -26,6 +40,42 @@ def door_group(event_id) -> str:
     return f"event.{event_id}.door"
 
 
+# --- Cache versioning ---------------------------------------------------------
+
+
+def _fresh_version() -> int:
+    # Time-based, so a version key lost to eviction comes back larger than
+    # any version it replaced and never resurrects an old cached snapshot.
+    return time.time_ns() // 1000
+
+
+def catalogue_version() -> int | None:
+    """The current catalogue version, or None when the cache is unreachable."""
+    try:
+        version = cache.get(CATALOGUE_VERSION_KEY)
+        if version is None:
+            cache.add(CATALOGUE_VERSION_KEY, _fresh_version(), timeout=None)
+            version = cache.get(CATALOGUE_VERSION_KEY)
+        return version
+    except Exception:
+        logger.exception("cache unreachable: reading the catalogue version")
+        return None
+
+
+def bump_catalogue_version() -> None:
+    """Invalidate every cached public snapshot (call after commit)."""
+    try:
+        try:
+            cache.incr(CATALOGUE_VERSION_KEY)
+        except ValueError:  # missing (first use or evicted)
+            cache.add(CATALOGUE_VERSION_KEY, _fresh_version(), timeout=None)
+    except Exception:
+        logger.exception("cache unreachable: bumping the catalogue version")
+
+
+# --- Sending ------------------------------------------------------------------
+
+
 def send_now(group: str, message: dict) -> None:
     """Send a message to a group; a broken layer is logged, never raised to the writer."""
     layer = get_channel_layer()
@@ -38,33 +88,160 @@ def send_now(group: str, message: dict) -> None:
 
 
 def send_after_commit(group: str, message: dict) -> None:
-    transaction.on_commit(lambda: send_now(group, message))
+    """Send on commit, after invalidating cached snapshots."""
+    _announce_after_commit([(group, message)])
+
+
+def _announce_after_commit(sends: Iterable[tuple[str, dict]]) -> None:
+    sends = list(sends)
+
+    def announce() -> None:
+        bump_catalogue_version()
+        for group, message in sends:
+            send_now(group, message)
+
+    transaction.on_commit(announce)
+
+
+# --- Announcements (called by core services) ------------------------------------
 
 
 def announce_event_changed(event_id, *, change: str) -> None:
-    """An event was created, edited, activated or deactivated."""
+    """An event was created, edited, activated or deactivated.
+
+    `change` is a short word for clients ("created", "updated", "activated",
+    "deactivated", "capacity"...). Reaches the public list and the event's
+    availability audience.
+    """
     message = {"type": "events.changed", "event_id": str(event_id), "change": change}
-    send_after_commit(event_list_group(), message)
-    send_after_commit(
-        availability_group(event_id), {**message, "type": "availability.changed"}
+    _announce_after_commit(
+        [
+            (event_list_group(), message),
+            (availability_group(event_id), {**message, "type": "availability.changed"}),
+        ]
     )
 
 
 def announce_availability_changed(event_id, *, reason: str) -> None:
-    """Holds, sales, expiries, refunds or capacity changed what is left to buy."""
+    """Holds, sales, expiries, refunds or capacity changed what is left to buy.
+
+    Reaches the event's availability audience, the public list (sold-out
+    badges) and the event's door (`door.counters`).
+    """
     message = {
         "type": "availability.changed",
         "event_id": str(event_id),
         "reason": reason,
     }
-    send_after_commit(availability_group(event_id), message)
-    send_after_commit(event_list_group(), {**message, "type": "events.changed"})
-    send_after_commit(door_group(event_id), {**message, "type": "door.counters"})
+    _announce_after_commit(
+        [
+            (availability_group(event_id), message),
+            (event_list_group(), {**message, "type": "events.changed"}),
+            (door_group(event_id), {**message, "type": "door.counters"}),
+        ]
+    )
 
 
 def announce_scan(event_id, *, scan: dict) -> None:
-    """A scan was logged at a door; staff-only audience."""
-    send_after_commit(
-        door_group(event_id),
-        {"type": "door.scan", "event_id": str(event_id), "scan": scan},
+    """A scan was logged at a door (with its verdict); staff-only audience."""
+    _announce_after_commit(
+        [
+            (
+                door_group(event_id),
+                {"type": "door.scan", "event_id": str(event_id), "scan": scan},
+            )
+        ]
     )
+
+
+def invalidate_snapshots_on_commit(**kwargs) -> None:
+    """Signal receiver: an event or ticket type was saved outside the services.
+
+    Edits in the Django admin, fixtures or shell do not announce themselves;
+    this at least keeps cached snapshots from outliving them.
+    """
+    transaction.on_commit(bump_catalogue_version, using=kwargs.get("using"))
+
+
+# --- Consumers' common ground -------------------------------------------------
+
+CLOSE_LOGIN_REQUIRED = 4401
+CLOSE_FORBIDDEN = 4403
+CLOSE_NOT_FOUND = 4404
+CLOSE_TOO_MANY_FRAMES = 4429
+CLOSE_FRAME_TOO_BIG = 1009
+# Clients seeing one of these must not reconnect: trying again cannot help.
+FINAL_CLOSE_CODES = (CLOSE_LOGIN_REQUIRED, CLOSE_FORBIDDEN, CLOSE_NOT_FOUND)
+
+
+class ListenOnlyConsumer(AsyncJsonWebsocketConsumer):
+    """Join the groups a connection may hear and relay their messages as JSON.
+
+    Subclasses say which groups to join (or which close code refuses the
+    connection) in `subscribe`, and list the message types they relay in
+    `relayed_types`. Clients never need to send anything: inbound frames are
+    ignored without being parsed, and a client that floods or sends oversized
+    frames is closed; nothing it sends can raise inside the consumer.
+
+    Async, and dispatch skips Channels' per-message hop to the sync thread:
+    relaying touches no database, and with a thousand sockets on one event
+    that hop (one shared thread) would dominate the fan-out time.
+    """
+
+    relayed_types: tuple[str, ...] = ()
+    max_frames_per_window = 30
+    frame_window_seconds = 10.0
+    max_frame_bytes = 2048
+
+    async def subscribe(self) -> list[str] | int:
+        """Groups to join, or a close code refusing the connection."""
+        raise NotImplementedError
+
+    async def dispatch(self, message: dict) -> None:
+        kind = message.get("type")
+        if kind in self.relayed_types:
+            if not getattr(self, "closing", False):
+                await self.send_json(message)
+        elif kind in ("websocket.connect", "websocket.receive", "websocket.disconnect"):
+            await getattr(self, kind.replace(".", "_"))(message)
+        else:
+            logger.warning("%s dropped a %r message", type(self).__name__, kind)
+
+    async def connect(self) -> None:
+        self.joined: list[str] = []
+        self.closing = False
+        self.frames: list[float] = []
+        result = await self.subscribe()
+        if isinstance(result, int):
+            # Accept first so the browser sees the close code (a refused
+            # handshake only shows up as a generic failure), then close.
+            await self.accept()
+            await self.close(code=result)
+            self.closing = True
+            return
+        for group in result:
+            await self.channel_layer.group_add(group, self.channel_name)
+            self.joined.append(group)
+        await self.accept()
+
+    async def disconnect(self, code) -> None:
+        for group in getattr(self, "joined", []):
+            await self.channel_layer.group_discard(group, self.channel_name)
+        self.joined = []
+
+    async def websocket_receive(self, message: dict) -> None:
+        if getattr(self, "closing", True):
+            return
+        size = len(message.get("text") or message.get("bytes") or b"")
+        now = time.monotonic()
+        self.frames = [t for t in self.frames if now - t < self.frame_window_seconds]
+        self.frames.append(now)
+        if size > self.max_frame_bytes:
+            await self._close_for_abuse(CLOSE_FRAME_TOO_BIG)
+        elif len(self.frames) > self.max_frames_per_window:
+            await self._close_for_abuse(CLOSE_TOO_MANY_FRAMES)
+
+    async def _close_for_abuse(self, code: int) -> None:
+        self.closing = True
+        await self.disconnect(code)
+        await self.close(code=code)

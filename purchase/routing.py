@@ -1,1 +1,11 @@
-websocket_urlpatterns: list = []
+from django.urls import path
+
+from purchase.consumers import AvailabilityConsumer
+
+websocket_urlpatterns: list = [
+    path(
+        "ws/events/<uuid:event_id>/availability/",
+        AvailabilityConsumer.as_asgi(),
+        name="ws_event_availability",
+    ),
+]

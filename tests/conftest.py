@@ -48,6 +48,19 @@ def django_db_modify_db_settings(django_db_modify_db_settings_parallel_suffix):
     settings.DATABASES["default"].get("OPTIONS", {}).pop("pool", None)
 
 
+@pytest.fixture(autouse=True)
+def _close_sync_thread_connections():
+    """Close the DB connection async tests and consumers opened in asgiref's thread.
+
+    Left open, it would keep Postgres from dropping the test database.
+    """
+    yield
+    from asgiref.sync import SyncToAsync
+    from django.db import connections
+
+    SyncToAsync.single_thread_executor.submit(connections.close_all).result()
+
+
 @pytest.fixture
 def postgres(db):
     """Skip unless the database is Postgres (concurrency tests need real connections)."""

@@ -1,0 +1,41 @@
+"""One event's door feed for staff: scans with their verdicts, counter changes."""
+
+from channels.db import database_sync_to_async
+
+from core import realtime
+from core.models import Event
+from core.queries.staff import can_scan_event, role_of
+
+
+@database_sync_to_async
+def _door_refusal(user, event_id) -> int | None:
+    """The close code refusing `user` this event's door feed, or None to admit."""
+    if role_of(user) is None:
+        return (
+            realtime.CLOSE_FORBIDDEN
+            if user is not None and user.is_authenticated
+            else realtime.CLOSE_LOGIN_REQUIRED
+        )
+    if not Event.objects.filter(pk=event_id).exists():
+        return realtime.CLOSE_NOT_FOUND
+    if not can_scan_event(user, event_id):
+        return realtime.CLOSE_FORBIDDEN
+    return None
+
+
+class DoorConsumer(realtime.ListenOnlyConsumer):
+    """`ws/events/<uuid>/door/`: staff signed in with a session who may scan the event.
+
+    Relays `door.scan` (with the scan dict) and `door.counters`. Refusals
+    close with 4401 (not signed in), 4403 (not staff, or door staff assigned
+    to other events) or 4404 (no such event).
+    """
+
+    relayed_types = ("door.scan", "door.counters")
+
+    async def subscribe(self) -> list[str] | int:
+        event_id = self.scope["url_route"]["kwargs"]["event_id"]
+        refusal = await _door_refusal(self.scope.get("user"), event_id)
+        if refusal is not None:
+            return refusal
+        return [realtime.door_group(event_id)]

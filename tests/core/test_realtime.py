@@ -1,0 +1,91 @@
+"""core/realtime.py: after-commit delivery and snapshot invalidation."""
+
+import pytest
+from django.db import transaction
+
+from core import realtime
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def sent(monkeypatch):
+    """What would have gone to the channel layer, with the catalogue version then."""
+    log = []
+    monkeypatch.setattr(
+        realtime,
+        "send_now",
+        lambda group, message: log.append(
+            (group, message, realtime.catalogue_version())
+        ),
+    )
+    return log
+
+
+def test_announcements_wait_for_commit(sent, django_capture_on_commit_callbacks):
+    with (
+        django_capture_on_commit_callbacks(execute=False) as callbacks,
+        transaction.atomic(),
+    ):
+        realtime.announce_availability_changed("e1", reason="refund")
+        realtime.announce_scan("e1", scan={"result": "admit"})
+    assert sent == []
+
+    for callback in callbacks:
+        callback()
+
+    assert [(group, message["type"]) for group, message, _ in sent] == [
+        ("event.e1.availability", "availability.changed"),
+        ("events.public", "events.changed"),
+        ("event.e1.door", "door.counters"),
+        ("event.e1.door", "door.scan"),
+    ]
+
+
+def test_snapshots_are_invalidated_before_the_push(
+    sent, django_capture_on_commit_callbacks
+):
+    before = realtime.catalogue_version()
+    with django_capture_on_commit_callbacks(execute=True):
+        realtime.announce_event_changed("e1", change="created")
+
+    assert len(sent) == 2
+    assert all(version > before for _, _, version in sent)
+
+
+def test_the_version_comes_back_larger_after_eviction():
+    from django.core.cache import cache
+
+    realtime.bump_catalogue_version()
+    for _ in range(3):
+        realtime.bump_catalogue_version()
+    high = realtime.catalogue_version()
+    cache.delete(realtime.CATALOGUE_VERSION_KEY)
+
+    assert realtime.catalogue_version() > high
+    realtime.bump_catalogue_version()
+    assert realtime.catalogue_version() > high
+
+
+def test_a_broken_layer_never_reaches_the_writer(monkeypatch, caplog):
+    class BrokenLayer:
+        async def group_send(self, group, message):
+            raise ConnectionError("redis is down")
+
+    monkeypatch.setattr(realtime, "get_channel_layer", lambda: BrokenLayer())
+    realtime.send_now("events.public", {"type": "events.changed"})
+    assert "broadcast to events.public failed" in caplog.text
+
+
+def test_a_broken_cache_never_reaches_the_writer(monkeypatch, caplog):
+    class BrokenCache:
+        def __getattr__(self, name):
+            def fail(*args, **kwargs):
+                raise ConnectionError("redis is down")
+
+            return fail
+
+    monkeypatch.setattr(realtime, "cache", BrokenCache())
+    realtime.bump_catalogue_version()
+    assert realtime.catalogue_version() is None
+    assert "cache unreachable" in caplog.text

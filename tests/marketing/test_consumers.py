@@ -1,0 +1,94 @@
+"""The public event list feed: `ws/events/`."""
+
+import pytest
+from asgiref.sync import sync_to_async
+from django.db import transaction
+
+from core import realtime
+from tests.factories import EventFactory, TicketTypeFactory, make_paid_order
+from tests.live import close_code, communicator, connected, next_message
+
+pytestmark = [pytest.mark.asyncio, pytest.mark.django_db(transaction=True)]
+
+PUBLIC_KEYS = {"type", "event_id", "change", "reason"}
+
+
+@sync_to_async
+def announce_in_transaction(event_id, change: str, *, rollback: bool = False):
+    with transaction.atomic():
+        realtime.announce_event_changed(event_id, change=change)
+        if rollback:
+            transaction.set_rollback(True)
+
+
+async def test_anyone_hears_an_event_being_created_after_commit():
+    comm = await connected("/ws/events/")
+    event = await sync_to_async(EventFactory)()
+
+    await announce_in_transaction(event.id, "created")
+
+    assert await next_message(comm) == {
+        "type": "events.changed",
+        "event_id": str(event.id),
+        "change": "created",
+    }
+    await comm.disconnect()
+
+
+async def test_a_rolled_back_change_is_never_announced():
+    comm = await connected("/ws/events/")
+    rolled_back, kept = await sync_to_async(lambda: (EventFactory(), EventFactory()))()
+
+    await announce_in_transaction(rolled_back.id, "updated", rollback=True)
+    await announce_in_transaction(kept.id, "deactivated")
+
+    message = await next_message(comm)
+    assert message["event_id"] == str(kept.id)
+    assert message["change"] == "deactivated"
+    await comm.disconnect()
+
+
+async def test_sales_reach_the_list_without_personal_data():
+    comm = await connected("/ws/events/")
+    ticket_type = await sync_to_async(TicketTypeFactory)()
+
+    await sync_to_async(make_paid_order)(
+        ticket_type, 2, email="secret@example.com", name="Secret Buyer"
+    )
+
+    hold, sale = await next_message(comm), await next_message(comm)
+    assert (hold["reason"], sale["reason"]) == ("hold", "sale")
+    for message in (hold, sale):
+        assert message["type"] == "events.changed"
+        assert message["event_id"] == str(ticket_type.event_id)
+        assert set(message) <= PUBLIC_KEYS
+        assert "secret" not in repr(message).lower()
+    await comm.disconnect()
+
+
+async def test_the_list_feed_never_carries_door_scans():
+    comm = await connected("/ws/events/")
+    event = await sync_to_async(EventFactory)()
+
+    await sync_to_async(realtime.announce_scan)(
+        event.id, scan={"result": "admit", "guest_name": "Private Person"}
+    )
+    await announce_in_transaction(event.id, "updated")
+
+    message = await next_message(comm)
+    assert message["type"] == "events.changed"
+    assert "Private Person" not in repr(message)
+    await comm.disconnect()
+
+
+async def test_foreign_origins_are_refused():
+    assert await close_code("/ws/events/", origin="http://evil.example") is not None
+    comm = communicator("/ws/events/", origin="http://evil.example")
+    accepted, _ = await comm.connect()
+    assert not accepted
+
+
+async def test_connections_without_an_origin_are_refused():
+    comm = communicator("/ws/events/", origin=None)
+    accepted, _ = await comm.connect()
+    assert not accepted

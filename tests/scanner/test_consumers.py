@@ -1,0 +1,127 @@
+"""One event's door feed for staff: `ws/events/<uuid>/door/`."""
+
+import uuid
+
+import pytest
+from asgiref.sync import sync_to_async
+
+from core import realtime
+from core.models import Role
+from tests.factories import (
+    EventFactory,
+    TicketTypeFactory,
+    UserFactory,
+    make_paid_order,
+    make_staff,
+)
+from tests.live import close_code, connected, next_message, session_cookie
+
+pytestmark = [pytest.mark.asyncio, pytest.mark.django_db(transaction=True)]
+
+
+def path(event) -> str:
+    return f"/ws/events/{getattr(event, 'id', event)}/door/"
+
+
+@sync_to_async
+def staff_cookie(role: str, *, assigned=()) -> str:
+    user = make_staff(role)
+    if assigned:
+        user.staff_profile.events.set(assigned)
+    return session_cookie(user)
+
+
+@pytest.fixture
+def event(transactional_db):
+    return EventFactory()
+
+
+async def test_anonymous_visitors_are_told_to_sign_in(event):
+    assert await close_code(path(event)) == realtime.CLOSE_LOGIN_REQUIRED
+
+
+async def test_a_forged_session_cookie_counts_as_anonymous(event):
+    code = await close_code(path(event), cookie="sessionid=forged")
+    assert code == realtime.CLOSE_LOGIN_REQUIRED
+
+
+async def test_signed_in_non_staff_are_forbidden(event):
+    cookie = await sync_to_async(lambda: session_cookie(UserFactory()))()
+    assert await close_code(path(event), cookie=cookie) == realtime.CLOSE_FORBIDDEN
+
+
+async def test_door_staff_assigned_elsewhere_are_forbidden(event):
+    elsewhere = await sync_to_async(EventFactory)()
+    cookie = await staff_cookie(Role.DOOR, assigned=[elsewhere])
+    assert await close_code(path(event), cookie=cookie) == realtime.CLOSE_FORBIDDEN
+
+
+async def test_unknown_events_are_refused_with_4404():
+    cookie = await staff_cookie(Role.OWNER)
+    code = await close_code(path(uuid.uuid4()), cookie=cookie)
+    assert code == realtime.CLOSE_NOT_FOUND
+
+
+@pytest.mark.parametrize(
+    ("role", "assigned_here"),
+    [
+        (Role.OWNER, False),
+        (Role.MANAGER, False),
+        (Role.DOOR, False),  # door staff with no assignment scan every event
+        (Role.DOOR, True),
+    ],
+)
+async def test_staff_who_may_scan_hear_scans_with_their_verdict(
+    event, role, assigned_here
+):
+    cookie = await staff_cookie(role, assigned=[event] if assigned_here else ())
+    comm = await connected(path(event), cookie=cookie)
+    scan = {"result": "admit", "ticket": "T-1", "guest_name": "Ann", "door": "Door 2"}
+
+    await sync_to_async(realtime.announce_scan)(event.id, scan=scan)
+
+    assert await next_message(comm) == {
+        "type": "door.scan",
+        "event_id": str(event.id),
+        "scan": scan,
+    }
+    await comm.disconnect()
+
+
+async def test_sales_move_the_door_counters():
+    ticket_type = await sync_to_async(TicketTypeFactory)()
+    comm = await connected(
+        path(ticket_type.event), cookie=await staff_cookie(Role.DOOR)
+    )
+
+    await sync_to_async(make_paid_order)(ticket_type)
+
+    hold, sale = await next_message(comm), await next_message(comm)
+    assert (hold["type"], hold["reason"]) == ("door.counters", "hold")
+    assert (sale["type"], sale["reason"]) == ("door.counters", "sale")
+    await comm.disconnect()
+
+
+async def test_one_door_does_not_hear_another_events_scans(event):
+    other = await sync_to_async(EventFactory)()
+    comm = await connected(path(event), cookie=await staff_cookie(Role.MANAGER))
+
+    await sync_to_async(realtime.announce_scan)(other.id, scan={"result": "admit"})
+    await sync_to_async(realtime.announce_scan)(event.id, scan={"result": "void"})
+
+    assert (await next_message(comm))["scan"] == {"result": "void"}
+    await comm.disconnect()
+
+
+async def test_public_feeds_never_carry_scans(event):
+    availability = await connected(f"/ws/events/{event.id}/availability/")
+
+    await sync_to_async(realtime.announce_scan)(
+        event.id, scan={"guest_name": "Private Person"}
+    )
+    await sync_to_async(realtime.announce_event_changed)(event.id, change="updated")
+
+    message = await next_message(availability)
+    assert message["type"] == "availability.changed"
+    assert "Private Person" not in repr(message)
+    await availability.disconnect()
