@@ -1,28 +1,28 @@
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import render
 
-from core.queries.availability import availability_for_events, get_event_availability
-from core.queries.listings import public_event_by_slug, upcoming_public_events
+from core.queries.snapshots import public_event_cards, public_event_snapshot
 from core.sites import site_url
 
 
 def event_list(request: HttpRequest) -> HttpResponse:
-    events = list(upcoming_public_events())
-    availability = availability_for_events(events)
-    cards = [(event, availability[event.id]) for event in events]
-    return render(request, "marketing/event_list.html", {"cards": cards})
+    return render(request, "marketing/event_list.html", {"cards": public_event_cards()})
 
 
 def event_detail(request: HttpRequest, slug: str) -> HttpResponse:
-    event = public_event_by_slug(slug)
-    if event is None:
+    snapshot = public_event_snapshot(slug)
+    if snapshot is None:
         raise Http404("No such event")
+    event, availability = snapshot
     return render(
         request,
         "marketing/event_detail.html",
         {
             "event": event,
-            "availability": get_event_availability(event),
+            "availability": availability,
             "buy_url": site_url("purchase", "purchase:event", slug=event.slug),
+            "availability_url": site_url(
+                "purchase", "api_event_availability", slug=event.slug
+            ),
         },
     )

@@ -3,7 +3,7 @@
 from decimal import Decimal
 
 from django.conf import settings
-from django.shortcuts import get_object_or_404
+from django.http import Http404
 from django.utils.crypto import constant_time_compare
 from rest_framework import serializers
 from rest_framework.request import Request
@@ -11,10 +11,18 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from core.exceptions import NotFound
-from core.models import Event, Order, Ticket
-from core.queries.availability import get_event_availability
+from core.models import Order, Ticket
+from core.queries.snapshots import availability_payload
 from core.services.external_sales import record_external_sale
 from core.sites import site_url
+
+
+def _fresh_response(payload: dict | None) -> Response:
+    if payload is None:
+        raise Http404("No such event")
+    # Cached server-side and invalidated on every change; browsers and
+    # proxies must ask again each time so they are never staler than that.
+    return Response(payload, headers={"Cache-Control": "no-cache"})
 
 
 class EventAvailabilityApi(APIView):
@@ -23,8 +31,7 @@ class EventAvailabilityApi(APIView):
     authentication_classes: list = []
 
     def get(self, request: Request, slug: str) -> Response:
-        event = get_object_or_404(Event, slug=slug, is_active=True)
-        return Response(get_event_availability(event).as_api_dict())
+        return _fresh_response(availability_payload(slug=slug))
 
 
 class EventAvailabilityByNameApi(APIView):
@@ -33,8 +40,7 @@ class EventAvailabilityByNameApi(APIView):
     authentication_classes: list = []
 
     def get(self, request: Request, name: str) -> Response:
-        event = get_object_or_404(Event, name=name, is_active=True)
-        return Response(get_event_availability(event).as_api_dict())
+        return _fresh_response(availability_payload(name=name))
 
 
 def _ticket_dict(ticket: Ticket, order: Order) -> dict:

@@ -18,9 +18,10 @@ from core.exceptions import (
     TicketingError,
 )
 from core.models import Order, Payment, Ticket
-from core.queries.availability import availability_for_events, get_event_availability
-from core.queries.listings import public_event_by_slug, upcoming_public_events
+from core.queries.availability import get_event_availability
+from core.queries.listings import public_event_by_slug
 from core.queries.orders import order_by_token, order_view, ticket_by_token
+from core.queries.snapshots import public_event_cards
 from core.services.checkout import place_order
 from core.services.orders import cancel_order
 from core.services.payments import (
@@ -48,10 +49,7 @@ def see_other(url: str) -> HttpResponseRedirect:
 
 
 def event_list(request: HttpRequest) -> HttpResponse:
-    events = list(upcoming_public_events())
-    availability = availability_for_events(events)
-    cards = [(event, availability[event.id]) for event in events]
-    return render(request, "purchase/event_list.html", {"cards": cards})
+    return render(request, "purchase/event_list.html", {"cards": public_event_cards()})
 
 
 def _payment_urls(request: HttpRequest, order: Order) -> tuple[str, str]:

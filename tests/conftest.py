@@ -39,6 +39,9 @@ def _isolated_settings(settings, tmp_path):
     settings.STRIPE_WEBHOOK_SECRET = ""
     # Real hashers cost ~0.3 s per user made; tests check roles, not hashing.
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+    # Cached snapshots are invalidated on commit, which most tests never reach;
+    # tests of the cache itself turn it on (tests/core/queries/test_snapshots.py).
+    settings.LIVE_CACHE_SECONDS = 0
 
 
 @pytest.fixture(scope="session")

@@ -1,6 +1,9 @@
 """Helpers for websocket tests: connect through the real ASGI stack."""
 
+import asyncio
+import functools
 import json
+import threading
 
 from channels.testing import WebsocketCommunicator
 from django.test import Client
@@ -8,6 +11,33 @@ from django.test import Client
 from ticketing.asgi import application
 
 ORIGIN = "http://testserver"
+
+
+def async_test(test):
+    """Run an async test function in its own thread and event loop.
+
+    Playwright's sync API (the session-wide `browser` fixture) leaves an event
+    loop running in the main thread, after which pytest-asyncio cannot run a
+    test there; a thread of its own works whatever ran before.
+    """
+
+    @functools.wraps(test)
+    def run(*args, **kwargs):
+        failure: list[BaseException] = []
+
+        def target():
+            try:
+                asyncio.run(test(*args, **kwargs))
+            except BaseException as exc:
+                failure.append(exc)
+
+        thread = threading.Thread(target=target, name=f"async-test-{test.__name__}")
+        thread.start()
+        thread.join()
+        if failure:
+            raise failure[0]
+
+    return run
 
 
 def session_cookie(user) -> str:

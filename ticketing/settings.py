@@ -155,6 +155,9 @@ if REDIS_URL:
 else:
     CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
     CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
+# Longest life of a cached public snapshot (event list, availability). Every
+# change invalidates them at once; 0 turns the cache off.
+LIVE_CACHE_SECONDS = env.int("LIVE_CACHE_SECONDS", default=300)
 
 # --- Auth and sessions -----------------------------------------------------
 AUTH_PASSWORD_VALIDATORS = [
@@ -182,6 +185,8 @@ SECURE_REFERRER_POLICY = "same-origin"
 
 # --- CORS (public read API only) -------------------------------------------
 CORS_ALLOWED_ORIGINS = env.list("CORS_ALLOWED_ORIGINS", default=[])
+# The marketing site's live pages read availability from the purchase host.
+CORS_ALLOWED_ORIGINS += [f"{SITE_SCHEME}://{h}" for h in (MARKETING_HOST,) if h]
 CORS_URLS_REGEX = r"^/(api/v1/events|functions/v1/event-availability)/.*$"
 CORS_ALLOW_METHODS = ["GET", "OPTIONS"]
 

@@ -6,9 +6,9 @@ from django.db import transaction
 
 from core import realtime
 from tests.factories import EventFactory, TicketTypeFactory, make_paid_order
-from tests.live import close_code, communicator, connected, next_message
+from tests.live import async_test, close_code, communicator, connected, next_message
 
-pytestmark = [pytest.mark.asyncio, pytest.mark.django_db(transaction=True)]
+pytestmark = pytest.mark.django_db(transaction=True)
 
 PUBLIC_KEYS = {"type", "event_id", "change", "reason"}
 
@@ -21,6 +21,7 @@ def announce_in_transaction(event_id, change: str, *, rollback: bool = False):
             transaction.set_rollback(True)
 
 
+@async_test
 async def test_anyone_hears_an_event_being_created_after_commit():
     comm = await connected("/ws/events/")
     event = await sync_to_async(EventFactory)()
@@ -35,6 +36,7 @@ async def test_anyone_hears_an_event_being_created_after_commit():
     await comm.disconnect()
 
 
+@async_test
 async def test_a_rolled_back_change_is_never_announced():
     comm = await connected("/ws/events/")
     rolled_back, kept = await sync_to_async(lambda: (EventFactory(), EventFactory()))()
@@ -48,6 +50,7 @@ async def test_a_rolled_back_change_is_never_announced():
     await comm.disconnect()
 
 
+@async_test
 async def test_sales_reach_the_list_without_personal_data():
     comm = await connected("/ws/events/")
     ticket_type = await sync_to_async(TicketTypeFactory)()
@@ -66,6 +69,7 @@ async def test_sales_reach_the_list_without_personal_data():
     await comm.disconnect()
 
 
+@async_test
 async def test_the_list_feed_never_carries_door_scans():
     comm = await connected("/ws/events/")
     event = await sync_to_async(EventFactory)()
@@ -81,6 +85,7 @@ async def test_the_list_feed_never_carries_door_scans():
     await comm.disconnect()
 
 
+@async_test
 async def test_foreign_origins_are_refused():
     assert await close_code("/ws/events/", origin="http://evil.example") is not None
     comm = communicator("/ws/events/", origin="http://evil.example")
@@ -88,6 +93,7 @@ async def test_foreign_origins_are_refused():
     assert not accepted
 
 
+@async_test
 async def test_connections_without_an_origin_are_refused():
     comm = communicator("/ws/events/", origin=None)
     accepted, _ = await comm.connect()

@@ -11,9 +11,9 @@ from core.exceptions import SoldOut
 from core.services.checkout import place_order
 from core.services.fulfilment import fulfil_order
 from tests.factories import EventFactory, TicketTypeFactory
-from tests.live import close_code, communicator, connected, next_message
+from tests.live import async_test, close_code, communicator, connected, next_message
 
-pytestmark = [pytest.mark.asyncio, pytest.mark.django_db(transaction=True)]
+pytestmark = pytest.mark.django_db(transaction=True)
 
 
 def path(event) -> str:
@@ -41,6 +41,7 @@ def pay(order):
     )
 
 
+@async_test
 async def test_holds_and_sales_are_pushed_to_the_event_audience():
     ticket_type = await sync_to_async(TicketTypeFactory)()
     comm = await connected(path(ticket_type.event))
@@ -56,6 +57,7 @@ async def test_holds_and_sales_are_pushed_to_the_event_audience():
     await comm.disconnect()
 
 
+@async_test
 async def test_event_edits_and_deactivation_reach_the_event_page():
     event = await sync_to_async(EventFactory)()
     comm = await connected(path(event))
@@ -68,6 +70,7 @@ async def test_event_edits_and_deactivation_reach_the_event_page():
     await comm.disconnect()
 
 
+@async_test
 async def test_an_event_hears_only_its_own_changes():
     mine, other = await sync_to_async(
         lambda: (TicketTypeFactory(), TicketTypeFactory())
@@ -81,6 +84,7 @@ async def test_an_event_hears_only_its_own_changes():
     await comm.disconnect()
 
 
+@async_test
 async def test_a_failed_hold_announces_nothing():
     ticket_type = await sync_to_async(TicketTypeFactory)(capacity=1)
     comm = await connected(path(ticket_type.event))
@@ -95,12 +99,14 @@ async def test_a_failed_hold_announces_nothing():
     await comm.disconnect()
 
 
+@async_test
 async def test_unknown_and_inactive_events_are_refused_with_4404():
     inactive = await sync_to_async(EventFactory)(is_active=False)
     assert await close_code(path(uuid.uuid4())) == realtime.CLOSE_NOT_FOUND
     assert await close_code(path(inactive)) == realtime.CLOSE_NOT_FOUND
 
 
+@async_test
 async def test_a_malformed_frame_is_ignored_and_the_feed_goes_on():
     event = await sync_to_async(EventFactory)()
     comm = await connected(path(event))
@@ -114,6 +120,7 @@ async def test_a_malformed_frame_is_ignored_and_the_feed_goes_on():
     await comm.disconnect()
 
 
+@async_test
 async def test_a_flooding_client_is_closed_and_others_keep_their_feed():
     event = await sync_to_async(EventFactory)()
     flooder = await connected(path(event))
@@ -129,6 +136,7 @@ async def test_a_flooding_client_is_closed_and_others_keep_their_feed():
     await neighbour.disconnect()
 
 
+@async_test
 async def test_an_oversized_frame_closes_only_its_sender():
     event = await sync_to_async(EventFactory)()
     comm = await connected(path(event))
@@ -139,6 +147,7 @@ async def test_an_oversized_frame_closes_only_its_sender():
     assert closed == {"type": "websocket.close", "code": realtime.CLOSE_FRAME_TOO_BIG}
 
 
+@async_test
 async def test_an_unexpected_group_message_does_not_kill_the_consumer():
     event = await sync_to_async(EventFactory)()
     comm = await connected(path(event))
@@ -152,6 +161,7 @@ async def test_an_unexpected_group_message_does_not_kill_the_consumer():
     await comm.disconnect()
 
 
+@async_test
 async def test_unrouted_paths_are_refused():
     comm = communicator("/ws/events/not-a-uuid/availability/")
     with pytest.raises(ValueError, match="No route"):

@@ -14,9 +14,9 @@ from tests.factories import (
     make_paid_order,
     make_staff,
 )
-from tests.live import close_code, connected, next_message, session_cookie
+from tests.live import async_test, close_code, connected, next_message, session_cookie
 
-pytestmark = [pytest.mark.asyncio, pytest.mark.django_db(transaction=True)]
+pytestmark = pytest.mark.django_db(transaction=True)
 
 
 def path(event) -> str:
@@ -36,26 +36,31 @@ def event(transactional_db):
     return EventFactory()
 
 
+@async_test
 async def test_anonymous_visitors_are_told_to_sign_in(event):
     assert await close_code(path(event)) == realtime.CLOSE_LOGIN_REQUIRED
 
 
+@async_test
 async def test_a_forged_session_cookie_counts_as_anonymous(event):
     code = await close_code(path(event), cookie="sessionid=forged")
     assert code == realtime.CLOSE_LOGIN_REQUIRED
 
 
+@async_test
 async def test_signed_in_non_staff_are_forbidden(event):
     cookie = await sync_to_async(lambda: session_cookie(UserFactory()))()
     assert await close_code(path(event), cookie=cookie) == realtime.CLOSE_FORBIDDEN
 
 
+@async_test
 async def test_door_staff_assigned_elsewhere_are_forbidden(event):
     elsewhere = await sync_to_async(EventFactory)()
     cookie = await staff_cookie(Role.DOOR, assigned=[elsewhere])
     assert await close_code(path(event), cookie=cookie) == realtime.CLOSE_FORBIDDEN
 
 
+@async_test
 async def test_unknown_events_are_refused_with_4404():
     cookie = await staff_cookie(Role.OWNER)
     code = await close_code(path(uuid.uuid4()), cookie=cookie)
@@ -71,6 +76,7 @@ async def test_unknown_events_are_refused_with_4404():
         (Role.DOOR, True),
     ],
 )
+@async_test
 async def test_staff_who_may_scan_hear_scans_with_their_verdict(
     event, role, assigned_here
 ):
@@ -88,6 +94,7 @@ async def test_staff_who_may_scan_hear_scans_with_their_verdict(
     await comm.disconnect()
 
 
+@async_test
 async def test_sales_move_the_door_counters():
     ticket_type = await sync_to_async(TicketTypeFactory)()
     comm = await connected(
@@ -102,6 +109,7 @@ async def test_sales_move_the_door_counters():
     await comm.disconnect()
 
 
+@async_test
 async def test_one_door_does_not_hear_another_events_scans(event):
     other = await sync_to_async(EventFactory)()
     comm = await connected(path(event), cookie=await staff_cookie(Role.MANAGER))
@@ -113,6 +121,7 @@ async def test_one_door_does_not_hear_another_events_scans(event):
     await comm.disconnect()
 
 
+@async_test
 async def test_public_feeds_never_carry_scans(event):
     availability = await connected(f"/ws/events/{event.id}/availability/")
 

@@ -1,0 +1,133 @@
+"""Cached public snapshots: the event list, one event, its availability JSON.
+
+Each entry is keyed by the catalogue version (core/realtime.py), which every
+announcement bumps on commit before its push goes out, so whoever refetches
+after a push misses the cache and sees the change. A snapshot computed
+before a commit can only land under an older version, which nobody reads
+again. Changes that need no write (a hold expiring, sales opening or
+closing, an event starting) are covered by expiring the entry at the first
+such instant. `LIVE_CACHE_SECONDS` caps the lifetime; 0 turns caching off.
+
+With one process the cache may be local memory; with several it must be
+shared (Redis), like the channel layer.
+"""
+
+import hashlib
+import logging
+from collections.abc import Callable, Iterable
+from datetime import datetime
+
+from django.conf import settings
+from django.core.cache import cache
+from django.db.models import Min
+from django.utils import timezone
+
+from core import realtime
+from core.models import Event, Order, TicketType
+from core.queries.availability import (
+    HOLDING_STATUSES,
+    EventAvailability,
+    availability_for_events,
+    get_event_availability,
+)
+from core.queries.listings import public_event_by_slug, upcoming_public_events
+
+logger = logging.getLogger(__name__)
+
+EventCards = list[tuple[Event, EventAvailability]]
+
+
+def next_time_driven_change(events: Iterable[Event], now: datetime) -> datetime | None:
+    """The first instant after `now` at which these events' public figures change
+    without any write: a hold expires, a sales window opens or closes, a show starts.
+    """
+    events = list(events)
+    if not events:
+        return None
+    instants = [
+        moment
+        for event in events
+        for moment in (event.starts_at, event.sales_start_at, event.sales_end_at)
+    ]
+    for start, end in TicketType.objects.filter(
+        event__in=events, is_active=True
+    ).values_list("sales_start_at", "sales_end_at"):
+        instants += [start, end]
+    instants.append(
+        Order.objects.filter(
+            event__in=events, status__in=HOLDING_STATUSES, hold_expires_at__gt=now
+        ).aggregate(first=Min("hold_expires_at"))["first"]
+    )
+    future = [moment for moment in instants if moment is not None and moment > now]
+    return min(future, default=None)
+
+
+def _cached(key: str, compute: Callable[[datetime], tuple[object, list[Event]]]):
+    """`compute(now)` returns (value, events it depends on); cache it under the
+    current catalogue version until the next time-driven change."""
+    limit = settings.LIVE_CACHE_SECONDS
+    version = realtime.catalogue_version() if limit > 0 else None
+    if version is None:
+        return compute(timezone.now())[0]
+    full_key = f"live:{key}:{version}"
+    try:
+        hit = cache.get(full_key)
+    except Exception:
+        logger.exception("cache unreachable: reading %s", key)
+        return compute(timezone.now())[0]
+    if hit is not None:
+        return hit
+    now = timezone.now()
+    value, events = compute(now)
+    timeout = float(limit)
+    change = next_time_driven_change(events, now)
+    if change is not None:
+        timeout = min(timeout, (change - now).total_seconds())
+    if timeout >= 1:
+        try:
+            cache.set(full_key, value, int(timeout))
+        except Exception:
+            logger.exception("cache unreachable: writing %s", key)
+    return value
+
+
+def _digest(text: str) -> str:
+    return hashlib.sha256(text.encode()).hexdigest()[:32]
+
+
+def public_event_cards() -> EventCards:
+    """Upcoming active events with their availability, soonest first."""
+
+    def compute(now: datetime):
+        events = list(upcoming_public_events())
+        availability = availability_for_events(events, now)
+        return [(event, availability[event.id]) for event in events], events
+
+    return _cached("cards", compute)
+
+
+def public_event_snapshot(slug: str) -> tuple[Event, EventAvailability] | None:
+    """An active event and its availability, or None."""
+
+    def compute(now: datetime):
+        event = public_event_by_slug(slug)
+        if event is None:
+            return (None,), []
+        return (event, get_event_availability(event, now)), [event]
+
+    snapshot = _cached(f"event:{_digest(slug)}", compute)
+    return None if snapshot == (None,) else snapshot
+
+
+def availability_payload(*, slug: str = "", name: str = "") -> dict | None:
+    """The availability API's JSON for an active event found by slug or name."""
+
+    def compute(now: datetime):
+        lookup = {"slug": slug} if slug else {"name": name}
+        event = Event.objects.filter(is_active=True, **lookup).first()
+        if event is None:
+            return {}, []
+        return get_event_availability(event, now).as_api_dict(), [event]
+
+    key = f"availability:{'slug' if slug else 'name'}:{_digest(slug or name)}"
+    return _cached(key, compute) or None

@@ -1,0 +1,153 @@
+"""Cached public snapshots: served from cache, never staler than the push."""
+
+from datetime import timedelta
+
+import pytest
+from django.utils import timezone
+
+from core import realtime
+from core.models import Event
+from core.queries import snapshots
+from core.services.checkout import place_order
+from tests.factories import EventFactory, TicketTypeFactory, make_paid_order
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def live_cache(settings):
+    """Caching on, starting from a version no earlier test could have filled."""
+    settings.LIVE_CACHE_SECONDS = 300
+    realtime.bump_catalogue_version()
+
+
+def card_names():
+    return [event.name for event, _ in snapshots.public_event_cards()]
+
+
+def test_a_second_read_is_served_without_queries(live_cache, django_assert_num_queries):
+    TicketTypeFactory(event=EventFactory(name="Cached Night"))
+    assert card_names() == ["Cached Night"]
+    assert snapshots.availability_payload(slug="cached-night") is not None
+    assert snapshots.availability_payload(slug="no-such-event") is None
+    with django_assert_num_queries(0):
+        assert card_names() == ["Cached Night"]
+        assert snapshots.availability_payload(slug="cached-night") is not None
+        assert snapshots.availability_payload(slug="no-such-event") is None
+
+
+def test_a_committed_sale_is_seen_at_once(
+    live_cache, django_capture_on_commit_callbacks
+):
+    seat = TicketTypeFactory(capacity=1, event=EventFactory(venue_capacity=1))
+    event = seat.event
+    before = snapshots.availability_payload(slug=event.slug)
+    assert before["summary"]["is_sold_out"] is False
+    assert snapshots.public_event_snapshot(event.slug)[1].is_sold_out is False
+
+    with django_capture_on_commit_callbacks(execute=True):
+        make_paid_order(seat, 1)
+
+    after = snapshots.availability_payload(slug=event.slug)
+    assert after["summary"]["is_sold_out"] is True
+    assert after["availability"][0]["sold"] == 1
+    assert snapshots.public_event_snapshot(event.slug)[1].is_sold_out is True
+    assert snapshots.public_event_cards()[0][1].is_sold_out is True
+
+
+def test_announced_event_changes_reach_the_list(
+    live_cache, django_capture_on_commit_callbacks
+):
+    EventFactory(name="First")
+    assert card_names() == ["First"]
+    # A write that does not announce itself (a bulk update) stays cached...
+    Event.objects.filter(name="First").update(is_active=False)
+    assert card_names() == ["First"]
+    # ...until the service that made it announces the change on commit.
+    with django_capture_on_commit_callbacks(execute=True):
+        realtime.announce_event_changed(
+            Event.objects.get(name="First").id, change="deactivated"
+        )
+    assert card_names() == []
+
+
+def test_saves_outside_the_services_expire_snapshots(
+    live_cache, django_capture_on_commit_callbacks
+):
+    event = EventFactory(name="Old Name")
+    assert card_names() == ["Old Name"]
+    with django_capture_on_commit_callbacks(execute=True):
+        event.name = "New Name"
+        event.save()
+    assert card_names() == ["New Name"]
+
+
+def test_an_expiring_hold_bounds_the_cache_lifetime(live_cache, monkeypatch):
+    seat = TicketTypeFactory()
+    now = timezone.now()
+    place_order(
+        event_id=seat.event_id,
+        quantities={seat.id: 1},
+        customer_name="Ann",
+        customer_email="ann@example.com",
+        hold_minutes=2,
+        now=now,
+    )
+    assert snapshots.next_time_driven_change([seat.event], now) == now + timedelta(
+        minutes=2
+    )
+
+    lifetimes = []
+    real_set = snapshots.cache.set
+    monkeypatch.setattr(
+        snapshots.cache,
+        "set",
+        lambda key, value, timeout: (
+            lifetimes.append(timeout),
+            real_set(key, value, timeout),
+        ),
+    )
+    snapshots.availability_payload(slug=seat.event.slug)
+    assert lifetimes and 0 < lifetimes[0] <= 120
+
+
+def test_sales_windows_and_show_times_are_time_driven_changes():
+    now = timezone.now()
+    event = EventFactory(
+        starts_at=now + timedelta(days=3), sales_end_at=now + timedelta(days=2)
+    )
+    TicketTypeFactory(event=event, sales_start_at=now + timedelta(hours=5))
+    assert snapshots.next_time_driven_change([event], now) == now + timedelta(hours=5)
+    assert snapshots.next_time_driven_change(
+        [event], now + timedelta(hours=6)
+    ) == now + timedelta(days=2)
+    assert snapshots.next_time_driven_change([], now) is None
+
+
+def test_a_change_due_within_a_second_is_not_cached(live_cache, monkeypatch):
+    event = EventFactory(sales_end_at=timezone.now() + timedelta(milliseconds=500))
+    monkeypatch.setattr(
+        snapshots.cache,
+        "set",
+        lambda *a, **k: pytest.fail("cached a snapshot about to change"),
+    )
+    snapshots.availability_payload(slug=event.slug)
+
+
+def test_caching_off_reads_the_database_every_time(settings, django_assert_num_queries):
+    settings.LIVE_CACHE_SECONDS = 0
+    EventFactory()
+    snapshots.public_event_cards()
+    with django_assert_num_queries(3):
+        snapshots.public_event_cards()
+
+
+def test_an_unreachable_cache_falls_back_to_the_database(live_cache, monkeypatch):
+    EventFactory(name="Still Here")
+
+    def down(*args, **kwargs):
+        raise ConnectionError("cache down")
+
+    monkeypatch.setattr(snapshots.cache, "get", down)
+    monkeypatch.setattr(realtime.cache, "get", down)
+    assert card_names() == ["Still Here"]
