@@ -1,0 +1,363 @@
+/*
+ * live.js — live updates for every page, declared with data attributes.
+ *
+ *   data-live-list                 websocket /ws/events/; after each push the
+ *                                  page is refetched and the element's cards
+ *                                  ([data-event-card]) are swapped in place.
+ *   data-live-event="<uuid>"       websocket /ws/events/<uuid>/availability/;
+ *   data-availability-url="<url>"  on each push and (re)connect the JSON is
+ *                                  refetched, generic markup updated and
+ *                                  `availability:update` dispatched.
+ *   data-live-door="<uuid>"        websocket /ws/events/<uuid>/door/ (staff);
+ *                                  each message dispatched as `door:message`.
+ *
+ * Events on `document`: availability:update (detail: the availability JSON),
+ * availability:unavailable (detail: {eventId, status}), door:message (detail:
+ * the message), live:resync (detail: {path}) after every (re)connect, and
+ * live:status (detail: {state: "live" | "reconnecting" | "offline"}).
+ *
+ * Generic markup updated inside a [data-live-event] element, per ticket type
+ * row [data-ticket-type="<id>"]: [data-available] text ("N left" / "Sold
+ * out", override with data-available-format="{n} left" and
+ * data-sold-out-text), [data-sold-out-badge] hidden unless sold out, the
+ * row's is-sold-out class; for the whole event [data-when-sold-out] and
+ * [data-when-available] shown or hidden, [data-when-unavailable] shown once
+ * the event is no longer on sale.
+ *
+ * A dropped socket reconnects with exponential backoff and full jitter; every
+ * (re)connect refetches the snapshot, so a missed message never leaves the
+ * page wrong. Close codes 4401/4403/4404 are final (no retry).
+ */
+(() => {
+  "use strict";
+
+  const FINAL_CLOSE_CODES = new Set([4401, 4403, 4404]);
+  const BACKOFF_FIRST_MS = 500;
+  const BACKOFF_MAX_MS = 30000;
+  const STABLE_AFTER_MS = 5000; // a connection this old resets the backoff
+  const SHOW_RECONNECTING_AFTER_MS = 1500; // brief blips stay invisible
+
+  const emit = (name, detail) =>
+    document.dispatchEvent(new CustomEvent(name, { detail }));
+
+  const wsUrl = (path) =>
+    `${location.protocol === "https:" ? "wss" : "ws"}://${location.host}${path}`;
+
+  /* One websocket that keeps itself connected. */
+  class Feed {
+    constructor(path, { onMessage, onOpen }) {
+      this.path = path;
+      this.onMessage = onMessage;
+      this.onOpen = onOpen;
+      this.state = "connecting";
+      this.attempt = 0;
+      this.timer = null;
+      this.socket = null;
+      this.stopped = false; // refused for good
+      this.suspended = false; // page hidden in the back/forward cache
+      this.connect();
+    }
+
+    connect() {
+      clearTimeout(this.timer);
+      this.timer = null;
+      if (this.stopped || this.suspended || this.socket) return;
+      let socket;
+      try {
+        socket = new WebSocket(wsUrl(this.path));
+      } catch (error) {
+        this.retry();
+        return;
+      }
+      this.socket = socket;
+      let openedAt = 0;
+      socket.addEventListener("open", () => {
+        openedAt = Date.now();
+        this.setState("live");
+        emit("live:resync", { path: this.path });
+        this.onOpen();
+      });
+      socket.addEventListener("message", (event) => {
+        let message;
+        try {
+          message = JSON.parse(event.data);
+        } catch (error) {
+          return;
+        }
+        if (message && typeof message === "object") this.onMessage(message);
+      });
+      socket.addEventListener("close", (event) => {
+        if (this.socket === socket) this.socket = null;
+        if (openedAt && Date.now() - openedAt > STABLE_AFTER_MS) this.attempt = 0;
+        if (FINAL_CLOSE_CODES.has(event.code)) {
+          this.stopped = true;
+          this.setState("offline");
+          return;
+        }
+        if (!this.suspended) this.retry();
+      });
+    }
+
+    retry() {
+      if (this.stopped || this.suspended || this.timer) return;
+      this.setState(navigator.onLine === false ? "offline" : "reconnecting");
+      const ceiling = Math.min(BACKOFF_MAX_MS, BACKOFF_FIRST_MS * 2 ** this.attempt);
+      this.attempt += 1;
+      // Full jitter: a server restart must not bring every tab back at once.
+      this.timer = setTimeout(() => this.connect(), Math.random() * ceiling);
+    }
+
+    /* Reconnect now (network back, tab visible again) if not connected. */
+    wake() {
+      this.suspended = false;
+      if (this.stopped || this.socket) return;
+      this.connect();
+    }
+
+    suspend() {
+      this.suspended = true;
+      clearTimeout(this.timer);
+      this.timer = null;
+      if (this.socket) {
+        const socket = this.socket;
+        this.socket = null;
+        socket.close(1000);
+      }
+    }
+
+    setState(state) {
+      this.state = state;
+      status.update();
+    }
+  }
+
+  /* The header's discreet indicator and live:status events. */
+  const status = {
+    feeds: [],
+    shown: null,
+    pending: null,
+
+    state() {
+      const states = this.feeds.map((feed) => feed.state);
+      if (states.includes("offline")) return "offline";
+      if (states.every((state) => state === "live")) return "live";
+      return "reconnecting";
+    },
+
+    update() {
+      if (!this.feeds.length) return;
+      const state = this.state();
+      if (state === "reconnecting" && this.shown !== "reconnecting") {
+        this.pending ??= setTimeout(() => {
+          this.pending = null;
+          if (this.state() === "reconnecting") this.show("reconnecting");
+        }, SHOW_RECONNECTING_AFTER_MS);
+        return;
+      }
+      clearTimeout(this.pending);
+      this.pending = null;
+      this.show(state);
+    },
+
+    show(state) {
+      if (state === this.shown) return;
+      this.shown = state;
+      const labels = { live: "Live", reconnecting: "Reconnecting…", offline: "Offline" };
+      for (const indicator of document.querySelectorAll("[data-live-indicator]")) {
+        indicator.hidden = false;
+        indicator.dataset.state = state;
+        indicator.textContent = labels[state];
+        indicator.title =
+          state === "live"
+            ? "This page updates by itself"
+            : "Live updates paused; the page will catch up when they resume";
+      }
+      emit("live:status", { state });
+    },
+  };
+
+  /* Run `task` now, or once more after the run in flight (never in parallel). */
+  const coalesced = (task) => {
+    let running = false;
+    let again = false;
+    const run = async () => {
+      if (running) {
+        again = true;
+        return;
+      }
+      running = true;
+      try {
+        do {
+          again = false;
+          try {
+            await task();
+          } catch (error) {
+            // Network hiccup: the next push or reconnect fetches again.
+          }
+        } while (again);
+      } finally {
+        running = false;
+      }
+    };
+    return run;
+  };
+
+  /* --- the event list ---------------------------------------------------- */
+
+  const cardKey = (element) =>
+    element.getAttribute("data-event-card") || element.getAttribute("data-live-key");
+
+  /* Make target's element children match source's, keeping unchanged nodes
+   * (and so focus and loaded images) where they are. */
+  const morphChildren = (target, source) => {
+    const kept = new Map();
+    for (const child of target.children) {
+      const key = cardKey(child);
+      if (key) kept.set(key, child);
+    }
+    const next = Array.from(source.children, (child) => {
+      const old = kept.get(cardKey(child));
+      return old && old.isEqualNode(child) ? old : document.importNode(child, true);
+    });
+    next.forEach((node, index) => {
+      const current = target.children[index];
+      if (current !== node) target.insertBefore(node, current || null);
+    });
+    while (target.children.length > next.length) target.lastElementChild.remove();
+  };
+
+  const refreshLists = coalesced(async () => {
+    const response = await fetch(location.href, {
+      cache: "no-store",
+      // Anonymous: the list is public, and a session fetch could consume
+      // flash messages meant for the page the visitor opens next.
+      credentials: "omit",
+      headers: { "X-Live-Refresh": "list" },
+    });
+    if (!response.ok) return;
+    const fresh = new DOMParser().parseFromString(await response.text(), "text/html");
+    const freshLists = fresh.querySelectorAll("[data-live-list]");
+    document.querySelectorAll("[data-live-list]").forEach((list, index) => {
+      const name = list.getAttribute("data-live-list");
+      const match =
+        (name && fresh.querySelector(`[data-live-list="${CSS.escape(name)}"]`)) ||
+        freshLists[index];
+      if (match) morphChildren(list, match);
+    });
+    emit("live:list-updated", {});
+  });
+
+  /* --- one event's availability ------------------------------------------ */
+
+  const applyAvailability = (root, data) => {
+    const rows = new Map(data.availability.map((row) => [String(row.id), row]));
+    for (const element of root.querySelectorAll("[data-ticket-type]")) {
+      const row = rows.get(element.getAttribute("data-ticket-type"));
+      if (!row) continue;
+      element.classList.toggle("is-sold-out", row.sold_out);
+      for (const figure of element.querySelectorAll("[data-available]")) {
+        const text = row.sold_out
+          ? figure.dataset.soldOutText || "Sold out"
+          : (figure.dataset.availableFormat || "{n} left").replace(
+              "{n}",
+              String(row.available),
+            );
+        if (figure.textContent !== text) figure.textContent = text;
+      }
+      for (const badge of element.querySelectorAll("[data-sold-out-badge]")) {
+        badge.hidden = !row.sold_out;
+      }
+    }
+    const soldOut = data.summary.is_sold_out;
+    for (const el of root.querySelectorAll("[data-when-sold-out]")) el.hidden = !soldOut;
+    for (const el of root.querySelectorAll("[data-when-available]")) el.hidden = soldOut;
+    for (const el of root.querySelectorAll("[data-when-unavailable]")) el.hidden = true;
+  };
+
+  const watchEvent = (eventId, roots) => {
+    const url = roots
+      .map((root) => root.getAttribute("data-availability-url"))
+      .find(Boolean);
+    const refresh = coalesced(async () => {
+      if (!url) return;
+      const response = await fetch(url, { cache: "no-store", credentials: "omit" });
+      if (response.status === 404) {
+        for (const root of roots) {
+          for (const el of root.querySelectorAll("[data-when-unavailable]")) {
+            el.hidden = false;
+          }
+        }
+        emit("availability:unavailable", { eventId, status: response.status });
+        return;
+      }
+      if (!response.ok) return;
+      const data = await response.json();
+      for (const root of roots) applyAvailability(root, data);
+      emit("availability:update", data);
+    });
+    return new Feed(`/ws/events/${encodeURIComponent(eventId)}/availability/`, {
+      onMessage: refresh,
+      onOpen: refresh,
+    });
+  };
+
+  /* --- start ---------------------------------------------------------------- */
+
+  const started = new Set();
+
+  const groupBy = (selector, attribute) => {
+    const groups = new Map();
+    for (const element of document.querySelectorAll(selector)) {
+      const key = element.getAttribute(attribute);
+      if (!key || started.has(`${attribute}:${key}`)) continue;
+      if (!groups.has(key)) groups.set(key, []);
+      groups.get(key).push(element);
+    }
+    return groups;
+  };
+
+  /* Start feeds for any data-live-* element not yet watched (call again after
+   * adding such elements to the page). */
+  const scan = () => {
+    const feeds = [];
+    if (!started.has("list") && document.querySelector("[data-live-list]")) {
+      started.add("list");
+      feeds.push(new Feed("/ws/events/", { onMessage: refreshLists, onOpen: refreshLists }));
+    }
+    for (const [eventId, roots] of groupBy("[data-live-event]", "data-live-event")) {
+      started.add(`data-live-event:${eventId}`);
+      feeds.push(watchEvent(eventId, roots));
+    }
+    for (const [eventId] of groupBy("[data-live-door]", "data-live-door")) {
+      started.add(`data-live-door:${eventId}`);
+      feeds.push(
+        new Feed(`/ws/events/${encodeURIComponent(eventId)}/door/`, {
+          onMessage: (message) => emit("door:message", message),
+          onOpen: () => {},
+        }),
+      );
+    }
+    status.feeds.push(...feeds);
+    status.update();
+  };
+
+  const everyFeed = (method) => status.feeds.forEach((feed) => feed[method]());
+
+  window.addEventListener("online", () => everyFeed("wake"));
+  window.addEventListener("offline", () => status.update());
+  document.addEventListener("visibilitychange", () => {
+    if (document.visibilityState === "visible") everyFeed("wake");
+  });
+  // Let the page into the back/forward cache, and catch up when it returns.
+  window.addEventListener("pagehide", () => everyFeed("suspend"));
+  window.addEventListener("pageshow", (event) => {
+    if (event.persisted) everyFeed("wake");
+  });
+
+  window.Live = { scan };
+  if (document.readyState === "loading") {
+    document.addEventListener("DOMContentLoaded", scan);
+  } else {
+    scan();
+  }
+})();
