@@ -1,0 +1,19 @@
+"""Changes an e2e test can ask a server process to make (see asgi_app.py)."""
+
+from core import realtime
+from core.models import TicketType
+from tests.factories import make_paid_order
+
+
+def sell(*, ticket_type_id: int, quantity: int = 1) -> dict:
+    """Buy and pay for tickets through the real services."""
+    order = make_paid_order(TicketType.objects.get(pk=ticket_type_id), quantity)
+    return {"order": order.code}
+
+
+def announce_event_changed(*, event_id: str, change: str) -> dict:
+    realtime.announce_event_changed(event_id, change=change)
+    return {}
+
+
+ACTIONS = {"sell": sell, "announce_event_changed": announce_event_changed}
