@@ -13,9 +13,11 @@ than the change it was told about (core/queries/snapshots.py reads it).
 Public groups carry no personal data: an event id and what kind of change.
 """
 
+import asyncio
 import logging
 import time
 from collections.abc import Iterable
+from concurrent.futures import ThreadPoolExecutor
 
 from asgiref.sync import async_to_sync
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
@@ -82,9 +84,23 @@ def send_now(group: str, message: dict) -> None:
     if layer is None:
         return
     try:
-        async_to_sync(layer.group_send)(group, message)
+        if _event_loop_running_here():
+            # async_to_sync refuses to run in a thread with a running loop
+            # (Playwright's sync API leaves one in e2e tests): use another.
+            with ThreadPoolExecutor(max_workers=1) as pool:
+                pool.submit(async_to_sync(layer.group_send), group, message).result()
+        else:
+            async_to_sync(layer.group_send)(group, message)
     except Exception:
         logger.exception("broadcast to %s failed", group)
+
+
+def _event_loop_running_here() -> bool:
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return False
+    return True
 
 
 def send_after_commit(group: str, message: dict) -> None:

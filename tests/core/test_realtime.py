@@ -89,3 +89,22 @@ def test_a_broken_cache_never_reaches_the_writer(monkeypatch, caplog):
     realtime.bump_catalogue_version()
     assert realtime.catalogue_version() is None
     assert "cache unreachable" in caplog.text
+
+
+def test_sending_works_from_a_thread_running_an_event_loop(monkeypatch, caplog):
+    import asyncio
+
+    received = []
+
+    class RecordingLayer:
+        async def group_send(self, group, message):
+            received.append((group, message))
+
+    monkeypatch.setattr(realtime, "get_channel_layer", lambda: RecordingLayer())
+
+    async def sync_code_called_from_a_loop_thread():
+        realtime.send_now("events.public", {"type": "events.changed"})
+
+    asyncio.run(sync_code_called_from_a_loop_thread())
+    assert received == [("events.public", {"type": "events.changed"})]
+    assert "failed" not in caplog.text

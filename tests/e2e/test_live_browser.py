@@ -1,0 +1,122 @@
+"""Live pages in a real browser against real ASGI servers (websockets included)."""
+
+import pytest
+from django.db import transaction
+from playwright.sync_api import expect
+
+from core import realtime
+from tests.factories import EventFactory, TicketTypeFactory, make_paid_order
+
+pytestmark = pytest.mark.browser
+
+WAIT_MS = 30_000
+# A loaded CI machine can take seconds to start a server or reconnect.
+expect.set_options(timeout=WAIT_MS)
+
+
+@pytest.fixture
+def open_page(browser, transactional_db):
+    """`open_page(url)`: a page in its own browser context, subscribed and marked.
+
+    Contexts close before the test's database is emptied (this fixture is set
+    up after transactional_db, so torn down before it): no page may query a
+    server while its tables are truncated.
+    """
+    contexts = []
+
+    def open_(url):
+        context = browser.new_context(viewport={"width": 390, "height": 844})
+        contexts.append(context)
+        context.set_default_timeout(WAIT_MS)
+        page = context.new_page()
+        page.goto(url)
+        expect(page.locator("[data-live-indicator]")).to_have_attribute(
+            "data-state", "live"
+        )
+        # A reload would lose this mark.
+        page.evaluate("window.notReloaded = true")
+        return page
+
+    yield open_
+    for context in contexts:
+        context.close()
+
+
+def not_reloaded(page) -> bool:
+    return page.evaluate("window.notReloaded === true")
+
+
+@pytest.fixture(params=["in the server", "in the test through Redis"])
+def sell(request, asgi_server):
+    """Make a sale where its announcement can reach the server's websockets."""
+    if request.param == "in the server":
+        return lambda seat, quantity: asgi_server.run(
+            "sell", ticket_type_id=seat.id, quantity=quantity
+        )
+    request.getfixturevalue("redis_url")
+    return make_paid_order
+
+
+def test_a_sale_changes_every_open_page_without_reload(open_page, asgi_server, sell):
+    event = EventFactory(name="Live Night", venue_capacity=3)
+    seat = TicketTypeFactory(event=event, name="GA", capacity=3)
+    buying = open_page(f"{asgi_server.url}/buy/events/{event.slug}/")
+    listing = open_page(f"{asgi_server.url}/")
+    detail = open_page(f"{asgi_server.url}/events/{event.slug}/")
+    row = buying.locator(f'[data-ticket-type="{seat.id}"]')
+    card = listing.locator(f'[data-event-card="{event.id}"]')
+    expect(row.locator("[data-available]")).to_have_text("3 left")
+    expect(card.locator("[data-sold-out-badge]")).to_be_hidden()
+
+    sell(seat, 1)
+    expect(row.locator("[data-available]")).to_have_text("2 left")
+
+    sell(seat, 2)
+    expect(row.locator("[data-available]")).to_have_text("Sold out")
+    expect(row).to_have_class("price-row is-sold-out")
+    expect(card.locator("[data-sold-out-badge]")).to_be_visible()
+    expect(detail.get_by_role("link", name="Join the waitlist")).to_be_visible()
+    expect(detail.locator("[data-buy-link]")).to_be_hidden()
+    assert all(not_reloaded(page) for page in (buying, listing, detail))
+
+
+def test_new_and_withdrawn_events_appear_and_vanish_in_the_list(open_page, asgi_server):
+    EventFactory(name="Already On")
+    listing = open_page(f"{asgi_server.url}/buy/")
+    expect(listing.get_by_role("heading", name="Already On")).to_be_visible()
+
+    fresh = EventFactory(name="Just Announced")
+    asgi_server.run("announce_event_changed", event_id=str(fresh.id), change="created")
+    expect(listing.get_by_role("heading", name="Just Announced")).to_be_visible()
+
+    fresh.is_active = False
+    fresh.save()
+    asgi_server.run(
+        "announce_event_changed", event_id=str(fresh.id), change="deactivated"
+    )
+    expect(listing.get_by_role("heading", name="Just Announced")).to_have_count(0)
+    expect(listing.get_by_role("heading", name="Already On")).to_be_visible()
+    assert not_reloaded(listing)
+
+
+def test_a_page_catches_up_on_what_it_missed_while_disconnected(
+    open_page, asgi_server_factory
+):
+    event = EventFactory(name="Flaky Wifi", venue_capacity=10)
+    seat = TicketTypeFactory(event=event, capacity=10)
+    server = asgi_server_factory()
+    page = open_page(f"{server.url}/buy/events/{event.slug}/")
+    figure = page.locator(f'[data-ticket-type="{seat.id}"] [data-available]')
+    expect(figure).to_have_text("10 left")
+
+    server.stop()
+    expect(page.locator("[data-live-indicator]")).to_have_text("Reconnecting…")
+    # Sold while nobody could tell the page: no push will ever carry this.
+    with transaction.atomic():
+        make_paid_order(seat, 4)
+        transaction.on_commit(realtime.bump_catalogue_version)
+
+    asgi_server_factory(port=server.port)
+    expect(page.locator("[data-live-indicator]")).to_have_text("Live")
+    expect(figure).to_have_text("6 left")
+    assert not_reloaded(page)
