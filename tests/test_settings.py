@@ -80,7 +80,7 @@ def test_urls_select_postgres_redis_sendgrid_and_stripe():
     )
     assert (
         values["CHANNEL_LAYERS"]["default"]["BACKEND"]
-        == "channels_redis.core.RedisChannelLayer"
+        == "channels_redis.pubsub.RedisPubSubChannelLayer"
     )
     assert values["CACHES"]["default"]["BACKEND"].endswith("RedisCache")
     assert (
@@ -134,3 +134,18 @@ def test_misconfiguration_is_explained_in_plain_words(overrides, message):
     result = _check("--deploy", **(PRODUCTION_ENV | overrides))
     assert result.returncode != 0
     assert message in result.stderr + result.stdout
+
+
+def test_the_redis_channel_layer_can_be_the_list_based_one():
+    values = _settings(
+        ["CHANNEL_LAYERS"], REDIS_URL="redis://redis:6379/0", REDIS_CHANNEL_LAYER="core"
+    )
+    layer = values["CHANNEL_LAYERS"]["default"]
+    assert layer["BACKEND"] == "channels_redis.core.RedisChannelLayer"
+    assert layer["CONFIG"]["hosts"] == ["redis://redis:6379/0"]
+
+
+def test_an_unknown_channel_layer_kind_is_refused():
+    with pytest.raises(subprocess.CalledProcessError) as failed:
+        _settings(["CHANNEL_LAYERS"], REDIS_CHANNEL_LAYER="kafka")
+    assert "REDIS_CHANNEL_LAYER must be" in failed.value.stderr
