@@ -149,3 +149,18 @@ def test_an_unknown_channel_layer_kind_is_refused():
     with pytest.raises(subprocess.CalledProcessError) as failed:
         _settings(["CHANNEL_LAYERS"], REDIS_CHANNEL_LAYER="kafka")
     assert "REDIS_CHANNEL_LAYER must be" in failed.value.stderr
+
+
+def test_the_marketing_host_may_read_the_availability_api():
+    values = _settings(
+        ["CORS_ALLOWED_ORIGINS"],
+        MARKETING_HOST="www.example.com",
+        PURCHASE_HOST="tickets.example.com",
+        SCANNER_HOST="door.example.com",
+        SITE_SCHEME="https",
+        CORS_ALLOWED_ORIGINS="https://partner.example.org",
+    )
+    assert values["CORS_ALLOWED_ORIGINS"] == [
+        "https://partner.example.org",
+        "https://www.example.com",
+    ]
