@@ -16,4 +16,13 @@ def announce_event_changed(*, event_id: str, change: str) -> dict:
     return {}
 
 
-ACTIONS = {"sell": sell, "announce_event_changed": announce_event_changed}
+def announce_scan(*, event_id: str, scan: dict) -> dict:
+    realtime.announce_scan(event_id, scan=scan)
+    return {}
+
+
+ACTIONS = {
+    "sell": sell,
+    "announce_event_changed": announce_event_changed,
+    "announce_scan": announce_scan,
+}

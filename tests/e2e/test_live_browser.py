@@ -5,7 +5,14 @@ from django.db import transaction
 from playwright.sync_api import expect
 
 from core import realtime
-from tests.factories import EventFactory, TicketTypeFactory, make_paid_order
+from core.models import Role
+from tests.factories import (
+    EventFactory,
+    TicketTypeFactory,
+    make_paid_order,
+    make_staff,
+)
+from tests.live import session_cookie
 
 pytestmark = pytest.mark.browser
 
@@ -120,3 +127,65 @@ def test_a_page_catches_up_on_what_it_missed_while_disconnected(
     expect(page.locator("[data-live-indicator]")).to_have_text("Live")
     expect(figure).to_have_text("6 left")
     assert not_reloaded(page)
+
+
+def watch_door(page, event_id) -> None:
+    """Add a door feed to an open page, recording what live.js dispatches."""
+    page.evaluate(
+        """eventId => {
+            window.doorMessages = [];
+            window.resynced = [];
+            document.addEventListener("door:message", e => doorMessages.push(e.detail));
+            document.addEventListener("live:resync", e => resynced.push(e.detail.path));
+            const feed = document.createElement("div");
+            feed.dataset.liveDoor = eventId;
+            document.body.append(feed);
+            Live.scan();
+        }""",
+        str(event_id),
+    )
+
+
+def test_staff_pages_get_door_messages(open_page, asgi_server):
+    event = EventFactory()
+    page = open_page(f"{asgi_server.url}/")
+    staff = make_staff(Role.DOOR)
+    name, value = session_cookie(staff).split("=", 1)
+    page.context.add_cookies([{"name": name, "value": value, "url": asgi_server.url}])
+    door_sockets = []
+    page.on("websocket", lambda ws: "/door/" in ws.url and door_sockets.append(ws.url))
+
+    watch_door(page, event.id)
+    page.wait_for_function(
+        "path => window.resynced.includes(path)", arg=f"/ws/events/{event.id}/door/"
+    )
+    asgi_server.run(
+        "announce_scan", event_id=str(event.id), scan={"result": "admit", "n": 1}
+    )
+
+    page.wait_for_function("window.doorMessages.length === 1")
+    assert page.evaluate("window.doorMessages[0]") == {
+        "type": "door.scan",
+        "event_id": str(event.id),
+        "scan": {"result": "admit", "n": 1},
+    }
+    assert len(door_sockets) == 1
+
+
+def test_a_refused_feed_goes_offline_and_stops_retrying(open_page, asgi_server):
+    EventFactory(name="Public Show")
+    hidden = EventFactory()
+    page = open_page(f"{asgi_server.url}/")
+    door_sockets = []
+    page.on("websocket", lambda ws: "/door/" in ws.url and door_sockets.append(ws.url))
+
+    watch_door(page, hidden.id)  # anonymous: refused with 4401
+    expect(page.locator("[data-live-indicator]")).to_have_text("Offline")
+    # The other feeds keep working...
+    fresh = EventFactory(name="Later Show")
+    asgi_server.run("announce_event_changed", event_id=str(fresh.id), change="created")
+    expect(page.get_by_role("heading", name="Later Show")).to_be_visible()
+    # ...and the refused one never tries again (a retry would come within
+    # half a second of the close: the first backoff step).
+    page.wait_for_timeout(1500)
+    assert door_sockets == [f"{asgi_server.ws_url}/ws/events/{hidden.id}/door/"]
