@@ -23,5 +23,5 @@ RUN DEBUG=true python manage.py collectstatic --noinput
 
 EXPOSE 8000
 # Uvicorn workers under gunicorn: HTTP and websockets on one port.
-CMD ["gunicorn", "ticketing.asgi:application", "-k", "uvicorn.workers.UvicornWorker", \
+CMD ["gunicorn", "ticketing.asgi:application", "-k", "ticketing.workers.LiveUvicornWorker", \
      "--bind", "0.0.0.0:8000", "--workers", "3", "--access-logfile", "-"]

@@ -164,3 +164,10 @@ def test_the_marketing_host_may_read_the_availability_api():
         "https://partner.example.org",
         "https://www.example.com",
     ]
+
+
+def test_the_deployment_serves_websockets_without_per_message_deflate():
+    from ticketing.workers import LiveUvicornWorker
+
+    assert LiveUvicornWorker.CONFIG_KWARGS["ws_per_message_deflate"] is False
+    assert "ticketing.workers.LiveUvicornWorker" in (ROOT / "Dockerfile").read_text()

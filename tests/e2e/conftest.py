@@ -126,6 +126,8 @@ def start_asgi_server(log_dir: Path, *, port: int | None = None, **env) -> AsgiS
                 str(port),
                 "--lifespan",
                 "off",
+                "--ws-per-message-deflate",  # as the deployment's worker
+                "false",
                 "--log-level",
                 "warning",
             ],
