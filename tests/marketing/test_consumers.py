@@ -5,7 +5,14 @@ from asgiref.sync import sync_to_async
 from django.db import transaction
 
 from core import realtime
-from tests.factories import EventFactory, TicketTypeFactory, make_paid_order
+from core.models import Role
+from core.services.events import set_event_active
+from tests.factories import (
+    EventFactory,
+    TicketTypeFactory,
+    make_paid_order,
+    make_staff,
+)
 from tests.live import async_test, close_code, communicator, connected, next_message
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -98,3 +105,20 @@ async def test_connections_without_an_origin_are_refused():
     comm = communicator("/ws/events/", origin=None)
     accepted, _ = await comm.connect()
     assert not accepted
+
+
+@async_test
+async def test_the_consoles_activation_switch_reaches_the_list():
+    comm = await connected("/ws/events/")
+    event, manager = await sync_to_async(
+        lambda: (EventFactory(), make_staff(Role.MANAGER))
+    )()
+
+    await sync_to_async(set_event_active)(
+        actor=manager, event_id=event.id, active=False
+    )
+    await sync_to_async(set_event_active)(actor=manager, event_id=event.id, active=True)
+
+    changes = [(await next_message(comm))["change"] for _ in range(2)]
+    assert changes == ["deactivated", "activated"]
+    await comm.disconnect()
