@@ -30,18 +30,6 @@ def _must_run(what: str) -> bool:
     )
 
 
-@pytest.fixture(scope="session")
-def django_db_modify_db_settings(
-    django_db_modify_db_settings_parallel_suffix, tmp_path_factory
-):
-    """On SQLite, keep the test database in a file rather than in memory, so
-    that server subprocesses (tests/e2e `asgi_server`) can open it too."""
-    database = settings.DATABASES["default"]
-    if database["ENGINE"] == "django.db.backends.sqlite3":
-        folder = tmp_path_factory.mktemp("sqlite")
-        database.setdefault("TEST", {})["NAME"] = str(folder / "test.sqlite3")
-
-
 @pytest.fixture(autouse=True)
 def _isolated_settings(settings, tmp_path):
     settings.MEDIA_ROOT = tmp_path / "media"
@@ -57,10 +45,18 @@ def _isolated_settings(settings, tmp_path):
 
 
 @pytest.fixture(scope="session")
-def django_db_modify_db_settings(django_db_modify_db_settings_parallel_suffix):
+def django_db_modify_db_settings(
+    django_db_modify_db_settings_parallel_suffix, tmp_path_factory
+):
     """Tests use one real connection per thread, not the server's pool, so that
-    concurrency tests have as many concurrent connections as threads."""
-    settings.DATABASES["default"].get("OPTIONS", {}).pop("pool", None)
+    concurrency tests have as many concurrent connections as threads. On SQLite
+    the test database is a file rather than memory, so that server subprocesses
+    (tests/e2e `asgi_server`) can open it too."""
+    database = settings.DATABASES["default"]
+    database.get("OPTIONS", {}).pop("pool", None)
+    if database["ENGINE"] == "django.db.backends.sqlite3":
+        folder = tmp_path_factory.mktemp("sqlite")
+        database.setdefault("TEST", {})["NAME"] = str(folder / "test.sqlite3")
 
 
 @pytest.fixture(autouse=True)

@@ -18,11 +18,11 @@
  *
  * Generic markup updated inside a [data-live-event] element, per ticket type
  * row [data-ticket-type="<id>"]: [data-available] text ("N left" / "Sold
- * out", override with data-available-format="{n} left" and
- * data-sold-out-text), [data-sold-out-badge] hidden unless sold out, the
- * row's is-sold-out class; for the whole event [data-when-sold-out] and
- * [data-when-available] shown or hidden, [data-when-unavailable] shown once
- * the event is no longer on sale.
+ * out" / "Not on sale", override with data-available-format="{n} left",
+ * data-sold-out-text, data-not-on-sale-text), [data-sold-out-badge] hidden
+ * unless sold out, the row's is-sold-out class; for the whole event
+ * [data-when-sold-out] and [data-when-available] shown or hidden,
+ * [data-when-unavailable] shown once the event is no longer on sale.
  *
  * A dropped socket reconnects with exponential backoff and full jitter; every
  * (re)connect refetches the snapshot, so a missed message never leaves the
@@ -256,12 +256,16 @@
       if (!row) continue;
       element.classList.toggle("is-sold-out", row.sold_out);
       for (const figure of element.querySelectorAll("[data-available]")) {
-        const text = row.sold_out
-          ? figure.dataset.soldOutText || "Sold out"
-          : (figure.dataset.availableFormat || "{n} left").replace(
-              "{n}",
-              String(row.available),
-            );
+        let text;
+        if (row.sold_out) text = figure.dataset.soldOutText || "Sold out";
+        else if (row.on_sale === false) {
+          text = figure.dataset.notOnSaleText || "Not on sale";
+        } else {
+          text = (figure.dataset.availableFormat || "{n} left").replace(
+            "{n}",
+            String(row.available),
+          );
+        }
         if (figure.textContent !== text) figure.textContent = text;
       }
       for (const badge of element.querySelectorAll("[data-sold-out-badge]")) {
