@@ -110,3 +110,63 @@ class OrderNotRefundable(TicketingError):
     code = "not_refundable"
     message = "This order cannot be refunded."
     http_status = 409
+
+
+# --- Door scanning ----------------------------------------------------------
+# Refusals are answers, not failures: the check-in service logs each one and
+# returns it (with `verdict` "reject" or "attention") so the door shows it.
+
+
+class ScanRefused(TicketingError):
+    """A scanned code that does not admit anyone; `verdict` drives the door screen."""
+
+    code = "refused"
+    message = "Not admitted."
+    http_status = 409
+    verdict = "reject"
+
+
+class InvalidTicket(ScanRefused):
+    code = "invalid"
+    message = "Not a valid ticket."
+
+
+class WrongEvent(ScanRefused):
+    code = "wrong_event"
+    message = "This ticket is for another event."
+
+
+class TicketVoid(ScanRefused):
+    code = "void"
+    message = "This ticket was refunded or cancelled."
+
+
+class TicketNotYetValid(ScanRefused):
+    code = "not_yet_valid"
+    message = "Check-in has not opened yet for this event."
+    verdict = "attention"
+
+
+class AlreadyUsed(ScanRefused):
+    code = "already_used"
+    message = "This ticket was already used."
+
+
+class OfflineConflict(ScanRefused):
+    """Admitted offline at one door while already admitted elsewhere."""
+
+    code = "offline_conflict"
+    message = "Admitted offline, but this ticket had already been used."
+    verdict = "attention"
+
+
+class NonceReused(TicketingError):
+    code = "nonce_reused"
+    message = "This scan id was already used for a different code."
+    http_status = 409
+
+
+class UndoRefused(TicketingError):
+    code = "not_admitted"
+    message = "This ticket is not checked in, so there is nothing to undo."
+    http_status = 409

@@ -280,6 +280,9 @@ TICKET_WEBHOOK_API_KEY = env("TICKET_WEBHOOK_API_KEY", default="")
 # Ed25519 private key (32-byte seed, base64). Empty: derived from SECRET_KEY,
 # which is fine locally but means rotating SECRET_KEY voids every ticket.
 QR_SIGNING_SECRET = env("QR_SIGNING_SECRET", default="")
+# The door starts admitting this many hours before doors open (or the start
+# when no doors time is set); earlier scans answer "not valid yet".
+CHECKIN_OPENS_HOURS = env.int("CHECKIN_OPENS_HOURS", default=12)
 
 # --- Waitlist --------------------------------------------------------------
 WAITLIST_OFFER_HOURS = env.int("WAITLIST_OFFER_HOURS", default=24)

@@ -1,0 +1,684 @@
+"""Checking tickets in at the door: one admit per ticket, every attempt logged.
+
+A scanned text goes through three gates, cheapest first:
+
+1. the Ed25519 signature (no database): forged, altered, truncated and
+   garbage texts stop here;
+2. the event tag inside the signed payload (no database): another event's
+   ticket stops here;
+3. one conditional `UPDATE ... WHERE status = 'issued'` on the ticket row:
+   of two doors scanning one ticket at the same instant exactly one updates a
+   row, the other reads it back as already used.
+
+Every attempt writes one ScanLog row. The admit and its log row and counters
+commit together; a refusal is logged on its own, after the (empty) admit
+transaction, so it is kept whatever happened. A client `nonce` makes retries
+safe: the unique (event, nonce) constraint lets only the first attempt's row
+exist, and a repeat gets that row's answer back.
+
+Refusals are domain errors (core.exceptions.ScanRefused subclasses) raised
+inside and returned as `ScanResult`s: at the door a refusal is an answer to
+show, not a failure.
+"""
+
+import hashlib
+import re
+import unicodedata
+import zoneinfo
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+from django.conf import settings
+from django.db import IntegrityError, transaction
+from django.db.models import F
+from django.utils import timezone
+from django.utils.formats import date_format
+
+from core import realtime
+from core.exceptions import (
+    AlreadyUsed,
+    InvalidRequest,
+    InvalidTicket,
+    NonceReused,
+    NotFound,
+    OfflineConflict,
+    ScanRefused,
+    TicketNotYetValid,
+    TicketVoid,
+    UndoRefused,
+    WrongEvent,
+)
+from core.models import Event, ScanLog, Ticket, TicketType
+from core.tickets.signing import (
+    MAX_PAYLOAD_LENGTH,
+    VERSION,
+    InvalidTicketCode,
+    event_key,
+    verify_ticket_code,
+)
+
+# The short code printed under a ticket's QR, for typing in by hand.
+SHORT_CODE_RE = re.compile(r"^[A-Z0-9]{6,16}$")
+NONCE_RE = re.compile(r"^[A-Za-z0-9_.:-]{1,64}$")
+METHODS = ("camera", "keyboard", "manual", "guest_list", "offline", "api")
+MAX_LABEL_LENGTH = 100
+MAX_REASON_LENGTH = 300
+# Offline admits may be uploaded late, but not from a clock that is badly off.
+MAX_OFFLINE_AGE = timedelta(days=3)
+
+
+@dataclass(frozen=True)
+class ScanResult:
+    """The answer to one scan attempt, as stored on its ScanLog row."""
+
+    code: str  # ok | already_used | wrong_event | void | invalid | not_yet_valid | ...
+    message: str
+    verdict: str  # admit | reject | attention
+    scan_id: int
+    at: datetime
+    ticket: dict | None = None  # code, guest_name, ticket_type, ticket_type_id
+    info: dict = field(default_factory=dict)  # e.g. used_at/used_device/used_by
+    offline: bool = False
+    replayed: bool = False  # a repeated nonce: this is the first attempt's answer
+
+    @property
+    def admitted(self) -> bool:
+        return self.code == ScanLog.Result.OK
+
+    def as_dict(self) -> dict:
+        """The API's response body: `code` and `message` first, as every error."""
+        return {
+            "code": self.code,
+            "message": self.message,
+            "verdict": self.verdict,
+            "admitted": self.admitted,
+            "scan_id": self.scan_id,
+            "at": self.at.isoformat(),
+            "ticket": self.ticket,
+            "offline": self.offline,
+            "replayed": self.replayed,
+            **self.info,
+        }
+
+
+@dataclass(frozen=True)
+class OfflineAdmit:
+    """An admit a door phone made without network, uploaded later."""
+
+    text: str
+    nonce: str
+    at: datetime
+    device_label: str = ""
+
+
+# --- Input cleaning ----------------------------------------------------------
+
+
+def code_digest(text) -> str:
+    """SHA-256 of the raw scanned text: the log keeps this, never the text."""
+    if isinstance(text, bytes):
+        raw = text
+    else:
+        raw = str(text).encode("utf-8", "surrogatepass")
+    return hashlib.sha256(raw).hexdigest()
+
+
+def clean_label(label, *, limit: int = MAX_LABEL_LENGTH) -> str:
+    """Printable text only (no control or NUL characters), trimmed to `limit`."""
+    if not isinstance(label, str):
+        return ""
+    printable = "".join(
+        ch if unicodedata.category(ch)[0] not in "CZ" or ch == " " else " "
+        for ch in label[: limit * 2]
+    )
+    return " ".join(printable.split())[:limit]
+
+
+def clean_nonce(nonce) -> str | None:
+    if nonce is None or nonce == "":
+        return None
+    if not isinstance(nonce, str) or not NONCE_RE.match(nonce):
+        raise InvalidRequest(
+            "The scan id must be 1 to 64 letters, digits or - _ . :",
+            code="invalid_nonce",
+        )
+    return nonce
+
+
+def clean_method(method) -> str:
+    return method if method in METHODS else "api"
+
+
+def checkin_opens_at(event: Event) -> datetime:
+    """When the door starts admitting: CHECKIN_OPENS_HOURS before doors (or start)."""
+    opening = event.doors_at or event.starts_at
+    return opening - timedelta(hours=settings.CHECKIN_OPENS_HOURS)
+
+
+def staff_display_name(user) -> str:
+    if user is None:
+        return ""
+    return (user.get_full_name() or user.get_username()).strip()
+
+
+def _local_time_text(event: Event, at: datetime, *, now: datetime) -> str:
+    """`21:14` today, `Fri 12 Jan 21:14` on another day, in the event's zone."""
+    local = timezone.localtime(at, event.tz)
+    if local.date() == timezone.localtime(now, event.tz).date():
+        return date_format(local, "H:i")
+    return date_format(local, "D j M H:i")
+
+
+# --- Reading the scanned text (no database for signed payloads) ---------------
+
+
+def _ticket_code_from(text, event: Event) -> str:
+    """The ticket code a scanned text names, or InvalidTicket / WrongEvent.
+
+    Signed payloads are verified before anything else. A bare short code
+    (typed by staff from the ticket) is accepted for manual entry and only
+    looked up: it is as hard to guess as the ticket's link.
+    """
+    if not isinstance(text, str) or len(text) > MAX_PAYLOAD_LENGTH:
+        raise InvalidTicket()
+    cleaned = text.strip().upper()
+    if cleaned.startswith(f"{VERSION}."):
+        try:
+            verified = verify_ticket_code(cleaned)
+        except InvalidTicketCode as exc:
+            raise InvalidTicket() from exc
+        if verified.event_key != event_key(event.pk):
+            raise _wrong_event(verified.ticket_code)
+        return verified.ticket_code
+    if SHORT_CODE_RE.match(cleaned):
+        return cleaned
+    raise InvalidTicket()
+
+
+def _wrong_event(ticket_code: str) -> WrongEvent:
+    other = (
+        Ticket.objects.filter(code=ticket_code)
+        .values("event__name", "event__starts_at", "event__time_zone")
+        .first()
+    )
+    if other is None:
+        return WrongEvent()
+    when = timezone.localtime(
+        other["event__starts_at"], zoneinfo.ZoneInfo(other["event__time_zone"])
+    )
+    return WrongEvent(
+        f"This ticket is for {other['event__name']} ({date_format(when, 'D j M')}).",
+        other_event=other["event__name"],
+    )
+
+
+# --- Redeeming ---------------------------------------------------------------
+
+_TICKET_FIELDS = (
+    "id",
+    "code",
+    "event_id",
+    "ticket_type_id",
+    "ticket_type__name",
+    "guest_name",
+    "status",
+    "scanned_at",
+    "scanned_device",
+    "scanned_by_id",
+)
+
+
+def _read_ticket(ticket_code: str) -> dict | None:
+    return Ticket.objects.filter(code=ticket_code).values(*_TICKET_FIELDS).first()
+
+
+def _ticket_summary(row: dict) -> dict:
+    return {
+        "code": row["code"],
+        "guest_name": row["guest_name"],
+        "ticket_type": row["ticket_type__name"],
+        "ticket_type_id": row["ticket_type_id"],
+    }
+
+
+def _already_used(event: Event, row: dict, *, now: datetime) -> AlreadyUsed:
+    """'Already used at 21:14 at Door 2 by Sam', from the ticket row."""
+    used_at = row["scanned_at"]
+    used_by = ""
+    if row["scanned_by_id"]:
+        from django.contrib.auth import get_user_model
+
+        user = get_user_model().objects.filter(pk=row["scanned_by_id"]).first()
+        used_by = staff_display_name(user)
+    when = _local_time_text(event, used_at, now=now) if used_at else ""
+    parts = ["Already used"]
+    if when:
+        parts.append(f"at {when}")
+    if row["scanned_device"]:
+        parts.append(f"at {row['scanned_device']}")
+    if used_by:
+        parts.append(f"by {used_by}")
+    return AlreadyUsed(
+        " ".join(parts) + ".",
+        used_at=used_at.isoformat() if used_at else None,
+        used_at_local=when,
+        used_device=row["scanned_device"],
+        used_by=used_by,
+    )
+
+
+def _refusal_for(event: Event, row: dict | None, *, at: datetime, now: datetime):
+    """The refusal a ticket row deserves, or None when it may be admitted."""
+    if row is None:
+        return InvalidTicket()
+    if row["event_id"] != event.pk:
+        return _wrong_event(row["code"])
+    if row["status"] == Ticket.Status.VOID:
+        return TicketVoid()
+    if row["status"] == Ticket.Status.USED:
+        return _already_used(event, row, now=now)
+    opens = checkin_opens_at(event)
+    if at < opens:
+        return TicketNotYetValid(
+            f"Not valid yet: check-in opens {_local_time_text(event, opens, now=now)}.",
+            opens_at=opens.isoformat(),
+        )
+    return None
+
+
+def _admit(
+    *,
+    event: Event,
+    ticket_code: str,
+    staff,
+    device_label: str,
+    nonce: str | None,
+    method: str,
+    offline: bool,
+    at: datetime,
+    digest: str,
+    now: datetime,
+) -> ScanResult:
+    """Admit inside the caller's transaction, or raise the ScanRefused that applies."""
+    row = _read_ticket(ticket_code)
+    refusal = _refusal_for(event, row, at=at, now=now)
+    if refusal is None:
+        updated = Ticket.objects.filter(
+            pk=row["id"], status=Ticket.Status.ISSUED
+        ).update(
+            status=Ticket.Status.USED,
+            scanned_at=at,
+            scanned_by=staff,
+            scanned_device=device_label,
+            updated_at=now,
+        )
+        if not updated:
+            # Another door won the race (or the ticket was voided meanwhile):
+            # read the committed row again and explain.
+            row = _read_ticket(ticket_code)
+            refusal = _refusal_for(event, row, at=at, now=now) or AlreadyUsed()
+    if refusal is not None:
+        refusal.ticket_row = row
+        raise refusal
+    ticket = _ticket_summary(row)
+    name = row["guest_name"] or "Guest"
+    message = f"Admit {name} · {row['ticket_type__name']}"
+    log = ScanLog.objects.create(
+        ticket_id=row["id"],
+        event=event,
+        result=ScanLog.Result.OK,
+        staff=staff,
+        device_label=device_label,
+        code_digest=digest,
+        nonce=nonce,
+        offline=offline,
+        at=at,
+        detail=_log_detail(
+            message=message,
+            verdict="admit",
+            method=method,
+            ticket=ticket,
+            staff=staff,
+            info={},
+        ),
+    )
+    # Counters last, event row before type row (fulfilment's order), so the
+    # hot event row is locked for as short a time as possible.
+    Event.objects.filter(pk=event.pk).update(checked_in_count=F("checked_in_count") + 1)
+    TicketType.objects.filter(pk=row["ticket_type_id"]).update(
+        checked_in_count=F("checked_in_count") + 1
+    )
+    return _result_from(log)
+
+
+def _log_detail(
+    *, message: str, verdict: str, method: str, ticket, staff, info: dict
+) -> dict:
+    return {
+        "message": message,
+        "verdict": verdict,
+        "method": method,
+        "ticket": ticket,
+        "staff_name": staff_display_name(staff),
+        "info": info,
+    }
+
+
+def _result_from(log: ScanLog, *, replayed: bool = False) -> ScanResult:
+    detail = log.detail or {}
+    return ScanResult(
+        code=log.result,
+        message=detail.get("message", log.get_result_display()),
+        verdict=detail.get("verdict", "reject"),
+        scan_id=log.pk,
+        at=log.at,
+        ticket=detail.get("ticket"),
+        info=detail.get("info", {}),
+        offline=log.offline,
+        replayed=replayed,
+    )
+
+
+def _replay(event: Event, nonce: str, digest: str) -> ScanResult | None:
+    """The first answer for a repeated nonce, if there was one."""
+    earlier = ScanLog.objects.filter(event=event, nonce=nonce).first()
+    if earlier is None:
+        return None
+    if earlier.code_digest != digest:
+        raise NonceReused()
+    return _result_from(earlier, replayed=True)
+
+
+def _log_refusal(
+    *,
+    event: Event,
+    refusal: ScanRefused,
+    staff,
+    device_label: str,
+    nonce: str | None,
+    method: str,
+    offline: bool,
+    at: datetime,
+    digest: str,
+) -> ScanLog:
+    row = getattr(refusal, "ticket_row", None)
+    # Only a row of this event is linked: the log belongs to this event's door.
+    linked = row if row and row["event_id"] == event.pk else None
+    return ScanLog.objects.create(
+        ticket_id=linked["id"] if linked else None,
+        event=event,
+        result=refusal.code,
+        staff=staff,
+        device_label=device_label,
+        code_digest=digest,
+        nonce=nonce,
+        offline=offline,
+        at=at,
+        detail=_log_detail(
+            message=refusal.message,
+            verdict=refusal.verdict,
+            method=method,
+            ticket=_ticket_summary(linked) if linked else None,
+            staff=staff,
+            info=refusal.detail,
+        ),
+    )
+
+
+def _announce(event: Event, result: ScanResult, *, device_label: str, staff) -> None:
+    ticket = result.ticket or {}
+    realtime.announce_scan(
+        event.pk,
+        scan={
+            "id": result.scan_id,
+            "code": result.code,
+            "verdict": result.verdict,
+            "message": result.message,
+            "ticket_code": ticket.get("code", ""),
+            "guest_name": ticket.get("guest_name", ""),
+            "ticket_type": ticket.get("ticket_type", ""),
+            "ticket_type_id": ticket.get("ticket_type_id"),
+            "device": device_label,
+            "staff": staff_display_name(staff),
+            "at": result.at.isoformat(),
+            "offline": result.offline,
+        },
+    )
+
+
+def _redeem(
+    *,
+    event: Event,
+    text,
+    staff,
+    device_label: str,
+    nonce: str | None,
+    method: str,
+    offline: bool,
+    at: datetime,
+    now: datetime,
+    as_offline_conflict: bool = False,
+) -> ScanResult:
+    digest = code_digest(text)
+    try:
+        ticket_code = _ticket_code_from(text, event)
+        with transaction.atomic():
+            result = _admit(
+                event=event,
+                ticket_code=ticket_code,
+                staff=staff,
+                device_label=device_label,
+                nonce=nonce,
+                method=method,
+                offline=offline,
+                at=at,
+                digest=digest,
+                now=now,
+            )
+    except ScanRefused as refusal:
+        if as_offline_conflict and isinstance(refusal, AlreadyUsed):
+            conflict = OfflineConflict(
+                "Admitted offline here, but already admitted: "
+                + refusal.message[0].lower()
+                + refusal.message[1:],
+                **refusal.detail,
+            )
+            conflict.ticket_row = getattr(refusal, "ticket_row", None)
+            refusal = conflict
+        try:
+            with transaction.atomic():
+                log = _log_refusal(
+                    event=event,
+                    refusal=refusal,
+                    staff=staff,
+                    device_label=device_label,
+                    nonce=nonce,
+                    method=method,
+                    offline=offline,
+                    at=at,
+                    digest=digest,
+                )
+        except IntegrityError:
+            earlier = _replay(event, nonce, digest) if nonce else None
+            if earlier is None:
+                raise
+            return earlier
+        result = _result_from(log)
+    except IntegrityError:
+        # The admit's log row clashed on the nonce: a retry of an attempt that
+        # already has an answer. Everything it did was rolled back.
+        earlier = _replay(event, nonce, digest) if nonce else None
+        if earlier is None:
+            raise
+        return earlier
+    _announce(event, result, device_label=device_label, staff=staff)
+    return result
+
+
+def redeem_ticket(
+    *,
+    event: Event,
+    text,
+    staff=None,
+    device_label: str = "",
+    nonce: str | None = None,
+    method: str = "api",
+    now: datetime | None = None,
+) -> ScanResult:
+    """Admit the ticket a scanned text names, once; log the attempt whatever happens.
+
+    Verifies the signature and event tag without the database, then updates
+    the ticket with `WHERE status = 'issued'`, which locks its row; inside that
+    transaction it logs the admit and increments the event's then the ticket
+    type's `checked_in_count` (lock order: ticket, event, ticket type).
+    A refusal is logged afterwards in its own statement. Broadcasts the scan
+    to the event's door group after commit.
+
+    Returns a ScanResult with code ok, or a refusal: invalid, wrong_event,
+    void, already_used (with used_at/used_device/used_by), not_yet_valid.
+    A repeated `nonce` returns the first attempt's answer (`replayed`), or
+    raises NonceReused if it came with a different code. Raises
+    InvalidRequest (invalid_nonce) for a malformed nonce.
+    """
+    now = now or timezone.now()
+    return _redeem(
+        event=event,
+        text=text,
+        staff=staff,
+        device_label=clean_label(device_label),
+        nonce=clean_nonce(nonce),
+        method=clean_method(method),
+        offline=False,
+        at=now,
+        now=now,
+    )
+
+
+def sync_offline_admits(
+    *,
+    event: Event,
+    admits: Sequence[OfflineAdmit],
+    staff=None,
+    now: datetime | None = None,
+) -> list[ScanResult]:
+    """Record admits a door phone made offline, each in its own transaction.
+
+    Each admit is redeemed as a scan made at its own time (clamped to now),
+    so the ticket, the log row (offline=True) and the counters look as if the
+    network had been up. A ticket that was meanwhile admitted elsewhere,
+    online or by another offline phone, is logged as offline_conflict (one
+    admit stands, never two). Uploading the same admit again (same nonce)
+    returns its first answer. Locks as redeem_ticket; broadcasts each scan.
+    """
+    now = now or timezone.now()
+    results = []
+    for admit in admits:
+        nonce = clean_nonce(admit.nonce)
+        if nonce is None:
+            raise InvalidRequest(
+                "Every offline admit needs its scan id.", code="invalid_nonce"
+            )
+        at = admit.at if timezone.is_aware(admit.at) else now
+        at = min(max(at, now - MAX_OFFLINE_AGE), now)
+        results.append(
+            _redeem(
+                event=event,
+                text=admit.text,
+                staff=staff,
+                device_label=clean_label(admit.device_label),
+                nonce=nonce,
+                method="offline",
+                offline=True,
+                at=at,
+                now=now,
+                as_offline_conflict=True,
+            )
+        )
+    return results
+
+
+@transaction.atomic
+def undo_admit(
+    *,
+    event: Event,
+    ticket_code: str,
+    reason: str,
+    staff=None,
+    device_label: str = "",
+    now: datetime | None = None,
+) -> ScanResult:
+    """Put back an admit made by mistake: the ticket is valid again, the undo is logged.
+
+    Locks the ticket row (select_for_update), then updates the event's and
+    the ticket type's `checked_in_count` (same order as redeeming). Logs an
+    `undone` ScanLog row carrying the reason and the admit it undid.
+    Broadcasts after commit. Raises InvalidRequest (reason_required),
+    NotFound (no such ticket at this event) or UndoRefused (not_admitted).
+    """
+    now = now or timezone.now()
+    reason = clean_label(reason, limit=MAX_REASON_LENGTH)
+    if not reason:
+        raise InvalidRequest(
+            "Say why the admit is undone (e.g. 'scanned the wrong ticket').",
+            code="reason_required",
+        )
+    code = (ticket_code or "").strip().upper() if isinstance(ticket_code, str) else ""
+    if code.startswith(f"{VERSION}."):
+        try:
+            code = verify_ticket_code(code).ticket_code
+        except InvalidTicketCode as exc:
+            raise NotFound("No such ticket at this event.") from exc
+    ticket = (
+        Ticket.objects.select_for_update(of=("self",))
+        .select_related("ticket_type")
+        .filter(event=event, code=code)
+        .first()
+    )
+    if ticket is None:
+        raise NotFound("No such ticket at this event.")
+    if ticket.status != Ticket.Status.USED:
+        raise UndoRefused()
+    device_label = clean_label(device_label)
+    undone = {
+        "admitted_at": ticket.scanned_at.isoformat() if ticket.scanned_at else None,
+        "admitted_device": ticket.scanned_device,
+        "reason": reason,
+    }
+    Ticket.objects.filter(pk=ticket.pk).update(
+        status=Ticket.Status.ISSUED,
+        scanned_at=None,
+        scanned_by=None,
+        scanned_device="",
+        updated_at=now,
+    )
+    summary = {
+        "code": ticket.code,
+        "guest_name": ticket.guest_name,
+        "ticket_type": ticket.ticket_type.name,
+        "ticket_type_id": ticket.ticket_type_id,
+    }
+    log = ScanLog.objects.create(
+        ticket=ticket,
+        event=event,
+        result=ScanLog.Result.UNDONE,
+        staff=staff,
+        device_label=device_label,
+        code_digest=code_digest(ticket.qr_payload),
+        at=now,
+        detail=_log_detail(
+            message=f"Admit undone for {ticket.guest_name or 'guest'}: {reason}",
+            verdict="attention",
+            method="manual",
+            ticket=summary,
+            staff=staff,
+            info=undone,
+        ),
+    )
+    Event.objects.filter(pk=event.pk).update(checked_in_count=F("checked_in_count") - 1)
+    TicketType.objects.filter(pk=ticket.ticket_type_id).update(
+        checked_in_count=F("checked_in_count") - 1
+    )
+    result = _result_from(log)
+    _announce(event, result, device_label=device_label, staff=staff)
+    return result

@@ -1,0 +1,531 @@
+import threading
+import uuid
+from datetime import timedelta
+
+import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+from django.utils import timezone
+
+from core.exceptions import InvalidRequest, NonceReused, NotFound, UndoRefused
+from core.models import Event, ScanLog, Ticket, TicketType
+from core.services import checkin
+from core.services.checkin import (
+    OfflineAdmit,
+    code_digest,
+    redeem_ticket,
+    sync_offline_admits,
+    undo_admit,
+)
+from core.tickets.signing import sign_ticket
+from tests.factories import (
+    EventFactory,
+    TicketTypeFactory,
+    make_paid_order,
+    make_staff,
+)
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def tonight(db):
+    """An event whose door is open now (doors in an hour)."""
+    now = timezone.now()
+    return EventFactory(
+        name="Tonight",
+        starts_at=now + timedelta(hours=2),
+        doors_at=now + timedelta(hours=1),
+        time_zone="Europe/Madrid",
+    )
+
+
+@pytest.fixture
+def vip(tonight):
+    return TicketTypeFactory(event=tonight, name="VIP", capacity=30)
+
+
+@pytest.fixture
+def ticket(vip):
+    order = make_paid_order(vip, name="Ana García", email="ana@example.com")
+    return order.tickets.get()
+
+
+def _counters(ticket):
+    return (
+        Event.objects.get(pk=ticket.event_id).checked_in_count,
+        TicketType.objects.get(pk=ticket.ticket_type_id).checked_in_count,
+    )
+
+
+def test_a_valid_ticket_is_admitted_with_its_log_row_and_counters(ticket, door):
+    result = redeem_ticket(
+        event=ticket.event, text=ticket.qr_payload, staff=door, device_label="Door 1"
+    )
+
+    assert result.code == "ok" and result.admitted and result.verdict == "admit"
+    assert result.ticket["guest_name"] == "Ana García"
+    assert result.ticket["ticket_type"] == "VIP"
+    ticket.refresh_from_db()
+    assert ticket.status == Ticket.Status.USED
+    assert ticket.scanned_by == door and ticket.scanned_device == "Door 1"
+    assert ticket.scanned_at is not None
+    assert _counters(ticket) == (1, 1)
+    log = ScanLog.objects.get()
+    assert (log.result, log.ticket, log.staff, log.device_label) == (
+        "ok",
+        ticket,
+        door,
+        "Door 1",
+    )
+    assert log.code_digest == code_digest(ticket.qr_payload)
+
+
+def test_a_second_scan_says_when_where_and_by_whom(ticket, door):
+    door.first_name, door.last_name = "Sam", "Lee"
+    door.save()
+    first_at = timezone.now().replace(second=0, microsecond=0)
+    redeem_ticket(
+        event=ticket.event,
+        text=ticket.qr_payload,
+        staff=door,
+        device_label="Door 2",
+        now=first_at,
+    )
+
+    again = redeem_ticket(
+        event=ticket.event,
+        text=ticket.qr_payload,
+        device_label="Door 1",
+        now=first_at + timedelta(minutes=5),
+    )
+
+    local = timezone.localtime(first_at, ticket.event.tz).strftime("%H:%M")
+    assert again.code == "already_used" and not again.admitted
+    assert again.verdict == "reject"
+    assert again.message == f"Already used at {local} at Door 2 by Sam Lee."
+    assert again.info["used_device"] == "Door 2"
+    assert again.info["used_by"] == "Sam Lee"
+    assert again.info["used_at"] == first_at.isoformat()
+    assert _counters(ticket) == (1, 1)
+    assert list(ScanLog.objects.order_by("at").values_list("result", flat=True)) == [
+        "ok",
+        "already_used",
+    ]
+    assert ScanLog.objects.get(result="already_used").ticket == ticket
+
+
+def test_another_events_ticket_is_refused_naming_that_event(ticket, door):
+    elsewhere = EventFactory(name="Other Night")
+    other_type = TicketTypeFactory(event=elsewhere)
+    stranger = make_paid_order(other_type).tickets.get()
+    # Even when doors are open elsewhere, the door's event decides.
+    elsewhere.doors_at = timezone.now()
+    elsewhere.save()
+
+    result = redeem_ticket(event=ticket.event, text=stranger.qr_payload, staff=door)
+
+    assert result.code == "wrong_event" and result.verdict == "reject"
+    assert "Other Night" in result.message
+    stranger.refresh_from_db()
+    assert stranger.status == Ticket.Status.ISSUED
+    log = ScanLog.objects.get()
+    assert log.event == ticket.event and log.result == "wrong_event"
+    assert log.ticket is None
+
+
+def test_a_void_ticket_is_refused(ticket):
+    Ticket.objects.filter(pk=ticket.pk).update(status=Ticket.Status.VOID)
+
+    result = redeem_ticket(event=ticket.event, text=ticket.qr_payload)
+
+    assert result.code == "void"
+    assert result.message == "This ticket was refunded or cancelled."
+    assert ScanLog.objects.get().result == "void"
+    assert _counters(ticket) == (0, 0)
+
+
+def test_before_checkin_opens_the_ticket_is_not_yet_valid(settings, vip):
+    settings.CHECKIN_OPENS_HOURS = 12
+    event = vip.event
+    event.doors_at = timezone.now() + timedelta(days=2)
+    event.save()
+    ticket = make_paid_order(vip).tickets.get()
+
+    result = redeem_ticket(event=event, text=ticket.qr_payload)
+
+    assert result.code == "not_yet_valid" and result.verdict == "attention"
+    assert result.message.startswith("Not valid yet: check-in opens")
+    ticket.refresh_from_db()
+    assert ticket.status == Ticket.Status.ISSUED
+    assert ScanLog.objects.get().result == "not_yet_valid"
+
+    opens = event.doors_at - timedelta(hours=12)
+    assert redeem_ticket(event=event, text=ticket.qr_payload, now=opens).admitted
+
+
+def _mangled(payload: str) -> list:
+    flipped = "A" if payload[-1] != "A" else "B"
+    return [
+        payload[:-1] + flipped,  # altered signature
+        payload.replace(payload.split(".")[2], "ZZZZZZZZZZ"),  # altered code
+        payload[:60],  # truncated
+        payload + "A",  # extended
+        "",
+        "   ",
+        "hello world",
+        "https://example.com/?t=" + payload,
+        "x" * 100_000,  # very long
+        "\x00\x01\x02\xff binary \ud800 \u202e",  # control, NUL, lone surrogate
+        "T1." + "A" * 200,
+        None,
+        12345,
+        ["T1"],
+    ]
+
+
+@pytest.mark.parametrize("index", range(14))
+def test_forged_damaged_and_garbage_texts_get_a_clear_reject_and_a_log_row(
+    ticket, index
+):
+    text = _mangled(ticket.qr_payload)[index]
+
+    result = redeem_ticket(event=ticket.event, text=text, device_label="Door 1")
+
+    assert result.code == "invalid"
+    assert result.message == "Not a valid ticket."
+    log = ScanLog.objects.get()
+    assert log.result == "invalid" and log.ticket is None
+    assert log.code_digest == code_digest(text)
+    ticket.refresh_from_db()
+    assert ticket.status == Ticket.Status.ISSUED
+
+
+def test_a_forged_code_is_refused_without_reading_tickets(ticket):
+    forged = ticket.qr_payload[:-2] + ("AA" if ticket.qr_payload[-2:] != "AA" else "BB")
+
+    with CaptureQueriesContext(connection) as queries:
+        redeem_ticket(event=ticket.event, text=forged)
+
+    touched = " ".join(q["sql"] for q in queries.captured_queries)
+    assert "core_ticket" not in touched.replace("core_tickettype", "")
+    assert "INSERT" in touched  # the log row
+
+
+def test_a_code_signed_by_another_key_is_invalid(ticket, settings):
+    settings.QR_SIGNING_SECRET = "A" * 43 + "="
+    minted = sign_ticket(event_id=ticket.event_id, ticket_code=ticket.code)
+    settings.QR_SIGNING_SECRET = ""
+
+    assert redeem_ticket(event=ticket.event, text=minted).code == "invalid"
+
+
+def test_a_well_signed_code_with_no_ticket_is_invalid(tonight):
+    payload = sign_ticket(event_id=tonight.pk, ticket_code="NOSUCH2345")
+
+    assert redeem_ticket(event=tonight, text=payload).code == "invalid"
+
+
+def test_the_short_code_typed_by_hand_admits(ticket):
+    result = redeem_ticket(
+        event=ticket.event, text=f"  {ticket.code.lower()} ", method="manual"
+    )
+
+    assert result.admitted
+    assert ScanLog.objects.get().detail["method"] == "manual"
+
+
+def test_a_repeated_nonce_returns_the_first_answer_and_admits_once(ticket):
+    first = redeem_ticket(event=ticket.event, text=ticket.qr_payload, nonce="n-1")
+    retry = redeem_ticket(event=ticket.event, text=ticket.qr_payload, nonce="n-1")
+
+    assert first.code == retry.code == "ok"
+    assert retry.replayed and not first.replayed
+    assert retry.scan_id == first.scan_id
+    assert retry.message == first.message
+    assert ScanLog.objects.count() == 1
+    assert _counters(ticket) == (1, 1)
+
+
+def test_a_repeated_nonce_replays_a_refusal_even_once_the_door_opens(vip):
+    event = vip.event
+    event.doors_at = timezone.now() + timedelta(days=3)
+    event.save()
+    ticket = make_paid_order(vip).tickets.get()
+    first = redeem_ticket(event=event, text=ticket.qr_payload, nonce="n-2")
+
+    later = event.doors_at
+    retry = redeem_ticket(event=event, text=ticket.qr_payload, nonce="n-2", now=later)
+
+    assert first.code == retry.code == "not_yet_valid" and retry.replayed
+    ticket.refresh_from_db()
+    assert ticket.status == Ticket.Status.ISSUED
+    assert ScanLog.objects.count() == 1
+
+
+def test_a_nonce_reused_for_another_code_is_an_error(ticket):
+    redeem_ticket(event=ticket.event, text=ticket.qr_payload, nonce="n-3")
+
+    with pytest.raises(NonceReused):
+        redeem_ticket(event=ticket.event, text="garbage", nonce="n-3")
+    assert ScanLog.objects.count() == 1
+
+
+@pytest.mark.parametrize("nonce", ["x" * 65, "bad nonce", "\x00", 7])
+def test_a_malformed_nonce_is_refused_before_anything_is_written(ticket, nonce):
+    with pytest.raises(InvalidRequest) as caught:
+        redeem_ticket(event=ticket.event, text=ticket.qr_payload, nonce=nonce)
+    assert caught.value.code == "invalid_nonce"
+    assert not ScanLog.objects.exists()
+
+
+def test_device_labels_are_cleaned_of_control_characters(ticket):
+    redeem_ticket(
+        event=ticket.event, text=ticket.qr_payload, device_label="Door\x00 2\n" * 40
+    )
+
+    label = ScanLog.objects.get().device_label
+    assert "\x00" not in label and "\n" not in label
+    assert label.startswith("Door 2 Door 2") and len(label) <= 100
+
+
+def test_every_scan_is_broadcast_to_the_door_after_commit(
+    ticket, door, monkeypatch, django_capture_on_commit_callbacks
+):
+    sent = []
+    monkeypatch.setattr(
+        checkin.realtime, "send_now", lambda group, msg: sent.append((group, msg))
+    )
+
+    with django_capture_on_commit_callbacks(execute=True):
+        redeem_ticket(
+            event=ticket.event, text=ticket.qr_payload, staff=door, device_label="D1"
+        )
+        redeem_ticket(event=ticket.event, text="forged", device_label="D2")
+
+    groups = {group for group, _ in sent}
+    assert groups == {f"event.{ticket.event_id}.door"}
+    scans = [msg["scan"] for _, msg in sent]
+    assert [s["code"] for s in scans] == ["ok", "invalid"]
+    assert scans[0]["guest_name"] == "Ana García" and scans[0]["device"] == "D1"
+    assert scans[0]["staff"] == door.username
+
+
+def test_nothing_is_broadcast_for_a_scan_that_rolled_back(
+    ticket, monkeypatch, django_capture_on_commit_callbacks
+):
+    sent = []
+    monkeypatch.setattr(checkin.realtime, "send_now", lambda *a: sent.append(a))
+
+    with django_capture_on_commit_callbacks(execute=False) as callbacks:
+        redeem_ticket(event=ticket.event, text=ticket.qr_payload)
+    assert len(callbacks) == 1 and not sent
+
+
+# --- Undo ---------------------------------------------------------------------
+
+
+def test_an_admit_can_be_undone_with_a_reason_and_the_ticket_admits_again(ticket, door):
+    redeem_ticket(event=ticket.event, text=ticket.qr_payload, device_label="Door 1")
+
+    result = undo_admit(
+        event=ticket.event,
+        ticket_code=ticket.code,
+        reason="Scanned the friend's ticket",
+        staff=door,
+    )
+
+    assert result.code == "undone"
+    ticket.refresh_from_db()
+    assert ticket.status == Ticket.Status.ISSUED and ticket.scanned_at is None
+    assert _counters(ticket) == (0, 0)
+    log = ScanLog.objects.get(result="undone")
+    assert log.staff == door
+    assert log.detail["info"]["reason"] == "Scanned the friend's ticket"
+    assert log.detail["info"]["admitted_device"] == "Door 1"
+    assert redeem_ticket(event=ticket.event, text=ticket.qr_payload).admitted
+    assert _counters(ticket) == (1, 1)
+
+
+def test_undo_needs_a_reason(ticket):
+    redeem_ticket(event=ticket.event, text=ticket.qr_payload)
+
+    with pytest.raises(InvalidRequest) as caught:
+        undo_admit(event=ticket.event, ticket_code=ticket.code, reason="  \n ")
+    assert caught.value.code == "reason_required"
+    assert Ticket.objects.get(pk=ticket.pk).status == Ticket.Status.USED
+
+
+def test_undo_of_a_ticket_not_admitted_is_refused(ticket):
+    with pytest.raises(UndoRefused):
+        undo_admit(event=ticket.event, ticket_code=ticket.code, reason="oops")
+    assert not ScanLog.objects.exists()
+
+
+def test_undo_only_finds_tickets_of_its_event(ticket):
+    redeem_ticket(event=ticket.event, text=ticket.qr_payload)
+    other = EventFactory()
+
+    with pytest.raises(NotFound):
+        undo_admit(event=other, ticket_code=ticket.code, reason="oops")
+
+
+# --- Offline ------------------------------------------------------------------
+
+
+def test_offline_admits_are_recorded_at_their_own_time(ticket):
+    at = timezone.now() - timedelta(minutes=7)
+
+    [result] = sync_offline_admits(
+        event=ticket.event,
+        admits=[
+            OfflineAdmit(
+                text=ticket.qr_payload, nonce="off-1", at=at, device_label="Door 3"
+            )
+        ],
+    )
+
+    assert result.admitted and result.offline
+    ticket.refresh_from_db()
+    assert ticket.status == Ticket.Status.USED and ticket.scanned_at == at
+    log = ScanLog.objects.get()
+    assert log.offline and log.at == at and log.device_label == "Door 3"
+    assert _counters(ticket) == (1, 1)
+
+
+def test_one_ticket_admitted_offline_at_two_doors_is_one_admit_and_a_conflict(
+    ticket,
+):
+    now = timezone.now()
+    door_a = OfflineAdmit(
+        text=ticket.qr_payload,
+        nonce="a-1",
+        at=now - timedelta(minutes=3),
+        device_label="Door A",
+    )
+    door_b = OfflineAdmit(
+        text=ticket.qr_payload,
+        nonce="b-1",
+        at=now - timedelta(minutes=2),
+        device_label="Door B",
+    )
+
+    [first] = sync_offline_admits(event=ticket.event, admits=[door_a])
+    [second] = sync_offline_admits(event=ticket.event, admits=[door_b])
+    [again] = sync_offline_admits(event=ticket.event, admits=[door_b])
+
+    assert first.code == "ok"
+    assert second.code == "offline_conflict" and second.verdict == "attention"
+    assert "Door A" in second.message
+    assert again.replayed and again.scan_id == second.scan_id
+    assert _counters(ticket) == (1, 1)
+    results = sorted(ScanLog.objects.values_list("result", "device_label"))
+    assert results == [("offline_conflict", "Door B"), ("ok", "Door A")]
+    assert ScanLog.objects.get(result="offline_conflict").ticket == ticket
+
+
+def test_an_offline_admit_of_a_ticket_admitted_online_is_a_conflict(ticket):
+    redeem_ticket(event=ticket.event, text=ticket.qr_payload, device_label="Door 1")
+
+    [result] = sync_offline_admits(
+        event=ticket.event,
+        admits=[OfflineAdmit(text=ticket.qr_payload, nonce="o-1", at=timezone.now())],
+    )
+
+    assert result.code == "offline_conflict"
+    assert _counters(ticket) == (1, 1)
+
+
+def test_an_offline_retry_of_a_scan_that_reached_the_server_is_not_a_conflict(
+    ticket,
+):
+    """The phone lost the answer, admitted offline with the same nonce, uploads it."""
+    redeem_ticket(event=ticket.event, text=ticket.qr_payload, nonce="same-1")
+
+    [result] = sync_offline_admits(
+        event=ticket.event,
+        admits=[
+            OfflineAdmit(text=ticket.qr_payload, nonce="same-1", at=timezone.now())
+        ],
+    )
+
+    assert result.code == "ok" and result.replayed
+    assert ScanLog.objects.count() == 1
+
+
+def test_offline_times_from_the_future_are_clamped_to_now(ticket):
+    now = timezone.now()
+
+    sync_offline_admits(
+        event=ticket.event,
+        admits=[
+            OfflineAdmit(
+                text=ticket.qr_payload, nonce="f-1", at=now + timedelta(days=9)
+            )
+        ],
+        now=now,
+    )
+
+    assert ScanLog.objects.get().at == now
+
+
+def test_offline_admits_need_their_nonce(ticket):
+    with pytest.raises(InvalidRequest):
+        sync_offline_admits(
+            event=ticket.event,
+            admits=[OfflineAdmit(text=ticket.qr_payload, nonce="", at=timezone.now())],
+        )
+
+
+# --- Postgres: two doors, one ticket ------------------------------------------
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_twenty_doors_scanning_one_ticket_at_once_admit_exactly_once(postgres):
+    now = timezone.now()
+    event = EventFactory(starts_at=now + timedelta(hours=1))
+    ticket_type = TicketTypeFactory(event=event)
+    ticket = make_paid_order(ticket_type).tickets.get()
+    staff = [make_staff("door", username=f"door-{i}") for i in range(20)]
+    barrier = threading.Barrier(20)
+    results, errors = [], []
+
+    def scan(index: int) -> None:
+        try:
+            barrier.wait()
+            results.append(
+                redeem_ticket(
+                    event=event,
+                    text=ticket.qr_payload,
+                    staff=staff[index],
+                    device_label=f"Door {index}",
+                    nonce=uuid.uuid4().hex,
+                )
+            )
+        except Exception as exc:  # surfaced below
+            errors.append(exc)
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=scan, args=(i,)) for i in range(20)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+
+    assert errors == []
+    codes = sorted(result.code for result in results)
+    assert codes == ["already_used"] * 19 + ["ok"]
+    assert ScanLog.objects.filter(event=event).count() == 20
+    assert ScanLog.objects.filter(event=event, result="ok").count() == 1
+    event.refresh_from_db()
+    ticket_type.refresh_from_db()
+    assert event.checked_in_count == 1 and ticket_type.checked_in_count == 1
+    winner = next(r for r in results if r.admitted)
+    ticket.refresh_from_db()
+    assert ticket.scanned_device == f"Door {staff.index(ticket.scanned_by)}"
+    assert all(ticket.scanned_device in r.message for r in results if not r.admitted), (
+        "every loser is told where the winner admitted"
+    )
+    assert winner.scan_id == ScanLog.objects.get(result="ok").pk
