@@ -4,6 +4,7 @@ from django.urls import path
 from scanner import (
     account,
     analytics_views,
+    door_views,
     events,
     outbox_views,
     staff,
@@ -116,4 +117,13 @@ urlpatterns = [
         waitlist_views.offer,
         name="waitlist_offer",
     ),
+    # Door (every staff role; door staff only at their events).
+    path("door/", door_views.door, name="door"),
+    path("door/sw.js", door_views.door_service_worker, name="door_sw"),
+    path(
+        "door/manifest.webmanifest",
+        door_views.door_manifest,
+        name="door_manifest",
+    ),
+    path("door/<uuid:event_id>/", door_views.door_event, name="door_event"),
 ]

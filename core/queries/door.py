@@ -1,0 +1,171 @@
+"""What the door page reads: events to scan, live counters, ticket states, guests."""
+
+from datetime import timedelta
+
+from django.db.models import Q
+from django.utils import timezone
+
+from core.models import Event, Role, ScanLog, Ticket, TicketType
+from core.queries.staff import role_of
+from core.tickets.signing import event_key, public_key_b64
+
+RECENT_SCANS = 20
+GUEST_RESULTS = 25
+# Events stay on the door's list until a day after they start.
+DOOR_LIST_GRACE = timedelta(days=1)
+
+
+def door_events_for(user, *, now=None) -> list[Event]:
+    """Active events still worth scanning that `user` may scan, soonest first.
+
+    Door staff assigned to events see only those; managers and owners see all.
+    """
+    now = now or timezone.now()
+    events = Event.objects.filter(
+        is_active=True, starts_at__gte=now - DOOR_LIST_GRACE
+    ).order_by("starts_at", "name")
+    if role_of(user) == Role.DOOR:
+        assigned = list(user.staff_profile.events.values_list("pk", flat=True))
+        if assigned:
+            events = events.filter(pk__in=assigned)
+    return list(events)
+
+
+def scan_feed_item(log: ScanLog | dict) -> dict:
+    """One line of the 'last scans' feed, from a ScanLog row (no joins needed)."""
+    if isinstance(log, ScanLog):
+        log = {
+            "id": log.pk,
+            "result": log.result,
+            "detail": log.detail,
+            "device_label": log.device_label,
+            "at": log.at,
+            "offline": log.offline,
+        }
+    detail = log["detail"] or {}
+    ticket = detail.get("ticket") or {}
+    return {
+        "id": log["id"],
+        "code": log["result"],
+        "verdict": detail.get("verdict", "reject"),
+        "message": detail.get("message", ""),
+        "ticket_code": ticket.get("code", ""),
+        "guest_name": ticket.get("guest_name", ""),
+        "ticket_type": ticket.get("ticket_type", ""),
+        "ticket_type_id": ticket.get("ticket_type_id"),
+        "device": log["device_label"],
+        "staff": detail.get("staff_name", ""),
+        "at": log["at"].isoformat(),
+        "offline": log["offline"],
+    }
+
+
+def door_snapshot(event: Event, *, recent: int = RECENT_SCANS) -> dict:
+    """Counters (checked in / sold / capacity, per type and in total) and last scans.
+
+    Three queries: the event row, its types and the last scans, all read
+    fresh so a page that missed pushes is right again after one call.
+    """
+    event = Event.objects.get(pk=event.pk)
+    types = TicketType.objects.filter(event=event).order_by(
+        "sort_order", "price", "name"
+    )
+    logs = (
+        ScanLog.objects.filter(event=event)
+        .order_by("-at", "-id")
+        .values("id", "result", "detail", "device_label", "at", "offline")[:recent]
+    )
+    return {
+        "event": {
+            "id": str(event.pk),
+            "name": event.name,
+            "starts_at": event.starts_at.isoformat(),
+            "time_zone": event.time_zone,
+        },
+        "totals": {
+            "checked_in": event.checked_in_count,
+            "sold": event.sold_count,
+            "capacity": event.venue_capacity,
+        },
+        "types": [
+            {
+                "id": t.pk,
+                "name": t.name,
+                "checked_in": t.checked_in_count,
+                "sold": t.sold_count,
+                "capacity": t.capacity,
+            }
+            for t in types
+        ],
+        "recent": [scan_feed_item(log) for log in logs],
+        "server_time": timezone.now().isoformat(),
+    }
+
+
+def _ticket_state(row: dict) -> dict:
+    return {
+        "code": row["code"],
+        "status": row["status"],
+        "guest_name": row["guest_name"],
+        "ticket_type": row["ticket_type__name"],
+        "ticket_type_id": row["ticket_type_id"],
+        "used_at": row["scanned_at"].isoformat() if row["scanned_at"] else None,
+        "used_device": row["scanned_device"],
+    }
+
+
+def ticket_states(event: Event, *, since=None) -> dict:
+    """Every ticket's state for a door phone's offline copy, and how to verify codes.
+
+    With `since`, only tickets changed after it (services that change a
+    ticket's status set `updated_at`). Guest emails are not included.
+    """
+    tickets = Ticket.objects.filter(event=event)
+    if since is not None:
+        tickets = tickets.filter(updated_at__gte=since)
+    rows = tickets.order_by("code").values(
+        "code",
+        "status",
+        "guest_name",
+        "ticket_type__name",
+        "ticket_type_id",
+        "scanned_at",
+        "scanned_device",
+    )
+    return {
+        "event": str(event.pk),
+        "event_key": event_key(event.pk),
+        "public_key": public_key_b64(),
+        "generated_at": timezone.now().isoformat(),
+        "partial": since is not None,
+        "tickets": [_ticket_state(row) for row in rows],
+    }
+
+
+def search_guests(event: Event, query: str, *, limit: int = GUEST_RESULTS) -> list:
+    """Tickets of `event` whose guest name, email or code contains `query`."""
+    query = " ".join((query or "").split())[:100]
+    if len(query) < 2:
+        return []
+    matches = (
+        Ticket.objects.filter(event=event)
+        .filter(
+            Q(guest_name__icontains=query)
+            | Q(guest_email__icontains=query)
+            | Q(code=query.upper())
+        )
+        .order_by("guest_name", "code")
+        .values(
+            "code",
+            "status",
+            "guest_name",
+            "guest_email",
+            "ticket_type__name",
+            "ticket_type_id",
+            "scanned_at",
+            "scanned_device",
+        )[:limit]
+    )
+    return [
+        {**_ticket_state(row), "guest_email": row["guest_email"]} for row in matches
+    ]

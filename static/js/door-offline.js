@@ -1,0 +1,202 @@
+// The door's offline half: verify ticket signatures on the phone and keep
+// ticket states and offline admits in IndexedDB until they can be uploaded.
+
+const SIGNED_RE = /^T1\.([0-9A-F]{8})\.([A-Z0-9]{6,16})\.([A-Z2-7]{103})$/;
+const SHORT_RE = /^[A-Z0-9]{6,16}$/;
+const B32 = "ABCDEFGHIJKLMNOPQRSTUVWXYZ234567";
+
+/** Read a scanned text: a signed payload, a hand-typed short code, or nothing. */
+export function parseCode(text) {
+  const cleaned = String(text || "").trim().toUpperCase();
+  if (cleaned.length > 160) return null;
+  const signed = SIGNED_RE.exec(cleaned);
+  if (signed) {
+    return {
+      kind: "signed",
+      eventKey: signed[1],
+      code: signed[2],
+      message: `T1.${signed[1]}.${signed[2]}`,
+      signature: signed[3],
+    };
+  }
+  if (SHORT_RE.test(cleaned)) return { kind: "short", code: cleaned };
+  return null;
+}
+
+function base32Decode(text) {
+  let bits = 0;
+  let value = 0;
+  const out = [];
+  for (const ch of text) {
+    const index = B32.indexOf(ch);
+    if (index < 0) throw new Error("not base32");
+    value = (value << 5) | index;
+    bits += 5;
+    if (bits >= 8) {
+      out.push((value >>> (bits - 8)) & 0xff);
+      bits -= 8;
+    }
+  }
+  // Spare bits must be zero, as the server requires (no two texts per code).
+  if (bits && (value & ((1 << bits) - 1))) throw new Error("non-canonical");
+  return new Uint8Array(out);
+}
+
+let keyPromise = null;
+
+/** Whether this browser can verify Ed25519 signatures (needed offline). */
+export async function canVerify(publicKeyB64) {
+  try {
+    await importKey(publicKeyB64);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+function importKey(publicKeyB64) {
+  if (!keyPromise) {
+    const raw = Uint8Array.from(atob(publicKeyB64), (c) => c.charCodeAt(0));
+    keyPromise = crypto.subtle.importKey("raw", raw, { name: "Ed25519" }, false, [
+      "verify",
+    ]);
+    keyPromise.catch(() => {
+      keyPromise = null;
+    });
+  }
+  return keyPromise;
+}
+
+/** True when the signed payload was signed by the ticket key. */
+export async function verifySignature(parsed, publicKeyB64) {
+  let signature;
+  try {
+    signature = base32Decode(parsed.signature);
+  } catch {
+    return false;
+  }
+  if (signature.length !== 64) return false;
+  const key = await importKey(publicKeyB64);
+  return crypto.subtle.verify(
+    { name: "Ed25519" },
+    key,
+    signature,
+    new TextEncoder().encode(parsed.message),
+  );
+}
+
+// --- IndexedDB ------------------------------------------------------------
+
+const DB_NAME = "nightpass-door";
+const DB_VERSION = 1;
+let dbPromise = null;
+
+function openDb() {
+  if (!dbPromise) {
+    dbPromise = new Promise((resolve, reject) => {
+      const request = indexedDB.open(DB_NAME, DB_VERSION);
+      request.onupgradeneeded = () => {
+        const db = request.result;
+        db.createObjectStore("tickets", { keyPath: ["event", "code"] });
+        const pending = db.createObjectStore("pending", { keyPath: "nonce" });
+        pending.createIndex("event", "event");
+        db.createObjectStore("meta", { keyPath: "key" });
+      };
+      request.onsuccess = () => resolve(request.result);
+      request.onerror = () => reject(request.error);
+    });
+  }
+  return dbPromise;
+}
+
+function done(transaction) {
+  return new Promise((resolve, reject) => {
+    transaction.oncomplete = () => resolve();
+    transaction.onerror = () => reject(transaction.error);
+    transaction.onabort = () => reject(transaction.error);
+  });
+}
+
+function result(request) {
+  return new Promise((resolve, reject) => {
+    request.onsuccess = () => resolve(request.result);
+    request.onerror = () => reject(request.error);
+  });
+}
+
+/** Store the server's ticket states; a full copy replaces the event's old one. */
+export async function saveTicketStates(event, states, { full }) {
+  const db = await openDb();
+  const tx = db.transaction(["tickets", "meta"], "readwrite");
+  const store = tx.objectStore("tickets");
+  if (full) {
+    store.delete(IDBKeyRange.bound([event, ""], [event, "\uffff"]));
+  }
+  for (const state of states.tickets) {
+    store.put({ ...state, event });
+  }
+  tx.objectStore("meta").put({
+    key: `states:${event}`,
+    generatedAt: states.generated_at,
+    full: full ? states.generated_at : undefined,
+  });
+  await done(tx);
+}
+
+export async function lastStatesMeta(event) {
+  const db = await openDb();
+  return result(db.transaction("meta").objectStore("meta").get(`states:${event}`));
+}
+
+export async function countTickets(event) {
+  const db = await openDb();
+  const range = IDBKeyRange.bound([event, ""], [event, "\uffff"]);
+  return result(db.transaction("tickets").objectStore("tickets").count(range));
+}
+
+export async function getTicket(event, code) {
+  const db = await openDb();
+  return result(db.transaction("tickets").objectStore("tickets").get([event, code]));
+}
+
+/** Change one local ticket state (after a scan here or a push from another door). */
+export async function patchTicket(event, code, patch) {
+  const db = await openDb();
+  const tx = db.transaction("tickets", "readwrite");
+  const store = tx.objectStore("tickets");
+  const current = await result(store.get([event, code]));
+  if (current) store.put({ ...current, ...patch });
+  await done(tx);
+  return Boolean(current);
+}
+
+/** Record an admit made offline, and mark the ticket used here at once. */
+export async function recordOfflineAdmit(admit) {
+  const db = await openDb();
+  const tx = db.transaction(["pending", "tickets"], "readwrite");
+  tx.objectStore("pending").put(admit);
+  const tickets = tx.objectStore("tickets");
+  const current = await result(tickets.get([admit.event, admit.ticketCode]));
+  if (current) {
+    tickets.put({
+      ...current,
+      status: "used",
+      used_at: admit.at,
+      used_device: `${admit.device} (offline)`,
+    });
+  }
+  await done(tx);
+}
+
+export async function pendingAdmits(event) {
+  const db = await openDb();
+  const index = db.transaction("pending").objectStore("pending").index("event");
+  return result(index.getAll(event));
+}
+
+export async function forgetPending(nonces) {
+  const db = await openDb();
+  const tx = db.transaction("pending", "readwrite");
+  for (const nonce of nonces) tx.objectStore("pending").delete(nonce);
+  await done(tx);
+}

@@ -1,0 +1,838 @@
+// The door page: camera scanning with instant verdicts, live counters, the
+// guest list, undo, and offline scanning that uploads when the network is back.
+import {
+  countTickets,
+  forgetPending,
+  getTicket,
+  lastStatesMeta,
+  parseCode,
+  patchTicket,
+  pendingAdmits,
+  recordOfflineAdmit,
+  saveTicketStates,
+  verifySignature,
+} from "./door-offline.js";
+
+const root = document.querySelector("[data-door]");
+const cfg = root.dataset;
+const EVENT = cfg.event;
+const $ = (selector) => root.querySelector(selector);
+const $$ = (selector) => root.querySelectorAll(selector);
+
+// The same code must leave the camera this long before it is checked again.
+const REPEAT_GAP_MS = 1500;
+const VERDICT_MS = { admit: 1400, reject: 2800, attention: 4000 };
+const REQUEST_TIMEOUT_MS = 5000;
+const SNAPSHOT_EVERY_MS = 15000;
+const STATES_EVERY_MS = 30000;
+const FULL_STATES_EVERY_MS = 10 * 60 * 1000;
+const PROBE_EVERY_MS = 5000;
+const RECENT_MAX = 20;
+
+const state = {
+  online: navigator.onLine !== false,
+  scanner: null,
+  lastCode: null,
+  lastSeenAt: 0,
+  inFlight: null,
+  applied: new Set(),
+  verdictTimer: null,
+  verdict: null,
+  audio: null,
+  wedge: { buffer: "", at: 0 },
+  probeTimer: null,
+  uploading: false,
+  lastFullStates: 0,
+};
+
+// --- Small helpers ------------------------------------------------------------
+
+function nonce() {
+  const bytes = crypto.getRandomValues(new Uint8Array(16));
+  return Array.from(bytes, (b) => b.toString(16).padStart(2, "0")).join("");
+}
+
+const timeFormat = new Intl.DateTimeFormat(undefined, {
+  hour: "2-digit",
+  minute: "2-digit",
+  timeZone: cfg.timeZone,
+});
+
+function localTime(iso) {
+  try {
+    return timeFormat.format(new Date(iso));
+  } catch {
+    return "";
+  }
+}
+
+function deviceLabel() {
+  const input = $("[data-device-label]");
+  const value = (input.value || "").trim();
+  return value || "Door";
+}
+
+async function fetchJson(url, options = {}) {
+  const controller = new AbortController();
+  const timer = setTimeout(() => controller.abort(), REQUEST_TIMEOUT_MS);
+  try {
+    const response = await fetch(url, {
+      credentials: "same-origin",
+      cache: "no-store",
+      ...options,
+      signal: controller.signal,
+      headers: {
+        Accept: "application/json",
+        ...(options.body ? { "Content-Type": "application/json" } : {}),
+        ...(options.method && options.method !== "GET"
+          ? { "X-CSRFToken": cfg.csrf }
+          : {}),
+        ...(options.headers || {}),
+      },
+    });
+    let body = null;
+    try {
+      body = await response.json();
+    } catch {
+      body = null;
+    }
+    return { response, body };
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+// A failed fetch (no network, timeout) or a gateway error means "offline".
+function isNetworkFailure(error, response) {
+  if (error) return true;
+  return response && [502, 503, 504].includes(response.status);
+}
+
+// --- Sound and vibration ------------------------------------------------------
+
+function initAudio() {
+  if (state.audio) return;
+  const Context = window.AudioContext || window.webkitAudioContext;
+  if (!Context) return;
+  state.audio = new Context();
+  state.audio.resume().catch(() => {});
+}
+
+function tone(freq, start, length, type = "sine", volume = 0.35) {
+  const ctx = state.audio;
+  const osc = ctx.createOscillator();
+  const gain = ctx.createGain();
+  osc.type = type;
+  osc.frequency.value = freq;
+  gain.gain.setValueAtTime(0.0001, ctx.currentTime + start);
+  gain.gain.exponentialRampToValueAtTime(volume, ctx.currentTime + start + 0.01);
+  gain.gain.exponentialRampToValueAtTime(0.0001, ctx.currentTime + start + length);
+  osc.connect(gain).connect(ctx.destination);
+  osc.start(ctx.currentTime + start);
+  osc.stop(ctx.currentTime + start + length + 0.02);
+}
+
+function signal(verdict) {
+  if (state.audio) {
+    try {
+      if (verdict === "admit") {
+        tone(880, 0, 0.09);
+        tone(1320, 0.1, 0.14);
+      } else if (verdict === "reject") {
+        tone(180, 0, 0.55, "sawtooth", 0.3);
+      } else {
+        tone(660, 0, 0.1, "square", 0.2);
+        tone(660, 0.16, 0.1, "square", 0.2);
+        tone(660, 0.32, 0.1, "square", 0.2);
+      }
+    } catch {
+      /* no sound is better than no verdict */
+    }
+  }
+  if (navigator.vibrate) {
+    const patterns = {
+      admit: [70],
+      reject: [260, 90, 260],
+      attention: [120, 60, 120, 60, 120],
+    };
+    navigator.vibrate(patterns[verdict] || [100]);
+  }
+}
+
+// --- Verdict screen -----------------------------------------------------------
+
+const WORDS = { admit: "ADMIT", reject: "REJECT", attention: "CHECK" };
+
+function showVerdict(result, { offlineCheck = false, text = "" } = {}) {
+  const box = $("[data-verdict]");
+  const verdict = result.verdict || "reject";
+  state.verdict = { result, text };
+  box.dataset.verdict = verdict;
+  box.dataset.code = result.code;
+  $("[data-verdict-word]").textContent = WORDS[verdict] || "CHECK";
+  const ticket = result.ticket || {};
+  $("[data-verdict-name]").textContent = ticket.guest_name || "";
+  $("[data-verdict-type]").textContent = ticket.ticket_type || "";
+  let reason = verdict === "admit" ? "" : result.message || "";
+  if (offlineCheck) {
+    reason = [reason, "Checked on this phone (offline)."].filter(Boolean).join(" ");
+  }
+  $("[data-verdict-reason]").textContent = reason;
+  $("[data-verdict-undo]").hidden = !(
+    verdict === "admit" &&
+    !offlineCheck &&
+    ticket.code
+  );
+  $("[data-verdict-admit-anyway]").hidden = !result.admitAnyway;
+  box.hidden = false;
+  signal(verdict);
+  clearTimeout(state.verdictTimer);
+  if (!result.admitAnyway) {
+    state.verdictTimer = setTimeout(hideVerdict, VERDICT_MS[verdict] || 3000);
+  }
+}
+
+function hideVerdict() {
+  clearTimeout(state.verdictTimer);
+  $("[data-verdict]").hidden = true;
+  state.verdict = null;
+}
+
+// --- Scanning -----------------------------------------------------------------
+
+function onDecoded(text) {
+  const now = performance.now();
+  if (text === state.lastCode && now - state.lastSeenAt < REPEAT_GAP_MS) {
+    state.lastSeenAt = now; // still in front of the camera: not again
+    return;
+  }
+  if (state.inFlight !== null) return; // decoded again next frame
+  state.lastCode = text;
+  state.lastSeenAt = now;
+  submit(text, "camera");
+}
+
+async function submit(text, method) {
+  if (!text || state.inFlight !== null) return;
+  state.inFlight = text;
+  const scanNonce = nonce();
+  try {
+    if (!state.online) {
+      await checkOffline(text, scanNonce);
+      return;
+    }
+    let response = null;
+    let body = null;
+    let failure = null;
+    try {
+      ({ response, body } = await fetchJson(cfg.scanUrl, {
+        method: "POST",
+        body: JSON.stringify({
+          event: EVENT,
+          code: text,
+          nonce: scanNonce,
+          device: deviceLabel(),
+          method,
+        }),
+      }));
+    } catch (error) {
+      failure = error;
+    }
+    if (isNetworkFailure(failure, response)) {
+      setOnline(false);
+      // Same nonce: if the server did get it, the upload gets its answer back.
+      await checkOffline(text, scanNonce);
+      return;
+    }
+    if (!response.ok || !body) {
+      showVerdict({
+        verdict: "attention",
+        code: body?.code || "error",
+        message:
+          response.status === 401 || response.status === 403
+            ? `${body?.message || "Not allowed."} Sign in again to scan.`
+            : body?.message || `The server could not check this (${response.status}).`,
+      });
+      return;
+    }
+    showVerdict(body);
+    applyScan(scanFromResult(body));
+  } finally {
+    state.inFlight = null;
+  }
+}
+
+function scanFromResult(result) {
+  const ticket = result.ticket || {};
+  return {
+    id: result.scan_id,
+    code: result.code,
+    verdict: result.verdict,
+    message: result.message,
+    ticket_code: ticket.code || "",
+    guest_name: ticket.guest_name || "",
+    ticket_type: ticket.ticket_type || "",
+    ticket_type_id: ticket.ticket_type_id,
+    device: deviceLabel(),
+    at: result.at,
+    offline: result.offline,
+  };
+}
+
+// --- Offline checking ---------------------------------------------------------
+
+async function checkOffline(text, scanNonce, { force = false } = {}) {
+  const parsed = parseCode(text);
+  const refuse = (message, verdict = "reject", code = "invalid") =>
+    showVerdict({ verdict, code, message }, { offlineCheck: true });
+  if (!parsed) return refuse("Not a valid ticket.");
+  if (parsed.kind === "signed") {
+    let valid = false;
+    try {
+      valid = await verifySignature(parsed, cfg.publicKey);
+    } catch {
+      return refuse(
+        "This browser cannot check signatures offline. Use the guest list or wait for the network.",
+        "attention",
+        "unverifiable",
+      );
+    }
+    if (!valid) return refuse("Not a valid ticket.");
+    if (parsed.eventKey !== cfg.eventKey) {
+      return refuse("This ticket is for another event.", "reject", "wrong_event");
+    }
+  }
+  const ticket = await getTicket(EVENT, parsed.code);
+  if (!ticket && !force) {
+    const known = await countTickets(EVENT);
+    const message =
+      parsed.kind === "signed"
+        ? known
+          ? "Genuine ticket, but not on this phone's list (sold after the last update?). Check ID, then admit if right."
+          : "Genuine ticket, but this phone has no ticket list yet. Check ID, then admit if right."
+        : "That code is not on this phone's list.";
+    const result = { verdict: "attention", code: "unknown", message };
+    if (parsed.kind === "signed") {
+      result.admitAnyway = () => checkOffline(text, scanNonce, { force: true });
+    }
+    return showVerdict(result, { offlineCheck: true });
+  }
+  if (ticket?.status === "void") {
+    return refuse("This ticket was refunded or cancelled.", "reject", "void");
+  }
+  if (ticket?.status === "used") {
+    const parts = ["Already used"];
+    if (ticket.used_at) parts.push(`at ${localTime(ticket.used_at)}`);
+    if (ticket.used_device) parts.push(`at ${ticket.used_device}`);
+    return refuse(`${parts.join(" ")}.`, "reject", "already_used");
+  }
+  if (!force && cfg.opensAt && Date.now() < Date.parse(cfg.opensAt)) {
+    return refuse(
+      `Not valid yet: check-in opens ${localTime(cfg.opensAt)}.`,
+      "attention",
+      "not_yet_valid",
+    );
+  }
+  const at = new Date().toISOString();
+  await recordOfflineAdmit({
+    nonce: scanNonce,
+    event: EVENT,
+    code: text.trim(),
+    ticketCode: parsed.code,
+    at,
+    device: deviceLabel(),
+  });
+  showVerdict(
+    {
+      verdict: "admit",
+      code: "ok",
+      message: "Admitted offline",
+      ticket: ticket
+        ? { guest_name: ticket.guest_name, ticket_type: ticket.ticket_type }
+        : {},
+    },
+    { offlineCheck: true },
+  );
+  await showPending();
+}
+
+async function showPending() {
+  const pending = await pendingAdmits(EVENT);
+  const label = $("[data-pending]");
+  label.hidden = pending.length === 0;
+  label.textContent = pending.length
+    ? `${pending.length} offline admit${pending.length === 1 ? "" : "s"} waiting to upload`
+    : "";
+  return pending;
+}
+
+async function uploadPending() {
+  if (state.uploading || !state.online) return;
+  state.uploading = true;
+  try {
+    let pending = await pendingAdmits(EVENT);
+    while (pending.length && state.online) {
+      const batch = pending.slice(0, 200);
+      let response = null;
+      let body = null;
+      let failure = null;
+      try {
+        ({ response, body } = await fetchJson(cfg.offlineUrl, {
+          method: "POST",
+          body: JSON.stringify({
+            event: EVENT,
+            device: batch[0].device,
+            admits: batch.map((a) => ({ code: a.code, nonce: a.nonce, at: a.at })),
+          }),
+        }));
+      } catch (error) {
+        failure = error;
+      }
+      if (isNetworkFailure(failure, response)) {
+        setOnline(false);
+        return;
+      }
+      if (!response.ok || !body) {
+        networkNote(body?.message || "Offline admits could not be uploaded yet.");
+        return;
+      }
+      await forgetPending(batch.map((a) => a.nonce));
+      const needAttention = body.results.filter((r) => r.verdict !== "admit");
+      for (const result of body.results) applyScan(scanFromResult(result));
+      if (needAttention.length) {
+        networkNote(
+          `${needAttention.length} offline admit${needAttention.length === 1 ? "" : "s"} need attention: ${needAttention[0].message}`,
+        );
+      } else {
+        networkNote(`${batch.length} offline admit${batch.length === 1 ? "" : "s"} uploaded.`);
+      }
+      pending = await pendingAdmits(EVENT);
+    }
+  } finally {
+    state.uploading = false;
+    await showPending();
+  }
+}
+
+function networkNote(text) {
+  const box = $("[data-network]");
+  box.dataset.note = text;
+  $("[data-network-text]").textContent = state.online ? `Online · ${text}` : text;
+}
+
+function setOnline(online) {
+  const changed = online !== state.online;
+  state.online = online;
+  const box = $("[data-network]");
+  box.dataset.state = online ? "online" : "offline";
+  $("[data-network-text]").textContent = online
+    ? "Online"
+    : "OFFLINE — still scanning: tickets are checked on this phone and uploaded when the network is back.";
+  clearInterval(state.probeTimer);
+  state.probeTimer = null;
+  if (!online) {
+    state.probeTimer = setInterval(probe, PROBE_EVERY_MS);
+  } else if (changed) {
+    uploadPending().then(() => {
+      refreshStates();
+      refreshSnapshot();
+    });
+  }
+}
+
+async function probe() {
+  if (navigator.onLine === false) return;
+  try {
+    const { response } = await fetchJson(cfg.healthUrl);
+    if (response.ok) setOnline(true);
+  } catch {
+    /* still offline */
+  }
+}
+
+// --- Counters, last scans and the local copy of ticket states ---------------
+
+function setText(selector, value) {
+  for (const el of $$(selector)) el.textContent = value;
+}
+
+function renderSnapshot(snapshot) {
+  setText("[data-total-checked-in]", snapshot.totals.checked_in);
+  setText("[data-total-sold]", snapshot.totals.sold);
+  setText("[data-total-capacity]", snapshot.totals.capacity);
+  const body = $("[data-type-counters]");
+  for (const type of snapshot.types) {
+    let row = body.querySelector(`[data-type="${type.id}"]`);
+    if (!row) {
+      row = document.createElement("tr");
+      row.dataset.type = type.id;
+      row.innerHTML = "<td></td><td data-checked-in></td><td data-sold></td><td></td>";
+      body.append(row);
+    }
+    row.cells[0].textContent = type.name;
+    row.cells[1].textContent = type.checked_in;
+    row.cells[2].textContent = type.sold;
+    row.cells[3].textContent = type.capacity;
+  }
+  const list = $("[data-recent]");
+  list.replaceChildren(...snapshot.recent.map(recentItem));
+  for (const scan of snapshot.recent) state.applied.add(scan.id);
+}
+
+function recentItem(scan) {
+  const li = document.createElement("li");
+  li.dataset.scan = scan.id;
+  li.dataset.verdict = scan.verdict;
+  const time = document.createElement("time");
+  time.dateTime = scan.at;
+  time.textContent = localTime(scan.at);
+  const what = document.createElement("span");
+  what.className = "door-recent-what";
+  what.textContent = [scan.guest_name, scan.ticket_type].filter(Boolean).join(" · ") || "Unknown code";
+  const why = document.createElement("span");
+  why.className = "door-recent-why";
+  why.textContent = `${scan.message}${scan.device ? ` — ${scan.device}` : ""}${scan.offline ? " (offline)" : ""}`;
+  li.append(time, what, why);
+  return li;
+}
+
+function bump(selector, scope, delta) {
+  for (const el of scope.querySelectorAll(selector)) {
+    const value = Number.parseInt(el.textContent, 10);
+    if (!Number.isNaN(value)) el.textContent = Math.max(0, value + delta);
+  }
+}
+
+/** Apply one scan (ours, a push from another door, an upload result) once. */
+function applyScan(scan) {
+  if (scan.id == null || state.applied.has(scan.id)) return;
+  state.applied.add(scan.id);
+  const delta = scan.code === "ok" ? 1 : scan.code === "undone" ? -1 : 0;
+  if (delta) {
+    bump("[data-total-checked-in]", root, delta);
+    const row = $(`[data-type="${scan.ticket_type_id}"]`);
+    if (row) bump("[data-checked-in]", row, delta);
+  }
+  const list = $("[data-recent]");
+  list.prepend(recentItem(scan));
+  while (list.children.length > RECENT_MAX) list.lastElementChild.remove();
+  if (scan.ticket_code && delta) {
+    patchTicket(EVENT, scan.ticket_code, {
+      status: delta > 0 ? "used" : "issued",
+      used_at: delta > 0 ? scan.at : null,
+      used_device: delta > 0 ? scan.device : "",
+    }).catch(() => {});
+  }
+}
+
+async function refreshSnapshot() {
+  if (!state.online) return;
+  try {
+    const { response, body } = await fetchJson(cfg.snapshotUrl);
+    if (response.ok && body) renderSnapshot(body);
+    else if (isNetworkFailure(null, response)) setOnline(false);
+  } catch {
+    setOnline(false);
+  }
+}
+
+async function refreshStates({ full = false } = {}) {
+  if (!state.online) return;
+  const meta = await lastStatesMeta(EVENT).catch(() => null);
+  const wantFull =
+    full || !meta?.full || Date.now() - state.lastFullStates > FULL_STATES_EVERY_MS;
+  let url = cfg.ticketsUrl;
+  if (!wantFull) {
+    // A little overlap so a change committed while we read is not missed.
+    const since = new Date(Date.parse(meta.generatedAt) - 5000).toISOString();
+    url += `?since=${encodeURIComponent(since)}`;
+  }
+  try {
+    const { response, body } = await fetchJson(url);
+    if (!response.ok || !body) return;
+    // Admits still waiting to upload stay "used" here whatever the server says.
+    const pending = new Set((await pendingAdmits(EVENT)).map((a) => a.ticketCode));
+    body.tickets = body.tickets.filter((t) => !pending.has(t.code));
+    await saveTicketStates(EVENT, body, { full: wantFull });
+    if (wantFull) state.lastFullStates = Date.now();
+    root.dataset.statesReady = "true";
+  } catch {
+    /* next round */
+  }
+}
+
+// --- Camera -------------------------------------------------------------------
+
+async function startCamera() {
+  initAudio();
+  localStorage.setItem("door.device", deviceLabel());
+  const note = $("[data-camera-note]");
+  note.hidden = true;
+  if (!window.isSecureContext) {
+    note.textContent =
+      "The camera only works on a secure (https://) page. Type codes or use a handheld scanner below.";
+    note.hidden = false;
+    return;
+  }
+  try {
+    const { default: QrScanner } = await import(cfg.qrScannerUrl);
+    state.scanner = new QrScanner($("[data-video]"), (r) => onDecoded(r.data), {
+      preferredCamera: "environment",
+      maxScansPerSecond: 12,
+      returnDetailedScanResult: true,
+      highlightScanRegion: false,
+      onDecodeError: () => {},
+    });
+    await state.scanner.start();
+    $("[data-start-panel]").hidden = true;
+    $("[data-stop]").hidden = false;
+    root.dataset.camera = "on";
+    try {
+      $("[data-torch]").hidden = !(await state.scanner.hasFlash());
+    } catch {
+      $("[data-torch]").hidden = true;
+    }
+  } catch (error) {
+    note.textContent = `Camera unavailable (${error?.message || error}). Type codes or use a handheld scanner below.`;
+    note.hidden = false;
+  }
+}
+
+function toggleCamera() {
+  const button = $("[data-stop]");
+  if (!state.scanner) return;
+  if (root.dataset.camera === "on") {
+    state.scanner.stop();
+    root.dataset.camera = "off";
+    button.textContent = "Resume camera";
+  } else {
+    state.scanner.start();
+    root.dataset.camera = "on";
+    button.textContent = "Pause camera";
+  }
+}
+
+async function toggleTorch() {
+  if (!state.scanner) return;
+  await state.scanner.toggleFlash();
+  $("[data-torch]").setAttribute("aria-pressed", String(state.scanner.isFlashOn()));
+}
+
+// --- Keyboard-wedge scanners (they type the code and press Enter) ------------
+
+function onKey(event) {
+  const target = event.target;
+  if (
+    target.closest?.("input, textarea, select, [contenteditable], dialog[open]") ||
+    event.ctrlKey ||
+    event.metaKey ||
+    event.altKey
+  ) {
+    return;
+  }
+  const now = performance.now();
+  if (now - state.wedge.at > 250) state.wedge.buffer = "";
+  state.wedge.at = now;
+  if (event.key === "Enter") {
+    const text = state.wedge.buffer;
+    state.wedge.buffer = "";
+    if (text.length >= 6) {
+      event.preventDefault();
+      initAudio();
+      submit(text, "keyboard");
+    }
+  } else if (event.key.length === 1) {
+    state.wedge.buffer += event.key;
+  }
+}
+
+// --- Guest list and undo ------------------------------------------------------
+
+function guestStatus(guest) {
+  if (guest.status === "used") {
+    return `In at ${localTime(guest.used_at)}${guest.used_device ? `, ${guest.used_device}` : ""}`;
+  }
+  return guest.status === "void" ? "Refunded / void" : "Not in yet";
+}
+
+async function searchGuests(event) {
+  event?.preventDefault();
+  const query = $("[data-guest-query]").value.trim();
+  const list = $("[data-guest-results]");
+  if (query.length < 2) {
+    list.replaceChildren();
+    return;
+  }
+  if (!state.online) {
+    const li = document.createElement("li");
+    li.textContent = "Guest search needs the network.";
+    list.replaceChildren(li);
+    return;
+  }
+  try {
+    const url = `${cfg.guestsUrl}?q=${encodeURIComponent(query)}`;
+    const { response, body } = await fetchJson(url);
+    if (!response.ok || !body) throw new Error(body?.message || "search failed");
+    if (!body.guests.length) {
+      const li = document.createElement("li");
+      li.textContent = "Nobody found.";
+      list.replaceChildren(li);
+      return;
+    }
+    list.replaceChildren(...body.guests.map(guestItem));
+  } catch (error) {
+    const li = document.createElement("li");
+    li.textContent = `Search failed: ${error.message}`;
+    list.replaceChildren(li);
+  }
+}
+
+function guestItem(guest) {
+  const li = document.createElement("li");
+  li.dataset.guest = guest.code;
+  li.dataset.status = guest.status;
+  const who = document.createElement("span");
+  who.className = "door-guest-who";
+  who.textContent = `${guest.guest_name || "(no name)"} · ${guest.ticket_type}`;
+  const email = document.createElement("span");
+  email.className = "door-guest-email";
+  email.textContent = `${guest.guest_email} · ${guest.code}`;
+  const status = document.createElement("span");
+  status.className = "door-guest-status";
+  status.textContent = guestStatus(guest);
+  li.append(who, email, status);
+  if (guest.status === "issued") {
+    const admit = document.createElement("button");
+    admit.type = "button";
+    admit.className = "button button-primary";
+    admit.textContent = "Admit";
+    admit.addEventListener("click", async () => {
+      initAudio();
+      await submit(guest.code, "guest_list");
+      searchGuests();
+    });
+    li.append(admit);
+  } else if (guest.status === "used") {
+    const undo = document.createElement("button");
+    undo.type = "button";
+    undo.className = "button button-secondary";
+    undo.textContent = "Undo admit";
+    undo.addEventListener("click", () => openUndo(guest));
+    li.append(undo);
+  }
+  return li;
+}
+
+function openUndo(ticket) {
+  const dialog = $("[data-undo-dialog]");
+  dialog.dataset.ticket = ticket.code;
+  $("[data-undo-who]").textContent = `${ticket.guest_name || "Guest"} · ${ticket.ticket_type || ""}`;
+  $("[data-undo-reason]").value = "";
+  $("[data-undo-error]").hidden = true;
+  hideVerdict();
+  dialog.showModal();
+}
+
+async function confirmUndo(event) {
+  const dialog = $("[data-undo-dialog]");
+  if (event.submitter?.value !== "undo") return;
+  event.preventDefault();
+  const reason = $("[data-undo-reason]").value.trim();
+  const error = $("[data-undo-error]");
+  if (!reason) {
+    error.textContent = "Say why the admit is undone.";
+    error.hidden = false;
+    return;
+  }
+  try {
+    const { response, body } = await fetchJson(cfg.undoUrl, {
+      method: "POST",
+      body: JSON.stringify({
+        event: EVENT,
+        ticket: dialog.dataset.ticket,
+        reason,
+        device: deviceLabel(),
+      }),
+    });
+    if (!response.ok || !body) throw new Error(body?.message || "Undo failed.");
+    dialog.close();
+    applyScan(scanFromResult(body));
+    showVerdict(body);
+    searchGuests();
+  } catch (failure) {
+    error.textContent = state.online
+      ? failure.message
+      : "Undo needs the network. Try again when online.";
+    error.hidden = false;
+  }
+}
+
+// --- Wiring -------------------------------------------------------------------
+
+function wire() {
+  const label = $("[data-device-label]");
+  label.value = localStorage.getItem("door.device") || "";
+  label.addEventListener("change", () =>
+    localStorage.setItem("door.device", deviceLabel()),
+  );
+  $("[data-start]").addEventListener("click", startCamera);
+  $("[data-stop]").addEventListener("click", toggleCamera);
+  $("[data-torch]").addEventListener("click", toggleTorch);
+  $("[data-manual]").addEventListener("submit", (event) => {
+    event.preventDefault();
+    const input = $("[data-manual-input]");
+    const text = input.value.trim();
+    input.value = "";
+    input.blur();
+    initAudio();
+    if (text) submit(text, "manual");
+  });
+  $("[data-verdict]").addEventListener("click", (event) => {
+    if (event.target.closest("[data-verdict-undo]")) {
+      const ticket = state.verdict?.result?.ticket;
+      if (ticket) openUndo(ticket);
+    } else if (event.target.closest("[data-verdict-admit-anyway]")) {
+      const admit = state.verdict?.result?.admitAnyway;
+      hideVerdict();
+      if (admit) admit();
+    } else {
+      hideVerdict();
+    }
+  });
+  $("[data-guest-search]").addEventListener("submit", searchGuests);
+  $("[data-undo-form]").addEventListener("submit", confirmUndo);
+  document.addEventListener("keydown", onKey);
+
+  // Live feed (static/js/live.js) and its reconnects.
+  document.addEventListener("door:message", (event) => {
+    const message = event.detail || {};
+    if (message.type === "door.scan" && message.scan) applyScan(message.scan);
+    else if (message.type === "door.counters") refreshSnapshot();
+  });
+  document.addEventListener("live:resync", () => refreshSnapshot());
+
+  window.addEventListener("offline", () => setOnline(false));
+  window.addEventListener("online", probe);
+  setInterval(refreshSnapshot, SNAPSHOT_EVERY_MS);
+  setInterval(() => refreshStates(), STATES_EVERY_MS);
+  setInterval(() => state.online && uploadPending(), PROBE_EVERY_MS * 2);
+
+  if ("serviceWorker" in navigator && window.isSecureContext) {
+    navigator.serviceWorker
+      .register(cfg.swUrl, { scope: cfg.swScope })
+      .catch(() => {});
+  }
+}
+
+async function init() {
+  wire();
+  setOnline(state.online);
+  await showPending().catch(() => {});
+  if (state.online) {
+    await Promise.all([refreshSnapshot(), refreshStates({ full: true })]);
+    await uploadPending();
+  }
+  root.dataset.ready = "true";
+}
+
+init();

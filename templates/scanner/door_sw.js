@@ -1,0 +1,70 @@
+// Service worker for the door pages (scope: the door's path). It keeps the
+// door's page and assets so a phone can reopen it with no network; API calls
+// always go to the network (the page falls back to its offline copy itself).
+const CACHE = "nightpass-door-{{ version }}";
+const SHELL = [{% for url in shell_urls %}"{{ url|escapejs }}"{% if not forloop.last %}, {% endif %}{% endfor %}];
+const SCOPE = new URL(self.registration.scope).pathname;
+
+self.addEventListener("install", (event) => {
+  event.waitUntil(
+    caches.open(CACHE).then((cache) => cache.addAll(SHELL)).then(() => self.skipWaiting()),
+  );
+});
+
+self.addEventListener("activate", (event) => {
+  event.waitUntil(
+    caches
+      .keys()
+      .then((keys) =>
+        Promise.all(
+          keys.filter((key) => key.startsWith("nightpass-door-") && key !== CACHE)
+            .map((key) => caches.delete(key)),
+        ),
+      )
+      .then(() => self.clients.claim()),
+  );
+});
+
+async function networkFirst(request) {
+  const cache = await caches.open(CACHE);
+  try {
+    const response = await fetch(request);
+    if (response.ok) cache.put(request, response.clone());
+    return response;
+  } catch (error) {
+    const cached = (await cache.match(request, { ignoreSearch: true })) ||
+      (await cache.match(SCOPE));
+    if (cached) return cached;
+    return new Response(
+      "<!doctype html><meta name=viewport content='width=device-width'><title>Offline</title>" +
+        "<body style='font:18px system-ui;background:#0f0f17;color:#fff;padding:24px'>" +
+        "<h1>Offline</h1><p>This door page was never opened on this phone while online. " +
+        "Open it once with network, then it works offline.</p>",
+      { status: 503, headers: { "Content-Type": "text/html; charset=utf-8" } },
+    );
+  }
+}
+
+async function staleWhileRevalidate(request) {
+  const cache = await caches.open(CACHE);
+  const cached = await cache.match(request);
+  const refresh = fetch(request)
+    .then((response) => {
+      if (response.ok) cache.put(request, response.clone());
+      return response;
+    })
+    .catch(() => cached);
+  return cached || refresh;
+}
+
+self.addEventListener("fetch", (event) => {
+  const request = event.request;
+  if (request.method !== "GET") return;
+  const url = new URL(request.url);
+  if (url.origin !== self.location.origin) return;
+  if (request.mode === "navigate" && url.pathname.startsWith(SCOPE)) {
+    event.respondWith(networkFirst(request));
+  } else if (SHELL.includes(url.pathname)) {
+    event.respondWith(staleWhileRevalidate(request));
+  }
+});

@@ -1,0 +1,460 @@
+import json
+from datetime import timedelta
+
+import pytest
+from django.test import Client
+from django.urls import reverse
+from django.utils import timezone
+
+from core.models import ScanLog, Ticket
+from core.services.checkin import redeem_ticket
+from core.services.scanner_devices import (
+    register_scanner_device,
+    revoke_scanner_device,
+)
+from tests.factories import (
+    EventFactory,
+    TicketTypeFactory,
+    UserFactory,
+    make_paid_order,
+    make_staff,
+)
+
+pytestmark = pytest.mark.django_db
+SCAN = "/api/v1/scan"
+
+
+@pytest.fixture
+def tonight(db):
+    """An event whose door is open now."""
+    now = timezone.now()
+    return EventFactory(
+        name="Door Night",
+        starts_at=now + timedelta(hours=2),
+        doors_at=now + timedelta(hours=1),
+        time_zone="Europe/Madrid",
+    )
+
+
+@pytest.fixture
+def general(tonight):
+    return TicketTypeFactory(event=tonight, name="General", capacity=40)
+
+
+@pytest.fixture
+def ticket(general):
+    order = make_paid_order(general, name="Ana García", email="ana@example.com")
+    return order.tickets.get()
+
+
+def post(client, url, data, **headers):
+    return client.post(
+        url, data=json.dumps(data), content_type="application/json", **headers
+    )
+
+
+@pytest.fixture
+def door_client(door):
+    client = Client()
+    client.force_login(door)
+    return client
+
+
+def test_the_scan_url_is_the_contracts(ticket):
+    assert reverse("api_scan") == SCAN
+
+
+# --- Who may scan -------------------------------------------------------------
+
+
+def test_anonymous_scans_are_refused_with_401_and_change_nothing(ticket):
+    response = post(Client(), SCAN, {"event": str(ticket.event_id), "code": "x"})
+
+    assert response.status_code == 401
+    assert response.json()["code"] == "not_authenticated"
+    assert not ScanLog.objects.exists()
+
+
+def test_signed_in_non_staff_are_refused_with_403(ticket):
+    client = Client()
+    client.force_login(UserFactory())
+
+    response = post(
+        client, SCAN, {"event": str(ticket.event_id), "code": ticket.qr_payload}
+    )
+
+    assert response.status_code == 403
+    assert Ticket.objects.get(pk=ticket.pk).status == Ticket.Status.ISSUED
+
+
+def test_door_staff_on_another_events_door_are_refused(ticket):
+    staff = make_staff("door", username="elsewhere")
+    staff.staff_profile.events.add(EventFactory())
+    client = Client()
+    client.force_login(staff)
+    event_id = ticket.event_id
+
+    scan = post(client, SCAN, {"event": str(event_id), "code": ticket.qr_payload})
+    snapshot = client.get(f"/api/v1/door/{event_id}/snapshot")
+    states = client.get(f"/api/v1/door/{event_id}/tickets")
+    page = client.get(reverse("scanner:door_event", args=[event_id]))
+
+    assert scan.status_code == snapshot.status_code == states.status_code == 403
+    assert scan.json()["code"] == "forbidden"
+    assert page.status_code == 403
+    assert not ScanLog.objects.exists()
+
+
+@pytest.mark.parametrize("role", ["door", "manager", "owner"])
+def test_every_staff_role_can_scan(ticket, role):
+    client = Client()
+    client.force_login(make_staff(role, username=f"{role}-x"))
+
+    response = post(
+        client,
+        SCAN,
+        {"event": str(ticket.event_id), "code": ticket.qr_payload, "device": "D1"},
+    )
+
+    assert response.status_code == 200
+    assert response.json()["code"] == "ok"
+
+
+def test_session_scans_need_the_csrf_token(ticket, door):
+    client = Client(enforce_csrf_checks=True)
+    client.force_login(door)
+    page = client.get(reverse("scanner:door_event", args=[ticket.event_id]))
+    token = page.context["csrf_token"]
+    body = {"event": str(ticket.event_id), "code": ticket.qr_payload}
+
+    refused = post(client, SCAN, body)
+    accepted = post(client, SCAN, body, HTTP_X_CSRFTOKEN=str(token))
+
+    assert refused.status_code == 403
+    assert accepted.status_code == 200 and accepted.json()["code"] == "ok"
+
+
+def test_a_device_token_scans_under_the_devices_name(ticket):
+    device, token = register_scanner_device(label="Handheld 4")
+
+    response = post(
+        Client(),
+        SCAN,
+        {"event": str(ticket.event_id), "code": ticket.qr_payload, "device": "fake"},
+        HTTP_AUTHORIZATION=f"Device {token}",
+    )
+
+    assert response.status_code == 200 and response.json()["code"] == "ok"
+    log = ScanLog.objects.get()
+    assert log.device_label == "Handheld 4" and log.staff is None
+    assert device.token_digest != token
+
+
+def test_a_device_bound_to_another_event_or_revoked_cannot_scan(ticket):
+    bound, bound_token = register_scanner_device(label="Bound", event=EventFactory())
+    revoked, revoked_token = register_scanner_device(label="Old")
+    revoke_scanner_device(device_id=revoked.pk)
+    body = {"event": str(ticket.event_id), "code": ticket.qr_payload}
+
+    wrong = post(Client(), SCAN, body, HTTP_AUTHORIZATION=f"Device {bound_token}")
+    gone = post(Client(), SCAN, body, HTTP_AUTHORIZATION=f"Device {revoked_token}")
+    junk = post(Client(), SCAN, body, HTTP_AUTHORIZATION="Device \u00e9\u00e9")
+
+    assert wrong.status_code == 403
+    assert gone.status_code == 401 and junk.status_code == 401
+    assert not ScanLog.objects.exists()
+
+
+def test_api_views_declare_their_roles_for_the_permission_matrix():
+    from django.urls import get_resolver
+
+    from scanner import api_urls
+
+    for pattern in api_urls.urlpatterns:
+        callback = (
+            get_resolver()
+            .resolve(
+                "/"
+                + str(pattern.pattern).replace(
+                    "<uuid:event_id>", "0" * 8 + "-0000-0000-0000-" + "0" * 12
+                )
+            )
+            .func
+        )
+        assert set(callback.allowed_roles) == {"owner", "manager", "door"}
+
+
+# --- What a scan answers --------------------------------------------------------
+
+
+def test_a_scan_answers_code_message_and_the_guest(door_client, ticket):
+    response = post(
+        door_client,
+        SCAN,
+        {
+            "event": str(ticket.event_id),
+            "code": ticket.qr_payload,
+            "nonce": "abc-1",
+            "device": "Door 2",
+            "method": "camera",
+        },
+    )
+
+    body = response.json()
+    assert response.status_code == 200
+    assert body["code"] == "ok" and body["verdict"] == "admit" and body["admitted"]
+    assert body["ticket"]["guest_name"] == "Ana García"
+    assert body["ticket"]["ticket_type"] == "General"
+    assert body["message"] == "Admit Ana García · General"
+
+
+def test_a_second_scan_answers_already_used_with_when_where_and_who(
+    door_client, ticket, door
+):
+    first = {"event": str(ticket.event_id), "code": ticket.qr_payload}
+    post(door_client, SCAN, {**first, "device": "Door 2"})
+
+    body = post(door_client, SCAN, {**first, "device": "Door 1"}).json()
+
+    assert body["code"] == "already_used" and body["verdict"] == "reject"
+    assert body["used_device"] == "Door 2" and body["used_by"] == door.username
+    assert body["used_at"] and body["used_at_local"]
+    assert "at Door 2" in body["message"]
+
+
+def test_a_retry_with_the_same_nonce_gets_the_same_body(door_client, ticket):
+    data = {"event": str(ticket.event_id), "code": ticket.qr_payload, "nonce": "n1"}
+
+    first = post(door_client, SCAN, data).json()
+    retry = post(door_client, SCAN, data).json()
+
+    assert retry.pop("replayed") is True and first.pop("replayed") is False
+    assert retry == first
+    assert ScanLog.objects.count() == 1
+
+
+@pytest.mark.parametrize(
+    "code",
+    [
+        "x" * 200_000,
+        "\u0000\u0001 binary \udfff",
+        "T1.ABCDEF12.ABCDEFGH." + "A" * 103,
+        "",
+        12,
+        None,
+        ["T1"],
+        {"code": "T1"},
+    ],
+)
+def test_garbage_codes_get_a_clear_invalid_and_a_log_row(door_client, ticket, code):
+    response = post(door_client, SCAN, {"event": str(ticket.event_id), "code": code})
+
+    assert response.status_code == 200
+    body = response.json()
+    assert body["code"] == "invalid" and body["message"] == "Not a valid ticket."
+    assert ScanLog.objects.filter(result="invalid").count() == 1
+
+
+def test_a_binary_body_is_a_clear_400(door_client, ticket):
+    response = door_client.post(
+        SCAN, data=b"\x00\xff\xfe garbage", content_type="application/json"
+    )
+
+    assert response.status_code == 400
+    assert response.json()["code"] == "parse_error"
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        {"code": "x"},
+        {"event": "not-a-uuid", "code": "x"},
+        {"event": "00000000-0000-0000-0000-000000000000", "code": "x"},
+    ],
+)
+def test_a_scan_without_a_real_event_is_refused_clearly(door_client, body):
+    response = post(door_client, SCAN, body)
+
+    assert response.status_code in (400, 404)
+    assert response.json()["code"] in ("invalid", "not_found")
+    assert response.json()["message"]
+    assert not ScanLog.objects.exists()
+
+
+def test_a_malformed_nonce_is_a_400(door_client, ticket):
+    response = post(
+        door_client,
+        SCAN,
+        {"event": str(ticket.event_id), "code": ticket.qr_payload, "nonce": "a b"},
+    )
+
+    assert response.status_code == 400
+    assert response.json()["code"] == "invalid_nonce"
+
+
+# --- Undo, offline upload -----------------------------------------------------
+
+
+def test_undo_needs_a_reason_and_then_puts_the_ticket_back(door_client, ticket):
+    post(door_client, SCAN, {"event": str(ticket.event_id), "code": ticket.code})
+    url = "/api/v1/scan/undo"
+    base = {"event": str(ticket.event_id), "ticket": ticket.code}
+
+    missing = post(door_client, url, {**base, "reason": "   "})
+    done = post(door_client, url, {**base, "reason": "wrong person"})
+    again = post(door_client, url, {**base, "reason": "wrong person"})
+
+    assert missing.status_code == 400
+    assert done.status_code == 200 and done.json()["code"] == "undone"
+    assert again.status_code == 409 and again.json()["code"] == "not_admitted"
+    assert Ticket.objects.get(pk=ticket.pk).status == Ticket.Status.ISSUED
+
+
+def test_offline_uploads_report_conflicts(door_client, ticket):
+    url = "/api/v1/scan/offline"
+    at = (timezone.now() - timedelta(minutes=2)).isoformat()
+    phone_a = {
+        "event": str(ticket.event_id),
+        "device": "Door A",
+        "admits": [{"code": ticket.qr_payload, "nonce": "a1", "at": at}],
+    }
+    phone_b = {
+        "event": str(ticket.event_id),
+        "device": "Door B",
+        "admits": [{"code": ticket.qr_payload, "nonce": "b1", "at": at}],
+    }
+
+    first = post(door_client, url, phone_a).json()
+    second = post(door_client, url, phone_b).json()
+
+    assert first["code"] == "ok" and first["results"][0]["code"] == "ok"
+    assert second["code"] == "conflicts"
+    assert second["results"][0]["code"] == "offline_conflict"
+    assert ScanLog.objects.filter(offline=True).count() == 2
+
+
+def test_offline_uploads_validate_every_item(door_client, ticket):
+    response = post(
+        door_client,
+        "/api/v1/scan/offline",
+        {
+            "event": str(ticket.event_id),
+            "admits": [{"code": ticket.qr_payload, "nonce": "a1", "at": "yesterday"}],
+        },
+    )
+
+    assert response.status_code == 400 and response.json()["code"] == "invalid"
+    assert not ScanLog.objects.exists()
+
+
+# --- Snapshot, ticket states, guest list --------------------------------------
+
+
+def test_the_snapshot_has_counters_per_type_and_last_scans(door_client, ticket):
+    redeem_ticket(event=ticket.event, text=ticket.qr_payload, device_label="Door 9")
+    TicketTypeFactory(event=ticket.event, name="VIP", capacity=5)
+
+    body = door_client.get(f"/api/v1/door/{ticket.event_id}/snapshot").json()
+
+    assert body["totals"] == {"checked_in": 1, "sold": 1, "capacity": 100}
+    types = {t["name"]: t for t in body["types"]}
+    assert types["General"] == {
+        "id": ticket.ticket_type_id,
+        "name": "General",
+        "checked_in": 1,
+        "sold": 1,
+        "capacity": 40,
+    }
+    assert types["VIP"]["checked_in"] == 0
+    [scan] = body["recent"]
+    assert scan["code"] == "ok" and scan["device"] == "Door 9"
+    assert scan["guest_name"] == "Ana García"
+
+
+def test_ticket_states_for_the_offline_copy(door_client, ticket, general):
+    other = make_paid_order(general, name="Ben").tickets.get()
+    redeem_ticket(event=ticket.event, text=ticket.qr_payload, device_label="Door 1")
+
+    body = door_client.get(f"/api/v1/door/{ticket.event_id}/tickets").json()
+
+    states = {t["code"]: t for t in body["tickets"]}
+    assert states[ticket.code]["status"] == "used"
+    assert states[ticket.code]["used_device"] == "Door 1"
+    assert states[other.code]["status"] == "issued"
+    assert "guest_email" not in states[other.code]
+    assert body["public_key"] and body["event_key"] == ticket.qr_payload.split(".")[1]
+
+    since = body["generated_at"]
+    redeem_ticket(event=ticket.event, text=other.qr_payload)
+    delta = door_client.get(
+        f"/api/v1/door/{ticket.event_id}/tickets", {"since": since}
+    ).json()
+    assert [t["code"] for t in delta["tickets"]] == [other.code]
+    bad = door_client.get(f"/api/v1/door/{ticket.event_id}/tickets", {"since": "x"})
+    assert bad.status_code == 400
+
+
+def test_guest_search_finds_by_name_or_email_and_admits_by_code(
+    door_client, ticket, general
+):
+    make_paid_order(general, name="Zoe Park", email="zoe@example.org")
+    url = f"/api/v1/door/{ticket.event_id}/guests"
+
+    by_name = door_client.get(url, {"q": "garcía"}).json()["guests"]
+    by_email = door_client.get(url, {"q": "ZOE@"}).json()["guests"]
+    too_short = door_client.get(url, {"q": "a"}).json()["guests"]
+
+    assert [g["guest_name"] for g in by_name] == ["Ana García"]
+    assert [g["guest_email"] for g in by_email] == ["zoe@example.org"]
+    assert too_short == []
+    admit = post(
+        door_client,
+        SCAN,
+        {
+            "event": str(ticket.event_id),
+            "code": by_name[0]["code"],
+            "method": "guest_list",
+        },
+    ).json()
+    assert admit["code"] == "ok"
+    assert ScanLog.objects.get().detail["method"] == "guest_list"
+
+
+# --- Pages --------------------------------------------------------------------
+
+
+def test_door_pages_need_a_staff_login(ticket):
+    response = Client().get(reverse("scanner:door"))
+
+    assert response.status_code == 302 and "login" in response["Location"]
+
+
+def test_door_staff_see_only_their_events(ticket, tonight):
+    mine = make_staff("door", username="mine")
+    mine.staff_profile.events.add(tonight)
+    EventFactory(name="Not Mine", starts_at=timezone.now() + timedelta(days=1))
+    client = Client()
+    client.force_login(mine)
+
+    page = client.get(reverse("scanner:door")).content.decode()
+
+    assert "Door Night" in page and "Not Mine" not in page
+
+
+def test_the_door_page_declares_its_live_feed_and_offline_key(door_client, ticket):
+    page = door_client.get(reverse("scanner:door_event", args=[ticket.event_id]))
+
+    html = page.content.decode()
+    assert f'data-live-door="{ticket.event_id}"' in html
+    assert 'data-public-key="' in html and "qr-scanner.min.js" in html
+    assert 'rel="manifest"' in html
+
+
+def test_the_service_worker_and_manifest_serve_the_door_scope(door_client):
+    worker = door_client.get(reverse("scanner:door_sw"))
+    manifest = door_client.get(reverse("scanner:door_manifest")).json()
+
+    assert worker["Content-Type"].startswith("text/javascript")
+    assert "js/door.js" in worker.content.decode()
+    assert manifest["scope"] == manifest["start_url"] == reverse("scanner:door")
+    assert {icon["sizes"] for icon in manifest["icons"]} == {"192x192", "512x512"}
