@@ -151,7 +151,7 @@ def test_a_device_token_scans_under_the_devices_name(ticket):
 
 
 def test_a_device_bound_to_another_event_or_revoked_cannot_scan(ticket):
-    bound, bound_token = register_scanner_device(label="Bound", event=EventFactory())
+    _bound, bound_token = register_scanner_device(label="Bound", event=EventFactory())
     revoked, revoked_token = register_scanner_device(label="Old")
     revoke_scanner_device(device_id=revoked.pk)
     body = {"event": str(ticket.event_id), "code": ticket.qr_payload}
