@@ -55,6 +55,7 @@ function nonce() {
 const timeFormat = new Intl.DateTimeFormat(undefined, {
   hour: "2-digit",
   minute: "2-digit",
+  hourCycle: "h23",
   timeZone: cfg.timeZone,
 });
 
@@ -482,7 +483,7 @@ function renderSnapshot(snapshot) {
 function recentItem(scan) {
   const li = document.createElement("li");
   li.dataset.scan = scan.id;
-  li.dataset.verdict = scan.verdict;
+  li.dataset.scanVerdict = scan.verdict;
   const time = document.createElement("time");
   time.dateTime = scan.at;
   time.textContent = localTime(scan.at);
@@ -582,6 +583,20 @@ async function startCamera() {
       returnDetailedScanResult: true,
       highlightScanRegion: false,
       onDecodeError: () => {},
+      // A bit more forgiving than the default two thirds: guests hold their
+      // phones at all distances and angles.
+      calculateScanRegion: (video) => {
+        const size = Math.round(0.8 * Math.min(video.videoWidth, video.videoHeight));
+        const scaled = Math.min(size, 560);
+        return {
+          x: Math.round((video.videoWidth - size) / 2),
+          y: Math.round((video.videoHeight - size) / 2),
+          width: size,
+          height: size,
+          downScaledWidth: scaled,
+          downScaledHeight: scaled,
+        };
+      },
     });
     await state.scanner.start();
     $("[data-start-panel]").hidden = true;

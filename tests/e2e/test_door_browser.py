@@ -1,0 +1,206 @@
+"""The door page in real Chromium, with a fake camera showing a real ticket's QR.
+
+Chromium plays a Y4M file as the camera. The file is made here from the
+ticket's own QR image: the code is held up for a few seconds, then taken
+away, then shown again, in a loop, like a guest at the door.
+"""
+
+import io
+import os
+import shutil
+from datetime import timedelta
+
+import pytest
+from django.conf import settings
+from django.test import Client
+from django.utils import timezone
+from PIL import Image
+
+from core.models import ScanLog, Ticket
+from core.tickets.qr import qr_png
+from tests.conftest import CHROMIUM, CHROMIUM_ARGS, _must_run
+from tests.factories import EventFactory, TicketTypeFactory, make_paid_order, make_staff
+
+pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
+
+WIDTH, HEIGHT, FPS = 480, 360, 5
+
+
+def write_y4m(
+    path, png: bytes, *, shown_frames: int, blank_frames: int, blank_first=False
+) -> None:
+    """A 4:2:0 Y4M video: the QR centred on white, and white frames."""
+    qr = Image.open(io.BytesIO(png)).convert("L")
+    # About as big as a phone screen held up to the door's camera.
+    side = int(min(WIDTH, HEIGHT) * 0.7)
+    frame = Image.new("L", (WIDTH, HEIGHT), 255)
+    frame.paste(
+        qr.resize((side, side), Image.NEAREST),
+        ((WIDTH - side) // 2, (HEIGHT - side) // 2),
+    )
+    shown = frame.tobytes()
+    blank = bytes([255]) * (WIDTH * HEIGHT)
+    chroma = bytes([128]) * ((WIDTH // 2) * (HEIGHT // 2) * 2)
+    with open(path, "wb") as out:
+        out.write(f"YUV4MPEG2 W{WIDTH} H{HEIGHT} F{FPS}:1 Ip A1:1 C420jpeg\n".encode())
+        frames = [shown] * shown_frames + [blank] * blank_frames
+        for luma in reversed(frames) if blank_first else frames:
+            out.write(b"FRAME\n" + luma + chroma)
+
+
+@pytest.fixture
+def camera_browser(tmp_path):
+    """Launch Chromium whose camera plays a given video; closes it afterwards."""
+    if not shutil.which(CHROMIUM) and not os.path.exists(CHROMIUM):
+        if _must_run("browser"):
+            pytest.fail(f"Chromium not found at {CHROMIUM}")
+        pytest.skip("Chromium is not installed")
+    os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        launched = []
+
+        def launch(video_path):
+            browser = playwright.chromium.launch(
+                executable_path=CHROMIUM,
+                headless=True,
+                args=[
+                    *CHROMIUM_ARGS,
+                    "--use-fake-ui-for-media-stream",
+                    "--use-fake-device-for-media-stream",
+                    f"--use-file-for-fake-video-capture={video_path}",
+                    "--autoplay-policy=no-user-gesture-required",
+                ],
+            )
+            launched.append(browser)
+            return browser
+
+        yield launch
+        for browser in launched:
+            browser.close()
+
+
+@pytest.fixture
+def door_ticket(db):
+    now = timezone.now()
+    event = EventFactory(
+        name="Camera Night",
+        starts_at=now + timedelta(hours=2),
+        doors_at=now + timedelta(hours=1),
+        time_zone="Europe/Madrid",
+    )
+    ticket_type = TicketTypeFactory(event=event, name="General", capacity=20)
+    make_paid_order(ticket_type, name="Someone Else")
+    order = make_paid_order(ticket_type, name="Ana García", email="ana@example.com")
+    return order.tickets.get()
+
+
+def open_door_page(browser, live_server, ticket, *, offline_ready: bool = False):
+    staff = make_staff("door", username="doorcam")
+    client = Client()
+    client.force_login(staff)
+    context = browser.new_context(
+        viewport={"width": 390, "height": 844},
+        device_scale_factor=1,
+        permissions=["camera"],
+    )
+    context.set_default_timeout(20_000)
+    context.add_cookies(
+        [
+            {
+                "name": settings.SESSION_COOKIE_NAME,
+                "value": client.cookies[settings.SESSION_COOKIE_NAME].value,
+                "url": live_server.url,
+            }
+        ]
+    )
+    page = context.new_page()
+    page.goto(f"{live_server.url}/scanner/door/{ticket.event_id}/")
+    page.wait_for_selector("[data-door][data-ready='true']")
+    page.fill("[data-device-label]", "Door 7")
+    page.click("[data-start]")
+    page.wait_for_selector("[data-door][data-camera='on']")
+    return context, page
+
+
+def verdict_text(page) -> str:
+    return page.locator("[data-verdict]").inner_text()
+
+
+def test_a_real_tickets_qr_shown_to_the_camera_admits_then_says_already_used(
+    door_ticket, camera_browser, live_server, tmp_path
+):
+    video = tmp_path / "ticket.y4m"
+    # Held up for 3 s, away for 3 s: one admit, then "already used".
+    write_y4m(
+        video, qr_png(door_ticket.qr_payload), shown_frames=3 * FPS, blank_frames=3 * FPS
+    )
+    browser = camera_browser(video)
+    context, page = open_door_page(browser, live_server, door_ticket)
+
+    page.wait_for_selector("[data-verdict][data-code='ok']:not([hidden])")
+    text = verdict_text(page)
+    assert "ADMIT" in text and "Ana García" in text and "General" in text
+    assert page.locator("[data-verdict-undo]").is_visible()
+    assert not page.locator("[data-verdict-admit-anyway]").is_visible()
+    door_ticket.refresh_from_db()
+    assert door_ticket.status == Ticket.Status.USED
+    assert door_ticket.scanned_device == "Door 7"
+
+    page.wait_for_selector("[data-verdict][data-code='already_used']:not([hidden])")
+    text = verdict_text(page)
+    assert "REJECT" in text and "Already used at" in text and "Door 7" in text
+    assert not page.locator("[data-verdict-undo]").is_visible()
+    # Held in front of the camera for seconds, the code was sent once per
+    # showing: one admit and one "already used", not a loop of requests.
+    results = list(ScanLog.objects.order_by("id").values_list("result", flat=True))
+    assert results == ["ok", "already_used"]
+    assert page.locator("[data-type-counters] [data-checked-in]").first.inner_text() == "1"
+    context.close()
+
+
+def test_offline_the_door_admits_on_the_phone_and_syncs_when_back_online(
+    door_ticket, camera_browser, live_server, tmp_path
+):
+    video = tmp_path / "ticket.y4m"
+    # The camera sees nothing for 8 s, time enough to cut the network; then
+    # the guest holds up the ticket.
+    write_y4m(
+        video,
+        qr_png(door_ticket.qr_payload),
+        shown_frames=3 * FPS,
+        blank_frames=8 * FPS,
+        blank_first=True,
+    )
+    browser = camera_browser(video)
+    context, page = open_door_page(browser, live_server, door_ticket)
+    page.wait_for_selector("[data-door][data-states-ready='true']")
+
+    context.set_offline(True)
+    page.wait_for_selector("[data-network][data-state='offline']")
+    assert "OFFLINE" in page.locator("[data-network]").inner_text()
+
+    page.wait_for_selector("[data-verdict][data-code='ok']:not([hidden])")
+    text = verdict_text(page)
+    assert "ADMIT" in text and "Ana García" in text and "offline" in text.lower()
+    assert "1 offline admit waiting" in page.locator("[data-pending]").inner_text()
+    door_ticket.refresh_from_db()
+    assert door_ticket.status == Ticket.Status.ISSUED  # nothing reached the server
+    assert not ScanLog.objects.exists()
+
+    # Closed and reopened with no network, the page comes back (service
+    # worker) with its admit still waiting.
+    page.reload()
+    page.wait_for_selector("[data-door][data-ready='true']")
+    assert "waiting to upload" in page.locator("[data-pending]").inner_text()
+
+    context.set_offline(False)
+    page.wait_for_selector("[data-network][data-state='online']")
+    page.wait_for_selector("[data-pending]", state="hidden")
+    door_ticket.refresh_from_db()
+    assert door_ticket.status == Ticket.Status.USED
+    log = ScanLog.objects.get(result="ok")
+    assert log.offline and log.ticket_id == door_ticket.pk
+    assert log.device_label == "Door 7"
+    context.close()
