@@ -3,6 +3,7 @@ from django.core.management import call_command
 
 from core.models import Event, Ticket, TicketType
 from core.queries.availability import get_event_availability
+from core.services.checkin import code_digest
 
 pytestmark = pytest.mark.django_db
 
@@ -23,3 +24,15 @@ def test_seed_demo_is_idempotent_and_true_to_its_counts(capsys):
     assert sold_out, "one demo event shows the sold-out state"
     for ticket_type in TicketType.objects.all():
         assert ticket_type.sold_count == ticket_type.tickets.count()
+
+
+def test_seed_demo_admits_through_the_door_service():
+    call_command("seed_demo")
+
+    tonight = Event.objects.get(name="Open Mic Tonight")
+    logs = list(tonight.scans.order_by("id").values_list("result", "code_digest"))
+    assert [result for result, _ in logs] == ["ok", "ok", "ok", "already_used"]
+    used = Ticket.objects.filter(event=tonight, status="used")
+    assert {code_digest(t.qr_payload) for t in used} == {d for _, d in logs}
+    assert tonight.checked_in_count == used.count() == 3
+    assert sum(t.checked_in_count for t in tonight.ticket_types.all()) == 3

@@ -134,7 +134,10 @@ def test_a_real_tickets_qr_shown_to_the_camera_admits_then_says_already_used(
     video = tmp_path / "ticket.y4m"
     # Held up for 3 s, away for 3 s: one admit, then "already used".
     write_y4m(
-        video, qr_png(door_ticket.qr_payload), shown_frames=3 * FPS, blank_frames=3 * FPS
+        video,
+        qr_png(door_ticket.qr_payload),
+        shown_frames=3 * FPS,
+        blank_frames=3 * FPS,
     )
     browser = camera_browser(video)
     context, page = open_door_page(browser, live_server, door_ticket)
@@ -156,7 +159,9 @@ def test_a_real_tickets_qr_shown_to_the_camera_admits_then_says_already_used(
     # showing: one admit and one "already used", not a loop of requests.
     results = list(ScanLog.objects.order_by("id").values_list("result", flat=True))
     assert results == ["ok", "already_used"]
-    assert page.locator("[data-type-counters] [data-checked-in]").first.inner_text() == "1"
+    assert (
+        page.locator("[data-type-counters] [data-checked-in]").first.inner_text() == "1"
+    )
     context.close()
 
 
