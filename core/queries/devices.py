@@ -13,6 +13,8 @@ def active_device_for_token(token: str) -> ScannerDevice | None:
     """The active device holding `token`, or None (unknown, revoked or malformed)."""
     if not token or len(token) > 200:
         return None
-    return ScannerDevice.objects.filter(
-        token_digest=token_digest(token), is_active=True
-    ).first()
+    return (
+        ScannerDevice.objects.select_related("event")
+        .filter(token_digest=token_digest(token), is_active=True)
+        .first()
+    )

@@ -26,11 +26,12 @@ import re
 import unicodedata
 import zoneinfo
 from collections.abc import Sequence
+from contextlib import nullcontext
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from django.conf import settings
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connection, transaction
 from django.db.models import F
 from django.utils import timezone
 from django.utils.formats import date_format
@@ -233,6 +234,50 @@ def _read_ticket(ticket_code: str) -> dict | None:
     return Ticket.objects.filter(code=ticket_code).values(*_TICKET_FIELDS).first()
 
 
+def _claim(
+    *, event: Event, ticket_code: str, staff, label: str, at: datetime, now: datetime
+) -> dict | None:
+    """`UPDATE ... WHERE status = 'issued' RETURNING ...`: the admit itself.
+
+    Of concurrent claims on one ticket exactly one updates the row; the
+    others wait for its row lock and then match nothing. Raw SQL because the
+    ORM's update() cannot return the row it changed (Postgres and SQLite
+    3.35+ both support RETURNING); it saves a read on every admit.
+    """
+    ticket_table = Ticket._meta.db_table
+    type_table = TicketType._meta.db_table
+    ops = connection.ops
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"UPDATE {ticket_table} SET status = %s, scanned_at = %s,"
+            " scanned_by_id = %s, scanned_device = %s, updated_at = %s"
+            " WHERE code = %s AND event_id = %s AND status = %s"
+            f" RETURNING id, ticket_type_id, guest_name,"
+            f" (SELECT name FROM {type_table} WHERE id = ticket_type_id)",
+            [
+                Ticket.Status.USED,
+                ops.adapt_datetimefield_value(at),
+                staff.pk if staff is not None else None,
+                label,
+                ops.adapt_datetimefield_value(now),
+                ticket_code,
+                Ticket._meta.pk.get_db_prep_value(event.pk, connection),
+                Ticket.Status.ISSUED,
+            ],
+        )
+        found = cursor.fetchone()
+    if found is None:
+        return None
+    return {
+        "id": found[0],
+        "code": ticket_code,
+        "event_id": event.pk,
+        "ticket_type_id": found[1],
+        "guest_name": found[2],
+        "ticket_type__name": found[3],
+    }
+
+
 def _ticket_summary(row: dict) -> dict:
     return {
         "code": row["code"],
@@ -300,25 +345,28 @@ def _admit(
     digest: str,
     now: datetime,
 ) -> ScanResult:
-    """Admit inside the caller's transaction, or raise the ScanRefused that applies."""
-    row = _read_ticket(ticket_code)
-    refusal = _refusal_for(event, row, at=at, now=now)
-    if refusal is None:
-        updated = Ticket.objects.filter(
-            pk=row["id"], status=Ticket.Status.ISSUED
-        ).update(
-            status=Ticket.Status.USED,
-            scanned_at=at,
-            scanned_by=staff,
-            scanned_device=device_label,
-            updated_at=now,
+    """Admit inside the caller's transaction, or raise the ScanRefused that applies.
+
+    The happy path is one statement: the conditional update claims the
+    ticket and returns what the verdict shows. Only when it claims nothing
+    (or check-in is not open) is the ticket read, to explain the refusal.
+    """
+    row = None
+    if at >= checkin_opens_at(event):
+        row = _claim(
+            event=event,
+            ticket_code=ticket_code,
+            staff=staff,
+            label=device_label,
+            at=at,
+            now=now,
         )
-        if not updated:
-            # Another door won the race (or the ticket was voided meanwhile):
-            # read the committed row again and explain.
-            row = _read_ticket(ticket_code)
-            refusal = _refusal_for(event, row, at=at, now=now) or AlreadyUsed()
-    if refusal is not None:
+    if row is None:
+        # Nothing claimed: another door won the race, or the ticket is used,
+        # void, of another event, unknown or not valid yet. The read sees
+        # the committed row (a new statement after the update waited).
+        row = _read_ticket(ticket_code)
+        refusal = _refusal_for(event, row, at=at, now=now) or AlreadyUsed()
         refusal.ticket_row = row
         raise refusal
     ticket = _ticket_summary(row)
@@ -426,6 +474,15 @@ def _log_refusal(
     )
 
 
+def _savepoint_if_nested():
+    """A savepoint inside a caller's transaction, so a nonce clash does not break it.
+
+    In autocommit a failed INSERT leaves the connection usable as it is, and
+    BEGIN/COMMIT would cost two round trips on every refused scan.
+    """
+    return transaction.atomic() if connection.in_atomic_block else nullcontext()
+
+
 def _announce(event: Event, result: ScanResult, *, device_label: str, staff) -> None:
     ticket = result.ticket or {}
     realtime.announce_scan(
@@ -487,7 +544,7 @@ def _redeem(
             conflict.ticket_row = getattr(refusal, "ticket_row", None)
             refusal = conflict
         try:
-            with transaction.atomic():
+            with _savepoint_if_nested():
                 log = _log_refusal(
                     event=event,
                     refusal=refusal,

@@ -212,6 +212,30 @@ def test_a_forged_code_is_refused_without_reading_tickets(ticket):
     assert "INSERT" in touched  # the log row
 
 
+def _statements(queries) -> list[str]:
+    """SQL that touches tables (transaction control differs between databases)."""
+    control = ("BEGIN", "COMMIT", "SAVEPOINT", "RELEASE", "ROLLBACK")
+    return [
+        q["sql"].split()[0].upper()
+        for q in queries.captured_queries
+        if not q["sql"].upper().startswith(control)
+    ]
+
+
+def test_the_hot_path_is_few_statements(ticket, door):
+    """An admit: claim, log, two counters. A forgery: its log row only."""
+    forged = ticket.qr_payload[:-2] + ("AA" if ticket.qr_payload[-2:] != "AA" else "BB")
+    event = ticket.event
+
+    with CaptureQueriesContext(connection) as admit:
+        redeem_ticket(event=event, text=ticket.qr_payload, nonce="h-1")
+    with CaptureQueriesContext(connection) as forgery:
+        redeem_ticket(event=event, text=forged, nonce="h-2")
+
+    assert _statements(admit) == ["UPDATE", "INSERT", "UPDATE", "UPDATE"]
+    assert _statements(forgery) == ["INSERT"]
+
+
 def test_a_code_signed_by_another_key_is_invalid(ticket, settings):
     settings.QR_SIGNING_SECRET = "A" * 43 + "="
     minted = sign_ticket(event_id=ticket.event_id, ticket_code=ticket.code)
