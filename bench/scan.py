@@ -206,13 +206,76 @@ async def fire(url: str, token: str, event_id: str, scans, concurrency: int):
             started = time.perf_counter()
             status, raw = await connection.post(path, body, headers)
             elapsed = time.perf_counter() - started
-            code = json.loads(raw).get("code") if raw else None
+            try:
+                code = json.loads(raw).get("code")
+            except ValueError:
+                code = None
             results.append((kind, status, code, elapsed))
         connection.writer.close()
 
     started = time.perf_counter()
     await asyncio.gather(*(door() for _ in range(concurrency)))
     return results, time.perf_counter() - started
+
+
+# --- CPU used by the server and by Postgres (robust on a shared machine) -------
+
+
+def _cpu_seconds(pid: int) -> float:
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def _children(pid: int) -> list[int]:
+    found = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                parent = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
+            except (OSError, IndexError, ValueError):
+                continue
+            if parent == pid:
+                found.append(int(entry.name))
+    return found
+
+
+def _postgres_backends() -> list[int]:
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT pid FROM pg_stat_activity WHERE datname = current_database()"
+            " AND pid <> pg_backend_pid()"
+        )
+        pids = [row[0] for row in cursor.fetchall()]
+    connection.close()
+    return pids
+
+
+class CpuMeter:
+    """CPU seconds spent by the server's workers and this database's backends."""
+
+    def __init__(self, server_pid: int | None) -> None:
+        self.server_pid = server_pid
+
+    def sample(self) -> tuple[float, float]:
+        if not self.server_pid:
+            return 0.0, 0.0
+        workers = [self.server_pid, *_children(self.server_pid)]
+        backends = _postgres_backends() if Path("/proc").is_dir() else []
+        return (
+            sum(_cpu_seconds(pid) for pid in workers),
+            sum(_cpu_seconds(pid) for pid in backends),
+        )
+
+
+def cpu_line(before, after, scans: int) -> str:
+    server = (after[0] - before[0]) / scans * 1000
+    database = (after[1] - before[1]) / scans * 1000
+    return f"   CPU per scan: server {server:.2f} ms, postgres {database:.2f} ms"
 
 
 # --- Reporting -------------------------------------------------------------------
@@ -279,6 +342,11 @@ def main() -> int:
         "--forged-burst", type=int, default=10_000, help="forged-only scans after"
     )
     parser.add_argument("--seed", type=int, default=5)
+    parser.add_argument(
+        "--server-pid",
+        type=int,
+        help="gunicorn master pid: also print server and Postgres CPU per scan",
+    )
     args = parser.parse_args()
     setup_django()
     from django.db import connection
@@ -300,10 +368,15 @@ def main() -> int:
             payloads, repeats=args.repeats, forged=args.forged, seed=args.seed
         )
         connection.close()
+        meter = CpuMeter(args.server_pid)
+        before = meter.sample()
         results, wall = asyncio.run(
             fire(args.url, token, str(event.pk), scans, concurrency)
         )
+        after = meter.sample()
         report(results, wall, f"mixed scans, concurrency {concurrency}")
+        if args.server_pid:
+            print(cpu_line(before, after, len(results)))
         burst_results = []
         if args.forged_burst:
             rng = random.Random(args.seed + concurrency)
@@ -311,10 +384,14 @@ def main() -> int:
                 ("forged", forge(rng.choice(payloads), rng))
                 for _ in range(args.forged_burst)
             ]
+            before = meter.sample()
             burst_results, burst_wall = asyncio.run(
                 fire(args.url, token, str(event.pk), forged, concurrency)
             )
+            after = meter.sample()
             report(burst_results, burst_wall, f"forged only, concurrency {concurrency}")
+            if args.server_pid:
+                print(cpu_line(before, after, len(burst_results)))
             rejected = sum(1 for r in burst_results if r[2] == "invalid")
             print(f"   forged rejected: {rejected / burst_wall:.0f}/s")
             all_ok &= rejected == len(burst_results)

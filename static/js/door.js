@@ -646,7 +646,7 @@ function onKey(event) {
     return;
   }
   const now = performance.now();
-  if (now - state.wedge.at > 250) state.wedge.buffer = "";
+  if (now - state.wedge.at > 1000) state.wedge.buffer = "";
   state.wedge.at = now;
   if (event.key === "Enter") {
     const text = state.wedge.buffer;

@@ -209,3 +209,101 @@ def test_offline_the_door_admits_on_the_phone_and_syncs_when_back_online(
     assert log.offline and log.ticket_id == door_ticket.pk
     assert log.device_label == "Door 7"
     context.close()
+
+
+@pytest.fixture
+def door_page(page, live_server, door_ticket):
+    """The door page for a signed-in door person, camera not started."""
+    staff = make_staff("door", username="doorkeys")
+    client = Client()
+    client.force_login(staff)
+    page.context.add_cookies(
+        [
+            {
+                "name": settings.SESSION_COOKIE_NAME,
+                "value": client.cookies[settings.SESSION_COOKIE_NAME].value,
+                "url": live_server.url,
+            }
+        ]
+    )
+    page.goto(f"{live_server.url}/scanner/door/{door_ticket.event_id}/")
+    page.wait_for_selector("[data-door][data-ready='true']")
+    page.fill("[data-device-label]", "Side door")
+    page.dispatch_event("[data-device-label]", "change")
+    return page
+
+
+def test_a_keyboard_wedge_scanner_typing_anywhere_admits(door_page, door_ticket):
+    door_page.locator("h2").first.click()  # focus on nothing in particular
+    door_page.keyboard.type(door_ticket.qr_payload)
+    door_page.keyboard.press("Enter")
+
+    door_page.wait_for_selector("[data-verdict][data-code='ok']:not([hidden])")
+    log = ScanLog.objects.get()
+    assert log.detail["method"] == "keyboard" and log.device_label == "Side door"
+
+
+def test_guest_list_admit_then_undo_with_a_reason(door_page, door_ticket):
+    door_page.fill("[data-guest-query]", "garcía")
+    door_page.press("[data-guest-query]", "Enter")
+    guest = door_page.locator(f"[data-guest='{door_ticket.code}']")
+    guest.get_by_role("button", name="Admit").click()
+
+    door_page.wait_for_selector("[data-verdict][data-code='ok']:not([hidden])")
+    assert door_page.locator("[data-total-checked-in]").first.inner_text() == "1"
+    door_page.click("[data-verdict-undo]")
+    door_page.fill("[data-undo-reason]", "Admitted the wrong Ana")
+    door_page.click("[data-undo-confirm]")
+
+    door_page.wait_for_selector("[data-verdict][data-code='undone']:not([hidden])")
+    assert door_page.locator("[data-total-checked-in]").first.inner_text() == "0"
+    door_ticket.refresh_from_db()
+    assert door_ticket.status == Ticket.Status.ISSUED
+    undone = ScanLog.objects.get(result="undone")
+    assert undone.detail["info"]["reason"] == "Admitted the wrong Ana"
+
+
+def test_a_typed_short_code_is_checked(door_page, door_ticket):
+    door_page.fill("[data-manual-input]", door_ticket.code.lower())
+    door_page.press("[data-manual-input]", "Enter")
+
+    door_page.wait_for_selector("[data-verdict][data-code='ok']:not([hidden])")
+    door_page.fill("[data-manual-input]", "NOT-A-TICKET")
+    door_page.press("[data-manual-input]", "Enter")
+    door_page.wait_for_selector("[data-verdict][data-code='invalid']:not([hidden])")
+    assert "Not a valid ticket." in verdict_text(door_page)
+
+
+def test_scans_from_other_doors_arrive_live_and_a_resync_corrects_counters(
+    door_page, door_ticket
+):
+    """The contract with static/js/live.js: `door:message` and `live:resync`."""
+    scan = {
+        "id": 999_999,
+        "code": "ok",
+        "verdict": "admit",
+        "message": "Admit Zed · General",
+        "ticket_code": "ZZZZZZ2222",
+        "guest_name": "Zed",
+        "ticket_type": "General",
+        "ticket_type_id": door_ticket.ticket_type_id,
+        "device": "Door 3",
+        "staff": "sam",
+        "at": timezone.now().isoformat(),
+        "offline": False,
+    }
+    door_page.evaluate(
+        "scan => document.dispatchEvent(new CustomEvent('door:message',"
+        " {detail: {type: 'door.scan', scan}}))",
+        scan,
+    )
+
+    recent = door_page.locator("[data-recent] li").first
+    assert "Zed" in recent.inner_text() and "Door 3" in recent.inner_text()
+    assert door_page.locator("[data-total-checked-in]").first.inner_text() == "1"
+
+    # The server never saw that scan: a resync puts the true count back.
+    door_page.evaluate("document.dispatchEvent(new CustomEvent('live:resync'))")
+    door_page.wait_for_function(
+        "document.querySelector('[data-total-checked-in]').textContent === '0'"
+    )
