@@ -22,7 +22,8 @@ const $$ = (selector) => root.querySelectorAll(selector);
 // The same code must leave the camera this long before it is checked again.
 const REPEAT_GAP_MS = 1500;
 const VERDICT_MS = { admit: 1400, reject: 2800, attention: 4000 };
-const REQUEST_TIMEOUT_MS = 5000;
+// After this long without an answer the door stops waiting and checks offline.
+const REQUEST_TIMEOUT_MS = 3500;
 const SNAPSHOT_EVERY_MS = 15000;
 const STATES_EVERY_MS = 30000;
 const FULL_STATES_EVERY_MS = 10 * 60 * 1000;
@@ -35,6 +36,8 @@ const state = {
   lastCode: null,
   lastSeenAt: 0,
   inFlight: null,
+  inFlightDone: Promise.resolve(),
+  snapshotTimer: null,
   applied: new Set(),
   verdictTimer: null,
   verdict: null,
@@ -214,8 +217,16 @@ function onDecoded(text) {
 }
 
 async function submit(text, method) {
-  if (!text || state.inFlight !== null) return;
+  if (!text) return;
+  if (state.inFlight !== null) {
+    if (method === "camera") return; // the camera will see it again
+    await state.inFlightDone; // typed or tapped: wait for the scan in flight
+  }
   state.inFlight = text;
+  let finished;
+  state.inFlightDone = new Promise((resolve) => {
+    finished = resolve;
+  });
   const scanNonce = nonce();
   try {
     if (!state.online) {
@@ -260,6 +271,7 @@ async function submit(text, method) {
     applyScan(scanFromResult(body));
   } finally {
     state.inFlight = null;
+    finished();
   }
 }
 
@@ -524,6 +536,16 @@ function applyScan(scan) {
       used_device: delta > 0 ? scan.device : "",
     }).catch(() => {});
   }
+}
+
+// Sales and refunds during the night push counter changes; one refetch per
+// couple of seconds is plenty.
+function scheduleSnapshot() {
+  if (state.snapshotTimer) return;
+  state.snapshotTimer = setTimeout(() => {
+    state.snapshotTimer = null;
+    refreshSnapshot();
+  }, 2000);
 }
 
 async function refreshSnapshot() {
@@ -822,7 +844,7 @@ function wire() {
   document.addEventListener("door:message", (event) => {
     const message = event.detail || {};
     if (message.type === "door.scan" && message.scan) applyScan(message.scan);
-    else if (message.type === "door.counters") refreshSnapshot();
+    else if (message.type === "door.counters") scheduleSnapshot();
   });
   document.addEventListener("live:resync", () => refreshSnapshot());
 
