@@ -458,3 +458,21 @@ def test_the_service_worker_and_manifest_serve_the_door_scope(door_client):
     assert "js/door.js" in worker.content.decode()
     assert manifest["scope"] == manifest["start_url"] == reverse("scanner:door")
     assert {icon["sizes"] for icon in manifest["icons"]} == {"192x192", "512x512"}
+
+
+def test_revoking_a_device_that_has_scanned_stops_it_at_once(ticket, general):
+    device, token = register_scanner_device(label="Lost phone")
+    auth = {"HTTP_AUTHORIZATION": f"Device {token}"}
+    first = post(
+        Client(), SCAN, {"event": str(ticket.event_id), "code": ticket.code}, **auth
+    )
+    assert first.status_code == 200
+
+    revoke_scanner_device(device_id=device.pk)
+    other = make_paid_order(general).tickets.get()
+    after = post(
+        Client(), SCAN, {"event": str(ticket.event_id), "code": other.code}, **auth
+    )
+
+    assert after.status_code == 401
+    assert Ticket.objects.get(pk=other.pk).status == Ticket.Status.ISSUED
