@@ -31,7 +31,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from django.conf import settings
-from django.db import IntegrityError, connection, transaction
+from django.db import IntegrityError, OperationalError, connection, transaction
 from django.utils import timezone
 from django.utils.formats import date_format
 
@@ -519,6 +519,30 @@ def _announce(event: Event, result: ScanResult, *, device_label: str, staff) -> 
     )
 
 
+# Postgres: deadlock detected, serialization failure.
+RETRYABLE_SQLSTATES = ("40P01", "40001")
+ADMIT_ATTEMPTS = 3
+
+
+def _admit_retrying(**admit) -> ScanResult:
+    """Run `_admit` in its transaction, again if Postgres broke a deadlock.
+
+    Another service taking the ticket and event rows in the other order
+    (say, a refund) can deadlock with an admit; Postgres aborts one side,
+    and the door should not show an error for that: the admit is retried.
+    """
+    for attempt in range(1, ADMIT_ATTEMPTS + 1):
+        try:
+            with transaction.atomic():
+                return _admit(**admit)
+        except OperationalError as exc:
+            sqlstate = getattr(exc.__cause__, "sqlstate", None)
+            retry = sqlstate in RETRYABLE_SQLSTATES and not connection.in_atomic_block
+            if not retry or attempt == ADMIT_ATTEMPTS:
+                raise
+    raise AssertionError("unreachable")
+
+
 def _redeem(
     *,
     event: Event,
@@ -535,19 +559,18 @@ def _redeem(
     digest = code_digest(text)
     try:
         ticket_code = _ticket_code_from(text, event)
-        with transaction.atomic():
-            result = _admit(
-                event=event,
-                ticket_code=ticket_code,
-                staff=staff,
-                device_label=device_label,
-                nonce=nonce,
-                method=method,
-                offline=offline,
-                at=at,
-                digest=digest,
-                now=now,
-            )
+        result = _admit_retrying(
+            event=event,
+            ticket_code=ticket_code,
+            staff=staff,
+            device_label=device_label,
+            nonce=nonce,
+            method=method,
+            offline=offline,
+            at=at,
+            digest=digest,
+            now=now,
+        )
     except ScanRefused as refusal:
         if as_offline_conflict and isinstance(refusal, AlreadyUsed):
             conflict = OfflineConflict(

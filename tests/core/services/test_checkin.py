@@ -553,3 +553,91 @@ def test_twenty_doors_scanning_one_ticket_at_once_admit_exactly_once(postgres):
         "every loser is told where the winner admitted"
     )
     assert winner.scan_id == ScanLog.objects.get(result="ok").pk
+
+
+@pytest.mark.django_db(transaction=True)
+def test_an_admit_that_loses_a_deadlock_is_retried(monkeypatch, vip):
+    from django.db import OperationalError
+
+    ticket = make_paid_order(vip).tickets.get()
+    real_claim = checkin._claim
+    calls = []
+
+    class DeadlockDetected(Exception):
+        sqlstate = "40P01"
+
+    def claim_losing_once(**kwargs):
+        calls.append(1)
+        if len(calls) == 1:
+            raise OperationalError("deadlock detected") from DeadlockDetected()
+        return real_claim(**kwargs)
+
+    monkeypatch.setattr(checkin, "_claim", claim_losing_once)
+
+    result = redeem_ticket(event=vip.event, text=ticket.qr_payload)
+
+    assert result.admitted and len(calls) == 2
+    assert ScanLog.objects.count() == 1
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_a_writer_locking_event_then_ticket_cannot_break_an_admit(postgres):
+    """A refund-like writer taking the rows in the other order: no error at the door."""
+    now = timezone.now()
+    event = EventFactory(starts_at=now + timedelta(hours=1))
+    ticket_type = TicketTypeFactory(event=event)
+    ticket = make_paid_order(ticket_type).tickets.get()
+    event_locked, outcome = threading.Event(), {}
+
+    def reverse_order_writer() -> None:
+        from django.db import transaction
+
+        try:
+            with transaction.atomic():
+                Event.objects.filter(pk=event.pk).update(name="Locked first")
+                event_locked.set()
+                # Wait until the admit holds the ticket and waits for the event.
+                with connection.cursor() as cursor:
+                    while True:
+                        cursor.execute(
+                            "SELECT count(*) FROM pg_locks WHERE NOT granted"
+                        )
+                        if cursor.fetchone()[0]:
+                            break
+                Ticket.objects.filter(pk=ticket.pk).update(status="void")
+            outcome["writer"] = "committed"
+        except Exception as exc:
+            outcome["writer"] = type(exc).__name__
+        finally:
+            connection.close()
+
+    def admit() -> None:
+        try:
+            event_locked.wait()
+            outcome["door"] = redeem_ticket(event=event, text=ticket.qr_payload).code
+        except Exception as exc:
+            outcome["door"] = repr(exc)
+        finally:
+            connection.close()
+
+    threads = [
+        threading.Thread(target=reverse_order_writer),
+        threading.Thread(target=admit),
+    ]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+
+    ticket.refresh_from_db()
+    event.refresh_from_db()
+    if outcome["writer"] == "committed":
+        # The door lost the deadlock, retried after the writer, saw the void.
+        assert outcome["door"] == "void" and ticket.status == "void"
+        assert event.checked_in_count == 0
+    else:
+        assert outcome["writer"] == "OperationalError"
+        assert outcome["door"] == "ok" and ticket.status == "used"
+        assert event.checked_in_count == 1
+    assert ScanLog.objects.filter(event=event).count() == 1
