@@ -366,6 +366,20 @@ async function checkOffline(text, scanNonce, { force = false } = {}) {
     },
     { offlineCheck: true },
   );
+  // Count it here now; the server's counters take over after the upload.
+  applyScan({
+    id: `offline:${scanNonce}`,
+    code: "ok",
+    verdict: "admit",
+    message: "Admitted offline, waiting to upload",
+    ticket_code: "",
+    guest_name: ticket?.guest_name || "",
+    ticket_type: ticket?.ticket_type || "",
+    ticket_type_id: ticket?.ticket_type_id,
+    device: deviceLabel(),
+    at,
+    offline: true,
+  });
   await showPending();
 }
 
@@ -411,7 +425,11 @@ async function uploadPending() {
       }
       await forgetPending(batch.map((a) => a.nonce));
       const needAttention = body.results.filter((r) => r.verdict !== "admit");
-      for (const result of body.results) applyScan(scanFromResult(result));
+      for (const result of body.results) {
+        // Admits were counted when made offline; conflicts join the feed.
+        if (result.code === "ok") state.applied.add(result.scan_id);
+        else applyScan(scanFromResult(result));
+      }
       if (needAttention.length) {
         networkNote(
           `${needAttention.length} offline admit${needAttention.length === 1 ? "" : "s"} need attention: ${needAttention[0].message}`,

@@ -190,6 +190,7 @@ def test_offline_the_door_admits_on_the_phone_and_syncs_when_back_online(
     text = verdict_text(page)
     assert "ADMIT" in text and "Ana García" in text and "offline" in text.lower()
     assert "1 offline admit waiting" in page.locator("[data-pending]").inner_text()
+    assert page.locator("[data-total-checked-in]").first.inner_text() == "1"
     door_ticket.refresh_from_db()
     assert door_ticket.status == Ticket.Status.ISSUED  # nothing reached the server
     assert not ScanLog.objects.exists()
@@ -208,6 +209,9 @@ def test_offline_the_door_admits_on_the_phone_and_syncs_when_back_online(
     log = ScanLog.objects.get(result="ok")
     assert log.offline and log.ticket_id == door_ticket.pk
     assert log.device_label == "Door 7"
+    page.wait_for_function(
+        "document.querySelector('[data-total-checked-in]').textContent === '1'"
+    )
     context.close()
 
 
