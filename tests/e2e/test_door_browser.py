@@ -6,8 +6,6 @@ away, then shown again, in a loop, like a guest at the door.
 """
 
 import io
-import os
-import shutil
 from datetime import timedelta
 
 import pytest
@@ -18,7 +16,7 @@ from PIL import Image
 
 from core.models import ScanLog, Ticket
 from core.tickets.qr import qr_png
-from tests.conftest import CHROMIUM, CHROMIUM_ARGS, _must_run
+from tests.conftest import CHROMIUM, CHROMIUM_ARGS
 from tests.factories import EventFactory, TicketTypeFactory, make_paid_order, make_staff
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
@@ -49,36 +47,32 @@ def write_y4m(
 
 
 @pytest.fixture
-def camera_browser(tmp_path):
-    """Launch Chromium whose camera plays a given video; closes it afterwards."""
-    if not shutil.which(CHROMIUM) and not os.path.exists(CHROMIUM):
-        if _must_run("browser"):
-            pytest.fail(f"Chromium not found at {CHROMIUM}")
-        pytest.skip("Chromium is not installed")
-    os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
-    from playwright.sync_api import sync_playwright
+def camera_browser(browser):
+    """Launch Chromium whose camera plays a given video; closes it afterwards.
 
-    with sync_playwright() as playwright:
-        launched = []
+    It uses the session's Playwright (one per thread is all Playwright allows),
+    through the shared browser's type, with the fake-camera switches added.
+    """
+    launched = []
 
-        def launch(video_path):
-            browser = playwright.chromium.launch(
-                executable_path=CHROMIUM,
-                headless=True,
-                args=[
-                    *CHROMIUM_ARGS,
-                    "--use-fake-ui-for-media-stream",
-                    "--use-fake-device-for-media-stream",
-                    f"--use-file-for-fake-video-capture={video_path}",
-                    "--autoplay-policy=no-user-gesture-required",
-                ],
-            )
-            launched.append(browser)
-            return browser
+    def launch(video_path):
+        camera = browser.browser_type.launch(
+            executable_path=CHROMIUM,
+            headless=True,
+            args=[
+                *CHROMIUM_ARGS,
+                "--use-fake-ui-for-media-stream",
+                "--use-fake-device-for-media-stream",
+                f"--use-file-for-fake-video-capture={video_path}",
+                "--autoplay-policy=no-user-gesture-required",
+            ],
+        )
+        launched.append(camera)
+        return camera
 
-        yield launch
-        for browser in launched:
-            browser.close()
+    yield launch
+    for camera in launched:
+        camera.close()
 
 
 @pytest.fixture
