@@ -305,3 +305,52 @@ def test_scans_from_other_doors_arrive_live_and_a_resync_corrects_counters(
     door_page.wait_for_function(
         "document.querySelector('[data-total-checked-in]').textContent === '0'"
     )
+
+
+def test_a_scan_at_one_door_appears_live_at_the_other(
+    browser, asgi_server, door_ticket
+):
+    """Two phones on one event, through the real websocket feed (live.js)."""
+    client = Client()
+    client.force_login(make_staff("door", username="twodoors"))
+    cookie = {
+        "name": settings.SESSION_COOKIE_NAME,
+        "value": client.cookies[settings.SESSION_COOKIE_NAME].value,
+        "url": asgi_server.url,
+    }
+    contexts, pages = [], {}
+    try:
+        for label in ("Door A", "Door B"):
+            context = browser.new_context(viewport={"width": 390, "height": 844})
+            context.set_default_timeout(20_000)
+            context.add_cookies([cookie])
+            contexts.append(context)
+            page = context.new_page()
+            page.goto(f"{asgi_server.url}/scanner/door/{door_ticket.event_id}/")
+            page.wait_for_selector("[data-door][data-ready='true']")
+            page.fill("[data-device-label]", label)
+            page.dispatch_event("[data-device-label]", "change")
+            page.wait_for_selector(
+                "[data-live-indicator][data-state='live']", state="attached"
+            )
+            pages[label] = page
+        pages["Door B"].evaluate(
+            "window.doorMessages = [];"
+            "document.addEventListener('door:message', e => doorMessages.push(e.detail))"
+        )
+
+        door_a = pages["Door A"]
+        door_a.fill("[data-manual-input]", door_ticket.code)
+        door_a.press("[data-manual-input]", "Enter")
+        door_a.wait_for_selector("[data-verdict][data-code='ok']:not([hidden])")
+
+        door_b = pages["Door B"]
+        door_b.wait_for_function(
+            "window.doorMessages.some(m => m.type === 'door.scan' && m.scan.code === 'ok')"
+        )
+        latest = door_b.locator("[data-recent] li").first.inner_text()
+        assert "Ana García" in latest and "Door A" in latest
+        assert door_b.locator("[data-total-checked-in]").first.inner_text() == "1"
+    finally:
+        for context in contexts:
+            context.close()
