@@ -53,6 +53,12 @@ if (form) {
     if (waitlist) {
       waitlist.hidden = !(event.detail?.availability ?? []).some((item) => item.sold_out);
     }
+    // Nothing left at all: the contact fields only get in the way of the waitlist.
+    const details = form.querySelector("[data-buy-details]");
+    const soldOut = Boolean(event.detail?.summary?.is_sold_out);
+    if (details) details.hidden = soldOut;
+    const badge = form.querySelector("[data-event-sold-out]");
+    if (badge) badge.hidden = !soldOut;
     for (const item of event.detail?.availability ?? []) {
       const row = form.querySelector(`[data-ticket-type="${item.id}"]`);
       if (!row) continue;

@@ -152,6 +152,8 @@ def test_sold_out_event_shows_it_and_cannot_submit(client):
     response = client.get(f"/buy/events/{ticket_type.event.slug}/")
     assert not response.context["can_buy"]
     assert "data-event-sold-out" in response.content.decode()
+    # The contact fields step aside for the waitlist form.
+    assert "data-buy-details hidden" in response.content.decode()
 
 
 def test_an_event_not_on_sale_yet_says_so_rather_than_sold_out(client):
