@@ -80,3 +80,14 @@ def make_paid_order(
     )
     order.refresh_from_db()
     return order
+
+
+def make_door_open_event(**kwargs) -> Event:
+    """An event whose door is open now (check-in opens hours before doors)."""
+    now = timezone.now()
+    values = {
+        "starts_at": now + timedelta(hours=2),
+        "doors_at": now + timedelta(hours=1),
+        "time_zone": "Europe/Madrid",
+    }
+    return EventFactory(**(values | kwargs))

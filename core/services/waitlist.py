@@ -12,7 +12,6 @@ from datetime import timedelta
 
 from django.conf import settings
 from django.db import transaction
-from django.db.models import Q
 from django.utils import timezone
 
 from core import realtime
@@ -317,8 +316,9 @@ def sweep_waitlists(*, now=None) -> int:
     """
     expire_offers(now=now)
     event_ids = (
-        WaitlistEntry.objects.filter(status=WaitlistEntry.Status.WAITING)
-        .filter(Q(event__is_active=True))
+        WaitlistEntry.objects.filter(
+            status=WaitlistEntry.Status.WAITING, event__is_active=True
+        )
         .values_list("event_id", flat=True)
         .distinct()
     )

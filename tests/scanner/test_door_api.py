@@ -16,6 +16,7 @@ from tests.factories import (
     EventFactory,
     TicketTypeFactory,
     UserFactory,
+    make_door_open_event,
     make_paid_order,
     make_staff,
 )
@@ -26,14 +27,7 @@ SCAN = "/api/v1/scan"
 
 @pytest.fixture
 def tonight(db):
-    """An event whose door is open now."""
-    now = timezone.now()
-    return EventFactory(
-        name="Door Night",
-        starts_at=now + timedelta(hours=2),
-        doors_at=now + timedelta(hours=1),
-        time_zone="Europe/Madrid",
-    )
+    return make_door_open_event(name="Door Night")
 
 
 @pytest.fixture

@@ -21,6 +21,7 @@ from core.tickets.signing import sign_ticket
 from tests.factories import (
     EventFactory,
     TicketTypeFactory,
+    make_door_open_event,
     make_paid_order,
     make_staff,
 )
@@ -30,14 +31,7 @@ pytestmark = pytest.mark.django_db
 
 @pytest.fixture
 def tonight(db):
-    """An event whose door is open now (doors in an hour)."""
-    now = timezone.now()
-    return EventFactory(
-        name="Tonight",
-        starts_at=now + timedelta(hours=2),
-        doors_at=now + timedelta(hours=1),
-        time_zone="Europe/Madrid",
-    )
+    return make_door_open_event(name="Tonight")
 
 
 @pytest.fixture
