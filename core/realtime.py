@@ -15,13 +15,16 @@ Public groups carry no personal data: an event id and what kind of change.
 
 import asyncio
 import logging
+import os
+import threading
 import time
 from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import TimeoutError as FuturesTimeout
 
 from asgiref.sync import async_to_sync
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
-from channels.layers import get_channel_layer
+from channels.layers import InMemoryChannelLayer, get_channel_layer
 from django.core.cache import cache
 from django.db import transaction
 
@@ -80,19 +83,39 @@ def bump_catalogue_version() -> None:
 
 def send_now(group: str, message: dict) -> None:
     """Send a message to a group; a broken layer is logged, never raised to the writer."""
+    send_all([(group, message)])
+
+
+def send_all(sends: Iterable[tuple[str, dict]]) -> None:
+    """Send several group messages in one hop to the event loop that sends them."""
+    sends = list(sends)
     layer = get_channel_layer()
-    if layer is None:
+    if layer is None or not sends:
         return
     try:
-        if _event_loop_running_here():
-            # async_to_sync refuses to run in a thread with a running loop
-            # (Playwright's sync API leaves one in e2e tests): use another.
-            with ThreadPoolExecutor(max_workers=1) as pool:
-                pool.submit(async_to_sync(layer.group_send), group, message).result()
+        if isinstance(layer, InMemoryChannelLayer):
+            # Its queues belong to the loop serving this process's sockets,
+            # which async_to_sync reaches from a request thread.
+            _send_in_memory(layer, sends)
         else:
-            async_to_sync(layer.group_send)(group, message)
+            _publisher.send(layer, sends)
     except Exception:
-        logger.exception("broadcast to %s failed", group)
+        logger.exception("broadcast to %s failed", ", ".join(g for g, _ in sends))
+
+
+async def _group_send_all(layer, sends: list[tuple[str, dict]]) -> None:
+    for group, message in sends:
+        await layer.group_send(group, message)
+
+
+def _send_in_memory(layer, sends: list[tuple[str, dict]]) -> None:
+    if _event_loop_running_here():
+        # async_to_sync refuses to run in a thread with a running loop
+        # (Playwright's sync API leaves one in e2e tests): use another.
+        with ThreadPoolExecutor(max_workers=1) as pool:
+            pool.submit(async_to_sync(_group_send_all), layer, sends).result()
+    else:
+        async_to_sync(_group_send_all)(layer, sends)
 
 
 def _event_loop_running_here() -> bool:
@@ -101,6 +124,47 @@ def _event_loop_running_here() -> bool:
     except RuntimeError:
         return False
     return True
+
+
+class _Publisher:
+    """One event loop thread per process that sends for synchronous code.
+
+    async_to_sync from a WSGI thread (or the worker) starts a new event loop
+    per call, and the Redis layer opens a new connection per loop: three
+    connections per sale. This loop lives as long as the process, so its
+    connection does too, and a send costs one Redis round trip. Callers
+    still wait for the send, so a message has left when send_now returns.
+    """
+
+    timeout_seconds = 5.0
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._pid: int | None = None
+
+    def _running_loop(self) -> asyncio.AbstractEventLoop:
+        with self._lock:
+            if self._loop is None or self._pid != os.getpid():  # new, or forked
+                loop = asyncio.new_event_loop()
+                threading.Thread(
+                    target=loop.run_forever, name="realtime-publisher", daemon=True
+                ).start()
+                self._loop, self._pid = loop, os.getpid()
+            return self._loop
+
+    def send(self, layer, sends: list[tuple[str, dict]]) -> None:
+        future = asyncio.run_coroutine_threadsafe(
+            _group_send_all(layer, sends), self._running_loop()
+        )
+        try:
+            future.result(self.timeout_seconds)
+        except FuturesTimeout:
+            future.cancel()
+            raise
+
+
+_publisher = _Publisher()
 
 
 def send_after_commit(group: str, message: dict) -> None:
@@ -113,8 +177,7 @@ def _announce_after_commit(sends: Iterable[tuple[str, dict]]) -> None:
 
     def announce() -> None:
         bump_catalogue_version()
-        for group, message in sends:
-            send_now(group, message)
+        send_all(sends)
 
     transaction.on_commit(announce)
 

@@ -313,5 +313,8 @@ LOGGING = {
         "purchase": {"level": LOG_LEVEL},
         "scanner": {"level": LOG_LEVEL},
         "marketing": {"level": LOG_LEVEL},
+        # Django logs every 4xx answer as a warning: in a rush that is one
+        # line per buyer told "sold out". Server errors still log.
+        "django.request": {"level": "ERROR"},
     },
 }

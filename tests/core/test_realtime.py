@@ -14,9 +14,9 @@ def sent(monkeypatch):
     log = []
     monkeypatch.setattr(
         realtime,
-        "send_now",
-        lambda group, message: log.append(
-            (group, message, realtime.catalogue_version())
+        "send_all",
+        lambda sends: log.extend(
+            (group, message, realtime.catalogue_version()) for group, message in sends
         ),
     )
     return log
@@ -108,3 +108,27 @@ def test_sending_works_from_a_thread_running_an_event_loop(monkeypatch, caplog):
     asyncio.run(sync_code_called_from_a_loop_thread())
     assert received == [("events.public", {"type": "events.changed"})]
     assert "failed" not in caplog.text
+
+
+def test_sync_callers_share_one_publishing_loop(monkeypatch):
+    """A new event loop (and Redis connection) per send made each sale slow."""
+    import asyncio
+    import threading
+
+    loops = []
+
+    class RecordingLayer:
+        async def group_send(self, group, message):
+            loops.append(asyncio.get_running_loop())
+
+    monkeypatch.setattr(realtime, "get_channel_layer", lambda: RecordingLayer())
+    realtime.send_all(
+        [("events.public", {"type": "a"}), ("events.public", {"type": "b"})]
+    )
+    thread = threading.Thread(
+        target=realtime.send_now, args=("events.public", {"type": "c"})
+    )
+    thread.start()
+    thread.join()
+
+    assert len(loops) == 3 and len(set(map(id, loops))) == 1

@@ -311,9 +311,7 @@ def test_every_scan_is_broadcast_to_the_door_after_commit(
     ticket, door, monkeypatch, django_capture_on_commit_callbacks
 ):
     sent = []
-    monkeypatch.setattr(
-        checkin.realtime, "send_now", lambda group, msg: sent.append((group, msg))
-    )
+    monkeypatch.setattr(checkin.realtime, "send_all", lambda sends: sent.extend(sends))
 
     with django_capture_on_commit_callbacks(execute=True):
         redeem_ticket(
@@ -333,7 +331,7 @@ def test_nothing_is_broadcast_for_a_scan_that_rolled_back(
     ticket, monkeypatch, django_capture_on_commit_callbacks
 ):
     sent = []
-    monkeypatch.setattr(checkin.realtime, "send_now", lambda *a: sent.append(a))
+    monkeypatch.setattr(checkin.realtime, "send_all", lambda sends: sent.extend(sends))
 
     with django_capture_on_commit_callbacks(execute=False) as callbacks:
         redeem_ticket(event=ticket.event, text=ticket.qr_payload)

@@ -88,7 +88,9 @@ def test_create_event_with_types_records_audit_and_announces(
     owner, django_capture_on_commit_callbacks, monkeypatch
 ):
     sent = []
-    monkeypatch.setattr(realtime, "send_now", lambda group, msg: sent.append(group))
+    monkeypatch.setattr(
+        realtime, "send_all", lambda sends: sent.extend(group for group, _ in sends)
+    )
     with django_capture_on_commit_callbacks(execute=True):
         event = create_event(actor=owner, details=_details(), ticket_types=_types())
     assert event.slug == "spring-gala"
@@ -337,7 +339,9 @@ def test_price_change_announces_availability_after_commit(
 ):
     ticket_type = TicketTypeFactory(capacity=10)
     sent = []
-    monkeypatch.setattr(realtime, "send_now", lambda group, msg: sent.append(msg))
+    monkeypatch.setattr(
+        realtime, "send_all", lambda sends: sent.extend(msg for _, msg in sends)
+    )
     with django_capture_on_commit_callbacks(execute=False) as callbacks:
         _edit(
             ticket_type.event,
