@@ -3,8 +3,9 @@
 from decimal import Decimal
 
 from django.conf import settings
-from django.http import Http404
+from django.http import HttpRequest, HttpResponse
 from django.utils.crypto import constant_time_compare
+from django.views.decorators.http import require_safe
 from rest_framework import serializers
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -12,35 +13,33 @@ from rest_framework.views import APIView
 
 from core.exceptions import NotFound
 from core.models import Order, Ticket
-from core.queries.snapshots import availability_payload
+from core.queries.snapshots import availability_json
 from core.services.external_sales import record_external_sale
 from core.sites import site_url
 
 
-def _fresh_response(payload: dict | None) -> Response:
-    if payload is None:
-        raise Http404("No such event")
+def _availability_response(body: bytes | None) -> HttpResponse:
+    """The cached body as is: no serializer, no content negotiation (the hot read of a rush)."""
+    if body is None:
+        body = b'{"code":"event_not_found","message":"No such event."}'
+        return HttpResponse(body, status=404, content_type="application/json")
+    response = HttpResponse(body, content_type="application/json")
     # Cached server-side and invalidated on every change; browsers and
     # proxies must ask again each time so they are never staler than that.
-    return Response(payload, headers={"Cache-Control": "no-cache"})
+    response["Cache-Control"] = "no-cache"
+    return response
 
 
-class EventAvailabilityApi(APIView):
+@require_safe
+def event_availability(request: HttpRequest, slug: str) -> HttpResponse:
     """`GET /api/v1/events/<slug>/availability`: the seed's event-availability shape."""
-
-    authentication_classes: list = []
-
-    def get(self, request: Request, slug: str) -> Response:
-        return _fresh_response(availability_payload(slug=slug))
+    return _availability_response(availability_json(slug=slug))
 
 
-class EventAvailabilityByNameApi(APIView):
+@require_safe
+def event_availability_by_name(request: HttpRequest, name: str) -> HttpResponse:
     """The seed's path, `/functions/v1/event-availability/<eventName>`."""
-
-    authentication_classes: list = []
-
-    def get(self, request: Request, name: str) -> Response:
-        return _fresh_response(availability_payload(name=name))
+    return _availability_response(availability_json(name=name))
 
 
 def _ticket_dict(ticket: Ticket, order: Order) -> dict:

@@ -5,12 +5,12 @@ from purchase import api
 urlpatterns = [
     path(
         "api/v1/events/<slug:slug>/availability",
-        api.EventAvailabilityApi.as_view(),
+        api.event_availability,
         name="api_event_availability",
     ),
     path(
         "functions/v1/event-availability/<str:name>",
-        api.EventAvailabilityByNameApi.as_view(),
+        api.event_availability_by_name,
         name="api_event_availability_by_name",
     ),
     path(

@@ -13,6 +13,7 @@ shared (Redis), like the channel layer.
 """
 
 import hashlib
+import json
 import logging
 from collections.abc import Callable, Iterable
 from datetime import datetime
@@ -91,6 +92,20 @@ def _cached(key: str, compute: Callable[[datetime], tuple[object, list[Event]]])
     return value
 
 
+def _peek(key: str):
+    """The cached value under the current version, or None; never computes."""
+    if settings.LIVE_CACHE_SECONDS <= 0:
+        return None
+    version = realtime.catalogue_version()
+    if version is None:
+        return None
+    try:
+        return cache.get(f"live:{key}:{version}")
+    except Exception:
+        logger.exception("cache unreachable: reading %s", key)
+        return None
+
+
 def _digest(text: str) -> str:
     return hashlib.sha256(text.encode()).hexdigest()[:32]
 
@@ -119,15 +134,38 @@ def public_event_snapshot(slug: str) -> tuple[Event, EventAvailability] | None:
     return None if snapshot == (None,) else snapshot
 
 
-def availability_payload(*, slug: str = "", name: str = "") -> dict | None:
-    """The availability API's JSON for an active event found by slug or name."""
+def cached_public_event_snapshot(
+    slug: str,
+) -> tuple[Event, EventAvailability] | None:
+    """public_event_snapshot if it is cached for the current version, else None.
+
+    For a writer that only wants a hint: right after a sale the snapshot is
+    gone, and computing it again would cost more than the write it guides.
+    """
+    snapshot = _peek(f"event:{_digest(slug)}")
+    return None if snapshot == (None,) else snapshot
+
+
+def availability_json(*, slug: str = "", name: str = "") -> bytes | None:
+    """The availability API's body for an active event found by slug or name.
+
+    Cached serialised, so a cache hit (every request between two changes)
+    costs two cache reads and no JSON encoding.
+    """
 
     def compute(now: datetime):
         lookup = {"slug": slug} if slug else {"name": name}
         event = Event.objects.filter(is_active=True, **lookup).first()
         if event is None:
-            return {}, []
-        return get_event_availability(event, now).as_api_dict(), [event]
+            return b"", []
+        payload = get_event_availability(event, now).as_api_dict()
+        return json.dumps(payload, separators=(",", ":")).encode(), [event]
 
-    key = f"availability:{'slug' if slug else 'name'}:{_digest(slug or name)}"
+    key = f"availability-json:{'slug' if slug else 'name'}:{_digest(slug or name)}"
     return _cached(key, compute) or None
+
+
+def availability_payload(*, slug: str = "", name: str = "") -> dict | None:
+    """The availability API's JSON, decoded."""
+    body = availability_json(slug=slug, name=name)
+    return None if body is None else json.loads(body)
