@@ -18,10 +18,13 @@ from core.exceptions import (
     TicketingError,
 )
 from core.models import Order, Payment, Ticket
-from core.queries.availability import get_event_availability
 from core.queries.listings import public_event_by_slug
 from core.queries.orders import order_by_token, order_view, ticket_by_token
-from core.queries.snapshots import public_event_cards
+from core.queries.snapshots import (
+    cached_public_event_snapshot,
+    public_event_cards,
+    public_event_snapshot,
+)
 from core.services.checkout import place_order
 from core.services.orders import cancel_order
 from core.services.payments import (
@@ -78,13 +81,15 @@ def _begin_payment(request: HttpRequest, order: Order) -> str:
 
 @require_http_methods(["GET", "HEAD", "POST"])
 def event_page(request: HttpRequest, slug: str) -> HttpResponse:
-    event = public_event_by_slug(slug)
-    if event is None:
-        raise Http404("No such event")
     error, status = None, 200
     values = {"name": "", "email": "", "phone": ""}
     chosen: dict[str, str] = {}
     if request.method == "POST":
+        # Buying needs only the event's id; the page is rendered only if it fails.
+        seen = cached_public_event_snapshot(slug)
+        event = seen[0] if seen else public_event_by_slug(slug)
+        if event is None:
+            raise Http404("No such event")
         values = {key: request.POST.get(key, "").strip() for key in values}
         chosen = {
             key.removeprefix("qty_"): value
@@ -98,12 +103,18 @@ def event_page(request: HttpRequest, slug: str) -> HttpResponse:
                 customer_name=values["name"],
                 customer_email=values["email"],
                 customer_phone=values["phone"],
+                seen_availability=seen[1] if seen else None,
             )
             return see_other(_begin_payment(request, order))
         except TicketingError as exc:
             error = exc
             status = 400 if exc.http_status == 404 else exc.http_status
-    availability = get_event_availability(event)
+    # After a refusal this is read again: the locks may have seen a sale the
+    # hint above had not, and the page must show it.
+    snapshot = public_event_snapshot(slug)
+    if snapshot is None:
+        raise Http404("No such event")
+    event, availability = snapshot
     rows = []
     for row in availability.types:
         limit = row.max_selectable if row.on_sale else 0

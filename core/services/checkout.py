@@ -119,7 +119,21 @@ def _refuse_if_gone_already(event_id, wanted: dict[int, int], now) -> None:
     _check_fits(wanted, compute_availability(event, types, held, now))
 
 
-@transaction.atomic
+def _refuse_if_seen_gone(wanted: dict[int, int], seen: EventAvailability) -> None:
+    """_refuse_if_gone_already, judged on availability the caller already read.
+
+    The purchase page passes the cached public snapshot, which is never older
+    than the last announced change: refusing on it is like refusing a moment
+    earlier, and a sold-out answer in a rush then costs no query at all.
+    """
+    by_id = {row.id: row for row in seen.types}
+    for type_id, quantity in wanted.items():
+        row = by_id.get(type_id)
+        if row is None or not row.on_sale or quantity > row.max_per_order:
+            return
+    _check_fits(wanted, seen)
+
+
 def place_order(
     *,
     event_id,
@@ -131,6 +145,7 @@ def place_order(
     hold_minutes: int | None = None,
     free: bool = False,
     order_id=None,
+    seen_availability: EventAvailability | None = None,
     now=None,
 ) -> Order:
     """Create a pending order whose lines hold seats until the hold expires.
@@ -141,6 +156,9 @@ def place_order(
     Comps (`free=True`, source comp) skip sales windows and per-order limits.
     `order_id` lets an external channel name the order (its retries then
     collide on the primary key instead of buying twice).
+    `seen_availability`, the event's availability as the caller last read it
+    (a cached snapshot will do), lets a plainly sold-out request be refused
+    without a query; it never lets an order through.
     Broadcasts availability after commit. Raises InvalidRequest, NotFound,
     SalesClosed or SoldOut; nothing is written when it raises.
     """
@@ -150,62 +168,67 @@ def place_order(
     staff_issued = source == Order.Source.COMP
 
     if not staff_issued:
-        _refuse_if_gone_already(event_id, wanted, now)
+        if seen_availability is not None and seen_availability.event.pk == event_id:
+            _refuse_if_seen_gone(wanted, seen_availability)
+        else:
+            _refuse_if_gone_already(event_id, wanted, now)
 
-    event = Event.objects.select_for_update().filter(pk=event_id).first()
-    if event is None or (not event.is_active and not staff_issued):
-        raise NotFound("This event is not on sale.", code="unknown_event")
-    # All the event's types, locked in primary-key order: one query serves
-    # both the types being bought and the availability check below (the
-    # event row lock already serialises checkouts, so the extra row locks
-    # cost nothing).
-    all_types = list(
-        TicketType.objects.select_for_update().filter(event=event).order_by("pk")
-    )
-    for ticket_type in all_types:
-        ticket_type.event = event  # sales_open() reads it; no query per type
-    types = [t for t in all_types if t.id in wanted]
-    if len(types) != len(wanted):
-        raise InvalidRequest(
-            "One of the ticket types does not exist for this event.",
-            code="unknown_ticket_type",
+    # Refused above without a transaction; from here on, under the locks.
+    with transaction.atomic():
+        event = Event.objects.select_for_update().filter(pk=event_id).first()
+        if event is None or (not event.is_active and not staff_issued):
+            raise NotFound("This event is not on sale.", code="unknown_event")
+        # All the event's types, locked in primary-key order: one query serves
+        # both the types being bought and the availability check below (the
+        # event row lock already serialises checkouts, so the extra row locks
+        # cost nothing).
+        all_types = list(
+            TicketType.objects.select_for_update().filter(event=event).order_by("pk")
         )
+        for ticket_type in all_types:
+            ticket_type.event = event  # sales_open() reads it; no query per type
+        types = [t for t in all_types if t.id in wanted]
+        if len(types) != len(wanted):
+            raise InvalidRequest(
+                "One of the ticket types does not exist for this event.",
+                code="unknown_ticket_type",
+            )
 
-    if not staff_issued:
-        if not event.sales_open(now):
-            raise SalesClosed()
-        for ticket_type in types:
-            if not ticket_type.sales_open(now):
-                raise SalesClosed(
-                    f"{ticket_type.name} tickets are not on sale right now."
-                )
-            if wanted[ticket_type.id] > ticket_type.max_per_order:
-                raise InvalidRequest(
-                    f"You can buy at most {ticket_type.max_per_order} {ticket_type.name} tickets per order.",
-                    code="above_max_per_order",
-                )
+        if not staff_issued:
+            if not event.sales_open(now):
+                raise SalesClosed()
+            for ticket_type in types:
+                if not ticket_type.sales_open(now):
+                    raise SalesClosed(
+                        f"{ticket_type.name} tickets are not on sale right now."
+                    )
+                if wanted[ticket_type.id] > ticket_type.max_per_order:
+                    raise InvalidRequest(
+                        f"You can buy at most {ticket_type.max_per_order} {ticket_type.name} tickets per order.",
+                        code="above_max_per_order",
+                    )
 
-    # Freed seats go to the people on the waitlist first; staff comps don't wait.
-    waiting = None if staff_issued else waiting_by_type(event_ids=[event.id])
-    availability = compute_availability(
-        event, all_types, held_by_type(event_ids=[event.id], now=now), now, waiting
-    )
-    _check_fits(wanted, availability)
+        # Freed seats go to the people on the waitlist first; staff comps don't wait.
+        waiting = None if staff_issued else waiting_by_type(event_ids=[event.id])
+        availability = compute_availability(
+            event, all_types, held_by_type(event_ids=[event.id], now=now), now, waiting
+        )
+        _check_fits(wanted, availability)
 
-    minutes = settings.HOLD_MINUTES if hold_minutes is None else hold_minutes
-    order = create_held_order(
-        event=event,
-        wanted={t: wanted[t.id] for t in types},
-        customer_name=name,
-        customer_email=email,
-        customer_phone=phone,
-        source=source,
-        hold_expires_at=now + timedelta(minutes=minutes),
-        free=free,
-        order_id=order_id,
-    )
-    realtime.announce_availability_changed(event.id, reason="hold")
-    return order
+        minutes = settings.HOLD_MINUTES if hold_minutes is None else hold_minutes
+        order = create_held_order(
+            event=event,
+            wanted={t: wanted[t.id] for t in types},
+            customer_name=name,
+            customer_email=email,
+            customer_phone=phone,
+            source=source,
+            hold_expires_at=now + timedelta(minutes=minutes),
+            free=free,
+            order_id=order_id,
+        )
+        realtime.announce_availability_changed(event.id, reason="hold")
+        return order
 
 
 def create_held_order(

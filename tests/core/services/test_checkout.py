@@ -1,10 +1,13 @@
 from datetime import timedelta
 
 import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from core.exceptions import InvalidRequest, NotFound, SalesClosed, SoldOut
 from core.models import Order
+from core.queries.availability import get_event_availability
 from core.services.checkout import place_order
 from tests.factories import EventFactory, TicketTypeFactory
 
@@ -46,6 +49,25 @@ def test_place_order_fails_when_sold_out():
     _order(ticket_type, 3)
     with pytest.raises(SoldOut):
         _order(ticket_type, 1)
+    assert Order.objects.count() == 1
+
+
+def test_a_request_seen_sold_out_is_refused_without_taking_a_lock():
+    ticket_type = TicketTypeFactory(capacity=2)
+    _order(ticket_type, 2)
+    seen = get_event_availability(ticket_type.event)
+    with CaptureQueriesContext(connection) as queries, pytest.raises(SoldOut):
+        _order(ticket_type, 1, seen_availability=seen)
+    statements = [q["sql"] for q in queries.captured_queries]
+    assert not any("FOR UPDATE" in sql or "core_" in sql for sql in statements)
+
+
+def test_a_stale_snapshot_never_lets_an_order_through():
+    ticket_type = TicketTypeFactory(capacity=2)
+    seen = get_event_availability(ticket_type.event)  # 2 free when read
+    _order(ticket_type, 2)
+    with pytest.raises(SoldOut):
+        _order(ticket_type, 1, seen_availability=seen)
     assert Order.objects.count() == 1
 
 
