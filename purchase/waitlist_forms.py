@@ -25,10 +25,10 @@ class WaitlistForm(forms.Form):
     def __init__(self, *args, availability: EventAvailability, **kwargs) -> None:
         super().__init__(*args, **kwargs)
         types = availability.types
-        self.fields["ticket_type_id"].choices = [("", "Any ticket type")] + [
-            (t.id, t.name) for t in types
-        ]
-        most = max((t.max_per_order for t in types), default=1)
+        # The template writes the fields out by hand from these two.
+        self.type_choices = [("", "Any ticket type")] + [(t.id, t.name) for t in types]
+        self.fields["ticket_type_id"].choices = self.type_choices
+        self.most = most = max((t.max_per_order for t in types), default=1)
         self.fields["quantity"].validators.append(
             MaxValueValidator(most, message=f"You can wait for at most {most} tickets.")
         )
