@@ -1,10 +1,14 @@
 #!/usr/bin/env bash
-# Serve the project for bench/rush.py: gunicorn + uvicorn workers on Postgres,
-# production settings, simulated payments. Usage: bench/serve.sh [port] [workers]
+# Serve the project for the benchmarks as production does: gunicorn sync
+# workers on the WSGI app for HTTP on PORT, and gunicorn + uvicorn on the ASGI
+# app for websockets on PORT+1 (in production Caddy routes /ws/ there);
+# Postgres, Redis, DEBUG off, simulated payments.
+# Usage: bench/serve.sh [port] [http workers] [websocket workers]
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PORT="${1:-8100}"
-WORKERS="${2:-2}"
+WORKERS="${2:-6}"
+LIVE_WORKERS="${3:-2}"
 export DEBUG=false
 export SECRET_KEY="${SECRET_KEY:-bench-only-secret-key-not-for-production}"
 export ALLOWED_HOSTS="127.0.0.1,localhost"
@@ -20,6 +24,11 @@ psql "${DATABASE_URL%/*}/postgres" -qtc \
   || createdb -h 127.0.0.1 -U postgres "${DATABASE_URL##*/}"
 .venv/bin/python manage.py migrate --noinput -v 0
 .venv/bin/python manage.py collectstatic --noinput -v 0
-exec .venv/bin/gunicorn ticketing.asgi:application \
-  -k uvicorn.workers.UvicornWorker --workers "$WORKERS" \
+.venv/bin/gunicorn ticketing.asgi:application \
+  -k ticketing.workers.LiveUvicornWorker --workers "$LIVE_WORKERS" \
+  --bind "127.0.0.1:$((PORT + 1))" --backlog 2048 --log-level warning &
+LIVE_PID=$!
+trap 'kill $LIVE_PID 2>/dev/null' EXIT
+echo "HTTP on :$PORT ($WORKERS workers), websockets on :$((PORT + 1))"
+.venv/bin/gunicorn ticketing.wsgi:application --workers "$WORKERS" \
   --bind "127.0.0.1:$PORT" --backlog 2048 --log-level warning

@@ -1,3 +1,9 @@
+"""WSGI entry point: what serves HTTP in production (see Dockerfile).
+
+Websockets are served by the ASGI app (ticketing/asgi.py) as a separate
+service; the proxy routes /ws/ to it.
+"""
+
 import os
 
 from django.core.wsgi import get_wsgi_application
