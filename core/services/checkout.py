@@ -16,8 +16,7 @@ from core.models import Event, Order, OrderLine, TicketType
 from core.queries.availability import (
     EventAvailability,
     compute_availability,
-    held_by_type,
-    waiting_by_type,
+    held_and_waiting,
 )
 
 
@@ -115,8 +114,8 @@ def _refuse_if_gone_already(event_id, wanted: dict[int, int], now) -> None:
             or quantity > ticket_type.max_per_order
         ):
             return
-    held = held_by_type(event_ids=[event_id], now=now)
-    _check_fits(wanted, compute_availability(event, types, held, now))
+    held, waiting = held_and_waiting(event_ids=[event_id], now=now)
+    _check_fits(wanted, compute_availability(event, types, held, now, waiting))
 
 
 def _refuse_if_seen_gone(wanted: dict[int, int], seen: EventAvailability) -> None:
@@ -209,9 +208,9 @@ def place_order(
                     )
 
         # Freed seats go to the people on the waitlist first; staff comps don't wait.
-        waiting = None if staff_issued else waiting_by_type(event_ids=[event.id])
+        held, waiting = held_and_waiting(event_ids=[event.id], now=now)
         availability = compute_availability(
-            event, all_types, held_by_type(event_ids=[event.id], now=now), now, waiting
+            event, all_types, held, now, None if staff_issued else waiting
         )
         _check_fits(wanted, availability)
 

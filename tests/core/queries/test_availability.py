@@ -91,3 +91,62 @@ def test_api_shape_follows_the_seed():
         "total_available": 5,
         "is_sold_out": False,
     }
+
+
+def test_held_and_waiting_agrees_with_the_two_queries_it_replaces():
+    """The checkout's one-round-trip read must keep the ORM queries' rules."""
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from core.models import Order, WaitlistEntry
+    from core.queries.availability import (
+        held_and_waiting,
+        held_by_type,
+        waiting_by_type,
+    )
+    from tests.factories import EventFactory, TicketTypeFactory
+
+    now = timezone.now()
+    events = [EventFactory(), EventFactory()]
+    for event in events:
+        a = TicketTypeFactory(event=event, capacity=50)
+        b = TicketTypeFactory(event=event, capacity=50)
+        for status, expires, quantity in [
+            (Order.Status.PENDING, now + timedelta(minutes=5), 2),
+            (Order.Status.PENDING, now - timedelta(minutes=1), 3),  # lapsed
+            (Order.Status.PROCESSING, now - timedelta(minutes=1), 4),
+            (Order.Status.PAID, None, 5),
+            (Order.Status.CANCELLED, now + timedelta(minutes=5), 6),
+        ]:
+            order = Order.objects.create(
+                event=event,
+                customer_name="A",
+                customer_email="a@example.com",
+                status=status,
+                hold_expires_at=expires,
+                total=0,
+                currency=event.currency,
+            )
+            order.lines.create(ticket_type=a, quantity=quantity, unit_price=0)
+            order.lines.create(ticket_type=b, quantity=1, unit_price=0)
+        for ticket_type, status, quantity in [
+            (None, WaitlistEntry.Status.WAITING, 2),
+            (a, WaitlistEntry.Status.WAITING, 3),
+            (b, WaitlistEntry.Status.OFFERED, 4),
+        ]:
+            WaitlistEntry.objects.create(
+                event=event,
+                ticket_type=ticket_type,
+                name="W",
+                email=f"w{quantity}@example.com",
+                quantity=quantity,
+                status=status,
+            )
+    ids = [event.id for event in events]
+
+    held, waiting = held_and_waiting(event_ids=ids, now=now)
+
+    assert held == held_by_type(event_ids=ids, now=now) and held
+    assert waiting == waiting_by_type(event_ids=ids) and waiting
+    assert held_and_waiting(event_ids=[], now=now) == ({}, {})
