@@ -25,6 +25,7 @@ from concurrent.futures import TimeoutError as FuturesTimeout
 from asgiref.sync import async_to_sync
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
 from channels.layers import InMemoryChannelLayer, get_channel_layer
+from django.conf import settings
 from django.core.cache import cache
 from django.db import transaction
 
@@ -126,14 +127,26 @@ def _event_loop_running_here() -> bool:
     return True
 
 
+# "Something changed, refetch" messages: in a burst, all but the latest in a
+# window say nothing new, since every client refetches the current state.
+COALESCED_TYPES = frozenset({"availability.changed", "events.changed", "door.counters"})
+
+
 class _Publisher:
     """One event loop thread per process that sends for synchronous code.
 
     async_to_sync from a WSGI thread (or the worker) starts a new event loop
     per call, and the Redis layer opens a new connection per loop: three
     connections per sale. This loop lives as long as the process, so its
-    connection does too, and a send costs one Redis round trip. Callers
-    still wait for the send, so a message has left when send_now returns.
+    connection does too, and a send costs one Redis round trip.
+
+    Callers wait for their sends, except "refetch" messages (COALESCED_TYPES):
+    the first in a quiet spell goes out at once, and the rest within
+    `LIVE_PUSH_COALESCE_SECONDS` of it are folded into one trailing send at
+    the end of the window. In a rush that is a few pushes a second per
+    process instead of three per sale, and each push makes every watching
+    browser refetch. Cached snapshots are invalidated at commit, not here, so
+    a refetch is never staler than the last commit.
     """
 
     timeout_seconds = 5.0
@@ -142,6 +155,8 @@ class _Publisher:
         self._lock = threading.Lock()
         self._loop: asyncio.AbstractEventLoop | None = None
         self._pid: int | None = None
+        # (group, type) -> the message waiting for its window to close, or None.
+        self._windows: dict[tuple[str, str], tuple | None] = {}
 
     def _running_loop(self) -> asyncio.AbstractEventLoop:
         with self._lock:
@@ -151,17 +166,53 @@ class _Publisher:
                     target=loop.run_forever, name="realtime-publisher", daemon=True
                 ).start()
                 self._loop, self._pid = loop, os.getpid()
+                self._windows = {}
             return self._loop
 
     def send(self, layer, sends: list[tuple[str, dict]]) -> None:
-        future = asyncio.run_coroutine_threadsafe(
-            _group_send_all(layer, sends), self._running_loop()
-        )
+        loop = self._running_loop()
+        window = settings.LIVE_PUSH_COALESCE_SECONDS
+        waited = []
+        for group, message in sends:
+            if window > 0 and message.get("type") in COALESCED_TYPES:
+                loop.call_soon_threadsafe(self._offer, layer, group, message, window)
+            else:
+                waited.append((group, message))
+        if not waited:
+            return
+        future = asyncio.run_coroutine_threadsafe(_group_send_all(layer, waited), loop)
         try:
             future.result(self.timeout_seconds)
         except FuturesTimeout:
             future.cancel()
             raise
+
+    # The rest runs on the publisher's loop only, so needs no lock.
+
+    def _offer(self, layer, group: str, message: dict, window: float) -> None:
+        key = (group, message["type"])
+        if key in self._windows:
+            self._windows[key] = (layer, message)  # the latest wins
+            return
+        self._open_window(key, layer, message, window)
+
+    def _open_window(self, key, layer, message: dict, window: float) -> None:
+        self._windows[key] = None
+        self._loop.create_task(_send_logged(layer, key[0], message))
+        self._loop.call_later(window, self._close_window, key, window)
+
+    def _close_window(self, key, window: float) -> None:
+        waiting = self._windows.pop(key, None)
+        if waiting is not None:
+            layer, message = waiting
+            self._open_window(key, layer, message, window)
+
+
+async def _send_logged(layer, group: str, message: dict) -> None:
+    try:
+        await layer.group_send(group, message)
+    except Exception:
+        logger.exception("broadcast to %s failed", group)
 
 
 _publisher = _Publisher()

@@ -71,7 +71,10 @@ def _begin_payment(request: HttpRequest, order: Order) -> str:
     success_url, cancel_url = _payment_urls(request, order)
     try:
         return start_payment(
-            order_id=order.id, success_url=success_url, cancel_url=cancel_url
+            order_id=order.id,
+            order=order,
+            success_url=success_url,
+            cancel_url=cancel_url,
         )
     except (PaymentUnavailable, OrderNotPayable):
         if order.source == Order.Source.WEB:

@@ -180,6 +180,10 @@ else:
 # Longest life of a cached public snapshot (event list, availability). Every
 # change invalidates them at once; 0 turns the cache off.
 LIVE_CACHE_SECONDS = env.int("LIVE_CACHE_SECONDS", default=300)
+# Within this many seconds of a "refetch" push (availability, event list,
+# door counters), further ones are folded into one trailing push per process
+# (Redis layer only); 0 sends every one.
+LIVE_PUSH_COALESCE_SECONDS = env.float("LIVE_PUSH_COALESCE_SECONDS", default=0.25)
 
 # --- Auth and sessions -----------------------------------------------------
 AUTH_PASSWORD_VALIDATORS = [

@@ -49,14 +49,14 @@ def _seats_still_free(order: Order, now) -> bool:
 
 
 def _issue_tickets(order: Order) -> list:
-    lines = list(order.lines.select_related("ticket_type").order_by("ticket_type_id"))
+    lines = list(order.lines.order_by("ticket_type_id"))
     tickets = []
     for line in lines:
         for _ in range(line.quantity):
             ticket = Ticket(
                 order=order,
                 event_id=order.event_id,
-                ticket_type=line.ticket_type,
+                ticket_type_id=line.ticket_type_id,
                 guest_name=order.customer_name,
                 guest_email=order.customer_email,
                 guest_phone=order.customer_phone,

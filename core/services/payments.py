@@ -42,6 +42,7 @@ def start_payment(
     order_id,
     success_url: str,
     cancel_url: str,
+    order: Order | None = None,
     now: datetime | None = None,
 ) -> str:
     """Open the provider's payment page for a pending order; returns its URL.
@@ -53,9 +54,12 @@ def start_payment(
     through confirm_payment, and the buyer goes straight to `success_url`.
     Raises OrderNotPayable (not pending, or the hold lapsed) and
     PaymentUnavailable (the hold stays; the caller may cancel it).
+    `order`, when the caller has just created or read it, is not read again
+    (the provider call holds no lock, so a fresher read would prove nothing).
     """
     now = now or timezone.now()
-    order = Order.objects.select_related("event").get(pk=order_id)
+    if order is None or order.pk != order_id:
+        order = Order.objects.select_related("event").get(pk=order_id)
     if order.status != Order.Status.PENDING or (
         order.hold_expires_at is not None and order.hold_expires_at <= now
     ):

@@ -67,7 +67,9 @@ def test_the_version_comes_back_larger_after_eviction():
     assert realtime.catalogue_version() > high
 
 
-def test_a_broken_layer_never_reaches_the_writer(monkeypatch, caplog):
+def test_a_broken_layer_never_reaches_the_writer(monkeypatch, caplog, settings):
+    settings.LIVE_PUSH_COALESCE_SECONDS = 0
+
     class BrokenLayer:
         async def group_send(self, group, message):
             raise ConnectionError("redis is down")
@@ -91,7 +93,10 @@ def test_a_broken_cache_never_reaches_the_writer(monkeypatch, caplog):
     assert "cache unreachable" in caplog.text
 
 
-def test_sending_works_from_a_thread_running_an_event_loop(monkeypatch, caplog):
+def test_sending_works_from_a_thread_running_an_event_loop(
+    monkeypatch, caplog, settings
+):
+    settings.LIVE_PUSH_COALESCE_SECONDS = 0
     import asyncio
 
     received = []
@@ -132,3 +137,35 @@ def test_sync_callers_share_one_publishing_loop(monkeypatch):
     thread.join()
 
     assert len(loops) == 3 and len(set(map(id, loops))) == 1
+
+
+def test_refetch_pushes_in_a_burst_fold_into_one_trailing_push(monkeypatch, settings):
+    """A rush announces every hold and sale; browsers need the first and the last."""
+    import time
+
+    received = []
+
+    class RecordingLayer:
+        async def group_send(self, group, message):
+            received.append((group, message))
+
+    settings.LIVE_PUSH_COALESCE_SECONDS = 0.2
+    monkeypatch.setattr(realtime, "get_channel_layer", lambda: RecordingLayer())
+    monkeypatch.setattr(realtime, "_publisher", realtime._Publisher())
+    for n in range(10):
+        realtime.send_all(
+            [
+                ("event.1.availability", {"type": "availability.changed", "n": n}),
+                ("event.1.door", {"type": "door.scan", "n": n}),
+            ]
+        )
+    realtime.send_now("event.2.availability", {"type": "availability.changed", "n": 0})
+
+    # Scans are never folded, and their senders wait for them.
+    assert [m["n"] for g, m in received if m["type"] == "door.scan"] == list(range(10))
+    time.sleep(0.6)
+    pushes = [(g, m["n"]) for g, m in received if m["type"] == "availability.changed"]
+    assert pushes.count(("event.1.availability", 0)) == 1  # at once
+    burst = [n for group, n in pushes if group == "event.1.availability"]
+    assert burst == [0, 9]  # the first at once, then only the latest
+    assert ("event.2.availability", 0) in pushes  # each group has its own window
