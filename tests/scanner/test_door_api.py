@@ -286,6 +286,74 @@ def test_a_malformed_nonce_is_a_400(door_client, ticket):
     assert response.json()["code"] == "invalid_nonce"
 
 
+@pytest.mark.parametrize(
+    "extra",
+    [
+        {},
+        {"nonce": None},
+        {"nonce": ""},
+        {"nonce": "n-1", "device": "Door 2", "method": "camera"},
+        {"nonce": " n1 "},
+        {"nonce": "n" * 64},
+        {"nonce": "n" * 65},
+        {"nonce": 12},
+        {"nonce": "a\u0000"},
+        {"nonce": "a\ud800"},
+        {"device": None},
+        {"device": "  Door  "},
+        {"device": "d" * 201},
+        {"device": "D\t2"},
+        {"method": None},
+        {"method": "m" * 21},
+        {"method": True},
+        {"code": None},
+        {"code": 1e999},
+        {"code": ["T1"]},
+        {"event": 1},
+        {"event": True},
+        {"event": "{00000000-0000-0000-0000-000000000001}"},
+        {"event": " 00000000-0000-0000-0000-000000000001"},
+        {"event": None},
+    ],
+)
+def test_the_scan_fast_path_reads_a_body_as_the_serializer_does(extra):
+    """What the fast path accepts, it reads exactly as ScanApi's serializer."""
+    from scanner.api import ScanApi, _plain_scan_fields
+
+    data = {"event": "00000000-0000-0000-0000-000000000001", "code": "T1", **extra}
+    serializer = ScanApi.InputSerializer(data=data)
+
+    fields = _plain_scan_fields(data)
+
+    if fields is not None:
+        assert serializer.is_valid() and fields == dict(serializer.validated_data)
+
+
+def test_other_shapes_of_scan_request_get_the_answers_they_always_had(ticket):
+    _device, token = register_scanner_device(label="Handheld 5")
+    auth = {"HTTP_AUTHORIZATION": f"Device {token}"}
+    body = {"event": str(ticket.event_id), "code": ticket.qr_payload}
+
+    get = Client().get(SCAN, **auth)
+    form = Client().post(SCAN, {}, **auth)
+    text = Client().post(SCAN, json.dumps(body), content_type="text/plain", **auth)
+    html = post(Client(), SCAN, body, HTTP_ACCEPT="text/html", **auth)
+    anonymous = post(Client(), SCAN, body)
+    bad_token = post(Client(), SCAN, body, HTTP_AUTHORIZATION="Device nope")
+
+    assert get.status_code == 405 and get.json()["code"] == "method_not_allowed"
+    assert form.status_code == 400 and form.json()["errors"]["event"]
+    assert text.status_code == 415
+    assert html.status_code == 406
+    assert anonymous["WWW-Authenticate"] == bad_token["WWW-Authenticate"]
+    assert bad_token.json() == {
+        "code": "authentication_failed",
+        "message": "That device token is not valid or was revoked.",
+    }
+    assert all(r["Allow"] == "POST, OPTIONS" for r in (get, anonymous, bad_token))
+    assert not ScanLog.objects.exists()
+
+
 # --- Undo, offline upload -----------------------------------------------------
 
 
