@@ -1,5 +1,6 @@
 import json
 from datetime import timedelta
+from types import SimpleNamespace
 
 import pytest
 from django.test import Client
@@ -538,3 +539,31 @@ def test_revoking_a_device_that_has_scanned_stops_it_at_once(ticket, general):
 
     assert after.status_code == 401
     assert Ticket.objects.get(pk=other.pk).status == Ticket.Status.ISSUED
+
+
+def test_a_device_revoked_by_another_process_stops_within_the_cache_time(
+    ticket, general, monkeypatch
+):
+    """Each process keeps found devices DEVICE_CACHE_SECONDS: a revocation made
+    elsewhere (a plain update here, no forget in this process) holds by then."""
+    from core.models import ScannerDevice
+    from core.queries import devices
+
+    device, token = register_scanner_device(label="Lost phone 2")
+    auth = {"HTTP_AUTHORIZATION": f"Device {token}"}
+    event = str(ticket.event_id)
+    clock = [1000.0]
+    monkeypatch.setattr(devices, "time", SimpleNamespace(monotonic=lambda: clock[0]))
+    assert (
+        post(Client(), SCAN, {"event": event, "code": "x"}, **auth).status_code == 200
+    )
+
+    ScannerDevice.objects.filter(pk=device.pk).update(is_active=False)
+    clock[0] += devices.DEVICE_CACHE_SECONDS - 1
+    cached = post(Client(), SCAN, {"event": event, "code": "y"}, **auth)
+    clock[0] += 2
+    expired = post(Client(), SCAN, {"event": event, "code": ticket.code}, **auth)
+
+    assert cached.status_code == 200
+    assert expired.status_code == 401
+    assert Ticket.objects.get(pk=ticket.pk).status == Ticket.Status.ISSUED
