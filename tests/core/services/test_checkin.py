@@ -260,6 +260,18 @@ def test_each_answer_is_what_its_log_row_says(ticket, door):
     assert [a.code for a in answers] == ["ok", "already_used", "invalid"]
 
 
+def test_the_ticket_read_for_a_refusal_is_what_the_orm_reads(ticket, door, vip):
+    other = make_paid_order(vip).tickets.get()
+    redeem_ticket(event=ticket.event, text=ticket.qr_payload, staff=door)
+
+    for code in (ticket.code, other.code, "NOSUCHCODE"):
+        expected = (
+            Ticket.objects.filter(code=code).values(*checkin._TICKET_FIELDS).first()
+        )
+        assert checkin._read_ticket(code) == expected
+    assert checkin._read_ticket(ticket.code)["scanned_by_id"] == door.pk
+
+
 def test_a_code_signed_by_another_key_is_invalid(ticket, settings):
     settings.QR_SIGNING_SECRET = "A" * 43 + "="
     minted = sign_ticket(event_id=ticket.event_id, ticket_code=ticket.code)
