@@ -93,7 +93,9 @@ def main() -> int:
         for code in codes:
             scan(code)
         profiler.disable()
-        pstats.Stats(profiler).sort_stats("cumulative").print_stats(60)
+        pstats.Stats(profiler).sort_stats(
+            os.environ.get("SORT", "cumulative")
+        ).print_stats(int(os.environ.get("TOP", "60")))
         return 0
 
     print(f"database {connection.vendor}, {n} requests per kind, device token")
