@@ -6,9 +6,12 @@ say what changed; clients refetch a snapshot over HTTP when they hear one and
 whenever they reconnect.
 
 Cached public snapshots (event list, availability) are keyed by the catalogue
-version kept here: every announcement bumps it on commit, before its push
-goes out, so a client that refetches after a push never gets a snapshot older
-than the change it was told about (core/queries/snapshots.py reads it).
+version kept here: every announcement of a public change bumps it on commit,
+before its push goes out, so a client that refetches after a push never gets
+a snapshot older than the change it was told about (core/queries/snapshots.py
+reads it). Door-only announcements (scans) change nothing public and skip the
+bump: at rush rate it would throw away every cached snapshot several hundred
+times a second.
 
 Public groups carry no personal data: an event id and what kind of change.
 """
@@ -224,6 +227,7 @@ def send_after_commit(group: str, message: dict) -> None:
 
 
 def _announce_after_commit(sends: Iterable[tuple[str, dict]]) -> None:
+    """A public change: invalidate cached snapshots on commit, then send."""
     sends = list(sends)
 
     def announce() -> None:
@@ -231,6 +235,12 @@ def _announce_after_commit(sends: Iterable[tuple[str, dict]]) -> None:
         send_all(sends)
 
     transaction.on_commit(announce)
+
+
+def _send_to_door_after_commit(sends: Iterable[tuple[str, dict]]) -> None:
+    """A door-only change: send on commit, leaving cached public snapshots be."""
+    sends = list(sends)
+    transaction.on_commit(lambda: send_all(sends))
 
 
 # --- Announcements (called by core services) ------------------------------------
@@ -273,8 +283,12 @@ def announce_availability_changed(event_id, *, reason: str) -> None:
 
 
 def announce_scan(event_id, *, scan: dict) -> None:
-    """A scan was logged at a door (with its verdict); staff-only audience."""
-    _announce_after_commit(
+    """A scan was logged at a door (with its verdict); staff-only audience.
+
+    Changes nothing public (checked-in counts are door figures), so the
+    catalogue version stays: no Redis INCR per scan.
+    """
+    _send_to_door_after_commit(
         [
             (
                 door_group(event_id),

@@ -3,7 +3,7 @@ from django.urls import path
 from scanner import api
 
 urlpatterns = [
-    path("api/v1/scan", api.ScanApi.as_view(), name="api_scan"),
+    path("api/v1/scan", api.scan, name="api_scan"),
     path("api/v1/scan/undo", api.UndoScanApi.as_view(), name="api_scan_undo"),
     path("api/v1/scan/offline", api.OfflineSyncApi.as_view(), name="api_scan_offline"),
     path(

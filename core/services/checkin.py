@@ -230,7 +230,52 @@ _TICKET_FIELDS = (
 
 
 def _read_ticket(ticket_code: str) -> dict | None:
-    return Ticket.objects.filter(code=ticket_code).values(*_TICKET_FIELDS).first()
+    """The ticket row (with its type's name) that explains a refusal.
+
+    What `.values(*_TICKET_FIELDS)` gave, in plain SQL: every repeat scan
+    reads it, and the ORM spent more compiling the join than running it.
+    Values go through the same converters as the ORM's (UUIDs and times
+    on SQLite).
+    """
+    ticket_table, type_table = Ticket._meta.db_table, TicketType._meta.db_table
+    columns = [
+        (name, _ticket_field(name).get_col(ticket_table))
+        for name in _TICKET_FIELDS
+        if name != "ticket_type__name"
+    ]
+    columns.append(
+        ("ticket_type__name", TicketType._meta.get_field("name").get_col(type_table))
+    )
+    quote = connection.ops.quote_name
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT "
+            + ", ".join(
+                f"{quote(col.alias)}.{quote(col.target.column)}" for _, col in columns
+            )
+            + f" FROM {quote(ticket_table)} INNER JOIN {quote(type_table)}"
+            f" ON {quote(type_table)}.{quote(TicketType._meta.pk.column)}"
+            f" = {quote(ticket_table)}.{quote(_ticket_field('ticket_type_id').column)}"
+            f" WHERE {quote(ticket_table)}.{quote(_ticket_field('code').column)} = %s",
+            [ticket_code],
+        )
+        found = cursor.fetchone()
+    if found is None:
+        return None
+    row = {}
+    for (name, col), value in zip(columns, found, strict=True):
+        for convert in connection.ops.get_db_converters(col) + col.get_db_converters(
+            connection
+        ):
+            value = convert(value, col, connection)
+        row[name] = value
+    return row
+
+
+def _ticket_field(name: str):
+    """A Ticket field by name or attname (`event_id` is the `event` field)."""
+    meta = Ticket._meta
+    return meta.get_field(name[:-3] if name.endswith("_id") and name != "id" else name)
 
 
 def _claim(
@@ -371,13 +416,13 @@ def _admit(
     ticket = _ticket_summary(row)
     name = row["guest_name"] or "Guest"
     message = f"Admit {name} · {row['ticket_type__name']}"
-    log = ScanLog.objects.create(
+    result = _log_scan(
         ticket_id=row["id"],
         event=event,
         result=ScanLog.Result.OK,
         staff=staff,
         device_label=device_label,
-        code_digest=digest,
+        digest=digest,
         nonce=nonce,
         offline=offline,
         at=at,
@@ -392,7 +437,7 @@ def _admit(
     )
     # Counters last, so the hot event row is locked as briefly as possible.
     _count_checked_in(event=event, ticket_type_id=row["ticket_type_id"], delta=1)
-    return _result_from(log)
+    return result
 
 
 def _count_checked_in(*, event: Event, ticket_type_id: int, delta: int) -> None:
@@ -426,6 +471,74 @@ def _log_detail(
         "staff_name": staff_display_name(staff),
         "info": info,
     }
+
+
+_LOG_FIELDS = (
+    "ticket",
+    "event",
+    "result",
+    "staff",
+    "device_label",
+    "code_digest",
+    "nonce",
+    "offline",
+    "detail",
+    "at",
+)
+
+
+def _log_scan(
+    *,
+    ticket_id,
+    event: Event,
+    result: str,
+    staff,
+    device_label: str,
+    digest: str,
+    nonce: str | None,
+    offline: bool,
+    at: datetime,
+    detail: dict,
+) -> ScanResult:
+    """Write one ScanLog row and return the answer it records.
+
+    `INSERT ... RETURNING id` in plain SQL: every scan writes one, and the
+    ORM's create() (a model instance, save() and its signals, the compiler)
+    cost more than the statement. Values go through each field's own
+    adaptation (UUIDs, JSON, aware times), so the row is what create() wrote.
+    Raises IntegrityError on a repeated nonce, as create() did.
+    """
+    meta = ScanLog._meta
+    values = {
+        "ticket": ticket_id,
+        "event": event.pk,
+        "result": result,
+        "staff": staff.pk if staff is not None else None,
+        "device_label": device_label,
+        "code_digest": digest,
+        "nonce": nonce,
+        "offline": offline,
+        "detail": detail,
+        "at": at,
+    }
+    fields = [meta.get_field(name) for name in _LOG_FIELDS]
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"INSERT INTO {meta.db_table} ({', '.join(f.column for f in fields)})"
+            f" VALUES ({', '.join(['%s'] * len(fields))}) RETURNING id",
+            [f.get_db_prep_save(values[f.name], connection) for f in fields],
+        )
+        scan_id = cursor.fetchone()[0]
+    return ScanResult(
+        code=result,
+        message=detail["message"],
+        verdict=detail["verdict"],
+        scan_id=scan_id,
+        at=at,
+        ticket=detail["ticket"],
+        info=detail["info"],
+        offline=offline,
+    )
 
 
 def _result_from(log: ScanLog, *, replayed: bool = False) -> ScanResult:
@@ -464,17 +577,17 @@ def _log_refusal(
     offline: bool,
     at: datetime,
     digest: str,
-) -> ScanLog:
+) -> ScanResult:
     row = getattr(refusal, "ticket_row", None)
     # Only a row of this event is linked: the log belongs to this event's door.
     linked = row if row and row["event_id"] == event.pk else None
-    return ScanLog.objects.create(
+    return _log_scan(
         ticket_id=linked["id"] if linked else None,
         event=event,
         result=refusal.code,
         staff=staff,
         device_label=device_label,
-        code_digest=digest,
+        digest=digest,
         nonce=nonce,
         offline=offline,
         at=at,
@@ -583,7 +696,7 @@ def _redeem(
             refusal = conflict
         try:
             with _savepoint_if_nested():
-                log = _log_refusal(
+                result = _log_refusal(
                     event=event,
                     refusal=refusal,
                     staff=staff,
@@ -599,7 +712,6 @@ def _redeem(
             if earlier is None:
                 raise
             return earlier
-        result = _result_from(log)
     except IntegrityError:
         # The admit's log row clashed on the nonce: a retry of an attempt that
         # already has an answer. Everything it did was rolled back.

@@ -53,6 +53,39 @@ def test_snapshots_are_invalidated_before_the_push(
     assert all(version > before for _, _, version in sent)
 
 
+def test_a_scan_reaches_the_door_without_invalidating_snapshots(
+    sent, django_capture_on_commit_callbacks
+):
+    """Scans change nothing public: bumping per scan would empty the cache at rush."""
+    before = realtime.catalogue_version()
+    with django_capture_on_commit_callbacks(execute=True):
+        realtime.announce_scan("e1", scan={"result": "admit"})
+
+    assert [(group, message["type"]) for group, message, _ in sent] == [
+        ("event.e1.door", "door.scan")
+    ]
+    assert realtime.catalogue_version() == before
+
+
+def test_redeeming_a_ticket_leaves_the_catalogue_version(
+    sent, django_capture_on_commit_callbacks
+):
+    from core.services.checkin import redeem_ticket
+    from tests.factories import TicketTypeFactory, make_door_open_event, make_paid_order
+
+    ticket_type = TicketTypeFactory(event=make_door_open_event())
+    ticket = make_paid_order(ticket_type).tickets.get()
+    before = realtime.catalogue_version()
+
+    with django_capture_on_commit_callbacks(execute=True):
+        admitted = redeem_ticket(event=ticket.event, text=ticket.qr_payload)
+        refused = redeem_ticket(event=ticket.event, text=ticket.qr_payload)
+
+    assert (admitted.code, refused.code) == ("ok", "already_used")
+    assert [message["type"] for _, message, _ in sent][-2:] == ["door.scan"] * 2
+    assert realtime.catalogue_version() == before
+
+
 def test_the_version_comes_back_larger_after_eviction():
     from django.core.cache import cache
 

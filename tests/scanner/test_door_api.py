@@ -1,5 +1,6 @@
 import json
 from datetime import timedelta
+from types import SimpleNamespace
 
 import pytest
 from django.test import Client
@@ -286,6 +287,74 @@ def test_a_malformed_nonce_is_a_400(door_client, ticket):
     assert response.json()["code"] == "invalid_nonce"
 
 
+@pytest.mark.parametrize(
+    "extra",
+    [
+        {},
+        {"nonce": None},
+        {"nonce": ""},
+        {"nonce": "n-1", "device": "Door 2", "method": "camera"},
+        {"nonce": " n1 "},
+        {"nonce": "n" * 64},
+        {"nonce": "n" * 65},
+        {"nonce": 12},
+        {"nonce": "a\u0000"},
+        {"nonce": "a\ud800"},
+        {"device": None},
+        {"device": "  Door  "},
+        {"device": "d" * 201},
+        {"device": "D\t2"},
+        {"method": None},
+        {"method": "m" * 21},
+        {"method": True},
+        {"code": None},
+        {"code": 1e999},
+        {"code": ["T1"]},
+        {"event": 1},
+        {"event": True},
+        {"event": "{00000000-0000-0000-0000-000000000001}"},
+        {"event": " 00000000-0000-0000-0000-000000000001"},
+        {"event": None},
+    ],
+)
+def test_the_scan_fast_path_reads_a_body_as_the_serializer_does(extra):
+    """What the fast path accepts, it reads exactly as ScanApi's serializer."""
+    from scanner.api import ScanApi, _plain_scan_fields
+
+    data = {"event": "00000000-0000-0000-0000-000000000001", "code": "T1", **extra}
+    serializer = ScanApi.InputSerializer(data=data)
+
+    fields = _plain_scan_fields(data)
+
+    if fields is not None:
+        assert serializer.is_valid() and fields == dict(serializer.validated_data)
+
+
+def test_other_shapes_of_scan_request_get_the_answers_they_always_had(ticket):
+    _device, token = register_scanner_device(label="Handheld 5")
+    auth = {"HTTP_AUTHORIZATION": f"Device {token}"}
+    body = {"event": str(ticket.event_id), "code": ticket.qr_payload}
+
+    get = Client().get(SCAN, **auth)
+    form = Client().post(SCAN, {}, **auth)
+    text = Client().post(SCAN, json.dumps(body), content_type="text/plain", **auth)
+    html = post(Client(), SCAN, body, HTTP_ACCEPT="text/html", **auth)
+    anonymous = post(Client(), SCAN, body)
+    bad_token = post(Client(), SCAN, body, HTTP_AUTHORIZATION="Device nope")
+
+    assert get.status_code == 405 and get.json()["code"] == "method_not_allowed"
+    assert form.status_code == 400 and form.json()["errors"]["event"]
+    assert text.status_code == 415
+    assert html.status_code == 406
+    assert anonymous["WWW-Authenticate"] == bad_token["WWW-Authenticate"]
+    assert bad_token.json() == {
+        "code": "authentication_failed",
+        "message": "That device token is not valid or was revoked.",
+    }
+    assert all(r["Allow"] == "POST, OPTIONS" for r in (get, anonymous, bad_token))
+    assert not ScanLog.objects.exists()
+
+
 # --- Undo, offline upload -----------------------------------------------------
 
 
@@ -470,3 +539,31 @@ def test_revoking_a_device_that_has_scanned_stops_it_at_once(ticket, general):
 
     assert after.status_code == 401
     assert Ticket.objects.get(pk=other.pk).status == Ticket.Status.ISSUED
+
+
+def test_a_device_revoked_by_another_process_stops_within_the_cache_time(
+    ticket, general, monkeypatch
+):
+    """Each process keeps found devices DEVICE_CACHE_SECONDS: a revocation made
+    elsewhere (a plain update here, no forget in this process) holds by then."""
+    from core.models import ScannerDevice
+    from core.queries import devices
+
+    device, token = register_scanner_device(label="Lost phone 2")
+    auth = {"HTTP_AUTHORIZATION": f"Device {token}"}
+    event = str(ticket.event_id)
+    clock = [1000.0]
+    monkeypatch.setattr(devices, "time", SimpleNamespace(monotonic=lambda: clock[0]))
+    assert (
+        post(Client(), SCAN, {"event": event, "code": "x"}, **auth).status_code == 200
+    )
+
+    ScannerDevice.objects.filter(pk=device.pk).update(is_active=False)
+    clock[0] += devices.DEVICE_CACHE_SECONDS - 1
+    cached = post(Client(), SCAN, {"event": event, "code": "y"}, **auth)
+    clock[0] += 2
+    expired = post(Client(), SCAN, {"event": event, "code": ticket.code}, **auth)
+
+    assert cached.status_code == 200
+    assert expired.status_code == 401
+    assert Ticket.objects.get(pk=ticket.pk).status == Ticket.Status.ISSUED

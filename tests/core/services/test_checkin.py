@@ -230,6 +230,48 @@ def test_the_hot_path_is_few_statements(ticket, door):
     assert _statements(forgery) == ["INSERT"]
 
 
+def test_each_answer_is_what_its_log_row_says(ticket, door):
+    """The log rows are written in plain SQL: reading one back through the
+    ORM gives the very answer the scan returned, field for field."""
+    forged = ticket.qr_payload[:-2] + ("AA" if ticket.qr_payload[-2:] != "AA" else "BB")
+    event = ticket.event
+    answers = [
+        redeem_ticket(
+            event=event,
+            text=ticket.qr_payload,
+            staff=door,
+            device_label="Door 2",
+            nonce="r-1",
+            method="camera",
+        ),
+        redeem_ticket(event=event, text=ticket.qr_payload, device_label="Door 1"),
+        redeem_ticket(event=event, text=forged, nonce="r-3"),
+    ]
+
+    for answer in answers:
+        log = ScanLog.objects.get(pk=answer.scan_id)
+        assert checkin._result_from(log) == answer
+        assert log.event_id == event.pk and log.at == answer.at
+    admit, used, bad = (ScanLog.objects.get(pk=a.scan_id) for a in answers)
+    assert (admit.ticket_id, admit.staff, admit.nonce) == (ticket.pk, door, "r-1")
+    assert admit.detail["method"] == "camera" and admit.device_label == "Door 2"
+    assert (used.ticket_id, used.staff, used.nonce) == (ticket.pk, None, None)
+    assert bad.ticket_id is None and bad.code_digest == checkin.code_digest(forged)
+    assert [a.code for a in answers] == ["ok", "already_used", "invalid"]
+
+
+def test_the_ticket_read_for_a_refusal_is_what_the_orm_reads(ticket, door, vip):
+    other = make_paid_order(vip).tickets.get()
+    redeem_ticket(event=ticket.event, text=ticket.qr_payload, staff=door)
+
+    for code in (ticket.code, other.code, "NOSUCHCODE"):
+        expected = (
+            Ticket.objects.filter(code=code).values(*checkin._TICKET_FIELDS).first()
+        )
+        assert checkin._read_ticket(code) == expected
+    assert checkin._read_ticket(ticket.code)["scanned_by_id"] == door.pk
+
+
 def test_a_code_signed_by_another_key_is_invalid(ticket, settings):
     settings.QR_SIGNING_SECRET = "A" * 43 + "="
     minted = sign_ticket(event_id=ticket.event_id, ticket_code=ticket.code)

@@ -1,0 +1,127 @@
+"""Server-side cost of one door scan, in process: thread CPU and SQL statements.
+
+No server and no load: each request goes through django.test.Client (the full
+middleware stack, as under WSGI) with a scanner device token, and the CPU the
+request thread used is read with getrusage(RUSAGE_THREAD) around it. Safe to
+run on a shared machine. Use a database of its own:
+
+    DATABASE_URL=postgres://.../tk_scanfast python bench/scan_cpu.py
+
+Prints, for a forged code, a first (admitting) scan and a repeat
+(already_used): the median and p90 thread-CPU ms per request, the process
+CPU (which includes the realtime publisher thread) and the SQL statements.
+"""
+
+import argparse
+import json
+import os
+import random
+import resource
+import statistics
+import sys
+import uuid
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "ticketing.settings")
+
+
+def _cpu(who: int) -> float:
+    usage = resource.getrusage(who)
+    return (usage.ru_utime + usage.ru_stime) * 1000
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--requests", type=int, default=400, help="per kind")
+    parser.add_argument("--profile", choices=["forged", "first", "repeat"])
+    args = parser.parse_args()
+
+    from scan import create_event, device_token, forge, setup_django
+
+    setup_django()
+    from django.db import connection
+    from django.test import Client
+    from django.test.utils import CaptureQueriesContext
+
+    n = args.requests
+    event, payloads = create_event(2 * n + 20, "cpu")
+    token = device_token(event)
+    rng = random.Random(5)
+    client = Client()
+    headers = {"HTTP_AUTHORIZATION": f"Device {token}"}
+
+    def scan(code: str) -> dict:
+        body = json.dumps(
+            {
+                "event": str(event.pk),
+                "code": code,
+                "nonce": uuid.uuid4().hex,
+                "method": "camera",
+            }
+        )
+        response = client.post(
+            "/api/v1/scan", body, content_type="application/json", **headers
+        )
+        assert response.status_code == 200, response.content
+        return json.loads(response.content)
+
+    fresh = iter(payloads)
+    used: list[str] = []
+
+    def code_for(kind: str) -> str:
+        if kind == "forged":
+            return forge(rng.choice(payloads), rng)
+        if kind == "first":
+            payload = next(fresh)
+            used.append(payload)
+            return payload
+        return rng.choice(used)
+
+    expected = {"forged": "invalid", "first": "ok", "repeat": "already_used"}
+    for kind in ("forged", "first", "repeat"):  # warm up every path
+        for _ in range(10):
+            assert scan(code_for(kind))["code"] == expected[kind]
+
+    if args.profile:
+        import cProfile
+        import pstats
+
+        profiler = cProfile.Profile()
+        codes = [code_for(args.profile) for _ in range(n)]
+        profiler.enable()
+        for code in codes:
+            scan(code)
+        profiler.disable()
+        pstats.Stats(profiler).sort_stats(
+            os.environ.get("SORT", "cumulative")
+        ).print_stats(int(os.environ.get("TOP", "60")))
+        return 0
+
+    print(f"database {connection.vendor}, {n} requests per kind, device token")
+    print(
+        f"{'kind':8s} {'thread ms p50':>14s} {'p90':>6s} {'process ms p50':>15s}  SQL"
+    )
+    for kind in ("forged", "first", "repeat"):
+        codes = [code_for(kind) for _ in range(n)]
+        thread, process = [], []
+        for code in codes:
+            t0, p0 = _cpu(resource.RUSAGE_THREAD), _cpu(resource.RUSAGE_SELF)
+            answer = scan(code)
+            thread.append(_cpu(resource.RUSAGE_THREAD) - t0)
+            process.append(_cpu(resource.RUSAGE_SELF) - p0)
+            assert answer["code"] == expected[kind], answer
+        with CaptureQueriesContext(connection) as queries:
+            scan(code_for(kind))
+        statements = [q["sql"].split()[0].upper() for q in queries.captured_queries]
+        deciles = statistics.quantiles(thread, n=10)
+        print(
+            f"{kind:8s} {statistics.median(thread):14.2f} {deciles[8]:6.2f}"
+            f" {statistics.median(process):15.2f}  {len(statements)}"
+            f" {' '.join(statements)}"
+        )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
