@@ -1,10 +1,11 @@
 """Cached public snapshots: the event list, one event, its availability JSON.
 
-Each entry is keyed by the catalogue version (core/realtime.py), which every
-announcement bumps on commit before its push goes out, so whoever refetches
-after a push misses the cache and sees the change. A snapshot computed
-before a commit can only land under an older version, which nobody reads
-again. Changes that need no write (a hold expiring, sales opening or
+Each entry is stored with the catalogue version (core/realtime.py) it was
+computed under, and counts only while that version is current; every
+announcement bumps it on commit before its push goes out, so whoever
+refetches after a push misses the cache and sees the change. A snapshot
+computed before a commit can only be stored with an older version, which
+nobody accepts again. Changes that need no write (a hold expiring, sales opening or
 closing, an event starting) are covered by expiring the entry at the first
 such instant. `LIVE_CACHE_SECONDS` caps the lifetime; 0 turns caching off.
 
@@ -63,30 +64,51 @@ def next_time_driven_change(events: Iterable[Event], now: datetime) -> datetime 
     return min(future, default=None)
 
 
+_MISS = object()
+
+
+def _read(key: str) -> tuple[int | None, object]:
+    """(current version, the value cached for it or _MISS) in one round trip.
+
+    Each entry is stored with the version it was computed under and counts
+    only while that is still the current one, so the version and the entry
+    come back together in one MGET.
+    """
+    entry_key = f"live:{key}"
+    try:
+        found = cache.get_many([realtime.CATALOGUE_VERSION_KEY, entry_key])
+    except Exception:
+        logger.exception("cache unreachable: reading %s", key)
+        return None, _MISS
+    version = found.get(realtime.CATALOGUE_VERSION_KEY)
+    if version is None:
+        return realtime.catalogue_version(), _MISS  # first use, or evicted
+    entry = found.get(entry_key)
+    if entry is not None and entry[0] == version:
+        return version, entry[1]
+    return version, _MISS
+
+
 def _cached(key: str, compute: Callable[[datetime], tuple[object, list[Event]]]):
     """`compute(now)` returns (value, events it depends on); cache it under the
     current catalogue version until the next time-driven change."""
     limit = settings.LIVE_CACHE_SECONDS
-    version = realtime.catalogue_version() if limit > 0 else None
-    if version is None:
+    if limit <= 0:
         return compute(timezone.now())[0]
-    full_key = f"live:{key}:{version}"
-    try:
-        hit = cache.get(full_key)
-    except Exception:
-        logger.exception("cache unreachable: reading %s", key)
-        return compute(timezone.now())[0]
-    if hit is not None:
-        return hit
+    version, value = _read(key)
+    if value is not _MISS:
+        return value
     now = timezone.now()
     value, events = compute(now)
+    if version is None:
+        return value
     timeout = float(limit)
     change = next_time_driven_change(events, now)
     if change is not None:
         timeout = min(timeout, (change - now).total_seconds())
     if timeout >= 1:
         try:
-            cache.set(full_key, value, int(timeout))
+            cache.set(f"live:{key}", (version, value), int(timeout))
         except Exception:
             logger.exception("cache unreachable: writing %s", key)
     return value
@@ -96,14 +118,8 @@ def _peek(key: str):
     """The cached value under the current version, or None; never computes."""
     if settings.LIVE_CACHE_SECONDS <= 0:
         return None
-    version = realtime.catalogue_version()
-    if version is None:
-        return None
-    try:
-        return cache.get(f"live:{key}:{version}")
-    except Exception:
-        logger.exception("cache unreachable: reading %s", key)
-        return None
+    value = _read(key)[1]
+    return None if value is _MISS else value
 
 
 def _digest(text: str) -> str:
