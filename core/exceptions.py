@@ -39,6 +39,9 @@ class SoldOut(TicketingError):
     code = "sold_out"
     message = "Sorry, there are not enough tickets left."
     http_status = 409
+    # Set by a refusal made before the locks: the public availability it was
+    # judged on, so the page that says "sold out" need not read it again.
+    availability = None
 
 
 class OrderBusy(TicketingError):

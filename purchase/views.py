@@ -112,12 +112,16 @@ def event_page(request: HttpRequest, slug: str) -> HttpResponse:
         except TicketingError as exc:
             error = exc
             status = 400 if exc.http_status == 404 else exc.http_status
-    # After a refusal this is read again: the locks may have seen a sale the
-    # hint above had not, and the page must show it.
-    snapshot = public_event_snapshot(slug)
-    if snapshot is None:
-        raise Http404("No such event")
-    event, availability = snapshot
+    if getattr(error, "availability", None) is not None:
+        # Refused before the locks: show the figures it was judged on.
+        event, availability = error.availability.event, error.availability
+    else:
+        # Otherwise read again: the locks may have seen a sale the hint above
+        # had not, and the page must show it.
+        snapshot = public_event_snapshot(slug)
+        if snapshot is None:
+            raise Http404("No such event")
+        event, availability = snapshot
     rows = []
     for row in availability.types:
         limit = row.max_selectable if row.on_sale else 0

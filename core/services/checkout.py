@@ -115,7 +115,14 @@ def _refuse_if_gone_already(event_id, wanted: dict[int, int], now) -> None:
         ):
             return
     held, waiting = held_and_waiting(event_ids=[event_id], now=now)
-    _check_fits(wanted, compute_availability(event, types, held, now, waiting))
+    try:
+        _check_fits(wanted, compute_availability(event, types, held, now, waiting))
+    except SoldOut as refusal:
+        # In a burst the refused outnumber the rest and the snapshot keeps
+        # changing: hand them the public figures (active types) from this read.
+        active = [t for t in types if t.is_active]
+        refusal.availability = compute_availability(event, active, held, now, waiting)
+        raise
 
 
 def _refuse_if_seen_gone(wanted: dict[int, int], seen: EventAvailability) -> None:
@@ -130,7 +137,11 @@ def _refuse_if_seen_gone(wanted: dict[int, int], seen: EventAvailability) -> Non
         row = by_id.get(type_id)
         if row is None or not row.on_sale or quantity > row.max_per_order:
             return
-    _check_fits(wanted, seen)
+    try:
+        _check_fits(wanted, seen)
+    except SoldOut as refusal:
+        refusal.availability = seen
+        raise
 
 
 def place_order(

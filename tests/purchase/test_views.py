@@ -2,6 +2,8 @@ from datetime import timedelta
 from decimal import Decimal
 
 import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from core.models import Event, Order, Ticket, TicketType
@@ -154,6 +156,29 @@ def test_sold_out_event_shows_it_and_cannot_submit(client):
     assert "data-event-sold-out" in response.content.decode()
     # The contact fields step aside for the waitlist form.
     assert "data-buy-details hidden" in response.content.decode()
+
+
+@pytest.mark.parametrize("cache_seconds", [0, 300], ids=["uncached", "cached"])
+def test_a_refused_buyer_sees_the_figures_of_the_refusal_not_hidden_types(
+    client, settings, cache_seconds
+):
+    """In a burst the page of a refusal is built from the read that refused."""
+    settings.LIVE_CACHE_SECONDS = cache_seconds
+    ticket_type = TicketTypeFactory(name="Early bird", capacity=1)
+    TicketTypeFactory(event=ticket_type.event, name="Old tier", is_active=False)
+    make_paid_order(ticket_type, 1)
+    client.get(f"/buy/events/{ticket_type.event.slug}/")  # warms the cache if on
+
+    with CaptureQueriesContext(connection) as queries:
+        response = _buy(client, ticket_type.event, {ticket_type.id: 1})
+
+    html = response.content.decode()
+    assert response.status_code == 409
+    assert "Early bird is sold out." in html and "data-event-sold-out" in html
+    assert "Old tier" not in html
+    # Uncached: the event, its types and the seats taken; nothing read twice.
+    assert len(queries) == (0 if cache_seconds else 3)
+    assert not Order.objects.filter(status=Order.Status.PENDING).exists()
 
 
 def test_an_event_not_on_sale_yet_says_so_rather_than_sold_out(client):
