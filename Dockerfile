@@ -22,10 +22,9 @@ COPY . .
 RUN DEBUG=true python manage.py collectstatic --noinput
 
 EXPOSE 8000 8001
-# HTTP: gunicorn workers on the WSGI app, one request per process at a time
-# (gthread with one thread: like sync workers, but keeping connections alive)
-# behind the proxy (deploy/Caddyfile), WEB_CONCURRENCY of them (default
+# HTTP: gunicorn's sync workers on the WSGI app, one request per process at a
+# time behind the proxy (deploy/Caddyfile), WEB_CONCURRENCY of them (default
 # 2 x cores + 1). Served this way a request costs about a third of the CPU it
 # costs under ASGI (bench/README.md). Websockets are the `live` service's:
 #   gunicorn ticketing.asgi:application -k ticketing.workers.LiveUvicornWorker -b 0.0.0.0:8001
-CMD ["sh", "-c", "exec gunicorn ticketing.wsgi:application --bind 0.0.0.0:8000 --worker-class gthread --threads 1 --workers ${WEB_CONCURRENCY:-$((2 * $(nproc) + 1))} --access-logfile -"]
+CMD ["sh", "-c", "exec gunicorn ticketing.wsgi:application --bind 0.0.0.0:8000 --workers ${WEB_CONCURRENCY:-$((2 * $(nproc) + 1))} --access-logfile -"]

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# Serve the project for the benchmarks as production does: gunicorn workers
-# (one thread each, keep-alive) on the WSGI app for HTTP on PORT, and gunicorn + uvicorn on the ASGI
+# Serve the project for the benchmarks as production does: gunicorn sync
+# workers on the WSGI app for HTTP on PORT, and gunicorn + uvicorn on the ASGI
 # app for websockets on PORT+1 (in production Caddy routes /ws/ there);
 # Postgres, Redis, DEBUG off, simulated payments.
 # Usage: bench/serve.sh [port] [http workers] [websocket workers]
@@ -31,5 +31,4 @@ LIVE_PID=$!
 trap 'kill $LIVE_PID 2>/dev/null' EXIT
 echo "HTTP on :$PORT ($WORKERS workers), websockets on :$((PORT + 1))"
 .venv/bin/gunicorn ticketing.wsgi:application --workers "$WORKERS" \
-  --worker-class gthread --threads 1 \
   --bind "127.0.0.1:$PORT" --backlog 2048 --log-level warning
