@@ -17,6 +17,7 @@ Public groups carry no personal data: an event id and what kind of change.
 """
 
 import asyncio
+import atexit
 import logging
 import os
 import threading
@@ -160,6 +161,7 @@ class _Publisher:
         self._pid: int | None = None
         # (group, type) -> the message waiting for its window to close, or None.
         self._windows: dict[tuple[str, str], tuple | None] = {}
+        self._in_flight: set[asyncio.Task] = set()
 
     def _running_loop(self) -> asyncio.AbstractEventLoop:
         with self._lock:
@@ -169,8 +171,30 @@ class _Publisher:
                     target=loop.run_forever, name="realtime-publisher", daemon=True
                 ).start()
                 self._loop, self._pid = loop, os.getpid()
-                self._windows = {}
+                self._windows, self._in_flight = {}, set()
             return self._loop
+
+    def flush(self, timeout: float = 2.0) -> None:
+        """Send what is still folded or on its way; the process is about to end.
+
+        The worker and management commands exit soon after their last
+        change, and the publisher's thread dies with them.
+        """
+        loop = self._loop
+        if loop is None or self._pid != os.getpid() or not loop.is_running():
+            return
+
+        async def drained() -> None:
+            while self._in_flight or any(self._windows.values()):
+                await asyncio.sleep(0.01)
+
+        future = asyncio.run_coroutine_threadsafe(
+            asyncio.wait_for(drained(), timeout), loop
+        )
+        try:
+            future.result(timeout + 1)
+        except Exception:
+            logger.warning("live messages still unsent at exit were dropped")
 
     def send(self, layer, sends: list[tuple[str, dict]]) -> None:
         loop = self._running_loop()
@@ -201,7 +225,9 @@ class _Publisher:
 
     def _open_window(self, key, layer, message: dict, window: float) -> None:
         self._windows[key] = None
-        self._loop.create_task(_send_logged(layer, key[0], message))
+        task = self._loop.create_task(_send_logged(layer, key[0], message))
+        self._in_flight.add(task)
+        task.add_done_callback(self._in_flight.discard)
         self._loop.call_later(window, self._close_window, key, window)
 
     def _close_window(self, key, window: float) -> None:
@@ -219,6 +245,7 @@ async def _send_logged(layer, group: str, message: dict) -> None:
 
 
 _publisher = _Publisher()
+atexit.register(_publisher.flush)
 
 
 def send_after_commit(group: str, message: dict) -> None:

@@ -202,3 +202,25 @@ def test_refetch_pushes_in_a_burst_fold_into_one_trailing_push(monkeypatch, sett
     burst = [n for group, n in pushes if group == "event.1.availability"]
     assert burst == [0, 9]  # the first at once, then only the latest
     assert ("event.2.availability", 0) in pushes  # each group has its own window
+
+
+def test_a_process_about_to_end_sends_what_it_folded(monkeypatch, settings):
+    """The worker and commands exit right after their last change."""
+    received = []
+
+    class RecordingLayer:
+        async def group_send(self, group, message):
+            received.append(message["n"])
+
+    settings.LIVE_PUSH_COALESCE_SECONDS = 1
+    monkeypatch.setattr(realtime, "get_channel_layer", lambda: RecordingLayer())
+    publisher = realtime._Publisher()
+    monkeypatch.setattr(realtime, "_publisher", publisher)
+    for n in range(3):
+        realtime.send_now(
+            "event.1.availability", {"type": "availability.changed", "n": n}
+        )
+
+    publisher.flush(timeout=5)  # returns once the trailing push has gone
+
+    assert received == [0, 2]
