@@ -95,42 +95,30 @@ def _refuse_if_gone_already(event_id, wanted: dict[int, int], now) -> None:
 
     In a rush most buyers arrive after the last seat went; making each of
     them wait for the lock only to be refused slows down the buyers who can
-    still get in. This reads committed data without locks, so it can only
-    refuse what was already gone at this instant; whether an order fits is
-    always decided under the locks. Anything else that is wrong with the
-    request is left to the locked path, so errors are the same either way.
+    still get in. This reads the public availability (committed data, no
+    locks), so it can only refuse what was already gone at this instant;
+    whether an order fits is always decided under the locks.
     """
-    types = list(TicketType.objects.filter(event_id=event_id).select_related("event"))
+    types = list(
+        TicketType.objects.filter(event_id=event_id, is_active=True).select_related(
+            "event"
+        )
+    )
     if not types:
         return
-    event = types[0].event
-    by_id = {t.id: t for t in types}
-    for type_id, quantity in wanted.items():
-        ticket_type = by_id.get(type_id)
-        if (
-            ticket_type is None
-            or not event.is_active
-            or not ticket_type.sales_open(now)
-            or quantity > ticket_type.max_per_order
-        ):
-            return
     held, waiting = held_and_waiting(event_ids=[event_id], now=now)
-    try:
-        _check_fits(wanted, compute_availability(event, types, held, now, waiting))
-    except SoldOut as refusal:
-        # In a burst the refused outnumber the rest and the snapshot keeps
-        # changing: hand them the public figures (active types) from this read.
-        active = [t for t in types if t.is_active]
-        refusal.availability = compute_availability(event, active, held, now, waiting)
-        raise
+    seen = compute_availability(types[0].event, types, held, now, waiting)
+    _refuse_if_seen_gone(wanted, seen)
 
 
 def _refuse_if_seen_gone(wanted: dict[int, int], seen: EventAvailability) -> None:
-    """_refuse_if_gone_already, judged on availability the caller already read.
+    """Refuse on public availability already read (a fresh read, or the
+    purchase page's cached snapshot, never older than the last announced
+    change: refusing on it is like refusing a moment earlier).
 
-    The purchase page passes the cached public snapshot, which is never older
-    than the last announced change: refusing on it is like refusing a moment
-    earlier, and a sold-out answer in a rush then costs no query at all.
+    Anything else wrong with the request (unknown or closed type, above the
+    per-order limit) is left to the locked path, so errors are the same
+    either way. The refusal carries `seen`, for the page that shows it.
     """
     by_id = {row.id: row for row in seen.types}
     for type_id, quantity in wanted.items():
