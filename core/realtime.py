@@ -86,13 +86,11 @@ def bump_catalogue_version() -> None:
 # --- Sending ------------------------------------------------------------------
 
 
-def send_now(group: str, message: dict) -> None:
-    """Send a message to a group; a broken layer is logged, never raised to the writer."""
-    send_all([(group, message)])
-
-
 def send_all(sends: Iterable[tuple[str, dict]]) -> None:
-    """Send several group messages in one hop to the event loop that sends them."""
+    """Send group messages in one hop to the event loop that sends them.
+
+    A broken layer is logged, never raised to the writer.
+    """
     sends = list(sends)
     layer = get_channel_layer()
     if layer is None or not sends:
@@ -246,11 +244,6 @@ async def _send_logged(layer, group: str, message: dict) -> None:
 
 _publisher = _Publisher()
 atexit.register(_publisher.flush)
-
-
-def send_after_commit(group: str, message: dict) -> None:
-    """Send on commit, after invalidating cached snapshots."""
-    _announce_after_commit([(group, message)])
 
 
 def _announce_after_commit(sends: Iterable[tuple[str, dict]]) -> None:

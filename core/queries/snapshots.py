@@ -179,9 +179,3 @@ def availability_json(*, slug: str = "", name: str = "") -> bytes | None:
 
     key = f"availability-json:{'slug' if slug else 'name'}:{_digest(slug or name)}"
     return _cached(key, compute) or None
-
-
-def availability_payload(*, slug: str = "", name: str = "") -> dict | None:
-    """The availability API's JSON, decoded."""
-    body = availability_json(slug=slug, name=name)
-    return None if body is None else json.loads(body)

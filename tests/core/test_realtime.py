@@ -108,7 +108,7 @@ def test_a_broken_layer_never_reaches_the_writer(monkeypatch, caplog, settings):
             raise ConnectionError("redis is down")
 
     monkeypatch.setattr(realtime, "get_channel_layer", lambda: BrokenLayer())
-    realtime.send_now("events.public", {"type": "events.changed"})
+    realtime.send_all([("events.public", {"type": "events.changed"})])
     assert "broadcast to events.public failed" in caplog.text
 
 
@@ -141,7 +141,7 @@ def test_sending_works_from_a_thread_running_an_event_loop(
     monkeypatch.setattr(realtime, "get_channel_layer", lambda: RecordingLayer())
 
     async def sync_code_called_from_a_loop_thread():
-        realtime.send_now("events.public", {"type": "events.changed"})
+        realtime.send_all([("events.public", {"type": "events.changed"})])
 
     asyncio.run(sync_code_called_from_a_loop_thread())
     assert received == [("events.public", {"type": "events.changed"})]
@@ -164,7 +164,7 @@ def test_sync_callers_share_one_publishing_loop(monkeypatch):
         [("events.public", {"type": "a"}), ("events.public", {"type": "b"})]
     )
     thread = threading.Thread(
-        target=realtime.send_now, args=("events.public", {"type": "c"})
+        target=realtime.send_all, args=([("events.public", {"type": "c"})],)
     )
     thread.start()
     thread.join()
@@ -192,7 +192,9 @@ def test_refetch_pushes_in_a_burst_fold_into_one_trailing_push(monkeypatch, sett
                 ("event.1.door", {"type": "door.scan", "n": n}),
             ]
         )
-    realtime.send_now("event.2.availability", {"type": "availability.changed", "n": 0})
+    realtime.send_all(
+        [("event.2.availability", {"type": "availability.changed", "n": 0})]
+    )
 
     # Scans are never folded, and their senders wait for them.
     assert [m["n"] for g, m in received if m["type"] == "door.scan"] == list(range(10))
@@ -217,8 +219,8 @@ def test_a_process_about_to_end_sends_what_it_folded(monkeypatch, settings):
     publisher = realtime._Publisher()
     monkeypatch.setattr(realtime, "_publisher", publisher)
     for n in range(3):
-        realtime.send_now(
-            "event.1.availability", {"type": "availability.changed", "n": n}
+        realtime.send_all(
+            [("event.1.availability", {"type": "availability.changed", "n": n})]
         )
 
     publisher.flush(timeout=5)  # returns once the trailing push has gone
