@@ -473,20 +473,6 @@ def _log_detail(
     }
 
 
-_LOG_FIELDS = (
-    "ticket",
-    "event",
-    "result",
-    "staff",
-    "device_label",
-    "code_digest",
-    "nonce",
-    "offline",
-    "detail",
-    "at",
-)
-
-
 def _log_scan(
     *,
     ticket_id,
@@ -521,7 +507,7 @@ def _log_scan(
         "detail": detail,
         "at": at,
     }
-    fields = [meta.get_field(name) for name in _LOG_FIELDS]
+    fields = [meta.get_field(name) for name in values]
     with connection.cursor() as cursor:
         cursor.execute(
             f"INSERT INTO {meta.db_table} ({', '.join(f.column for f in fields)})"
