@@ -132,6 +132,28 @@ def _event_loop_running_here() -> bool:
 # "Something changed, refetch" messages: in a burst, all but the latest in a
 # window say nothing new, since every client refetches the current state.
 COALESCED_TYPES = frozenset({"availability.changed", "events.changed", "door.counters"})
+# Scans: every one matters to the door (counters, the offline copy), so a
+# burst's scans are appended into one push rather than replaced.
+SCAN_BATCH_TYPE = "door.scans"
+FOLDED_TYPES = COALESCED_TYPES | {SCAN_BATCH_TYPE}
+# Refusals change no door figure and ask nothing of staff; past this many in
+# one push they are only counted, so a flood of forged codes cannot flood the
+# doors' feeds. Admits, undos and needs-attention scans are always sent.
+MAX_REFUSALS_PER_PUSH = 20
+
+
+def _fold(earlier: dict, later: dict) -> dict:
+    """The one message that stands for `earlier` then `later` (same group and type)."""
+    if later["type"] != SCAN_BATCH_TYPE:
+        return later  # refetch messages: the latest wins
+    scans = earlier["scans"] + later["scans"]
+    omitted = earlier.get("omitted", 0) + later.get("omitted", 0)
+    refusals = [s for s in scans if s.get("verdict") == "reject"]
+    dropped = {id(s) for s in refusals[:-MAX_REFUSALS_PER_PUSH]}
+    if dropped:
+        scans = [s for s in scans if id(s) not in dropped]
+        omitted += len(dropped)
+    return {**later, "scans": scans, "omitted": omitted}
 
 
 class _Publisher:
@@ -142,13 +164,16 @@ class _Publisher:
     connections per sale. This loop lives as long as the process, so its
     connection does too, and a send costs one Redis round trip.
 
-    Callers wait for their sends, except "refetch" messages (COALESCED_TYPES):
-    the first in a quiet spell goes out at once, and the rest within
+    Callers wait for their sends, except folded ones (FOLDED_TYPES): the
+    first in a quiet spell goes out at once, and the rest within
     `LIVE_PUSH_COALESCE_SECONDS` of it are folded into one trailing send at
-    the end of the window. In a rush that is a few pushes a second per
-    process instead of three per sale, and each push makes every watching
-    browser refetch. Cached snapshots are invalidated at commit, not here, so
-    a refetch is never staler than the last commit.
+    the end of the window: "refetch" messages keep only the latest, scan
+    batches append. In a rush that is a few pushes a second per process
+    instead of three per sale or one per scan: each push makes every
+    watching browser refetch, and at a busy door a push per scan cost the
+    server a fifth of each scan's CPU and flooded the doors' phones. Cached
+    snapshots are invalidated at commit, not here, so a refetch is never
+    staler than the last commit.
     """
 
     timeout_seconds = 5.0
@@ -199,7 +224,7 @@ class _Publisher:
         window = settings.LIVE_PUSH_COALESCE_SECONDS
         waited = []
         for group, message in sends:
-            if window > 0 and message.get("type") in COALESCED_TYPES:
+            if window > 0 and message.get("type") in FOLDED_TYPES:
                 loop.call_soon_threadsafe(self._offer, layer, group, message, window)
             else:
                 waited.append((group, message))
@@ -217,7 +242,10 @@ class _Publisher:
     def _offer(self, layer, group: str, message: dict, window: float) -> None:
         key = (group, message["type"])
         if key in self._windows:
-            self._windows[key] = (layer, message)  # the latest wins
+            waiting = self._windows[key]
+            if waiting is not None:
+                message = _fold(waiting[1], message)
+            self._windows[key] = (layer, message)
             return
         self._open_window(key, layer, message, window)
 
@@ -305,6 +333,8 @@ def announce_availability_changed(event_id, *, reason: str) -> None:
 def announce_scan(event_id, *, scan: dict) -> None:
     """A scan was logged at a door (with its verdict); staff-only audience.
 
+    Sent as a `door.scans` batch of one: the publisher appends a burst's
+    scans into one push (`omitted` counts refusals left out of a big one).
     Changes nothing public (checked-in counts are door figures), so the
     catalogue version stays: no Redis INCR per scan.
     """
@@ -312,7 +342,12 @@ def announce_scan(event_id, *, scan: dict) -> None:
         [
             (
                 door_group(event_id),
-                {"type": "door.scan", "event_id": str(event_id), "scan": scan},
+                {
+                    "type": SCAN_BATCH_TYPE,
+                    "event_id": str(event_id),
+                    "scans": [scan],
+                    "omitted": 0,
+                },
             )
         ]
     )

@@ -26,12 +26,13 @@ def _door_refusal(user, event_id) -> int | None:
 class DoorConsumer(realtime.ListenOnlyConsumer):
     """`ws/events/<uuid>/door/`: staff signed in with a session who may scan the event.
 
-    Relays `door.scan` (with the scan dict) and `door.counters`. Refusals
+    Relays `door.scans` (a batch of scan dicts with their verdicts) and
+    `door.counters`. Refusals
     close with 4401 (not signed in), 4403 (not staff, or door staff assigned
     to other events) or 4404 (no such event).
     """
 
-    relayed_types = ("door.scan", "door.counters")
+    relayed_types = ("door.scans", "door.counters")
 
     async def subscribe(self) -> list[str] | int:
         event_id = self.scope["url_route"]["kwargs"]["event_id"]

@@ -861,7 +861,7 @@ function wire() {
   // Live feed (static/js/live.js) and its reconnects.
   document.addEventListener("door:message", (event) => {
     const message = event.detail || {};
-    if (message.type === "door.scan" && message.scan) applyScan(message.scan);
+    if (message.type === "door.scans") (message.scans || []).forEach(applyScan);
     else if (message.type === "door.counters") scheduleSnapshot();
   });
   document.addEventListener("live:resync", () => refreshSnapshot());

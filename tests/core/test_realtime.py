@@ -38,7 +38,7 @@ def test_announcements_wait_for_commit(sent, django_capture_on_commit_callbacks)
         ("event.e1.availability", "availability.changed"),
         ("events.public", "events.changed"),
         ("event.e1.door", "door.counters"),
-        ("event.e1.door", "door.scan"),
+        ("event.e1.door", "door.scans"),
     ]
 
 
@@ -62,7 +62,7 @@ def test_a_scan_reaches_the_door_without_invalidating_snapshots(
         realtime.announce_scan("e1", scan={"result": "admit"})
 
     assert [(group, message["type"]) for group, message, _ in sent] == [
-        ("event.e1.door", "door.scan")
+        ("event.e1.door", "door.scans")
     ]
     assert realtime.catalogue_version() == before
 
@@ -82,7 +82,7 @@ def test_redeeming_a_ticket_leaves_the_catalogue_version(
         refused = redeem_ticket(event=ticket.event, text=ticket.qr_payload)
 
     assert (admitted.code, refused.code) == ("ok", "already_used")
-    assert [message["type"] for _, message, _ in sent][-2:] == ["door.scan"] * 2
+    assert [message["type"] for _, message, _ in sent][-2:] == ["door.scans"] * 2
     assert realtime.catalogue_version() == before
 
 
@@ -187,23 +187,83 @@ def test_refetch_pushes_in_a_burst_fold_into_one_trailing_push(monkeypatch, sett
     monkeypatch.setattr(realtime, "_publisher", realtime._Publisher())
     for n in range(10):
         realtime.send_all(
-            [
-                ("event.1.availability", {"type": "availability.changed", "n": n}),
-                ("event.1.door", {"type": "door.scan", "n": n}),
-            ]
+            [("event.1.availability", {"type": "availability.changed", "n": n})]
         )
     realtime.send_all(
         [("event.2.availability", {"type": "availability.changed", "n": 0})]
     )
 
-    # Scans are never folded, and their senders wait for them.
-    assert [m["n"] for g, m in received if m["type"] == "door.scan"] == list(range(10))
     time.sleep(0.6)
     pushes = [(g, m["n"]) for g, m in received if m["type"] == "availability.changed"]
     assert pushes.count(("event.1.availability", 0)) == 1  # at once
     burst = [n for group, n in pushes if group == "event.1.availability"]
     assert burst == [0, 9]  # the first at once, then only the latest
     assert ("event.2.availability", 0) in pushes  # each group has its own window
+
+
+def _scan(n: int, code: str = "ok") -> dict:
+    return {"id": n, "code": code, "verdict": "admit" if code == "ok" else "reject"}
+
+
+def _collect_door_pushes(monkeypatch, settings, announce) -> list[dict]:
+    """The door group's pushes from `announce()` in a burst, once windows close."""
+    import time
+
+    received = []
+
+    class RecordingLayer:
+        async def group_send(self, group, message):
+            received.append(message)
+
+    settings.LIVE_PUSH_COALESCE_SECONDS = 0.2
+    monkeypatch.setattr(realtime, "get_channel_layer", lambda: RecordingLayer())
+    monkeypatch.setattr(realtime, "_publisher", realtime._Publisher())
+    monkeypatch.setattr(
+        realtime.transaction, "on_commit", lambda callback, **kwargs: callback()
+    )
+    announce()
+    time.sleep(0.6)
+    return received
+
+
+def test_scans_in_a_burst_reach_the_door_in_one_trailing_push(monkeypatch, settings):
+    """One push per scan cost a fifth of a scan's CPU and flooded door phones."""
+
+    def burst():
+        for n in range(10):
+            realtime.announce_scan("e1", scan=_scan(n))
+
+    pushes = _collect_door_pushes(monkeypatch, settings, burst)
+
+    assert [[s["id"] for s in m["scans"]] for m in pushes] == [[0], list(range(1, 10))]
+    assert all(m["type"] == "door.scans" and m["omitted"] == 0 for m in pushes)
+
+
+def test_a_flood_of_refusals_is_counted_but_never_hides_an_admit(
+    monkeypatch, settings
+):
+    """Forged codes at rate must not drown the feed, nor the admits in it."""
+    limit = realtime.MAX_REFUSALS_PER_PUSH
+
+    def burst():
+        realtime.announce_scan("e1", scan=_scan(0, "invalid"))  # the leading push
+        for n in range(1, limit + 31):
+            code = "ok" if n in (3, 40) else "invalid"
+            realtime.announce_scan("e1", scan=_scan(n, code))
+        realtime.announce_scan(
+            "e1", scan={"id": 99, "code": "offline_conflict", "verdict": "attention"}
+        )
+
+    leading, trailing = _collect_door_pushes(monkeypatch, settings, burst)
+
+    assert [s["id"] for s in leading["scans"]] == [0]
+    kept = [s["id"] for s in trailing["scans"]]
+    refusals_kept = [s["id"] for s in trailing["scans"] if s["verdict"] == "reject"]
+    assert 3 in kept and 40 in kept and 99 in kept
+    assert kept == sorted(kept)  # still in the order they were scanned
+    assert len(refusals_kept) == limit
+    assert refusals_kept[-1] == limit + 30  # the latest refusals are the ones shown
+    assert trailing["omitted"] == (limit + 30 - 2) - limit
 
 
 def test_a_process_about_to_end_sends_what_it_folded(monkeypatch, settings):

@@ -53,7 +53,7 @@ def test_manager_opens_the_dashboard_and_it_follows_the_door(live_server, page):
     add_scan(night.event, "Balcony")
     page.evaluate(
         """id => document.dispatchEvent(new CustomEvent("door:message",
-            {detail: {type: "door.scan", event_id: id, scan: {}}}))""",
+            {detail: {type: "door.scans", event_id: id, scans: [{}]}}))""",
         str(night.event.id),
     )
     page.get_by_role("cell", name="Balcony").wait_for()

@@ -292,7 +292,7 @@ def test_scans_from_other_doors_arrive_live_and_a_resync_corrects_counters(
     }
     door_page.evaluate(
         "scan => document.dispatchEvent(new CustomEvent('door:message',"
-        " {detail: {type: 'door.scan', scan}}))",
+        " {detail: {type: 'door.scans', scans: [scan]}}))",
         scan,
     )
 
@@ -346,7 +346,8 @@ def test_a_scan_at_one_door_appears_live_at_the_other(
 
         door_b = pages["Door B"]
         door_b.wait_for_function(
-            "window.doorMessages.some(m => m.type === 'door.scan' && m.scan.code === 'ok')"
+            "window.doorMessages.some(m => m.type === 'door.scans'"
+            " && m.scans.some(s => s.code === 'ok'))"
         )
         latest = door_b.locator("[data-recent] li").first.inner_text()
         assert "Ana García" in latest and "Door A" in latest

@@ -167,9 +167,10 @@ def test_staff_pages_get_door_messages(open_page, asgi_server):
 
     page.wait_for_function("window.doorMessages.length === 1")
     assert page.evaluate("window.doorMessages[0]") == {
-        "type": "door.scan",
+        "type": "door.scans",
         "event_id": str(event.id),
-        "scan": {"result": "admit", "n": 1},
+        "scans": [{"result": "admit", "n": 1}],
+        "omitted": 0,
     }
     assert len(door_sockets) == 1
 

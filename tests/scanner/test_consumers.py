@@ -87,9 +87,10 @@ async def test_staff_who_may_scan_hear_scans_with_their_verdict(
     await sync_to_async(realtime.announce_scan)(event.id, scan=scan)
 
     assert await next_message(comm) == {
-        "type": "door.scan",
+        "type": "door.scans",
         "event_id": str(event.id),
-        "scan": scan,
+        "scans": [scan],
+        "omitted": 0,
     }
     await comm.disconnect()
 
@@ -117,7 +118,7 @@ async def test_one_door_does_not_hear_another_events_scans(event):
     await sync_to_async(realtime.announce_scan)(other.id, scan={"result": "admit"})
     await sync_to_async(realtime.announce_scan)(event.id, scan={"result": "void"})
 
-    assert (await next_message(comm))["scan"] == {"result": "void"}
+    assert (await next_message(comm))["scans"] == [{"result": "void"}]
     await comm.disconnect()
 
 

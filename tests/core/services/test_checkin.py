@@ -363,7 +363,7 @@ def test_every_scan_is_broadcast_to_the_door_after_commit(
 
     groups = {group for group, _ in sent}
     assert groups == {f"event.{ticket.event_id}.door"}
-    scans = [msg["scan"] for _, msg in sent]
+    scans = [scan for _, msg in sent for scan in msg["scans"]]
     assert [s["code"] for s in scans] == ["ok", "invalid"]
     assert scans[0]["guest_name"] == "Ana García" and scans[0]["device"] == "D1"
     assert scans[0]["staff"] == door.username
