@@ -239,9 +239,7 @@ def test_scans_in_a_burst_reach_the_door_in_one_trailing_push(monkeypatch, setti
     assert all(m["type"] == "door.scans" and m["omitted"] == 0 for m in pushes)
 
 
-def test_a_flood_of_refusals_is_counted_but_never_hides_an_admit(
-    monkeypatch, settings
-):
+def test_a_flood_of_refusals_is_counted_but_never_hides_an_admit(monkeypatch, settings):
     """Forged codes at rate must not drown the feed, nor the admits in it."""
     limit = realtime.MAX_REFUSALS_PER_PUSH
 
