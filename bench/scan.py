@@ -19,6 +19,7 @@ import asyncio
 import json
 import os
 import random
+import resource
 import sys
 import time
 import uuid
@@ -270,26 +271,34 @@ def _postgres_backends() -> list[int]:
 
 
 class CpuMeter:
-    """CPU seconds spent by the server's workers and this database's backends."""
+    """CPU seconds spent by the server's processes, this database's backends
+    and this client (which shares the machine's cores with them)."""
 
     def __init__(self, server_pid: int | None) -> None:
         self.server_pid = server_pid
 
-    def sample(self) -> tuple[float, float]:
+    def sample(self) -> tuple[float, float, float]:
+        usage = resource.getrusage(resource.RUSAGE_SELF)
+        client = usage.ru_utime + usage.ru_stime
         if not self.server_pid:
-            return 0.0, 0.0
+            return 0.0, 0.0, client
         workers = [self.server_pid, *_children(self.server_pid)]
         backends = _postgres_backends() if Path("/proc").is_dir() else []
         return (
             sum(_cpu_seconds(pid) for pid in workers),
             sum(_cpu_seconds(pid) for pid in backends),
+            client,
         )
 
 
 def cpu_line(before, after, scans: int) -> str:
-    server = (after[0] - before[0]) / scans * 1000
-    database = (after[1] - before[1]) / scans * 1000
-    return f"   CPU per scan: server {server:.2f} ms, postgres {database:.2f} ms"
+    server, database, client = (
+        (later - earlier) / scans * 1000 for earlier, later in zip(before, after)
+    )
+    line = f"   CPU per scan: client {client:.2f} ms"
+    if server or database:
+        line += f", server {server:.2f} ms, postgres {database:.2f} ms"
+    return line
 
 
 # --- Reporting -------------------------------------------------------------------
@@ -375,7 +384,7 @@ def main() -> int:
     parser.add_argument(
         "--server-pid",
         type=int,
-        help="gunicorn master pid: also print server and Postgres CPU per scan",
+        help="server's main pid: also print server and Postgres CPU per scan",
     )
     args = parser.parse_args()
     setup_django()
@@ -406,8 +415,7 @@ def main() -> int:
         )
         after = meter.sample()
         report(results, wall, f"mixed scans, concurrency {concurrency}")
-        if args.server_pid:
-            print(cpu_line(before, after, len(results)))
+        print(cpu_line(before, after, len(results)))
         burst_results = []
         if args.forged_burst:
             rng = random.Random(args.seed + concurrency)
@@ -421,8 +429,7 @@ def main() -> int:
             )
             after = meter.sample()
             report(burst_results, burst_wall, f"forged only, concurrency {concurrency}")
-            if args.server_pid:
-                print(cpu_line(before, after, len(burst_results)))
+            print(cpu_line(before, after, len(burst_results)))
             rejected = sum(1 for r in burst_results if r[2] == "invalid")
             print(f"   forged rejected: {rejected / burst_wall:.0f}/s")
             all_ok &= rejected == len(burst_results)
