@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
-# Serve the project for the benchmarks as production does: gunicorn sync
-# workers on the WSGI app for HTTP on PORT, and gunicorn + uvicorn on the ASGI
-# app for websockets on PORT+1 (in production Caddy routes /ws/ there);
+# Serve the project for the benchmarks as production does: granian on the
+# WSGI app for HTTP on PORT, and gunicorn + uvicorn on the ASGI app for
+# websockets on PORT+1 (in production Caddy routes /ws/ there);
 # Postgres, Redis, DEBUG off, simulated payments.
 # Usage: bench/serve.sh [port] [http workers] [websocket workers]
 set -euo pipefail
@@ -30,5 +30,6 @@ psql "${DATABASE_URL%/*}/postgres" -qtc \
 LIVE_PID=$!
 trap 'kill $LIVE_PID 2>/dev/null' EXIT
 echo "HTTP on :$PORT ($WORKERS workers), websockets on :$((PORT + 1))"
-.venv/bin/gunicorn ticketing.wsgi:application --workers "$WORKERS" \
-  --bind "127.0.0.1:$PORT" --backlog 2048 --log-level warning
+.venv/bin/granian --interface wsgi ticketing.wsgi:application \
+  --workers "$WORKERS" --blocking-threads 1 --host 127.0.0.1 --port "$PORT" \
+  --backlog 2048 --log-level warning
