@@ -293,7 +293,8 @@ class CpuMeter:
 
 def cpu_line(before, after, scans: int) -> str:
     server, database, client = (
-        (later - earlier) / scans * 1000 for earlier, later in zip(before, after)
+        (later - earlier) / scans * 1000
+        for earlier, later in zip(before, after, strict=True)
     )
     line = f"   CPU per scan: client {client:.2f} ms"
     if server or database:
