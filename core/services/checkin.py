@@ -6,13 +6,14 @@ A scanned text goes through three gates, cheapest first:
    garbage texts stop here;
 2. the event tag inside the signed payload (no database): another event's
    ticket stops here;
-3. one conditional `UPDATE ... WHERE status = 'issued'` on the ticket row:
+3. one read of the ticket row, which refuses repeats, void tickets and
+   unknown codes, then one conditional `UPDATE ... WHERE status = 'issued'`:
    of two doors scanning one ticket at the same instant exactly one updates a
    row, the other reads it back as already used.
 
 Every attempt writes one ScanLog row. The admit and its log row and counters
-commit together; a refusal is logged on its own, after the (empty) admit
-transaction, so it is kept whatever happened. A client `nonce` makes retries
+commit together (on Postgres in one statement); a refusal is logged on its
+own, so it is kept whatever happened. A client `nonce` makes retries
 safe: the unique (event, nonce) constraint lets only the first attempt's row
 exist, and a repeat gets that row's answer back.
 
@@ -279,47 +280,79 @@ def _ticket_field(name: str):
 
 
 def _claim(
-    *, event: Event, ticket_code: str, staff, label: str, at: datetime, now: datetime
-) -> dict | None:
-    """`UPDATE ... WHERE status = 'issued' RETURNING ...`: the admit itself.
+    *,
+    event: Event,
+    row: dict,
+    staff,
+    label: str,
+    at: datetime,
+    now: datetime,
+    log: dict,
+) -> int | None:
+    """Mark the ticket used, log the admit and count it: the admit itself.
 
-    Of concurrent claims on one ticket exactly one updates the row; the
-    others wait for its row lock and then match nothing. Raw SQL because the
-    ORM's update() cannot return the row it changed (Postgres and SQLite
-    3.35+ both support RETURNING); it saves a read on every admit.
+    `UPDATE ... WHERE status = 'issued'`: of concurrent claims on one ticket
+    exactly one updates the row; the others wait for its lock and match
+    nothing. Then the event's and the ticket type's checked_in_count move
+    (fulfilment's lock order: ticket, event, type) and the log row is
+    written. Returns the log row's id, or None when the ticket was no
+    longer issued. Raises IntegrityError on a repeated nonce, with nothing
+    written.
+
+    On Postgres all of it is one statement (data-modifying CTEs, chained so
+    they run in that order): one round trip instead of six, and the hot
+    event row is locked only while the statement commits, never while
+    Python runs between statements. Elsewhere it is a transaction of four.
     """
-    ticket_table = Ticket._meta.db_table
-    type_table = TicketType._meta.db_table
     ops = connection.ops
-    with connection.cursor() as cursor:
-        cursor.execute(
-            f"UPDATE {ticket_table} SET status = %s, scanned_at = %s,"
-            " scanned_by_id = %s, scanned_device = %s, updated_at = %s"
-            " WHERE code = %s AND event_id = %s AND status = %s"
-            f" RETURNING id, ticket_type_id, guest_name,"
-            f" (SELECT name FROM {type_table} WHERE id = ticket_type_id)",
-            [
-                Ticket.Status.USED,
-                ops.adapt_datetimefield_value(at),
-                staff.pk if staff is not None else None,
-                label,
-                ops.adapt_datetimefield_value(now),
-                ticket_code,
-                Ticket._meta.pk.get_db_prep_value(event.pk, connection),
-                Ticket.Status.ISSUED,
-            ],
+    event_id = Event._meta.pk.get_db_prep_value(event.pk, connection)
+    claim_params = [
+        Ticket.Status.USED,
+        ops.adapt_datetimefield_value(at),
+        staff.pk if staff is not None else None,
+        label,
+        ops.adapt_datetimefield_value(now),
+        Ticket._meta.pk.get_db_prep_value(row["id"], connection),
+        event_id,
+        Ticket.Status.ISSUED,
+    ]
+    claim_sql = (
+        f"UPDATE {Ticket._meta.db_table} SET status = %s, scanned_at = %s,"
+        " scanned_by_id = %s, scanned_device = %s, updated_at = %s"
+        " WHERE id = %s AND event_id = %s AND status = %s"
+    )
+    columns, log_params = _scan_log_columns(log)
+    if connection.vendor == "postgresql":
+        casts = ", ".join(
+            f"CAST(%s AS {field.db_type(connection)})" for field in columns
         )
-        found = cursor.fetchone()
-    if found is None:
-        return None
-    return {
-        "id": found[0],
-        "code": ticket_code,
-        "event_id": event.pk,
-        "ticket_type_id": found[1],
-        "guest_name": found[2],
-        "ticket_type__name": found[3],
-    }
+        sql = (
+            f"WITH claimed AS ({claim_sql} RETURNING id),"
+            f" event_counted AS (UPDATE {Event._meta.db_table}"
+            " SET checked_in_count = checked_in_count + 1"
+            " WHERE id = %s AND EXISTS (SELECT 1 FROM claimed) RETURNING id),"
+            f" type_counted AS (UPDATE {TicketType._meta.db_table}"
+            " SET checked_in_count = checked_in_count + 1"
+            " WHERE id = %s AND EXISTS (SELECT 1 FROM event_counted) RETURNING id),"
+            f" logged AS (INSERT INTO {ScanLog._meta.db_table}"
+            f" ({', '.join(field.column for field in columns)})"
+            f" SELECT {casts} WHERE EXISTS (SELECT 1 FROM type_counted) RETURNING id)"
+            " SELECT id FROM logged"
+        )
+        with _savepoint_if_nested(), connection.cursor() as cursor:
+            cursor.execute(
+                sql,
+                [*claim_params, event_id, row["ticket_type_id"], *log_params],
+            )
+            found = cursor.fetchone()
+        return found[0] if found else None
+    with transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute(claim_sql, claim_params)
+        if cursor.rowcount != 1:
+            return None
+        scan_id = _insert_scan_log(columns, log_params)
+        _count_checked_in(event=event, ticket_type_id=row["ticket_type_id"], delta=1)
+    return scan_id
 
 
 def _ticket_summary(row: dict) -> dict:
@@ -389,55 +422,55 @@ def _admit(
     digest: str,
     now: datetime,
 ) -> ScanResult:
-    """Admit inside the caller's transaction, or raise the ScanRefused that applies.
+    """Admit, or raise the ScanRefused that applies.
 
-    The happy path is one statement: the conditional update claims the
-    ticket and returns what the verdict shows. Only when it claims nothing
-    (or check-in is not open) is the ticket read, to explain the refusal.
+    The ticket is read first, without a lock: a repeat, a void ticket or
+    another event's is refused on that read alone. An admissible ticket is
+    then claimed in one conditional write (`_claim`); if another door won
+    the race in between, the ticket is read again to say where and when.
     """
-    row = None
-    if at >= checkin_opens_at(event):
-        row = _claim(
-            event=event,
-            ticket_code=ticket_code,
-            staff=staff,
-            label=device_label,
-            at=at,
-            now=now,
-        )
-    if row is None:
-        # Nothing claimed: another door won the race, or the ticket is used,
-        # void, of another event, unknown or not valid yet. The read sees
-        # the committed row (a new statement after the update waited).
-        row = _read_ticket(ticket_code)
-        refusal = _refusal_for(event, row, at=at, now=now) or AlreadyUsed()
-        refusal.ticket_row = row
-        raise refusal
-    ticket = _ticket_summary(row)
-    name = row["guest_name"] or "Guest"
-    message = f"Admit {name} · {row['ticket_type__name']}"
-    result = _log_scan(
-        ticket_id=row["id"],
-        event=event,
-        result=ScanLog.Result.OK,
-        staff=staff,
-        device_label=device_label,
-        digest=digest,
-        nonce=nonce,
-        offline=offline,
-        at=at,
-        detail=_log_detail(
+    row = _read_ticket(ticket_code)
+    refusal = _refusal_for(event, row, at=at, now=now)
+    if refusal is None:
+        ticket = _ticket_summary(row)
+        name = row["guest_name"] or "Guest"
+        message = f"Admit {name} · {row['ticket_type__name']}"
+        detail = _log_detail(
             message=message,
             verdict="admit",
             method=method,
             ticket=ticket,
             staff=staff,
             info={},
-        ),
-    )
-    # Counters last, so the hot event row is locked as briefly as possible.
-    _count_checked_in(event=event, ticket_type_id=row["ticket_type_id"], delta=1)
-    return result
+        )
+        log = _scan_log_values(
+            ticket_id=row["id"],
+            event=event,
+            result=ScanLog.Result.OK,
+            staff=staff,
+            device_label=device_label,
+            digest=digest,
+            nonce=nonce,
+            offline=offline,
+            at=at,
+            detail=detail,
+        )
+        scan_id = _claim(
+            event=event,
+            row=row,
+            staff=staff,
+            label=device_label,
+            at=at,
+            now=now,
+            log=log,
+        )
+        if scan_id is not None:
+            return _scan_result(scan_id, log)
+        # Another door claimed it since the read: the committed row says how.
+        row = _read_ticket(ticket_code)
+        refusal = _refusal_for(event, row, at=at, now=now) or AlreadyUsed()
+    refusal.ticket_row = row
+    raise refusal
 
 
 def _count_checked_in(*, event: Event, ticket_type_id: int, delta: int) -> None:
@@ -473,7 +506,7 @@ def _log_detail(
     }
 
 
-def _log_scan(
+def _scan_log_values(
     *,
     ticket_id,
     event: Event,
@@ -485,17 +518,9 @@ def _log_scan(
     offline: bool,
     at: datetime,
     detail: dict,
-) -> ScanResult:
-    """Write one ScanLog row and return the answer it records.
-
-    `INSERT ... RETURNING id` in plain SQL: every scan writes one, and the
-    ORM's create() (a model instance, save() and its signals, the compiler)
-    cost more than the statement. Values go through each field's own
-    adaptation (UUIDs, JSON, aware times), so the row is what create() wrote.
-    Raises IntegrityError on a repeated nonce, as create() did.
-    """
-    meta = ScanLog._meta
-    values = {
+) -> dict:
+    """A ScanLog row's values by field name."""
+    return {
         "ticket": ticket_id,
         "event": event.pk,
         "result": result,
@@ -507,24 +532,54 @@ def _log_scan(
         "detail": detail,
         "at": at,
     }
-    fields = [meta.get_field(name) for name in values]
+
+
+def _scan_log_columns(values: dict) -> tuple[list, list]:
+    """(fields, parameters) for writing `values` in plain SQL.
+
+    Every scan writes a log row, and the ORM's create() (a model instance,
+    save() and its signals, the compiler) cost more than the statement.
+    Values go through each field's own adaptation (UUIDs, JSON, aware
+    times), so the row is what create() wrote.
+    """
+    fields = [ScanLog._meta.get_field(name) for name in values]
+    return fields, [f.get_db_prep_save(values[f.name], connection) for f in fields]
+
+
+def _insert_scan_log(fields: list, params: list) -> int:
+    """`INSERT ... RETURNING id`; IntegrityError on a repeated nonce."""
     with connection.cursor() as cursor:
         cursor.execute(
-            f"INSERT INTO {meta.db_table} ({', '.join(f.column for f in fields)})"
+            f"INSERT INTO {ScanLog._meta.db_table}"
+            f" ({', '.join(f.column for f in fields)})"
             f" VALUES ({', '.join(['%s'] * len(fields))}) RETURNING id",
-            [f.get_db_prep_save(values[f.name], connection) for f in fields],
+            params,
         )
-        scan_id = cursor.fetchone()[0]
+        return cursor.fetchone()[0]
+
+
+def _scan_result(scan_id: int, values: dict) -> ScanResult:
+    """The answer a freshly written log row records."""
+    detail = values["detail"]
     return ScanResult(
-        code=result,
+        code=values["result"],
         message=detail["message"],
         verdict=detail["verdict"],
         scan_id=scan_id,
-        at=at,
+        at=values["at"],
         ticket=detail["ticket"],
         info=detail["info"],
-        offline=offline,
+        offline=values["offline"],
     )
+
+
+def _log_scan(**values) -> ScanResult:
+    """Write one ScanLog row (see _scan_log_values) and return its answer.
+
+    Raises IntegrityError on a repeated nonce, as create() did.
+    """
+    values = _scan_log_values(**values)
+    return _scan_result(_insert_scan_log(*_scan_log_columns(values)), values)
 
 
 def _result_from(log: ScanLog, *, replayed: bool = False) -> ScanResult:
@@ -624,16 +679,16 @@ ADMIT_ATTEMPTS = 3
 
 
 def _admit_retrying(**admit) -> ScanResult:
-    """Run `_admit` in its transaction, again if Postgres broke a deadlock.
+    """`_admit`, again from the read if Postgres broke a deadlock.
 
     Another service taking the ticket and event rows in the other order
     (say, a refund) can deadlock with an admit; Postgres aborts one side,
-    and the door should not show an error for that: the admit is retried.
+    and the door should not show an error for that: the admit is retried,
+    and its fresh read sees what the other side did.
     """
     for attempt in range(1, ADMIT_ATTEMPTS + 1):
         try:
-            with transaction.atomic():
-                return _admit(**admit)
+            return _admit(**admit)
         except OperationalError as exc:
             sqlstate = getattr(exc.__cause__, "sqlstate", None)
             retry = sqlstate in RETRYABLE_SQLSTATES and not connection.in_atomic_block
@@ -721,12 +776,12 @@ def redeem_ticket(
 ) -> ScanResult:
     """Admit the ticket a scanned text names, once; log the attempt whatever happens.
 
-    Verifies the signature and event tag without the database, then updates
-    the ticket with `WHERE status = 'issued'`, which locks its row; inside that
-    transaction it logs the admit and increments the event's then the ticket
-    type's `checked_in_count` (lock order: ticket, event, ticket type).
-    A refusal is logged afterwards in its own statement. Broadcasts the scan
-    to the event's door group after commit.
+    Verifies the signature and event tag without the database, reads the
+    ticket, then updates it with `WHERE status = 'issued'`, which locks its
+    row; with that update it logs the admit and increments the event's then
+    the ticket type's `checked_in_count` (lock order: ticket, event, ticket
+    type), all committed together. A refusal is logged in its own statement.
+    Broadcasts the scan to the event's door group after commit.
 
     Returns a ScanResult with code ok, or a refusal: invalid, wrong_event,
     void, already_used (with used_at/used_device/used_by), not_yet_valid.
