@@ -22,6 +22,7 @@ inside and returned as `ScanResult`s: at the door a refusal is an answer to
 show, not a failure.
 """
 
+import functools
 import hashlib
 import re
 import unicodedata
@@ -32,7 +33,13 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from django.conf import settings
-from django.db import IntegrityError, OperationalError, connection, transaction
+from django.db import (
+    IntegrityError,
+    OperationalError,
+    connection,
+    connections,
+    transaction,
+)
 from django.utils import timezone
 from django.utils.formats import date_format
 
@@ -231,46 +238,54 @@ _TICKET_FIELDS = (
 
 
 def _read_ticket(ticket_code: str) -> dict | None:
-    """The ticket row (with its type's name) that explains a refusal.
+    """The ticket row (with its type's name) that an admit or refusal needs.
 
-    What `.values(*_TICKET_FIELDS)` gave, in plain SQL: every repeat scan
-    reads it, and the ORM spent more compiling the join than running it.
-    Values go through the same converters as the ORM's (UUIDs and times
-    on SQLite).
+    What `.values(*_TICKET_FIELDS)` gave, in plain SQL: every scan of a
+    real ticket reads it, and the ORM spent more compiling the join than
+    running it. Values go through the same converters as the ORM's (UUIDs
+    and times on SQLite).
     """
-    ticket_table, type_table = Ticket._meta.db_table, TicketType._meta.db_table
-    columns = [
-        (name, _ticket_field(name).get_col(ticket_table))
-        for name in _TICKET_FIELDS
-        if name != "ticket_type__name"
-    ]
-    columns.append(
-        ("ticket_type__name", TicketType._meta.get_field("name").get_col(type_table))
-    )
-    quote = connection.ops.quote_name
+    sql, columns = _read_ticket_query(connection.alias)
     with connection.cursor() as cursor:
-        cursor.execute(
-            "SELECT "
-            + ", ".join(
-                f"{quote(col.alias)}.{quote(col.target.column)}" for _, col in columns
-            )
-            + f" FROM {quote(ticket_table)} INNER JOIN {quote(type_table)}"
-            f" ON {quote(type_table)}.{quote(TicketType._meta.pk.column)}"
-            f" = {quote(ticket_table)}.{quote(_ticket_field('ticket_type_id').column)}"
-            f" WHERE {quote(ticket_table)}.{quote(_ticket_field('code').column)} = %s",
-            [ticket_code],
-        )
+        cursor.execute(sql, [ticket_code])
         found = cursor.fetchone()
     if found is None:
         return None
     row = {}
-    for (name, col), value in zip(columns, found, strict=True):
-        for convert in connection.ops.get_db_converters(col) + col.get_db_converters(
-            connection
-        ):
+    for (name, col, converters), value in zip(columns, found, strict=True):
+        for convert in converters:
             value = convert(value, col, connection)
         row[name] = value
     return row
+
+
+@functools.cache
+def _read_ticket_query(alias: str) -> tuple[str, list]:
+    """(SQL, [(name, column, converters)]) for _read_ticket, built once per database."""
+    db = connections[alias]
+    ticket_table, type_table = Ticket._meta.db_table, TicketType._meta.db_table
+    cols = [
+        (name, _ticket_field(name).get_col(ticket_table))
+        for name in _TICKET_FIELDS
+        if name != "ticket_type__name"
+    ]
+    cols.append(
+        ("ticket_type__name", TicketType._meta.get_field("name").get_col(type_table))
+    )
+    quote = db.ops.quote_name
+    sql = (
+        "SELECT "
+        + ", ".join(f"{quote(col.alias)}.{quote(col.target.column)}" for _, col in cols)
+        + f" FROM {quote(ticket_table)} INNER JOIN {quote(type_table)}"
+        f" ON {quote(type_table)}.{quote(TicketType._meta.pk.column)}"
+        f" = {quote(ticket_table)}.{quote(_ticket_field('ticket_type_id').column)}"
+        f" WHERE {quote(ticket_table)}.{quote(_ticket_field('code').column)} = %s"
+    )
+    columns = [
+        (name, col, db.ops.get_db_converters(col) + col.get_db_converters(db))
+        for name, col in cols
+    ]
+    return sql, columns
 
 
 def _ticket_field(name: str):
@@ -316,32 +331,12 @@ def _claim(
         event_id,
         Ticket.Status.ISSUED,
     ]
-    claim_sql = (
-        f"UPDATE {Ticket._meta.db_table} SET status = %s, scanned_at = %s,"
-        " scanned_by_id = %s, scanned_device = %s, updated_at = %s"
-        " WHERE id = %s AND event_id = %s AND status = %s"
-    )
+    claim_sql, admit_sql = _claim_queries(connection.alias)
     columns, log_params = _scan_log_columns(log)
-    if connection.vendor == "postgresql":
-        casts = ", ".join(
-            f"CAST(%s AS {field.db_type(connection)})" for field in columns
-        )
-        sql = (
-            f"WITH claimed AS ({claim_sql} RETURNING id),"
-            f" event_counted AS (UPDATE {Event._meta.db_table}"
-            " SET checked_in_count = checked_in_count + 1"
-            " WHERE id = %s AND EXISTS (SELECT 1 FROM claimed) RETURNING id),"
-            f" type_counted AS (UPDATE {TicketType._meta.db_table}"
-            " SET checked_in_count = checked_in_count + 1"
-            " WHERE id = %s AND EXISTS (SELECT 1 FROM event_counted) RETURNING id),"
-            f" logged AS (INSERT INTO {ScanLog._meta.db_table}"
-            f" ({', '.join(field.column for field in columns)})"
-            f" SELECT {casts} WHERE EXISTS (SELECT 1 FROM type_counted) RETURNING id)"
-            " SELECT id FROM logged"
-        )
+    if admit_sql is not None:
         with _savepoint_if_nested(), connection.cursor() as cursor:
             cursor.execute(
-                sql,
+                admit_sql,
                 [*claim_params, event_id, row["ticket_type_id"], *log_params],
             )
             found = cursor.fetchone()
@@ -353,6 +348,36 @@ def _claim(
         scan_id = _insert_scan_log(columns, log_params)
         _count_checked_in(event=event, ticket_type_id=row["ticket_type_id"], delta=1)
     return scan_id
+
+
+@functools.cache
+def _claim_queries(alias: str) -> tuple[str, str | None]:
+    """(the claiming UPDATE, the one-statement admit on Postgres or None),
+    built once per database."""
+    claim_sql = (
+        f"UPDATE {Ticket._meta.db_table} SET status = %s, scanned_at = %s,"
+        " scanned_by_id = %s, scanned_device = %s, updated_at = %s"
+        " WHERE id = %s AND event_id = %s AND status = %s"
+    )
+    db = connections[alias]
+    if db.vendor != "postgresql":
+        return claim_sql, None
+    log_fields = _scan_log_fields()
+    casts = ", ".join(f"CAST(%s AS {field.db_type(db)})" for field in log_fields)
+    admit_sql = (
+        f"WITH claimed AS ({claim_sql} RETURNING id),"
+        f" event_counted AS (UPDATE {Event._meta.db_table}"
+        " SET checked_in_count = checked_in_count + 1"
+        " WHERE id = %s AND EXISTS (SELECT 1 FROM claimed) RETURNING id),"
+        f" type_counted AS (UPDATE {TicketType._meta.db_table}"
+        " SET checked_in_count = checked_in_count + 1"
+        " WHERE id = %s AND EXISTS (SELECT 1 FROM event_counted) RETURNING id),"
+        f" logged AS (INSERT INTO {ScanLog._meta.db_table}"
+        f" ({', '.join(field.column for field in log_fields)})"
+        f" SELECT {casts} WHERE EXISTS (SELECT 1 FROM type_counted) RETURNING id)"
+        " SELECT id FROM logged"
+    )
+    return claim_sql, admit_sql
 
 
 def _ticket_summary(row: dict) -> dict:
@@ -506,6 +531,21 @@ def _log_detail(
     }
 
 
+# A ScanLog row's fields, in the order the plain-SQL writes list them.
+_SCAN_LOG_FIELDS = (
+    "ticket",
+    "event",
+    "result",
+    "staff",
+    "device_label",
+    "code_digest",
+    "nonce",
+    "offline",
+    "detail",
+    "at",
+)
+
+
 def _scan_log_values(
     *,
     ticket_id,
@@ -542,8 +582,13 @@ def _scan_log_columns(values: dict) -> tuple[list, list]:
     Values go through each field's own adaptation (UUIDs, JSON, aware
     times), so the row is what create() wrote.
     """
-    fields = [ScanLog._meta.get_field(name) for name in values]
+    fields = _scan_log_fields()
     return fields, [f.get_db_prep_save(values[f.name], connection) for f in fields]
+
+
+@functools.cache
+def _scan_log_fields() -> list:
+    return [ScanLog._meta.get_field(name) for name in _SCAN_LOG_FIELDS]
 
 
 def _insert_scan_log(fields: list, params: list) -> int:
