@@ -1,0 +1,133 @@
+"""Server-side cost of one purchase, in process: thread CPU and SQL statements.
+
+No server and no load: each request goes through django.test.Client (the full
+middleware stack, as under WSGI) and the CPU the request thread used is read
+with getrusage(RUSAGE_THREAD) around it. Safe to run on a shared machine. Use a
+database of its own (it creates events there):
+
+    DATABASE_URL=postgres://.../tk_buycpu python bench/buy_cpu.py
+
+Prints, for the three requests of bench/rush.py (a checkout that holds a
+ticket, the simulated payment that fulfils it, and a checkout refused as sold
+out), the median and p90 thread-CPU ms per request, the process CPU (which
+includes the realtime publisher thread) and the SQL statements. With
+`--profile KIND` it prints a cProfile of that request instead.
+"""
+
+import argparse
+import os
+import resource
+import statistics
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "ticketing.settings")
+
+KINDS = ("checkout", "payment", "sold_out")
+
+
+def _cpu(who: int) -> float:
+    usage = resource.getrusage(who)
+    return (usage.ru_utime + usage.ru_stime) * 1000
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--requests", type=int, default=300, help="per kind")
+    parser.add_argument("--profile", choices=KINDS)
+    args = parser.parse_args()
+
+    from rush import setup_event
+
+    n = args.requests
+    slug, type_id, _ = setup_event(2 * n + 40, 1)
+    sold_out_slug, sold_out_type, _ = setup_event(1, 1)
+
+    from django.db import connection
+    from django.test import Client
+    from django.test.utils import CaptureQueriesContext
+
+    client = Client()
+    client.get(f"/buy/events/{slug}/")  # sets the CSRF cookie
+    token = client.cookies["csrftoken"].value
+    counter = iter(range(10**9))
+
+    def checkout(event_slug: str, ticket_type: int, expect: int):
+        k = next(counter)
+        response = client.post(
+            f"/buy/events/{event_slug}/",
+            {
+                "csrfmiddlewaretoken": token,
+                f"qty_{ticket_type}": 1,
+                "name": f"Buyer {k}",
+                "email": f"buyer{k}@bench.test",
+                "phone": "",
+            },
+        )
+        assert response.status_code == expect, response.status_code
+        return response
+
+    pending: list[str] = []
+
+    def request(kind: str) -> None:
+        if kind == "checkout":
+            pending.append(checkout(slug, type_id, 303)["Location"])
+        elif kind == "payment":
+            response = client.post(
+                pending.pop(), {"csrfmiddlewaretoken": token, "action": "pay"}
+            )
+            assert response.status_code == 303, response.status_code
+        else:
+            checkout(sold_out_slug, sold_out_type, 409)
+
+    checkout(sold_out_slug, sold_out_type, 303)  # takes the one seat
+    for _ in range(5):  # warm up every path
+        for kind in KINDS:
+            request(kind)
+
+    if args.profile:
+        import cProfile
+        import pstats
+
+        if args.profile == "payment":
+            for _ in range(n):
+                request("checkout")
+        profiler = cProfile.Profile()
+        profiler.enable()
+        for _ in range(n):
+            request(args.profile)
+        profiler.disable()
+        pstats.Stats(profiler).sort_stats(
+            os.environ.get("SORT", "cumulative")
+        ).print_stats(int(os.environ.get("TOP", "60")))
+        return 0
+
+    print(f"database {connection.vendor}, {n} requests per kind")
+    print(
+        f"{'kind':9s} {'thread ms p50':>14s} {'p90':>6s} {'process ms p50':>15s}  SQL"
+    )
+    for kind in KINDS:
+        if kind == "payment":
+            for _ in range(n + 1):
+                request("checkout")
+        thread, process = [], []
+        for _ in range(n):
+            t0, p0 = _cpu(resource.RUSAGE_THREAD), _cpu(resource.RUSAGE_SELF)
+            request(kind)
+            thread.append(_cpu(resource.RUSAGE_THREAD) - t0)
+            process.append(_cpu(resource.RUSAGE_SELF) - p0)
+        with CaptureQueriesContext(connection) as queries:
+            request(kind)
+        statements = [q["sql"].split()[0].upper() for q in queries.captured_queries]
+        deciles = statistics.quantiles(thread, n=10)
+        print(
+            f"{kind:9s} {statistics.median(thread):14.2f} {deciles[8]:6.2f}"
+            f" {statistics.median(process):15.2f}  {len(statements)}"
+            f" {' '.join(statements)}"
+        )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
