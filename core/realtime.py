@@ -18,6 +18,7 @@ Public groups carry no personal data: an event id and what kind of change.
 
 import asyncio
 import atexit
+import hashlib
 import logging
 import os
 import threading
@@ -48,6 +49,11 @@ def availability_group(event_id) -> str:
 
 def door_group(event_id) -> str:
     return f"event.{event_id}.door"
+
+
+def session_group(session_key: str) -> str:
+    """The sockets opened with one login session (a digest: no session keys in Redis)."""
+    return f"session.{hashlib.sha256(session_key.encode()).hexdigest()[:32]}"
 
 
 # --- Cache versioning ---------------------------------------------------------
@@ -353,6 +359,17 @@ def announce_scan(event_id, *, scan: dict) -> None:
     )
 
 
+def announce_session_ended(session_key: str | None) -> None:
+    """A login session ended (sign-out): close the staff feeds opened with it.
+
+    Door feeds carry guest names; a phone handed back after signing out
+    must stop hearing them at once, not when the page is next reloaded.
+    Other sessions of the same person stay open.
+    """
+    if session_key:
+        send_all([(session_group(session_key), {"type": "session.ended"})])
+
+
 def invalidate_snapshots_on_commit(**kwargs) -> None:
     """Signal receiver: an event or ticket type was saved outside the services.
 
@@ -401,6 +418,8 @@ class ListenOnlyConsumer(AsyncJsonWebsocketConsumer):
         if kind in self.relayed_types:
             if not getattr(self, "closing", False):
                 await self.send_json(message)
+        elif kind == "session.ended":
+            await self._close_for(CLOSE_LOGIN_REQUIRED)
         elif kind in ("websocket.connect", "websocket.receive", "websocket.disconnect"):
             await getattr(self, kind.replace(".", "_"))(message)
         else:
@@ -436,11 +455,13 @@ class ListenOnlyConsumer(AsyncJsonWebsocketConsumer):
         self.frames = [t for t in self.frames if now - t < self.frame_window_seconds]
         self.frames.append(now)
         if size > self.max_frame_bytes:
-            await self._close_for_abuse(CLOSE_FRAME_TOO_BIG)
+            await self._close_for(CLOSE_FRAME_TOO_BIG)
         elif len(self.frames) > self.max_frames_per_window:
-            await self._close_for_abuse(CLOSE_TOO_MANY_FRAMES)
+            await self._close_for(CLOSE_TOO_MANY_FRAMES)
 
-    async def _close_for_abuse(self, code: int) -> None:
+    async def _close_for(self, code: int) -> None:
+        if getattr(self, "closing", False):
+            return
         self.closing = True
         await self.disconnect(code)
         await self.close(code=code)

@@ -27,7 +27,8 @@ class DoorConsumer(realtime.ListenOnlyConsumer):
     """`ws/events/<uuid>/door/`: staff signed in with a session who may scan the event.
 
     Relays `door.scans` (a batch of scan dicts with their verdicts) and
-    `door.counters`. Refusals
+    `door.counters`; closes with 4401 when its login session signs out.
+    Refusals
     close with 4401 (not signed in), 4403 (not staff, or door staff assigned
     to other events) or 4404 (no such event).
     """
@@ -39,4 +40,9 @@ class DoorConsumer(realtime.ListenOnlyConsumer):
         refusal = await _door_refusal(self.scope.get("user"), event_id)
         if refusal is not None:
             return refusal
-        return [realtime.door_group(event_id)]
+        groups = [realtime.door_group(event_id)]
+        session = self.scope.get("session")
+        if session is not None and session.session_key:
+            # Signing out closes this feed (see scanner.signals).
+            groups.append(realtime.session_group(session.session_key))
+        return groups

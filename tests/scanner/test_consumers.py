@@ -135,3 +135,31 @@ async def test_public_feeds_never_carry_scans(event):
     assert message["type"] == "availability.changed"
     assert "Private Person" not in repr(message)
     await availability.disconnect()
+
+
+@sync_to_async
+def _sign_out(cookie: str) -> None:
+    from django.test import Client
+
+    client = Client()
+    client.cookies["sessionid"] = cookie.split("=", 1)[1]
+    assert client.post("/scanner/logout/").status_code in (200, 302)
+
+
+@async_test
+async def test_signing_out_closes_that_browsers_door_feed_only(event):
+    """A phone handed back after sign-out must stop hearing guest names at once."""
+    user = await sync_to_async(make_staff)(Role.DOOR)
+    this_phone = await sync_to_async(session_cookie)(user)
+    other_phone = await sync_to_async(session_cookie)(user)
+    signing_out = await connected(path(event), cookie=this_phone)
+    staying = await connected(path(event), cookie=other_phone)
+
+    await _sign_out(this_phone)
+
+    closed = await signing_out.receive_output(timeout=2)
+    assert closed == {"type": "websocket.close", "code": realtime.CLOSE_LOGIN_REQUIRED}
+    await sync_to_async(realtime.announce_scan)(event.id, scan={"result": "void"})
+    assert (await next_message(staying))["scans"] == [{"result": "void"}]
+    assert await signing_out.receive_nothing(timeout=0.2)
+    await staying.disconnect()
