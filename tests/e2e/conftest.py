@@ -94,8 +94,14 @@ class AsgiServer:
                 self.process.wait(timeout=10)
 
 
-def start_asgi_server(log_dir: Path, *, port: int | None = None, **env) -> AsgiServer:
-    """Start uvicorn on the project (plus the e2e hook) and wait until it serves."""
+def start_asgi_server(
+    log_dir: Path, *, port: int | None = None, wsgi: bool = False, **env
+) -> AsgiServer:
+    """Start uvicorn on the project (plus the e2e hook) and wait until it serves.
+
+    `wsgi=True` starts what production's `web` service runs instead: granian
+    on the WSGI app (HTTP only, no e2e hook), with one worker.
+    """
     port = port or _free_port()
     environment = {
         **os.environ,
@@ -112,25 +118,23 @@ def start_asgi_server(log_dir: Path, *, port: int | None = None, **env) -> AsgiS
         **{key: str(value) for key, value in env.items()},
     }
     environment.pop("DJANGO_ALLOW_ASYNC_UNSAFE", None)  # set by Playwright's fixture
-    log_path = log_dir / f"asgi-{port}-{time.monotonic_ns()}.log"
+    log_path = (
+        log_dir / f"{'wsgi' if wsgi else 'asgi'}-{port}-{time.monotonic_ns()}.log"
+    )
+    if wsgi:
+        command = [
+            *("granian", "--interface", "wsgi", "ticketing.wsgi:application"),
+            *("--workers", "1", "--blocking-threads", "1"),
+        ]
+    else:
+        command = [
+            *("uvicorn", "tests.e2e.asgi_app:application", "--lifespan", "off"),
+            *("--ws-per-message-deflate", "false"),  # as the deployment's worker
+        ]
+    command += ["--host", "127.0.0.1", "--port", str(port), "--log-level", "warning"]
     with log_path.open("wb") as log:
         process = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "uvicorn",
-                "tests.e2e.asgi_app:application",
-                "--host",
-                "127.0.0.1",
-                "--port",
-                str(port),
-                "--lifespan",
-                "off",
-                "--ws-per-message-deflate",  # as the deployment's worker
-                "false",
-                "--log-level",
-                "warning",
-            ],
+            [sys.executable, "-m", *command],
             cwd=settings.BASE_DIR,
             env=environment,
             stdout=log,
@@ -174,15 +178,16 @@ def asgi_server(transactional_db, _asgi_server_process) -> AsgiServer:
 
 @pytest.fixture
 def asgi_server_factory(transactional_db, tmp_path):
-    """`start(port=None, **env) -> AsgiServer`: fresh servers, stopped after the test."""
+    """`start(port=None, wsgi=False, **env) -> AsgiServer`: fresh servers, stopped
+    after the test (`wsgi=True`: production's HTTP server, see start_asgi_server)."""
     servers: list[AsgiServer] = []
 
-    def start(*, port: int | None = None, **env) -> AsgiServer:
+    def start(*, port: int | None = None, wsgi: bool = False, **env) -> AsgiServer:
         env.setdefault("LIVE_CACHE_SECONDS", 300)
         # A shared (Redis) cache may hold snapshots of an earlier test's data
         # under the current version; the database was emptied since.
         realtime.bump_catalogue_version()
-        server = start_asgi_server(tmp_path, port=port, **env)
+        server = start_asgi_server(tmp_path, port=port, wsgi=wsgi, **env)
         servers.append(server)
         return server
 

@@ -63,6 +63,44 @@ def test_a_purchase_through_one_server_is_pushed_to_clients_of_another(
         assert next_message(event_list)["type"] == "events.changed"
 
 
+def test_a_sale_over_http_on_the_web_service_reaches_the_live_services_sockets(
+    redis_url, asgi_server_factory
+):
+    """Production's pair: granian on the WSGI app sells, uvicorn on the ASGI
+    app holds the buyers' sockets; Redis carries the pushes between them."""
+    web, live = asgi_server_factory(wsgi=True), asgi_server_factory()
+    seat = TicketTypeFactory(capacity=5, event=EventFactory(venue_capacity=5))
+    event = seat.event
+    page_path = f"/buy/events/{event.slug}/"
+
+    with (
+        subscribe(live, f"/ws/events/{event.id}/availability/") as page,
+        httpx.Client(base_url=web.url, timeout=RECEIVE_SECONDS) as browser,
+    ):
+        assert browser.get(page_path).status_code == 200
+        token = browser.cookies["csrftoken"]
+        checkout = browser.post(
+            page_path,
+            data={
+                "csrfmiddlewaretoken": token,
+                f"qty_{seat.id}": "2",
+                "name": "Ana García",
+                "email": "ana@example.com",
+                "phone": "",
+            },
+        )
+        assert checkout.status_code == 303, checkout.text[:500]
+        paid = browser.post(
+            checkout.headers["location"],
+            data={"csrfmiddlewaretoken": token, "action": "pay"},
+        )
+        assert paid.status_code == 303, paid.text[:500]
+
+        assert next_message(page)["reason"] == "hold"
+        assert next_message(page)["reason"] == "sale"
+    assert available(web, event) == available(live, event) == 3
+
+
 def test_changes_made_by_the_tests_reach_servers_through_redis(
     redis_url, asgi_server_factory
 ):
