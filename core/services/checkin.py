@@ -261,7 +261,11 @@ def _read_ticket(ticket_code: str) -> dict | None:
 
 @functools.cache
 def _read_ticket_query(alias: str) -> tuple[str, list]:
-    """(SQL, [(name, column, converters)]) for _read_ticket, built once per database."""
+    """(SQL, [(name, column, converters)]) for _read_ticket, built once per database.
+
+    Per alias, not per connection: the converters depend only on the
+    database's settings (its time zone), the same in every thread.
+    """
     db = connections[alias]
     ticket_table, type_table = Ticket._meta.db_table, TicketType._meta.db_table
     cols = [
