@@ -655,3 +655,26 @@ def apply_service_error(exc: TicketingError, form, row_forms=()) -> None:
         target.add_error(field, exc.message)
     else:
         form.add_error(None, exc.message)
+
+
+class ScannerDeviceForm(forms.Form):
+    """A door device to register: its name, and optionally the one event it scans."""
+
+    label = forms.CharField(
+        label="Device name",
+        max_length=100,
+        help_text="What staff call it, e.g. 'Door 2 handheld'.",
+    )
+    event = forms.ModelChoiceField(
+        label="Event it scans",
+        queryset=Event.objects.none(),
+        required=False,
+        empty_label="Every event",
+        help_text="Bound to one event, the device can scan nothing else.",
+    )
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["event"].queryset = Event.objects.filter(
+            starts_at__gte=timezone.now() - datetime.timedelta(days=1)
+        ).order_by("starts_at")

@@ -4,6 +4,7 @@ from django.urls import path
 from scanner import (
     account,
     analytics_views,
+    devices,
     door_views,
     events,
     outbox_views,
@@ -66,6 +67,12 @@ urlpatterns = [
         "staff/invites/<int:invite_id>/cancel/",
         staff.staff_invite_revoke,
         name="staff_invite_revoke",
+    ),
+    path("staff/devices/", devices.device_list, name="devices"),
+    path(
+        "staff/devices/<int:device_id>/revoke/",
+        devices.device_revoke,
+        name="device_revoke",
     ),
     # Analytics (owners and managers)
     path("analytics/", analytics_views.overview, name="analytics"),

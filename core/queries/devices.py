@@ -42,3 +42,12 @@ def active_device_for_token(token: str) -> ScannerDevice | None:
 def forget_device(token_digest_value: str) -> None:
     """Drop a device from this process's cache (after revoking it)."""
     _found.pop(token_digest_value, None)
+
+
+def scanner_devices() -> list[ScannerDevice]:
+    """Every door device for the staff page: active ones first, newest first."""
+    return list(
+        ScannerDevice.objects.select_related("event", "created_by").order_by(
+            "-is_active", "-created_at"
+        )
+    )
