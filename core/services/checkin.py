@@ -461,28 +461,21 @@ def _admit(
     row = _read_ticket(ticket_code)
     refusal = _refusal_for(event, row, at=at, now=now)
     if refusal is None:
-        ticket = _ticket_summary(row)
         name = row["guest_name"] or "Guest"
-        message = f"Admit {name} · {row['ticket_type__name']}"
-        detail = _log_detail(
-            message=message,
-            verdict="admit",
-            method=method,
-            ticket=ticket,
-            staff=staff,
-            info={},
-        )
         log = _scan_log_values(
-            ticket_id=row["id"],
             event=event,
+            row=row,
             result=ScanLog.Result.OK,
+            message=f"Admit {name} · {row['ticket_type__name']}",
+            verdict="admit",
+            info={},
+            method=method,
             staff=staff,
             device_label=device_label,
             digest=digest,
             nonce=nonce,
             offline=offline,
             at=at,
-            detail=detail,
         )
         scan_id = _claim(
             event=event,
@@ -552,20 +545,23 @@ _SCAN_LOG_FIELDS = (
 
 def _scan_log_values(
     *,
-    ticket_id,
     event: Event,
+    row: dict | None,
     result: str,
+    message: str,
+    verdict: str,
+    info: dict,
+    method: str,
     staff,
     device_label: str,
     digest: str,
     nonce: str | None,
     offline: bool,
     at: datetime,
-    detail: dict,
 ) -> dict:
-    """A ScanLog row's values by field name."""
+    """A ScanLog row's values by field name; `row` is the ticket it is about, if any."""
     return {
-        "ticket": ticket_id,
+        "ticket": row["id"] if row else None,
         "event": event.pk,
         "result": result,
         "staff": staff.pk if staff is not None else None,
@@ -573,7 +569,14 @@ def _scan_log_values(
         "code_digest": digest,
         "nonce": nonce,
         "offline": offline,
-        "detail": detail,
+        "detail": _log_detail(
+            message=message,
+            verdict=verdict,
+            method=method,
+            ticket=_ticket_summary(row) if row else None,
+            staff=staff,
+            info=info,
+        ),
         "at": at,
     }
 
@@ -672,23 +675,19 @@ def _log_refusal(
     # Only a row of this event is linked: the log belongs to this event's door.
     linked = row if row and row["event_id"] == event.pk else None
     return _log_scan(
-        ticket_id=linked["id"] if linked else None,
         event=event,
+        row=linked,
         result=refusal.code,
+        message=refusal.message,
+        verdict=refusal.verdict,
+        info=refusal.detail,
+        method=method,
         staff=staff,
         device_label=device_label,
         digest=digest,
         nonce=nonce,
         offline=offline,
         at=at,
-        detail=_log_detail(
-            message=refusal.message,
-            verdict=refusal.verdict,
-            method=method,
-            ticket=_ticket_summary(linked) if linked else None,
-            staff=staff,
-            info=refusal.detail,
-        ),
     )
 
 
