@@ -153,13 +153,16 @@ def _fold(earlier: dict, later: dict) -> dict:
     if later["type"] != SCAN_BATCH_TYPE:
         return later  # refetch messages: the latest wins
     scans = earlier["scans"] + later["scans"]
+    kept, refusals = [], 0
+    for scan in reversed(scans):  # newest first: the latest refusals are kept
+        if scan.get("verdict") == "reject":
+            refusals += 1
+            if refusals > MAX_REFUSALS_PER_PUSH:
+                continue
+        kept.append(scan)
+    kept.reverse()
     omitted = earlier.get("omitted", 0) + later.get("omitted", 0)
-    refusals = [s for s in scans if s.get("verdict") == "reject"]
-    dropped = {id(s) for s in refusals[:-MAX_REFUSALS_PER_PUSH]}
-    if dropped:
-        scans = [s for s in scans if id(s) not in dropped]
-        omitted += len(dropped)
-    return {**later, "scans": scans, "omitted": omitted}
+    return {**later, "scans": kept, "omitted": omitted + len(scans) - len(kept)}
 
 
 class _Publisher:
