@@ -16,8 +16,6 @@ includes the realtime publisher thread) and the SQL statements. With
 
 import argparse
 import os
-import resource
-import statistics
 import sys
 from pathlib import Path
 
@@ -27,17 +25,13 @@ os.environ.setdefault("DJANGO_SETTINGS_MODULE", "ticketing.settings")
 KINDS = ("checkout", "payment", "sold_out")
 
 
-def _cpu(who: int) -> float:
-    usage = resource.getrusage(who)
-    return (usage.ru_utime + usage.ru_stime) * 1000
-
-
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--requests", type=int, default=300, help="per kind")
     parser.add_argument("--profile", choices=KINDS)
     args = parser.parse_args()
 
+    import inprocess
     from rush import setup_event
 
     n = args.requests
@@ -46,7 +40,6 @@ def main() -> int:
 
     from django.db import connection
     from django.test import Client
-    from django.test.utils import CaptureQueriesContext
 
     client = Client()
     client.get(f"/buy/events/{slug}/")  # sets the CSRF cookie
@@ -87,45 +80,20 @@ def main() -> int:
             request(kind)
 
     if args.profile:
-        import cProfile
-        import pstats
-
         if args.profile == "payment":
             for _ in range(n):
                 request("checkout")
-        profiler = cProfile.Profile()
-        profiler.enable()
-        for _ in range(n):
-            request(args.profile)
-        profiler.disable()
-        pstats.Stats(profiler).sort_stats(
-            os.environ.get("SORT", "cumulative")
-        ).print_stats(int(os.environ.get("TOP", "60")))
+        inprocess.profile([lambda: request(args.profile)] * n)
         return 0
 
     print(f"database {connection.vendor}, {n} requests per kind")
-    print(
-        f"{'kind':9s} {'thread ms p50':>14s} {'p90':>6s} {'process ms p50':>15s}  SQL"
-    )
+    print(inprocess.header(9))
     for kind in KINDS:
         if kind == "payment":
             for _ in range(n + 1):
                 request("checkout")
-        thread, process = [], []
-        for _ in range(n):
-            t0, p0 = _cpu(resource.RUSAGE_THREAD), _cpu(resource.RUSAGE_SELF)
-            request(kind)
-            thread.append(_cpu(resource.RUSAGE_THREAD) - t0)
-            process.append(_cpu(resource.RUSAGE_SELF) - p0)
-        with CaptureQueriesContext(connection) as queries:
-            request(kind)
-        statements = [q["sql"].split()[0].upper() for q in queries.captured_queries]
-        deciles = statistics.quantiles(thread, n=10)
-        print(
-            f"{kind:9s} {statistics.median(thread):14.2f} {deciles[8]:6.2f}"
-            f" {statistics.median(process):15.2f}  {len(statements)}"
-            f" {' '.join(statements)}"
-        )
+        calls = [lambda kind=kind: request(kind)] * n
+        print(inprocess.cpu_line(kind, calls, lambda kind=kind: request(kind), 9))
     return 0
 
 

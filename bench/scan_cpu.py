@@ -16,8 +16,6 @@ import argparse
 import json
 import os
 import random
-import resource
-import statistics
 import sys
 import uuid
 from pathlib import Path
@@ -26,23 +24,18 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "ticketing.settings")
 
 
-def _cpu(who: int) -> float:
-    usage = resource.getrusage(who)
-    return (usage.ru_utime + usage.ru_stime) * 1000
-
-
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--requests", type=int, default=400, help="per kind")
     parser.add_argument("--profile", choices=["forged", "first", "repeat"])
     args = parser.parse_args()
 
+    import inprocess
     from scan import create_event, device_token, forge, setup_django
 
     setup_django()
     from django.db import connection
     from django.test import Client
-    from django.test.utils import CaptureQueriesContext
 
     n = args.requests
     event, payloads = create_event(2 * n + 20, "cpu")
@@ -83,43 +76,24 @@ def main() -> int:
         for _ in range(10):
             assert scan(code_for(kind))["code"] == expected[kind]
 
-    if args.profile:
-        import cProfile
-        import pstats
+    def scan_call(kind: str):
+        code = code_for(kind)
 
-        profiler = cProfile.Profile()
-        codes = [code_for(args.profile) for _ in range(n)]
-        profiler.enable()
-        for code in codes:
-            scan(code)
-        profiler.disable()
-        pstats.Stats(profiler).sort_stats(
-            os.environ.get("SORT", "cumulative")
-        ).print_stats(int(os.environ.get("TOP", "60")))
+        def call() -> None:
+            answer = scan(code)
+            assert answer["code"] == expected[kind], answer
+
+        return call
+
+    if args.profile:
+        inprocess.profile([scan_call(args.profile) for _ in range(n)])
         return 0
 
     print(f"database {connection.vendor}, {n} requests per kind, device token")
-    print(
-        f"{'kind':8s} {'thread ms p50':>14s} {'p90':>6s} {'process ms p50':>15s}  SQL"
-    )
+    print(inprocess.header(8))
     for kind in ("forged", "first", "repeat"):
-        codes = [code_for(kind) for _ in range(n)]
-        thread, process = [], []
-        for code in codes:
-            t0, p0 = _cpu(resource.RUSAGE_THREAD), _cpu(resource.RUSAGE_SELF)
-            answer = scan(code)
-            thread.append(_cpu(resource.RUSAGE_THREAD) - t0)
-            process.append(_cpu(resource.RUSAGE_SELF) - p0)
-            assert answer["code"] == expected[kind], answer
-        with CaptureQueriesContext(connection) as queries:
-            scan(code_for(kind))
-        statements = [q["sql"].split()[0].upper() for q in queries.captured_queries]
-        deciles = statistics.quantiles(thread, n=10)
-        print(
-            f"{kind:8s} {statistics.median(thread):14.2f} {deciles[8]:6.2f}"
-            f" {statistics.median(process):15.2f}  {len(statements)}"
-            f" {' '.join(statements)}"
-        )
+        calls = [scan_call(kind) for _ in range(n)]
+        print(inprocess.cpu_line(kind, calls, scan_call(kind), 8))
     return 0
 
 
