@@ -28,9 +28,8 @@ class DoorConsumer(realtime.ListenOnlyConsumer):
 
     Relays `door.scans` (a batch of scan dicts with their verdicts) and
     `door.counters`; closes with 4401 when its login session signs out.
-    Refusals
-    close with 4401 (not signed in), 4403 (not staff, or door staff assigned
-    to other events) or 4404 (no such event).
+    Refusals close with 4401 (not signed in), 4403 (not staff, or door staff
+    assigned to other events) or 4404 (no such event).
     """
 
     relayed_types = ("door.scans", "door.counters")

@@ -20,6 +20,7 @@ from django.utils import timezone
 from core.exceptions import TicketingError
 from core.images import MAX_UPLOAD_BYTES
 from core.models import Event, Role, TicketType
+from core.queries.door import scannable_events
 from core.queries.staff import role_of
 from core.services.comps import MAX_COMPS_PER_ISSUE
 from core.services.events import (
@@ -675,6 +676,4 @@ class ScannerDeviceForm(forms.Form):
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
-        self.fields["event"].queryset = Event.objects.filter(
-            starts_at__gte=timezone.now() - datetime.timedelta(days=1)
-        ).order_by("starts_at")
+        self.fields["event"].queryset = scannable_events()

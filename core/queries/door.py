@@ -2,7 +2,7 @@
 
 from datetime import timedelta
 
-from django.db.models import Q
+from django.db.models import Q, QuerySet
 from django.utils import timezone
 
 from core.models import Event, Role, ScanLog, Ticket, TicketType
@@ -15,15 +15,20 @@ GUEST_RESULTS = 25
 DOOR_LIST_GRACE = timedelta(days=1)
 
 
+def scannable_events(*, now=None) -> QuerySet[Event]:
+    """Active events still worth scanning, soonest first."""
+    now = now or timezone.now()
+    return Event.objects.filter(
+        is_active=True, starts_at__gte=now - DOOR_LIST_GRACE
+    ).order_by("starts_at", "name")
+
+
 def door_events_for(user, *, now=None) -> list[Event]:
-    """Active events still worth scanning that `user` may scan, soonest first.
+    """The scannable events `user` may scan, soonest first.
 
     Door staff assigned to events see only those; managers and owners see all.
     """
-    now = now or timezone.now()
-    events = Event.objects.filter(
-        is_active=True, starts_at__gte=now - DOOR_LIST_GRACE
-    ).order_by("starts_at", "name")
+    events = scannable_events(now=now)
     if role_of(user) == Role.DOOR:
         assigned = list(user.staff_profile.events.values_list("pk", flat=True))
         if assigned:
