@@ -18,7 +18,7 @@ from core.exceptions import (
     TicketingError,
 )
 from core.models import Order, Payment, Ticket
-from core.queries.listings import public_event_by_slug
+from core.queries.availability import event_availability_now
 from core.queries.orders import order_by_token, order_view, ticket_by_token
 from core.queries.snapshots import (
     cached_public_event_snapshot,
@@ -88,11 +88,16 @@ def event_page(request: HttpRequest, slug: str) -> HttpResponse:
     values = {"name": "", "email": "", "phone": ""}
     chosen: dict[str, str] = {}
     if request.method == "POST":
-        # Buying needs only the event's id; the page is rendered only if it fails.
+        # The snapshot the page was built from if it is still current, else
+        # one fresh read: either lets a plainly sold-out request be refused
+        # without queueing for the locks, and is what a refusal shows.
         seen = cached_public_event_snapshot(slug)
-        event = seen[0] if seen else public_event_by_slug(slug)
-        if event is None:
+        if seen is None:
+            fresh = event_availability_now(slug=slug, active_only=True)
+            seen = (fresh.event, fresh) if fresh else None
+        if seen is None:
             raise Http404("No such event")
+        event = seen[0]
         values = {key: request.POST.get(key, "").strip() for key in values}
         chosen = {
             key.removeprefix("qty_"): value
@@ -106,7 +111,7 @@ def event_page(request: HttpRequest, slug: str) -> HttpResponse:
                 customer_name=values["name"],
                 customer_email=values["email"],
                 customer_phone=values["phone"],
-                seen_availability=seen[1] if seen else None,
+                seen_availability=seen[1],
             )
             return see_other(_begin_payment(request, order))
         except TicketingError as exc:

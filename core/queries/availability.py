@@ -7,12 +7,13 @@ has run (the seed's get_event_availability / get_ticket_count_by_type /
 get_unified_capacity).
 """
 
+import functools
 from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from decimal import Decimal
 
-from django.db import connection
+from django.db import connection, connections
 from django.db.models import Q, Sum
 from django.utils import timezone
 
@@ -258,4 +259,124 @@ def availability_for_events(events: Iterable[Event], now=None) -> dict:
 
 
 def get_event_availability(event: Event, now=None) -> EventAvailability:
-    return availability_for_events([event], now)[event.id]
+    """One event's availability, read fresh (the instance's own counters may be stale)."""
+    availability = event_availability_now(event_id=event.pk, now=now)
+    if availability is None:  # deleted meanwhile: nothing left to sell
+        return compute_availability(event, [], {}, now)
+    return availability
+
+
+def event_availability_now(
+    *,
+    event_id=None,
+    slug: str = "",
+    name: str = "",
+    active_only: bool = False,
+    now=None,
+) -> EventAvailability | None:
+    """One event, found by id, slug or name, with its availability at `now`; or None.
+
+    What get_event_availability gives, in two hand-written queries (the
+    event with its active types, then holds and waitlist): a refused buyer
+    in a rush, the purchase page and the availability API all start here,
+    and the ORM spent more compiling the event and type queries than
+    running them. `active_only` finds only events on public sale pages.
+    """
+    lookups = [
+        (key, value)
+        for key, value in (("id", event_id), ("slug", slug), ("name", name))
+        if value
+    ]
+    if len(lookups) != 1:
+        raise ValueError("Find the event by exactly one of event_id, slug or name.")
+    (lookup, value), db = lookups[0], connection
+    sql, event_columns, type_columns = _event_with_types_query(
+        db.alias, lookup, active_only
+    )
+    if lookup == "id":
+        value = Event._meta.pk.get_db_prep_value(value, db)
+    with db.cursor() as cursor:
+        # The types' is_active, the lookup, and the event's is_active.
+        cursor.execute(sql, [True, value, *([True] if active_only else [])])
+        rows = cursor.fetchall()
+    if not rows:
+        return None
+    width = len(event_columns)
+    event = Event.from_db(
+        db.alias,
+        [name for name, _, _ in event_columns],
+        _converted(rows[0][:width], event_columns, db),
+    )
+    types = []
+    for row in rows:
+        if row[width] is None:  # LEFT JOIN: an event without active types
+            continue
+        ticket_type = TicketType.from_db(
+            db.alias,
+            [name for name, _, _ in type_columns],
+            _converted(row[width:], type_columns, db),
+        )
+        ticket_type.event = event  # sales_open() reads it; no query per type
+        types.append(ticket_type)
+    now = now or timezone.now()
+    held, waiting = held_and_waiting(event_ids=[event.pk], now=now)
+    return compute_availability(event, types, held, now, waiting)
+
+
+def _converted(values, columns, db) -> list:
+    """Values as the ORM would give them (UUIDs, decimals and times on SQLite)."""
+    out = []
+    for (_, col, converters), value in zip(columns, values, strict=True):
+        for convert in converters:
+            value = convert(value, col, db)
+        out.append(value)
+    return out
+
+
+@functools.cache
+def _event_with_types_query(
+    alias: str, lookup: str, active_only: bool
+) -> tuple[str, list, list]:
+    """(SQL, event columns, type columns) for event_availability_now, built once
+    per database; each column is (attname, Col, converters), in the models'
+    field order so that from_db can build instances positionally. Types come
+    in TicketType's default ordering, as the ORM would give them."""
+    db = connections[alias]
+    quote = db.ops.quote_name
+
+    def columns(model) -> list:
+        table = model._meta.db_table
+        return [
+            (
+                field.attname,
+                col,
+                db.ops.get_db_converters(col) + col.get_db_converters(db),
+            )
+            for field in model._meta.concrete_fields
+            for col in [field.get_col(table)]
+        ]
+
+    event_columns, type_columns = columns(Event), columns(TicketType)
+    event_table, type_table = (
+        quote(Event._meta.db_table),
+        quote(TicketType._meta.db_table),
+    )
+    selected = ", ".join(
+        f"{quote(col.alias)}.{quote(col.target.column)}"
+        for _, col, _ in event_columns + type_columns
+    )
+    ordering = ", ".join(
+        f"{type_table}.{quote(TicketType._meta.get_field(name.lstrip('-')).column)}"
+        + (" DESC" if name.startswith("-") else "")
+        for name in [*TicketType._meta.ordering, "id"]
+    )
+    event_pk = f"{event_table}.{quote(Event._meta.pk.column)}"
+    type_event = f"{type_table}.{quote(TicketType._meta.get_field('event').column)}"
+    sql = (
+        f"SELECT {selected} FROM {event_table} LEFT OUTER JOIN {type_table}"
+        f" ON {type_event} = {event_pk} AND {type_table}.{quote('is_active')} = %s"
+        f" WHERE {event_table}.{quote(Event._meta.get_field(lookup).column)} = %s"
+        + (f" AND {event_table}.{quote('is_active')} = %s" if active_only else "")
+        + f" ORDER BY {ordering}"
+    )
+    return sql, event_columns, type_columns

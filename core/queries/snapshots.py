@@ -30,9 +30,9 @@ from core.queries.availability import (
     HOLDING_STATUSES,
     EventAvailability,
     availability_for_events,
-    get_event_availability,
+    event_availability_now,
 )
-from core.queries.listings import public_event_by_slug, upcoming_public_events
+from core.queries.listings import upcoming_public_events
 
 logger = logging.getLogger(__name__)
 
@@ -141,10 +141,10 @@ def public_event_snapshot(slug: str) -> tuple[Event, EventAvailability] | None:
     """An active event and its availability, or None."""
 
     def compute(now: datetime):
-        event = public_event_by_slug(slug)
-        if event is None:
+        availability = event_availability_now(slug=slug, active_only=True, now=now)
+        if availability is None:
             return (None,), []
-        return (event, get_event_availability(event, now)), [event]
+        return (availability.event, availability), [availability.event]
 
     snapshot = _cached(f"event:{_digest(slug)}", compute)
     return None if snapshot == (None,) else snapshot
@@ -171,11 +171,11 @@ def availability_json(*, slug: str = "", name: str = "") -> bytes | None:
 
     def compute(now: datetime):
         lookup = {"slug": slug} if slug else {"name": name}
-        event = Event.objects.filter(is_active=True, **lookup).first()
-        if event is None:
+        availability = event_availability_now(**lookup, active_only=True, now=now)
+        if availability is None:
             return b"", []
-        payload = get_event_availability(event, now).as_api_dict()
-        return json.dumps(payload, separators=(",", ":")).encode(), [event]
+        payload = availability.as_api_dict()
+        return json.dumps(payload, separators=(",", ":")).encode(), [availability.event]
 
     key = f"availability-json:{'slug' if slug else 'name'}:{_digest(slug or name)}"
     return _cached(key, compute) or None

@@ -16,6 +16,7 @@ from core.models import Event, Order, OrderLine, TicketType
 from core.queries.availability import (
     EventAvailability,
     compute_availability,
+    event_availability_now,
     held_and_waiting,
 )
 
@@ -99,16 +100,9 @@ def _refuse_if_gone_already(event_id, wanted: dict[int, int], now) -> None:
     locks), so it can only refuse what was already gone at this instant;
     whether an order fits is always decided under the locks.
     """
-    types = list(
-        TicketType.objects.filter(event_id=event_id, is_active=True).select_related(
-            "event"
-        )
-    )
-    if not types:
-        return
-    held, waiting = held_and_waiting(event_ids=[event_id], now=now)
-    seen = compute_availability(types[0].event, types, held, now, waiting)
-    _refuse_if_seen_gone(wanted, seen)
+    seen = event_availability_now(event_id=event_id, now=now)
+    if seen is not None and seen.types:
+        _refuse_if_seen_gone(wanted, seen)
 
 
 def _refuse_if_seen_gone(wanted: dict[int, int], seen: EventAvailability) -> None:

@@ -150,3 +150,67 @@ def test_held_and_waiting_agrees_with_the_two_queries_it_replaces():
     assert held == held_by_type(event_ids=ids, now=now) and held
     assert waiting == waiting_by_type(event_ids=ids) and waiting
     assert held_and_waiting(event_ids=[], now=now) == ({}, {})
+
+
+def _fields(instance) -> dict:
+    return {
+        f.attname: getattr(instance, f.attname) for f in instance._meta.concrete_fields
+    }
+
+
+def test_the_hand_written_event_read_agrees_with_the_orm():
+    """event_availability_now builds the event and its types from one SQL
+    statement; it must give what the ORM gives, instances and figures alike
+    (UUIDs, decimals, times and booleans go through the ORM's converters)."""
+    from core.models import Event, TicketType
+    from core.queries.availability import (
+        availability_for_events,
+        event_availability_now,
+    )
+
+    now = timezone.now()
+    event = EventFactory(venue_capacity=12, sales_end_at=now + timedelta(days=3))
+    TicketTypeFactory(
+        event=event, name="B late", sort_order=2, capacity=5, price="12.50"
+    )
+    TicketTypeFactory(
+        event=event, name="A early", sort_order=1, capacity=4, price="9.99"
+    )
+    TicketTypeFactory(
+        event=event, name="Z same", sort_order=1, capacity=3, price="9.99"
+    )
+    TicketTypeFactory(event=event, name="Gone", is_active=False)
+    early = TicketType.objects.get(event=event, name="A early")
+    make_paid_order(early, 2)
+    place_order(
+        event_id=event.pk,
+        quantities={early.pk: 1},
+        customer_name="Holder",
+        customer_email="holder@example.com",
+    )
+
+    orm = availability_for_events([Event.objects.get(pk=event.pk)], now)[event.pk]
+    for found in (
+        event_availability_now(event_id=event.pk, now=now),
+        event_availability_now(slug=event.slug, active_only=True, now=now),
+        event_availability_now(name=event.name, now=now),
+    ):
+        assert found == orm  # the dataclasses, row by row, in the ORM's order
+        assert [t.name for t in found.types] == ["A early", "Z same", "B late"]
+        assert _fields(found.event) == _fields(orm.event)
+        assert found.event.sold_count == 2 and found.total_held == 1
+
+
+def test_the_hand_written_event_read_finds_bare_and_refuses_hidden_events():
+    from core.queries.availability import event_availability_now
+
+    bare = EventFactory()
+    found = event_availability_now(event_id=bare.pk)
+    assert found.event.pk == bare.pk and found.types == []
+    hidden = EventFactory(is_active=False)
+    TicketTypeFactory(event=hidden)
+    assert event_availability_now(slug=hidden.slug, active_only=True) is None
+    assert len(event_availability_now(slug=hidden.slug).types) == 1
+    assert event_availability_now(slug="no-such-event") is None
+    with pytest.raises(ValueError, match="exactly one"):
+        event_availability_now(slug=bare.slug, name=bare.name)
