@@ -18,6 +18,7 @@ from django.db.models import Q, Sum
 from django.utils import timezone
 
 from core.models import Event, Order, OrderLine, TicketType, WaitlistEntry
+from core.queries.rows import model_columns
 
 HOLDING_STATUSES = (Order.Status.PENDING, Order.Status.PROCESSING)
 
@@ -301,21 +302,12 @@ def event_availability_now(
         rows = cursor.fetchall()
     if not rows:
         return None
-    width = len(event_columns)
-    event = Event.from_db(
-        db.alias,
-        [name for name, _, _ in event_columns],
-        _converted(rows[0][:width], event_columns, db),
-    )
+    event = event_columns.instance(rows[0][: len(event_columns)], db.alias)
     types = []
     for row in rows:
-        if row[width] is None:  # LEFT JOIN: an event without active types
+        if row[len(event_columns)] is None:  # LEFT JOIN: no active types
             continue
-        ticket_type = TicketType.from_db(
-            db.alias,
-            [name for name, _, _ in type_columns],
-            _converted(row[width:], type_columns, db),
-        )
+        ticket_type = type_columns.instance(row[len(event_columns) :], db.alias)
         ticket_type.event = event  # sales_open() reads it; no query per type
         types.append(ticket_type)
     now = now or timezone.now()
@@ -323,48 +315,17 @@ def event_availability_now(
     return compute_availability(event, types, held, now, waiting)
 
 
-def _converted(values, columns, db) -> list:
-    """Values as the ORM would give them (UUIDs, decimals and times on SQLite)."""
-    out = []
-    for (_, col, converters), value in zip(columns, values, strict=True):
-        for convert in converters:
-            value = convert(value, col, db)
-        out.append(value)
-    return out
-
-
 @functools.cache
-def _event_with_types_query(
-    alias: str, lookup: str, active_only: bool
-) -> tuple[str, list, list]:
-    """(SQL, event columns, type columns) for event_availability_now, built once
-    per database; each column is (attname, Col, converters), in the models'
-    field order so that from_db can build instances positionally. Types come
-    in TicketType's default ordering, as the ORM would give them."""
+def _event_with_types_query(alias: str, lookup: str, active_only: bool) -> tuple:
+    """(SQL, event columns, type columns) for event_availability_now, built
+    once per database. Types come in TicketType's default ordering, as the
+    ORM would give them."""
     db = connections[alias]
     quote = db.ops.quote_name
-
-    def columns(model) -> list:
-        table = model._meta.db_table
-        return [
-            (
-                field.attname,
-                col,
-                db.ops.get_db_converters(col) + col.get_db_converters(db),
-            )
-            for field in model._meta.concrete_fields
-            for col in [field.get_col(table)]
-        ]
-
-    event_columns, type_columns = columns(Event), columns(TicketType)
-    event_table, type_table = (
-        quote(Event._meta.db_table),
-        quote(TicketType._meta.db_table),
-    )
-    selected = ", ".join(
-        f"{quote(col.alias)}.{quote(col.target.column)}"
-        for _, col, _ in event_columns + type_columns
-    )
+    event_columns = model_columns(Event, alias)
+    type_columns = model_columns(TicketType, alias)
+    event_table = quote(Event._meta.db_table)
+    type_table = quote(TicketType._meta.db_table)
     ordering = ", ".join(
         f"{type_table}.{quote(TicketType._meta.get_field(name.lstrip('-')).column)}"
         + (" DESC" if name.startswith("-") else "")
@@ -373,8 +334,8 @@ def _event_with_types_query(
     event_pk = f"{event_table}.{quote(Event._meta.pk.column)}"
     type_event = f"{type_table}.{quote(TicketType._meta.get_field('event').column)}"
     sql = (
-        f"SELECT {selected} FROM {event_table} LEFT OUTER JOIN {type_table}"
-        f" ON {type_event} = {event_pk} AND {type_table}.{quote('is_active')} = %s"
+        f"SELECT {event_columns.select}, {type_columns.select}"
+        f" FROM {event_table} LEFT OUTER JOIN {type_table} ON {type_event} = {event_pk} AND {type_table}.{quote('is_active')} = %s"
         f" WHERE {event_table}.{quote(Event._meta.get_field(lookup).column)} = %s"
         + (f" AND {event_table}.{quote('is_active')} = %s" if active_only else "")
         + f" ORDER BY {ordering}"

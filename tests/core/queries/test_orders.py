@@ -1,0 +1,34 @@
+import pytest
+
+from core.models import Order
+from core.queries.orders import order_by_token
+from tests.factories import TicketTypeFactory, make_paid_order
+
+pytestmark = pytest.mark.django_db
+
+
+def _fields(instance) -> dict:
+    return {
+        f.attname: getattr(instance, f.attname) for f in instance._meta.concrete_fields
+    }
+
+
+def test_order_by_token_gives_what_the_orm_gives():
+    """Its SQL is hand-written; the order and its event must come back exactly
+    as the ORM builds them (UUIDs, decimals and times through its converters)."""
+    ticket_type = TicketTypeFactory(price="19.95")
+    paid = make_paid_order(ticket_type, 2)
+    orm = Order.objects.select_related("event").get(pk=paid.pk)
+
+    found = order_by_token(paid.token)
+
+    assert _fields(found) == _fields(orm)
+    assert _fields(found.event) == _fields(orm.event)
+    assert found.total == orm.total and str(found.total) == str(orm.total)
+    assert not found._state.adding and found._state.db == orm._state.db
+
+
+@pytest.mark.parametrize("token", ["", "nope", "x" * 65])
+def test_order_by_token_finds_nothing_for_unknown_tokens(token):
+    make_paid_order(TicketTypeFactory(), 1)
+    assert order_by_token(token) is None
