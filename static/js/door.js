@@ -527,6 +527,36 @@ function recentItem(scan) {
   return li;
 }
 
+/** "+N more refused": the refusals a flood push left out (realtime.py folds
+ * them), so the list never pretends it shows every scan. */
+function omittedItem(count) {
+  const li = document.createElement("li");
+  li.dataset.scanVerdict = "reject";
+  li.dataset.scanOmitted = String(count);
+  const time = document.createElement("time");
+  const now = new Date();
+  time.dateTime = now.toISOString();
+  time.textContent = localTime(now.toISOString());
+  const what = document.createElement("span");
+  what.className = "door-recent-what";
+  what.textContent = `+${count} more refused ${count === 1 ? "scan" : "scans"}`;
+  const why = document.createElement("span");
+  why.className = "door-recent-why";
+  why.textContent = "Too many at once to list here; all are in the scan log.";
+  li.append(time, what, why);
+  return li;
+}
+
+function applyScanBatch(message) {
+  // The omitted refusals are older than the scans sent with them: list them first.
+  if (message.omitted > 0) {
+    const list = $("[data-recent]");
+    list.prepend(omittedItem(message.omitted));
+    while (list.children.length > RECENT_MAX) list.lastElementChild.remove();
+  }
+  (message.scans || []).forEach(applyScan);
+}
+
 function bump(selector, scope, delta) {
   for (const el of scope.querySelectorAll(selector)) {
     const value = Number.parseInt(el.textContent, 10);
@@ -861,7 +891,7 @@ function wire() {
   // Live feed (static/js/live.js) and its reconnects.
   document.addEventListener("door:message", (event) => {
     const message = event.detail || {};
-    if (message.type === "door.scans") (message.scans || []).forEach(applyScan);
+    if (message.type === "door.scans") applyScanBatch(message);
     else if (message.type === "door.counters") scheduleSnapshot();
   });
   document.addEventListener("live:resync", () => refreshSnapshot());

@@ -307,6 +307,31 @@ def test_scans_from_other_doors_arrive_live_and_a_resync_corrects_counters(
     )
 
 
+def test_refusals_left_out_of_a_flood_push_are_counted_not_hidden(
+    door_page, door_ticket
+):
+    """realtime.py sends at most 20 refusals per push and counts the rest."""
+    refusal = {
+        "id": 888_888,
+        "code": "invalid",
+        "verdict": "reject",
+        "message": "Not a valid ticket.",
+        "device": "Door 9",
+        "at": timezone.now().isoformat(),
+        "offline": False,
+    }
+    door_page.evaluate(
+        "scan => document.dispatchEvent(new CustomEvent('door:message',"
+        " {detail: {type: 'door.scans', scans: [scan], omitted: 37}}))",
+        refusal,
+    )
+
+    items = door_page.locator("[data-recent] li")
+    assert "Door 9" in items.nth(0).inner_text()  # the newest, on top
+    assert "+37 more refused scans" in items.nth(1).inner_text()
+    assert items.nth(1).get_attribute("data-scan-verdict") == "reject"
+
+
 def test_a_scan_at_one_door_appears_live_at_the_other(
     browser, asgi_server, door_ticket
 ):
