@@ -3,12 +3,13 @@
 # WSGI app for HTTP on PORT, and gunicorn + uvicorn on the ASGI app for
 # websockets on PORT+1 (in production Caddy routes /ws/ there);
 # Postgres, Redis, DEBUG off, simulated payments.
-# Usage: bench/serve.sh [port] [http workers] [websocket workers]
+# Usage: bench/serve.sh [port] [http workers] [websocket workers] [threads per http worker]
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PORT="${1:-8100}"
-WORKERS="${2:-6}"
+WORKERS="${2:-$(($(nproc) + 1))}"
 LIVE_WORKERS="${3:-2}"
+THREADS="${4:-4}"
 export DEBUG=false
 export SECRET_KEY="${SECRET_KEY:-bench-only-secret-key-not-for-production}"
 export ALLOWED_HOSTS="127.0.0.1,localhost"
@@ -29,7 +30,7 @@ psql "${DATABASE_URL%/*}/postgres" -qtc \
   --bind "127.0.0.1:$((PORT + 1))" --backlog 2048 --log-level warning &
 LIVE_PID=$!
 trap 'kill $LIVE_PID 2>/dev/null' EXIT
-echo "HTTP on :$PORT ($WORKERS workers), websockets on :$((PORT + 1))"
+echo "HTTP on :$PORT ($WORKERS workers x $THREADS threads), websockets on :$((PORT + 1))"
 .venv/bin/granian --interface wsgi ticketing.wsgi:application \
-  --workers "$WORKERS" --blocking-threads 1 --host 127.0.0.1 --port "$PORT" \
+  --workers "$WORKERS" --blocking-threads "$THREADS" --host 127.0.0.1 --port "$PORT" \
   --backlog 2048 --log-level warning
