@@ -86,3 +86,28 @@ def test_late_payment_needs_refund_when_seats_are_gone():
     assert late.tickets.count() == 0
     late.refresh_from_db()
     assert late.status == Order.Status.EXPIRED
+
+
+def test_lock_order_gives_the_orders_row_as_the_orm_would():
+    """Its SELECT ... FOR UPDATE is hand-written; the instance must not differ."""
+    import uuid
+
+    from django.db import transaction
+
+    from core.services.fulfilment import lock_order
+
+    ticket_type = TicketTypeFactory(price="12.34")
+    order = place_order(
+        event_id=ticket_type.event_id,
+        quantities={ticket_type.id: 2},
+        customer_name="Ada",
+        customer_email="ada@example.com",
+    )
+    orm = Order.objects.get(pk=order.pk)
+    with transaction.atomic():
+        locked = lock_order(str(order.pk), nowait=True)
+        with pytest.raises(Order.DoesNotExist):
+            lock_order(uuid.uuid4())
+    fields = [f.attname for f in Order._meta.concrete_fields]
+    assert [getattr(locked, f) for f in fields] == [getattr(orm, f) for f in fields]
+    assert not locked._state.adding
