@@ -7,6 +7,7 @@ from scanner import (
     devices,
     door_views,
     events,
+    orders,
     outbox_views,
     staff,
     views,
@@ -102,6 +103,10 @@ urlpatterns = [
         name="analytics_export_scans",
     ),
     # Outbox: failed and retrying messages (owner and managers).
+    path("orders/", orders.order_list, name="orders"),
+    path("orders/<uuid:order_id>/", orders.order_detail, name="order_detail"),
+    path("orders/<uuid:order_id>/refund/", orders.order_refund, name="order_refund"),
+    path("orders/<uuid:order_id>/resend/", orders.order_resend, name="order_resend"),
     path("messages/", outbox_views.message_list, name="messages"),
     path(
         "messages/<int:message_id>/resend/",

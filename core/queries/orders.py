@@ -4,9 +4,10 @@ import functools
 from dataclasses import dataclass
 
 from django.db import connection, connections
+from django.db.models import Q
 from django.utils import timezone
 
-from core.models import Event, Order, OrderLine, Ticket
+from core.models import Event, Order, OrderLine, OutboundMessage, Payment, Ticket
 from core.queries.rows import model_columns
 
 
@@ -80,4 +81,58 @@ def ticket_by_token(token: str) -> Ticket | None:
         Ticket.objects.select_related("event", "ticket_type", "order")
         .filter(token=token)
         .first()
+    )
+
+
+CONSOLE_SEARCH_LIMIT = 50
+
+
+def search_orders(*, text: str = "", event_id=None) -> list[Order]:
+    """Orders for the console, newest first: all of them, or those whose
+    code, ticket code, customer email or name matches `text` (a code
+    exactly, whatever its case; email and name by any part)."""
+    orders = Order.objects.select_related("event").order_by("-created_at")
+    if event_id:
+        orders = orders.filter(event_id=event_id)
+    text = (text or "").strip()[:200]
+    if text:
+        orders = orders.filter(
+            Q(code__iexact=text)
+            | Q(pk__in=Ticket.objects.filter(code__iexact=text).values("order_id"))
+            | Q(customer_email__icontains=text)
+            | Q(customer_name__icontains=text)
+        )
+    return list(orders[:CONSOLE_SEARCH_LIMIT])
+
+
+@dataclass(frozen=True)
+class ConsoleOrder:
+    """One order as the owner's console shows it."""
+
+    order: Order
+    lines: list[OrderLine]
+    tickets: list[Ticket]
+    payments: list[Payment]
+    messages: list[OutboundMessage]
+
+    @property
+    def refundable(self) -> bool:
+        return self.order.status == Order.Status.PAID
+
+    @property
+    def live_tickets(self) -> int:
+        return sum(1 for t in self.tickets if t.status != Ticket.Status.VOID)
+
+
+def console_order(order_id) -> ConsoleOrder | None:
+    order = Order.objects.select_related("event").filter(pk=order_id).first()
+    if order is None:
+        return None
+    view = order_view(order)
+    return ConsoleOrder(
+        order=order,
+        lines=view.lines,
+        tickets=view.tickets,
+        payments=list(order.payments.order_by("created_at")),
+        messages=list(order.messages.order_by("-created_at")),
     )

@@ -6,8 +6,38 @@ from django.db import transaction
 from django.utils import timezone
 
 from core.exceptions import InvalidRequest, NotFound
-from core.models import OutboundMessage
+from core.models import Order, OutboundMessage
+from core.notify.outbox import queue_email
 from core.services.checkout import clean_phone
+
+
+def _valid_email(to: str) -> str:
+    try:
+        validate_email(to)
+    except ValidationError as exc:
+        raise InvalidRequest(
+            "Please enter a valid email address.", code="invalid_email"
+        ) from exc
+    return to
+
+
+@transaction.atomic
+def resend_order_tickets(*, order_id, to: str = "") -> OutboundMessage:
+    """Queue the order's confirmation (its tickets) again, to the customer's
+    address or a corrected one: the customer lost it, or typed it wrong.
+
+    Raises NotFound, InvalidRequest for a bad address, or InvalidRequest
+    when the order has no tickets to send (not paid, or refunded).
+    """
+    order = Order.objects.filter(pk=order_id).first()
+    if order is None:
+        raise NotFound("That order does not exist.")
+    if order.status != Order.Status.PAID:
+        raise InvalidRequest(
+            "Only a paid order has tickets to send.", code="order_not_paid"
+        )
+    to = _valid_email((to or "").strip() or order.customer_email)
+    return queue_email(kind="order_confirmation", to=to, order=order)
 
 
 @transaction.atomic
@@ -24,12 +54,7 @@ def resend_message(*, message_id: int, to: str = "") -> OutboundMessage:
     to = (to or "").strip()
     if to:
         if message.channel == OutboundMessage.Channel.EMAIL:
-            try:
-                validate_email(to)
-            except ValidationError as exc:
-                raise InvalidRequest(
-                    "Please enter a valid email address.", code="invalid_email"
-                ) from exc
+            _valid_email(to)
         else:
             to = clean_phone(to)
         message.to = to

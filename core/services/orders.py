@@ -20,6 +20,7 @@ from core.exceptions import OrderNotCancellable, OrderNotRefundable, PaymentUnav
 from core.models import Event, Order, Payment, Ticket, TicketType
 from core.notify.outbox import queue_email
 from core.payments import get_provider
+from core.services.audit import jsonable, record_change
 from core.services.fulfilment import lock_order
 from core.services.waitlist import offer_after_commit
 
@@ -128,7 +129,9 @@ def sweep_expired_holds(*, now: datetime | None = None, limit: int = 500) -> int
     return len(orders)
 
 
-def refund_order(*, order_id, reason: str = "", now: datetime | None = None) -> Order:
+def refund_order(
+    *, order_id, reason: str = "", actor=None, now: datetime | None = None
+) -> Order:
     """Give a paid order's money back and void its tickets (an owner's decision).
 
     First asks the provider to refund each kept payment, outside any
@@ -137,6 +140,7 @@ def refund_order(*, order_id, reason: str = "", now: datetime | None = None) -> 
     refuses. Then void_order does the rest in one transaction. Comp and
     external-channel orders are voided without a provider call. Raises
     OrderNotRefundable unless the order is paid (a refunded one is returned).
+    `actor`, the staff member who decided it, goes in the audit log.
     """
     order = Order.objects.get(pk=order_id)
     if order.status == Order.Status.REFUNDED:
@@ -149,12 +153,17 @@ def refund_order(*, order_id, reason: str = "", now: datetime | None = None) -> 
         get_provider(payment.provider).refund(
             payment=payment, reason=reason or "refunded by the organiser"
         )
-    return void_order(order_id=order_id, reason=reason, now=now)
+    return void_order(order_id=order_id, reason=reason, actor=actor, now=now)
 
 
 @transaction.atomic
 def void_order(
-    *, order_id, reason: str = "", nowait: bool = False, now: datetime | None = None
+    *,
+    order_id,
+    reason: str = "",
+    actor=None,
+    nowait: bool = False,
+    now: datetime | None = None,
 ) -> Order:
     """Void an order's tickets, free their seats and mark it refunded.
 
@@ -164,7 +173,8 @@ def void_order(
     primary-key order while the counters move: sold goes down by every
     issued or used ticket, checked-in by every used one. Marks its kept
     payments refunded (one still due back is left to the refund sweep), queues the `order_refunded` email and announces availability
-    after commit. Repeating it changes nothing.
+    after commit. Repeating it changes nothing. With a staff `actor` the
+    refund is recorded in the audit log.
     """
     now = now or timezone.now()
     order = lock_order(order_id, nowait=nowait)
@@ -204,6 +214,21 @@ def void_order(
     order.status = Order.Status.REFUNDED
     order.updated_at = now
     order.save(update_fields=["status", "updated_at"])
+    if actor is not None:
+        record_change(
+            actor=actor,
+            action="order.refund",
+            obj=order,
+            object_repr=f"{order.code} · {order.customer_name}",
+            event=order.event,
+            before={"status": previous_status},
+            after={
+                "status": order.status,
+                "total": jsonable(order.total),
+                "tickets_voided": len(tickets),
+                "reason": reason,
+            },
+        )
     if previous_status == Order.Status.PAID or tickets:
         queue_email(
             kind="order_refunded",

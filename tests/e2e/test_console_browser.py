@@ -86,3 +86,51 @@ def test_owner_adds_a_third_type_with_the_button_and_sees_errors_in_place(
     )
     assert page.locator("#id_types-2-price").get_attribute("aria-invalid") == "true"
     assert not Event.objects.exists()
+
+
+def test_owner_finds_a_customers_order_on_a_phone_and_refunds_it(live_server, browser):
+    """ "I can't come": the owner finds the order by email and refunds it."""
+    from core.models import Order, Ticket
+    from tests.factories import TicketTypeFactory, make_paid_order
+
+    make_staff("owner", username="boss")
+    paid = make_paid_order(
+        TicketTypeFactory(name="Standing", price="25.00"), 2, email="rosa@example.com"
+    )
+    context = browser.new_context(viewport={"width": 390, "height": 844})
+    page = context.new_page()
+    try:
+        page.goto(live_server.url + "/scanner/")
+        page.get_by_label("Username or email").fill("boss")
+        page.get_by_label("Password").fill("correct-horse-battery")
+        page.get_by_role("button", name="Sign in").click()
+        page.get_by_role("link", name="Orders").click()
+        page.get_by_label("Find an order").fill("rosa@")
+        page.get_by_role("button", name="Search").click()
+        page.get_by_role("link", name=paid.code).click()
+        page.get_by_role("heading", name=f"Order {paid.code}").wait_for()
+
+        page.get_by_label("Reason").fill("Can't come")
+        page.get_by_role("button", name="Refund order").click()
+        # The browser itself asks for the box first (it is required).
+        assert page.get_by_role("heading", name="Refund").is_visible()
+        page.get_by_label("Yes, refund").check()
+        page.get_by_role("button", name="Refund order").click()
+        page.get_by_text(f"Order {paid.code} refunded").wait_for()
+        page.screenshot(path=str(live_server_screenshot_dir() / "order-refunded.png"))
+    finally:
+        context.close()
+
+    paid.refresh_from_db()
+    assert paid.status == Order.Status.REFUNDED
+    assert set(paid.tickets.values_list("status", flat=True)) == {Ticket.Status.VOID}
+
+
+def live_server_screenshot_dir():
+    import os
+    import pathlib
+    import tempfile
+
+    path = pathlib.Path(os.environ.get("SCREENSHOT_DIR", tempfile.gettempdir()))
+    path.mkdir(parents=True, exist_ok=True)
+    return path

@@ -45,6 +45,10 @@ EXPECTED_ROLES = {
     "scanner:staff_edit": OWNER,
     "scanner:staff_set_active": OWNER,
     "scanner:staff_invite_revoke": OWNER,
+    "scanner:orders": MANAGERS,
+    "scanner:order_detail": MANAGERS,
+    "scanner:order_refund": MANAGERS,
+    "scanner:order_resend": MANAGERS,
 }
 
 

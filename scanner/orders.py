@@ -1,0 +1,81 @@
+"""Orders in the console (owner and managers): find one, see it, refund it,
+send its tickets again. A customer's "I never got my tickets" or "I can't
+come" is answered here, without Stripe's dashboard or a developer."""
+
+import uuid
+
+from django.contrib import messages
+from django.http import Http404, HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+from django.views.decorators.http import require_POST
+
+from core.exceptions import TicketingError
+from core.models import Event
+from core.queries.orders import CONSOLE_SEARCH_LIMIT, console_order, search_orders
+from core.services.messages import resend_order_tickets
+from core.services.orders import refund_order
+from core.templatetags.ticketing import money
+from scanner.permissions import MANAGERS, role_required
+
+
+def _event_filter(value: str):
+    try:
+        return uuid.UUID(value) if value else None
+    except ValueError:
+        return None
+
+
+@role_required(*MANAGERS)
+def order_list(request: HttpRequest) -> HttpResponse:
+    text = request.GET.get("q", "").strip()
+    event_id = _event_filter(request.GET.get("event", ""))
+    orders = search_orders(text=text, event_id=event_id)
+    context = {
+        "orders": orders,
+        "q": text,
+        "event_id": event_id,
+        "events": Event.objects.order_by("-starts_at").only("id", "name", "starts_at"),
+        "limited": len(orders) == CONSOLE_SEARCH_LIMIT,
+    }
+    return render(request, "scanner/orders.html", context)
+
+
+@role_required(*MANAGERS)
+def order_detail(request: HttpRequest, order_id) -> HttpResponse:
+    view = console_order(order_id)
+    if view is None:
+        raise Http404("No such order")
+    return render(request, "scanner/order_detail.html", {"view": view})
+
+
+@require_POST
+@role_required(*MANAGERS)
+def order_refund(request: HttpRequest, order_id) -> HttpResponse:
+    """Money back and tickets void, once the staff member has confirmed it."""
+    if request.POST.get("confirm") != "yes":
+        messages.error(request, "Tick the box to confirm the refund; nothing changed.")
+        return redirect("scanner:order_detail", order_id=order_id)
+    reason = request.POST.get("reason", "").strip()[:200]
+    try:
+        order = refund_order(order_id=order_id, reason=reason, actor=request.user)
+    except TicketingError as exc:
+        messages.error(request, exc.message)
+    else:
+        messages.success(
+            request,
+            f"Order {order.code} refunded: {money(order.total, order.currency)}"
+            " back to the customer; its tickets no longer admit.",
+        )
+    return redirect("scanner:order_detail", order_id=order_id)
+
+
+@require_POST
+@role_required(*MANAGERS)
+def order_resend(request: HttpRequest, order_id) -> HttpResponse:
+    try:
+        message = resend_order_tickets(order_id=order_id, to=request.POST.get("to", ""))
+    except TicketingError as exc:
+        messages.error(request, exc.message)
+    else:
+        messages.success(request, f"Tickets queued to {message.to}.")
+    return redirect("scanner:order_detail", order_id=order_id)

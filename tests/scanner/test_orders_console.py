@@ -1,0 +1,163 @@
+"""The console's orders: find one, see it, refund it, send its tickets again."""
+
+import pytest
+from django.urls import reverse
+
+from core.models import AuditLogEntry, Order, OutboundMessage, Payment, Ticket
+from core.queries.availability import get_event_availability
+from core.services.checkout import place_order
+from tests.factories import EventFactory, TicketTypeFactory, make_paid_order
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def paid(db):
+    ticket_type = TicketTypeFactory(name="Standing", capacity=10, price="25.00")
+    return make_paid_order(ticket_type, 2, email="rosa@example.com", name="Rosa Parks")
+
+
+def test_orders_are_found_by_email_name_order_code_and_ticket_code(client, owner, paid):
+    other = make_paid_order(
+        TicketTypeFactory(), 1, email="someone@example.com", name="Someone Else"
+    )
+    client.force_login(owner)
+    ticket = paid.tickets.first()
+    for text in ("rosa@", "PARKS", paid.code.lower(), ticket.code.lower()):
+        page = client.get(reverse("scanner:orders"), {"q": text}).content.decode()
+        assert f'data-order="{paid.code}"' in page, text
+        assert f'data-order="{other.code}"' not in page, text
+    nothing = client.get(reverse("scanner:orders"), {"q": "nobody-here"})
+    assert "No order matches" in nothing.content.decode()
+
+
+def test_orders_can_be_narrowed_to_one_event(client, manager, paid):
+    other = make_paid_order(TicketTypeFactory(), 1)
+    client.force_login(manager)
+    page = client.get(reverse("scanner:orders"), {"event": str(paid.event_id)})
+    html = page.content.decode()
+    assert paid.code in html and other.code not in html
+    # A mangled filter is ignored rather than an error.
+    assert client.get(reverse("scanner:orders"), {"event": "nope"}).status_code == 200
+
+
+def test_an_order_page_shows_its_tickets_payment_and_messages(client, owner, paid):
+    client.force_login(owner)
+    html = client.get(reverse("scanner:order_detail", args=[paid.id])).content.decode()
+    for ticket in paid.tickets.all():
+        assert f'data-ticket="{ticket.code}"' in html
+    assert "Rosa Parks" in html and "rosa@example.com" in html
+    assert "2 × Standing" in html and "data-refund" in html
+    assert "order_confirmation" in html  # the confirmation email in the outbox
+
+
+def test_refunding_voids_the_tickets_frees_the_seats_and_tells_the_customer(
+    client, owner, paid
+):
+    client.force_login(owner)
+    ticket_type = paid.lines.get().ticket_type
+    before = get_event_availability(paid.event).types[0]
+
+    response = client.post(
+        reverse("scanner:order_refund", args=[paid.id]),
+        {"confirm": "yes", "reason": "Can't come"},
+        follow=True,
+    )
+
+    assert "refunded" in response.content.decode()
+    paid.refresh_from_db()
+    assert paid.status == Order.Status.REFUNDED
+    assert set(paid.tickets.values_list("status", flat=True)) == {Ticket.Status.VOID}
+    assert set(paid.payments.values_list("status", flat=True)) == {
+        Payment.Status.REFUNDED
+    }
+    after = get_event_availability(paid.event).types[0]
+    assert (before.sold, after.sold) == (2, 0)
+    assert after.available == before.available + 2
+    ticket_type.refresh_from_db()
+    assert ticket_type.sold_count == 0
+    email = OutboundMessage.objects.get(order=paid, kind="order_refunded")
+    assert email.context["reason"] == "Can't come"
+    entry = AuditLogEntry.objects.get(action="order.refund")
+    assert entry.actor == owner and entry.after["tickets_voided"] == 2
+    assert "data-refund" not in response.content.decode()  # no second button
+
+
+def test_a_refund_needs_the_box_ticked_and_changes_nothing_without_it(
+    client, owner, paid
+):
+    client.force_login(owner)
+    response = client.post(
+        reverse("scanner:order_refund", args=[paid.id]), {"reason": "x"}, follow=True
+    )
+    assert "Tick the box" in response.content.decode()
+    paid.refresh_from_db()
+    assert paid.status == Order.Status.PAID
+    assert not paid.tickets.filter(status=Ticket.Status.VOID).exists()
+    assert not AuditLogEntry.objects.filter(action="order.refund").exists()
+
+
+def test_an_unpaid_order_cannot_be_refunded_and_says_why(client, manager):
+    ticket_type = TicketTypeFactory()
+    pending = place_order(
+        event_id=ticket_type.event_id,
+        quantities={ticket_type.id: 1},
+        customer_name="Pat",
+        customer_email="pat@example.com",
+    )
+    client.force_login(manager)
+    response = client.post(
+        reverse("scanner:order_refund", args=[pending.id]),
+        {"confirm": "yes"},
+        follow=True,
+    )
+    assert "Only paid orders can be refunded." in response.content.decode()
+    pending.refresh_from_db()
+    assert pending.status == Order.Status.PENDING
+
+
+def test_tickets_can_be_sent_again_to_a_corrected_address(client, owner, paid):
+    client.force_login(owner)
+    response = client.post(
+        reverse("scanner:order_resend", args=[paid.id]),
+        {"to": "rosa.parks@example.org"},
+        follow=True,
+    )
+    assert "Tickets queued to rosa.parks@example.org" in response.content.decode()
+    assert OutboundMessage.objects.filter(
+        order=paid, kind="order_confirmation", to="rosa.parks@example.org"
+    ).exists()
+
+    sent = OutboundMessage.objects.count()
+    bad = client.post(
+        reverse("scanner:order_resend", args=[paid.id]),
+        {"to": "not-an-email"},
+        follow=True,
+    )
+    assert "valid email address" in bad.content.decode()
+    assert OutboundMessage.objects.count() == sent
+
+
+def test_door_staff_see_no_orders(client, door, paid):
+    client.force_login(door)
+    assert client.get(reverse("scanner:orders")).status_code == 403
+    assert (
+        client.post(
+            reverse("scanner:order_refund", args=[paid.id]), {"confirm": "yes"}
+        ).status_code
+        == 403
+    )
+    paid.refresh_from_db()
+    assert paid.status == Order.Status.PAID
+
+
+def test_an_unknown_order_is_a_404(client, owner):
+    import uuid
+
+    client.force_login(owner)
+    assert (
+        client.get(reverse("scanner:order_detail", args=[uuid.uuid4()])).status_code
+        == 404
+    )
+    EventFactory()  # the list still renders with events but no orders
+    assert "No orders yet" in client.get(reverse("scanner:orders")).content.decode()
