@@ -116,6 +116,12 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
         }
     )
 else:
+    # The hot paths' fixed statements (core.queries.rows.planned_cursor) are
+    # prepared once per connection after 5 runs; the ORM's queries are
+    # never prepared (client-side binding). Off for PgBouncer in transaction
+    # mode without max_prepared_statements.
+    if env.bool("DB_PREPARED_STATEMENTS", default=True):
+        DATABASES["default"].setdefault("OPTIONS", {})["prepare_threshold"] = 5
     # Under an ASGI server every request runs in a short-lived thread of its
     # own, so per-thread persistent connections (CONN_MAX_AGE) pile up until
     # Postgres refuses clients. A pool per process lends each request a

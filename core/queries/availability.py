@@ -18,7 +18,7 @@ from django.db.models import Q, Sum
 from django.utils import timezone
 
 from core.models import Event, Order, OrderLine, TicketType, WaitlistEntry
-from core.queries.rows import model_columns
+from core.queries.rows import model_columns, planned_cursor
 
 HOLDING_STATUSES = (Order.Status.PENDING, Order.Status.PROCESSING)
 
@@ -171,7 +171,7 @@ def held_and_waiting(*, event_ids: Iterable, now=None) -> tuple[dict, dict]:
     ]
     held: dict[int, int] = {}
     waiting: dict = {}
-    with connection.cursor() as cursor:
+    with planned_cursor() as cursor:
         cursor.execute(sql, params)
         for kind, event_id, type_id, total in cursor.fetchall():
             if kind == "held":
@@ -296,7 +296,7 @@ def event_availability_now(
     )
     if lookup == "id":
         value = Event._meta.pk.get_db_prep_value(value, db)
-    with db.cursor() as cursor:
+    with planned_cursor() as cursor:
         # The types' is_active, the lookup, and the event's is_active.
         cursor.execute(sql, [True, value, *([True] if active_only else [])])
         rows = cursor.fetchall()

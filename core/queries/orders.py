@@ -8,7 +8,7 @@ from django.db.models import Q
 from django.utils import timezone
 
 from core.models import Event, Order, OrderLine, OutboundMessage, Payment, Ticket
-from core.queries.rows import model_columns
+from core.queries.rows import model_columns, planned_cursor
 
 
 @dataclass(frozen=True)
@@ -36,7 +36,7 @@ def order_by_token(token: str) -> Order | None:
     if not token or len(token) > 64:
         return None
     sql, order_columns, event_columns = _order_by_token_query(connection.alias)
-    with connection.cursor() as cursor:
+    with planned_cursor() as cursor:
         cursor.execute(sql, [token])
         row = cursor.fetchone()
     if row is None:

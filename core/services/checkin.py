@@ -58,6 +58,7 @@ from core.exceptions import (
     WrongEvent,
 )
 from core.models import Event, ScanLog, Ticket, TicketType
+from core.queries.rows import planned_cursor
 from core.tickets.signing import (
     MAX_PAYLOAD_LENGTH,
     VERSION,
@@ -246,7 +247,7 @@ def _read_ticket(ticket_code: str) -> dict | None:
     and times on SQLite).
     """
     sql, columns = _read_ticket_query(connection.alias)
-    with connection.cursor() as cursor:
+    with planned_cursor() as cursor:
         cursor.execute(sql, [ticket_code])
         found = cursor.fetchone()
     if found is None:
@@ -338,7 +339,7 @@ def _claim(
     claim_sql, admit_sql = _claim_queries(connection.alias)
     columns, log_params = _scan_log_columns(log)
     if admit_sql is not None:
-        with _savepoint_if_nested(), connection.cursor() as cursor:
+        with _savepoint_if_nested(), planned_cursor() as cursor:
             cursor.execute(
                 admit_sql,
                 [*claim_params, event_id, row["ticket_type_id"], *log_params],
@@ -600,7 +601,7 @@ def _scan_log_fields() -> list:
 
 def _insert_scan_log(fields: list, params: list) -> int:
     """`INSERT ... RETURNING id`; IntegrityError on a repeated nonce."""
-    with connection.cursor() as cursor:
+    with planned_cursor() as cursor:
         cursor.execute(
             f"INSERT INTO {ScanLog._meta.db_table}"
             f" ({', '.join(f.column for f in fields)})"

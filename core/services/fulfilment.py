@@ -14,7 +14,7 @@ from core.exceptions import OrderBusy
 from core.models import Event, Order, Payment, Ticket, TicketType
 from core.notify.outbox import queue_email, queue_sms
 from core.queries.availability import compute_availability, held_by_type
-from core.queries.rows import ModelColumns, model_columns
+from core.queries.rows import ModelColumns, model_columns, planned_cursor
 from core.services.waitlist import mark_claimed
 from core.tickets.signing import sign_ticket
 
@@ -39,7 +39,7 @@ def lock_order(order_id, *, nowait: bool = False) -> Order:
         )
     sql, columns = _lock_order_query(connection.alias, nowait)
     try:
-        with connection.cursor() as cursor:
+        with planned_cursor() as cursor:
             cursor.execute(
                 sql, [Order._meta.pk.get_db_prep_value(order_id, connection)]
             )
