@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from django.db import connection, connections
 from django.db.backends.utils import CursorWrapper
 from django.db.models import Model
+from django.db.transaction import TransactionManagementError
 
 
 @dataclass(frozen=True)
@@ -89,3 +90,49 @@ def planned_cursor() -> Iterator[CursorWrapper]:
     wrapper = db.make_debug_cursor(raw) if db.queries_logged else db.make_cursor(raw)
     with wrapper as cursor:
         yield cursor
+
+
+@functools.cache
+def _rows_query(
+    model: type[Model], alias: str, field_name: str, order_by_pk: bool, lock: str
+) -> str:
+    db = connections[alias]
+    quote = db.ops.quote_name
+    table = quote(model._meta.db_table)
+    column = quote(model._meta.get_field(field_name).column)
+    sql = (
+        f"SELECT {model_columns(model, alias).select} FROM {table}"
+        f" WHERE {table}.{column} = %s"
+    )
+    if order_by_pk:
+        sql += f" ORDER BY {table}.{quote(model._meta.pk.column)}"
+    if lock and db.features.has_select_for_update:
+        sql += " " + db.ops.for_update_sql(nowait=lock == "nowait")
+    return sql
+
+
+def rows_where(
+    model: type[Model],
+    field_name: str,
+    value,
+    *,
+    order_by_pk: bool = False,
+    lock: str = "",
+) -> list[Model]:
+    """Instances of `model` whose `field_name` equals `value`, as the ORM's
+    `filter(...)` would give them, from SQL written once per database and
+    planned once per connection. `lock` "update" or "nowait" adds FOR UPDATE
+    [NOWAIT] where the database has it (a NOWAIT that finds the row locked
+    raises DatabaseError), and, as the ORM, refuses outside a transaction."""
+    db = connection
+    if lock and db.features.has_select_for_update and not db.in_atomic_block:
+        raise TransactionManagementError(
+            "select_for_update cannot be used outside of a transaction."
+        )
+    sql = _rows_query(model, db.alias, field_name, order_by_pk, lock)
+    field = model._meta.get_field(field_name)
+    with planned_cursor() as cursor:
+        cursor.execute(sql, [field.get_db_prep_value(value, db)])
+        rows = cursor.fetchall()
+    columns = model_columns(model, db.alias)
+    return [columns.instance(row, db.alias) for row in rows]

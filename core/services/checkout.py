@@ -19,6 +19,7 @@ from core.queries.availability import (
     event_availability_now,
     held_and_waiting,
 )
+from core.services.locks import lock_event_and_types
 
 
 def _clean_quantities(quantities: Mapping) -> dict[int, int]:
@@ -167,18 +168,13 @@ def place_order(
 
     # Refused above without a transaction; from here on, under the locks.
     with transaction.atomic():
-        event = Event.objects.select_for_update().filter(pk=event_id).first()
-        if event is None or (not event.is_active and not staff_issued):
-            raise NotFound("This event is not on sale.", code="unknown_event")
         # All the event's types, locked in primary-key order: one query serves
         # both the types being bought and the availability check below (the
         # event row lock already serialises checkouts, so the extra row locks
         # cost nothing).
-        all_types = list(
-            TicketType.objects.select_for_update().filter(event=event).order_by("pk")
-        )
-        for ticket_type in all_types:
-            ticket_type.event = event  # sales_open() reads it; no query per type
+        event, all_types = lock_event_and_types(event_id)
+        if event is None or (not event.is_active and not staff_issued):
+            raise NotFound("This event is not on sale.", code="unknown_event")
         types = [t for t in all_types if t.id in wanted]
         if len(types) != len(wanted):
             raise InvalidRequest(

@@ -1,20 +1,17 @@
 """Turning a paid order into tickets, exactly once."""
 
-import functools
 from dataclasses import dataclass
 from decimal import Decimal
 
-from django.db import DatabaseError, connection, connections, transaction
+from django.db import transaction
 from django.db.models import F
-from django.db.transaction import TransactionManagementError
 from django.utils import timezone
 
 from core import realtime
-from core.exceptions import OrderBusy
 from core.models import Event, Order, Payment, Ticket, TicketType
 from core.notify.outbox import queue_email, queue_sms
 from core.queries.availability import compute_availability, held_by_type
-from core.queries.rows import ModelColumns, model_columns, planned_cursor
+from core.services.locks import lock_event_and_types, lock_order
 from core.services.waitlist import mark_claimed
 from core.tickets.signing import sign_ticket
 
@@ -26,54 +23,10 @@ class FulfilmentResult:
     needs_refund: bool = False  # paid, but the seats were gone: refund it
 
 
-def lock_order(order_id, *, nowait: bool = False) -> Order:
-    """Lock an order row; with `nowait` a concurrent holder raises OrderBusy.
-
-    What `select_for_update(nowait=...).get(pk=...)` does, with its SQL
-    written once per database: every payment, refund and cancellation starts
-    here. Raises Order.DoesNotExist for an unknown id.
-    """
-    if connection.features.has_select_for_update and not connection.in_atomic_block:
-        raise TransactionManagementError(
-            "lock_order cannot be used outside of a transaction."
-        )
-    sql, columns = _lock_order_query(connection.alias, nowait)
-    try:
-        with planned_cursor() as cursor:
-            cursor.execute(
-                sql, [Order._meta.pk.get_db_prep_value(order_id, connection)]
-            )
-            row = cursor.fetchone()
-    except DatabaseError as exc:
-        raise OrderBusy() from exc
-    if row is None:
-        raise Order.DoesNotExist("Order matching query does not exist.")
-    return columns.instance(row, connection.alias)
-
-
-@functools.cache
-def _lock_order_query(alias: str, nowait: bool) -> tuple[str, ModelColumns]:
-    db = connections[alias]
-    quote = db.ops.quote_name
-    columns = model_columns(Order, alias)
-    sql = (
-        f"SELECT {columns.select} FROM {quote(Order._meta.db_table)}"
-        f" WHERE {quote(Order._meta.db_table)}.{quote(Order._meta.pk.column)} = %s"
-    )
-    if db.features.has_select_for_update:
-        sql += " " + db.ops.for_update_sql(nowait=nowait)
-    return sql, columns
-
-
 def _seats_still_free(order: Order, now) -> bool:
     """Whether an order whose hold lapsed still fits (its own lines not counted as held)."""
-    event = Event.objects.select_for_update().get(pk=order.event_id)
+    event, types = lock_event_and_types(order.event_id)
     lines = list(order.lines.all())
-    types = list(
-        TicketType.objects.select_for_update()
-        .filter(event_id=order.event_id)
-        .order_by("pk")
-    )
     held = held_by_type(event_ids=[order.event_id], now=now, exclude_order_id=order.id)
     availability = compute_availability(event, types, held, now)
     free = {row.id: row.available for row in availability.types}

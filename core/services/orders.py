@@ -21,7 +21,7 @@ from core.models import Event, Order, Payment, Ticket, TicketType
 from core.notify.outbox import queue_email
 from core.payments import get_provider
 from core.services.audit import jsonable, record_change
-from core.services.fulfilment import lock_order
+from core.services.locks import lock_order
 from core.services.waitlist import offer_after_commit
 
 logger = logging.getLogger(__name__)

@@ -19,7 +19,8 @@ from core.models import Order, Payment, ProviderEvent
 from core.notify.outbox import queue_email
 from core.payments import get_provider
 from core.payments.money import from_minor_units
-from core.services.fulfilment import FulfilmentResult, fulfil_order, lock_order
+from core.services.fulfilment import FulfilmentResult, fulfil_order
+from core.services.locks import lock_order
 from core.services.orders import (
     REFUNDABLE_PROVIDERS,
     close_checkout_quietly,

@@ -94,7 +94,7 @@ def test_lock_order_gives_the_orders_row_as_the_orm_would():
 
     from django.db import transaction
 
-    from core.services.fulfilment import lock_order
+    from core.services.locks import lock_order
 
     ticket_type = TicketTypeFactory(price="12.34")
     order = place_order(

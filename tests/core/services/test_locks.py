@@ -1,0 +1,36 @@
+import uuid
+
+import pytest
+from django.db import transaction
+
+from core.models import TicketType
+from core.services.locks import lock_event_and_types
+from tests.factories import EventFactory, TicketTypeFactory
+
+pytestmark = pytest.mark.django_db
+
+
+def _fields(instance) -> dict:
+    return {
+        f.attname: getattr(instance, f.attname) for f in instance._meta.concrete_fields
+    }
+
+
+def test_the_event_and_all_its_types_come_locked_in_primary_key_order():
+    event = EventFactory()
+    made = [
+        TicketTypeFactory(event=event, sort_order=order, is_active=order != 1)
+        for order in (3, 1, 2)
+    ]
+    TicketTypeFactory()  # another event's type stays out
+    with transaction.atomic():
+        locked_event, types = lock_event_and_types(event.pk)
+    assert _fields(locked_event) == _fields(event)
+    assert [t.pk for t in types] == sorted(t.pk for t in made)  # inactive too
+    orm = {t.pk: _fields(t) for t in TicketType.objects.filter(event=event)}
+    assert all(_fields(t) == orm[t.pk] and t.event is locked_event for t in types)
+
+
+def test_an_unknown_event_locks_nothing():
+    with transaction.atomic():
+        assert lock_event_and_types(uuid.uuid4()) == (None, [])
