@@ -15,7 +15,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 
 from django.db import connection, connections
-from django.db.backends.utils import CursorWrapper
+from django.db.backends.utils import CursorDebugWrapper, CursorWrapper
 from django.db.models import Model
 from django.db.transaction import TransactionManagementError
 
@@ -87,52 +87,65 @@ def planned_cursor() -> Iterator[CursorWrapper]:
     db.ensure_connection()
     db.validate_thread_sharing()
     raw = ServerBindingCursor(db.connection)
-    wrapper = db.make_debug_cursor(raw) if db.queries_logged else db.make_cursor(raw)
+    wrapper = (
+        _PlannedDebugWrapper(raw, db) if db.queries_logged else db.make_cursor(raw)
+    )
     with wrapper as cursor:
         yield cursor
 
 
+class _PlannedDebugWrapper(CursorDebugWrapper):
+    """Logs a planned statement's SQL as written (with its parameters beside
+    it): Django reads the executed text back from the cursor, which psycopg
+    does not keep for a prepared statement."""
+
+    def debug_sql(
+        self, sql=None, params=None, use_last_executed_query=False, many=False
+    ):
+        return super().debug_sql(sql, params, use_last_executed_query=False, many=many)
+
+
 @functools.cache
 def _rows_query(
-    model: type[Model], alias: str, field_name: str, order_by_pk: bool, lock: str
+    model: type[Model], alias: str, field_names: tuple, order_by: str, lock: str
 ) -> str:
     db = connections[alias]
     quote = db.ops.quote_name
     table = quote(model._meta.db_table)
-    column = quote(model._meta.get_field(field_name).column)
-    sql = (
-        f"SELECT {model_columns(model, alias).select} FROM {table}"
-        f" WHERE {table}.{column} = %s"
+    conditions = " AND ".join(
+        f"{table}.{quote(model._meta.get_field(name).column)} = %s"
+        for name in field_names
     )
-    if order_by_pk:
-        sql += f" ORDER BY {table}.{quote(model._meta.pk.column)}"
+    sql = f"SELECT {model_columns(model, alias).select} FROM {table} WHERE {conditions}"
+    if order_by:
+        sql += f" ORDER BY {table}.{quote(model._meta.get_field(order_by).column)}"
     if lock and db.features.has_select_for_update:
         sql += " " + db.ops.for_update_sql(nowait=lock == "nowait")
     return sql
 
 
 def rows_where(
-    model: type[Model],
-    field_name: str,
-    value,
-    *,
-    order_by_pk: bool = False,
-    lock: str = "",
+    model: type[Model], *, order_by: str = "", lock: str = "", **equals
 ) -> list[Model]:
-    """Instances of `model` whose `field_name` equals `value`, as the ORM's
-    `filter(...)` would give them, from SQL written once per database and
-    planned once per connection. `lock` "update" or "nowait" adds FOR UPDATE
-    [NOWAIT] where the database has it (a NOWAIT that finds the row locked
-    raises DatabaseError), and, as the ORM, refuses outside a transaction."""
+    """Instances of `model` whose fields equal `equals`, as the ORM's
+    `filter(**equals).order_by(order_by)` would give them, from SQL written
+    once per database and planned once per connection. `lock` "update" or
+    "nowait" adds FOR UPDATE [NOWAIT] where the database has it (a NOWAIT
+    that finds a row locked raises DatabaseError) and, as the ORM, refuses
+    outside a transaction."""
     db = connection
     if lock and db.features.has_select_for_update and not db.in_atomic_block:
         raise TransactionManagementError(
             "select_for_update cannot be used outside of a transaction."
         )
-    sql = _rows_query(model, db.alias, field_name, order_by_pk, lock)
-    field = model._meta.get_field(field_name)
+    names = tuple(equals)
+    sql = _rows_query(model, db.alias, names, order_by, lock)
+    params = [
+        model._meta.get_field(name).get_db_prep_value(value, db)
+        for name, value in equals.items()
+    ]
     with planned_cursor() as cursor:
-        cursor.execute(sql, [field.get_db_prep_value(value, db)])
+        cursor.execute(sql, params)
         rows = cursor.fetchall()
     columns = model_columns(model, db.alias)
     return [columns.instance(row, db.alias) for row in rows]

@@ -59,6 +59,7 @@ from core.exceptions import (
 )
 from core.models import Event, ScanLog, Ticket, TicketType
 from core.queries.rows import planned_cursor
+from core.services.counters import move_counters
 from core.tickets.signing import (
     MAX_PAYLOAD_LENGTH,
     VERSION,
@@ -351,7 +352,11 @@ def _claim(
         if cursor.rowcount != 1:
             return None
         scan_id = _insert_scan_log(columns, log_params)
-        _count_checked_in(event=event, ticket_type_id=row["ticket_type_id"], delta=1)
+        move_counters(
+            event_id=event.pk,
+            by_type={row["ticket_type_id"]: 1},
+            column="checked_in_count",
+        )
     return scan_id
 
 
@@ -494,26 +499,6 @@ def _admit(
         refusal = _refusal_for(event, row, at=at, now=now) or AlreadyUsed()
     refusal.ticket_row = row
     raise refusal
-
-
-def _count_checked_in(*, event: Event, ticket_type_id: int, delta: int) -> None:
-    """Move the event's, then the type's checked_in_count (fulfilment's lock order).
-
-    Plain SQL: these run on every admit, and the ORM's F() update costs
-    three times as much to build as to run. The check constraints
-    (checked_in <= sold) still guard the values.
-    """
-    with connection.cursor() as cursor:
-        cursor.execute(
-            f"UPDATE {Event._meta.db_table}"
-            " SET checked_in_count = checked_in_count + %s WHERE id = %s",
-            [delta, Event._meta.pk.get_db_prep_value(event.pk, connection)],
-        )
-        cursor.execute(
-            f"UPDATE {TicketType._meta.db_table}"
-            " SET checked_in_count = checked_in_count + %s WHERE id = %s",
-            [delta, ticket_type_id],
-        )
 
 
 def _log_detail(
@@ -972,7 +957,11 @@ def undo_admit(
             info=undone,
         ),
     )
-    _count_checked_in(event=event, ticket_type_id=ticket.ticket_type_id, delta=-1)
+    move_counters(
+        event_id=event.pk,
+        by_type={ticket.ticket_type_id: -1},
+        column="checked_in_count",
+    )
     result = _result_from(log)
     _announce(event, result, device_label=device_label, staff=staff)
     return result

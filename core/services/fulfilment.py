@@ -4,13 +4,14 @@ from dataclasses import dataclass
 from decimal import Decimal
 
 from django.db import transaction
-from django.db.models import F
 from django.utils import timezone
 
 from core import realtime
-from core.models import Event, Order, Payment, Ticket, TicketType
+from core.models import Order, OrderLine, Payment, Ticket
 from core.notify.outbox import queue_email, queue_sms
 from core.queries.availability import compute_availability, held_by_type
+from core.queries.rows import rows_where
+from core.services.counters import move_counters
 from core.services.locks import lock_event_and_types, lock_order
 from core.services.waitlist import mark_claimed
 from core.tickets.signing import sign_ticket
@@ -36,7 +37,7 @@ def _seats_still_free(order: Order, now) -> bool:
 
 
 def _issue_tickets(order: Order) -> list:
-    lines = list(order.lines.order_by("ticket_type_id"))
+    lines = rows_where(OrderLine, order=order.pk, order_by="ticket_type")
     tickets = []
     for line in lines:
         for _ in range(line.quantity):
@@ -65,13 +66,12 @@ def _count_sold(order: Order, lines: list) -> None:
     waits for) is held only until commit. The check constraints
     (sold <= capacity) are the last guard against overselling.
     """
-    Event.objects.filter(pk=order.event_id).update(
-        sold_count=F("sold_count") + sum(line.quantity for line in lines)
-    )
+    by_type: dict[int, int] = {}
     for line in lines:
-        TicketType.objects.filter(pk=line.ticket_type_id).update(
-            sold_count=F("sold_count") + line.quantity
+        by_type[line.ticket_type_id] = (
+            by_type.get(line.ticket_type_id, 0) + line.quantity
         )
+    move_counters(event_id=order.event_id, by_type=by_type, column="sold_count")
 
 
 def _mark_refund_due(payment: Payment) -> None:
@@ -112,9 +112,10 @@ def fulfil_order(
     order = lock_order(order_id, nowait=nowait)
     # Under the order lock a repeat of this payment cannot be racing us, so a
     # plain read-then-insert is enough (no savepoint round trips).
-    payment = Payment.objects.filter(
-        provider=provider, provider_reference=provider_reference
-    ).first()
+    found = rows_where(
+        Payment, provider=provider, provider_reference=provider_reference
+    )
+    payment = found[0] if found else None
     created = payment is None
     if created:
         payment = Payment.objects.create(

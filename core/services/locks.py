@@ -20,7 +20,7 @@ def lock_order(order_id, *, nowait: bool = False) -> Order:
     Order.DoesNotExist for an unknown id.
     """
     try:
-        found = rows_where(Order, "id", order_id, lock="nowait" if nowait else "update")
+        found = rows_where(Order, id=order_id, lock="nowait" if nowait else "update")
     except DatabaseError as exc:
         raise OrderBusy() from exc
     if not found:
@@ -33,12 +33,10 @@ def lock_event_and_types(event_id) -> tuple[Event | None, list[TicketType]]:
     the order every writer of seats takes (checkout, fulfilment), so none can
     deadlock another. Each type's `event` is the locked event (no query per
     type). Planned once per connection: every checkout starts here."""
-    events = rows_where(Event, "id", event_id, lock="update")
+    events = rows_where(Event, id=event_id, lock="update")
     if not events:
         return None, []
-    types = rows_where(
-        TicketType, "event", events[0].pk, order_by_pk=True, lock="update"
-    )
+    types = rows_where(TicketType, event=events[0].pk, order_by="id", lock="update")
     for ticket_type in types:
         ticket_type.event = events[0]
     return events[0], types

@@ -32,3 +32,17 @@ def test_order_by_token_gives_what_the_orm_gives():
 def test_order_by_token_finds_nothing_for_unknown_tokens(token):
     make_paid_order(TicketTypeFactory(), 1)
     assert order_by_token(token) is None
+
+
+def test_planned_statements_are_logged_with_their_sql_once_prepared():
+    """Past psycopg's prepare threshold a statement runs prepared; the query
+    log (tests, DEBUG, the debug toolbar) must still show its SQL."""
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    paid = make_paid_order(TicketTypeFactory(), 1)
+    with CaptureQueriesContext(connection) as queries:
+        for _ in range(8):
+            assert order_by_token(paid.token).pk == paid.pk
+    assert len(queries) == 8
+    assert all(q["sql"].startswith("SELECT") for q in queries.captured_queries)

@@ -34,3 +34,11 @@ def test_the_event_and_all_its_types_come_locked_in_primary_key_order():
 def test_an_unknown_event_locks_nothing():
     with transaction.atomic():
         assert lock_event_and_types(uuid.uuid4()) == (None, [])
+
+
+def test_only_the_two_counters_can_be_moved():
+    from core.services.counters import move_counters
+
+    event = EventFactory()
+    with pytest.raises(ValueError, match="Not a counter"):
+        move_counters(event_id=event.pk, by_type={}, column="venue_capacity")
