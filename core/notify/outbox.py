@@ -3,6 +3,7 @@
 from django.utils import timezone
 
 from core.models import Event, Order, OutboundMessage
+from core.queries.rows import insert_row
 
 
 def _queue(
@@ -14,15 +15,18 @@ def _queue(
     event: Event | None,
     context: dict | None,
 ) -> OutboundMessage:
-    return OutboundMessage.objects.create(
-        channel=channel,
-        kind=kind,
-        to=to,
-        order=order,
-        # The id, not the object: no query to load the order's event.
-        event_id=event.id if event else (order.event_id if order else None),
-        context=context or {},
-        next_attempt_at=timezone.now(),
+    # Written by hand, planned once per connection: every sale queues one.
+    return insert_row(
+        OutboundMessage(
+            channel=channel,
+            kind=kind,
+            to=to,
+            order=order,
+            # The id, not the object: no query to load the order's event.
+            event_id=event.id if event else (order.event_id if order else None),
+            context=context or {},
+            next_attempt_at=timezone.now(),
+        )
     )
 
 

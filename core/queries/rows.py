@@ -149,3 +149,46 @@ def rows_where(
         rows = cursor.fetchall()
     columns = model_columns(model, db.alias)
     return [columns.instance(row, db.alias) for row in rows]
+
+
+@functools.cache
+def _insert_query(model: type[Model], alias: str, returning_pk: bool) -> tuple:
+    db = connections[alias]
+    quote = db.ops.quote_name
+    fields = [
+        field
+        for field in model._meta.concrete_fields
+        if not (returning_pk and field.primary_key)
+    ]
+    sql = (
+        f"INSERT INTO {quote(model._meta.db_table)}"
+        f" ({', '.join(quote(field.column) for field in fields)})"
+        f" VALUES ({', '.join(['%s'] * len(fields))})"
+    )
+    if returning_pk:
+        sql += f" RETURNING {quote(model._meta.pk.column)}"
+    return sql, fields
+
+
+def insert_row(instance: Model) -> Model:
+    """Write a new instance as `save()` would (its defaults, `auto_now_add`
+    and every field's `pre_save`), from SQL written once per model and
+    database and planned once per connection; an auto primary key comes back
+    from RETURNING. Sends no model signals: only for models without
+    receivers (orders, their lines, payments, outbox messages), on paths that
+    write them on every purchase."""
+    db = connection
+    meta = instance._meta
+    returning_pk = meta.auto_field is not None and instance.pk is None
+    sql, fields = _insert_query(type(instance), db.alias, returning_pk)
+    params = [
+        field.get_db_prep_save(field.pre_save(instance, add=True), db)
+        for field in fields
+    ]
+    with planned_cursor() as cursor:
+        cursor.execute(sql, params)
+        if returning_pk:
+            instance.pk = cursor.fetchone()[0]
+    instance._state.adding = False
+    instance._state.db = db.alias
+    return instance

@@ -19,6 +19,7 @@ from core.queries.availability import (
     event_availability_now,
     held_and_waiting,
 )
+from core.queries.rows import insert_row
 from core.services.locks import lock_event_and_types
 
 
@@ -237,7 +238,7 @@ def create_held_order(
     checked that the seats are free.
     """
     total = Decimal("0.00") if free else sum(t.price * qty for t, qty in wanted.items())
-    order = Order.objects.create(
+    order = Order(
         **({"id": order_id} if order_id else {}),
         event=event,
         customer_name=customer_name,
@@ -248,13 +249,15 @@ def create_held_order(
         total=total,
         currency=event.currency,
     )
-    OrderLine.objects.bulk_create(
-        OrderLine(
-            order=order,
-            ticket_type=t,
-            quantity=qty,
-            unit_price=Decimal("0.00") if free else t.price,
+    # Written by hand, planned once per connection: every checkout writes these.
+    insert_row(order)
+    for t, qty in wanted.items():
+        insert_row(
+            OrderLine(
+                order=order,
+                ticket_type=t,
+                quantity=qty,
+                unit_price=Decimal("0.00") if free else t.price,
+            )
         )
-        for t, qty in wanted.items()
-    )
     return order

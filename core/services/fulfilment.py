@@ -10,7 +10,7 @@ from core import realtime
 from core.models import Order, OrderLine, Payment, Ticket
 from core.notify.outbox import queue_email, queue_sms
 from core.queries.availability import compute_availability, held_by_type
-from core.queries.rows import rows_where
+from core.queries.rows import insert_row, rows_where
 from core.services.counters import move_counters
 from core.services.locks import lock_event_and_types, lock_order
 from core.services.waitlist import mark_claimed
@@ -118,14 +118,16 @@ def fulfil_order(
     payment = found[0] if found else None
     created = payment is None
     if created:
-        payment = Payment.objects.create(
-            order=order,
-            provider=provider,
-            provider_reference=provider_reference,
-            amount=amount,
-            currency=currency.lower(),
-            status=Payment.Status.SUCCEEDED,
-            provider_event_id=provider_event_id,
+        payment = insert_row(
+            Payment(
+                order=order,
+                provider=provider,
+                provider_reference=provider_reference,
+                amount=amount,
+                currency=currency.lower(),
+                status=Payment.Status.SUCCEEDED,
+                provider_event_id=provider_event_id,
+            )
         )
     if payment.status in (Payment.Status.REFUND_DUE, Payment.Status.REFUNDED):
         # This payment was already turned away: a repeat must not issue now.

@@ -46,3 +46,48 @@ def test_planned_statements_are_logged_with_their_sql_once_prepared():
             assert order_by_token(paid.token).pk == paid.pk
     assert len(queries) == 8
     assert all(q["sql"].startswith("SELECT") for q in queries.captured_queries)
+
+
+def test_insert_row_writes_what_save_would():
+    """Defaults, auto_now_add, decimals, JSON and an auto primary key alike."""
+    from decimal import Decimal
+
+    from django.utils import timezone
+
+    from core.models import OrderLine, OutboundMessage
+    from core.queries.rows import insert_row
+
+    ticket_type = TicketTypeFactory(price="7.50")
+    order = insert_row(
+        Order(
+            event_id=ticket_type.event_id,
+            customer_name="Ada",
+            customer_email="ada@example.com",
+            total=Decimal("15.00"),
+            currency="eur",
+        )
+    )
+    line = insert_row(
+        OrderLine(order=order, ticket_type=ticket_type, quantity=2, unit_price="7.50")
+    )
+    message = insert_row(
+        OutboundMessage(
+            channel="email",
+            kind="order_confirmation",
+            to="ada@example.com",
+            order=order,
+            event_id=order.event_id,
+            context={"reason": "ümlaut", "n": 2},
+            next_attempt_at=timezone.now(),
+        )
+    )
+
+    assert line.pk is not None and message.pk is not None
+    assert not order._state.adding and order.created_at is not None
+    stored = Order.objects.get(pk=order.pk)
+    assert _fields(stored) == _fields(order)
+    assert OrderLine.objects.get(pk=line.pk).unit_price == Decimal("7.50")
+    assert OutboundMessage.objects.get(pk=message.pk).context == {
+        "reason": "ümlaut",
+        "n": 2,
+    }
