@@ -152,7 +152,9 @@ def rows_where(
 
 
 @functools.cache
-def _insert_query(model: type[Model], alias: str, returning_pk: bool) -> tuple:
+def _insert_query(
+    model: type[Model], alias: str, returning_pk: bool, rows: int
+) -> tuple:
     db = connections[alias]
     quote = db.ops.quote_name
     fields = [
@@ -160,35 +162,53 @@ def _insert_query(model: type[Model], alias: str, returning_pk: bool) -> tuple:
         for field in model._meta.concrete_fields
         if not (returning_pk and field.primary_key)
     ]
+    row = f"({', '.join(['%s'] * len(fields))})"
     sql = (
         f"INSERT INTO {quote(model._meta.db_table)}"
         f" ({', '.join(quote(field.column) for field in fields)})"
-        f" VALUES ({', '.join(['%s'] * len(fields))})"
+        f" VALUES {', '.join([row] * rows)}"
     )
     if returning_pk:
         sql += f" RETURNING {quote(model._meta.pk.column)}"
     return sql, fields
 
 
-def insert_row(instance: Model) -> Model:
-    """Write a new instance as `save()` would (its defaults, `auto_now_add`
-    and every field's `pre_save`), from SQL written once per model and
-    database and planned once per connection; an auto primary key comes back
-    from RETURNING. Sends no model signals: only for models without
-    receivers (orders, their lines, payments, outbox messages), on paths that
-    write them on every purchase."""
+def insert_rows(instances: list[Model]) -> list[Model]:
+    """Write new instances of one model as `save()` would (their defaults,
+    `auto_now_add` and every field's `pre_save`), in one statement written
+    once per model, database and row count, and planned once per connection;
+    auto primary keys come back from RETURNING, in order. Sends no model
+    signals: only for models without receivers (orders, their lines,
+    tickets, payments, outbox messages), on paths that write them on every
+    purchase."""
+    if not instances:
+        return instances
     db = connection
-    meta = instance._meta
-    returning_pk = meta.auto_field is not None and instance.pk is None
-    sql, fields = _insert_query(type(instance), db.alias, returning_pk)
-    params = [
-        field.get_db_prep_save(field.pre_save(instance, add=True), db)
-        for field in fields
-    ]
-    with planned_cursor() as cursor:
-        cursor.execute(sql, params)
-        if returning_pk:
-            instance.pk = cursor.fetchone()[0]
-    instance._state.adding = False
-    instance._state.db = db.alias
-    return instance
+    model = type(instances[0])
+    returning_pk = model._meta.auto_field is not None and instances[0].pk is None
+    # The database's cap on parameters per statement (SQLite's, or the
+    # Postgres protocol's 65,535) sets the rows per statement.
+    per_row = len(_insert_query(model, db.alias, returning_pk, 1)[1])
+    batch = max(1, (db.features.max_query_params or 65535) // per_row)
+    for start in range(0, len(instances), batch):
+        chunk = instances[start : start + batch]
+        sql, fields = _insert_query(model, db.alias, returning_pk, len(chunk))
+        params = [
+            field.get_db_prep_save(field.pre_save(instance, add=True), db)
+            for instance in chunk
+            for field in fields
+        ]
+        with planned_cursor() as cursor:
+            cursor.execute(sql, params)
+            if returning_pk:
+                for instance, (pk,) in zip(chunk, cursor.fetchall(), strict=True):
+                    instance.pk = pk
+    for instance in instances:
+        instance._state.adding = False
+        instance._state.db = db.alias
+    return instances
+
+
+def insert_row(instance: Model) -> Model:
+    """insert_rows for one instance."""
+    return insert_rows([instance])[0]

@@ -19,7 +19,7 @@ from core.queries.availability import (
     event_availability_now,
     held_and_waiting,
 )
-from core.queries.rows import insert_row
+from core.queries.rows import insert_row, insert_rows
 from core.services.locks import lock_event_and_types
 
 
@@ -251,13 +251,15 @@ def create_held_order(
     )
     # Written by hand, planned once per connection: every checkout writes these.
     insert_row(order)
-    for t, qty in wanted.items():
-        insert_row(
+    insert_rows(
+        [
             OrderLine(
                 order=order,
                 ticket_type=t,
                 quantity=qty,
                 unit_price=Decimal("0.00") if free else t.price,
             )
-        )
+            for t, qty in wanted.items()
+        ]
+    )
     return order

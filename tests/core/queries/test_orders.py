@@ -91,3 +91,23 @@ def test_insert_row_writes_what_save_would():
         "reason": "ümlaut",
         "n": 2,
     }
+
+
+def test_insert_rows_batches_under_the_parameter_cap_and_returns_every_key():
+    from django.utils import timezone
+
+    from core.models import OutboundMessage
+    from core.queries.rows import insert_rows
+
+    now = timezone.now()
+    messages = insert_rows(
+        [
+            OutboundMessage(
+                channel="email", kind="k", to=f"{n}@example.com", next_attempt_at=now
+            )
+            for n in range(120)  # SQLite takes 999 parameters: several batches
+        ]
+    )
+    stored = dict(OutboundMessage.objects.values_list("pk", "to"))
+    assert len({m.pk for m in messages}) == 120
+    assert all(stored[m.pk] == m.to for m in messages)
