@@ -14,7 +14,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 
-from django.db import connection, connections
+from django.db import DatabaseError, connection, connections
 from django.db.backends.utils import CursorDebugWrapper, CursorWrapper
 from django.db.models import Model
 from django.db.transaction import TransactionManagementError
@@ -212,3 +212,34 @@ def insert_rows(instances: list[Model]) -> list[Model]:
 def insert_row(instance: Model) -> Model:
     """insert_rows for one instance."""
     return insert_rows([instance])[0]
+
+
+@functools.cache
+def _update_query(model: type[Model], alias: str, names: tuple) -> tuple:
+    quote = connections[alias].ops.quote_name
+    fields = [model._meta.get_field(name) for name in names]
+    assignments = ", ".join(f"{quote(field.column)} = %s" for field in fields)
+    sql = (
+        f"UPDATE {quote(model._meta.db_table)} SET {assignments}"
+        f" WHERE {quote(model._meta.pk.column)} = %s"
+    )
+    return sql, fields
+
+
+def update_row(instance: Model, fields: list[str]) -> None:
+    """`save(update_fields=fields)` from SQL written once per model, database
+    and field list, and planned once per connection (each field's
+    `pre_save` runs, so an `auto_now` field listed gets the time). Raises
+    DatabaseError if the row is gone, as save() does. Sends no model
+    signals: only for models without receivers."""
+    db = connection
+    sql, model_fields = _update_query(type(instance), db.alias, tuple(fields))
+    params = [
+        field.get_db_prep_save(field.pre_save(instance, add=False), db)
+        for field in model_fields
+    ]
+    params.append(instance._meta.pk.get_db_prep_value(instance.pk, db))
+    with planned_cursor() as cursor:
+        cursor.execute(sql, params)
+        if cursor.rowcount != 1:
+            raise DatabaseError("Save with update_fields did not affect any rows.")

@@ -10,7 +10,7 @@ from core import realtime
 from core.models import Order, OrderLine, Payment, Ticket
 from core.notify.outbox import queue_email, queue_sms
 from core.queries.availability import compute_availability, held_by_type
-from core.queries.rows import insert_row, insert_rows, rows_where
+from core.queries.rows import insert_row, insert_rows, rows_where, update_row
 from core.services.counters import move_counters
 from core.services.locks import lock_event_and_types, lock_order
 from core.services.waitlist import mark_claimed
@@ -160,7 +160,7 @@ def fulfil_order(
     order.status = Order.Status.PAID
     order.paid_at = now
     order.hold_expires_at = None
-    order.save(update_fields=["status", "paid_at", "hold_expires_at", "updated_at"])
+    update_row(order, ["status", "paid_at", "hold_expires_at", "updated_at"])
     if payment.status != Payment.Status.SUCCEEDED:
         payment.status = Payment.Status.SUCCEEDED
         payment.save(update_fields=["status", "updated_at"])

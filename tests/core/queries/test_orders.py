@@ -111,3 +111,28 @@ def test_insert_rows_batches_under_the_parameter_cap_and_returns_every_key():
     stored = dict(OutboundMessage.objects.values_list("pk", "to"))
     assert len({m.pk for m in messages}) == 120
     assert all(stored[m.pk] == m.to for m in messages)
+
+
+def test_update_row_saves_the_listed_fields_only_and_refuses_a_gone_row():
+    import uuid
+
+    from django.db import DatabaseError
+    from django.utils import timezone
+
+    from core.queries.rows import update_row
+
+    order = make_paid_order(TicketTypeFactory(), 1)
+    before = Order.objects.get(pk=order.pk)
+    order.customer_name = "Changed"
+    order.status = Order.Status.REFUNDED
+    order.paid_at = timezone.now()
+    update_row(order, ["status", "updated_at"])
+    stored = Order.objects.get(pk=order.pk)
+    assert stored.status == Order.Status.REFUNDED
+    assert stored.customer_name == before.customer_name  # not listed
+    assert stored.paid_at == before.paid_at
+    assert stored.updated_at > before.updated_at  # auto_now ran
+    Order.objects.filter(pk=order.pk).update(status=Order.Status.PAID)
+    order.pk = uuid.uuid4()
+    with pytest.raises(DatabaseError, match="did not affect any rows"):
+        update_row(order, ["status"])
