@@ -60,6 +60,17 @@ def django_db_modify_db_settings(
 
 
 @pytest.fixture(autouse=True)
+def _no_trailing_pushes():
+    """Send a test's folded pushes before the next test starts: a trailing
+    push (up to LIVE_PUSH_COALESCE_SECONDS late) must not reach the next
+    test's freshly joined sockets as if it were theirs."""
+    yield
+    from core.realtime import flush_pending_pushes
+
+    flush_pending_pushes()
+
+
+@pytest.fixture(autouse=True)
 def _close_sync_thread_connections():
     """Close the DB connection async tests and consumers opened in asgiref's thread.
 
