@@ -116,7 +116,7 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
         }
     )
 else:
-    # The hot paths' fixed statements (core.queries.rows.planned_cursor) are
+    # The hot paths' fixed statements (core.rows.planned_cursor) are
     # prepared once per connection after 5 runs; the ORM's queries are
     # never prepared (client-side binding). Off for PgBouncer in transaction
     # mode without max_prepared_statements.

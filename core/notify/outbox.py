@@ -3,7 +3,7 @@
 from django.utils import timezone
 
 from core.models import Event, Order, OutboundMessage
-from core.queries.rows import insert_row
+from core.rows import insert_row
 
 
 def _queue(

@@ -18,7 +18,7 @@ from django.db.models import Q, Sum
 from django.utils import timezone
 
 from core.models import Event, Order, OrderLine, TicketType, WaitlistEntry
-from core.queries.rows import model_columns, planned_cursor
+from core.rows import model_columns, planned_cursor
 
 HOLDING_STATUSES = (Order.Status.PENDING, Order.Status.PROCESSING)
 

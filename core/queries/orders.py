@@ -8,7 +8,7 @@ from django.db.models import Q
 from django.utils import timezone
 
 from core.models import Event, Order, OrderLine, OutboundMessage, Payment, Ticket
-from core.queries.rows import model_columns, planned_cursor
+from core.rows import model_columns, planned_cursor
 
 
 @dataclass(frozen=True)
@@ -31,7 +31,7 @@ def order_by_token(token: str) -> Order | None:
     """The order holding this token, with its event; or None.
 
     Every step of paying reads the order first, so the query is written
-    once per database (core.queries.rows) rather than compiled each time.
+    once per database (core.rows) rather than compiled each time.
     """
     if not token or len(token) > 64:
         return None

@@ -58,7 +58,7 @@ from core.exceptions import (
     WrongEvent,
 )
 from core.models import Event, ScanLog, Ticket, TicketType
-from core.queries.rows import planned_cursor
+from core.rows import planned_cursor
 from core.services.counters import move_counters
 from core.tickets.signing import (
     MAX_PAYLOAD_LENGTH,

@@ -19,7 +19,7 @@ from core.queries.availability import (
     event_availability_now,
     held_and_waiting,
 )
-from core.queries.rows import insert_row, insert_rows
+from core.rows import insert_row, insert_rows
 from core.services.locks import lock_event_and_types
 
 

@@ -5,7 +5,7 @@ from collections.abc import Mapping
 from django.db import connection
 
 from core.models import Event, TicketType
-from core.queries.rows import planned_cursor
+from core.rows import planned_cursor
 
 COUNTERS = ("sold_count", "checked_in_count")
 

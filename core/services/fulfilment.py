@@ -10,7 +10,7 @@ from core import realtime
 from core.models import Order, OrderLine, Payment, Ticket
 from core.notify.outbox import queue_email, queue_sms
 from core.queries.availability import compute_availability, held_by_type
-from core.queries.rows import insert_row, insert_rows, rows_where, update_row
+from core.rows import insert_row, insert_rows, rows_where, update_row
 from core.services.counters import move_counters
 from core.services.locks import lock_event_and_types, lock_order
 from core.services.waitlist import mark_claimed

@@ -2,14 +2,14 @@
 
 Event row first, then its ticket types by primary key; an order row on its
 own. The SQL is written once per database and planned once per connection
-(core.queries.rows): every checkout and payment starts here.
+(core.rows): every checkout and payment starts here.
 """
 
 from django.db import DatabaseError
 
 from core.exceptions import OrderBusy
 from core.models import Event, Order, TicketType
-from core.queries.rows import rows_where
+from core.rows import rows_where
 
 
 def lock_order(order_id, *, nowait: bool = False) -> Order:

@@ -1,12 +1,14 @@
-"""Model instances from hand-written SQL, for the few reads on hot paths.
+"""Model instances from hand-written SQL, for the few statements on hot paths.
 
 Where the ORM spends more compiling a query than running it (a rush's
 refusals, the payment page, the door), the SQL is written once per database
 and its rows become instances exactly as the ORM's would: every value goes
 through the converters the ORM applies (UUIDs, decimals, times and booleans
-on SQLite), and `from_db` builds the instance. On Postgres those statements
-run through `planned_cursor`, so that Postgres plans them once per
-connection rather than on every request.
+on SQLite), and `from_db` builds the instance; new rows and updates are
+written as `save()` would write them. On Postgres those statements run
+through `planned_cursor`, so that Postgres plans them once per connection
+rather than on every request (ADR 7). Low level, like realtime.py: queries
+read through it and services write through it.
 """
 
 import functools
