@@ -52,13 +52,19 @@ def clean_contact(name: str, email: str, phone: str) -> tuple[str, str, str]:
     )
     if not name:
         raise InvalidRequest("Please enter your name.", code="invalid_name")
+    return name, clean_email(email).lower(), clean_phone(phone)
+
+
+def clean_email(email: str) -> str:
+    """An email address as typed, trimmed, or InvalidRequest."""
+    email = (email or "").strip()
     try:
         validate_email(email)
     except ValidationError as exc:
         raise InvalidRequest(
             "Please enter a valid email address.", code="invalid_email"
         ) from exc
-    return name, email.lower(), clean_phone(phone)
+    return email
 
 
 def clean_phone(phone: str) -> str:

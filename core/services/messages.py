@@ -1,24 +1,12 @@
 """Staff actions on the outbox."""
 
-from django.core.exceptions import ValidationError
-from django.core.validators import validate_email
 from django.db import transaction
 from django.utils import timezone
 
 from core.exceptions import InvalidRequest, NotFound
 from core.models import Order, OutboundMessage
 from core.notify.outbox import queue_email
-from core.services.checkout import clean_phone
-
-
-def _valid_email(to: str) -> str:
-    try:
-        validate_email(to)
-    except ValidationError as exc:
-        raise InvalidRequest(
-            "Please enter a valid email address.", code="invalid_email"
-        ) from exc
-    return to
+from core.services.checkout import clean_email, clean_phone
 
 
 @transaction.atomic
@@ -36,7 +24,7 @@ def resend_order_tickets(*, order_id, to: str = "") -> OutboundMessage:
         raise InvalidRequest(
             "Only a paid order has tickets to send.", code="order_not_paid"
         )
-    to = _valid_email((to or "").strip() or order.customer_email)
+    to = clean_email((to or "").strip() or order.customer_email)
     return queue_email(kind="order_confirmation", to=to, order=order)
 
 
@@ -53,11 +41,8 @@ def resend_message(*, message_id: int, to: str = "") -> OutboundMessage:
         raise NotFound("That message does not exist.")
     to = (to or "").strip()
     if to:
-        if message.channel == OutboundMessage.Channel.EMAIL:
-            _valid_email(to)
-        else:
-            to = clean_phone(to)
-        message.to = to
+        is_email = message.channel == OutboundMessage.Channel.EMAIL
+        message.to = clean_email(to) if is_email else clean_phone(to)
     message.status = OutboundMessage.Status.QUEUED
     message.attempts = 0
     message.next_attempt_at = timezone.now()
