@@ -10,8 +10,12 @@ from django.shortcuts import redirect, render
 from django.views.decorators.http import require_POST
 
 from core.exceptions import TicketingError
-from core.models import Event
-from core.queries.orders import CONSOLE_SEARCH_LIMIT, console_order, search_orders
+from core.queries.orders import (
+    CONSOLE_SEARCH_LIMIT,
+    console_order,
+    order_search_events,
+    search_orders,
+)
 from core.services.messages import resend_order_tickets
 from core.services.orders import refund_order
 from core.templatetags.ticketing import money
@@ -34,7 +38,7 @@ def order_list(request: HttpRequest) -> HttpResponse:
         "orders": orders,
         "q": text,
         "event_id": event_id,
-        "events": Event.objects.order_by("-starts_at").only("id", "name", "starts_at"),
+        "events": order_search_events(),
         "limited": len(orders) == CONSOLE_SEARCH_LIMIT,
     }
     return render(request, "scanner/orders.html", context)
@@ -55,9 +59,10 @@ def order_refund(request: HttpRequest, order_id) -> HttpResponse:
     if request.POST.get("confirm") != "yes":
         messages.error(request, "Tick the box to confirm the refund; nothing changed.")
         return redirect("scanner:order_detail", order_id=order_id)
-    reason = request.POST.get("reason", "").strip()[:200]
     try:
-        order = refund_order(order_id=order_id, reason=reason, actor=request.user)
+        order = refund_order(
+            order_id=order_id, reason=request.POST.get("reason", ""), actor=request.user
+        )
     except TicketingError as exc:
         messages.error(request, exc.message)
     else:

@@ -4,7 +4,7 @@ import functools
 from dataclasses import dataclass
 
 from django.db import connection, connections
-from django.db.models import Q
+from django.db.models import Q, QuerySet
 from django.utils import timezone
 
 from core.models import Event, Order, OrderLine, OutboundMessage, Payment, Ticket
@@ -87,6 +87,11 @@ def ticket_by_token(token: str) -> Ticket | None:
 CONSOLE_SEARCH_LIMIT = 50
 
 
+def order_search_events() -> QuerySet[Event]:
+    """Every event, newest first, to narrow the order search to one."""
+    return Event.objects.order_by("-starts_at").only("id", "name", "starts_at")
+
+
 def search_orders(*, text: str = "", event_id=None) -> list[Order]:
     """Orders for the console, newest first: all of them, or those whose
     code, ticket code, customer email or name matches `text` (a code
@@ -117,6 +122,7 @@ class ConsoleOrder:
 
     @property
     def refundable(self) -> bool:
+        """What refund_order accepts; also when resend_order_tickets has tickets to send."""
         return self.order.status == Order.Status.PAID
 
     @property

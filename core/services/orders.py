@@ -140,8 +140,10 @@ def refund_order(
     refuses. Then void_order does the rest in one transaction. Comp and
     external-channel orders are voided without a provider call. Raises
     OrderNotRefundable unless the order is paid (a refunded one is returned).
-    `actor`, the staff member who decided it, goes in the audit log.
+    `actor`, the staff member who decided it, goes in the audit log; the
+    reason (shown to the customer) is trimmed to 200 characters.
     """
+    reason = (reason or "").strip()[:200]
     order = Order.objects.get(pk=order_id)
     if order.status == Order.Status.REFUNDED:
         return order
