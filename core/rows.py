@@ -36,13 +36,24 @@ class ModelColumns:
 
     def instance(self, values, alias: str) -> Model:
         """The instance the ORM would have built from these column values."""
-        db = connections[alias]
-        converted = []
-        for (col, converters), value in zip(self.converters, values, strict=True):
-            for convert in converters:
-                value = convert(value, col, db)
-            converted.append(value)
+        converted = convert_row(self.converters, values, connections[alias])
         return self.model.from_db(alias, self.attnames, converted)
+
+
+def column_converters(col, db) -> tuple:
+    """(Col, the converters the ORM applies to its values) for one column."""
+    return col, db.ops.get_db_converters(col) + col.get_db_converters(db)
+
+
+def convert_row(converters: list[tuple], values, db) -> list:
+    """A fetched row's values as the ORM would give them (UUIDs, decimals,
+    times and booleans on SQLite), from column_converters per column."""
+    row = []
+    for (col, funcs), value in zip(converters, values, strict=True):
+        for convert in funcs:
+            value = convert(value, col, db)
+        row.append(value)
+    return row
 
 
 @functools.cache
@@ -56,10 +67,7 @@ def model_columns(model: type[Model], alias: str) -> ModelColumns:
         model=model,
         attnames=[field.attname for field in model._meta.concrete_fields],
         select=", ".join(f"{quote(table)}.{quote(col.target.column)}" for col in cols),
-        converters=[
-            (col, db.ops.get_db_converters(col) + col.get_db_converters(db))
-            for col in cols
-        ],
+        converters=[column_converters(col, db) for col in cols],
     )
 
 

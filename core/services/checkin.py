@@ -58,7 +58,7 @@ from core.exceptions import (
     WrongEvent,
 )
 from core.models import Event, ScanLog, Ticket, TicketType
-from core.rows import planned_cursor
+from core.rows import column_converters, convert_row, planned_cursor
 from core.services.counters import move_counters
 from core.tickets.signing import (
     MAX_PAYLOAD_LENGTH,
@@ -247,23 +247,18 @@ def _read_ticket(ticket_code: str) -> dict | None:
     running it. Values go through the same converters as the ORM's (UUIDs
     and times on SQLite).
     """
-    sql, columns = _read_ticket_query(connection.alias)
+    sql, names, converters = _read_ticket_query(connection.alias)
     with planned_cursor() as cursor:
         cursor.execute(sql, [ticket_code])
         found = cursor.fetchone()
     if found is None:
         return None
-    row = {}
-    for (name, col, converters), value in zip(columns, found, strict=True):
-        for convert in converters:
-            value = convert(value, col, connection)
-        row[name] = value
-    return row
+    return dict(zip(names, convert_row(converters, found, connection), strict=True))
 
 
 @functools.cache
-def _read_ticket_query(alias: str) -> tuple[str, list]:
-    """(SQL, [(name, column, converters)]) for _read_ticket, built once per database.
+def _read_ticket_query(alias: str) -> tuple[str, list, list]:
+    """(SQL, field names, column converters) for _read_ticket, built once per database.
 
     Per alias, not per connection: the converters depend only on the
     database's settings (its time zone), the same in every thread.
@@ -287,11 +282,8 @@ def _read_ticket_query(alias: str) -> tuple[str, list]:
         f" = {quote(ticket_table)}.{quote(_ticket_field('ticket_type_id').column)}"
         f" WHERE {quote(ticket_table)}.{quote(_ticket_field('code').column)} = %s"
     )
-    columns = [
-        (name, col, db.ops.get_db_converters(col) + col.get_db_converters(db))
-        for name, col in cols
-    ]
-    return sql, columns
+    names = [name for name, _ in cols]
+    return sql, names, [column_converters(col, db) for _, col in cols]
 
 
 def _ticket_field(name: str):

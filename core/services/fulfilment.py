@@ -1,5 +1,6 @@
 """Turning a paid order into tickets, exactly once."""
 
+from collections import Counter
 from dataclasses import dataclass
 from decimal import Decimal
 
@@ -66,11 +67,9 @@ def _count_sold(order: Order, lines: list) -> None:
     waits for) is held only until commit. The check constraints
     (sold <= capacity) are the last guard against overselling.
     """
-    by_type: dict[int, int] = {}
+    by_type = Counter()
     for line in lines:
-        by_type[line.ticket_type_id] = (
-            by_type.get(line.ticket_type_id, 0) + line.quantity
-        )
+        by_type[line.ticket_type_id] += line.quantity
     move_counters(event_id=order.event_id, by_type=by_type, column="sold_count")
 
 
