@@ -152,7 +152,12 @@ def _fold(earlier: dict, later: dict) -> dict:
     """The one message that stands for `earlier` then `later` (same group and type)."""
     if later["type"] != SCAN_BATCH_TYPE:
         return later  # refetch messages: the latest wins
-    scans = earlier["scans"] + later["scans"]
+    omitted = earlier.get("omitted", 0) + later.get("omitted", 0)
+    return _scan_batch(later, earlier["scans"] + later["scans"], omitted=omitted)
+
+
+def _scan_batch(message: dict, scans: list[dict], *, omitted: int = 0) -> dict:
+    """`message` carrying `scans`, past MAX_REFUSALS_PER_PUSH refusals only counted."""
     kept, refusals = [], 0
     for scan in reversed(scans):  # newest first: the latest refusals are kept
         if scan.get("verdict") == "reject":
@@ -161,8 +166,7 @@ def _fold(earlier: dict, later: dict) -> dict:
                 continue
         kept.append(scan)
     kept.reverse()
-    omitted = earlier.get("omitted", 0) + later.get("omitted", 0)
-    return {**later, "scans": kept, "omitted": omitted + len(scans) - len(kept)}
+    return {**message, "scans": kept, "omitted": omitted + len(scans) - len(kept)}
 
 
 class _Publisher:
@@ -356,19 +360,13 @@ def announce_scan(event_id, *, scan: dict) -> None:
     Changes nothing public (checked-in counts are door figures), so the
     catalogue version stays: no Redis INCR per scan.
     """
-    _send_to_door_after_commit(
-        [
-            (
-                door_group(event_id),
-                {
-                    "type": SCAN_BATCH_TYPE,
-                    "event_id": str(event_id),
-                    "scans": [scan],
-                    "omitted": 0,
-                },
-            )
-        ]
-    )
+    announce_scans(event_id, scans=[scan])
+
+
+def announce_scans(event_id, *, scans: list[dict]) -> None:
+    """Several scans logged together (a batch of refusals): as announce_scan."""
+    message = {"type": SCAN_BATCH_TYPE, "event_id": str(event_id)}
+    _send_to_door_after_commit([(door_group(event_id), _scan_batch(message, scans))])
 
 
 def announce_session_ended(session_key: str | None) -> None:
