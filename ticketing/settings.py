@@ -191,6 +191,12 @@ LIVE_CACHE_SECONDS = env.int("LIVE_CACHE_SECONDS", default=300)
 # (Redis layer only); 0 sends every one.
 LIVE_PUSH_COALESCE_SECONDS = env.float("LIVE_PUSH_COALESCE_SECONDS", default=0.25)
 
+# Log rows of scans refused on the signature alone (forged or garbage codes)
+# are written in one batch per process at most this many seconds after the
+# answer (core/services/scan_log_writer.py, ADR 8); 0 writes each before its
+# answer. Postgres only.
+SCAN_LOG_WRITE_BEHIND_SECONDS = env.float("SCAN_LOG_WRITE_BEHIND_SECONDS", default=0.1)
+
 # --- Auth and sessions -----------------------------------------------------
 AUTH_PASSWORD_VALIDATORS = [
     {

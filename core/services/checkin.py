@@ -13,7 +13,10 @@ A scanned text goes through three gates, cheapest first:
 
 Every attempt writes one ScanLog row. The admit and its log row and counters
 commit together (on Postgres in one statement); a refusal is logged on its
-own, so it is kept whatever happened. A client `nonce` makes retries
+own, so it is kept whatever happened. On Postgres, a code refused at gate 1
+is answered at once and its row written in a batch a moment later
+(core.services.scan_log_writer): a flood of forged codes costs the door
+no database round trip per code. A client `nonce` makes retries
 safe: the unique (event, nonce) constraint lets only the first attempt's row
 exist, and a repeat gets that row's answer back.
 
@@ -22,6 +25,7 @@ inside and returned as `ScanResult`s: at the door a refusal is an answer to
 show, not a failure.
 """
 
+import dataclasses
 import functools
 import hashlib
 import re
@@ -59,6 +63,7 @@ from core.exceptions import (
 )
 from core.models import Event, ScanLog, Ticket, TicketType
 from core.rows import column_converters, convert_row, planned_cursor
+from core.services import scan_log_writer as log_later
 from core.services.counters import move_counters
 from core.tickets.signing import (
     MAX_PAYLOAD_LENGTH,
@@ -669,6 +674,53 @@ def _log_refusal(
     )
 
 
+def _log_invalid_later(
+    *,
+    event: Event,
+    refusal: InvalidTicket,
+    staff,
+    device_label: str,
+    nonce: str | None,
+    method: str,
+    at: datetime,
+    digest: str,
+) -> ScanResult | None:
+    """Answer an invalid code now and leave its log row to the batch writer.
+
+    Returns None when too many rows wait already: the caller writes it now.
+    The door feed hears of it once it is written.
+    """
+    if nonce is not None:
+        earlier = log_later.writer.waiting(event.pk, nonce)
+        if earlier is not None:
+            if earlier.values["code_digest"] != digest:
+                raise NonceReused()
+            return dataclasses.replace(earlier.answer, replayed=True)
+    values = _scan_log_values(
+        event=event,
+        row=None,
+        result=refusal.code,
+        message=refusal.message,
+        verdict=refusal.verdict,
+        info=refusal.detail,
+        method=method,
+        staff=staff,
+        device_label=device_label,
+        digest=digest,
+        nonce=nonce,
+        offline=False,
+        at=at,
+    )
+    result = _scan_result(log_later.writer.reserve_id(), values)
+    waiting = log_later.WaitingRow(
+        id=result.scan_id,
+        values=values,
+        feed=_feed_entry(result, device_label=device_label, staff=staff),
+        answer=result,
+    )
+    return result if log_later.writer.add(waiting) else None
+
+
 def _savepoint_if_nested():
     """A savepoint inside a caller's transaction, so a nonce clash does not break it.
 
@@ -679,24 +731,28 @@ def _savepoint_if_nested():
 
 
 def _announce(event: Event, result: ScanResult, *, device_label: str, staff) -> None:
-    ticket = result.ticket or {}
     realtime.announce_scan(
-        event.pk,
-        scan={
-            "id": result.scan_id,
-            "code": result.code,
-            "verdict": result.verdict,
-            "message": result.message,
-            "ticket_code": ticket.get("code", ""),
-            "guest_name": ticket.get("guest_name", ""),
-            "ticket_type": ticket.get("ticket_type", ""),
-            "ticket_type_id": ticket.get("ticket_type_id"),
-            "device": device_label,
-            "staff": staff_display_name(staff),
-            "at": result.at.isoformat(),
-            "offline": result.offline,
-        },
+        event.pk, scan=_feed_entry(result, device_label=device_label, staff=staff)
     )
+
+
+def _feed_entry(result: ScanResult, *, device_label: str, staff) -> dict:
+    """The scan as the door feed shows it."""
+    ticket = result.ticket or {}
+    return {
+        "id": result.scan_id,
+        "code": result.code,
+        "verdict": result.verdict,
+        "message": result.message,
+        "ticket_code": ticket.get("code", ""),
+        "guest_name": ticket.get("guest_name", ""),
+        "ticket_type": ticket.get("ticket_type", ""),
+        "ticket_type_id": ticket.get("ticket_type_id"),
+        "device": device_label,
+        "staff": staff_display_name(staff),
+        "at": result.at.isoformat(),
+        "offline": result.offline,
+    }
 
 
 # Postgres: deadlock detected, serialization failure.
@@ -737,6 +793,7 @@ def _redeem(
     as_offline_conflict: bool = False,
 ) -> ScanResult:
     digest = code_digest(text)
+    ticket_code = None
     try:
         ticket_code = _ticket_code_from(text, event)
         result = _admit_retrying(
@@ -761,6 +818,20 @@ def _redeem(
             )
             conflict.ticket_row = getattr(refusal, "ticket_row", None)
             refusal = conflict
+        refused_on_the_text = ticket_code is None and isinstance(refusal, InvalidTicket)
+        if refused_on_the_text and not offline and log_later.enabled():
+            result = _log_invalid_later(
+                event=event,
+                refusal=refusal,
+                staff=staff,
+                device_label=device_label,
+                nonce=nonce,
+                method=method,
+                at=at,
+                digest=digest,
+            )
+            if result is not None:
+                return result
         try:
             with _savepoint_if_nested():
                 result = _log_refusal(

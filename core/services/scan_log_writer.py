@@ -1,0 +1,301 @@
+"""Log rows of scans refused on the signature alone, written in batches.
+
+A forged, altered or garbage code is refused before the database is
+touched (core.services.checkin, gate 1), so its only write is its ScanLog
+row. Written one by one, those rows were more than half of such a refusal's
+cost: a pooled connection, an INSERT and its commit per code. A flood of
+forged codes (an attack, a misprinted batch) is exactly when the door needs
+that CPU for real tickets. So each process keeps these rows for
+`SCAN_LOG_WRITE_BEHIND_SECONDS` and one thread writes them in one statement
+(ADR 8).
+
+What it gives up: such a row reaches the table up to that delay after the
+door got its answer, and rows still waiting when a process is killed are
+lost (a clean exit writes them). Admits, and every refusal that needed a
+ticket's row, are still committed before the answer. A row's id is taken
+from the table's sequence before the answer, so the `scan_id` the door sees
+is the id the row gets.
+
+Retries: a repeated (event, nonce) answered while its first row waits is
+that row's answer; once written, the unique (event, nonce) constraint keeps
+only the first (`ON CONFLICT DO NOTHING`) and the door feed hears only of
+rows that were written.
+"""
+
+import atexit
+import functools
+import logging
+import os
+import threading
+import time
+from collections import deque
+from dataclasses import dataclass
+from typing import Any
+
+from django.conf import settings
+from django.db import DatabaseError, IntegrityError, close_old_connections, connection
+
+from core import realtime
+from core.models import ScanLog
+
+logger = logging.getLogger(__name__)
+
+# Ids taken from the sequence per round trip; unused ones are gaps, as after
+# any rolled-back insert.
+IDS_PER_RESERVATION = 500
+ROWS_PER_STATEMENT = 500
+# Past this many waiting rows (the database is slow or down) callers write
+# their rows themselves, so memory stays bounded and nothing is dropped.
+MAX_WAITING_ROWS = 20_000
+# Seconds between attempts while the database refuses a batch.
+RETRY_DELAYS = (0.5, 1.0, 2.0, 5.0, 10.0)
+
+# The columns written, in order: the id first, then ScanLog's own fields.
+COLUMN_FIELDS = (
+    "ticket",
+    "event",
+    "result",
+    "staff",
+    "device_label",
+    "code_digest",
+    "nonce",
+    "offline",
+    "detail",
+    "at",
+)
+
+
+@dataclass(frozen=True)
+class WaitingRow:
+    id: int
+    values: dict  # by field name, as core.services.checkin builds them
+    feed: dict  # the door feed's entry, sent once the row is written
+    answer: Any  # what the door was told; a retry gets it again
+
+
+def enabled() -> bool:
+    """Whether a refusal decided without the database may be written later.
+
+    Postgres only (ids come from its sequence), and never inside a caller's
+    transaction: there the row belongs with the rest of it.
+    """
+    return (
+        settings.SCAN_LOG_WRITE_BEHIND_SECONDS > 0
+        and connection.vendor == "postgresql"
+        and not connection.in_atomic_block
+    )
+
+
+class ScanLogWriter:
+    """One per process: the waiting rows, the reserved ids and the writing thread."""
+
+    def __init__(self) -> None:
+        self._pid: int | None = None
+        self._reset()
+
+    def _reset(self) -> None:
+        self._pid = os.getpid()
+        self._lock = threading.Condition()
+        self._rows: dict[int, WaitingRow] = {}
+        self._by_nonce: dict[tuple, WaitingRow] = {}
+        self._hurry = False
+        self._thread: threading.Thread | None = None
+        self._id_lock = threading.Lock()
+        self._ids: deque[int] = deque()
+
+    def _here(self) -> None:
+        if self._pid != os.getpid():  # forked: the parent's thread and rows stay there
+            self._reset()
+
+    # --- Called by request threads
+
+    def reserve_id(self) -> int:
+        self._here()
+        with self._id_lock:
+            if not self._ids:
+                self._ids.extend(_next_ids(IDS_PER_RESERVATION))
+            return self._ids.popleft()
+
+    def waiting(self, event_id, nonce: str) -> WaitingRow | None:
+        """The row still waiting for this event's nonce, if any."""
+        self._here()
+        with self._lock:
+            return self._by_nonce.get((event_id, nonce))
+
+    def add(self, row: WaitingRow) -> bool:
+        """Keep `row` for the next batch; False if too many wait already."""
+        self._here()
+        with self._lock:
+            if len(self._rows) >= MAX_WAITING_ROWS:
+                return False
+            self._rows[row.id] = row
+            if row.values["nonce"] is not None:
+                self._by_nonce.setdefault(
+                    (row.values["event"], row.values["nonce"]), row
+                )
+            if self._thread is None:
+                self._thread = threading.Thread(
+                    target=self._run, name="scan-log-writer", daemon=True
+                )
+                self._thread.start()
+            self._lock.notify_all()
+        return True
+
+    def flush(self, timeout: float = 5.0) -> bool:
+        """Write what waits now; True once nothing does (tests, process exit)."""
+        if self._pid != os.getpid() or self._thread is None:
+            return True
+        deadline = time.monotonic() + timeout
+        with self._lock:
+            self._hurry = True
+            self._lock.notify_all()
+            while self._rows and time.monotonic() < deadline:
+                self._lock.wait(0.05)
+            return not self._rows
+
+    # --- The writing thread
+
+    def _run(self) -> None:
+        failures = 0
+        while True:
+            batch = self._next_batch()
+            try:
+                written = _write(batch)
+            except DatabaseError:
+                close_old_connections()  # a broken one is not kept
+                delay = RETRY_DELAYS[min(failures, len(RETRY_DELAYS) - 1)]
+                failures += 1
+                logger.exception(
+                    "could not write %d scan log rows; retrying in %.1f s",
+                    len(batch),
+                    delay,
+                )
+                time.sleep(delay)
+                continue
+            failures = 0
+            _announce(batch, written)
+            # Gives a pooled connection back (announcing can open one, too).
+            close_old_connections()
+            self._done(batch)
+
+    def _next_batch(self) -> list[WaitingRow]:
+        """Wait for a first row, then for the rest of its window (or a flush)."""
+        with self._lock:
+            while not self._rows:
+                self._hurry = False
+                self._lock.wait()
+            deadline = time.monotonic() + settings.SCAN_LOG_WRITE_BEHIND_SECONDS
+            while not self._hurry and (left := deadline - time.monotonic()) > 0:
+                self._lock.wait(left)
+            return list(self._rows.values())
+
+    def _done(self, batch: list[WaitingRow]) -> None:
+        with self._lock:
+            for row in batch:
+                del self._rows[row.id]
+                key = (row.values["event"], row.values["nonce"])
+                if self._by_nonce.get(key) is row:
+                    del self._by_nonce[key]
+            if not self._rows:
+                self._hurry = False
+            self._lock.notify_all()
+
+
+def _next_ids(count: int) -> list[int]:
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT nextval(%s::regclass) FROM generate_series(1, %s)",
+            [_sequence_name(connection.alias), count],
+        )
+        return [found for (found,) in cursor.fetchall()]
+
+
+@functools.cache
+def _sequence_name(alias: str) -> str:
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT pg_get_serial_sequence(%s, %s)",
+            [ScanLog._meta.db_table, ScanLog._meta.pk.column],
+        )
+        return cursor.fetchone()[0]
+
+
+@functools.cache
+def _fields() -> list:
+    return [ScanLog._meta.get_field(name) for name in COLUMN_FIELDS]
+
+
+def _insert_sql(rows: int) -> str:
+    quote = connection.ops.quote_name
+    columns = [ScanLog._meta.pk.column, *(field.column for field in _fields())]
+    one_row = f"({', '.join(['%s'] * len(columns))})"
+    return (
+        f"INSERT INTO {quote(ScanLog._meta.db_table)}"
+        f" ({', '.join(quote(column) for column in columns)})"
+        f" VALUES {', '.join([one_row] * rows)}"
+        f" ON CONFLICT DO NOTHING RETURNING {quote(ScanLog._meta.pk.column)}"
+    )
+
+
+def _params(row: WaitingRow) -> list:
+    return [
+        row.id,
+        *(
+            field.get_db_prep_save(row.values[field.name], connection)
+            for field in _fields()
+        ),
+    ]
+
+
+def _write(batch: list[WaitingRow]) -> set[int]:
+    """Insert the batch; the ids written (a retry's row is skipped, see above).
+
+    Raises DatabaseError to be retried, unless the batch itself is at fault
+    (an IntegrityError: say its event was deleted meanwhile); then each row
+    is written alone and the ones the database refuses are logged and left.
+    """
+    written: set[int] = set()
+    for start in range(0, len(batch), ROWS_PER_STATEMENT):
+        chunk = batch[start : start + ROWS_PER_STATEMENT]
+        try:
+            written |= _insert(chunk)
+        except IntegrityError:
+            for row in chunk:
+                try:
+                    written |= _insert([row])
+                except IntegrityError:
+                    logger.error(
+                        "scan log row %s (event %s) refused by the database; dropped",
+                        row.id,
+                        row.values["event"],
+                        exc_info=True,
+                    )
+    return written
+
+
+def _insert(rows: list[WaitingRow]) -> set[int]:
+    params = [value for row in rows for value in _params(row)]
+    with connection.cursor() as cursor:
+        cursor.execute(_insert_sql(len(rows)), params)
+        return {found for (found,) in cursor.fetchall()}
+
+
+def _announce(batch: list[WaitingRow], written: set[int]) -> None:
+    by_event: dict[Any, list[dict]] = {}
+    for row in batch:
+        if row.id in written:
+            by_event.setdefault(row.values["event"], []).append(row.feed)
+    for event_id, scans in by_event.items():
+        try:
+            realtime.announce_scans(event_id, scans=scans)
+        except Exception:
+            logger.exception("door feed for event %s not sent", event_id)
+
+
+writer = ScanLogWriter()
+atexit.register(writer.flush)
+
+
+def flush(timeout: float = 5.0) -> bool:
+    """Write this process's waiting rows now."""
+    return writer.flush(timeout)
