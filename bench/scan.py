@@ -338,19 +338,28 @@ def report(results, wall: float, title: str) -> dict:
 def check(event, expected_admits: int, results, *, forged_burst: int = 0) -> bool:
     from core.models import Event, ScanLog, Ticket
 
+    # Rows of forged codes are written in batches just after their answers
+    # (SCAN_LOG_WRITE_BEHIND_SECONDS): give the last batch time to land.
+    expected_rows = len(results) + forged_burst
+    deadline = time.monotonic() + 5
+    while (
+        ScanLog.objects.filter(event=event).count() < expected_rows
+        and time.monotonic() < deadline
+    ):
+        time.sleep(0.05)
     event = Event.objects.get(pk=event.pk)
     used = Ticket.objects.filter(event=event, status="used").count()
     logs = Counter(ScanLog.objects.filter(event=event).values_list("result", flat=True))
     answered_ok = sum(1 for _, _, code, _ in results if code == "ok")
     ok = (
         answered_ok == used == logs["ok"] == event.checked_in_count == expected_admits
-        and sum(logs.values()) == len(results) + forged_burst
+        and sum(logs.values()) == expected_rows
     )
     print(
         f"   check: admits answered {answered_ok}, tickets used {used}, "
         f"ok log rows {logs['ok']}, checked_in_count {event.checked_in_count}, "
         f"distinct valid tickets {expected_admits}, log rows {sum(logs.values())} "
-        f"for {len(results) + forged_burst} scans -> {'OK' if ok else 'MISMATCH'}"
+        f"for {expected_rows} scans -> {'OK' if ok else 'MISMATCH'}"
     )
     return ok
 
