@@ -3,21 +3,26 @@
 Shared by scan_cpu.py and buy_cpu.py. Each takes zero-argument callables
 (one request each, through django.test.Client) and reads the CPU the calling
 thread and the whole process (which includes the realtime publisher thread)
-used around each call with getrusage: robust on a shared machine, where
-wall-clock rates vary by a quarter.
+used around each call with the kernel's per-thread and per-process CPU
+clocks: robust on a shared machine, where wall-clock rates vary by a quarter.
+(Not getrusage: on some kernels it counts in whole scheduler ticks, so a
+sub-millisecond request read as 0 or 4 ms.)
 """
 
 import cProfile
 import os
 import pstats
-import resource
 import statistics
+import time
 from collections.abc import Callable, Iterable
 
 
-def _cpu_ms(who: int) -> float:
-    usage = resource.getrusage(who)
-    return (usage.ru_utime + usage.ru_stime) * 1000
+def _thread_ms() -> float:
+    return time.thread_time() * 1000
+
+
+def _process_ms() -> float:
+    return time.process_time() * 1000
 
 
 def header(width: int) -> str:
@@ -34,10 +39,10 @@ def cpu_line(
 
     thread, process = [], []
     for call in calls:
-        t0, p0 = _cpu_ms(resource.RUSAGE_THREAD), _cpu_ms(resource.RUSAGE_SELF)
+        t0, p0 = _thread_ms(), _process_ms()
         call()
-        thread.append(_cpu_ms(resource.RUSAGE_THREAD) - t0)
-        process.append(_cpu_ms(resource.RUSAGE_SELF) - p0)
+        thread.append(_thread_ms() - t0)
+        process.append(_process_ms() - p0)
     with CaptureQueriesContext(connection) as queries:
         one_more()
     statements = [q["sql"].split()[0].upper() for q in queries.captured_queries]
