@@ -33,10 +33,17 @@ from dataclasses import dataclass
 from typing import Any
 
 from django.conf import settings
-from django.db import DatabaseError, IntegrityError, close_old_connections, connection
+from django.db import (
+    DatabaseError,
+    IntegrityError,
+    close_old_connections,
+    connection,
+    connections,
+)
 
 from core import realtime
 from core.models import ScanLog
+from core.rows import planned_cursor
 
 logger = logging.getLogger(__name__)
 
@@ -225,26 +232,35 @@ def _fields() -> list:
     return [ScanLog._meta.get_field(name) for name in COLUMN_FIELDS]
 
 
-def _insert_sql(rows: int) -> str:
-    quote = connection.ops.quote_name
-    columns = [ScanLog._meta.pk.column, *(field.column for field in _fields())]
-    one_row = f"({', '.join(['%s'] * len(columns))})"
+@functools.cache
+def _insert_sql(alias: str) -> str:
+    """One statement for any number of rows: each column as one array.
+
+    A VALUES list of a batch's size was a new statement each time, and
+    psycopg split its thousands of placeholders in Python on every write.
+    """
+    db = connections[alias]
+    quote = db.ops.quote_name
+    pk = ScanLog._meta.pk
+    columns = [pk.column, *(field.column for field in _fields())]
+    types = [pk.rel_db_type(db), *(field.db_type(db) for field in _fields())]
+    arrays = ", ".join(f"%s::{db_type}[]" for db_type in types)
     return (
         f"INSERT INTO {quote(ScanLog._meta.db_table)}"
         f" ({', '.join(quote(column) for column in columns)})"
-        f" VALUES {', '.join([one_row] * rows)}"
-        f" ON CONFLICT DO NOTHING RETURNING {quote(ScanLog._meta.pk.column)}"
+        f" SELECT * FROM unnest({arrays})"
+        f" ON CONFLICT DO NOTHING RETURNING {quote(pk.column)}"
     )
 
 
-def _params(row: WaitingRow) -> list:
-    return [
-        row.id,
-        *(
-            field.get_db_prep_save(row.values[field.name], connection)
-            for field in _fields()
-        ),
-    ]
+def _columns(rows: list[WaitingRow]) -> list[list]:
+    """The rows' values as one list per column, adapted as save() would."""
+    columns = [[row.id for row in rows]]
+    for field in _fields():
+        columns.append(
+            [field.get_db_prep_save(row.values[field.name], connection) for row in rows]
+        )
+    return columns
 
 
 def _write(batch: list[WaitingRow]) -> set[int]:
@@ -274,9 +290,8 @@ def _write(batch: list[WaitingRow]) -> set[int]:
 
 
 def _insert(rows: list[WaitingRow]) -> set[int]:
-    params = [value for row in rows for value in _params(row)]
-    with connection.cursor() as cursor:
-        cursor.execute(_insert_sql(len(rows)), params)
+    with planned_cursor() as cursor:
+        cursor.execute(_insert_sql(connection.alias), _columns(rows))
         return {found for (found,) in cursor.fetchall()}
 
 

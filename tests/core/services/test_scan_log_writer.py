@@ -15,7 +15,12 @@ from core.exceptions import NonceReused
 from core.models import ScanLog
 from core.services import scan_log_writer
 from core.services.checkin import code_digest, redeem_ticket
-from tests.factories import TicketTypeFactory, make_door_open_event, make_paid_order
+from tests.factories import (
+    TicketTypeFactory,
+    make_door_open_event,
+    make_paid_order,
+    make_staff,
+)
 
 pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
 
@@ -60,9 +65,10 @@ def feed(monkeypatch):
 
 def test_an_invalid_code_is_answered_at_once_and_logged_as_answered(ticket, held, feed):
     text = _forged(ticket)
+    staff = make_staff("door", username="door-ana")
 
     result = redeem_ticket(
-        event=ticket.event, text=text, device_label="Door 1", nonce="n-1"
+        event=ticket.event, text=text, staff=staff, device_label="Door 1", nonce="n-1"
     )
 
     assert result.code == "invalid" and result.message == "Not a valid ticket."
@@ -78,6 +84,7 @@ def test_an_invalid_code_is_answered_at_once_and_logged_as_answered(ticket, held
         False,
     )
     assert log.code_digest == code_digest(text) and log.ticket is None
+    assert log.staff == staff
     assert log.at == result.at
     assert log.detail["message"] == result.message
     assert feed == [(ticket.event_id, [result.scan_id])]
