@@ -34,7 +34,6 @@ from typing import Any
 
 from django.conf import settings
 from django.db import (
-    DatabaseError,
     IntegrityError,
     close_old_connections,
     connection,
@@ -145,7 +144,8 @@ class ScanLogWriter:
                     target=self._run, name="scan-log-writer", daemon=True
                 )
                 self._thread.start()
-            self._lock.notify_all()
+            if len(self._rows) == 1:  # the writer waits for a first row only
+                self._lock.notify_all()
         return True
 
     def flush(self, timeout: float = 5.0) -> bool:
@@ -168,7 +168,7 @@ class ScanLogWriter:
             batch = self._next_batch()
             try:
                 written = _write(batch)
-            except DatabaseError:
+            except Exception:  # the database, or a bug: keep the rows, keep going
                 close_old_connections()  # a broken one is not kept
                 delay = RETRY_DELAYS[min(failures, len(RETRY_DELAYS) - 1)]
                 failures += 1
@@ -266,7 +266,7 @@ def _columns(rows: list[WaitingRow]) -> list[list]:
 def _write(batch: list[WaitingRow]) -> set[int]:
     """Insert the batch; the ids written (a retry's row is skipped, see above).
 
-    Raises DatabaseError to be retried, unless the batch itself is at fault
+    Raises DatabaseError to be retried (see `_run`), unless the batch itself is at fault
     (an IntegrityError: say its event was deleted meanwhile); then each row
     is written alone and the ones the database refuses are logged and left.
     """

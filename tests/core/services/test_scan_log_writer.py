@@ -199,8 +199,11 @@ def test_when_too_many_rows_wait_the_door_writes_its_own(ticket, held, monkeypat
     assert ScanLog.objects.filter(pk=waiting.scan_id).exists()
 
 
-def test_a_batch_the_database_refuses_is_kept_and_written_on_a_retry(
-    ticket, held, monkeypatch
+@pytest.mark.parametrize(
+    "failure", [OperationalError("the database went away"), ValueError("a bug")]
+)
+def test_a_batch_that_fails_is_kept_and_written_on_a_retry(
+    ticket, held, monkeypatch, failure
 ):
     monkeypatch.setattr(scan_log_writer, "RETRY_DELAYS", (0.01,))
     real_insert = scan_log_writer._insert
@@ -209,7 +212,7 @@ def test_a_batch_the_database_refuses_is_kept_and_written_on_a_retry(
     def down_once(rows):
         calls.append(len(rows))
         if len(calls) == 1:
-            raise OperationalError("the database went away")
+            raise failure
         return real_insert(rows)
 
     monkeypatch.setattr(scan_log_writer, "_insert", down_once)
