@@ -608,12 +608,11 @@ def _scan_result(scan_id: int, values: dict) -> ScanResult:
     )
 
 
-def _log_scan(**values) -> ScanResult:
-    """Write one ScanLog row (see _scan_log_values) and return its answer.
+def _log_scan(values: dict) -> ScanResult:
+    """Write one ScanLog row (values from _scan_log_values) and return its answer.
 
     Raises IntegrityError on a repeated nonce, as create() did.
     """
-    values = _scan_log_values(**values)
     return _scan_result(_insert_scan_log(*_scan_log_columns(values)), values)
 
 
@@ -642,7 +641,7 @@ def _replay(event: Event, nonce: str, digest: str) -> ScanResult | None:
     return _result_from(earlier, replayed=True)
 
 
-def _log_refusal(
+def _refusal_log_values(
     *,
     event: Event,
     refusal: ScanRefused,
@@ -653,11 +652,12 @@ def _log_refusal(
     offline: bool,
     at: datetime,
     digest: str,
-) -> ScanResult:
+) -> dict:
+    """The log row of a refusal, by field name (see _scan_log_values)."""
     row = getattr(refusal, "ticket_row", None)
     # Only a row of this event is linked: the log belongs to this event's door.
     linked = row if row and row["event_id"] == event.pk else None
-    return _log_scan(
+    return _scan_log_values(
         event=event,
         row=linked,
         result=refusal.code,
@@ -674,43 +674,19 @@ def _log_refusal(
     )
 
 
-def _log_invalid_later(
-    *,
-    event: Event,
-    refusal: InvalidTicket,
-    staff,
-    device_label: str,
-    nonce: str | None,
-    method: str,
-    at: datetime,
-    digest: str,
-) -> ScanResult | None:
+def _log_later(values: dict, *, device_label: str, staff) -> ScanResult | None:
     """Answer an invalid code now and leave its log row to the batch writer.
 
     Returns None when too many rows wait already: the caller writes it now.
     The door feed hears of it once it is written.
     """
+    nonce = values["nonce"]
     if nonce is not None:
-        earlier = log_later.writer.waiting(event.pk, nonce)
+        earlier = log_later.writer.waiting(values["event"], nonce)
         if earlier is not None:
-            if earlier.values["code_digest"] != digest:
+            if earlier.values["code_digest"] != values["code_digest"]:
                 raise NonceReused()
             return dataclasses.replace(earlier.answer, replayed=True)
-    values = _scan_log_values(
-        event=event,
-        row=None,
-        result=refusal.code,
-        message=refusal.message,
-        verdict=refusal.verdict,
-        info=refusal.detail,
-        method=method,
-        staff=staff,
-        device_label=device_label,
-        digest=digest,
-        nonce=nonce,
-        offline=False,
-        at=at,
-    )
     result = _scan_result(log_later.writer.reserve_id(), values)
     waiting = log_later.WaitingRow(
         id=result.scan_id,
@@ -818,33 +794,25 @@ def _redeem(
             )
             conflict.ticket_row = getattr(refusal, "ticket_row", None)
             refusal = conflict
+        values = _refusal_log_values(
+            event=event,
+            refusal=refusal,
+            staff=staff,
+            device_label=device_label,
+            nonce=nonce,
+            method=method,
+            offline=offline,
+            at=at,
+            digest=digest,
+        )
         refused_on_the_text = ticket_code is None and isinstance(refusal, InvalidTicket)
         if refused_on_the_text and not offline and log_later.enabled():
-            result = _log_invalid_later(
-                event=event,
-                refusal=refusal,
-                staff=staff,
-                device_label=device_label,
-                nonce=nonce,
-                method=method,
-                at=at,
-                digest=digest,
-            )
+            result = _log_later(values, device_label=device_label, staff=staff)
             if result is not None:
                 return result
         try:
             with _savepoint_if_nested():
-                result = _log_refusal(
-                    event=event,
-                    refusal=refusal,
-                    staff=staff,
-                    device_label=device_label,
-                    nonce=nonce,
-                    method=method,
-                    offline=offline,
-                    at=at,
-                    digest=digest,
-                )
+                result = _log_scan(values)
         except IntegrityError:
             earlier = _replay(event, nonce, digest) if nonce else None
             if earlier is None:
