@@ -56,25 +56,11 @@ MAX_WAITING_ROWS = 20_000
 # Seconds between attempts while the database refuses a batch.
 RETRY_DELAYS = (0.5, 1.0, 2.0, 5.0, 10.0)
 
-# The columns written, in order: the id first, then ScanLog's own fields.
-COLUMN_FIELDS = (
-    "ticket",
-    "event",
-    "result",
-    "staff",
-    "device_label",
-    "code_digest",
-    "nonce",
-    "offline",
-    "detail",
-    "at",
-)
-
 
 @dataclass(frozen=True)
 class WaitingRow:
     id: int
-    values: dict  # by field name, as core.services.checkin builds them
+    values: dict  # ScanLog's fields by name, as core.services.checkin builds them
     feed: dict  # the door feed's entry, sent once the row is written
     answer: Any  # what the door was told; a retry gets it again
 
@@ -228,12 +214,12 @@ def _sequence_name(alias: str) -> str:
 
 
 @functools.cache
-def _fields() -> list:
-    return [ScanLog._meta.get_field(name) for name in COLUMN_FIELDS]
+def _fields(names: tuple[str, ...]) -> list:
+    return [ScanLog._meta.get_field(name) for name in names]
 
 
 @functools.cache
-def _insert_sql(alias: str) -> str:
+def _insert_sql(alias: str, names: tuple[str, ...]) -> str:
     """One statement for any number of rows: each column as one array.
 
     A VALUES list of a batch's size was a new statement each time, and
@@ -242,8 +228,9 @@ def _insert_sql(alias: str) -> str:
     db = connections[alias]
     quote = db.ops.quote_name
     pk = ScanLog._meta.pk
-    columns = [pk.column, *(field.column for field in _fields())]
-    types = [pk.rel_db_type(db), *(field.db_type(db) for field in _fields())]
+    fields = _fields(names)
+    columns = [pk.column, *(field.column for field in fields)]
+    types = [pk.rel_db_type(db), *(field.db_type(db) for field in fields)]
     arrays = ", ".join(f"%s::{db_type}[]" for db_type in types)
     return (
         f"INSERT INTO {quote(ScanLog._meta.db_table)}"
@@ -253,10 +240,10 @@ def _insert_sql(alias: str) -> str:
     )
 
 
-def _columns(rows: list[WaitingRow]) -> list[list]:
+def _columns(rows: list[WaitingRow], names: tuple[str, ...]) -> list[list]:
     """The rows' values as one list per column, adapted as save() would."""
     columns = [[row.id for row in rows]]
-    for field in _fields():
+    for field in _fields(names):
         columns.append(
             [field.get_db_prep_save(row.values[field.name], connection) for row in rows]
         )
@@ -290,8 +277,9 @@ def _write(batch: list[WaitingRow]) -> set[int]:
 
 
 def _insert(rows: list[WaitingRow]) -> set[int]:
+    names = tuple(rows[0].values)  # every row has the same fields, in order
     with planned_cursor() as cursor:
-        cursor.execute(_insert_sql(connection.alias), _columns(rows))
+        cursor.execute(_insert_sql(connection.alias, names), _columns(rows, names))
         return {found for (found,) in cursor.fetchall()}
 
 
