@@ -24,6 +24,7 @@ rows that were written.
 
 import atexit
 import functools
+import json
 import logging
 import os
 import threading
@@ -220,34 +221,69 @@ def _fields(names: tuple[str, ...]) -> list:
 
 @functools.cache
 def _insert_sql(alias: str, names: tuple[str, ...]) -> str:
-    """One statement for any number of rows: each column as one array.
+    """One statement for any number of rows, sent as one JSON array of rows.
 
     A VALUES list of a batch's size was a new statement each time, and
     psycopg split its thousands of placeholders in Python on every write.
+    One array per column then cost about 50 µs a row in psycopg's Python
+    array adaptation; Postgres parses the JSON in C.
     """
     db = connections[alias]
     quote = db.ops.quote_name
     pk = ScanLog._meta.pk
     fields = _fields(names)
     columns = [pk.column, *(field.column for field in fields)]
-    types = [pk.rel_db_type(db), *(field.db_type(db) for field in fields)]
-    arrays = ", ".join(f"%s::{db_type}[]" for db_type in types)
+    values = [f"(r->>0)::{pk.rel_db_type(db)}"]
+    for at, field in enumerate(fields, start=1):
+        if field.get_internal_type() == "JSONField":
+            values.append(f"(r->{at})::jsonb")
+        else:
+            values.append(f"(r->>{at})::{field.db_type(db)}")
     return (
         f"INSERT INTO {quote(ScanLog._meta.db_table)}"
         f" ({', '.join(quote(column) for column in columns)})"
-        f" SELECT * FROM unnest({arrays})"
+        f" SELECT {', '.join(values)} FROM json_array_elements(%s::json) AS rows(r)"
         f" ON CONFLICT DO NOTHING RETURNING {quote(pk.column)}"
     )
 
 
-def _columns(rows: list[WaitingRow], names: tuple[str, ...]) -> list[list]:
-    """The rows' values as one list per column, adapted as save() would."""
-    columns = [[row.id for row in rows]]
+def _as_text(value):
+    return None if value is None else str(value)
+
+
+def _as_iso(value):
+    return None if value is None else value.isoformat()
+
+
+@functools.cache
+def _json_converters(names: tuple[str, ...]) -> tuple:
+    """Per field, what turns its value into JSON the cast above reads back
+    (None: the value is JSON already: text, numbers, booleans, dicts)."""
+    converters = []
     for field in _fields(names):
-        columns.append(
-            [field.get_db_prep_save(row.values[field.name], connection) for row in rows]
-        )
-    return columns
+        kind = (field.target_field if field.is_relation else field).get_internal_type()
+        converters.append({"UUIDField": _as_text, "DateTimeField": _as_iso}.get(kind))
+    return tuple(converters)
+
+
+def _rows_json(rows: list[WaitingRow], names: tuple[str, ...]) -> str:
+    """The rows as one JSON array of [id, value by field...] arrays."""
+    converters = _json_converters(names)
+    return json.dumps(
+        [
+            [
+                row.id,
+                *(
+                    value if convert is None else convert(value)
+                    for convert, value in zip(
+                        converters, row.values.values(), strict=True
+                    )
+                ),
+            ]
+            for row in rows
+        ],
+        separators=(",", ":"),
+    )
 
 
 def _write(batch: list[WaitingRow]) -> set[int]:
@@ -279,7 +315,7 @@ def _write(batch: list[WaitingRow]) -> set[int]:
 def _insert(rows: list[WaitingRow]) -> set[int]:
     names = tuple(rows[0].values)  # every row has the same fields, in order
     with planned_cursor() as cursor:
-        cursor.execute(_insert_sql(connection.alias, names), _columns(rows, names))
+        cursor.execute(_insert_sql(connection.alias, names), [_rows_json(rows, names)])
         return {found for (found,) in cursor.fetchall()}
 
 

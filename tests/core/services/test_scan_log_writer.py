@@ -90,6 +90,18 @@ def test_an_invalid_code_is_answered_at_once_and_logged_as_answered(ticket, held
     assert feed == [(ticket.event_id, [result.scan_id])]
 
 
+def test_text_that_needs_escaping_is_written_as_given(ticket, held):
+    label = 'Door "2" \\ Süd ✓ {a,b}'
+    result = redeem_ticket(
+        event=ticket.event, text=_forged(ticket), device_label=label, nonce="n.1:x"
+    )
+
+    assert scan_log_writer.flush()
+    log = ScanLog.objects.get()
+    assert (log.pk, log.device_label, log.nonce) == (result.scan_id, label, "n.1:x")
+    assert log.staff is None and log.at == result.at
+
+
 def test_doors_forging_at_once_get_one_row_each_under_the_id_they_were_told(
     ticket, feed
 ):
