@@ -18,10 +18,9 @@ from core.exceptions import (
     TicketingError,
 )
 from core.models import Order, Payment, Ticket
-from core.queries.availability import event_availability_now
 from core.queries.orders import order_by_token, order_view, ticket_by_token
 from core.queries.snapshots import (
-    cached_public_event_snapshot,
+    checkout_event_snapshot,
     public_event_cards,
     public_event_snapshot,
 )
@@ -91,10 +90,7 @@ def event_page(request: HttpRequest, slug: str) -> HttpResponse:
         # The snapshot the page was built from if it is still current, else
         # one fresh read: either lets a plainly sold-out request be refused
         # without queueing for the locks, and is what a refusal shows.
-        seen = cached_public_event_snapshot(slug)
-        if seen is None:
-            fresh = event_availability_now(slug=slug, active_only=True)
-            seen = (fresh.event, fresh) if fresh else None
+        seen = checkout_event_snapshot(slug)
         if seen is None:
             raise Http404("No such event")
         event = seen[0]

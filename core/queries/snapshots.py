@@ -92,17 +92,25 @@ def _read(key: str) -> tuple[int | None, object]:
 def _cached(key: str, compute: Callable[[datetime], tuple[object, list[Event]]]):
     """`compute(now)` returns (value, events it depends on); cache it under the
     current catalogue version until the next time-driven change."""
-    limit = settings.LIVE_CACHE_SECONDS
-    if limit <= 0:
+    if settings.LIVE_CACHE_SECONDS <= 0:
         return compute(timezone.now())[0]
     version, value = _read(key)
     if value is not _MISS:
         return value
     now = timezone.now()
     value, events = compute(now)
-    if version is None:
-        return value
-    timeout = float(limit)
+    _store(key, version, value, events, now)
+    return value
+
+
+def _store(
+    key: str, version: int | None, value, events: list[Event], now: datetime
+) -> None:
+    """Cache `value`, computed at `now` after reading `version`, until the
+    next time-driven change of `events`' figures."""
+    if version is None or settings.LIVE_CACHE_SECONDS <= 0:
+        return
+    timeout = float(settings.LIVE_CACHE_SECONDS)
     change = next_time_driven_change(events, now)
     if change is not None:
         timeout = min(timeout, (change - now).total_seconds())
@@ -111,7 +119,6 @@ def _cached(key: str, compute: Callable[[datetime], tuple[object, list[Event]]])
             cache.set(f"live:{key}", (version, value), int(timeout))
         except Exception:
             logger.exception("cache unreachable: writing %s", key)
-    return value
 
 
 def _peek(key: str):
@@ -150,16 +157,30 @@ def public_event_snapshot(slug: str) -> tuple[Event, EventAvailability] | None:
     return None if snapshot == (None,) else snapshot
 
 
-def cached_public_event_snapshot(
-    slug: str,
-) -> tuple[Event, EventAvailability] | None:
-    """public_event_snapshot if it is cached for the current version, else None.
+def checkout_event_snapshot(slug: str) -> tuple[Event, EventAvailability] | None:
+    """An active event and its availability, for a checkout to be pre-judged
+    on (and its refusal to show); None if there is no such event.
 
-    For a writer that only wants a hint: right after a sale the snapshot is
-    gone, and computing it again would cost more than the write it guides.
+    The cached snapshot if it is current. Otherwise a fresh read, which is
+    cached only when the event is sold out. While tickets sell, each sale
+    makes the snapshot obsolete, and caching it costs more than the checkout
+    it guides. Once they are gone, only refusals follow, and each would read
+    it again.
     """
-    snapshot = _peek(f"event:{_digest(slug)}")
-    return None if snapshot == (None,) else snapshot
+    key = f"event:{_digest(slug)}"
+    version, snapshot = (None, _MISS)
+    if settings.LIVE_CACHE_SECONDS > 0:
+        version, snapshot = _read(key)
+    if snapshot is not _MISS:
+        return None if snapshot == (None,) else snapshot
+    now = timezone.now()
+    availability = event_availability_now(slug=slug, active_only=True, now=now)
+    if availability is None:
+        return None
+    snapshot = (availability.event, availability)
+    if availability.is_sold_out:
+        _store(key, version, snapshot, [availability.event], now)
+    return snapshot
 
 
 def availability_json(*, slug: str = "", name: str = "") -> bytes | None:

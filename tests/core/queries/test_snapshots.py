@@ -64,6 +64,26 @@ def test_a_committed_sale_is_seen_at_once(
     assert snapshots.public_event_cards()[0][1].is_sold_out is True
 
 
+def test_a_checkout_keeps_its_fresh_read_only_once_sold_out(
+    live_cache, django_assert_num_queries, django_capture_on_commit_callbacks
+):
+    seat = TicketTypeFactory(capacity=1, event=EventFactory(venue_capacity=1))
+    slug = seat.event.slug
+    assert snapshots.checkout_event_snapshot(slug)[1].total_available == 1
+    with CaptureQueriesContext(connection) as on_sale:
+        snapshots.checkout_event_snapshot(slug)
+    assert len(on_sale) > 0, "on sale: each checkout reads afresh"
+
+    with django_capture_on_commit_callbacks(execute=True):
+        make_paid_order(seat, 1)
+
+    assert snapshots.checkout_event_snapshot(slug)[1].is_sold_out
+    with django_assert_num_queries(0):
+        assert snapshots.checkout_event_snapshot(slug)[1].is_sold_out
+        assert snapshots.public_event_snapshot(slug)[1].is_sold_out
+    assert snapshots.checkout_event_snapshot("no-such-event") is None
+
+
 def test_announced_event_changes_reach_the_list(
     live_cache, django_capture_on_commit_callbacks
 ):
