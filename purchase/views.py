@@ -4,11 +4,16 @@ Views parse the form, call one service or query and render; every rule lives
 in core.services (place_order, start_payment, confirm_payment, cancel_order).
 """
 
+import hashlib
+import pickle
+
 from django.conf import settings
 from django.contrib import messages
+from django.contrib.messages.storage.cookie import CookieStorage
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
+from django.middleware.csrf import get_token
 from django.shortcuts import redirect, render
-from django.urls import reverse
+from django.urls import get_urlconf, reverse
 from django.views.decorators.http import require_http_methods
 
 from core.exceptions import (
@@ -32,7 +37,9 @@ from core.services.payments import (
     start_payment,
     sync_checkout,
 )
+from core.sites import site_url
 from core.tickets.qr import qr_svg
+from purchase.shells import hole, shell_for
 from purchase.waitlist_forms import WaitlistForm
 
 # Which form field a domain error belongs to, by its code.
@@ -136,14 +143,62 @@ def event_page(request: HttpRequest, slug: str) -> HttpResponse:
         "availability": availability,
         "rows": rows,
         "can_buy": any(r["row"].on_sale and r["row"].max_selectable for r in rows),
-        "values": values,
         "error": error,
         "error_field": ERROR_FIELDS.get(getattr(error, "code", ""), ""),
         "hold_minutes": settings.HOLD_MINUTES,
         "waitlist_open": any(r["row"].sold_out for r in rows),
+    }
+    if _shell_serves(request, error):
+        return _event_page_from_shell(request, context, values, status)
+    context |= {
+        "values": values,
         "waitlist_form": WaitlistForm(availability=availability),
     }
     return render(request, "purchase/event.html", context, status=status)
+
+
+def _shell_serves(request: HttpRequest, error: TicketingError | None) -> bool:
+    """Whether this event page may come from a shell (purchase/shells.py).
+
+    That is the page as loaded, or refused on the figures alone (sold out,
+    not that many left): the pages of a rush. Other errors are rarer and
+    their messages can quote what was typed, so those pages are rendered
+    in full. So is a page with messages waiting (a cookie or a session).
+    """
+    if error is not None and getattr(error, "availability", None) is None:
+        return False
+    cookies = request.COOKIES
+    return not (
+        CookieStorage.cookie_name in cookies or settings.SESSION_COOKIE_NAME in cookies
+    )
+
+
+def _event_page_from_shell(
+    request: HttpRequest, context: dict, values: dict, status: int
+) -> HttpResponse:
+    error = context["error"]
+    key = (
+        get_urlconf(),
+        # The figures and event the page shows, whatever the cache did with them.
+        hashlib.blake2b(
+            pickle.dumps(context["availability"], 5), digest_size=16
+        ).digest(),
+        tuple(row["selected"] for row in context["rows"]),
+        (error.code, error.message) if error else None,
+    )
+
+    def shell_context() -> dict:
+        return context | {
+            "values": {name: hole(name) for name in values},
+            "csrf_token": hole("csrf_token"),
+            "waitlist_form": WaitlistForm(availability=context["availability"]),
+            "marketing_home_url": site_url("marketing", "marketing:event_list"),
+            "purchase_home_url": site_url("purchase", "purchase:event_list"),
+        }
+
+    shell = shell_for("purchase/event.html", key, shell_context)
+    page = shell.fill({**values, "csrf_token": get_token(request)})
+    return HttpResponse(page, status=status)
 
 
 def _order_or_404(token: str) -> Order:
