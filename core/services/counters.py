@@ -1,8 +1,9 @@
 """Moving the sold and checked-in counters that availability and the door read."""
 
+import functools
 from collections.abc import Mapping
 
-from django.db import connection
+from django.db import connection, connections
 
 from core.models import Event, TicketType
 from core.rows import planned_cursor
@@ -16,20 +17,56 @@ def move_counters(*, event_id, by_type: Mapping[int, int], column: str) -> None:
     deadlock another. Plain SQL planned once per connection: the ORM's F()
     update cost three times as much to build as to run. The check
     constraints (sold <= capacity, checked in <= sold) still guard the values.
+
+    On Postgres it is one statement: the event's UPDATE as a WITH query that
+    the types' UPDATE waits for. A payment moves these last, so it holds the
+    event row (which every checkout waits for) only while this and its
+    commit run; one round trip fewer is one wait fewer for the next buyer.
+    Every writer of type counters locks the event row first, so the types'
+    order within the statement cannot deadlock.
     """
     if column not in COUNTERS:
         raise ValueError(f"Not a counter: {column}")
+    event_pk = Event._meta.pk.get_db_prep_value(event_id, connection)
+    type_ids = sorted(by_type)
+    if connection.vendor == "postgresql" and type_ids:
+        with planned_cursor() as cursor:
+            cursor.execute(
+                _counters_query(connection.alias, column, len(type_ids)),
+                [
+                    sum(by_type.values()),
+                    event_pk,
+                    *(
+                        value
+                        for type_id in type_ids
+                        for value in (type_id, by_type[type_id])
+                    ),
+                ],
+            )
+        return
     with planned_cursor() as cursor:
         cursor.execute(
             f"UPDATE {Event._meta.db_table} SET {column} = {column} + %s WHERE id = %s",
-            [
-                sum(by_type.values()),
-                Event._meta.pk.get_db_prep_value(event_id, connection),
-            ],
+            [sum(by_type.values()), event_pk],
         )
-        for type_id in sorted(by_type):
+        for type_id in type_ids:
             cursor.execute(
                 f"UPDATE {TicketType._meta.db_table}"
                 f" SET {column} = {column} + %s WHERE id = %s",
                 [by_type[type_id], type_id],
             )
+
+
+@functools.cache
+def _counters_query(alias: str, column: str, types: int) -> str:
+    db = connections[alias]
+    key_type = TicketType._meta.pk.rel_db_type(db)
+    moves = ", ".join([f"(%s::{key_type}, %s::integer)"] * types)
+    return (
+        f"WITH event_moved AS (UPDATE {Event._meta.db_table}"
+        f" SET {column} = {column} + %s WHERE id = %s RETURNING id)"
+        f" UPDATE {TicketType._meta.db_table} SET {column} = {column} + moved.n"
+        f" FROM (VALUES {moves}) AS moved(id, n)"
+        f" WHERE {TicketType._meta.db_table}.id = moved.id"
+        " AND EXISTS (SELECT 1 FROM event_moved)"
+    )

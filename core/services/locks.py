@@ -5,11 +5,14 @@ own. The SQL is written once per database and planned once per connection
 (core.rows): every checkout and payment starts here.
 """
 
-from django.db import DatabaseError
+import functools
+
+from django.db import DatabaseError, connection, connections
+from django.db.transaction import TransactionManagementError
 
 from core.exceptions import OrderBusy
 from core.models import Event, Order, TicketType
-from core.rows import rows_where
+from core.rows import model_columns, planned_cursor, rows_where
 
 
 def lock_order(order_id, *, nowait: bool = False) -> Order:
@@ -32,11 +35,65 @@ def lock_event_and_types(event_id) -> tuple[Event | None, list[TicketType]]:
     """The event row, then all its ticket types in primary-key order, locked:
     the order every writer of seats takes (checkout, fulfilment), so none can
     deadlock another. Each type's `event` is the locked event (no query per
-    type). Planned once per connection: every checkout starts here."""
-    events = rows_where(Event, id=event_id, lock="update")
-    if not events:
+    type). Planned once per connection: every checkout starts here.
+
+    On Postgres both are locked in one statement: the event in a subquery,
+    then its types in a lateral one sorted by key (rows are locked in the
+    order they are sorted). A checkout holds the event's lock until it
+    commits, and every round trip while it does makes the next buyer wait.
+    A type row locked after waiting is read as its holder committed it.
+    """
+    db = connection
+    if db.vendor != "postgresql":
+        events = rows_where(Event, id=event_id, lock="update")
+        if not events:
+            return None, []
+        types = rows_where(TicketType, event=events[0].pk, order_by="id", lock="update")
+        for ticket_type in types:
+            ticket_type.event = events[0]
+        return events[0], types
+    if not db.in_atomic_block:
+        raise TransactionManagementError(
+            "select_for_update cannot be used outside of a transaction."
+        )
+    sql = _event_and_types_query(db.alias)
+    with planned_cursor() as cursor:
+        cursor.execute(sql, [Event._meta.pk.get_db_prep_value(event_id, db)])
+        rows = cursor.fetchall()
+    if not rows:
         return None, []
-    types = rows_where(TicketType, event=events[0].pk, order_by="id", lock="update")
-    for ticket_type in types:
-        ticket_type.event = events[0]
-    return events[0], types
+    event_columns = model_columns(Event, db.alias)
+    type_columns = model_columns(TicketType, db.alias)
+    width = len(event_columns)
+    event = event_columns.instance(rows[0][:width], db.alias)
+    types = []
+    for row in rows:
+        if row[width] is None:  # no types: the LEFT JOIN's empty side
+            continue
+        ticket_type = type_columns.instance(row[width:], db.alias)
+        ticket_type.event = event
+        types.append(ticket_type)
+    return event, types
+
+
+@functools.cache
+def _event_and_types_query(alias: str) -> str:
+    quote = connections[alias].ops.quote_name
+
+    def columns(model, table_alias: str) -> str:
+        return ", ".join(
+            f"{table_alias}.{quote(field.column)}"
+            for field in model._meta.concrete_fields
+        )
+
+    type_key = quote(TicketType._meta.pk.column)
+    return (
+        f"SELECT {columns(Event, 'e')}, {columns(TicketType, 't')}"
+        f" FROM (SELECT * FROM {quote(Event._meta.db_table)}"
+        f" WHERE {quote(Event._meta.pk.column)} = %s FOR UPDATE) e"
+        f" LEFT JOIN LATERAL (SELECT * FROM {quote(TicketType._meta.db_table)}"
+        f" WHERE {quote(TicketType._meta.get_field('event').column)}"
+        f" = e.{quote(Event._meta.pk.column)}"
+        f" ORDER BY {type_key} FOR UPDATE) t ON true"
+        f" ORDER BY t.{type_key}"
+    )
