@@ -224,6 +224,43 @@ def insert_row(instance: Model) -> Model:
     return insert_rows([instance])[0]
 
 
+def insert_row_and_rows(parent: Model, children: list[Model]) -> None:
+    """insert_row(parent), then insert_rows(children), which may refer to it.
+
+    On Postgres it is one statement (the parent's INSERT as a WITH query):
+    a checkout writes its order and lines while holding the event's lock, and
+    every round trip there makes the next buyer wait. The parent's primary
+    key must be set already (a UUID), since nothing is read back from it.
+    """
+    db = connection
+    if db.vendor != "postgresql" or parent.pk is None or not children:
+        insert_row(parent)
+        insert_rows(children)
+        return
+    child_model = type(children[0])
+    returning_pk = child_model._meta.auto_field is not None and children[0].pk is None
+    parent_sql, parent_fields = _insert_query(type(parent), db.alias, False, 1)
+    child_sql, child_fields = _insert_query(
+        child_model, db.alias, returning_pk, len(children)
+    )
+    params = [
+        field.get_db_prep_save(field.pre_save(parent, add=True), db)
+        for field in parent_fields
+    ] + [
+        field.get_db_prep_save(field.pre_save(child, add=True), db)
+        for child in children
+        for field in child_fields
+    ]
+    with planned_cursor() as cursor:
+        cursor.execute(f"WITH parent AS ({parent_sql}) {child_sql}", params)
+        if returning_pk:
+            for child, (pk,) in zip(children, cursor.fetchall(), strict=True):
+                child.pk = pk
+    for instance in (parent, *children):
+        instance._state.adding = False
+        instance._state.db = db.alias
+
+
 @functools.cache
 def _update_query(model: type[Model], alias: str, names: tuple) -> tuple:
     quote = connections[alias].ops.quote_name

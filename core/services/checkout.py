@@ -19,7 +19,7 @@ from core.queries.availability import (
     event_availability_now,
     held_and_waiting,
 )
-from core.rows import insert_row, insert_rows
+from core.rows import insert_row_and_rows
 from core.services.locks import lock_event_and_types
 
 
@@ -255,9 +255,10 @@ def create_held_order(
         total=total,
         currency=event.currency,
     )
-    # Written by hand, planned once per connection: every checkout writes these.
-    insert_row(order)
-    insert_rows(
+    # Written by hand, planned once per connection, in one round trip: every
+    # checkout writes these while it holds the event's lock.
+    insert_row_and_rows(
+        order,
         [
             OrderLine(
                 order=order,
@@ -266,6 +267,6 @@ def create_held_order(
                 unit_price=Decimal("0.00") if free else t.price,
             )
             for t, qty in wanted.items()
-        ]
+        ],
     )
     return order

@@ -117,3 +117,48 @@ def test_update_row_saves_the_listed_fields_only_and_refuses_a_gone_row():
     order.pk = uuid.uuid4()
     with pytest.raises(DatabaseError, match="did not affect any rows"):
         update_row(order, ["status"])
+
+
+def test_an_order_and_its_lines_are_written_together():
+    from decimal import Decimal
+
+    from django.db import IntegrityError, connection, transaction
+    from django.test.utils import CaptureQueriesContext
+
+    from core.models import OrderLine
+    from core.rows import insert_row_and_rows
+
+    ticket_type = TicketTypeFactory(price="7.50")
+    other_type = TicketTypeFactory(event=ticket_type.event, price="7.50")
+
+    def order_with_lines(type_ids):
+        order = Order(
+            event_id=ticket_type.event_id,
+            customer_name="Ada",
+            customer_email="ada@example.com",
+            total=Decimal("15.00"),
+            currency="eur",
+        )
+        lines = [
+            OrderLine(
+                order=order, ticket_type_id=type_id, quantity=1, unit_price="7.50"
+            )
+            for type_id in type_ids
+        ]
+        return order, lines
+
+    order, lines = order_with_lines([ticket_type.pk, other_type.pk])
+    lines[1].quantity = 2
+    with CaptureQueriesContext(connection) as queries:
+        insert_row_and_rows(order, lines)
+
+    assert len(queries) == (1 if connection.vendor == "postgresql" else 2)
+    assert _fields(Order.objects.get(pk=order.pk)) == _fields(order)
+    stored = {line.pk: line.quantity for line in OrderLine.objects.filter(order=order)}
+    assert stored == {lines[0].pk: 1, lines[1].pk: 2}
+    assert not lines[0]._state.adding
+
+    broken, broken_lines = order_with_lines([other_type.pk, other_type.pk])  # twice
+    with pytest.raises(IntegrityError), transaction.atomic():
+        insert_row_and_rows(broken, broken_lines)
+    assert not Order.objects.filter(pk=broken.pk).exists()
