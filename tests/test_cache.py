@@ -17,3 +17,28 @@ def test_one_client_serves_every_call_and_the_cache_still_works(redis_url):
     assert cache._cache.get_client(write=True) is client  # one server: one pool
     cache.delete("seats")
     assert cache.get("seats") is None
+
+
+def test_incr_is_one_round_trip_and_refuses_a_missing_key(redis_url, monkeypatch):
+    import pytest
+
+    cache = RedisCache(redis_url, {"KEY_PREFIX": f"test-{uuid.uuid4().hex}"})
+    cache.set("version", 40)
+    assert cache.incr("version") == 41  # loads the script into Redis if new there
+    client = cache._cache.get_client(write=True)
+    sent = []
+    real = client.execute_command
+    monkeypatch.setattr(
+        client,
+        "execute_command",
+        lambda *args, **kw: sent.append(args[0]) or real(*args, **kw),
+    )
+
+    assert cache.incr("version") == 42
+    assert cache.incr("version", 8) == 50
+    assert sent == ["EVALSHA", "EVALSHA"]  # one round trip each
+    assert cache.get("version") == 50
+    with pytest.raises(ValueError, match="not found"):
+        cache.incr("no-such-key")
+    assert cache.get("no-such-key") is None
+    cache.delete("version")
