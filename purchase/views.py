@@ -94,13 +94,13 @@ def event_page(request: HttpRequest, slug: str) -> HttpResponse:
     values = {"name": "", "email": "", "phone": ""}
     chosen: dict[str, str] = {}
     if request.method == "POST":
-        # The snapshot the page was built from if it is still current, else
-        # one fresh read: either lets a plainly sold-out request be refused
-        # without queueing for the locks, and is what a refusal shows.
+        # A cached snapshot or a fresh read (see checkout_event_snapshot): lets
+        # a plainly sold-out request be refused without queueing for the
+        # locks, and is what such a refusal shows.
         seen = checkout_event_snapshot(slug)
         if seen is None:
             raise Http404("No such event")
-        event = seen[0]
+        event = seen.event
         values = {key: request.POST.get(key, "").strip() for key in values}
         chosen = {
             key.removeprefix("qty_"): value
@@ -114,7 +114,8 @@ def event_page(request: HttpRequest, slug: str) -> HttpResponse:
                 customer_name=values["name"],
                 customer_email=values["email"],
                 customer_phone=values["phone"],
-                seen_availability=seen[1],
+                seen_availability=seen.availability,
+                seen_is_current=seen.current,
             )
             return see_other(_begin_payment(request, order))
         except TicketingError as exc:

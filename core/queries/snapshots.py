@@ -17,6 +17,7 @@ import hashlib
 import json
 import logging
 from collections.abc import Callable, Iterable
+from dataclasses import dataclass
 from datetime import datetime
 
 from django.conf import settings
@@ -67,26 +68,30 @@ def next_time_driven_change(events: Iterable[Event], now: datetime) -> datetime 
 _MISS = object()
 
 
-def _read(key: str) -> tuple[int | None, object]:
-    """(current version, the value cached for it or _MISS) in one round trip.
+def _read(key: str) -> tuple[int | None, object, object]:
+    """(current version, the value cached for it or _MISS, a value cached for
+    an older version or _MISS) in one round trip.
 
     Each entry is stored with the version it was computed under and counts
     only while that is still the current one, so the version and the entry
-    come back together in one MGET.
+    come back together in one MGET. An older entry is no answer to anyone,
+    but a checkout may take it as a hint (checkout_event_snapshot).
     """
     entry_key = f"live:{key}"
     try:
         found = cache.get_many([realtime.CATALOGUE_VERSION_KEY, entry_key])
     except Exception:
         logger.exception("cache unreachable: reading %s", key)
-        return None, _MISS
+        return None, _MISS, _MISS
     version = found.get(realtime.CATALOGUE_VERSION_KEY)
     if version is None:
-        return realtime.catalogue_version(), _MISS  # first use, or evicted
+        return realtime.catalogue_version(), _MISS, _MISS  # first use, or evicted
     entry = found.get(entry_key)
-    if entry is not None and entry[0] == version:
-        return version, entry[1]
-    return version, _MISS
+    if entry is None:
+        return version, _MISS, _MISS
+    if entry[0] == version:
+        return version, entry[1], _MISS
+    return version, _MISS, entry[1]
 
 
 def _cached(key: str, compute: Callable[[datetime], tuple[object, list[Event]]]):
@@ -94,7 +99,7 @@ def _cached(key: str, compute: Callable[[datetime], tuple[object, list[Event]]])
     current catalogue version until the next time-driven change."""
     if settings.LIVE_CACHE_SECONDS <= 0:
         return compute(timezone.now())[0]
-    version, value = _read(key)
+    version, value, _older = _read(key)
     if value is not _MISS:
         return value
     now = timezone.now()
@@ -119,14 +124,6 @@ def _store(
             cache.set(f"live:{key}", (version, value), int(timeout))
         except Exception:
             logger.exception("cache unreachable: writing %s", key)
-
-
-def _peek(key: str):
-    """The cached value under the current version, or None; never computes."""
-    if settings.LIVE_CACHE_SECONDS <= 0:
-        return None
-    value = _read(key)[1]
-    return None if value is _MISS else value
 
 
 def _digest(text: str) -> str:
@@ -157,30 +154,46 @@ def public_event_snapshot(slug: str) -> tuple[Event, EventAvailability] | None:
     return None if snapshot == (None,) else snapshot
 
 
-def checkout_event_snapshot(slug: str) -> tuple[Event, EventAvailability] | None:
+@dataclass(frozen=True)
+class CheckoutSnapshot:
+    event: Event
+    availability: EventAvailability
+    # False: cached before the last change, so it may show seats since sold
+    # (or, rarely, fewer than have been freed since). Only good for letting a
+    # checkout through to the locks, never for refusing one.
+    current: bool
+
+
+def checkout_event_snapshot(slug: str) -> CheckoutSnapshot | None:
     """An active event and its availability, for a checkout to be pre-judged
     on (and its refusal to show); None if there is no such event.
 
-    The cached snapshot if it is current. Otherwise a fresh read, which is
-    cached only when the event is sold out. While tickets sell, each sale
-    makes the snapshot obsolete, and caching it costs more than the checkout
-    it guides. Once they are gone, only refusals follow, and each would read
-    it again.
+    The cached snapshot if it is current. Failing that, an older cached one
+    that showed seats left: while tickets sell, every hold and sale makes the
+    snapshot obsolete, and a fresh read per checkout (two queries) would only
+    say what the locks say next. Failing that (sold out, or nothing cached),
+    a fresh read, cached when it shows the event sold out: then only
+    refusals follow, and each would read it again.
     """
     key = f"event:{_digest(slug)}"
-    version, snapshot = (None, _MISS)
+    version, snapshot, older = None, _MISS, _MISS
     if settings.LIVE_CACHE_SECONDS > 0:
-        version, snapshot = _read(key)
+        version, snapshot, older = _read(key)
     if snapshot is not _MISS:
-        return None if snapshot == (None,) else snapshot
+        if snapshot == (None,):
+            return None
+        return CheckoutSnapshot(*snapshot, current=True)
+    if older is not _MISS and older != (None,) and not older[1].is_sold_out:
+        return CheckoutSnapshot(*older, current=False)
     now = timezone.now()
     availability = event_availability_now(slug=slug, active_only=True, now=now)
     if availability is None:
         return None
-    snapshot = (availability.event, availability)
     if availability.is_sold_out:
-        _store(key, version, snapshot, [availability.event], now)
-    return snapshot
+        _store(
+            key, version, (availability.event, availability), [availability.event], now
+        )
+    return CheckoutSnapshot(availability.event, availability, current=True)
 
 
 def availability_json(*, slug: str = "", name: str = "") -> bytes | None:

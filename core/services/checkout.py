@@ -146,6 +146,7 @@ def place_order(
     free: bool = False,
     order_id=None,
     seen_availability: EventAvailability | None = None,
+    seen_is_current: bool = True,
     now=None,
 ) -> Order:
     """Create a pending order whose lines hold seats until the hold expires.
@@ -158,7 +159,9 @@ def place_order(
     collide on the primary key instead of buying twice).
     `seen_availability`, the event's availability as the caller last read it
     (a cached snapshot will do), lets a plainly sold-out request be refused
-    without a query; it never lets an order through.
+    without a query; it never lets an order through. With `seen_is_current`
+    False (a snapshot from before the last change) a refusal it suggests is
+    checked against a fresh read first.
     Broadcasts availability after commit. Raises InvalidRequest, NotFound,
     SalesClosed or SoldOut; nothing is written when it raises.
     """
@@ -169,7 +172,12 @@ def place_order(
 
     if not staff_issued:
         if seen_availability is not None and seen_availability.event.pk == event_id:
-            _refuse_if_seen_gone(wanted, seen_availability)
+            try:
+                _refuse_if_seen_gone(wanted, seen_availability)
+            except SoldOut:
+                if seen_is_current:
+                    raise
+                _refuse_if_gone_already(event_id, wanted, now)
         else:
             _refuse_if_gone_already(event_id, wanted, now)
 

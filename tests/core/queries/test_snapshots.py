@@ -9,6 +9,7 @@ from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from core import realtime
+from core.exceptions import SoldOut
 from core.models import Event
 from core.queries import snapshots
 from core.services.checkout import place_order
@@ -64,23 +65,51 @@ def test_a_committed_sale_is_seen_at_once(
     assert snapshots.public_event_cards()[0][1].is_sold_out is True
 
 
-def test_a_checkout_keeps_its_fresh_read_only_once_sold_out(
+def test_a_checkout_takes_an_older_snapshot_only_as_leave_to_try(
     live_cache, django_assert_num_queries, django_capture_on_commit_callbacks
 ):
-    seat = TicketTypeFactory(capacity=1, event=EventFactory(venue_capacity=1))
-    slug = seat.event.slug
-    assert snapshots.checkout_event_snapshot(slug)[1].total_available == 1
-    with CaptureQueriesContext(connection) as on_sale:
-        snapshots.checkout_event_snapshot(slug)
-    assert len(on_sale) > 0, "on sale: each checkout reads afresh"
+    seats = TicketTypeFactory(capacity=2, event=EventFactory(venue_capacity=2))
+    slug = seats.event.slug
 
-    with django_capture_on_commit_callbacks(execute=True):
-        make_paid_order(seat, 1)
+    def sell_one():
+        with django_capture_on_commit_callbacks(execute=True):
+            make_paid_order(seats, 1)
 
-    assert snapshots.checkout_event_snapshot(slug)[1].is_sold_out
+    with CaptureQueriesContext(connection) as nothing_cached:
+        first = snapshots.checkout_event_snapshot(slug)
+    assert first.current and first.availability.total_available == 2
+    assert len(nothing_cached) > 0, "nothing cached: a fresh read"
+    snapshots.public_event_snapshot(slug)  # a page view caches it
+    sell_one()
+
     with django_assert_num_queries(0):
-        assert snapshots.checkout_event_snapshot(slug)[1].is_sold_out
-        assert snapshots.public_event_snapshot(slug)[1].is_sold_out
+        older = snapshots.checkout_event_snapshot(slug)
+    assert not older.current and older.availability.total_available == 2
+
+    sell_one()
+    with django_assert_num_queries(0):
+        assert snapshots.checkout_event_snapshot(slug).availability.total_available == 2
+    with pytest.raises(SoldOut) as refused:  # the locks decide, as ever
+        place_order(
+            event_id=seats.event_id,
+            quantities={seats.id: 1},
+            customer_name="Late",
+            customer_email="late@example.com",
+            seen_availability=older.availability,
+            seen_is_current=False,
+        )
+    assert getattr(refused.value, "availability", None) is None
+
+    realtime.bump_catalogue_version()
+    snapshots.public_event_snapshot(slug)  # the refusal page caches "sold out"
+    realtime.bump_catalogue_version()  # and it grows older too
+    with CaptureQueriesContext(connection) as sold_out_older:
+        fresh = snapshots.checkout_event_snapshot(slug)
+    assert fresh.current and fresh.availability.is_sold_out
+    assert len(sold_out_older) > 0, "an older 'sold out' is no refusal: read afresh"
+    with django_assert_num_queries(0):  # and that read is kept for the next refusal
+        kept = snapshots.checkout_event_snapshot(slug)
+    assert kept.current and kept.availability.is_sold_out
     assert snapshots.checkout_event_snapshot("no-such-event") is None
 
 

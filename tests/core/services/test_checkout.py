@@ -9,6 +9,7 @@ from core.exceptions import InvalidRequest, NotFound, SalesClosed, SoldOut
 from core.models import Order
 from core.queries.availability import get_event_availability
 from core.services.checkout import place_order
+from core.services.orders import cancel_order
 from tests.factories import EventFactory, TicketTypeFactory
 
 pytestmark = pytest.mark.django_db
@@ -69,6 +70,17 @@ def test_a_stale_snapshot_never_lets_an_order_through():
     with pytest.raises(SoldOut):
         _order(ticket_type, 1, seen_availability=seen)
     assert Order.objects.count() == 1
+
+
+def test_an_older_snapshot_is_checked_afresh_before_it_refuses():
+    ticket_type = TicketTypeFactory(capacity=2)
+    first = _order(ticket_type, 2)
+    seen = get_event_availability(ticket_type.event)  # sold out when read
+    cancel_order(order_id=first.id)  # seats freed since
+    _order(ticket_type, 1, seen_availability=seen, seen_is_current=False)
+    assert Order.objects.filter(status=Order.Status.PENDING).count() == 1
+    with pytest.raises(SoldOut):  # the same snapshot, taken as current
+        _order(ticket_type, 2, seen_availability=seen)
 
 
 def test_venue_capacity_bounds_all_types_together():
