@@ -23,8 +23,9 @@ class ScanLog(models.Model):
         blank=True,
         related_name="scans",
     )
+    # No index of its own: the indexes below all start with the event.
     event = models.ForeignKey(
-        "core.Event", on_delete=models.CASCADE, related_name="scans"
+        "core.Event", on_delete=models.CASCADE, related_name="scans", db_index=False
     )
     result = models.CharField(max_length=20, choices=Result.choices)
     staff = models.ForeignKey(

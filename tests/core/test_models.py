@@ -40,11 +40,15 @@ def test_order_status_must_be_a_known_value(ticket_type):
         Order.objects.filter(pk=order.pk).update(status="bogus")
 
 
-def test_ticket_payloads_are_unique(ticket_type):
+def test_ticket_codes_and_tokens_are_unique_and_so_are_payloads(ticket_type):
+    """A payload is signed over its code, so unique codes make unique payloads."""
     order = make_paid_order(ticket_type, 2)
     first, second = order.tickets.all()
+    assert f".{first.code}." in first.qr_payload
     with pytest.raises(IntegrityError), transaction.atomic():
-        Ticket.objects.filter(pk=second.pk).update(qr_payload=first.qr_payload)
+        Ticket.objects.filter(pk=second.pk).update(code=first.code)
+    with pytest.raises(IntegrityError), transaction.atomic():
+        Ticket.objects.filter(pk=second.pk).update(token=first.token)
 
 
 def test_stripe_session_ids_are_unique(ticket_type):
