@@ -1,6 +1,18 @@
 from django.db import models
 from django.db.models import Q
 
+# What each kind of message is, in the owner's words (the console lists them).
+KIND_LABELS = {
+    "order_confirmation": "Tickets (order confirmation)",
+    "order_tickets_link": "Tickets link",
+    "order_refunded": "Refund notice",
+    "payment_failed": "Payment failed",
+    "payment_refunded": "Late payment refunded",
+    "staff_invite": "Staff invitation",
+    "waitlist_joined": "Waitlist: joined",
+    "waitlist_offer": "Waitlist: tickets held for them",
+}
+
 
 class OutboundMessage(models.Model):
     """An email or SMS queued in the writing transaction and sent by the worker.
@@ -63,3 +75,7 @@ class OutboundMessage(models.Model):
 
     def __str__(self) -> str:
         return f"{self.channel} {self.kind} to {self.to}"
+
+    @property
+    def kind_label(self) -> str:
+        return KIND_LABELS.get(self.kind, self.kind.replace("_", " ").capitalize())

@@ -35,6 +35,7 @@ def test_managers_see_failed_sends_and_resend_them(client, request, who, failed_
     html = page.content.decode()
     assert page.status_code == 200
     assert "SendGrid 503" in html and failed_email.to in html
+    assert "Tickets (order confirmation)" in html and "order_confirmation" not in html
     assert "Messages" in html  # the nav link to this page
 
     response = client.post(

@@ -48,7 +48,7 @@ def test_an_order_page_shows_its_tickets_payment_and_messages(client, owner, pai
         assert f'data-ticket="{ticket.code}"' in html
     assert "Rosa Parks" in html and "rosa@example.com" in html
     assert "2 × Standing" in html and "data-refund" in html
-    assert "order_confirmation" in html  # the confirmation email in the outbox
+    assert "Tickets (order confirmation)" in html  # the email in the outbox
 
 
 def test_refunding_voids_the_tickets_frees_the_seats_and_tells_the_customer(
