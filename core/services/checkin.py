@@ -387,6 +387,127 @@ def _claim_queries(alias: str) -> tuple[str, str | None]:
     return claim_sql, admit_sql
 
 
+def _admit_log_values(*, event: Event, row: dict | None, **fields) -> dict:
+    """The log row of an admit (`row` None: before the ticket is read, for the
+    fields that do not depend on it)."""
+    name = (row["guest_name"] or "Guest") if row else ""
+    type_name = row["ticket_type__name"] if row else ""
+    return _scan_log_values(
+        event=event,
+        row=row,
+        result=ScanLog.Result.OK,
+        message=f"Admit {name} · {type_name}",
+        verdict="admit",
+        info={},
+        **fields,
+    )
+
+
+def _admit_by_code(
+    sql: str,
+    *,
+    event: Event,
+    ticket_code: str,
+    staff,
+    label: str,
+    at: datetime,
+    now: datetime,
+    log: dict,
+) -> tuple[dict | None, int | None]:
+    """Read the ticket and, if it may be admitted, claim it, count it and log
+    the admit, in one statement: (the ticket row as read, the log row's id
+    or None). The row is as this statement's snapshot saw it, so a ticket
+    another door claimed meanwhile can read as issued though not claimed.
+    Raises IntegrityError on a repeated nonce, with nothing written.
+    """
+    ops = connection.ops
+    event_id = Event._meta.pk.get_db_prep_value(event.pk, connection)
+    params = [
+        ticket_code,
+        Ticket.Status.USED,
+        ops.adapt_datetimefield_value(at),
+        staff.pk if staff is not None else None,
+        label,
+        ops.adapt_datetimefield_value(now),
+        event_id,
+        Ticket.Status.ISSUED,
+        event_id,
+    ]
+    for log_field in _scan_log_fields():
+        if log_field.name == "ticket":
+            continue
+        if log_field.name == "detail":
+            params += [log["detail"]["method"], log["detail"]["staff_name"]]
+        else:
+            params.append(log_field.get_db_prep_save(log[log_field.name], connection))
+    _, names, converters = _read_ticket_query(connection.alias)
+    with _savepoint_if_nested(), planned_cursor() as cursor:
+        cursor.execute(sql, params)
+        found = cursor.fetchone()
+    if found is None:
+        return None, None
+    values = convert_row(converters, found[:-1], connection)
+    return dict(zip(names, values, strict=True)), found[-1]
+
+
+@functools.cache
+def _admit_by_code_query(alias: str) -> str | None:
+    """The one-statement read-and-admit of `_admit_by_code`, Postgres only.
+
+    A first scan was two round trips: the ticket's read, then the admit (see
+    _claim). Here the read is the statement's first WITH query and the admit
+    follows it. The log row's message and ticket summary are built in SQL
+    from the row read, as `_admit_log_values` builds them in Python (a test
+    holds the two to the same row).
+    """
+    db = connections[alias]
+    if db.vendor != "postgresql":
+        return None
+    read_sql, _, _ = _read_ticket_query(alias)
+    ticket, event_table = Ticket._meta.db_table, Event._meta.db_table
+    type_table = TicketType._meta.db_table
+    summary = (
+        "jsonb_build_object('code', t.code, 'guest_name', t.guest_name,"
+        " 'ticket_type', t.name, 'ticket_type_id', t.ticket_type_id)"
+    )
+    message = (
+        "'Admit ' || COALESCE(NULLIF(t.guest_name, ''), 'Guest') || ' · ' || t.name"
+    )
+    detail = (
+        f"jsonb_build_object('message', {message}, 'verdict', 'admit',"
+        " 'method', CAST(%s AS text), 'ticket', " + summary + ","
+        " 'staff_name', CAST(%s AS text), 'info', '{}'::jsonb)"
+    )
+    log_fields = _scan_log_fields()
+    values = []
+    for log_field in log_fields:
+        if log_field.name == "ticket":
+            values.append("t.id")
+        elif log_field.name == "detail":
+            values.append(detail)
+        else:
+            values.append(f"CAST(%s AS {log_field.db_type(db)})")
+    return (
+        f"WITH t AS ({read_sql}),"
+        f" claimed AS (UPDATE {ticket} SET status = %s, scanned_at = %s,"
+        " scanned_by_id = %s, scanned_device = %s, updated_at = %s"
+        " WHERE id = (SELECT id FROM t) AND event_id = %s AND status = %s"
+        " RETURNING id),"
+        f" event_counted AS (UPDATE {event_table}"
+        " SET checked_in_count = checked_in_count + 1"
+        " WHERE id = %s AND EXISTS (SELECT 1 FROM claimed) RETURNING id),"
+        f" type_counted AS (UPDATE {type_table}"
+        " SET checked_in_count = checked_in_count + 1"
+        " WHERE id = (SELECT ticket_type_id FROM t)"
+        " AND EXISTS (SELECT 1 FROM event_counted) RETURNING id),"
+        f" logged AS (INSERT INTO {ScanLog._meta.db_table}"
+        f" ({', '.join(log_field.column for log_field in log_fields)})"
+        f" SELECT {', '.join(values)} FROM t"
+        " WHERE EXISTS (SELECT 1 FROM type_counted) RETURNING id)"
+        " SELECT t.*, (SELECT id FROM logged) FROM t"
+    )
+
+
 def _ticket_summary(row: dict) -> dict:
     return {
         "code": row["code"],
@@ -461,6 +582,39 @@ def _admit(
     then claimed in one conditional write (`_claim`); if another door won
     the race in between, the ticket is read again to say where and when.
     """
+    admit_sql = _admit_by_code_query(connection.alias)
+    if admit_sql is not None and at >= checkin_opens_at(event):
+        log_fields = {
+            "method": method,
+            "staff": staff,
+            "device_label": device_label,
+            "digest": digest,
+            "nonce": nonce,
+            "offline": offline,
+            "at": at,
+        }
+        row, scan_id = _admit_by_code(
+            admit_sql,
+            event=event,
+            ticket_code=ticket_code,
+            staff=staff,
+            label=device_label,
+            at=at,
+            now=now,
+            log=_admit_log_values(event=event, row=None, **log_fields),
+        )
+        if scan_id is not None:
+            return _scan_result(
+                scan_id, _admit_log_values(event=event, row=row, **log_fields)
+            )
+        refusal = _refusal_for(event, row, at=at, now=now)
+        if refusal is None:
+            # Claimed by another door after this statement's snapshot: the
+            # committed row says how.
+            row = _read_ticket(ticket_code)
+            refusal = _refusal_for(event, row, at=at, now=now) or AlreadyUsed()
+        refusal.ticket_row = row
+        raise refusal
     row = _read_ticket(ticket_code)
     refusal = _refusal_for(event, row, at=at, now=now)
     if refusal is None:
