@@ -231,6 +231,36 @@ def insert_row(instance: Model) -> Model:
     return insert_rows([instance])[0]
 
 
+def insert_row_if_new(instance: Model, *, unique: tuple[str, ...]) -> bool:
+    """insert_row, unless a row with the same `unique` fields is there already
+    (their unique constraint decides: `ON CONFLICT DO NOTHING`); True if
+    written. One statement where a read, then an insert, were two: a payment
+    records itself this way, and a repeat of it finds the first."""
+    db = _default_connection()
+    model = type(instance)
+    returning_pk = model._meta.auto_field is not None and instance.pk is None
+    sql, fields = _insert_query(model, db.alias, returning_pk, 1)
+    head, returning, tail = sql.partition(" RETURNING ")
+    quote = db.ops.quote_name
+    columns = ", ".join(quote(model._meta.get_field(name).column) for name in unique)
+    sql = f"{head} ON CONFLICT ({columns}) DO NOTHING{returning}{tail}"
+    params = [
+        field.get_db_prep_save(field.pre_save(instance, add=True), db)
+        for field in fields
+    ]
+    with planned_cursor() as cursor:
+        cursor.execute(sql, params)
+        found = cursor.fetchone() if returning_pk else None
+        written = found is not None if returning_pk else cursor.rowcount == 1
+    if not written:
+        return False
+    if returning_pk:
+        instance.pk = found[0]
+    instance._state.adding = False
+    instance._state.db = db.alias
+    return True
+
+
 def insert_row_and_rows(parent: Model, children: list[Model]) -> None:
     """insert_row(parent), then insert_rows(children), which may refer to it.
 

@@ -11,7 +11,7 @@ from core import realtime
 from core.models import Order, OrderLine, Payment, Ticket
 from core.notify.outbox import queue_email, queue_sms
 from core.queries.availability import compute_availability, held_by_type
-from core.rows import insert_row, insert_rows, rows_where, update_row
+from core.rows import insert_row_if_new, insert_rows, rows_where, update_row
 from core.services.counters import move_counters
 from core.services.locks import lock_event_and_types, lock_order
 from core.services.waitlist import mark_claimed
@@ -109,25 +109,22 @@ def fulfil_order(
     """
     now = now or timezone.now()
     order = lock_order(order_id, nowait=nowait)
-    # Under the order lock a repeat of this payment cannot be racing us, so a
-    # plain read-then-insert is enough (no savepoint round trips).
-    found = rows_where(
-        Payment, provider=provider, provider_reference=provider_reference
+    # Recorded unless this payment is already (a repeat: a retried webhook, the
+    # return page racing it), in one statement; the first record is then read.
+    payment = Payment(
+        order=order,
+        provider=provider,
+        provider_reference=provider_reference,
+        amount=amount,
+        currency=currency.lower(),
+        status=Payment.Status.SUCCEEDED,
+        provider_event_id=provider_event_id,
     )
-    payment = found[0] if found else None
-    created = payment is None
-    if created:
-        payment = insert_row(
-            Payment(
-                order=order,
-                provider=provider,
-                provider_reference=provider_reference,
-                amount=amount,
-                currency=currency.lower(),
-                status=Payment.Status.SUCCEEDED,
-                provider_event_id=provider_event_id,
-            )
-        )
+    created = insert_row_if_new(payment, unique=("provider", "provider_reference"))
+    if not created:
+        payment = rows_where(
+            Payment, provider=provider, provider_reference=provider_reference
+        )[0]
     if payment.status in (Payment.Status.REFUND_DUE, Payment.Status.REFUNDED):
         # This payment was already turned away: a repeat must not issue now.
         return FulfilmentResult(

@@ -162,3 +162,36 @@ def test_an_order_and_its_lines_are_written_together():
     with pytest.raises(IntegrityError), transaction.atomic():
         insert_row_and_rows(broken, broken_lines)
     assert not Order.objects.filter(pk=broken.pk).exists()
+
+
+def test_insert_row_if_new_writes_once_per_unique_key():
+    from decimal import Decimal
+
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    from core.models import Payment
+    from core.rows import insert_row_if_new
+
+    order = make_paid_order(TicketTypeFactory(), 1)
+
+    def payment(amount):
+        return Payment(
+            order=order,
+            provider="stripe",
+            provider_reference="pi_once",
+            amount=Decimal(amount),
+            currency="usd",
+            status=Payment.Status.SUCCEEDED,
+        )
+
+    first, again = payment("10.00"), payment("99.00")
+    with CaptureQueriesContext(connection) as queries:
+        assert insert_row_if_new(first, unique=("provider", "provider_reference"))
+    assert len(queries) == 1
+    assert not insert_row_if_new(again, unique=("provider", "provider_reference"))
+
+    stored = Payment.objects.get(provider_reference="pi_once")
+    assert stored.pk == first.pk and not first._state.adding
+    assert stored.amount == Decimal("10.00")
+    assert again.pk is None and again._state.adding
