@@ -317,10 +317,8 @@ def _claim(
     longer issued. Raises IntegrityError on a repeated nonce, with nothing
     written.
 
-    On Postgres all of it is one statement (data-modifying CTEs, chained so
-    they run in that order): one round trip instead of six, and the hot
-    event row is locked only while the statement commits, never while
-    Python runs between statements. Elsewhere it is a transaction of four.
+    A transaction of four statements. On Postgres an admit takes the one
+    statement of `_admit_by_code` instead, which also reads the ticket.
     """
     ops = connection.ops
     event_id = Event._meta.pk.get_db_prep_value(event.pk, connection)
@@ -334,18 +332,9 @@ def _claim(
         event_id,
         Ticket.Status.ISSUED,
     ]
-    claim_sql, admit_sql = _claim_queries(connection.alias)
     columns, log_params = _scan_log_columns(log)
-    if admit_sql is not None:
-        with _savepoint_if_nested(), planned_cursor() as cursor:
-            cursor.execute(
-                admit_sql,
-                [*claim_params, event_id, row["ticket_type_id"], *log_params],
-            )
-            found = cursor.fetchone()
-        return found[0] if found else None
     with transaction.atomic(), connection.cursor() as cursor:
-        cursor.execute(claim_sql, claim_params)
+        cursor.execute(_CLAIM_SQL, claim_params)
         if cursor.rowcount != 1:
             return None
         scan_id = _insert_scan_log(columns, log_params)
@@ -357,34 +346,11 @@ def _claim(
     return scan_id
 
 
-@functools.cache
-def _claim_queries(alias: str) -> tuple[str, str | None]:
-    """(the claiming UPDATE, the one-statement admit on Postgres or None),
-    built once per database."""
-    claim_sql = (
-        f"UPDATE {Ticket._meta.db_table} SET status = %s, scanned_at = %s,"
-        " scanned_by_id = %s, scanned_device = %s, updated_at = %s"
-        " WHERE id = %s AND event_id = %s AND status = %s"
-    )
-    db = connections[alias]
-    if db.vendor != "postgresql":
-        return claim_sql, None
-    log_fields = _scan_log_fields()
-    casts = ", ".join(f"CAST(%s AS {field.db_type(db)})" for field in log_fields)
-    admit_sql = (
-        f"WITH claimed AS ({claim_sql} RETURNING id),"
-        f" event_counted AS (UPDATE {Event._meta.db_table}"
-        " SET checked_in_count = checked_in_count + 1"
-        " WHERE id = %s AND EXISTS (SELECT 1 FROM claimed) RETURNING id),"
-        f" type_counted AS (UPDATE {TicketType._meta.db_table}"
-        " SET checked_in_count = checked_in_count + 1"
-        " WHERE id = %s AND EXISTS (SELECT 1 FROM event_counted) RETURNING id),"
-        f" logged AS (INSERT INTO {ScanLog._meta.db_table}"
-        f" ({', '.join(field.column for field in log_fields)})"
-        f" SELECT {casts} WHERE EXISTS (SELECT 1 FROM type_counted) RETURNING id)"
-        " SELECT id FROM logged"
-    )
-    return claim_sql, admit_sql
+_CLAIM_SQL = (
+    f"UPDATE {Ticket._meta.db_table} SET status = %s, scanned_at = %s,"
+    " scanned_by_id = %s, scanned_device = %s, updated_at = %s"
+    " WHERE id = %s AND event_id = %s AND status = %s"
+)
 
 
 def _admit_log_values(*, event: Event, row: dict | None, **fields) -> dict:
@@ -577,10 +543,12 @@ def _admit(
 ) -> ScanResult:
     """Admit, or raise the ScanRefused that applies.
 
-    The ticket is read first, without a lock: a repeat, a void ticket or
-    another event's is refused on that read alone. An admissible ticket is
-    then claimed in one conditional write (`_claim`); if another door won
-    the race in between, the ticket is read again to say where and when.
+    On Postgres, once check-in is open, one statement reads the ticket and
+    claims it if it may be admitted (`_admit_by_code`); the row it read
+    decides any refusal. Elsewhere the ticket is read first, without a lock
+    (a repeat, a void ticket or another event's is refused on that read
+    alone), then claimed in one conditional write (`_claim`). Either way, if
+    another door won the race, the ticket is read again to say where and when.
     """
     admit_sql = _admit_by_code_query(connection.alias)
     if admit_sql is not None and at >= checkin_opens_at(event):
@@ -618,14 +586,9 @@ def _admit(
     row = _read_ticket(ticket_code)
     refusal = _refusal_for(event, row, at=at, now=now)
     if refusal is None:
-        name = row["guest_name"] or "Guest"
-        log = _scan_log_values(
+        log = _admit_log_values(
             event=event,
             row=row,
-            result=ScanLog.Result.OK,
-            message=f"Admit {name} · {row['ticket_type__name']}",
-            verdict="admit",
-            info={},
             method=method,
             staff=staff,
             device_label=device_label,
