@@ -550,17 +550,17 @@ def _admit(
     alone), then claimed in one conditional write (`_claim`). Either way, if
     another door won the race, the ticket is read again to say where and when.
     """
+    log_fields = {
+        "method": method,
+        "staff": staff,
+        "device_label": device_label,
+        "digest": digest,
+        "nonce": nonce,
+        "offline": offline,
+        "at": at,
+    }
     admit_sql = _admit_by_code_query(connection.alias)
     if admit_sql is not None and at >= checkin_opens_at(event):
-        log_fields = {
-            "method": method,
-            "staff": staff,
-            "device_label": device_label,
-            "digest": digest,
-            "nonce": nonce,
-            "offline": offline,
-            "at": at,
-        }
         row, scan_id = _admit_by_code(
             admit_sql,
             event=event,
@@ -576,39 +576,25 @@ def _admit(
                 scan_id, _admit_log_values(event=event, row=row, **log_fields)
             )
         refusal = _refusal_for(event, row, at=at, now=now)
+    else:
+        row = _read_ticket(ticket_code)
+        refusal = _refusal_for(event, row, at=at, now=now)
         if refusal is None:
-            # Claimed by another door after this statement's snapshot: the
-            # committed row says how.
-            row = _read_ticket(ticket_code)
-            refusal = _refusal_for(event, row, at=at, now=now) or AlreadyUsed()
-        refusal.ticket_row = row
-        raise refusal
-    row = _read_ticket(ticket_code)
-    refusal = _refusal_for(event, row, at=at, now=now)
+            log = _admit_log_values(event=event, row=row, **log_fields)
+            scan_id = _claim(
+                event=event,
+                row=row,
+                staff=staff,
+                label=device_label,
+                at=at,
+                now=now,
+                log=log,
+            )
+            if scan_id is not None:
+                return _scan_result(scan_id, log)
     if refusal is None:
-        log = _admit_log_values(
-            event=event,
-            row=row,
-            method=method,
-            staff=staff,
-            device_label=device_label,
-            digest=digest,
-            nonce=nonce,
-            offline=offline,
-            at=at,
-        )
-        scan_id = _claim(
-            event=event,
-            row=row,
-            staff=staff,
-            label=device_label,
-            at=at,
-            now=now,
-            log=log,
-        )
-        if scan_id is not None:
-            return _scan_result(scan_id, log)
-        # Another door claimed it since the read: the committed row says how.
+        # Another door claimed it since the read (or the statement's
+        # snapshot): the committed row says how.
         row = _read_ticket(ticket_code)
         refusal = _refusal_for(event, row, at=at, now=now) or AlreadyUsed()
     refusal.ticket_row = row
