@@ -190,6 +190,22 @@ def _insert_query(
     return sql, fields
 
 
+def _insert_params(instances, fields: list, db) -> list:
+    """The parameters save() would send for new `instances` (defaults,
+    `auto_now_add`, each field's `pre_save`), row after row."""
+    return [
+        field.get_db_prep_save(field.pre_save(instance, add=True), db)
+        for instance in instances
+        for field in fields
+    ]
+
+
+def _mark_saved(instances, db) -> None:
+    for instance in instances:
+        instance._state.adding = False
+        instance._state.db = db.alias
+
+
 def insert_rows(instances: list[Model]) -> list[Model]:
     """Write new instances of one model as `save()` would (their defaults,
     `auto_now_add` and every field's `pre_save`), in one statement written
@@ -210,19 +226,13 @@ def insert_rows(instances: list[Model]) -> list[Model]:
     for start in range(0, len(instances), batch):
         chunk = instances[start : start + batch]
         sql, fields = _insert_query(model, db.alias, returning_pk, len(chunk))
-        params = [
-            field.get_db_prep_save(field.pre_save(instance, add=True), db)
-            for instance in chunk
-            for field in fields
-        ]
+        params = _insert_params(chunk, fields, db)
         with planned_cursor() as cursor:
             cursor.execute(sql, params)
             if returning_pk:
                 for instance, (pk,) in zip(chunk, cursor.fetchall(), strict=True):
                     instance.pk = pk
-    for instance in instances:
-        instance._state.adding = False
-        instance._state.db = db.alias
+    _mark_saved(instances, db)
     return instances
 
 
@@ -244,20 +254,15 @@ def insert_row_if_new(instance: Model, *, unique: tuple[str, ...]) -> bool:
     quote = db.ops.quote_name
     columns = ", ".join(quote(model._meta.get_field(name).column) for name in unique)
     sql = f"{head} ON CONFLICT ({columns}) DO NOTHING{returning}{tail}"
-    params = [
-        field.get_db_prep_save(field.pre_save(instance, add=True), db)
-        for field in fields
-    ]
     with planned_cursor() as cursor:
-        cursor.execute(sql, params)
+        cursor.execute(sql, _insert_params([instance], fields, db))
         found = cursor.fetchone() if returning_pk else None
         written = found is not None if returning_pk else cursor.rowcount == 1
     if not written:
         return False
     if returning_pk:
         instance.pk = found[0]
-    instance._state.adding = False
-    instance._state.db = db.alias
+    _mark_saved([instance], db)
     return True
 
 
@@ -280,22 +285,15 @@ def insert_row_and_rows(parent: Model, children: list[Model]) -> None:
     child_sql, child_fields = _insert_query(
         child_model, db.alias, returning_pk, len(children)
     )
-    params = [
-        field.get_db_prep_save(field.pre_save(parent, add=True), db)
-        for field in parent_fields
-    ] + [
-        field.get_db_prep_save(field.pre_save(child, add=True), db)
-        for child in children
-        for field in child_fields
-    ]
+    params = _insert_params([parent], parent_fields, db) + _insert_params(
+        children, child_fields, db
+    )
     with planned_cursor() as cursor:
         cursor.execute(f"WITH parent AS ({parent_sql}) {child_sql}", params)
         if returning_pk:
             for child, (pk,) in zip(children, cursor.fetchall(), strict=True):
                 child.pk = pk
-    for instance in (parent, *children):
-        instance._state.adding = False
-        instance._state.db = db.alias
+    _mark_saved([parent, *children], db)
 
 
 @functools.cache
