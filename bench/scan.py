@@ -4,7 +4,9 @@ For each concurrency level it creates a fresh event with N distinct valid
 tickets (through the real checkout and fulfilment services, straight into
 the server's database), then fires every ticket once, plus repeats (which
 must answer already_used) and forged codes (which must answer invalid),
-shuffled, over keep-alive connections with a scanner device token. Then a
+shuffled, over keep-alive connections with a scanner device token (or, with
+`--auth session`, as the door page on a phone does: door staff's session
+cookie and CSRF token). Then a
 burst of forged codes alone. It prints scans/s, first scans/s, p50/p99
 latency per kind, forged rejects/s, and checks in the database that admits
 equal the distinct valid tickets, exactly.
@@ -102,6 +104,30 @@ def device_token(event) -> str:
     return register_scanner_device(label="Bench door", event=event)[1]
 
 
+def auth_headers(event, auth: str) -> bytes:
+    """The headers each scan carries: a device token, or (`session`) what the
+    door page on a phone sends: the session cookie of door staff assigned to
+    the event, and a CSRF token."""
+    if auth == "device":
+        return b"Authorization: Device %s\r\n" % device_token(event).encode()
+    from django.contrib.auth import get_user_model
+    from django.test import Client
+    from django.utils.crypto import get_random_string
+
+    from core.models import Role, StaffProfile
+
+    user = get_user_model().objects.create_user(f"bench-door-{uuid.uuid4().hex[:8]}")
+    StaffProfile.objects.create(user=user, role=Role.DOOR).events.add(event)
+    client = Client()
+    client.force_login(user)  # a session as signing in makes one
+    session = client.cookies["sessionid"].value
+    csrf = get_random_string(32)
+    return (
+        f"Cookie: sessionid={session}; csrftoken={csrf}\r\n"
+        f"X-CSRFToken: {csrf}\r\n".encode()
+    )
+
+
 def forge(payload: str, rng: random.Random) -> str:
     """A plausible forgery: a real-looking payload with altered signature bits."""
     head, signature = payload.rsplit(".", 1)
@@ -192,11 +218,10 @@ class Connection:
             self.reader = self.writer = None
 
 
-async def fire(url: str, token: str, event_id: str, scans, concurrency: int):
+async def fire(url: str, headers: bytes, event_id: str, scans, concurrency: int):
     """Send every scan; returns [(kind, status, code, seconds)] and wall time."""
     parts = urlsplit(url)
     path = (parts.path.rstrip("/") or "") + "/api/v1/scan"
-    headers = b"Authorization: Device %s\r\n" % token.encode()
     bodies = [
         (
             kind,
@@ -392,6 +417,12 @@ def main() -> int:
     )
     parser.add_argument("--seed", type=int, default=5)
     parser.add_argument(
+        "--auth",
+        choices=["device", "session"],
+        default="device",
+        help="scan with a device token, or as door staff signed in on a phone",
+    )
+    parser.add_argument(
         "--server-pid",
         type=int,
         help="server's main pid: also print server and Postgres CPU per scan",
@@ -404,7 +435,7 @@ def main() -> int:
         f"server {args.url}, database {connection.vendor} "
         f"{connection.settings_dict.get('NAME')}, {args.tickets} tickets, "
         f"{args.repeats:.0%} repeats, {args.forged:.0%} forged, "
-        f"concurrency {args.concurrency}, {os.cpu_count()} CPUs"
+        f"concurrency {args.concurrency}, {args.auth} auth, {os.cpu_count()} CPUs"
     )
     all_ok = True
     for concurrency in args.concurrency:
@@ -412,7 +443,7 @@ def main() -> int:
             f"\n-- setting up {args.tickets} tickets for concurrency {concurrency}..."
         )
         event, payloads = create_event(args.tickets, f"c{concurrency}")
-        token = device_token(event)
+        headers = auth_headers(event, args.auth)
         scans = workload(
             payloads, repeats=args.repeats, forged=args.forged, seed=args.seed
         )
@@ -421,7 +452,7 @@ def main() -> int:
         meter = CpuMeter(args.server_pid)
         before = meter.sample()
         results, wall = asyncio.run(
-            fire(args.url, token, str(event.pk), scans, concurrency)
+            fire(args.url, headers, str(event.pk), scans, concurrency)
         )
         after = meter.sample()
         report(results, wall, f"mixed scans, concurrency {concurrency}")
@@ -435,7 +466,7 @@ def main() -> int:
             ]
             before = meter.sample()
             burst_results, burst_wall = asyncio.run(
-                fire(args.url, token, str(event.pk), forged, concurrency)
+                fire(args.url, headers, str(event.pk), forged, concurrency)
             )
             after = meter.sample()
             report(burst_results, burst_wall, f"forged only, concurrency {concurrency}")

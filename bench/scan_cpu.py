@@ -28,6 +28,13 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--requests", type=int, default=400, help="per kind")
     parser.add_argument("--profile", choices=["forged", "first", "repeat"])
+    parser.add_argument(
+        "--auth",
+        choices=["device", "session"],
+        default="device",
+        help="a device token, or a signed-in door staff member's session and"
+        " CSRF token, as the door page on a phone sends",
+    )
     args = parser.parse_args()
 
     import inprocess
@@ -39,10 +46,12 @@ def main() -> int:
 
     n = args.requests
     event, payloads = create_event(2 * n + 20, "cpu")
-    token = device_token(event)
     rng = random.Random(5)
-    client = Client()
-    headers = {"HTTP_AUTHORIZATION": f"Device {token}"}
+    client = Client(enforce_csrf_checks=True)
+    if args.auth == "device":
+        headers = {"HTTP_AUTHORIZATION": f"Device {device_token(event)}"}
+    else:
+        headers = {"HTTP_X_CSRFTOKEN": door_staff_session(client, event)}
 
     def scan(code: str) -> dict:
         body = json.dumps(
@@ -89,12 +98,27 @@ def main() -> int:
         inprocess.profile([scan_call(args.profile) for _ in range(n)])
         return 0
 
-    print(f"database {connection.vendor}, {n} requests per kind, device token")
+    print(f"database {connection.vendor}, {n} requests per kind, {args.auth} auth")
     print(inprocess.header(8))
     for kind in ("forged", "first", "repeat"):
         calls = [scan_call(kind) for _ in range(n)]
         print(inprocess.cpu_line(kind, calls, scan_call(kind), 8))
     return 0
+
+
+def door_staff_session(client, event) -> str:
+    """Sign `client` in as door staff assigned to `event` (as the door page's
+    phone is); returns the CSRF token the page would send."""
+    from django.contrib.auth import get_user_model
+
+    from core.models import Role, StaffProfile
+
+    user = get_user_model().objects.create_user(f"door-{uuid.uuid4().hex[:8]}")
+    profile = StaffProfile.objects.create(user=user, role=Role.DOOR)
+    profile.events.add(event)
+    client.force_login(user)
+    client.get(f"/scanner/door/{event.pk}/")  # sets the CSRF cookie
+    return client.cookies["csrftoken"].value
 
 
 if __name__ == "__main__":
