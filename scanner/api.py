@@ -34,7 +34,7 @@ from core.exceptions import (
 )
 from core.models import Event
 from core.queries.door import door_snapshot, search_guests, ticket_states
-from core.queries.staff import can_scan_event, role_of
+from core.queries.staff import event_if_scannable, role_of
 from core.services.checkin import (
     OfflineAdmit,
     redeem_ticket,
@@ -82,13 +82,13 @@ def _door_event(event_id, *, device, user) -> Event:
     """The event to scan, if this staff member or device may scan it."""
     if device is not None and device.event_id == event_id:
         return device.event  # read with the device: one query less per scan
-    event = Event.objects.filter(pk=event_id).first()
+    if device is not None:
+        event = Event.objects.filter(pk=event_id).first()
+        allowed = event is not None and device.event_id in (None, event.pk)
+    else:
+        event, allowed = event_if_scannable(user, event_id)
     if event is None:
         raise NotFound("No such event.")
-    if device is not None:
-        allowed = device.event_id in (None, event.pk)
-    else:
-        allowed = can_scan_event(user, event)
     if not allowed:
         raise PermissionRefused("You are not on the door for this event.")
     return event

@@ -206,6 +206,11 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
     {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
 ]
+# The user comes with its staff role in one query (a door phone signs every
+# scan with its session); sessions are read from the cache, written through
+# to the database, so a cache flush signs no one out.
+AUTHENTICATION_BACKENDS = ["core.auth.StaffModelBackend"]
+SESSION_ENGINE = "django.contrib.sessions.backends.cached_db"
 LOGIN_URL = "scanner:login"
 LOGIN_REDIRECT_URL = "scanner:home"
 LOGOUT_REDIRECT_URL = "scanner:login"

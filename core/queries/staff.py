@@ -1,10 +1,14 @@
 """Who may do what: roles read from the user's StaffProfile."""
 
+import functools
+
 from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
+from django.db import connection, connections
 from django.db.models import QuerySet
 from django.utils import timezone
 
 from core.models import Event, Role, StaffInvite, StaffProfile
+from core.rows import model_columns, planned_cursor, rows_where
 
 MANAGE_ROLES = (Role.OWNER, Role.MANAGER)
 SCAN_ROLES = (Role.OWNER, Role.MANAGER, Role.DOOR)
@@ -42,6 +46,56 @@ def can_scan_event(user, event: Event | object) -> bool:
     event_id = getattr(event, "pk", event)
     assigned = user.staff_profile.events.values_list("pk", flat=True)
     return not assigned.exists() or assigned.filter(pk=event_id).exists()
+
+
+def event_if_scannable(user, event_id) -> tuple[Event | None, bool]:
+    """The event (None if there is none), and whether `user` may scan it by
+    can_scan_event's rule, in one statement planned once per connection.
+
+    A door phone signed in as staff asks this on every scan; as an ORM read
+    and can_scan_event's two queries it cost three statements and more CPU
+    than the scan itself. A test holds the two to the same answers.
+    """
+    role = role_of(user)
+    if role != Role.DOOR:
+        events = rows_where(Event, id=event_id)
+        event = events[0] if events else None
+        return event, event is not None and role in MANAGE_ROLES
+    db = connection
+    profile_id = user.staff_profile.pk
+    with planned_cursor() as cursor:
+        cursor.execute(
+            _scannable_event_query(db.alias),
+            [profile_id, profile_id, Event._meta.pk.get_db_prep_value(event_id, db)],
+        )
+        row = cursor.fetchone()
+    if row is None:
+        return None, False
+    columns = model_columns(Event, db.alias)
+    assigned_here, assigned_any = row[len(columns) :]
+    return columns.instance(row[: len(columns)], db.alias), bool(
+        assigned_here or not assigned_any
+    )
+
+
+@functools.cache
+def _scannable_event_query(alias: str) -> str:
+    """The event's columns, whether the profile is on its door, and whether
+    the profile is on any event's door (unassigned door staff scan all)."""
+    quote = connections[alias].ops.quote_name
+    events = StaffProfile.events.field
+    assignments = quote(events.m2m_db_table())
+    profile = quote(events.m2m_column_name())
+    event = quote(events.m2m_reverse_name())
+    event_table = quote(Event._meta.db_table)
+    event_key = f"{event_table}.{quote(Event._meta.pk.column)}"
+    return (
+        f"SELECT {model_columns(Event, alias).select},"
+        f" EXISTS (SELECT 1 FROM {assignments} a"
+        f" WHERE a.{profile} = %s AND a.{event} = {event_key}),"
+        f" EXISTS (SELECT 1 FROM {assignments} a WHERE a.{profile} = %s)"
+        f" FROM {event_table} WHERE {event_key} = %s"
+    )
 
 
 def staff_members() -> QuerySet[StaffProfile]:

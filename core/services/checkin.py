@@ -62,7 +62,7 @@ from core.exceptions import (
     WrongEvent,
 )
 from core.models import Event, ScanLog, Ticket, TicketType
-from core.rows import column_converters, convert_row, planned_cursor
+from core.rows import column_converters, convert_row, planned_cursor, rows_where
 from core.services import scan_log_writer as log_later
 from core.services.counters import move_counters
 from core.tickets.signing import (
@@ -490,8 +490,9 @@ def _already_used(event: Event, row: dict, *, now: datetime) -> AlreadyUsed:
     if row["scanned_by_id"]:
         from django.contrib.auth import get_user_model
 
-        user = get_user_model().objects.filter(pk=row["scanned_by_id"]).first()
-        used_by = staff_display_name(user)
+        # Planned once per connection: every repeat at a staffed door asks.
+        users = rows_where(get_user_model(), id=row["scanned_by_id"])
+        used_by = staff_display_name(users[0] if users else None)
     when = _local_time_text(event, used_at, now=now) if used_at else ""
     parts = ["Already used"]
     if when:

@@ -129,6 +129,39 @@ def test_session_scans_need_the_csrf_token(ticket, door):
     assert accepted.status_code == 200 and accepted.json()["code"] == "ok"
 
 
+def test_a_phone_signed_in_as_door_staff_scans_without_reading_its_session_or_role_again(
+    ticket, door, general
+):
+    """A door phone signs every scan with its session: the session comes from
+    the cache, the user with its role in one read, the event with the door's
+    permission in another. Then the scan's own statements (one on Postgres)."""
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    door.staff_profile.events.add(ticket.event)
+    client = Client()
+    client.force_login(door)
+    body = {"event": str(ticket.event_id), "code": ticket.qr_payload}
+    post(client, SCAN, body)  # an admit: this is the repeat
+    second = make_paid_order(general).tickets.get()
+
+    with CaptureQueriesContext(connection) as queries:
+        response = post(client, SCAN, {**body, "code": second.qr_payload})
+
+    assert response.json()["code"] == "ok"
+    tables = " ".join(q["sql"] for q in queries.captured_queries)
+    assert "django_session" not in tables
+    reads = [q["sql"] for q in queries.captured_queries[:2]]
+    assert "auth_user" in reads[0] and "core_staffprofile" in reads[0]
+    assert "core_event" in reads[1] and "core_staffprofile_events" in reads[1]
+    if connection.vendor == "postgresql":
+        # (Savepoints aside: the test runs in a transaction of its own.)
+        statements = [
+            q["sql"] for q in queries.captured_queries if "SAVEPOINT" not in q["sql"]
+        ]
+        assert len(statements) == 3
+
+
 def test_a_device_token_scans_under_the_devices_name(ticket):
     device, token = register_scanner_device(label="Handheld 4")
 
