@@ -55,3 +55,17 @@ def test_event_time_is_shown_in_the_event_time_zone(client):
     local = timezone.localtime(starts, event.tz)
     html = client.get(f"/events/{event.slug}/").content.decode()
     assert local.strftime("%H:%M") in html
+
+
+@pytest.mark.parametrize("path", ["/", "/buy/", "/scanner/login/"])
+def test_every_site_names_its_icon_and_the_icon_is_served(client, path):
+    import re
+
+    from django.contrib.staticfiles import finders
+    from django.templatetags.static import static
+
+    page = client.get(path).content.decode()
+
+    icon = re.search(r'<link rel="icon" href="([^"]+)" type="image/svg\+xml">', page)
+    assert icon and icon.group(1) == static("img/favicon.svg")
+    assert finders.find("img/favicon.svg")
