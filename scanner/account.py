@@ -90,9 +90,9 @@ def invite_accept(request: HttpRequest, token: str) -> HttpResponse:
             except InvalidRequest as exc:
                 apply_service_error(exc, form)
             else:
-                login(
-                    request, user, backend="django.contrib.auth.backends.ModelBackend"
-                )
+                # Not authenticated by a password check: the one backend
+                # (settings.AUTHENTICATION_BACKENDS) signs them in.
+                login(request, user)
                 messages.success(
                     request,
                     f"Welcome, {user.first_name or user.username}! You are signed in.",

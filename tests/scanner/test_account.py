@@ -142,6 +142,10 @@ def test_invited_person_sets_a_password_and_is_signed_in(client, owner):
     )
     assert response.status_code == 302
     assert client.session["_auth_user_id"]
+    # Still signed in on the next page: the session names a backend in use.
+    home = client.get(response["Location"], follow=True)
+    assert home.status_code == 200 and "/login/" not in home.wsgi_request.path
+    assert home.wsgi_request.user.username == "dee"
     assert client.get(url).status_code == 410
 
 
