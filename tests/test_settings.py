@@ -89,6 +89,15 @@ def test_urls_select_postgres_redis_sendgrid_and_stripe():
     assert values["PAYMENT_PROVIDER"] == "stripe"
 
 
+def test_sessions_are_cached_only_in_a_cache_every_process_shares():
+    shared = _settings(["SESSION_ENGINE"], REDIS_URL="redis://redis:6379/0")
+    alone = _settings(["SESSION_ENGINE"])
+
+    assert shared["SESSION_ENGINE"] == "django.contrib.sessions.backends.cached_db"
+    # The memory cache is per process: a sign-out would not reach the others.
+    assert alone["SESSION_ENGINE"] == "django.contrib.sessions.backends.db"
+
+
 def test_missing_secret_key_is_refused_with_debug_off():
     result = subprocess.run(
         [sys.executable, "-c", "import django; django.setup()"],

@@ -207,10 +207,16 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
 ]
 # The user comes with its staff role in one query (a door phone signs every
-# scan with its session); sessions are read from the cache, written through
-# to the database, so a cache flush signs no one out.
+# scan with its session). With Redis, sessions are read from the cache and
+# written through to the database, so a cache flush signs no one out. Not
+# with the per-process memory cache: a sign-out in one process would not
+# reach another's copy.
 AUTHENTICATION_BACKENDS = ["core.auth.StaffModelBackend"]
-SESSION_ENGINE = "django.contrib.sessions.backends.cached_db"
+SESSION_ENGINE = (
+    "django.contrib.sessions.backends.cached_db"
+    if REDIS_URL
+    else "django.contrib.sessions.backends.db"
+)
 LOGIN_URL = "scanner:login"
 LOGIN_REDIRECT_URL = "scanner:home"
 LOGOUT_REDIRECT_URL = "scanner:login"
