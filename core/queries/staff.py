@@ -2,6 +2,7 @@
 
 import functools
 
+from django.contrib.auth import get_user_model
 from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
 from django.db import connection, connections
 from django.db.models import QuerySet
@@ -46,6 +47,47 @@ def can_scan_event(user, event: Event | object) -> bool:
     event_id = getattr(event, "pk", event)
     assigned = user.staff_profile.events.values_list("pk", flat=True)
     return not assigned.exists() or assigned.filter(pk=event_id).exists()
+
+
+def user_with_staff_profile(user_id):
+    """The user, with `staff_profile` loaded (or known to be absent); None if
+    there is no such user. What `User.objects.select_related("staff_profile")
+    .get(pk=user_id)` gives."""
+    user_model = get_user_model()
+    db = connection
+    key = user_model._meta.pk.get_db_prep_value(user_id, db)
+    with planned_cursor() as cursor:
+        cursor.execute(_user_with_profile_query(db.alias), [key])
+        row = cursor.fetchone()
+    if row is None:
+        return None
+    user_columns = model_columns(user_model, db.alias)
+    profile_columns = model_columns(StaffProfile, db.alias)
+    width = len(user_columns)
+    user = user_columns.instance(row[:width], db.alias)
+    profile = None
+    if row[width] is not None:  # the LEFT JOIN found a profile
+        profile = profile_columns.instance(row[width:], db.alias)
+        StaffProfile.user.field.set_cached_value(profile, user)
+    StaffProfile.user.field.remote_field.set_cached_value(user, profile)
+    return user
+
+
+@functools.cache
+def _user_with_profile_query(alias: str) -> str:
+    quote = connections[alias].ops.quote_name
+    user_model = get_user_model()
+    user_table = quote(user_model._meta.db_table)
+    profile_table = quote(StaffProfile._meta.db_table)
+    profile_user = quote(StaffProfile._meta.get_field("user").column)
+    user_key = f"{user_table}.{quote(user_model._meta.pk.column)}"
+    return (
+        f"SELECT {model_columns(user_model, alias).select},"
+        f" {model_columns(StaffProfile, alias).select}"
+        f" FROM {user_table} LEFT JOIN {profile_table}"
+        f" ON {profile_table}.{profile_user} = {user_key}"
+        f" WHERE {user_key} = %s"
+    )
 
 
 def event_if_scannable(user, event_id) -> tuple[Event | None, bool]:

@@ -491,7 +491,10 @@ def _already_used(event: Event, row: dict, *, now: datetime) -> AlreadyUsed:
         from django.contrib.auth import get_user_model
 
         # Planned once per connection: every repeat at a staffed door asks.
-        users = rows_where(get_user_model(), id=row["scanned_by_id"])
+        user_model = get_user_model()
+        users = rows_where(
+            user_model, **{user_model._meta.pk.name: row["scanned_by_id"]}
+        )
         used_by = staff_display_name(users[0] if users else None)
     when = _local_time_text(event, used_at, now=now) if used_at else ""
     parts = ["Already used"]

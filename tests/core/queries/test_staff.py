@@ -4,9 +4,14 @@ import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
-from core.auth import StaffModelBackend, user_with_staff_profile
+from core.auth import StaffModelBackend
 from core.models import Role
-from core.queries.staff import can_scan_event, event_if_scannable, role_of
+from core.queries.staff import (
+    can_scan_event,
+    event_if_scannable,
+    role_of,
+    user_with_staff_profile,
+)
 from tests.factories import EventFactory, UserFactory, make_staff
 
 pytestmark = pytest.mark.django_db
