@@ -16,6 +16,7 @@ from django.shortcuts import redirect, render
 from django.urls import get_urlconf, reverse
 from django.views.decorators.http import require_http_methods
 
+from core.context_processors import site_home_links
 from core.exceptions import (
     OrderNotCancellable,
     OrderNotPayable,
@@ -37,7 +38,6 @@ from core.services.payments import (
     start_payment,
     sync_checkout,
 )
-from core.sites import site_url
 from core.tickets.qr import qr_svg
 from purchase.shells import hole, shell_for
 from purchase.waitlist_forms import WaitlistForm
@@ -193,8 +193,7 @@ def _event_page_from_shell(
             "values": {name: hole(name) for name in values},
             "csrf_token": hole("csrf_token"),
             "waitlist_form": WaitlistForm(availability=context["availability"]),
-            "marketing_home_url": site_url("marketing", "marketing:event_list"),
-            "purchase_home_url": site_url("purchase", "purchase:event_list"),
+            **site_home_links(),
         }
 
     shell = shell_for("purchase/event.html", key, shell_context)
