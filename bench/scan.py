@@ -104,22 +104,28 @@ def device_token(event) -> str:
     return register_scanner_device(label="Bench door", event=event)[1]
 
 
+def door_staff(event):
+    """A new door staff member, on the door of `event` only."""
+    from django.contrib.auth import get_user_model
+
+    from core.models import Role, StaffProfile
+
+    user = get_user_model().objects.create_user(f"bench-door-{uuid.uuid4().hex[:8]}")
+    StaffProfile.objects.create(user=user, role=Role.DOOR).events.add(event)
+    return user
+
+
 def auth_headers(event, auth: str) -> bytes:
     """The headers each scan carries: a device token, or (`session`) what the
     door page on a phone sends: the session cookie of door staff assigned to
     the event, and a CSRF token."""
     if auth == "device":
         return b"Authorization: Device %s\r\n" % device_token(event).encode()
-    from django.contrib.auth import get_user_model
     from django.test import Client
     from django.utils.crypto import get_random_string
 
-    from core.models import Role, StaffProfile
-
-    user = get_user_model().objects.create_user(f"bench-door-{uuid.uuid4().hex[:8]}")
-    StaffProfile.objects.create(user=user, role=Role.DOOR).events.add(event)
     client = Client()
-    client.force_login(user)  # a session as signing in makes one
+    client.force_login(door_staff(event))  # a session as signing in makes one
     session = client.cookies["sessionid"].value
     csrf = get_random_string(32)
     return (
