@@ -876,21 +876,21 @@ def _redeem(
     as_offline_conflict: bool = False,
 ) -> ScanResult:
     digest = code_digest(text)
+    # What the admit and a refusal's log row both record of this attempt.
+    attempt = {
+        "event": event,
+        "staff": staff,
+        "device_label": device_label,
+        "nonce": nonce,
+        "method": method,
+        "offline": offline,
+        "at": at,
+        "digest": digest,
+    }
     ticket_code = None
     try:
         ticket_code = _ticket_code_from(text, event)
-        result = _admit_retrying(
-            event=event,
-            ticket_code=ticket_code,
-            staff=staff,
-            device_label=device_label,
-            nonce=nonce,
-            method=method,
-            offline=offline,
-            at=at,
-            digest=digest,
-            now=now,
-        )
+        result = _admit_retrying(ticket_code=ticket_code, now=now, **attempt)
     except ScanRefused as refusal:
         if as_offline_conflict and isinstance(refusal, AlreadyUsed):
             conflict = OfflineConflict(
@@ -901,17 +901,7 @@ def _redeem(
             )
             conflict.ticket_row = getattr(refusal, "ticket_row", None)
             refusal = conflict
-        values = _refusal_log_values(
-            event=event,
-            refusal=refusal,
-            staff=staff,
-            device_label=device_label,
-            nonce=nonce,
-            method=method,
-            offline=offline,
-            at=at,
-            digest=digest,
-        )
+        values = _refusal_log_values(refusal=refusal, **attempt)
         refused_on_the_text = ticket_code is None and isinstance(refusal, InvalidTicket)
         if refused_on_the_text and not offline and log_later.enabled():
             result = _log_later(values, device_label=device_label, staff=staff)
