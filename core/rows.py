@@ -11,7 +11,11 @@ rather than on every request (ADR 7). Low level, like realtime.py: queries
 read through it and services write through it.
 """
 
+import datetime
+import decimal
 import functools
+import json
+import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -264,6 +268,47 @@ def insert_row_if_new(instance: Model, *, unique: tuple[str, ...]) -> bool:
         instance.pk = found[0]
     _mark_saved([instance], db)
     return True
+
+
+def rows_as_json(instances: list[Model]) -> str:
+    """New instances as a JSON array of {column: value}, the values save()
+    would send, for SQL that writes rows read from JSON
+    (`jsonb_populate_record`): a statement whose rows are data, not
+    placeholders, can be a function's argument. An auto primary key not
+    set yet is left out, for the database to assign."""
+    if not instances:
+        return "[]"
+    db = _default_connection()
+    model = type(instances[0])
+    skip_pk = model._meta.auto_field is not None and instances[0].pk is None
+    fields = [
+        field
+        for field in model._meta.concrete_fields
+        if not (skip_pk and field.primary_key)
+    ]
+    values = iter(_insert_params(instances, fields, db))
+    return json.dumps(
+        [{field.column: next(values) for field in fields} for _ in instances],
+        default=_json_value,
+    )
+
+
+def _json_value(value):
+    # Full precision: Django's JSON encoder would cut times to milliseconds.
+    if isinstance(value, datetime.datetime | datetime.date | datetime.time):
+        return value.isoformat()
+    if isinstance(value, uuid.UUID | decimal.Decimal):
+        return str(value)
+    raise TypeError(f"No JSON form for {type(value).__name__}")
+
+
+def mark_written(instances: list[Model], pks: list | None = None) -> None:
+    """Record instances as saved (and their new auto keys, in order) once
+    something other than these helpers has written them."""
+    if pks is not None:
+        for instance, pk in zip(instances, pks, strict=True):
+            instance.pk = pk
+    _mark_saved(instances, _default_connection())
 
 
 def insert_row_and_rows(parent: Model, children: list[Model]) -> None:

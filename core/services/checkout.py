@@ -1,13 +1,15 @@
 """Placing an order: validate, then hold seats atomically under row locks."""
 
+import json
 from collections.abc import Mapping
+from contextlib import nullcontext
 from datetime import timedelta
 from decimal import Decimal
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.validators import validate_email
-from django.db import transaction
+from django.db import connection, transaction
 from django.utils import timezone
 
 from core import realtime
@@ -19,8 +21,8 @@ from core.queries.availability import (
     event_availability_now,
     held_and_waiting,
 )
-from core.rows import insert_row_and_rows
-from core.services.locks import lock_event_and_types
+from core.rows import insert_row_and_rows, mark_written, planned_cursor, rows_as_json
+from core.services.locks import event_and_types, lock_event_and_types
 
 
 def _clean_quantities(quantities: Mapping) -> dict[int, int]:
@@ -82,20 +84,35 @@ def clean_phone(phone: str) -> str:
 
 
 def _check_fits(wanted: dict[int, int], availability: EventAvailability) -> None:
-    by_id = {row.id: row for row in availability.types}
+    _check_fits_figures(
+        wanted,
+        names={row.id: row.name for row in availability.types},
+        available={row.id: row.available for row in availability.types},
+        total_available=availability.total_available,
+    )
+
+
+def _check_fits_figures(
+    wanted: dict[int, int],
+    *,
+    names: dict[int, str],
+    available: dict[int, int],
+    total_available: int,
+) -> None:
+    """Raise SoldOut, saying what is left, unless every wanted type fits."""
     for type_id, quantity in wanted.items():
-        row = by_id[type_id]
-        if quantity > row.available:
+        left = available.get(type_id, 0)
+        if quantity > left:
             message = (
-                f"Only {row.available} {row.name} tickets are left."
-                if row.available
-                else f"{row.name} is sold out."
+                f"Only {left} {names[type_id]} tickets are left."
+                if left
+                else f"{names[type_id]} is sold out."
             )
-            raise SoldOut(message, available=row.available, ticket_type=type_id)
-    if sum(wanted.values()) > availability.total_available:
+            raise SoldOut(message, available=left, ticket_type=type_id)
+    if sum(wanted.values()) > total_available:
         raise SoldOut(
-            f"Only {availability.total_available} tickets are left for this event.",
-            available=availability.total_available,
+            f"Only {total_available} tickets are left for this event.",
+            available=total_available,
         )
 
 
@@ -153,7 +170,9 @@ def place_order(
 
     Locks the event row, then all its ticket types in primary-key order, so that
     `sold + held <= capacity` holds per type and per venue under concurrency
-    (a request for seats already gone is refused before taking any lock).
+    (a request for seats already gone is refused before taking any lock). On
+    Postgres the locks, the count and the writes are one statement
+    (core_place_hold, ADR 11).
     Comps (`free=True`, source comp) skip sales windows and per-order limits.
     `order_id` lets an external channel name the order (its retries then
     collide on the primary key instead of buying twice).
@@ -182,56 +201,147 @@ def place_order(
             _refuse_if_gone_already(event_id, wanted, now)
 
     # Refused above without a transaction; from here on, under the locks.
+    minutes = settings.HOLD_MINUTES if hold_minutes is None else hold_minutes
+    placing = {
+        "event_id": event_id,
+        "wanted": wanted,
+        "contact": (name, email, phone),
+        "source": source,
+        "hold_expires_at": now + timedelta(minutes=minutes),
+        "free": free,
+        "order_id": order_id,
+        "now": now,
+    }
+    if connection.vendor == "postgresql":
+        return _place_in_database(**placing)
     with transaction.atomic():
-        # All the event's types, locked in primary-key order: one query serves
-        # both the types being bought and the availability check below (the
-        # event row lock already serialises checkouts, so the extra row locks
-        # cost nothing).
-        event, all_types = lock_event_and_types(event_id)
-        if event is None or (not event.is_active and not staff_issued):
-            raise NotFound("This event is not on sale.", code="unknown_event")
-        types = [t for t in all_types if t.id in wanted]
-        if len(types) != len(wanted):
-            raise InvalidRequest(
-                "One of the ticket types does not exist for this event.",
-                code="unknown_ticket_type",
-            )
+        return _place_under_locks(**placing)
 
-        if not staff_issued:
-            if not event.sales_open(now):
-                raise SalesClosed()
-            for ticket_type in types:
-                if not ticket_type.sales_open(now):
-                    raise SalesClosed(
-                        f"{ticket_type.name} tickets are not on sale right now."
-                    )
-                if wanted[ticket_type.id] > ticket_type.max_per_order:
-                    raise InvalidRequest(
-                        f"You can buy at most {ticket_type.max_per_order} {ticket_type.name} tickets per order.",
-                        code="above_max_per_order",
-                    )
 
-        # Freed seats go to the people on the waitlist first; staff comps don't wait.
-        held, waiting = held_and_waiting(event_ids=[event.id], now=now)
-        availability = compute_availability(
-            event, all_types, held, now, None if staff_issued else waiting
+def _place_under_locks(
+    *, event_id, wanted, contact, source, hold_expires_at, free, order_id, now
+) -> Order:
+    """Lock the event and its types from here, check, write: the SQLite path."""
+    staff_issued = source == Order.Source.COMP
+    # All the event's types, locked in primary-key order: one query serves
+    # both the types being bought and the availability check below (the
+    # event row lock already serialises checkouts, so the extra row locks
+    # cost nothing).
+    event, all_types = lock_event_and_types(event_id)
+    types = _check_order_rules(event, all_types, wanted, source, now)
+    # Freed seats go to the people on the waitlist first; staff comps don't wait.
+    held, waiting = held_and_waiting(event_ids=[event.id], now=now)
+    availability = compute_availability(
+        event, all_types, held, now, None if staff_issued else waiting
+    )
+    _check_fits(wanted, availability)
+    order = create_held_order(
+        event=event,
+        wanted={t: wanted[t.id] for t in types},
+        customer_name=contact[0],
+        customer_email=contact[1],
+        customer_phone=contact[2],
+        source=source,
+        hold_expires_at=hold_expires_at,
+        free=free,
+        order_id=order_id,
+    )
+    realtime.announce_availability_changed(event.id, reason="hold")
+    return order
+
+
+def _place_in_database(
+    *, event_id, wanted, contact, source, hold_expires_at, free, order_id, now
+) -> Order:
+    """Judge the order's rules on a read without locks, then let one
+    statement (core_place_hold) lock, count and write: Postgres holds the
+    event's lock only while that statement runs, not while this thread
+    waits for its turn to run (ADR 11). The rules not about seats (on sale,
+    per-order limits, prices) are judged a moment before the locks, as if
+    the order had come a moment earlier; the seats are counted under them.
+    """
+    staff_issued = source == Order.Source.COMP
+    event, all_types = event_and_types(event_id)
+    types = _check_order_rules(event, all_types, wanted, source, now)
+    order, lines = _new_held_order(
+        event=event,
+        wanted={t: wanted[t.id] for t in types},
+        customer_name=contact[0],
+        customer_email=contact[1],
+        customer_phone=contact[2],
+        source=source,
+        hold_expires_at=hold_expires_at,
+        free=free,
+        order_id=order_id,
+    )
+    # Inside a caller's transaction, a savepoint keeps it usable if the
+    # statement fails (an external channel's order id taken); on its own the
+    # statement is its own transaction, with no BEGIN or COMMIT round trip.
+    scope = transaction.atomic() if connection.in_atomic_block else nullcontext()
+    with scope, planned_cursor() as cursor:
+        cursor.execute(
+            "SELECT core_place_hold(%s, %s, %s, %s::jsonb, (%s::jsonb) -> 0, %s::jsonb)",
+            [
+                event.pk,
+                now,
+                not staff_issued,
+                json.dumps({str(type_id): n for type_id, n in wanted.items()}),
+                rows_as_json([order]),
+                rows_as_json(lines),
+            ],
         )
-        _check_fits(wanted, availability)
-
-        minutes = settings.HOLD_MINUTES if hold_minutes is None else hold_minutes
-        order = create_held_order(
-            event=event,
-            wanted={t: wanted[t.id] for t in types},
-            customer_name=name,
-            customer_email=email,
-            customer_phone=phone,
-            source=source,
-            hold_expires_at=now + timedelta(minutes=minutes),
-            free=free,
-            order_id=order_id,
+        (verdict,) = cursor.fetchone()
+    verdict = json.loads(verdict) if isinstance(verdict, str) else verdict
+    if not verdict["found"]:
+        raise NotFound("This event is not on sale.", code="unknown_event")
+    if verdict["missing"]:
+        raise _unknown_type()
+    if not verdict["fits"]:
+        _check_fits_figures(
+            wanted,
+            names={t.id: t.name for t in all_types},
+            available={int(key): n for key, n in verdict["available"].items()},
+            total_available=verdict["total_available"],
         )
-        realtime.announce_availability_changed(event.id, reason="hold")
-        return order
+        raise SoldOut()  # the figures always say why; never write on a refusal
+    mark_written([order])
+    mark_written(lines, verdict["line_ids"])
+    realtime.announce_availability_changed(event.id, reason="hold")
+    return order
+
+
+def _unknown_type() -> InvalidRequest:
+    return InvalidRequest(
+        "One of the ticket types does not exist for this event.",
+        code="unknown_ticket_type",
+    )
+
+
+def _check_order_rules(
+    event: Event | None, all_types: list[TicketType], wanted: dict, source: str, now
+) -> list[TicketType]:
+    """The wanted types, if the event and they are on sale and within their
+    per-order limits (staff comps skip windows and limits)."""
+    staff_issued = source == Order.Source.COMP
+    if event is None or (not event.is_active and not staff_issued):
+        raise NotFound("This event is not on sale.", code="unknown_event")
+    types = [t for t in all_types if t.id in wanted]
+    if len(types) != len(wanted):
+        raise _unknown_type()
+    if not staff_issued:
+        if not event.sales_open(now):
+            raise SalesClosed()
+        for ticket_type in types:
+            if not ticket_type.sales_open(now):
+                raise SalesClosed(
+                    f"{ticket_type.name} tickets are not on sale right now."
+                )
+            if wanted[ticket_type.id] > ticket_type.max_per_order:
+                raise InvalidRequest(
+                    f"You can buy at most {ticket_type.max_per_order} {ticket_type.name} tickets per order.",
+                    code="above_max_per_order",
+                )
+    return types
 
 
 def create_held_order(
@@ -251,6 +361,36 @@ def create_held_order(
     Precondition: the caller holds the event and ticket type row locks and has
     checked that the seats are free.
     """
+    order, lines = _new_held_order(
+        event=event,
+        wanted=wanted,
+        customer_name=customer_name,
+        customer_email=customer_email,
+        customer_phone=customer_phone,
+        source=source,
+        hold_expires_at=hold_expires_at,
+        free=free,
+        order_id=order_id,
+    )
+    # Written by hand, planned once per connection, in one round trip: every
+    # checkout writes these while it holds the event's lock.
+    insert_row_and_rows(order, lines)
+    return order
+
+
+def _new_held_order(
+    *,
+    event: Event,
+    wanted: dict[TicketType, int],
+    customer_name: str,
+    customer_email: str,
+    customer_phone: str,
+    source: str,
+    hold_expires_at,
+    free: bool,
+    order_id,
+) -> tuple[Order, list[OrderLine]]:
+    """A pending order and its lines at today's prices, not written yet."""
     total = Decimal("0.00") if free else sum(t.price * qty for t, qty in wanted.items())
     order = Order(
         **({"id": order_id} if order_id else {}),
@@ -263,18 +403,13 @@ def create_held_order(
         total=total,
         currency=event.currency,
     )
-    # Written by hand, planned once per connection, in one round trip: every
-    # checkout writes these while it holds the event's lock.
-    insert_row_and_rows(
-        order,
-        [
-            OrderLine(
-                order=order,
-                ticket_type=t,
-                quantity=qty,
-                unit_price=Decimal("0.00") if free else t.price,
-            )
-            for t, qty in wanted.items()
-        ],
-    )
-    return order
+    lines = [
+        OrderLine(
+            order=order,
+            ticket_type=t,
+            quantity=qty,
+            unit_price=Decimal("0.00") if free else t.price,
+        )
+        for t, qty in wanted.items()
+    ]
+    return order, lines

@@ -43,20 +43,32 @@ def lock_event_and_types(event_id) -> tuple[Event | None, list[TicketType]]:
     commits, and every round trip while it does makes the next buyer wait.
     A type row locked after waiting is read as its holder committed it.
     """
+    return _event_and_types(event_id, lock=True)
+
+
+def event_and_types(event_id) -> tuple[Event | None, list[TicketType]]:
+    """lock_event_and_types without the locks: what a checkout on Postgres
+    reads first, to judge the order's rules before core_place_hold takes the
+    locks in the database (ADR 11)."""
+    return _event_and_types(event_id, lock=False)
+
+
+def _event_and_types(event_id, *, lock: bool) -> tuple[Event | None, list[TicketType]]:
     db = connection
     if db.vendor != "postgresql":
-        events = rows_where(Event, id=event_id, lock="update")
+        mode = "update" if lock else ""
+        events = rows_where(Event, id=event_id, lock=mode)
         if not events:
             return None, []
-        types = rows_where(TicketType, event=events[0].pk, order_by="id", lock="update")
+        types = rows_where(TicketType, event=events[0].pk, order_by="id", lock=mode)
         for ticket_type in types:
             ticket_type.event = events[0]
         return events[0], types
-    if not db.in_atomic_block:
+    if lock and not db.in_atomic_block:
         raise TransactionManagementError(
             "select_for_update cannot be used outside of a transaction."
         )
-    sql = _event_and_types_query(db.alias)
+    sql = _event_and_types_query(db.alias, lock)
     with planned_cursor() as cursor:
         cursor.execute(sql, [Event._meta.pk.get_db_prep_value(event_id, db)])
         rows = cursor.fetchall()
@@ -77,7 +89,7 @@ def lock_event_and_types(event_id) -> tuple[Event | None, list[TicketType]]:
 
 
 @functools.cache
-def _event_and_types_query(alias: str) -> str:
+def _event_and_types_query(alias: str, lock: bool) -> str:
     quote = connections[alias].ops.quote_name
 
     def columns(model, table_alias: str) -> str:
@@ -87,13 +99,14 @@ def _event_and_types_query(alias: str) -> str:
         )
 
     type_key = quote(TicketType._meta.pk.column)
+    for_update = " FOR UPDATE" if lock else ""
     return (
         f"SELECT {columns(Event, 'e')}, {columns(TicketType, 't')}"
         f" FROM (SELECT * FROM {quote(Event._meta.db_table)}"
-        f" WHERE {quote(Event._meta.pk.column)} = %s FOR UPDATE) e"
+        f" WHERE {quote(Event._meta.pk.column)} = %s{for_update}) e"
         f" LEFT JOIN LATERAL (SELECT * FROM {quote(TicketType._meta.db_table)}"
         f" WHERE {quote(TicketType._meta.get_field('event').column)}"
         f" = e.{quote(Event._meta.pk.column)}"
-        f" ORDER BY {type_key} FOR UPDATE) t ON true"
+        f" ORDER BY {type_key}{for_update}) t ON true"
         f" ORDER BY t.{type_key}"
     )
