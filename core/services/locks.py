@@ -2,7 +2,8 @@
 
 Event row first, then its ticket types by primary key; an order row on its
 own. The SQL is written once per database and planned once per connection
-(core.rows): every checkout and payment starts here.
+(core.rows): every payment starts here, and so does a checkout on SQLite
+(on Postgres, core_place_hold takes the same locks in the database).
 """
 
 import functools
@@ -33,13 +34,14 @@ def lock_order(order_id, *, nowait: bool = False) -> Order:
 
 def lock_event_and_types(event_id) -> tuple[Event | None, list[TicketType]]:
     """The event row, then all its ticket types in primary-key order, locked:
-    the order every writer of seats takes (checkout, fulfilment), so none can
+    the order every writer of seats takes (checkout, fulfilment, and
+    core_place_hold, the checkout's statement on Postgres), so none can
     deadlock another. Each type's `event` is the locked event (no query per
-    type). Planned once per connection: every checkout starts here.
+    type). Planned once per connection.
 
     On Postgres both are locked in one statement: the event in a subquery,
     then its types in a lateral one sorted by key (rows are locked in the
-    order they are sorted). A checkout holds the event's lock until it
+    order they are sorted). Whoever holds the event's lock holds it until it
     commits, and every round trip while it does makes the next buyer wait.
     A type row locked after waiting is read as its holder committed it.
     """
