@@ -3,8 +3,10 @@
 import json
 from collections.abc import Mapping
 from contextlib import nullcontext
-from datetime import timedelta
+from dataclasses import dataclass
+from datetime import datetime, timedelta
 from decimal import Decimal
+from typing import Any
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
@@ -202,57 +204,78 @@ def place_order(
 
     # Refused above without a transaction; from here on, under the locks.
     minutes = settings.HOLD_MINUTES if hold_minutes is None else hold_minutes
-    placing = {
-        "event_id": event_id,
-        "wanted": wanted,
-        "contact": (name, email, phone),
-        "source": source,
-        "hold_expires_at": now + timedelta(minutes=minutes),
-        "free": free,
-        "order_id": order_id,
-        "now": now,
-    }
+    placing = _Placing(
+        event_id=event_id,
+        wanted=wanted,
+        name=name,
+        email=email,
+        phone=phone,
+        source=source,
+        hold_expires_at=now + timedelta(minutes=minutes),
+        free=free,
+        order_id=order_id,
+        now=now,
+    )
     if connection.vendor == "postgresql":
-        return _place_in_database(**placing)
+        return _place_in_database(placing)
     with transaction.atomic():
-        return _place_under_locks(**placing)
+        return _place_under_locks(placing)
 
 
-def _place_under_locks(
-    *, event_id, wanted, contact, source, hold_expires_at, free, order_id, now
-) -> Order:
+@dataclass(frozen=True)
+class _Placing:
+    """A checkout's request once cleaned: what either path places."""
+
+    event_id: Any
+    wanted: dict[int, int]
+    name: str
+    email: str
+    phone: str
+    source: str
+    hold_expires_at: datetime
+    free: bool
+    order_id: Any
+    now: datetime
+
+    @property
+    def staff_issued(self) -> bool:
+        return self.source == Order.Source.COMP
+
+    def new_order(self, event: Event, types: list[TicketType]) -> tuple:
+        return new_held_order(
+            event=event,
+            wanted={t: self.wanted[t.id] for t in types},
+            customer_name=self.name,
+            customer_email=self.email,
+            customer_phone=self.phone,
+            source=self.source,
+            hold_expires_at=self.hold_expires_at,
+            free=self.free,
+            order_id=self.order_id,
+        )
+
+
+def _place_under_locks(placing: _Placing) -> Order:
     """Lock the event and its types from here, check, write: the SQLite path."""
-    staff_issued = source == Order.Source.COMP
     # All the event's types, locked in primary-key order: one query serves
     # both the types being bought and the availability check below (the
     # event row lock already serialises checkouts, so the extra row locks
     # cost nothing).
-    event, all_types = lock_event_and_types(event_id)
-    types = _check_order_rules(event, all_types, wanted, source, now)
+    event, all_types = lock_event_and_types(placing.event_id)
+    types = _check_order_rules(event, all_types, placing)
     # Freed seats go to the people on the waitlist first; staff comps don't wait.
-    held, waiting = held_and_waiting(event_ids=[event.id], now=now)
+    held, waiting = held_and_waiting(event_ids=[event.id], now=placing.now)
     availability = compute_availability(
-        event, all_types, held, now, None if staff_issued else waiting
+        event, all_types, held, placing.now, None if placing.staff_issued else waiting
     )
-    _check_fits(wanted, availability)
-    order = create_held_order(
-        event=event,
-        wanted={t: wanted[t.id] for t in types},
-        customer_name=contact[0],
-        customer_email=contact[1],
-        customer_phone=contact[2],
-        source=source,
-        hold_expires_at=hold_expires_at,
-        free=free,
-        order_id=order_id,
-    )
+    _check_fits(placing.wanted, availability)
+    order, lines = placing.new_order(event, types)
+    insert_row_and_rows(order, lines)
     realtime.announce_availability_changed(event.id, reason="hold")
     return order
 
 
-def _place_in_database(
-    *, event_id, wanted, contact, source, hold_expires_at, free, order_id, now
-) -> Order:
+def _place_in_database(placing: _Placing) -> Order:
     """Judge the order's rules on a read without locks, then let one
     statement (core_place_hold) lock, count and write: Postgres holds the
     event's lock only while that statement runs, not while this thread
@@ -260,20 +283,9 @@ def _place_in_database(
     per-order limits, prices) are judged a moment before the locks, as if
     the order had come a moment earlier; the seats are counted under them.
     """
-    staff_issued = source == Order.Source.COMP
-    event, all_types = event_and_types(event_id)
-    types = _check_order_rules(event, all_types, wanted, source, now)
-    order, lines = _new_held_order(
-        event=event,
-        wanted={t: wanted[t.id] for t in types},
-        customer_name=contact[0],
-        customer_email=contact[1],
-        customer_phone=contact[2],
-        source=source,
-        hold_expires_at=hold_expires_at,
-        free=free,
-        order_id=order_id,
-    )
+    event, all_types = event_and_types(placing.event_id)
+    types = _check_order_rules(event, all_types, placing)
+    order, lines = placing.new_order(event, types)
     # Inside a caller's transaction, a savepoint keeps it usable if the
     # statement fails (an external channel's order id taken); on its own the
     # statement is its own transaction, with no BEGIN or COMMIT round trip.
@@ -283,9 +295,9 @@ def _place_in_database(
             "SELECT core_place_hold(%s, %s, %s, %s::jsonb, (%s::jsonb) -> 0, %s::jsonb)",
             [
                 event.pk,
-                now,
-                not staff_issued,
-                json.dumps({str(type_id): n for type_id, n in wanted.items()}),
+                placing.now,
+                not placing.staff_issued,
+                json.dumps({str(type_id): n for type_id, n in placing.wanted.items()}),
                 rows_as_json([order]),
                 rows_as_json(lines),
             ],
@@ -298,7 +310,7 @@ def _place_in_database(
         raise _unknown_type()
     if not verdict["fits"]:
         _check_fits_figures(
-            wanted,
+            placing.wanted,
             names={t.id: t.name for t in all_types},
             available={int(key): n for key, n in verdict["available"].items()},
             total_available=verdict["total_available"],
@@ -318,17 +330,17 @@ def _unknown_type() -> InvalidRequest:
 
 
 def _check_order_rules(
-    event: Event | None, all_types: list[TicketType], wanted: dict, source: str, now
+    event: Event | None, all_types: list[TicketType], placing: _Placing
 ) -> list[TicketType]:
     """The wanted types, if the event and they are on sale and within their
     per-order limits (staff comps skip windows and limits)."""
-    staff_issued = source == Order.Source.COMP
-    if event is None or (not event.is_active and not staff_issued):
+    wanted, now = placing.wanted, placing.now
+    if event is None or (not event.is_active and not placing.staff_issued):
         raise NotFound("This event is not on sale.", code="unknown_event")
     types = [t for t in all_types if t.id in wanted]
     if len(types) != len(wanted):
         raise _unknown_type()
-    if not staff_issued:
+    if not placing.staff_issued:
         if not event.sales_open(now):
             raise SalesClosed()
         for ticket_type in types:
@@ -344,7 +356,7 @@ def _check_order_rules(
     return types
 
 
-def create_held_order(
+def new_held_order(
     *,
     event: Event,
     wanted: dict[TicketType, int],
@@ -355,42 +367,13 @@ def create_held_order(
     hold_expires_at,
     free: bool = False,
     order_id=None,
-) -> Order:
-    """Write a pending order and its lines at today's prices.
-
-    Precondition: the caller holds the event and ticket type row locks and has
-    checked that the seats are free.
-    """
-    order, lines = _new_held_order(
-        event=event,
-        wanted=wanted,
-        customer_name=customer_name,
-        customer_email=customer_email,
-        customer_phone=customer_phone,
-        source=source,
-        hold_expires_at=hold_expires_at,
-        free=free,
-        order_id=order_id,
-    )
-    # Written by hand, planned once per connection, in one round trip: every
-    # checkout writes these while it holds the event's lock.
-    insert_row_and_rows(order, lines)
-    return order
-
-
-def _new_held_order(
-    *,
-    event: Event,
-    wanted: dict[TicketType, int],
-    customer_name: str,
-    customer_email: str,
-    customer_phone: str,
-    source: str,
-    hold_expires_at,
-    free: bool,
-    order_id,
 ) -> tuple[Order, list[OrderLine]]:
-    """A pending order and its lines at today's prices, not written yet."""
+    """A pending order and its lines at today's prices, not written yet.
+
+    The caller writes them while it holds the event's and its types' locks,
+    having checked that the seats are free (core.rows.insert_row_and_rows,
+    one round trip), or has core_place_hold lock, check and write them.
+    """
     total = Decimal("0.00") if free else sum(t.price * qty for t, qty in wanted.items())
     order = Order(
         **({"id": order_id} if order_id else {}),

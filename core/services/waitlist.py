@@ -23,7 +23,8 @@ from core.queries.availability import (
     get_event_availability,
     held_by_type,
 )
-from core.services.checkout import clean_contact, create_held_order
+from core.rows import insert_row_and_rows
+from core.services.checkout import clean_contact, new_held_order
 from core.sites import site_url
 
 logger = logging.getLogger(__name__)
@@ -236,7 +237,7 @@ def offer_freed_seats(
             if event.waitlist_skip_larger_requests or only_entry_id is not None:
                 continue
             break
-        order = create_held_order(
+        order, lines = new_held_order(
             event=event,
             wanted={ticket_type: entry.quantity},
             customer_name=entry.name,
@@ -245,6 +246,7 @@ def offer_freed_seats(
             source=Order.Source.WAITLIST,
             hold_expires_at=hold_until,
         )
+        insert_row_and_rows(order, lines)
         entry.status = WaitlistEntry.Status.OFFERED
         entry.offer_order = order
         entry.offered_at = now

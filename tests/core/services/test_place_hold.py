@@ -187,30 +187,28 @@ def _after_the_read(monkeypatch, change) -> None:
     monkeypatch.setattr(checkout, "event_and_types", read_then_change)
 
 
-def test_a_type_deleted_after_the_read_is_refused_and_nothing_is_held(
-    postgres, monkeypatch, ticket_type
-):
-    _after_the_read(
-        monkeypatch, lambda: TicketType.objects.filter(pk=ticket_type.pk).delete()
-    )
-    with pytest.raises(InvalidRequest, match="does not exist"):
-        place_order(
-            event_id=ticket_type.event_id,
-            quantities={ticket_type.id: 1},
-            customer_name="Ana",
-            customer_email="ana@example.com",
-        )
-    assert not Order.objects.exists()
+def _changed_after_the_read(ticket_type):
+    return {
+        "type deleted": (
+            lambda: TicketType.objects.filter(pk=ticket_type.pk).delete(),
+            InvalidRequest,
+        ),
+        "event taken off sale": (
+            lambda: Event.objects.filter(pk=ticket_type.event_id).update(
+                is_active=False
+            ),
+            NotFound,
+        ),
+    }
 
 
-def test_an_event_taken_off_sale_after_the_read_is_refused(
-    postgres, monkeypatch, ticket_type
+@pytest.mark.parametrize("change", ["type deleted", "event taken off sale"])
+def test_a_change_after_the_read_is_seen_under_the_locks_and_nothing_is_held(
+    postgres, monkeypatch, ticket_type, change
 ):
-    _after_the_read(
-        monkeypatch,
-        lambda: Event.objects.filter(pk=ticket_type.event_id).update(is_active=False),
-    )
-    with pytest.raises(NotFound):
+    make_change, refusal = _changed_after_the_read(ticket_type)[change]
+    _after_the_read(monkeypatch, make_change)
+    with pytest.raises(refusal):
         place_order(
             event_id=ticket_type.event_id,
             quantities={ticket_type.id: 1},
