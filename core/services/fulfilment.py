@@ -85,7 +85,10 @@ def queue_order_messages(order: Order) -> None:
         queue_sms(kind="order_tickets_link", to=order.customer_phone, order=order)
 
 
-@transaction.atomic
+# No savepoint inside a caller's transaction (a Stripe webhook's): its
+# RELEASE would be one more round trip after the counters, with the event's
+# lock held. No caller catches an error from here and carries on.
+@transaction.atomic(savepoint=False)
 def fulfil_order(
     *,
     order_id,
@@ -156,7 +159,16 @@ def fulfil_order(
     order.status = Order.Status.PAID
     order.paid_at = now
     order.hold_expires_at = None
-    update_row(order, ["status", "paid_at", "hold_expires_at", "updated_at"])
+    paid_fields = ["status", "paid_at", "hold_expires_at", "updated_at"]
+    if (
+        provider == Payment.Provider.STRIPE
+        and provider_reference.startswith("pi_")
+        and not order.stripe_payment_intent_id
+    ):
+        # Refunds find the order by it; written here, not after the counters.
+        order.stripe_payment_intent_id = provider_reference
+        paid_fields.append("stripe_payment_intent_id")
+    update_row(order, paid_fields)
     if payment.status != Payment.Status.SUCCEEDED:
         payment.status = Payment.Status.SUCCEEDED
         payment.save(update_fields=["status", "updated_at"])

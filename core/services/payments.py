@@ -133,15 +133,6 @@ def confirm_payment(
         nowait=nowait,
         now=now,
     )
-    if (
-        result.issued
-        and provider == Payment.Provider.STRIPE
-        and provider_reference.startswith("pi_")
-        and not result.order.stripe_payment_intent_id
-    ):
-        Order.objects.filter(pk=order_id).update(
-            stripe_payment_intent_id=provider_reference
-        )
     if result.needs_refund:
         payment_id = Payment.objects.get(
             provider=provider, provider_reference=provider_reference

@@ -7,6 +7,7 @@ from datetime import timedelta
 
 import pytest
 from django.db import connection, transaction
+from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from core.models import Order, OutboundMessage, Payment, ProviderEvent, Ticket
@@ -331,3 +332,20 @@ def test_a_locked_order_answers_503_so_stripe_retries(postgres, post_webhook):
     assert retry.json()["outcome"] == "fulfilled"
     assert Payment.objects.filter(order=order).count() == 1
     assert order.tickets.count() == 1
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_paid_session_moves_the_counters_last(postgres, post_webhook, ticket_type):
+    # The counters' statement takes the event's lock, which every buyer of the
+    # event queues for: nothing but the commit may follow it (no savepoint
+    # release, no second write of the order).
+    order = _hold(ticket_type, 1)
+    with CaptureQueriesContext(connection) as queries:
+        response = post_webhook(
+            stripe_event("checkout.session.completed", session_object(order))
+        )
+    assert response.json()["outcome"] == "fulfilled"
+    statements = [q["sql"] for q in queries.captured_queries]
+    moved = [i for i, sql in enumerate(statements) if "event_moved" in sql]
+    assert moved, statements
+    assert statements[moved[-1] + 1 :] == ["COMMIT"], statements[moved[-1] :]
