@@ -9,8 +9,12 @@ ever behind the sales the buyers had already seen confirmed).
 
   python bench/rush.py                       # 2,000 buyers, 500 tickets, 64 at a time
   python bench/rush.py --mode burst          # 500 buyers at once for 100 tickets
+  python bench/rush.py --stripe http://127.0.0.1:12111   # through Stripe Checkout
 
-The server must run with PAYMENT_PROVIDER=simulated. With --setup (the
+The server must run with PAYMENT_PROVIDER=simulated, or, with --stripe, with
+Stripe's settings pointing at bench/stripe_standin.py: each checkout then
+waits on the stand-in's API as on Stripe's, and each buyer pays there and
+delivers the signed webhook Stripe would send. With --setup (the
 default unless --event is given) the script creates a fresh event through the
 ORM, so run it with the server's DATABASE_URL; the database is then also
 checked directly (tickets issued, counters against a recount). The HTTP
@@ -190,6 +194,7 @@ async def buyer(
     args,
     form: tuple[str, str, int],
     results: Results,
+    stripe: "Connection | None" = None,
 ) -> None:
     token, cookie, type_id = form
     headers = {
@@ -220,14 +225,19 @@ async def buyer(
             return
         pay_path = urlsplit(response_headers["location"]).path
         t1 = time.perf_counter()
-        status, _, _ = await conn.request(
-            "POST",
-            pay_path,
-            headers=headers,
-            body=f"csrfmiddlewaretoken={quote_plus(token)}&action=pay".encode(),
-        )
+        if stripe is None:
+            status, _, _ = await conn.request(
+                "POST",
+                pay_path,
+                headers=headers,
+                body=f"csrfmiddlewaretoken={quote_plus(token)}&action=pay".encode(),
+            )
+            paid = status == 303
+        else:
+            status = await pay_on_stripe(conn, stripe, pay_path, args.webhook_secret)
+            paid = status == 200
         results.pay_ms.append((time.perf_counter() - t1) * 1000)
-        if status != 303:
+        if not paid:
             results.outcomes[f"pay_http_{status}"] += 1
             return
         results.paid += 1
@@ -237,6 +247,44 @@ async def buyer(
         results.outcomes["timeout"] += 1
     except (ConnectionError, asyncio.IncompleteReadError, OSError) as exc:
         results.outcomes[f"connection_{type(exc).__name__}"] += 1
+
+
+async def pay_on_stripe(
+    conn: Connection, stripe: Connection, session_path: str, secret: str
+) -> int:
+    """Pay as a buyer on Stripe's page, then deliver the signed webhook Stripe
+    sends (checkout.session.completed) to the server; its HTTP status."""
+    import hashlib
+    import hmac
+    import json
+
+    session_id = session_path.rstrip("/").rsplit("/", 1)[-1]
+    status, _, body = await stripe.request("POST", f"/bench/complete/{session_id}")
+    await stripe.close()  # the stand-in speaks HTTP/1.0: one request per connection
+    if status != 200:
+        return status
+    payload = json.dumps(
+        {
+            "id": f"evt_bench_{uuid.uuid4().hex}",
+            "object": "event",
+            "type": "checkout.session.completed",
+            "data": {"object": json.loads(body)},
+        }
+    )
+    stamp = int(time.time())
+    signature = hmac.new(
+        secret.encode(), f"{stamp}.{payload}".encode(), hashlib.sha256
+    ).hexdigest()
+    status, _, _ = await conn.request(
+        "POST",
+        "/buy/webhooks/stripe/",
+        headers={
+            "Content-Type": "application/json",
+            "Stripe-Signature": f"t={stamp},v1={signature}",
+        },
+        body=payload.encode(),
+    )
+    return status
 
 
 async def availability_sampler(
@@ -281,14 +329,20 @@ async def run_rush(args, host: str, port: int) -> tuple[Results, float, int]:
 
     async def worker() -> None:
         conn = Connection(host, port, args.timeout)
+        stripe = None
+        if args.stripe:
+            stripe_url = urlsplit(args.stripe)
+            stripe = Connection(stripe_url.hostname, stripe_url.port, args.timeout)
         await gate.wait()
         while True:
             try:
                 n = queue.get_nowait()
             except asyncio.QueueEmpty:
                 break
-            await buyer(n, conn, args, form, results)
+            await buyer(n, conn, args, form, results, stripe)
         await conn.close()
+        if stripe is not None:
+            await stripe.close()
 
     workers = [asyncio.create_task(worker()) for _ in range(args.concurrency)]
     await asyncio.sleep(0)
@@ -354,6 +408,17 @@ def main() -> None:
     parser.add_argument("--event", help="slug of an existing event (skips --setup)")
     parser.add_argument(
         "--page-load", action="store_true", help="each buyer also GETs the event page"
+    )
+    parser.add_argument(
+        "--stripe",
+        metavar="URL",
+        help="pay through Stripe Checkout: the server's STRIPE_API_BASE, served by"
+        " bench/stripe_standin.py; payments arrive as signed webhooks",
+    )
+    parser.add_argument(
+        "--webhook-secret",
+        default=os.environ.get("STRIPE_WEBHOOK_SECRET", "whsec_bench"),
+        help="the server's STRIPE_WEBHOOK_SECRET (for --stripe)",
     )
     parser.add_argument("--timeout", type=float, default=60.0)
     parser.add_argument("--availability-seconds", type=float, default=10.0)

@@ -2,7 +2,8 @@
 # Serve the project for the benchmarks as production does: granian on the
 # WSGI app for HTTP on PORT, and gunicorn + uvicorn on the ASGI app for
 # websockets on PORT+1 (in production Caddy routes /ws/ there);
-# Postgres, Redis, DEBUG off, simulated payments.
+# Postgres, Redis, DEBUG off, simulated payments (or PAYMENT_PROVIDER=stripe
+# with STRIPE_API_BASE on bench/stripe_standin.py).
 # Usage: bench/serve.sh [port] [http workers] [websocket workers] [threads per http worker]
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -14,7 +15,7 @@ export DEBUG=false
 export SECRET_KEY="${SECRET_KEY:-bench-only-secret-key-not-for-production}"
 export ALLOWED_HOSTS="127.0.0.1,localhost"
 export SECURE_SSL_REDIRECT=false
-export PAYMENT_PROVIDER=simulated
+export PAYMENT_PROVIDER="${PAYMENT_PROVIDER:-simulated}"
 export DATABASE_URL="${DATABASE_URL:-postgres://postgres@127.0.0.1:5432/tk_buying_bench}"
 export REDIS_URL="${REDIS_URL:-redis://127.0.0.1:6379/1}"
 export CHANNELS_PREFIX="${CHANNELS_PREFIX:-tk_buying_bench}"

@@ -51,12 +51,18 @@ def _lists(node):
     return node
 
 
+class _ThreadingServer(ThreadingHTTPServer):
+    daemon_threads = True
+    request_queue_size = 128  # not 5: a benchmark's burst must not wait for SYN retries
+
+
 class StubServer:
     """A threaded HTTP server on 127.0.0.1; subclasses implement `route`."""
 
-    def __init__(self) -> None:
+    def __init__(self, port: int = 0, latency: float = 0.0) -> None:
         self.requests: list[Recorded] = []
         self.fail_status: int | None = None  # answer everything with this status
+        self.latency = latency  # seconds each answer waits, as a far API does
         self.lock = threading.Lock()
         stub = self
 
@@ -76,6 +82,9 @@ class StubServer:
                     recorded.json = json.loads(body)
                 elif body:
                     recorded.form = nested_form(body)
+                delay = stub.delay_for(recorded)
+                if delay:
+                    time.sleep(delay)
                 with stub.lock:
                     stub.requests.append(recorded)
                     if stub.fail_status:
@@ -96,8 +105,7 @@ class StubServer:
             def log_message(self, *args) -> None:
                 pass
 
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.server.daemon_threads = True
+        self.server = _ThreadingServer(("127.0.0.1", port), Handler)
         self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
         self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
 
@@ -111,6 +119,9 @@ class StubServer:
 
     def route(self, request: Recorded) -> tuple[int, object, dict]:
         raise NotImplementedError
+
+    def delay_for(self, request: Recorded) -> float:
+        return self.latency
 
     def failure(self, status: int) -> tuple[int, object, dict]:
         return status, {"error": {"message": "stub failure"}}, {}
@@ -128,8 +139,8 @@ class StripeStub(StubServer):
 
     MIN_LIFE_SECONDS = 30 * 60
 
-    def __init__(self) -> None:
-        super().__init__()
+    def __init__(self, port: int = 0, latency: float = 0.0) -> None:
+        super().__init__(port, latency)
         self.sessions: dict[str, dict] = {}
         self.refunds: dict[str, dict] = {}
         self.idempotent: dict[str, tuple] = {}
