@@ -260,7 +260,6 @@ async def pay_on_stripe(
 
     session_id = session_path.rstrip("/").rsplit("/", 1)[-1]
     status, _, body = await stripe.request("POST", f"/bench/complete/{session_id}")
-    await stripe.close()  # the stand-in speaks HTTP/1.0: one request per connection
     if status != 200:
         return status
     payload = json.dumps(

@@ -67,6 +67,9 @@ class StubServer:
         stub = self
 
         class Handler(BaseHTTPRequestHandler):
+            # Keep-alive, as the real APIs: a client's pooled connection is reused.
+            protocol_version = "HTTP/1.1"
+
             def _handle(self) -> None:
                 length = int(self.headers.get("Content-Length") or 0)
                 body = self.rfile.read(length) if length else b""
