@@ -194,6 +194,11 @@ def _insert_query(
     return sql, fields
 
 
+def _database_assigns_pk(instance: Model) -> bool:
+    """An auto primary key not set yet: left out of the INSERT, read back."""
+    return instance._meta.auto_field is not None and instance.pk is None
+
+
 def _insert_params(instances, fields: list, db) -> list:
     """The parameters save() would send for new `instances` (defaults,
     `auto_now_add`, each field's `pre_save`), row after row."""
@@ -222,7 +227,7 @@ def insert_rows(instances: list[Model]) -> list[Model]:
         return instances
     db = _default_connection()
     model = type(instances[0])
-    returning_pk = model._meta.auto_field is not None and instances[0].pk is None
+    returning_pk = _database_assigns_pk(instances[0])
     # The database's cap on parameters per statement (SQLite's, or the
     # Postgres protocol's 65,535) sets the rows per statement.
     per_row = len(_insert_query(model, db.alias, returning_pk, 1)[1])
@@ -252,7 +257,7 @@ def insert_row_if_new(instance: Model, *, unique: tuple[str, ...]) -> bool:
     records itself this way, and a repeat of it finds the first."""
     db = _default_connection()
     model = type(instance)
-    returning_pk = model._meta.auto_field is not None and instance.pk is None
+    returning_pk = _database_assigns_pk(instance)
     sql, fields = _insert_query(model, db.alias, returning_pk, 1)
     head, returning, tail = sql.partition(" RETURNING ")
     quote = db.ops.quote_name
@@ -279,13 +284,9 @@ def rows_as_json(instances: list[Model]) -> str:
     if not instances:
         return "[]"
     db = _default_connection()
-    model = type(instances[0])
-    skip_pk = model._meta.auto_field is not None and instances[0].pk is None
-    fields = [
-        field
-        for field in model._meta.concrete_fields
-        if not (skip_pk and field.primary_key)
-    ]
+    _, fields = _insert_query(
+        type(instances[0]), db.alias, _database_assigns_pk(instances[0]), 1
+    )
     values = iter(_insert_params(instances, fields, db))
     return json.dumps(
         [{field.column: next(values) for field in fields} for _ in instances],
@@ -325,7 +326,7 @@ def insert_row_and_rows(parent: Model, children: list[Model]) -> None:
         insert_rows(children)
         return
     child_model = type(children[0])
-    returning_pk = child_model._meta.auto_field is not None and children[0].pk is None
+    returning_pk = _database_assigns_pk(children[0])
     parent_sql, parent_fields = _insert_query(type(parent), db.alias, False, 1)
     child_sql, child_fields = _insert_query(
         child_model, db.alias, returning_pk, len(children)
