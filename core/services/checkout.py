@@ -189,20 +189,6 @@ def place_order(
     now = now or timezone.now()
     wanted = _clean_quantities(quantities)
     name, email, phone = clean_contact(customer_name, customer_email, customer_phone)
-    staff_issued = source == Order.Source.COMP
-
-    if not staff_issued:
-        if seen_availability is not None and seen_availability.event.pk == event_id:
-            try:
-                _refuse_if_seen_gone(wanted, seen_availability)
-            except SoldOut:
-                if seen_is_current:
-                    raise
-                _refuse_if_gone_already(event_id, wanted, now)
-        else:
-            _refuse_if_gone_already(event_id, wanted, now)
-
-    # Refused above without a transaction; from here on, under the locks.
     minutes = settings.HOLD_MINUTES if hold_minutes is None else hold_minutes
     placing = _Placing(
         event_id=event_id,
@@ -216,6 +202,19 @@ def place_order(
         order_id=order_id,
         now=now,
     )
+
+    if not placing.staff_issued:
+        if seen_availability is not None and seen_availability.event.pk == event_id:
+            try:
+                _refuse_if_seen_gone(wanted, seen_availability)
+            except SoldOut:
+                if seen_is_current:
+                    raise
+                _refuse_if_gone_already(event_id, wanted, now)
+        else:
+            _refuse_if_gone_already(event_id, wanted, now)
+
+    # Refused above without a transaction; from here on, under the locks.
     if connection.vendor == "postgresql":
         return _place_in_database(placing)
     with transaction.atomic():
