@@ -180,3 +180,15 @@ def test_the_deployment_serves_websockets_without_per_message_deflate():
 
     assert LiveUvicornWorker.CONFIG_KWARGS["ws_per_message_deflate"] is False
     assert "ticketing.workers.LiveUvicornWorker" in (ROOT / "Dockerfile").read_text()
+
+
+def test_the_pool_keeps_a_few_connections_open_and_never_more_than_its_maximum():
+    postgres = {"DATABASE_URL": "postgres://u:p@db:5432/tickets"}
+
+    def pool(**env) -> dict:
+        values = _settings(["DATABASES"], **postgres, **env)
+        return values["DATABASES"]["default"]["OPTIONS"]["pool"]
+
+    assert (pool()["min_size"], pool()["max_size"]) == (4, 10)
+    assert pool(DB_POOL_MIN_SIZE="8")["min_size"] == 8
+    assert pool(DB_POOL_MIN_SIZE="8", DB_POOL_MAX_SIZE="6")["min_size"] == 6

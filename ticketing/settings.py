@@ -129,7 +129,9 @@ else:
     DB_POOL_MAX_SIZE = env.int("DB_POOL_MAX_SIZE", default=10)
     if DB_POOL_MAX_SIZE > 0:
         DATABASES["default"].setdefault("OPTIONS", {})["pool"] = {
-            "min_size": 1,
+            # Opened at startup (ticketing.warmup) and kept open however
+            # long the server sat idle before an on-sale.
+            "min_size": min(env.int("DB_POOL_MIN_SIZE", default=4), DB_POOL_MAX_SIZE),
             "max_size": DB_POOL_MAX_SIZE,
             "timeout": 10,
         }
@@ -340,6 +342,7 @@ LOGGING = {
         "purchase": {"level": LOG_LEVEL},
         "scanner": {"level": LOG_LEVEL},
         "marketing": {"level": LOG_LEVEL},
+        "ticketing": {"level": LOG_LEVEL},
         # Django logs every 4xx answer as a warning: in a rush that is one
         # line per buyer told "sold out". Server errors still log.
         "django.request": {"level": "ERROR"},

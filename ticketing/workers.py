@@ -19,3 +19,10 @@ class LiveUvicornWorker(UvicornWorker):
     """
 
     CONFIG_KWARGS = {**UvicornWorker.CONFIG_KWARGS, "ws_per_message_deflate": False}
+
+    def load_wsgi(self) -> None:
+        """Load the app, then warm the process up before it serves anyone."""
+        super().load_wsgi()
+        from ticketing.warmup import warm_up
+
+        warm_up()
