@@ -1,7 +1,8 @@
 """Stripe Checkout: the only module that talks to Stripe.
 
 STRIPE_API_BASE points the official SDK at a local stand-in in tests; the
-SDK's real HTTP calls are what the tests exercise.
+SDK's real HTTP calls are what the tests exercise. While the SDK waits on
+Stripe, the request thread's pooled database connection serves others.
 """
 
 import json
@@ -15,6 +16,7 @@ from django.conf import settings
 
 from core.exceptions import InvalidWebhook, PaymentUnavailable
 from core.models import Order, Payment
+from core.outside import database_connection_returned
 from core.payments import CheckoutStart, CheckoutState
 from core.payments.money import to_minor_units
 
@@ -118,9 +120,10 @@ class StripeProvider:
         replaces = order.stripe_checkout_session_id or "first"
         key = f"checkout-{order.id}-{int(expires_at.timestamp())}-{replaces}"
         try:
-            session = client().v1.checkout.sessions.create(
-                params=params, options={"idempotency_key": key}
-            )
+            with database_connection_returned():
+                session = client().v1.checkout.sessions.create(
+                    params=params, options={"idempotency_key": key}
+                )
         except stripe.StripeError as exc:
             logger.warning("Stripe refused a checkout session: %s", exc)
             raise PaymentUnavailable() from exc
@@ -128,14 +131,17 @@ class StripeProvider:
 
     def get_checkout(self, session_id: str) -> CheckoutState:
         try:
-            return _state(client().v1.checkout.sessions.retrieve(session_id))
+            with database_connection_returned():
+                session = client().v1.checkout.sessions.retrieve(session_id)
         except stripe.StripeError as exc:
             raise PaymentUnavailable() from exc
+        return _state(session)
 
     def expire_checkout(self, session_id: str) -> None:
         """Close an open session; one already closed is left as it is."""
         try:
-            client().v1.checkout.sessions.expire(session_id)
+            with database_connection_returned():
+                client().v1.checkout.sessions.expire(session_id)
         except stripe.InvalidRequestError as exc:
             logger.info("Session %s not expired: %s", session_id, exc)
         except stripe.StripeError as exc:
@@ -146,16 +152,17 @@ class StripeProvider:
         if not payment.provider_reference.startswith("pi_"):
             return "nothing-to-refund"
         try:
-            refund = client().v1.refunds.create(
-                params={
-                    "payment_intent": payment.provider_reference,
-                    "metadata": {
-                        "order_id": str(payment.order_id),
-                        "reason": reason[:200],
+            with database_connection_returned():
+                refund = client().v1.refunds.create(
+                    params={
+                        "payment_intent": payment.provider_reference,
+                        "metadata": {
+                            "order_id": str(payment.order_id),
+                            "reason": reason[:200],
+                        },
                     },
-                },
-                options={"idempotency_key": f"refund-{payment.pk}"},
-            )
+                    options={"idempotency_key": f"refund-{payment.pk}"},
+                )
         except stripe.InvalidRequestError as exc:
             if exc.code == "charge_already_refunded":
                 return "already-refunded"
