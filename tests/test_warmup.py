@@ -14,6 +14,7 @@ from django.urls import clear_url_caches
 from django.urls.resolvers import _get_cached_resolver
 from django.utils.functional import empty
 
+from core.payments import stripe_checkout
 from ticketing import warmup
 from ticketing.hosts import COMBINED_URLCONF, SITE_URLCONFS
 
@@ -51,6 +52,23 @@ def test_the_email_rules_are_compiled_before_the_first_checkout():
     warmup.compile_input_rules()
 
     assert EmailValidator.domain_regex._wrapped is not empty
+
+
+def test_the_stripe_client_is_built_when_payments_go_through_stripe(stripe_stub):
+    stripe_checkout._client_for.cache_clear()
+
+    warmup.prepare_payment_provider()
+
+    assert stripe_checkout._client_for.cache_info().currsize == 1
+
+
+def test_no_stripe_client_is_built_for_simulated_payments(settings):
+    settings.PAYMENT_PROVIDER = "simulated"
+    stripe_checkout._client_for.cache_clear()
+
+    warmup.prepare_payment_provider()
+
+    assert stripe_checkout._client_for.cache_info().currsize == 0
 
 
 @pytest.mark.django_db(transaction=True)

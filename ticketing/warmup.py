@@ -2,9 +2,9 @@
 
 Django builds much on first use: each site's URL resolver (importing every
 view module behind it), each compiled template, the email validator's
-patterns, the database pool's connections. A fresh process made its first
-requests pay for all of that at once, and on an on-sale the first requests
-are the first buyers: the first rush after a restart had a checkout p99 of
+patterns, the Stripe client, the database pool's connections. A fresh
+process made its first requests pay for all of that at once, and on an
+on-sale the first requests are the first buyers: the first rush after a restart had a checkout p99 of
 666-789 ms, against 169-191 ms for the next one (bench/rush.py; 266-340 ms
 with this warm-up, bench/README.md). A deploy or a restart just before
 tickets go on sale is the ordinary case.
@@ -19,6 +19,7 @@ import sys
 import time
 from pathlib import Path
 
+from django.conf import settings
 from django.db import connections
 from django.template import TemplateDoesNotExist, TemplateSyntaxError, engines
 from django.urls import get_resolver
@@ -29,7 +30,8 @@ logger = logging.getLogger(__name__)
 
 
 def warm_up() -> None:
-    """URL resolvers, templates, input rules and database pools, ready.
+    """URL resolvers, templates, input rules, the payment provider's client
+    and database pools, ready.
 
     Never raises: a process that cannot warm up (the database is down at
     startup, say) still starts, and warms up request by request as before.
@@ -79,6 +81,14 @@ def compile_input_rules() -> None:
     clean_contact("Warm Up", "warm-up@example.com", "+14155550123")
 
 
+def prepare_payment_provider() -> None:
+    """The Stripe client, built and its Checkout modules imported."""
+    if settings.PAYMENT_PROVIDER == "stripe":
+        from core.payments.stripe_checkout import prepare_client
+
+        prepare_client()
+
+
 def open_pools() -> None:
     """Open each Postgres pool and wait for its DB_POOL_MIN_SIZE connections."""
     for alias in connections:
@@ -87,4 +97,10 @@ def open_pools() -> None:
             pool.open(wait=True, timeout=10)
 
 
-WARM_UP_STEPS = (resolve_urls, compile_templates, compile_input_rules, open_pools)
+WARM_UP_STEPS = (
+    resolve_urls,
+    compile_templates,
+    compile_input_rules,
+    prepare_payment_provider,
+    open_pools,
+)
