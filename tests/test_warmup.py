@@ -71,6 +71,19 @@ def test_no_stripe_client_is_built_for_simulated_payments(settings):
     assert stripe_checkout._client_for.cache_info().currsize == 0
 
 
+def test_the_channel_layer_is_made_and_the_cache_only_read():
+    from channels.layers import channel_layers
+    from django.core.cache import cache
+
+    channel_layers.backends.pop("default", None)
+    cache.clear()
+
+    warmup.connect_cache_and_live_layer()
+
+    assert "default" in channel_layers.backends
+    assert not cache.has_key("warm-up")
+
+
 @pytest.mark.django_db(transaction=True)
 def test_the_database_pool_opens_with_its_minimum_of_connections(monkeypatch):
     if connection.vendor != "postgresql":

@@ -2,12 +2,13 @@
 
 Django builds much on first use: each site's URL resolver (importing every
 view module behind it), each compiled template, the email validator's
-patterns, the Stripe client, the database pool's connections. A fresh
-process made its first requests pay for all of that at once, and on an
-on-sale the first requests are the first buyers: the first rush after a restart had a checkout p99 of
-666-789 ms, against 169-191 ms for the next one (bench/rush.py; 266-340 ms
-with this warm-up, bench/README.md). A deploy or a restart just before
-tickets go on sale is the ordinary case.
+patterns, the Stripe client, the cache's and the database pool's
+connections. A fresh process made its first requests pay for all of that
+at once, and on an on-sale the first requests are the first buyers: the
+first rush after a restart had a checkout p99 of 666-789 ms, against
+169-191 ms for the next one (bench/rush.py; 266-340 ms with this warm-up,
+ADR 12). A deploy or a restart just before tickets go on sale is the
+ordinary case.
 
 The servers call `warm_up()` once per worker process, after the fork:
 ticketing/wsgi.py when granian loads it, ticketing.workers for the websocket
@@ -30,8 +31,8 @@ logger = logging.getLogger(__name__)
 
 
 def warm_up() -> None:
-    """URL resolvers, templates, input rules, the payment provider's client
-    and database pools, ready.
+    """URL resolvers, templates, input rules, the payment provider's client,
+    the cache, the channel layer and the database pools, ready.
 
     Never raises: a process that cannot warm up (the database is down at
     startup, say) still starts, and warms up request by request as before.
@@ -89,6 +90,16 @@ def prepare_payment_provider() -> None:
         prepare_client()
 
 
+def connect_cache_and_live_layer() -> None:
+    """The cache's client (Redis: 21 ms of imports and a connection on first
+    use) and the channel layer that carries live pushes."""
+    from channels.layers import get_channel_layer
+    from django.core.cache import cache
+
+    cache.get("warm-up")
+    get_channel_layer()
+
+
 def open_pools() -> None:
     """Open each Postgres pool and wait for its DB_POOL_MIN_SIZE connections."""
     for alias in connections:
@@ -102,5 +113,6 @@ WARM_UP_STEPS = (
     compile_templates,
     compile_input_rules,
     prepare_payment_provider,
+    connect_cache_and_live_layer,
     open_pools,
 )
