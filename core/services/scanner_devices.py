@@ -6,7 +6,7 @@ from django.db import transaction
 
 from core.exceptions import InvalidRequest, NotFound
 from core.models import Event, ScannerDevice
-from core.queries.devices import forget_device, token_digest
+from core.queries.devices import announce_revocation, forget_device, token_digest
 from core.services.checkin import clean_label
 
 
@@ -38,11 +38,17 @@ def register_scanner_device(
 @transaction.atomic
 def revoke_scanner_device(*, device_id: int) -> ScannerDevice:
     """Stop a device's token: at once in this process, within
-    DEVICE_CACHE_SECONDS in other server processes. Raises NotFound."""
+    REVOCATION_CHECK_SECONDS (about a second) in other server processes,
+    which see the shared cache's marker move after commit. Raises NotFound."""
     updated = ScannerDevice.objects.filter(pk=device_id).update(is_active=False)
     if not updated:
         raise NotFound("No such device.")
     device = ScannerDevice.objects.get(pk=device_id)
-    transaction.on_commit(lambda: forget_device(device.token_digest))
+
+    def after_commit() -> None:
+        forget_device(device.token_digest)
+        announce_revocation()
+
+    transaction.on_commit(after_commit)
     forget_device(device.token_digest)
     return device

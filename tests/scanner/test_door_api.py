@@ -577,6 +577,69 @@ def test_revoking_a_device_that_has_scanned_stops_it_at_once(ticket, general):
     assert Ticket.objects.get(pk=other.pk).status == Ticket.Status.ISSUED
 
 
+def test_a_device_revoked_in_another_process_stops_here_within_a_second(
+    ticket, monkeypatch, django_capture_on_commit_callbacks
+):
+    """The revoking process moves the shared cache's marker after commit;
+    this one reads it at most every REVOCATION_CHECK_SECONDS and forgets its
+    devices, rather than trusting them for DEVICE_CACHE_SECONDS."""
+    import time
+
+    from core.queries import devices
+    from core.services import scanner_devices
+
+    device, token = register_scanner_device(label="Lost phone 3")
+    auth = {"HTTP_AUTHORIZATION": f"Device {token}"}
+    event = str(ticket.event_id)
+    clock = [2000.0]
+    monkeypatch.setattr(devices, "_marker_seen", (0.0, None))
+    monkeypatch.setattr(
+        devices,
+        "time",
+        SimpleNamespace(monotonic=lambda: clock[0], time_ns=time.time_ns),
+    )
+    assert (
+        post(Client(), SCAN, {"event": event, "code": "x"}, **auth).status_code == 200
+    )
+
+    # Revoked in another process: this one's memory is not touched.
+    monkeypatch.setattr(scanner_devices, "forget_device", lambda digest: None)
+    with django_capture_on_commit_callbacks(execute=True):
+        revoke_scanner_device(device_id=device.pk)
+    clock[0] += devices.REVOCATION_CHECK_SECONDS / 2
+    cached = post(Client(), SCAN, {"event": event, "code": "y"}, **auth)
+    clock[0] += devices.REVOCATION_CHECK_SECONDS
+    stopped = post(Client(), SCAN, {"event": event, "code": ticket.code}, **auth)
+
+    assert cached.status_code == 200
+    assert stopped.status_code == 401
+    assert Ticket.objects.get(pk=ticket.pk).status == Ticket.Status.ISSUED
+
+
+def test_devices_keep_scanning_when_the_cache_is_unreachable(
+    ticket, monkeypatch, caplog
+):
+    from core.queries import devices
+
+    def unreachable(*args, **kwargs):
+        raise ConnectionError("cache is down")
+
+    _, token = register_scanner_device(label="Door 4")
+    monkeypatch.setattr(devices, "_marker_seen", (0.0, None))
+    monkeypatch.setattr(devices.cache, "get", unreachable)
+
+    response = post(
+        Client(),
+        SCAN,
+        {"event": str(ticket.event_id), "code": ticket.code},
+        HTTP_AUTHORIZATION=f"Device {token}",
+    )
+
+    assert response.status_code == 200
+    assert response.json()["code"] == "ok"
+    assert "device revocation marker" in caplog.text
+
+
 def test_a_device_revoked_by_another_process_stops_within_the_cache_time(
     ticket, general, monkeypatch
 ):
