@@ -1,16 +1,42 @@
+"""The Django admin: a read-only view of the data, for operators.
+
+Every change goes through the services, which the console, the API and the
+webhooks call: they take the locks, move the sold and checked-in counters,
+write the audit log and tell the live pages after commit. An admin form
+saving an order, a ticket or a capacity directly would do none of that (a
+ticket voided here would leave its seat counted as sold), so the admin
+shows and searches, and the console changes.
+"""
+
 from django.contrib import admin
 
 from core import models
 
 
-class TicketTypeInline(admin.TabularInline):
+class ReadOnly:
+    """View only: no add, change or delete, for a model admin or an inline."""
+
+    def has_add_permission(self, request, obj=None) -> bool:
+        return False
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return False
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        return False
+
+
+class ReadOnlyAdmin(ReadOnly, admin.ModelAdmin):
+    pass
+
+
+class TicketTypeInline(ReadOnly, admin.TabularInline):
     model = models.TicketType
     extra = 0
-    readonly_fields = ["sold_count", "checked_in_count"]
 
 
 @admin.register(models.Event)
-class EventAdmin(admin.ModelAdmin):
+class EventAdmin(ReadOnlyAdmin):
     list_display = [
         "name",
         "starts_at",
@@ -21,18 +47,16 @@ class EventAdmin(admin.ModelAdmin):
     ]
     list_filter = ["is_active"]
     search_fields = ["name", "venue"]
-    prepopulated_fields = {"slug": ["name"]}
-    readonly_fields = ["sold_count", "checked_in_count"]
     inlines = [TicketTypeInline]
 
 
-class OrderLineInline(admin.TabularInline):
+class OrderLineInline(ReadOnly, admin.TabularInline):
     model = models.OrderLine
     extra = 0
 
 
 @admin.register(models.Order)
-class OrderAdmin(admin.ModelAdmin):
+class OrderAdmin(ReadOnlyAdmin):
     list_display = [
         "code",
         "event",
@@ -53,7 +77,7 @@ class OrderAdmin(admin.ModelAdmin):
 
 
 @admin.register(models.Ticket)
-class TicketAdmin(admin.ModelAdmin):
+class TicketAdmin(ReadOnlyAdmin):
     list_display = [
         "code",
         "event",
@@ -68,22 +92,25 @@ class TicketAdmin(admin.ModelAdmin):
 
 
 @admin.register(models.ScanLog)
-class ScanLogAdmin(admin.ModelAdmin):
+class ScanLogAdmin(ReadOnlyAdmin):
     list_display = ["at", "event", "result", "staff", "device_label", "ticket"]
     list_filter = ["result", "event"]
     raw_id_fields = ["ticket"]
 
 
 @admin.register(models.WaitlistEntry)
-class WaitlistEntryAdmin(admin.ModelAdmin):
+class WaitlistEntryAdmin(ReadOnlyAdmin):
     list_display = ["event", "name", "email", "quantity", "status", "created_at"]
     list_filter = ["status", "event"]
 
 
-admin.site.register(models.Payment)
-admin.site.register(models.ProviderEvent)
-admin.site.register(models.StaffProfile)
-admin.site.register(models.StaffInvite)
-admin.site.register(models.ScannerDevice)
-admin.site.register(models.AuditLogEntry)
-admin.site.register(models.OutboundMessage)
+for model in (
+    models.Payment,
+    models.ProviderEvent,
+    models.StaffProfile,
+    models.StaffInvite,
+    models.ScannerDevice,
+    models.AuditLogEntry,
+    models.OutboundMessage,
+):
+    admin.site.register(model, ReadOnlyAdmin)
