@@ -77,16 +77,6 @@ def forget_device(token_digest_value: str) -> None:
     _found.pop(token_digest_value, None)
 
 
-def announce_revocation() -> None:
-    """Move the shared marker, so other processes forget their devices
-    (after the revocation's commit: a process that read the device before
-    it would cache it again)."""
-    try:
-        cache.set(REVOCATION_MARKER_KEY, time.time_ns(), timeout=None)
-    except Exception:
-        logger.exception("cache unreachable: announcing a device revocation")
-
-
 def scanner_devices() -> list[ScannerDevice]:
     """Every door device for the staff page: active ones first, newest first."""
     return list(
