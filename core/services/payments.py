@@ -10,7 +10,7 @@ import uuid
 from datetime import datetime
 from decimal import Decimal
 
-from django.db import IntegrityError, transaction
+from django.db import transaction
 from django.utils import timezone
 
 from core import realtime
@@ -19,6 +19,7 @@ from core.models import Order, Payment, ProviderEvent
 from core.notify.outbox import queue_email
 from core.payments import get_provider
 from core.payments.money import from_minor_units
+from core.rows import insert_row_if_new, rows_where
 from core.services.fulfilment import FulfilmentResult, fulfil_order
 from core.services.locks import lock_order
 from core.services.orders import (
@@ -354,8 +355,11 @@ def _order_for(obj: dict) -> Order | None:
     metadata = obj.get("metadata") or {}
     order_id = metadata.get("order_id") or obj.get("client_reference_id")
     order = None
-    if order_id:
-        order = Order.objects.filter(pk=_uuid_or_none(order_id)).first()
+    order_uuid = _uuid_or_none(order_id) if order_id else None
+    if order_uuid is not None:
+        # Every payment's webhook reads its order: a planned read (ADR 7).
+        found = rows_where(Order, id=order_uuid)
+        order = found[0] if found else None
     if order is None and obj.get("object") == "checkout.session" and obj.get("id"):
         order = Order.objects.filter(stripe_checkout_session_id=obj["id"]).first()
     return order
@@ -418,12 +422,15 @@ def handle_stripe_event(*, event: dict, now: datetime | None = None) -> str:
     event_type = event.get("type", "")
     obj = (event.get("data") or {}).get("object") or {}
     with transaction.atomic():
-        try:
-            with transaction.atomic():
-                ProviderEvent.objects.create(
-                    provider="stripe", event_id=event["id"], event_type=event_type[:100]
-                )
-        except IntegrityError:
+        # One statement, no savepoint: a duplicate (or a retry racing the
+        # first delivery) finds the id there and changes nothing.
+        recorded = insert_row_if_new(
+            ProviderEvent(
+                provider="stripe", event_id=event["id"], event_type=event_type[:100]
+            ),
+            unique=("provider", "event_id"),
+        )
+        if not recorded:
             return "duplicate"
         if event_type == "charge.refunded":
             return _handle_charge_refunded(obj)
