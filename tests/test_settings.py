@@ -192,3 +192,21 @@ def test_the_pool_keeps_a_few_connections_open_and_never_more_than_its_maximum()
     assert (pool()["min_size"], pool()["max_size"]) == (4, 10)
     assert pool(DB_POOL_MIN_SIZE="8")["min_size"] == 8
     assert pool(DB_POOL_MIN_SIZE="8", DB_POOL_MAX_SIZE="6")["min_size"] == 6
+
+
+def test_every_setting_read_from_the_environment_is_in_the_example_file():
+    """.env.example is where an operator learns what can be set."""
+    import re
+
+    read = set(
+        re.findall(
+            r'env(?:\.\w+)?\(\s*"([A-Z_][A-Z0-9_]*)"',
+            (ROOT / "ticketing" / "settings.py").read_text(),
+        )
+    )
+    example = set(
+        re.findall(r"^([A-Z_][A-Z0-9_]*)=", (ROOT / ".env.example").read_text(), re.M)
+    )
+
+    assert len(read) > 40
+    assert read <= example, sorted(read - example)
