@@ -65,8 +65,7 @@ def _forget_all_if_revoked_elsewhere(now: float) -> None:
     except Exception:
         # Unreachable cache: found devices still expire after their time.
         logger.warning("cache unreachable: reading the device revocation marker")
-        _marker_seen = (now + REVOCATION_CHECK_SECONDS, seen)
-        return
+        marker = seen
     if marker != seen:
         _found.clear()
     _marker_seen = (now + REVOCATION_CHECK_SECONDS, marker)
