@@ -78,9 +78,12 @@ def test_a_checkout_holds_no_connection_while_stripe_creates_its_session(
         customer_email="ana@example.com",
     )
     lent_while_stripe_answered = []
-    stripe_stub.delay_for = lambda request: lent_while_stripe_answered.append(
-        _lent_out(pooled_database)
-    )
+
+    def note_connections_lent_out(request) -> float:
+        lent_while_stripe_answered.append(_lent_out(pooled_database))
+        return 0.0  # answer at once
+
+    stripe_stub.delay_for = note_connections_lent_out
 
     url = start_payment(
         order_id=order.id,
