@@ -47,6 +47,7 @@ from core.models import (  # noqa: E402
     WaitlistEntry,
 )
 from core.queries.exports import EXPORTS  # noqa: E402
+from core.services.counters import count_check_ins  # noqa: E402
 from scanner import csv_stream  # noqa: E402
 
 SLUG = "bench-analytics-night"
@@ -146,7 +147,6 @@ def seed(*, tickets: int, scans: int, rng: random.Random) -> Event:
     admitted: list = []  # (ticket id, at, staff index)
     void_ids: list = []
     sold = [0] * len(TYPES)
-    checked_in = [0] * len(TYPES)
     slot = 0
     for start in range(0, len(plan), BATCH):
         chunk = plan[start : start + BATCH]
@@ -207,7 +207,6 @@ def seed(*, tickets: int, scans: int, rng: random.Random) -> Event:
                         ticket.scanned_by = staff[who]
                         ticket.scanned_device = DOORS[who % len(DOORS)]
                         admitted.append((ticket.id, at, who))
-                        checked_in[ti] += 1
                     batch.append(ticket)
                     slot += 1
             with _explicit_created_at():
@@ -248,11 +247,14 @@ def seed(*, tickets: int, scans: int, rng: random.Random) -> Event:
     with transaction.atomic():
         ScanLog.objects.bulk_create(scan_rows, batch_size=BATCH)
         for ti, ticket_type in enumerate(types):
-            TicketType.objects.filter(pk=ticket_type.pk).update(
-                sold_count=sold[ti], checked_in_count=checked_in[ti]
-            )
-        Event.objects.filter(pk=event.pk).update(
-            sold_count=sum(sold), checked_in_count=sum(checked_in)
+            TicketType.objects.filter(pk=ticket_type.pk).update(sold_count=sold[ti])
+        Event.objects.filter(pk=event.pk).update(sold_count=sum(sold))
+        count_check_ins(
+            event_id=event.pk,
+            tickets=Ticket.objects.filter(event=event, status="used").values_list(
+                "ticket_type_id", "code"
+            ),
+            by=1,
         )
         # A few live holds and a waitlist.
         for n in range(200):

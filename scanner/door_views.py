@@ -9,7 +9,7 @@ from django.templatetags.static import static
 from django.urls import reverse
 
 from core.models import Event
-from core.queries.door import door_events_for
+from core.queries.door import door_counters, door_events_for
 from core.queries.staff import can_scan_event
 from core.services.checkin import checkin_opens_at
 from core.tickets.signing import event_key, public_key_b64
@@ -34,6 +34,7 @@ def door_event(request: HttpRequest, event_id) -> HttpResponse:
         "scanner/door_event.html",
         {
             "event": event,
+            "counters": door_counters(event),
             "event_key": event_key(event.pk),
             "public_key": public_key_b64(),
             "opens_at": checkin_opens_at(event),

@@ -21,6 +21,7 @@ from core.queries.console import (
     event_audit_log,
     event_ticket_types,
 )
+from core.queries.door import checked_in_by_type
 from core.queries.staff import role_of
 from core.queries.waitlist import waitlist_summary
 from core.services.comps import issue_comp_tickets
@@ -78,6 +79,7 @@ def event_detail(request: HttpRequest, event_id) -> HttpResponse:
         "scanner/event_detail.html",
         {
             "event": event,
+            "checked_in": sum(checked_in_by_type(event.pk).values()),
             "availability": get_event_availability(event),
             "ticket_types": event_ticket_types(event),
             "public_url": site_url(

@@ -42,10 +42,10 @@ class Event(models.Model):
             "for, offer them to the next person who fits instead of waiting."
         ),
     )
-    # Counters kept in the same transactions that issue, void and redeem
-    # tickets, so availability never needs to count ticket rows.
+    # Kept in the same transactions that issue and void tickets, so
+    # availability never needs to count ticket rows. Check-ins are counted
+    # in CheckInTally, which the doors do not queue for.
     sold_count = models.PositiveIntegerField(default=0, editable=False)
-    checked_in_count = models.PositiveIntegerField(default=0, editable=False)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -56,10 +56,6 @@ class Event(models.Model):
             models.CheckConstraint(
                 condition=Q(sold_count__lte=F("venue_capacity")),
                 name="event_sold_within_venue_capacity",
-            ),
-            models.CheckConstraint(
-                condition=Q(checked_in_count__lte=F("sold_count")),
-                name="event_checked_in_within_sold",
             ),
             models.CheckConstraint(
                 condition=Q(currency__regex=r"^[a-z]{3}$"),
@@ -101,7 +97,6 @@ class TicketType(models.Model):
     sales_start_at = models.DateTimeField(null=True, blank=True)
     sales_end_at = models.DateTimeField(null=True, blank=True)
     sold_count = models.PositiveIntegerField(default=0, editable=False)
-    checked_in_count = models.PositiveIntegerField(default=0, editable=False)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -121,10 +116,6 @@ class TicketType(models.Model):
             models.CheckConstraint(
                 condition=Q(sold_count__lte=F("capacity")),
                 name="ticket_type_sold_within_capacity",
-            ),
-            models.CheckConstraint(
-                condition=Q(checked_in_count__lte=F("sold_count")),
-                name="ticket_type_checked_in_within_sold",
             ),
         ]
 

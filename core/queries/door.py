@@ -2,10 +2,11 @@
 
 from datetime import timedelta
 
-from django.db.models import Q, QuerySet
+from django.db.models import IntegerField, OuterRef, Q, QuerySet, Subquery, Sum
+from django.db.models.functions import Coalesce
 from django.utils import timezone
 
-from core.models import Event, Role, ScanLog, Ticket, TicketType
+from core.models import CheckInTally, Event, Role, ScanLog, Ticket, TicketType
 from core.queries.staff import role_of
 from core.tickets.signing import event_key, public_key_b64
 
@@ -16,11 +17,39 @@ DOOR_LIST_GRACE = timedelta(days=1)
 
 
 def scannable_events(*, now=None) -> QuerySet[Event]:
-    """Active events still worth scanning, soonest first."""
+    """Active events still worth scanning, soonest first, with `checked_in_count`."""
     now = now or timezone.now()
-    return Event.objects.filter(
-        is_active=True, starts_at__gte=now - DOOR_LIST_GRACE
-    ).order_by("starts_at", "name")
+    return with_checked_in(
+        Event.objects.filter(
+            is_active=True, starts_at__gte=now - DOOR_LIST_GRACE
+        ).order_by("starts_at", "name")
+    )
+
+
+def with_checked_in(events: QuerySet[Event]) -> QuerySet[Event]:
+    """`events` with `checked_in_count`: the sum of their check-in tallies."""
+    tallied = (
+        CheckInTally.objects.filter(event=OuterRef("pk"))
+        .order_by()
+        .values("event")
+        .annotate(total=Sum("checked_in"))
+        .values("total")
+    )
+    return events.annotate(
+        checked_in_count=Coalesce(Subquery(tallied, output_field=IntegerField()), 0)
+    )
+
+
+def checked_in_by_type(event_id) -> dict[int, int]:
+    """How many tickets of each type of the event are checked in (types
+    with none are left out): one indexed read of at most SLOTS rows a type."""
+    rows = (
+        CheckInTally.objects.filter(event=event_id)
+        .order_by()
+        .values_list("ticket_type")
+        .annotate(total=Sum("checked_in"))
+    )
+    return dict(rows)
 
 
 def door_events_for(user, *, now=None) -> list[Event]:
@@ -65,16 +94,40 @@ def scan_feed_item(log: ScanLog | dict) -> dict:
     }
 
 
-def door_snapshot(event: Event, *, recent: int = RECENT_SCANS) -> dict:
-    """Counters (checked in / sold / capacity, per type and in total) and last scans.
-
-    Three queries: the event row, its types and the last scans, all read
-    fresh so a page that missed pushes is right again after one call.
-    """
-    event = Event.objects.get(pk=event.pk)
+def door_counters(event: Event) -> dict:
+    """Checked in / sold / capacity, in total and per type (types in the
+    purchase page's order): two queries, the types and their tallies."""
     types = TicketType.objects.filter(event=event).order_by(
         "sort_order", "price", "name"
     )
+    checked_in = checked_in_by_type(event.pk)
+    return {
+        "totals": {
+            "checked_in": sum(checked_in.values()),
+            "sold": event.sold_count,
+            "capacity": event.venue_capacity,
+        },
+        "types": [
+            {
+                "id": t.pk,
+                "name": t.name,
+                "checked_in": checked_in.get(t.pk, 0),
+                "sold": t.sold_count,
+                "capacity": t.capacity,
+            }
+            for t in types
+        ],
+    }
+
+
+def door_snapshot(event: Event, *, recent: int = RECENT_SCANS) -> dict:
+    """Counters (door_counters) and the last scans.
+
+    Four queries: the event row, its types, their check-in tallies and the
+    last scans, all read fresh so a page that missed pushes is right again
+    after one call.
+    """
+    event = Event.objects.get(pk=event.pk)
     logs = (
         ScanLog.objects.filter(event=event)
         .order_by("-at", "-id")
@@ -87,21 +140,7 @@ def door_snapshot(event: Event, *, recent: int = RECENT_SCANS) -> dict:
             "starts_at": event.starts_at.isoformat(),
             "time_zone": event.time_zone,
         },
-        "totals": {
-            "checked_in": event.checked_in_count,
-            "sold": event.sold_count,
-            "capacity": event.venue_capacity,
-        },
-        "types": [
-            {
-                "id": t.pk,
-                "name": t.name,
-                "checked_in": t.checked_in_count,
-                "sold": t.sold_count,
-                "capacity": t.capacity,
-            }
-            for t in types
-        ],
+        **door_counters(event),
         "recent": [scan_feed_item(log) for log in logs],
         "server_time": timezone.now().isoformat(),
     }

@@ -61,10 +61,10 @@ from core.exceptions import (
     UndoRefused,
     WrongEvent,
 )
-from core.models import Event, ScanLog, Ticket, TicketType
+from core.models import CheckInTally, Event, ScanLog, Ticket, TicketType
 from core.rows import column_converters, convert_row, planned_cursor, rows_where
 from core.services import scan_log_writer as log_later
-from core.services.counters import move_counters
+from core.services.counters import count_check_ins
 from core.tickets.signing import (
     MAX_PAYLOAD_LENGTH,
     VERSION,
@@ -311,13 +311,13 @@ def _claim(
 
     `UPDATE ... WHERE status = 'issued'`: of concurrent claims on one ticket
     exactly one updates the row; the others wait for its lock and match
-    nothing. Then the event's and the ticket type's checked_in_count move
-    (fulfilment's lock order: ticket, event, type) and the log row is
-    written. Returns the log row's id, or None when the ticket was no
+    nothing. Then the log row is written and the ticket counted in its
+    type's check-in tally (CheckInTally: its own slot, not a row every door
+    waits for). Returns the log row's id, or None when the ticket was no
     longer issued. Raises IntegrityError on a repeated nonce, with nothing
     written.
 
-    A transaction of four statements. On Postgres an admit takes the one
+    A transaction of three statements. On Postgres an admit takes the one
     statement of `_admit_by_code` instead, which also reads the ticket.
     """
     ops = connection.ops
@@ -338,10 +338,8 @@ def _claim(
         if cursor.rowcount != 1:
             return None
         scan_id = _insert_scan_log(columns, log_params)
-        move_counters(
-            event_id=event.pk,
-            by_type={row["ticket_type_id"]: 1},
-            column="checked_in_count",
+        count_check_ins(
+            event_id=event.pk, tickets=[(row["ticket_type_id"], row["code"])], by=1
         )
     return scan_id
 
@@ -398,6 +396,7 @@ def _admit_by_code(
         event_id,
         Ticket.Status.ISSUED,
         event_id,
+        CheckInTally.slot_for(ticket_code),
     ]
     for log_field in _scan_log_fields():
         if log_field.name == "ticket":
@@ -430,8 +429,8 @@ def _admit_by_code_query(alias: str) -> str | None:
     if db.vendor != "postgresql":
         return None
     read_sql, _, _ = _read_ticket_query(alias)
-    ticket, event_table = Ticket._meta.db_table, Event._meta.db_table
-    type_table = TicketType._meta.db_table
+    ticket, tally = Ticket._meta.db_table, CheckInTally._meta.db_table
+    tally_event_type = CheckInTally._meta.get_field("event").db_type(db)
     summary = (
         "jsonb_build_object('code', t.code, 'guest_name', t.guest_name,"
         " 'ticket_type', t.name, 'ticket_type_id', t.ticket_type_id)"
@@ -459,17 +458,16 @@ def _admit_by_code_query(alias: str) -> str | None:
         " scanned_by_id = %s, scanned_device = %s, updated_at = %s"
         " WHERE id = (SELECT id FROM t) AND event_id = %s AND status = %s"
         " RETURNING id),"
-        f" event_counted AS (UPDATE {event_table}"
-        " SET checked_in_count = checked_in_count + 1"
-        " WHERE id = %s AND EXISTS (SELECT 1 FROM claimed) RETURNING id),"
-        f" type_counted AS (UPDATE {type_table}"
-        " SET checked_in_count = checked_in_count + 1"
-        " WHERE id = (SELECT ticket_type_id FROM t)"
-        " AND EXISTS (SELECT 1 FROM event_counted) RETURNING id),"
+        f" tallied AS (INSERT INTO {tally}"
+        " (event_id, ticket_type_id, slot, checked_in)"
+        f" SELECT CAST(%s AS {tally_event_type}), t.ticket_type_id,"
+        " CAST(%s AS smallint), 1 FROM t WHERE EXISTS (SELECT 1 FROM claimed)"
+        " ON CONFLICT (ticket_type_id, slot)"
+        f" DO UPDATE SET checked_in = {tally}.checked_in + 1 RETURNING id),"
         f" logged AS (INSERT INTO {ScanLog._meta.db_table}"
         f" ({', '.join(log_field.column for log_field in log_fields)})"
         f" SELECT {', '.join(values)} FROM t"
-        " WHERE EXISTS (SELECT 1 FROM type_counted) RETURNING id)"
+        " WHERE EXISTS (SELECT 1 FROM tallied) RETURNING id)"
         " SELECT t.*, (SELECT id FROM logged) FROM t"
     )
 
@@ -940,9 +938,9 @@ def redeem_ticket(
 
     Verifies the signature and event tag without the database, reads the
     ticket, then updates it with `WHERE status = 'issued'`, which locks its
-    row; with that update it logs the admit and increments the event's then
-    the ticket type's `checked_in_count` (lock order: ticket, event, ticket
-    type), all committed together. A refusal is logged in its own statement.
+    row; with that update it logs the admit and counts it in the ticket
+    type's check-in tally (lock order: ticket, then its tally slot), all
+    committed together. A refusal is logged in its own statement.
     Broadcasts the scan to the event's door group after commit.
 
     Returns a ScanResult with code ok, or a refusal: invalid, wrong_event,
@@ -1020,8 +1018,8 @@ def undo_admit(
 ) -> ScanResult:
     """Put back an admit made by mistake: the ticket is valid again, the undo is logged.
 
-    Locks the ticket row (select_for_update), then updates the event's and
-    the ticket type's `checked_in_count` (same order as redeeming). Logs an
+    Locks the ticket row (select_for_update), then takes it out of its
+    check-in tally slot (same order as redeeming). Logs an
     `undone` ScanLog row carrying the reason and the admit it undid.
     Broadcasts after commit. Raises InvalidRequest (reason_required),
     NotFound (no such ticket at this event) or UndoRefused (not_admitted).
@@ -1085,10 +1083,8 @@ def undo_admit(
             info=undone,
         ),
     )
-    move_counters(
-        event_id=event.pk,
-        by_type={ticket.ticket_type_id: -1},
-        column="checked_in_count",
+    count_check_ins(
+        event_id=event.pk, tickets=[(ticket.ticket_type_id, ticket.code)], by=-1
     )
     result = _result_from(log)
     _announce(event, result, device_label=device_label, staff=staff)

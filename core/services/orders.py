@@ -21,6 +21,7 @@ from core.models import Event, Order, Payment, Ticket, TicketType
 from core.notify.outbox import queue_email
 from core.payments import get_provider
 from core.services.audit import jsonable, record_change
+from core.services.counters import count_check_ins
 from core.services.locks import lock_order
 from core.services.waitlist import offer_after_commit
 
@@ -173,7 +174,7 @@ def void_order(
     `charge.refunded`). Locks the order (OrderBusy with `nowait`), its live
     tickets in primary-key order, then the event and its ticket types in
     primary-key order while the counters move: sold goes down by every
-    issued or used ticket, checked-in by every used one. Marks its kept
+    issued or used ticket, and every used one leaves its check-in tally. Marks its kept
     payments refunded (one still due back is left to the refund sweep), queues the `order_refunded` email and announces availability
     after commit. Repeating it changes nothing. With a staff `actor` the
     refund is recorded in the audit log.
@@ -188,22 +189,26 @@ def void_order(
         .filter(order=order)
         .exclude(status=Ticket.Status.VOID)
         .order_by("pk")
-        .only("pk", "status", "ticket_type_id")
+        .only("pk", "status", "ticket_type_id", "code")
     )
     if tickets:
         sold = Counter(t.ticket_type_id for t in tickets)
-        used = Counter(
-            t.ticket_type_id for t in tickets if t.status == Ticket.Status.USED
-        )
         Event.objects.filter(pk=order.event_id).update(
-            sold_count=F("sold_count") - len(tickets),
-            checked_in_count=F("checked_in_count") - sum(used.values()),
+            sold_count=F("sold_count") - len(tickets)
         )
         for type_id in sorted(sold):
             TicketType.objects.filter(pk=type_id).update(
-                sold_count=F("sold_count") - sold[type_id],
-                checked_in_count=F("checked_in_count") - used[type_id],
+                sold_count=F("sold_count") - sold[type_id]
             )
+        count_check_ins(
+            event_id=order.event_id,
+            tickets=[
+                (t.ticket_type_id, t.code)
+                for t in tickets
+                if t.status == Ticket.Status.USED
+            ],
+            by=-1,
+        )
         Ticket.objects.filter(pk__in=[t.pk for t in tickets]).update(
             status=Ticket.Status.VOID, updated_at=now
         )
