@@ -21,6 +21,10 @@ def pooled_database(postgres, transactional_db):
     options = db.settings_dict.setdefault("OPTIONS", {})
     options["pool"] = {"min_size": 1, "max_size": 2}
     try:
+        # Its first connection ready before the test takes it: a first
+        # request that had to wait would make the pool open a second one in
+        # the background, which the counts below would take for lent out.
+        db.pool.open(wait=True, timeout=10)
         yield db.pool
     finally:
         db.close()
