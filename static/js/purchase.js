@@ -22,11 +22,21 @@ function setLimit(row, limit) {
   );
   select.disabled = limit === 0;
   row.classList.toggle("is-sold-out", limit === 0);
-  if (note) {
-    note.hidden = chosen === current;
-    note.textContent = chosen === current ? "" : limit === 0
+  // The note stays until the customer changes this quantity: a later live
+  // update that changes nothing must not take it away before it is read.
+  if (note && chosen !== current) {
+    note.hidden = false;
+    note.textContent = limit === 0
       ? "These just sold out."
       : `Only ${limit} left now; your choice was lowered to ${limit}.`;
+  }
+}
+
+function clearNote(row) {
+  const note = row?.querySelector("[data-limit-note]");
+  if (note) {
+    note.hidden = true;
+    note.textContent = "";
   }
 }
 
@@ -69,7 +79,10 @@ if (form) {
     update();
   });
 
-  form.addEventListener("change", update);
+  form.addEventListener("change", (event) => {
+    if (event.target.matches?.("[data-quantity]")) clearNote(event.target.closest("[data-ticket-type]"));
+    update();
+  });
   form.addEventListener("submit", () => {
     if (!button) return;
     button.dataset.busy = "1";

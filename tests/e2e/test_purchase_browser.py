@@ -72,3 +72,35 @@ def test_quantity_limits_follow_live_availability(live_server, page):
     )
     assert select.is_disabled()
     assert page.get_by_role("button", name="Continue to payment").is_disabled()
+
+
+LIVE_UPDATE = """([id, available]) => document.dispatchEvent(
+    new CustomEvent("availability:update", {detail: {availability: [
+        {id, available, max_per_order: 6, on_sale: true, sold_out: available <= 0}
+    ]}}))"""
+
+
+def test_lowered_choice_note_stays_until_the_customer_changes_it(live_server, page):
+    event = EventFactory(name="Note Stays")
+    ga = TicketTypeFactory(event=event, name="GA", capacity=8, max_per_order=6)
+    page.goto(f"{live_server.url}/buy/events/{event.slug}/")
+    select = page.get_by_label("How many GA tickets")
+    select.select_option("5")
+    note = page.locator(f'[data-ticket-type="{ga.id}"] [data-limit-note]')
+
+    page.evaluate(LIVE_UPDATE, [ga.id, 2])
+    assert note.inner_text() == "Only 2 left now; your choice was lowered to 2."
+    # The next push changes nothing for this row: the note must still be read.
+    page.evaluate(LIVE_UPDATE, [ga.id, 2])
+    page.evaluate(LIVE_UPDATE, [ga.id, 3])
+    assert note.is_visible()
+    assert "Only 2 left now" in note.inner_text()
+
+    select.select_option("1")
+    assert note.is_hidden()
+
+    page.evaluate(LIVE_UPDATE, [ga.id, 0])
+    assert note.inner_text() == "These just sold out."
+    page.evaluate(LIVE_UPDATE, [ga.id, 0])
+    assert note.is_visible()
+    assert note.inner_text() == "These just sold out."
