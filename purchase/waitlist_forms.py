@@ -4,30 +4,82 @@ from django.core.validators import MaxValueValidator
 from core.queries.availability import EventAvailability
 
 
-class WaitlistForm(forms.Form):
-    """Shape-checks the waitlist request; the service applies the rules."""
+def waitlist_type_choices(availability: EventAvailability) -> list[tuple]:
+    """The ticket types one may wait for, as (value, label) choices.
 
-    name = forms.CharField(max_length=200, label="Your name")
+    With the whole event sold out: any type, or one in particular. With some
+    types still on sale only the sold-out ones: the others can be bought
+    now, and the waitlist would refuse them.
+    """
+    types = availability.types
+    sold_out = [t for t in types if t.sold_out]
+    if availability.is_sold_out or not sold_out:
+        return [("", "Any ticket type")] + [(t.id, t.name) for t in types]
+    return [(t.id, t.name) for t in sold_out]
+
+
+class WaitlistForm(forms.Form):
+    """Shape-checks the waitlist request; the service applies the rules.
+
+    Its messages say what to do, as the buy form's do.
+    """
+
+    name = forms.CharField(
+        max_length=200,
+        label="Your name",
+        error_messages={
+            "required": "Please enter your name.",
+            "max_length": "Please shorten your name to %(limit_value)d characters.",
+        },
+    )
     email = forms.EmailField(
-        label="Email", help_text="We'll email you the moment tickets free up."
+        label="Email",
+        help_text="We'll email you the moment tickets free up.",
+        error_messages={
+            "required": "Please enter your email address.",
+            "invalid": "Please enter a valid email address.",
+        },
     )
     phone = forms.CharField(
         max_length=32,
         required=False,
         label="Mobile (optional)",
         help_text="For a text message too.",
+        error_messages={
+            "max_length": "Please enter a phone number of at most 32 characters.",
+        },
     )
     ticket_type_id = forms.TypedChoiceField(
-        label="Ticket type", coerce=int, empty_value=None, required=False
+        label="Ticket type",
+        coerce=int,
+        empty_value=None,
+        required=False,
+        error_messages={
+            "required": "Please choose the ticket type to wait for.",
+            "invalid_choice": "Please choose one of the sold-out ticket types.",
+        },
     )
-    quantity = forms.IntegerField(label="How many tickets", min_value=1, initial=1)
+    quantity = forms.IntegerField(
+        label="How many tickets",
+        min_value=1,
+        initial=1,
+        error_messages={
+            "required": "Please say how many tickets you want.",
+            "invalid": "Please enter a whole number of tickets.",
+            "min_value": "Please ask for at least one ticket.",
+        },
+    )
 
     def __init__(self, *args, availability: EventAvailability, **kwargs) -> None:
         super().__init__(*args, **kwargs)
-        types = availability.types
         # The template writes the fields out by hand from these two.
-        self.type_choices = [("", "Any ticket type")] + [(t.id, t.name) for t in types]
-        self.fields["ticket_type_id"].choices = self.type_choices
+        self.type_choices = waitlist_type_choices(availability)
+        field = self.fields["ticket_type_id"]
+        field.choices = self.type_choices
+        # No "Any" choice means one type must be chosen.
+        field.required = self.type_choices[0][0] != "" if self.type_choices else False
+        offered = {value for value, _ in self.type_choices}
+        types = [t for t in availability.types if "" in offered or t.id in offered]
         self.most = most = max((t.max_per_order for t in types), default=1)
         self.fields["quantity"].validators.append(
             MaxValueValidator(most, message=f"You can wait for at most {most} tickets.")

@@ -1,5 +1,6 @@
 """The customer's side of the waitlist: join, see one's place or offer, leave."""
 
+from django.conf import settings
 from django.contrib import messages
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
@@ -31,7 +32,12 @@ def join(request: HttpRequest, slug: str) -> HttpResponse:
     return render(
         request,
         "purchase/waitlist_join.html",
-        {"event": event, "availability": availability, "form": form},
+        {
+            "event": event,
+            "availability": availability,
+            "form": form,
+            "offer_hours": settings.WAITLIST_OFFER_HOURS,
+        },
         status=400 if form.errors else 200,
     )
 

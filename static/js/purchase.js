@@ -40,6 +40,25 @@ function clearNote(row) {
   }
 }
 
+// The waitlist offers the sold-out types only while others are on sale
+// (purchase/waitlist_forms.py says the same for the first render).
+function updateWaitlistTypes(detail) {
+  const select = document.querySelector("[data-waitlist-form] select[name=ticket_type_id]");
+  const types = detail?.availability;
+  if (!select || !types) return;
+  const soldOut = types.filter((item) => item.sold_out);
+  const choices = detail.summary?.is_sold_out || !soldOut.length
+    ? [["", "Any ticket type"], ...types.map((item) => [String(item.id), item.name])]
+    : soldOut.map((item) => [String(item.id), item.name]);
+  const current = Array.from(select.options, (option) => [option.value, option.text]);
+  if (JSON.stringify(current) === JSON.stringify(choices)) return;
+  const chosen = select.value;
+  select.replaceChildren(
+    ...choices.map(([value, label]) => new Option(label, value, false, value === chosen)),
+  );
+  select.required = choices[0][0] !== "";
+}
+
 if (form) {
   const money = formatter(form.dataset.currency || "usd");
   const total = form.querySelector("[data-order-total]");
@@ -62,6 +81,7 @@ if (form) {
     const waitlist = document.querySelector("[data-waitlist]");
     if (waitlist) {
       waitlist.hidden = !(event.detail?.availability ?? []).some((item) => item.sold_out);
+      updateWaitlistTypes(event.detail);
     }
     // Nothing left at all: the contact fields only get in the way of the waitlist.
     const details = form.querySelector("[data-buy-details]");

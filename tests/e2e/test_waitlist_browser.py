@@ -62,3 +62,56 @@ def test_a_refund_reaches_the_first_person_waiting_who_buys_it(
         WaitlistEntry.objects.get(email="sam@example.com").status
         == WaitlistEntry.Status.WAITING
     )
+
+
+def test_partly_sold_out_event_waitlists_the_sold_out_type(live_server, page):
+    event = EventFactory(name="Half Moon", venue_capacity=100)
+    vip = TicketTypeFactory(event=event, name="VIP", capacity=2, max_per_order=4)
+    make_paid_order(vip, 2)
+    ga = TicketTypeFactory(event=event, name="GA", capacity=50, max_per_order=6)
+
+    page.goto(f"{live_server.url}/buy/events/{event.slug}/")
+    waitlist = page.locator("[data-waitlist]")
+    assert waitlist.is_visible()
+    kind = waitlist.get_by_label("Ticket type")
+    assert kind.locator("option").all_inner_texts() == ["VIP"]
+
+    # GA sells out too while the page is open: now any type will do.
+    page.evaluate(
+        """([vip, ga]) => document.dispatchEvent(new CustomEvent("availability:update", {
+            detail: {
+              availability: [
+                {id: vip, name: "VIP", available: 0, sold_out: true, max_per_order: 4},
+                {id: ga, name: "GA", available: 0, sold_out: true, max_per_order: 6},
+              ],
+              summary: {is_sold_out: true},
+            }
+        }))""",
+        [vip.id, ga.id],
+    )
+    assert kind.locator("option").all_inner_texts() == ["Any ticket type", "VIP", "GA"]
+    page.evaluate(
+        """([vip, ga]) => document.dispatchEvent(new CustomEvent("availability:update", {
+            detail: {
+              availability: [
+                {id: vip, name: "VIP", available: 0, sold_out: true, max_per_order: 4},
+                {id: ga, name: "GA", available: 50, sold_out: false, max_per_order: 6},
+              ],
+              summary: {is_sold_out: false},
+            }
+        }))""",
+        [vip.id, ga.id],
+    )
+    assert kind.locator("option").all_inner_texts() == ["VIP"]
+
+    waitlist.get_by_label("Your name").fill("Vera Vip")
+    waitlist.get_by_label("Email").fill("vera@example.com")
+    waitlist.get_by_label("How many tickets").fill("2")
+    waitlist.get_by_role("button", name="Join the waitlist").click()
+    page.wait_for_url("**/buy/w/*/")
+    entry = WaitlistEntry.objects.get()
+    assert (entry.email, entry.ticket_type_id, entry.quantity) == (
+        "vera@example.com",
+        vip.id,
+        2,
+    )

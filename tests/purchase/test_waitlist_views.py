@@ -42,10 +42,16 @@ def test_join_form_puts_the_customer_in_line(client, sold_out):
 @pytest.mark.parametrize(
     ("data", "message"),
     [
-        ({"quantity": "0"}, "greater than or equal to 1"),
+        ({"quantity": "0"}, "Please ask for at least one ticket."),
+        ({"quantity": ""}, "Please say how many tickets you want."),
+        ({"name": ""}, "Please enter your name."),
+        ({"email": ""}, "Please enter your email address."),
         ({"quantity": "9"}, "at most 4"),
-        ({"email": "nope"}, "valid email"),
-        ({"ticket_type_id": "999999"}, "Select a valid choice"),
+        ({"email": "nope"}, "Please enter a valid email address."),
+        (
+            {"ticket_type_id": "999999"},
+            "Please choose one of the sold-out ticket types.",
+        ),
     ],
 )
 def test_bad_input_is_explained_and_changes_nothing(client, sold_out, data, message):
@@ -62,6 +68,58 @@ def test_joining_an_event_on_sale_says_buy_now(client):
     response = _post(client, event, quantity="1")
     assert response.status_code == 400
     assert "buy them right away" in response.content.decode()
+
+
+def test_join_page_has_the_purchase_styles_and_says_sold_out(client, sold_out):
+    event, _ = sold_out
+    page = _post(client, event, email="").content.decode()
+    assert "css/purchase.css" in page
+    assert "This field is required" not in page
+    assert "is sold out" in page
+
+
+@pytest.fixture
+def partly_sold_out():
+    event = EventFactory(name="Half House", venue_capacity=100)
+    vip = TicketTypeFactory(event=event, name="VIP", capacity=2, max_per_order=4)
+    make_paid_order(vip, 2)
+    ga = TicketTypeFactory(event=event, name="GA", capacity=50, max_per_order=6)
+    return event, vip, ga
+
+
+def test_waitlist_card_offers_only_the_sold_out_types_while_others_sell(
+    client, partly_sold_out
+):
+    event, vip, ga = partly_sold_out
+    page = client.get(f"/buy/events/{event.slug}/").content.decode()
+    card = page[page.index("data-waitlist-form") :]
+    select = card[card.index('name="ticket_type_id"') : card.index("</select>")]
+    assert f'value="{vip.id}"' in select
+    assert f'value="{ga.id}"' not in select
+    assert "Any ticket type" not in select
+    assert 'max="4"' in card
+
+
+def test_joining_a_partly_sold_out_event_for_a_sold_out_type(client, partly_sold_out):
+    event, vip, _ = partly_sold_out
+    response = _post(client, event, ticket_type_id=str(vip.id))
+    assert response.status_code == 302
+    assert WaitlistEntry.objects.get().ticket_type == vip
+
+
+@pytest.mark.parametrize("which", ["any", "on sale"])
+def test_partly_sold_out_waitlist_page_points_back_to_buying(
+    client, partly_sold_out, which
+):
+    event, _, ga = partly_sold_out
+    response = _post(client, event, ticket_type_id="" if which == "any" else ga.id)
+    page = response.content.decode()
+    assert response.status_code == 400
+    assert not WaitlistEntry.objects.exists()
+    assert "is sold out" not in page
+    assert "still on sale" in page
+    assert f'href="/buy/events/{event.slug}/"' in page
+    assert "Any ticket type" not in page
 
 
 def test_unknown_event_is_404(client):
