@@ -3,6 +3,11 @@
 
 const form = document.querySelector("[data-buy-form]");
 
+// After a refused submit the page loads at the top, the reason further down:
+// bring the summary into view and have screen readers read it.
+const errorSummary = document.querySelector("[data-error-summary]");
+if (errorSummary) errorSummary.focus();
+
 function formatter(currency) {
   try {
     return new Intl.NumberFormat(undefined, { style: "currency", currency: currency.toUpperCase() });

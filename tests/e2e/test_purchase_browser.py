@@ -104,3 +104,38 @@ def test_lowered_choice_note_stays_until_the_customer_changes_it(live_server, pa
     page.evaluate(LIVE_UPDATE, [ga.id, 0])
     assert note.is_visible()
     assert note.inner_text() == "These just sold out."
+
+
+def test_refused_details_are_summarised_in_view_at_the_top_of_the_form(
+    live_server, page
+):
+    page.set_viewport_size({"width": 390, "height": 844})
+    event = EventFactory(name="Long Read", description="A night to remember.\n" * 40)
+    TicketTypeFactory(event=event, name="GA", capacity=50)
+    page.goto(f"{live_server.url}/buy/events/{event.slug}/")
+    page.get_by_label("How many GA tickets").select_option("1")
+    buy_form = page.locator("[data-buy-form]")
+    buy_form.get_by_label("Your name").fill("Ana")
+    # Passes the browser's check, not the server's.
+    buy_form.get_by_label("Email").fill("ana@example")
+    page.get_by_role("button", name="Continue to payment").click()
+
+    summary = page.locator("[data-error-summary]")
+    summary.wait_for()
+    assert page.evaluate("document.activeElement.matches('[data-error-summary]')")
+    box = summary.bounding_box()
+    assert box["y"] >= 0, box
+    assert box["y"] + box["height"] <= 844, box
+    # It comes before the ticket choices, and its link leads to the field.
+    assert page.evaluate(
+        """() => {
+            const summary = document.querySelector("[data-error-summary]");
+            const tickets = document.querySelector(".ticket-choices");
+            return Boolean(summary.compareDocumentPosition(tickets)
+                & Node.DOCUMENT_POSITION_FOLLOWING);
+        }"""
+    )
+    summary.get_by_role("link", name="Please enter a valid email address.").click()
+    email = buy_form.get_by_label("Email")
+    assert email.get_attribute("aria-invalid") == "true"
+    assert email.evaluate("(el) => el === document.activeElement")

@@ -136,6 +136,20 @@ def test_bad_input_gets_a_clear_message_and_holds_nothing(
     assert Order.objects.count() == before
 
 
+@pytest.mark.parametrize(
+    ("fields", "anchor"),
+    [({"email": "ana@example"}, "#email"), ({"name": " "}, "#name")],
+)
+def test_a_refused_field_is_summarised_at_the_top_of_the_form(
+    client, show, fields, anchor
+):
+    event, vip, _ga = show
+    page = _buy(client, event, {vip.id: 1}, **fields).content.decode()
+    form = page[page.index("data-buy-form") :]
+    summary = form[form.index("data-error-summary") : form.index("ticket-choices")]
+    assert f'<a href="{anchor}">' in summary
+
+
 def test_closed_sales_window_is_refused(client):
     ticket_type = TicketTypeFactory(sales_end_at=timezone.now() - timedelta(hours=1))
     response = _buy(client, ticket_type.event, {ticket_type.id: 1})

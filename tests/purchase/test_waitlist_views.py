@@ -177,3 +177,11 @@ def test_owner_sees_the_line_and_can_remove_or_offer(client, owner, door, sold_o
     client.post(f"/scanner/events/{event.id}/waitlist/{first.pk}/remove/")
     first.refresh_from_db()
     assert first.status == WaitlistEntry.Status.REMOVED
+
+
+def test_refused_join_summarises_the_errors_with_links_to_the_fields(client, sold_out):
+    event, _ = sold_out
+    page = _post(client, event, email="nope", quantity="0").content.decode()
+    summary = page[page.index("data-error-summary") : page.index('for="id_name"')]
+    assert '<a href="#id_email">Please enter a valid email address.</a>' in summary
+    assert '<a href="#id_quantity">Please ask for at least one ticket.</a>' in summary
