@@ -1,5 +1,6 @@
 """`make run`: the web server and the background worker, with the URLs to open."""
 
+import os
 import subprocess
 import sys
 
@@ -10,6 +11,17 @@ from django.core.management.base import BaseCommand
 from core.management.commands.seed_demo import DEMO_PASSWORD
 
 
+def browsable_host(addr: str) -> str:
+    """The host a browser on this machine uses to reach a server bound to addr."""
+    if addr in ("", "0.0.0.0"):
+        return "127.0.0.1"
+    if addr in ("::", "[::]"):
+        return "[::1]"
+    if ":" in addr and not addr.startswith("["):
+        return f"[{addr}]"
+    return addr
+
+
 class Command(BaseCommand):
     help = "Run the ASGI dev server and the background worker together."
 
@@ -18,13 +30,20 @@ class Command(BaseCommand):
         parser.add_argument("--port", default="8000")
 
     def handle(self, *args, **options):
-        base = f"http://{options['addr']}:{options['port']}"
+        base = f"http://{browsable_host(options['addr'])}:{options['port']}"
+        # Links in emails, SMS and .ics files point at this server, not at
+        # the default port, unless a base URL was set on purpose. The worker
+        # (which sends them) inherits the environment.
+        if not os.environ.get("PUBLIC_BASE_URL"):
+            os.environ["PUBLIC_BASE_URL"] = base
+            settings.PUBLIC_BASE_URL = base
         self.stdout.write(
             self.style.SUCCESS("\nTicketing is starting. Open:\n")
             + f"  Marketing  {base}/\n"
             + f"  Purchase   {base}/buy/\n"
             + f"  Scanner    {base}/scanner/   (owner / {DEMO_PASSWORD}, door / {DEMO_PASSWORD})\n"
             + f"  Payments: {settings.PAYMENT_PROVIDER}; email: {settings.EMAIL_BACKEND.rsplit('.', 1)[-1]}\n"
+            + f"  Links in emails and SMS: {settings.PUBLIC_BASE_URL}\n"
         )
         worker = None
         if "run_worker" in get_commands():
