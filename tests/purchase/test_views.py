@@ -414,3 +414,14 @@ def test_a_waiting_message_is_shown(client, show):
 
     assert page.templates, "rendered in full, for the message"
     assert 'class="message message-info"' in page.content.decode()
+
+
+def test_a_pending_order_says_in_which_zone_it_is_held(client, show):
+    event, vip, _ga = show
+    event.time_zone = "Europe/London"
+    event.save()
+    _buy(client, event, {vip.id: 1})
+    order = Order.objects.get()
+    page = client.get(f"/buy/o/{order.token}/").content.decode()
+    assert "held until" in page
+    assert "(Europe/London)" in page
