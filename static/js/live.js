@@ -257,7 +257,8 @@
       element.classList.toggle("is-sold-out", row.sold_out);
       for (const figure of element.querySelectorAll("[data-available]")) {
         let text;
-        if (row.sold_out) text = figure.dataset.soldOutText || "Sold out";
+        // data-sold-out-text="" leaves saying it to the row's badge.
+        if (row.sold_out) text = figure.dataset.soldOutText ?? "Sold out";
         else if (row.on_sale === false) {
           text = figure.dataset.notOnSaleText || "Not on sale";
         } else {

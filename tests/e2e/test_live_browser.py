@@ -81,7 +81,10 @@ def test_a_sale_changes_every_open_page_without_reload(open_page, asgi_server, s
     expect(row.locator("[data-available]")).to_have_text("2 left")
 
     sell(seat, 2)
-    expect(row.locator("[data-available]")).to_have_text("Sold out")
+    # Said once, by the badge.
+    expect(row.locator("[data-sold-out-badge]")).to_have_text("Sold out")
+    expect(row.locator("[data-sold-out-badge]")).to_be_visible()
+    expect(row.locator("[data-available]")).to_have_text("")
     expect(row).to_have_class(re.compile(r"\bis-sold-out\b"))
     expect(card.locator("[data-sold-out-badge]")).to_be_visible()
     expect(detail.get_by_role("link", name="Join the waitlist")).to_be_visible()

@@ -425,3 +425,13 @@ def test_a_pending_order_says_in_which_zone_it_is_held(client, show):
     page = client.get(f"/buy/o/{order.token}/").content.decode()
     assert "held until" in page
     assert "(Europe/London)" in page
+
+
+def test_a_sold_out_row_says_so_once(client, show):
+    event, vip, _ga = show
+    make_paid_order(vip, 4)
+    make_paid_order(vip, 1)
+    page = client.get(f"/buy/events/{event.slug}/").content.decode()
+    start = page.index(f'data-ticket-type="{vip.id}"')
+    row = page[start : page.index("</select>", start)]
+    assert row.count("Sold out") == 1
