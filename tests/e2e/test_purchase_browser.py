@@ -6,6 +6,7 @@ from django.core import mail
 
 from core.models import Order
 from core.notify.delivery import send_due_messages
+from core.services.checkout import place_order
 from tests.factories import EventFactory, TicketTypeFactory
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
@@ -139,3 +140,20 @@ def test_refused_details_are_summarised_in_view_at_the_top_of_the_form(
     email = buy_form.get_by_label("Email")
     assert email.get_attribute("aria-invalid") == "true"
     assert email.evaluate("(el) => el === document.activeElement")
+
+
+def test_pay_page_fits_a_small_phone_and_its_links_are_tappable(live_server, page):
+    page.set_viewport_size({"width": 320, "height": 640})
+    ga = TicketTypeFactory(event=EventFactory(name="Narrow"), name="GA", capacity=5)
+    order = place_order(
+        event_id=ga.event_id,
+        quantities={ga.id: 1},
+        customer_name="Ana",
+        customer_email="a.very.long.address.for.tickets.please@subdomain.example.com",
+    )
+    for path in (f"/buy/o/{order.token}/pay/", f"/buy/o/{order.token}/"):
+        page.goto(live_server.url + path)
+        assert page.evaluate("document.documentElement.scrollWidth") <= 320, path
+    page.goto(f"{live_server.url}/buy/o/{order.token}/pay/")
+    cancel = page.get_by_role("link", name="Cancel and release the tickets")
+    assert cancel.bounding_box()["height"] >= 44
