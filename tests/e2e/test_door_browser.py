@@ -380,3 +380,26 @@ def test_a_scan_at_one_door_appears_live_at_the_other(
     finally:
         for context in contexts:
             context.close()
+
+
+def pixel(page, selector, x=3, y=3) -> tuple:
+    """The colour actually painted at (x, y) inside the element."""
+    box = page.locator(selector).first.bounding_box()
+    png = page.screenshot(
+        clip={"x": box["x"] + x, "y": box["y"] + y, "width": 1, "height": 1}
+    )
+    return Image.open(io.BytesIO(png)).convert("RGB").getpixel((0, 0))
+
+
+def test_the_viewfinders_dimming_stays_inside_the_camera_box(door_page):
+    """The aim's shadow dims the video around it, never the bar above it."""
+    door_page.evaluate("document.querySelector('[data-door]').dataset.camera = 'on'")
+    assert door_page.locator(".door-aim").is_visible()
+    assert (
+        door_page.eval_on_selector(
+            ".door-camera", "el => getComputedStyle(el).overflow"
+        )
+        == "hidden"
+    )
+    # The online bar's own green (#123d27), not a quarter darker.
+    assert pixel(door_page, "[data-network]") == pytest.approx((18, 61, 39), abs=2)
