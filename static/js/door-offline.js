@@ -23,6 +23,24 @@ export function parseCode(text) {
   return null;
 }
 
+// A signed payload inside other text, and where one starts (version and
+// event key): what a keyboard-wedge scanner types into a focused text field.
+const SIGNED_IN_TEXT_RE = /T1\.[0-9A-F]{8}\.[A-Z0-9]{6,16}\.[A-Z2-7]{103}/i;
+const SIGNED_START_RE = /T1\.[0-9A-F]{8}\./i;
+
+/** The first signed payload in `text` and its index, or null. */
+export function findSignedPayload(text) {
+  const match = SIGNED_IN_TEXT_RE.exec(String(text || ""));
+  return match ? { payload: match[0], index: match.index } : null;
+}
+
+/** `text` cut where a signed payload starts: a ticket is never a door's name. */
+export function withoutPayload(text) {
+  const value = String(text || "");
+  const index = value.search(SIGNED_START_RE);
+  return index < 0 ? value : value.slice(0, index);
+}
+
 function base32Decode(text) {
   let bits = 0;
   let value = 0;

@@ -2,6 +2,7 @@
 // guest list, undo, and offline scanning that uploads when the network is back.
 import {
   countTickets,
+  findSignedPayload,
   forgetPending,
   getTicket,
   lastStatesMeta,
@@ -11,6 +12,7 @@ import {
   recordOfflineAdmit,
   saveTicketStates,
   verifySignature,
+  withoutPayload,
 } from "./door-offline.js";
 
 const root = document.querySelector("[data-door]");
@@ -42,7 +44,7 @@ const state = {
   verdictTimer: null,
   verdict: null,
   audio: null,
-  wedge: { buffer: "", at: 0 },
+  wedge: { field: null, buffer: "", before: [], runStart: 0, at: 0 },
   probeTimer: null,
   uploading: false,
   lastFullStates: 0,
@@ -72,7 +74,7 @@ function localTime(iso) {
 
 function deviceLabel() {
   const input = $("[data-device-label]");
-  const value = (input.value || "").trim();
+  const value = withoutPayload(input.value).trim();
   return value || "Door";
 }
 
@@ -705,30 +707,60 @@ async function toggleTorch() {
 
 // --- Keyboard-wedge scanners (they type the code and press Enter) ------------
 
+// Wedges type a character every few milliseconds; people are far slower.
+const WEDGE_GAP_MS = 40;
+// Text fields a wedge may type into when focus was left there: what it types
+// is a scan, not a door name or a guest search.
+const WEDGE_FIELDS = "[data-device-label], [data-guest-query]";
+
 function onKey(event) {
   const target = event.target;
+  const field = target.closest?.(WEDGE_FIELDS) || null;
   if (
-    target.closest?.("input, textarea, select, [contenteditable], dialog[open]") ||
+    (!field &&
+      target.closest?.("input, textarea, select, [contenteditable], dialog[open]")) ||
     event.ctrlKey ||
     event.metaKey ||
     event.altKey
   ) {
     return;
   }
+  const wedge = state.wedge;
   const now = performance.now();
-  if (now - state.wedge.at > 1000) state.wedge.buffer = "";
-  state.wedge.at = now;
+  const gap = now - wedge.at;
+  wedge.at = now;
+  if (gap > 1000 || wedge.field !== field) {
+    Object.assign(wedge, { field, buffer: "", before: [], runStart: 0 });
+  }
   if (event.key === "Enter") {
-    const text = state.wedge.buffer;
-    state.wedge.buffer = "";
-    if (text.length >= 6) {
+    let text = wedge.buffer.length >= 6 ? wedge.buffer : "";
+    if (field) text = wedgeInField(field, gap);
+    Object.assign(wedge, { buffer: "", before: [], runStart: 0 });
+    if (text) {
       event.preventDefault();
       initAudio();
       submit(text, "keyboard");
     }
   } else if (event.key.length === 1) {
-    state.wedge.buffer += event.key;
+    if (gap > WEDGE_GAP_MS || event.repeat) wedge.runStart = wedge.buffer.length;
+    if (field) wedge.before.push(field.value);
+    wedge.buffer += event.key;
   }
+}
+
+/** The code a wedge typed into `field`, or "" if a person typed there. The
+ * field gets back the value it had before the code was typed. */
+function wedgeInField(field, gap) {
+  const { buffer, before, runStart } = state.wedge;
+  const found = findSignedPayload(buffer);
+  let start = found?.index;
+  // Any code typed at wedge speed counts too (short codes, other versions).
+  if (start == null && gap <= WEDGE_GAP_MS && buffer.length - runStart >= 6) {
+    start = runStart;
+  }
+  if (start == null) return "";
+  field.value = before[start];
+  return found ? found.payload : buffer.slice(start);
 }
 
 // --- Guest list and undo ------------------------------------------------------
@@ -856,10 +888,11 @@ async function confirmUndo(event) {
 
 function wire() {
   const label = $("[data-device-label]");
-  label.value = localStorage.getItem("door.device") || "";
-  label.addEventListener("change", () =>
-    localStorage.setItem("door.device", deviceLabel()),
-  );
+  label.value = withoutPayload(localStorage.getItem("door.device"));
+  label.addEventListener("change", () => {
+    label.value = withoutPayload(label.value);
+    localStorage.setItem("door.device", deviceLabel());
+  });
   $("[data-start]").addEventListener("click", startCamera);
   $("[data-stop]").addEventListener("click", toggleCamera);
   $("[data-torch]").addEventListener("click", toggleTorch);
@@ -886,7 +919,8 @@ function wire() {
   });
   $("[data-guest-search]").addEventListener("submit", searchGuests);
   $("[data-undo-form]").addEventListener("submit", confirmUndo);
-  document.addEventListener("keydown", onKey);
+  // Capture: a wedge's Enter must not submit the guest search first.
+  document.addEventListener("keydown", onKey, true);
 
   // Live feed (static/js/live.js) and its reconnects.
   document.addEventListener("door:message", (event) => {

@@ -403,3 +403,30 @@ def test_the_viewfinders_dimming_stays_inside_the_camera_box(door_page):
     )
     # The online bar's own green (#123d27), not a quarter darker.
     assert pixel(door_page, "[data-network]") == pytest.approx((18, 61, 39), abs=2)
+
+
+def test_a_wedge_typing_into_the_door_name_field_scans_and_keeps_the_name(
+    door_page, door_ticket
+):
+    door_page.click("[data-device-label]")  # focus left on the door's name
+    door_page.keyboard.type(door_ticket.qr_payload)
+    door_page.keyboard.press("Enter")
+
+    door_page.wait_for_selector("[data-verdict][data-code='ok']:not([hidden])")
+    assert door_page.input_value("[data-device-label]") == "Side door"
+    door_page.locator("[data-device-label]").blur()
+    assert door_page.evaluate("localStorage.getItem('door.device')") == "Side door"
+    log = ScanLog.objects.get()
+    assert log.device_label == "Side door" and log.detail["method"] == "keyboard"
+
+
+def test_a_wedge_typing_into_the_guest_search_scans_instead_of_searching(
+    door_page, door_ticket
+):
+    door_page.fill("[data-guest-query]", "ana")
+    door_page.keyboard.type(door_ticket.qr_payload)
+    door_page.keyboard.press("Enter")
+
+    door_page.wait_for_selector("[data-verdict][data-code='ok']:not([hidden])")
+    assert door_page.input_value("[data-guest-query]") == "ana"
+    assert ScanLog.objects.get().result == "ok"
