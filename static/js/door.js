@@ -24,6 +24,8 @@ const $$ = (selector) => root.querySelectorAll(selector);
 // The same code must leave the camera this long before it is checked again.
 const REPEAT_GAP_MS = 1500;
 const VERDICT_MS = { admit: 1400, reject: 2800, attention: 4000 };
+// The ADMIT screen is gone fast for the queue; its undo stays this long more.
+const UNDO_LAST_MS = 15000;
 // After this long without an answer the door stops waiting and checks offline.
 const REQUEST_TIMEOUT_MS = 3500;
 const SNAPSHOT_EVERY_MS = 15000;
@@ -43,6 +45,8 @@ const state = {
   applied: new Set(),
   verdictTimer: null,
   verdict: null,
+  undoLast: null,
+  undoLastTimer: null,
   audio: null,
   wedge: { field: null, buffer: "", before: [], runStart: 0, at: 0 },
   probeTimer: null,
@@ -184,11 +188,9 @@ function showVerdict(result, { offlineCheck = false, text = "" } = {}) {
     reason = [reason, "Checked on this phone (offline)."].filter(Boolean).join(" ");
   }
   $("[data-verdict-reason]").textContent = reason;
-  $("[data-verdict-undo]").hidden = !(
-    verdict === "admit" &&
-    !offlineCheck &&
-    ticket.code
-  );
+  const undoable = verdict === "admit" && !offlineCheck && ticket.code;
+  $("[data-verdict-undo]").hidden = !undoable;
+  if (undoable) offerUndo(ticket);
   $("[data-verdict-admit-anyway]").hidden = !result.admitAnyway;
   box.hidden = false;
   signal(verdict);
@@ -202,6 +204,23 @@ function hideVerdict() {
   clearTimeout(state.verdictTimer);
   $("[data-verdict]").hidden = true;
   state.verdict = null;
+}
+
+/** Keep "Undo last admit" on the page after the ADMIT screen has gone. */
+function offerUndo(ticket) {
+  const button = $("[data-undo-last]");
+  clearTimeout(state.undoLastTimer);
+  state.undoLast = ticket;
+  button.textContent = `Undo last admit (${ticket.guest_name || ticket.code})`;
+  button.hidden = false;
+  state.undoLastTimer = setTimeout(forgetUndo, VERDICT_MS.admit + UNDO_LAST_MS);
+}
+
+function forgetUndo(ticketCode = null) {
+  if (ticketCode && state.undoLast?.code !== ticketCode) return;
+  clearTimeout(state.undoLastTimer);
+  state.undoLast = null;
+  $("[data-undo-last]").hidden = true;
 }
 
 // --- Scanning -----------------------------------------------------------------
@@ -579,6 +598,7 @@ function applyScan(scan) {
   const list = $("[data-recent]");
   list.prepend(recentItem(scan));
   while (list.children.length > RECENT_MAX) list.lastElementChild.remove();
+  if (scan.code === "undone") forgetUndo(scan.ticket_code);
   if (scan.ticket_code && delta) {
     patchTicket(EVENT, scan.ticket_code, {
       status: delta > 0 ? "used" : "issued",
@@ -916,6 +936,9 @@ function wire() {
     } else {
       hideVerdict();
     }
+  });
+  $("[data-undo-last]").addEventListener("click", () => {
+    if (state.undoLast) openUndo(state.undoLast);
   });
   $("[data-guest-search]").addEventListener("submit", searchGuests);
   $("[data-undo-form]").addEventListener("submit", confirmUndo);

@@ -430,3 +430,23 @@ def test_a_wedge_typing_into_the_guest_search_scans_instead_of_searching(
     door_page.wait_for_selector("[data-verdict][data-code='ok']:not([hidden])")
     assert door_page.input_value("[data-guest-query]") == "ana"
     assert ScanLog.objects.get().result == "ok"
+
+
+def test_undo_stays_reachable_after_the_admit_screen_has_gone(door_page, door_ticket):
+    door_page.fill("[data-manual-input]", door_ticket.code)
+    door_page.press("[data-manual-input]", "Enter")
+    door_page.wait_for_selector("[data-verdict][data-code='ok']:not([hidden])")
+    # The ADMIT screen closes by itself, quickly, for the next guest...
+    door_page.wait_for_selector("[data-verdict]", state="hidden")
+
+    # ...and the undo waits at the bottom of the page.
+    undo = door_page.locator("[data-undo-last]")
+    assert undo.is_visible() and "Ana García" in undo.inner_text()
+    undo.click()
+    door_page.fill("[data-undo-reason]", "Wrong wristband")
+    door_page.click("[data-undo-confirm]")
+
+    door_page.wait_for_selector("[data-verdict][data-code='undone']:not([hidden])")
+    assert not undo.is_visible()  # nothing left to undo
+    door_ticket.refresh_from_db()
+    assert door_ticket.status == Ticket.Status.ISSUED
