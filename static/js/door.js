@@ -23,7 +23,7 @@ const $$ = (selector) => root.querySelectorAll(selector);
 
 // The same code must leave the camera this long before it is checked again.
 const REPEAT_GAP_MS = 1500;
-const VERDICT_MS = { admit: 1400, reject: 2800, attention: 4000 };
+const VERDICT_MS = { admit: 1400, reject: 2800, attention: 4000, undone: 2500 };
 // The ADMIT screen is gone fast for the queue; its undo stays this long more.
 const UNDO_LAST_MS = 15000;
 // After this long without an answer the door stops waiting and checks offline.
@@ -171,11 +171,17 @@ function signal(verdict) {
 
 // --- Verdict screen -----------------------------------------------------------
 
-const WORDS = { admit: "ADMIT", reject: "REJECT", attention: "CHECK" };
+const WORDS = {
+  admit: "ADMIT",
+  reject: "REJECT",
+  attention: "CHECK",
+  undone: "ADMIT UNDONE",
+};
 
 function showVerdict(result, { offlineCheck = false, text = "" } = {}) {
   const box = $("[data-verdict]");
-  const verdict = result.verdict || "reject";
+  // An undo the staff asked for is a confirmation, not an alarm.
+  const verdict = result.code === "undone" ? "undone" : result.verdict || "reject";
   state.verdict = { result, text };
   box.dataset.verdict = verdict;
   box.dataset.code = result.code;
@@ -184,6 +190,7 @@ function showVerdict(result, { offlineCheck = false, text = "" } = {}) {
   $("[data-verdict-name]").textContent = ticket.guest_name || "";
   $("[data-verdict-type]").textContent = ticket.ticket_type || "";
   let reason = verdict === "admit" ? "" : result.message || "";
+  if (verdict === "undone") reason = result.reason ? `Reason: ${result.reason}` : "";
   if (offlineCheck) {
     reason = [reason, "Checked on this phone (offline)."].filter(Boolean).join(" ");
   }
@@ -193,7 +200,7 @@ function showVerdict(result, { offlineCheck = false, text = "" } = {}) {
   if (undoable) offerUndo(ticket);
   $("[data-verdict-admit-anyway]").hidden = !result.admitAnyway;
   box.hidden = false;
-  signal(verdict);
+  if (verdict !== "undone") signal(verdict);
   clearTimeout(state.verdictTimer);
   if (!result.admitAnyway) {
     state.verdictTimer = setTimeout(hideVerdict, VERDICT_MS[verdict] || 3000);

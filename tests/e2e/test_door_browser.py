@@ -241,7 +241,24 @@ def test_a_keyboard_wedge_scanner_typing_anywhere_admits(door_page, door_ticket)
     assert log.detail["method"] == "keyboard" and log.device_label == "Side door"
 
 
+def count_beeps_and_buzzes(page) -> None:
+    """Count the page's tones and vibrations in window.beeps / window.buzzes."""
+    page.evaluate(
+        """() => {
+        window.beeps = 0;
+        window.buzzes = [];
+        const make = AudioContext.prototype.createOscillator;
+        AudioContext.prototype.createOscillator = function () {
+          window.beeps += 1;
+          return make.call(this);
+        };
+        navigator.vibrate = (pattern) => (window.buzzes.push(pattern), true);
+      }"""
+    )
+
+
 def test_guest_list_admit_then_undo_with_a_reason(door_page, door_ticket):
+    count_beeps_and_buzzes(door_page)
     door_page.fill("[data-guest-query]", "garcía")
     door_page.press("[data-guest-query]", "Enter")
     guest = door_page.locator(f"[data-guest='{door_ticket.code}']")
@@ -251,9 +268,19 @@ def test_guest_list_admit_then_undo_with_a_reason(door_page, door_ticket):
     assert door_page.locator("[data-total-checked-in]").first.inner_text() == "1"
     door_page.click("[data-verdict-undo]")
     door_page.fill("[data-undo-reason]", "Admitted the wrong Ana")
+    beeps = door_page.evaluate("window.beeps")
+    assert beeps > 0 and door_page.evaluate("window.buzzes.length") == 1
     door_page.click("[data-undo-confirm]")
 
     door_page.wait_for_selector("[data-verdict][data-code='undone']:not([hidden])")
+    # A calm confirmation: its own colour, the name once, no alarm.
+    verdict = door_page.locator("[data-verdict]")
+    assert verdict.get_attribute("data-verdict") == "undone"
+    text = verdict_text(door_page)
+    assert "ADMIT UNDONE" in text and "CHECK" not in text
+    assert text.count("Ana García") == 1 and "Admitted the wrong Ana" in text
+    assert door_page.evaluate("window.beeps") == beeps
+    assert door_page.evaluate("window.buzzes.length") == 1
     assert door_page.locator("[data-total-checked-in]").first.inner_text() == "0"
     door_ticket.refresh_from_db()
     assert door_ticket.status == Ticket.Status.ISSUED
