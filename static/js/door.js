@@ -199,10 +199,14 @@ function showVerdict(result, { offlineCheck = false, text = "" } = {}) {
   $("[data-verdict-undo]").hidden = !undoable;
   if (undoable) offerUndo(ticket);
   $("[data-verdict-admit-anyway]").hidden = !result.admitAnyway;
+  const signIn = $("[data-verdict-signin]");
+  signIn.hidden = !result.signIn;
+  signIn.href = cfg.loginUrl;
   box.hidden = false;
   if (verdict !== "undone") signal(verdict);
   clearTimeout(state.verdictTimer);
-  if (!result.admitAnyway) {
+  // A choice to make stays on screen until it is made.
+  if (!result.admitAnyway && !result.signIn) {
     state.verdictTimer = setTimeout(hideVerdict, VERDICT_MS[verdict] || 3000);
   }
 }
@@ -285,14 +289,7 @@ async function submit(text, method) {
       return;
     }
     if (!response.ok || !body) {
-      showVerdict({
-        verdict: "attention",
-        code: body?.code || "error",
-        message:
-          response.status === 401 || response.status === 403
-            ? `${body?.message || "Not allowed."} Sign in again to scan.`
-            : body?.message || `The server could not check this (${response.status}).`,
-      });
+      showVerdict(serverRefusal(response, body));
       return;
     }
     showVerdict(body);
@@ -301,6 +298,24 @@ async function submit(text, method) {
     state.inFlight = null;
     finished();
   }
+}
+
+/** The verdict when the server would not check the scan at all. */
+function serverRefusal(response, body) {
+  const refusal = { verdict: "attention", code: body?.code || "error" };
+  if (response.status === 401) {
+    refusal.message = "You are signed out. Sign in again to keep scanning.";
+  } else if (response.status === 403 && /^CSRF/.test(body?.message || "")) {
+    refusal.message = "Your sign-in has changed. Sign in again to keep scanning.";
+  } else if (response.status === 403) {
+    refusal.message = `${body?.message || "Not allowed."} Sign in with a door account to scan.`;
+  } else {
+    refusal.message =
+      body?.message || `The server could not check this (${response.status}).`;
+    return refusal;
+  }
+  refusal.signIn = true;
+  return refusal;
 }
 
 function scanFromResult(result) {
@@ -933,7 +948,9 @@ function wire() {
     if (text) submit(text, "manual");
   });
   $("[data-verdict]").addEventListener("click", (event) => {
-    if (event.target.closest("[data-verdict-undo]")) {
+    if (event.target.closest("[data-verdict-signin]")) {
+      return; // the link leaves for the sign-in page
+    } else if (event.target.closest("[data-verdict-undo]")) {
       const ticket = state.verdict?.result?.ticket;
       if (ticket) openUndo(ticket);
     } else if (event.target.closest("[data-verdict-admit-anyway]")) {

@@ -477,3 +477,27 @@ def test_undo_stays_reachable_after_the_admit_screen_has_gone(door_page, door_ti
     assert not undo.is_visible()  # nothing left to undo
     door_ticket.refresh_from_db()
     assert door_ticket.status == Ticket.Status.ISSUED
+
+
+def test_a_scan_after_the_session_expired_says_so_and_leads_back_here(
+    door_page, door_ticket, live_server
+):
+    door_url = door_page.url
+    door_page.context.clear_cookies()  # the session has expired
+    door_page.fill("[data-manual-input]", door_ticket.code)
+    door_page.press("[data-manual-input]", "Enter")
+
+    door_page.wait_for_selector(
+        "[data-verdict][data-code='not_authenticated']:not([hidden])"
+    )
+    text = verdict_text(door_page)
+    assert "You are signed out. Sign in again to keep scanning." in text
+    assert "credentials" not in text
+    door_page.click("[data-verdict-signin]")
+    door_page.wait_for_url("**/scanner/login/**")
+    door_page.fill("#id_username", "doorkeys")
+    door_page.fill("#id_password", "correct-horse-battery")
+    door_page.click("button[type=submit]")
+    door_page.wait_for_url(door_url)
+    door_page.wait_for_selector("[data-door][data-ready='true']")
+    assert not ScanLog.objects.exists()
