@@ -33,6 +33,10 @@ const STATES_EVERY_MS = 30000;
 const FULL_STATES_EVERY_MS = 10 * 60 * 1000;
 const PROBE_EVERY_MS = 5000;
 const RECENT_MAX = 20;
+// How long an upload result stays in the network bar (conflicts also go to
+// "Last scans", where they stay).
+const NOTE_MS = 8000;
+const ATTENTION_NOTE_MS = 30000;
 
 const state = {
   online: navigator.onLine !== false,
@@ -50,6 +54,7 @@ const state = {
   audio: null,
   wedge: { field: null, buffer: "", before: [], runStart: 0, at: 0 },
   probeTimer: null,
+  noteTimer: null,
   uploading: false,
   lastFullStates: 0,
 };
@@ -463,7 +468,10 @@ async function uploadPending() {
         return;
       }
       if (!response.ok || !body) {
-        networkNote(body?.message || "Offline admits could not be uploaded yet.");
+        networkNote(
+          body?.message || "Offline admits could not be uploaded yet.",
+          ATTENTION_NOTE_MS,
+        );
         return;
       }
       await forgetPending(batch.map((a) => a.nonce));
@@ -476,6 +484,7 @@ async function uploadPending() {
       if (needAttention.length) {
         networkNote(
           `${needAttention.length} offline admit${needAttention.length === 1 ? "" : "s"} need attention: ${needAttention[0].message}`,
+          ATTENTION_NOTE_MS,
         );
       } else {
         networkNote(`${batch.length} offline admit${batch.length === 1 ? "" : "s"} uploaded.`);
@@ -488,20 +497,29 @@ async function uploadPending() {
   }
 }
 
-function networkNote(text) {
+function networkNote(text, ms = NOTE_MS) {
   const box = $("[data-network]");
   box.dataset.note = text;
-  $("[data-network-text]").textContent = state.online ? `Online · ${text}` : text;
+  renderNetwork();
+  clearTimeout(state.noteTimer);
+  state.noteTimer = setTimeout(() => {
+    delete box.dataset.note;
+    renderNetwork();
+  }, ms);
+}
+
+function renderNetwork() {
+  const note = $("[data-network]").dataset.note;
+  $("[data-network-text]").textContent = state.online
+    ? ["Online", note].filter(Boolean).join(" · ")
+    : "OFFLINE — still scanning: tickets are checked on this phone and uploaded when the network is back.";
 }
 
 function setOnline(online) {
   const changed = online !== state.online;
   state.online = online;
-  const box = $("[data-network]");
-  box.dataset.state = online ? "online" : "offline";
-  $("[data-network-text]").textContent = online
-    ? "Online"
-    : "OFFLINE — still scanning: tickets are checked on this phone and uploaded when the network is back.";
+  $("[data-network]").dataset.state = online ? "online" : "offline";
+  renderNetwork();
   clearInterval(state.probeTimer);
   state.probeTimer = null;
   if (!online) {

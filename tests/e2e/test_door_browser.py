@@ -501,3 +501,9 @@ def test_a_scan_after_the_session_expired_says_so_and_leads_back_here(
     door_page.wait_for_url(door_url)
     door_page.wait_for_selector("[data-door][data-ready='true']")
     assert not ScanLog.objects.exists()
+
+
+def test_the_network_bar_stays_in_view_down_at_the_guest_list(door_page):
+    door_page.evaluate("window.scrollTo(0, document.body.scrollHeight)")
+    assert door_page.evaluate("window.scrollY") > 200
+    assert door_page.locator("[data-network]").bounding_box()["y"] == 0
