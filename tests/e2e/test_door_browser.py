@@ -507,3 +507,33 @@ def test_the_network_bar_stays_in_view_down_at_the_guest_list(door_page):
     door_page.evaluate("window.scrollTo(0, document.body.scrollHeight)")
     assert door_page.evaluate("window.scrollY") > 200
     assert door_page.locator("[data-network]").bounding_box()["y"] == 0
+
+
+def test_on_a_320px_phone_the_camera_buttons_leave_the_aim_clear(door_page):
+    door_page.set_viewport_size({"width": 320, "height": 568})
+    door_page.evaluate(
+        "document.querySelector('[data-door]').dataset.camera = 'on';"
+        "document.querySelector('[data-start-panel]').hidden = true;"
+        "document.querySelector('[data-stop]').hidden = false;"
+    )
+    aim = door_page.locator(".door-aim").bounding_box()
+    stop = door_page.locator("[data-stop]").bounding_box()
+    assert stop["y"] >= aim["y"] + aim["height"] or (
+        stop["x"] >= aim["x"] + aim["width"]
+    )
+    placeholder_fits = door_page.eval_on_selector(
+        "[data-manual-input]",
+        """input => {
+          const probe = document.createElement('span');
+          probe.style.font = getComputedStyle(input).font;
+          probe.textContent = input.placeholder;
+          document.body.append(probe);
+          const style = getComputedStyle(input);
+          const room = input.clientWidth - parseFloat(style.paddingLeft)
+            - parseFloat(style.paddingRight);
+          const fits = probe.getBoundingClientRect().width <= room;
+          probe.remove();
+          return fits;
+        }""",
+    )
+    assert placeholder_fits
