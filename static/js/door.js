@@ -55,6 +55,7 @@ const state = {
   wedge: { field: null, buffer: "", before: [], runStart: 0, at: 0 },
   probeTimer: null,
   noteTimer: null,
+  cameraMessageTimer: null,
   uploading: false,
   lastFullStates: 0,
 };
@@ -749,20 +750,41 @@ function toggleCamera() {
   const button = $("[data-stop]");
   if (!state.scanner) return;
   if (root.dataset.camera === "on") {
-    state.scanner.stop();
+    state.scanner.stop(); // the stream, and so the torch, goes off
     root.dataset.camera = "off";
     button.textContent = "Resume camera";
   } else {
-    state.scanner.start();
+    state.scanner.start().catch(() => cameraMessage("The camera would not restart."));
     root.dataset.camera = "on";
     button.textContent = "Pause camera";
   }
+  showTorch();
 }
 
 async function toggleTorch() {
   if (!state.scanner) return;
-  await state.scanner.toggleFlash();
-  $("[data-torch]").setAttribute("aria-pressed", String(state.scanner.isFlashOn()));
+  try {
+    await state.scanner.toggleFlash();
+  } catch {
+    cameraMessage("The torch would not turn on.");
+  }
+  showTorch();
+}
+
+function showTorch() {
+  const on = root.dataset.camera === "on" && state.scanner?.isFlashOn();
+  $("[data-torch]").setAttribute("aria-pressed", String(Boolean(on)));
+}
+
+/** A short note under the video (torch or camera trouble). */
+function cameraMessage(text) {
+  const box = $("[data-camera-msg]");
+  box.textContent = text;
+  box.hidden = false;
+  clearTimeout(state.cameraMessageTimer);
+  state.cameraMessageTimer = setTimeout(() => {
+    box.hidden = true;
+  }, 4000);
 }
 
 // --- Keyboard-wedge scanners (they type the code and press Enter) ------------

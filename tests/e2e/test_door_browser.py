@@ -537,3 +537,24 @@ def test_on_a_320px_phone_the_camera_buttons_leave_the_aim_clear(door_page):
         }""",
     )
     assert placeholder_fits
+
+
+def test_a_torch_that_will_not_turn_on_says_so_and_shows_off(
+    door_ticket, camera_browser, live_server, tmp_path
+):
+    video = tmp_path / "blank.y4m"
+    write_y4m(video, qr_png(door_ticket.qr_payload), shown_frames=0, blank_frames=5)
+    context, page = open_door_page(camera_browser(video), live_server, door_ticket)
+    errors = []
+    page.on("pageerror", lambda error: errors.append(error))
+    # The fake camera has no torch: offer it anyway, as a phone might.
+    page.evaluate("document.querySelector('[data-torch]').hidden = false")
+    page.click("[data-torch]")
+
+    page.wait_for_selector("[data-camera-msg]:not([hidden])")
+    assert "torch would not turn on" in page.inner_text("[data-camera-msg]")
+    assert page.get_attribute("[data-torch]", "aria-pressed") == "false"
+    assert errors == []
+    page.click("[data-stop]")  # paused: the torch is off
+    assert page.get_attribute("[data-torch]", "aria-pressed") == "false"
+    context.close()
