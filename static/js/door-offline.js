@@ -200,7 +200,7 @@ export async function recordOfflineAdmit(admit) {
       ...current,
       status: "used",
       used_at: admit.at,
-      used_device: `${admit.device} (offline)`,
+      used_device: admit.device, // the verdict already says it was offline
     });
   }
   await done(tx);

@@ -420,7 +420,7 @@ async function checkOffline(text, scanNonce, { force = false } = {}) {
     id: `offline:${scanNonce}`,
     code: "ok",
     verdict: "admit",
-    message: "Admitted offline, waiting to upload",
+    message: "Admitted, waiting to upload", // the list adds "(offline)"
     ticket_code: "",
     guest_name: ticket?.guest_name || "",
     ticket_type: ticket?.ticket_type || "",
