@@ -572,6 +572,9 @@ function renderSnapshot(snapshot) {
   for (const scan of snapshot.recent) state.applied.add(scan.id);
 }
 
+// A scan with no guest to name is labelled by what it was.
+const NAMELESS = { wrong_event: "Other event", invalid: "Not a valid ticket" };
+
 function recentItem(scan) {
   const li = document.createElement("li");
   li.dataset.scan = scan.id;
@@ -581,7 +584,10 @@ function recentItem(scan) {
   time.textContent = localTime(scan.at);
   const what = document.createElement("span");
   what.className = "door-recent-what";
-  what.textContent = [scan.guest_name, scan.ticket_type].filter(Boolean).join(" · ") || "Unknown code";
+  what.textContent =
+    [scan.guest_name, scan.ticket_type].filter(Boolean).join(" · ") ||
+    NAMELESS[scan.code] ||
+    "Unknown code";
   const why = document.createElement("span");
   why.className = "door-recent-why";
   why.textContent = `${scan.message}${scan.device ? ` — ${scan.device}` : ""}${scan.offline ? " (offline)" : ""}`;

@@ -355,6 +355,9 @@ def test_refusals_left_out_of_a_flood_push_are_counted_not_hidden(
 
     items = door_page.locator("[data-recent] li")
     assert "Door 9" in items.nth(0).inner_text()  # the newest, on top
+    assert (
+        "Not a valid ticket" in items.nth(0).locator(".door-recent-what").inner_text()
+    )
     assert "+37 more refused scans" in items.nth(1).inner_text()
     assert items.nth(1).get_attribute("data-scan-verdict") == "reject"
 
