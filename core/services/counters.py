@@ -19,7 +19,7 @@ def move_counters(*, event_id, by_type: Mapping[int, int], column: str) -> None:
     primary-key order: the order every seat writer locks them in, so none can
     deadlock another. Plain SQL planned once per connection: the ORM's F()
     update cost three times as much to build as to run. The check
-    constraints (sold <= capacity, checked in <= sold) still guard the values.
+    constraints (sold <= capacity) still guard the values.
 
     On Postgres it is one statement: the event's UPDATE as a WITH query that
     the types' UPDATE waits for. A payment moves these last, so it holds the
