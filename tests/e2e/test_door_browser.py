@@ -524,8 +524,13 @@ def test_on_a_320px_phone_the_camera_buttons_leave_the_aim_clear(door_page):
     assert stop["y"] >= aim["y"] + aim["height"] or (
         stop["x"] >= aim["x"] + aim["width"]
     )
-    placeholder_fits = door_page.eval_on_selector(
-        "[data-manual-input]",
+    assert placeholder_fits(door_page, "[data-manual-input]")
+    assert placeholder_fits(door_page, "[data-guest-query]")
+
+
+def placeholder_fits(page, selector) -> bool:
+    return page.eval_on_selector(
+        selector,
         """input => {
           const probe = document.createElement('span');
           probe.style.font = getComputedStyle(input).font;
@@ -539,7 +544,6 @@ def test_on_a_320px_phone_the_camera_buttons_leave_the_aim_clear(door_page):
           return fits;
         }""",
     )
-    assert placeholder_fits
 
 
 def test_a_torch_that_will_not_turn_on_says_so_and_shows_off(
