@@ -172,6 +172,13 @@ export async function countTickets(event) {
   return result(db.transaction("tickets").objectStore("tickets").count(range));
 }
 
+/** Every ticket state kept on this phone for `event`. */
+export async function eventTickets(event) {
+  const db = await openDb();
+  const range = IDBKeyRange.bound([event, ""], [event, "\uffff"]);
+  return result(db.transaction("tickets").objectStore("tickets").getAll(range));
+}
+
 export async function getTicket(event, code) {
   const db = await openDb();
   return result(db.transaction("tickets").objectStore("tickets").get([event, code]));

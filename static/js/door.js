@@ -2,6 +2,7 @@
 // guest list, undo, and offline scanning that uploads when the network is back.
 import {
   countTickets,
+  eventTickets,
   findSignedPayload,
   forgetPending,
   getTicket,
@@ -33,6 +34,7 @@ const STATES_EVERY_MS = 30000;
 const FULL_STATES_EVERY_MS = 10 * 60 * 1000;
 const PROBE_EVERY_MS = 5000;
 const RECENT_MAX = 20;
+const GUEST_RESULTS = 25; // as many as the online search returns
 // How long an upload result stays in the network bar (conflicts also go to
 // "Last scans", where they stay).
 const NOTE_MS = 8000;
@@ -869,14 +871,24 @@ async function searchGuests(event) {
     return;
   }
   if (!state.online) {
-    const li = document.createElement("li");
-    li.textContent = "Guest search needs the network.";
-    list.replaceChildren(li);
+    await searchOffline(query, list);
+    return;
+  }
+  const url = `${cfg.guestsUrl}?q=${encodeURIComponent(query)}`;
+  let response = null;
+  let body = null;
+  let failure = null;
+  try {
+    ({ response, body } = await fetchJson(url));
+  } catch (error) {
+    failure = error;
+  }
+  if (isNetworkFailure(failure, response)) {
+    setOnline(false);
+    await searchOffline(query, list);
     return;
   }
   try {
-    const url = `${cfg.guestsUrl}?q=${encodeURIComponent(query)}`;
-    const { response, body } = await fetchJson(url);
     if (!response.ok || !body) throw new Error(body?.message || "search failed");
     if (!body.guests.length) {
       const li = document.createElement("li");
@@ -884,7 +896,7 @@ async function searchGuests(event) {
       list.replaceChildren(li);
       return;
     }
-    list.replaceChildren(...body.guests.map(guestItem));
+    list.replaceChildren(...body.guests.map((guest) => guestItem(guest)));
   } catch (error) {
     const li = document.createElement("li");
     li.textContent = `Search failed: ${error.message}`;
@@ -892,7 +904,45 @@ async function searchGuests(event) {
   }
 }
 
-function guestItem(guest) {
+// Accents and case do not matter: "garcia" finds "García".
+function fold(text) {
+  return String(text || "")
+    .normalize("NFD")
+    .replace(/\p{M}/gu, "")
+    .toLowerCase()
+    .split(/\s+/)
+    .filter(Boolean)
+    .join(" ");
+}
+
+/** Search this phone's copy of the ticket states (it holds no emails). */
+async function searchOffline(query, list) {
+  const note = document.createElement("li");
+  note.dataset.guestNote = "";
+  let matches = [];
+  try {
+    const wanted = fold(query);
+    const code = query.toUpperCase();
+    const tickets = await eventTickets(EVENT);
+    matches = tickets
+      .filter((t) => t.code === code || (wanted && fold(t.guest_name).includes(wanted)))
+      .sort(
+        (a, b) =>
+          (a.guest_name || "").localeCompare(b.guest_name || "") ||
+          a.code.localeCompare(b.code),
+      )
+      .slice(0, GUEST_RESULTS);
+    note.textContent = tickets.length
+      ? "Offline: searching this phone's list by name or ticket code only (no emails)."
+      : "Offline, and this phone has no ticket list yet.";
+    if (tickets.length && !matches.length) note.textContent += " Nobody found.";
+  } catch {
+    note.textContent = "Offline, and this phone's ticket list could not be read.";
+  }
+  list.replaceChildren(note, ...matches.map((t) => guestItem(t, { offline: true })));
+}
+
+function guestItem(guest, { offline = false } = {}) {
   const li = document.createElement("li");
   li.dataset.guest = guest.code;
   li.dataset.status = guest.status;
@@ -901,7 +951,7 @@ function guestItem(guest) {
   who.textContent = `${guest.guest_name || "(no name)"} · ${guest.ticket_type}`;
   const email = document.createElement("span");
   email.className = "door-guest-email";
-  email.textContent = `${guest.guest_email} · ${guest.code}`;
+  email.textContent = [guest.guest_email, guest.code].filter(Boolean).join(" · ");
   const status = document.createElement("span");
   status.className = "door-guest-status";
   status.textContent = guestStatus(guest);
@@ -917,7 +967,8 @@ function guestItem(guest) {
       searchGuests();
     });
     li.append(admit);
-  } else if (guest.status === "used") {
+  } else if (guest.status === "used" && !offline) {
+    // Undo needs the server; offline the status says who let them in.
     const undo = document.createElement("button");
     undo.type = "button";
     undo.className = "button button-secondary";

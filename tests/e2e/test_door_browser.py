@@ -288,6 +288,53 @@ def test_guest_list_admit_then_undo_with_a_reason(door_page, door_ticket):
     assert undone.detail["info"]["reason"] == "Admitted the wrong Ana"
 
 
+def test_offline_the_guest_list_searches_the_phone_and_admits_for_upload(
+    door_page, door_ticket
+):
+    void = make_paid_order(door_ticket.ticket_type, name="Luis Garcia").tickets.get()
+    Ticket.objects.filter(pk=void.pk).update(status=Ticket.Status.VOID)
+    door_page.reload()  # its ticket list now has the void ticket too
+    door_page.wait_for_selector("[data-door][data-states-ready='true']")
+    door_page.context.set_offline(True)
+    door_page.wait_for_selector("[data-network][data-state='offline']")
+
+    # Part of the name, other case, no accent: "Ana García" is found.
+    door_page.fill("[data-guest-query]", "GARCIA")
+    door_page.press("[data-guest-query]", "Enter")
+    guest = door_page.locator(f"[data-guest='{door_ticket.code}']")
+    assert "Ana García · General" in guest.inner_text()
+    assert "Not in yet" in guest.inner_text()
+    results = door_page.locator("[data-guest-results]")
+    assert "by name or ticket code only" in results.inner_text()
+    assert "Someone Else" not in results.inner_text()
+    refunded = door_page.locator(f"[data-guest='{void.code}']")
+    assert "Refunded / void" in refunded.inner_text()
+    assert refunded.get_by_role("button").count() == 0
+
+    guest.get_by_role("button", name="Admit").click()
+    door_page.wait_for_selector("[data-verdict][data-code='ok']:not([hidden])")
+    text = verdict_text(door_page)
+    assert "ADMIT" in text and "Ana García" in text and "offline" in text.lower()
+    assert "1 offline admit waiting" in door_page.locator("[data-pending]").inner_text()
+    # The list now says she is in, with no second admit (and no undo offline).
+    door_page.wait_for_selector(
+        f"[data-guest='{door_ticket.code}'][data-status='used']"
+    )
+    assert "In at" in guest.inner_text() and "Side door" in guest.inner_text()
+    assert guest.get_by_role("button").count() == 0
+    door_ticket.refresh_from_db()
+    assert door_ticket.status == Ticket.Status.ISSUED  # nothing reached the server
+
+    door_page.context.set_offline(False)
+    door_page.wait_for_selector("[data-network][data-state='online']")
+    door_page.wait_for_selector("[data-pending]", state="hidden")
+    door_ticket.refresh_from_db()
+    assert door_ticket.status == Ticket.Status.USED
+    log = ScanLog.objects.get(result="ok")
+    assert log.offline and log.ticket_id == door_ticket.pk
+    assert log.device_label == "Side door"
+
+
 def test_a_typed_short_code_is_checked(door_page, door_ticket):
     door_page.fill("[data-manual-input]", door_ticket.code.lower())
     door_page.press("[data-manual-input]", "Enter")
