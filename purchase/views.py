@@ -1,7 +1,8 @@
 """Purchase pages: choose tickets, pay, reopen the order and its tickets.
 
 Views parse the form, call one service or query and render; every rule lives
-in core.services (place_order, start_payment, confirm_payment, cancel_order).
+in core.services (place_order_once, start_payment, confirm_payment,
+cancel_order).
 """
 
 import hashlib
@@ -14,6 +15,7 @@ from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
 from django.middleware.csrf import get_token
 from django.shortcuts import redirect, render
 from django.urls import get_urlconf, reverse
+from django.utils import timezone
 from django.views.decorators.http import require_http_methods
 
 from core.context_processors import site_home_links
@@ -30,7 +32,7 @@ from core.queries.snapshots import (
     public_event_cards,
     public_event_snapshot,
 )
-from core.services.checkout import place_order
+from core.services.checkout_keys import place_order_once, valid_checkout_key
 from core.services.orders import cancel_order
 from core.services.payments import (
     confirm_payment,
@@ -88,6 +90,41 @@ def _begin_payment(request: HttpRequest, order: Order) -> str:
         raise
 
 
+CHECKOUT_COOKIE = "checkout"
+CHECKOUT_COOKIE_SALT = "purchase.checkout-key"
+
+
+def _order_placed_by(request: HttpRequest, checkout_key: str | None):
+    """The order this browser's buy form with `checkout_key` placed, if the
+    browser says so (its signed cookie); None for a first submit."""
+    if not checkout_key or CHECKOUT_COOKIE not in request.COOKIES:
+        return None
+    remembered = request.get_signed_cookie(
+        CHECKOUT_COOKIE, default="", salt=CHECKOUT_COOKIE_SALT
+    )
+    key, _, order_id = remembered.partition(":")
+    return order_id if key == checkout_key and order_id else None
+
+
+def _remember_order_placed(response: HttpResponse, checkout_key: str, order) -> None:
+    """Let the browser tell a repeated submit of this form which order it placed,
+    for as long as the order's hold lasts."""
+    hold_left = (
+        (order.hold_expires_at - timezone.now()).total_seconds()
+        if order.hold_expires_at
+        else settings.HOLD_MINUTES * 60
+    )
+    response.set_signed_cookie(
+        CHECKOUT_COOKIE,
+        f"{checkout_key}:{order.id}",
+        salt=CHECKOUT_COOKIE_SALT,
+        max_age=max(1, int(hold_left)),
+        secure=settings.SESSION_COOKIE_SECURE,
+        httponly=True,
+        samesite="Lax",
+    )
+
+
 @require_http_methods(["GET", "HEAD", "POST"])
 def event_page(request: HttpRequest, slug: str) -> HttpResponse:
     error, status = None, 200
@@ -107,8 +144,12 @@ def event_page(request: HttpRequest, slug: str) -> HttpResponse:
             for key, value in request.POST.items()
             if key.startswith("qty_")
         }
+        checkout_key = valid_checkout_key(request.POST.get("checkout_key"))
         try:
-            order = place_order(
+            # The form's key makes a repeated submit (back from the payment
+            # page) land on the order it already placed.
+            order = place_order_once(
+                earlier_order_id=_order_placed_by(request, checkout_key),
                 event_id=event.id,
                 quantities=chosen,
                 customer_name=values["name"],
@@ -117,7 +158,10 @@ def event_page(request: HttpRequest, slug: str) -> HttpResponse:
                 seen_availability=seen.availability,
                 seen_is_current=seen.current,
             )
-            return see_other(_begin_payment(request, order))
+            response = see_other(_begin_payment(request, order))
+            if checkout_key:
+                _remember_order_placed(response, checkout_key, order)
+            return response
         except TicketingError as exc:
             error = exc
             status = 400 if exc.http_status == 404 else exc.http_status

@@ -27,7 +27,7 @@ from core.rows import insert_row_and_rows, mark_written, planned_cursor, rows_as
 from core.services.locks import event_and_types, lock_event_and_types
 
 
-def _clean_quantities(quantities: Mapping) -> dict[int, int]:
+def clean_quantities(quantities: Mapping) -> dict[int, int]:
     cleaned: dict[int, int] = {}
     for key, value in quantities.items():
         try:
@@ -187,7 +187,7 @@ def place_order(
     SalesClosed or SoldOut; nothing is written when it raises.
     """
     now = now or timezone.now()
-    wanted = _clean_quantities(quantities)
+    wanted = clean_quantities(quantities)
     name, email, phone = clean_contact(customer_name, customer_email, customer_phone)
     minutes = settings.HOLD_MINUTES if hold_minutes is None else hold_minutes
     placing = _Placing(

@@ -64,7 +64,36 @@ function updateWaitlistTypes(detail) {
   select.required = choices[0][0] !== "";
 }
 
+// One key per page load, sent with the buy form: submitting the same form
+// again (back from the payment page, a double tap) finds the order it placed
+// instead of holding seats twice. The page is cached and shared (ADR 9), so
+// the server cannot set it. A page the back/forward cache restores keeps its
+// DOM, key and all; one loaded again by going back (no such cache) finds its
+// key in its history entry. Any other load gets a new key.
+function newCheckoutKey() {
+  if (globalThis.crypto?.randomUUID) return crypto.randomUUID();
+  if (globalThis.crypto?.getRandomValues) {
+    const bytes = crypto.getRandomValues(new Uint8Array(16));
+    return Array.from(bytes, (b) => b.toString(16).padStart(2, "0")).join("");
+  }
+  return Array.from({ length: 4 }, () => Math.random().toString(36).slice(2, 10).padEnd(8, "0")).join("");
+}
+
+function pageCheckoutKey() {
+  const navigation = performance.getEntriesByType?.("navigation")?.[0];
+  const kept = navigation?.type === "back_forward" ? history.state?.checkoutKey : null;
+  const key = typeof kept === "string" && kept ? kept : newCheckoutKey();
+  try {
+    history.replaceState({ ...(history.state ?? {}), checkoutKey: key }, "");
+  } catch {
+    // No history to write to: the key still lasts as long as this page.
+  }
+  return key;
+}
+
 if (form) {
+  const checkoutKey = form.querySelector("[data-checkout-key]");
+  if (checkoutKey) checkoutKey.value = pageCheckoutKey();
   const money = formatter(form.dataset.currency || "usd");
   const total = form.querySelector("[data-order-total]");
   const button = form.querySelector("[data-buy-button]");

@@ -157,3 +157,38 @@ def test_pay_page_fits_a_small_phone_and_its_links_are_tappable(live_server, pag
     page.goto(f"{live_server.url}/buy/o/{order.token}/pay/")
     cancel = page.get_by_role("link", name="Cancel and release the tickets")
     assert cancel.bounding_box()["height"] >= 44
+
+
+def test_going_back_from_payment_and_buying_again_keeps_one_order(live_server, page):
+    event = EventFactory(name="Back Button", currency="eur")
+    TicketTypeFactory(event=event, name="GA", price=Decimal("15.00"), capacity=50)
+
+    page.goto(f"{live_server.url}/buy/events/{event.slug}/")
+    page.get_by_label("How many GA tickets").select_option("2")
+    buy_form = page.locator("[data-buy-form]")
+    buy_form.get_by_label("Your name").fill("Ana García")
+    buy_form.get_by_label("Email").fill("ana@example.com")
+    key = page.locator("[data-checkout-key]").input_value()
+    assert key, "the page's script gives the form its checkout key"
+    page.get_by_role("button", name="Continue to payment").click()
+    page.wait_for_url("**/test-payment/")
+    order = Order.objects.get()
+    payment_url = page.url
+
+    page.go_back()
+    page.wait_for_url(f"**/buy/events/{event.slug}/")
+    assert page.locator("[data-checkout-key]").input_value() == key
+    # Whatever the browser restored, the form says the same again.
+    page.get_by_label("How many GA tickets").select_option("2")
+    buy_form.get_by_label("Your name").fill("Ana García")
+    buy_form.get_by_label("Email").fill("ana@example.com")
+    page.get_by_role("button", name="Continue to payment").click()
+    page.wait_for_url("**/test-payment/")
+
+    assert page.url == payment_url
+    assert Order.objects.get().pk == order.pk
+    assert page.get_by_text("TEST PAYMENT").is_visible()
+
+    # A fresh load of the page is a new form with a new key.
+    page.goto(f"{live_server.url}/buy/events/{event.slug}/")
+    assert page.locator("[data-checkout-key]").input_value() not in ("", key)

@@ -1,0 +1,97 @@
+"""One order per buy form: a repeated submit finds the order it already placed.
+
+The buy form carries a `checkout_key` its page's script made up once per page
+load (the event page is cached and shared, ADR 9, so the server cannot put it
+there). Going back from the payment page restores the same form, key and all;
+submitting it again must not place a second order holding a second set of
+seats. The browser itself remembers which order its last key placed (a signed
+cookie, purchase.views), so a first submit, as every buyer's in a rush, costs
+nothing more than before: no cache or database read.
+"""
+
+import re
+from collections.abc import Mapping
+from datetime import datetime
+
+from django.utils import timezone
+
+from core.exceptions import InvalidRequest
+from core.models import Order
+from core.queries.availability import EventAvailability
+from core.services.checkout import clean_quantities, place_order
+from core.services.orders import cancel_order
+
+# What purchase.js sends: crypto.randomUUID() or its own random string.
+CHECKOUT_KEY = re.compile(r"[A-Za-z0-9_-]{16,64}")
+
+
+def valid_checkout_key(value: str | None) -> str | None:
+    """The key if it is well formed; anything else is ignored (no key)."""
+    value = (value or "").strip()
+    return value if CHECKOUT_KEY.fullmatch(value) else None
+
+
+def _lines_of(order: Order) -> dict[int, int]:
+    return {
+        line.ticket_type_id: line.quantity
+        for line in order.lines.all()
+        if line.quantity
+    }
+
+
+def _still_holding(order_id, event_id, now: datetime) -> Order | None:
+    """The order if it is pending for this event and its hold has not lapsed."""
+    order = (
+        Order.objects.select_related("event")
+        .filter(pk=order_id, event_id=event_id, status=Order.Status.PENDING)
+        .first()
+    )
+    if order is None or (
+        order.hold_expires_at is not None and order.hold_expires_at <= now
+    ):
+        return None
+    return order
+
+
+def place_order_once(
+    *,
+    earlier_order_id,
+    event_id,
+    quantities: Mapping,
+    customer_name: str,
+    customer_email: str,
+    customer_phone: str = "",
+    seen_availability: EventAvailability | None = None,
+    seen_is_current: bool = True,
+) -> Order:
+    """place_order for a buy form submitted again (`earlier_order_id`: the
+    order the same form placed before, or None for a first submit).
+
+    The earlier order, still pending with a live hold for the same
+    quantities, is returned as it is (the buyer goes on to pay for it). For
+    other quantities it is cancelled first, releasing its hold, and the new
+    order placed. An earlier order that is paid, cancelled or lapsed is left
+    alone. Raises what place_order raises.
+    """
+    order_fields = {
+        "event_id": event_id,
+        "quantities": quantities,
+        "customer_name": customer_name,
+        "customer_email": customer_email,
+        "customer_phone": customer_phone,
+        "seen_availability": seen_availability,
+        "seen_is_current": seen_is_current,
+    }
+    if earlier_order_id is None:
+        return place_order(**order_fields)
+    try:
+        wanted = clean_quantities(quantities)
+    except InvalidRequest:
+        # place_order refuses it; the earlier order is left as it is.
+        return place_order(**order_fields)
+    earlier = _still_holding(earlier_order_id, event_id, timezone.now())
+    if earlier is not None:
+        if _lines_of(earlier) == wanted:
+            return earlier
+        cancel_order(order_id=earlier.id)
+    return place_order(**order_fields)

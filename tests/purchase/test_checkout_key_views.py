@@ -1,0 +1,189 @@
+"""The buy form's checkout key: submitting the same form twice places one order."""
+
+import uuid
+from datetime import timedelta
+from decimal import Decimal
+
+import pytest
+from django.utils import timezone
+
+from core.models import Order
+from core.queries.availability import held_by_type
+from core.services.fulfilment import fulfil_order
+from core.services.orders import cancel_order
+from tests.factories import EventFactory, TicketTypeFactory, make_paid_order
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def show(db):
+    event = EventFactory(name="Key Show", venue_capacity=20, currency="eur")
+    vip = TicketTypeFactory(
+        event=event, name="VIP", price=Decimal("50.00"), capacity=5, max_per_order=4
+    )
+    ga = TicketTypeFactory(
+        event=event, name="GA", price=Decimal("20.00"), capacity=15, max_per_order=6
+    )
+    return event, vip, ga
+
+
+@pytest.fixture
+def key():
+    return str(uuid.uuid4())
+
+
+def _buy(client, event, quantities, checkout_key=None):
+    data = {"name": "Ana García", "email": "ana@example.com", "phone": ""}
+    data |= {f"qty_{type_id}": n for type_id, n in quantities.items()}
+    if checkout_key is not None:
+        data["checkout_key"] = checkout_key
+    return client.post(f"/buy/events/{event.slug}/", data)
+
+
+def _payment_url(order: Order) -> str:
+    return f"/buy/o/{order.token}/test-payment/"
+
+
+def test_the_page_leaves_the_key_to_the_browser(client, show):
+    event, _vip, _ga = show
+    html = client.get(f"/buy/events/{event.slug}/").content.decode()
+    assert (
+        '<input type="hidden" name="checkout_key" value="" data-checkout-key>' in html
+    )
+
+
+def test_the_same_form_twice_places_one_order_and_pays_for_it(client, show, key):
+    event, vip, ga = show
+    first = _buy(client, event, {vip.id: 1, ga.id: 2}, key)
+    again = _buy(client, event, {vip.id: 1, ga.id: 2}, key)
+    order = Order.objects.get()
+    assert first.status_code == again.status_code == 303
+    assert first["Location"] == again["Location"] == _payment_url(order)
+    assert order.status == Order.Status.PENDING
+    assert held_by_type(event_ids=[event.id]) == {vip.id: 1, ga.id: 2}
+
+
+def test_other_quantities_release_the_first_hold_and_place_a_new_order(
+    client, show, key
+):
+    event, vip, ga = show
+    _buy(client, event, {vip.id: 1, ga.id: 2}, key)
+    first = Order.objects.get()
+    response = _buy(client, event, {ga.id: 3}, key)
+    first.refresh_from_db()
+    second = Order.objects.exclude(pk=first.pk).get()
+    assert first.status == Order.Status.CANCELLED
+    assert second.status == Order.Status.PENDING
+    assert response["Location"] == _payment_url(second)
+    assert held_by_type(event_ids=[event.id]) == {ga.id: 3}
+    # The key now names the second order.
+    assert _buy(client, event, {ga.id: 3}, key)["Location"] == _payment_url(second)
+    assert Order.objects.count() == 2
+
+
+@pytest.mark.parametrize(
+    "checkout_key",
+    [None, "", "short", "x" * 65, "not a key!", "<script>alert(1)</script>"],
+)
+def test_without_a_well_formed_key_each_submit_places_an_order(
+    client, show, checkout_key
+):
+    event, _vip, ga = show
+    first = _buy(client, event, {ga.id: 1}, checkout_key)
+    second = _buy(client, event, {ga.id: 1}, checkout_key)
+    assert first.status_code == second.status_code == 303
+    assert first["Location"] != second["Location"]
+    assert Order.objects.filter(status=Order.Status.PENDING).count() == 2
+
+
+def _pay(order):
+    fulfil_order(
+        order_id=order.id,
+        provider="simulated",
+        provider_reference=f"test-{order.code}",
+        amount=order.total,
+        currency=order.currency,
+    )
+
+
+def _cancel(order):
+    cancel_order(order_id=order.id)
+
+
+def _expire(order):
+    Order.objects.filter(pk=order.pk).update(
+        hold_expires_at=timezone.now() - timedelta(seconds=1)
+    )
+
+
+def _mark_expired(order):
+    _expire(order)
+    Order.objects.filter(pk=order.pk).update(status=Order.Status.EXPIRED)
+
+
+@pytest.mark.parametrize("end", [_pay, _cancel, _expire, _mark_expired])
+def test_an_order_no_longer_holding_lets_the_key_place_a_new_one(
+    client, show, key, end
+):
+    event, _vip, ga = show
+    _buy(client, event, {ga.id: 2}, key)
+    first = Order.objects.get()
+    end(first)
+    response = _buy(client, event, {ga.id: 2}, key)
+    second = Order.objects.exclude(pk=first.pk).get()
+    assert response.status_code == 303
+    assert response["Location"] == _payment_url(second)
+    assert second.status == Order.Status.PENDING
+    # From now on the key names the new order.
+    assert _buy(client, event, {ga.id: 2}, key)["Location"] == _payment_url(second)
+    assert Order.objects.count() == 2
+
+
+def test_a_key_is_only_good_for_its_own_event(client, show, key):
+    event, _vip, ga = show
+    other = EventFactory(name="Other Show")
+    other_ga = TicketTypeFactory(event=other, name="GA", capacity=10)
+    _buy(client, event, {ga.id: 1}, key)
+    response = _buy(client, other, {other_ga.id: 1}, key)
+    assert Order.objects.filter(event=other).count() == 1
+    assert response["Location"] == _payment_url(Order.objects.get(event=other))
+
+
+def test_a_refused_order_leaves_the_key_free(client, show, key):
+    event, _vip, ga = show
+    make_paid_order(ga, 6)
+    make_paid_order(ga, 6)  # 3 GA left
+    refused = _buy(client, event, {ga.id: 4}, key)
+    assert refused.status_code == 409
+    placed = _buy(client, event, {ga.id: 3}, key)
+    assert placed.status_code == 303
+    assert Order.objects.filter(status=Order.Status.PENDING).count() == 1
+
+
+def test_another_browser_with_the_same_key_places_its_own_order(client, show, key):
+    """The browser remembers which order its key placed, not the server: a
+    key copied elsewhere finds nothing."""
+    from django.test import Client
+
+    event, _vip, ga = show
+    _buy(client, event, {ga.id: 1}, key)
+    _buy(Client(), event, {ga.id: 1}, key)
+    assert Order.objects.filter(status=Order.Status.PENDING).count() == 2
+
+
+def test_a_tampered_cookie_is_ignored(client, show, key):
+    event, _vip, ga = show
+    _buy(client, event, {ga.id: 1}, key)
+    first = Order.objects.get()
+    client.cookies["checkout"] = f"{key}:{first.id}"  # unsigned
+    _buy(client, event, {ga.id: 1}, key)
+    assert Order.objects.filter(status=Order.Status.PENDING).count() == 2
+
+
+def test_the_cookie_lasts_as_long_as_the_hold(client, show, key):
+    event, _vip, ga = show
+    response = _buy(client, event, {ga.id: 1}, key)
+    cookie = response.cookies["checkout"]
+    assert cookie["httponly"] and cookie["samesite"] == "Lax"
+    assert 0 < int(cookie["max-age"]) <= 15 * 60
