@@ -17,6 +17,7 @@ includes the realtime publisher thread) and the SQL statements. With
 import argparse
 import os
 import sys
+import uuid
 from pathlib import Path
 from urllib.parse import urlencode
 
@@ -64,6 +65,8 @@ def main() -> int:
                 "name": f"Buyer {k}",
                 "email": f"buyer{k}@bench.test",
                 "phone": "",
+                # Each one a new page's form, as purchase.js fills it in.
+                "checkout_key": uuid.uuid4().hex,
             },
         )
         assert response.status_code == expect, response.status_code

@@ -1,11 +1,12 @@
 """A ticket rush against a running server: checkout over HTTP, simulated payment.
 
-Each buyer posts the event page's buy form (1 ticket) and, when it gets a
-hold, pays on the simulated provider's test page: the two requests a real
-buyer's browser makes, with a CSRF token taken from the page once. Prints
-sold, oversold, errors by kind, throughput and latency percentiles, then
-measures the availability endpoint (requests/s, and whether any answer was
-ever behind the sales the buyers had already seen confirmed).
+Each buyer posts the event page's buy form (1 ticket, with its own checkout
+key as the page's script would send) and, when it gets a hold, pays on the
+simulated provider's test page: the two requests a real buyer's browser makes,
+with a CSRF token taken from the page once. Prints sold, oversold, errors by
+kind, throughput and latency percentiles, then measures the availability
+endpoint (requests/s, and whether any answer was ever behind the sales the
+buyers had already seen confirmed).
 
   python bench/rush.py                       # 2,000 buyers, 500 tickets, 64 at a time
   python bench/rush.py --mode burst          # 500 buyers at once for 100 tickets
@@ -208,9 +209,11 @@ async def buyer(
             if status != 200:
                 results.outcomes[f"event_page_{status}"] += 1
                 return
+        # Each buyer's page makes up its own checkout key, as purchase.js does.
         body = (
             f"csrfmiddlewaretoken={quote_plus(token)}&qty_{type_id}=1"
             f"&name=Buyer+{n}&email=buyer{n}%40bench.test&phone="
+            f"&checkout_key={uuid.uuid4()}"
         ).encode()
         t0 = time.perf_counter()
         status, response_headers, _ = await conn.request(
