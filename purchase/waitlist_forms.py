@@ -2,20 +2,14 @@ from django import forms
 from django.core.validators import MaxValueValidator
 
 from core.queries.availability import EventAvailability
+from core.queries.waitlist import types_to_wait_for
 
 
 def waitlist_type_choices(availability: EventAvailability) -> list[tuple]:
-    """The ticket types one may wait for, as (value, label) choices.
-
-    With the whole event sold out: any type, or one in particular. With some
-    types still on sale only the sold-out ones: the others can be bought
-    now, and the waitlist would refuse them.
-    """
-    types = availability.types
-    sold_out = [t for t in types if t.sold_out]
-    if availability.is_sold_out or not sold_out:
-        return [("", "Any ticket type")] + [(t.id, t.name) for t in types]
-    return [(t.id, t.name) for t in sold_out]
+    """The ticket types one may wait for (types_to_wait_for), as choices."""
+    types, any_type = types_to_wait_for(availability)
+    choices = [(t.id, t.name) for t in types]
+    return [("", "Any ticket type"), *choices] if any_type else choices
 
 
 class WaitlistForm(forms.Form):

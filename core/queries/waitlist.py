@@ -3,6 +3,7 @@
 from django.db.models import Count, Q, QuerySet
 
 from core.models import Event, WaitlistEntry
+from core.queries.availability import EventAvailability, TicketTypeAvailability
 
 
 def position_in_line(entry: WaitlistEntry) -> int | None:
@@ -37,3 +38,19 @@ def waitlist_summary(event: Event) -> dict:
         total=Count("id"),
     )
     return counts
+
+
+def types_to_wait_for(
+    availability: EventAvailability,
+) -> tuple[list[TicketTypeAvailability], bool]:
+    """(the ticket types one may wait for, whether "any type" may be asked).
+
+    With the whole event sold out: any type, or one in particular. With some
+    types still on sale, only the sold-out ones: the others can be bought
+    now, and join_waitlist would refuse them.
+    """
+    types = availability.types
+    sold_out = [t for t in types if t.sold_out]
+    if availability.is_sold_out or not sold_out:
+        return list(types), True
+    return sold_out, False
