@@ -1,5 +1,6 @@
 import secrets
 import uuid
+from datetime import datetime
 
 from django.db import models
 from django.db.models import Q
@@ -95,6 +96,24 @@ class Order(models.Model):
     @property
     def holds_capacity_statuses(self) -> tuple[str, ...]:
         return (self.Status.PENDING, self.Status.PROCESSING)
+
+    def holds_seats(self, now: datetime) -> bool:
+        """Whether this order's lines count as held at `now`.
+
+        The rule availability counts by (core.queries.availability): a payment
+        in progress holds until it settles, a pending order until its hold lapses.
+        """
+        if self.status == self.Status.PROCESSING:
+            return True
+        return (
+            self.status == self.Status.PENDING
+            and self.hold_expires_at is not None
+            and self.hold_expires_at > now
+        )
+
+    def is_payable(self, now: datetime) -> bool:
+        """Pending with its hold still live: the customer may go on to pay it."""
+        return self.status == self.Status.PENDING and self.holds_seats(now)
 
 
 class OrderLine(models.Model):

@@ -19,12 +19,7 @@ class OrderView:
 
     @property
     def hold_is_live(self) -> bool:
-        order = self.order
-        return (
-            order.status == Order.Status.PENDING
-            and order.hold_expires_at is not None
-            and order.hold_expires_at > timezone.now()
-        )
+        return self.order.is_payable(timezone.now())
 
 
 def order_by_token(token: str) -> Order | None:

@@ -46,9 +46,7 @@ def _still_holding(order_id, event_id, now: datetime) -> Order | None:
         .filter(pk=order_id, event_id=event_id, status=Order.Status.PENDING)
         .first()
     )
-    if order is None or (
-        order.hold_expires_at is not None and order.hold_expires_at <= now
-    ):
+    if order is None or not order.is_payable(now):
         return None
     return order
 

@@ -143,12 +143,7 @@ def fulfil_order(
             return FulfilmentResult(order=order, issued=False, needs_refund=True)
         return FulfilmentResult(order=order, issued=False)
 
-    hold_is_live = order.status == Order.Status.PROCESSING or (
-        order.status == Order.Status.PENDING
-        and order.hold_expires_at is not None
-        and order.hold_expires_at > now
-    )
-    if not hold_is_live and not _seats_still_free(order, now):
+    if not order.holds_seats(now) and not _seats_still_free(order, now):
         if order.status in (Order.Status.PENDING, Order.Status.PROCESSING):
             order.status = Order.Status.EXPIRED
             order.save(update_fields=["status", "updated_at"])

@@ -90,9 +90,7 @@ def expire_order(
     """
     now = now or timezone.now()
     order = lock_order(order_id, nowait=nowait)
-    if order.status == Order.Status.PENDING and (
-        order.hold_expires_at is None or order.hold_expires_at <= now
-    ):
+    if order.status == Order.Status.PENDING and not order.holds_seats(now):
         order.status = Order.Status.EXPIRED
         order.updated_at = now
         order.save(update_fields=["status", "updated_at"])

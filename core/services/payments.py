@@ -62,9 +62,7 @@ def start_payment(
     now = now or timezone.now()
     if order is None or order.pk != order_id:
         order = Order.objects.select_related("event").get(pk=order_id)
-    if order.status != Order.Status.PENDING or (
-        order.hold_expires_at is not None and order.hold_expires_at <= now
-    ):
+    if not order.is_payable(now):
         raise OrderNotPayable()
     if order.total == 0:
         confirm_payment(
@@ -245,8 +243,7 @@ def record_processing_payment(
     """
     now = now or timezone.now()
     order = lock_order(order_id, nowait=nowait)
-    hold_live = order.hold_expires_at is None or order.hold_expires_at > now
-    if order.status == Order.Status.PENDING and hold_live:
+    if order.is_payable(now):
         order.status = Order.Status.PROCESSING
         fields = ["status", "updated_at"]
         if provider_reference.startswith("pi_") and not order.stripe_payment_intent_id:

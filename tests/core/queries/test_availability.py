@@ -214,3 +214,34 @@ def test_the_hand_written_event_read_finds_bare_and_refuses_hidden_events():
     assert event_availability_now(slug="no-such-event") is None
     with pytest.raises(ValueError, match="exactly one"):
         event_availability_now(slug=bare.slug, name=bare.name)
+
+
+@pytest.mark.parametrize(
+    "status", ["pending", "processing", "paid", "expired", "cancelled", "refunded"]
+)
+@pytest.mark.parametrize(
+    "expires_in", [timedelta(minutes=5), -timedelta(minutes=5), None]
+)
+def test_an_orders_own_hold_rule_agrees_with_the_availability_query(status, expires_in):
+    """Services ask the order; availability asks the database: one rule for both."""
+    from core.models import Order
+    from core.queries.availability import held_and_waiting, held_by_type
+
+    event = EventFactory(venue_capacity=10)
+    seat = TicketTypeFactory(event=event, capacity=10)
+    placed = place_order(
+        event_id=event.id,
+        quantities={seat.id: 1},
+        customer_name="H",
+        customer_email="h@example.com",
+    )
+    now = timezone.now()
+    Order.objects.filter(pk=placed.pk).update(
+        status=status, hold_expires_at=now + expires_in if expires_in else None
+    )
+    order = Order.objects.get(pk=placed.pk)
+
+    counted = held_by_type(event_ids=[event.id], now=now).get(seat.id, 0) == 1
+    assert order.holds_seats(now) == counted
+    assert held_and_waiting(event_ids=[event.id], now=now)[0].get(seat.id, 0) == counted
+    assert order.is_payable(now) == (status == "pending" and counted)
