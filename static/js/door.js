@@ -904,10 +904,11 @@ async function searchGuests(event) {
   }
 }
 
-// Accents and case do not matter: "garcia" finds "García".
+// Accents and case do not matter: "garcia" finds "García". The server's
+// search folds names the same way (core/folding.py).
 function fold(text) {
   return String(text || "")
-    .normalize("NFD")
+    .normalize("NFKD")
     .replace(/\p{M}/gu, "")
     .toLowerCase()
     .split(/\s+/)
