@@ -4,11 +4,39 @@ from django.conf import settings
 from django.db import models
 from django.db.models import Q
 
+from core.folding import fold
 from core.models.orders import new_access_token, new_public_code
 
 
 def new_ticket_code() -> str:
     return new_public_code(10)
+
+
+class FoldedTextField(models.TextField):
+    """`fold` of another field of the row, written whenever the row is.
+
+    Set in `pre_save`, which `save()`, `bulk_create()` and core/rows.py's
+    inserts and updates all call, so no code that creates a row has to
+    remember it. `QuerySet.update()` and `bulk_update()` skip `pre_save`:
+    a change of the source field made through them must set this too, and
+    `save(update_fields=...)` must name both.
+    """
+
+    def __init__(self, *args, source: str, **kwargs):
+        self.source = source
+        kwargs.setdefault("editable", False)
+        kwargs.setdefault("blank", True)
+        super().__init__(*args, **kwargs)
+
+    def deconstruct(self):
+        name, path, args, kwargs = super().deconstruct()
+        kwargs["source"] = self.source
+        return name, path, args, kwargs
+
+    def pre_save(self, model_instance, add):
+        value = fold(getattr(model_instance, self.source))
+        setattr(model_instance, self.attname, value)
+        return value
 
 
 class Ticket(models.Model):
@@ -43,6 +71,11 @@ class Ticket(models.Model):
         "core.TicketType", on_delete=models.PROTECT, related_name="tickets"
     )
     guest_name = models.CharField(max_length=200, blank=True)
+    # What the door's guest search matches, as its offline search does.
+    # Not indexed: a search for part of a name ("garc") cannot use a B-tree
+    # index, and the event's tickets are read through its own indexes.
+    # Text, not 200 characters: folding can lengthen a name ("ﬃ" is "ffi").
+    guest_name_folded = FoldedTextField(source="guest_name")
     guest_email = models.EmailField(blank=True)
     guest_phone = models.CharField(max_length=32, blank=True)
     price_paid = models.DecimalField(max_digits=10, decimal_places=2)

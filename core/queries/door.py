@@ -6,6 +6,7 @@ from django.db.models import IntegerField, OuterRef, Q, QuerySet, Subquery, Sum
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
+from core.folding import fold
 from core.models import CheckInTally, Event, Role, ScanLog, Ticket, TicketType
 from core.queries.staff import role_of
 from core.tickets.signing import event_key, public_key_b64
@@ -187,17 +188,19 @@ def ticket_states(event: Event, *, since=None) -> dict:
 
 
 def search_guests(event: Event, query: str, *, limit: int = GUEST_RESULTS) -> list:
-    """Tickets of `event` whose guest name, email or code contains `query`."""
+    """Tickets of `event` whose guest name or email contains `query`, or
+    whose code is it. Names match ignoring case and accents ("garcia" finds
+    "Ana García"), as the door page's offline search does."""
     query = " ".join((query or "").split())[:100]
     if len(query) < 2:
         return []
+    wanted = Q(guest_email__icontains=query) | Q(code=query.upper())
+    if name := fold(query):
+        # Folded on both sides, so a plain (case-sensitive) LIKE will do.
+        wanted |= Q(guest_name_folded__contains=name)
     matches = (
         Ticket.objects.filter(event=event)
-        .filter(
-            Q(guest_name__icontains=query)
-            | Q(guest_email__icontains=query)
-            | Q(code=query.upper())
-        )
+        .filter(wanted)
         .order_by("guest_name", "code")
         .values(
             "code",

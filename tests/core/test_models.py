@@ -1,7 +1,10 @@
+import importlib
 from decimal import Decimal
+from types import SimpleNamespace
 
 import pytest
-from django.db import IntegrityError, transaction
+from django.apps import apps
+from django.db import IntegrityError, connection, transaction
 
 from core.models import Order, Payment, Ticket, TicketType
 from tests.factories import EventFactory, TicketTypeFactory, make_paid_order
@@ -77,3 +80,60 @@ def test_used_ticket_must_have_a_scan_time(ticket_type):
     ticket = make_paid_order(ticket_type).tickets.get()
     with pytest.raises(IntegrityError), transaction.atomic():
         Ticket.objects.filter(pk=ticket.pk).update(status="used")
+
+
+def test_a_tickets_folded_guest_name_is_written_however_it_is_inserted(ticket_type):
+    sold = make_paid_order(ticket_type, name="Ana  GARCÍA").tickets.get()
+    created = Ticket.objects.create(
+        event=ticket_type.event,
+        ticket_type=ticket_type,
+        guest_name="Zoë Ångström",
+        price_paid=Decimal("0.00"),
+        qr_payload="created",
+    )
+    (bulk,) = Ticket.objects.bulk_create(
+        [
+            Ticket(
+                event=ticket_type.event,
+                ticket_type=ticket_type,
+                guest_name="Jürgen Müller",
+                price_paid=Decimal("0.00"),
+                qr_payload="bulk",
+            )
+        ]
+    )
+
+    folded = dict(Ticket.objects.values_list("pk", "guest_name_folded"))
+    assert folded[sold.pk] == "ana garcia"
+    assert folded[created.pk] == "zoe angstrom"
+    assert folded[bulk.pk] == "jurgen muller"
+
+
+def test_a_changed_guest_name_is_folded_again_on_save(ticket_type):
+    ticket = make_paid_order(ticket_type, name="Ana García").tickets.get()
+
+    ticket.guest_name = "José Núñez"
+    ticket.save(update_fields=["guest_name", "guest_name_folded"])
+
+    ticket.refresh_from_db()
+    assert ticket.guest_name_folded == "jose nunez"
+
+
+def test_the_migration_folds_the_names_of_tickets_sold_before_it(ticket_type):
+    migration = importlib.import_module(
+        "core.migrations.0009_guest_names_folded_for_search"
+    )
+    named = make_paid_order(ticket_type, 2, name="Søren Ærø-Ñandú").tickets.all()
+    unnamed = Ticket.objects.create(
+        event=ticket_type.event,
+        ticket_type=ticket_type,
+        price_paid=Decimal("0.00"),
+        qr_payload="unnamed",
+    )
+    # As the column was before the migration filled it.
+    Ticket.objects.update(guest_name_folded="")
+
+    migration.fold_guest_names(apps, SimpleNamespace(connection=connection))
+
+    assert {t.guest_name_folded for t in named.all()} == {"søren ærø-nandu"}
+    assert Ticket.objects.get(pk=unnamed.pk).guest_name_folded == ""

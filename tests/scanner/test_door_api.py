@@ -519,6 +519,36 @@ def test_guest_search_finds_by_name_or_email_and_admits_by_code(
     assert ScanLog.objects.get().detail["method"] == "guest_list"
 
 
+@pytest.mark.parametrize(
+    ("name", "queries"),
+    [
+        ("Ana García", ["garcia", "GARCÍA", "ana garc", "Ana  Garcia"]),
+        ("José Núñez", ["nunez", "NÚÑEZ", "jose"]),
+        ("Jürgen Müller", ["muller", "MÜLLER", "jurgen mu"]),
+        ("Søren Kierkegaard", ["søren", "SØREN"]),  # ø has no accent to strip
+        ("Zoë Ångström", ["zoe", "angstrom"]),
+    ],
+)
+def test_guest_search_ignores_accents_and_case_like_the_offline_search(
+    door_client, general, name, queries
+):
+    ticket = make_paid_order(general, name=name).tickets.get()
+    make_paid_order(general, name="Someone Else")
+    url = f"/api/v1/door/{ticket.event_id}/guests"
+
+    for query in queries:
+        found = door_client.get(url, {"q": query}).json()["guests"]
+        assert [g["guest_name"] for g in found] == [name], query
+
+
+def test_guest_search_of_accents_alone_finds_nobody(door_client, ticket):
+    url = f"/api/v1/door/{ticket.event_id}/guests"
+
+    found = door_client.get(url, {"q": "\u0301\u0301"}).json()["guests"]
+
+    assert found == []
+
+
 # --- Pages --------------------------------------------------------------------
 
 
