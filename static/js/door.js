@@ -186,10 +186,15 @@ const WORDS = {
   undone: "ADMIT UNDONE",
 };
 
+/** How a result is shown. An undo the staff asked for is a confirmation, not
+ * an alarm, although it is logged (and pushed) with the verdict "attention". */
+function shownVerdict(result) {
+  return result.code === "undone" ? "undone" : result.verdict || "reject";
+}
+
 function showVerdict(result, { offlineCheck = false, text = "" } = {}) {
   const box = $("[data-verdict]");
-  // An undo the staff asked for is a confirmation, not an alarm.
-  const verdict = result.code === "undone" ? "undone" : result.verdict || "reject";
+  const verdict = shownVerdict(result);
   state.verdict = { result, text };
   box.dataset.verdict = verdict;
   box.dataset.code = result.code;
@@ -580,7 +585,7 @@ const NAMELESS = { wrong_event: "Other event", invalid: "Not a valid ticket" };
 function recentItem(scan) {
   const li = document.createElement("li");
   li.dataset.scan = scan.id;
-  li.dataset.scanVerdict = scan.verdict;
+  li.dataset.scanVerdict = shownVerdict(scan);
   const time = document.createElement("time");
   time.dateTime = scan.at;
   time.textContent = localTime(scan.at);
@@ -590,6 +595,12 @@ function recentItem(scan) {
     [scan.guest_name, scan.ticket_type].filter(Boolean).join(" · ") ||
     NAMELESS[scan.code] ||
     "Unknown code";
+  if (li.dataset.scanVerdict === "undone") {
+    const tag = document.createElement("span");
+    tag.className = "door-recent-tag";
+    tag.textContent = WORDS.undone;
+    what.prepend(tag, " ");
+  }
   const why = document.createElement("span");
   why.className = "door-recent-why";
   why.textContent = `${scan.message}${scan.device ? ` — ${scan.device}` : ""}${scan.offline ? " (offline)" : ""}`;

@@ -286,6 +286,42 @@ def test_guest_list_admit_then_undo_with_a_reason(door_page, door_ticket):
     assert door_ticket.status == Ticket.Status.ISSUED
     undone = ScanLog.objects.get(result="undone")
     assert undone.detail["info"]["reason"] == "Admitted the wrong Ana"
+    # "Last scans" shows it as calmly as the screen did, labelled an undo...
+    assert_listed_as_an_undo(door_page.locator("[data-recent] li").first)
+    # ...and so does an undo made at another door, arriving live (logged, and
+    # so pushed, with the verdict "attention").
+    door_page.evaluate(
+        "scan => document.dispatchEvent(new CustomEvent('door:message',"
+        " {detail: {type: 'door.scans', scans: [scan]}}))",
+        {
+            "id": 777_777,
+            "code": "undone",
+            "verdict": "attention",
+            "message": "Admit undone for Zed: wrong wristband",
+            "ticket_code": "ZZZZZZ3333",
+            "guest_name": "Zed",
+            "ticket_type": "General",
+            "ticket_type_id": door_ticket.ticket_type_id,
+            "device": "Door 3",
+            "staff": "sam",
+            "at": timezone.now().isoformat(),
+            "offline": False,
+        },
+    )
+    pushed = door_page.locator("[data-recent] li[data-scan='777777']")
+    assert "Door 3" in pushed.inner_text()
+    assert_listed_as_an_undo(pushed)
+
+
+# The feed's colours for admit (--ok), reject (--bad) and attention (--warn).
+ALARM_COLOURS = {"rgb(15, 191, 97)", "rgb(229, 40, 58)", "rgb(255, 176, 32)"}
+
+
+def assert_listed_as_an_undo(item) -> None:
+    assert item.get_attribute("data-scan-verdict") == "undone"
+    assert item.locator(".door-recent-what").inner_text().startswith("ADMIT UNDONE")
+    border = item.evaluate("li => getComputedStyle(li).borderLeftColor")
+    assert border not in ALARM_COLOURS
 
 
 def test_offline_the_guest_list_searches_the_phone_and_admits_for_upload(
