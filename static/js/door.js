@@ -25,6 +25,9 @@ const $$ = (selector) => root.querySelectorAll(selector);
 // The same code must leave the camera this long before it is checked again.
 const REPEAT_GAP_MS = 1500;
 const VERDICT_MS = { admit: 1400, reject: 2800, attention: 4000, undone: 2500 };
+// Text sizes a verdict tries, largest first, until it fits (fitVerdict); at
+// half size a name is still about 15 px on the narrowest phones.
+const VERDICT_FIT_STEPS = [1, 0.9, 0.8, 0.7, 0.6, 0.5];
 // The ADMIT screen is gone fast for the queue; its undo stays this long more.
 const UNDO_LAST_MS = 15000;
 // After this long without an answer the door stops waiting and checks offline.
@@ -216,12 +219,32 @@ function showVerdict(result, { offlineCheck = false, text = "" } = {}) {
   signIn.hidden = !result.signIn;
   signIn.href = cfg.loginUrl;
   box.hidden = false;
+  fitVerdict();
   if (verdict !== "undone") signal(verdict);
   clearTimeout(state.verdictTimer);
   // A choice to make stays on screen until it is made.
   if (!result.admitAnyway && !result.signIn) {
     state.verdictTimer = setTimeout(hideVerdict, VERDICT_MS[verdict] || 3000);
   }
+}
+
+/** Shrink the verdict's text (door.css's --fit) until it fits the screen
+ * with no word broken and nothing to scroll: a short verdict keeps its full
+ * size, a long name or reason gets smaller. Past the last step it wraps
+ * anywhere and scrolls. */
+function fitVerdict() {
+  const box = $("[data-verdict]");
+  if (box.hidden) return;
+  const texts = [...box.querySelectorAll("p")];
+  box.dataset.fitting = "";
+  for (const fit of VERDICT_FIT_STEPS) {
+    box.style.setProperty("--fit", fit);
+    const fits =
+      box.scrollHeight <= box.clientHeight &&
+      texts.every((text) => text.scrollWidth <= text.clientWidth);
+    if (fits) break;
+  }
+  delete box.dataset.fitting;
 }
 
 function hideVerdict() {
@@ -1086,6 +1109,7 @@ function wire() {
   });
   document.addEventListener("live:resync", () => refreshSnapshot());
 
+  window.addEventListener("resize", fitVerdict); // a phone turned round
   window.addEventListener("offline", () => setOnline(false));
   window.addEventListener("online", probe);
   setInterval(refreshSnapshot, SNAPSHOT_EVERY_MS);

@@ -10,6 +10,7 @@ from datetime import timedelta
 
 import pytest
 from django.conf import settings
+from django.contrib.auth import get_user_model
 from django.test import Client
 from django.utils import timezone
 from PIL import Image
@@ -609,6 +610,87 @@ def test_on_a_320px_phone_the_camera_buttons_leave_the_aim_clear(door_page):
     )
     assert placeholder_fits(door_page, "[data-manual-input]")
     assert placeholder_fits(door_page, "[data-guest-query]")
+
+
+def test_on_a_320px_phone_a_long_verdict_fits_and_a_short_one_stays_huge(
+    door_page, door_ticket
+):
+    event = door_ticket.event
+    long_type = TicketTypeFactory(event=event, name="General admission + backstage")
+    guest = make_paid_order(
+        long_type, name="Maximiliana Alexandra Konstantinopoulou-Wolfeschlegelstein"
+    ).tickets.get()
+    elsewhere = TicketTypeFactory(
+        event=EventFactory(
+            name="The Extraordinarily Long Annual Midsummer Festival of"
+            " Independent Music, Film and the Arts"
+        )
+    )
+    other_event = make_paid_order(elsewhere, name="Someone").tickets.get()
+    get_user_model().objects.filter(username="doorkeys").update(
+        first_name="Bartholomew", last_name="Montgomery-Fitzwilliam"
+    )
+    door_page.set_viewport_size({"width": 320, "height": 568})
+    door_page.fill("[data-device-label]", "Main entrance, north gate by the cloakroom")
+    door_page.dispatch_event("[data-device-label]", "change")
+
+    def check(code: str, expected: str) -> dict:
+        door_page.fill("[data-manual-input]", code)
+        door_page.press("[data-manual-input]", "Enter")
+        door_page.wait_for_selector(
+            f"[data-verdict][data-code='{expected}']:not([hidden])"
+        )
+        layout = verdict_layout(door_page)
+        assert layout["shown"], "measured after the verdict had gone"
+        # Tapping it closes it, if its timer has not already.
+        door_page.evaluate("document.querySelector('[data-verdict]').click()")
+        door_page.wait_for_selector("[data-verdict]", state="hidden")
+        return layout
+
+    admitted = check(guest.code, "ok")
+    used = check(guest.code, "already_used")
+    wrong = check(other_event.code, "wrong_event")
+    short = check(door_ticket.code, "ok")
+
+    assert "by Bartholomew Montgomery-Fitzwilliam" in used["text"]
+    assert "Independent Music, Film and the Arts" in wrong["text"]
+    for layout in (admitted, used, wrong, short):
+        assert layout["overflowing"] == [], layout["text"]
+    # Short text keeps the full size: ADMIT across the phone, the name big.
+    assert short["sizes"]["word"] >= 64 and short["sizes"]["name"] >= 28
+
+
+def verdict_layout(page) -> dict:
+    """The verdict's text, font sizes, and any part of it that does not fit
+    the viewport or its own box (once its opening animation has finished)."""
+    return page.evaluate(
+        """async () => {
+          await Promise.all(document.getAnimations().map((a) => a.finished));
+          const box = document.querySelector('[data-verdict]');
+          const overflowing = [];
+          if (box.scrollHeight > box.clientHeight || box.scrollWidth > box.clientWidth) {
+            overflowing.push('the verdict scrolls');
+          }
+          for (const el of [box, ...box.querySelectorAll('*')]) {
+            const r = el.getBoundingClientRect();
+            if (!r.width && !r.height) continue; // hidden
+            const name = el.className || el.tagName;
+            if (r.left < 0 || r.top < 0 || r.right > innerWidth || r.bottom > innerHeight) {
+              overflowing.push(`${name} leaves the viewport`);
+            }
+            if (el.scrollWidth > el.clientWidth + 1 && getComputedStyle(el).display !== 'inline') {
+              overflowing.push(`${name} is wider than its box`);
+            }
+          }
+          const size = (s) => parseFloat(getComputedStyle(box.querySelector(s)).fontSize);
+          return {
+            shown: !box.hidden,
+            text: box.innerText,
+            overflowing,
+            sizes: { word: size('[data-verdict-word]'), name: size('[data-verdict-name]') },
+          };
+        }"""
+    )
 
 
 def placeholder_fits(page, selector) -> bool:
