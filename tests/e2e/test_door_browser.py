@@ -291,27 +291,48 @@ def test_guest_list_admit_then_undo_with_a_reason(door_page, door_ticket):
     assert_listed_as_an_undo(door_page.locator("[data-recent] li").first)
     # ...and so does an undo made at another door, arriving live (logged, and
     # so pushed, with the verdict "attention").
-    door_page.evaluate(
-        "scan => document.dispatchEvent(new CustomEvent('door:message',"
-        " {detail: {type: 'door.scans', scans: [scan]}}))",
-        {
-            "id": 777_777,
-            "code": "undone",
-            "verdict": "attention",
-            "message": "Admit undone for Zed: wrong wristband",
-            "ticket_code": "ZZZZZZ3333",
-            "guest_name": "Zed",
-            "ticket_type": "General",
-            "ticket_type_id": door_ticket.ticket_type_id,
-            "device": "Door 3",
-            "staff": "sam",
-            "at": timezone.now().isoformat(),
-            "offline": False,
-        },
+    push_scans_from_another_door(
+        door_page,
+        scan_by_zed_at_door_3(
+            door_ticket,
+            id=777_777,
+            code="undone",
+            verdict="attention",
+            message="Admit undone for Zed: wrong wristband",
+            ticket_code="ZZZZZZ3333",
+        ),
     )
     pushed = door_page.locator("[data-recent] li[data-scan='777777']")
     assert "Door 3" in pushed.inner_text()
     assert_listed_as_an_undo(pushed)
+
+
+def scan_by_zed_at_door_3(door_ticket, **overrides) -> dict:
+    """A scan as the door feed pushes it (core.realtime), made at another door."""
+    return {
+        "id": 999_999,
+        "code": "ok",
+        "verdict": "admit",
+        "message": "Admit Zed · General",
+        "ticket_code": "ZZZZZZ2222",
+        "guest_name": "Zed",
+        "ticket_type": "General",
+        "ticket_type_id": door_ticket.ticket_type_id,
+        "device": "Door 3",
+        "staff": "sam",
+        "at": timezone.now().isoformat(),
+        "offline": False,
+        **overrides,
+    }
+
+
+def push_scans_from_another_door(door_page, *scans: dict, omitted: int = 0) -> None:
+    """Hand scans to the page as static/js/live.js does with a `door.scans` push."""
+    door_page.evaluate(
+        "([scans, omitted]) => document.dispatchEvent(new CustomEvent('door:message',"
+        " {detail: {type: 'door.scans', scans, omitted}}))",
+        [list(scans), omitted],
+    )
 
 
 # The feed's colours for admit (--ok), reject (--bad) and attention (--warn).
@@ -387,25 +408,7 @@ def test_scans_from_other_doors_arrive_live_and_a_resync_corrects_counters(
     door_page, door_ticket
 ):
     """The contract with static/js/live.js: `door:message` and `live:resync`."""
-    scan = {
-        "id": 999_999,
-        "code": "ok",
-        "verdict": "admit",
-        "message": "Admit Zed · General",
-        "ticket_code": "ZZZZZZ2222",
-        "guest_name": "Zed",
-        "ticket_type": "General",
-        "ticket_type_id": door_ticket.ticket_type_id,
-        "device": "Door 3",
-        "staff": "sam",
-        "at": timezone.now().isoformat(),
-        "offline": False,
-    }
-    door_page.evaluate(
-        "scan => document.dispatchEvent(new CustomEvent('door:message',"
-        " {detail: {type: 'door.scans', scans: [scan]}}))",
-        scan,
-    )
+    push_scans_from_another_door(door_page, scan_by_zed_at_door_3(door_ticket))
 
     recent = door_page.locator("[data-recent] li").first
     assert "Zed" in recent.inner_text() and "Door 3" in recent.inner_text()
@@ -431,11 +434,7 @@ def test_refusals_left_out_of_a_flood_push_are_counted_not_hidden(
         "at": timezone.now().isoformat(),
         "offline": False,
     }
-    door_page.evaluate(
-        "scan => document.dispatchEvent(new CustomEvent('door:message',"
-        " {detail: {type: 'door.scans', scans: [scan], omitted: 37}}))",
-        refusal,
-    )
+    push_scans_from_another_door(door_page, refusal, omitted=37)
 
     items = door_page.locator("[data-recent] li")
     assert "Door 9" in items.nth(0).inner_text()  # the newest, on top
