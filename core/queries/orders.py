@@ -7,6 +7,7 @@ from django.db import connection, connections
 from django.db.models import Q, QuerySet
 from django.utils import timezone
 
+from core.folding import fold
 from core.models import Event, Order, OrderLine, OutboundMessage, Payment, Ticket
 from core.rows import model_columns, planned_cursor
 
@@ -89,19 +90,25 @@ def order_search_events() -> QuerySet[Event]:
 
 def search_orders(*, text: str = "", event_id=None) -> list[Order]:
     """Orders for the console, newest first: all of them, or those whose
-    code, ticket code, customer email or name matches `text` (a code
-    exactly, whatever its case; email and name by any part)."""
+    code, ticket code, customer email or name, or a ticket's guest name
+    matches `text` (a code exactly, whatever its case; email and names by
+    any part; guest names ignoring accents, as the door's guest search does,
+    so "garcia" finds the tickets of "Ana García")."""
     orders = Order.objects.select_related("event").order_by("-created_at")
     if event_id:
         orders = orders.filter(event_id=event_id)
     text = (text or "").strip()[:200]
     if text:
-        orders = orders.filter(
+        wanted = (
             Q(code__iexact=text)
             | Q(pk__in=Ticket.objects.filter(code__iexact=text).values("order_id"))
             | Q(customer_email__icontains=text)
             | Q(customer_name__icontains=text)
         )
+        if name := fold(text):
+            guests = Ticket.objects.filter(guest_name_folded__contains=name)
+            wanted |= Q(pk__in=guests.values("order_id"))
+        orders = orders.filter(wanted)
     return list(orders[:CONSOLE_SEARCH_LIMIT])
 
 

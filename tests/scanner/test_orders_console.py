@@ -31,6 +31,18 @@ def test_orders_are_found_by_email_name_order_code_and_ticket_code(client, owner
     assert "No order matches" in nothing.content.decode()
 
 
+def test_a_guest_name_finds_its_order_whatever_the_accents(client, owner):
+    garcia = make_paid_order(
+        TicketTypeFactory(), 1, email="ana@example.com", name="Ana García"
+    )
+    other = make_paid_order(TicketTypeFactory(), 1, name="Ana Garrido")
+    client.force_login(owner)
+    for text in ("garcia", "GARCÍA", "ana garcia"):
+        page = client.get(reverse("scanner:orders"), {"q": text}).content.decode()
+        assert f'data-order="{garcia.code}"' in page, text
+        assert f'data-order="{other.code}"' not in page, text
+
+
 def test_orders_can_be_narrowed_to_one_event(client, manager, paid):
     other = make_paid_order(TicketTypeFactory(), 1)
     client.force_login(manager)
