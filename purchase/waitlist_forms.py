@@ -12,6 +12,23 @@ def waitlist_type_choices(availability: EventAvailability) -> list[tuple]:
     return [("", "Any ticket type"), *choices] if any_type else choices
 
 
+def waitlist_heading(availability: EventAvailability) -> str:
+    """The waitlist card's heading: what is sold out, never more than is.
+
+    With other types still on sale, saying "Sold out" would send buyers away
+    from tickets they can have, so the sold-out types are named instead.
+    static/js/purchase.js words it the same way after a live update.
+    """
+    types, any_type = types_to_wait_for(availability)
+    if any_type:
+        return "Sold out — join the waitlist"
+    names = [t.name for t in types]
+    if len(names) == 1:
+        return f"{names[0]} is sold out — join its waitlist"
+    listed = f"{', '.join(names[:-1])} and {names[-1]}"
+    return f"{listed} are sold out — join their waitlist"
+
+
 class WaitlistForm(forms.Form):
     """Shape-checks the waitlist request; the service applies the rules.
 
@@ -68,6 +85,7 @@ class WaitlistForm(forms.Form):
         super().__init__(*args, **kwargs)
         # The template writes the fields out by hand from these two.
         self.type_choices = waitlist_type_choices(availability)
+        self.heading = waitlist_heading(availability)
         field = self.fields["ticket_type_id"]
         field.choices = self.type_choices
         # No "Any" choice means one type must be chosen.

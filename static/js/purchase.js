@@ -45,14 +45,25 @@ function clearNote(row) {
   }
 }
 
-// The waitlist offers the sold-out types only while others are on sale
+// The waitlist offers the sold-out types only while others are on sale, and
+// its heading names them rather than calling the event sold out
 // (purchase/waitlist_forms.py says the same for the first render).
+function waitlistHeading(names) {
+  if (!names) return "Sold out — join the waitlist";
+  if (names.length === 1) return `${names[0]} is sold out — join its waitlist`;
+  const listed = `${names.slice(0, -1).join(", ")} and ${names.at(-1)}`;
+  return `${listed} are sold out — join their waitlist`;
+}
+
 function updateWaitlistTypes(detail) {
   const select = document.querySelector("[data-waitlist-form] select[name=ticket_type_id]");
   const types = detail?.availability;
   if (!select || !types) return;
   const soldOut = types.filter((item) => item.sold_out);
-  const choices = detail.summary?.is_sold_out || !soldOut.length
+  const anyType = Boolean(detail.summary?.is_sold_out || !soldOut.length);
+  const heading = document.querySelector("[data-waitlist-heading]");
+  if (heading) heading.textContent = waitlistHeading(anyType ? null : soldOut.map((item) => item.name));
+  const choices = anyType
     ? [["", "Any ticket type"], ...types.map((item) => [String(item.id), item.name])]
     : soldOut.map((item) => [String(item.id), item.name]);
   const current = Array.from(select.options, (option) => [option.value, option.text]);

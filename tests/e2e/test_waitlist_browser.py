@@ -75,6 +75,8 @@ def test_partly_sold_out_event_waitlists_the_sold_out_type(live_server, page):
     assert waitlist.is_visible()
     kind = waitlist.get_by_label("Ticket type")
     assert kind.locator("option").all_inner_texts() == ["VIP"]
+    heading = waitlist.get_by_role("heading")
+    assert heading.inner_text() == "VIP is sold out — join its waitlist"
 
     # GA sells out too while the page is open: now any type will do.
     page.evaluate(
@@ -90,6 +92,7 @@ def test_partly_sold_out_event_waitlists_the_sold_out_type(live_server, page):
         [vip.id, ga.id],
     )
     assert kind.locator("option").all_inner_texts() == ["Any ticket type", "VIP", "GA"]
+    assert heading.inner_text() == "Sold out — join the waitlist"
     page.evaluate(
         """([vip, ga]) => document.dispatchEvent(new CustomEvent("availability:update", {
             detail: {
@@ -103,6 +106,7 @@ def test_partly_sold_out_event_waitlists_the_sold_out_type(live_server, page):
         [vip.id, ga.id],
     )
     assert kind.locator("option").all_inner_texts() == ["VIP"]
+    assert heading.inner_text() == "VIP is sold out — join its waitlist"
 
     waitlist.get_by_label("Your name").fill("Vera Vip")
     waitlist.get_by_label("Email").fill("vera@example.com")

@@ -100,6 +100,29 @@ def test_waitlist_card_offers_only_the_sold_out_types_while_others_sell(
     assert 'max="4"' in card
 
 
+def test_waitlist_card_names_the_sold_out_type_not_the_event(client, partly_sold_out):
+    event, _, _ = partly_sold_out
+    page = client.get(f"/buy/events/{event.slug}/").content.decode()
+    card = page[page.index("data-waitlist ") : page.index("data-waitlist-form")]
+    assert "VIP is sold out — join its waitlist" in card
+    assert "Sold out?" not in card
+    assert "Sold out —" not in card
+
+
+def test_waitlist_card_lists_every_sold_out_type(client, partly_sold_out):
+    event, _, _ = partly_sold_out
+    box = TicketTypeFactory(event=event, name="Box", capacity=1, max_per_order=2)
+    make_paid_order(box, 1)
+    page = client.get(f"/buy/events/{event.slug}/").content.decode()
+    assert "Box and VIP are sold out — join their waitlist" in page
+
+
+def test_waitlist_card_of_a_sold_out_event_says_sold_out(client, sold_out):
+    event, _ = sold_out
+    page = client.get(f"/buy/events/{event.slug}/").content.decode()
+    assert "Sold out — join the waitlist" in page
+
+
 def test_joining_a_partly_sold_out_event_for_a_sold_out_type(client, partly_sold_out):
     event, vip, _ = partly_sold_out
     response = _post(client, event, ticket_type_id=str(vip.id))
