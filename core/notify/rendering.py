@@ -13,8 +13,8 @@ from email.mime.image import MIMEImage
 
 from django.conf import settings
 from django.core.mail import EmailMultiAlternatives
-from django.template import TemplateDoesNotExist
-from django.template.loader import render_to_string
+from django.template import Context, TemplateDoesNotExist
+from django.template.loader import get_template, render_to_string
 
 from core.models import OutboundMessage, Ticket
 from core.notify.ics import event_ics
@@ -76,12 +76,21 @@ EMAIL_EXTRAS: dict[str, tuple[Callable, ...]] = {
 }
 
 
+def render_plain(template_name: str, context: dict) -> str:
+    """A subject, text part or SMS: plain text, so nothing is HTML-escaped.
+
+    Rendered as HTML, "Jack's" would reach the customer as "Jack&#x27;s".
+    """
+    template = get_template(template_name).template
+    return template.render(Context(context, autoescape=False))
+
+
 def build_email(message: OutboundMessage) -> EmailMultiAlternatives:
     """The Django email for a queued row (TemplateDoesNotExist if its kind has none)."""
     kind = message.kind
     context = message_context(message)
-    subject = " ".join(render_to_string(f"emails/{kind}_subject.txt", context).split())
-    text = render_to_string(f"emails/{kind}.txt", context)
+    subject = " ".join(render_plain(f"emails/{kind}_subject.txt", context).split())
+    text = render_plain(f"emails/{kind}.txt", context)
     email = EmailMultiAlternatives(
         subject, text, settings.DEFAULT_FROM_EMAIL, [message.to]
     )
@@ -96,5 +105,5 @@ def build_email(message: OutboundMessage) -> EmailMultiAlternatives:
 
 def build_sms(message: OutboundMessage) -> str:
     return " ".join(
-        render_to_string(f"sms/{message.kind}.txt", message_context(message)).split()
+        render_plain(f"sms/{message.kind}.txt", message_context(message)).split()
     )
