@@ -9,6 +9,7 @@ urlpatterns = [
     path("events/<slug:slug>/", views.event_page, name="event"),
     path("o/<str:token>/", views.order_page, name="order"),
     path("o/<str:token>/pay/", views.pay_order, name="pay_order"),
+    path("o/<str:token>/calendar.ics", views.order_calendar, name="order_calendar"),
     path("o/<str:token>/done/", views.checkout_return, name="checkout_return"),
     path("o/<str:token>/cancel/", views.checkout_cancel, name="checkout_cancel"),
     path("o/<str:token>/test-payment/", views.simulated_pay, name="simulated_pay"),

@@ -26,6 +26,7 @@ from core.exceptions import (
     TicketingError,
 )
 from core.models import Order, Payment, Ticket
+from core.notify.ics import event_ics
 from core.queries.orders import order_by_token, order_view, ticket_by_token
 from core.queries.snapshots import (
     checkout_event_snapshot,
@@ -40,6 +41,7 @@ from core.services.payments import (
     start_payment,
     sync_checkout,
 )
+from core.sites import site_url
 from core.tickets.qr import qr_svg
 from purchase.shells import hole, shell_for
 from purchase.waitlist_forms import WaitlistForm
@@ -278,6 +280,25 @@ def _render_order(
         "waiting": returned and order.status == Order.Status.PENDING,
     }
     response = render(request, "purchase/order.html", context)
+    response["Referrer-Policy"] = "no-referrer"
+    response["Cache-Control"] = "private, no-store"
+    return response
+
+
+def order_calendar(request: HttpRequest, token: str) -> HttpResponse:
+    """The paid order's event as an .ics file, the one its confirmation email
+    attaches: the buyer who opens the order from the text message, or comes
+    back to it later, can add the event to a calendar too."""
+    order = _order_or_404(token)
+    if order.status != Order.Status.PAID:
+        raise Http404("No tickets to put in a calendar")
+    event = order.event
+    order_url = site_url("purchase", "purchase:order", order.token, absolute=True)
+    response = HttpResponse(
+        event_ics(event, order=order, url=order_url),
+        content_type="text/calendar; charset=utf-8",
+    )
+    response["Content-Disposition"] = f'attachment; filename="{event.slug}.ics"'
     response["Referrer-Policy"] = "no-referrer"
     response["Cache-Control"] = "private, no-store"
     return response

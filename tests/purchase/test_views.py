@@ -230,6 +230,44 @@ def test_ticket_page_shows_a_large_qr_and_status(client, ticket_type):
     assert "Void" in html and "<svg" not in html
 
 
+def test_a_paid_order_can_be_added_to_a_calendar_from_its_pages(client, settings):
+    settings.PUBLIC_BASE_URL = "https://tickets.example.com"
+    event = EventFactory(name="Rock, Paper; Live", venue="Sala Apolo, Barcelona")
+    order = make_paid_order(TicketTypeFactory(event=event), 1)
+    ticket = order.tickets.get()
+    url = f"/buy/o/{order.token}/calendar.ics"
+    assert f'href="{url}"' in client.get(f"/buy/o/{order.token}/").content.decode()
+    assert f'href="{url}"' in client.get(f"/buy/t/{ticket.token}/").content.decode()
+
+    response = client.get(url)
+    assert response.status_code == 200
+    assert response["Content-Type"] == "text/calendar; charset=utf-8"
+    assert response["Content-Disposition"] == f'attachment; filename="{event.slug}.ics"'
+    assert response["Cache-Control"] == "private, no-store"
+    ics = response.content.decode()
+    assert ics.startswith("BEGIN:VCALENDAR\r\n") and ics.endswith("END:VCALENDAR\r\n")
+    assert "SUMMARY:Rock\\, Paper\\; Live\r\n" in ics
+    assert f"URL:https://tickets.example.com/buy/o/{order.token}/" in ics
+    # The same event as the email's file, so adding both makes one entry.
+    assert f"UID:{order.code}-{event.id}@nightpass" in ics
+
+
+def test_an_unpaid_or_refunded_order_offers_no_calendar(client, ticket_type):
+    pending = place_order(
+        event_id=ticket_type.event_id,
+        quantities={ticket_type.id: 1},
+        customer_name="Pat",
+        customer_email="pat@example.com",
+    )
+    assert client.get(f"/buy/o/{pending.token}/calendar.ics").status_code == 404
+    assert "calendar.ics" not in client.get(f"/buy/o/{pending.token}/").content.decode()
+    order = make_paid_order(ticket_type, 1)
+    void_order(order_id=order.id)
+    ticket = order.tickets.get()
+    assert "calendar.ics" not in client.get(f"/buy/t/{ticket.token}/").content.decode()
+    assert client.get("/buy/o/nope/calendar.ics").status_code == 404
+
+
 def test_unknown_tokens_are_not_found(client):
     assert client.get("/buy/t/nope/").status_code == 404
     assert client.get("/buy/o/nope/").status_code == 404
