@@ -7,7 +7,7 @@ from django.core import mail
 from core.models import Order
 from core.notify.delivery import send_due_messages
 from core.services.checkout import place_order
-from tests.factories import EventFactory, TicketTypeFactory
+from tests.factories import EventFactory, TicketTypeFactory, make_paid_order
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
@@ -157,6 +157,31 @@ def test_pay_page_fits_a_small_phone_and_its_links_are_tappable(live_server, pag
     page.goto(f"{live_server.url}/buy/o/{order.token}/pay/")
     cancel = page.get_by_role("link", name="Cancel and release the tickets")
     assert cancel.bounding_box()["height"] >= 44
+
+
+def _line_count(locator) -> int:
+    return locator.evaluate(
+        """(el) => {
+            const range = document.createRange();
+            range.selectNodeContents(el);
+            return new Set(Array.from(range.getClientRects(), (r) => r.top)).size;
+        }"""
+    )
+
+
+def test_order_page_fits_a_small_phone_with_its_tickets(live_server, page):
+    page.set_viewport_size({"width": 320, "height": 568})
+    ga = TicketTypeFactory(event=EventFactory(name="Narrow Night"), name="Standing")
+    order = make_paid_order(ga, 2, name="Chloé Martin")
+    page.goto(f"{live_server.url}/buy/o/{order.token}/")
+    assert page.evaluate("document.documentElement.scrollWidth") <= 320
+    buttons = page.get_by_role("link", name="Open ticket")
+    assert buttons.count() == 2
+    for i in range(2):
+        assert _line_count(buttons.nth(i)) == 1, "the button's label wraps"
+        assert buttons.nth(i).bounding_box()["height"] >= 44
+    calendar = page.get_by_role("link", name="Add to calendar")
+    assert calendar.bounding_box()["height"] >= 44
 
 
 def test_going_back_from_payment_and_buying_again_keeps_one_order(live_server, page):
