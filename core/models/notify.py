@@ -79,3 +79,11 @@ class OutboundMessage(models.Model):
     @property
     def kind_label(self) -> str:
         return KIND_LABELS.get(self.kind, self.kind.replace("_", " ").capitalize())
+
+    @property
+    def undelivered(self) -> bool:
+        """Given up on, or tried and waiting to be tried again (the rows
+        messages_needing_attention lists)."""
+        return self.status == self.Status.FAILED or (
+            self.status == self.Status.QUEUED and self.attempts > 0
+        )

@@ -128,6 +128,10 @@ class ConsoleOrder:
         return self.order.status == Order.Status.PAID
 
     @property
+    def undelivered_messages(self) -> list[OutboundMessage]:
+        return [m for m in self.messages if m.undelivered]
+
+    @property
     def live_tickets(self) -> int:
         return sum(1 for t in self.tickets if t.status != Ticket.Status.VOID)
 

@@ -14,6 +14,9 @@ def resend_order_tickets(*, order_id, to: str = "") -> OutboundMessage:
     """Queue the order's confirmation (its tickets) again, to the customer's
     address or a corrected one: the customer lost it, or typed it wrong.
 
+    A confirmation that failed is queued again (resend_message, which locks
+    it) rather than a copy beside it, so it stops showing as failed on the
+    Messages page, where a second resend would send the tickets twice.
     Raises NotFound, InvalidRequest for a bad address, or InvalidRequest
     when the order has no tickets to send (not paid, or refunded).
     """
@@ -25,6 +28,17 @@ def resend_order_tickets(*, order_id, to: str = "") -> OutboundMessage:
             "Only a paid order has tickets to send.", code="order_not_paid"
         )
     to = clean_email((to or "").strip() or order.customer_email)
+    failed = (
+        order.messages.filter(
+            channel=OutboundMessage.Channel.EMAIL,
+            kind="order_confirmation",
+            status=OutboundMessage.Status.FAILED,
+        )
+        .order_by("-pk")
+        .first()
+    )
+    if failed is not None:
+        return resend_message(message_id=failed.pk, to=to)
     return queue_email(kind="order_confirmation", to=to, order=order)
 
 

@@ -4,7 +4,9 @@ import pytest
 from django.urls import reverse
 
 from core.models import AuditLogEntry, Order, OutboundMessage, Payment, Ticket
+from core.notify.delivery import send_due_messages
 from core.queries.availability import get_event_availability
+from core.queries.messages import messages_needing_attention
 from core.services.checkout import place_order
 from tests.factories import EventFactory, TicketTypeFactory, make_paid_order
 
@@ -148,6 +150,50 @@ def test_tickets_can_be_sent_again_to_a_corrected_address(client, owner, paid):
     )
     assert "valid email address" in bad.content.decode()
     assert OutboundMessage.objects.count() == sent
+
+
+def _fail(message, error="SendGrid 400: Does not contain a valid address."):
+    message.status = OutboundMessage.Status.FAILED
+    message.attempts = 1
+    message.last_error = error
+    message.save()
+    return message
+
+
+def test_a_message_that_did_not_go_out_stands_out_with_its_reason(client, owner, paid):
+    client.force_login(owner)
+    url = reverse("scanner:order_detail", args=[paid.id])
+    assert "data-undelivered" not in client.get(url).content.decode()
+
+    failed = _fail(paid.messages.get(kind="order_confirmation"))
+    html = client.get(url).content.decode()
+    assert "data-undelivered" in html
+    assert "1 message has not reached the customer" in html
+    item = html[html.index(f'data-message="{failed.pk}"') :]
+    item = item[: item.index("</li>")]
+    assert "badge-soldout" in item and "Failed" in item
+    assert "Does not contain a valid address." in item
+    assert 'href="/scanner/messages/"' in html
+
+
+def test_sending_the_tickets_again_resends_the_failed_email_not_a_copy(
+    client, owner, paid, mailoutbox
+):
+    failed = _fail(paid.messages.get(kind="order_confirmation"))
+    before = OutboundMessage.objects.count()
+    client.force_login(owner)
+    client.post(
+        reverse("scanner:order_resend", args=[paid.id]),
+        {"to": "rosa.parks@example.org"},
+    )
+    assert OutboundMessage.objects.count() == before
+    failed.refresh_from_db()
+    assert failed.status == OutboundMessage.Status.QUEUED
+    assert (failed.to, failed.attempts) == ("rosa.parks@example.org", 0)
+    # Nothing is left for someone on the Messages page to resend twice.
+    assert not messages_needing_attention().exists()
+    send_due_messages()
+    assert [m.to for m in mailoutbox] == [["rosa.parks@example.org"]]
 
 
 def test_door_staff_see_no_orders(client, door, paid):
