@@ -37,6 +37,8 @@ def test_managers_see_failed_sends_and_resend_them(client, request, who, failed_
     assert "SendGrid 503" in html and failed_email.to in html
     assert "Tickets (order confirmation)" in html and "order_confirmation" not in html
     assert "Messages" in html  # the nav link to this page
+    # Its order is a tap away, to check the customer's details.
+    assert f'href="/scanner/orders/{failed_email.order_id}/"' in html
 
     response = client.post(
         f"/scanner/messages/{failed_email.pk}/resend/", {"to": "fixed@example.com"}
