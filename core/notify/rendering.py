@@ -9,10 +9,12 @@ Email: templates/emails/<kind>_subject.txt, <kind>.txt and (optional)
 
 import contextlib
 from collections.abc import Callable
+from email.mime.base import MIMEBase
 from email.mime.image import MIMEImage
 
 from django.conf import settings
 from django.core.mail import EmailMultiAlternatives
+from django.core.mail.message import SafeMIMEMultipart
 from django.template import Context, TemplateDoesNotExist
 from django.template.loader import get_template, render_to_string
 
@@ -20,6 +22,55 @@ from core.models import OutboundMessage, Ticket
 from core.notify.ics import event_ics
 from core.sites import site_url
 from core.tickets.qr import qr_png
+
+
+class EmailWithInlineImages(EmailMultiAlternatives):
+    """An email whose inline images (attached MIME parts with a Content-ID)
+    travel with its HTML part, as RFC 2387 has it:
+    mixed[alternative[text, related[html, images...]], files...].
+
+    Django puts them beside the alternatives in multipart/mixed, where Apple
+    Mail and Outlook show every QR code again, unlabelled, below the message.
+    They stay in `attachments`, so a backend that builds its own message
+    (SendGrid) still finds them there.
+    """
+
+    def _create_message(self, msg):
+        msg = self._create_alternatives(msg)
+        inline = [
+            part
+            for part in self.attachments
+            if isinstance(part, MIMEBase) and part["Content-ID"]
+        ]
+        parts = msg.get_payload() if msg.is_multipart() else []
+        html_at = next(
+            (
+                i
+                for i, part in enumerate(parts)
+                if part.get_content_type() == "text/html"
+            ),
+            None,
+        )
+        if not inline or html_at is None:
+            return self._create_attachments(msg)
+        encoding = self.encoding or settings.DEFAULT_CHARSET
+        related = SafeMIMEMultipart(_subtype="related", encoding=encoding)
+        related.set_param("type", "text/html")
+        related.attach(parts[html_at])
+        for part in inline:
+            related.attach(part)
+        parts[html_at] = related
+        files = [a for a in self.attachments if all(a is not p for p in inline)]
+        if not files:
+            return msg
+        mixed = SafeMIMEMultipart(_subtype=self.mixed_subtype, encoding=encoding)
+        mixed.attach(msg)
+        for attachment in files:
+            if isinstance(attachment, MIMEBase):
+                mixed.attach(attachment)
+            else:
+                mixed.attach(self._create_attachment(*attachment))
+        return mixed
 
 
 def message_context(message: OutboundMessage) -> dict:
@@ -91,7 +142,7 @@ def build_email(message: OutboundMessage) -> EmailMultiAlternatives:
     context = message_context(message)
     subject = " ".join(render_plain(f"emails/{kind}_subject.txt", context).split())
     text = render_plain(f"emails/{kind}.txt", context)
-    email = EmailMultiAlternatives(
+    email = EmailWithInlineImages(
         subject, text, settings.DEFAULT_FROM_EMAIL, [message.to]
     )
     with contextlib.suppress(TemplateDoesNotExist):

@@ -1,5 +1,7 @@
 """What the customer reads: subjects, text parts and texts as rendered."""
 
+from email.mime.image import MIMEImage
+
 import pytest
 from django.utils import timezone
 
@@ -63,3 +65,37 @@ def test_a_waitlist_email_subject_is_not_html_escaped(jacks_order):
     email = build_email(message)
     assert email.subject == "You're on the waitlist for Rock & Roll at Jack's"
     assert "Ana O'Neil" in email.body and "&#x27;" not in email.body
+
+
+def _tree(part) -> list:
+    """A MIME part as [content type, children...]: the shape a mail app reads."""
+    if not part.is_multipart():
+        return part.get_content_type()
+    return [part.get_content_type(), *map(_tree, part.get_payload())]
+
+
+def test_qr_images_travel_with_the_html_they_illustrate(jacks_order):
+    """In multipart/related with the HTML (RFC 2387), not loose beside it,
+    where Apple Mail and Outlook repeat every QR code below the message."""
+    second = make_paid_order(jacks_order.lines.get().ticket_type, 2)
+    message = second.messages.get(kind="order_confirmation")
+    email = build_email(message)
+    raw = email.message()
+    assert _tree(raw) == [
+        "multipart/mixed",
+        [
+            "multipart/alternative",
+            "text/plain",
+            ["multipart/related", "text/html", "image/png", "image/png"],
+        ],
+        "text/calendar",
+    ]
+    related = raw.get_payload()[0].get_payload()[1]
+    assert related.get_param("type") == "text/html"
+    html = related.get_payload()[0].get_payload(decode=True).decode()
+    for image in related.get_payload()[1:]:
+        cid = image["Content-ID"].strip("<>")
+        assert f'src="cid:{cid}"' in html
+        assert image.get_content_disposition() == "inline"
+    # Backends that build their own message (SendGrid) still find them.
+    assert sum(isinstance(a, MIMEImage) for a in email.attachments) == 2
