@@ -1,5 +1,6 @@
 """What the customer reads: subjects, text parts and texts as rendered."""
 
+from datetime import UTC, datetime
 from email.mime.image import MIMEImage
 
 import pytest
@@ -99,3 +100,17 @@ def test_qr_images_travel_with_the_html_they_illustrate(jacks_order):
         assert image.get_content_disposition() == "inline"
     # Backends that build their own message (SendGrid) still find them.
     assert sum(isinstance(a, MIMEImage) for a in email.attachments) == 2
+
+
+def test_the_html_email_says_when_doors_open_as_the_text_does():
+    event = EventFactory(
+        name="Doors Night",
+        time_zone="Europe/Madrid",
+        starts_at=datetime(2026, 12, 4, 20, 0, tzinfo=UTC),
+        doors_at=datetime(2026, 12, 4, 19, 0, tzinfo=UTC),
+    )
+    order = make_paid_order(TicketTypeFactory(event=event), 1)
+    email = build_email(order.messages.get(kind="order_confirmation"))
+    html, _ = email.alternatives[0]
+    assert "Friday 4 December 2026 · 21:00 · doors 20:00" in html
+    assert "doors 20:00" in email.body
