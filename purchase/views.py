@@ -193,6 +193,7 @@ def event_page(request: HttpRequest, slug: str) -> HttpResponse:
         "error": error,
         "error_field": ERROR_FIELDS.get(getattr(error, "code", ""), ""),
         "hold_minutes": settings.HOLD_MINUTES,
+        "offer_hours": settings.WAITLIST_OFFER_HOURS,
         "waitlist_open": any(r["row"].sold_out for r in rows),
     }
     if _shell_serves(request, error):

@@ -134,6 +134,7 @@ def _message_context(entry: WaitlistEntry) -> dict:
         "entry_id": entry.pk,
         "name": entry.name,
         "quantity": entry.quantity,
+        "offer_hours": settings.WAITLIST_OFFER_HOURS,
         "ticket_type": entry.ticket_type.name
         if entry.ticket_type_id
         else "any ticket type",
@@ -261,7 +262,6 @@ def offer_freed_seats(
             ]
         )
         context = _message_context(entry) | {
-            "offer_hours": settings.WAITLIST_OFFER_HOURS,
             "offer_ticket_type": ticket_type.name,
             "claim_url": site_url(
                 "purchase", "purchase:pay_order", token=order.token, absolute=True

@@ -18,3 +18,15 @@ def money(amount, currency: str = "usd") -> str:
     symbol = SYMBOLS.get((currency or "").lower())
     text = f"{amount:,.2f}"
     return f"{symbol}{text}" if symbol else f"{text} {currency.upper()}"
+
+
+@register.filter
+def hours(value) -> str:
+    """`24|hours` → "24 hours", `1|hours` → "1 hour"; empty for no value."""
+    if value in (None, ""):
+        return ""
+    try:
+        count = int(value)
+    except (TypeError, ValueError):
+        return ""
+    return f"{count} hour" if count == 1 else f"{count} hours"

@@ -208,3 +208,27 @@ def test_refused_join_summarises_the_errors_with_links_to_the_fields(client, sol
     summary = page[page.index("data-error-summary") : page.index('for="id_name"')]
     assert '<a href="#id_email">Please enter a valid email address.</a>' in summary
     assert '<a href="#id_quantity">Please ask for at least one ticket.</a>' in summary
+
+
+@pytest.mark.parametrize(("hours", "phrase"), [(2, "2 hours"), (1, "1 hour")])
+def test_the_waitlist_says_how_long_an_offer_is_held(
+    client, settings, sold_out, hours, phrase
+):
+    """The copy follows WAITLIST_OFFER_HOURS rather than saying "a day"."""
+    from core.notify.rendering import build_email
+
+    settings.WAITLIST_OFFER_HOURS = hours
+    event, seat = sold_out
+    for url in (f"/buy/events/{event.slug}/", f"/buy/events/{event.slug}/waitlist/"):
+        page = client.get(url).content.decode()
+        assert f"held for {phrase}," in page, url
+        assert "a day" not in page, url
+    _post(client, event, quantity="1")
+    TicketType.objects.filter(pk=seat.pk).update(capacity=3)
+    event.venue_capacity = 3
+    event.save()
+    offer_freed_seats(event_id=event.id)
+    for kind in ("waitlist_joined", "waitlist_offer"):
+        email = build_email(OutboundMessage.objects.get(kind=kind))
+        for part in (email.body, email.alternatives[0][0]):
+            assert f" {phrase}" in part and "a day" not in part, kind
