@@ -1,6 +1,8 @@
 from django.db import models
 from django.db.models import Q
 
+from core.notify.reasons import plain_reason
+
 # What each kind of message is, in the owner's words (the console lists them).
 KIND_LABELS = {
     "order_confirmation": "Tickets (order confirmation)",
@@ -87,3 +89,9 @@ class OutboundMessage(models.Model):
         return self.status == self.Status.FAILED or (
             self.status == self.Status.QUEUED and self.attempts > 0
         )
+
+    @property
+    def error_reason(self) -> str:
+        """Why it has not gone out, in plain words ("" when nothing went wrong)."""
+        retrying = self.status == self.Status.QUEUED
+        return plain_reason(self.last_error, channel=self.channel, retrying=retrying)

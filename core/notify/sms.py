@@ -45,7 +45,10 @@ def send_sms(*, to: str, body: str) -> str:
             to=to, from_=settings.TWILIO_FROM_NUMBER, body=body
         )
     except TwilioRestException as exc:
-        error = f"Twilio {exc.status}: {exc.msg}"
+        # Twilio's error code (21211: not a valid number...) says more than
+        # the status; core.notify.reasons reads it.
+        code = f" (error {exc.code})" if exc.code and exc.code != exc.status else ""
+        error = f"Twilio {exc.status}{code}: {exc.msg}"
         if is_permanent_status(exc.status):
             raise PermanentDeliveryError(error) from exc
         raise DeliveryError(error) from exc

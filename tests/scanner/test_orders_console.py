@@ -176,6 +176,29 @@ def test_a_message_that_did_not_go_out_stands_out_with_its_reason(client, owner,
     assert 'href="/scanner/messages/"' in html
 
 
+def test_a_providers_refusal_is_explained_in_plain_words(client, owner, paid):
+    """The owner reads why; the provider's raw answer is still there, folded."""
+    raw = (
+        'PermanentDeliveryError: SendGrid 400: b\'{"errors":[{"message":'
+        '"The to email does not contain a valid address.","field":'
+        '"personalizations.0.to.0.email"}]}\''
+    )
+    failed = _fail(paid.messages.get(kind="order_confirmation"), raw)
+    client.force_login(owner)
+    for url in (
+        reverse("scanner:order_detail", args=[paid.id]),
+        reverse("scanner:messages"),
+    ):
+        html = client.get(url).content.decode()
+        item = html[html.index(f'data-message="{failed.pk}"') :]
+        reason = item[item.index("data-reason>") :]
+        reason = reason[: reason.index("</span>")]
+        assert "Why: The email address was refused as invalid." in reason, url
+        assert "SendGrid" not in reason and "{" not in reason, url
+        details = item[item.index("<details") : item.index("</details>")]
+        assert "personalizations.0.to.0.email" in details, url
+
+
 def test_sending_the_tickets_again_resends_the_failed_email_not_a_copy(
     client, owner, paid, mailoutbox
 ):
