@@ -4,7 +4,7 @@ import functools
 from dataclasses import dataclass
 
 from django.db import connection, connections
-from django.db.models import Q, QuerySet
+from django.db.models import Exists, OuterRef, Q, QuerySet
 from django.utils import timezone
 
 from core.folding import fold
@@ -93,8 +93,19 @@ def search_orders(*, text: str = "", event_id=None) -> list[Order]:
     code, ticket code, customer email or name, or a ticket's guest name
     matches `text` (a code exactly, whatever its case; email and names by
     any part; guest names ignoring accents, as the door's guest search does,
-    so "garcia" finds the tickets of "Ana García")."""
-    orders = Order.objects.select_related("event").order_by("-created_at")
+    so "garcia" finds the tickets of "Ana García").
+
+    Each order carries `email_failed` and `sms_failed`: whether a message
+    to its customer was given up on (the list flags them), computed in the
+    same query."""
+    orders = (
+        Order.objects.select_related("event")
+        .annotate(
+            email_failed=_failed_send(OutboundMessage.Channel.EMAIL),
+            sms_failed=_failed_send(OutboundMessage.Channel.SMS),
+        )
+        .order_by("-created_at")
+    )
     if event_id:
         orders = orders.filter(event_id=event_id)
     text = (text or "").strip()[:200]
@@ -110,6 +121,16 @@ def search_orders(*, text: str = "", event_id=None) -> list[Order]:
             wanted |= Q(pk__in=guests.values("order_id"))
         orders = orders.filter(wanted)
     return list(orders[:CONSOLE_SEARCH_LIMIT])
+
+
+def _failed_send(channel: str) -> Exists:
+    return Exists(
+        OutboundMessage.objects.filter(
+            order_id=OuterRef("pk"),
+            channel=channel,
+            status=OutboundMessage.Status.FAILED,
+        )
+    )
 
 
 @dataclass(frozen=True)

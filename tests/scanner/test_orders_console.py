@@ -199,6 +199,49 @@ def test_a_providers_refusal_is_explained_in_plain_words(client, owner, paid):
         assert "personalizations.0.to.0.email" in details, url
 
 
+def test_the_list_flags_orders_whose_email_or_text_failed(client, owner, paid):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    texted = make_paid_order(TicketTypeFactory(), 1, email="tex@example.com")
+    fine = make_paid_order(TicketTypeFactory(), 1, email="fine@example.com")
+    _fail(paid.messages.get(kind="order_confirmation"))
+    sms = OutboundMessage.objects.create(
+        channel=OutboundMessage.Channel.SMS,
+        kind="order_tickets_link",
+        to="+34600000000",
+        order=texted,
+        next_attempt_at=texted.created_at,
+    )
+    _fail(sms, "PermanentDeliveryError: Twilio 400 (error 21614): not a mobile")
+    client.force_login(owner)
+
+    def rows() -> dict[str, str]:
+        with CaptureQueriesContext(connection) as queries:
+            html = client.get(reverse("scanner:orders")).content.decode()
+        rows.queries = len(queries)
+        found = {}
+        for order in (paid, texted, fine):
+            row = html[html.index(f'data-order="{order.code}"') :]
+            found[order.code] = row[: row.index("</tr>")]
+        return found
+
+    found = rows()
+    assert 'data-send-failed="email"' in found[paid.code]
+    assert "Email failed" in found[paid.code]
+    assert 'data-send-failed="sms"' not in found[paid.code]
+    assert 'data-send-failed="sms"' in found[texted.code]
+    assert "Text failed" in found[texted.code]
+    assert 'data-send-failed="email"' not in found[texted.code]
+    assert "data-send-failed" not in found[fine.code]
+    # One query for the flags of every order, not one per order.
+    before = rows.queries
+    for _ in range(3):
+        _fail(make_paid_order(TicketTypeFactory(), 1).messages.get())
+    rows()
+    assert rows.queries == before
+
+
 def test_sending_the_tickets_again_resends_the_failed_email_not_a_copy(
     client, owner, paid, mailoutbox
 ):
