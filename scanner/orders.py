@@ -77,10 +77,27 @@ def order_refund(request: HttpRequest, order_id) -> HttpResponse:
 @require_POST
 @role_required(*MANAGERS)
 def order_resend(request: HttpRequest, order_id) -> HttpResponse:
+    """Send the tickets again; to a corrected address, the order is corrected
+    too unless the staff member unticked "also correct the order's email"."""
     try:
-        message = resend_order_tickets(order_id=order_id, to=request.POST.get("to", ""))
+        resent = resend_order_tickets(
+            order_id=order_id,
+            to=request.POST.get("to", ""),
+            correct_order=request.POST.get("correct") == "yes",
+            actor=request.user,
+        )
     except TicketingError as exc:
         messages.error(request, exc.message)
     else:
-        messages.success(request, f"Tickets queued to {message.to}.")
+        messages.success(request, _resent_message("Tickets", resent, "email"))
     return redirect("scanner:order_detail", order_id=order_id)
+
+
+def _resent_message(what: str, resent, field: str) -> str:
+    to = resent.message.to
+    if resent.corrected_from:
+        return (
+            f"{what} sent to {to}; the order's {field} is now {to}"
+            f" (it was {resent.corrected_from})."
+        )
+    return f"{what} sent to {to}."

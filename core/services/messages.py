@@ -1,33 +1,57 @@
 """Staff actions on the outbox."""
 
+from dataclasses import dataclass
+
 from django.db import transaction
 from django.utils import timezone
 
 from core.exceptions import InvalidRequest, NotFound
-from core.models import Order, OutboundMessage
+from core.models import Order, OutboundMessage, Ticket
 from core.notify.outbox import queue_email
+from core.services.audit import record_change
 from core.services.checkout import clean_email, clean_phone
+from core.services.locks import lock_order
+
+
+@dataclass(frozen=True)
+class Resent:
+    """What a resend from an order's page did: the message queued again, and
+    the order's previous address when it was corrected to the new one."""
+
+    message: OutboundMessage
+    corrected_from: str = ""
 
 
 @transaction.atomic
-def resend_order_tickets(*, order_id, to: str = "") -> OutboundMessage:
+def resend_order_tickets(
+    *, order_id, to: str = "", correct_order: bool = False, actor=None
+) -> Resent:
     """Queue the order's confirmation (its tickets) again, to the customer's
     address or a corrected one: the customer lost it, or typed it wrong.
+
+    With `correct_order` and an address other than the order's, the order's
+    customer email becomes the new one, and so does the guest email of its
+    tickets that had the old one, so the refund notice and every later email
+    go there too; the change is in the audit log under `actor`.
 
     A confirmation that failed is queued again (resend_message, which locks
     it) rather than a copy beside it, so it stops showing as failed on the
     Messages page, where a second resend would send the tickets twice.
-    Raises NotFound, InvalidRequest for a bad address, or InvalidRequest
-    when the order has no tickets to send (not paid, or refunded).
+    Locks the order, then that message. Raises NotFound, InvalidRequest for
+    a bad address, or InvalidRequest when the order has no tickets to send
+    (not paid, or refunded).
     """
-    order = Order.objects.filter(pk=order_id).first()
-    if order is None:
-        raise NotFound("That order does not exist.")
+    order = _lock_order(order_id)
     if order.status != Order.Status.PAID:
         raise InvalidRequest(
             "Only a paid order has tickets to send.", code="order_not_paid"
         )
     to = clean_email((to or "").strip() or order.customer_email)
+    corrected_from = ""
+    if correct_order and to.lower() != order.customer_email.lower():
+        corrected_from = _correct_contact(
+            order, field="customer_email", guest_field="guest_email", to=to, actor=actor
+        )
     failed = (
         order.messages.filter(
             channel=OutboundMessage.Channel.EMAIL,
@@ -38,8 +62,43 @@ def resend_order_tickets(*, order_id, to: str = "") -> OutboundMessage:
         .first()
     )
     if failed is not None:
-        return resend_message(message_id=failed.pk, to=to)
-    return queue_email(kind="order_confirmation", to=to, order=order)
+        message = resend_message(message_id=failed.pk, to=to)
+    else:
+        message = queue_email(kind="order_confirmation", to=to, order=order)
+    return Resent(message=message, corrected_from=corrected_from)
+
+
+def _lock_order(order_id) -> Order:
+    try:
+        return lock_order(order_id)
+    except Order.DoesNotExist as exc:
+        raise NotFound("That order does not exist.") from exc
+
+
+def _correct_contact(
+    order: Order, *, field: str, guest_field: str, to: str, actor
+) -> str:
+    """Set the locked order's email or phone, and its tickets' where they were
+    the same; record it. Returns the previous value."""
+    previous = getattr(order, field)
+    setattr(order, field, to)
+    order.save(update_fields=[field, "updated_at"])
+    tickets = Ticket.objects.filter(order=order)
+    if field == "customer_email":
+        tickets = tickets.filter(guest_email__iexact=previous)
+    else:
+        tickets = tickets.filter(guest_phone=previous)
+    updated = tickets.update(**{guest_field: to, "updated_at": timezone.now()})
+    record_change(
+        actor=actor,
+        action="order.email" if field == "customer_email" else "order.phone",
+        obj=order,
+        object_repr=f"{order.code} · {order.customer_name}",
+        event=order.event,
+        before={field: previous},
+        after={field: to, "tickets_updated": updated},
+    )
+    return previous
 
 
 @transaction.atomic

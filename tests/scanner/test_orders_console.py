@@ -137,7 +137,7 @@ def test_tickets_can_be_sent_again_to_a_corrected_address(client, owner, paid):
         {"to": "rosa.parks@example.org"},
         follow=True,
     )
-    assert "Tickets queued to rosa.parks@example.org" in response.content.decode()
+    assert "Tickets sent to rosa.parks@example.org." in response.content.decode()
     assert OutboundMessage.objects.filter(
         order=paid, kind="order_confirmation", to="rosa.parks@example.org"
     ).exists()
@@ -150,6 +150,68 @@ def test_tickets_can_be_sent_again_to_a_corrected_address(client, owner, paid):
     )
     assert "valid email address" in bad.content.decode()
     assert OutboundMessage.objects.count() == sent
+
+
+def test_sending_to_a_corrected_address_corrects_the_order(client, owner, paid):
+    """The customer typed it wrong: the refund notice and later emails must
+    not go to the typo, and the change is in the event's audit log."""
+    paid.customer_email = "rosa@exmaple.com"
+    paid.save()
+    paid.tickets.update(guest_email="rosa@exmaple.com")
+    comp = paid.tickets.first()
+    comp.guest_email = "friend@example.com"  # a guest of their own stays
+    comp.save()
+    client.force_login(owner)
+    page = client.get(reverse("scanner:order_detail", args=[paid.id]))
+    # What the owner expects of a corrected address is the default.
+    assert 'name="correct" value="yes" checked' in page.content.decode()
+    response = client.post(
+        reverse("scanner:order_resend", args=[paid.id]),
+        {"to": "rosa@example.com", "correct": "yes"},
+        follow=True,
+    )
+    html = response.content.decode()
+    assert (
+        "Tickets sent to rosa@example.com; the order&#x27;s email is now"
+        " rosa@example.com (it was rosa@exmaple.com)." in html
+    )
+    paid.refresh_from_db()
+    assert paid.customer_email == "rosa@example.com"
+    assert sorted(paid.tickets.values_list("guest_email", flat=True)) == [
+        "friend@example.com",
+        "rosa@example.com",
+    ]
+    entry = AuditLogEntry.objects.get(action="order.email")
+    assert entry.actor == owner and entry.event_id == paid.event_id
+    assert entry.before == {"customer_email": "rosa@exmaple.com"}
+    assert entry.after == {"customer_email": "rosa@example.com", "tickets_updated": 1}
+    audit = client.get(reverse("scanner:event_audit", args=[paid.event_id]))
+    assert "Corrected a customer&#x27;s email" in audit.content.decode()
+    # The page shows the corrected address, and a refund notice goes there.
+    assert "<dd>rosa@example.com</dd>" in html
+    client.post(reverse("scanner:order_refund", args=[paid.id]), {"confirm": "yes"})
+    assert paid.messages.get(kind="order_refunded").to == "rosa@example.com"
+
+
+def test_unticking_the_box_sends_a_copy_and_leaves_the_order_alone(client, owner, paid):
+    client.force_login(owner)
+    response = client.post(
+        reverse("scanner:order_resend", args=[paid.id]),
+        {"to": "assistant@example.com"},
+        follow=True,
+    )
+    assert "Tickets sent to assistant@example.com." in response.content.decode()
+    paid.refresh_from_db()
+    assert paid.customer_email == "rosa@example.com"
+    assert not AuditLogEntry.objects.filter(action="order.email").exists()
+    # The same address in other letters is no correction either.
+    client.post(
+        reverse("scanner:order_resend", args=[paid.id]),
+        {"to": "Rosa@Example.com", "correct": "yes"},
+    )
+    paid.refresh_from_db()
+    assert paid.customer_email == "rosa@example.com"
+    assert not AuditLogEntry.objects.filter(action="order.email").exists()
 
 
 def _fail(message, error="SendGrid 400: Does not contain a valid address."):
