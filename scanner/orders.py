@@ -16,7 +16,7 @@ from core.queries.orders import (
     order_search_events,
     search_orders,
 )
-from core.services.messages import resend_order_tickets
+from core.services.messages import resend_order_text, resend_order_tickets
 from core.services.orders import refund_order
 from core.templatetags.ticketing import money
 from scanner.permissions import MANAGERS, role_required
@@ -90,6 +90,27 @@ def order_resend(request: HttpRequest, order_id) -> HttpResponse:
         messages.error(request, exc.message)
     else:
         messages.success(request, _resent_message("Tickets", resent, "email"))
+    return redirect("scanner:order_detail", order_id=order_id)
+
+
+@require_POST
+@role_required(*MANAGERS)
+def order_resend_text(request: HttpRequest, order_id, message_id: int) -> HttpResponse:
+    """Send a text that did not go out again, as on the Messages page, from
+    the order the customer called about; a corrected number corrects the order
+    too unless the box was unticked."""
+    try:
+        resent = resend_order_text(
+            order_id=order_id,
+            message_id=message_id,
+            to=request.POST.get("to", ""),
+            correct_order=request.POST.get("correct") == "yes",
+            actor=request.user,
+        )
+    except TicketingError as exc:
+        messages.error(request, exc.message)
+    else:
+        messages.success(request, _resent_message("Text", resent, "phone"))
     return redirect("scanner:order_detail", order_id=order_id)
 
 

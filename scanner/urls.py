@@ -107,6 +107,11 @@ urlpatterns = [
     path("orders/<uuid:order_id>/", orders.order_detail, name="order_detail"),
     path("orders/<uuid:order_id>/refund/", orders.order_refund, name="order_refund"),
     path("orders/<uuid:order_id>/resend/", orders.order_resend, name="order_resend"),
+    path(
+        "orders/<uuid:order_id>/texts/<int:message_id>/resend/",
+        orders.order_resend_text,
+        name="order_resend_text",
+    ),
     path("messages/", outbox_views.message_list, name="messages"),
     path(
         "messages/<int:message_id>/resend/",

@@ -68,6 +68,35 @@ def resend_order_tickets(
     return Resent(message=message, corrected_from=corrected_from)
 
 
+@transaction.atomic
+def resend_order_text(
+    *, order_id, message_id: int, to: str = "", correct_order: bool = False, actor=None
+) -> Resent:
+    """Queue one of an order's texts again from its page, optionally to a
+    corrected phone number.
+
+    With `correct_order` and a number other than the order's, the order's
+    customer phone becomes the new one (and the guest phone of its tickets
+    that had the old one), recorded in the audit log under `actor`. Locks
+    the order, then the message. Raises NotFound when the message is not a
+    text of this order, or InvalidRequest for a bad number.
+    """
+    order = _lock_order(order_id)
+    found = OutboundMessage.objects.filter(
+        pk=message_id, order=order, channel=OutboundMessage.Channel.SMS
+    ).exists()
+    if not found:
+        raise NotFound("That text is not one of this order's.")
+    to = clean_phone(to)
+    corrected_from = ""
+    if correct_order and to and to != order.customer_phone:
+        corrected_from = _correct_contact(
+            order, field="customer_phone", guest_field="guest_phone", to=to, actor=actor
+        )
+    message = resend_message(message_id=message_id, to=to)
+    return Resent(message=message, corrected_from=corrected_from)
+
+
 def _lock_order(order_id) -> Order:
     try:
         return lock_order(order_id)

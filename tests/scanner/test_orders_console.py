@@ -324,6 +324,76 @@ def test_sending_the_tickets_again_resends_the_failed_email_not_a_copy(
     assert [m.to for m in mailoutbox] == [["rosa.parks@example.org"]]
 
 
+@pytest.fixture
+def failed_text(paid):
+    paid.customer_phone = "+34 600 000 00"
+    paid.save()
+    paid.tickets.update(guest_phone="+34 600 000 00")
+    message = OutboundMessage.objects.create(
+        channel=OutboundMessage.Channel.SMS,
+        kind="order_tickets_link",
+        to="+34 600 000 00",
+        order=paid,
+        next_attempt_at=paid.created_at,
+    )
+    return _fail(message, "PermanentDeliveryError: Twilio 400 (error 21211): x")
+
+
+def test_a_failed_text_is_resent_from_the_order_page(client, owner, paid, failed_text):
+    """To a corrected number, which becomes the order's, as with email."""
+    client.force_login(owner)
+    url = reverse("scanner:order_detail", args=[paid.id])
+    html = client.get(url).content.decode()
+    item = html[html.index(f'data-message="{failed_text.pk}"') :]
+    item = item[: item.index("</li>")]
+    action = reverse("scanner:order_resend_text", args=[paid.id, failed_text.pk])
+    assert f'action="{action}"' in item and "Resend text" in item
+    assert 'value="+34 600 000 00"' in item
+
+    response = client.post(
+        action, {"to": "+34 600 000 001", "correct": "yes"}, follow=True
+    )
+    assert (
+        "Text sent to +34 600 000 001; the order&#x27;s phone is now +34 600 000 001"
+        in response.content.decode()
+    )
+    failed_text.refresh_from_db()
+    assert failed_text.status == OutboundMessage.Status.QUEUED
+    assert (failed_text.to, failed_text.attempts) == ("+34 600 000 001", 0)
+    assert not messages_needing_attention().exists()
+    paid.refresh_from_db()
+    assert paid.customer_phone == "+34 600 000 001"
+    assert set(paid.tickets.values_list("guest_phone", flat=True)) == {
+        "+34 600 000 001"
+    }
+    entry = AuditLogEntry.objects.get(action="order.phone")
+    assert entry.actor == owner
+    assert entry.after["customer_phone"] == "+34 600 000 001"
+    # Nothing left to resend, so no form.
+    assert "data-resend-text" not in client.get(url).content.decode()
+
+
+def test_a_text_resend_checks_the_number_and_the_order(
+    client, owner, paid, failed_text
+):
+    client.force_login(owner)
+    action = reverse("scanner:order_resend_text", args=[paid.id, failed_text.pk])
+    bad = client.post(action, {"to": "call me", "correct": "yes"}, follow=True)
+    assert "valid phone number" in bad.content.decode()
+    other = make_paid_order(TicketTypeFactory(), 1)
+    elsewhere = reverse("scanner:order_resend_text", args=[other.id, failed_text.pk])
+    wrong = client.post(elsewhere, {"to": "+34600000009"}, follow=True)
+    assert "not one of this order" in wrong.content.decode()
+    # Unticked, the text goes to the new number and the order keeps its own.
+    client.post(action, {"to": "+34600000009"})
+    failed_text.refresh_from_db()
+    paid.refresh_from_db()
+    assert failed_text.to == "+34600000009"
+    assert failed_text.status == OutboundMessage.Status.QUEUED
+    assert paid.customer_phone == "+34 600 000 00"
+    assert not AuditLogEntry.objects.filter(action="order.phone").exists()
+
+
 def test_door_staff_see_no_orders(client, door, paid):
     client.force_login(door)
     assert client.get(reverse("scanner:orders")).status_code == 403
