@@ -64,6 +64,7 @@ ACTION_LABELS: dict[str, str] = {
     "ticket_type.update": "Changed a ticket type",
     "ticket_type.delete": "Deleted a ticket type",
     "comp.issue": "Issued free tickets",
+    "order.refund": "Refunded an order",
     "order.email": "Corrected a customer's email",
     "order.phone": "Corrected a customer's phone",
     "staff.invite": "Invited a staff member",

@@ -94,6 +94,8 @@ def test_refunding_voids_the_tickets_frees_the_seats_and_tells_the_customer(
     assert email.context["reason"] == "Can't come"
     entry = AuditLogEntry.objects.get(action="order.refund")
     assert entry.actor == owner and entry.after["tickets_voided"] == 2
+    audit = client.get(reverse("scanner:event_audit", args=[paid.event_id]))
+    assert "Refunded an order" in audit.content.decode()
     assert "data-refund" not in response.content.decode()  # no second button
 
 
