@@ -257,7 +257,7 @@ def test_a_providers_refusal_is_explained_in_plain_words(client, owner, paid):
         item = html[html.index(f'data-message="{failed.pk}"') :]
         reason = item[item.index("data-reason>") :]
         reason = reason[: reason.index("</span>")]
-        assert "Why: The email address was refused as invalid." in reason, url
+        assert "The email address was refused as invalid." in reason, url
         assert "SendGrid" not in reason and "{" not in reason, url
         details = item[item.index("<details") : item.index("</details>")]
         assert "personalizations.0.to.0.email" in details, url
