@@ -124,3 +124,54 @@ def test_owner_finds_a_customers_order_on_a_phone_and_refunds_it(live_server, br
     paid.refresh_from_db()
     assert paid.status == Order.Status.REFUNDED
     assert set(paid.tickets.values_list("status", flat=True)) == {Ticket.Status.VOID}
+
+
+@pytest.mark.parametrize("width", [390, 320])
+def test_every_console_nav_link_fits_a_phone_screen_and_a_finger(
+    live_server, browser, width
+):
+    """On a phone every link (Messages and Staff too) is on screen without
+    sideways scrolling, at least 44 px each way, and nothing covers it."""
+    make_staff("owner", username="boss")
+    context = browser.new_context(viewport={"width": width, "height": 700})
+    page = context.new_page()
+    try:
+        page.goto(live_server.url + "/scanner/login/")
+        page.get_by_label("Username or email").fill("boss")
+        page.get_by_label("Password").fill("correct-horse-battery")
+        page.get_by_role("button", name="Sign in").click()
+        page.get_by_role("heading", name="Events").wait_for()
+        page.goto(live_server.url + "/scanner/orders/")
+        targets = page.locator("nav.site-nav a, nav.site-nav button")
+        names = [name.strip() for name in targets.all_inner_texts()]
+        assert names == [
+            "Events",
+            "Door",
+            "Analytics",
+            "Orders",
+            "Messages",
+            "Staff",
+            "Sign out",
+        ]
+        for index, name in enumerate(names):
+            target = targets.nth(index)
+            assert target.is_visible(), name
+            box = target.bounding_box()
+            assert box["x"] >= 0 and box["x"] + box["width"] <= width, (name, box)
+            assert box["y"] >= 0 and box["y"] + box["height"] <= 700, (name, box)
+            assert box["height"] >= 44 and box["width"] >= 44, (name, box)
+            # Nothing (a fade, the live dot) sits on top of it.
+            on_top = target.evaluate(
+                """el => {
+                  const r = el.getBoundingClientRect();
+                  const hit = document.elementFromPoint(
+                    r.left + r.width / 2, r.top + r.height / 2);
+                  return el === hit || el.contains(hit);
+                }"""
+            )
+            assert on_top, name
+        assert page.evaluate("document.documentElement.scrollWidth") <= width
+        page.get_by_role("link", name="Messages").click()
+        page.get_by_role("heading", name="Messages").wait_for()
+    finally:
+        context.close()
