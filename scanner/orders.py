@@ -3,6 +3,7 @@ send its tickets again. A customer's "I never got my tickets" or "I can't
 come" is answered here, without Stripe's dashboard or a developer."""
 
 import uuid
+from functools import partial
 
 from django.contrib import messages
 from django.http import Http404, HttpRequest, HttpResponse
@@ -79,18 +80,9 @@ def order_refund(request: HttpRequest, order_id) -> HttpResponse:
 def order_resend(request: HttpRequest, order_id) -> HttpResponse:
     """Send the tickets again; to a corrected address, the order is corrected
     too unless the staff member unticked "also correct the order's email"."""
-    try:
-        resent = resend_order_tickets(
-            order_id=order_id,
-            to=request.POST.get("to", ""),
-            correct_order=request.POST.get("correct") == "yes",
-            actor=request.user,
-        )
-    except TicketingError as exc:
-        messages.error(request, exc.message)
-    else:
-        messages.success(request, _resent_message("Tickets", resent, "email"))
-    return redirect("scanner:order_detail", order_id=order_id)
+    return _resend_from_order_page(
+        request, order_id, resend_order_tickets, what="Tickets", field="email"
+    )
 
 
 @require_POST
@@ -99,10 +91,21 @@ def order_resend_text(request: HttpRequest, order_id, message_id: int) -> HttpRe
     """Send a text that did not go out again, as on the Messages page, from
     the order the customer called about; a corrected number corrects the order
     too unless the box was unticked."""
+    return _resend_from_order_page(
+        request,
+        order_id,
+        partial(resend_order_text, message_id=message_id),
+        what="Text",
+        field="phone",
+    )
+
+
+def _resend_from_order_page(
+    request: HttpRequest, order_id, resend, *, what: str, field: str
+) -> HttpResponse:
     try:
-        resent = resend_order_text(
+        resent = resend(
             order_id=order_id,
-            message_id=message_id,
             to=request.POST.get("to", ""),
             correct_order=request.POST.get("correct") == "yes",
             actor=request.user,
@@ -110,7 +113,7 @@ def order_resend_text(request: HttpRequest, order_id, message_id: int) -> HttpRe
     except TicketingError as exc:
         messages.error(request, exc.message)
     else:
-        messages.success(request, _resent_message("Text", resent, "phone"))
+        messages.success(request, _resent_message(what, resent, field))
     return redirect("scanner:order_detail", order_id=order_id)
 
 
