@@ -255,6 +255,19 @@ def _order_or_404(token: str) -> Order:
     return order
 
 
+def _personal(response: HttpResponse) -> HttpResponse:
+    """Headers for a page only its token's holder may see (names, contacts, QRs).
+
+    `private` and `no-store`: no shared cache (proxy, CDN) and not the
+    browser's HTTP cache keeps a copy. The token must not leak in a Referer,
+    nor the page into a search engine.
+    """
+    response["Referrer-Policy"] = "no-referrer"
+    response["Cache-Control"] = "private, no-store"
+    response["X-Robots-Tag"] = "noindex"
+    return response
+
+
 def order_page(request: HttpRequest, token: str) -> HttpResponse:
     return _render_order(request, _order_or_404(token))
 
@@ -280,10 +293,7 @@ def _render_order(
         "refunded_late": refunded_late and not view.tickets,
         "waiting": returned and order.status == Order.Status.PENDING,
     }
-    response = render(request, "purchase/order.html", context)
-    response["Referrer-Policy"] = "no-referrer"
-    response["Cache-Control"] = "private, no-store"
-    return response
+    return _personal(render(request, "purchase/order.html", context))
 
 
 def order_calendar(request: HttpRequest, token: str) -> HttpResponse:
@@ -300,9 +310,7 @@ def order_calendar(request: HttpRequest, token: str) -> HttpResponse:
         content_type="text/calendar; charset=utf-8",
     )
     response["Content-Disposition"] = f'attachment; filename="{event.slug}.ics"'
-    response["Referrer-Policy"] = "no-referrer"
-    response["Cache-Control"] = "private, no-store"
-    return response
+    return _personal(response)
 
 
 def checkout_return(request: HttpRequest, token: str) -> HttpResponse:
@@ -379,7 +387,4 @@ def ticket_page(request: HttpRequest, token: str) -> HttpResponse:
         "event": ticket.event,
         "qr": qr_svg(ticket.qr_payload) if ticket.status != Ticket.Status.VOID else "",
     }
-    response = render(request, "purchase/ticket.html", context)
-    response["Referrer-Policy"] = "no-referrer"
-    response["Cache-Control"] = "private, no-store"
-    return response
+    return _personal(render(request, "purchase/ticket.html", context))

@@ -230,6 +230,27 @@ def test_ticket_page_shows_a_large_qr_and_status(client, ticket_type):
     assert "Void" in html and "<svg" not in html
 
 
+@pytest.mark.parametrize("page", ["order", "done", "ticket"])
+def test_personal_pages_stay_out_of_shared_caches_and_search_engines(
+    client, ticket_type, page
+):
+    order = make_paid_order(ticket_type, 1, name="Guest One")
+    url = {
+        "order": f"/buy/o/{order.token}/",
+        "done": f"/buy/o/{order.token}/done/",
+        "ticket": f"/buy/t/{order.tickets.get().token}/",
+    }[page]
+    response = client.get(url)
+    assert response.status_code == 200
+    cache_control = {d.strip() for d in response["Cache-Control"].split(",")}
+    # A proxy or CDN never keeps a name, an email or a QR for the next caller.
+    assert {"private", "no-store"} <= cache_control
+    assert not cache_control & {"public", "s-maxage"}
+    assert response["X-Robots-Tag"] == "noindex"
+    assert '<meta name="robots" content="noindex">' in response.content.decode()
+    assert response["Referrer-Policy"] == "no-referrer"
+
+
 def test_a_paid_order_can_be_added_to_a_calendar_from_its_pages(client, settings):
     settings.PUBLIC_BASE_URL = "https://tickets.example.com"
     event = EventFactory(name="Rock, Paper; Live", venue="Sala Apolo, Barcelona")
