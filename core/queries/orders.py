@@ -2,6 +2,7 @@
 
 import functools
 from dataclasses import dataclass
+from datetime import timedelta
 
 from django.db import connection, connections
 from django.db.models import Exists, OuterRef, Q, QuerySet
@@ -10,6 +11,10 @@ from django.utils import timezone
 from core.folding import fold
 from core.models import Event, Order, OrderLine, OutboundMessage, Payment, Ticket
 from core.rows import model_columns, planned_cursor
+
+# How long after payment the order page says the tickets are on their way
+# (the email and text go out within seconds, give or take a retry).
+TICKETS_ON_THEIR_WAY = timedelta(minutes=15)
 
 
 @dataclass(frozen=True)
@@ -21,6 +26,13 @@ class OrderView:
     @property
     def hold_is_live(self) -> bool:
         return self.order.is_payable(timezone.now())
+
+    @property
+    def tickets_on_their_way(self) -> bool:
+        """Whether the tickets were paid for moments ago, their email and text
+        still arriving; reopened later, the page no longer says so."""
+        paid_at = self.order.paid_at
+        return paid_at is not None and timezone.now() - paid_at < TICKETS_ON_THEIR_WAY
 
 
 def order_by_token(token: str) -> Order | None:

@@ -251,6 +251,23 @@ def test_personal_pages_stay_out_of_shared_caches_and_search_engines(
     assert response["Referrer-Policy"] == "no-referrer"
 
 
+def test_on_their_way_is_said_only_shortly_after_payment(client, ticket_type):
+    order = make_paid_order(ticket_type, 1, email="ana@example.com")
+    Order.objects.filter(pk=order.pk).update(customer_phone="+34 600 000 000")
+    for url in (f"/buy/o/{order.token}/", f"/buy/o/{order.token}/done/"):
+        html = client.get(url).content.decode()
+        assert "on their way to" in html and "+34 600 000 000" in html
+
+    # Reopened the next day, from the email or a bookmark.
+    Order.objects.filter(pk=order.pk).update(
+        paid_at=timezone.now() - timedelta(minutes=15, seconds=1)
+    )
+    for url in (f"/buy/o/{order.token}/", f"/buy/o/{order.token}/done/"):
+        html = client.get(url).content.decode()
+        assert "on their way" not in html
+        assert "Your tickets are below." in html
+
+
 def test_a_paid_order_can_be_added_to_a_calendar_from_its_pages(client, settings):
     settings.PUBLIC_BASE_URL = "https://tickets.example.com"
     event = EventFactory(name="Rock, Paper; Live", venue="Sala Apolo, Barcelona")
