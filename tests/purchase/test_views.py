@@ -268,6 +268,33 @@ def test_on_their_way_is_said_only_shortly_after_payment(client, ticket_type):
         assert "Your tickets are below." in html
 
 
+def test_an_order_page_lists_a_void_ticket_its_lines_still_count(client, ticket_type):
+    order = make_paid_order(ticket_type, 3)
+    void, *live = order.tickets.order_by("created_at", "code")
+    # No service voids one ticket of an order today (a refund voids them all);
+    # the page must still add up if one ever is.
+    Ticket.objects.filter(pk=void.pk).update(status=Ticket.Status.VOID)
+
+    html = client.get(f"/buy/o/{order.token}/").content.decode()
+    assert f"3 × {ticket_type.name}" in html
+    assert html.count('class="ticket-item card"') == 3
+    assert html.count('data-ticket-status="void"') == 1
+    assert void.code in html and "will not be admitted" in html
+    assert f"/buy/t/{void.token}/" not in html
+    assert html.count("<svg") == 2
+    for ticket in live:
+        assert f"/buy/t/{ticket.token}/" in html
+
+
+def test_a_refunded_order_page_marks_every_ticket_void(client, ticket_type):
+    order = make_paid_order(ticket_type, 2)
+    void_order(order_id=order.id)
+    html = client.get(f"/buy/o/{order.token}/").content.decode()
+    assert "Order refunded" in html
+    assert html.count('data-ticket-status="void"') == 2
+    assert "<svg" not in html and "at the door" not in html
+
+
 def test_a_paid_order_can_be_added_to_a_calendar_from_its_pages(client, settings):
     settings.PUBLIC_BASE_URL = "https://tickets.example.com"
     event = EventFactory(name="Rock, Paper; Live", venue="Sala Apolo, Barcelona")
