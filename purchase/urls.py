@@ -14,6 +14,7 @@ urlpatterns = [
     path("o/<str:token>/cancel/", views.checkout_cancel, name="checkout_cancel"),
     path("o/<str:token>/test-payment/", views.simulated_pay, name="simulated_pay"),
     path("t/<str:token>/", views.ticket_page, name="ticket"),
+    path("sw.js", views.saved_pages_worker, name="saved_pages_sw"),
     path("webhooks/stripe/", webhooks.stripe_webhook, name="stripe_webhook"),
     path("events/<slug:slug>/waitlist/", waitlist_views.join, name="waitlist_join"),
     path("w/<str:token>/", waitlist_views.entry_status, name="waitlist_entry"),

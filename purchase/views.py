@@ -6,6 +6,7 @@ cancel_order).
 """
 
 import hashlib
+import json
 import pickle
 
 from django.conf import settings
@@ -43,6 +44,13 @@ from core.services.payments import (
 )
 from core.sites import site_url
 from core.tickets.qr import qr_svg
+from purchase.saved_pages import (
+    MAX_SAVED_PAGES,
+    OFFLINE_ASSETS_HEADER,
+    saved_page,
+    saved_page_assets,
+    saved_page_paths,
+)
 from purchase.shells import hole, shell_for
 from purchase.waitlist_forms import WaitlistForm
 
@@ -259,8 +267,10 @@ def _personal(response: HttpResponse) -> HttpResponse:
     """Headers for a page only its token's holder may see (names, contacts, QRs).
 
     `private` and `no-store`: no shared cache (proxy, CDN) and not the
-    browser's HTTP cache keeps a copy. The token must not leak in a Referer,
-    nor the page into a search engine.
+    browser's HTTP cache keeps a copy. The one copy a device does keep, for
+    showing a ticket without signal, is the purchase service worker's, in
+    the Cache API, which Cache-Control does not govern (purchase/saved_pages.py).
+    The token must not leak in a Referer, nor the page into a search engine.
     """
     response["Referrer-Policy"] = "no-referrer"
     response["Cache-Control"] = "private, no-store"
@@ -299,8 +309,9 @@ def _render_order(
         "returned": returned,
         "refunded_late": refunded_late and not view.tickets,
         "waiting": returned and order.status == Order.Status.PENDING,
+        "saved_page": saved_page("order", order.token),
     }
-    return _personal(render(request, "purchase/order.html", context))
+    return _kept_offline(_personal(render(request, "purchase/order.html", context)))
 
 
 def order_calendar(request: HttpRequest, token: str) -> HttpResponse:
@@ -393,5 +404,33 @@ def ticket_page(request: HttpRequest, token: str) -> HttpResponse:
         "ticket": ticket,
         "event": ticket.event,
         "qr": qr_svg(ticket.qr_payload) if ticket.status != Ticket.Status.VOID else "",
+        "saved_page": saved_page("ticket", ticket.token),
     }
-    return _personal(render(request, "purchase/ticket.html", context))
+    return _kept_offline(_personal(render(request, "purchase/ticket.html", context)))
+
+
+def _kept_offline(response: HttpResponse) -> HttpResponse:
+    """Tell the service worker which static files to keep with this page."""
+    response[OFFLINE_ASSETS_HEADER] = ", ".join(saved_page_assets())
+    return response
+
+
+def saved_pages_worker(request: HttpRequest) -> HttpResponse:
+    """The service worker that keeps ticket and order pages for offline use
+    (purchase/saved_pages.py), served at the purchase site's root so that
+    both kinds' paths are within its reach."""
+    config = {
+        "pagePaths": list(saved_page_paths().values()),
+        "staticUrl": settings.STATIC_URL,
+        "maxPages": MAX_SAVED_PAGES,
+        "assetsHeader": OFFLINE_ASSETS_HEADER,
+    }
+    response = render(
+        request,
+        "purchase/saved_pages_sw.js",
+        {"config": json.dumps(config)},
+        content_type="text/javascript",
+    )
+    # Checked on every update, so a fix reaches phones at their next visit.
+    response["Cache-Control"] = "no-cache"
+    return response
