@@ -1117,10 +1117,26 @@ function wire() {
   setInterval(() => state.online && uploadPending(), PROBE_EVERY_MS * 2);
 
   if ("serviceWorker" in navigator && window.isSecureContext) {
-    navigator.serviceWorker
-      .register(cfg.swUrl, { scope: cfg.swScope })
-      .catch(() => {});
+    keepThisPageOffline().catch(() => {});
   }
+}
+
+/** Register the door's service worker and have it keep this page, which it
+ * may not have loaded itself (the first visit): reopened with no network,
+ * the door must come back. `data-page-kept` says it has. */
+async function keepThisPageOffline() {
+  await navigator.serviceWorker.register(cfg.swUrl, { scope: cfg.swScope });
+  const { active } = await navigator.serviceWorker.ready;
+  const answer = await new Promise((resolve) => {
+    const channel = new MessageChannel();
+    const timer = setTimeout(() => resolve({}), 20_000);
+    channel.port1.onmessage = (event) => {
+      clearTimeout(timer);
+      resolve(event.data || {});
+    };
+    active.postMessage({ type: "keep-page", url: location.href }, [channel.port2]);
+  });
+  if (answer.kept) root.dataset.pageKept = "true";
 }
 
 async function init() {

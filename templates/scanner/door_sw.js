@@ -57,6 +57,32 @@ async function staleWhileRevalidate(request) {
   return cached || refresh;
 }
 
+// A page asks to be kept: the one loaded before this worker was in charge
+// (the first visit, or a tap made while it was installing) never came
+// through networkFirst, so a reload with no network would find no copy.
+async function keepPage(url) {
+  const target = new URL(url, self.location.href);
+  if (target.origin !== self.location.origin || !target.pathname.startsWith(SCOPE)) {
+    return false;
+  }
+  const response = await fetch(target.href, { credentials: "same-origin" });
+  if (!response.ok || response.redirected) return false;
+  const cache = await caches.open(CACHE);
+  await cache.put(target.href, response);
+  return true;
+}
+
+self.addEventListener("message", (event) => {
+  const data = event.data || {};
+  if (data.type !== "keep-page") return;
+  const port = event.ports[0];
+  event.waitUntil(
+    keepPage(String(data.url || ""))
+      .catch(() => false)
+      .then((kept) => port && port.postMessage({ kept })),
+  );
+});
+
 self.addEventListener("fetch", (event) => {
   const request = event.request;
   if (request.method !== "GET") return;
