@@ -91,24 +91,34 @@ def door_ticket(db):
     return order.tickets.get()
 
 
-def open_door_page(browser, live_server, ticket, *, offline_ready: bool = False):
-    staff = make_staff("door", username="doorcam")
+def sign_in_door_staff(context, base_url: str, *, username: str) -> None:
+    """Give the browser context a new door person's session on `base_url`."""
     client = Client()
-    client.force_login(staff)
-    context = browser.new_context(
-        viewport={"width": 390, "height": 844},
-        device_scale_factor=1,
-        permissions=["camera"],
-    )
-    context.set_default_timeout(20_000)
+    client.force_login(make_staff("door", username=username))
     context.add_cookies(
         [
             {
                 "name": settings.SESSION_COOKIE_NAME,
                 "value": client.cookies[settings.SESSION_COOKIE_NAME].value,
-                "url": live_server.url,
+                "url": base_url,
             }
         ]
+    )
+
+
+def signed_in_door_context(browser, base_url: str, *, username: str, **options):
+    """A phone's browser context with a door person's session on `base_url`."""
+    context = browser.new_context(
+        viewport={"width": 390, "height": 844}, device_scale_factor=1, **options
+    )
+    context.set_default_timeout(20_000)
+    sign_in_door_staff(context, base_url, username=username)
+    return context
+
+
+def open_door_page(browser, live_server, ticket):
+    context = signed_in_door_context(
+        browser, live_server.url, username="doorcam", permissions=["camera"]
     )
     page = context.new_page()
     page.goto(f"{live_server.url}/scanner/door/{ticket.event_id}/")
@@ -219,19 +229,7 @@ def test_a_door_page_opened_once_reopens_with_no_network(
     workers (microsoft/playwright#2311), so no network here is the context
     offline *and* the server stopped."""
     server = asgi_server_factory()
-    client = Client()
-    client.force_login(make_staff("door", username="doorfirst"))
-    context = browser.new_context(viewport={"width": 390, "height": 844})
-    context.set_default_timeout(20_000)
-    context.add_cookies(
-        [
-            {
-                "name": settings.SESSION_COOKIE_NAME,
-                "value": client.cookies[settings.SESSION_COOKIE_NAME].value,
-                "url": server.url,
-            }
-        ]
-    )
+    context = signed_in_door_context(browser, server.url, username="doorfirst")
     page = context.new_page()
     url = f"{server.url}/scanner/door/{door_ticket.event_id}/"
     page.goto(url)
@@ -251,18 +249,7 @@ def test_a_door_page_opened_once_reopens_with_no_network(
 @pytest.fixture
 def door_page(page, live_server, door_ticket):
     """The door page for a signed-in door person, camera not started."""
-    staff = make_staff("door", username="doorkeys")
-    client = Client()
-    client.force_login(staff)
-    page.context.add_cookies(
-        [
-            {
-                "name": settings.SESSION_COOKIE_NAME,
-                "value": client.cookies[settings.SESSION_COOKIE_NAME].value,
-                "url": live_server.url,
-            }
-        ]
-    )
+    sign_in_door_staff(page.context, live_server.url, username="doorkeys")
     page.goto(f"{live_server.url}/scanner/door/{door_ticket.event_id}/")
     page.wait_for_selector("[data-door][data-ready='true']")
     page.fill("[data-device-label]", "Side door")
