@@ -17,16 +17,21 @@ def _poster() -> bytes:
     return buffer.getvalue()
 
 
+def sign_in_as_owner(page, base_url: str, path: str = "/scanner/") -> None:
+    """Through the sign-in form, as the owner `boss` made by make_staff."""
+    page.goto(base_url + path)
+    page.get_by_label("Username or email").fill("boss")
+    page.get_by_label("Password").fill("correct-horse-battery")
+    page.get_by_role("button", name="Sign in").click()
+
+
 def test_owner_creates_an_event_with_two_types_and_it_is_on_the_website(
     live_server, page
 ):
     make_staff("owner", username="boss")
     day = (timezone.now() + timedelta(days=14)).date().isoformat()
 
-    page.goto(live_server.url + "/scanner/")
-    page.get_by_label("Username or email").fill("boss")
-    page.get_by_label("Password").fill("correct-horse-battery")
-    page.get_by_role("button", name="Sign in").click()
+    sign_in_as_owner(page, live_server.url)
     page.get_by_role("heading", name="Events").wait_for()
 
     page.get_by_role("link", name="+ New event").click()
@@ -67,10 +72,7 @@ def test_owner_adds_a_third_type_with_the_button_and_sees_errors_in_place(
     live_server, page
 ):
     make_staff("owner", username="boss")
-    page.goto(live_server.url + "/scanner/login/")
-    page.get_by_label("Username or email").fill("boss")
-    page.get_by_label("Password").fill("correct-horse-battery")
-    page.get_by_role("button", name="Sign in").click()
+    sign_in_as_owner(page, live_server.url, "/scanner/login/")
     page.goto(live_server.url + "/scanner/events/new/")
     page.get_by_role("button", name="+ Add another ticket type").click()
     third = page.locator("#id_types-2-name")
@@ -100,10 +102,7 @@ def test_owner_finds_a_customers_order_on_a_phone_and_refunds_it(live_server, br
     context = browser.new_context(viewport={"width": 390, "height": 844})
     page = context.new_page()
     try:
-        page.goto(live_server.url + "/scanner/")
-        page.get_by_label("Username or email").fill("boss")
-        page.get_by_label("Password").fill("correct-horse-battery")
-        page.get_by_role("button", name="Sign in").click()
+        sign_in_as_owner(page, live_server.url)
         page.get_by_role("link", name="Orders").click()
         page.get_by_label("Find an order").fill("rosa@")
         page.get_by_role("button", name="Search").click()
@@ -136,10 +135,7 @@ def test_every_console_nav_link_fits_a_phone_screen_and_a_finger(
     context = browser.new_context(viewport={"width": width, "height": 700})
     page = context.new_page()
     try:
-        page.goto(live_server.url + "/scanner/login/")
-        page.get_by_label("Username or email").fill("boss")
-        page.get_by_label("Password").fill("correct-horse-battery")
-        page.get_by_role("button", name="Sign in").click()
+        sign_in_as_owner(page, live_server.url, "/scanner/login/")
         page.get_by_role("heading", name="Events").wait_for()
         page.goto(live_server.url + "/scanner/orders/")
         targets = page.locator("nav.site-nav a, nav.site-nav button")
