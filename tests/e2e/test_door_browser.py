@@ -17,6 +17,7 @@ from PIL import Image
 
 from core.models import ScanLog, Ticket
 from core.tickets.qr import qr_png
+from core.tickets.signing import sign_ticket
 from tests.conftest import CHROMIUM, CHROMIUM_ARGS
 from tests.factories import EventFactory, TicketTypeFactory, make_paid_order, make_staff
 
@@ -369,6 +370,42 @@ def assert_listed_as_an_undo(item) -> None:
     assert item.locator(".door-recent-what").inner_text().startswith("ADMIT UNDONE")
     border = item.evaluate("li => getComputedStyle(li).borderLeftColor")
     assert border not in ALARM_COLOURS
+
+
+# A browser without WebCrypto Ed25519 (Chrome before 137, Safari before 17).
+NO_ED25519 = """
+const importKey = crypto.subtle.importKey.bind(crypto.subtle);
+crypto.subtle.importKey = (format, key, algorithm, ...rest) =>
+  (algorithm === "Ed25519" || algorithm?.name === "Ed25519")
+    ? Promise.reject(new DOMException("Unrecognized name", "NotSupportedError"))
+    : importKey(format, key, algorithm, ...rest);
+"""
+
+
+def test_offline_without_ed25519_a_ticket_on_the_phones_list_still_admits(
+    door_page, door_ticket
+):
+    door_page.add_init_script(NO_ED25519)
+    door_page.reload()
+    door_page.wait_for_selector("[data-door][data-states-ready='true']")
+    door_page.context.set_offline(True)
+    door_page.wait_for_selector("[data-network][data-state='offline']")
+
+    door_page.keyboard.type(door_ticket.qr_payload)
+    door_page.keyboard.press("Enter")
+    door_page.wait_for_selector("[data-verdict][data-code='ok']:not([hidden])")
+    assert "Ana García" in verdict_text(door_page)
+    door_page.click("[data-verdict-close]")
+
+    # A well-formed code this phone cannot check and does not know: not admitted.
+    unknown = sign_ticket(event_id=door_ticket.event_id, ticket_code="ZZZZZZ9999")
+    door_page.keyboard.type(unknown)
+    door_page.keyboard.press("Enter")
+    door_page.wait_for_selector(
+        "[data-verdict][data-code='unverifiable']:not([hidden])"
+    )
+    assert "not on this phone's list" in verdict_text(door_page)
+    assert door_page.locator("[data-verdict-admit-anyway]").is_hidden()
 
 
 def test_offline_the_guest_list_searches_the_phone_and_admits_for_upload(
