@@ -200,22 +200,56 @@ class StripeStub(StubServer):
                 session["status"] = "expired"
             return 200, session, {}
         if request.method == "POST" and path == "/v1/refunds":
-            intent = request.form.get("payment_intent")
-            if any(r["payment_intent"] == intent for r in self.refunds.values()):
-                return self._error(
-                    400, "Charge has already been refunded.", "charge_already_refunded"
-                )
-            refund_id = f"re_test_{next(self.counter)}"
-            refund = {
-                "id": refund_id,
-                "object": "refund",
-                "payment_intent": intent,
-                "status": "succeeded",
-                "metadata": request.form.get("metadata", {}),
-            }
-            self.refunds[refund_id] = refund
-            return 200, refund, {}
+            return self._create_refund(request.form)
         return self._error(404, f"Unrecognized request URL ({request.method}: {path})")
+
+    def charge_amount(self, intent: str) -> int | None:
+        """What the buyer paid on the session behind `intent`, if known here."""
+        for session in self.sessions.values():
+            if session.get("payment_intent") == intent:
+                return int(session["amount_total"])
+        return None
+
+    def refunded(self, intent: str) -> int | None:
+        """Minor units refunded of `intent` so far (None: fully, amount unknown)."""
+        total = 0
+        for refund in self.refunds.values():
+            if refund["payment_intent"] == intent:
+                if refund["amount"] is None:
+                    return None
+                total += refund["amount"]
+        return total
+
+    def _create_refund(self, form: dict):
+        """As Stripe: without `amount` the rest of the charge goes back; a
+        charge with nothing left, or an amount above what is left, is refused."""
+        intent = form.get("payment_intent")
+        charged = self.charge_amount(intent)
+        refunded = self.refunded(intent)
+        left = None if charged is None else charged - (refunded or 0)
+        if refunded is None or left == 0:
+            return self._error(
+                400, "Charge has already been refunded.", "charge_already_refunded"
+            )
+        amount = int(form["amount"]) if "amount" in form else left
+        if amount is not None and left is not None and amount > left:
+            return self._error(
+                400,
+                f"Refund amount ({amount}) is greater than unrefunded amount"
+                f" on charge ({left})",
+                "amount_too_large",
+            )
+        refund_id = f"re_test_{next(self.counter)}"
+        refund = {
+            "id": refund_id,
+            "object": "refund",
+            "payment_intent": intent,
+            "amount": amount,
+            "status": "succeeded",
+            "metadata": form.get("metadata", {}),
+        }
+        self.refunds[refund_id] = refund
+        return 200, refund, {}
 
     def _create_session(self, form: dict):
         expires_at = int(form.get("expires_at", time.time() + 86400))

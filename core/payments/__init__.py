@@ -8,6 +8,7 @@ the same code for every provider.
 
 from dataclasses import dataclass
 from datetime import datetime
+from decimal import Decimal
 from typing import Protocol
 
 from django.conf import settings
@@ -53,7 +54,14 @@ class PaymentProvider(Protocol):
 
     def expire_checkout(self, session_id: str) -> None: ...
 
-    def refund(self, *, payment: Payment, reason: str) -> str: ...
+    def refund(
+        self,
+        *,
+        payment: Payment,
+        reason: str,
+        amount: Decimal | None = None,
+        idempotency_key: str = "",
+    ) -> str: ...
 
 
 def get_provider(name: str | None = None) -> PaymentProvider:

@@ -5,6 +5,7 @@ path the Stripe webhook takes.
 """
 
 from datetime import datetime
+from decimal import Decimal
 
 from django.urls import reverse
 
@@ -34,5 +35,14 @@ class SimulatedProvider:
     def expire_checkout(self, session_id: str) -> None:
         return None
 
-    def refund(self, *, payment: Payment, reason: str) -> str:
+    def refund(
+        self,
+        *,
+        payment: Payment,
+        reason: str,
+        amount: Decimal | None = None,
+        idempotency_key: str = "",
+    ) -> str:
+        if idempotency_key:
+            return f"simulated-refund-{idempotency_key}"
         return f"simulated-refund-{payment.pk}"

@@ -9,6 +9,7 @@ import json
 import logging
 import math
 from datetime import datetime, timedelta
+from decimal import Decimal
 from functools import lru_cache
 
 import stripe
@@ -159,21 +160,32 @@ class StripeProvider:
         except stripe.StripeError as exc:
             raise PaymentUnavailable() from exc
 
-    def refund(self, *, payment: Payment, reason: str) -> str:
-        """Refund a payment in full; repeating it is safe (idempotency key)."""
+    def refund(
+        self,
+        *,
+        payment: Payment,
+        reason: str,
+        amount: Decimal | None = None,
+        idempotency_key: str = "",
+    ) -> str:
+        """Refund a payment, in full (what is left of it) or `amount` of it;
+        repeating it is safe (the idempotency key, by default one per
+        payment)."""
         if not payment.provider_reference.startswith("pi_"):
             return "nothing-to-refund"
+        params = {
+            "payment_intent": payment.provider_reference,
+            "metadata": {"order_id": str(payment.order_id), "reason": reason[:200]},
+        }
+        if amount is not None:
+            params["amount"] = to_minor_units(amount, payment.currency)
         try:
             with database_connection_returned():
                 refund = client().v1.refunds.create(
-                    params={
-                        "payment_intent": payment.provider_reference,
-                        "metadata": {
-                            "order_id": str(payment.order_id),
-                            "reason": reason[:200],
-                        },
+                    params=params,
+                    options={
+                        "idempotency_key": idempotency_key or f"refund-{payment.pk}"
                     },
-                    options={"idempotency_key": f"refund-{payment.pk}"},
                 )
         except stripe.InvalidRequestError as exc:
             if exc.code == "charge_already_refunded":
