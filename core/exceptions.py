@@ -173,3 +173,10 @@ class UndoRefused(TicketingError):
     code = "not_admitted"
     message = "This ticket is not checked in, so there is nothing to undo."
     http_status = 409
+
+
+class TicketsNotRefundable(OrderNotRefundable):
+    """Chosen tickets that are not this order's, already void, or none at all."""
+
+    code = "tickets_not_refundable"
+    message = "These tickets cannot be refunded."

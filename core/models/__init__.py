@@ -8,6 +8,7 @@ from core.models.orders import Order as Order
 from core.models.orders import OrderLine as OrderLine
 from core.models.orders import Payment as Payment
 from core.models.orders import ProviderEvent as ProviderEvent
+from core.models.orders import Refund as Refund
 from core.models.scans import CheckInTally as CheckInTally
 from core.models.scans import ScanLog as ScanLog
 from core.models.staff import Role as Role

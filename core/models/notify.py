@@ -8,6 +8,7 @@ KIND_LABELS = {
     "order_confirmation": "Tickets (order confirmation)",
     "order_tickets_link": "Tickets link",
     "order_refunded": "Refund notice",
+    "tickets_refunded": "Refund notice (some tickets)",
     "payment_failed": "Payment failed",
     "payment_refunded": "Late payment refunded",
     "staff_invite": "Staff invitation",

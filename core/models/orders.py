@@ -168,6 +168,11 @@ class Payment(models.Model):
     currency = models.CharField(max_length=3)
     status = models.CharField(max_length=16, choices=Status.choices)
     provider_event_id = models.CharField(max_length=255, blank=True)
+    # How much the provider says has gone back in all (Stripe's
+    # `amount_refunded`, which only grows): refunds made here and any made
+    # in Stripe's dashboard. What the order's Refund rows do not account for
+    # was refunded outside this system.
+    provider_refunded = models.DecimalField(max_digits=12, decimal_places=2, default=0)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -196,6 +201,66 @@ class Payment(models.Model):
 
     def __str__(self) -> str:
         return f"{self.provider} {self.provider_reference}"
+
+
+class Refund(models.Model):
+    """Money back for chosen tickets of an order, and the tickets it voided.
+
+    `sent` refunds were sent through the provider by this system (pending
+    until the provider answers, so a webhook arriving meanwhile already
+    counts them); `outside` ones record tickets voided against money the
+    owner already gave back elsewhere (Stripe's dashboard), sending nothing.
+    """
+
+    class Kind(models.TextChoices):
+        SENT = "sent", "Refunded here"
+        OUTSIDE = "outside", "Refunded outside (tickets voided)"
+
+    class Status(models.TextChoices):
+        PENDING = "pending", "Pending"
+        SUCCEEDED = "succeeded", "Succeeded"
+        FAILED = "failed", "Failed"
+
+    order = models.ForeignKey(Order, on_delete=models.PROTECT, related_name="refunds")
+    payment = models.ForeignKey(
+        Payment,
+        on_delete=models.PROTECT,
+        related_name="refunds",
+        null=True,
+        blank=True,
+    )
+    kind = models.CharField(max_length=8, choices=Kind.choices)
+    status = models.CharField(
+        max_length=10, choices=Status.choices, default=Status.PENDING
+    )
+    amount = models.DecimalField(max_digits=12, decimal_places=2)
+    currency = models.CharField(max_length=3)
+    # The provider's idempotency key, from the order and the tickets: the
+    # same refund asked twice is one refund.
+    key = models.CharField(max_length=100, unique=True)
+    provider_reference = models.CharField(max_length=255, blank=True)
+    reason = models.CharField(max_length=200, blank=True)
+    tickets = models.ManyToManyField("core.Ticket", related_name="refunds")
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["created_at"]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(amount__gte=0), name="refund_amount_gte_0"
+            ),
+            models.CheckConstraint(
+                condition=Q(kind__in=["sent", "outside"]), name="refund_kind_valid"
+            ),
+            models.CheckConstraint(
+                condition=Q(status__in=["pending", "succeeded", "failed"]),
+                name="refund_status_valid",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"Refund {self.amount} {self.currency} of {self.order_id}"
 
 
 class ProviderEvent(models.Model):

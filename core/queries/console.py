@@ -65,6 +65,8 @@ ACTION_LABELS: dict[str, str] = {
     "ticket_type.delete": "Deleted a ticket type",
     "comp.issue": "Issued free tickets",
     "order.refund": "Refunded an order",
+    "order.refund_tickets": "Refunded some tickets of an order",
+    "order.void_refunded_outside": "Voided tickets refunded in Stripe",
     "order.email": "Corrected a customer's email",
     "order.phone": "Corrected a customer's phone",
     "staff.invite": "Invited a staff member",

@@ -3,13 +3,23 @@
 import functools
 from dataclasses import dataclass
 from datetime import timedelta
+from decimal import Decimal
 
 from django.db import connection, connections
-from django.db.models import Exists, OuterRef, Q, QuerySet
+from django.db.models import Exists, OuterRef, Q, QuerySet, Subquery, Sum
+from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from core.folding import fold
-from core.models import Event, Order, OrderLine, OutboundMessage, Payment, Ticket
+from core.models import (
+    Event,
+    Order,
+    OrderLine,
+    OutboundMessage,
+    Payment,
+    Refund,
+    Ticket,
+)
 from core.rows import model_columns, planned_cursor
 
 # How long after payment the order page says the tickets are on their way
@@ -93,6 +103,31 @@ def ticket_by_token(token: str) -> Ticket | None:
 
 
 CONSOLE_SEARCH_LIMIT = 50
+# Refunds that count against what the provider says went back: made (or
+# being made) here, or tickets voided against a refund made outside.
+ACCOUNTED = (Refund.Status.PENDING, Refund.Status.SUCCEEDED)
+
+
+def refunded_outside(order: Order) -> Decimal:
+    """Money the provider says went back for this order that no Refund here
+    accounts for: a refund made in Stripe's dashboard, whose tickets the
+    owner has yet to choose. Per payment, never below zero."""
+    payments = list(order.payments.filter(provider_refunded__gt=0))
+    if not payments:
+        return Decimal("0.00")
+    accounted = dict(
+        Refund.objects.filter(payment__in=payments, status__in=ACCOUNTED)
+        .values("payment_id")
+        .annotate(total=Sum("amount"))
+        .values_list("payment_id", "total")
+    )
+    return sum(
+        (
+            max(p.provider_refunded - accounted.get(p.pk, 0), Decimal("0.00"))
+            for p in payments
+        ),
+        Decimal("0.00"),
+    )
 
 
 def order_search_events() -> QuerySet[Event]:
@@ -115,6 +150,11 @@ def search_orders(*, text: str = "", event_id=None) -> list[Order]:
         .annotate(
             email_failed=_failed_send(OutboundMessage.Channel.EMAIL),
             sms_failed=_failed_send(OutboundMessage.Channel.SMS),
+            provider_refunded=_order_sum(Payment, "provider_refunded"),
+            refunds_accounted=_order_sum(
+                Refund, "amount", status__in=ACCOUNTED, payment__isnull=False
+            ),
+            paid_amount=_order_sum(Payment, "amount", provider_refunded__gt=0),
         )
         .order_by("-created_at")
     )
@@ -132,7 +172,27 @@ def search_orders(*, text: str = "", event_id=None) -> list[Order]:
             guests = Ticket.objects.filter(guest_name_folded__contains=name)
             wanted |= Q(pk__in=guests.values("order_id"))
         orders = orders.filter(wanted)
-    return list(orders[:CONSOLE_SEARCH_LIMIT])
+    found = list(orders[:CONSOLE_SEARCH_LIMIT])
+    for order in found:
+        # What the list flags: money back in Stripe not yet matched to tickets.
+        order.refunded_outside = (
+            max(order.provider_refunded - order.refunds_accounted, Decimal("0.00"))
+            if order.status == Order.Status.PAID
+            else Decimal("0.00")
+        )
+    return found
+
+
+def _order_sum(model, field: str, **filters) -> Coalesce:
+    rows = (
+        model.objects.filter(order_id=OuterRef("pk"), **filters)
+        .values("order_id")
+        .annotate(total=Sum(field))
+        .values("total")
+    )
+    return Coalesce(
+        Subquery(rows), Decimal("0.00"), output_field=Payment._meta.get_field("amount")
+    )
 
 
 def _failed_send(channel: str) -> Exists:
@@ -154,6 +214,8 @@ class ConsoleOrder:
     tickets: list[Ticket]
     payments: list[Payment]
     messages: list[OutboundMessage]
+    refunds: list[Refund]
+    refunded_outside: Decimal
 
     @property
     def refundable(self) -> bool:
@@ -168,6 +230,23 @@ class ConsoleOrder:
     def live_tickets(self) -> int:
         return sum(1 for t in self.tickets if t.status != Ticket.Status.VOID)
 
+    @property
+    def live_total(self) -> Decimal:
+        """What the tickets that still admit were paid: what refunding the
+        rest of the order gives back."""
+        return sum(
+            (t.price_paid for t in self.tickets if t.status != Ticket.Status.VOID),
+            Decimal("0.00"),
+        )
+
+    @property
+    def outside_of(self) -> Decimal:
+        """The payment part of which went back outside this system."""
+        return sum(
+            (p.amount for p in self.payments if p.provider_refunded > 0),
+            Decimal("0.00"),
+        )
+
 
 def console_order(order_id) -> ConsoleOrder | None:
     order = Order.objects.select_related("event").filter(pk=order_id).first()
@@ -180,4 +259,14 @@ def console_order(order_id) -> ConsoleOrder | None:
         tickets=view.tickets,
         payments=list(order.payments.order_by("created_at")),
         messages=list(order.messages.order_by("-created_at")),
+        refunds=list(
+            order.refunds.filter(status=Refund.Status.SUCCEEDED).prefetch_related(
+                "tickets"
+            )
+        ),
+        refunded_outside=(
+            refunded_outside(order)
+            if order.status == Order.Status.PAID
+            else Decimal("0.00")
+        ),
     )

@@ -7,23 +7,33 @@ door's check-in locks a ticket before it moves the counters, so none of them
 can deadlock with another.
 """
 
+import hashlib
 import logging
+import uuid
 from collections import Counter
 from datetime import datetime
+from decimal import Decimal
 
 from django.db import transaction
-from django.db.models import F
+from django.db.models import F, Sum
 from django.utils import timezone
 
 from core import realtime
-from core.exceptions import OrderNotCancellable, OrderNotRefundable, PaymentUnavailable
-from core.models import Event, Order, Payment, Ticket, TicketType
+from core.exceptions import (
+    OrderNotCancellable,
+    OrderNotRefundable,
+    PaymentUnavailable,
+    TicketsNotRefundable,
+)
+from core.models import Event, Order, Payment, Refund, Ticket, TicketType
 from core.notify.outbox import queue_email
 from core.payments import get_provider
+from core.queries.orders import refunded_outside
 from core.services.audit import jsonable, record_change
 from core.services.counters import count_check_ins
 from core.services.locks import lock_order
 from core.services.waitlist import offer_after_commit
+from core.templatetags.ticketing import money
 
 logger = logging.getLogger(__name__)
 
@@ -182,34 +192,8 @@ def void_order(
     if order.status == Order.Status.REFUNDED:
         return order
     was_holding = order.status in HOLDING
-    tickets = list(
-        Ticket.objects.select_for_update()
-        .filter(order=order)
-        .exclude(status=Ticket.Status.VOID)
-        .order_by("pk")
-        .only("pk", "status", "ticket_type_id", "code")
-    )
-    if tickets:
-        sold = Counter(t.ticket_type_id for t in tickets)
-        Event.objects.filter(pk=order.event_id).update(
-            sold_count=F("sold_count") - len(tickets)
-        )
-        for type_id in sorted(sold):
-            TicketType.objects.filter(pk=type_id).update(
-                sold_count=F("sold_count") - sold[type_id]
-            )
-        count_check_ins(
-            event_id=order.event_id,
-            tickets=[
-                (t.ticket_type_id, t.code)
-                for t in tickets
-                if t.status == Ticket.Status.USED
-            ],
-            by=-1,
-        )
-        Ticket.objects.filter(pk__in=[t.pk for t in tickets]).update(
-            status=Ticket.Status.VOID, updated_at=now
-        )
+    tickets = _lock_live_tickets(order)
+    _void_tickets(order, tickets, now=now)
     # A payment still due back keeps its state: the worker's refund sweep
     # sends it and books it (settle_refund), which a void must not pre-empt.
     Payment.objects.filter(order=order, status=Payment.Status.SUCCEEDED).update(
@@ -242,6 +226,347 @@ def void_order(
             context={"reason": reason, "tickets_voided": len(tickets)},
         )
     if tickets or was_holding:
-        realtime.announce_availability_changed(order.event_id, reason="refund")
-        offer_after_commit(order.event_id)
+        _announce_freed_seats(order.event_id)
     return order
+
+
+def _lock_live_tickets(order: Order, ticket_ids=None) -> list[Ticket]:
+    """The order's tickets that still admit (of `ticket_ids`, if given),
+    locked in primary-key order."""
+    tickets = Ticket.objects.select_for_update().filter(order=order)
+    if ticket_ids is not None:
+        tickets = tickets.filter(pk__in=ticket_ids)
+    return list(
+        tickets.exclude(status=Ticket.Status.VOID)
+        .order_by("pk")
+        .only("pk", "status", "ticket_type_id", "code", "price_paid")
+    )
+
+
+def _void_tickets(order: Order, tickets: list[Ticket], *, now: datetime) -> None:
+    """Void locked live tickets and free their seats: sold goes down by each
+    (the event, then its types in primary-key order), and each used one
+    leaves its check-in tally slot. Caller holds the order's and the
+    tickets' locks."""
+    if not tickets:
+        return
+    sold = Counter(t.ticket_type_id for t in tickets)
+    Event.objects.filter(pk=order.event_id).update(
+        sold_count=F("sold_count") - len(tickets)
+    )
+    for type_id in sorted(sold):
+        TicketType.objects.filter(pk=type_id).update(
+            sold_count=F("sold_count") - sold[type_id]
+        )
+    count_check_ins(
+        event_id=order.event_id,
+        tickets=[
+            (t.ticket_type_id, t.code)
+            for t in tickets
+            if t.status == Ticket.Status.USED
+        ],
+        by=-1,
+    )
+    Ticket.objects.filter(pk__in=[t.pk for t in tickets]).update(
+        status=Ticket.Status.VOID, updated_at=now
+    )
+
+
+def _announce_freed_seats(event_id) -> None:
+    realtime.announce_availability_changed(event_id, reason="refund")
+    offer_after_commit(event_id)
+
+
+def refund_key(order_id, ticket_ids, *, prefix: str = "refund") -> str:
+    """The idempotency key of refunding these tickets of this order: the same
+    request twice (a retry, a double click) is one refund at the provider."""
+    joined = ",".join(sorted(str(t) for t in ticket_ids))
+    return f"{prefix}-{order_id}-{hashlib.sha256(joined.encode()).hexdigest()[:32]}"
+
+
+def refund_tickets(
+    *,
+    order_id,
+    ticket_ids,
+    reason: str = "",
+    actor=None,
+    now: datetime | None = None,
+) -> Refund:
+    """Give back the price of chosen tickets of a paid order and void them.
+
+    Three steps, so money never goes back twice and never goes unrecorded:
+    1. in one transaction, locks the order, then the chosen tickets in
+       primary-key order, checks them and records a pending Refund of the
+       sum of their `price_paid` (a Stripe `charge.refunded` arriving from
+       now on counts it as ours);
+    2. outside any transaction, asks the provider to refund that amount of
+       the order's payment, with an idempotency key from the order and the
+       tickets (refund_key), so retrying the same refund is one refund;
+       if the provider refuses, the Refund is marked failed, nothing else
+       changes, and PaymentUnavailable is raised;
+    3. _apply_refund voids the tickets and books it (locks as void_order).
+    Raises OrderNotRefundable unless the order is paid, TicketsNotRefundable
+    for no tickets, tickets of another order, void ones, or ones already in
+    a refund under way. Asking again for a refund already made returns it.
+    """
+    reason = (reason or "").strip()[:200]
+    ticket_ids = _parse_ticket_ids(ticket_ids)
+    refund = _record_pending_refund(
+        order_id=order_id, ticket_ids=ticket_ids, reason=reason
+    )
+    if refund.status == Refund.Status.SUCCEEDED:
+        return refund
+    reference = ""
+    if refund.payment_id is not None and refund.amount > 0:
+        payment = refund.payment
+        try:
+            reference = get_provider(payment.provider).refund(
+                payment=payment,
+                reason=reason or "refunded by the organiser",
+                amount=refund.amount,
+                idempotency_key=refund.key,
+            )
+        except PaymentUnavailable:
+            Refund.objects.filter(pk=refund.pk, status=Refund.Status.PENDING).update(
+                status=Refund.Status.FAILED, updated_at=timezone.now()
+            )
+            raise
+    return _apply_refund(refund_id=refund.pk, reference=reference, actor=actor, now=now)
+
+
+@transaction.atomic
+def _record_pending_refund(*, order_id, ticket_ids: list, reason: str) -> Refund:
+    key = refund_key(order_id, ticket_ids)
+    order = lock_order(order_id)
+    existing = (
+        Refund.objects.select_for_update()
+        .select_related("payment")
+        .filter(key=key)
+        .first()
+    )
+    if existing is not None and existing.status == Refund.Status.SUCCEEDED:
+        return existing
+    if order.status != Order.Status.PAID:
+        raise OrderNotRefundable("Only paid orders can be refunded.")
+    if existing is not None and existing.status == Refund.Status.PENDING:
+        # Cut short after the provider may have sent it: ask again with the
+        # same key (the provider answers as before) and book it.
+        return existing
+    tickets = _chosen_live_tickets(order, ticket_ids)
+    if existing is not None:
+        # The provider refused it before and nothing was sent: ask again,
+        # with the same key, for tickets that still admit.
+        existing.status = Refund.Status.PENDING
+        existing.save(update_fields=["status", "updated_at"])
+        return existing
+    amount = sum((t.price_paid for t in tickets), Decimal("0.00"))
+    payment = (
+        order.payments.filter(
+            status=Payment.Status.SUCCEEDED, provider__in=REFUNDABLE_PROVIDERS
+        )
+        .order_by("created_at")
+        .first()
+    )
+    if payment is not None and amount > 0:
+        left = refundable_left(payment)
+        if amount > left:
+            raise TicketsNotRefundable(
+                f"Only {money(left, payment.currency)} of this payment is left to"
+                " refund: part of it was refunded already (perhaps in Stripe)."
+                " Void the tickets without refunding instead."
+            )
+    refund = Refund.objects.create(
+        order=order,
+        payment=payment,
+        kind=Refund.Kind.SENT,
+        amount=amount,
+        currency=order.currency,
+        key=key,
+        reason=reason,
+    )
+    refund.tickets.set(tickets)
+    return refund
+
+
+@transaction.atomic
+def void_tickets_refunded_outside(
+    *,
+    order_id,
+    ticket_ids,
+    reason: str = "",
+    actor=None,
+    now: datetime | None = None,
+) -> Refund:
+    """Void chosen tickets against money already given back in Stripe's
+    dashboard, sending nothing.
+
+    Locks as void_order. Records an `outside` Refund of the tickets' price,
+    up to what is still unaccounted for of the outside refund, then voids
+    them and books it as refund_tickets does. Raises OrderNotRefundable
+    unless the order is paid and some refund made outside is not yet
+    matched to tickets; TicketsNotRefundable as refund_tickets. Choosing the
+    same tickets again returns the same Refund.
+    """
+    reason = (reason or "").strip()[:200]
+    ticket_ids = _parse_ticket_ids(ticket_ids)
+    key = refund_key(order_id, ticket_ids, prefix="outside")
+    order = lock_order(order_id)
+    existing = Refund.objects.filter(key=key).first()
+    if existing is not None:
+        return existing
+    if order.status != Order.Status.PAID:
+        raise OrderNotRefundable("Only paid orders can have tickets voided here.")
+    unmatched = refunded_outside(order)
+    if unmatched <= 0:
+        raise OrderNotRefundable(
+            "No refund made outside this system is waiting to be matched to"
+            " tickets; refund the tickets instead."
+        )
+    tickets = _chosen_live_tickets(order, ticket_ids)
+    price = sum((t.price_paid for t in tickets), Decimal("0.00"))
+    payment = (
+        order.payments.filter(provider_refunded__gt=0).order_by("created_at").first()
+    )
+    refund = Refund.objects.create(
+        order=order,
+        payment=payment,
+        kind=Refund.Kind.OUTSIDE,
+        amount=min(price, unmatched),
+        currency=order.currency,
+        key=key,
+        reason=reason,
+    )
+    refund.tickets.set(tickets)
+    return _apply_refund(refund_id=refund.pk, actor=actor, now=now)
+
+
+@transaction.atomic
+def _apply_refund(
+    *, refund_id, reference: str = "", actor=None, now: datetime | None = None
+) -> Refund:
+    """Void a refund's tickets that still admit, free their seats and book it.
+
+    Locks the order, the refund, then its tickets in primary-key order, then
+    the event and its types (as void_order). A ticket voided meanwhile (the
+    whole order refunded in Stripe, say) is not voided twice. An order left
+    with no ticket that admits becomes refunded, its kept payments too.
+    Queues the `tickets_refunded` email, writes the audit entry with a staff
+    `actor`, and offers the freed seats after commit. Repeating it changes
+    nothing.
+    """
+    now = now or timezone.now()
+    order_id = Refund.objects.values_list("order_id", flat=True).get(pk=refund_id)
+    order = lock_order(order_id)
+    refund = Refund.objects.select_for_update().get(pk=refund_id)
+    if refund.status == Refund.Status.SUCCEEDED:
+        return refund
+    chosen = list(refund.tickets.values_list("pk", flat=True))
+    tickets = _lock_live_tickets(order, chosen)
+    _void_tickets(order, tickets, now=now)
+    refund.status = Refund.Status.SUCCEEDED
+    refund.provider_reference = reference[:255]
+    refund.save(update_fields=["status", "provider_reference", "updated_at"])
+    previous_status = order.status
+    left = Ticket.objects.filter(order=order).exclude(status=Ticket.Status.VOID).count()
+    if left == 0 and order.status == Order.Status.PAID:
+        Payment.objects.filter(order=order, status=Payment.Status.SUCCEEDED).update(
+            status=Payment.Status.REFUNDED, updated_at=now
+        )
+        order.status = Order.Status.REFUNDED
+        order.updated_at = now
+        order.save(update_fields=["status", "updated_at"])
+    voided = (
+        Ticket.objects.filter(pk__in=[t.pk for t in tickets])
+        .select_related("ticket_type")
+        .order_by("created_at", "code")
+    )
+    described = [
+        {"code": t.code, "type": t.ticket_type.name, "guest": t.guest_name}
+        for t in voided
+    ]
+    if actor is not None:
+        record_change(
+            actor=actor,
+            action=(
+                "order.refund_tickets"
+                if refund.kind == Refund.Kind.SENT
+                else "order.void_refunded_outside"
+            ),
+            obj=order,
+            object_repr=f"{order.code} · {order.customer_name}",
+            event=order.event,
+            before={"status": previous_status},
+            after={
+                "status": order.status,
+                "amount": jsonable(refund.amount),
+                "tickets_voided": [t["code"] for t in described],
+                "reason": refund.reason,
+            },
+        )
+    if tickets:
+        queue_email(
+            kind="tickets_refunded",
+            to=order.customer_email,
+            order=order,
+            context={
+                "reason": refund.reason,
+                "amount": str(refund.amount),
+                "currency": refund.currency,
+                "outside": refund.kind == Refund.Kind.OUTSIDE,
+                "tickets": described,
+                "tickets_left": left,
+            },
+        )
+        _announce_freed_seats(order.event_id)
+    return refund
+
+
+def _parse_ticket_ids(ticket_ids) -> list[uuid.UUID]:
+    parsed = set()
+    for value in ticket_ids or ():
+        try:
+            parsed.add(value if isinstance(value, uuid.UUID) else uuid.UUID(str(value)))
+        except ValueError as exc:
+            raise TicketsNotRefundable(
+                "Those tickets are not part of this order."
+            ) from exc
+    if not parsed:
+        raise TicketsNotRefundable("Tick at least one ticket.")
+    return sorted(parsed)
+
+
+def _chosen_live_tickets(order: Order, ticket_ids: list) -> list[Ticket]:
+    """The chosen tickets, locked; refuses any not of this order, void, or in
+    another refund under way."""
+    tickets = list(
+        Ticket.objects.select_for_update()
+        .filter(order=order, pk__in=ticket_ids)
+        .order_by("pk")
+        .only("pk", "status", "ticket_type_id", "code", "price_paid")
+    )
+    if len(tickets) != len(ticket_ids):
+        raise TicketsNotRefundable("Some of those tickets are not part of this order.")
+    void = [t.code for t in tickets if t.status == Ticket.Status.VOID]
+    if void:
+        raise TicketsNotRefundable(
+            f"Ticket {', '.join(void)} is void already; nothing changed."
+        )
+    if Refund.objects.filter(
+        tickets__in=ticket_ids, status=Refund.Status.PENDING
+    ).exists():
+        raise TicketsNotRefundable(
+            "A refund of some of those tickets is already under way; reload the page."
+        )
+    return tickets
+
+
+def refundable_left(payment: Payment) -> Decimal:
+    """What can still go back of a payment: its amount less what is known to
+    have gone back (the provider's running total, or the refunds sent from
+    here if the provider has not told us of them yet)."""
+    sent = Refund.objects.filter(
+        payment=payment,
+        kind=Refund.Kind.SENT,
+        status__in=(Refund.Status.PENDING, Refund.Status.SUCCEEDED),
+    ).aggregate(total=Sum("amount"))["total"] or Decimal("0.00")
+    return max(payment.amount - max(payment.provider_refunded, sent), Decimal("0.00"))

@@ -1,0 +1,345 @@
+"""Refunding some tickets of an order, and voiding tickets refunded in Stripe."""
+
+from decimal import Decimal
+
+import pytest
+from django.utils import timezone
+
+from core.exceptions import OrderNotRefundable, PaymentUnavailable, TicketsNotRefundable
+from core.models import (
+    AuditLogEntry,
+    Order,
+    OutboundMessage,
+    Payment,
+    Refund,
+    Ticket,
+    WaitlistEntry,
+)
+from core.queries.door import checked_in_by_type
+from core.queries.orders import refunded_outside
+from core.services.checkin import redeem_ticket
+from core.services.checkout import place_order
+from core.services.fulfilment import fulfil_order
+from core.services.orders import (
+    refund_key,
+    refund_order,
+    refund_tickets,
+    void_tickets_refunded_outside,
+)
+from tests.core.services.test_orders import _assert_counters_match_recount
+from tests.factories import (
+    TicketTypeFactory,
+    make_door_open_event,
+    make_paid_order,
+    make_staff,
+)
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def event(db):
+    return make_door_open_event(venue_capacity=20)
+
+
+@pytest.fixture
+def vip(event):
+    return TicketTypeFactory(event=event, name="VIP", price="40.00", capacity=10)
+
+
+@pytest.fixture
+def standing(event):
+    return TicketTypeFactory(event=event, name="Standing", price="25.00", capacity=10)
+
+
+@pytest.fixture
+def order(vip, standing):
+    """Paid: one VIP (40.00) and two Standing (25.00 each), 90.00 in all."""
+    order = place_order(
+        event_id=vip.event_id,
+        quantities={vip.id: 1, standing.id: 2},
+        customer_name="Rosa",
+        customer_email="rosa@example.com",
+    )
+    fulfil_order(
+        order_id=order.id,
+        provider="simulated",
+        provider_reference=f"sim-{order.code}",
+        amount=order.total,
+        currency=order.currency,
+    )
+    order.refresh_from_db()
+    return order
+
+
+def _admit(ticket):
+    result = redeem_ticket(event=ticket.event, text=ticket.qr_payload)
+    assert result.code == "ok", result.code
+    ticket.refresh_from_db()
+    return ticket
+
+
+def _statuses(order):
+    return dict(order.tickets.values_list("code", "status"))
+
+
+def test_refunding_some_tickets_gives_back_their_price_and_voids_only_them(
+    order, vip, standing
+):
+    owner = make_staff()
+    used_vip = _admit(order.tickets.get(ticket_type=vip))
+    one, other = order.tickets.filter(ticket_type=standing).order_by("code")
+    assert checked_in_by_type(order.event_id) == {vip.pk: 1}
+
+    refund = refund_tickets(
+        order_id=order.id,
+        ticket_ids=[used_vip.pk, one.pk],
+        reason="two can't come",
+        actor=owner,
+    )
+
+    assert refund.amount == Decimal("65.00")
+    assert (refund.kind, refund.status) == (Refund.Kind.SENT, Refund.Status.SUCCEEDED)
+    assert set(refund.tickets.all()) == {used_vip, one}
+    assert refund.provider_reference.startswith("simulated-refund-")
+    assert _statuses(order) == {
+        used_vip.code: "void",
+        one.code: "void",
+        other.code: "issued",
+    }
+    order.refresh_from_db()
+    assert order.status == Order.Status.PAID
+    assert order.payments.get().status == Payment.Status.SUCCEEDED
+    # The used VIP ticket's check-in left its tally slot.
+    assert checked_in_by_type(order.event_id).get(vip.pk, 0) == 0
+    _assert_counters_match_recount(order.event)
+    vip.refresh_from_db()
+    standing.refresh_from_db()
+    assert (vip.sold_count, standing.sold_count) == (0, 1)
+    email = OutboundMessage.objects.get(order=order, kind="tickets_refunded")
+    assert email.context["amount"] == "65.00"
+    assert email.context["tickets_left"] == 1
+    assert {t["code"] for t in email.context["tickets"]} == {used_vip.code, one.code}
+    entry = AuditLogEntry.objects.get(action="order.refund_tickets")
+    assert entry.actor == owner
+    assert entry.after["amount"] == "65.00"
+    assert set(entry.after["tickets_voided"]) == {used_vip.code, one.code}
+
+
+def test_refunding_the_last_tickets_marks_the_order_refunded(order, standing):
+    first = order.tickets.exclude(ticket_type=standing).get()
+    refund_tickets(order_id=order.id, ticket_ids=[first.pk])
+    order.refresh_from_db()
+    assert order.status == Order.Status.PAID
+
+    rest = list(order.tickets.filter(ticket_type=standing))
+    refund = refund_tickets(order_id=order.id, ticket_ids=[t.pk for t in rest])
+
+    assert refund.amount == Decimal("50.00")
+    order.refresh_from_db()
+    assert order.status == Order.Status.REFUNDED
+    assert order.payments.get().status == Payment.Status.REFUNDED
+    assert set(_statuses(order).values()) == {"void"}
+    assert sum(order.refunds.values_list("amount", flat=True)) == order.total
+    _assert_counters_match_recount(order.event)
+
+
+def test_freed_seats_are_offered_to_the_waitlist(
+    order, standing, django_capture_on_commit_callbacks
+):
+    standing.capacity = 2
+    standing.save(update_fields=["capacity"])
+    WaitlistEntry.objects.create(
+        event=order.event,
+        ticket_type=standing,
+        name="Wait",
+        email="w@example.com",
+        quantity=1,
+    )
+    one = order.tickets.filter(ticket_type=standing).first()
+    with django_capture_on_commit_callbacks(execute=True):
+        refund_tickets(order_id=order.id, ticket_ids=[one.pk])
+    entry = WaitlistEntry.objects.get()
+    assert entry.status == WaitlistEntry.Status.OFFERED
+
+
+def test_tickets_of_another_order_are_refused_and_nothing_changes(order, standing):
+    stranger = make_paid_order(standing, 1).tickets.get()
+    mine = order.tickets.filter(ticket_type=standing).first()
+    with pytest.raises(TicketsNotRefundable):
+        refund_tickets(order_id=order.id, ticket_ids=[mine.pk, stranger.pk])
+    assert set(_statuses(order).values()) == {"issued"}
+    stranger.refresh_from_db()
+    assert stranger.status == Ticket.Status.ISSUED
+    assert not Refund.objects.exists()
+    _assert_counters_match_recount(order.event)
+
+
+def test_a_void_ticket_is_refused_and_nothing_is_refunded_again(order, standing):
+    one, other = order.tickets.filter(ticket_type=standing)
+    refund_tickets(order_id=order.id, ticket_ids=[one.pk])
+    with pytest.raises(TicketsNotRefundable, match="void already"):
+        refund_tickets(order_id=order.id, ticket_ids=[one.pk, other.pk])
+    assert Refund.objects.count() == 1
+    other.refresh_from_db()
+    assert other.status == Ticket.Status.ISSUED
+
+
+@pytest.mark.parametrize("ticket_ids", [[], ["not-a-uuid"]])
+def test_no_tickets_or_nonsense_is_refused(order, ticket_ids):
+    with pytest.raises(TicketsNotRefundable):
+        refund_tickets(order_id=order.id, ticket_ids=ticket_ids)
+
+
+def test_an_unpaid_order_is_refused(standing):
+    pending = place_order(
+        event_id=standing.event_id,
+        quantities={standing.id: 1},
+        customer_name="P",
+        customer_email="p@example.com",
+    )
+    with pytest.raises(OrderNotRefundable):
+        refund_tickets(order_id=pending.id, ticket_ids=["00000000-0000-0000-0000-0"])
+
+
+def test_asking_twice_is_one_refund(order, standing):
+    one = order.tickets.filter(ticket_type=standing).first()
+    first = refund_tickets(order_id=order.id, ticket_ids=[one.pk])
+    again = refund_tickets(order_id=order.id, ticket_ids=[str(one.pk)])
+    assert again.pk == first.pk
+    assert Refund.objects.count() == 1
+    assert OutboundMessage.objects.filter(kind="tickets_refunded").count() == 1
+    standing.refresh_from_db()
+    assert standing.sold_count == 1
+    _assert_counters_match_recount(order.event)
+
+
+def test_a_refunded_ticket_is_refused_at_the_door_while_its_sibling_admits(
+    order, standing
+):
+    one, other = order.tickets.filter(ticket_type=standing)
+    refund_tickets(order_id=order.id, ticket_ids=[one.pk])
+    refused = redeem_ticket(event=order.event, text=one.qr_payload)
+    admitted = redeem_ticket(event=order.event, text=other.qr_payload)
+    assert refused.code == "void" and not refused.admitted
+    assert admitted.code == "ok" and admitted.admitted
+    _assert_counters_match_recount(order.event)
+
+
+def test_the_whole_order_refund_after_a_partial_one_refunds_the_rest(order, standing):
+    one = order.tickets.filter(ticket_type=standing).first()
+    refund_tickets(order_id=order.id, ticket_ids=[one.pk])
+    refund_order(order_id=order.id)
+    order.refresh_from_db()
+    assert order.status == Order.Status.REFUNDED
+    assert set(_statuses(order).values()) == {"void"}
+    _assert_counters_match_recount(order.event)
+
+
+def _stripe_payment(order, reference="pi_test_partial"):
+    Payment.objects.filter(order=order).update(
+        provider="stripe", provider_reference=reference
+    )
+    return order.payments.get()
+
+
+def test_stripe_is_asked_for_exactly_the_tickets_price_with_a_key_per_tickets(
+    stripe_stub, order, vip, standing
+):
+    _stripe_payment(order)
+    chosen = [
+        order.tickets.get(ticket_type=vip),
+        order.tickets.filter(ticket_type=standing).first(),
+    ]
+    refund = refund_tickets(order_id=order.id, ticket_ids=[t.pk for t in chosen])
+
+    (call,) = stripe_stub.calls("POST", "/v1/refunds")
+    assert call.form["payment_intent"] == "pi_test_partial"
+    assert call.form["amount"] == "6500"
+    key = refund_key(order.id, [t.pk for t in chosen])
+    assert call.headers["idempotency-key"] == key == refund.key
+    assert key == refund_key(order.id, [t.pk for t in reversed(chosen)])
+    assert refund.provider_reference.startswith("re_test_")
+
+
+def test_a_refund_stripe_refuses_changes_nothing_and_a_retry_goes_through(
+    stripe_stub, order, standing
+):
+    _stripe_payment(order)
+    one = order.tickets.filter(ticket_type=standing).first()
+    stripe_stub.fail_status = 500
+    with pytest.raises(PaymentUnavailable):
+        refund_tickets(order_id=order.id, ticket_ids=[one.pk])
+    one.refresh_from_db()
+    assert one.status == Ticket.Status.ISSUED
+    assert Refund.objects.get().status == Refund.Status.FAILED
+    _assert_counters_match_recount(order.event)
+
+    stripe_stub.fail_status = None
+    refund = refund_tickets(order_id=order.id, ticket_ids=[one.pk])
+    assert refund.status == Refund.Status.SUCCEEDED
+    assert len(stripe_stub.refunds) == 1
+    one.refresh_from_db()
+    assert one.status == Ticket.Status.VOID
+
+
+def test_more_than_is_left_of_the_payment_is_refused(stripe_stub, order, vip):
+    payment = _stripe_payment(order)
+    Payment.objects.filter(pk=payment.pk).update(provider_refunded=Decimal("60.00"))
+    with pytest.raises(TicketsNotRefundable, match=r"Only \$30\.00"):
+        refund_tickets(
+            order_id=order.id, ticket_ids=[order.tickets.get(ticket_type=vip).pk]
+        )
+    assert not stripe_stub.calls("POST", "/v1/refunds")
+
+
+def test_tickets_refunded_in_stripe_are_voided_without_refunding_again(
+    stripe_stub, order, standing
+):
+    owner = make_staff()
+    payment = _stripe_payment(order)
+    Payment.objects.filter(pk=payment.pk).update(provider_refunded=Decimal("25.00"))
+    assert refunded_outside(order) == Decimal("25.00")
+    one = order.tickets.filter(ticket_type=standing).first()
+
+    refund = void_tickets_refunded_outside(
+        order_id=order.id, ticket_ids=[one.pk], actor=owner
+    )
+
+    assert not stripe_stub.calls("POST", "/v1/refunds")
+    assert (refund.kind, refund.amount) == (Refund.Kind.OUTSIDE, Decimal("25.00"))
+    one.refresh_from_db()
+    assert one.status == Ticket.Status.VOID
+    assert refunded_outside(order) == 0
+    order.refresh_from_db()
+    assert order.status == Order.Status.PAID
+    assert AuditLogEntry.objects.get(action="order.void_refunded_outside")
+    _assert_counters_match_recount(order.event)
+    # Nothing more is waiting to be matched: voiding more is refused.
+    other = order.tickets.filter(ticket_type=standing).exclude(pk=one.pk).get()
+    with pytest.raises(OrderNotRefundable):
+        void_tickets_refunded_outside(order_id=order.id, ticket_ids=[other.pk])
+
+
+def test_voiding_without_a_refund_made_in_stripe_is_refused(order, standing):
+    one = order.tickets.filter(ticket_type=standing).first()
+    with pytest.raises(OrderNotRefundable):
+        void_tickets_refunded_outside(order_id=order.id, ticket_ids=[one.pk])
+    one.refresh_from_db()
+    assert one.status == Ticket.Status.ISSUED
+
+
+def test_a_used_ticket_voided_against_a_stripe_refund_leaves_its_tally(order, vip):
+    Payment.objects.filter(order=order).update(provider_refunded=Decimal("40.00"))
+    used = _admit(order.tickets.get(ticket_type=vip))
+    void_tickets_refunded_outside(order_id=order.id, ticket_ids=[used.pk])
+    assert checked_in_by_type(order.event_id).get(vip.pk, 0) == 0
+    _assert_counters_match_recount(order.event)
+
+
+def test_a_used_at_time_is_kept_on_a_refunded_ticket(order, vip):
+    used = _admit(order.tickets.get(ticket_type=vip))
+    refund_tickets(order_id=order.id, ticket_ids=[used.pk])
+    used.refresh_from_db()
+    assert used.status == Ticket.Status.VOID
+    assert used.scanned_at is not None and used.scanned_at <= timezone.now()
