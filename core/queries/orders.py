@@ -111,7 +111,10 @@ ACCOUNTED = (Refund.Status.PENDING, Refund.Status.SUCCEEDED)
 def refunded_outside(order: Order) -> Decimal:
     """Money the provider says went back for this order that no Refund here
     accounts for: a refund made in Stripe's dashboard, whose tickets the
-    owner has yet to choose. Per payment, never below zero."""
+    owner has yet to choose. Per payment, never below zero; nothing once the
+    order is no longer paid (its tickets are all void)."""
+    if order.status != Order.Status.PAID:
+        return Decimal("0.00")
     payments = list(order.payments.filter(provider_refunded__gt=0))
     if not payments:
         return Decimal("0.00")
@@ -264,9 +267,5 @@ def console_order(order_id) -> ConsoleOrder | None:
                 "tickets"
             )
         ),
-        refunded_outside=(
-            refunded_outside(order)
-            if order.status == Order.Status.PAID
-            else Decimal("0.00")
-        ),
+        refunded_outside=refunded_outside(order),
     )

@@ -19,6 +19,7 @@ from core.models import Order, Payment, ProviderEvent
 from core.notify.outbox import queue_email
 from core.payments import get_provider
 from core.payments.money import from_minor_units
+from core.queries.orders import refunded_outside
 from core.rows import insert_row_if_new, rows_where
 from core.services.fulfilment import FulfilmentResult, fulfil_order
 from core.services.locks import lock_order
@@ -370,14 +371,15 @@ def _uuid_or_none(value: str) -> uuid.UUID | None:
 
 
 def _handle_charge_refunded(charge: dict) -> str:
-    if not charge.get("refunded"):
-        # A partial refund: the organiser kept the tickets valid.
-        return "partial_refund_ignored"
     intent = charge.get("payment_intent")
     intent = intent.get("id") if isinstance(intent, dict) else intent
     payment = Payment.objects.filter(
         provider=Payment.Provider.STRIPE, provider_reference=intent or ""
     ).first()
+    if not charge.get("refunded"):
+        if payment is None:
+            return "partial_refund_ignored"
+        return _note_partial_refund(payment, charge)
     if payment is None:
         order = _order_for(charge) or (
             Order.objects.filter(stripe_payment_intent_id=intent).first()
@@ -395,9 +397,18 @@ def _handle_charge_refunded(charge: dict) -> str:
             amount=from_minor_units(charge.get("amount") or 0, order.currency),
             currency=order.currency,
             status=Payment.Status.REFUNDED,
+            provider_refunded=from_minor_units(
+                charge.get("amount_refunded") or charge.get("amount") or 0,
+                order.currency,
+            ),
         )
         void_order(order_id=order.pk, reason="refunded", nowait=True)
         return "refunded"
+    lock_order(payment.order_id, nowait=True)
+    _record_provider_refunded(
+        payment, charge.get("amount_refunded") or charge.get("amount") or 0
+    )
+    payment.refresh_from_db(fields=["status"])
     if payment.status == Payment.Status.REFUNDED:
         return "already_refunded"
     if payment.status == Payment.Status.REFUND_DUE:
@@ -405,6 +416,32 @@ def _handle_charge_refunded(charge: dict) -> str:
         return "refunded"
     void_order(order_id=payment.order_id, reason="refunded", nowait=True)
     return "refunded"
+
+
+def _note_partial_refund(payment: Payment, charge: dict) -> str:
+    """Part of a charge went back. Nothing is voided here: which tickets is
+    the owner's to say. What the order's own refunds account for (made from
+    the console, recorded before Stripe was asked) is recognised; the rest
+    shows on the order as refunded outside, for the owner to match to
+    tickets. Stripe's `amount_refunded` is a running total, so duplicates
+    and late deliveries leave the same record."""
+    order = lock_order(payment.order_id, nowait=True)
+    _record_provider_refunded(payment, charge.get("amount_refunded") or 0)
+    if order.status != Order.Status.PAID:
+        return "already_refunded"
+    return (
+        "partial_refund_flagged"
+        if refunded_outside(order) > 0
+        else ("partial_refund_recognised")
+    )
+
+
+def _record_provider_refunded(payment: Payment, amount_minor: int) -> None:
+    """Keep the largest running total Stripe reported (it only grows)."""
+    reported = from_minor_units(amount_minor, payment.currency)
+    Payment.objects.filter(pk=payment.pk, provider_refunded__lt=reported).update(
+        provider_refunded=reported, updated_at=timezone.now()
+    )
 
 
 def handle_stripe_event(*, event: dict, now: datetime | None = None) -> str:

@@ -4,6 +4,7 @@ import json
 import threading
 import time
 from datetime import timedelta
+from decimal import Decimal
 
 import pytest
 from django.db import connection, transaction
@@ -12,7 +13,10 @@ from django.utils import timezone
 
 from core.models import Order, OutboundMessage, Payment, ProviderEvent, Ticket
 from core.queries.availability import get_event_availability
+from core.queries.orders import refunded_outside
+from core.services import orders as orders_service
 from core.services.checkout import place_order
+from core.services.orders import refund_tickets, void_tickets_refunded_outside
 from tests.factories import EventFactory, TicketTypeFactory, make_paid_order
 from tests.purchase.conftest import session_object, signature_header, stripe_event
 
@@ -254,7 +258,9 @@ def test_charge_refunded_voids_the_tickets(post_webhook, ticket_type):
     assert ticket_type.sold_count == 0
 
 
-def test_a_partial_refund_keeps_the_tickets(post_webhook, ticket_type):
+def test_a_partial_refund_in_stripe_keeps_the_tickets_and_is_flagged(
+    post_webhook, ticket_type
+):
     order = _hold(ticket_type, 2)
     post_webhook(stripe_event("checkout.session.completed", session_object(order)))
     charge = {
@@ -266,8 +272,11 @@ def test_a_partial_refund_keeps_the_tickets(post_webhook, ticket_type):
         "refunded": False,
     }
     response = post_webhook(stripe_event("charge.refunded", charge))
-    assert response.json()["outcome"] == "partial_refund_ignored"
+    assert response.json()["outcome"] == "partial_refund_flagged"
     assert set(order.tickets.values_list("status", flat=True)) == {"issued"}
+    order.refresh_from_db()
+    assert order.status == Order.Status.PAID
+    assert order.payments.get().provider_refunded == 10
 
 
 def test_refund_arriving_before_completed_means_no_tickets(post_webhook, ticket_type):
@@ -349,3 +358,151 @@ def test_a_paid_session_moves_the_counters_last(postgres, post_webhook, ticket_t
     moved = [i for i, sql in enumerate(statements) if "event_moved" in sql]
     assert moved, statements
     assert statements[moved[-1] + 1 :] == ["COMMIT"], statements[moved[-1] :]
+
+
+def _charge(order, *, amount_refunded, refunded=False, charge_id="ch_partial"):
+    return {
+        "id": charge_id,
+        "object": "charge",
+        "payment_intent": f"pi_test_{order.code}",
+        "amount": int(order.total * 100),
+        "amount_refunded": amount_refunded,
+        "refunded": refunded,
+    }
+
+
+def _paid_through_stripe(post_webhook, ticket_type, quantity=3):
+    order = _hold(ticket_type, quantity)
+    post_webhook(stripe_event("checkout.session.completed", session_object(order)))
+    order.refresh_from_db()
+    assert order.status == Order.Status.PAID
+    return order
+
+
+def test_our_own_partial_refund_is_recognised_when_stripe_reports_it(
+    stripe_stub, post_webhook, ticket_type
+):
+    order = _paid_through_stripe(post_webhook, ticket_type)
+    one = order.tickets.first()
+    refund_tickets(order_id=order.id, ticket_ids=[one.pk])
+
+    event = stripe_event("charge.refunded", _charge(order, amount_refunded=2500))
+    response = post_webhook(event)
+
+    assert response.json()["outcome"] == "partial_refund_recognised"
+    assert post_webhook(event).json()["outcome"] == "duplicate"
+    order.refresh_from_db()
+    assert order.status == Order.Status.PAID
+    assert refunded_outside(order) == 0
+    assert order.tickets.filter(status=Ticket.Status.VOID).count() == 1
+    assert order.refunds.count() == 1
+
+
+def test_stripe_reporting_our_refund_before_we_booked_it_is_not_flagged(
+    stripe_stub, post_webhook, ticket_type
+):
+    """Stripe may deliver charge.refunded before refund_tickets has voided
+    the tickets: the refund was recorded before Stripe was asked."""
+    order = _paid_through_stripe(post_webhook, ticket_type)
+    one = order.tickets.first()
+    real_apply = orders_service._apply_refund
+    outcomes = []
+
+    def webhook_first(**kwargs):
+        event = stripe_event("charge.refunded", _charge(order, amount_refunded=2500))
+        outcomes.append(post_webhook(event).json()["outcome"])
+        return real_apply(**kwargs)
+
+    orders_service._apply_refund = webhook_first
+    try:
+        refund_tickets(order_id=order.id, ticket_ids=[one.pk])
+    finally:
+        orders_service._apply_refund = real_apply
+
+    assert outcomes == ["partial_refund_recognised"]
+    one.refresh_from_db()
+    assert one.status == Ticket.Status.VOID
+    assert refunded_outside(order) == 0
+
+
+def test_a_partial_refund_made_in_stripe_is_flagged_and_voids_nothing(
+    stripe_stub, post_webhook, ticket_type
+):
+    order = _paid_through_stripe(post_webhook, ticket_type)
+    one = order.tickets.first()
+    refund_tickets(order_id=order.id, ticket_ids=[one.pk])
+
+    # 25.00 ours, then 25.00 more refunded in Stripe's dashboard.
+    response = post_webhook(
+        stripe_event("charge.refunded", _charge(order, amount_refunded=5000))
+    )
+
+    assert response.json()["outcome"] == "partial_refund_flagged"
+    assert order.tickets.filter(status=Ticket.Status.VOID).count() == 1
+    assert refunded_outside(order) == Decimal("25.00")
+    # An older report delivered late changes nothing.
+    late = post_webhook(
+        stripe_event("charge.refunded", _charge(order, amount_refunded=2500))
+    )
+    assert late.json()["outcome"] == "partial_refund_flagged"
+    assert order.payments.get().provider_refunded == Decimal("50.00")
+    assert refunded_outside(order) == Decimal("25.00")
+
+    other = order.tickets.exclude(pk=one.pk).first()
+    void_tickets_refunded_outside(order_id=order.id, ticket_ids=[other.pk])
+    assert len(stripe_stub.calls("POST", "/v1/refunds")) == 1
+    assert refunded_outside(order) == 0
+    assert post_webhook(
+        stripe_event("charge.refunded", _charge(order, amount_refunded=5000))
+    ).json()["outcome"] == ("partial_refund_recognised")
+
+
+def test_a_full_refund_after_a_partial_one_voids_the_rest(
+    stripe_stub, post_webhook, ticket_type
+):
+    order = _paid_through_stripe(post_webhook, ticket_type)
+    one = order.tickets.first()
+    refund_tickets(order_id=order.id, ticket_ids=[one.pk])
+    full = stripe_event(
+        "charge.refunded", _charge(order, amount_refunded=7500, refunded=True)
+    )
+    partial = stripe_event("charge.refunded", _charge(order, amount_refunded=2500))
+
+    assert post_webhook(full).json()["outcome"] == "refunded"
+    # The earlier partial report, delivered after, and a duplicate: no change.
+    assert post_webhook(partial).json()["outcome"] == "already_refunded"
+    assert post_webhook(full).json()["outcome"] == "duplicate"
+
+    order.refresh_from_db()
+    assert order.status == Order.Status.REFUNDED
+    assert set(order.tickets.values_list("status", flat=True)) == {"void"}
+    assert order.payments.get().provider_refunded == Decimal("75.00")
+    ticket_type.refresh_from_db()
+    assert ticket_type.sold_count == 0
+    assert refunded_outside(order) == 0
+
+
+def test_refunding_every_ticket_in_parts_ends_refunded_once(
+    stripe_stub, post_webhook, ticket_type
+):
+    order = _paid_through_stripe(post_webhook, ticket_type, quantity=2)
+    first, second = order.tickets.all()
+    refund_tickets(order_id=order.id, ticket_ids=[first.pk])
+    refund_tickets(order_id=order.id, ticket_ids=[second.pk])
+    order.refresh_from_db()
+    assert order.status == Order.Status.REFUNDED
+    calls = stripe_stub.calls("POST", "/v1/refunds")
+    assert [c.form["amount"] for c in calls] == ["2500", "2500"]
+    response = post_webhook(
+        stripe_event(
+            "charge.refunded", _charge(order, amount_refunded=5000, refunded=True)
+        )
+    )
+    assert response.json()["outcome"] == "already_refunded"
+    assert (
+        OutboundMessage.objects.filter(order=order, kind="order_refunded").count() == 0
+    )
+    assert (
+        OutboundMessage.objects.filter(order=order, kind="tickets_refunded").count()
+        == 2
+    )
