@@ -18,7 +18,11 @@ from core.queries.orders import (
     search_orders,
 )
 from core.services.messages import resend_order_text, resend_order_tickets
-from core.services.orders import refund_order
+from core.services.orders import (
+    refund_order,
+    refund_tickets,
+    void_tickets_refunded_outside,
+)
 from core.templatetags.ticketing import money
 from scanner.permissions import MANAGERS, role_required
 
@@ -72,6 +76,54 @@ def order_refund(request: HttpRequest, order_id) -> HttpResponse:
             f"Order {order.code} refunded: {money(order.total, order.currency)}"
             " back to the customer; its tickets no longer admit.",
         )
+    return redirect("scanner:order_detail", order_id=order_id)
+
+
+@require_POST
+@role_required(*MANAGERS)
+def order_refund_tickets(request: HttpRequest, order_id) -> HttpResponse:
+    """The ticked tickets' price back to the customer and those tickets void,
+    once confirmed; the order's other tickets still admit."""
+    return _act_on_tickets(request, order_id, refund_tickets, refunded=True)
+
+
+@require_POST
+@role_required(*MANAGERS)
+def order_void_tickets(request: HttpRequest, order_id) -> HttpResponse:
+    """Void the ticked tickets against money already refunded in Stripe's
+    dashboard, without sending any again."""
+    return _act_on_tickets(
+        request, order_id, void_tickets_refunded_outside, refunded=False
+    )
+
+
+def _act_on_tickets(request: HttpRequest, order_id, service, *, refunded: bool):
+    if request.POST.get("confirm") != "yes":
+        messages.error(request, "Tick the box to confirm; nothing changed.")
+        return redirect("scanner:order_detail", order_id=order_id)
+    try:
+        refund = service(
+            order_id=order_id,
+            ticket_ids=request.POST.getlist("ticket"),
+            reason=request.POST.get("reason", ""),
+            actor=request.user,
+        )
+    except TicketingError as exc:
+        messages.error(request, exc.message)
+    else:
+        count = refund.tickets.count()
+        tickets = f"{count} ticket{'s' if count != 1 else ''}"
+        if refunded:
+            messages.success(
+                request,
+                f"Refunded {money(refund.amount, refund.currency)} for {tickets};"
+                " they no longer admit, the order's other tickets still do.",
+            )
+        else:
+            messages.success(
+                request,
+                f"Voided {tickets} without refunding again; they no longer admit.",
+            )
     return redirect("scanner:order_detail", order_id=order_id)
 
 

@@ -106,6 +106,16 @@ urlpatterns = [
     path("orders/", orders.order_list, name="orders"),
     path("orders/<uuid:order_id>/", orders.order_detail, name="order_detail"),
     path("orders/<uuid:order_id>/refund/", orders.order_refund, name="order_refund"),
+    path(
+        "orders/<uuid:order_id>/refund-tickets/",
+        orders.order_refund_tickets,
+        name="order_refund_tickets",
+    ),
+    path(
+        "orders/<uuid:order_id>/void-tickets/",
+        orders.order_void_tickets,
+        name="order_void_tickets",
+    ),
     path("orders/<uuid:order_id>/resend/", orders.order_resend, name="order_resend"),
     path(
         "orders/<uuid:order_id>/texts/<int:message_id>/resend/",

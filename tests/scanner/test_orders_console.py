@@ -419,3 +419,101 @@ def test_an_unknown_order_is_a_404(client, owner):
     )
     EventFactory()  # the list still renders with events but no orders
     assert "No orders yet" in client.get(reverse("scanner:orders")).content.decode()
+
+
+def test_ticking_some_tickets_refunds_only_those(client, manager, paid):
+    client.force_login(manager)
+    page = client.get(reverse("scanner:order_detail", args=[paid.id])).content.decode()
+    one, other = paid.tickets.order_by("code")
+    assert page.count("data-choose-ticket") == 2 and "data-refund-tickets" in page
+    assert "$25.00" in page  # each ticket's price
+
+    response = client.post(
+        reverse("scanner:order_refund_tickets", args=[paid.id]),
+        {"ticket": [str(one.pk)], "confirm": "yes", "reason": "One can't come"},
+        follow=True,
+    )
+
+    html = response.content.decode()
+    assert "Refunded $25.00 for 1 ticket" in html
+    one.refresh_from_db()
+    other.refresh_from_db()
+    assert (one.status, other.status) == (Ticket.Status.VOID, Ticket.Status.ISSUED)
+    paid.refresh_from_db()
+    assert paid.status == Order.Status.PAID
+    assert html.count("data-choose-ticket") == 1  # a void ticket has no box
+    assert "data-refunds" in html and one.code in html
+    email = OutboundMessage.objects.get(order=paid, kind="tickets_refunded")
+    assert email.context["reason"] == "One can't come"
+    assert AuditLogEntry.objects.get(action="order.refund_tickets").actor == manager
+    # The whole-order refund now offers what is left.
+    assert "Yes, refund $25.00 and void the tickets" in html
+
+
+def test_refunding_tickets_needs_the_box_ticked_and_a_ticket(client, owner, paid):
+    client.force_login(owner)
+    one = paid.tickets.first()
+    url = reverse("scanner:order_refund_tickets", args=[paid.id])
+    unconfirmed = client.post(url, {"ticket": [str(one.pk)]}, follow=True)
+    assert "Tick the box" in unconfirmed.content.decode()
+    none = client.post(url, {"confirm": "yes"}, follow=True)
+    assert "Tick at least one ticket." in none.content.decode()
+    assert not paid.tickets.filter(status=Ticket.Status.VOID).exists()
+
+
+def test_another_orders_ticket_is_refused_in_plain_words(client, owner, paid):
+    stranger = make_paid_order(TicketTypeFactory(), 1).tickets.get()
+    client.force_login(owner)
+    response = client.post(
+        reverse("scanner:order_refund_tickets", args=[paid.id]),
+        {"ticket": [str(stranger.pk)], "confirm": "yes"},
+        follow=True,
+    )
+    assert "not part of this order" in response.content.decode()
+    stranger.refresh_from_db()
+    assert stranger.status == Ticket.Status.ISSUED
+
+
+def test_door_staff_cannot_refund_or_void_tickets(client, door, paid):
+    client.force_login(door)
+    one = paid.tickets.first()
+    for name in ("scanner:order_refund_tickets", "scanner:order_void_tickets"):
+        response = client.post(
+            reverse(name, args=[paid.id]), {"ticket": [str(one.pk)], "confirm": "yes"}
+        )
+        assert response.status_code == 403, name
+    one.refresh_from_db()
+    assert one.status == Ticket.Status.ISSUED
+
+
+def test_a_refund_made_in_stripe_is_flagged_until_its_tickets_are_chosen(
+    client, owner, paid
+):
+    Payment.objects.filter(order=paid).update(provider_refunded="25.00")
+    client.force_login(owner)
+    listing = client.get(reverse("scanner:orders")).content.decode()
+    assert "Partly refunded in Stripe: $25.00 of $50.00" in listing
+    page = client.get(reverse("scanner:order_detail", args=[paid.id])).content.decode()
+    assert "data-refunded-outside" in page and "data-void-tickets" in page
+    assert "Partly refunded in Stripe: $25.00 of $50.00" in page
+
+    one = paid.tickets.first()
+    response = client.post(
+        reverse("scanner:order_void_tickets", args=[paid.id]),
+        {"ticket": [str(one.pk)], "confirm": "yes"},
+        follow=True,
+    )
+
+    html = response.content.decode()
+    assert "Voided 1 ticket without refunding again" in html
+    assert "data-refunded-outside" not in html and "data-void-tickets" not in html
+    one.refresh_from_db()
+    assert one.status == Ticket.Status.VOID
+    listing = client.get(reverse("scanner:orders")).content.decode()
+    assert "Partly refunded in Stripe" not in listing
+
+
+def test_an_order_without_a_stripe_refund_offers_no_void_button(client, owner, paid):
+    client.force_login(owner)
+    page = client.get(reverse("scanner:order_detail", args=[paid.id])).content.decode()
+    assert "data-void-tickets" not in page and "data-refunded-outside" not in page

@@ -48,6 +48,8 @@ EXPECTED_ROLES = {
     "scanner:orders": MANAGERS,
     "scanner:order_detail": MANAGERS,
     "scanner:order_refund": MANAGERS,
+    "scanner:order_refund_tickets": MANAGERS,
+    "scanner:order_void_tickets": MANAGERS,
     "scanner:order_resend": MANAGERS,
 }
 
