@@ -339,7 +339,7 @@ def _record_pending_refund(*, order_id, ticket_ids: list, reason: str) -> Refund
     key = refund_key(order_id, ticket_ids)
     order = lock_order(order_id)
     existing = (
-        Refund.objects.select_for_update()
+        Refund.objects.select_for_update(of=("self",))
         .select_related("payment")
         .filter(key=key)
         .first()
