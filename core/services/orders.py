@@ -4,7 +4,9 @@ Each of these frees capacity and announces it after commit. Locks are always
 taken order first, then (for refunds) the order's tickets, then the event and
 its ticket types in primary-key order: the order fulfil_order uses, and the
 door's check-in locks a ticket before it moves the counters, so none of them
-can deadlock with another.
+can deadlock with another. A refund of chosen tickets locks its Refund row
+between the order and the tickets; only refunds of that order, holding the
+order's lock first, ever lock it.
 """
 
 import hashlib
