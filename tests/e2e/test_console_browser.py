@@ -109,12 +109,14 @@ def test_owner_finds_a_customers_order_on_a_phone_and_refunds_it(live_server, br
         page.get_by_role("link", name=paid.code).click()
         page.get_by_role("heading", name=f"Order {paid.code}").wait_for()
 
-        page.get_by_label("Reason").fill("Can't come")
+        # The whole-order refund's card (the ticket list has its own form).
+        whole = page.locator("[data-refund]")
+        whole.get_by_label("Reason").fill("Can't come")
         page.get_by_role("button", name="Refund order").click()
         # Without the box ticked the browser does not send the form.
         assert page.get_by_text(f"Order {paid.code} refunded").count() == 0
         assert Order.objects.get(pk=paid.pk).status == Order.Status.PAID
-        page.get_by_label("Yes, refund").check()
+        whole.get_by_label("Yes, refund").check()
         page.get_by_role("button", name="Refund order").click()
         page.get_by_text(f"Order {paid.code} refunded").wait_for()
     finally:
@@ -123,6 +125,40 @@ def test_owner_finds_a_customers_order_on_a_phone_and_refunds_it(live_server, br
     paid.refresh_from_db()
     assert paid.status == Order.Status.REFUNDED
     assert set(paid.tickets.values_list("status", flat=True)) == {Ticket.Status.VOID}
+
+
+def test_owner_refunds_one_ticket_of_an_order_on_a_phone(live_server, browser):
+    """ "One of us can't come": the owner ticks that ticket and refunds it."""
+    from core.models import Order, Ticket
+    from tests.factories import TicketTypeFactory, make_paid_order
+
+    make_staff("owner", username="boss")
+    paid = make_paid_order(
+        TicketTypeFactory(name="Standing", price="25.00"), 2, email="rosa@example.com"
+    )
+    one, other = paid.tickets.order_by("code")
+    context = browser.new_context(viewport={"width": 390, "height": 844})
+    page = context.new_page()
+    try:
+        page.goto(live_server.url + f"/scanner/orders/{paid.id}/")
+        page.get_by_label("Username or email").fill("boss")
+        page.get_by_label("Password").fill("correct-horse-battery")
+        page.get_by_role("button", name="Sign in").click()
+        page.get_by_role("heading", name=f"Order {paid.code}").wait_for()
+
+        page.get_by_label(f"Choose ticket {one.code}").check()
+        chosen = page.locator("[data-refund-tickets]")
+        chosen.get_by_label("Yes, refund").check()
+        page.get_by_role("button", name="Refund ticked tickets").click()
+        page.get_by_text("Refunded $25.00 for 1 ticket").wait_for()
+    finally:
+        context.close()
+
+    one.refresh_from_db()
+    other.refresh_from_db()
+    assert (one.status, other.status) == (Ticket.Status.VOID, Ticket.Status.ISSUED)
+    paid.refresh_from_db()
+    assert paid.status == Order.Status.PAID
 
 
 @pytest.mark.parametrize("width", [390, 320])
