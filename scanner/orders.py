@@ -64,6 +64,12 @@ def order_refund(request: HttpRequest, order_id) -> HttpResponse:
     if request.POST.get("confirm") != "yes":
         messages.error(request, "Tick the box to confirm the refund; nothing changed.")
         return redirect("scanner:order_detail", order_id=order_id)
+    before = console_order(order_id)
+    if before is None:
+        raise Http404("No such order")
+    # Read before: afterwards nothing is left, and an earlier partial refund
+    # means less than the order's total goes back now.
+    sent_back = before.left_to_refund
     try:
         order = refund_order(
             order_id=order_id, reason=request.POST.get("reason", ""), actor=request.user
@@ -73,7 +79,7 @@ def order_refund(request: HttpRequest, order_id) -> HttpResponse:
     else:
         messages.success(
             request,
-            f"Order {order.code} refunded: {money(order.total, order.currency)}"
+            f"Order {order.code} refunded: {money(sent_back, order.currency)}"
             " back to the customer; its tickets no longer admit.",
         )
     return redirect("scanner:order_detail", order_id=order_id)

@@ -221,6 +221,20 @@ class ConsoleOrder:
     refunded_outside: Decimal
 
     @property
+    def left_to_refund(self) -> Decimal:
+        """What refunding the rest of the order sends back (refund_order):
+        what is left of each payment held through a provider."""
+        return sum(
+            (
+                refundable_left(payment)
+                for payment in self.payments
+                if payment.status == Payment.Status.SUCCEEDED
+                and payment.provider in REFUNDABLE_PROVIDERS
+            ),
+            Decimal("0.00"),
+        )
+
+    @property
     def refundable(self) -> bool:
         """What refund_order accepts; also when resend_order_tickets has tickets to send."""
         return self.order.status == Order.Status.PAID
@@ -232,15 +246,6 @@ class ConsoleOrder:
     @property
     def live_tickets(self) -> int:
         return sum(1 for t in self.tickets if t.status != Ticket.Status.VOID)
-
-    @property
-    def live_total(self) -> Decimal:
-        """What the tickets that still admit were paid: what refunding the
-        rest of the order gives back."""
-        return sum(
-            (t.price_paid for t in self.tickets if t.status != Ticket.Status.VOID),
-            Decimal("0.00"),
-        )
 
     @property
     def outside_of(self) -> Decimal:
@@ -269,3 +274,19 @@ def console_order(order_id) -> ConsoleOrder | None:
         ),
         refunded_outside=refunded_outside(order),
     )
+
+
+# Payments whose money we hold and can give back through a provider.
+REFUNDABLE_PROVIDERS = (Payment.Provider.STRIPE, Payment.Provider.SIMULATED)
+
+
+def refundable_left(payment: Payment) -> Decimal:
+    """What can still go back of a payment: its amount less what is known to
+    have gone back (the provider's running total, or the refunds sent from
+    here if the provider has not told us of them yet)."""
+    sent = Refund.objects.filter(
+        payment=payment,
+        kind=Refund.Kind.SENT,
+        status__in=(Refund.Status.PENDING, Refund.Status.SUCCEEDED),
+    ).aggregate(total=Sum("amount"))["total"] or Decimal("0.00")
+    return max(payment.amount - max(payment.provider_refunded, sent), Decimal("0.00"))

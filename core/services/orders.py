@@ -17,7 +17,7 @@ from datetime import datetime
 from decimal import Decimal
 
 from django.db import transaction
-from django.db.models import F, Sum
+from django.db.models import F
 from django.utils import timezone
 
 from core import realtime
@@ -30,7 +30,7 @@ from core.exceptions import (
 from core.models import Event, Order, Payment, Refund, Ticket, TicketType
 from core.notify.outbox import queue_email
 from core.payments import get_provider
-from core.queries.orders import refunded_outside
+from core.queries.orders import REFUNDABLE_PROVIDERS, refundable_left, refunded_outside
 from core.services.audit import jsonable, record_change
 from core.services.counters import count_check_ins
 from core.services.locks import lock_order
@@ -41,8 +41,6 @@ logger = logging.getLogger(__name__)
 
 HOLDING = (Order.Status.PENDING, Order.Status.PROCESSING)
 CLOSED = (Order.Status.CANCELLED, Order.Status.EXPIRED, Order.Status.REFUNDED)
-# Payments whose money we hold and can give back through a provider.
-REFUNDABLE_PROVIDERS = (Payment.Provider.STRIPE, Payment.Provider.SIMULATED)
 
 
 def close_checkout_quietly(session_id: str | None) -> None:
@@ -560,15 +558,3 @@ def _chosen_live_tickets(order: Order, ticket_ids: list) -> list[Ticket]:
             "A refund of some of those tickets is already under way; reload the page."
         )
     return tickets
-
-
-def refundable_left(payment: Payment) -> Decimal:
-    """What can still go back of a payment: its amount less what is known to
-    have gone back (the provider's running total, or the refunds sent from
-    here if the provider has not told us of them yet)."""
-    sent = Refund.objects.filter(
-        payment=payment,
-        kind=Refund.Kind.SENT,
-        status__in=(Refund.Status.PENDING, Refund.Status.SUCCEEDED),
-    ).aggregate(total=Sum("amount"))["total"] or Decimal("0.00")
-    return max(payment.amount - max(payment.provider_refunded, sent), Decimal("0.00"))

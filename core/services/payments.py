@@ -19,12 +19,11 @@ from core.models import Order, Payment, ProviderEvent
 from core.notify.outbox import queue_email
 from core.payments import get_provider
 from core.payments.money import from_minor_units
-from core.queries.orders import refunded_outside
+from core.queries.orders import REFUNDABLE_PROVIDERS, refunded_outside
 from core.rows import insert_row_if_new, rows_where
 from core.services.fulfilment import FulfilmentResult, fulfil_order
 from core.services.locks import lock_order
 from core.services.orders import (
-    REFUNDABLE_PROVIDERS,
     close_checkout_quietly,
     expire_order,
     void_order,

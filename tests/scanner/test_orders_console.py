@@ -446,8 +446,12 @@ def test_ticking_some_tickets_refunds_only_those(client, manager, paid):
     email = OutboundMessage.objects.get(order=paid, kind="tickets_refunded")
     assert email.context["reason"] == "One can't come"
     assert AuditLogEntry.objects.get(action="order.refund_tickets").actor == manager
-    # The whole-order refund now offers what is left.
+    # The whole-order refund now offers what is left, and says it sent that.
     assert "Yes, refund $25.00 and void the tickets" in html
+    rest = client.post(
+        reverse("scanner:order_refund", args=[paid.id]), {"confirm": "yes"}, follow=True
+    ).content.decode()
+    assert f"Order {paid.code} refunded: $25.00 back" in rest
 
 
 def test_refunding_tickets_needs_the_box_ticked_and_a_ticket(client, owner, paid):
