@@ -106,11 +106,11 @@ def test_the_html_email_says_when_doors_open_as_the_text_does():
     event = EventFactory(
         name="Doors Night",
         time_zone="Europe/Madrid",
-        starts_at=datetime(2026, 12, 4, 20, 0, tzinfo=UTC),
-        doors_at=datetime(2026, 12, 4, 19, 0, tzinfo=UTC),
+        starts_at=datetime(2037, 12, 4, 20, 0, tzinfo=UTC),
+        doors_at=datetime(2037, 12, 4, 19, 0, tzinfo=UTC),
     )
     order = make_paid_order(TicketTypeFactory(event=event), 1)
     email = build_email(order.messages.get(kind="order_confirmation"))
     html, _ = email.alternatives[0]
-    assert "Friday 4 December 2026 · 21:00 · doors 20:00" in html
+    assert "Friday 4 December 2037 · 21:00 · doors 20:00" in html
     assert "doors 20:00" in email.body
