@@ -30,6 +30,8 @@ from datetime import timedelta
 from pathlib import Path
 from urllib.parse import urlsplit
 
+from loop import run
+
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "ticketing.settings")
 
@@ -459,9 +461,7 @@ def main() -> int:
         connection.close()
         meter = CpuMeter(args.server_pid)
         before = meter.sample()
-        results, wall = asyncio.run(
-            fire(args.url, headers, str(event.pk), scans, concurrency)
-        )
+        results, wall = run(fire(args.url, headers, str(event.pk), scans, concurrency))
         after = meter.sample()
         report(results, wall, f"mixed scans, concurrency {concurrency}")
         print(cpu_line(before, after, len(results)))
@@ -473,7 +473,7 @@ def main() -> int:
                 for _ in range(args.forged_burst)
             ]
             before = meter.sample()
-            burst_results, burst_wall = asyncio.run(
+            burst_results, burst_wall = run(
                 fire(args.url, headers, str(event.pk), forged, concurrency)
             )
             after = meter.sample()
