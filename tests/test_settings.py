@@ -110,6 +110,31 @@ def test_missing_secret_key_is_refused_with_debug_off():
     assert "SECRET_KEY is not set" in result.stderr
 
 
+_LOG_A_REQUEST = """
+import logging, django
+django.setup()
+from daphne.management.commands.runserver import Command
+Command().log_action("http", "complete", {"method": "GET", "path": "/probe/",
+    "status": 200, "time_taken": 0.01, "client": "127.0.0.1:5000"})
+logging.getLogger("django.request").error("probe failed")
+"""
+
+
+@pytest.mark.parametrize("env", [{"DEBUG": "true"}, PRODUCTION_ENV])
+def test_each_request_and_server_error_is_logged_once(env):
+    """The dev server's request line and Django's errors reach the console once."""
+    result = subprocess.run(
+        [sys.executable, "-c", _LOG_A_REQUEST],
+        cwd=ROOT,
+        env=_clean_env(**env),
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    assert result.stderr.count("HTTP GET /probe/ 200") == 1, result.stderr
+    assert result.stderr.count("ERROR django.request probe failed") == 1, result.stderr
+
+
 def _check(*args, **env) -> subprocess.CompletedProcess:
     return subprocess.run(
         [sys.executable, "manage.py", "check", *args],

@@ -335,9 +335,22 @@ LOGGING = {
     "formatters": {
         "plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}
     },
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "filters": {"require_debug_false": {"()": "django.utils.log.RequireDebugFalse"}},
+    "handlers": {
+        "console": {"class": "logging.StreamHandler", "formatter": "plain"},
+        "mail_admins": {
+            "class": "django.utils.log.AdminEmailHandler",
+            "level": "ERROR",
+            "filters": ["require_debug_false"],
+        },
+    },
     "root": {"handlers": ["console"], "level": "WARNING"},
     "loggers": {
+        # Django's default gives this logger its own console handler with
+        # DEBUG on, so every line it passes up to the root's handler (the
+        # dev server's request lines among them) printed twice. Here it
+        # only propagates; mail to ADMINS on errors is kept as it was.
+        "django": {"handlers": ["mail_admins"], "level": "INFO"},
         "core": {"level": LOG_LEVEL},
         "purchase": {"level": LOG_LEVEL},
         "scanner": {"level": LOG_LEVEL},
