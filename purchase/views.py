@@ -306,7 +306,9 @@ def _render_order(
         "view": view,
         "tickets": tickets,
         "live_tickets": any(item["qr"] for item in tickets),
-        "returned": returned,
+        # Back from paying, not merely at the address it comes back to: a
+        # bookmark or the history reopens that later, when it is old news.
+        "celebrate": returned and view.just_bought,
         "refunded_late": refunded_late and not view.tickets,
         "waiting": returned and order.status == Order.Status.PENDING,
         "saved_page": saved_page("order", order.token),

@@ -44,6 +44,17 @@ class OrderView:
         paid_at = self.order.paid_at
         return paid_at is not None and timezone.now() - paid_at < TICKETS_ON_THEIR_WAY
 
+    @property
+    def just_bought(self) -> bool:
+        """Whether the order was paid moments ago (the same window) and still
+        has a ticket that admits: the page the buyer comes back to from
+        paying may celebrate; opened again later, or once refunded, not."""
+        return (
+            self.order.status == Order.Status.PAID
+            and self.tickets_on_their_way
+            and any(ticket.status != Ticket.Status.VOID for ticket in self.tickets)
+        )
+
 
 def order_by_token(token: str) -> Order | None:
     """The order holding this token, with its event; or None.

@@ -268,6 +268,37 @@ def test_on_their_way_is_said_only_shortly_after_payment(client, ticket_type):
         assert "Your tickets are below." in html
 
 
+def test_youre_in_greets_only_a_buyer_just_back_from_paying(client, ticket_type):
+    order = make_paid_order(ticket_type, 2)
+    done, page = f"/buy/o/{order.token}/done/", f"/buy/o/{order.token}/"
+    html = client.get(done).content.decode()
+    assert "<h1>You're in!</h1>" in html and "Payment received." in html
+    html = client.get(page).content.decode()
+    assert "<h1>Your tickets</h1>" in html and "You're in!" not in html
+
+
+@pytest.mark.parametrize("later", ["reopened", "refunded", "every_ticket_void"])
+def test_the_page_paying_returns_to_reopened_later_says_what_is_true(
+    client, ticket_type, later
+):
+    order = make_paid_order(ticket_type, 2)
+    if later == "reopened":
+        # From the history or a bookmark, past the on-their-way window.
+        Order.objects.filter(pk=order.pk).update(
+            paid_at=timezone.now() - timedelta(minutes=15, seconds=1)
+        )
+    elif later == "refunded":
+        void_order(order_id=order.id)
+    else:
+        # Still paid, but nothing left that admits.
+        order.tickets.update(status=Ticket.Status.VOID)
+
+    html = client.get(f"/buy/o/{order.token}/done/").content.decode()
+    assert "You're in!" not in html and "Payment received." not in html
+    heading = "Order refunded" if later == "refunded" else "Your tickets"
+    assert f"<h1>{heading}</h1>" in html
+
+
 def test_an_order_page_lists_a_void_ticket_its_lines_still_count(client, ticket_type):
     order = make_paid_order(ticket_type, 3)
     void, *live = order.tickets.order_by("created_at", "code")
