@@ -2,7 +2,7 @@ import uuid
 
 from django.conf import settings
 from django.db import models
-from django.db.models import Q
+from django.db.models import Q, Value
 
 from core.folding import fold
 from core.models.orders import new_access_token, new_public_code
@@ -17,9 +17,10 @@ class FoldedTextField(models.TextField):
 
     Set in `pre_save`, which `save()`, `bulk_create()` and core/rows.py's
     inserts and updates all call, so no code that creates a row has to
-    remember it. `QuerySet.update()` and `bulk_update()` skip `pre_save`:
-    a change of the source field made through them must set this too, and
-    `save(update_fields=...)` must name both.
+    remember it. `QuerySet.update()` and `bulk_update()` skip `pre_save`,
+    and `save(update_fields=...)` and core/rows.py's `update_row` run it
+    only for the fields named: Ticket's queryset and `save()` add this
+    field whenever the source is written; `update_row` must name both.
     """
 
     def __init__(self, *args, source: str, **kwargs):
@@ -37,6 +38,40 @@ class FoldedTextField(models.TextField):
         value = fold(getattr(model_instance, self.source))
         setattr(model_instance, self.attname, value)
         return value
+
+
+def _folded_guest_name(value) -> str:
+    """`fold` of a guest name being written, refusing what Python cannot fold."""
+    if isinstance(value, Value):
+        value = value.value
+    if not isinstance(value, str):
+        raise TypeError(
+            "A guest name written in bulk must be a string, not "
+            f"{type(value).__name__}: its folded copy (guest_name_folded, "
+            "which the door's guest search reads) is computed in Python."
+        )
+    return fold(value)
+
+
+class TicketQuerySet(models.QuerySet):
+    """Bulk writes that keep `guest_name_folded` in step with `guest_name`,
+    as `save()` does: the door's guest search reads only the folded copy.
+    An `update()` that sets both is taken as it is (`bulk_update` does)."""
+
+    def update(self, **kwargs):
+        if "guest_name" in kwargs and "guest_name_folded" not in kwargs:
+            kwargs["guest_name_folded"] = _folded_guest_name(kwargs["guest_name"])
+        return super().update(**kwargs)
+
+    def bulk_update(self, objs, fields, batch_size=None):
+        fields = list(fields)
+        if "guest_name" in fields:
+            objs = list(objs)
+            for ticket in objs:
+                ticket.guest_name_folded = _folded_guest_name(ticket.guest_name)
+            if "guest_name_folded" not in fields:
+                fields.append("guest_name_folded")
+        return super().bulk_update(objs, fields, batch_size=batch_size)
 
 
 class Ticket(models.Model):
@@ -96,6 +131,8 @@ class Ticket(models.Model):
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
+    objects = TicketQuerySet.as_manager()
+
     class Meta:
         ordering = ["created_at"]
         indexes = [
@@ -128,6 +165,12 @@ class Ticket(models.Model):
 
     def __str__(self) -> str:
         return f"Ticket {self.code}"
+
+    def save(self, *args, update_fields=None, **kwargs):
+        # pre_save folds the name only for the fields being written.
+        if update_fields is not None and "guest_name" in update_fields:
+            update_fields = {*update_fields, "guest_name_folded"}
+        super().save(*args, update_fields=update_fields, **kwargs)
 
     @property
     def is_used(self) -> bool:

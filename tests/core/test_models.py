@@ -5,8 +5,11 @@ from types import SimpleNamespace
 import pytest
 from django.apps import apps
 from django.db import IntegrityError, connection, transaction
+from django.db.models import F, Value
+from django.db.models.functions import Concat
 
 from core.models import Order, Payment, Ticket, TicketType
+from core.queries.door import search_guests
 from tests.factories import EventFactory, TicketTypeFactory, make_paid_order
 
 pytestmark = pytest.mark.django_db
@@ -117,6 +120,56 @@ def test_a_changed_guest_name_is_folded_again_on_save(ticket_type):
 
     ticket.refresh_from_db()
     assert ticket.guest_name_folded == "jose nunez"
+
+
+def _rename(ticket: Ticket, how: str, name: str) -> None:
+    if how == "update":
+        Ticket.objects.filter(pk=ticket.pk).update(guest_name=name)
+    elif how == "order_tickets_update":
+        ticket.order.tickets.update(guest_name=name)
+    elif how == "update_with_value":
+        Ticket.objects.filter(pk=ticket.pk).update(guest_name=Value(name))
+    elif how == "bulk_update":
+        ticket.guest_name = name
+        Ticket.objects.bulk_update([ticket], ["guest_name"])
+    else:
+        ticket.guest_name = name
+        ticket.save(update_fields=["guest_name"])
+
+
+@pytest.mark.parametrize(
+    "how",
+    [
+        "update",
+        "order_tickets_update",
+        "update_with_value",
+        "bulk_update",
+        "save_update_fields",
+    ],
+)
+def test_the_door_finds_a_guest_renamed_however_it_is_written(ticket_type, how):
+    ticket = make_paid_order(ticket_type, name="Ana García").tickets.get()
+
+    _rename(ticket, how, "José Núñez")
+
+    def found(query):
+        return [row["code"] for row in search_guests(ticket_type.event, query)]
+
+    for query in ("José Núñez", "jose nunez", "NÚÑEZ", "nunez"):
+        assert found(query) == [ticket.code], query
+    assert found("garcia") == []
+
+
+def test_a_guest_name_set_in_bulk_from_an_expression_is_refused(ticket_type):
+    ticket = make_paid_order(ticket_type, name="Ana García").tickets.get()
+
+    with pytest.raises(TypeError, match="guest_name_folded"):
+        Ticket.objects.filter(pk=ticket.pk).update(guest_name=F("guest_email"))
+    with pytest.raises(TypeError, match="guest_name_folded"):
+        Ticket.objects.update(guest_name=Concat(F("guest_name"), Value("!")))
+
+    ticket.refresh_from_db()
+    assert (ticket.guest_name, ticket.guest_name_folded) == ("Ana García", "ana garcia")
 
 
 def test_the_migration_folds_the_names_of_tickets_sold_before_it(ticket_type):
