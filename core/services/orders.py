@@ -316,22 +316,35 @@ def refund_tickets(
     )
     if refund.status == Refund.Status.SUCCEEDED:
         return refund
-    reference = ""
-    if refund.payment_id is not None and refund.amount > 0:
-        payment = refund.payment
-        try:
-            reference = get_provider(payment.provider).refund(
-                payment=payment,
-                reason=reason or "refunded by the organiser",
-                amount=refund.amount,
-                idempotency_key=refund.key,
-            )
-        except PaymentUnavailable:
-            Refund.objects.filter(pk=refund.pk, status=Refund.Status.PENDING).update(
-                status=Refund.Status.FAILED, updated_at=timezone.now()
-            )
-            raise
+    reference = _send_refund(refund)
     return _apply_refund(refund_id=refund.pk, reference=reference, actor=actor, now=now)
+
+
+def _send_refund(refund: Refund) -> str:
+    """Ask the provider for a recorded refund; returns its reference.
+
+    Sends the request exactly as first recorded (payment, amount, reason,
+    key), so asking again, whoever asks, is answered as the first time: the
+    provider refuses a key reused with other parameters. A refund with
+    nothing to send (no payment held, nothing to give back) sends nothing.
+    If the provider refuses, marks the refund failed and raises
+    PaymentUnavailable.
+    """
+    if refund.payment_id is None or refund.amount <= 0:
+        return ""
+    payment = refund.payment
+    try:
+        return get_provider(payment.provider).refund(
+            payment=payment,
+            reason=refund.reason or "refunded by the organiser",
+            amount=refund.amount,
+            idempotency_key=refund.key,
+        )
+    except PaymentUnavailable:
+        Refund.objects.filter(pk=refund.pk, status=Refund.Status.PENDING).update(
+            status=Refund.Status.FAILED, updated_at=timezone.now()
+        )
+        raise
 
 
 @transaction.atomic
@@ -350,7 +363,9 @@ def _record_pending_refund(*, order_id, ticket_ids: list, reason: str) -> Refund
         raise OrderNotRefundable("Only paid orders can be refunded.")
     if existing is not None and existing.status == Refund.Status.PENDING:
         # Cut short after the provider may have sent it: ask again with the
-        # same key (the provider answers as before) and book it.
+        # same key (the provider answers as before) and book it. Touching it
+        # tells the stalled-refund sweep someone is on it.
+        existing.save(update_fields=["updated_at"])
         return existing
     tickets = _chosen_live_tickets(order, ticket_ids)
     if existing is not None:

@@ -17,6 +17,7 @@ from core.models import (
 )
 from core.queries.door import checked_in_by_type
 from core.queries.orders import refunded_outside
+from core.services import orders as orders_service
 from core.services.checkin import redeem_ticket
 from core.services.checkout import place_order
 from core.services.fulfilment import fulfil_order
@@ -279,6 +280,50 @@ def test_a_refund_stripe_refuses_changes_nothing_and_a_retry_goes_through(
     refund = refund_tickets(order_id=order.id, ticket_ids=[one.pk])
     assert refund.status == Refund.Status.SUCCEEDED
     assert len(stripe_stub.refunds) == 1
+    one.refresh_from_db()
+    assert one.status == Ticket.Status.VOID
+
+
+class ProcessDied(Exception):
+    """Stands for a deploy, a crash or an OOM kill."""
+
+
+def _cut_short(monkeypatch, **refund_kwargs) -> Refund:
+    """refund_tickets as if its process died once the provider had answered:
+    the money went back, but the Refund stays pending and its tickets still
+    admit."""
+
+    def die(**kwargs):
+        raise ProcessDied
+
+    with monkeypatch.context() as patched:
+        patched.setattr(orders_service, "_apply_refund", die)
+        with pytest.raises(ProcessDied):
+            refund_tickets(**refund_kwargs)
+    refund = Refund.objects.get(
+        key=refund_key(refund_kwargs["order_id"], refund_kwargs["ticket_ids"])
+    )
+    assert refund.status == Refund.Status.PENDING
+    return refund
+
+
+def test_asking_again_for_a_refund_cut_short_books_it_whatever_the_reason_typed(
+    stripe_stub, monkeypatch, order, standing
+):
+    """Stripe refuses a key reused with other parameters: asking again must
+    send the first request, not the reason typed this time."""
+    _stripe_payment(order)
+    one = order.tickets.filter(ticket_type=standing).first()
+    _cut_short(monkeypatch, order_id=order.id, ticket_ids=[one.pk], reason="ill")
+
+    refund = refund_tickets(order_id=order.id, ticket_ids=[one.pk], reason="sick")
+
+    assert refund.status == Refund.Status.SUCCEEDED
+    first, again = stripe_stub.calls("POST", "/v1/refunds")
+    assert again.form == first.form
+    assert again.headers["idempotency-key"] == first.headers["idempotency-key"]
+    assert len(stripe_stub.refunds) == 1
+    assert refund.reason == "ill"
     one.refresh_from_db()
     assert one.status == Ticket.Status.VOID
 
