@@ -5,15 +5,15 @@ taken order first, then (for refunds) the order's tickets, then the event and
 its ticket types in primary-key order: the order fulfil_order uses, and the
 door's check-in locks a ticket before it moves the counters, so none of them
 can deadlock with another. A refund of chosen tickets locks its Refund row
-between the order and the tickets; only refunds of that order, holding the
-order's lock first, ever lock it.
+between the order and the tickets; only refunds of that order (and the sweep
+that completes them), holding the order's lock first, ever lock it.
 """
 
 import hashlib
 import logging
 import uuid
 from collections import Counter
-from datetime import datetime
+from datetime import datetime, timedelta
 from decimal import Decimal
 
 from django.db import transaction
@@ -41,6 +41,14 @@ logger = logging.getLogger(__name__)
 
 HOLDING = (Order.Status.PENDING, Order.Status.PROCESSING)
 CLOSED = (Order.Status.CANCELLED, Order.Status.EXPIRED, Order.Status.REFUNDED)
+# A sent refund untouched this long was cut short: refund_tickets books the
+# provider's answer within seconds, and the Stripe SDK gives up within about
+# four minutes (80 s a try, three tries), so a refund in flight is younger.
+STALLED_REFUND_GRACE = timedelta(minutes=10)
+# Stripe answers a key reused within 24 hours of its first use as it
+# answered first; after that the same key could refund again, so a refund
+# recorded longer ago than this is not resent.
+REFUND_REPLAY_WINDOW = timedelta(hours=23)
 
 
 def close_checkout_quietly(session_id: str | None) -> None:
@@ -150,7 +158,9 @@ def refund_order(
     external-channel orders are voided without a provider call. Raises
     OrderNotRefundable unless the order is paid (a refunded one is returned).
     `actor`, the staff member who decided it, goes in the audit log; the
-    reason (shown to the customer) is trimmed to 200 characters.
+    reason (shown to the customer) is trimmed to 200 characters. Should the
+    process stop between the two, Stripe's `charge.refunded` for the whole
+    charge voids the order (void_order): nothing here is left pending.
     """
     reason = (reason or "").strip()[:200]
     order = Order.objects.get(pk=order_id)
@@ -347,6 +357,98 @@ def _send_refund(refund: Refund) -> str:
         raise
 
 
+def complete_stalled_refunds(*, now: datetime | None = None, limit: int = 50) -> int:
+    """Worker sweep: book the refunds whose process died after it asked the
+    provider; returns how many it completed.
+
+    Such a refund stays pending, its money back with the customer, its
+    tickets still admitting. Each one pending for STALLED_REFUND_GRACE is
+    sent again as first recorded (the provider answers with its first
+    answer, so nothing goes back twice) and booked by _apply_refund: tickets
+    voided, seats freed, the customer emailed, the audit log says the system
+    did it. Each is claimed, sent and booked on its own (locks as
+    refund_tickets), so one that fails leaves the others be. A refusal
+    marks it failed, for the owner to see on the order; so does one too old
+    for the provider to replay (REFUND_REPLAY_WINDOW).
+    """
+    now = now or timezone.now()
+    stalled = list(
+        Refund.objects.filter(
+            kind=Refund.Kind.SENT,
+            status=Refund.Status.PENDING,
+            updated_at__lte=now - STALLED_REFUND_GRACE,
+        )
+        .order_by("updated_at")
+        .values_list("pk", "order_id")[:limit]
+    )
+    done = 0
+    for refund_id, order_id in stalled:
+        try:
+            done += _complete_stalled_refund(refund_id=refund_id, now=now)
+        except Exception:
+            # One refund's trouble must not keep the others waiting; this one
+            # stays pending and the next sweep tries it again.
+            logger.exception(
+                "Order %s: stalled refund %s could not be completed",
+                order_id,
+                refund_id,
+            )
+    return done
+
+
+def _complete_stalled_refund(*, refund_id, now: datetime) -> bool:
+    refund = _claim_stalled_refund(refund_id=refund_id, now=now)
+    if refund is None:
+        return False
+    try:
+        reference = _send_refund(refund)
+    except PaymentUnavailable:
+        logger.warning(
+            "Order %s: stalled refund %s refused by the provider; marked failed",
+            refund.order_id,
+            refund.pk,
+        )
+        return False
+    _apply_refund(refund_id=refund.pk, reference=reference, recovered=True, now=now)
+    logger.info(
+        "Order %s: stalled refund %s completed and its tickets voided",
+        refund.order_id,
+        refund.pk,
+    )
+    return True
+
+
+@transaction.atomic
+def _claim_stalled_refund(*, refund_id, now: datetime) -> Refund | None:
+    """The refund, if it is still stalled, touched so that no other worker
+    sends it meanwhile; None if it was booked, failed or taken up since.
+    Locks the order, then the refund. One too old to resend is marked
+    failed instead."""
+    order_id = Refund.objects.values_list("order_id", flat=True).get(pk=refund_id)
+    lock_order(order_id)
+    refund = (
+        Refund.objects.select_for_update(of=("self",))
+        .select_related("payment")
+        .get(pk=refund_id)
+    )
+    if (
+        refund.status != Refund.Status.PENDING
+        or refund.updated_at > now - STALLED_REFUND_GRACE
+    ):
+        return None
+    if refund.created_at < now - REFUND_REPLAY_WINDOW:
+        refund.status = Refund.Status.FAILED
+        refund.save(update_fields=["status", "updated_at"])
+        logger.warning(
+            "Order %s: refund %s stalled too long to resend safely; marked failed",
+            order_id,
+            refund.pk,
+        )
+        return None
+    Refund.objects.filter(pk=refund.pk).update(updated_at=now)
+    return refund
+
+
 @transaction.atomic
 def _record_pending_refund(*, order_id, ticket_ids: list, reason: str) -> Refund:
     key = refund_key(order_id, ticket_ids)
@@ -457,7 +559,12 @@ def void_tickets_refunded_outside(
 
 @transaction.atomic
 def _apply_refund(
-    *, refund_id, reference: str = "", actor=None, now: datetime | None = None
+    *,
+    refund_id,
+    reference: str = "",
+    actor=None,
+    recovered: bool = False,
+    now: datetime | None = None,
 ) -> Refund:
     """Void a refund's tickets that still admit, free their seats and book it.
 
@@ -466,8 +573,8 @@ def _apply_refund(
     whole order refunded in Stripe, say) is not voided twice. An order left
     with no ticket that admits becomes refunded, its kept payments too.
     Queues the `tickets_refunded` email, writes the audit entry with a staff
-    `actor`, and offers the freed seats after commit. Repeating it changes
-    nothing.
+    `actor` (or as the system when `recovered` by the stalled-refund sweep),
+    and offers the freed seats after commit. Repeating it changes nothing.
     """
     now = now or timezone.now()
     order_id = Refund.objects.values_list("order_id", flat=True).get(pk=refund_id)
@@ -499,14 +606,10 @@ def _apply_refund(
         {"code": t.code, "type": t.ticket_type.name, "guest": t.guest_name}
         for t in voided
     ]
-    if actor is not None:
+    if actor is not None or recovered:
         record_change(
             actor=actor,
-            action=(
-                "order.refund_tickets"
-                if refund.kind == Refund.Kind.SENT
-                else "order.void_refunded_outside"
-            ),
+            action=_refund_action(refund, recovered=recovered),
             obj=order,
             object_repr=f"{order.code} · {order.customer_name}",
             event=order.event,
@@ -534,6 +637,15 @@ def _apply_refund(
         )
         _announce_freed_seats(order.event_id)
     return refund
+
+
+def _refund_action(refund: Refund, *, recovered: bool) -> str:
+    """The audit log's name for booking this refund."""
+    if recovered:
+        return "order.refund_completed"
+    if refund.kind == Refund.Kind.SENT:
+        return "order.refund_tickets"
+    return "order.void_refunded_outside"
 
 
 def _parse_ticket_ids(ticket_ids) -> list[uuid.UUID]:

@@ -18,6 +18,7 @@ logger = logging.getLogger("core.worker")
 PERIODIC_SWEEPS = (
     "core.services.orders.sweep_expired_holds",
     "core.services.payments.refund_due_payments",
+    "core.services.orders.complete_stalled_refunds",
     "core.services.waitlist.sweep_waitlists",
 )
 

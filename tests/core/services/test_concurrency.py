@@ -4,18 +4,37 @@ import random
 import threading
 import time
 from collections import Counter
+from datetime import timedelta
 
 import pytest
 from django.db import connection, transaction
 from django.db.models import Count, Q
+from django.utils import timezone
 
 from core.exceptions import OrderBusy, SoldOut
-from core.models import Event, Order, Refund, ScanLog, Ticket, TicketType
+from core.models import (
+    AuditLogEntry,
+    Event,
+    Order,
+    OutboundMessage,
+    Payment,
+    Refund,
+    ScanLog,
+    Ticket,
+    TicketType,
+)
 from core.queries.door import checked_in_by_type
 from core.services.checkin import redeem_ticket
 from core.services.checkout import place_order
-from core.services.orders import cancel_order, refund_tickets, void_order
+from core.services.orders import (
+    STALLED_REFUND_GRACE,
+    cancel_order,
+    complete_stalled_refunds,
+    refund_tickets,
+    void_order,
+)
 from core.services.payments import confirm_payment, simulated_reference
+from tests.core.services.test_ticket_refunds import _cut_short
 from tests.factories import EventFactory, TicketTypeFactory, make_door_open_event
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -243,3 +262,37 @@ def test_a_partial_refund_racing_a_scan_of_its_ticket_ends_consistent(postgres):
     for order in orders:
         order.refresh_from_db()
         assert order.status == Order.Status.PAID
+
+
+def test_workers_sweeping_at_once_complete_each_stalled_refund_once(
+    postgres, stripe_stub, monkeypatch
+):
+    event = make_door_open_event(venue_capacity=20)
+    ticket_type = TicketTypeFactory(event=event, capacity=20)
+    orders = [_buy_and_pay(event.id, ticket_type.id, n, 2) for n in range(5)]
+    for n, order in enumerate(orders):
+        Payment.objects.filter(order=order).update(
+            provider="stripe", provider_reference=f"pi_test_sweep{n}"
+        )
+        _cut_short(
+            monkeypatch,
+            order_id=order.id,
+            ticket_ids=[order.tickets.order_by("pk").first().pk],
+        )
+    later = timezone.now() + STALLED_REFUND_GRACE + timedelta(seconds=5)
+
+    outcomes = _run_threads(4, lambda n: complete_stalled_refunds(now=later))
+
+    unexpected = [o for o in outcomes if isinstance(o, Exception)]
+    assert not unexpected, unexpected
+    assert sum(outcomes) == len(orders)
+    assert set(Refund.objects.values_list("status", flat=True)) == {"succeeded"}
+    # Each refund was asked once more, never twice, and still one at Stripe.
+    assert len(stripe_stub.calls("POST", "/v1/refunds")) == 2 * len(orders)
+    assert len(stripe_stub.refunds) == len(orders)
+    emails = OutboundMessage.objects.filter(kind="tickets_refunded")
+    assert emails.count() == len(orders)
+    entries = AuditLogEntry.objects.filter(action="order.refund_completed")
+    assert entries.count() == len(orders)
+    assert Ticket.objects.filter(status=Ticket.Status.VOID).count() == len(orders)
+    _assert_counters_equal_recount(event)

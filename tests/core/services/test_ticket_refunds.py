@@ -1,8 +1,12 @@
-"""Refunding some tickets of an order, and voiding tickets refunded in Stripe."""
+"""Refunding some tickets of an order, completing refunds cut short, and
+voiding tickets refunded in Stripe."""
 
+import logging
+from datetime import datetime, timedelta
 from decimal import Decimal
 
 import pytest
+from django.core.management import call_command
 from django.utils import timezone
 
 from core.exceptions import OrderNotRefundable, PaymentUnavailable, TicketsNotRefundable
@@ -22,6 +26,9 @@ from core.services.checkin import redeem_ticket
 from core.services.checkout import place_order
 from core.services.fulfilment import fulfil_order
 from core.services.orders import (
+    REFUND_REPLAY_WINDOW,
+    STALLED_REFUND_GRACE,
+    complete_stalled_refunds,
     refund_key,
     refund_order,
     refund_tickets,
@@ -388,3 +395,257 @@ def test_a_used_at_time_is_kept_on_a_refunded_ticket(order, vip):
     used.refresh_from_db()
     assert used.status == Ticket.Status.VOID
     assert used.scanned_at is not None and used.scanned_at <= timezone.now()
+
+
+# --- refunds cut short between the provider and the books -------------------
+
+
+def _stalled(refund: Refund) -> datetime:
+    """A moment at which `refund` has been left alone past the grace period."""
+    refund.refresh_from_db()
+    return refund.updated_at + STALLED_REFUND_GRACE + timedelta(seconds=1)
+
+
+def test_a_refund_cut_short_after_stripe_sent_it_is_completed_by_the_sweep(
+    stripe_stub, monkeypatch, caplog, django_capture_on_commit_callbacks, order, vip
+):
+    _stripe_payment(order)
+    used_vip = _admit(order.tickets.get(ticket_type=vip))
+    refund = _cut_short(
+        monkeypatch, order_id=order.id, ticket_ids=[used_vip.pk], reason="can't come"
+    )
+    (sent,) = stripe_stub.refunds.values()
+    # The money went back, yet the ticket still counts as sold and admitted.
+    used_vip.refresh_from_db()
+    assert used_vip.status == Ticket.Status.USED
+    assert not OutboundMessage.objects.filter(kind="tickets_refunded").exists()
+
+    with (
+        caplog.at_level(logging.INFO, logger="core.services.orders"),
+        django_capture_on_commit_callbacks(execute=True),
+    ):
+        done = complete_stalled_refunds(now=_stalled(refund))
+
+    assert done == 1
+    refund.refresh_from_db()
+    assert refund.status == Refund.Status.SUCCEEDED
+    assert refund.provider_reference == sent["id"]
+    # Stripe was asked again with the same key and parameters: one refund.
+    first, again = stripe_stub.calls("POST", "/v1/refunds")
+    assert again.headers["idempotency-key"] == first.headers["idempotency-key"]
+    assert again.headers["idempotency-key"] == refund.key
+    assert again.form == first.form and first.form["amount"] == "4000"
+    assert len(stripe_stub.refunds) == 1
+    used_vip.refresh_from_db()
+    assert used_vip.status == Ticket.Status.VOID
+    assert redeem_ticket(event=order.event, text=used_vip.qr_payload).code == "void"
+    vip.refresh_from_db()
+    assert vip.sold_count == 0
+    assert checked_in_by_type(order.event_id).get(vip.pk, 0) == 0
+    _assert_counters_match_recount(order.event)
+    order.refresh_from_db()
+    assert order.status == Order.Status.PAID  # two Standing tickets still admit
+    email = OutboundMessage.objects.get(order=order, kind="tickets_refunded")
+    assert email.context["reason"] == "can't come"
+    assert email.context["amount"] == "40.00"
+    entry = AuditLogEntry.objects.get(action="order.refund_completed")
+    assert entry.actor is None
+    assert entry.after["tickets_voided"] == [used_vip.code]
+    (line,) = [r.getMessage() for r in caplog.records if "completed" in r.message]
+    assert str(order.id) in line and str(refund.pk) in line
+
+
+def test_a_refund_still_in_flight_is_left_alone(stripe_stub, monkeypatch, order, vip):
+    _stripe_payment(order)
+    ticket = order.tickets.get(ticket_type=vip)
+    refund = _cut_short(monkeypatch, order_id=order.id, ticket_ids=[ticket.pk])
+
+    assert complete_stalled_refunds() == 0
+    in_grace = _stalled(refund) - timedelta(seconds=2)
+    assert complete_stalled_refunds(now=in_grace) == 0
+
+    assert len(stripe_stub.calls("POST", "/v1/refunds")) == 1
+    refund.refresh_from_db()
+    assert refund.status == Refund.Status.PENDING
+    ticket.refresh_from_db()
+    assert ticket.status == Ticket.Status.ISSUED
+
+
+def test_sweeping_again_changes_nothing_more(stripe_stub, monkeypatch, order, vip):
+    _stripe_payment(order)
+    ticket = order.tickets.get(ticket_type=vip)
+    refund = _cut_short(monkeypatch, order_id=order.id, ticket_ids=[ticket.pk])
+    later = _stalled(refund)
+    assert complete_stalled_refunds(now=later) == 1
+
+    assert complete_stalled_refunds(now=later) == 0
+    assert complete_stalled_refunds(now=later + timedelta(hours=1)) == 0
+
+    assert len(stripe_stub.calls("POST", "/v1/refunds")) == 2
+    assert OutboundMessage.objects.filter(kind="tickets_refunded").count() == 1
+    assert AuditLogEntry.objects.filter(action="order.refund_completed").count() == 1
+    vip.refresh_from_db()
+    assert vip.sold_count == 0
+    _assert_counters_match_recount(order.event)
+
+
+def _died_before_asking(monkeypatch, **refund_kwargs) -> Refund:
+    """refund_tickets as if its process died once the refund was recorded,
+    before the provider was asked."""
+
+    def die(refund):
+        raise ProcessDied
+
+    with monkeypatch.context() as patched:
+        patched.setattr(orders_service, "_send_refund", die)
+        with pytest.raises(ProcessDied):
+            refund_tickets(**refund_kwargs)
+    return Refund.objects.get(status=Refund.Status.PENDING)
+
+
+def test_a_stalled_refund_stripe_refuses_is_marked_failed_and_its_tickets_kept(
+    stripe_stub, monkeypatch, caplog, order, standing
+):
+    _stripe_payment(order)
+    one = order.tickets.filter(ticket_type=standing).first()
+    refund = _died_before_asking(monkeypatch, order_id=order.id, ticket_ids=[one.pk])
+    stripe_stub.fail_status = 500
+
+    with caplog.at_level(logging.WARNING, logger="core.services.orders"):
+        assert complete_stalled_refunds(now=_stalled(refund)) == 0
+
+    refund.refresh_from_db()
+    assert refund.status == Refund.Status.FAILED
+    assert not stripe_stub.refunds
+    one.refresh_from_db()
+    assert one.status == Ticket.Status.ISSUED
+    assert not OutboundMessage.objects.filter(kind="tickets_refunded").exists()
+    _assert_counters_match_recount(order.event)
+    (line,) = [r.getMessage() for r in caplog.records if "refused" in r.message]
+    assert str(order.id) in line and str(refund.pk) in line
+    # A failed refund is the owner's to retry; the sweep leaves it be.
+    stripe_stub.fail_status = None
+    assert complete_stalled_refunds(now=_stalled(refund)) == 0
+    assert refund_tickets(order_id=order.id, ticket_ids=[one.pk]).status == "succeeded"
+    assert len(stripe_stub.refunds) == 1
+
+
+def test_a_refund_never_sent_is_sent_once_by_the_sweep(
+    stripe_stub, monkeypatch, order, standing
+):
+    _stripe_payment(order)
+    one = order.tickets.filter(ticket_type=standing).first()
+    refund = _died_before_asking(monkeypatch, order_id=order.id, ticket_ids=[one.pk])
+    assert not stripe_stub.refunds
+
+    assert complete_stalled_refunds(now=_stalled(refund)) == 1
+
+    (call,) = stripe_stub.calls("POST", "/v1/refunds")
+    assert call.headers["idempotency-key"] == refund.key
+    assert call.form["amount"] == "2500"
+    one.refresh_from_db()
+    assert one.status == Ticket.Status.VOID
+
+
+def test_a_refund_cut_short_with_the_simulated_provider_is_completed(
+    monkeypatch, order, standing
+):
+    tickets = list(order.tickets.filter(ticket_type=standing))
+    refund = _cut_short(
+        monkeypatch, order_id=order.id, ticket_ids=[t.pk for t in tickets]
+    )
+
+    assert complete_stalled_refunds(now=_stalled(refund)) == 1
+
+    refund.refresh_from_db()
+    assert refund.status == Refund.Status.SUCCEEDED
+    assert refund.provider_reference == f"simulated-refund-{refund.key}"
+    assert set(_statuses(order).values()) == {"issued", "void"}
+    standing.refresh_from_db()
+    assert standing.sold_count == 0
+    _assert_counters_match_recount(order.event)
+
+
+def test_the_last_tickets_completed_by_the_sweep_mark_the_order_refunded(
+    monkeypatch, order
+):
+    refund = _cut_short(
+        monkeypatch,
+        order_id=order.id,
+        ticket_ids=list(order.tickets.values_list("pk", flat=True)),
+    )
+    assert complete_stalled_refunds(now=_stalled(refund)) == 1
+    order.refresh_from_db()
+    assert order.status == Order.Status.REFUNDED
+    assert order.payments.get().status == Payment.Status.REFUNDED
+
+
+def test_a_refund_stalled_past_the_replay_window_is_not_sent_again(
+    stripe_stub, monkeypatch, order, vip
+):
+    """Stripe forgets a key after 24 hours: sent again then, it could be a
+    second refund, so the owner is left to check and decide."""
+    _stripe_payment(order)
+    ticket = order.tickets.get(ticket_type=vip)
+    refund = _cut_short(monkeypatch, order_id=order.id, ticket_ids=[ticket.pk])
+
+    too_late = refund.created_at + REFUND_REPLAY_WINDOW + timedelta(minutes=1)
+    assert complete_stalled_refunds(now=too_late) == 0
+
+    assert len(stripe_stub.calls("POST", "/v1/refunds")) == 1
+    refund.refresh_from_db()
+    assert refund.status == Refund.Status.FAILED
+    ticket.refresh_from_db()
+    assert ticket.status == Ticket.Status.ISSUED
+
+
+def test_one_stalled_refund_that_breaks_does_not_hold_up_the_others(
+    monkeypatch, caplog, order, vip, standing
+):
+    other_order = make_paid_order(standing, 1)
+    broken = _cut_short(
+        monkeypatch,
+        order_id=order.id,
+        ticket_ids=[order.tickets.get(ticket_type=vip).pk],
+    )
+    fine = _cut_short(
+        monkeypatch,
+        order_id=other_order.id,
+        ticket_ids=[other_order.tickets.get().pk],
+    )
+    real_apply = orders_service._apply_refund
+
+    def apply_unless_broken(**kwargs):
+        if kwargs["refund_id"] == broken.pk:
+            raise RuntimeError("database hiccup")
+        return real_apply(**kwargs)
+
+    monkeypatch.setattr(orders_service, "_apply_refund", apply_unless_broken)
+    later = max(_stalled(broken), _stalled(fine))
+    with caplog.at_level(logging.ERROR, logger="core.services.orders"):
+        assert complete_stalled_refunds(now=later) == 1
+
+    fine.refresh_from_db()
+    broken.refresh_from_db()
+    assert (fine.status, broken.status) == ("succeeded", "pending")
+    (line,) = [r.getMessage() for r in caplog.records if r.levelno == logging.ERROR]
+    assert str(order.id) in line and str(broken.pk) in line
+    # Put right, the next sweep after the grace period completes it.
+    monkeypatch.setattr(orders_service, "_apply_refund", real_apply)
+    assert complete_stalled_refunds(now=later) == 0
+    assert complete_stalled_refunds(now=_stalled(broken)) == 1
+
+
+def test_the_worker_completes_stalled_refunds(monkeypatch, order, vip):
+    ticket = order.tickets.get(ticket_type=vip)
+    refund = _cut_short(monkeypatch, order_id=order.id, ticket_ids=[ticket.pk])
+    Refund.objects.filter(pk=refund.pk).update(
+        updated_at=timezone.now() - STALLED_REFUND_GRACE - timedelta(minutes=1)
+    )
+
+    call_command("run_worker", "--once")
+
+    refund.refresh_from_db()
+    assert refund.status == Refund.Status.SUCCEEDED
+    ticket.refresh_from_db()
+    assert ticket.status == Ticket.Status.VOID
