@@ -114,6 +114,7 @@ def ticket_by_token(token: str) -> Ticket | None:
 
 
 CONSOLE_SEARCH_LIMIT = 50
+LIVE_TICKET = (Ticket.Status.ISSUED, Ticket.Status.USED)
 # Refunds that count against what the provider says went back: made (or
 # being made) here, or tickets voided against a refund made outside.
 ACCOUNTED = (Refund.Status.PENDING, Refund.Status.SUCCEEDED)
@@ -157,13 +158,21 @@ def search_orders(*, text: str = "", event_id=None) -> list[Order]:
     so "garcia" finds the tickets of "Ana García").
 
     Each order carries `email_failed` and `sms_failed`: whether a message
-    to its customer was given up on (the list flags them), computed in the
-    same query."""
+    to its customer was given up on, and `refund_failed`: whether a refund
+    of tickets that still admit did not go through (the list flags them),
+    computed in the same query."""
     orders = (
         Order.objects.select_related("event")
         .annotate(
             email_failed=_failed_send(OutboundMessage.Channel.EMAIL),
             sms_failed=_failed_send(OutboundMessage.Channel.SMS),
+            refund_failed=Exists(
+                Refund.objects.filter(
+                    order_id=OuterRef("pk"),
+                    status=Refund.Status.FAILED,
+                    tickets__status__in=LIVE_TICKET,
+                )
+            ),
             provider_refunded=_order_sum(Payment, "provider_refunded"),
             refunds_accounted=_order_sum(
                 Refund, "amount", status__in=ACCOUNTED, payment__isnull=False
@@ -230,6 +239,8 @@ class ConsoleOrder:
     messages: list[OutboundMessage]
     refunds: list[Refund]
     refunded_outside: Decimal
+    # Refunds of tickets not (yet) booked: pending or failed.
+    unfinished_refunds: list[Refund]
 
     @property
     def left_to_refund(self) -> Decimal:
@@ -259,6 +270,38 @@ class ConsoleOrder:
         return sum(1 for t in self.tickets if t.status != Ticket.Status.VOID)
 
     @property
+    def refunds_under_way(self) -> list[Refund]:
+        """Refunds asked of the provider and not yet booked: their tickets
+        admit until they are (the worker completes one cut short)."""
+        return [r for r in self.unfinished_refunds if r.status == Refund.Status.PENDING]
+
+    @property
+    def failed_refunds(self) -> list[Refund]:
+        """Refunds that did not go through, of tickets that still admit: the
+        owner's to try again (or to void, if the money went back after all)."""
+        if self.order.status != Order.Status.PAID:
+            return []
+        return [
+            r
+            for r in self.unfinished_refunds
+            if r.status == Refund.Status.FAILED
+            and any(t.status in LIVE_TICKET for t in r.tickets.all())
+        ]
+
+    @property
+    def tickets_refund_under_way(self) -> set:
+        return {t.pk for r in self.refunds_under_way for t in r.tickets.all()}
+
+    @property
+    def tickets_refund_failed(self) -> set:
+        return {
+            t.pk
+            for r in self.failed_refunds
+            for t in r.tickets.all()
+            if t.status in LIVE_TICKET
+        }
+
+    @property
     def outside_of(self) -> Decimal:
         """The payment part of which went back outside this system."""
         return sum(
@@ -272,18 +315,16 @@ def console_order(order_id) -> ConsoleOrder | None:
     if order is None:
         return None
     view = order_view(order)
+    refunds = list(order.refunds.prefetch_related("tickets"))
     return ConsoleOrder(
         order=order,
         lines=view.lines,
         tickets=view.tickets,
         payments=list(order.payments.order_by("created_at")),
         messages=list(order.messages.order_by("-created_at")),
-        refunds=list(
-            order.refunds.filter(status=Refund.Status.SUCCEEDED).prefetch_related(
-                "tickets"
-            )
-        ),
+        refunds=[r for r in refunds if r.status == Refund.Status.SUCCEEDED],
         refunded_outside=refunded_outside(order),
+        unfinished_refunds=[r for r in refunds if r.status != Refund.Status.SUCCEEDED],
     )
 
 

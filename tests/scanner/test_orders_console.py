@@ -8,6 +8,12 @@ from core.notify.delivery import send_due_messages
 from core.queries.availability import get_event_availability
 from core.queries.messages import messages_needing_attention
 from core.services.checkout import place_order
+from core.services.orders import complete_stalled_refunds
+from tests.core.services.test_ticket_refunds import (
+    _cut_short,
+    _died_before_asking,
+    _stalled,
+)
 from tests.factories import EventFactory, TicketTypeFactory, make_paid_order
 
 pytestmark = pytest.mark.django_db
@@ -521,3 +527,84 @@ def test_an_order_without_a_stripe_refund_offers_no_void_button(client, owner, p
     client.force_login(owner)
     page = client.get(reverse("scanner:order_detail", args=[paid.id])).content.decode()
     assert "data-void-tickets" not in page and "data-refunded-outside" not in page
+
+
+def _through_stripe(order):
+    Payment.objects.filter(order=order).update(
+        provider="stripe", provider_reference=f"pi_test_{order.code}"
+    )
+
+
+def test_a_refund_the_sweep_could_not_complete_is_shown_with_what_to_do(
+    client, owner, paid, stripe_stub, monkeypatch
+):
+    _through_stripe(paid)
+    one, other = paid.tickets.order_by("code")
+    refund = _died_before_asking(monkeypatch, order_id=paid.id, ticket_ids=[one.pk])
+    stripe_stub.fail_status = 500
+    complete_stalled_refunds(now=_stalled(refund))
+    client.force_login(owner)
+
+    listing = client.get(reverse("scanner:orders")).content.decode()
+    assert "data-refund-failed" in listing and "Refund failed" in listing
+    page = client.get(reverse("scanner:order_detail", args=[paid.id])).content.decode()
+    assert "A refund did not go through: $25.00 for" in page
+    assert f"<code>{one.code}</code>" in page
+    assert "tick it below and choose “Refund ticked tickets”" in page
+    assert page.count("data-choose-ticket") == 2  # it can be ticked again
+
+    stripe_stub.fail_status = None
+    retried = client.post(
+        reverse("scanner:order_refund_tickets", args=[paid.id]),
+        {"ticket": [str(one.pk)], "confirm": "yes"},
+        follow=True,
+    ).content.decode()
+
+    assert "Refunded $25.00 for 1 ticket" in retried
+    assert "data-refund-failed" not in retried
+    assert (
+        "data-refund-failed"
+        not in client.get(reverse("scanner:orders")).content.decode()
+    )
+    one.refresh_from_db()
+    other.refresh_from_db()
+    assert (one.status, other.status) == (Ticket.Status.VOID, Ticket.Status.ISSUED)
+
+
+def test_a_failed_refund_also_refunded_in_stripe_points_to_voiding(
+    client, owner, paid, stripe_stub, monkeypatch
+):
+    _through_stripe(paid)
+    one = paid.tickets.first()
+    refund = _died_before_asking(monkeypatch, order_id=paid.id, ticket_ids=[one.pk])
+    stripe_stub.fail_status = 500
+    complete_stalled_refunds(now=_stalled(refund))
+    Payment.objects.filter(order=paid).update(provider_refunded="25.00")
+    client.force_login(owner)
+    page = client.get(reverse("scanner:order_detail", args=[paid.id])).content.decode()
+    assert "data-refund-failed" in page and "data-void-tickets" in page
+    assert "choose “Void without refunding” instead" in page
+
+
+def test_a_refund_under_way_is_shown_until_the_sweep_books_it(
+    client, owner, paid, monkeypatch
+):
+    one = paid.tickets.first()
+    refund = _cut_short(monkeypatch, order_id=paid.id, ticket_ids=[one.pk])
+    client.force_login(owner)
+    page = client.get(reverse("scanner:order_detail", args=[paid.id])).content.decode()
+    assert "data-refund-under-way" in page and "Refund under way: $25.00" in page
+    assert "completed automatically within minutes" in page
+    assert "data-refund-failed" not in page
+
+    complete_stalled_refunds(now=_stalled(refund))
+
+    page = client.get(reverse("scanner:order_detail", args=[paid.id])).content.decode()
+    assert "data-refund-under-way" not in page
+    assert "data-refunds" in page and f"<code>{one.code}</code>" in page
+    assert (
+        "Completed a ticket refund that was cut short"
+        in client.get(
+            reverse("scanner:event_audit", args=[paid.event_id])
+        ).content.decode()
+    )
