@@ -62,6 +62,9 @@ class StubServer:
     def __init__(self, port: int = 0, latency: float = 0.0) -> None:
         self.requests: list[Recorded] = []
         self.fail_status: int | None = None  # answer everything with this status
+        # Do what is asked, then hang up without answering, this many times:
+        # a timeout or a dropped connection after the far end acted.
+        self.drop_answers = 0
         self.latency = latency  # seconds each answer waits, as a far API does
         self.lock = threading.Lock()
         stub = self
@@ -97,6 +100,12 @@ class StubServer:
                         status, payload, headers = stub.failure(stub.fail_status)
                     else:
                         status, payload, headers = stub.route(recorded)
+                    dropped = stub.drop_answers > 0
+                    if dropped:
+                        stub.drop_answers -= 1
+                if dropped:
+                    self.close_connection = True
+                    return
                 data = json.dumps(payload).encode() if payload is not None else b""
                 self.send_response(status)
                 self.send_header("Content-Type", "application/json")
@@ -141,9 +150,18 @@ class StubServer:
 
 
 class StripeStub(StubServer):
-    """Checkout Sessions (create, retrieve, expire) and Refunds, with idempotency keys."""
+    """Checkout Sessions (create, retrieve, expire) and Refunds, with idempotency keys.
+
+    As Stripe, every answer of an endpoint, errors included, is saved under
+    the request's idempotency key and replayed for the same key (`fail_status`
+    stands for an outage before any endpoint ran, so nothing is saved).
+    """
 
     MIN_LIFE_SECONDS = 30 * 60
+    LOW_BALANCE = (
+        "You have insufficient funds in your Stripe account for this refund."
+        " Add funds to your balance and try again."
+    )
 
     def __init__(self, port: int = 0, latency: float = 0.0) -> None:
         super().__init__(port, latency)
@@ -151,6 +169,27 @@ class StripeStub(StubServer):
         self.refunds: dict[str, dict] = {}
         self.idempotent: dict[str, tuple] = {}
         self.counter = itertools.count(1)
+        self.refund_refusal: tuple[int, dict] | None = None
+
+    def refuse_refunds(
+        self,
+        status: int = 400,
+        *,
+        code: str | None = "balance_insufficient",
+        message: str | None = LOW_BALANCE,
+        error_type: str = "invalid_request_error",
+    ) -> None:
+        """Refuse every new refund with this error, as Stripe does while the
+        account's balance is too low, until accept_refunds (a top-up)."""
+        error = {"type": error_type}
+        if code:
+            error["code"] = code
+        if message:
+            error["message"] = message
+        self.refund_refusal = (status, error)
+
+    def accept_refunds(self) -> None:
+        self.refund_refusal = None
 
     def failure(self, status: int):
         # Tell the SDK not to retry, so an outage test fails fast.
@@ -171,10 +210,17 @@ class StripeStub(StubServer):
         if request.method == "POST" and key and key in self.idempotent:
             previous_form, response = self.idempotent[key]
             if previous_form != request.form:
-                return self._error(
+                return (
                     400,
-                    "Keys for idempotent requests can only be used with the same parameters.",
-                    "idempotency_error",
+                    {
+                        "error": {
+                            "type": "idempotency_error",
+                            "message": "Keys for idempotent requests can only be"
+                            " used with the same parameters they were first"
+                            " used with.",
+                        }
+                    },
+                    {"Stripe-Should-Retry": "false"},
                 )
             return response
         response = self._route(request)
@@ -223,6 +269,9 @@ class StripeStub(StubServer):
     def _create_refund(self, form: dict):
         """As Stripe: without `amount` the rest of the charge goes back; a
         charge with nothing left, or an amount above what is left, is refused."""
+        if self.refund_refusal is not None:
+            status, error = self.refund_refusal
+            return status, {"error": error}, {"Stripe-Should-Retry": "false"}
         intent = form.get("payment_intent")
         charged = self.charge_amount(intent)
         refunded = self.refunded(intent)
