@@ -85,7 +85,8 @@ class InviteUnusable(TicketingError):
 
 
 class PaymentUnavailable(TicketingError):
-    """The payment provider did not answer or refused the request."""
+    """The payment provider did not answer, or failed on its side: what was
+    asked may or may not have been done (PaymentRefused: it was not)."""
 
     code = "payment_unavailable"
     message = (
@@ -93,6 +94,21 @@ class PaymentUnavailable(TicketingError):
         "Please try again in a moment."
     )
     http_status = 502
+
+
+class PaymentRefused(PaymentUnavailable):
+    """The provider answered no, so nothing was done; asked again unchanged,
+    it repeats its answer. `reason` is its plain-words why (empty if it gave
+    none), safe to log and to show staff."""
+
+    code = "payment_refused"
+    message = "The payment service refused the request; nothing was done."
+
+    def __init__(
+        self, message: str | None = None, *, reason: str = "", **kwargs
+    ) -> None:
+        self.reason = reason
+        super().__init__(message, **kwargs)
 
 
 class InvalidWebhook(TicketingError):

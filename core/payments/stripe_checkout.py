@@ -15,7 +15,7 @@ from functools import lru_cache
 import stripe
 from django.conf import settings
 
-from core.exceptions import InvalidWebhook, PaymentUnavailable
+from core.exceptions import InvalidWebhook, PaymentRefused, PaymentUnavailable
 from core.models import Order, Payment
 from core.outside import database_connection_returned
 from core.payments import CheckoutStart, CheckoutState
@@ -170,7 +170,8 @@ class StripeProvider:
     ) -> str:
         """Refund a payment, in full (what is left of it) or `amount` of it;
         repeating it is safe (the idempotency key, by default one per
-        payment)."""
+        payment). Raises PaymentRefused when Stripe answered no (see
+        _refund_failure): only then may a new key be tried."""
         if not payment.provider_reference.startswith("pi_"):
             return "nothing-to-refund"
         params = {
@@ -190,10 +191,69 @@ class StripeProvider:
         except stripe.InvalidRequestError as exc:
             if exc.code == "charge_already_refunded":
                 return "already-refunded"
-            raise PaymentUnavailable() from exc
+            raise _refund_failure(exc) from exc
         except stripe.StripeError as exc:
-            raise PaymentUnavailable() from exc
+            raise _refund_failure(exc) from exc
         return refund["id"]
+
+
+def _refund_failure(exc: stripe.StripeError) -> PaymentUnavailable:
+    """What a refund request that failed means for the money.
+
+    Stripe saves the answer given under an idempotency key, refusals
+    included, and repeats it for that key for 24 hours; so the two cases
+    call for opposite retries. PaymentRefused: Stripe answered with a 4xx,
+    so it made no refund, and only a request under a new key can succeed.
+    PaymentUnavailable: no answer (connection lost, timed out) or Stripe's
+    own error (5xx), so the refund may exist, and only the same key is safe.
+    Two 4xx are of the second kind: a 409, another request under the key
+    still running, which may yet refund; an idempotency error, an earlier
+    request under the key sent otherwise, whose answer never came back.
+    """
+    status = exc.http_status
+    error = exc.error
+    code = (error.code if error is not None else None) or exc.code or "-"
+    refused = (
+        status is not None
+        and 400 <= status < 500
+        and status != 409
+        and not isinstance(exc, stripe.IdempotencyError)
+    )
+    if not refused:
+        logger.warning(
+            "Stripe refund failed, whether it was made is unknown"
+            " (HTTP %s, %s, request %s)",
+            status or "none",
+            code,
+            exc.request_id or "-",
+        )
+        return PaymentUnavailable()
+    reason = _refusal_reason(exc)
+    logger.warning(
+        "Stripe refused a refund (HTTP %s, %s, request %s): %s",
+        status,
+        code,
+        exc.request_id or "-",
+        reason,
+    )
+    return PaymentRefused(f"Stripe refused the refund: {reason}", reason=reason)
+
+
+def _refusal_reason(exc: stripe.StripeError) -> str:
+    """Stripe's own words for a refusal, fit to show the owner: its message
+    (or else its error code). A key Stripe does not accept gets plain words
+    instead, as that message quotes part of the key."""
+    if isinstance(exc, stripe.AuthenticationError | stripe.PermissionError):
+        return (
+            "Stripe did not accept this site's API key for refunds; whoever"
+            " set up payments should check it."
+        )
+    error = exc.error
+    said = ""
+    if error is not None:
+        said = error.get("user_message") or error.message or error.code or ""
+    said = " ".join(str(said or exc.user_message or exc.code or "").split())
+    return said or "Stripe gave no reason."
 
 
 def parse_webhook(payload: bytes, signature: str) -> dict:

@@ -6,7 +6,7 @@ from decimal import Decimal
 import pytest
 from django.utils import timezone
 
-from core.exceptions import PaymentUnavailable
+from core.exceptions import PaymentRefused, PaymentUnavailable
 from core.models import Order, Payment
 from core.payments import get_provider
 from core.payments.money import from_minor_units, to_minor_units
@@ -136,6 +136,119 @@ def test_refund_is_idempotent_per_payment(stripe_stub):
     calls = stripe_stub.calls("POST", "/v1/refunds")
     assert {c.headers["idempotency-key"] for c in calls} == {f"refund-{payment.pk}"}
     assert calls[0].form["payment_intent"] == "pi_test_9"
+
+
+def _refundable_payment(order, reference="pi_test_9"):
+    return Payment.objects.create(
+        order=order,
+        provider="stripe",
+        provider_reference=reference,
+        amount=order.total,
+        currency="eur",
+        status=Payment.Status.REFUND_DUE,
+    )
+
+
+@pytest.mark.parametrize(
+    ("status", "error_type", "code"),
+    [
+        (400, "invalid_request_error", "balance_insufficient"),
+        (402, "card_error", "expired_card"),
+        (404, "invalid_request_error", "resource_missing"),
+        (429, "invalid_request_error", "rate_limit"),
+    ],
+)
+def test_a_refund_stripe_answers_no_to_is_a_refusal_with_stripes_reason(
+    stripe_stub, caplog, status, error_type, code
+):
+    payment = _refundable_payment(_order())
+    stripe_stub.refuse_refunds(
+        status, code=code, message="Your balance is too low.", error_type=error_type
+    )
+    with pytest.raises(PaymentRefused) as refused:
+        get_provider("stripe").refund(payment=payment, reason="late")
+    assert refused.value.reason == "Your balance is too low."
+    assert (
+        refused.value.message == "Stripe refused the refund: Your balance is too low."
+    )
+    assert f"HTTP {status}, {code}" in caplog.text and "too low" in caplog.text
+    assert not stripe_stub.refunds
+
+
+def test_a_refusal_without_words_gives_stripes_code_or_says_none_was_given(
+    stripe_stub,
+):
+    payment = _refundable_payment(_order())
+    stripe_stub.refuse_refunds(code="amount_too_large", message=None)
+    with pytest.raises(PaymentRefused) as coded:
+        get_provider("stripe").refund(payment=payment, reason="late")
+    assert coded.value.reason == "amount_too_large"
+
+    stripe_stub.refuse_refunds(code=None, message=None)
+    with pytest.raises(PaymentRefused) as bare:
+        get_provider("stripe").refund(
+            payment=payment, reason="late", idempotency_key="second"
+        )
+    assert bare.value.reason == "Stripe gave no reason."
+
+
+@pytest.mark.parametrize("status", [401, 403])
+def test_a_refused_api_key_is_not_quoted_to_the_owner(stripe_stub, caplog, status):
+    payment = _refundable_payment(_order())
+    stripe_stub.refuse_refunds(
+        status,
+        code=None,
+        message="Invalid API Key provided: sk_test_****stub",
+    )
+    with pytest.raises(PaymentRefused) as refused:
+        get_provider("stripe").refund(payment=payment, reason="late")
+    assert "API key" in refused.value.reason
+    assert "sk_test" not in refused.value.message and "sk_test" not in caplog.text
+
+
+@pytest.mark.parametrize("status", [500, 503])
+def test_a_refund_stripe_fails_on_its_side_may_have_been_made(stripe_stub, status):
+    payment = _refundable_payment(_order())
+    stripe_stub.fail_status = status
+    with pytest.raises(PaymentUnavailable) as failed:
+        get_provider("stripe").refund(payment=payment, reason="late")
+    assert not isinstance(failed.value, PaymentRefused)
+
+
+def test_a_conflict_with_a_request_still_running_may_yet_refund(stripe_stub):
+    payment = _refundable_payment(_order())
+    stripe_stub.refuse_refunds(
+        409,
+        code=None,
+        message="There is currently another in-progress request using this"
+        " Idempotent Key.",
+        error_type="idempotency_error",
+    )
+    with pytest.raises(PaymentUnavailable) as failed:
+        get_provider("stripe").refund(payment=payment, reason="late")
+    assert not isinstance(failed.value, PaymentRefused)
+
+
+def test_a_key_first_sent_otherwise_may_have_refunded(stripe_stub):
+    """Stripe refuses a key reused with other parameters, but the first
+    request under it may have refunded: not a refusal of the refund."""
+    payment = _refundable_payment(_order())
+    provider = get_provider("stripe")
+    provider.refund(payment=payment, reason="late", idempotency_key="k1")
+    with pytest.raises(PaymentUnavailable) as failed:
+        provider.refund(payment=payment, reason="sick", idempotency_key="k1")
+    assert not isinstance(failed.value, PaymentRefused)
+    assert len(stripe_stub.refunds) == 1
+
+
+def test_a_refund_whose_answer_was_lost_may_have_been_made(stripe_stub):
+    payment = _refundable_payment(_order())
+    stripe_stub.drop_answers = 3  # the SDK's first try and both retries
+    with pytest.raises(PaymentUnavailable) as failed:
+        get_provider("stripe").refund(payment=payment, reason="late")
+    assert not isinstance(failed.value, PaymentRefused)
+    assert len(stripe_stub.refunds) == 1  # made at Stripe all the same
+    assert len(stripe_stub.calls("POST", "/v1/refunds")) == 3
 
 
 def test_an_outage_raises_payment_unavailable_and_keeps_the_order_pending(
