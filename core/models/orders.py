@@ -4,6 +4,7 @@ from datetime import datetime
 
 from django.db import models
 from django.db.models import Q
+from django.utils import timezone
 
 # Unambiguous characters for codes a person may read out or type.
 CODE_ALPHABET = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"
@@ -238,6 +239,13 @@ class Refund(models.Model):
     # The provider's idempotency key, from the order and the tickets: the
     # same refund asked twice is one refund.
     key = models.CharField(max_length=100, unique=True)
+    # Which try at the provider this is; each sends its own key (see
+    # core.services.orders.attempt_key), when it began, and why the provider
+    # refused it, if it did (empty otherwise). A refusal is replayed to its
+    # key for a day, so only a refused try is followed by a new one.
+    attempt = models.PositiveSmallIntegerField(default=1)
+    attempt_started_at = models.DateTimeField(default=timezone.now)
+    refusal_reason = models.CharField(max_length=255, blank=True)
     provider_reference = models.CharField(max_length=255, blank=True)
     reason = models.CharField(max_length=200, blank=True)
     tickets = models.ManyToManyField("core.Ticket", related_name="refunds")

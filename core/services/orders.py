@@ -24,6 +24,7 @@ from core import realtime
 from core.exceptions import (
     OrderNotCancellable,
     OrderNotRefundable,
+    PaymentRefused,
     PaymentUnavailable,
     TicketsNotRefundable,
 )
@@ -47,7 +48,7 @@ CLOSED = (Order.Status.CANCELLED, Order.Status.EXPIRED, Order.Status.REFUNDED)
 STALLED_REFUND_GRACE = timedelta(minutes=10)
 # Stripe answers a key reused within 24 hours of its first use as it
 # answered first; after that the same key could refund again, so a refund
-# recorded longer ago than this is not resent.
+# whose try (and key) began longer ago than this is not resent.
 REFUND_REPLAY_WINDOW = timedelta(hours=23)
 
 
@@ -294,6 +295,15 @@ def refund_key(order_id, ticket_ids, *, prefix: str = "refund") -> str:
     return f"{prefix}-{order_id}-{hashlib.sha256(joined.encode()).hexdigest()[:32]}"
 
 
+def attempt_key(refund: Refund) -> str:
+    """The idempotency key sent for the refund's current try: its own key at
+    first, then one per try that follows a refusal, since the provider
+    replays a refusal to the key it was given for a day."""
+    if refund.attempt <= 1:
+        return refund.key
+    return f"{refund.key}-{refund.attempt}"
+
+
 def refund_tickets(
     *,
     order_id,
@@ -312,8 +322,10 @@ def refund_tickets(
     2. outside any transaction, asks the provider to refund that amount of
        the order's payment, with an idempotency key from the order and the
        tickets (refund_key), so retrying the same refund is one refund;
-       if the provider refuses, the Refund is marked failed, nothing else
-       changes, and PaymentUnavailable is raised;
+       if that fails, the Refund is marked failed, nothing else changes,
+       and PaymentUnavailable is raised (PaymentRefused, with the
+       provider's reason, if it refused: then asking again sends a new key,
+       attempt_key, so that it can go through once the cause is put right);
     3. _apply_refund voids the tickets and books it (locks as void_order).
     Raises OrderNotRefundable unless the order is paid, TicketsNotRefundable
     for no tickets, tickets of another order, void ones, or ones already in
@@ -333,12 +345,13 @@ def refund_tickets(
 def _send_refund(refund: Refund) -> str:
     """Ask the provider for a recorded refund; returns its reference.
 
-    Sends the request exactly as first recorded (payment, amount, reason,
-    key), so asking again, whoever asks, is answered as the first time: the
-    provider refuses a key reused with other parameters. A refund with
-    nothing to send (no payment held, nothing to give back) sends nothing.
-    If the provider refuses, marks the refund failed and raises
-    PaymentUnavailable.
+    Sends the request exactly as first recorded (payment, amount, reason),
+    under the current try's key, so asking again, whoever asks, is answered
+    as the first time: the provider refuses a key reused with other
+    parameters. A refund with nothing to send (no payment held, nothing to
+    give back) sends nothing. If the provider fails, marks this try failed,
+    with the provider's reason if it refused, and raises PaymentUnavailable
+    (PaymentRefused).
     """
     if refund.payment_id is None or refund.amount <= 0:
         return ""
@@ -348,11 +361,21 @@ def _send_refund(refund: Refund) -> str:
             payment=payment,
             reason=refund.reason or "refunded by the organiser",
             amount=refund.amount,
-            idempotency_key=refund.key,
+            idempotency_key=attempt_key(refund),
         )
-    except PaymentUnavailable:
-        Refund.objects.filter(pk=refund.pk, status=Refund.Status.PENDING).update(
-            status=Refund.Status.FAILED, updated_at=timezone.now()
+    except PaymentUnavailable as exc:
+        # Only a refusal lets the next try send a new key; a failure that may
+        # have refunded leaves the reason empty, so the same key is resent.
+        refusal = ""
+        if isinstance(exc, PaymentRefused):
+            refusal = exc.reason or "The payment provider gave no reason."
+        # A later try of the same refund is not this one's to mark.
+        Refund.objects.filter(
+            pk=refund.pk, status=Refund.Status.PENDING, attempt=refund.attempt
+        ).update(
+            status=Refund.Status.FAILED,
+            refusal_reason=refusal[:255],
+            updated_at=timezone.now(),
         )
         raise
 
@@ -363,13 +386,14 @@ def complete_stalled_refunds(*, now: datetime | None = None, limit: int = 50) ->
 
     Such a refund stays pending, its money back with the customer, its
     tickets still admitting. Each one pending for STALLED_REFUND_GRACE is
-    sent again as first recorded (the provider answers with its first
+    sent again as last sent, same key (the provider answers with its first
     answer, so nothing goes back twice) and booked by _apply_refund: tickets
     voided, seats freed, the customer emailed, the audit log says the system
     did it. Each is claimed, sent and booked on its own (locks as
-    refund_tickets), so one that fails leaves the others be. A refusal
-    marks it failed, for the owner to see on the order; so does one too old
-    for the provider to replay (REFUND_REPLAY_WINDOW).
+    refund_tickets), so one that fails leaves the others be. A refusal or a
+    failure at the provider marks it failed, for the owner to see on the
+    order (and to retry as refund_tickets does); so does one too old for the
+    provider to replay (REFUND_REPLAY_WINDOW).
     """
     now = now or timezone.now()
     stalled = list(
@@ -402,11 +426,14 @@ def _complete_stalled_refund(*, refund_id, now: datetime) -> bool:
         return False
     try:
         reference = _send_refund(refund)
-    except PaymentUnavailable:
+    except PaymentUnavailable as exc:
         logger.warning(
-            "Order %s: stalled refund %s refused by the provider; marked failed",
+            "Order %s: stalled refund %s %s; marked failed",
             refund.order_id,
             refund.pk,
+            "refused by the provider"
+            if isinstance(exc, PaymentRefused)
+            else "failed at the provider, perhaps after refunding",
         )
         return False
     _apply_refund(refund_id=refund.pk, reference=reference, recovered=True, now=now)
@@ -436,7 +463,7 @@ def _claim_stalled_refund(*, refund_id, now: datetime) -> Refund | None:
         or refund.updated_at > now - STALLED_REFUND_GRACE
     ):
         return None
-    if refund.created_at < now - REFUND_REPLAY_WINDOW:
+    if refund.attempt_started_at < now - REFUND_REPLAY_WINDOW:
         refund.status = Refund.Status.FAILED
         refund.save(update_fields=["status", "updated_at"])
         logger.warning(
@@ -471,10 +498,18 @@ def _record_pending_refund(*, order_id, ticket_ids: list, reason: str) -> Refund
         return existing
     tickets = _chosen_live_tickets(order, ticket_ids)
     if existing is not None:
-        # The provider refused it before and nothing was sent: ask again,
-        # with the same key, for tickets that still admit.
+        # It failed before: ask again, for tickets that still admit. A
+        # refusal made no refund, and the provider would repeat it to the
+        # same key, so that try is followed by a new one with its own key;
+        # any other failure may have refunded, so the same key is resent.
         existing.status = Refund.Status.PENDING
-        existing.save(update_fields=["status", "updated_at"])
+        fields = ["status", "updated_at"]
+        if existing.refusal_reason:
+            existing.attempt += 1
+            existing.attempt_started_at = timezone.now()
+            existing.refusal_reason = ""
+            fields += ["attempt", "attempt_started_at", "refusal_reason"]
+        existing.save(update_fields=fields)
         return existing
     amount = sum((t.price_paid for t in tickets), Decimal("0.00"))
     payment = (

@@ -9,7 +9,12 @@ import pytest
 from django.core.management import call_command
 from django.utils import timezone
 
-from core.exceptions import OrderNotRefundable, PaymentUnavailable, TicketsNotRefundable
+from core.exceptions import (
+    OrderNotRefundable,
+    PaymentRefused,
+    PaymentUnavailable,
+    TicketsNotRefundable,
+)
 from core.models import (
     AuditLogEntry,
     Order,
@@ -28,6 +33,7 @@ from core.services.fulfilment import fulfil_order
 from core.services.orders import (
     REFUND_REPLAY_WINDOW,
     STALLED_REFUND_GRACE,
+    attempt_key,
     complete_stalled_refunds,
     refund_key,
     refund_order,
@@ -41,6 +47,7 @@ from tests.factories import (
     make_paid_order,
     make_staff,
 )
+from tests.stubs import StripeStub
 
 pytestmark = pytest.mark.django_db
 
@@ -270,25 +277,125 @@ def test_stripe_is_asked_for_exactly_the_tickets_price_with_a_key_per_tickets(
     assert refund.provider_reference.startswith("re_test_")
 
 
-def test_a_refund_stripe_refuses_changes_nothing_and_a_retry_goes_through(
+def _keys_sent(stripe_stub) -> list[str]:
+    return [
+        c.headers["idempotency-key"] for c in stripe_stub.calls("POST", "/v1/refunds")
+    ]
+
+
+def test_a_refund_failing_at_stripe_changes_nothing_and_a_retry_resends_its_key(
     stripe_stub, order, standing
 ):
+    """A 5xx may come after the refund was made: only the same key is safe."""
     _stripe_payment(order)
     one = order.tickets.filter(ticket_type=standing).first()
     stripe_stub.fail_status = 500
-    with pytest.raises(PaymentUnavailable):
+    with pytest.raises(PaymentUnavailable) as failed:
         refund_tickets(order_id=order.id, ticket_ids=[one.pk])
+    assert not isinstance(failed.value, PaymentRefused)
     one.refresh_from_db()
     assert one.status == Ticket.Status.ISSUED
-    assert Refund.objects.get().status == Refund.Status.FAILED
+    refund = Refund.objects.get()
+    assert (refund.status, refund.refusal_reason) == (Refund.Status.FAILED, "")
     _assert_counters_match_recount(order.event)
 
     stripe_stub.fail_status = None
     refund = refund_tickets(order_id=order.id, ticket_ids=[one.pk])
     assert refund.status == Refund.Status.SUCCEEDED
+    assert (refund.attempt, attempt_key(refund)) == (1, refund.key)
+    assert _keys_sent(stripe_stub) == [refund.key, refund.key]
     assert len(stripe_stub.refunds) == 1
     one.refresh_from_db()
     assert one.status == Ticket.Status.VOID
+
+
+def test_a_refund_whose_answer_was_lost_is_asked_again_under_its_key_and_made_once(
+    stripe_stub, order, standing
+):
+    """Stripe refunded but its answer never came back (the SDK retried, and
+    gave up): asking again must find that refund, not make a second."""
+    _stripe_payment(order)
+    one = order.tickets.filter(ticket_type=standing).first()
+    stripe_stub.drop_answers = 3
+    with pytest.raises(PaymentUnavailable) as failed:
+        refund_tickets(order_id=order.id, ticket_ids=[one.pk])
+    assert not isinstance(failed.value, PaymentRefused)
+    (made,) = stripe_stub.refunds.values()
+    refund = Refund.objects.get()
+    assert (refund.status, refund.refusal_reason) == (Refund.Status.FAILED, "")
+    one.refresh_from_db()
+    assert one.status == Ticket.Status.ISSUED
+
+    refund = refund_tickets(order_id=order.id, ticket_ids=[one.pk])
+
+    assert refund.status == Refund.Status.SUCCEEDED
+    assert refund.provider_reference == made["id"]
+    assert set(_keys_sent(stripe_stub)) == {refund.key}
+    assert len(stripe_stub.refunds) == 1
+    one.refresh_from_db()
+    assert one.status == Ticket.Status.VOID
+
+
+def test_a_refund_stripe_refuses_fails_with_its_reason_and_goes_through_after_a_top_up(
+    stripe_stub, order, standing
+):
+    """Stripe replays a refusal to the key it refused for 24 hours: once the
+    balance is topped up, asking again must send a new key."""
+    _stripe_payment(order)
+    one = order.tickets.filter(ticket_type=standing).first()
+    stripe_stub.refuse_refunds()
+    with pytest.raises(PaymentRefused) as refused:
+        refund_tickets(order_id=order.id, ticket_ids=[one.pk])
+    assert refused.value.reason == StripeStub.LOW_BALANCE
+    assert StripeStub.LOW_BALANCE in refused.value.message
+    refund = Refund.objects.get()
+    assert refund.status == Refund.Status.FAILED
+    assert refund.refusal_reason == StripeStub.LOW_BALANCE
+    one.refresh_from_db()
+    assert one.status == Ticket.Status.ISSUED
+    assert not stripe_stub.refunds
+    _assert_counters_match_recount(order.event)
+
+    # Stripe would replay its refusal to the key it was sent.
+    stripe_stub.accept_refunds()
+    refund = refund_tickets(order_id=order.id, ticket_ids=[one.pk])
+
+    assert refund.status == Refund.Status.SUCCEEDED
+    assert refund.refusal_reason == ""
+    first, second = _keys_sent(stripe_stub)
+    assert first == refund.key == refund_key(order.id, [one.pk])
+    assert second == attempt_key(refund) == f"{refund.key}-2"
+    (made,) = stripe_stub.refunds.values()
+    assert refund.provider_reference == made["id"]
+    assert made["amount"] == 2500
+    one.refresh_from_db()
+    assert one.status == Ticket.Status.VOID
+    _assert_counters_match_recount(order.event)
+    # Asking again for the refund made returns it, sending nothing.
+    assert refund_tickets(order_id=order.id, ticket_ids=[one.pk]).pk == refund.pk
+    assert len(_keys_sent(stripe_stub)) == 2
+
+
+def test_each_refusal_is_followed_by_a_new_key_and_a_failure_by_the_same(
+    stripe_stub, order, standing
+):
+    _stripe_payment(order)
+    one = order.tickets.filter(ticket_type=standing).first()
+    stripe_stub.refuse_refunds()
+    for _ in range(2):
+        with pytest.raises(PaymentRefused):
+            refund_tickets(order_id=order.id, ticket_ids=[one.pk])
+    stripe_stub.accept_refunds()
+    stripe_stub.fail_status = 503
+    with pytest.raises(PaymentUnavailable):
+        refund_tickets(order_id=order.id, ticket_ids=[one.pk])
+    stripe_stub.fail_status = None
+    refund = refund_tickets(order_id=order.id, ticket_ids=[one.pk])
+
+    key = refund.key
+    assert _keys_sent(stripe_stub) == [key, f"{key}-2", f"{key}-3", f"{key}-3"]
+    assert (refund.status, refund.attempt) == (Refund.Status.SUCCEEDED, 3)
+    assert len(stripe_stub.refunds) == 1
 
 
 class ProcessDied(Exception):
@@ -509,24 +616,143 @@ def test_a_stalled_refund_stripe_refuses_is_marked_failed_and_its_tickets_kept(
     _stripe_payment(order)
     one = order.tickets.filter(ticket_type=standing).first()
     refund = _died_before_asking(monkeypatch, order_id=order.id, ticket_ids=[one.pk])
-    stripe_stub.fail_status = 500
+    stripe_stub.refuse_refunds()
 
     with caplog.at_level(logging.WARNING, logger="core.services.orders"):
         assert complete_stalled_refunds(now=_stalled(refund)) == 0
 
     refund.refresh_from_db()
     assert refund.status == Refund.Status.FAILED
+    assert refund.refusal_reason == StripeStub.LOW_BALANCE
     assert not stripe_stub.refunds
     one.refresh_from_db()
     assert one.status == Ticket.Status.ISSUED
     assert not OutboundMessage.objects.filter(kind="tickets_refunded").exists()
     _assert_counters_match_recount(order.event)
-    (line,) = [r.getMessage() for r in caplog.records if "refused" in r.message]
+    (line,) = _service_log(caplog, "refused by the provider")
     assert str(order.id) in line and str(refund.pk) in line
     # A failed refund is the owner's to retry; the sweep leaves it be.
-    stripe_stub.fail_status = None
+    stripe_stub.accept_refunds()
     assert complete_stalled_refunds(now=_stalled(refund)) == 0
     assert refund_tickets(order_id=order.id, ticket_ids=[one.pk]).status == "succeeded"
+    assert _keys_sent(stripe_stub) == [refund.key, f"{refund.key}-2"]
+    assert len(stripe_stub.refunds) == 1
+
+
+def _service_log(caplog, text: str) -> list[str]:
+    return [
+        r.getMessage()
+        for r in caplog.records
+        if r.name == "core.services.orders" and text in r.getMessage()
+    ]
+
+
+def test_a_stalled_refund_failing_at_stripe_is_marked_failed_and_retried_by_its_key(
+    stripe_stub, monkeypatch, caplog, order, standing
+):
+    _stripe_payment(order)
+    one = order.tickets.filter(ticket_type=standing).first()
+    refund = _died_before_asking(monkeypatch, order_id=order.id, ticket_ids=[one.pk])
+    stripe_stub.fail_status = 500
+
+    with caplog.at_level(logging.WARNING, logger="core.services.orders"):
+        assert complete_stalled_refunds(now=_stalled(refund)) == 0
+
+    refund.refresh_from_db()
+    assert (refund.status, refund.refusal_reason) == (Refund.Status.FAILED, "")
+    (line,) = _service_log(caplog, "failed at the provider")
+    assert str(order.id) in line and str(refund.pk) in line
+    stripe_stub.fail_status = None
+    assert refund_tickets(order_id=order.id, ticket_ids=[one.pk]).status == "succeeded"
+    assert _keys_sent(stripe_stub) == [refund.key, refund.key]
+    assert len(stripe_stub.refunds) == 1
+
+
+def _refused_then_cut_short(stripe_stub, monkeypatch, order, ticket) -> Refund:
+    """A refund Stripe refused, asked again after a top-up under a new key,
+    and cut short once Stripe had made it."""
+    stripe_stub.refuse_refunds()
+    with pytest.raises(PaymentRefused):
+        refund_tickets(order_id=order.id, ticket_ids=[ticket.pk])
+    stripe_stub.accept_refunds()
+    refund = _cut_short(monkeypatch, order_id=order.id, ticket_ids=[ticket.pk])
+    assert len(stripe_stub.refunds) == 1
+    assert _keys_sent(stripe_stub) == [refund.key, f"{refund.key}-2"]
+    return refund
+
+
+def test_the_sweep_completes_a_retried_refund_under_the_last_key_sent(
+    stripe_stub, monkeypatch, order, standing
+):
+    """Resending the first key would get the refusal again; a newer key, a
+    second refund."""
+    _stripe_payment(order)
+    one = order.tickets.filter(ticket_type=standing).first()
+    refund = _refused_then_cut_short(stripe_stub, monkeypatch, order, one)
+    (made,) = stripe_stub.refunds.values()
+
+    assert complete_stalled_refunds(now=_stalled(refund)) == 1
+
+    refund.refresh_from_db()
+    assert refund.status == Refund.Status.SUCCEEDED
+    assert refund.provider_reference == made["id"]
+    assert _keys_sent(stripe_stub)[-1] == f"{refund.key}-2"
+    assert len(stripe_stub.refunds) == 1
+    one.refresh_from_db()
+    assert one.status == Ticket.Status.VOID
+
+
+def test_asking_again_for_a_retried_refund_cut_short_resends_the_last_key(
+    stripe_stub, monkeypatch, order, standing
+):
+    _stripe_payment(order)
+    one = order.tickets.filter(ticket_type=standing).first()
+    refund = _refused_then_cut_short(stripe_stub, monkeypatch, order, one)
+
+    again = refund_tickets(order_id=order.id, ticket_ids=[one.pk])
+
+    assert again.pk == refund.pk and again.status == Refund.Status.SUCCEEDED
+    assert _keys_sent(stripe_stub)[-1] == f"{refund.key}-2"
+    assert len(stripe_stub.refunds) == 1
+
+
+def test_a_late_answer_to_an_earlier_try_leaves_the_current_one_be(
+    stripe_stub, monkeypatch, order, standing
+):
+    """A process still waiting on the refused first try (a hung connection)
+    must not mark failed the second, which Stripe has made."""
+    _stripe_payment(order)
+    one = order.tickets.filter(ticket_type=standing).first()
+    refund = _refused_then_cut_short(stripe_stub, monkeypatch, order, one)
+    earlier_try = Refund.objects.get(pk=refund.pk)
+    earlier_try.attempt = 1
+
+    with pytest.raises(PaymentRefused):
+        orders_service._send_refund(earlier_try)
+
+    refund.refresh_from_db()
+    assert (refund.status, refund.attempt) == (Refund.Status.PENDING, 2)
+    assert complete_stalled_refunds(now=_stalled(refund)) == 1
+
+
+def test_the_replay_window_counts_from_the_try_whose_key_is_resent(
+    stripe_stub, monkeypatch, order, standing
+):
+    """A refund first refused days ago, retried today and cut short, is
+    completed: Stripe has known its new key for minutes, not days."""
+    _stripe_payment(order)
+    one = order.tickets.filter(ticket_type=standing).first()
+    refund = _refused_then_cut_short(stripe_stub, monkeypatch, order, one)
+    Refund.objects.filter(pk=refund.pk).update(
+        created_at=refund.created_at - timedelta(days=3)
+    )
+    refund.refresh_from_db()
+    assert refund.created_at < _stalled(refund) - REFUND_REPLAY_WINDOW
+
+    assert complete_stalled_refunds(now=_stalled(refund)) == 1
+
+    refund.refresh_from_db()
+    assert refund.status == Refund.Status.SUCCEEDED
     assert len(stripe_stub.refunds) == 1
 
 
