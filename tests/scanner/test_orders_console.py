@@ -2,6 +2,7 @@
 
 import pytest
 from django.urls import reverse
+from django.utils.html import escape
 
 from core.models import AuditLogEntry, Order, OutboundMessage, Payment, Ticket
 from core.notify.delivery import send_due_messages
@@ -15,6 +16,7 @@ from tests.core.services.test_ticket_refunds import (
     _stalled,
 )
 from tests.factories import EventFactory, TicketTypeFactory, make_paid_order
+from tests.stubs import StripeStub
 
 pytestmark = pytest.mark.django_db
 
@@ -550,6 +552,7 @@ def test_a_refund_the_sweep_could_not_complete_is_shown_with_what_to_do(
     page = client.get(reverse("scanner:order_detail", args=[paid.id])).content.decode()
     assert "A refund did not go through: $25.00 for" in page
     assert f"<code>{one.code}</code>" in page
+    assert "did not confirm it in time" in page and "data-refusal-reason" not in page
     assert "tick it below and choose “Refund ticked tickets”" in page
     assert page.count("data-choose-ticket") == 2  # it can be ticked again
 
@@ -566,6 +569,40 @@ def test_a_refund_the_sweep_could_not_complete_is_shown_with_what_to_do(
         "data-refund-failed"
         not in client.get(reverse("scanner:orders")).content.decode()
     )
+    one.refresh_from_db()
+    other.refresh_from_db()
+    assert (one.status, other.status) == (Ticket.Status.VOID, Ticket.Status.ISSUED)
+
+
+def test_a_refund_stripe_refused_shows_why_and_goes_through_once_put_right(
+    client, owner, paid, stripe_stub
+):
+    _through_stripe(paid)
+    one, other = paid.tickets.order_by("code")
+    stripe_stub.refuse_refunds()
+    client.force_login(owner)
+    url = reverse("scanner:order_refund_tickets", args=[paid.id])
+
+    refused = client.post(
+        url, {"ticket": [str(one.pk)], "confirm": "yes"}, follow=True
+    ).content.decode()
+
+    said = escape(StripeStub.LOW_BALANCE)
+    assert f"Stripe refused the refund: {said}" in refused
+    assert "A refund did not go through: $25.00 for" in refused
+    assert f"<q data-refusal-reason>{said}</q> Nothing was refunded" in refused
+    assert "To try again once that is put right, tick it below" in refused
+    one.refresh_from_db()
+    assert one.status == Ticket.Status.ISSUED
+
+    stripe_stub.accept_refunds()
+    retried = client.post(
+        url, {"ticket": [str(one.pk)], "confirm": "yes"}, follow=True
+    ).content.decode()
+
+    assert "Refunded $25.00 for 1 ticket" in retried
+    assert "data-refund-failed" not in retried and said not in retried
+    assert len(stripe_stub.refunds) == 1
     one.refresh_from_db()
     other.refresh_from_db()
     assert (one.status, other.status) == (Ticket.Status.VOID, Ticket.Status.ISSUED)
