@@ -205,7 +205,9 @@ class Payment(models.Model):
 
 
 class Refund(models.Model):
-    """Money back for chosen tickets of an order, and the tickets it voided.
+    """Money back for chosen tickets of an order, and the tickets it voided;
+    or, `whole_order`, all that was left of the order's payment, voiding
+    every ticket that still admitted (refund_order).
 
     `sent` refunds were sent through the provider by this system (pending
     until the provider answers, so a webhook arriving meanwhile already
@@ -246,6 +248,9 @@ class Refund(models.Model):
     attempt = models.PositiveSmallIntegerField(default=1)
     attempt_started_at = models.DateTimeField(default=timezone.now)
     refusal_reason = models.CharField(max_length=255, blank=True)
+    # The rest of the order (refund_order), keyed by its payment; otherwise
+    # chosen tickets (refund_tickets), keyed by them.
+    whole_order = models.BooleanField(default=False)
     provider_reference = models.CharField(max_length=255, blank=True)
     reason = models.CharField(max_length=200, blank=True)
     tickets = models.ManyToManyField("core.Ticket", related_name="refunds")

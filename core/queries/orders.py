@@ -237,9 +237,12 @@ class ConsoleOrder:
     tickets: list[Ticket]
     payments: list[Payment]
     messages: list[OutboundMessage]
+    # Refunds of some tickets booked (a whole-order one shows as the order's
+    # and its payment's status).
     refunds: list[Refund]
     refunded_outside: Decimal
-    # Refunds of tickets not (yet) booked: pending or failed.
+    # Refunds (of tickets, or of the whole order) not (yet) booked: pending
+    # or failed.
     unfinished_refunds: list[Refund]
 
     @property
@@ -322,7 +325,11 @@ def console_order(order_id) -> ConsoleOrder | None:
         tickets=view.tickets,
         payments=list(order.payments.order_by("created_at")),
         messages=list(order.messages.order_by("-created_at")),
-        refunds=[r for r in refunds if r.status == Refund.Status.SUCCEEDED],
+        refunds=[
+            r
+            for r in refunds
+            if r.status == Refund.Status.SUCCEEDED and not r.whole_order
+        ],
         refunded_outside=refunded_outside(order),
         unfinished_refunds=[r for r in refunds if r.status != Refund.Status.SUCCEEDED],
     )
@@ -332,13 +339,17 @@ def console_order(order_id) -> ConsoleOrder | None:
 REFUNDABLE_PROVIDERS = (Payment.Provider.STRIPE, Payment.Provider.SIMULATED)
 
 
-def refundable_left(payment: Payment) -> Decimal:
+def refundable_left(payment: Payment, *, excluding: Refund | None = None) -> Decimal:
     """What can still go back of a payment: its amount less what is known to
     have gone back (the provider's running total, or the refunds sent from
-    here if the provider has not told us of them yet)."""
+    here if the provider has not told us of them yet), not counting the
+    refund `excluding` (one about to be asked for anew)."""
     sent = Refund.objects.filter(
         payment=payment,
         kind=Refund.Kind.SENT,
         status__in=(Refund.Status.PENDING, Refund.Status.SUCCEEDED),
-    ).aggregate(total=Sum("amount"))["total"] or Decimal("0.00")
+    )
+    if excluding is not None:
+        sent = sent.exclude(pk=excluding.pk)
+    sent = sent.aggregate(total=Sum("amount"))["total"] or Decimal("0.00")
     return max(payment.amount - max(payment.provider_refunded, sent), Decimal("0.00"))

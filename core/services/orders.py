@@ -4,9 +4,10 @@ Each of these frees capacity and announces it after commit. Locks are always
 taken order first, then (for refunds) the order's tickets, then the event and
 its ticket types in primary-key order: the order fulfil_order uses, and the
 door's check-in locks a ticket before it moves the counters, so none of them
-can deadlock with another. A refund of chosen tickets locks its Refund row
-between the order and the tickets; only refunds of that order (and the sweep
-that completes them), holding the order's lock first, ever lock it.
+can deadlock with another. A refund (of chosen tickets, or of the whole
+order) locks its Refund row between the order and the tickets; only refunds
+of that order (and the sweep that completes them), holding the order's lock
+first, ever lock it.
 """
 
 import hashlib
@@ -150,32 +151,127 @@ def sweep_expired_holds(*, now: datetime | None = None, limit: int = 500) -> int
 def refund_order(
     *, order_id, reason: str = "", actor=None, now: datetime | None = None
 ) -> Order:
-    """Give a paid order's money back and void its tickets (an owner's decision).
+    """Give back what is left of a paid order's payment and void its tickets
+    (an owner's decision).
 
-    First asks the provider to refund each kept payment, outside any
-    transaction and idempotently per payment, so retrying after a failure is
-    safe; raises PaymentUnavailable and changes nothing if the provider
-    refuses. Then void_order does the rest in one transaction. Comp and
-    external-channel orders are voided without a provider call. Raises
-    OrderNotRefundable unless the order is paid (a refunded one is returned).
-    `actor`, the staff member who decided it, goes in the audit log; the
-    reason (shown to the customer) is trimmed to 200 characters. Should the
-    process stop between the two, Stripe's `charge.refunded` for the whole
-    charge voids the order (void_order): nothing here is left pending.
+    Three steps, as refund_tickets, so money never goes back twice and
+    never goes unrecorded:
+    1. in one transaction, locks the order, then its Refund row, then its
+       tickets that still admit in primary-key order, and records a pending
+       whole-order Refund of what is left of the order's payment
+       (refundable_left) and of those tickets;
+    2. outside any transaction, asks the provider for it (_send_refund)
+       under the payment's key (order_refund_key); if that fails, the
+       Refund is marked failed, nothing else changes, and
+       PaymentUnavailable is raised (PaymentRefused, with the provider's
+       reason, if it refused: then asking again sends a new key,
+       attempt_key, for what is left by then);
+    3. _apply_order_refund books it and voids the order (void_order).
+    Comp and external-channel orders, and ones with nothing left to give
+    back, are voided without a provider call. Raises OrderNotRefundable
+    unless the order is paid (a refunded one is returned), or while a
+    refund of some of its tickets is under way. `actor`, the staff member
+    who decided it, goes in the audit log; the reason (shown to the
+    customer) is trimmed to 200 characters, and the one first recorded is
+    the one sent. Should the process stop after the provider answered,
+    Stripe's `charge.refunded` voids the order (void_order) and the
+    stalled-refund sweep books the refund.
     """
     reason = (reason or "").strip()[:200]
-    order = Order.objects.get(pk=order_id)
+    refund = _record_pending_order_refund(order_id=order_id, reason=reason)
+    if refund is None:
+        return void_order(order_id=order_id, reason=reason, actor=actor, now=now)
+    reference = refund.provider_reference
+    if refund.status != Refund.Status.SUCCEEDED:
+        reference = _send_refund(refund)
+    return _apply_order_refund(
+        refund_id=refund.pk, reference=reference, actor=actor, now=now
+    )
+
+
+def order_refund_key(payment: Payment) -> str:
+    """The idempotency key of refunding the rest of a payment: the one the
+    provider is sent by default (core.payments), so a whole-order refund
+    asked for before it was recorded as a Refund is resent as it was."""
+    return f"refund-{payment.pk}"
+
+
+@transaction.atomic
+def _record_pending_order_refund(*, order_id, reason: str) -> Refund | None:
+    """The order's whole-order Refund, recorded or readied to be asked
+    again; None when there is nothing to ask a provider for and a void is
+    all that is left (the order refunded already, or no payment held
+    through a provider, or nothing left of it). Locks as refund_order."""
+    order = lock_order(order_id)
     if order.status == Order.Status.REFUNDED:
-        return order
+        return None
     if order.status != Order.Status.PAID:
         raise OrderNotRefundable("Only paid orders can be refunded.")
-    for payment in order.payments.filter(
-        status=Payment.Status.SUCCEEDED, provider__in=REFUNDABLE_PROVIDERS
-    ):
-        get_provider(payment.provider).refund(
-            payment=payment, reason=reason or "refunded by the organiser"
+    payment = _kept_payment(order)
+    if payment is None:
+        return None
+    existing = (
+        Refund.objects.select_for_update(of=("self",))
+        .select_related("payment")
+        .filter(key=order_refund_key(payment))
+        .first()
+    )
+    if existing is not None and existing.status == Refund.Status.SUCCEEDED:
+        return existing
+    if existing is not None and not _ready_to_resend(existing):
+        # The same request again, under the same key: the provider answers
+        # as it did, or makes it once.
+        return existing
+    tickets = _lock_live_tickets(order)
+    under_way = Refund.objects.filter(order=order, status=Refund.Status.PENDING)
+    if existing is not None:
+        under_way = under_way.exclude(pk=existing.pk)
+    if under_way.exists():
+        raise OrderNotRefundable(
+            "A refund of some of this order's tickets is under way; refund the"
+            " rest once it is done (reload the page in a few minutes)."
         )
-    return void_order(order_id=order_id, reason=reason, actor=actor, now=now)
+    amount = refundable_left(payment, excluding=existing)
+    if existing is not None:
+        # A new request, after a refusal: for what is left now.
+        existing.amount = amount
+        existing.save(update_fields=["amount", "updated_at"])
+        existing.tickets.set(tickets)
+        return existing
+    if amount <= 0:
+        return None
+    refund = Refund.objects.create(
+        order=order,
+        payment=payment,
+        kind=Refund.Kind.SENT,
+        whole_order=True,
+        amount=amount,
+        currency=order.currency,
+        key=order_refund_key(payment),
+        reason=reason,
+    )
+    refund.tickets.set(tickets)
+    return refund
+
+
+@transaction.atomic
+def _apply_order_refund(
+    *, refund_id, reference: str, actor=None, now: datetime | None = None
+) -> Order:
+    """Book a whole-order refund the provider made and void the order.
+
+    Locks the order, the refund, then as void_order, which does the rest
+    (the `order_refunded` email, the audit entry with a staff `actor`).
+    Repeating it changes nothing.
+    """
+    order_id = Refund.objects.values_list("order_id", flat=True).get(pk=refund_id)
+    lock_order(order_id)
+    refund = Refund.objects.select_for_update().get(pk=refund_id)
+    if refund.status != Refund.Status.SUCCEEDED:
+        refund.status = Refund.Status.SUCCEEDED
+        refund.provider_reference = reference[:255]
+        refund.save(update_fields=["status", "provider_reference", "updated_at"])
+    return void_order(order_id=order_id, reason=refund.reason, actor=actor, now=now)
 
 
 @transaction.atomic
@@ -384,16 +480,17 @@ def complete_stalled_refunds(*, now: datetime | None = None, limit: int = 50) ->
     """Worker sweep: book the refunds whose process died after it asked the
     provider; returns how many it completed.
 
-    Such a refund stays pending, its money back with the customer, its
-    tickets still admitting. Each one pending for STALLED_REFUND_GRACE is
-    sent again as last sent, same key (the provider answers with its first
-    answer, so nothing goes back twice) and booked by _apply_refund: tickets
-    voided, seats freed, the customer emailed, the audit log says the system
-    did it. Each is claimed, sent and booked on its own (locks as
-    refund_tickets), so one that fails leaves the others be. A refusal or a
-    failure at the provider marks it failed, for the owner to see on the
-    order (and to retry as refund_tickets does); so does one too old for the
-    provider to replay (REFUND_REPLAY_WINDOW).
+    Such a refund (of tickets, or of a whole order) stays pending, its money
+    back with the customer, its tickets still admitting. Each one pending for
+    STALLED_REFUND_GRACE is sent again as last sent, same key (the provider
+    answers with its first answer, so nothing goes back twice) and booked by
+    _apply_refund: tickets voided, seats freed, the customer emailed, the
+    audit log says the system did it. Each is claimed, sent and booked on
+    its own (locks as refund_tickets), so one that fails leaves the others
+    be. A refusal or a failure at the provider marks it failed, for the
+    owner to see on the order (and to retry as refund_tickets or
+    refund_order does); so does one too old for the provider to replay
+    (REFUND_REPLAY_WINDOW).
     """
     now = now or timezone.now()
     stalled = list(
@@ -498,27 +595,11 @@ def _record_pending_refund(*, order_id, ticket_ids: list, reason: str) -> Refund
         return existing
     tickets = _chosen_live_tickets(order, ticket_ids)
     if existing is not None:
-        # It failed before: ask again, for tickets that still admit. A
-        # refusal made no refund, and the provider would repeat it to the
-        # same key, so that try is followed by a new one with its own key;
-        # any other failure may have refunded, so the same key is resent.
-        existing.status = Refund.Status.PENDING
-        fields = ["status", "updated_at"]
-        if existing.refusal_reason:
-            existing.attempt += 1
-            existing.attempt_started_at = timezone.now()
-            existing.refusal_reason = ""
-            fields += ["attempt", "attempt_started_at", "refusal_reason"]
-        existing.save(update_fields=fields)
+        # It failed before: ask again, for tickets that still admit.
+        _ready_to_resend(existing)
         return existing
     amount = sum((t.price_paid for t in tickets), Decimal("0.00"))
-    payment = (
-        order.payments.filter(
-            status=Payment.Status.SUCCEEDED, provider__in=REFUNDABLE_PROVIDERS
-        )
-        .order_by("created_at")
-        .first()
-    )
+    payment = _kept_payment(order)
     if payment is not None and amount > 0:
         left = refundable_left(payment)
         if amount > left:
@@ -538,6 +619,40 @@ def _record_pending_refund(*, order_id, ticket_ids: list, reason: str) -> Refund
     )
     refund.tickets.set(tickets)
     return refund
+
+
+def _ready_to_resend(refund: Refund) -> bool:
+    """Set a refund not made yet (failed, or pending and cut short) to be
+    asked for again; returns whether that is a new try, under a new key
+    (attempt_key). Caller holds the order's and the refund's locks.
+
+    A refusal made no refund, and the provider would repeat it to the same
+    key, so that try is followed by a new one. Any other failure may have
+    refunded, so the same key is resent; touching a pending refund tells
+    the stalled-refund sweep someone is on it.
+    """
+    new_try = bool(refund.refusal_reason)
+    refund.status = Refund.Status.PENDING
+    fields = ["status", "updated_at"]
+    if new_try:
+        refund.attempt += 1
+        refund.attempt_started_at = timezone.now()
+        refund.refusal_reason = ""
+        fields += ["attempt", "attempt_started_at", "refusal_reason"]
+    refund.save(update_fields=fields)
+    return new_try
+
+
+def _kept_payment(order: Order) -> Payment | None:
+    """The payment held through a provider that the order's refunds go back
+    to (an order keeps one: a second is refunded as it arrives)."""
+    return (
+        order.payments.filter(
+            status=Payment.Status.SUCCEEDED, provider__in=REFUNDABLE_PROVIDERS
+        )
+        .order_by("created_at")
+        .first()
+    )
 
 
 @transaction.atomic

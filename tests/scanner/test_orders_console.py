@@ -608,6 +608,40 @@ def test_a_refund_stripe_refused_shows_why_and_goes_through_once_put_right(
     assert (one.status, other.status) == (Ticket.Status.VOID, Ticket.Status.ISSUED)
 
 
+def test_a_whole_order_refund_stripe_refused_shows_why_and_goes_through_once_put_right(
+    client, owner, paid, stripe_stub
+):
+    _through_stripe(paid)
+    stripe_stub.refuse_refunds()
+    client.force_login(owner)
+    url = reverse("scanner:order_refund", args=[paid.id])
+
+    refused = client.post(url, {"confirm": "yes"}, follow=True).content.decode()
+
+    said = escape(StripeStub.LOW_BALANCE)
+    assert f"Stripe refused the refund: {said}" in refused
+    paid.refresh_from_db()
+    assert paid.status == Order.Status.PAID
+    # Not only in the moment: the order says why until it is put right.
+    page = client.get(reverse("scanner:order_detail", args=[paid.id])).content.decode()
+    assert "A refund of the whole order did not go through: $50.00 for" in page
+    assert f"<q data-refusal-reason>{said}</q> Nothing was refunded" in page
+    assert "To try again once that is put right, choose “Refund order” below." in page
+    assert (
+        "data-refund-failed" in client.get(reverse("scanner:orders")).content.decode()
+    )
+
+    stripe_stub.accept_refunds()
+    retried = client.post(url, {"confirm": "yes"}, follow=True).content.decode()
+
+    assert f"Order {paid.code} refunded: $50.00 back" in retried
+    assert "data-refund-failed" not in retried and said not in retried
+    assert len(stripe_stub.refunds) == 1
+    paid.refresh_from_db()
+    assert paid.status == Order.Status.REFUNDED
+    assert set(paid.tickets.values_list("status", flat=True)) == {"void"}
+
+
 def test_a_failed_refund_also_refunded_in_stripe_points_to_voiding(
     client, owner, paid, stripe_stub, monkeypatch
 ):

@@ -1,5 +1,6 @@
-"""Refunding some tickets of an order, completing refunds cut short, and
-voiding tickets refunded in Stripe."""
+"""Refunding some tickets of an order (or the whole order through the same
+machinery), completing refunds cut short, and voiding tickets refunded in
+Stripe."""
 
 import logging
 from datetime import datetime, timedelta
@@ -35,6 +36,7 @@ from core.services.orders import (
     STALLED_REFUND_GRACE,
     attempt_key,
     complete_stalled_refunds,
+    order_refund_key,
     refund_key,
     refund_order,
     refund_tickets,
@@ -875,3 +877,199 @@ def test_the_worker_completes_stalled_refunds(monkeypatch, order, vip):
     assert refund.status == Refund.Status.SUCCEEDED
     ticket.refresh_from_db()
     assert ticket.status == Ticket.Status.VOID
+
+
+# --- whole-order refunds: refused, unanswered, cut short ----------------------
+
+
+def _whole_order_keys(payment) -> tuple[str, str]:
+    """The key of refunding the rest of `payment`, and of the try after a
+    refusal."""
+    return f"refund-{payment.pk}", f"refund-{payment.pk}-2"
+
+
+def test_a_whole_order_refund_stripe_refuses_is_failed_with_its_reason(
+    stripe_stub, order
+):
+    payment = _stripe_payment(order)
+    stripe_stub.refuse_refunds()
+
+    with pytest.raises(PaymentRefused) as refused:
+        refund_order(order_id=order.id, reason="show moved")
+
+    assert refused.value.reason == StripeStub.LOW_BALANCE
+    refund = Refund.objects.get()
+    assert refund.whole_order
+    assert (refund.status, refund.refusal_reason) == (
+        Refund.Status.FAILED,
+        StripeStub.LOW_BALANCE,
+    )
+    assert refund.amount == Decimal("90.00")
+    assert set(refund.tickets.all()) == set(order.tickets.all())
+    assert _keys_sent(stripe_stub) == [order_refund_key(payment)]
+    assert order_refund_key(payment) == _whole_order_keys(payment)[0]
+    assert not stripe_stub.refunds
+    order.refresh_from_db()
+    payment.refresh_from_db()
+    assert (order.status, payment.status) == (
+        Order.Status.PAID,
+        Payment.Status.SUCCEEDED,
+    )
+    assert set(_statuses(order).values()) == {"issued"}
+    assert not OutboundMessage.objects.filter(kind="order_refunded").exists()
+    _assert_counters_match_recount(order.event)
+
+
+def test_a_refused_whole_order_refund_goes_through_after_a_top_up_under_a_new_key(
+    stripe_stub, order
+):
+    """Stripe replays a refusal to its key for 24 hours: once the balance is
+    topped up, asking again must send a new key, and refund once."""
+    owner = make_staff()
+    payment = _stripe_payment(order)
+    stripe_stub.refuse_refunds()
+    with pytest.raises(PaymentRefused):
+        refund_order(order_id=order.id, reason="show moved")
+    stripe_stub.accept_refunds()
+
+    refunded = refund_order(order_id=order.id, reason="typed again", actor=owner)
+
+    assert refunded.status == Order.Status.REFUNDED
+    assert tuple(_keys_sent(stripe_stub)) == _whole_order_keys(payment)
+    (made,) = stripe_stub.refunds.values()
+    assert made["amount"] == 9000
+    refund = Refund.objects.get()
+    assert (refund.status, refund.attempt, refund.refusal_reason) == (
+        Refund.Status.SUCCEEDED,
+        2,
+        "",
+    )
+    assert refund.provider_reference == made["id"]
+    assert set(_statuses(order).values()) == {"void"}
+    payment.refresh_from_db()
+    assert payment.status == Payment.Status.REFUNDED
+    # The reason first recorded is the one sent, and the one the customer reads.
+    assert made["metadata"]["reason"] == "show moved"
+    email = OutboundMessage.objects.get(order=order, kind="order_refunded")
+    assert email.context["reason"] == "show moved"
+    assert AuditLogEntry.objects.get(action="order.refund").actor == owner
+    _assert_counters_match_recount(order.event)
+    # Asking again for a refund made sends nothing.
+    assert refund_order(order_id=order.id).status == Order.Status.REFUNDED
+    assert len(_keys_sent(stripe_stub)) == 2
+
+
+def test_a_whole_order_refund_whose_answer_was_lost_is_asked_again_under_its_key(
+    stripe_stub, order
+):
+    """Stripe refunded but its answer never came back: asking again must
+    find that refund, not make a second."""
+    payment = _stripe_payment(order)
+    stripe_stub.drop_answers = 3
+    with pytest.raises(PaymentUnavailable) as failed:
+        refund_order(order_id=order.id)
+    assert not isinstance(failed.value, PaymentRefused)
+    (made,) = stripe_stub.refunds.values()
+    refund = Refund.objects.get()
+    assert (refund.status, refund.refusal_reason) == (Refund.Status.FAILED, "")
+    order.refresh_from_db()
+    assert order.status == Order.Status.PAID
+
+    assert refund_order(order_id=order.id).status == Order.Status.REFUNDED
+
+    assert set(_keys_sent(stripe_stub)) == {order_refund_key(payment)}
+    assert len(stripe_stub.refunds) == 1
+    refund.refresh_from_db()
+    assert (refund.status, refund.attempt) == (Refund.Status.SUCCEEDED, 1)
+    assert refund.provider_reference == made["id"]
+    assert set(_statuses(order).values()) == {"void"}
+    _assert_counters_match_recount(order.event)
+
+
+def test_a_whole_order_refund_failing_at_stripe_is_retried_under_its_key(
+    stripe_stub, order
+):
+    payment = _stripe_payment(order)
+    stripe_stub.fail_status = 500
+    with pytest.raises(PaymentUnavailable):
+        refund_order(order_id=order.id)
+    stripe_stub.fail_status = None
+
+    refund_order(order_id=order.id)
+
+    key = order_refund_key(payment)
+    assert _keys_sent(stripe_stub) == [key, key]
+    assert len(stripe_stub.refunds) == 1
+
+
+def test_a_refused_whole_order_refund_asked_again_sends_what_is_left_by_then(
+    stripe_stub, order, standing
+):
+    payment = _stripe_payment(order)
+    stripe_stub.refuse_refunds()
+    with pytest.raises(PaymentRefused):
+        refund_order(order_id=order.id)
+    stripe_stub.accept_refunds()
+    one = order.tickets.filter(ticket_type=standing).first()
+    refund_tickets(order_id=order.id, ticket_ids=[one.pk])
+
+    refund_order(order_id=order.id)
+
+    assert sorted(r["amount"] for r in stripe_stub.refunds.values()) == [2500, 6500]
+    assert _keys_sent(stripe_stub)[-1] == _whole_order_keys(payment)[1]
+    whole = Refund.objects.get(whole_order=True)
+    assert (whole.status, whole.amount) == (Refund.Status.SUCCEEDED, Decimal("65.00"))
+    assert one not in whole.tickets.all()
+    order.refresh_from_db()
+    assert order.status == Order.Status.REFUNDED
+    _assert_counters_match_recount(order.event)
+
+
+def test_the_whole_order_waits_for_a_refund_of_some_tickets_under_way(
+    stripe_stub, monkeypatch, order, standing
+):
+    """Refunding the rest meanwhile could send the same money twice, or
+    too little."""
+    _stripe_payment(order)
+    one = order.tickets.filter(ticket_type=standing).first()
+    pending = _died_before_asking(monkeypatch, order_id=order.id, ticket_ids=[one.pk])
+
+    with pytest.raises(OrderNotRefundable, match="under way"):
+        refund_order(order_id=order.id)
+
+    assert not stripe_stub.calls("POST", "/v1/refunds")
+    assert not Refund.objects.filter(whole_order=True).exists()
+    assert complete_stalled_refunds(now=_stalled(pending)) == 1
+    refund_order(order_id=order.id)
+    assert sorted(r["amount"] for r in stripe_stub.refunds.values()) == [2500, 6500]
+
+
+def test_a_whole_order_refund_cut_short_is_completed_by_the_sweep(
+    stripe_stub, monkeypatch, order
+):
+    payment = _stripe_payment(order)
+
+    def die(**kwargs):
+        raise ProcessDied
+
+    with monkeypatch.context() as patched:
+        patched.setattr(orders_service, "_apply_order_refund", die)
+        with pytest.raises(ProcessDied):
+            refund_order(order_id=order.id)
+    refund = Refund.objects.get(whole_order=True)
+    assert refund.status == Refund.Status.PENDING
+    (made,) = stripe_stub.refunds.values()
+
+    assert complete_stalled_refunds(now=_stalled(refund)) == 1
+
+    refund.refresh_from_db()
+    assert (refund.status, refund.provider_reference) == (
+        Refund.Status.SUCCEEDED,
+        made["id"],
+    )
+    assert set(_keys_sent(stripe_stub)) == {order_refund_key(payment)}
+    assert len(stripe_stub.refunds) == 1
+    order.refresh_from_db()
+    assert order.status == Order.Status.REFUNDED
+    assert set(_statuses(order).values()) == {"void"}
+    _assert_counters_match_recount(order.event)
