@@ -191,6 +191,18 @@ class UndoRefused(TicketingError):
     http_status = 409
 
 
+class RefundUnconfirmed(OrderNotRefundable):
+    """A refund whose outcome was never known, asked for again after the
+    provider may have forgotten its key: resent, it could refund twice, so
+    the owner must check the provider's records first."""
+
+    code = "refund_unconfirmed"
+    message = (
+        "This refund was never confirmed and is too old to send again safely;"
+        " check the payment in Stripe's dashboard first."
+    )
+
+
 class TicketsNotRefundable(OrderNotRefundable):
     """Chosen tickets that are not this order's, already void, or none at all."""
 

@@ -60,7 +60,8 @@ def order_detail(request: HttpRequest, order_id) -> HttpResponse:
 @require_POST
 @role_required(*MANAGERS)
 def order_refund(request: HttpRequest, order_id) -> HttpResponse:
-    """Money back and tickets void, once the staff member has confirmed it."""
+    """Money back and tickets void, once the staff member has confirmed it;
+    with "as_new" ticked, a refund too old to resend is sent afresh."""
     if request.POST.get("confirm") != "yes":
         messages.error(request, "Tick the box to confirm the refund; nothing changed.")
         return redirect("scanner:order_detail", order_id=order_id)
@@ -72,7 +73,10 @@ def order_refund(request: HttpRequest, order_id) -> HttpResponse:
     sent_back = before.left_to_refund
     try:
         order = refund_order(
-            order_id=order_id, reason=request.POST.get("reason", ""), actor=request.user
+            order_id=order_id,
+            reason=request.POST.get("reason", ""),
+            actor=request.user,
+            as_new=request.POST.get("as_new") == "yes",
         )
     except TicketingError as exc:
         messages.error(request, exc.message)
@@ -89,8 +93,10 @@ def order_refund(request: HttpRequest, order_id) -> HttpResponse:
 @role_required(*MANAGERS)
 def order_refund_tickets(request: HttpRequest, order_id) -> HttpResponse:
     """The ticked tickets' price back to the customer and those tickets void,
-    once confirmed; the order's other tickets still admit."""
-    return _act_on_tickets(request, order_id, refund_tickets, refunded=True)
+    once confirmed; the order's other tickets still admit. With "as_new"
+    ticked, a refund too old to resend is sent afresh."""
+    refund = partial(refund_tickets, as_new=request.POST.get("as_new") == "yes")
+    return _act_on_tickets(request, order_id, refund, refunded=True)
 
 
 @require_POST

@@ -1,6 +1,6 @@
 import secrets
 import uuid
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from django.db import models
 from django.db.models import Q
@@ -8,6 +8,10 @@ from django.utils import timezone
 
 # Unambiguous characters for codes a person may read out or type.
 CODE_ALPHABET = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"
+# Stripe answers a key reused within 24 hours of its first use as it
+# answered first; after that the same key could refund again, so a refund
+# whose try (and key) began longer ago than this is not resent.
+REFUND_REPLAY_WINDOW = timedelta(hours=23)
 
 
 def new_public_code(length: int = 8) -> str:
@@ -274,6 +278,24 @@ class Refund(models.Model):
 
     def __str__(self) -> str:
         return f"Refund {self.amount} {self.currency} of {self.order_id}"
+
+    @property
+    def outcome_unknown(self) -> bool:
+        """Sent, and whether the provider made it is not known: still
+        pending, or failed without the provider saying no."""
+        return self.kind == self.Kind.SENT and (
+            self.status == self.Status.PENDING
+            or (self.status == self.Status.FAILED and not self.refusal_reason)
+        )
+
+    def too_late_to_resend(self, now: datetime) -> bool:
+        """Whether resending this try could refund again: its outcome is
+        unknown and the provider may have forgotten its key
+        (REFUND_REPLAY_WINDOW)."""
+        return (
+            self.outcome_unknown
+            and self.attempt_started_at < now - REFUND_REPLAY_WINDOW
+        )
 
 
 class ProviderEvent(models.Model):

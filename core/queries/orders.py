@@ -1,8 +1,8 @@
 """Orders and tickets as their holders see them (found by unguessable token)."""
 
 import functools
-from dataclasses import dataclass
-from datetime import timedelta
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
 from decimal import Decimal
 
 from django.db import connection, connections
@@ -120,19 +120,22 @@ LIVE_TICKET = (Ticket.Status.ISSUED, Ticket.Status.USED)
 ACCOUNTED = (Refund.Status.PENDING, Refund.Status.SUCCEEDED)
 
 
-def refunded_outside(order: Order) -> Decimal:
+def refunded_outside(order: Order, *, excluding: Refund | None = None) -> Decimal:
     """Money the provider says went back for this order that no Refund here
     accounts for: a refund made in Stripe's dashboard, whose tickets the
-    owner has yet to choose. Per payment, never below zero; nothing once the
-    order is no longer paid (its tickets are all void)."""
+    owner has yet to choose (or `excluding`, if it was made after all). Per
+    payment, never below zero; nothing once the order is no longer paid (its
+    tickets are all void)."""
     if order.status != Order.Status.PAID:
         return Decimal("0.00")
     payments = list(order.payments.filter(provider_refunded__gt=0))
     if not payments:
         return Decimal("0.00")
+    refunds = Refund.objects.filter(payment__in=payments, status__in=ACCOUNTED)
+    if excluding is not None:
+        refunds = refunds.exclude(pk=excluding.pk)
     accounted = dict(
-        Refund.objects.filter(payment__in=payments, status__in=ACCOUNTED)
-        .values("payment_id")
+        refunds.values("payment_id")
         .annotate(total=Sum("amount"))
         .values_list("payment_id", "total")
     )
@@ -244,6 +247,7 @@ class ConsoleOrder:
     # Refunds (of tickets, or of the whole order) not (yet) booked: pending
     # or failed.
     unfinished_refunds: list[Refund]
+    seen_at: datetime = field(default_factory=timezone.now)
 
     @property
     def left_to_refund(self) -> Decimal:
@@ -276,20 +280,39 @@ class ConsoleOrder:
     def refunds_under_way(self) -> list[Refund]:
         """Refunds asked of the provider and not yet booked: their tickets
         admit until they are (the worker completes one cut short)."""
-        return [r for r in self.unfinished_refunds if r.status == Refund.Status.PENDING]
+        return [
+            r
+            for r in self.unfinished_refunds
+            if r.status == Refund.Status.PENDING
+            and r.pk not in self.refunds_too_late_to_resend
+        ]
 
     @property
     def failed_refunds(self) -> list[Refund]:
         """Refunds that did not go through, of tickets that still admit: the
-        owner's to try again (or to void, if the money went back after all)."""
+        owner's to try again (or to void, if the money went back after all).
+        One pending too long to resend is among them (the worker, if it is
+        running, marks it failed)."""
         if self.order.status != Order.Status.PAID:
             return []
         return [
             r
             for r in self.unfinished_refunds
-            if r.status == Refund.Status.FAILED
+            if (
+                r.status == Refund.Status.FAILED
+                or r.pk in self.refunds_too_late_to_resend
+            )
             and any(t.status in LIVE_TICKET for t in r.tickets.all())
         ]
+
+    @functools.cached_property
+    def refunds_too_late_to_resend(self) -> set:
+        """Refunds whose outcome was never known, their key perhaps forgotten
+        by the provider: the owner must check its records before one is
+        sent afresh (Refund.too_late_to_resend)."""
+        return {
+            r.pk for r in self.unfinished_refunds if r.too_late_to_resend(self.seen_at)
+        }
 
     @property
     def tickets_refund_under_way(self) -> set:

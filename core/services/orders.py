@@ -27,9 +27,11 @@ from core.exceptions import (
     OrderNotRefundable,
     PaymentRefused,
     PaymentUnavailable,
+    RefundUnconfirmed,
     TicketsNotRefundable,
 )
 from core.models import Event, Order, Payment, Refund, Ticket, TicketType
+from core.models.orders import REFUND_REPLAY_WINDOW as REFUND_REPLAY_WINDOW
 from core.notify.outbox import queue_email
 from core.payments import get_provider
 from core.queries.orders import REFUNDABLE_PROVIDERS, refundable_left, refunded_outside
@@ -47,10 +49,6 @@ CLOSED = (Order.Status.CANCELLED, Order.Status.EXPIRED, Order.Status.REFUNDED)
 # provider's answer within seconds, and the Stripe SDK gives up within about
 # four minutes (80 s a try, three tries), so a refund in flight is younger.
 STALLED_REFUND_GRACE = timedelta(minutes=10)
-# Stripe answers a key reused within 24 hours of its first use as it
-# answered first; after that the same key could refund again, so a refund
-# whose try (and key) began longer ago than this is not resent.
-REFUND_REPLAY_WINDOW = timedelta(hours=23)
 
 
 def close_checkout_quietly(session_id: str | None) -> None:
@@ -149,7 +147,12 @@ def sweep_expired_holds(*, now: datetime | None = None, limit: int = 500) -> int
 
 
 def refund_order(
-    *, order_id, reason: str = "", actor=None, now: datetime | None = None
+    *,
+    order_id,
+    reason: str = "",
+    actor=None,
+    as_new: bool = False,
+    now: datetime | None = None,
 ) -> Order:
     """Give back what is left of a paid order's payment and void its tickets
     (an owner's decision).
@@ -167,18 +170,24 @@ def refund_order(
        reason, if it refused: then asking again sends a new key,
        attempt_key, for what is left by then);
     3. _apply_order_refund books it and voids the order (void_order).
-    Comp and external-channel orders, and ones with nothing left to give
-    back, are voided without a provider call. Raises OrderNotRefundable
-    unless the order is paid (a refunded one is returned), or while a
-    refund of some of its tickets is under way. `actor`, the staff member
-    who decided it, goes in the audit log; the reason (shown to the
-    customer) is trimmed to 200 characters, and the one first recorded is
-    the one sent. Should the process stop after the provider answered,
-    Stripe's `charge.refunded` voids the order (void_order) and the
-    stalled-refund sweep books the refund.
+    Asked again after a failure whose outcome is unknown, it resends the
+    same key only while the provider remembers it (_ready_to_resend):
+    later it raises RefundUnconfirmed and sends nothing, unless `as_new`,
+    the owner having found in the provider's records that nothing went
+    back. Comp and external-channel orders, and ones with nothing left to
+    give back, are voided without a provider call. Raises
+    OrderNotRefundable unless the order is paid (a refunded one is
+    returned), or while a refund of some of its tickets is under way.
+    `actor`, the staff member who decided it, goes in the audit log; the
+    reason (shown to the customer) is trimmed to 200 characters, and the
+    one first recorded is the one sent. Should the process stop after the
+    provider answered, Stripe's `charge.refunded` voids the order
+    (void_order) and the stalled-refund sweep books the refund.
     """
     reason = (reason or "").strip()[:200]
-    refund = _record_pending_order_refund(order_id=order_id, reason=reason)
+    refund = _record_pending_order_refund(
+        order_id=order_id, reason=reason, as_new=as_new, now=now or timezone.now()
+    )
     if refund is None:
         return void_order(order_id=order_id, reason=reason, actor=actor, now=now)
     reference = refund.provider_reference
@@ -197,7 +206,9 @@ def order_refund_key(payment: Payment) -> str:
 
 
 @transaction.atomic
-def _record_pending_order_refund(*, order_id, reason: str) -> Refund | None:
+def _record_pending_order_refund(
+    *, order_id, reason: str, as_new: bool, now: datetime
+) -> Refund | None:
     """The order's whole-order Refund, recorded or readied to be asked
     again; None when there is nothing to ask a provider for and a void is
     all that is left (the order refunded already, or no payment held
@@ -218,7 +229,9 @@ def _record_pending_order_refund(*, order_id, reason: str) -> Refund | None:
     )
     if existing is not None and existing.status == Refund.Status.SUCCEEDED:
         return existing
-    if existing is not None and not _ready_to_resend(existing):
+    if existing is not None and not _ready_to_resend(
+        existing, order=order, as_new=as_new, now=now
+    ):
         # The same request again, under the same key: the provider answers
         # as it did, or makes it once.
         return existing
@@ -233,7 +246,7 @@ def _record_pending_order_refund(*, order_id, reason: str) -> Refund | None:
         )
     amount = refundable_left(payment, excluding=existing)
     if existing is not None:
-        # A new request, after a refusal: for what is left now.
+        # A new request (after a refusal, or as_new): for what is left now.
         existing.amount = amount
         existing.save(update_fields=["amount", "updated_at"])
         existing.tickets.set(tickets)
@@ -406,6 +419,7 @@ def refund_tickets(
     ticket_ids,
     reason: str = "",
     actor=None,
+    as_new: bool = False,
     now: datetime | None = None,
 ) -> Refund:
     """Give back the price of chosen tickets of a paid order and void them.
@@ -423,14 +437,23 @@ def refund_tickets(
        provider's reason, if it refused: then asking again sends a new key,
        attempt_key, so that it can go through once the cause is put right);
     3. _apply_refund voids the tickets and books it (locks as void_order).
-    Raises OrderNotRefundable unless the order is paid, TicketsNotRefundable
-    for no tickets, tickets of another order, void ones, or ones already in
-    a refund under way. Asking again for a refund already made returns it.
+    Asked again after a failure whose outcome is unknown, it resends the
+    same key only while the provider remembers it (_ready_to_resend):
+    later it raises RefundUnconfirmed and sends nothing, unless `as_new`,
+    the owner having found in the provider's records that nothing went
+    back. Raises OrderNotRefundable unless the order is paid,
+    TicketsNotRefundable for no tickets, tickets of another order, void
+    ones, or ones already in a refund under way. Asking again for a refund
+    already made returns it.
     """
     reason = (reason or "").strip()[:200]
     ticket_ids = _parse_ticket_ids(ticket_ids)
     refund = _record_pending_refund(
-        order_id=order_id, ticket_ids=ticket_ids, reason=reason
+        order_id=order_id,
+        ticket_ids=ticket_ids,
+        reason=reason,
+        as_new=as_new,
+        now=now or timezone.now(),
     )
     if refund.status == Refund.Status.SUCCEEDED:
         return refund
@@ -560,7 +583,7 @@ def _claim_stalled_refund(*, refund_id, now: datetime) -> Refund | None:
         or refund.updated_at > now - STALLED_REFUND_GRACE
     ):
         return None
-    if refund.attempt_started_at < now - REFUND_REPLAY_WINDOW:
+    if refund.too_late_to_resend(now):
         refund.status = Refund.Status.FAILED
         refund.save(update_fields=["status", "updated_at"])
         logger.warning(
@@ -574,7 +597,9 @@ def _claim_stalled_refund(*, refund_id, now: datetime) -> Refund | None:
 
 
 @transaction.atomic
-def _record_pending_refund(*, order_id, ticket_ids: list, reason: str) -> Refund:
+def _record_pending_refund(
+    *, order_id, ticket_ids: list, reason: str, as_new: bool, now: datetime
+) -> Refund:
     key = refund_key(order_id, ticket_ids)
     order = lock_order(order_id)
     existing = (
@@ -588,15 +613,13 @@ def _record_pending_refund(*, order_id, ticket_ids: list, reason: str) -> Refund
     if order.status != Order.Status.PAID:
         raise OrderNotRefundable("Only paid orders can be refunded.")
     if existing is not None and existing.status == Refund.Status.PENDING:
-        # Cut short after the provider may have sent it: ask again with the
-        # same key (the provider answers as before) and book it. Touching it
-        # tells the stalled-refund sweep someone is on it.
-        existing.save(update_fields=["updated_at"])
+        # Cut short after the provider may have sent it: ask again and book it.
+        _ready_to_resend(existing, order=order, as_new=as_new, now=now)
         return existing
     tickets = _chosen_live_tickets(order, ticket_ids)
     if existing is not None:
         # It failed before: ask again, for tickets that still admit.
-        _ready_to_resend(existing)
+        _ready_to_resend(existing, order=order, as_new=as_new, now=now)
         return existing
     amount = sum((t.price_paid for t in tickets), Decimal("0.00"))
     payment = _kept_payment(order)
@@ -621,26 +644,73 @@ def _record_pending_refund(*, order_id, ticket_ids: list, reason: str) -> Refund
     return refund
 
 
-def _ready_to_resend(refund: Refund) -> bool:
+def _ready_to_resend(
+    refund: Refund, *, order: Order, as_new: bool, now: datetime
+) -> bool:
     """Set a refund not made yet (failed, or pending and cut short) to be
     asked for again; returns whether that is a new try, under a new key
     (attempt_key). Caller holds the order's and the refund's locks.
 
     A refusal made no refund, and the provider would repeat it to the same
     key, so that try is followed by a new one. Any other failure may have
-    refunded, so the same key is resent; touching a pending refund tells
-    the stalled-refund sweep someone is on it.
+    refunded, so the same key is resent (touching a pending refund tells
+    the stalled-refund sweep someone is on it), but only while the provider
+    remembers the key: past REFUND_REPLAY_WINDOW it raises
+    RefundUnconfirmed, unless `as_new`, the owner having found in the
+    provider's records that nothing went back; then a new try follows. A
+    refund of tickets is still refused if the provider reports money back
+    that no refund here accounts for: it may be this one.
     """
-    new_try = bool(refund.refusal_reason)
+    too_late = refund.too_late_to_resend(now)
+    if too_late and not as_new:
+        raise RefundUnconfirmed(_unconfirmed_message(refund))
+    if too_late and not refund.whole_order:
+        # A whole-order refund asks for what is left by then, which leaves
+        # out any refund the provider reports.
+        unmatched = refunded_outside(order, excluding=refund)
+        if unmatched > 0:
+            raise RefundUnconfirmed(
+                f"Stripe reports {money(unmatched, order.currency)} refunded on"
+                " this order that no refund here accounts for, so this refund"
+                " may have gone through after all; nothing was sent. If it is"
+                " this one, tick its tickets and choose “Void without refunding”."
+                " If it is another, match that one to its tickets the same way"
+                " first, then send this one as a new refund."
+            )
+    new_try = bool(refund.refusal_reason) or too_late
     refund.status = Refund.Status.PENDING
     fields = ["status", "updated_at"]
     if new_try:
         refund.attempt += 1
-        refund.attempt_started_at = timezone.now()
+        refund.attempt_started_at = now
         refund.refusal_reason = ""
         fields += ["attempt", "attempt_started_at", "refusal_reason"]
     refund.save(update_fields=fields)
     return new_try
+
+
+def _unconfirmed_message(refund: Refund) -> str:
+    """What the owner is told when a refund is too old to resend."""
+    hours = int(REFUND_REPLAY_WINDOW.total_seconds() // 3600)
+    if refund.whole_order:
+        went_back = (
+            "If it is there, the money went back: send nothing more (the order"
+            " is marked refunded once Stripe tells this site of it)."
+        )
+    else:
+        went_back = (
+            "If it is there, the money went back: tick these tickets and choose"
+            " “Void without refunding” (it shows once Stripe has told this site"
+            " of that refund)."
+        )
+    return (
+        f"This refund was sent to Stripe more than {hours} hours ago and never"
+        " confirmed. Stripe forgets a request after a day, so sending it again"
+        " could refund the customer twice; nothing was sent. Find the payment"
+        f" in Stripe's dashboard and look for this refund. {went_back} If it is"
+        " not there, nothing went back: confirm that and choose “Send as a new"
+        " refund”."
+    )
 
 
 def _kept_payment(order: Order) -> Payment | None:

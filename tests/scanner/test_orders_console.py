@@ -1,10 +1,20 @@
 """The console's orders: find one, see it, refund it, send its tickets again."""
 
+from datetime import timedelta
+
 import pytest
+from django.db.models import F
 from django.urls import reverse
 from django.utils.html import escape
 
-from core.models import AuditLogEntry, Order, OutboundMessage, Payment, Ticket
+from core.models import (
+    AuditLogEntry,
+    Order,
+    OutboundMessage,
+    Payment,
+    Refund,
+    Ticket,
+)
 from core.notify.delivery import send_due_messages
 from core.queries.availability import get_event_availability
 from core.queries.messages import messages_needing_attention
@@ -679,3 +689,85 @@ def test_a_refund_under_way_is_shown_until_the_sweep_books_it(
             reverse("scanner:event_audit", args=[paid.event_id])
         ).content.decode()
     )
+
+
+def _unconfirmed_for_a_day(stripe_stub, post, *, made: bool) -> Refund:
+    """A refund asked for a day ago whose answer never came: Stripe made it
+    and the answer was lost (`made`), or Stripe was down. Stripe has
+    forgotten its key since."""
+    if made:
+        stripe_stub.drop_answers = 3
+    else:
+        stripe_stub.fail_status = 500
+    post()
+    stripe_stub.fail_status = None
+    refund = Refund.objects.get(status=Refund.Status.FAILED)
+    assert refund.refusal_reason == ""
+    Refund.objects.filter(pk=refund.pk).update(
+        attempt_started_at=F("attempt_started_at") - timedelta(days=1)
+    )
+    stripe_stub.idempotent.clear()
+    assert len(stripe_stub.refunds) == int(made)
+    return refund
+
+
+def test_a_ticket_refund_too_old_to_resend_says_to_check_stripe_and_sends_nothing(
+    client, owner, paid, stripe_stub
+):
+    _through_stripe(paid)
+    one = paid.tickets.order_by("code").first()
+    client.force_login(owner)
+    url = reverse("scanner:order_refund_tickets", args=[paid.id])
+    ticked = {"ticket": [str(one.pk)], "confirm": "yes"}
+    _unconfirmed_for_a_day(stripe_stub, lambda: client.post(url, ticked), made=True)
+    sent = len(stripe_stub.calls("POST", "/v1/refunds"))
+
+    page = client.get(reverse("scanner:order_detail", args=[paid.id])).content.decode()
+    assert "A refund did not go through: $25.00 for" in page
+    assert "Stripe forgets a request after a day" in page
+    assert "could refund the customer twice" in page
+    assert "look for this refund" in page and "“Void without refunding”" in page
+    assert "data-send-as-new" in page
+    assert f'<input type="hidden" name="ticket" value="{one.pk}">' in page
+    assert "this refund is not there: nothing went back" in page
+
+    refused = client.post(url, ticked, follow=True).content.decode()
+
+    assert "never confirmed" in refused and "nothing was sent" in refused
+    assert len(stripe_stub.calls("POST", "/v1/refunds")) == sent
+    assert len(stripe_stub.refunds) == 1
+    one.refresh_from_db()
+    assert one.status == Ticket.Status.ISSUED
+
+
+def test_a_whole_order_refund_too_old_to_resend_is_refused_then_sent_as_new(
+    client, owner, paid, stripe_stub
+):
+    """The owner checked Stripe and found nothing went back (Stripe was
+    down): ticking that sends it afresh, under a new key."""
+    _through_stripe(paid)
+    client.force_login(owner)
+    url = reverse("scanner:order_refund", args=[paid.id])
+    _unconfirmed_for_a_day(
+        stripe_stub, lambda: client.post(url, {"confirm": "yes"}), made=False
+    )
+    sent = len(stripe_stub.calls("POST", "/v1/refunds"))
+
+    page = client.get(reverse("scanner:order_detail", args=[paid.id])).content.decode()
+    assert "A refund of the whole order did not go through: $50.00 for" in page
+    assert "Stripe forgets a request after a day" in page and "data-send-as-new" in page
+    refused = client.post(url, {"confirm": "yes"}, follow=True).content.decode()
+    assert "never confirmed" in refused and "nothing was sent" in refused
+    assert len(stripe_stub.calls("POST", "/v1/refunds")) == sent
+
+    sent_anew = client.post(
+        url, {"confirm": "yes", "as_new": "yes"}, follow=True
+    ).content.decode()
+
+    assert f"Order {paid.code} refunded: $50.00 back" in sent_anew
+    (call,) = stripe_stub.calls("POST", "/v1/refunds")[sent:]
+    refund = Refund.objects.get()
+    assert call.headers["idempotency-key"] == f"{refund.key}-2"
+    assert len(stripe_stub.refunds) == 1
+    paid.refresh_from_db()
+    assert paid.status == Order.Status.REFUNDED

@@ -14,6 +14,7 @@ from core.exceptions import (
     OrderNotRefundable,
     PaymentRefused,
     PaymentUnavailable,
+    RefundUnconfirmed,
     TicketsNotRefundable,
 )
 from core.models import (
@@ -1072,4 +1073,210 @@ def test_a_whole_order_refund_cut_short_is_completed_by_the_sweep(
     order.refresh_from_db()
     assert order.status == Order.Status.REFUNDED
     assert set(_statuses(order).values()) == {"void"}
+    _assert_counters_match_recount(order.event)
+
+
+# --- the owner asking again once Stripe may have forgotten the key -----------
+
+
+def _past_the_window(refund: Refund) -> datetime:
+    """A moment at which Stripe may have forgotten the key of `refund`'s try."""
+    refund.refresh_from_db()
+    return refund.attempt_started_at + REFUND_REPLAY_WINDOW + timedelta(minutes=1)
+
+
+def _lost_answer(stripe_stub, refund_call, **kwargs) -> Refund:
+    """Ask for a refund that Stripe makes but whose answer never comes back."""
+    stripe_stub.drop_answers = 3
+    with pytest.raises(PaymentUnavailable) as failed:
+        refund_call(**kwargs)
+    assert not isinstance(failed.value, PaymentRefused)
+    refund = Refund.objects.get(status=Refund.Status.FAILED)
+    assert refund.refusal_reason == ""
+    assert len(stripe_stub.refunds) == 1
+    return refund
+
+
+def test_an_unconfirmed_refund_is_not_resent_once_stripe_may_have_forgotten_its_key(
+    stripe_stub, order, standing
+):
+    """Resent then, it would be a second refund: the owner is told to check
+    Stripe first, and nothing is sent."""
+    _stripe_payment(order)
+    one = order.tickets.filter(ticket_type=standing).first()
+    refund = _lost_answer(
+        stripe_stub, refund_tickets, order_id=order.id, ticket_ids=[one.pk]
+    )
+    later = _past_the_window(refund)
+    stripe_stub.idempotent.clear()  # a day on, Stripe has forgotten the key
+    sent = len(_keys_sent(stripe_stub))
+
+    with pytest.raises(RefundUnconfirmed) as refused:
+        refund_tickets(order_id=order.id, ticket_ids=[one.pk], now=later)
+
+    message = refused.value.message
+    assert "more than 23 hours ago and never confirmed" in message
+    assert "could refund the customer twice; nothing was sent" in message
+    assert "Stripe's dashboard" in message
+    assert "“Void without refunding”" in message
+    assert "“Send as a new refund”" in message
+    assert refused.value.code == "refund_unconfirmed"
+    assert len(_keys_sent(stripe_stub)) == sent
+    assert len(stripe_stub.refunds) == 1
+    refund.refresh_from_db()
+    assert (refund.status, refund.attempt) == (Refund.Status.FAILED, 1)
+    one.refresh_from_db()
+    assert one.status == Ticket.Status.ISSUED
+
+
+def test_an_unconfirmed_refund_is_resent_under_its_key_while_stripe_remembers_it(
+    stripe_stub, order, standing
+):
+    _stripe_payment(order)
+    one = order.tickets.filter(ticket_type=standing).first()
+    refund = _lost_answer(
+        stripe_stub, refund_tickets, order_id=order.id, ticket_ids=[one.pk]
+    )
+    in_time = _past_the_window(refund) - timedelta(minutes=2)
+
+    again = refund_tickets(order_id=order.id, ticket_ids=[one.pk], now=in_time)
+
+    assert again.status == Refund.Status.SUCCEEDED
+    assert set(_keys_sent(stripe_stub)) == {refund.key}
+    assert len(stripe_stub.refunds) == 1
+
+
+def test_a_refund_left_pending_past_the_window_is_not_resent_by_the_owner(
+    stripe_stub, monkeypatch, order, vip
+):
+    _stripe_payment(order)
+    ticket = order.tickets.get(ticket_type=vip)
+    refund = _cut_short(monkeypatch, order_id=order.id, ticket_ids=[ticket.pk])
+    stripe_stub.idempotent.clear()
+
+    with pytest.raises(RefundUnconfirmed, match="never confirmed"):
+        refund_tickets(
+            order_id=order.id, ticket_ids=[ticket.pk], now=_past_the_window(refund)
+        )
+
+    assert len(_keys_sent(stripe_stub)) == 1
+    assert len(stripe_stub.refunds) == 1
+    refund.refresh_from_db()
+    assert (refund.status, refund.attempt) == (Refund.Status.PENDING, 1)
+
+
+def test_a_refund_the_owner_found_was_never_made_is_sent_as_a_new_refund(
+    stripe_stub, order, standing
+):
+    """Stripe was down (nothing made): after checking its dashboard, the
+    owner sends it afresh, under a new key, and it is made once."""
+    _stripe_payment(order)
+    one = order.tickets.filter(ticket_type=standing).first()
+    stripe_stub.fail_status = 500
+    with pytest.raises(PaymentUnavailable):
+        refund_tickets(order_id=order.id, ticket_ids=[one.pk])
+    stripe_stub.fail_status = None
+    refund = Refund.objects.get()
+    later = _past_the_window(refund)
+    with pytest.raises(RefundUnconfirmed):
+        refund_tickets(order_id=order.id, ticket_ids=[one.pk], now=later)
+
+    again = refund_tickets(
+        order_id=order.id, ticket_ids=[one.pk], as_new=True, now=later
+    )
+
+    assert (again.status, again.attempt) == (Refund.Status.SUCCEEDED, 2)
+    assert again.attempt_started_at == later
+    assert _keys_sent(stripe_stub) == [refund.key, f"{refund.key}-2"]
+    (made,) = stripe_stub.refunds.values()
+    assert made["amount"] == 2500
+    one.refresh_from_db()
+    assert one.status == Ticket.Status.VOID
+
+
+def test_sending_as_new_changes_nothing_while_stripe_remembers_the_key(
+    stripe_stub, order, standing
+):
+    _stripe_payment(order)
+    one = order.tickets.filter(ticket_type=standing).first()
+    refund = _lost_answer(
+        stripe_stub, refund_tickets, order_id=order.id, ticket_ids=[one.pk]
+    )
+
+    again = refund_tickets(order_id=order.id, ticket_ids=[one.pk], as_new=True)
+
+    assert (again.status, again.attempt) == (Refund.Status.SUCCEEDED, 1)
+    assert set(_keys_sent(stripe_stub)) == {refund.key}
+    assert len(stripe_stub.refunds) == 1
+
+
+def test_sending_as_new_is_refused_while_stripe_reports_money_back_unaccounted(
+    stripe_stub, order, standing
+):
+    """Stripe told this site of a refund no Refund here accounts for: it may
+    be this one, so it is voided, not sent again."""
+    payment = _stripe_payment(order)
+    one = order.tickets.filter(ticket_type=standing).first()
+    refund = _lost_answer(
+        stripe_stub, refund_tickets, order_id=order.id, ticket_ids=[one.pk]
+    )
+    Payment.objects.filter(pk=payment.pk).update(provider_refunded=Decimal("25.00"))
+    stripe_stub.idempotent.clear()
+    sent = len(_keys_sent(stripe_stub))
+
+    with pytest.raises(RefundUnconfirmed, match=r"Stripe reports \$25\.00"):
+        refund_tickets(
+            order_id=order.id,
+            ticket_ids=[one.pk],
+            as_new=True,
+            now=_past_the_window(refund),
+        )
+
+    assert len(_keys_sent(stripe_stub)) == sent
+    void_tickets_refunded_outside(order_id=order.id, ticket_ids=[one.pk])
+    one.refresh_from_db()
+    assert one.status == Ticket.Status.VOID
+    assert len(stripe_stub.refunds) == 1
+
+
+def test_an_unconfirmed_whole_order_refund_is_not_resent_past_the_window(
+    stripe_stub, order
+):
+    _stripe_payment(order)
+    refund = _lost_answer(stripe_stub, refund_order, order_id=order.id)
+    stripe_stub.idempotent.clear()
+    sent = len(_keys_sent(stripe_stub))
+
+    with pytest.raises(RefundUnconfirmed) as refused:
+        refund_order(order_id=order.id, now=_past_the_window(refund))
+
+    assert "could refund the customer twice; nothing was sent" in refused.value.message
+    assert "send nothing more" in refused.value.message
+    assert len(_keys_sent(stripe_stub)) == sent
+    assert len(stripe_stub.refunds) == 1
+    order.refresh_from_db()
+    assert order.status == Order.Status.PAID
+    assert set(_statuses(order).values()) == {"issued"}
+
+
+def test_a_whole_order_refund_never_made_is_sent_as_a_new_refund_past_the_window(
+    stripe_stub, order
+):
+    payment = _stripe_payment(order)
+    stripe_stub.fail_status = 500
+    with pytest.raises(PaymentUnavailable):
+        refund_order(order_id=order.id)
+    stripe_stub.fail_status = None
+    later = _past_the_window(Refund.objects.get())
+    with pytest.raises(RefundUnconfirmed):
+        refund_order(order_id=order.id, now=later)
+
+    refunded = refund_order(order_id=order.id, as_new=True, now=later)
+
+    assert refunded.status == Order.Status.REFUNDED
+    assert tuple(_keys_sent(stripe_stub)) == _whole_order_keys(payment)
+    (made,) = stripe_stub.refunds.values()
+    assert made["amount"] == 9000
+    refund = Refund.objects.get()
+    assert (refund.status, refund.attempt) == (Refund.Status.SUCCEEDED, 2)
     _assert_counters_match_recount(order.event)
