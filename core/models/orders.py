@@ -178,6 +178,8 @@ class Payment(models.Model):
     # in Stripe's dashboard. What the order's Refund rows do not account for
     # was refunded outside this system.
     provider_refunded = models.DecimalField(max_digits=12, decimal_places=2, default=0)
+    # When a payment not kept (`refund_due`) went back (settle_refund).
+    refunded_at = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 

@@ -118,17 +118,23 @@ LIVE_TICKET = (Ticket.Status.ISSUED, Ticket.Status.USED)
 # Refunds that count against what the provider says went back: made (or
 # being made) here, or tickets voided against a refund made outside.
 ACCOUNTED = (Refund.Status.PENDING, Refund.Status.SUCCEEDED)
+# The payments an order keeps, which its tickets stand on. One it turned away
+# (a second payment, or one too late for the seats) is `refund_due` and then
+# `refunded`: the system sends all of it back (refund_due_payment), so what
+# the provider reports refunded of it was never refunded outside.
+KEPT = Payment.Status.SUCCEEDED
 
 
 def refunded_outside(order: Order, *, excluding: Refund | None = None) -> Decimal:
-    """Money the provider says went back for this order that no Refund here
-    accounts for: a refund made in Stripe's dashboard, whose tickets the
-    owner has yet to choose (or `excluding`, if it was made after all). Per
-    payment, never below zero; nothing once the order is no longer paid (its
-    tickets are all void)."""
+    """Money the provider says went back of this order's kept payments that
+    no Refund here accounts for: a refund made in Stripe's dashboard, whose
+    tickets the owner has yet to choose (or `excluding`, if it was made after
+    all). Per payment, never below zero; nothing once the order is no longer
+    paid (its tickets are all void). A payment turned away and refunded as
+    due is not counted (KEPT)."""
     if order.status != Order.Status.PAID:
         return Decimal("0.00")
-    payments = list(order.payments.filter(provider_refunded__gt=0))
+    payments = list(order.payments.filter(status=KEPT, provider_refunded__gt=0))
     if not payments:
         return Decimal("0.00")
     refunds = Refund.objects.filter(payment__in=payments, status__in=ACCOUNTED)
@@ -176,11 +182,13 @@ def search_orders(*, text: str = "", event_id=None) -> list[Order]:
                     tickets__status__in=LIVE_TICKET,
                 )
             ),
-            provider_refunded=_order_sum(Payment, "provider_refunded"),
+            provider_refunded=_order_sum(Payment, "provider_refunded", status=KEPT),
             refunds_accounted=_order_sum(
-                Refund, "amount", status__in=ACCOUNTED, payment__isnull=False
+                Refund, "amount", status__in=ACCOUNTED, payment__status=KEPT
             ),
-            paid_amount=_order_sum(Payment, "amount", provider_refunded__gt=0),
+            paid_amount=_order_sum(
+                Payment, "amount", status=KEPT, provider_refunded__gt=0
+            ),
         )
         .order_by("-created_at")
     )
@@ -200,7 +208,8 @@ def search_orders(*, text: str = "", event_id=None) -> list[Order]:
         orders = orders.filter(wanted)
     found = list(orders[:CONSOLE_SEARCH_LIMIT])
     for order in found:
-        # What the list flags: money back in Stripe not yet matched to tickets.
+        # What the list flags: money back in Stripe not yet matched to tickets
+        # (of kept payments: refunded_outside).
         order.refunded_outside = (
             max(order.provider_refunded - order.refunds_accounted, Decimal("0.00"))
             if order.status == Order.Status.PAID
@@ -329,11 +338,26 @@ class ConsoleOrder:
 
     @property
     def outside_of(self) -> Decimal:
-        """The payment part of which went back outside this system."""
+        """The kept payment part of which went back outside this system."""
         return sum(
-            (p.amount for p in self.payments if p.provider_refunded > 0),
+            (
+                p.amount
+                for p in self.payments
+                if p.status == KEPT and p.provider_refunded > 0
+            ),
             Decimal("0.00"),
         )
+
+    @property
+    def payments_refunded_as_due(self) -> list[Payment]:
+        """Payments the order did not keep (a second payment, or one that
+        came too late for the seats), which the system refunded in full by
+        itself: nothing for the owner to do."""
+        return [
+            p
+            for p in self.payments
+            if p.status == Payment.Status.REFUNDED and p.refunded_at is not None
+        ]
 
 
 def console_order(order_id) -> ConsoleOrder | None:

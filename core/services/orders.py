@@ -762,7 +762,9 @@ def void_tickets_refunded_outside(
     tickets = _chosen_live_tickets(order, ticket_ids)
     price = sum((t.price_paid for t in tickets), Decimal("0.00"))
     payment = (
-        order.payments.filter(provider_refunded__gt=0).order_by("created_at").first()
+        order.payments.filter(status=Payment.Status.SUCCEEDED, provider_refunded__gt=0)
+        .order_by("created_at")
+        .first()
     )
     refund = Refund.objects.create(
         order=order,

@@ -195,9 +195,10 @@ def settle_refund(
     """Book the refund of a payment we could not keep, and tell the customer why.
 
     Locks the order, then the payment. A `refund_due` payment becomes
-    refunded; an order left without tickets becomes refunded too. Queues the
-    `payment_refunded` email explaining the reason. Repeating it changes
-    nothing.
+    refunded, `refunded_at` now (the console shows it as refunded
+    automatically, not as refunded outside); an order left without tickets
+    becomes refunded too. Queues the `payment_refunded` email explaining the
+    reason. Repeating it changes nothing.
     """
     now = now or timezone.now()
     order_id = Payment.objects.values_list("order_id", flat=True).get(pk=payment_id)
@@ -206,7 +207,8 @@ def settle_refund(
     if payment.status != Payment.Status.REFUND_DUE:
         return payment
     payment.status = Payment.Status.REFUNDED
-    payment.save(update_fields=["status", "updated_at"])
+    payment.refunded_at = now
+    payment.save(update_fields=["status", "refunded_at", "updated_at"])
     already_settled = order.status in (Order.Status.PAID, Order.Status.REFUNDED)
     if not already_settled:
         order.status = Order.Status.REFUNDED

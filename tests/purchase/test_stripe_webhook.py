@@ -9,6 +9,7 @@ from decimal import Decimal
 import pytest
 from django.db import connection, transaction
 from django.test.utils import CaptureQueriesContext
+from django.urls import reverse
 from django.utils import timezone
 
 from core.models import Order, OutboundMessage, Payment, ProviderEvent, Ticket
@@ -506,3 +507,93 @@ def test_refunding_every_ticket_in_parts_ends_refunded_once(
         OutboundMessage.objects.filter(order=order, kind="tickets_refunded").count()
         == 2
     )
+
+
+def _paid_twice(post_webhook, stripe_stub, ticket_type, capture):
+    """An order paid through Stripe, then paid again on a second payment
+    page: the second payment is refunded automatically, and Stripe reports
+    that refund."""
+    order = _hold(ticket_type, 2)
+    post_webhook(stripe_event("checkout.session.completed", session_object(order)))
+    second = session_object(order, id="cs_test_second", payment_intent="pi_test_2nd")
+    with capture(execute=True):
+        response = post_webhook(stripe_event("checkout.session.completed", second))
+    assert response.json()["outcome"] == "refund_due"
+    (sent,) = stripe_stub.calls("POST", "/v1/refunds")
+    assert sent.form["payment_intent"] == "pi_test_2nd"
+    charge = {
+        "id": "ch_second",
+        "object": "charge",
+        "payment_intent": "pi_test_2nd",
+        "amount": 5000,
+        "amount_refunded": 5000,
+        "refunded": True,
+    }
+    response = post_webhook(stripe_event("charge.refunded", charge))
+    assert response.json()["outcome"] == "already_refunded"
+    order.refresh_from_db()
+    assert order.status == Order.Status.PAID
+    return order
+
+
+def test_a_second_payment_refunded_automatically_is_not_refunded_outside(
+    client,
+    owner,
+    post_webhook,
+    stripe_stub,
+    ticket_type,
+    django_capture_on_commit_callbacks,
+):
+    order = _paid_twice(
+        post_webhook, stripe_stub, ticket_type, django_capture_on_commit_callbacks
+    )
+
+    assert refunded_outside(order) == 0
+    second = order.payments.get(provider_reference="pi_test_2nd")
+    assert (second.status, second.provider_refunded) == ("refunded", Decimal("50"))
+    assert second.refunded_at is not None
+    client.force_login(owner)
+    page = client.get(reverse("scanner:order_detail", args=[order.id])).content.decode()
+    assert "data-refunded-outside" not in page
+    assert "data-void-tickets" not in page
+    assert "refunded in Stripe" not in page
+    assert "data-refunded-as-due" in page
+    assert "An extra payment of $50.00 was refunded automatically" in page
+    listing = client.get(reverse("scanner:orders")).content.decode()
+    assert order.code in listing
+    assert "data-refunded-outside" not in listing
+    assert set(order.tickets.values_list("status", flat=True)) == {"issued"}
+
+
+def test_a_stripe_refund_of_the_kept_payment_is_still_flagged_beside_one(
+    client,
+    owner,
+    post_webhook,
+    stripe_stub,
+    ticket_type,
+    django_capture_on_commit_callbacks,
+):
+    """Only the payment the tickets stand on counts: a dashboard refund of
+    part of it is flagged, the duplicate refunded automatically is not."""
+    order = _paid_twice(
+        post_webhook, stripe_stub, ticket_type, django_capture_on_commit_callbacks
+    )
+
+    response = post_webhook(
+        stripe_event("charge.refunded", _charge(order, amount_refunded=2500))
+    )
+
+    assert response.json()["outcome"] == "partial_refund_flagged"
+    assert refunded_outside(order) == Decimal("25.00")
+    client.force_login(owner)
+    page = client.get(reverse("scanner:order_detail", args=[order.id])).content.decode()
+    assert "Partly refunded in Stripe: $25.00 of $50.00" in page
+    assert "data-void-tickets" in page and "data-refunded-as-due" in page
+    listing = client.get(reverse("scanner:orders")).content.decode()
+    assert "Partly refunded in Stripe: $25.00 of $50.00" in listing
+
+    one = order.tickets.first()
+    void_tickets_refunded_outside(order_id=order.id, ticket_ids=[one.pk])
+    voided = order.refunds.get()
+    assert voided.payment.provider_reference == f"pi_test_{order.code}"
+    assert refunded_outside(order) == 0
