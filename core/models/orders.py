@@ -178,7 +178,11 @@ class Payment(models.Model):
     # in Stripe's dashboard. What the order's Refund rows do not account for
     # was refunded outside this system.
     provider_refunded = models.DecimalField(max_digits=12, decimal_places=2, default=0)
-    # When a payment not kept (`refund_due`) went back (settle_refund).
+    # A payment not kept (`refund_due`): which try at refunding it this is,
+    # each under its own key (core.services.payments.due_refund_key), since
+    # the provider replays a refusal to its key for a day; and when it went
+    # back (settle_refund).
+    refund_attempt = models.PositiveSmallIntegerField(default=1)
     refunded_at = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)

@@ -11,10 +11,16 @@ from datetime import datetime
 from decimal import Decimal
 
 from django.db import transaction
+from django.db.models import F
 from django.utils import timezone
 
 from core import realtime
-from core.exceptions import OrderBusy, OrderNotPayable, PaymentUnavailable
+from core.exceptions import (
+    OrderBusy,
+    OrderNotPayable,
+    PaymentRefused,
+    PaymentUnavailable,
+)
 from core.models import Order, Payment, ProviderEvent
 from core.notify.outbox import queue_email
 from core.payments import get_provider
@@ -150,9 +156,16 @@ def refund_payment_quietly(payment_id) -> None:
 def refund_due_payment(*, payment_id, now: datetime | None = None) -> bool:
     """Send back one payment marked `refund_due`; returns whether it was.
 
-    The provider call is idempotent per payment, so the immediate attempt and
-    the worker's retries can overlap safely. Raises PaymentUnavailable when
-    the provider fails (the payment stays due).
+    Each try is sent under due_refund_key. The immediate attempt and the
+    worker's retries can overlap safely: they send the same key, and the
+    provider makes the refund once. Raises PaymentUnavailable when the
+    provider fails (the payment stays due): the next try resends the same
+    key, since the refund may have been made. PaymentRefused when it
+    refused: nothing was made, and the provider would repeat that answer to
+    the key for a day, so the next try sends a new one. Resending later
+    cannot refund twice: the whole payment goes back, and the provider
+    refuses to refund a payment with nothing left (core.payments answers
+    that as already refunded).
     """
     payment = Payment.objects.filter(
         pk=payment_id, status=Payment.Status.REFUND_DUE
@@ -161,15 +174,40 @@ def refund_due_payment(*, payment_id, now: datetime | None = None) -> bool:
         return False
     reason = "payment arrived after the tickets were gone"
     if payment.provider in REFUNDABLE_PROVIDERS:
-        reference = get_provider(payment.provider).refund(
-            payment=payment, reason=reason
-        )
+        try:
+            reference = get_provider(payment.provider).refund(
+                payment=payment, reason=reason, idempotency_key=due_refund_key(payment)
+            )
+        except PaymentRefused as exc:
+            # A later try is not this one's to move on from.
+            Payment.objects.filter(
+                pk=payment.pk,
+                status=Payment.Status.REFUND_DUE,
+                refund_attempt=payment.refund_attempt,
+            ).update(refund_attempt=F("refund_attempt") + 1, updated_at=timezone.now())
+            logger.warning(
+                "Refund of payment %s refused (try %s): %s",
+                payment.pk,
+                payment.refund_attempt,
+                exc.reason or "no reason given",
+            )
+            raise
     else:
         # Comp and external payments never passed through us.
         logger.warning("Payment %s is due back via %s", payment.pk, payment.provider)
         reference = ""
     settle_refund(payment_id=payment.pk, refund_reference=reference, now=now)
     return True
+
+
+def due_refund_key(payment: Payment) -> str:
+    """The idempotency key of the current try at refunding a payment not
+    kept: the provider's default key per payment at first (so a try sent
+    before tries were counted is resent as it was), then one per try that
+    follows a refusal (as core.services.orders.attempt_key)."""
+    if payment.refund_attempt <= 1:
+        return f"refund-{payment.pk}"
+    return f"refund-{payment.pk}-{payment.refund_attempt}"
 
 
 def refund_due_payments(*, now: datetime | None = None, limit: int = 50) -> int:

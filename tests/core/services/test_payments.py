@@ -185,3 +185,56 @@ def test_a_repeat_of_a_refunded_payment_never_issues(ticket_type):
     again = _pay(late, "pi_late", now=later)
     assert not again.issued
     assert Ticket.objects.filter(order=late).count() == 0
+
+
+def _keys(stripe_stub):
+    return [
+        c.headers.get("idempotency-key")
+        for c in stripe_stub.calls("POST", "/v1/refunds")
+    ]
+
+
+def test_a_refused_refund_of_a_second_payment_is_retried_under_a_new_key(
+    stripe_stub, ticket_type, django_capture_on_commit_callbacks
+):
+    """Stripe replays a refusal to its key for a day: once the cause is put
+    right, only a new key refunds."""
+    order = _hold(ticket_type, 1)
+    _pay(order, "pi_first")
+    stripe_stub.refuse_refunds()
+    with django_capture_on_commit_callbacks(execute=True):
+        _pay(order, "pi_second")
+    payment = Payment.objects.get(provider_reference="pi_second")
+    assert payment.status == Payment.Status.REFUND_DUE
+    assert payment.refund_attempt == 2
+    assert refund_due_payments() == 0
+    stripe_stub.accept_refunds()
+
+    assert refund_due_payments() == 1
+
+    first = f"refund-{payment.pk}"
+    assert _keys(stripe_stub) == [first, f"{first}-2", f"{first}-3"]
+    payment.refresh_from_db()
+    assert payment.status == Payment.Status.REFUNDED
+    assert len(stripe_stub.refunds) == 1
+    assert OutboundMessage.objects.filter(kind="payment_refunded").count() == 1
+
+
+def test_a_refund_of_a_second_payment_with_no_answer_is_resent_under_its_key(
+    stripe_stub, ticket_type, django_capture_on_commit_callbacks
+):
+    """Stripe may have made a refund it did not answer: the same key is
+    resent, so it is made once."""
+    order = _hold(ticket_type, 1)
+    _pay(order, "pi_first")
+    stripe_stub.fail_status = 503
+    with django_capture_on_commit_callbacks(execute=True):
+        _pay(order, "pi_second")
+    assert refund_due_payments() == 0
+    stripe_stub.fail_status = None
+
+    assert refund_due_payments() == 1
+
+    payment = Payment.objects.get(provider_reference="pi_second")
+    assert _keys(stripe_stub) == [f"refund-{payment.pk}"] * 3
+    assert (payment.status, payment.refund_attempt) == ("refunded", 1)
