@@ -284,7 +284,13 @@ def _apply_order_refund(
         refund.status = Refund.Status.SUCCEEDED
         refund.provider_reference = reference[:255]
         refund.save(update_fields=["status", "provider_reference", "updated_at"])
-    return void_order(order_id=order_id, reason=refund.reason, actor=actor, now=now)
+    return void_order(
+        order_id=order_id,
+        reason=refund.reason,
+        amount=refund.amount,
+        actor=actor,
+        now=now,
+    )
 
 
 @transaction.atomic
@@ -292,6 +298,7 @@ def void_order(
     *,
     order_id,
     reason: str = "",
+    amount: Decimal | None = None,
     actor=None,
     nowait: bool = False,
     now: datetime | None = None,
@@ -303,9 +310,12 @@ def void_order(
     tickets in primary-key order, then the event and its ticket types in
     primary-key order while the counters move: sold goes down by every
     issued or used ticket, and every used one leaves its check-in tally. Marks its kept
-    payments refunded (one still due back is left to the refund sweep), queues the `order_refunded` email and announces availability
-    after commit. Repeating it changes nothing. With a staff `actor` the
-    refund is recorded in the audit log.
+    payments refunded (one still due back is left to the refund sweep),
+    queues the `order_refunded` email, quoting `amount`, what this refund
+    gave back (none is quoted without it: earlier partial refunds make the
+    order's total wrong), and announces availability after commit.
+    Repeating it changes nothing. With a staff `actor` the refund is
+    recorded in the audit log.
     """
     now = now or timezone.now()
     order = lock_order(order_id, nowait=nowait)
@@ -343,7 +353,12 @@ def void_order(
             kind="order_refunded",
             to=order.customer_email,
             order=order,
-            context={"reason": reason, "tickets_voided": len(tickets)},
+            context={
+                "reason": reason,
+                "tickets_voided": len(tickets),
+                "amount": str(amount) if amount else "",
+                "currency": order.currency,
+            },
         )
     if tickets or was_holding:
         _announce_freed_seats(order.event_id)

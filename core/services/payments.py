@@ -11,7 +11,7 @@ from datetime import datetime
 from decimal import Decimal
 
 from django.db import transaction
-from django.db.models import F
+from django.db.models import F, Sum
 from django.utils import timezone
 
 from core import realtime
@@ -21,7 +21,7 @@ from core.exceptions import (
     PaymentRefused,
     PaymentUnavailable,
 )
-from core.models import Order, Payment, ProviderEvent
+from core.models import Order, Payment, ProviderEvent, Refund
 from core.notify.outbox import queue_email
 from core.payments import get_provider
 from core.payments.money import from_minor_units
@@ -441,9 +441,16 @@ def _handle_charge_refunded(charge: dict) -> str:
                 order.currency,
             ),
         )
-        void_order(order_id=order.pk, reason="refunded", nowait=True)
+        void_order(
+            order_id=order.pk,
+            reason="refunded",
+            amount=from_minor_units(charge.get("amount") or 0, order.currency),
+            nowait=True,
+        )
         return "refunded"
     lock_order(payment.order_id, nowait=True)
+    payment.refresh_from_db(fields=["provider_refunded"])
+    given_back = _left_before(payment)
     _record_provider_refunded(
         payment, charge.get("amount_refunded") or charge.get("amount") or 0
     )
@@ -453,8 +460,21 @@ def _handle_charge_refunded(charge: dict) -> str:
     if payment.status == Payment.Status.REFUND_DUE:
         settle_refund(payment_id=payment.pk, refund_reference=charge.get("id") or "")
         return "refunded"
-    void_order(order_id=payment.order_id, reason="refunded", nowait=True)
+    void_order(
+        order_id=payment.order_id, reason="refunded", amount=given_back, nowait=True
+    )
     return "refunded"
+
+
+def _left_before(payment: Payment) -> Decimal:
+    """What was left of a payment before the refund Stripe reports now (what
+    its full refund gave back): its amount less what had gone back, by
+    Stripe's running total so far or the refunds booked here, whichever is
+    more. A refund here still pending is not counted: it may be this one."""
+    booked = payment.refunds.filter(status=Refund.Status.SUCCEEDED).aggregate(
+        total=Sum("amount")
+    )["total"] or Decimal("0.00")
+    return max(payment.amount - max(payment.provider_refunded, booked), Decimal("0"))
 
 
 def _note_partial_refund(payment: Payment, charge: dict) -> str:

@@ -597,3 +597,21 @@ def test_a_stripe_refund_of_the_kept_payment_is_still_flagged_beside_one(
     voided = order.refunds.get()
     assert voided.payment.provider_reference == f"pi_test_{order.code}"
     assert refunded_outside(order) == 0
+
+
+def test_a_full_refund_in_stripe_after_one_of_ours_quotes_what_it_gave_back(
+    stripe_stub, post_webhook, ticket_type
+):
+    order = _paid_through_stripe(post_webhook, ticket_type)
+    refund_tickets(order_id=order.id, ticket_ids=[order.tickets.first().pk])
+
+    post_webhook(
+        stripe_event(
+            "charge.refunded", _charge(order, amount_refunded=7500, refunded=True)
+        )
+    )
+
+    order.refresh_from_db()
+    assert order.status == Order.Status.REFUNDED
+    email = OutboundMessage.objects.get(order=order, kind="order_refunded")
+    assert email.context["amount"] == "50.00"

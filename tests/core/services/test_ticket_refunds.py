@@ -7,6 +7,7 @@ from datetime import datetime, timedelta
 from decimal import Decimal
 
 import pytest
+from django.core import mail
 from django.core.management import call_command
 from django.utils import timezone
 
@@ -26,6 +27,7 @@ from core.models import (
     Ticket,
     WaitlistEntry,
 )
+from core.notify.delivery import send_due_messages
 from core.queries.door import checked_in_by_type
 from core.queries.orders import refunded_outside
 from core.services import orders as orders_service
@@ -1280,3 +1282,25 @@ def test_a_whole_order_refund_never_made_is_sent_as_a_new_refund_past_the_window
     refund = Refund.objects.get()
     assert (refund.status, refund.attempt) == (Refund.Status.SUCCEEDED, 2)
     _assert_counters_match_recount(order.event)
+
+
+def test_the_refund_notice_quotes_what_the_refund_gave_back_not_the_total(
+    stripe_stub, order, standing
+):
+    """After a ticket was refunded, refunding the rest gives back 65.00 of
+    the 90.00 paid: the notice says 65.00."""
+    _stripe_payment(order)
+    refund_tickets(
+        order_id=order.id,
+        ticket_ids=[order.tickets.filter(ticket_type=standing).first().pk],
+    )
+    OutboundMessage.objects.filter(order=order).delete()
+
+    refund_order(order_id=order.id, reason="show moved")
+
+    email = OutboundMessage.objects.get(order=order, kind="order_refunded")
+    assert (email.context["amount"], email.context["currency"]) == ("65.00", "usd")
+    send_due_messages()
+    (sent,) = mail.outbox
+    assert "was refunded ($65.00)" in sent.body
+    assert "$90.00" not in sent.body
