@@ -67,6 +67,7 @@ ACTION_LABELS: dict[str, str] = {
     "order.refund": "Refunded an order",
     "order.refund_tickets": "Refunded some tickets of an order",
     "order.refund_completed": "Completed a ticket refund that was cut short",
+    "order.refund_order_completed": "Completed an order refund that was cut short",
     "order.void_refunded_outside": "Voided tickets refunded in Stripe",
     "order.email": "Corrected a customer's email",
     "order.phone": "Corrected a customer's phone",

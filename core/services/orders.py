@@ -879,6 +879,8 @@ def _apply_refund(
 def _refund_action(refund: Refund, *, recovered: bool) -> str:
     """The audit log's name for booking this refund."""
     if recovered:
+        if refund.whole_order:
+            return "order.refund_order_completed"
         return "order.refund_completed"
     if refund.kind == Refund.Kind.SENT:
         return "order.refund_tickets"

@@ -28,6 +28,7 @@ from core.models import (
     WaitlistEntry,
 )
 from core.notify.delivery import send_due_messages
+from core.queries.console import describe_entry
 from core.queries.door import checked_in_by_type
 from core.queries.orders import refunded_outside
 from core.services import orders as orders_service
@@ -1076,6 +1077,12 @@ def test_a_whole_order_refund_cut_short_is_completed_by_the_sweep(
     assert order.status == Order.Status.REFUNDED
     assert set(_statuses(order).values()) == {"void"}
     _assert_counters_match_recount(order.event)
+    entry = AuditLogEntry.objects.get(action="order.refund_order_completed")
+    assert describe_entry(entry).action == (
+        "Completed an order refund that was cut short"
+    )
+    assert entry.actor is None
+    assert not AuditLogEntry.objects.filter(action="order.refund_completed").exists()
 
 
 # --- the owner asking again once Stripe may have forgotten the key -----------
