@@ -349,20 +349,31 @@ def void_order(
             },
         )
     if previous_status == Order.Status.PAID or tickets:
-        queue_email(
-            kind="order_refunded",
-            to=order.customer_email,
-            order=order,
-            context={
-                "reason": reason,
-                "tickets_voided": len(tickets),
-                "amount": str(amount) if amount else "",
-                "currency": order.currency,
-            },
+        _queue_order_refunded(
+            order, reason=reason, tickets_voided=len(tickets), amount=amount
         )
     if tickets or was_holding:
         _announce_freed_seats(order.event_id)
     return order
+
+
+def _queue_order_refunded(
+    order: Order, *, reason: str, tickets_voided: int, amount: Decimal | None
+) -> None:
+    """Queue the customer's `order_refunded` email, quoting `amount`, what
+    this refund gave back: the one notice of a whole-order refund, however
+    it was booked (void_order, or the stalled-refund sweep's _apply_refund)."""
+    queue_email(
+        kind="order_refunded",
+        to=order.customer_email,
+        order=order,
+        context={
+            "reason": reason,
+            "tickets_voided": tickets_voided,
+            "amount": str(amount) if amount else "",
+            "currency": order.currency,
+        },
+    )
 
 
 def _lock_live_tickets(order: Order, ticket_ids=None) -> list[Ticket]:
@@ -522,7 +533,9 @@ def complete_stalled_refunds(*, now: datetime | None = None, limit: int = 50) ->
     back with the customer, its tickets still admitting. Each one pending for
     STALLED_REFUND_GRACE is sent again as last sent, same key (the provider
     answers with its first answer, so nothing goes back twice) and booked by
-    _apply_refund: tickets voided, seats freed, the customer emailed, the
+    _apply_refund: tickets voided, seats freed, the customer emailed as the
+    refund's own path would have (`order_refunded` for a whole order; no
+    second email if Stripe's `charge.refunded` voided the order first), the
     audit log says the system did it. Each is claimed, sent and booked on
     its own (locks as refund_tickets), so one that fails leaves the others
     be. A refusal or a failure at the provider marks it failed, for the
@@ -809,9 +822,12 @@ def _apply_refund(
     the event and its types (as void_order). A ticket voided meanwhile (the
     whole order refunded in Stripe, say) is not voided twice. An order left
     with no ticket that admits becomes refunded, its kept payments too.
-    Queues the `tickets_refunded` email, writes the audit entry with a staff
-    `actor` (or as the system when `recovered` by the stalled-refund sweep),
-    and offers the freed seats after commit. Repeating it changes nothing.
+    Queues the `tickets_refunded` email (`order_refunded` for a whole-order
+    refund, as refund_order sends; none if its tickets were voided
+    meanwhile, since whatever voided them told the customer), writes the
+    audit entry with a staff `actor` (or as the system when `recovered` by
+    the stalled-refund sweep), and offers the freed seats after commit.
+    Repeating it changes nothing.
     """
     now = now or timezone.now()
     order_id = Refund.objects.values_list("order_id", flat=True).get(pk=refund_id)
@@ -858,7 +874,16 @@ def _apply_refund(
                 "reason": refund.reason,
             },
         )
-    if tickets:
+    if tickets and refund.whole_order:
+        # As refund_order tells it: one notice, of the order refunded.
+        _queue_order_refunded(
+            order,
+            reason=refund.reason,
+            tickets_voided=len(tickets),
+            amount=refund.amount,
+        )
+        _announce_freed_seats(order.event_id)
+    elif tickets:
         queue_email(
             kind="tickets_refunded",
             to=order.customer_email,

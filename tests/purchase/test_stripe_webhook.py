@@ -12,12 +12,25 @@ from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 from django.utils import timezone
 
-from core.models import Order, OutboundMessage, Payment, ProviderEvent, Ticket
+from core.models import (
+    Order,
+    OutboundMessage,
+    Payment,
+    ProviderEvent,
+    Refund,
+    Ticket,
+)
 from core.queries.availability import get_event_availability
 from core.queries.orders import refunded_outside
 from core.services import orders as orders_service
 from core.services.checkout import place_order
-from core.services.orders import refund_tickets, void_tickets_refunded_outside
+from core.services.orders import (
+    STALLED_REFUND_GRACE,
+    complete_stalled_refunds,
+    refund_order,
+    refund_tickets,
+    void_tickets_refunded_outside,
+)
 from tests.factories import EventFactory, TicketTypeFactory, make_paid_order
 from tests.purchase.conftest import session_object, signature_header, stripe_event
 
@@ -615,3 +628,87 @@ def test_a_full_refund_in_stripe_after_one_of_ours_quotes_what_it_gave_back(
     assert order.status == Order.Status.REFUNDED
     email = OutboundMessage.objects.get(order=order, kind="order_refunded")
     assert email.context["amount"] == "50.00"
+
+
+REFUND_EMAILS = ("order_refunded", "tickets_refunded", "payment_refunded")
+
+
+class ProcessDied(Exception):
+    """Stands for a deploy, a crash or an OOM kill."""
+
+
+def _whole_order_refund_cut_short(monkeypatch, order) -> Refund:
+    """refund_order as if its process died once Stripe had refunded: the
+    Refund stays pending, the tickets still admit."""
+
+    def die(**kwargs):
+        raise ProcessDied
+
+    with monkeypatch.context() as patched:
+        patched.setattr(orders_service, "_apply_order_refund", die)
+        with pytest.raises(ProcessDied):
+            refund_order(order_id=order.id, reason="show moved")
+    refund = Refund.objects.get(order=order, whole_order=True)
+    assert refund.status == Refund.Status.PENDING
+    return refund
+
+
+def _sweep(refund: Refund) -> int:
+    refund.refresh_from_db()
+    return complete_stalled_refunds(
+        now=refund.updated_at + STALLED_REFUND_GRACE + timedelta(seconds=1)
+    )
+
+
+def _refund_email(order) -> OutboundMessage:
+    (email,) = OutboundMessage.objects.filter(order=order, kind__in=REFUND_EMAILS)
+    return email
+
+
+def test_a_whole_order_refund_the_sweep_completes_before_stripe_reports_it_emails_once(
+    stripe_stub, post_webhook, monkeypatch, ticket_type
+):
+    order = _paid_through_stripe(post_webhook, ticket_type)
+    refund = _whole_order_refund_cut_short(monkeypatch, order)
+
+    assert _sweep(refund) == 1
+    response = post_webhook(
+        stripe_event(
+            "charge.refunded",
+            _charge(order, amount_refunded=int(order.total * 100), refunded=True),
+        )
+    )
+
+    assert response.json()["outcome"] == "already_refunded"
+    order.refresh_from_db()
+    assert order.status == Order.Status.REFUNDED
+    email = _refund_email(order)
+    assert email.kind == "order_refunded"
+    assert email.context["amount"] == str(order.total)
+    assert email.context["tickets_voided"] == 3
+    assert email.context["reason"] == "show moved"
+
+
+def test_a_whole_order_refund_stripe_reports_before_the_sweep_completes_it_emails_once(
+    stripe_stub, post_webhook, monkeypatch, ticket_type
+):
+    order = _paid_through_stripe(post_webhook, ticket_type)
+    refund = _whole_order_refund_cut_short(monkeypatch, order)
+
+    response = post_webhook(
+        stripe_event(
+            "charge.refunded",
+            _charge(order, amount_refunded=int(order.total * 100), refunded=True),
+        )
+    )
+    assert response.json()["outcome"] == "refunded"
+    assert _sweep(refund) == 1
+
+    refund.refresh_from_db()
+    assert refund.status == Refund.Status.SUCCEEDED
+    assert len(stripe_stub.refunds) == 1
+    order.refresh_from_db()
+    assert order.status == Order.Status.REFUNDED
+    email = _refund_email(order)
+    assert email.kind == "order_refunded"
+    assert email.context["amount"] == str(order.total)

@@ -1083,6 +1083,12 @@ def test_a_whole_order_refund_cut_short_is_completed_by_the_sweep(
     )
     assert entry.actor is None
     assert not AuditLogEntry.objects.filter(action="order.refund_completed").exists()
+    # The customer is told as refund_order tells them: the order refunded.
+    (email,) = OutboundMessage.objects.filter(
+        order=order, kind__in=["order_refunded", "tickets_refunded"]
+    )
+    assert email.kind == "order_refunded"
+    assert (email.context["amount"], email.context["tickets_voided"]) == ("90.00", 3)
 
 
 # --- the owner asking again once Stripe may have forgotten the key -----------
