@@ -181,9 +181,11 @@ class Payment(models.Model):
     # A payment not kept (`refund_due`): which try at refunding it this is,
     # each under its own key (core.services.payments.due_refund_key), since
     # the provider replays a refusal to its key for a day; and when it went
-    # back (settle_refund).
+    # back (settle_refund). While the provider refuses it, its last plain
+    # reason why (shown to the owner; cleared once it goes back).
     refund_attempt = models.PositiveSmallIntegerField(default=1)
     refunded_at = models.DateTimeField(null=True, blank=True)
+    refund_refusal_reason = models.CharField(max_length=255, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 

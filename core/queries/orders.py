@@ -123,6 +123,10 @@ ACCOUNTED = (Refund.Status.PENDING, Refund.Status.SUCCEEDED)
 # `refunded`: the system sends all of it back (refund_due_payment), so what
 # the provider reports refunded of it was never refunded outside.
 KEPT = Payment.Status.SUCCEEDED
+# How long the worker waits before asking again for a refund of a payment
+# not kept that the provider refused (core.services.payments): its cause
+# takes someone to put right, and each try is a new request to the provider.
+REFUSED_REFUND_RETRY = timedelta(minutes=15)
 
 
 def refunded_outside(order: Order, *, excluding: Refund | None = None) -> Decimal:
@@ -168,8 +172,10 @@ def search_orders(*, text: str = "", event_id=None) -> list[Order]:
 
     Each order carries `email_failed` and `sms_failed`: whether a message
     to its customer was given up on, and `refund_failed`: whether a refund
-    of tickets that still admit did not go through (the list flags them),
-    computed in the same query."""
+    of tickets that still admit did not go through, and
+    `payment_refund_refused`: whether the provider refused to refund a
+    payment the order did not keep (the list flags both), computed in the
+    same query."""
     orders = (
         Order.objects.select_related("event")
         .annotate(
@@ -181,6 +187,11 @@ def search_orders(*, text: str = "", event_id=None) -> list[Order]:
                     status=Refund.Status.FAILED,
                     tickets__status__in=LIVE_TICKET,
                 )
+            ),
+            payment_refund_refused=Exists(
+                Payment.objects.filter(
+                    order_id=OuterRef("pk"), status=Payment.Status.REFUND_DUE
+                ).exclude(refund_refusal_reason="")
             ),
             provider_refunded=_order_sum(Payment, "provider_refunded", status=KEPT),
             refunds_accounted=_order_sum(
@@ -347,6 +358,21 @@ class ConsoleOrder:
             ),
             Decimal("0.00"),
         )
+
+    @property
+    def payments_refund_refused(self) -> list[Payment]:
+        """Payments the order did not keep whose refund the provider refused
+        (refund_refusal_reason): nothing went back yet; the worker asks
+        again every REFUSED_REFUND_RETRY until it does."""
+        return [
+            p
+            for p in self.payments
+            if p.status == Payment.Status.REFUND_DUE and p.refund_refusal_reason
+        ]
+
+    @property
+    def refused_refund_retry_minutes(self) -> int:
+        return int(REFUSED_REFUND_RETRY.total_seconds() // 60)
 
     @property
     def payments_refunded_as_due(self) -> list[Payment]:

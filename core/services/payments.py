@@ -11,7 +11,7 @@ from datetime import datetime
 from decimal import Decimal
 
 from django.db import transaction
-from django.db.models import F, Sum
+from django.db.models import F, Q, Sum
 from django.utils import timezone
 
 from core import realtime
@@ -25,7 +25,11 @@ from core.models import Order, Payment, ProviderEvent, Refund
 from core.notify.outbox import queue_email
 from core.payments import get_provider
 from core.payments.money import from_minor_units
-from core.queries.orders import REFUNDABLE_PROVIDERS, refunded_outside
+from core.queries.orders import (
+    REFUNDABLE_PROVIDERS,
+    REFUSED_REFUND_RETRY,
+    refunded_outside,
+)
 from core.rows import insert_row_if_new, rows_where
 from core.services.fulfilment import FulfilmentResult, fulfil_order
 from core.services.locks import lock_order
@@ -162,7 +166,8 @@ def refund_due_payment(*, payment_id, now: datetime | None = None) -> bool:
     provider fails (the payment stays due): the next try resends the same
     key, since the refund may have been made. PaymentRefused when it
     refused: nothing was made, and the provider would repeat that answer to
-    the key for a day, so the next try sends a new one. Resending later
+    the key for a day, so the next try sends a new one (its reason is kept
+    as `refund_refusal_reason`, for the owner's order page). Resending later
     cannot refund twice: the whole payment goes back, and the provider
     refuses to refund a payment with nothing left (core.payments answers
     that as already refunded).
@@ -179,12 +184,18 @@ def refund_due_payment(*, payment_id, now: datetime | None = None) -> bool:
                 payment=payment, reason=reason, idempotency_key=due_refund_key(payment)
             )
         except PaymentRefused as exc:
-            # A later try is not this one's to move on from.
+            # A later try is not this one's to move on from. The reason is
+            # the owner's to see (and to put right) until a try succeeds.
+            refusal = exc.reason or "The payment provider gave no reason."
             Payment.objects.filter(
                 pk=payment.pk,
                 status=Payment.Status.REFUND_DUE,
                 refund_attempt=payment.refund_attempt,
-            ).update(refund_attempt=F("refund_attempt") + 1, updated_at=timezone.now())
+            ).update(
+                refund_attempt=F("refund_attempt") + 1,
+                refund_refusal_reason=refusal[:255],
+                updated_at=now or timezone.now(),
+            )
             logger.warning(
                 "Refund of payment %s refused (try %s): %s",
                 payment.pk,
@@ -211,10 +222,19 @@ def due_refund_key(payment: Payment) -> str:
 
 
 def refund_due_payments(*, now: datetime | None = None, limit: int = 50) -> int:
-    """Worker sweep: retry the refunds still due; returns how many went through."""
+    """Worker sweep: retry the refunds still due; returns how many went through.
+
+    One that failed is retried every sweep; one the provider refused, only
+    once REFUSED_REFUND_RETRY has passed since (its cause, a low balance
+    say, takes someone to put right), until it goes through.
+    """
+    now = now or timezone.now()
     done = 0
     ids = list(
         Payment.objects.filter(status=Payment.Status.REFUND_DUE)
+        .filter(
+            Q(refund_refusal_reason="") | Q(updated_at__lte=now - REFUSED_REFUND_RETRY)
+        )
         .order_by("updated_at")
         .values_list("pk", flat=True)[:limit]
     )
@@ -246,7 +266,10 @@ def settle_refund(
         return payment
     payment.status = Payment.Status.REFUNDED
     payment.refunded_at = now
-    payment.save(update_fields=["status", "refunded_at", "updated_at"])
+    payment.refund_refusal_reason = ""
+    payment.save(
+        update_fields=["status", "refunded_at", "refund_refusal_reason", "updated_at"]
+    )
     already_settled = order.status in (Order.Status.PAID, Order.Status.REFUNDED)
     if not already_settled:
         order.status = Order.Status.REFUNDED

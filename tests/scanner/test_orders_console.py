@@ -18,8 +18,10 @@ from core.models import (
 from core.notify.delivery import send_due_messages
 from core.queries.availability import get_event_availability
 from core.queries.messages import messages_needing_attention
+from core.queries.orders import REFUSED_REFUND_RETRY
 from core.services.checkout import place_order
 from core.services.orders import complete_stalled_refunds
+from core.services.payments import confirm_payment, refund_due_payments
 from tests.core.services.test_ticket_refunds import (
     _cut_short,
     _died_before_asking,
@@ -771,3 +773,38 @@ def test_a_whole_order_refund_too_old_to_resend_is_refused_then_sent_as_new(
     assert len(stripe_stub.refunds) == 1
     paid.refresh_from_db()
     assert paid.status == Order.Status.REFUNDED
+
+
+def test_a_refused_refund_of_an_extra_payment_is_shown_until_it_goes_through(
+    client, owner, paid, stripe_stub, django_capture_on_commit_callbacks
+):
+    stripe_stub.refuse_refunds()
+    with django_capture_on_commit_callbacks(execute=True):
+        confirm_payment(
+            order_id=paid.id,
+            provider="stripe",
+            provider_reference="pi_test_extra",
+            amount=paid.total,
+            currency=paid.currency,
+        )
+    client.force_login(owner)
+
+    listing = client.get(reverse("scanner:orders")).content.decode()
+    assert "data-refund-failed" in listing and "Refund failed" in listing
+    page = client.get(reverse("scanner:order_detail", args=[paid.id])).content.decode()
+    assert "data-payment-refund-refused" in page
+    assert "An extra payment of $50.00 could not be refunded automatically" in page
+    assert escape(StripeStub.LOW_BALANCE) in page
+    assert "tried again automatically every 15 minutes" in page
+    assert "<code>pi_test_extra</code>" in page
+    assert "data-refunded-as-due" not in page
+
+    stripe_stub.accept_refunds()
+    payment = paid.payments.get(provider_reference="pi_test_extra")
+    assert refund_due_payments(now=payment.updated_at + REFUSED_REFUND_RETRY) == 1
+
+    page = client.get(reverse("scanner:order_detail", args=[paid.id])).content.decode()
+    assert "data-payment-refund-refused" not in page
+    assert "An extra payment of $50.00 was refunded automatically" in page
+    listing = client.get(reverse("scanner:orders")).content.decode()
+    assert "Refund failed" not in listing

@@ -6,6 +6,7 @@ from django.utils import timezone
 
 from core.exceptions import OrderNotPayable
 from core.models import Order, OutboundMessage, Payment, Ticket
+from core.queries.orders import REFUSED_REFUND_RETRY
 from core.services.checkout import place_order
 from core.services.orders import cancel_order
 from core.services.payments import (
@@ -15,6 +16,7 @@ from core.services.payments import (
     start_payment,
 )
 from tests.factories import EventFactory, TicketTypeFactory
+from tests.stubs import StripeStub
 
 pytestmark = pytest.mark.django_db
 
@@ -198,7 +200,8 @@ def test_a_refused_refund_of_a_second_payment_is_retried_under_a_new_key(
     stripe_stub, ticket_type, django_capture_on_commit_callbacks
 ):
     """Stripe replays a refusal to its key for a day: once the cause is put
-    right, only a new key refunds."""
+    right, only a new key refunds. A refusal waits REFUSED_REFUND_RETRY
+    between tries, its reason kept for the owner until one goes through."""
     order = _hold(ticket_type, 1)
     _pay(order, "pi_first")
     stripe_stub.refuse_refunds()
@@ -207,15 +210,24 @@ def test_a_refused_refund_of_a_second_payment_is_retried_under_a_new_key(
     payment = Payment.objects.get(provider_reference="pi_second")
     assert payment.status == Payment.Status.REFUND_DUE
     assert payment.refund_attempt == 2
-    assert refund_due_payments() == 0
-    stripe_stub.accept_refunds()
-
-    assert refund_due_payments() == 1
-
+    assert payment.refund_refusal_reason == StripeStub.LOW_BALANCE
     first = f"refund-{payment.pk}"
+
+    assert refund_due_payments() == 0
+    assert _keys(stripe_stub) == [first]  # not asked again at once
+    later = payment.updated_at + REFUSED_REFUND_RETRY
+    assert refund_due_payments(now=later) == 0
+    assert _keys(stripe_stub) == [first, f"{first}-2"]
+    stripe_stub.accept_refunds()
+    assert refund_due_payments(now=later) == 0
+    assert len(_keys(stripe_stub)) == 2
+
+    assert refund_due_payments(now=later + REFUSED_REFUND_RETRY) == 1
+
     assert _keys(stripe_stub) == [first, f"{first}-2", f"{first}-3"]
     payment.refresh_from_db()
     assert payment.status == Payment.Status.REFUNDED
+    assert payment.refund_refusal_reason == ""
     assert len(stripe_stub.refunds) == 1
     assert OutboundMessage.objects.filter(kind="payment_refunded").count() == 1
 
