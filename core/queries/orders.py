@@ -272,10 +272,17 @@ class ConsoleOrder:
     @property
     def left_to_refund(self) -> Decimal:
         """What refunding the rest of the order sends back (refund_order):
-        what is left of each payment held through a provider."""
+        what is left of each payment held through a provider. A whole-order
+        refund not booked yet (cut short, or failed) is what would be sent
+        again, so it is not taken off what is left."""
+        unbooked = {
+            refund.payment_id: refund
+            for refund in self.unfinished_refunds
+            if refund.whole_order
+        }
         return sum(
             (
-                refundable_left(payment)
+                refundable_left(payment, excluding=unbooked.get(payment.pk))
                 for payment in self.payments
                 if payment.status == Payment.Status.SUCCEEDED
                 and payment.provider in REFUNDABLE_PROVIDERS

@@ -278,12 +278,29 @@ def _apply_order_refund(
     Repeating it changes nothing.
     """
     order_id = Refund.objects.values_list("order_id", flat=True).get(pk=refund_id)
-    lock_order(order_id)
+    order = lock_order(order_id)
     refund = Refund.objects.select_for_update().get(pk=refund_id)
     if refund.status != Refund.Status.SUCCEEDED:
         refund.status = Refund.Status.SUCCEEDED
         refund.provider_reference = reference[:255]
         refund.save(update_fields=["status", "provider_reference", "updated_at"])
+        if order.status == Order.Status.REFUNDED and actor is not None:
+            # Stripe's charge.refunded got here first and voided the order;
+            # the decision was still this staff member's.
+            record_change(
+                actor=actor,
+                action="order.refund",
+                obj=order,
+                object_repr=f"{order.code} · {order.customer_name}",
+                event=order.event,
+                before={"status": Order.Status.PAID},
+                after={
+                    "status": order.status,
+                    "total": jsonable(order.total),
+                    "amount": jsonable(refund.amount),
+                    "reason": refund.reason,
+                },
+            )
     return void_order(
         order_id=order_id,
         reason=refund.reason,
@@ -611,7 +628,9 @@ def _claim_stalled_refund(*, refund_id, now: datetime) -> Refund | None:
         or refund.updated_at > now - STALLED_REFUND_GRACE
     ):
         return None
-    if refund.too_late_to_resend(now):
+    # The clock, not the sweep's start: its provider calls can take minutes
+    # each, and a stale time could resend a key the provider has forgotten.
+    if refund.too_late_to_resend(max(now, timezone.now())):
         refund.status = Refund.Status.FAILED
         refund.save(update_fields=["status", "updated_at"])
         logger.warning(
@@ -644,7 +663,7 @@ def _record_pending_refund(
         # Cut short after the provider may have sent it: ask again and book it.
         _ready_to_resend(existing, order=order, as_new=as_new, now=now)
         return existing
-    tickets = _chosen_live_tickets(order, ticket_ids)
+    tickets = _chosen_live_tickets(order, ticket_ids, sending_key=key)
     if existing is not None:
         # It failed before: ask again, for tickets that still admit.
         _ready_to_resend(existing, order=order, as_new=as_new, now=now)
@@ -926,9 +945,13 @@ def _parse_ticket_ids(ticket_ids) -> list[uuid.UUID]:
     return sorted(parsed)
 
 
-def _chosen_live_tickets(order: Order, ticket_ids: list) -> list[Ticket]:
+def _chosen_live_tickets(
+    order: Order, ticket_ids: list, *, sending_key: str | None = None
+) -> list[Ticket]:
     """The chosen tickets, locked; refuses any not of this order, void, or in
-    another refund under way."""
+    another refund under way. For a refund about to be sent under
+    `sending_key`, also any in another sent refund whose outcome is unknown:
+    it may have paid them back, and a different key would pay them again."""
     tickets = list(
         Ticket.objects.select_for_update()
         .filter(order=order, pk__in=ticket_ids)
@@ -948,4 +971,30 @@ def _chosen_live_tickets(order: Order, ticket_ids: list) -> list[Ticket]:
         raise TicketsNotRefundable(
             "A refund of some of those tickets is already under way; reload the page."
         )
+    if sending_key is not None:
+        _refuse_tickets_of_unconfirmed_refunds(tickets, sending_key)
     return tickets
+
+
+def _refuse_tickets_of_unconfirmed_refunds(tickets: list[Ticket], key: str) -> None:
+    unconfirmed = (
+        Refund.objects.filter(
+            tickets__in=[t.pk for t in tickets],
+            kind=Refund.Kind.SENT,
+            status=Refund.Status.FAILED,
+            refusal_reason="",  # failed without the provider saying no
+        )
+        .exclude(key=key)
+        .prefetch_related("tickets")
+        .first()
+    )
+    if unconfirmed is None:
+        return
+    codes = ", ".join(sorted(t.code for t in unconfirmed.tickets.all()))
+    raise TicketsNotRefundable(
+        f"A refund of {codes} was sent before and never confirmed, so it may"
+        " have gone through; nothing was sent. Tick exactly those tickets to ask"
+        " for that refund again (it cannot be paid twice), or, if Stripe's"
+        " dashboard shows it went back, choose “Void without refunding” for"
+        " them. Then refund the others."
+    )

@@ -1317,3 +1317,120 @@ def test_the_refund_notice_quotes_what_the_refund_gave_back_not_the_total(
     (sent,) = mail.outbox
     assert "was refunded ($65.00)" in sent.body
     assert "$90.00" not in sent.body
+
+
+# --- found in review: overlaps, stale sweeps, the webhook first ---------------
+
+
+def test_tickets_of_an_unconfirmed_refund_are_refused_in_a_refund_of_other_tickets(
+    stripe_stub, order, standing
+):
+    """Its outcome unknown, the first refund may have paid ticket `one` back:
+    a refund of `one` and `other` goes under another key, and would pay `one`
+    twice. The owner asks for exactly the first refund again instead."""
+    _stripe_payment(order)
+    one, other = order.tickets.filter(ticket_type=standing).order_by("code")
+    _lost_answer(stripe_stub, refund_tickets, order_id=order.id, ticket_ids=[one.pk])
+    asked = len(stripe_stub.calls("POST", "/v1/refunds"))
+
+    with pytest.raises(TicketsNotRefundable) as refused:
+        refund_tickets(order_id=order.id, ticket_ids=[one.pk, other.pk])
+
+    assert one.code in refused.value.message
+    assert "never confirmed" in refused.value.message
+    assert len(stripe_stub.refunds) == 1
+    assert len(stripe_stub.calls("POST", "/v1/refunds")) == asked  # nothing sent
+    # As told: that refund again (found, not made twice), then the other one.
+    refund_tickets(order_id=order.id, ticket_ids=[one.pk])
+    refund_tickets(order_id=order.id, ticket_ids=[other.pk])
+    amounts = sorted(int(r["amount"]) for r in stripe_stub.refunds.values())
+    assert amounts == [int(one.price_paid * 100), int(other.price_paid * 100)]
+    assert set(_statuses(order).values()) >= {"void"}
+
+
+def test_a_refused_refunds_tickets_may_go_into_another_refund(
+    stripe_stub, order, standing
+):
+    """A refusal made no refund: its tickets are free to be refunded otherwise."""
+    _stripe_payment(order)
+    one, other = order.tickets.filter(ticket_type=standing).order_by("code")
+    stripe_stub.refuse_refunds()
+    with pytest.raises(PaymentRefused):
+        refund_tickets(order_id=order.id, ticket_ids=[one.pk])
+    stripe_stub.accept_refunds()
+
+    refund = refund_tickets(order_id=order.id, ticket_ids=[one.pk, other.pk])
+
+    assert refund.status == Refund.Status.SUCCEEDED
+    assert len(stripe_stub.refunds) == 1
+
+
+def test_a_long_sweep_judges_the_replay_window_on_the_clock_not_its_start(
+    stripe_stub, monkeypatch, order, vip
+):
+    """A sweep's provider calls can take minutes each: by the time it reaches
+    a refund, the time it started at may say the key is still remembered
+    when by the clock Stripe has forgotten it."""
+    _stripe_payment(order)
+    ticket = order.tickets.get(ticket_type=vip)
+    refund = _cut_short(monkeypatch, order_id=order.id, ticket_ids=[ticket.pk])
+    now = timezone.now()
+    Refund.objects.filter(pk=refund.pk).update(
+        attempt_started_at=now - REFUND_REPLAY_WINDOW - timedelta(minutes=30),
+        updated_at=now - timedelta(hours=2),
+    )
+    swept_from = now - timedelta(hours=1)  # within the window, by that time
+
+    assert complete_stalled_refunds(now=swept_from) == 0
+
+    assert len(stripe_stub.calls("POST", "/v1/refunds")) == 1
+    refund.refresh_from_db()
+    assert refund.status == Refund.Status.FAILED
+    ticket.refresh_from_db()
+    assert ticket.status == Ticket.Status.ISSUED
+
+
+def test_an_owners_order_refund_is_audited_when_stripes_webhook_voided_it_first(
+    stripe_stub, monkeypatch, order
+):
+    _stripe_payment(order)
+    owner = make_staff()
+    send = orders_service._send_refund
+
+    def answered_after_the_webhook(refund):
+        reference = send(refund)
+        # Stripe's charge.refunded for the whole charge, handled first.
+        orders_service.void_order(order_id=refund.order_id)
+        return reference
+
+    monkeypatch.setattr(orders_service, "_send_refund", answered_after_the_webhook)
+    refund_order(order_id=order.id, reason="show cancelled", actor=owner)
+
+    (entry,) = AuditLogEntry.objects.filter(action="order.refund")
+    assert entry.actor == owner
+    assert entry.after["reason"] == "show cancelled"
+    assert Refund.objects.get(whole_order=True).status == Refund.Status.SUCCEEDED
+
+
+def test_the_console_quotes_what_a_cut_short_order_refund_will_send_again(
+    stripe_stub, monkeypatch, order
+):
+    """Its Refund is pending, not booked: the card and the success message
+    must quote what asking again sends, not that amount taken off itself."""
+    from core.queries.orders import console_order
+
+    _stripe_payment(order)
+
+    def die(refund):
+        raise ProcessDied
+
+    with monkeypatch.context() as patched:
+        patched.setattr(orders_service, "_send_refund", die)
+        with pytest.raises(ProcessDied):
+            refund_order(order_id=order.id)
+
+    assert console_order(order.id).left_to_refund == order.total
+    refund_order(order_id=order.id)
+    assert [int(r["amount"]) for r in stripe_stub.refunds.values()] == [
+        int(order.total * 100)
+    ]
