@@ -179,6 +179,25 @@ def test_the_redis_channel_layer_can_be_the_list_based_one():
     assert layer["CONFIG"]["hosts"] == ["redis://redis:6379/0"]
 
 
+@pytest.mark.parametrize(
+    ("redis_url", "prefix"),
+    [
+        ("redis://redis:6379/0", "ticketing"),
+        ("redis://redis:6379", "ticketing"),
+        ("redis://redis:6379/3", "ticketing-db3"),
+    ],
+)
+def test_pushes_on_another_redis_database_are_kept_apart(redis_url, prefix):
+    """Pub/sub is server-wide: two sites on databases 0 and 3 of one Redis
+    would hear each other's pushes under one prefix."""
+    values = _settings(["CHANNEL_LAYERS"], REDIS_URL=redis_url)
+    assert values["CHANNEL_LAYERS"]["default"]["CONFIG"]["prefix"] == prefix
+    values = _settings(["CHANNEL_LAYERS"], REDIS_URL=redis_url, CHANNELS_PREFIX="")
+    assert values["CHANNEL_LAYERS"]["default"]["CONFIG"]["prefix"] == prefix
+    values = _settings(["CHANNEL_LAYERS"], REDIS_URL=redis_url, CHANNELS_PREFIX="mine")
+    assert values["CHANNEL_LAYERS"]["default"]["CONFIG"]["prefix"] == "mine"
+
+
 def test_an_unknown_channel_layer_kind_is_refused():
     with pytest.raises(subprocess.CalledProcessError) as failed:
         _settings(["CHANNEL_LAYERS"], REDIS_CHANNEL_LAYER="kafka")

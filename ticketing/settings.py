@@ -6,6 +6,7 @@ console email and simulated payments.
 """
 
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import environ
 from django.core.exceptions import ImproperlyConfigured
@@ -153,13 +154,22 @@ if REDIS_CHANNEL_LAYER not in ("pubsub", "core"):
     raise ImproperlyConfigured(
         f"REDIS_CHANNEL_LAYER must be 'pubsub' or 'core', not {REDIS_CHANNEL_LAYER!r}."
     )
+# Redis pub/sub channels belong to the server, not to one of its databases:
+# two deployments (or test runs) on databases 0 and 3 of one Redis would hear
+# each other's pushes. So by default a database other than 0 gets its own.
+_REDIS_DB = urlsplit(REDIS_URL).path.strip("/")
+CHANNELS_PREFIX = env("CHANNELS_PREFIX", default="") or (
+    f"ticketing-db{_REDIS_DB}"
+    if _REDIS_DB.isdigit() and int(_REDIS_DB)
+    else "ticketing"
+)
 if REDIS_URL and REDIS_CHANNEL_LAYER == "pubsub":
     CHANNEL_LAYERS = {
         "default": {
             "BACKEND": "channels_redis.pubsub.RedisPubSubChannelLayer",
             "CONFIG": {
                 "hosts": [REDIS_URL],
-                "prefix": env("CHANNELS_PREFIX", default="ticketing"),
+                "prefix": CHANNELS_PREFIX,
             },
         }
     }
@@ -169,7 +179,7 @@ elif REDIS_URL:
             "BACKEND": "channels_redis.core.RedisChannelLayer",
             "CONFIG": {
                 "hosts": [REDIS_URL],
-                "prefix": env("CHANNELS_PREFIX", default="ticketing"),
+                "prefix": CHANNELS_PREFIX,
                 "capacity": 1000,
             },
         }
