@@ -157,7 +157,8 @@ def event_page(request: HttpRequest, slug: str) -> HttpResponse:
         checkout_key = valid_checkout_key(request.POST.get("checkout_key"))
         try:
             # The form's key makes a repeated submit (back from the payment
-            # page) land on the order it already placed.
+            # page, or sent twice before the first answer) land on the order
+            # it already placed.
             order = place_order_once(
                 earlier_order_id=_order_placed_by(request, checkout_key),
                 event_id=event.id,
@@ -167,6 +168,7 @@ def event_page(request: HttpRequest, slug: str) -> HttpResponse:
                 customer_phone=values["phone"],
                 seen_availability=seen.availability,
                 seen_is_current=seen.current,
+                checkout_key=checkout_key,
             )
             response = see_other(_begin_payment(request, order))
             if checkout_key:

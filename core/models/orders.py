@@ -64,6 +64,10 @@ class Order(models.Model):
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
     paid_at = models.DateTimeField(null=True, blank=True)
+    # The buy form's key (core.services.checkout_keys) while this is the
+    # latest order that form placed: the same form sent again while this
+    # order holds its seats gets this order, not a second one.
+    checkout_key = models.CharField(max_length=64, null=True, blank=True)
 
     class Meta:
         ordering = ["-created_at"]
@@ -92,6 +96,12 @@ class Order(models.Model):
             models.CheckConstraint(
                 condition=Q(source__in=["web", "comp", "external", "waitlist"]),
                 name="order_source_valid",
+            ),
+            # The backstop behind the event's lock: one order per form.
+            models.UniqueConstraint(
+                fields=["event", "checkout_key"],
+                condition=Q(checkout_key__isnull=False),
+                name="order_unique_checkout_key",
             ),
         ]
 

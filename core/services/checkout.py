@@ -166,6 +166,7 @@ def place_order(
     order_id=None,
     seen_availability: EventAvailability | None = None,
     seen_is_current: bool = True,
+    checkout_key: str | None = None,
     now=None,
 ) -> Order:
     """Create a pending order whose lines hold seats until the hold expires.
@@ -183,6 +184,14 @@ def place_order(
     without a query; it never lets an order through. With `seen_is_current`
     False (a snapshot from before the last change) a refusal it suggests is
     checked against a fresh read first.
+    `checkout_key`, the buy form's (core.services.checkout_keys), makes the
+    same form sent again, even while the first request is still running,
+    return the order it placed instead of a second one, as long as that
+    order is pending with its hold live, for the same buyer and quantities
+    (under the event's lock: the repeat waits for the first); otherwise the
+    key passes to the new order. A repeat refused as sold out before the
+    locks, its first submit having taken the last seats, is refused: looking
+    for that order there would cost every refusal a query.
     Broadcasts availability after commit. Raises InvalidRequest, NotFound,
     SalesClosed or SoldOut; nothing is written when it raises.
     """
@@ -200,6 +209,7 @@ def place_order(
         hold_expires_at=now + timedelta(minutes=minutes),
         free=free,
         order_id=order_id,
+        checkout_key=checkout_key,
         now=now,
     )
 
@@ -234,11 +244,28 @@ class _Placing:
     hold_expires_at: datetime
     free: bool
     order_id: Any
+    checkout_key: str | None
     now: datetime
 
     @property
     def staff_issued(self) -> bool:
         return self.source == Order.Source.COMP
+
+    def is_repeated_by(self, order: Order) -> bool:
+        """Whether `order`, the one this request's key names, is this order
+        placed already: pending with its hold live, for the same buyer and
+        quantities. core_place_hold judges the same on Postgres."""
+        return (
+            order.is_payable(self.now)
+            and (order.customer_name, order.customer_email, order.customer_phone)
+            == (self.name, self.email, self.phone)
+            and dict(
+                OrderLine.objects.filter(order=order).values_list(
+                    "ticket_type_id", "quantity"
+                )
+            )
+            == self.wanted
+        )
 
     def new_order(self, event: Event, types: list[TicketType]) -> tuple:
         return new_held_order(
@@ -251,6 +278,7 @@ class _Placing:
             hold_expires_at=self.hold_expires_at,
             free=self.free,
             order_id=self.order_id,
+            checkout_key=self.checkout_key,
         )
 
 
@@ -262,12 +290,24 @@ def _place_under_locks(placing: _Placing) -> Order:
     # cost nothing).
     event, all_types = lock_event_and_types(placing.event_id)
     types = _check_order_rules(event, all_types, placing)
+    earlier = None
+    if placing.checkout_key is not None:
+        # The same form's first submit, if it got here first, is committed.
+        earlier = Order.objects.filter(
+            event=event, checkout_key=placing.checkout_key
+        ).first()
+        if earlier is not None and placing.is_repeated_by(earlier):
+            earlier.event = event
+            return earlier
     # Freed seats go to the people on the waitlist first; staff comps don't wait.
     held, waiting = held_and_waiting(event_ids=[event.id], now=placing.now)
     availability = compute_availability(
         event, all_types, held, placing.now, None if placing.staff_issued else waiting
     )
     _check_fits(placing.wanted, availability)
+    if earlier is not None:
+        # The key passes to the new order; the one it named is left as it is.
+        Order.objects.filter(pk=earlier.pk).update(checkout_key=None)
     order, lines = placing.new_order(event, types)
     insert_row_and_rows(order, lines)
     realtime.announce_availability_changed(event.id, reason="hold")
@@ -305,6 +345,9 @@ def _place_in_database(placing: _Placing) -> Order:
     verdict = json.loads(verdict) if isinstance(verdict, str) else verdict
     if not verdict["found"]:
         raise NotFound("This event is not on sale.", code="unknown_event")
+    if "earlier" in verdict:
+        # The same form's order, placed already: nothing was written.
+        return Order.objects.select_related("event").get(pk=verdict["earlier"])
     if verdict["missing"]:
         raise _unknown_type()
     if not verdict["fits"]:
@@ -366,6 +409,7 @@ def new_held_order(
     hold_expires_at,
     free: bool = False,
     order_id=None,
+    checkout_key: str | None = None,
 ) -> tuple[Order, list[OrderLine]]:
     """A pending order and its lines at today's prices, not written yet.
 
@@ -384,6 +428,7 @@ def new_held_order(
         hold_expires_at=hold_expires_at,
         total=total,
         currency=event.currency,
+        checkout_key=checkout_key,
     )
     lines = [
         OrderLine(

@@ -7,6 +7,13 @@ submitting it again must not place a second order holding a second set of
 seats. The browser itself remembers which order its last key placed (a signed
 cookie, purchase.views), so a first submit, as every buyer's in a rush, costs
 nothing more than before: no cache or database read.
+
+The order remembers its key too (Order.checkout_key, unique per event), for
+the same form sent twice before the first answer, and so before the cookie,
+reaches the browser (a double click; a browser resending a POST whose
+connection dropped): place_order, under the event's lock, answers the
+second with the first's order while it holds the same seats for the same
+buyer (ADR 11, amendment).
 """
 
 import re
@@ -61,6 +68,7 @@ def place_order_once(
     customer_phone: str = "",
     seen_availability: EventAvailability | None = None,
     seen_is_current: bool = True,
+    checkout_key: str | None = None,
 ) -> Order:
     """place_order for a buy form submitted again (`earlier_order_id`: the
     order the same form placed before, or None for a first submit).
@@ -69,7 +77,9 @@ def place_order_once(
     quantities, is returned as it is (the buyer goes on to pay for it). For
     other quantities it is cancelled first, releasing its hold, and the new
     order placed. An earlier order that is paid, cancelled or lapsed is left
-    alone. Raises what place_order raises.
+    alone. `checkout_key`, the form's, lets place_order find the order a
+    submit still running or unanswered placed (see place_order). Raises what
+    place_order raises.
     """
     order_fields = {
         "event_id": event_id,
@@ -79,6 +89,7 @@ def place_order_once(
         "customer_phone": customer_phone,
         "seen_availability": seen_availability,
         "seen_is_current": seen_is_current,
+        "checkout_key": checkout_key,
     }
     if earlier_order_id is None:
         return place_order(**order_fields)

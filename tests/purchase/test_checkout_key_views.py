@@ -5,6 +5,7 @@ from datetime import timedelta
 from decimal import Decimal
 
 import pytest
+from django.test import Client
 from django.utils import timezone
 
 from core.models import Order
@@ -33,8 +34,8 @@ def key():
     return str(uuid.uuid4())
 
 
-def _buy(client, event, quantities, checkout_key=None):
-    data = {"name": "Ana García", "email": "ana@example.com", "phone": ""}
+def _buy(client, event, quantities, checkout_key=None, email="ana@example.com"):
+    data = {"name": "Ana García", "email": email, "phone": ""}
     data |= {f"qty_{type_id}": n for type_id, n in quantities.items()}
     if checkout_key is not None:
         data["checkout_key"] = checkout_key
@@ -161,23 +162,44 @@ def test_a_refused_order_leaves_the_key_free(client, show, key):
     assert Order.objects.filter(status=Order.Status.PENDING).count() == 1
 
 
-def test_another_browser_with_the_same_key_places_its_own_order(client, show, key):
-    """The browser remembers which order its key placed, not the server: a
-    key copied elsewhere finds nothing."""
-    from django.test import Client
+def test_the_same_form_sent_twice_before_any_answer_places_one_order(show, key):
+    """Neither request carries the cookie (a double click, or a browser
+    resending a POST whose connection dropped): the second still lands on
+    the first's order."""
+    event, vip, ga = show
+    first = _buy(Client(), event, {vip.id: 1, ga.id: 2}, key)
+    again = _buy(Client(), event, {vip.id: 1, ga.id: 2}, key)
+    order = Order.objects.get()
+    assert first.status_code == again.status_code == 303
+    assert first["Location"] == again["Location"] == _payment_url(order)
+    assert held_by_type(event_ids=[event.id]) == {vip.id: 1, ga.id: 2}
+    # And the buyer pays for it.
+    paid = Client().post(again["Location"], {"action": "pay"})
+    assert paid.status_code == 303
+    order.refresh_from_db()
+    assert order.status == Order.Status.PAID
 
+
+def test_another_buyer_with_the_same_key_places_their_own_order(client, show, key):
+    """A key the server has seen names an order only for the same buyer."""
     event, _vip, ga = show
     _buy(client, event, {ga.id: 1}, key)
-    _buy(Client(), event, {ga.id: 1}, key)
+    other = _buy(Client(), event, {ga.id: 1}, key, email="bo@example.com")
+    assert other["Location"] == _payment_url(
+        Order.objects.get(customer_email="bo@example.com")
+    )
     assert Order.objects.filter(status=Order.Status.PENDING).count() == 2
 
 
 def test_a_tampered_cookie_is_ignored(client, show, key):
+    """Unsigned, it cannot make a form with other quantities cancel an order."""
     event, _vip, ga = show
     _buy(client, event, {ga.id: 1}, key)
     first = Order.objects.get()
     client.cookies["checkout"] = f"{key}:{first.id}"  # unsigned
-    _buy(client, event, {ga.id: 1}, key)
+    _buy(client, event, {ga.id: 2}, key)
+    first.refresh_from_db()
+    assert first.status == Order.Status.PENDING
     assert Order.objects.filter(status=Order.Status.PENDING).count() == 2
 
 

@@ -3,6 +3,7 @@
 import random
 import threading
 import time
+import uuid
 from collections import Counter
 from datetime import timedelta
 
@@ -23,9 +24,11 @@ from core.models import (
     Ticket,
     TicketType,
 )
+from core.queries.availability import held_by_type
 from core.queries.door import checked_in_by_type
 from core.services.checkin import redeem_ticket
 from core.services.checkout import place_order
+from core.services.checkout_keys import place_order_once
 from core.services.orders import (
     STALLED_REFUND_GRACE,
     cancel_order,
@@ -106,6 +109,87 @@ def test_fifty_five_buyers_for_ten_tickets_sell_exactly_ten(postgres):
     assert Order.objects.filter(status=Order.Status.PAID).count() == 10
     ticket_type.refresh_from_db()
     assert ticket_type.sold_count == 10
+    _assert_counters_equal_recount(event)
+
+
+def _submit(event_id, type_id: int, key: str, quantity: int = 1) -> Order:
+    """What the buy form's view does with a submit that has no cookie."""
+    return place_order_once(
+        earlier_order_id=None,
+        event_id=event_id,
+        quantities={type_id: quantity},
+        customer_name=f"Buyer {key}",
+        customer_email=f"{key}@example.com",
+        checkout_key=key,
+    )
+
+
+def _pay(order: Order) -> Order:
+    confirm_payment(
+        order_id=order.id,
+        provider="simulated",
+        provider_reference=simulated_reference(order),
+        amount=order.total,
+        currency=order.currency,
+    )
+    return order
+
+
+def test_one_form_sent_twenty_times_at_once_places_one_order(postgres):
+    """Then every request goes on to pay for it: its tickets are issued once."""
+    event = EventFactory(venue_capacity=100)
+    ticket_type = TicketTypeFactory(event=event, capacity=10, max_per_order=4)
+    key = uuid.uuid4().hex
+
+    placed = _run_threads(20, lambda n: _submit(event.id, ticket_type.id, key, 3))
+
+    assert all(isinstance(o, Order) for o in placed), placed
+    order = Order.objects.get()
+    assert {o.pk for o in placed} == {order.pk}
+    assert held_by_type(event_ids=[event.id]) == {ticket_type.id: 3}
+    paid = _run_threads(20, lambda n: _pay(placed[n]))
+    assert all(isinstance(o, Order) for o in paid), paid
+    order.refresh_from_db()
+    assert order.status == Order.Status.PAID
+    assert Ticket.objects.filter(order=order).count() == 3
+    assert held_by_type(event_ids=[event.id]) == {}
+    _assert_counters_equal_recount(event)
+
+
+def test_twenty_forms_each_sent_twice_for_ten_seats_hold_exactly_ten(postgres):
+    event = EventFactory(venue_capacity=100)
+    ticket_type = TicketTypeFactory(event=event, capacity=10)
+    keys = [uuid.uuid4().hex for _ in range(20)]
+
+    def submit(n):
+        return keys[n % 20], _submit(event.id, ticket_type.id, keys[n % 20])
+
+    outcomes = _run_threads(40, submit)
+
+    unexpected = [o for o in outcomes if not isinstance(o, tuple | SoldOut)]
+    assert not unexpected, unexpected
+    orders_by_key: dict = {}
+    for key, order in (o for o in outcomes if isinstance(o, tuple)):
+        orders_by_key.setdefault(key, set()).add(order.pk)
+    # Ten forms got seats; both sends of each got the same order.
+    assert len(orders_by_key) == 10
+    assert all(len(orders) == 1 for orders in orders_by_key.values())
+    assert sum(isinstance(o, tuple) for o in outcomes) == 20
+    assert Order.objects.count() == 10
+    assert held_by_type(event_ids=[event.id]) == {ticket_type.id: 10}
+
+
+def test_twenty_forms_for_ten_seats_never_oversell(postgres):
+    event = EventFactory(venue_capacity=100)
+    ticket_type = TicketTypeFactory(event=event, capacity=10)
+
+    outcomes = _run_threads(
+        20, lambda n: _pay(_submit(event.id, ticket_type.id, uuid.uuid4().hex))
+    )
+
+    kinds = Counter(type(o).__name__ for o in outcomes)
+    assert kinds == {"Order": 10, "SoldOut": 10}, outcomes
+    assert Ticket.objects.filter(ticket_type=ticket_type).count() == 10
     _assert_counters_equal_recount(event)
 
 

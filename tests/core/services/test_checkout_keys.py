@@ -1,0 +1,133 @@
+"""place_order with the buy form's checkout key: the same form placed once.
+
+Runs on either database: SQLite takes the Python path, Postgres
+core_place_hold (ADR 11).
+"""
+
+import uuid
+from datetime import timedelta
+
+import pytest
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+
+from core.exceptions import SoldOut
+from core.models import Order
+from core.queries.availability import held_by_type
+from core.services.checkout import place_order
+from core.services.orders import cancel_order
+from tests.factories import EventFactory, TicketTypeFactory, make_paid_order
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def key():
+    return str(uuid.uuid4())
+
+
+def _order(ticket_type, quantity, **kwargs):
+    params = {
+        "event_id": ticket_type.event_id,
+        "quantities": {ticket_type.id: quantity},
+        "customer_name": "Ana",
+        "customer_email": "ana@example.com",
+    } | kwargs
+    return place_order(**params)
+
+
+def test_the_same_key_twice_places_one_order_and_returns_it(ticket_type, key):
+    first = _order(ticket_type, 2, checkout_key=key)
+    again = _order(ticket_type, 2, checkout_key=key)
+    assert again.pk == first.pk
+    assert again.event == ticket_type.event
+    assert Order.objects.get().checkout_key == key
+    assert held_by_type(event_ids=[ticket_type.event_id]) == {ticket_type.id: 2}
+
+
+def test_without_a_key_each_call_places_an_order(ticket_type):
+    first = _order(ticket_type, 1)
+    second = _order(ticket_type, 1)
+    assert first.pk != second.pk
+    assert Order.objects.filter(checkout_key=None).count() == 2
+
+
+def test_the_same_key_for_another_event_places_its_own_order(ticket_type, key):
+    other = TicketTypeFactory(event=EventFactory(name="Elsewhere"))
+    first = _order(ticket_type, 1, checkout_key=key)
+    second = _order(other, 1, checkout_key=key)
+    assert first.pk != second.pk
+    assert Order.objects.filter(checkout_key=key).count() == 2
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        {"quantity": 3},
+        {"customer_email": "bo@example.com"},
+        {"customer_name": "Bo"},
+        {"customer_phone": "+14155550123"},
+    ],
+)
+def test_another_order_on_the_same_key_is_placed_and_takes_the_key(
+    ticket_type, key, change
+):
+    """Not the same order: the first is left holding, the key names the new one."""
+    first = _order(ticket_type, 2, checkout_key=key)
+    quantity = change.pop("quantity", 2)
+    second = _order(ticket_type, quantity, checkout_key=key, **change)
+    first.refresh_from_db()
+    assert second.pk != first.pk
+    assert (first.status, first.checkout_key) == (Order.Status.PENDING, None)
+    assert Order.objects.get(checkout_key=key) == second
+    assert _order(ticket_type, quantity, checkout_key=key, **change).pk == second.pk
+
+
+def _lapse(order):
+    Order.objects.filter(pk=order.pk).update(
+        hold_expires_at=timezone.now() - timedelta(seconds=1)
+    )
+
+
+@pytest.mark.parametrize(
+    "end",
+    [
+        lambda order: cancel_order(order_id=order.id),
+        _lapse,
+        lambda order: Order.objects.filter(pk=order.pk).update(
+            status=Order.Status.PROCESSING
+        ),
+    ],
+    ids=["cancelled", "lapsed", "processing"],
+)
+def test_an_order_no_longer_payable_leaves_the_key_to_a_new_one(ticket_type, key, end):
+    first = _order(ticket_type, 1, checkout_key=key)
+    end(first)
+    second = _order(ticket_type, 1, checkout_key=key)
+    assert second.pk != first.pk
+    assert Order.objects.get(checkout_key=key) == second
+
+
+def test_a_paid_order_keeps_its_tickets_and_the_key_moves_on(key):
+    ticket_type = TicketTypeFactory(capacity=5)
+    first = make_paid_order(ticket_type, 1)
+    Order.objects.filter(pk=first.pk).update(checkout_key=key)
+    second = _order(ticket_type, 1, checkout_key=key)
+    first.refresh_from_db()
+    assert (first.status, first.checkout_key) == (Order.Status.PAID, None)
+    assert second.pk != first.pk and second.checkout_key == key
+
+
+def test_a_refused_order_leaves_the_key_where_it_was(key):
+    ticket_type = TicketTypeFactory(capacity=3, max_per_order=10)
+    first = _order(ticket_type, 2, checkout_key=key)
+    with pytest.raises(SoldOut):
+        _order(ticket_type, 5, checkout_key=key)
+    assert Order.objects.get(checkout_key=key) == first
+
+
+def test_the_database_refuses_two_orders_of_an_event_on_one_key(ticket_type, key):
+    _order(ticket_type, 1, checkout_key=key)
+    second = _order(ticket_type, 1)
+    with pytest.raises(IntegrityError), transaction.atomic():
+        Order.objects.filter(pk=second.pk).update(checkout_key=key)
