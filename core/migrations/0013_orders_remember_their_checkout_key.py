@@ -3,10 +3,12 @@
 Two submits of the same buy form that reach the server before the first
 answer does (a double click; a browser resending a POST whose connection
 dropped) each placed an order, the first one's hold taking seats from other
-buyers until it lapsed. The key is now stored on the order, unique per event,
-and core_place_hold, once it holds the event's lock (which serialises the two
-requests), answers a repeat with the order already placed (ADR 11,
-amendment). Same signature as before: the key travels in the order row.
+buyers until it lapsed. The key is now stored on the order (indexed per
+event), and core_place_hold, once it holds the event's lock (which serialises
+the two requests), answers a repeat with the newest order the key placed
+(ADR 11, amendment). Nothing writes the earlier order's row, which payments
+lock before the event. Same signature as before: the key travels in the
+order row.
 """
 
 import importlib
@@ -68,7 +70,9 @@ BEGIN
                      WHERE line.order_id = o.id) = p_wanted
           INTO v_earlier, v_same
           FROM core_order o
-         WHERE o.event_id = p_event AND o.checkout_key = v_key;
+         WHERE o.event_id = p_event AND o.checkout_key = v_key
+         ORDER BY o.created_at DESC
+         LIMIT 1;
         IF v_same THEN
             RETURN jsonb_build_object('found', true, 'earlier', v_earlier);
         END IF;
@@ -133,10 +137,9 @@ BEGIN
       FROM figures;
 
     IF (v_verdict ->> 'fits')::boolean AND NOT (v_verdict ->> 'missing')::boolean THEN
-        -- The key passes to the new order; the one it named is left as it is.
-        IF v_earlier IS NOT NULL THEN
-            UPDATE core_order SET checkout_key = NULL WHERE id = v_earlier;
-        END IF;
+        -- The new order takes the key too; the newest answers a repeat. The
+        -- earlier order's row is not touched: a payment or refund locks an
+        -- order before its event, so writing it here could deadlock.
         INSERT INTO core_order
         SELECT * FROM jsonb_populate_record(NULL::core_order, p_order);
         -- The lines' columns by name: a new OrderLine column must be added
@@ -178,12 +181,12 @@ class Migration(migrations.Migration):
             name="checkout_key",
             field=models.CharField(blank=True, max_length=64, null=True),
         ),
-        migrations.AddConstraint(
+        migrations.AddIndex(
             model_name="order",
-            constraint=models.UniqueConstraint(
+            index=models.Index(
                 condition=models.Q(("checkout_key__isnull", False)),
-                fields=("event", "checkout_key"),
-                name="order_unique_checkout_key",
+                fields=["event", "checkout_key"],
+                name="order_checkout_key",
             ),
         ),
         migrations.RunPython(create_function, restore_function),

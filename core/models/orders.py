@@ -64,9 +64,10 @@ class Order(models.Model):
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
     paid_at = models.DateTimeField(null=True, blank=True)
-    # The buy form's key (core.services.checkout_keys) while this is the
-    # latest order that form placed: the same form sent again while this
-    # order holds its seats gets this order, not a second one.
+    # The buy form's key (core.services.checkout_keys): the same form sent
+    # again while the newest order it placed holds its seats gets that order,
+    # not a second one. Not unique: a form whose order lapsed places another,
+    # and nothing may write the earlier order's row under the event's lock.
     checkout_key = models.CharField(max_length=64, null=True, blank=True)
 
     class Meta:
@@ -75,6 +76,11 @@ class Order(models.Model):
             models.Index(fields=["event", "status", "hold_expires_at"]),
             models.Index(fields=["status", "hold_expires_at"]),
             models.Index(fields=["customer_email"]),
+            models.Index(
+                fields=["event", "checkout_key"],
+                condition=Q(checkout_key__isnull=False),
+                name="order_checkout_key",
+            ),
             # Analytics: an event's comp orders.
             models.Index(fields=["event", "source"], name="order_event_source_idx"),
         ]
@@ -96,12 +102,6 @@ class Order(models.Model):
             models.CheckConstraint(
                 condition=Q(source__in=["web", "comp", "external", "waitlist"]),
                 name="order_source_valid",
-            ),
-            # The backstop behind the event's lock: one order per form.
-            models.UniqueConstraint(
-                fields=["event", "checkout_key"],
-                condition=Q(checkout_key__isnull=False),
-                name="order_unique_checkout_key",
             ),
         ]
 

@@ -188,8 +188,9 @@ def place_order(
     same form sent again, even while the first request is still running,
     return the order it placed instead of a second one, as long as that
     order is pending with its hold live, for the same buyer and quantities
-    (under the event's lock: the repeat waits for the first); otherwise the
-    key passes to the new order. A repeat refused as sold out before the
+    (under the event's lock: the repeat waits for the first); otherwise a
+    new order is placed, and the newest order of a key is the one a repeat
+    finds. A repeat refused as sold out before the
     locks, its first submit having taken the last seats, is refused: looking
     for that order there would cost every refusal a query.
     Broadcasts availability after commit. Raises InvalidRequest, NotFound,
@@ -293,9 +294,11 @@ def _place_under_locks(placing: _Placing) -> Order:
     earlier = None
     if placing.checkout_key is not None:
         # The same form's first submit, if it got here first, is committed.
-        earlier = Order.objects.filter(
-            event=event, checkout_key=placing.checkout_key
-        ).first()
+        earlier = (
+            Order.objects.filter(event=event, checkout_key=placing.checkout_key)
+            .order_by("-created_at")
+            .first()
+        )
         if earlier is not None and placing.is_repeated_by(earlier):
             earlier.event = event
             return earlier
@@ -305,9 +308,8 @@ def _place_under_locks(placing: _Placing) -> Order:
         event, all_types, held, placing.now, None if placing.staff_issued else waiting
     )
     _check_fits(placing.wanted, availability)
-    if earlier is not None:
-        # The key passes to the new order; the one it named is left as it is.
-        Order.objects.filter(pk=earlier.pk).update(checkout_key=None)
+    # The new order takes the key too (the newest answers a repeat); the
+    # earlier one's row is not written: see core_place_hold.
     order, lines = placing.new_order(event, types)
     insert_row_and_rows(order, lines)
     realtime.announce_availability_changed(event.id, reason="hold")

@@ -380,3 +380,71 @@ def test_workers_sweeping_at_once_complete_each_stalled_refund_once(
     assert entries.count() == len(orders)
     assert Ticket.objects.filter(status=Ticket.Status.VOID).count() == len(orders)
     _assert_counters_equal_recount(event)
+
+
+def test_the_same_form_sent_again_while_its_order_is_being_paid_never_deadlocks(
+    postgres, monkeypatch
+):
+    """A payment locks its order, then the event; a checkout holds the event's
+    lock. A resubmit of the form (other seats: a new order) must not write the
+    order being paid, or the two wait on each other until Postgres kills one."""
+    from core.services import fulfilment
+
+    event = EventFactory(venue_capacity=100)
+    ticket_type = TicketTypeFactory(event=event, capacity=10, max_per_order=4)
+    key = uuid.uuid4().hex
+    first = place_order(
+        event_id=event.id,
+        quantities={ticket_type.id: 1},
+        customer_name="Ana",
+        customer_email="ana@example.com",
+        checkout_key=key,
+    )
+    paying = threading.Event()
+    issue = fulfilment._issue_tickets
+
+    def slow_issue(order):  # holds the order's lock, not yet the event's
+        paying.set()
+        time.sleep(0.5)
+        return issue(order)
+
+    monkeypatch.setattr(fulfilment, "_issue_tickets", slow_issue)
+    outcomes = {}
+
+    def pay():
+        try:
+            confirm_payment(
+                order_id=first.id,
+                provider="simulated",
+                provider_reference=simulated_reference(first),
+                amount=first.total,
+                currency=first.currency,
+            )
+            outcomes["pay"] = "paid"
+        except Exception as exc:  # a deadlock shows here or below
+            outcomes["pay"] = repr(exc)
+        finally:
+            connection.close()
+
+    def resubmit():
+        paying.wait(5)
+        try:
+            place_order(
+                event_id=event.id,
+                quantities={ticket_type.id: 2},
+                customer_name="Ana",
+                customer_email="ana@example.com",
+                checkout_key=key,
+            )
+            outcomes["buy"] = "held"
+        except Exception as exc:
+            outcomes["buy"] = repr(exc)
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=pay), threading.Thread(target=resubmit)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert outcomes == {"pay": "paid", "buy": "held"}
