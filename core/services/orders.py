@@ -287,19 +287,12 @@ def _apply_order_refund(
         if order.status == Order.Status.REFUNDED and actor is not None:
             # Stripe's charge.refunded got here first and voided the order;
             # the decision was still this staff member's.
-            record_change(
+            _record_order_refund(
+                order,
                 actor=actor,
-                action="order.refund",
-                obj=order,
-                object_repr=f"{order.code} · {order.customer_name}",
-                event=order.event,
-                before={"status": Order.Status.PAID},
-                after={
-                    "status": order.status,
-                    "total": jsonable(order.total),
-                    "amount": jsonable(refund.amount),
-                    "reason": refund.reason,
-                },
+                before=Order.Status.PAID,
+                amount=jsonable(refund.amount),
+                reason=refund.reason,
             )
     return void_order(
         order_id=order_id,
@@ -351,19 +344,12 @@ def void_order(
     order.updated_at = now
     order.save(update_fields=["status", "updated_at"])
     if actor is not None:
-        record_change(
+        _record_order_refund(
+            order,
             actor=actor,
-            action="order.refund",
-            obj=order,
-            object_repr=f"{order.code} · {order.customer_name}",
-            event=order.event,
-            before={"status": previous_status},
-            after={
-                "status": order.status,
-                "total": jsonable(order.total),
-                "tickets_voided": len(tickets),
-                "reason": reason,
-            },
+            before=previous_status,
+            tickets_voided=len(tickets),
+            reason=reason,
         )
     if previous_status == Order.Status.PAID or tickets:
         _queue_order_refunded(
@@ -372,6 +358,19 @@ def void_order(
     if tickets or was_holding:
         _announce_freed_seats(order.event_id)
     return order
+
+
+def _record_order_refund(order: Order, *, actor, before: str, **details) -> None:
+    """The audit entry of a staff member's refund of a whole order."""
+    record_change(
+        actor=actor,
+        action="order.refund",
+        obj=order,
+        object_repr=f"{order.code} · {order.customer_name}",
+        event=order.event,
+        before={"status": before},
+        after={"status": order.status, "total": jsonable(order.total), **details},
+    )
 
 
 def _queue_order_refunded(
