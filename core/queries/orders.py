@@ -226,6 +226,11 @@ def search_orders(*, text: str = "", event_id=None) -> list[Order]:
             if order.status == Order.Status.PAID
             else Decimal("0.00")
         )
+        # A refund that did not go through while the order still stands, or
+        # an extra payment the provider would not take back.
+        order.refund_trouble = (
+            order.refund_failed and order.status == Order.Status.PAID
+        ) or order.payment_refund_refused
     return found
 
 
