@@ -13,8 +13,8 @@ from django.utils import timezone
 from core.exceptions import SoldOut
 from core.models import Order
 from core.queries.availability import held_by_type
-from core.services.checkout import place_order
 from core.services.orders import cancel_order
+from tests.core.services.test_checkout import _order
 from tests.factories import EventFactory, TicketTypeFactory, make_paid_order
 
 pytestmark = pytest.mark.django_db
@@ -23,16 +23,6 @@ pytestmark = pytest.mark.django_db
 @pytest.fixture
 def key():
     return str(uuid.uuid4())
-
-
-def _order(ticket_type, quantity, **kwargs):
-    params = {
-        "event_id": ticket_type.event_id,
-        "quantities": {ticket_type.id: quantity},
-        "customer_name": "Ana",
-        "customer_email": "ana@example.com",
-    } | kwargs
-    return place_order(**params)
 
 
 def test_the_same_key_twice_places_one_order_and_returns_it(ticket_type, key):
