@@ -3,6 +3,7 @@
 from dataclasses import dataclass
 
 from django.db import transaction
+from django.db.models import Q
 from django.utils import timezone
 
 from core.exceptions import InvalidRequest, NotFound
@@ -34,9 +35,12 @@ def resend_order_tickets(
     tickets that had the old one, so the refund notice and every later email
     go there too; the change is in the audit log under `actor`.
 
-    A confirmation that failed is queued again (resend_message, which locks
-    it) rather than a copy beside it, so it stops showing as failed on the
-    Messages page, where a second resend would send the tickets twice.
+    A confirmation that failed, or one still waiting to go out to this
+    address (the provider was down), is queued again now (resend_message,
+    which locks it) rather than a copy beside it: a failed one stops showing
+    on the Messages page, where a second resend would send the tickets twice,
+    and a waiting one does not reach the customer twice once the provider is
+    back.
     Locks the order, then that message. Raises NotFound, InvalidRequest for
     a bad address, or InvalidRequest when the order has no tickets to send
     (not paid, or refunded).
@@ -52,17 +56,19 @@ def resend_order_tickets(
         corrected_from = _correct_contact(
             order, field="customer_email", guest_field="guest_email", to=to, actor=actor
         )
-    failed = (
+    unsent = (
         order.messages.filter(
-            channel=OutboundMessage.Channel.EMAIL,
-            kind="order_confirmation",
-            status=OutboundMessage.Status.FAILED,
+            channel=OutboundMessage.Channel.EMAIL, kind="order_confirmation"
+        )
+        .filter(
+            Q(status=OutboundMessage.Status.FAILED)
+            | Q(status=OutboundMessage.Status.QUEUED, to__iexact=to)
         )
         .order_by("-pk")
         .first()
     )
-    if failed is not None:
-        message = resend_message(message_id=failed.pk, to=to)
+    if unsent is not None:
+        message = resend_message(message_id=unsent.pk, to=to)
     else:
         message = queue_email(kind="order_confirmation", to=to, order=order)
     return Resent(message=message, corrected_from=corrected_from)
@@ -108,7 +114,12 @@ def _correct_contact(
     order: Order, *, field: str, guest_field: str, to: str, actor
 ) -> str:
     """Set the locked order's email or phone, and its tickets' where they were
-    the same; record it. Returns the previous value."""
+    the same; record it. Returns the previous value.
+
+    The order's messages still waiting to go to the previous address (the
+    provider was down, or the worker has not reached them) go to the new one
+    instead: a typo'd address may be someone else's.
+    """
     previous = getattr(order, field)
     setattr(order, field, to)
     order.save(update_fields=[field, "updated_at"])
@@ -118,6 +129,14 @@ def _correct_contact(
     else:
         tickets = tickets.filter(guest_phone=previous)
     updated = tickets.update(**{guest_field: to, "updated_at": timezone.now()})
+    waiting = order.messages.filter(status=OutboundMessage.Status.QUEUED)
+    if field == "customer_email":
+        waiting = waiting.filter(
+            channel=OutboundMessage.Channel.EMAIL, to__iexact=previous
+        )
+    else:
+        waiting = waiting.filter(channel=OutboundMessage.Channel.SMS, to=previous)
+    waiting.update(to=to)
     record_change(
         actor=actor,
         action="order.email" if field == "customer_email" else "order.phone",

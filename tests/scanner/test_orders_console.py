@@ -346,6 +346,97 @@ def test_sending_the_tickets_again_resends_the_failed_email_not_a_copy(
     assert [m.to for m in mailoutbox] == [["rosa.parks@example.org"]]
 
 
+def _retrying(message, error="SMTPServerDisconnected: Connection unexpectedly closed"):
+    """A message the worker tried and will try again later: the provider is down."""
+    message.attempts = 3
+    message.last_error = error
+    message.next_attempt_at = message.created_at + timedelta(hours=1)
+    message.save()
+    return message
+
+
+def test_sending_the_tickets_again_sends_the_waiting_email_now_not_a_copy(
+    client, owner, paid, mailoutbox
+):
+    """The provider was down: the confirmation still waits for its next try.
+    A resend sends that one now; a copy would reach the customer twice."""
+    waiting = _retrying(paid.messages.get(kind="order_confirmation"))
+    before = OutboundMessage.objects.count()
+    client.force_login(owner)
+    client.post(reverse("scanner:order_resend", args=[paid.id]), {"to": ""})
+    assert OutboundMessage.objects.count() == before
+    waiting.refresh_from_db()
+    assert (waiting.status, waiting.attempts) == (OutboundMessage.Status.QUEUED, 0)
+    send_due_messages()
+    assert [m.to for m in mailoutbox] == [["rosa@example.com"]]
+    # A copy to another address, unticked, leaves the order's own alone.
+    _retrying(waiting)
+    client.post(
+        reverse("scanner:order_resend", args=[paid.id]), {"to": "desk@example.com"}
+    )
+    waiting.refresh_from_db()
+    assert (waiting.to, waiting.attempts) == ("rosa@example.com", 3)
+    assert paid.messages.filter(to="desk@example.com").count() == 1
+
+
+def test_correcting_the_address_redirects_what_still_waits_for_the_typo(
+    client, owner, paid, mailoutbox
+):
+    """What has not gone out yet must not go to the typo: it may be someone
+    else's address. What went out stays as sent, for the record."""
+    paid.customer_email = "rosa@exmaple.com"
+    paid.save()
+    confirmation = paid.messages.get(kind="order_confirmation")
+    confirmation.to = "rosa@exmaple.com"
+    confirmation.status = OutboundMessage.Status.SENT
+    confirmation.save()
+    notice = _retrying(
+        OutboundMessage.objects.create(
+            channel=OutboundMessage.Channel.EMAIL,
+            kind="tickets_refunded",
+            to="Rosa@Exmaple.com",
+            order=paid,
+            next_attempt_at=paid.created_at,
+        )
+    )
+    client.force_login(owner)
+    client.post(
+        reverse("scanner:order_resend", args=[paid.id]),
+        {"to": "rosa@example.com", "correct": "yes"},
+    )
+    notice.refresh_from_db()
+    assert notice.to == "rosa@example.com" and notice.attempts == 3
+    confirmation.refresh_from_db()
+    assert confirmation.to == "rosa@exmaple.com"
+    resent = paid.messages.filter(kind="order_confirmation").exclude(pk=confirmation.pk)
+    assert [m.to for m in resent] == ["rosa@example.com"]
+
+
+def test_correcting_the_phone_redirects_texts_still_waiting(
+    client, owner, paid, failed_text
+):
+    waiting = _retrying(
+        OutboundMessage.objects.create(
+            channel=OutboundMessage.Channel.SMS,
+            kind="order_refunded",
+            to="+34 600 000 00",
+            order=paid,
+            next_attempt_at=paid.created_at,
+        ),
+        "TwilioRestException: HTTP 503",
+    )
+    client.force_login(owner)
+    action = reverse("scanner:order_resend_text", args=[paid.id, failed_text.pk])
+    client.post(action, {"to": "+34 600 000 001", "correct": "yes"})
+    waiting.refresh_from_db()
+    assert waiting.to == "+34 600 000 001"
+    # Unticked, a text to another number leaves what waits alone.
+    _fail(failed_text)
+    client.post(action, {"to": "+34 699 999 999"})
+    waiting.refresh_from_db()
+    assert waiting.to == "+34 600 000 001"
+
+
 @pytest.fixture
 def failed_text(paid):
     paid.customer_phone = "+34 600 000 00"
