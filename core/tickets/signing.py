@@ -24,6 +24,13 @@ VERSION = "T1"
 # The longest well-formed payload; anything longer is rejected unread.
 MAX_PAYLOAD_LENGTH = 160
 _PAYLOAD_RE = re.compile(r"^T1\.([0-9A-F]{8})\.([A-Z0-9]{6,16})\.([A-Z2-7]{103})$")
+SIGNATURE_BYTES = 64
+# 103 base32 characters carry 515 bits: the signature's 512 and 3 spare ones.
+_SPARE_BITS = 103 * 5 - SIGNATURE_BYTES * 8
+# RFC 4648 base32 digits as int()'s base-32 digits, same values in order.
+_AS_INT_DIGITS = str.maketrans(
+    "ABCDEFGHIJKLMNOPQRSTUVWXYZ234567", "0123456789ABCDEFGHIJKLMNOPQRSTUV"
+)
 
 
 @dataclass(frozen=True)
@@ -45,8 +52,18 @@ def _b32(data: bytes) -> str:
     return base64.b32encode(data).decode("ascii").rstrip("=")
 
 
-def _unb32(text: str) -> bytes:
-    return base64.b32decode(text + "=" * (-len(text) % 8))
+def _signature_from(text: str) -> bytes:
+    """The signature in 103 base32 characters (as the payload pattern checks).
+
+    One int() in C, where base64.b32decode and the canonical check's
+    b32encode were a Python loop each: a fifth of a forged scan's service
+    time. Raises InvalidTicketCode when a spare bit is set: the text is an
+    altered one that would decode to the same signature.
+    """
+    number = int(text.translate(_AS_INT_DIGITS), 32)
+    if number & ((1 << _SPARE_BITS) - 1):
+        raise InvalidTicketCode("not a ticket code")
+    return (number >> _SPARE_BITS).to_bytes(SIGNATURE_BYTES, "big")
 
 
 @lru_cache(maxsize=4)
@@ -98,12 +115,9 @@ def verify_ticket_code(text: str) -> VerifiedCode:
         raise InvalidTicketCode("not a ticket code")
     key, code, signature = match.groups()
     message = f"{VERSION}.{key}.{code}".encode("ascii")
+    raw_signature = _signature_from(signature)
     try:
-        raw_signature = _unb32(signature)
-        if _b32(raw_signature) != signature:
-            # Non-canonical spare bits: an altered code that would decode the same.
-            raise InvalidTicketCode("not a ticket code")
         public_key().verify(message, raw_signature)
-    except (BadSignatureError, binascii.Error, ValueError) as exc:
+    except (BadSignatureError, ValueError) as exc:
         raise InvalidTicketCode("signature does not match") from exc
     return VerifiedCode(event_key=key, ticket_code=code)

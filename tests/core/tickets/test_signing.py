@@ -1,8 +1,14 @@
+import base64
 import uuid
 
 import pytest
 
-from core.tickets.signing import InvalidTicketCode, sign_ticket, verify_ticket_code
+from core.tickets.signing import (
+    InvalidTicketCode,
+    _signature_from,
+    sign_ticket,
+    verify_ticket_code,
+)
 
 
 def test_signed_payload_verifies_and_uses_qr_alphanumeric_characters():
@@ -39,3 +45,18 @@ def test_a_different_key_cannot_mint_tickets(settings):
     settings.QR_SIGNING_SECRET = "A" * 43 + "="
     with pytest.raises(InvalidTicketCode):
         verify_ticket_code(payload)
+
+
+def test_signature_text_decodes_as_base32_and_spare_bits_are_refused():
+    """The signature's decoding (one int(), not base64) reads what base64 reads,
+    and a text with a spare bit set, which base64 would read the same, is
+    refused: only the canonical text of a signature verifies."""
+    payload = sign_ticket(event_id=uuid.uuid4(), ticket_code="ABCD234567")
+    signature = payload.rsplit(".", 1)[1]
+    assert _signature_from(signature) == base64.b32decode(signature + "=")
+    last = "ABCDEFGHIJKLMNOPQRSTUVWXYZ234567".index(signature[-1])
+    for spare_bit in (1, 2, 4):
+        altered = signature[:-1] + "ABCDEFGHIJKLMNOPQRSTUVWXYZ234567"[last ^ spare_bit]
+        assert base64.b32decode(altered + "=") == base64.b32decode(signature + "=")
+        with pytest.raises(InvalidTicketCode):
+            verify_ticket_code(payload[: -len(signature)] + altered)
