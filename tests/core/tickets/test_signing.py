@@ -60,3 +60,14 @@ def test_signature_text_decodes_as_base32_and_spare_bits_are_refused():
         assert base64.b32decode(altered + "=") == base64.b32decode(signature + "=")
         with pytest.raises(InvalidTicketCode):
             verify_ticket_code(payload[: -len(signature)] + altered)
+
+
+def test_a_text_verified_under_one_key_is_not_remembered_under_the_next(settings):
+    """Verified texts are remembered per key: after QR_SIGNING_SECRET changes,
+    a text that verified (and is remembered) under the old key is refused."""
+    payload = sign_ticket(event_id=uuid.uuid4(), ticket_code="ABCD234567")
+    assert verify_ticket_code(payload).ticket_code == "ABCD234567"
+    assert verify_ticket_code(f" {payload.lower()}\n").ticket_code == "ABCD234567"
+    settings.QR_SIGNING_SECRET = "A" * 43 + "="
+    with pytest.raises(InvalidTicketCode):
+        verify_ticket_code(payload)
