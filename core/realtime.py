@@ -148,12 +148,28 @@ FOLDED_TYPES = COALESCED_TYPES | {SCAN_BATCH_TYPE}
 MAX_REFUSALS_PER_PUSH = 20
 
 
-def _fold(earlier: dict, later: dict) -> dict:
-    """The one message that stands for `earlier` then `later` (same group and type)."""
+def _fold(waiting: dict | None, later: dict) -> dict:
+    """The message a window holds once `later` is folded into what it held.
+
+    Refetch messages: the latest wins. Scan batches: the window's own copy
+    takes `later`'s scans at its end, in place (a copy per fold made a
+    burst's folding quadratic); the refusal cap is applied once, as it is
+    sent (`_sendable`), and keeps what capping at every fold kept.
+    """
     if later["type"] != SCAN_BATCH_TYPE:
-        return later  # refetch messages: the latest wins
-    omitted = earlier.get("omitted", 0) + later.get("omitted", 0)
-    return _scan_batch(later, earlier["scans"] + later["scans"], omitted=omitted)
+        return later
+    if waiting is None:
+        return {**later, "scans": list(later["scans"])}
+    waiting["scans"].extend(later["scans"])
+    waiting["omitted"] = waiting.get("omitted", 0) + later.get("omitted", 0)
+    return waiting
+
+
+def _sendable(message: dict) -> dict:
+    """A window's folded message as it is sent: scan batches capped."""
+    if message["type"] != SCAN_BATCH_TYPE:
+        return message
+    return _scan_batch(message, message["scans"], omitted=message.get("omitted", 0))
 
 
 def _scan_batch(message: dict, scans: list[dict], *, omitted: int = 0) -> dict:
@@ -195,8 +211,10 @@ class _Publisher:
         self._lock = threading.Lock()
         self._loop: asyncio.AbstractEventLoop | None = None
         self._pid: int | None = None
-        # (group, type) -> the message waiting for its window to close, or None.
+        # (group, type) -> the message waiting for its window to close, or
+        # None. Shared by callers, who fold into open windows, and the loop.
         self._windows: dict[tuple[str, str], tuple | None] = {}
+        self._windows_lock = threading.Lock()
         self._in_flight: set[asyncio.Task] = set()
 
     def _running_loop(self) -> asyncio.AbstractEventLoop:
@@ -208,6 +226,7 @@ class _Publisher:
                 ).start()
                 self._loop, self._pid = loop, os.getpid()
                 self._windows, self._in_flight = {}, set()
+                self._windows_lock = threading.Lock()
             return self._loop
 
     def flush(self, timeout: float = 2.0) -> None:
@@ -220,8 +239,12 @@ class _Publisher:
         if loop is None or self._pid != os.getpid() or not loop.is_running():
             return
 
+        def folded() -> bool:
+            with self._windows_lock:
+                return any(self._windows.values())
+
         async def drained() -> None:
-            while self._in_flight or any(self._windows.values()):
+            while self._in_flight or folded():
                 await asyncio.sleep(0.01)
 
         future = asyncio.run_coroutine_threadsafe(
@@ -238,7 +261,11 @@ class _Publisher:
         waited = []
         for group, message in sends:
             if window > 0 and message.get("type") in FOLDED_TYPES:
-                loop.call_soon_threadsafe(self._offer, layer, group, message, window)
+                key = (group, message["type"])
+                if not self._folded_into_open_window(key, layer, message):
+                    loop.call_soon_threadsafe(
+                        self._send_opening, key, layer, message, window
+                    )
             else:
                 waited.append((group, message))
         if not waited:
@@ -250,30 +277,40 @@ class _Publisher:
             future.cancel()
             raise
 
-    # The rest runs on the publisher's loop only, so needs no lock.
+    def _folded_into_open_window(self, key, layer, message: dict) -> bool:
+        """Fold `message` into its open window, in the caller's thread; False
+        when no window was open: it is opened, and the caller has it sent.
 
-    def _offer(self, layer, group: str, message: dict, window: float) -> None:
-        key = (group, message["type"])
-        if key in self._windows:
+        Waking the loop for every folded message (a scan) cost more than
+        the fold: the loop hears only of a window's first message.
+        """
+        with self._windows_lock:
+            if key not in self._windows:
+                self._windows[key] = None
+                return False
             waiting = self._windows[key]
-            if waiting is not None:
-                message = _fold(waiting[1], message)
-            self._windows[key] = (layer, message)
-            return
-        self._open_window(key, layer, message, window)
+            folded = _fold(waiting[1] if waiting is not None else None, message)
+            self._windows[key] = (layer, folded)
+            return True
 
-    def _open_window(self, key, layer, message: dict, window: float) -> None:
-        self._windows[key] = None
+    # The rest runs on the publisher's loop only.
+
+    def _send_opening(self, key, layer, message: dict, window: float) -> None:
+        """Send a window's first message now, and close the window in `window` s."""
         task = self._loop.create_task(_send_logged(layer, key[0], message))
         self._in_flight.add(task)
         task.add_done_callback(self._in_flight.discard)
         self._loop.call_later(window, self._close_window, key, window)
 
     def _close_window(self, key, window: float) -> None:
-        waiting = self._windows.pop(key, None)
+        """Send what was folded meanwhile, opening the next window with it."""
+        with self._windows_lock:
+            waiting = self._windows.pop(key, None)
+            if waiting is not None:
+                self._windows[key] = None
         if waiting is not None:
             layer, message = waiting
-            self._open_window(key, layer, message, window)
+            self._send_opening(key, layer, _sendable(message), window)
 
 
 async def _send_logged(layer, group: str, message: dict) -> None:

@@ -264,6 +264,29 @@ def test_a_flood_of_refusals_is_counted_but_never_hides_an_admit(monkeypatch, se
     assert trailing["omitted"] == (limit + 30 - 2) - limit
 
 
+def test_batches_folded_into_a_window_keep_their_omitted_counts(monkeypatch, settings):
+    """Batches of refusals (the scan log's writer) that were capped already:
+    a window's push counts what each left out, plus what its own cap drops,
+    and the window's copy is not the caller's batch."""
+    limit = realtime.MAX_REFUSALS_PER_PUSH
+    batches = [
+        [_scan(100 * b + n, "invalid") for n in range(limit + 5)] for b in range(3)
+    ]
+
+    def burst():
+        for scans in batches:
+            realtime.announce_scans("e1", scans=scans)
+
+    leading, trailing = _collect_door_pushes(monkeypatch, settings, burst)
+
+    assert leading["omitted"] == 5
+    assert [s["id"] for s in trailing["scans"]] == [
+        s["id"] for s in batches[2][5:]
+    ]  # the latest refusals
+    assert trailing["omitted"] == 5 + 5 + limit  # each batch's 5, then 20 of 40
+    assert [len(scans) for scans in batches] == [limit + 5] * 3
+
+
 def test_a_process_about_to_end_sends_what_it_folded(monkeypatch, settings):
     """The worker and commands exit right after their last change."""
     received = []
