@@ -38,6 +38,7 @@ from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.db import (
+    DEFAULT_DB_ALIAS,
     IntegrityError,
     OperationalError,
     connection,
@@ -252,13 +253,21 @@ def _read_ticket(ticket_code: str) -> dict | None:
     running it. Values go through the same converters as the ORM's (UUIDs
     and times on SQLite).
     """
-    sql, names, converters = _read_ticket_query(connection.alias)
+    db = _db()
+    sql, names, converters = _read_ticket_query(db.alias)
     with planned_cursor() as cursor:
         cursor.execute(sql, [ticket_code])
         found = cursor.fetchone()
     if found is None:
         return None
-    return dict(zip(names, convert_row(converters, found, connection), strict=True))
+    return dict(zip(names, convert_row(converters, found, db), strict=True))
+
+
+def _db():
+    """The default connection itself: each attribute read through the
+    `django.db.connection` proxy looks the connection up again (a few µs),
+    and a scan's parameters made dozens of them."""
+    return connections[DEFAULT_DB_ALIAS]
 
 
 @functools.cache
@@ -384,8 +393,9 @@ def _admit_by_code(
     another door claimed meanwhile can read as issued though not claimed.
     Raises IntegrityError on a repeated nonce, with nothing written.
     """
-    ops = connection.ops
-    event_id = Event._meta.pk.get_db_prep_value(event.pk, connection)
+    db = _db()
+    ops = db.ops
+    event_id = Event._meta.pk.get_db_prep_value(event.pk, db)
     params = [
         ticket_code,
         Ticket.Status.USED,
@@ -404,14 +414,14 @@ def _admit_by_code(
         if log_field.name == "detail":
             params += [log["detail"]["method"], log["detail"]["staff_name"]]
         else:
-            params.append(log_field.get_db_prep_save(log[log_field.name], connection))
-    _, names, converters = _read_ticket_query(connection.alias)
+            params.append(log_field.get_db_prep_save(log[log_field.name], db))
+    _, names, converters = _read_ticket_query(db.alias)
     with _savepoint_if_nested(), planned_cursor() as cursor:
         cursor.execute(sql, params)
         found = cursor.fetchone()
     if found is None:
         return None, None
-    values = convert_row(converters, found[:-1], connection)
+    values = convert_row(converters, found[:-1], db)
     return dict(zip(names, values, strict=True)), found[-1]
 
 
@@ -561,7 +571,7 @@ def _admit(
         "offline": offline,
         "at": at,
     }
-    admit_sql = _admit_by_code_query(connection.alias)
+    admit_sql = _admit_by_code_query(DEFAULT_DB_ALIAS)
     if admit_sql is not None and at >= checkin_opens_at(event):
         row, scan_id = _admit_by_code(
             admit_sql,
@@ -677,8 +687,8 @@ def _scan_log_columns(values: dict) -> tuple[list, list]:
     Values go through each field's own adaptation (UUIDs, JSON, aware
     times), so the row is what create() wrote.
     """
-    fields = _scan_log_fields()
-    return fields, [f.get_db_prep_save(values[f.name], connection) for f in fields]
+    fields, db = _scan_log_fields(), _db()
+    return fields, [f.get_db_prep_save(values[f.name], db) for f in fields]
 
 
 @functools.cache
@@ -808,7 +818,7 @@ def _savepoint_if_nested():
     In autocommit a failed INSERT leaves the connection usable as it is, and
     BEGIN/COMMIT would cost two round trips on every refused scan.
     """
-    return transaction.atomic() if connection.in_atomic_block else nullcontext()
+    return transaction.atomic() if _db().in_atomic_block else nullcontext()
 
 
 def _announce(event: Event, result: ScanResult, *, device_label: str, staff) -> None:
