@@ -19,6 +19,7 @@ from django.views.decorators.csrf import csrf_exempt
 from rest_framework import exceptions as drf_exceptions
 from rest_framework import serializers
 from rest_framework.authentication import CSRFCheck, SessionAuthentication
+from rest_framework.compat import LONG_SEPARATORS, SHORT_SEPARATORS
 from rest_framework.renderers import JSONRenderer
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -136,6 +137,14 @@ class ScanApi(DoorApiView):
 
 _AUTH_HEADER = DeviceTokenAuthentication().authenticate_header(None)
 _RENDERER = JSONRenderer()
+# _RENDERER's encoder and the body parser's decoder, made once: json.dumps
+# and json.loads with options build a new one per call.
+_ENCODER = _RENDERER.encoder_class(
+    ensure_ascii=_RENDERER.ensure_ascii,
+    allow_nan=not _RENDERER.strict,
+    separators=SHORT_SEPARATORS if _RENDERER.compact else LONG_SEPARATORS,
+)
+_DECODER = json.JSONDecoder(parse_constant=strict_constant)
 _SCAN_TEXT_FIELDS = (("nonce", 64), ("device", 200), ("method", 20))
 _scan_api = ScanApi.as_view()
 # What DRF's exception handling (core.api.exception_handler) turns into answers.
@@ -225,7 +234,7 @@ def _scan_input(request: HttpRequest) -> dict:
             # As DRF: the stream, unless something has read the body already.
             raw = request.body if request._read_started else request.read()
             text = raw.decode(request.encoding or settings.DEFAULT_CHARSET)
-            data = json.loads(text, parse_constant=strict_constant)
+            data = _parse_json(text)
         except ValueError as exc:
             raise drf_exceptions.ParseError(f"JSON parse error - {exc}") from exc
     fields = _plain_scan_fields(data)
@@ -270,10 +279,23 @@ def _plain_scan_fields(data) -> dict | None:
     return fields
 
 
+def _parse_json(text: str):
+    """json.loads(text, parse_constant=strict_constant), as DRF's JSONParser."""
+    if text.startswith("\ufeff"):  # json.loads words this error itself
+        return json.loads(text, parse_constant=strict_constant)
+    return _DECODER.decode(text)
+
+
+def _render_json(data: dict) -> bytes:
+    """The bytes `_RENDERER.render(data)` gives, without its per-call setup."""
+    text = _ENCODER.encode(data)
+    return text.replace("\u2028", "\\u2028").replace("\u2029", "\\u2029").encode()
+
+
 def _json_response(data: dict, *, status: int = 200) -> HttpResponse:
     """The bytes and headers ScanApi's Response would have had."""
     response = HttpResponse(
-        _RENDERER.render(data), status=status, content_type="application/json"
+        _render_json(data), status=status, content_type="application/json"
     )
     response["Allow"] = "POST, OPTIONS"
     return response

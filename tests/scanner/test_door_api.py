@@ -1,4 +1,5 @@
 import json
+import re
 from datetime import timedelta
 from types import SimpleNamespace
 
@@ -6,6 +7,7 @@ import pytest
 from django.test import Client
 from django.urls import reverse
 from django.utils import timezone
+from django.utils.translation import gettext_lazy
 
 from core.models import ScanLog, Ticket
 from core.services.checkin import redeem_ticket
@@ -364,6 +366,41 @@ def test_the_scan_fast_path_reads_a_body_as_the_serializer_does(extra):
 
     if fields is not None:
         assert serializer.is_valid() and fields == dict(serializer.validated_data)
+
+
+@pytest.mark.parametrize(
+    "data",
+    [
+        {"code": "ok", "message": "Admit Zoë · VIP", "admitted": True, "n": 1.5},
+        {"message": "line\u2028para\u2029end", "ticket": None, "info": {"a": []}},
+        {"message": gettext_lazy("Not a valid ticket."), "at": timezone.now()},
+    ],
+)
+def test_the_scan_fast_path_renders_as_drf_does(data):
+    """The scan's body is the bytes DRF's JSONRenderer would have made."""
+    from rest_framework.renderers import JSONRenderer
+
+    from scanner.api import _render_json
+
+    assert _render_json(data) == JSONRenderer().render(data)
+
+
+@pytest.mark.parametrize(
+    "text",
+    ['{"code": "T1", "n": [1, 2.5, null]}', "\ufeff{}", '{"n": NaN}', "{", ""],
+)
+def test_the_scan_fast_path_parses_as_json_loads_does(text):
+    from rest_framework.utils.json import strict_constant
+
+    from scanner.api import _parse_json
+
+    try:
+        expected = json.loads(text, parse_constant=strict_constant)
+    except ValueError as exc:
+        with pytest.raises(type(exc), match=re.escape(str(exc))):
+            _parse_json(text)
+    else:
+        assert _parse_json(text) == expected
 
 
 def test_other_shapes_of_scan_request_get_the_answers_they_always_had(ticket):
