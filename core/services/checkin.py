@@ -180,9 +180,12 @@ def staff_display_name(user) -> str:
 
 def _local_time_text(event: Event, at: datetime, *, now: datetime) -> str:
     """`21:14` today, `Fri 12 Jan 21:14` on another day, in the event's zone."""
-    local = timezone.localtime(at, event.tz)
-    if local.date() == timezone.localtime(now, event.tz).date():
-        return date_format(local, "H:i")
+    zone = event.tz
+    local = timezone.localtime(at, zone)
+    if local.date() == timezone.localtime(now, zone).date():
+        # date_format(local, "H:i"): digits only, so no locale's formats to
+        # look up (that lookup was most of a repeat's refusal message).
+        return f"{local.hour:02d}:{local.minute:02d}"
     return date_format(local, "D j M H:i")
 
 

@@ -742,3 +742,23 @@ def test_the_one_statement_admit_logs_what_the_two_statement_one_does(
         "Door 2",
         staff.pk,
     )
+
+
+@pytest.mark.parametrize(("hour", "minute"), [(0, 5), (9, 7), (12, 0), (23, 59)])
+def test_a_time_earlier_today_reads_as_date_format_would_write_it(hour, minute):
+    """The message's `21:14` is written without date_format: same text."""
+    import zoneinfo
+    from datetime import datetime
+    from types import SimpleNamespace
+
+    from django.utils.formats import date_format
+
+    from core.services.checkin import _local_time_text
+
+    zone = zoneinfo.ZoneInfo("America/St_Johns")  # a half-hour offset
+    at = datetime(2026, 3, 8, hour, minute, 30, tzinfo=zone)
+    event = SimpleNamespace(tz=zone)
+
+    text = _local_time_text(event, at, now=at)
+
+    assert text == date_format(timezone.localtime(at, zone), "H:i")
