@@ -63,7 +63,7 @@ from core.exceptions import (
     WrongEvent,
 )
 from core.models import CheckInTally, Event, ScanLog, Ticket, TicketType
-from core.rows import column_converters, convert_row, planned_cursor, rows_where
+from core.rows import column_converters, convert_row, planned_cursor
 from core.services import scan_log_writer as log_later
 from core.services.counters import count_check_ins
 from core.tickets.signing import (
@@ -248,12 +248,35 @@ _TICKET_FIELDS = (
 )
 
 
+@functools.cache
+def _scanner_fields() -> tuple[str, ...]:
+    """The fields of the user who admitted a ticket that are read with it, in
+    the model's field order: what staff_display_name reads of Django's User
+    (get_full_name, get_username), so a repeat's "by Sam" costs no query."""
+    from django.contrib.auth import get_user_model
+
+    meta = get_user_model()._meta
+    wanted = {
+        meta.pk.attname,
+        get_user_model().USERNAME_FIELD,
+        "first_name",
+        "last_name",
+    }
+    return tuple(f.attname for f in meta.concrete_fields if f.attname in wanted)
+
+
+def _ticket_fields() -> tuple[str, ...]:
+    """The ORM lookups of the ticket row: its fields, its type's name, and
+    the name fields of the user who admitted it (`scanned_by__...`)."""
+    return _TICKET_FIELDS + tuple(f"scanned_by__{name}" for name in _scanner_fields())
+
+
 def _read_ticket(ticket_code: str) -> dict | None:
     """The ticket row (with its type's name) that an admit or refusal needs.
 
-    What `.values(*_TICKET_FIELDS)` gave, in plain SQL: every scan of a
-    real ticket reads it, and the ORM spent more compiling the join than
-    running it. Values go through the same converters as the ORM's (UUIDs
+    What `.values(*_ticket_fields())` gave, in plain SQL: every scan of a
+    real ticket reads it, and the ORM spent more compiling the joins than
+    running them. Values go through the same converters as the ORM's (UUIDs
     and times on SQLite).
     """
     db = _db()
@@ -290,13 +313,27 @@ def _read_ticket_query(alias: str) -> tuple[str, list, list]:
     cols.append(
         ("ticket_type__name", TicketType._meta.get_field("name").get_col(type_table))
     )
+    user_meta = Ticket._meta.get_field("scanned_by").related_model._meta
+    user_table = user_meta.db_table
+    cols += [
+        (f"scanned_by__{name}", user_meta.get_field(name).get_col(user_table))
+        for name in _scanner_fields()
+    ]
     quote = db.ops.quote_name
+    # Aliased as their lookups: the user's `id` must not clash with the
+    # ticket's where the admit reads this row as a WITH query.
     sql = (
         "SELECT "
-        + ", ".join(f"{quote(col.alias)}.{quote(col.target.column)}" for _, col in cols)
+        + ", ".join(
+            f"{quote(col.alias)}.{quote(col.target.column)} AS {quote(name)}"
+            for name, col in cols
+        )
         + f" FROM {quote(ticket_table)} INNER JOIN {quote(type_table)}"
         f" ON {quote(type_table)}.{quote(TicketType._meta.pk.column)}"
         f" = {quote(ticket_table)}.{quote(_ticket_field('ticket_type_id').column)}"
+        f" LEFT OUTER JOIN {quote(user_table)}"
+        f" ON {quote(user_table)}.{quote(user_meta.pk.column)}"
+        f" = {quote(ticket_table)}.{quote(_ticket_field('scanned_by_id').column)}"
         f" WHERE {quote(ticket_table)}.{quote(_ticket_field('code').column)} = %s"
     )
     names = [name for name, _ in cols]
@@ -446,10 +483,11 @@ def _admit_by_code_query(alias: str) -> str | None:
     tally_event_type = CheckInTally._meta.get_field("event").db_type(db)
     summary = (
         "jsonb_build_object('code', t.code, 'guest_name', t.guest_name,"
-        " 'ticket_type', t.name, 'ticket_type_id', t.ticket_type_id)"
+        " 'ticket_type', t.ticket_type__name, 'ticket_type_id', t.ticket_type_id)"
     )
     message = (
-        "'Admit ' || COALESCE(NULLIF(t.guest_name, ''), 'Guest') || ' · ' || t.name"
+        "'Admit ' || COALESCE(NULLIF(t.guest_name, ''), 'Guest') || ' · '"
+        " || t.ticket_type__name"
     )
     detail = (
         f"jsonb_build_object('message', {message}, 'verdict', 'admit',"
@@ -497,16 +535,7 @@ def _ticket_summary(row: dict) -> dict:
 def _already_used(event: Event, row: dict, *, now: datetime) -> AlreadyUsed:
     """'Already used at 21:14 at Door 2 by Sam', from the ticket row."""
     used_at = row["scanned_at"]
-    used_by = ""
-    if row["scanned_by_id"]:
-        from django.contrib.auth import get_user_model
-
-        # Planned once per connection: every repeat at a staffed door asks.
-        user_model = get_user_model()
-        users = rows_where(
-            user_model, **{user_model._meta.pk.name: row["scanned_by_id"]}
-        )
-        used_by = staff_display_name(users[0] if users else None)
+    used_by = staff_display_name(_scanner(row)) if row["scanned_by_id"] else ""
     when = _local_time_text(event, used_at, now=now) if used_at else ""
     parts = ["Already used"]
     if when:
@@ -522,6 +551,19 @@ def _already_used(event: Event, row: dict, *, now: datetime) -> AlreadyUsed:
         used_device=row["scanned_device"],
         used_by=used_by,
     )
+
+
+def _scanner(row: dict):
+    """The user who admitted the ticket, from the row's `scanned_by__` fields
+    (the others deferred), or None if the user is gone."""
+    from django.contrib.auth import get_user_model
+
+    user_model = get_user_model()
+    if row[f"scanned_by__{user_model._meta.pk.attname}"] is None:  # deleted since
+        return None
+    names = _scanner_fields()
+    values = [row[f"scanned_by__{name}"] for name in names]
+    return user_model.from_db(DEFAULT_DB_ALIAS, list(names), values)
 
 
 def _refusal_for(event: Event, row: dict | None, *, at: datetime, now: datetime):

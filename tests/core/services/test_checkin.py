@@ -15,6 +15,7 @@ from core.services.checkin import (
     OfflineAdmit,
     code_digest,
     redeem_ticket,
+    staff_display_name,
     sync_offline_admits,
     undo_admit,
 )
@@ -223,14 +224,15 @@ def _statements(queries) -> list[str]:
 def test_the_hot_path_is_few_statements(ticket, door):
     """An admit: a read, then claim, two counters and log (on Postgres all in
     one statement). A repeat: the read and its log row (on Postgres the read
-    is the admit's statement, which claims nothing). A forgery: its log row."""
+    is the admit's statement, which claims nothing); the read brings the name
+    of who admitted it, for "by Sam". A forgery: its log row."""
     forged = ticket.qr_payload[:-2] + ("AA" if ticket.qr_payload[-2:] != "AA" else "BB")
     event = ticket.event
 
     with CaptureQueriesContext(connection) as admit:
-        redeem_ticket(event=event, text=ticket.qr_payload, nonce="h-1")
+        redeem_ticket(event=event, text=ticket.qr_payload, nonce="h-1", staff=door)
     with CaptureQueriesContext(connection) as repeat:
-        redeem_ticket(event=event, text=ticket.qr_payload, nonce="h-2")
+        used = redeem_ticket(event=event, text=ticket.qr_payload, nonce="h-2")
     with CaptureQueriesContext(connection) as forgery:
         redeem_ticket(event=event, text=forged, nonce="h-3")
 
@@ -241,6 +243,7 @@ def test_the_hot_path_is_few_statements(ticket, door):
         assert _statements(admit) == ["SELECT", "UPDATE", "INSERT", "INSERT"]
         assert _statements(repeat) == ["SELECT", "INSERT"]
     assert _statements(forgery) == ["INSERT"]
+    assert used.info["used_by"] == staff_display_name(door) != ""
 
 
 def test_each_answer_is_what_its_log_row_says(ticket, door):
@@ -279,7 +282,7 @@ def test_the_ticket_read_for_a_refusal_is_what_the_orm_reads(ticket, door, vip):
 
     for code in (ticket.code, other.code, "NOSUCHCODE"):
         expected = (
-            Ticket.objects.filter(code=code).values(*checkin._TICKET_FIELDS).first()
+            Ticket.objects.filter(code=code).values(*checkin._ticket_fields()).first()
         )
         assert checkin._read_ticket(code) == expected
     assert checkin._read_ticket(ticket.code)["scanned_by_id"] == door.pk
