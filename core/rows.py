@@ -330,6 +330,10 @@ def _json_value(value):
         return value.isoformat()
     if isinstance(value, uuid.UUID | decimal.Decimal):
         return str(value)
+    from psycopg.types.json import Jsonb  # rows for Postgres functions only
+
+    if isinstance(value, Jsonb):  # a JSONField's value, adapted for psycopg
+        return value.obj
     raise TypeError(f"No JSON form for {type(value).__name__}")
 
 

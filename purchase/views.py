@@ -394,6 +394,7 @@ def simulated_pay(request: HttpRequest, token: str) -> HttpResponse:
             provider_reference=simulated_reference(order),
             amount=order.total,
             currency=order.currency,
+            order=order,
         )
         return see_other(reverse("purchase:checkout_return", args=[order.token]))
     context = {"order": order, "event": order.event, "view": order_view(order)}

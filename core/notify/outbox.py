@@ -6,6 +6,29 @@ from core.models import Event, Order, OutboundMessage
 from core.rows import insert_row
 
 
+def new_message(
+    channel: str,
+    *,
+    kind: str,
+    to: str,
+    order: Order | None = None,
+    event: Event | None = None,
+    context: dict | None = None,
+) -> OutboundMessage:
+    """The unsaved row queue_email or queue_sms writes: for a caller that
+    writes it together with others (core.services.fulfilment)."""
+    return OutboundMessage(
+        channel=channel,
+        kind=kind,
+        to=to,
+        order=order,
+        # The id, not the object: no query to load the order's event.
+        event_id=event.id if event else (order.event_id if order else None),
+        context=context or {},
+        next_attempt_at=timezone.now(),
+    )
+
+
 def _queue(
     channel: str,
     *,
@@ -17,15 +40,8 @@ def _queue(
 ) -> OutboundMessage:
     # Written by hand, planned once per connection: every sale queues one.
     return insert_row(
-        OutboundMessage(
-            channel=channel,
-            kind=kind,
-            to=to,
-            order=order,
-            # The id, not the object: no query to load the order's event.
-            event_id=event.id if event else (order.event_id if order else None),
-            context=context or {},
-            next_attempt_at=timezone.now(),
+        new_message(
+            channel, kind=kind, to=to, order=order, event=event, context=context
         )
     )
 

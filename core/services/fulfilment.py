@@ -1,17 +1,26 @@
 """Turning a paid order into tickets, exactly once."""
 
+import json
 from collections import Counter
 from dataclasses import dataclass
 from decimal import Decimal
 
-from django.db import transaction
+from django.db import OperationalError, connection, transaction
 from django.utils import timezone
 
 from core import realtime
-from core.models import Order, OrderLine, Payment, Ticket
-from core.notify.outbox import queue_email, queue_sms
+from core.exceptions import OrderBusy
+from core.models import Order, OrderLine, OutboundMessage, Payment, Ticket
+from core.notify.outbox import new_message
 from core.queries.availability import compute_availability, held_by_type
-from core.rows import insert_row_if_new, insert_rows, rows_where, update_row
+from core.rows import (
+    insert_row_if_new,
+    insert_rows,
+    planned_cursor,
+    rows_as_json,
+    rows_where,
+    update_row,
+)
 from core.services.counters import move_counters
 from core.services.locks import lock_event_and_types, lock_order
 from core.services.waitlist import mark_claimed
@@ -37,8 +46,8 @@ def _seats_still_free(order: Order, now) -> bool:
     return all(line.quantity <= free.get(line.ticket_type_id, 0) for line in lines)
 
 
-def _issue_tickets(order: Order) -> list:
-    lines = rows_where(OrderLine, order=order.pk, order_by="ticket_type")
+def _new_tickets(order: Order, lines: list[OrderLine]) -> list[Ticket]:
+    """One signed ticket per seat of each line, not written yet."""
     tickets = []
     for line in lines:
         for _ in range(line.quantity):
@@ -55,7 +64,12 @@ def _issue_tickets(order: Order) -> list:
                 event_id=order.event_id, ticket_code=ticket.code
             )
             tickets.append(ticket)
-    insert_rows(tickets)
+    return tickets
+
+
+def _issue_tickets(order: Order) -> list:
+    lines = rows_where(OrderLine, order=order.pk, order_by="ticket_type")
+    insert_rows(_new_tickets(order, lines))
     return lines
 
 
@@ -78,17 +92,33 @@ def _mark_refund_due(payment: Payment) -> None:
     payment.save(update_fields=["status", "updated_at"])
 
 
-def queue_order_messages(order: Order) -> None:
-    """Confirmation email, and an SMS when a phone was given (sent by the worker)."""
-    queue_email(kind="order_confirmation", to=order.customer_email, order=order)
+def order_messages(order: Order) -> list[OutboundMessage]:
+    """Confirmation email, and an SMS when a phone was given, not written yet."""
+    messages = [
+        new_message(
+            OutboundMessage.Channel.EMAIL,
+            kind="order_confirmation",
+            to=order.customer_email,
+            order=order,
+        )
+    ]
     if order.customer_phone:
-        queue_sms(kind="order_tickets_link", to=order.customer_phone, order=order)
+        messages.append(
+            new_message(
+                OutboundMessage.Channel.SMS,
+                kind="order_tickets_link",
+                to=order.customer_phone,
+                order=order,
+            )
+        )
+    return messages
 
 
-# No savepoint inside a caller's transaction (a Stripe webhook's): its
-# RELEASE would be one more round trip after the counters, with the event's
-# lock held. No caller catches an error from here and carries on.
-@transaction.atomic(savepoint=False)
+def queue_order_messages(order: Order) -> None:
+    """Queue the order's messages (sent by the worker), in one statement."""
+    insert_rows(order_messages(order))
+
+
 def fulfil_order(
     *,
     order_id,
@@ -99,6 +129,7 @@ def fulfil_order(
     provider_event_id: str = "",
     nowait: bool = False,
     now=None,
+    order: Order | None = None,
 ) -> FulfilmentResult:
     """Record a successful payment and issue the order's tickets exactly once.
 
@@ -109,8 +140,152 @@ def fulfil_order(
     the payment is recorded as `refund_due` and `needs_refund` is returned
     (core.services.payments refunds it and tells the customer).
     Queues the confirmation messages and broadcasts after commit.
+
+    On Postgres an order that still holds its seats is paid in one statement
+    (core_fulfil_order, ADR 14), its own transaction when the caller has
+    none; every other case takes the locks from here. `order`, the caller's
+    read of it (without a lock), spares reading it again; it is checked
+    under the lock, and becomes the result's order.
     """
     now = now or timezone.now()
+    if connection.vendor == "postgresql":
+        result = _fulfil_in_database(
+            order=order if order is not None and order.pk == order_id else None,
+            order_id=order_id,
+            provider=provider,
+            provider_reference=provider_reference,
+            amount=amount,
+            currency=currency,
+            provider_event_id=provider_event_id,
+            nowait=nowait,
+            now=now,
+        )
+        if result is not None:
+            return result
+    return _fulfil_under_locks(
+        order_id=order_id,
+        provider=provider,
+        provider_reference=provider_reference,
+        amount=amount,
+        currency=currency,
+        provider_event_id=provider_event_id,
+        nowait=nowait,
+        now=now,
+    )
+
+
+def _fulfil_in_database(
+    *,
+    order: Order | None,
+    order_id,
+    provider: str,
+    provider_reference: str,
+    amount: Decimal,
+    currency: str,
+    provider_event_id: str,
+    nowait: bool,
+    now,
+) -> FulfilmentResult | None:
+    """Pay an order that holds its seats in one statement, or None when that
+    statement wrote nothing and the Python path must judge.
+
+    Every row is built here, from the order and its lines read without a
+    lock: the tickets signed, the payment, the messages. core_fulfil_order
+    locks the order and writes them only if it still holds its seats, with
+    the contact and lines they were built from, and the payment is new;
+    then it moves the counters, event first. Postgres holds the order's lock
+    while that one statement runs, and the event's from the counters to the
+    commit, not across round trips that wait for this thread's turn on the
+    CPU. A waitlist offer (its entry is marked claimed) and a lapsed hold go
+    the Python path straight away.
+    """
+    if order is None:
+        found = rows_where(Order, id=order_id)
+        if not found:
+            return None
+        order = found[0]
+    if order.source == Order.Source.WAITLIST or not order.holds_seats(now):
+        return None
+    lines = rows_where(OrderLine, order=order.pk, order_by="ticket_type")
+    payment = Payment(
+        order=order,
+        provider=provider,
+        provider_reference=provider_reference,
+        amount=amount,
+        currency=currency.lower(),
+        status=Payment.Status.SUCCEEDED,
+        provider_event_id=provider_event_id,
+    )
+    intent = (
+        provider_reference
+        if provider == Payment.Provider.STRIPE and provider_reference.startswith("pi_")
+        else None
+    )
+    seen = {
+        "customer_name": order.customer_name,
+        "customer_email": order.customer_email,
+        "customer_phone": order.customer_phone,
+        "lines": {
+            str(line.ticket_type_id): [line.quantity, str(line.unit_price)]
+            for line in lines
+        },
+    }
+    updated_at = timezone.now()
+    try:
+        with planned_cursor() as cursor:
+            cursor.execute(
+                "SELECT core_fulfil_order(%s, %s, %s, %s::jsonb,"
+                " (%s::jsonb) -> 0, %s::jsonb, %s::jsonb, %s::jsonb)",
+                [
+                    order.pk,
+                    now,
+                    nowait,
+                    json.dumps(seen),
+                    rows_as_json([payment]),
+                    rows_as_json(_new_tickets(order, lines)),
+                    rows_as_json(order_messages(order)),
+                    json.dumps(
+                        {
+                            "updated_at": updated_at.isoformat(),
+                            "stripe_payment_intent_id": intent,
+                        }
+                    ),
+                ],
+            )
+            (outcome,) = cursor.fetchone()
+    except OperationalError as exc:
+        if nowait and getattr(exc.__cause__, "sqlstate", None) == "55P03":
+            raise OrderBusy() from exc  # lock_not_available
+        raise
+    if outcome != "issued":
+        return None
+    order.status = Order.Status.PAID
+    order.paid_at = now
+    order.hold_expires_at = None
+    order.updated_at = updated_at
+    if intent and not order.stripe_payment_intent_id:
+        order.stripe_payment_intent_id = intent
+    realtime.announce_availability_changed(order.event_id, reason="sale")
+    return FulfilmentResult(order=order, issued=True)
+
+
+# No savepoint inside a caller's transaction (a Stripe webhook's): its
+# RELEASE would be one more round trip after the counters, with the event's
+# lock held. No caller catches an error from here and carries on.
+@transaction.atomic(savepoint=False)
+def _fulfil_under_locks(
+    *,
+    order_id,
+    provider: str,
+    provider_reference: str,
+    amount: Decimal,
+    currency: str,
+    provider_event_id: str,
+    nowait: bool,
+    now,
+) -> FulfilmentResult:
+    """fulfil_order from Python, every case: SQLite, and on Postgres what
+    core_fulfil_order declines."""
     order = lock_order(order_id, nowait=nowait)
     # Recorded unless this payment is already (a repeat: a retried webhook, the
     # return page racing it), in one statement; the first record is then read.

@@ -122,6 +122,7 @@ def confirm_payment(
     provider_event_id: str = "",
     nowait: bool = False,
     now: datetime | None = None,
+    order: Order | None = None,
 ) -> FulfilmentResult:
     """A provider says an order is paid: issue its tickets once, or refund.
 
@@ -130,7 +131,8 @@ def confirm_payment(
     records the payment intent on the order. A payment that cannot be kept (seats
     gone after the hold lapsed, or the order already settled) is refunded
     right after commit; if that fails the worker's sweep retries it, and the
-    customer is emailed why once it is done.
+    customer is emailed why once it is done. `order`, the caller's read of
+    it, spares fulfil_order reading it again.
     """
     result = fulfil_order(
         order_id=order_id,
@@ -141,6 +143,7 @@ def confirm_payment(
         provider_event_id=provider_event_id,
         nowait=nowait,
         now=now,
+        order=order,
     )
     if result.needs_refund:
         payment_id = Payment.objects.get(

@@ -3,7 +3,7 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
-from core.models import Order, OutboundMessage, Ticket
+from core.models import Order, OutboundMessage, Payment, Ticket
 from core.services.checkout import place_order
 from core.services.fulfilment import fulfil_order
 from core.tickets.signing import verify_ticket_code
@@ -111,3 +111,120 @@ def test_lock_order_gives_the_orders_row_as_the_orm_would():
     fields = [f.attname for f in Order._meta.concrete_fields]
     assert [getattr(locked, f) for f in fields] == [getattr(orm, f) for f in fields]
     assert not locked._state.adding
+
+
+def _issued_rows(order) -> dict:
+    """What paying `order` wrote, without what differs between any two orders."""
+    own = {"id", "code", "token", "qr_payload", "order_id", "provider_reference"}
+
+    def values(obj) -> dict:
+        return {
+            f.attname: getattr(obj, f.attname)
+            for f in type(obj)._meta.concrete_fields
+            if f.attname not in own and not f.attname.endswith("_at")
+        }
+
+    order.refresh_from_db()
+    return {
+        "order": {
+            k: v
+            for k, v in values(order).items()
+            if k not in ("customer_name", "stripe_payment_intent_id")
+        },
+        "times": (order.paid_at, order.hold_expires_at),
+        "payments": [values(p) for p in order.payments.all()],
+        "tickets": sorted(
+            str({k: v for k, v in values(t).items() if not k.startswith("guest_name")})
+            for t in order.tickets.all()
+        ),
+        "messages": [
+            values(m)
+            for m in OutboundMessage.objects.filter(order=order).order_by("id")
+        ],
+    }
+
+
+def test_the_one_statement_writes_what_the_locks_path_writes(postgres, monkeypatch):
+    """core_fulfil_order (ADR 14) against the Python path, row for row."""
+    from core.services import fulfilment
+
+    first_type = TicketTypeFactory(capacity=10, price="12.50")
+    second_type = TicketTypeFactory(event=first_type.event, capacity=10, price="3.00")
+    now = timezone.now()
+
+    def hold_and_pay(name: str):
+        order = place_order(
+            event_id=first_type.event_id,
+            quantities={first_type.id: 2, second_type.id: 1},
+            customer_name=name,
+            customer_email="ana@example.com",
+            customer_phone="+34600000000",
+            now=now,
+        )
+        result = fulfil_order(
+            order_id=order.id,
+            provider="stripe",
+            provider_reference=f"pi_{name}",
+            amount=order.total,
+            currency="EUR",
+            provider_event_id="evt_1",
+            now=now,
+        )
+        assert result.issued and result.order.status == Order.Status.PAID
+        return order
+
+    in_database = hold_and_pay("Ana")
+    monkeypatch.setattr(fulfilment, "_fulfil_in_database", lambda **kwargs: None)
+    in_python = hold_and_pay("Ben")
+    database_rows, python_rows = _issued_rows(in_database), _issued_rows(in_python)
+    assert database_rows == python_rows
+    assert in_database.stripe_payment_intent_id == "pi_Ana"
+    assert len(database_rows["tickets"]) == 3 and len(database_rows["messages"]) == 2
+    for ticket in in_database.tickets.all():
+        assert verify_ticket_code(ticket.qr_payload).ticket_code == ticket.code
+    first_type.refresh_from_db()
+    second_type.refresh_from_db()
+    assert (first_type.sold_count, second_type.sold_count) == (4, 2)
+    first_type.event.refresh_from_db()
+    assert first_type.event.sold_count == 6
+
+
+def test_an_order_changed_since_it_was_read_is_paid_as_it_is_now(ticket_type):
+    """The caller's read of the order builds the rows; under the lock it must
+    still be the order's, or the tickets are built again from the row."""
+    order = _hold(ticket_type, 2)
+    Order.objects.filter(pk=order.pk).update(customer_email="new@example.com")
+    result = fulfil_order(
+        order_id=order.id,
+        provider="simulated",
+        provider_reference="pay_1",
+        amount=order.total,
+        currency=order.currency,
+        order=order,  # as read before the change
+    )
+    assert result.issued
+    assert {t.guest_email for t in order.tickets.all()} == {"new@example.com"}
+    assert OutboundMessage.objects.get(order=order).to == "new@example.com"
+    ticket_type.refresh_from_db()
+    assert ticket_type.sold_count == 2
+
+
+def test_a_payment_recorded_already_issues_nothing_from_the_one_statement(
+    ticket_type,
+):
+    """A payment turned away before (refunded) must not issue when it comes
+    again for an order that is still pending."""
+    order = _hold(ticket_type, 1)
+    Payment.objects.create(
+        order=order,
+        provider="simulated",
+        provider_reference="pay_1",
+        amount=order.total,
+        currency=order.currency.lower(),
+        status=Payment.Status.REFUNDED,
+    )
+    result = _pay(order, "pay_1")
+    assert not result.issued and not result.needs_refund
+    assert order.tickets.count() == 0
+    order.refresh_from_db()
+    assert order.status == Order.Status.PENDING
