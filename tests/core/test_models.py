@@ -190,3 +190,18 @@ def test_the_migration_folds_the_names_of_tickets_sold_before_it(ticket_type):
 
     assert {t.guest_name_folded for t in named.all()} == {"søren ærø-nandu"}
     assert Ticket.objects.get(pk=unnamed.pk).guest_name_folded == ""
+
+
+def test_public_codes_draw_every_character_of_the_alphabet_evenly():
+    """One random byte per character: 256 is a multiple of the alphabet's
+    length, so no character is likelier than another."""
+    from collections import Counter
+
+    from core.models.orders import CODE_ALPHABET, new_public_code
+
+    codes = [new_public_code(10) for _ in range(3200)]
+    assert {len(code) for code in codes} == {10} and len(set(codes)) == 3200
+    counts = Counter("".join(codes))
+    assert set(counts) == set(CODE_ALPHABET)
+    # 1000 expected each; 6 standard deviations either side.
+    assert all(800 < n < 1200 for n in counts.values()), counts
