@@ -28,7 +28,12 @@ from core.exceptions import (
 )
 from core.models import Order, Payment, Ticket
 from core.notify.ics import event_ics
-from core.queries.orders import order_by_token, order_view, ticket_by_token
+from core.queries.orders import (
+    order_and_lines_by_token,
+    order_by_token,
+    order_view,
+    ticket_by_token,
+)
 from core.queries.snapshots import (
     checkout_event_snapshot,
     public_event_cards,
@@ -382,7 +387,14 @@ def simulated_pay(request: HttpRequest, token: str) -> HttpResponse:
     """The simulated provider's test page; it does not exist when Stripe is on."""
     if settings.PAYMENT_PROVIDER != "simulated":
         raise Http404("No test payments here")
-    order = _order_or_404(token)
+    if request.method == "POST":
+        # Paying needs the lines too: read with the order, in one statement.
+        found = order_and_lines_by_token(token)
+        if found is None:
+            raise Http404("No such order")
+        order, lines = found
+    else:
+        order = _order_or_404(token)
     if order.status != Order.Status.PENDING:
         return redirect("purchase:order", token=order.token)
     if request.method == "POST":
@@ -395,6 +407,7 @@ def simulated_pay(request: HttpRequest, token: str) -> HttpResponse:
             amount=order.total,
             currency=order.currency,
             order=order,
+            lines=lines,
         )
         return see_other(reverse("purchase:checkout_return", args=[order.token]))
     context = {"order": order, "event": order.event, "view": order_view(order)}

@@ -130,6 +130,7 @@ def fulfil_order(
     nowait: bool = False,
     now=None,
     order: Order | None = None,
+    lines: list[OrderLine] | None = None,
 ) -> FulfilmentResult:
     """Record a successful payment and issue the order's tickets exactly once.
 
@@ -143,14 +144,17 @@ def fulfil_order(
 
     On Postgres an order that still holds its seats is paid in one statement
     (core_fulfil_order, ADR 14), its own transaction when the caller has
-    none; every other case takes the locks from here. `order`, the caller's
-    read of it (without a lock), spares reading it again; it is checked
-    under the lock, and becomes the result's order.
+    none; every other case takes the locks from here. `order` and its
+    `lines`, the caller's read of them (without a lock), spare reading them
+    again; they are checked under the lock, and `order` becomes the result's.
     """
     now = now or timezone.now()
     if connection.vendor == "postgresql":
+        if order is None or order.pk != order_id:
+            order, lines = None, None
         result = _fulfil_in_database(
-            order=order if order is not None and order.pk == order_id else None,
+            order=order,
+            lines=lines,
             order_id=order_id,
             provider=provider,
             provider_reference=provider_reference,
@@ -177,6 +181,7 @@ def fulfil_order(
 def _fulfil_in_database(
     *,
     order: Order | None,
+    lines: list[OrderLine] | None,
     order_id,
     provider: str,
     provider_reference: str,
@@ -206,7 +211,8 @@ def _fulfil_in_database(
         order = found[0]
     if order.source == Order.Source.WAITLIST or not order.holds_seats(now):
         return None
-    lines = rows_where(OrderLine, order=order.pk, order_by="ticket_type")
+    if lines is None:
+        lines = rows_where(OrderLine, order=order.pk, order_by="ticket_type")
     payment = Payment(
         order=order,
         provider=provider,

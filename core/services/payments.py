@@ -21,7 +21,7 @@ from core.exceptions import (
     PaymentRefused,
     PaymentUnavailable,
 )
-from core.models import Order, Payment, ProviderEvent, Refund
+from core.models import Order, OrderLine, Payment, ProviderEvent, Refund
 from core.notify.outbox import queue_email
 from core.payments import get_provider
 from core.payments.money import from_minor_units
@@ -123,6 +123,7 @@ def confirm_payment(
     nowait: bool = False,
     now: datetime | None = None,
     order: Order | None = None,
+    lines: list[OrderLine] | None = None,
 ) -> FulfilmentResult:
     """A provider says an order is paid: issue its tickets once, or refund.
 
@@ -131,8 +132,8 @@ def confirm_payment(
     records the payment intent on the order. A payment that cannot be kept (seats
     gone after the hold lapsed, or the order already settled) is refunded
     right after commit; if that fails the worker's sweep retries it, and the
-    customer is emailed why once it is done. `order`, the caller's read of
-    it, spares fulfil_order reading it again.
+    customer is emailed why once it is done. `order` and its `lines`, the
+    caller's read of them, spare fulfil_order reading them again.
     """
     result = fulfil_order(
         order_id=order_id,
@@ -144,6 +145,7 @@ def confirm_payment(
         nowait=nowait,
         now=now,
         order=order,
+        lines=lines,
     )
     if result.needs_refund:
         payment_id = Payment.objects.get(
