@@ -92,28 +92,23 @@ def _order_by_token_query(alias: str) -> tuple:
 
 
 def order_and_lines_by_token(token: str) -> tuple[Order, list[OrderLine]] | None:
-    """order_by_token, with the order's lines by ticket type, in one statement:
-    what paying an order reads (the simulated payment page's POST)."""
+    """The order holding this token and its lines by ticket type, in one
+    statement: what paying an order reads (the simulated payment page's
+    POST). Not its event, which paying does not need: read on use."""
     if not token or len(token) > 64:
         return None
-    sql, order_columns, event_columns, line_columns = _order_and_lines_query(
-        connection.alias
-    )
+    sql, order_columns, line_columns = _order_and_lines_query(connection.alias)
     with planned_cursor() as cursor:
         cursor.execute(sql, [token])
         rows = cursor.fetchall()
     if not rows:
         return None
-    alias = connection.alias
-    order_width, event_width = len(order_columns), len(event_columns)
-    order = order_columns.instance(rows[0][:order_width], alias)
-    order.event = event_columns.instance(
-        rows[0][order_width : order_width + event_width], alias
-    )
+    alias, width = connection.alias, len(order_columns)
+    order = order_columns.instance(rows[0][:width], alias)
     lines = [
-        line_columns.instance(row[order_width + event_width :], alias)
+        line_columns.instance(row[width:], alias)
         for row in rows
-        if row[order_width + event_width] is not None  # LEFT JOIN: no lines
+        if row[width] is not None  # LEFT JOIN: no lines
     ]
     return order, lines
 
@@ -122,23 +117,19 @@ def order_and_lines_by_token(token: str) -> tuple[Order, list[OrderLine]] | None
 def _order_and_lines_query(alias: str) -> tuple:
     quote = connections[alias].ops.quote_name
     order_columns = model_columns(Order, alias)
-    event_columns = model_columns(Event, alias)
     line_columns = model_columns(OrderLine, alias)
-    order_table, event_table = quote(Order._meta.db_table), quote(Event._meta.db_table)
+    order_table = quote(Order._meta.db_table)
     line_table = quote(OrderLine._meta.db_table)
-    order_key = f"{order_table}.{quote(Order._meta.pk.column)}"
-    event_fk = quote(Order._meta.get_field("event").column)
     line_fk = quote(OrderLine._meta.get_field("order").column)
     line_type = quote(OrderLine._meta.get_field("ticket_type").column)
     sql = (
-        f"SELECT {order_columns.select}, {event_columns.select}, {line_columns.select}"
-        f" FROM {order_table} INNER JOIN {event_table}"
-        f" ON {event_table}.{quote(Event._meta.pk.column)} = {order_table}.{event_fk}"
-        f" LEFT JOIN {line_table} ON {line_table}.{line_fk} = {order_key}"
+        f"SELECT {order_columns.select}, {line_columns.select} FROM {order_table}"
+        f" LEFT JOIN {line_table} ON {line_table}.{line_fk}"
+        f" = {order_table}.{quote(Order._meta.pk.column)}"
         f" WHERE {order_table}.{quote(Order._meta.get_field('token').column)} = %s"
         f" ORDER BY {line_table}.{line_type}"
     )
-    return sql, order_columns, event_columns, line_columns
+    return sql, order_columns, line_columns
 
 
 def order_view(order: Order) -> OrderView:

@@ -35,19 +35,18 @@ def test_order_by_token_finds_nothing_for_unknown_tokens(token):
 
 
 def test_order_and_lines_by_token_gives_what_the_orm_gives():
-    """The same order and event, and its lines by ticket type, as the ORM's."""
+    """The same order, and its lines by ticket type, as the ORM's."""
     ticket_type = TicketTypeFactory(price="19.95")
     other_type = TicketTypeFactory(event=ticket_type.event, price="5.00")
     paid = make_paid_order(other_type, 1)
     OrderLine.objects.create(
         order=paid, ticket_type=ticket_type, quantity=2, unit_price="19.95"
     )
-    orm = Order.objects.select_related("event").get(pk=paid.pk)
+    orm = Order.objects.get(pk=paid.pk)
 
     found, lines = order_and_lines_by_token(paid.token)
 
     assert _fields(found) == _fields(orm)
-    assert _fields(found.event) == _fields(orm.event)
     orm_lines = list(OrderLine.objects.filter(order=paid).order_by("ticket_type_id"))
     assert [_fields(line) for line in lines] == [_fields(line) for line in orm_lines]
     assert len(lines) == 2 and not lines[0]._state.adding
