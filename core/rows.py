@@ -311,17 +311,26 @@ def rows_as_json(instances: list[Model]) -> str:
     (`jsonb_populate_record`): a statement whose rows are data, not
     placeholders, can be a function's argument. An auto primary key not
     set yet is left out, for the database to assign."""
+    return as_json(row_values(instances))
+
+
+def row_values(instances: list[Model]) -> list[dict]:
+    """rows_as_json's array before it is JSON: for a document holding the
+    rows of several models, made JSON at once by as_json."""
     if not instances:
-        return "[]"
+        return []
     db = _default_connection()
     _, fields = _insert_query(
         type(instances[0]), db.alias, _database_assigns_pk(instances[0]), 1
     )
     values = iter(_insert_params(instances, fields, db))
-    return json.dumps(
-        [{field.column: next(values) for field in fields} for _ in instances],
-        default=_json_value,
-    )
+    return [{field.column: next(values) for field in fields} for _ in instances]
+
+
+def as_json(document) -> str:
+    """JSON of a document holding row_values (times, UUIDs and decimals in
+    full, as Postgres reads them back)."""
+    return json.dumps(document, default=_json_value)
 
 
 def _json_value(value):

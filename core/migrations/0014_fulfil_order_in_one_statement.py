@@ -17,26 +17,23 @@ FULFIL_ORDER = """CREATE OR REPLACE FUNCTION core_fulfil_order(
     p_order uuid,
     p_now timestamptz,
     p_nowait boolean,
-    p_seen jsonb,
-    p_payment jsonb,
-    p_tickets jsonb,
-    p_messages jsonb,
-    p_paid jsonb
+    p_rows jsonb
 ) RETURNS text
 LANGUAGE plpgsql VOLATILE
 AS $fn$
--- p_seen: the order as its tickets were built from, {"customer_name",
--- "customer_email", "customer_phone", "lines": {"type id": [quantity,
--- "unit price"]}}. p_payment: the payment row, by column name, without its
--- id; p_tickets: the ticket rows; p_messages: the outbox rows, without ids.
--- p_paid: {"updated_at", "stripe_payment_intent_id" (recorded unless the
--- order has one; null for none)}. Returns "issued" once it wrote them all,
--- "missing" for no such order, "declined" when it wrote nothing.
+-- p_rows: {"seen": the order as the rows were built from it,
+-- {"customer_name", "customer_email", "customer_phone", "lines": {"type id":
+-- [quantity, "unit price"]}}; "payment": its row, by column name, without
+-- its id; "tickets": theirs; "messages": the outbox rows, without ids;
+-- "updated_at"; "stripe_payment_intent_id": recorded unless the order has
+-- one (null for none)}. Returns "issued" once it wrote them all, "missing"
+-- for no such order, "declined" when it wrote nothing.
 DECLARE
     v_order core_order;
     v_line record;
     v_seats integer;
-    v_intent text := p_paid ->> 'stripe_payment_intent_id';
+    v_seen jsonb := p_rows -> 'seen';
+    v_intent text := p_rows ->> 'stripe_payment_intent_id';
 BEGIN
     IF p_nowait THEN
         SELECT * INTO v_order FROM core_order WHERE id = p_order FOR UPDATE NOWAIT;
@@ -50,14 +47,14 @@ BEGIN
     IF NOT (v_order.status = 'processing'
             OR (v_order.status = 'pending' AND v_order.hold_expires_at > p_now))
        OR v_order.source = 'waitlist'
-       OR v_order.customer_name IS DISTINCT FROM p_seen ->> 'customer_name'
-       OR v_order.customer_email IS DISTINCT FROM p_seen ->> 'customer_email'
-       OR v_order.customer_phone IS DISTINCT FROM p_seen ->> 'customer_phone'
-       OR (SELECT count(*) FROM jsonb_object_keys(p_seen -> 'lines'))
+       OR v_order.customer_name IS DISTINCT FROM v_seen ->> 'customer_name'
+       OR v_order.customer_email IS DISTINCT FROM v_seen ->> 'customer_email'
+       OR v_order.customer_phone IS DISTINCT FROM v_seen ->> 'customer_phone'
+       OR (SELECT count(*) FROM jsonb_object_keys(v_seen -> 'lines'))
           <> (SELECT count(*) FROM core_orderline WHERE order_id = p_order)
        OR EXISTS (SELECT 1 FROM core_orderline line
                    WHERE line.order_id = p_order
-                     AND (p_seen -> 'lines' -> line.ticket_type_id::text)
+                     AND (v_seen -> 'lines' -> line.ticket_type_id::text)
                          IS DISTINCT FROM
                          jsonb_build_array(line.quantity, line.unit_price::text))
     THEN
@@ -69,7 +66,7 @@ BEGIN
     INSERT INTO core_payment
     SELECT * FROM jsonb_populate_record(
         NULL::core_payment,
-        p_payment || jsonb_build_object(
+        (p_rows -> 'payment') || jsonb_build_object(
             'id', nextval(pg_get_serial_sequence('core_payment', 'id'))))
     ON CONFLICT (provider, provider_reference) DO NOTHING;
     IF NOT FOUND THEN
@@ -77,13 +74,13 @@ BEGIN
     END IF;
 
     INSERT INTO core_ticket
-    SELECT * FROM jsonb_populate_recordset(NULL::core_ticket, p_tickets);
+    SELECT * FROM jsonb_populate_recordset(NULL::core_ticket, p_rows -> 'tickets');
 
     UPDATE core_order
        SET status = 'paid',
            paid_at = p_now,
            hold_expires_at = NULL,
-           updated_at = (p_paid ->> 'updated_at')::timestamptz,
+           updated_at = (p_rows ->> 'updated_at')::timestamptz,
            stripe_payment_intent_id = CASE
                WHEN v_intent IS NOT NULL AND coalesce(stripe_payment_intent_id, '') = ''
                THEN v_intent ELSE stripe_payment_intent_id END
@@ -91,7 +88,7 @@ BEGIN
 
     INSERT INTO core_outboundmessage
     SELECT message.*
-      FROM jsonb_array_elements(p_messages) AS m(value),
+      FROM jsonb_array_elements(p_rows -> 'messages') AS m(value),
            LATERAL jsonb_populate_record(
                NULL::core_outboundmessage,
                m.value || jsonb_build_object(
@@ -113,8 +110,7 @@ $fn$;
 """
 
 DROP_FULFIL_ORDER = (
-    "DROP FUNCTION IF EXISTS"
-    " core_fulfil_order(uuid, timestamptz, boolean, jsonb, jsonb, jsonb, jsonb, jsonb);"
+    "DROP FUNCTION IF EXISTS core_fulfil_order(uuid, timestamptz, boolean, jsonb);"
 )
 
 

@@ -1,6 +1,5 @@
 """Turning a paid order into tickets, exactly once."""
 
-import json
 from collections import Counter
 from dataclasses import dataclass
 from decimal import Decimal
@@ -14,10 +13,11 @@ from core.models import Order, OrderLine, OutboundMessage, Payment, Ticket
 from core.notify.outbox import new_message
 from core.queries.availability import compute_availability, held_by_type
 from core.rows import (
+    as_json,
     insert_row_if_new,
     insert_rows,
     planned_cursor,
-    rows_as_json,
+    row_values,
     rows_where,
     update_row,
 )
@@ -227,36 +227,27 @@ def _fulfil_in_database(
         if provider == Payment.Provider.STRIPE and provider_reference.startswith("pi_")
         else None
     )
-    seen = {
-        "customer_name": order.customer_name,
-        "customer_email": order.customer_email,
-        "customer_phone": order.customer_phone,
-        "lines": {
-            str(line.ticket_type_id): [line.quantity, str(line.unit_price)]
-            for line in lines
+    rows = {
+        "seen": {
+            "customer_name": order.customer_name,
+            "customer_email": order.customer_email,
+            "customer_phone": order.customer_phone,
+            "lines": {
+                str(line.ticket_type_id): [line.quantity, str(line.unit_price)]
+                for line in lines
+            },
         },
+        "payment": row_values([payment])[0],
+        "tickets": row_values(_new_tickets(order, lines)),
+        "messages": row_values(order_messages(order)),
+        "updated_at": timezone.now(),
+        "stripe_payment_intent_id": intent,
     }
-    updated_at = timezone.now()
     try:
         with planned_cursor() as cursor:
             cursor.execute(
-                "SELECT core_fulfil_order(%s, %s, %s, %s::jsonb,"
-                " (%s::jsonb) -> 0, %s::jsonb, %s::jsonb, %s::jsonb)",
-                [
-                    order.pk,
-                    now,
-                    nowait,
-                    json.dumps(seen),
-                    rows_as_json([payment]),
-                    rows_as_json(_new_tickets(order, lines)),
-                    rows_as_json(order_messages(order)),
-                    json.dumps(
-                        {
-                            "updated_at": updated_at.isoformat(),
-                            "stripe_payment_intent_id": intent,
-                        }
-                    ),
-                ],
+                "SELECT core_fulfil_order(%s, %s, %s, %s::jsonb)",
+                [order.pk, now, nowait, as_json(rows)],
             )
             (outcome,) = cursor.fetchone()
     except OperationalError as exc:
@@ -268,7 +259,7 @@ def _fulfil_in_database(
     order.status = Order.Status.PAID
     order.paid_at = now
     order.hold_expires_at = None
-    order.updated_at = updated_at
+    order.updated_at = rows["updated_at"]
     if intent and not order.stripe_payment_intent_id:
         order.stripe_payment_intent_id = intent
     realtime.announce_availability_changed(order.event_id, reason="sale")
