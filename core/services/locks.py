@@ -3,7 +3,8 @@
 Event row first, then its ticket types by primary key; an order row on its
 own. The SQL is written once per database and planned once per connection
 (core.rows): every payment starts here, and so does a checkout on SQLite
-(on Postgres, core_place_hold takes the same locks in the database).
+(on Postgres, core_place_hold and, for a payment whose order still holds
+its seats, core_fulfil_order take the same locks in the database).
 """
 
 import functools
