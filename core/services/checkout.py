@@ -118,18 +118,33 @@ def _check_fits_figures(
         )
 
 
-def _refuse_if_gone_already(event_id, wanted: dict[int, int], now) -> None:
+def _refuse_if_gone_already(
+    event_id, wanted: dict[int, int], now, checkout_key: str | None
+) -> None:
     """Say "sold out" without queueing for the event's lock when it plainly is.
 
     In a rush most buyers arrive after the last seat went; making each of
     them wait for the lock only to be refused slows down the buyers who can
     still get in. This reads the public availability (committed data, no
     locks), so it can only refuse what was already gone at this instant;
-    whether an order fits is always decided under the locks.
+    whether an order fits is always decided under the locks. A form whose
+    key placed an order already goes on to the locks all the same: its first
+    submit may be what took the last seats, and there it finds that order.
     """
     seen = event_availability_now(event_id=event_id, now=now)
-    if seen is not None and seen.types:
+    if seen is None or not seen.types:
+        return
+    try:
         _refuse_if_seen_gone(wanted, seen)
+    except SoldOut:
+        if checkout_key is None or not _key_placed_an_order(event_id, checkout_key):
+            raise
+
+
+def _key_placed_an_order(event_id, checkout_key: str) -> bool:
+    return Order.objects.filter(
+        event_id=event_id, checkout_key=checkout_key, status=Order.Status.PENDING
+    ).exists()
 
 
 def _refuse_if_seen_gone(wanted: dict[int, int], seen: EventAvailability) -> None:
@@ -190,9 +205,10 @@ def place_order(
     order is pending with its hold live, for the same buyer and quantities
     (under the event's lock: the repeat waits for the first); otherwise a
     new order is placed, and the newest order of a key is the one a repeat
-    finds. A repeat refused as sold out before the
-    locks, its first submit having taken the last seats, is refused: looking
-    for that order there would cost every refusal a query.
+    finds. Before the locks, a repeat whose first submit took the last seats
+    finds that order on a fresh read's refusal (which queries anyway), but
+    not on a refusal `seen_availability` makes while current: looking there
+    would cost every refusal in a rush a query.
     Broadcasts availability after commit. Raises InvalidRequest, NotFound,
     SalesClosed or SoldOut; nothing is written when it raises.
     """
@@ -221,9 +237,9 @@ def place_order(
             except SoldOut:
                 if seen_is_current:
                     raise
-                _refuse_if_gone_already(event_id, wanted, now)
+                _refuse_if_gone_already(event_id, wanted, now, checkout_key)
         else:
-            _refuse_if_gone_already(event_id, wanted, now)
+            _refuse_if_gone_already(event_id, wanted, now, checkout_key)
 
     # Refused above without a transaction; from here on, under the locks.
     if connection.vendor == "postgresql":

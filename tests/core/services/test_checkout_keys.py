@@ -124,3 +124,18 @@ def test_placing_on_a_used_key_never_writes_the_earlier_order(ticket_type, key):
     before = Order.objects.filter(pk=first.pk).values().get()
     _order(ticket_type, 2, checkout_key=key)
     assert Order.objects.filter(pk=first.pk).values().get() == before
+
+
+def test_a_repeat_after_its_first_submit_took_the_last_seats_finds_that_order(key):
+    """Refused before the locks, the repeat would tell the buyer whose order
+    holds the last seats that they are sold out."""
+    ticket_type = TicketTypeFactory(capacity=2)
+    first = _order(ticket_type, 2, checkout_key=key)
+    assert _order(ticket_type, 2, checkout_key=key).pk == first.pk
+    with pytest.raises(SoldOut):
+        _order(ticket_type, 1, checkout_key=str(uuid.uuid4()))
+    cancel_order(order_id=first.pk)
+    # Its order gone, the same form is refused like anyone's.
+    _order(ticket_type, 2, checkout_key=str(uuid.uuid4()))
+    with pytest.raises(SoldOut):
+        _order(ticket_type, 2, checkout_key=key)
