@@ -10,6 +10,9 @@ class CoreConfig(AppConfig):
         from core import checks  # noqa: F401  (registers the system checks)
         from core.models import Event, TicketType
         from core.realtime import invalidate_snapshots_on_commit
+        from ticketing import csrf
+
+        csrf.install()  # Django's CSRF token masking, for less CPU per form
 
         # Saves outside the services (admin, shell) still expire cached snapshots.
         for model in (Event, TicketType):
