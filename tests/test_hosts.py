@@ -60,3 +60,14 @@ def test_marketing_buy_button_points_at_the_purchase_host(client, ticket_type):
     assert (
         f"https://tickets.example.com/events/{event.slug}/".encode() in response.content
     )
+
+
+def test_the_kept_host_map_follows_a_change_of_settings(settings):
+    from ticketing.hosts import configured_hosts
+
+    settings.MARKETING_HOST = settings.PURCHASE_HOST = settings.SCANNER_HOST = ""
+    assert configured_hosts() == {}
+    settings.PURCHASE_HOST = "Tickets.Example.com:8443"
+    assert configured_hosts() == {"tickets.example.com": "purchase"}
+    settings.PURCHASE_HOST = ""
+    assert configured_hosts() == {}

@@ -7,6 +7,8 @@ sites live under path prefixes.
 from collections.abc import Callable
 
 from django.conf import settings
+from django.core.signals import setting_changed
+from django.dispatch import receiver
 from django.http import HttpRequest, HttpResponse
 
 SITE_URLCONFS = {
@@ -17,14 +19,31 @@ SITE_URLCONFS = {
 COMBINED_URLCONF = "ticketing.urls"
 
 
+HOST_SETTINGS = {
+    "marketing": "MARKETING_HOST",
+    "purchase": "PURCHASE_HOST",
+    "scanner": "SCANNER_HOST",
+}
+# Built on first use and kept: settings only change in tests, which say so.
+_configured_hosts: dict[str, str] | None = None
+
+
 def configured_hosts() -> dict[str, str]:
     """Map each configured host name (without port) to its site."""
-    hosts = {
-        "marketing": settings.MARKETING_HOST,
-        "purchase": settings.PURCHASE_HOST,
-        "scanner": settings.SCANNER_HOST,
-    }
-    return {host.split(":")[0].lower(): site for site, host in hosts.items() if host}
+    global _configured_hosts
+    if _configured_hosts is None:
+        hosts = {site: getattr(settings, name) for site, name in HOST_SETTINGS.items()}
+        _configured_hosts = {
+            host.split(":")[0].lower(): site for site, host in hosts.items() if host
+        }
+    return _configured_hosts
+
+
+@receiver(setting_changed)
+def forget_configured_hosts(*, setting: str, **kwargs) -> None:
+    global _configured_hosts
+    if setting in HOST_SETTINGS.values():
+        _configured_hosts = None
 
 
 def site_for_host(host: str) -> str | None:
@@ -41,7 +60,8 @@ class SiteRoutingMiddleware:
         self.get_response = get_response
 
     def __call__(self, request: HttpRequest) -> HttpResponse:
-        site = site_for_host(request.get_host()) if configured_hosts() else None
+        hosts = configured_hosts()
+        site = hosts.get(request.get_host().split(":")[0].lower()) if hosts else None
         request.site_name = site
         if site:
             request.urlconf = SITE_URLCONFS[site]
