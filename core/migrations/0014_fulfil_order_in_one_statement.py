@@ -43,9 +43,12 @@ BEGIN
     IF NOT FOUND THEN
         RETURN 'missing';
     END IF;
-    -- Order.holds_seats, and the contact and lines the rows were built from.
+    -- Order.holds_seats (a pending order without a hold holds nothing: a
+    -- NULL here must decline, not pass), and the contact and lines the rows
+    -- were built from.
     IF NOT (v_order.status = 'processing'
-            OR (v_order.status = 'pending' AND v_order.hold_expires_at > p_now))
+            OR (v_order.status = 'pending'
+                AND coalesce(v_order.hold_expires_at > p_now, false)))
        OR v_order.source = 'waitlist'
        OR v_order.customer_name IS DISTINCT FROM v_seen ->> 'customer_name'
        OR v_order.customer_email IS DISTINCT FROM v_seen ->> 'customer_email'
@@ -97,7 +100,7 @@ BEGIN
 
     -- The counters last, the event row first, then its types by key: the
     -- order every writer of seats locks them in (core.services.locks).
-    SELECT sum(quantity) INTO v_seats FROM core_orderline WHERE order_id = p_order;
+    SELECT coalesce(sum(quantity), 0) INTO v_seats FROM core_orderline WHERE order_id = p_order;
     UPDATE core_event SET sold_count = sold_count + v_seats WHERE id = v_order.event_id;
     FOR v_line IN SELECT ticket_type_id, quantity FROM core_orderline
                    WHERE order_id = p_order ORDER BY ticket_type_id LOOP

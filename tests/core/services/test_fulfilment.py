@@ -235,3 +235,36 @@ def test_a_payment_recorded_already_issues_nothing_from_the_one_statement(
     assert order.tickets.count() == 0
     order.refresh_from_db()
     assert order.status == Order.Status.PENDING
+
+
+def test_a_pending_order_without_a_hold_gets_no_seat_someone_else_holds():
+    """Read while it held its seat, then left pending with no hold (no code
+    does this today): it holds nothing, so its payment must not take the
+    seat another order now holds (on Postgres, a NULL the one statement
+    must not take for a live hold)."""
+    ticket_type = TicketTypeFactory(capacity=1)
+    first = _hold(ticket_type, 1)
+    Order.objects.filter(pk=first.pk).update(hold_expires_at=None)
+    _hold(ticket_type, 1)  # the seat, free again, goes to someone else
+    result = fulfil_order(
+        order_id=first.id,
+        provider="simulated",
+        provider_reference="pay_1",
+        amount=first.total,
+        currency=first.currency,
+        order=first,  # as read while it held the seat
+    )
+    assert not result.issued and result.needs_refund
+    ticket_type.refresh_from_db()
+    assert ticket_type.sold_count == 0 and first.tickets.count() == 0
+
+
+def test_an_order_without_lines_is_paid_with_no_tickets(ticket_type):
+    order = _hold(ticket_type, 1)
+    order.lines.all().delete()
+    result = _pay(order)
+    assert result.issued
+    order.refresh_from_db()
+    assert order.status == Order.Status.PAID and order.tickets.count() == 0
+    ticket_type.event.refresh_from_db()
+    assert ticket_type.event.sold_count == 0
