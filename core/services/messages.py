@@ -118,7 +118,10 @@ def _correct_contact(
 
     The order's messages still waiting to go to the previous address (the
     provider was down, or the worker has not reached them) go to the new one
-    instead: a typo'd address may be someone else's.
+    instead, now: a typo'd address may be someone else's. Their attempts
+    start again from zero, so a send to the old address under way as this
+    commits is not recorded as sent (core.notify.delivery matches its row
+    by attempts) and the message goes out again, to the new one.
     """
     previous = getattr(order, field)
     setattr(order, field, to)
@@ -136,7 +139,7 @@ def _correct_contact(
         )
     else:
         waiting = waiting.filter(channel=OutboundMessage.Channel.SMS, to=previous)
-    waiting.update(to=to)
+    waiting.update(to=to, attempts=0, next_attempt_at=timezone.now())
     record_change(
         actor=actor,
         action="order.email" if field == "customer_email" else "order.phone",

@@ -5,6 +5,7 @@ from datetime import timedelta
 import pytest
 from django.db.models import F
 from django.urls import reverse
+from django.utils import timezone
 from django.utils.html import escape
 
 from core.models import (
@@ -15,7 +16,7 @@ from core.models import (
     Refund,
     Ticket,
 )
-from core.notify.delivery import send_due_messages
+from core.notify.delivery import claim_due_messages, send_due_messages, send_message
 from core.queries.availability import get_event_availability
 from core.queries.messages import messages_needing_attention
 from core.queries.orders import REFUSED_REFUND_RETRY
@@ -405,11 +406,45 @@ def test_correcting_the_address_redirects_what_still_waits_for_the_typo(
         {"to": "rosa@example.com", "correct": "yes"},
     )
     notice.refresh_from_db()
-    assert notice.to == "rosa@example.com" and notice.attempts == 3
+    assert (notice.to, notice.attempts) == ("rosa@example.com", 0)
+    assert notice.next_attempt_at <= timezone.now()
     confirmation.refresh_from_db()
     assert confirmation.to == "rosa@exmaple.com"
     resent = paid.messages.filter(kind="order_confirmation").exclude(pk=confirmation.pk)
     assert [m.to for m in resent] == ["rosa@example.com"]
+
+
+def test_a_message_sent_to_the_typo_as_it_is_corrected_goes_again_to_the_new_one(
+    client, owner, paid, mailoutbox
+):
+    """The worker was sending it to the old address when the correction
+    committed: that send must not mark the redirected row as sent."""
+    paid.customer_email = "rosa@exmaple.com"
+    paid.save()
+    paid.messages.update(status=OutboundMessage.Status.SENT)
+    notice = OutboundMessage.objects.create(
+        channel=OutboundMessage.Channel.EMAIL,
+        kind="order_refunded",
+        to="rosa@exmaple.com",
+        order=paid,
+        context={"amount": "50.00", "currency": "EUR"},
+        next_attempt_at=timezone.now(),
+    )
+    [claimed] = claim_due_messages(now=timezone.now(), limit=5)
+    client.force_login(owner)
+    client.post(
+        reverse("scanner:order_resend", args=[paid.id]),
+        {"to": "rosa@example.com", "correct": "yes"},
+    )
+    send_message(claimed, now=timezone.now())  # the send under way ends
+    notice.refresh_from_db()
+    assert notice.status == OutboundMessage.Status.QUEUED
+    assert notice.to == "rosa@example.com"
+    mailoutbox.clear()
+    send_due_messages()
+    assert ["rosa@example.com"] in [m.to for m in mailoutbox]
+    notice.refresh_from_db()
+    assert notice.status == OutboundMessage.Status.SENT, notice.last_error
 
 
 def test_correcting_the_phone_redirects_texts_still_waiting(
