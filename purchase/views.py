@@ -5,9 +5,7 @@ in core.services (place_order_once, start_payment, confirm_payment,
 cancel_order).
 """
 
-import hashlib
 import json
-import pickle
 
 from django.conf import settings
 from django.contrib import messages
@@ -243,9 +241,7 @@ def _event_page_from_shell(
     key = (
         get_urlconf(),
         # The figures and event the page shows, whatever the cache did with them.
-        hashlib.blake2b(
-            pickle.dumps(context["availability"], 5), digest_size=16
-        ).digest(),
+        context["availability"].fingerprint,
         tuple(row["selected"] for row in context["rows"]),
         (error.code, error.message) if error else None,
     )

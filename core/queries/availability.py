@@ -8,6 +8,8 @@ get_unified_capacity).
 """
 
 import functools
+import hashlib
+import pickle
 from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -58,6 +60,15 @@ class EventAvailability:
     @property
     def is_sold_out(self) -> bool:
         return self.total_available <= 0
+
+    @functools.cached_property
+    def fingerprint(self) -> bytes:
+        """A digest of these figures and their event, whatever the cache did
+        with them: what is rendered from them (purchase/shells.py) is keyed on
+        it. Worked out once per object, and a snapshot read from the cache is
+        one object shared by the requests that read the same entry
+        (core.queries.snapshots)."""
+        return hashlib.blake2b(pickle.dumps(self, 5), digest_size=16).digest()
 
     @property
     def from_price(self) -> Decimal | None:

@@ -113,6 +113,27 @@ def test_a_checkout_takes_an_older_snapshot_only_as_leave_to_try(
     assert snapshots.checkout_event_snapshot("no-such-event") is None
 
 
+def test_an_entry_is_unpickled_once_and_a_changed_one_again(
+    live_cache, django_capture_on_commit_callbacks
+):
+    seats = TicketTypeFactory(capacity=2, event=EventFactory(venue_capacity=2))
+    slug = seats.event.slug
+    snapshots.public_event_snapshot(slug)  # read from the database, cached
+
+    first = snapshots.public_event_snapshot(slug)[1]
+    assert snapshots.public_event_snapshot(slug)[1] is first
+    assert snapshots.checkout_event_snapshot(slug).availability is first
+
+    with django_capture_on_commit_callbacks(execute=True):
+        make_paid_order(seats, 1)
+    snapshots.public_event_snapshot(slug)  # the new figures, cached
+    after = snapshots.public_event_snapshot(slug)[1]
+
+    assert after is not first and after.total_available == 1
+    assert first.total_available == 2, "what was given out stays as it was"
+    assert after.fingerprint != first.fingerprint
+
+
 def test_announced_event_changes_reach_the_list(
     live_cache, django_capture_on_commit_callbacks
 ):
