@@ -45,7 +45,7 @@ from core.services.payments import (
     start_payment,
     sync_checkout,
 )
-from core.sites import site_url
+from core.sites import site_url, token_path
 from core.tickets.qr import qr_svg
 from purchase.saved_pages import (
     MAX_SAVED_PAGES,
@@ -78,10 +78,10 @@ def event_list(request: HttpRequest) -> HttpResponse:
 
 def _payment_urls(request: HttpRequest, order: Order) -> tuple[str, str]:
     success = request.build_absolute_uri(
-        reverse("purchase:checkout_return", args=[order.token])
+        token_path("purchase:checkout_return", order.token)
     )
     cancel = request.build_absolute_uri(
-        reverse("purchase:checkout_cancel", args=[order.token])
+        token_path("purchase:checkout_cancel", order.token)
     )
     # Stripe fills in the placeholder; the return page uses it to look.
     return f"{success}?session_id={{CHECKOUT_SESSION_ID}}", cancel

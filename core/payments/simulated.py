@@ -7,10 +7,9 @@ path the Stripe webhook takes.
 from datetime import datetime
 from decimal import Decimal
 
-from django.urls import reverse
-
 from core.models import Order, Payment
 from core.payments import CheckoutStart, CheckoutState
+from core.sites import token_path
 
 
 class SimulatedProvider:
@@ -25,7 +24,7 @@ class SimulatedProvider:
         cancel_url: str,
         now: datetime,
     ) -> CheckoutStart:
-        return CheckoutStart(url=reverse("purchase:simulated_pay", args=[order.token]))
+        return CheckoutStart(url=token_path("purchase:simulated_pay", order.token))
 
     def get_checkout(self, session_id: str) -> CheckoutState:
         return CheckoutState(
