@@ -42,3 +42,14 @@ def test_incr_is_one_round_trip_and_refuses_a_missing_key(redis_url, monkeypatch
         cache.incr("no-such-key")
     assert cache.get("no-such-key") is None
     cache.delete("version")
+
+
+def test_any_key_is_kept_without_memcached_warnings(redis_url, recwarn):
+    cache = RedisCache(redis_url, {"KEY_PREFIX": f"test-{uuid.uuid4().hex}"})
+    key = "live:event with spaces:" + "x" * 300
+
+    cache.set(key, "kept")
+
+    assert cache.get_many([key]) == {key: "kept"}
+    assert not recwarn.list
+    cache.delete(key)
