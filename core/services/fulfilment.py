@@ -148,34 +148,23 @@ def fulfil_order(
     `lines`, the caller's read of them (without a lock), spare reading them
     again; they are checked under the lock, and `order` becomes the result's.
     """
-    now = now or timezone.now()
+    paying = {
+        "order_id": order_id,
+        "provider": provider,
+        "provider_reference": provider_reference,
+        "amount": amount,
+        "currency": currency,
+        "provider_event_id": provider_event_id,
+        "nowait": nowait,
+        "now": now or timezone.now(),
+    }
     if connection.vendor == "postgresql":
         if order is None or order.pk != order_id:
             order, lines = None, None
-        result = _fulfil_in_database(
-            order=order,
-            lines=lines,
-            order_id=order_id,
-            provider=provider,
-            provider_reference=provider_reference,
-            amount=amount,
-            currency=currency,
-            provider_event_id=provider_event_id,
-            nowait=nowait,
-            now=now,
-        )
+        result = _fulfil_in_database(order=order, lines=lines, **paying)
         if result is not None:
             return result
-    return _fulfil_under_locks(
-        order_id=order_id,
-        provider=provider,
-        provider_reference=provider_reference,
-        amount=amount,
-        currency=currency,
-        provider_event_id=provider_event_id,
-        nowait=nowait,
-        now=now,
-    )
+    return _fulfil_under_locks(**paying)
 
 
 def _fulfil_in_database(
