@@ -8,7 +8,7 @@ seats. The browser itself remembers which order its last key placed (a signed
 cookie, purchase.views), so a first submit, as every buyer's in a rush, costs
 nothing more than before: no cache or database read.
 
-The order remembers its key too (Order.checkout_key, unique per event), for
+The order remembers its key too (Order.checkout_key, indexed per event), for
 the same form sent twice before the first answer, and so before the cookie,
 reaches the browser (a double click; a browser resending a POST whose
 connection dropped): place_order, under the event's lock, answers the

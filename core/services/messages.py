@@ -126,23 +126,23 @@ def _correct_contact(
     previous = getattr(order, field)
     setattr(order, field, to)
     order.save(update_fields=[field, "updated_at"])
-    tickets = Ticket.objects.filter(order=order)
-    if field == "customer_email":
-        tickets = tickets.filter(guest_email__iexact=previous)
-    else:
-        tickets = tickets.filter(guest_phone=previous)
-    updated = tickets.update(**{guest_field: to, "updated_at": timezone.now()})
-    waiting = order.messages.filter(status=OutboundMessage.Status.QUEUED)
-    if field == "customer_email":
-        waiting = waiting.filter(
-            channel=OutboundMessage.Channel.EMAIL, to__iexact=previous
-        )
-    else:
-        waiting = waiting.filter(channel=OutboundMessage.Channel.SMS, to=previous)
-    waiting.update(to=to, attempts=0, next_attempt_at=timezone.now())
+    is_email = field == "customer_email"
+    # An email address is the same in other letters; a phone number exactly.
+    same = "__iexact" if is_email else ""
+    now = timezone.now()
+    updated = Ticket.objects.filter(
+        order=order, **{f"{guest_field}{same}": previous}
+    ).update(**{guest_field: to, "updated_at": now})
+    order.messages.filter(
+        status=OutboundMessage.Status.QUEUED,
+        channel=OutboundMessage.Channel.EMAIL
+        if is_email
+        else OutboundMessage.Channel.SMS,
+        **{f"to{same}": previous},
+    ).update(to=to, attempts=0, next_attempt_at=now)
     record_change(
         actor=actor,
-        action="order.email" if field == "customer_email" else "order.phone",
+        action="order.email" if is_email else "order.phone",
         obj=order,
         object_repr=f"{order.code} · {order.customer_name}",
         event=order.event,
