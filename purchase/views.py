@@ -13,7 +13,7 @@ from django.contrib.messages.storage.cookie import CookieStorage
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
 from django.middleware.csrf import get_token
 from django.shortcuts import redirect, render
-from django.urls import get_urlconf, reverse
+from django.urls import get_urlconf
 from django.utils import timezone
 from django.views.decorators.http import require_http_methods
 
@@ -383,31 +383,31 @@ def simulated_pay(request: HttpRequest, token: str) -> HttpResponse:
     """The simulated provider's test page; it does not exist when Stripe is on."""
     if settings.PAYMENT_PROVIDER != "simulated":
         raise Http404("No test payments here")
-    if request.method == "POST":
-        # Paying needs the lines too: read with the order, in one statement.
-        found = order_and_lines_by_token(token)
-        if found is None:
-            raise Http404("No such order")
-        order, lines = found
-    else:
+    if request.method != "POST":
         order = _order_or_404(token)
+        if order.status != Order.Status.PENDING:
+            return redirect("purchase:order", token=order.token)
+        context = {"order": order, "event": order.event, "view": order_view(order)}
+        return render(request, "purchase/simulated_pay.html", context)
+    # Paying needs the lines too: read with the order, in one statement.
+    found = order_and_lines_by_token(token)
+    if found is None:
+        raise Http404("No such order")
+    order, lines = found
     if order.status != Order.Status.PENDING:
         return redirect("purchase:order", token=order.token)
-    if request.method == "POST":
-        if request.POST.get("action") == "cancel":
-            return see_other(reverse("purchase:checkout_cancel", args=[order.token]))
-        confirm_payment(
-            order_id=order.id,
-            provider=Payment.Provider.SIMULATED,
-            provider_reference=simulated_reference(order),
-            amount=order.total,
-            currency=order.currency,
-            order=order,
-            lines=lines,
-        )
-        return see_other(reverse("purchase:checkout_return", args=[order.token]))
-    context = {"order": order, "event": order.event, "view": order_view(order)}
-    return render(request, "purchase/simulated_pay.html", context)
+    if request.POST.get("action") == "cancel":
+        return see_other(token_path("purchase:checkout_cancel", order.token))
+    confirm_payment(
+        order_id=order.id,
+        provider=Payment.Provider.SIMULATED,
+        provider_reference=simulated_reference(order),
+        amount=order.total,
+        currency=order.currency,
+        order=order,
+        lines=lines,
+    )
+    return see_other(token_path("purchase:checkout_return", order.token))
 
 
 def ticket_page(request: HttpRequest, token: str) -> HttpResponse:
