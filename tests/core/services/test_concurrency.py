@@ -86,14 +86,7 @@ def _buy_and_pay(event_id, type_id: int, n: int, quantity: int = 1) -> Order:
         customer_name=f"Buyer {n}",
         customer_email=f"buyer{n}@example.com",
     )
-    confirm_payment(
-        order_id=order.id,
-        provider="simulated",
-        provider_reference=simulated_reference(order),
-        amount=order.total,
-        currency=order.currency,
-    )
-    return order
+    return _pay(order)
 
 
 def test_fifty_five_buyers_for_ten_tickets_sell_exactly_ten(postgres):
