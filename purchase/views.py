@@ -147,7 +147,8 @@ def event_page(request: HttpRequest, slug: str) -> HttpResponse:
         # A cached snapshot or a fresh read (see checkout_event_snapshot): lets
         # a plainly sold-out request be refused without queueing for the
         # locks, and is what such a refusal shows.
-        seen = checkout_event_snapshot(slug)
+        checkout_key = valid_checkout_key(request.POST.get("checkout_key"))
+        seen = checkout_event_snapshot(slug, checkout_key)
         if seen is None:
             raise Http404("No such event")
         event = seen.event
@@ -157,7 +158,6 @@ def event_page(request: HttpRequest, slug: str) -> HttpResponse:
             for key, value in request.POST.items()
             if key.startswith("qty_")
         }
-        checkout_key = valid_checkout_key(request.POST.get("checkout_key"))
         try:
             # The form's key makes a repeated submit (back from the payment
             # page, or sent twice before the first answer) land on the order

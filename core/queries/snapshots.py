@@ -90,30 +90,34 @@ def _unpickled(blob: bytes):
     return pickle.loads(blob)
 
 
-def _read(key: str) -> tuple[int | None, object, object]:
+def _read(key: str, *also: str) -> tuple[int | None, object, object, dict]:
     """(current version, the value cached for it or _MISS, a value cached for
-    an older version or _MISS) in one round trip.
+    an older version or _MISS, what the cache holds of the keys `also`) in
+    one round trip.
 
     Each entry is stored with the version it was computed under and counts
     only while that is still the current one, so the version and the entry
     come back together in one MGET. An older entry is no answer to anyone,
     but a checkout may take it as a hint (checkout_event_snapshot).
+    Unreachable, the cache answers None for `also`'s values.
     """
     entry_key = _ENTRY_KEY.format(key)
     try:
-        found = cache.get_many([realtime.CATALOGUE_VERSION_KEY, entry_key])
+        found = cache.get_many([realtime.CATALOGUE_VERSION_KEY, entry_key, *also])
     except Exception:
         logger.exception("cache unreachable: reading %s", key)
-        return None, _MISS, _MISS
+        return None, _MISS, _MISS, None
+    extra = {name: found[name] for name in also if name in found}
     version = found.get(realtime.CATALOGUE_VERSION_KEY)
     if version is None:
-        return realtime.catalogue_version(), _MISS, _MISS  # first use, or evicted
+        # First use, or evicted.
+        return realtime.catalogue_version(), _MISS, _MISS, extra
     entry = found.get(entry_key)
     if entry is None:
-        return version, _MISS, _MISS
+        return version, _MISS, _MISS, extra
     if entry[0] == version:
-        return version, _unpickled(entry[1]), _MISS
-    return version, _MISS, _unpickled(entry[1])
+        return version, _unpickled(entry[1]), _MISS, extra
+    return version, _MISS, _unpickled(entry[1]), extra
 
 
 def _cached(key: str, compute: Callable[[datetime], tuple[object, list[Event]]]):
@@ -121,7 +125,7 @@ def _cached(key: str, compute: Callable[[datetime], tuple[object, list[Event]]])
     current catalogue version until the next time-driven change."""
     if settings.LIVE_CACHE_SECONDS <= 0:
         return compute(timezone.now())[0]
-    version, value, _older = _read(key)
+    version, value, _older, _ = _read(key)
     if value is not _MISS:
         return value
     now = timezone.now()
@@ -182,12 +186,32 @@ class CheckoutSnapshot:
     event: Event
     availability: EventAvailability
     # False: cached before the last change, so it may show seats since sold
-    # (or, rarely, fewer than have been freed since). Only good for letting a
-    # checkout through to the locks, never for refusing one.
+    # (or, rarely, fewer than have been freed since); or the form's key went
+    # to the locks lately, and the seats this shows gone may be its own
+    # order's. Only good for letting a checkout through to the locks, never
+    # for refusing one.
     current: bool
 
 
-def checkout_event_snapshot(slug: str) -> CheckoutSnapshot | None:
+# Set for a buy form's checkout key before it goes to the locks (see
+# place_order), read with the snapshot in the same round trip.
+_KEY_AT_THE_LOCKS = "checkout-key:{}"
+
+
+def note_key_at_the_locks(checkout_key: str, seconds: int) -> None:
+    """Remember for `seconds` (the hold's length) that this form's key went to
+    the locks, so that a snapshot does not refuse its repeat (see
+    checkout_event_snapshot). Unreachable, the cache is not told; the repeat
+    then takes a fresh read, as with any cache failure."""
+    try:
+        cache.set(_KEY_AT_THE_LOCKS.format(checkout_key), 1, max(1, seconds))
+    except Exception:
+        logger.exception("cache unreachable: noting a checkout key")
+
+
+def checkout_event_snapshot(
+    slug: str, checkout_key: str | None = None
+) -> CheckoutSnapshot | None:
     """An active event and its availability, for a checkout to be pre-judged
     on (and its refusal to show); None if there is no such event.
 
@@ -197,15 +221,27 @@ def checkout_event_snapshot(slug: str) -> CheckoutSnapshot | None:
     say what the locks say next. Failing that (sold out, or nothing cached),
     a fresh read, cached when it shows the event sold out: then only
     refusals follow, and each would read it again.
+
+    A form whose `checkout_key` went to the locks lately (or when the cache
+    cannot say) gets the snapshot as not current: it may be the form sent
+    again before its first answer, whose order holds the seats it shows gone.
     """
     key = f"event:{_digest(slug)}"
-    version, snapshot, older = None, _MISS, _MISS
+    key_mark = _KEY_AT_THE_LOCKS.format(checkout_key) if checkout_key else None
+    version, snapshot, older, marks = None, _MISS, _MISS, {}
     if settings.LIVE_CACHE_SECONDS > 0:
-        version, snapshot, older = _read(key)
+        version, snapshot, older, marks = _read(key, *filter(None, [key_mark]))
+    elif key_mark:
+        try:
+            marks = cache.get_many([key_mark])
+        except Exception:
+            logger.exception("cache unreachable: reading a checkout key")
+            marks = None
+    may_refuse = key_mark is None or (marks is not None and key_mark not in marks)
     if snapshot is not _MISS:
         if snapshot == (None,):
             return None
-        return CheckoutSnapshot(*snapshot, current=True)
+        return CheckoutSnapshot(*snapshot, current=may_refuse)
     if older is not _MISS and older != (None,) and not older[1].is_sold_out:
         return CheckoutSnapshot(*older, current=False)
     now = timezone.now()
@@ -216,7 +252,7 @@ def checkout_event_snapshot(slug: str) -> CheckoutSnapshot | None:
         _store(
             key, version, (availability.event, availability), [availability.event], now
         )
-    return CheckoutSnapshot(availability.event, availability, current=True)
+    return CheckoutSnapshot(availability.event, availability, current=may_refuse)
 
 
 def availability_json(*, slug: str = "", name: str = "") -> bytes | None:

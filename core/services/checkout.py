@@ -23,6 +23,7 @@ from core.queries.availability import (
     event_availability_now,
     held_and_waiting,
 )
+from core.queries.snapshots import note_key_at_the_locks
 from core.rows import insert_row_and_rows, mark_written, planned_cursor, rows_as_json
 from core.services.locks import event_and_types, lock_event_and_types
 
@@ -206,9 +207,9 @@ def place_order(
     (under the event's lock: the repeat waits for the first); otherwise a
     new order is placed, and the newest order of a key is the one a repeat
     finds. Before the locks, a repeat whose first submit took the last seats
-    finds that order on a fresh read's refusal (which queries anyway), but
-    not on a refusal `seen_availability` makes while current: looking there
-    would cost every refusal in a rush a query.
+    finds that order on a fresh read's refusal; the purchase page passes
+    its snapshot as not current for a key noted here (note_key_at_the_locks)
+    so that such a repeat gets that read.
     Broadcasts availability after commit. Raises InvalidRequest, NotFound,
     SalesClosed or SoldOut; nothing is written when it raises.
     """
@@ -240,6 +241,11 @@ def place_order(
                 _refuse_if_gone_already(event_id, wanted, now, checkout_key)
         else:
             _refuse_if_gone_already(event_id, wanted, now, checkout_key)
+
+        if checkout_key:
+            # Before the locks, so that once this order's seats show as
+            # gone, a repeat of the form is not refused on those figures.
+            note_key_at_the_locks(checkout_key, minutes * 60)
 
     # Refused above without a transaction; from here on, under the locks.
     if connection.vendor == "postgresql":

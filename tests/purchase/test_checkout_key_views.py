@@ -209,3 +209,26 @@ def test_the_cookie_lasts_as_long_as_the_hold(client, show, key):
     cookie = response.cookies["checkout"]
     assert cookie["httponly"] and cookie["samesite"] == "Lax"
     assert 0 < int(cookie["max-age"]) <= 15 * 60
+
+
+@pytest.mark.parametrize("cached", [False, True])
+def test_a_repeat_whose_first_submit_took_the_last_seats_lands_on_that_order(
+    settings, key, cached
+):
+    """Sent again before the first answer (no cookie yet) after the first
+    took the last seats: the page's sold-out figures, fresh or cached, must
+    not tell the buyer whose order holds them that they are sold out."""
+    settings.LIVE_CACHE_SECONDS = 300 if cached else 0
+    event = EventFactory(name="Tiny Show", venue_capacity=2, currency="eur")
+    vip = TicketTypeFactory(event=event, capacity=2, max_per_order=2)
+    first = _buy(Client(), event, {vip.id: 2}, key)
+    assert first.status_code == 303
+    if cached:  # a sold-out snapshot, as every refusal in a rush reads
+        assert _buy(Client(), event, {vip.id: 1}, str(uuid.uuid4())).status_code == 409
+    again = _buy(Client(), event, {vip.id: 2}, key)
+    assert again.status_code == 303
+    assert again["Location"] == first["Location"]
+    assert Order.objects.filter(status=Order.Status.PENDING).count() == 1
+    # Anyone else's form is still refused on those figures.
+    other = _buy(Client(), event, {vip.id: 1}, str(uuid.uuid4()))
+    assert other.status_code == 409

@@ -231,3 +231,42 @@ def test_an_unreachable_cache_falls_back_to_the_database(live_cache, monkeypatch
     monkeypatch.setattr(snapshots.cache, "get", down)
     monkeypatch.setattr(realtime.cache, "get", down)
     assert card_names() == ["Still Here"]
+
+
+@pytest.mark.parametrize("caching", [True, False])
+def test_a_key_that_went_to_the_locks_gets_no_refusal_from_a_snapshot(
+    settings, caching, django_assert_num_queries
+):
+    """Its repeat may be the form whose order holds the seats shown gone: it
+    must go on to a check that can find that order. Read in the same round
+    trip as the snapshot, so other forms' refusals cost nothing more."""
+    settings.LIVE_CACHE_SECONDS = 300 if caching else 0
+    realtime.bump_catalogue_version()
+    seat = TicketTypeFactory(capacity=1, event=EventFactory(venue_capacity=1))
+    slug = seat.event.slug
+    make_paid_order(seat, 1)
+    snapshots.checkout_event_snapshot(slug)  # "sold out", cached when caching
+    snapshots.note_key_at_the_locks("k" * 20, 60)
+
+    with django_assert_num_queries(0 if caching else 4):  # or two fresh reads
+        others = snapshots.checkout_event_snapshot(slug, "o" * 20)
+        repeat = snapshots.checkout_event_snapshot(slug, "k" * 20)
+    assert others.availability.is_sold_out and others.current
+    assert repeat.availability.is_sold_out and not repeat.current
+
+
+def test_a_key_is_not_trusted_to_be_new_while_the_cache_is_down(
+    live_cache, monkeypatch
+):
+    seat = TicketTypeFactory(capacity=1, event=EventFactory(venue_capacity=1))
+    make_paid_order(seat, 1)
+
+    def unreachable(*args, **kwargs):
+        raise ConnectionError("cache down")
+
+    monkeypatch.setattr(snapshots.cache, "get_many", unreachable)
+    monkeypatch.setattr(snapshots.cache, "set", unreachable)
+    snapshots.note_key_at_the_locks("k" * 20, 60)  # logged, not raised
+    seen = snapshots.checkout_event_snapshot(seat.event.slug, "k" * 20)
+    assert seen.availability.is_sold_out and not seen.current
+    assert snapshots.checkout_event_snapshot(seat.event.slug).current
