@@ -11,6 +11,7 @@ buyers had already seen confirmed).
   python bench/rush.py                       # 2,000 buyers, 500 tickets, 64 at a time
   python bench/rush.py --mode burst          # 500 buyers at once for 100 tickets
   python bench/rush.py --stripe http://127.0.0.1:12111   # through Stripe Checkout
+  python bench/rush.py --live-holds 5000     # as many more buyers still on the payment page
 
 The server must run with PAYMENT_PROVIDER=simulated, or, with --stripe, with
 Stripe's settings pointing at bench/stripe_standin.py: each checkout then
@@ -129,8 +130,15 @@ def pct(values: list, q: float) -> float:
     return values[min(len(values) - 1, round(q / 100 * (len(values) - 1)))]
 
 
-def setup_event(tickets: int, max_per_order: int) -> tuple[str, int, str]:
-    """A fresh event with `tickets` seats; returns (slug, ticket type id, event id)."""
+def setup_event(
+    tickets: int, max_per_order: int, live_holds: int = 0
+) -> tuple[str, int, str]:
+    """A fresh event with `tickets` seats; returns (slug, ticket type id, event id).
+
+    With `live_holds`, that many more seats, each held by a buyer of its own
+    who is still on the payment page (placed through the checkout service),
+    as in a rush through Stripe Checkout, where buyers spend minutes there.
+    """
     sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "ticketing.settings")
     import django
@@ -149,28 +157,46 @@ def setup_event(tickets: int, max_per_order: int) -> tuple[str, int, str]:
         slug=f"rush-{tag}",
         venue="Bench Hall",
         starts_at=timezone.now() + timedelta(days=3),
-        venue_capacity=tickets,
+        venue_capacity=tickets + live_holds,
         currency="usd",
     )
     ticket_type = TicketType.objects.create(
         event=event,
         name="GA",
         price=Decimal("25.00"),
-        capacity=tickets,
+        capacity=tickets + live_holds,
         max_per_order=max_per_order,
     )
+    if live_holds:
+        from core.services.checkout import place_order
+
+        for n in range(live_holds):
+            place_order(
+                event_id=event.id,
+                quantities={ticket_type.id: 1},
+                customer_name=f"Waiting {n}",
+                customer_email=f"waiting{n}@bench.test",
+            )
     return event.slug, ticket_type.id, str(event.id)
 
 
 def check_database(event_id: str) -> dict:
-    from django.db.models import Count, Q
+    from django.db.models import Count, Q, Sum
 
-    from core.models import Event, Ticket, TicketType
+    from core.models import Event, OrderLine, Ticket, TicketType
 
     event = Event.objects.get(pk=event_id)
     issued = Ticket.objects.filter(event=event).exclude(status="void").count()
+    held = dict(
+        OrderLine.objects.filter(
+            order__event=event, order__status__in=["pending", "processing"]
+        )
+        .values_list("ticket_type")
+        .annotate(seats=Sum("quantity"))
+        .order_by()
+    )
     types_ok = all(
-        t.sold_count == t.live
+        t.sold_count == t.live and t.held_count == held.get(t.id, 0)
         for t in TicketType.objects.filter(event=event).annotate(
             live=Count("tickets", filter=~Q(tickets__status="void"))
         )
@@ -426,6 +452,13 @@ def main() -> None:
         default=os.environ.get("STRIPE_WEBHOOK_SECRET", "whsec_bench"),
         help="the server's STRIPE_WEBHOOK_SECRET (for --stripe)",
     )
+    parser.add_argument(
+        "--live-holds",
+        type=int,
+        default=0,
+        metavar="N",
+        help="N more seats, held by buyers still on the payment page (default 0)",
+    )
     parser.add_argument("--timeout", type=float, default=60.0)
     parser.add_argument("--availability-seconds", type=float, default=10.0)
     parser.add_argument("--availability-concurrency", type=int, default=32)
@@ -437,10 +470,13 @@ def main() -> None:
     host, port = url.hostname, url.port or 80
     event_id = None
     if not args.event:
-        args.event, _, event_id = setup_event(args.tickets, max_per_order=10)
+        args.event, _, event_id = setup_event(
+            args.tickets, max_per_order=10, live_holds=args.live_holds
+        )
     print(
         f"{args.mode}: {args.buyers} buyers, {args.tickets} tickets, "
         f"{args.concurrency} at a time, event {args.event} at {args.base_url}"
+        + (f", {args.live_holds} holds live" if args.live_holds else "")
     )
     cpu_before = time.process_time()
     results, elapsed, stale, samples = run(run_rush(args, host, port))

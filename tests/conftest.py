@@ -160,3 +160,32 @@ def page(browser):
     new_page = context.new_page()
     yield new_page
     context.close()
+
+
+@pytest.fixture(autouse=True)
+def _held_counters_match_the_orders(request):
+    """After every database test: each ticket type's held_count equals the
+    seats of its pending and processing orders. A path that moves an order
+    in or out of those states without moving the counter fails the test
+    that walked it, wherever it is."""
+    if not request.node.get_closest_marker("django_db") and not any(
+        name in request.fixturenames for name in ("db", "transactional_db")
+    ):
+        yield
+        return
+    # Set up first, so it is checked before the test's rollback or flush.
+    transactional = "transactional_db" in request.fixturenames or (
+        request.node.get_closest_marker("django_db")
+        and request.node.get_closest_marker("django_db").kwargs.get("transaction")
+    )
+    request.getfixturevalue("transactional_db" if transactional else "db")
+    yield
+    from core.models import TicketType
+    from tests.factories import held_recount
+
+    off = [
+        (t.pk, t.held_count, held_recount(t))
+        for t in TicketType.objects.all()
+        if t.held_count != held_recount(t)
+    ]
+    assert not off, f"held_count off (type, counter, recount): {off}"

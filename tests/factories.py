@@ -91,3 +91,25 @@ def make_door_open_event(**kwargs) -> Event:
         "time_zone": "Europe/Madrid",
     }
     return EventFactory(**(values | kwargs))
+
+
+def held_recount(ticket_type: TicketType) -> int:
+    """What TicketType.held_count must be: the seats of its pending and
+    processing orders, lapsed or not."""
+    from django.db.models import Sum
+
+    return (
+        ticket_type.order_lines.filter(
+            order__status__in=[Order.Status.PENDING, Order.Status.PROCESSING]
+        ).aggregate(seats=Sum("quantity"))["seats"]
+        or 0
+    )
+
+
+def count_held_seats() -> None:
+    """Set every type's held_count from its orders, for a test that writes
+    orders or their status directly, as the services would have counted."""
+    for ticket_type in TicketType.objects.all():
+        TicketType.objects.filter(pk=ticket_type.pk).update(
+            held_count=held_recount(ticket_type)
+        )

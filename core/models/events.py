@@ -97,6 +97,11 @@ class TicketType(models.Model):
     sales_start_at = models.DateTimeField(null=True, blank=True)
     sales_end_at = models.DateTimeField(null=True, blank=True)
     sold_count = models.PositiveIntegerField(default=0, editable=False)
+    # Seats in this type's pending and processing orders, lapsed or not, kept
+    # in the transactions that move orders in and out of those states
+    # (core.services.counters): availability subtracts the few lapsed holds
+    # the sweep has not closed yet instead of adding up every live one.
+    held_count = models.PositiveIntegerField(default=0, editable=False)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 
 from django.db import connection, connections
-from django.db.models import Q, Sum
+from django.db.models import Sum
 from django.utils import timezone
 
 from core.models import Event, Order, OrderLine, TicketType, WaitlistEntry
@@ -118,18 +118,19 @@ class EventAvailability:
 def held_by_type(
     *, event_ids: Iterable, now=None, exclude_order_id=None
 ) -> dict[int, int]:
-    """Seats held by unexpired pending orders, keyed by ticket type id."""
+    """Seats held by unexpired pending orders and processing ones, keyed by
+    ticket type id (see held_and_waiting); `exclude_order_id`'s own seats
+    left out."""
     now = now or timezone.now()
-    lines = OrderLine.objects.filter(
-        order__event_id__in=list(event_ids),
-        order__status__in=HOLDING_STATUSES,
-    ).filter(
-        Q(order__hold_expires_at__gt=now) | Q(order__status=Order.Status.PROCESSING)
-    )
+    held, _ = held_and_waiting(event_ids=event_ids, now=now, waiting=False)
     if exclude_order_id is not None:
-        lines = lines.exclude(order_id=exclude_order_id)
-    rows = lines.values("ticket_type_id").annotate(held=Sum("quantity"))
-    return {row["ticket_type_id"]: row["held"] for row in rows}
+        order = Order.objects.filter(pk=exclude_order_id).first()
+        if order is not None and order.holds_seats(now):
+            for line in order.lines.all():
+                held[line.ticket_type_id] = (
+                    held.get(line.ticket_type_id, 0) - line.quantity
+                )
+    return {type_id: seats for type_id, seats in held.items() if seats}
 
 
 def waiting_by_type(*, event_ids: Iterable) -> dict:
@@ -144,52 +145,73 @@ def waiting_by_type(*, event_ids: Iterable) -> dict:
     return {(row["event_id"], row["ticket_type_id"]): row["wanted"] for row in rows}
 
 
-def held_and_waiting(*, event_ids: Iterable, now=None) -> tuple[dict, dict]:
-    """held_by_type and waiting_by_type together, in one round trip.
+def held_and_waiting(
+    *, event_ids: Iterable, now=None, waiting: bool = True
+) -> tuple[dict, dict]:
+    """Seats held, keyed by ticket type id, and seats wanted by people still
+    waiting, keyed by (event id, type id or None for any), in one round trip.
 
-    Every checkout and every availability snapshot needs both; as two ORM
-    queries they cost twice the round trips and most of their CPU in
-    compiling SQL. The rules are theirs (a test holds the two to the same
-    answers): seats in unexpired pending or processing orders, and seats
-    wanted by people still waiting.
+    Held: the seats of processing orders and of pending ones whose hold is
+    live. That is each type's held_count (all its pending and processing
+    orders) less the pending orders whose hold lapsed and that the sweep
+    has not closed yet: a handful, however many holds are live, so a read's
+    cost does not grow with a rush (core_place_hold counts the same way).
+    Every checkout and every availability snapshot needs both; as ORM
+    queries they cost most of their CPU in compiling SQL.
     """
     now = now or timezone.now()
     event_pk = Event._meta.pk
     event_ids = [event_pk.get_db_prep_value(pk, connection) for pk in event_ids]
     if not event_ids:
         return {}, {}
+    events_in = ", ".join(["%s"] * len(event_ids))
     sql = f"""
-        SELECT 'held', NULL, line.ticket_type_id, SUM(line.quantity)
-          FROM {OrderLine._meta.db_table} line
-          JOIN {Order._meta.db_table} ord ON ord.id = line.order_id
-         WHERE ord.event_id IN ({", ".join(["%s"] * len(event_ids))})
-           AND (ord.status = %s OR (ord.status = %s AND ord.hold_expires_at > %s))
-         GROUP BY line.ticket_type_id
-        UNION ALL
-        SELECT 'waiting', entry.event_id, entry.ticket_type_id, SUM(entry.quantity)
-          FROM {WaitlistEntry._meta.db_table} entry
-         WHERE entry.event_id IN ({", ".join(["%s"] * len(event_ids))})
-           AND entry.status = %s
-         GROUP BY entry.event_id, entry.ticket_type_id
+        SELECT 'held', NULL, t.id, t.held_count - COALESCE(lapsed.seats, 0)
+          FROM {TicketType._meta.db_table} t
+          LEFT JOIN (
+                SELECT line.ticket_type_id AS id, SUM(line.quantity) AS seats
+                  FROM {OrderLine._meta.db_table} line
+                  JOIN (
+                        SELECT id FROM {Order._meta.db_table}
+                         WHERE event_id IN ({events_in}) AND status = %s
+                           AND hold_expires_at <= %s
+                        UNION ALL
+                        SELECT id FROM {Order._meta.db_table}
+                         WHERE event_id IN ({events_in}) AND status = %s
+                           AND hold_expires_at IS NULL
+                       ) ord ON ord.id = line.order_id
+                 GROUP BY line.ticket_type_id
+               ) lapsed ON lapsed.id = t.id
+         WHERE t.event_id IN ({events_in}) AND t.held_count > 0
     """
     params = [
         *event_ids,
-        Order.Status.PROCESSING.value,
         Order.Status.PENDING.value,
         connection.ops.adapt_datetimefield_value(now),
         *event_ids,
-        WaitlistEntry.Status.WAITING.value,
+        Order.Status.PENDING.value,
+        *event_ids,
     ]
+    if waiting:
+        sql += f"""
+        UNION ALL
+        SELECT 'waiting', entry.event_id, entry.ticket_type_id, SUM(entry.quantity)
+          FROM {WaitlistEntry._meta.db_table} entry
+         WHERE entry.event_id IN ({events_in})
+           AND entry.status = %s
+         GROUP BY entry.event_id, entry.ticket_type_id
+        """
+        params += [*event_ids, WaitlistEntry.Status.WAITING.value]
     held: dict[int, int] = {}
-    waiting: dict = {}
+    wanted: dict = {}
     with planned_cursor() as cursor:
         cursor.execute(sql, params)
         for kind, event_id, type_id, total in cursor.fetchall():
-            if kind == "held":
+            if kind == "waiting":
+                wanted[(event_pk.to_python(event_id), type_id)] = int(total)
+            elif total:
                 held[type_id] = int(total)
-            else:
-                waiting[(event_pk.to_python(event_id), type_id)] = int(total)
-    return held, waiting
+    return held, wanted
 
 
 def compute_availability(

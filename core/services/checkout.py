@@ -25,6 +25,7 @@ from core.queries.availability import (
 )
 from core.queries.snapshots import note_key_at_the_locks
 from core.rows import insert_row_and_rows, mark_written, planned_cursor, rows_as_json
+from core.services.counters import move_held
 from core.services.locks import event_and_types, lock_event_and_types
 
 
@@ -334,6 +335,10 @@ def _place_under_locks(placing: _Placing) -> Order:
     # earlier one's row is not written: see core_place_hold.
     order, lines = placing.new_order(event, types)
     insert_row_and_rows(order, lines)
+    move_held(
+        event_id=event.id,
+        by_type={line.ticket_type_id: line.quantity for line in lines},
+    )
     realtime.announce_availability_changed(event.id, reason="hold")
     return order
 

@@ -1,4 +1,4 @@
-"""Moving the sold and checked-in counters that availability and the door read."""
+"""Moving the sold, held and checked-in counters that availability and the door read."""
 
 import functools
 import logging
@@ -6,20 +6,24 @@ from collections import Counter
 from collections.abc import Iterable, Mapping
 
 from django.db import connection, connections
+from django.db.models import Sum
 
-from core.models import CheckInTally, Event, TicketType
+from core.models import CheckInTally, Event, OrderLine, TicketType
 from core.rows import planned_cursor
 
 COUNTERS = ("sold_count",)
 logger = logging.getLogger(__name__)
 
 
-def move_counters(*, event_id, by_type: Mapping[int, int], column: str) -> None:
+def move_counters(
+    *, event_id, by_type: Mapping[int, int], column: str, from_held: bool = False
+) -> None:
     """Add to a counter of the event (the sum), then of each ticket type in
     primary-key order: the order every seat writer locks them in, so none can
     deadlock another. Plain SQL planned once per connection: the ORM's F()
     update cost three times as much to build as to run. The check
-    constraints (sold <= capacity) still guard the values.
+    constraints (sold <= capacity) still guard the values. `from_held`: the
+    same seats leave the types' held counters (a held order sold).
 
     On Postgres it is one statement: the event's UPDATE as a WITH query that
     the types' UPDATE waits for. A payment moves these last, so it holds the
@@ -35,7 +39,7 @@ def move_counters(*, event_id, by_type: Mapping[int, int], column: str) -> None:
     if connection.vendor == "postgresql" and type_ids:
         with planned_cursor() as cursor:
             cursor.execute(
-                _counters_query(connection.alias, column, len(type_ids)),
+                _counters_query(connection.alias, column, len(type_ids), from_held),
                 [
                     sum(by_type.values()),
                     event_pk,
@@ -52,27 +56,97 @@ def move_counters(*, event_id, by_type: Mapping[int, int], column: str) -> None:
             f"UPDATE {Event._meta.db_table} SET {column} = {column} + %s WHERE id = %s",
             [sum(by_type.values()), event_pk],
         )
+        held = ", held_count = held_count - %s" if from_held else ""
         for type_id in type_ids:
+            n = by_type[type_id]
             cursor.execute(
                 f"UPDATE {TicketType._meta.db_table}"
-                f" SET {column} = {column} + %s WHERE id = %s",
-                [by_type[type_id], type_id],
+                f" SET {column} = {column} + %s{held} WHERE id = %s",
+                [n, *([n] if from_held else []), type_id],
             )
 
 
 @functools.cache
-def _counters_query(alias: str, column: str, types: int) -> str:
+def _counters_query(alias: str, column: str, types: int, from_held: bool) -> str:
     db = connections[alias]
     key_type = TicketType._meta.pk.rel_db_type(db)
     moves = ", ".join([f"(%s::{key_type}, %s::integer)"] * types)
+    table = TicketType._meta.db_table
+    held = f", held_count = {table}.held_count - moved.n" if from_held else ""
     return (
         f"WITH event_moved AS (UPDATE {Event._meta.db_table}"
         f" SET {column} = {column} + %s WHERE id = %s RETURNING id)"
-        f" UPDATE {TicketType._meta.db_table} SET {column} = {column} + moved.n"
+        f" UPDATE {table} SET {column} = {table}.{column} + moved.n{held}"
         f" FROM (VALUES {moves}) AS moved(id, n)"
         f" WHERE {TicketType._meta.db_table}.id = moved.id"
         " AND EXISTS (SELECT 1 FROM event_moved)"
     )
+
+
+def move_held(*, event_id, by_type: Mapping[int, int]) -> None:
+    """Add to the held counter of each ticket type (negative to take away),
+    the event's row locked first, then the types in primary-key order: the
+    order move_counters and every seat writer take them in.
+
+    A type's held_count is the seats of its pending and processing orders;
+    whatever moves an order into or out of those states moves it in the
+    same transaction (placing a hold on Postgres does it in core_place_hold,
+    a payment there in core_fulfil_order). The column's check (>= 0) stops
+    a release counted twice.
+    """
+    moves = {type_id: n for type_id, n in by_type.items() if n}
+    if not moves:
+        return
+    event_pk = Event._meta.pk.get_db_prep_value(event_id, connection)
+    type_ids = sorted(moves)
+    params = [event_pk, *(v for t in type_ids for v in (t, moves[t]))]
+    if connection.vendor == "postgresql":
+        with planned_cursor() as cursor:
+            cursor.execute(_held_query(connection.alias, len(type_ids)), params)
+        return
+    with planned_cursor() as cursor:  # SQLite: its one writer at a time
+        for type_id in type_ids:
+            cursor.execute(
+                f"UPDATE {TicketType._meta.db_table}"
+                " SET held_count = held_count + %s WHERE id = %s",
+                [moves[type_id], type_id],
+            )
+
+
+@functools.cache
+def _held_query(alias: str, types: int) -> str:
+    db = connections[alias]
+    key_type = TicketType._meta.pk.rel_db_type(db)
+    moves = ", ".join([f"(%s::{key_type}, %s::integer)"] * types)
+    table = TicketType._meta.db_table
+    return (
+        f"WITH event_locked AS (SELECT id FROM {Event._meta.db_table}"
+        " WHERE id = %s FOR UPDATE)"
+        f" UPDATE {table} SET held_count = {table}.held_count + moved.n"
+        f" FROM (VALUES {moves}) AS moved(id, n)"
+        f" WHERE {table}.id = moved.id AND EXISTS (SELECT 1 FROM event_locked)"
+    )
+
+
+def release_held(order_ids: Iterable) -> None:
+    """Take the seats of orders that stopped holding (cancelled, expired, a
+    payment failed: not paid) out of their types' held counters.
+
+    Call it in the transaction that changed their status, only for orders
+    that were pending or processing until then. Events are taken in one
+    order (by id), so two releases of several events cannot deadlock.
+    """
+    seats = (
+        OrderLine.objects.filter(order_id__in=list(order_ids))
+        .values_list("order__event_id", "ticket_type_id")
+        .annotate(seats=Sum("quantity"))
+        .order_by()
+    )
+    by_event: dict = {}
+    for event_id, type_id, n in seats:
+        by_event.setdefault(event_id, Counter())[type_id] -= n
+    for event_id in sorted(by_event, key=str):
+        move_held(event_id=event_id, by_type=by_event[event_id])
 
 
 def count_check_ins(*, event_id, tickets: Iterable[tuple[int, str]], by: int) -> None:

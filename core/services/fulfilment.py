@@ -21,7 +21,7 @@ from core.rows import (
     rows_where,
     update_row,
 )
-from core.services.counters import move_counters
+from core.services.counters import move_counters, release_held
 from core.services.locks import lock_event_and_types, lock_order
 from core.services.waitlist import mark_claimed
 from core.tickets.signing import sign_ticket
@@ -73,8 +73,10 @@ def _issue_tickets(order: Order) -> list:
     return lines
 
 
-def _count_sold(order: Order, lines: list) -> None:
-    """Move the counters: event row first, then types in primary-key order.
+def _count_sold(order: Order, lines: list, *, was_holding: bool) -> None:
+    """Move the counters: event row first, then types in primary-key order;
+    the seats of an order that was still pending or processing stop
+    counting as held.
 
     That is the order place_order locks them in, so the two cannot
     deadlock; done last, so the event row (which every checkout of the event
@@ -84,7 +86,12 @@ def _count_sold(order: Order, lines: list) -> None:
     by_type = Counter()
     for line in lines:
         by_type[line.ticket_type_id] += line.quantity
-    move_counters(event_id=order.event_id, by_type=by_type, column="sold_count")
+    move_counters(
+        event_id=order.event_id,
+        by_type=by_type,
+        column="sold_count",
+        from_held=was_holding,
+    )
 
 
 def _mark_refund_due(payment: Payment) -> None:
@@ -304,10 +311,12 @@ def _fulfil_under_locks(
             return FulfilmentResult(order=order, issued=False, needs_refund=True)
         return FulfilmentResult(order=order, issued=False)
 
+    was_holding = order.status in (Order.Status.PENDING, Order.Status.PROCESSING)
     if not order.holds_seats(now) and not _seats_still_free(order, now):
-        if order.status in (Order.Status.PENDING, Order.Status.PROCESSING):
+        if was_holding:
             order.status = Order.Status.EXPIRED
             order.save(update_fields=["status", "updated_at"])
+            release_held([order.id])
         _mark_refund_due(payment)
         return FulfilmentResult(order=order, issued=False, needs_refund=True)
 
@@ -331,6 +340,6 @@ def _fulfil_under_locks(
     if order.source == Order.Source.WAITLIST:
         mark_claimed(order)
     queue_order_messages(order)
-    _count_sold(order, lines)
+    _count_sold(order, lines, was_holding=was_holding)
     realtime.announce_availability_changed(order.event_id, reason="sale")
     return FulfilmentResult(order=order, issued=True)

@@ -36,7 +36,7 @@ from core.notify.outbox import queue_email
 from core.payments import get_provider
 from core.queries.orders import REFUNDABLE_PROVIDERS, refundable_left, refunded_outside
 from core.services.audit import jsonable, record_change
-from core.services.counters import count_check_ins
+from core.services.counters import count_check_ins, release_held
 from core.services.locks import lock_order
 from core.services.waitlist import offer_after_commit
 from core.templatetags.ticketing import money
@@ -89,6 +89,7 @@ def cancel_order(*, order_id, now: datetime | None = None) -> Order:
     order.status = Order.Status.CANCELLED
     order.updated_at = now
     order.save(update_fields=["status", "updated_at"])
+    release_held([order.id])
     session_id = order.stripe_checkout_session_id
     transaction.on_commit(lambda: close_checkout_quietly(session_id))
     realtime.announce_availability_changed(order.event_id, reason="cancelled")
@@ -112,37 +113,54 @@ def expire_order(
         order.status = Order.Status.EXPIRED
         order.updated_at = now
         order.save(update_fields=["status", "updated_at"])
+        release_held([order.id])
         realtime.announce_availability_changed(order.event_id, reason="expired")
         offer_after_commit(order.event_id)
     return order
 
 
-def sweep_expired_holds(*, now: datetime | None = None, limit: int = 500) -> int:
+def sweep_expired_holds(
+    *, now: datetime | None = None, limit: int = 500, batches: int = 20
+) -> int:
     """Mark pending orders whose hold lapsed as expired; returns how many.
 
     Availability never waits for this (a lapsed hold stops counting at once);
-    the sweep tidies the orders, closes their Stripe payment pages and tells
-    live pages. Locks the orders with SKIP LOCKED, so an order whose payment
-    is being confirmed right now is left to fulfilment.
+    the sweep tidies the orders, releases their held seats from the
+    counters, closes their Stripe payment pages and tells live pages. Reads
+    of availability subtract the lapsed holds not swept yet, so after a rush
+    it drains them in batches of `limit` (each its own transaction), up to
+    `batches` of them a call. Locks the orders with SKIP LOCKED, so an order
+    whose payment is being confirmed right now is left to fulfilment.
     """
     now = now or timezone.now()
-    with transaction.atomic():
-        orders = list(
-            Order.objects.select_for_update(skip_locked=True)
-            .filter(status=Order.Status.PENDING, hold_expires_at__lte=now)
-            .order_by("hold_expires_at")
-            .only("id", "event_id", "stripe_checkout_session_id")[:limit]
-        )
-        if not orders:
-            return 0
-        Order.objects.filter(pk__in=[o.pk for o in orders]).update(
-            status=Order.Status.EXPIRED, updated_at=now
-        )
-        for event_id in sorted({o.event_id for o in orders}, key=str):
-            realtime.announce_availability_changed(event_id, reason="expired")
-            offer_after_commit(event_id)
-        sessions = [o.stripe_checkout_session_id for o in orders]
-        transaction.on_commit(lambda: [close_checkout_quietly(s) for s in sessions])
+    swept = 0
+    for _ in range(batches):
+        done = _sweep_expired_batch(now=now, limit=limit)
+        swept += done
+        if done < limit:
+            break
+    return swept
+
+
+@transaction.atomic
+def _sweep_expired_batch(*, now: datetime, limit: int) -> int:
+    orders = list(
+        Order.objects.select_for_update(skip_locked=True)
+        .filter(status=Order.Status.PENDING, hold_expires_at__lte=now)
+        .order_by("hold_expires_at")
+        .only("id", "event_id", "stripe_checkout_session_id")[:limit]
+    )
+    if not orders:
+        return 0
+    Order.objects.filter(pk__in=[o.pk for o in orders]).update(
+        status=Order.Status.EXPIRED, updated_at=now
+    )
+    release_held([o.pk for o in orders])
+    for event_id in sorted({o.event_id for o in orders}, key=str):
+        realtime.announce_availability_changed(event_id, reason="expired")
+        offer_after_commit(event_id)
+    sessions = [o.stripe_checkout_session_id for o in orders]
+    transaction.on_commit(lambda: [close_checkout_quietly(s) for s in sessions])
     return len(orders)
 
 
@@ -343,6 +361,8 @@ def void_order(
     order.status = Order.Status.REFUNDED
     order.updated_at = now
     order.save(update_fields=["status", "updated_at"])
+    if was_holding:
+        release_held([order.id])
     if actor is not None:
         _record_order_refund(
             order,

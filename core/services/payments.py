@@ -31,6 +31,7 @@ from core.queries.orders import (
     refunded_outside,
 )
 from core.rows import insert_row_if_new, rows_where
+from core.services.counters import release_held
 from core.services.fulfilment import FulfilmentResult, fulfil_order
 from core.services.locks import lock_order
 from core.services.orders import (
@@ -338,6 +339,7 @@ def record_failed_payment(
     order.status = Order.Status.CANCELLED
     order.updated_at = now
     order.save(update_fields=["status", "updated_at"])
+    release_held([order.id])
     queue_email(kind="payment_failed", to=order.customer_email, order=order)
     realtime.announce_availability_changed(order.event_id, reason="payment_failed")
     return order

@@ -25,6 +25,7 @@ from core.queries.availability import (
 )
 from core.rows import insert_row_and_rows
 from core.services.checkout import clean_contact, new_held_order
+from core.services.counters import move_held, release_held
 from core.sites import site_url
 
 logger = logging.getLogger(__name__)
@@ -178,6 +179,8 @@ def _close_entry(entry: WaitlistEntry, status: str) -> None:
             ).update(status=Order.Status.CANCELLED, hold_expires_at=None)
             > 0
         )
+        if released:
+            release_held([entry.offer_order_id])
     entry.status = status
     entry.save(update_fields=["status", "updated_at"])
     if released:
@@ -248,6 +251,7 @@ def offer_freed_seats(
             hold_expires_at=hold_until,
         )
         insert_row_and_rows(order, lines)
+        move_held(event_id=event.id, by_type={ticket_type.id: entry.quantity})
         entry.status = WaitlistEntry.Status.OFFERED
         entry.offer_order = order
         entry.offered_at = now
@@ -291,13 +295,16 @@ def expire_offers(*, now=None) -> list:
         )
     )
     events = set()
+    released = []
     for entry in lapsed:
-        Order.objects.filter(
+        if Order.objects.filter(
             pk=entry.offer_order_id, status=Order.Status.PENDING
-        ).update(status=Order.Status.EXPIRED)
+        ).update(status=Order.Status.EXPIRED):
+            released.append(entry.offer_order_id)
         entry.status = WaitlistEntry.Status.EXPIRED
         entry.save(update_fields=["status", "updated_at"])
         events.add(entry.event_id)
+    release_held(released)  # all at once: one order of events
     for event_id in events:
         realtime.announce_availability_changed(event_id, reason="waitlist_expired")
     return sorted(events, key=str)

@@ -6,7 +6,12 @@ from django.utils import timezone
 from core.models import Ticket
 from core.queries.availability import get_event_availability
 from core.services.checkout import place_order
-from tests.factories import EventFactory, TicketTypeFactory, make_paid_order
+from tests.factories import (
+    EventFactory,
+    TicketTypeFactory,
+    count_held_seats,
+    make_paid_order,
+)
 
 pytestmark = pytest.mark.django_db
 
@@ -93,8 +98,9 @@ def test_api_shape_follows_the_seed():
     }
 
 
-def test_held_and_waiting_agrees_with_the_two_queries_it_replaces():
-    """The checkout's one-round-trip read must keep the ORM queries' rules."""
+def test_held_and_waiting_counts_live_holds_and_waiting_demand():
+    """Held: live pending and processing orders (held_count less the lapsed
+    holds the sweep has not closed); waiting: the ORM query's rule."""
     from datetime import timedelta
 
     from django.utils import timezone
@@ -109,6 +115,7 @@ def test_held_and_waiting_agrees_with_the_two_queries_it_replaces():
 
     now = timezone.now()
     events = [EventFactory(), EventFactory()]
+    expected_held = {}
     for event in events:
         a = TicketTypeFactory(event=event, capacity=50)
         b = TicketTypeFactory(event=event, capacity=50)
@@ -143,11 +150,13 @@ def test_held_and_waiting_agrees_with_the_two_queries_it_replaces():
                 quantity=quantity,
                 status=status,
             )
+        expected_held[a.id], expected_held[b.id] = 2 + 4, 1 + 1
+    count_held_seats()
     ids = [event.id for event in events]
 
     held, waiting = held_and_waiting(event_ids=ids, now=now)
 
-    assert held == held_by_type(event_ids=ids, now=now) and held
+    assert held == held_by_type(event_ids=ids, now=now) == expected_held
     assert waiting == waiting_by_type(event_ids=ids) and waiting
     assert held_and_waiting(event_ids=[], now=now) == ({}, {})
 
@@ -239,6 +248,7 @@ def test_an_orders_own_hold_rule_agrees_with_the_availability_query(status, expi
     Order.objects.filter(pk=placed.pk).update(
         status=status, hold_expires_at=now + expires_in if expires_in else None
     )
+    count_held_seats()  # as the service that set that status would have
     order = Order.objects.get(pk=placed.pk)
 
     counted = held_by_type(event_ids=[event.id], now=now).get(seat.id, 0) == 1

@@ -12,6 +12,7 @@ from decimal import Decimal
 
 import pytest
 from django.db import connection
+from django.db.models import Q, Sum
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
@@ -24,7 +25,7 @@ from core.queries.availability import (
 )
 from core.services import checkout
 from core.services.checkout import place_order
-from tests.factories import EventFactory, TicketTypeFactory
+from tests.factories import EventFactory, TicketTypeFactory, count_held_seats
 
 pytestmark = pytest.mark.django_db
 
@@ -82,7 +83,23 @@ def _random_event(rng: random.Random, now) -> Event:
             quantity=rng.randint(1, 3),
             status=rng.choice(["waiting", "waiting", "offered"]),
         )
+    count_held_seats()  # as the services that wrote those orders would have
     return event
+
+
+def _live_holds(event, now) -> dict[int, int]:
+    """Seats of processing orders and pending ones with a live hold, added
+    up from the orders: what held_count less the lapsed holds must give."""
+    return dict(
+        OrderLine.objects.filter(order__event=event)
+        .filter(
+            Q(order__status="processing")
+            | Q(order__status="pending", order__hold_expires_at__gt=now)
+        )
+        .values_list("ticket_type")
+        .annotate(seats=Sum("quantity"))
+        .order_by()
+    )
 
 
 @pytest.mark.parametrize("seed", range(40))
@@ -92,6 +109,7 @@ def test_the_statement_counts_seats_as_compute_availability(postgres, seed):
     event = _random_event(rng, now)
     types = list(TicketType.objects.filter(event=event).order_by("id"))
     held, waiting = held_and_waiting(event_ids=[event.id], now=now)
+    assert held == _live_holds(event, now)
     for public in (True, False):
         expected = compute_availability(
             event, types, held, now, waiting if public else None
