@@ -171,6 +171,7 @@ def event_page(request: HttpRequest, slug: str) -> HttpResponse:
                 customer_phone=values["phone"],
                 seen_availability=seen.availability,
                 seen_is_current=seen.current,
+                seen_key_note=seen.key_note,
                 checkout_key=checkout_key,
             )
             response = see_other(_begin_payment(request, order))

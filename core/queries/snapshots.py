@@ -186,25 +186,34 @@ class CheckoutSnapshot:
     event: Event
     availability: EventAvailability
     # False: cached before the last change, so it may show seats since sold
-    # (or, rarely, fewer than have been freed since); or the form's key went
-    # to the locks lately, and the seats this shows gone may be its own
-    # order's. Only good for letting a checkout through to the locks, never
-    # for refusing one.
+    # (or, rarely, fewer than have been freed since). Only good for letting a
+    # checkout through to the locks, never for refusing one.
     current: bool
+    # What note_key_at_the_locks left for the form's checkout key: the form
+    # it noted (its fingerprint), None for nothing, KEY_NOTE_UNKNOWN when the
+    # cache could not say. A refusal on these figures is for place_order to
+    # judge against the form it is given.
+    key_note: str | None = None
 
 
 # Set for a buy form's checkout key before it goes to the locks (see
 # place_order), read with the snapshot in the same round trip.
 _KEY_AT_THE_LOCKS = "checkout-key:{}"
+KEY_NOTE_UNKNOWN = "?"
 
 
-def note_key_at_the_locks(checkout_key: str, seconds: int) -> None:
-    """Remember for `seconds` (the hold's length) that this form's key went to
-    the locks, so that a snapshot does not refuse its repeat (see
-    checkout_event_snapshot). Unreachable, the cache is not told; the repeat
-    then takes a fresh read, as with any cache failure."""
+def note_key_at_the_locks(checkout_key: str, form: str, seconds: int) -> None:
+    """Remember for `seconds` (the hold's length) that this key's `form` (a
+    fingerprint of the event, seats and buyer) went to the locks, so that a
+    snapshot does not refuse the same form sent again (see place_order).
+
+    Best effort: if the write fails (Redis unreachable for a moment), a
+    repeat whose read then succeeds finds no note and may be refused as
+    sold out on the snapshot, as before this note existed; the buyer's own
+    order still holds the seats and the cookie finds it on the next submit.
+    """
     try:
-        cache.set(_KEY_AT_THE_LOCKS.format(checkout_key), 1, max(1, seconds))
+        cache.set(_KEY_AT_THE_LOCKS.format(checkout_key), form, max(1, seconds))
     except Exception:
         logger.exception("cache unreachable: noting a checkout key")
 
@@ -222,9 +231,10 @@ def checkout_event_snapshot(
     a fresh read, cached when it shows the event sold out: then only
     refusals follow, and each would read it again.
 
-    A form whose `checkout_key` went to the locks lately (or when the cache
-    cannot say) gets the snapshot as not current: it may be the form sent
-    again before its first answer, whose order holds the seats it shows gone.
+    With a `checkout_key`, the note its form left before the locks comes
+    back in the same round trip (`key_note`): the form sent again before its
+    first answer, whose order holds the seats the snapshot shows gone, must
+    not be refused on it.
     """
     key = f"event:{_digest(slug)}"
     key_mark = _KEY_AT_THE_LOCKS.format(checkout_key) if checkout_key else None
@@ -237,13 +247,15 @@ def checkout_event_snapshot(
         except Exception:
             logger.exception("cache unreachable: reading a checkout key")
             marks = None
-    may_refuse = key_mark is None or (marks is not None and key_mark not in marks)
+    key_note = None
+    if key_mark:
+        key_note = KEY_NOTE_UNKNOWN if marks is None else marks.get(key_mark)
     if snapshot is not _MISS:
         if snapshot == (None,):
             return None
-        return CheckoutSnapshot(*snapshot, current=may_refuse)
+        return CheckoutSnapshot(*snapshot, current=True, key_note=key_note)
     if older is not _MISS and older != (None,) and not older[1].is_sold_out:
-        return CheckoutSnapshot(*older, current=False)
+        return CheckoutSnapshot(*older, current=False, key_note=key_note)
     now = timezone.now()
     availability = event_availability_now(slug=slug, active_only=True, now=now)
     if availability is None:
@@ -252,7 +264,9 @@ def checkout_event_snapshot(
         _store(
             key, version, (availability.event, availability), [availability.event], now
         )
-    return CheckoutSnapshot(availability.event, availability, current=may_refuse)
+    return CheckoutSnapshot(
+        availability.event, availability, current=True, key_note=key_note
+    )
 
 
 def availability_json(*, slug: str = "", name: str = "") -> bytes | None:

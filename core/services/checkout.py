@@ -1,5 +1,6 @@
 """Placing an order: validate, then hold seats atomically under row locks."""
 
+import hashlib
 import json
 from collections.abc import Mapping
 from contextlib import nullcontext
@@ -23,7 +24,7 @@ from core.queries.availability import (
     event_availability_now,
     held_and_waiting,
 )
-from core.queries.snapshots import note_key_at_the_locks
+from core.queries.snapshots import KEY_NOTE_UNKNOWN, note_key_at_the_locks
 from core.rows import insert_row_and_rows, mark_written, planned_cursor, rows_as_json
 from core.services.counters import move_held
 from core.services.locks import event_and_types, lock_event_and_types
@@ -120,33 +121,51 @@ def _check_fits_figures(
         )
 
 
-def _refuse_if_gone_already(
-    event_id, wanted: dict[int, int], now, checkout_key: str | None
-) -> None:
+def _refuse_if_gone_already(placing: "_Placing") -> None:
     """Say "sold out" without queueing for the event's lock when it plainly is.
 
     In a rush most buyers arrive after the last seat went; making each of
     them wait for the lock only to be refused slows down the buyers who can
     still get in. This reads the public availability (committed data, no
     locks), so it can only refuse what was already gone at this instant;
-    whether an order fits is always decided under the locks. A form whose
-    key placed an order already goes on to the locks all the same: its first
-    submit may be what took the last seats, and there it finds that order.
+    whether an order fits is always decided under the locks. The same form
+    sent again, whose first submit placed an order that still holds (its
+    key's newest order, for the same buyer and seats), goes on to the locks
+    all the same: that order may be what took the last seats, and there the
+    repeat finds it.
     """
-    seen = event_availability_now(event_id=event_id, now=now)
+    seen = event_availability_now(event_id=placing.event_id, now=placing.now)
     if seen is None or not seen.types:
         return
     try:
-        _refuse_if_seen_gone(wanted, seen)
+        _refuse_if_seen_gone(placing.wanted, seen)
     except SoldOut:
-        if checkout_key is None or not _key_placed_an_order(event_id, checkout_key):
+        if not _placed_already(placing):
             raise
 
 
-def _key_placed_an_order(event_id, checkout_key: str) -> bool:
-    return Order.objects.filter(
-        event_id=event_id, checkout_key=checkout_key, status=Order.Status.PENDING
-    ).exists()
+def _placed_already(placing: "_Placing") -> bool:
+    """Whether this form's key placed this very order already (see
+    _Placing.is_repeated_by); what core_place_hold finds under the lock."""
+    if placing.checkout_key is None:
+        return False
+    earlier = (
+        Order.objects.filter(
+            event_id=placing.event_id, checkout_key=placing.checkout_key
+        )
+        .order_by("-created_at")
+        .first()
+    )
+    return earlier is not None and placing.is_repeated_by(earlier)
+
+
+def form_fingerprint(
+    event_id, wanted: dict[int, int], name: str, email: str, phone: str
+) -> str:
+    """One buy form's event, seats and buyer, as note_key_at_the_locks keeps
+    them: only the same form sent again matches its note."""
+    form = json.dumps([str(event_id), sorted(wanted.items()), name, email, phone])
+    return hashlib.sha256(form.encode()).hexdigest()[:32]
 
 
 def _refuse_if_seen_gone(wanted: dict[int, int], seen: EventAvailability) -> None:
@@ -183,6 +202,7 @@ def place_order(
     order_id=None,
     seen_availability: EventAvailability | None = None,
     seen_is_current: bool = True,
+    seen_key_note: str | None = None,
     checkout_key: str | None = None,
     now=None,
 ) -> Order:
@@ -208,9 +228,11 @@ def place_order(
     (under the event's lock: the repeat waits for the first); otherwise a
     new order is placed, and the newest order of a key is the one a repeat
     finds. Before the locks, a repeat whose first submit took the last seats
-    finds that order on a fresh read's refusal; the purchase page passes
-    its snapshot as not current for a key noted here (note_key_at_the_locks)
-    so that such a repeat gets that read.
+    finds that order on a fresh read's refusal. A form sent on to the locks
+    leaves a note (note_key_at_the_locks), which the purchase page reads with
+    its snapshot and passes as `seen_key_note`: a form matching it (or when
+    the cache could not say) is not refused on `seen_availability`, but on
+    that fresh read.
     Broadcasts availability after commit. Raises InvalidRequest, NotFound,
     SalesClosed or SoldOut; nothing is written when it raises.
     """
@@ -233,20 +255,22 @@ def place_order(
     )
 
     if not placing.staff_issued:
+        form = checkout_key and form_fingerprint(event_id, wanted, name, email, phone)
         if seen_availability is not None and seen_availability.event.pk == event_id:
             try:
                 _refuse_if_seen_gone(wanted, seen_availability)
             except SoldOut:
-                if seen_is_current:
+                maybe_repeat = form and seen_key_note in (form, KEY_NOTE_UNKNOWN)
+                if seen_is_current and not maybe_repeat:
                     raise
-                _refuse_if_gone_already(event_id, wanted, now, checkout_key)
+                _refuse_if_gone_already(placing)
         else:
-            _refuse_if_gone_already(event_id, wanted, now, checkout_key)
+            _refuse_if_gone_already(placing)
 
-        if checkout_key:
+        if form:
             # Before the locks, so that once this order's seats show as
-            # gone, a repeat of the form is not refused on those figures.
-            note_key_at_the_locks(checkout_key, minutes * 60)
+            # gone, the same form sent again is not refused on those figures.
+            note_key_at_the_locks(checkout_key, form, minutes * 60)
 
     # Refused above without a transaction; from here on, under the locks.
     if connection.vendor == "postgresql":

@@ -68,6 +68,7 @@ def place_order_once(
     customer_phone: str = "",
     seen_availability: EventAvailability | None = None,
     seen_is_current: bool = True,
+    seen_key_note: str | None = None,
     checkout_key: str | None = None,
 ) -> Order:
     """place_order for a buy form submitted again (`earlier_order_id`: the
@@ -89,6 +90,7 @@ def place_order_once(
         "customer_phone": customer_phone,
         "seen_availability": seen_availability,
         "seen_is_current": seen_is_current,
+        "seen_key_note": seen_key_note,
         "checkout_key": checkout_key,
     }
     if earlier_order_id is None:

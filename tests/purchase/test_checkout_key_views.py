@@ -238,3 +238,34 @@ def test_a_repeat_whose_first_submit_took_the_last_seats_lands_on_that_order(
     # Anyone else's form is still refused on those figures.
     other = _buy(Client(), event, {vip.id: 1}, str(uuid.uuid4()))
     assert other.status_code == 409
+
+
+def test_a_key_with_an_order_sending_another_form_is_refused_on_the_snapshot(
+    settings, key, monkeypatch
+):
+    """Only the same form sent again gets past the cached refusal: the key's
+    note names its event, seats and buyer, so other forms under a key that
+    holds an order (another quantity, another email) are refused as anyone's,
+    without a read or the event's lock."""
+    from core.services import checkout
+
+    settings.LIVE_CACHE_SECONDS = 300
+    event = EventFactory(name="Note Show", venue_capacity=3, currency="eur")
+    ga = TicketTypeFactory(event=event, capacity=3, max_per_order=3)
+    assert _buy(Client(), event, {ga.id: 1}, key).status_code == 303
+    assert _buy(Client(), event, {ga.id: 2}, str(uuid.uuid4())).status_code == 303
+    assert _buy(Client(), event, {ga.id: 1}, str(uuid.uuid4())).status_code == 409
+
+    fresh_reads = []
+    real = checkout._refuse_if_gone_already
+    monkeypatch.setattr(
+        checkout,
+        "_refuse_if_gone_already",
+        lambda placing: fresh_reads.append(placing) or real(placing),
+    )
+    for n in range(3):
+        other = _buy(Client(), event, {ga.id: 2}, key, email=f"bot{n}@example.com")
+        assert other.status_code == 409
+    assert not fresh_reads
+    again = _buy(Client(), event, {ga.id: 1}, key)  # the same form: its order
+    assert again.status_code == 303 and len(fresh_reads) == 1

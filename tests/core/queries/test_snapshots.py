@@ -234,30 +234,29 @@ def test_an_unreachable_cache_falls_back_to_the_database(live_cache, monkeypatch
 
 
 @pytest.mark.parametrize("caching", [True, False])
-def test_a_key_that_went_to_the_locks_gets_no_refusal_from_a_snapshot(
+def test_a_keys_note_comes_back_with_the_snapshot(
     settings, caching, django_assert_num_queries
 ):
-    """Its repeat may be the form whose order holds the seats shown gone: it
-    must go on to a check that can find that order. Read in the same round
-    trip as the snapshot, so other forms' refusals cost nothing more."""
+    """The note a form left before the locks is read in the same round trip
+    as the snapshot, so other forms' refusals cost nothing more."""
     settings.LIVE_CACHE_SECONDS = 300 if caching else 0
     realtime.bump_catalogue_version()
     seat = TicketTypeFactory(capacity=1, event=EventFactory(venue_capacity=1))
     slug = seat.event.slug
     make_paid_order(seat, 1)
     snapshots.checkout_event_snapshot(slug)  # "sold out", cached when caching
-    snapshots.note_key_at_the_locks("k" * 20, 60)
+    snapshots.note_key_at_the_locks("k" * 20, "form-k", 60)
 
     with django_assert_num_queries(0 if caching else 4):  # or two fresh reads
         others = snapshots.checkout_event_snapshot(slug, "o" * 20)
-        repeat = snapshots.checkout_event_snapshot(slug, "k" * 20)
+        noted = snapshots.checkout_event_snapshot(slug, "k" * 20)
     assert others.availability.is_sold_out and others.current
-    assert repeat.availability.is_sold_out and not repeat.current
+    assert others.key_note is None
+    assert noted.availability.is_sold_out and noted.current
+    assert noted.key_note == "form-k"
 
 
-def test_a_key_is_not_trusted_to_be_new_while_the_cache_is_down(
-    live_cache, monkeypatch
-):
+def test_a_keys_note_is_unknown_while_the_cache_is_down(live_cache, monkeypatch):
     seat = TicketTypeFactory(capacity=1, event=EventFactory(venue_capacity=1))
     make_paid_order(seat, 1)
 
@@ -266,7 +265,8 @@ def test_a_key_is_not_trusted_to_be_new_while_the_cache_is_down(
 
     monkeypatch.setattr(snapshots.cache, "get_many", unreachable)
     monkeypatch.setattr(snapshots.cache, "set", unreachable)
-    snapshots.note_key_at_the_locks("k" * 20, 60)  # logged, not raised
+    snapshots.note_key_at_the_locks("k" * 20, "form-k", 60)  # logged, not raised
     seen = snapshots.checkout_event_snapshot(seat.event.slug, "k" * 20)
-    assert seen.availability.is_sold_out and not seen.current
-    assert snapshots.checkout_event_snapshot(seat.event.slug).current
+    assert seen.availability.is_sold_out
+    assert seen.key_note == snapshots.KEY_NOTE_UNKNOWN
+    assert snapshots.checkout_event_snapshot(seat.event.slug).key_note is None
