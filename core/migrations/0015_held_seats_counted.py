@@ -117,7 +117,7 @@ BEGIN
          GROUP BY ticket_type_id
     ), live AS (
         SELECT t.id, t.capacity, t.sold_count,
-               t.held_count - coalesce(l.seats, 0) AS held
+               greatest(0, t.held_count - coalesce(l.seats, 0)) AS held
           FROM core_tickettype t
           LEFT JOIN lapsed l ON l.id = t.id
          WHERE t.event_id = p_event

@@ -209,7 +209,7 @@ def held_and_waiting(
         for kind, event_id, type_id, total in cursor.fetchall():
             if kind == "waiting":
                 wanted[(event_pk.to_python(event_id), type_id)] = int(total)
-            elif total:
+            elif total > 0:  # a counter that was off never frees seats
                 held[type_id] = int(total)
     return held, wanted
 

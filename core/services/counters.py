@@ -5,11 +5,12 @@ import logging
 from collections import Counter
 from collections.abc import Iterable, Mapping
 
-from django.db import connection, connections
+from django.db import IntegrityError, connection, connections, transaction
 from django.db.models import Sum
 
-from core.models import CheckInTally, Event, OrderLine, TicketType
+from core.models import CheckInTally, Event, Order, OrderLine, TicketType
 from core.rows import planned_cursor
+from core.services.locks import lock_event_and_types
 
 COUNTERS = ("sold_count",)
 logger = logging.getLogger(__name__)
@@ -85,8 +86,9 @@ def _counters_query(alias: str, column: str, types: int, from_held: bool) -> str
 
 def move_held(*, event_id, by_type: Mapping[int, int]) -> None:
     """Add to the held counter of each ticket type (negative to take away),
-    the event's row locked first, then the types in primary-key order: the
-    order move_counters and every seat writer take them in.
+    the event's row locked first. Every writer of an event's type rows locks
+    the event's row first, so they take turns there and the order the types
+    are then updated in cannot deadlock.
 
     A type's held_count is the seats of its pending and processing orders;
     whatever moves an order into or out of those states moves it in the
@@ -134,7 +136,11 @@ def release_held(order_ids: Iterable) -> None:
 
     Call it in the transaction that changed their status, only for orders
     that were pending or processing until then. Events are taken in one
-    order (by id), so two releases of several events cannot deadlock.
+    order (by id), so two releases of several events cannot deadlock. An
+    event whose counter would go below zero (it was off: a bug, or a process
+    on code from before the counter moving orders during a deploy) is
+    recounted from its orders instead, and logged, so one bad counter never
+    stops a sweep of every event.
     """
     seats = (
         OrderLine.objects.filter(order_id__in=list(order_ids))
@@ -146,7 +152,42 @@ def release_held(order_ids: Iterable) -> None:
     for event_id, type_id, n in seats:
         by_event.setdefault(event_id, Counter())[type_id] -= n
     for event_id in sorted(by_event, key=str):
-        move_held(event_id=event_id, by_type=by_event[event_id])
+        try:
+            with transaction.atomic():
+                move_held(event_id=event_id, by_type=by_event[event_id])
+        except IntegrityError:
+            logger.error("Held seats of event %s were off; recounted", event_id)
+            recount_held(event_id)
+
+
+def recount_held(event_id) -> int:
+    """Set the held counters of an event's types from its pending and
+    processing orders, under the event's and its types' locks (what
+    migration 0015 did once for every type); returns how many were off.
+
+    For repairs (manage.py recount_held_seats): after an upgrade during
+    which processes on older code still moved orders, or a counter found
+    off. Call it inside a transaction.
+    """
+    event, types = lock_event_and_types(event_id)
+    if event is None:
+        return 0
+    held = dict(
+        OrderLine.objects.filter(
+            order__event_id=event_id,
+            order__status__in=[Order.Status.PENDING, Order.Status.PROCESSING],
+        )
+        .values_list("ticket_type")
+        .annotate(seats=Sum("quantity"))
+        .order_by()
+    )
+    off = 0
+    for ticket_type in types:
+        seats = held.get(ticket_type.pk, 0)
+        if ticket_type.held_count != seats:
+            TicketType.objects.filter(pk=ticket_type.pk).update(held_count=seats)
+            off += 1
+    return off
 
 
 def count_check_ins(*, event_id, tickets: Iterable[tuple[int, str]], by: int) -> None:
