@@ -148,10 +148,35 @@ def _message_context(entry: WaitlistEntry) -> dict:
     }
 
 
+def _lock_entry(**lookup) -> WaitlistEntry | None:
+    """The entry, locked after its offer's order if it has one.
+
+    Paying an offer locks its order, then its entry (mark_claimed); whoever
+    writes both takes them in the same order, or the two could deadlock.
+    An entry offered between the look and the lock is looked at again.
+    """
+    entry = None
+    for _ in range(3):
+        found = (
+            WaitlistEntry.objects.filter(**lookup)
+            .values_list("pk", "offer_order_id")
+            .first()
+        )
+        if found is None:
+            return None
+        pk, order_id = found
+        if order_id:
+            Order.objects.select_for_update().filter(pk=order_id).values("pk").first()
+        entry = WaitlistEntry.objects.select_for_update().filter(pk=pk).first()
+        if entry is None or entry.offer_order_id == order_id:
+            return entry
+    return entry
+
+
 @transaction.atomic
 def leave_waitlist(*, token: str) -> WaitlistEntry:
     """Take oneself off the list; an open offer is released to the next person."""
-    entry = WaitlistEntry.objects.select_for_update().filter(token=token).first()
+    entry = _lock_entry(token=token)
     if entry is None:
         raise NotFound("This waitlist link is not valid.", code="unknown_entry")
     if entry.status in ACTIVE_STATUSES:
@@ -162,7 +187,7 @@ def leave_waitlist(*, token: str) -> WaitlistEntry:
 @transaction.atomic
 def remove_entry(*, entry_id: int, removed_by=None) -> WaitlistEntry:
     """The owner removes someone from the list (their open offer is released)."""
-    entry = WaitlistEntry.objects.select_for_update().filter(pk=entry_id).first()
+    entry = _lock_entry(pk=entry_id)
     if entry is None:
         raise NotFound("No such waitlist entry.", code="unknown_entry")
     if entry.status in ACTIVE_STATUSES:
@@ -289,14 +314,24 @@ def expire_offers(*, now=None) -> list:
     Returns the ids of events that had an offer expire.
     """
     now = now or timezone.now()
-    lapsed = list(
-        WaitlistEntry.objects.select_for_update(skip_locked=True).filter(
-            status=WaitlistEntry.Status.OFFERED, offer_expires_at__lte=now
-        )
+    lapsed = WaitlistEntry.objects.filter(
+        status=WaitlistEntry.Status.OFFERED, offer_expires_at__lte=now
     )
     events = set()
     released = []
-    for entry in lapsed:
+    for pk, order_id in list(lapsed.values_list("pk", "offer_order_id")):
+        # The order before the entry, as paying the offer locks them; one
+        # being paid right now is left to its payment.
+        if order_id and not (
+            Order.objects.select_for_update(skip_locked=True)
+            .filter(pk=order_id)
+            .values("pk")
+            .first()
+        ):
+            continue
+        entry = lapsed.select_for_update(skip_locked=True).filter(pk=pk).first()
+        if entry is None:
+            continue
         if Order.objects.filter(
             pk=entry.offer_order_id, status=Order.Status.PENDING
         ).update(status=Order.Status.EXPIRED):

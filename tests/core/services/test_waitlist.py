@@ -344,3 +344,37 @@ def test_a_refund_offers_the_freed_seats_after_commit(
         refund_order(order_id=orders[0].id, reason="test")
     entry.refresh_from_db()
     assert entry.status == WaitlistEntry.Status.OFFERED
+
+
+def _first_lock(queries, table: str) -> int:
+    return next(
+        i
+        for i, query in enumerate(queries)
+        if f'FROM "{table}"' in query["sql"] and "FOR UPDATE" in query["sql"]
+    )
+
+
+@pytest.mark.parametrize("close", ["leave", "remove", "expire"])
+def test_closing_an_offer_locks_its_order_before_its_entry(postgres, close):
+    """Paying an offer locks its order, then its entry (mark_claimed): an
+    entry closed while its offer is being paid must take them in the same
+    order, or the two transactions deadlock."""
+    from django.test.utils import CaptureQueriesContext
+
+    event, seat, _ = _sold_out_event()
+    entry = _join(event, "first@example.com", 1)
+    _free_seats(seat, 1)
+    offer_freed_seats(event_id=event.id)
+    entry.refresh_from_db()
+    with CaptureQueriesContext(connection) as queries:
+        if close == "leave":
+            leave_waitlist(token=entry.token)
+        elif close == "remove":
+            remove_entry(entry_id=entry.pk)
+        else:
+            assert expire_offers(now=timezone.now() + timedelta(days=30))
+    assert _first_lock(queries, "core_order") < _first_lock(
+        queries, "core_waitlistentry"
+    )
+    entry.refresh_from_db()
+    assert entry.offer_order.status in (Order.Status.CANCELLED, Order.Status.EXPIRED)
