@@ -57,6 +57,29 @@ def make_staff(role: str = Role.OWNER, **kwargs):
     return user
 
 
+def make_held_order(ticket_type: TicketType, quantity: int = 2, **kwargs) -> Order:
+    """An order holding seats, placed through place_order (Ana's)."""
+    return place_order(
+        event_id=ticket_type.event_id,
+        quantities={ticket_type.id: quantity},
+        customer_name="Ana",
+        customer_email="ana@example.com",
+        **kwargs,
+    )
+
+
+def pay_simulated(order: Order, reference: str = "pay_1", now=None):
+    """fulfil_order for the order's total, as the simulated provider pays."""
+    return fulfil_order(
+        order_id=order.id,
+        provider="simulated",
+        provider_reference=reference,
+        amount=order.total,
+        currency=order.currency,
+        now=now,
+    )
+
+
 def make_paid_order(
     ticket_type: TicketType,
     quantity: int = 1,

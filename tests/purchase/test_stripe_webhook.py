@@ -23,7 +23,6 @@ from core.models import (
 from core.queries.availability import get_event_availability
 from core.queries.orders import refunded_outside
 from core.services import orders as orders_service
-from core.services.checkout import place_order
 from core.services.orders import (
     STALLED_REFUND_GRACE,
     complete_stalled_refunds,
@@ -32,19 +31,10 @@ from core.services.orders import (
     void_tickets_refunded_outside,
 )
 from tests.factories import EventFactory, TicketTypeFactory, make_paid_order
+from tests.factories import make_held_order as _hold
 from tests.purchase.conftest import session_object, signature_header, stripe_event
 
 pytestmark = pytest.mark.django_db
-
-
-def _hold(ticket_type, quantity=2, **kwargs):
-    return place_order(
-        event_id=ticket_type.event_id,
-        quantities={ticket_type.id: quantity},
-        customer_name="Ana",
-        customer_email="ana@example.com",
-        **kwargs,
-    )
 
 
 def test_a_paid_session_issues_the_tickets(post_webhook, ticket_type):

@@ -8,19 +8,9 @@ from core.services.checkout import place_order
 from core.services.fulfilment import fulfil_order
 from core.tickets.signing import verify_ticket_code
 from tests.factories import TicketTypeFactory, count_held_seats
+from tests.factories import pay_simulated as _pay
 
 pytestmark = pytest.mark.django_db
-
-
-def _pay(order, reference="pay_1", now=None):
-    return fulfil_order(
-        order_id=order.id,
-        provider="simulated",
-        provider_reference=reference,
-        amount=order.total,
-        currency=order.currency,
-        now=now,
-    )
 
 
 def _hold(ticket_type, quantity=2, phone=""):

@@ -15,8 +15,6 @@ from django.utils import timezone
 
 from core.models import Order, TicketType, WaitlistEntry
 from core.queries.availability import get_event_availability, held_and_waiting
-from core.services.checkout import place_order
-from core.services.fulfilment import fulfil_order
 from core.services.orders import (
     cancel_order,
     expire_order,
@@ -26,6 +24,8 @@ from core.services.orders import (
 from core.services.payments import record_failed_payment, record_processing_payment
 from core.services.waitlist import expire_offers, offer_freed_seats, remove_entry
 from tests.factories import TicketTypeFactory
+from tests.factories import make_held_order as _hold
+from tests.factories import pay_simulated as _pay
 
 pytestmark = pytest.mark.django_db
 
@@ -37,27 +37,6 @@ def seats():
 
 def _held(ticket_type) -> int:
     return TicketType.objects.get(pk=ticket_type.pk).held_count
-
-
-def _hold(ticket_type, quantity=2, **kwargs):
-    return place_order(
-        event_id=ticket_type.event_id,
-        quantities={ticket_type.id: quantity},
-        customer_name="Ana",
-        customer_email="ana@example.com",
-        **kwargs,
-    )
-
-
-def _pay(order, reference="pay_1", now=None):
-    return fulfil_order(
-        order_id=order.id,
-        provider="simulated",
-        provider_reference=reference,
-        amount=order.total,
-        currency=order.currency,
-        now=now,
-    )
 
 
 def test_a_hold_counts_and_a_payment_moves_it_to_sold(seats):

@@ -8,7 +8,6 @@ from core.exceptions import OrderNotCancellable, OrderNotRefundable
 from core.models import Order, OutboundMessage, Payment, Ticket, TicketType
 from core.queries.availability import get_event_availability
 from core.queries.door import checked_in_by_type
-from core.services.checkout import place_order
 from core.services.counters import count_check_ins
 from core.services.orders import (
     cancel_order,
@@ -18,18 +17,9 @@ from core.services.orders import (
 )
 from core.services.payments import start_payment
 from tests.factories import EventFactory, TicketTypeFactory, make_paid_order
+from tests.factories import make_held_order as _hold
 
 pytestmark = pytest.mark.django_db
-
-
-def _hold(ticket_type, quantity=2, **kwargs):
-    return place_order(
-        event_id=ticket_type.event_id,
-        quantities={ticket_type.id: quantity},
-        customer_name="Ana",
-        customer_email="ana@example.com",
-        **kwargs,
-    )
 
 
 def _assert_counters_match_recount(event):

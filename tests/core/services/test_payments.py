@@ -16,19 +16,10 @@ from core.services.payments import (
     start_payment,
 )
 from tests.factories import EventFactory, TicketTypeFactory
+from tests.factories import make_held_order as _hold
 from tests.stubs import StripeStub
 
 pytestmark = pytest.mark.django_db
-
-
-def _hold(ticket_type, quantity=2, **kwargs):
-    return place_order(
-        event_id=ticket_type.event_id,
-        quantities={ticket_type.id: quantity},
-        customer_name="Ana",
-        customer_email="ana@example.com",
-        **kwargs,
-    )
 
 
 def _pay(order, reference, provider="stripe", now=None):
