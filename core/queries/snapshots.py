@@ -37,7 +37,6 @@ from django.utils import timezone
 from core import realtime
 from core.models import Event, Order, TicketType
 from core.queries.availability import (
-    HOLDING_STATUSES,
     EventAvailability,
     availability_for_events,
     event_availability_now,
@@ -65,9 +64,13 @@ def next_time_driven_change(events: Iterable[Event], now: datetime) -> datetime 
         event__in=events, is_active=True
     ).values_list("sales_start_at", "sales_end_at"):
         instants += [start, end]
+    # A pending hold's end frees seats; a processing order holds until its
+    # payment settles, whatever its hold said. With one status (and one
+    # event) Postgres reads just the first entry of the index on (event,
+    # status, hold end), however many holds a rush keeps live.
     instants.append(
         Order.objects.filter(
-            event__in=events, status__in=HOLDING_STATUSES, hold_expires_at__gt=now
+            event__in=events, status=Order.Status.PENDING, hold_expires_at__gt=now
         ).aggregate(first=Min("hold_expires_at"))["first"]
     )
     future = [moment for moment in instants if moment is not None and moment > now]
