@@ -2,7 +2,9 @@
 
 from collections import Counter
 from dataclasses import dataclass
+from datetime import datetime
 from decimal import Decimal
+from typing import Any
 
 from django.db import OperationalError, connection, transaction
 from django.utils import timezone
@@ -11,7 +13,11 @@ from core import realtime
 from core.exceptions import OrderBusy
 from core.models import Order, OrderLine, OutboundMessage, Payment, Ticket
 from core.notify.outbox import new_message
-from core.queries.availability import compute_availability, held_by_type
+from core.queries.availability import (
+    HOLDING_STATUSES,
+    compute_availability,
+    held_by_type,
+)
 from core.rows import (
     as_json,
     insert_row_if_new,
@@ -155,37 +161,62 @@ def fulfil_order(
     `lines`, the caller's read of them (without a lock), spare reading them
     again; they are checked under the lock, and `order` becomes the result's.
     """
-    paying = {
-        "order_id": order_id,
-        "provider": provider,
-        "provider_reference": provider_reference,
-        "amount": amount,
-        "currency": currency,
-        "provider_event_id": provider_event_id,
-        "nowait": nowait,
-        "now": now or timezone.now(),
-    }
+    paying = _Paying(
+        order_id=order_id,
+        provider=provider,
+        provider_reference=provider_reference,
+        amount=amount,
+        currency=currency.lower(),
+        provider_event_id=provider_event_id,
+        nowait=nowait,
+        now=now or timezone.now(),
+    )
     if connection.vendor == "postgresql":
         if order is None or order.pk != order_id:
             order, lines = None, None
-        result = _fulfil_in_database(order=order, lines=lines, **paying)
+        result = _fulfil_in_database(paying, order=order, lines=lines)
         if result is not None:
             return result
-    return _fulfil_under_locks(**paying)
+    return _fulfil_under_locks(paying)
+
+
+@dataclass(frozen=True)
+class _Paying:
+    """One payment to record: what both of fulfil_order's paths are given."""
+
+    order_id: Any
+    provider: str
+    provider_reference: str
+    amount: Decimal
+    currency: str  # lower case, as stored
+    provider_event_id: str
+    nowait: bool
+    now: datetime
+
+    def new_payment(self, order: Order) -> Payment:
+        return Payment(
+            order=order,
+            provider=self.provider,
+            provider_reference=self.provider_reference,
+            amount=self.amount,
+            currency=self.currency,
+            status=Payment.Status.SUCCEEDED,
+            provider_event_id=self.provider_event_id,
+        )
+
+    @property
+    def stripe_intent(self) -> str | None:
+        """The Stripe PaymentIntent this payment is, if it is one: refunds
+        find the order by it."""
+        if self.provider == Payment.Provider.STRIPE and (
+            self.provider_reference.startswith("pi_")
+        ):
+            return self.provider_reference
+        return None
 
 
 def _fulfil_in_database(
-    *,
-    order: Order | None,
-    lines: list[OrderLine] | None,
-    order_id,
-    provider: str,
-    provider_reference: str,
-    amount: Decimal,
-    currency: str,
-    provider_event_id: str,
-    nowait: bool,
-    now,
+    paying: _Paying, *, order: Order | None, lines: list[OrderLine] | None
 ) -> FulfilmentResult | None:
     """Pay an order that holds its seats in one statement, or None when that
     statement wrote nothing and the Python path must judge.
@@ -200,8 +231,9 @@ def _fulfil_in_database(
     CPU. A waitlist offer (its entry is marked claimed) and a lapsed hold go
     the Python path straight away.
     """
+    now = paying.now
     if order is None:
-        found = rows_where(Order, id=order_id)
+        found = rows_where(Order, id=paying.order_id)
         if not found:
             return None
         order = found[0]
@@ -209,20 +241,7 @@ def _fulfil_in_database(
         return None
     if lines is None:
         lines = rows_where(OrderLine, order=order.pk, order_by="ticket_type")
-    payment = Payment(
-        order=order,
-        provider=provider,
-        provider_reference=provider_reference,
-        amount=amount,
-        currency=currency.lower(),
-        status=Payment.Status.SUCCEEDED,
-        provider_event_id=provider_event_id,
-    )
-    intent = (
-        provider_reference
-        if provider == Payment.Provider.STRIPE and provider_reference.startswith("pi_")
-        else None
-    )
+    intent = paying.stripe_intent
     rows = {
         "seen": {
             "customer_name": order.customer_name,
@@ -233,7 +252,7 @@ def _fulfil_in_database(
                 for line in lines
             },
         },
-        "payment": row_values([payment])[0],
+        "payment": row_values([paying.new_payment(order)])[0],
         "tickets": row_values(_new_tickets(order, lines)),
         "messages": row_values(order_messages(order)),
         "updated_at": timezone.now(),
@@ -243,11 +262,11 @@ def _fulfil_in_database(
         with planned_cursor() as cursor:
             cursor.execute(
                 "SELECT core_fulfil_order(%s, %s, %s, %s::jsonb)",
-                [order.pk, now, nowait, as_json(rows)],
+                [order.pk, now, paying.nowait, as_json(rows)],
             )
             (outcome,) = cursor.fetchone()
     except OperationalError as exc:
-        if nowait and getattr(exc.__cause__, "sqlstate", None) == "55P03":
+        if paying.nowait and getattr(exc.__cause__, "sqlstate", None) == "55P03":
             raise OrderBusy() from exc  # lock_not_available
         raise
     if outcome != "issued":
@@ -266,35 +285,20 @@ def _fulfil_in_database(
 # RELEASE would be one more round trip after the counters, with the event's
 # lock held. No caller catches an error from here and carries on.
 @transaction.atomic(savepoint=False)
-def _fulfil_under_locks(
-    *,
-    order_id,
-    provider: str,
-    provider_reference: str,
-    amount: Decimal,
-    currency: str,
-    provider_event_id: str,
-    nowait: bool,
-    now,
-) -> FulfilmentResult:
+def _fulfil_under_locks(paying: _Paying) -> FulfilmentResult:
     """fulfil_order from Python, every case: SQLite, and on Postgres what
     core_fulfil_order declines."""
-    order = lock_order(order_id, nowait=nowait)
+    now = paying.now
+    order = lock_order(paying.order_id, nowait=paying.nowait)
     # Recorded unless this payment is already (a repeat: a retried webhook, the
     # return page racing it), in one statement; the first record is then read.
-    payment = Payment(
-        order=order,
-        provider=provider,
-        provider_reference=provider_reference,
-        amount=amount,
-        currency=currency.lower(),
-        status=Payment.Status.SUCCEEDED,
-        provider_event_id=provider_event_id,
-    )
+    payment = paying.new_payment(order)
     created = insert_row_if_new(payment, unique=("provider", "provider_reference"))
     if not created:
         payment = rows_where(
-            Payment, provider=provider, provider_reference=provider_reference
+            Payment,
+            provider=paying.provider,
+            provider_reference=paying.provider_reference,
         )[0]
     if payment.status in (Payment.Status.REFUND_DUE, Payment.Status.REFUNDED):
         # This payment was already turned away: a repeat must not issue now.
@@ -311,7 +315,7 @@ def _fulfil_under_locks(
             return FulfilmentResult(order=order, issued=False, needs_refund=True)
         return FulfilmentResult(order=order, issued=False)
 
-    was_holding = order.status in (Order.Status.PENDING, Order.Status.PROCESSING)
+    was_holding = order.status in HOLDING_STATUSES
     if not order.holds_seats(now) and not _seats_still_free(order, now):
         if was_holding:
             order.status = Order.Status.EXPIRED
@@ -325,13 +329,9 @@ def _fulfil_under_locks(
     order.paid_at = now
     order.hold_expires_at = None
     paid_fields = ["status", "paid_at", "hold_expires_at", "updated_at"]
-    if (
-        provider == Payment.Provider.STRIPE
-        and provider_reference.startswith("pi_")
-        and not order.stripe_payment_intent_id
-    ):
+    if paying.stripe_intent and not order.stripe_payment_intent_id:
         # Refunds find the order by it; written here, not after the counters.
-        order.stripe_payment_intent_id = provider_reference
+        order.stripe_payment_intent_id = paying.stripe_intent
         paid_fields.append("stripe_payment_intent_id")
     update_row(order, paid_fields)
     if payment.status != Payment.Status.SUCCEEDED:

@@ -360,7 +360,9 @@ def test_a_paid_session_moves_the_counters_last(
     if path == "event_moved":
         from core.services import fulfilment
 
-        monkeypatch.setattr(fulfilment, "_fulfil_in_database", lambda **kwargs: None)
+        monkeypatch.setattr(
+            fulfilment, "_fulfil_in_database", lambda *args, **kwargs: None
+        )
     order = _hold(ticket_type, 1)
     with CaptureQueriesContext(connection) as queries:
         response = post_webhook(

@@ -385,7 +385,7 @@ def test_the_same_form_sent_again_while_its_order_is_being_paid_never_deadlocks(
     one statement (core_fulfil_order) takes the same locks in the same order."""
     from core.services import fulfilment
 
-    monkeypatch.setattr(fulfilment, "_fulfil_in_database", lambda **kwargs: None)
+    monkeypatch.setattr(fulfilment, "_fulfil_in_database", lambda *args, **kwargs: None)
 
     event = EventFactory(venue_capacity=100)
     ticket_type = TicketTypeFactory(event=event, capacity=10, max_per_order=4)

@@ -171,7 +171,7 @@ def test_the_one_statement_writes_what_the_locks_path_writes(postgres, monkeypat
     monkeypatch.setattr(fulfilment, "_fulfil_under_locks", not_here)
     in_database = hold_and_pay("Ana")
     monkeypatch.setattr(fulfilment, "_fulfil_under_locks", under_locks)
-    monkeypatch.setattr(fulfilment, "_fulfil_in_database", lambda **kwargs: None)
+    monkeypatch.setattr(fulfilment, "_fulfil_in_database", lambda *args, **kwargs: None)
     in_python = hold_and_pay("Ben")
     database_rows, python_rows = _issued_rows(in_database), _issued_rows(in_python)
     assert database_rows == python_rows
