@@ -29,23 +29,6 @@ def new_message(
     )
 
 
-def _queue(
-    channel: str,
-    *,
-    kind: str,
-    to: str,
-    order: Order | None,
-    event: Event | None,
-    context: dict | None,
-) -> OutboundMessage:
-    # Written by hand, planned once per connection: every sale queues one.
-    return insert_row(
-        new_message(
-            channel, kind=kind, to=to, order=order, event=event, context=context
-        )
-    )
-
-
 def queue_email(
     *,
     kind: str,
@@ -55,13 +38,16 @@ def queue_email(
     context: dict | None = None,
 ) -> OutboundMessage:
     """Queue an email rendered from templates/emails/<kind>*."""
-    return _queue(
-        OutboundMessage.Channel.EMAIL,
-        kind=kind,
-        to=to,
-        order=order,
-        event=event,
-        context=context,
+    # Written by hand, planned once per connection: every sale queues one.
+    return insert_row(
+        new_message(
+            OutboundMessage.Channel.EMAIL,
+            kind=kind,
+            to=to,
+            order=order,
+            event=event,
+            context=context,
+        )
     )
 
 
@@ -74,11 +60,14 @@ def queue_sms(
     context: dict | None = None,
 ) -> OutboundMessage:
     """Queue an SMS rendered from templates/sms/<kind>.txt."""
-    return _queue(
-        OutboundMessage.Channel.SMS,
-        kind=kind,
-        to=to,
-        order=order,
-        event=event,
-        context=context,
+    # Written by hand, planned once per connection: every sale queues one.
+    return insert_row(
+        new_message(
+            OutboundMessage.Channel.SMS,
+            kind=kind,
+            to=to,
+            order=order,
+            event=event,
+            context=context,
+        )
     )
