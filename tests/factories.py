@@ -68,15 +68,17 @@ def make_held_order(ticket_type: TicketType, quantity: int = 2, **kwargs) -> Ord
     )
 
 
-def pay_simulated(order: Order, reference: str = "pay_1", now=None):
-    """fulfil_order for the order's total, as the simulated provider pays."""
+def pay_simulated(held: Order, reference: str = "pay_1", now=None, **kwargs):
+    """fulfil_order for the order's total, as the simulated provider pays
+    (`kwargs`: fulfil_order's others, e.g. the caller's read `order=`)."""
     return fulfil_order(
-        order_id=order.id,
+        order_id=held.id,
         provider="simulated",
         provider_reference=reference,
-        amount=order.total,
-        currency=order.currency,
+        amount=held.total,
+        currency=held.currency,
         now=now,
+        **kwargs,
     )
 
 
@@ -132,7 +134,10 @@ def held_recount(ticket_type: TicketType) -> int:
 def count_held_seats() -> None:
     """Set every type's held_count from its orders, for a test that writes
     orders or their status directly, as the services would have counted."""
-    for ticket_type in TicketType.objects.all():
-        TicketType.objects.filter(pk=ticket_type.pk).update(
-            held_count=held_recount(ticket_type)
-        )
+    from django.db import transaction
+
+    from core.services.counters import recount_held
+
+    for event_id in Event.objects.values_list("pk", flat=True):
+        with transaction.atomic():
+            recount_held(event_id)

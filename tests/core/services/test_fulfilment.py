@@ -191,14 +191,7 @@ def test_an_order_changed_since_it_was_read_is_paid_as_it_is_now(ticket_type):
     still be the order's, or the tickets are built again from the row."""
     order = _hold(ticket_type, 2)
     Order.objects.filter(pk=order.pk).update(customer_email="new@example.com")
-    result = fulfil_order(
-        order_id=order.id,
-        provider="simulated",
-        provider_reference="pay_1",
-        amount=order.total,
-        currency=order.currency,
-        order=order,  # as read before the change
-    )
+    result = _pay(order, order=order)  # as read before the change
     assert result.issued
     assert {t.guest_email for t in order.tickets.all()} == {"new@example.com"}
     assert OutboundMessage.objects.get(order=order).to == "new@example.com"
@@ -236,14 +229,7 @@ def test_a_pending_order_without_a_hold_gets_no_seat_someone_else_holds():
     first = _hold(ticket_type, 1)
     Order.objects.filter(pk=first.pk).update(hold_expires_at=None)
     _hold(ticket_type, 1)  # the seat, free again, goes to someone else
-    result = fulfil_order(
-        order_id=first.id,
-        provider="simulated",
-        provider_reference="pay_1",
-        amount=first.total,
-        currency=first.currency,
-        order=first,  # as read while it held the seat
-    )
+    result = _pay(first, order=first)  # as read while it held the seat
     assert not result.issued and result.needs_refund
     ticket_type.refresh_from_db()
     assert ticket_type.sold_count == 0 and first.tickets.count() == 0
