@@ -67,11 +67,15 @@ def move_counters(
             )
 
 
+def _moves(alias: str, types: int) -> str:
+    """The VALUES rows (type id, amount) the counters' statements join on."""
+    key_type = TicketType._meta.pk.rel_db_type(connections[alias])
+    return ", ".join([f"(%s::{key_type}, %s::integer)"] * types)
+
+
 @functools.cache
 def _counters_query(alias: str, column: str, types: int, from_held: bool) -> str:
-    db = connections[alias]
-    key_type = TicketType._meta.pk.rel_db_type(db)
-    moves = ", ".join([f"(%s::{key_type}, %s::integer)"] * types)
+    moves = _moves(alias, types)
     table = TicketType._meta.db_table
     held = f", held_count = {table}.held_count - moved.n" if from_held else ""
     return (
@@ -79,7 +83,7 @@ def _counters_query(alias: str, column: str, types: int, from_held: bool) -> str
         f" SET {column} = {column} + %s WHERE id = %s RETURNING id)"
         f" UPDATE {table} SET {column} = {table}.{column} + moved.n{held}"
         f" FROM (VALUES {moves}) AS moved(id, n)"
-        f" WHERE {TicketType._meta.db_table}.id = moved.id"
+        f" WHERE {table}.id = moved.id"
         " AND EXISTS (SELECT 1 FROM event_moved)"
     )
 
@@ -117,9 +121,7 @@ def move_held(*, event_id, by_type: Mapping[int, int]) -> None:
 
 @functools.cache
 def _held_query(alias: str, types: int) -> str:
-    db = connections[alias]
-    key_type = TicketType._meta.pk.rel_db_type(db)
-    moves = ", ".join([f"(%s::{key_type}, %s::integer)"] * types)
+    moves = _moves(alias, types)
     table = TicketType._meta.db_table
     return (
         f"WITH event_locked AS (SELECT id FROM {Event._meta.db_table}"
