@@ -140,3 +140,18 @@ def test_both_servers_warm_their_processes_up(monkeypatch):
     monkeypatch.setattr(workers.UvicornWorker, "load_wsgi", lambda self: None)
     workers.LiveUvicornWorker.__new__(workers.LiveUvicornWorker).load_wsgi()
     assert calls == ["warmed", "warmed"]
+
+
+def test_what_startup_built_is_left_out_of_full_garbage_collections():
+    import gc
+
+    built_at_startup = [[name] for name in ("url patterns", "templates", "pools")]
+    try:
+        warmup.freeze_startup_objects()
+
+        collected = gc.get_objects()  # what a full collection walks
+        assert not any(o is built_at_startup[0] for o in collected)
+        assert warmup.WARM_UP_STEPS[-1] is warmup.freeze_startup_objects
+    finally:
+        gc.unfreeze()
+    assert any(o is built_at_startup[0] for o in gc.get_objects())

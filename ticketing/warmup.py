@@ -15,6 +15,7 @@ ticketing/wsgi.py when granian loads it, ticketing.workers for the websocket
 server. Importing the ASGI app (as the tests do) does not.
 """
 
+import gc
 import logging
 import sys
 import time
@@ -32,7 +33,8 @@ logger = logging.getLogger(__name__)
 
 def warm_up() -> None:
     """URL resolvers, templates, input rules, the payment provider's client,
-    the cache, the channel layer and the database pools, ready.
+    the cache, the channel layer and the database pools, ready; then what
+    they built set aside from garbage collection.
 
     Never raises: a process that cannot warm up (the database is down at
     startup, say) still starts, and warms up request by request as before.
@@ -108,6 +110,22 @@ def open_pools() -> None:
             pool.open(wait=True, timeout=10)
 
 
+def freeze_startup_objects() -> None:
+    """Keep what the process built at startup out of the garbage collector's
+    full collections.
+
+    Modules, URL patterns, compiled templates and pools live as long as the
+    process, yet each full collection walked them all (about 150,000
+    objects) with every thread of the worker stopped: 100-190 ms at a time,
+    five times in two rushes (bench/rush.py, timed with gc.callbacks), each
+    landing in the p99 of the requests it stopped. Frozen, a full
+    collection walks only what was made since. Last, so that what the other
+    steps built is frozen too.
+    """
+    gc.collect()
+    gc.freeze()
+
+
 WARM_UP_STEPS = (
     resolve_urls,
     compile_templates,
@@ -115,4 +133,5 @@ WARM_UP_STEPS = (
     prepare_payment_provider,
     connect_cache_and_live_layer,
     open_pools,
+    freeze_startup_objects,
 )
