@@ -121,6 +121,11 @@ class Results:
     pay_ms: list = field(default_factory=list)
     buyer_ms: list = field(default_factory=list)
     paid: int = 0
+    started: float = 0.0
+    # When the last payment was confirmed, and the first "sold out" answered
+    # (perf_counter): the event sold out between the two.
+    last_paid_at: float = 0.0
+    first_sold_out_at: float = 0.0
 
 
 def pct(values: list, q: float) -> float:
@@ -252,6 +257,7 @@ async def buyer(
         results.checkout_ms.append((time.perf_counter() - t0) * 1000)
         if status == 409:
             results.outcomes["sold_out"] += 1
+            results.first_sold_out_at = results.first_sold_out_at or time.perf_counter()
             return
         if status != 303:
             results.outcomes[f"checkout_http_{status}"] += 1
@@ -275,6 +281,7 @@ async def buyer(
             return
         results.paid += 1
         results.outcomes["paid"] += 1
+        results.last_paid_at = time.perf_counter()
         results.buyer_ms.append((time.perf_counter() - started) * 1000)
     except TimeoutError:
         results.outcomes["timeout"] += 1
@@ -378,7 +385,7 @@ async def run_rush(args, host: str, port: int) -> tuple[Results, float, int]:
 
     workers = [asyncio.create_task(worker()) for _ in range(args.concurrency)]
     await asyncio.sleep(0)
-    started = time.perf_counter()
+    started = results.started = time.perf_counter()
     gate.set()
     await asyncio.gather(*workers)
     elapsed = time.perf_counter() - started
@@ -499,7 +506,21 @@ def main() -> None:
         + " ".join(f"{k}={v}" for k, v in sorted(errors.items()))
     )
     print(f"wall time     {elapsed:.2f} s for {args.buyers} buyers")
-    print(f"throughput    {results.paid / elapsed:.1f} paid orders/s")
+    print(
+        f"throughput    {results.paid / elapsed:.1f} paid orders/s over the whole run"
+    )
+    if results.paid:
+        selling = results.last_paid_at - results.started
+        print(
+            f"selling       {results.paid / selling:.1f} paid orders/s until the last"
+            f" sale ({results.paid} in {selling:.2f} s); then"
+            f" {elapsed - selling:.2f} s of sold-out answers"
+            + (
+                f" (the first at {results.first_sold_out_at - results.started:.2f} s)"
+                if results.first_sold_out_at
+                else ""
+            )
+        )
     print(f"client CPU    {client_cpu:.2f} s (this script, beside the server)")
     for name, values in (
         ("checkout", results.checkout_ms),
