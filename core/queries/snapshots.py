@@ -18,6 +18,11 @@ reads the same entry, and unpickling an event and its figures cost a sold-out
 refusal more than a tenth of its instructions. What a request gets is still
 exactly the entry it read, in the same one round trip; only its decoding is
 shared. So callers must not change what they are given.
+
+Within a process, threads that miss the same entry at once share one
+computation of it (`_compute_shared`): in the last second of a sell-out
+each payment makes the event's entry obsolete, and every buyer refused
+then read the event afresh, a dozen at a time per process.
 """
 
 import functools
@@ -25,8 +30,9 @@ import hashlib
 import json
 import logging
 import pickle
+import threading
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 
 from django.conf import settings
@@ -123,7 +129,10 @@ def _read(key: str, *also: str) -> tuple[int | None, object, object, dict]:
     return version, _MISS, _unpickled(entry[1]), extra
 
 
-def _cached(key: str, compute: Callable[[datetime], tuple[object, list[Event]]]):
+Compute = Callable[[datetime], tuple[object, list[Event]]]
+
+
+def _cached(key: str, compute: Compute):
     """`compute(now)` returns (value, events it depends on); cache it under the
     current catalogue version until the next time-driven change."""
     if settings.LIVE_CACHE_SECONDS <= 0:
@@ -131,9 +140,67 @@ def _cached(key: str, compute: Callable[[datetime], tuple[object, list[Event]]])
     version, value, _older, _ = _read(key)
     if value is not _MISS:
         return value
+    return _compute_shared(key, version, compute)
+
+
+@dataclass
+class _Computation:
+    """An entry being computed in this process for one catalogue version."""
+
+    version: int
+    done: threading.Event = field(default_factory=threading.Event)
+    value: object = _MISS
+
+
+_computations: dict[str, _Computation] = {}
+_computations_lock = threading.Lock()
+# Longer than any computation takes; past it a waiting thread reads for itself.
+SHARED_COMPUTATION_WAIT = 5.0
+
+
+def _compute_shared(
+    key: str,
+    version: int | None,
+    compute: Compute,
+    keep: Callable[[object], bool] = lambda value: True,
+):
+    """compute(now)'s value for `key` under `version`, stored if `keep(value)`.
+
+    A thread that finds another one of this process computing the same key
+    for the same version waits for that value and takes it, as it would
+    have taken it from the cache a moment later: a value computed for a
+    version is the entry for that version, whoever asked first.
+    """
+    if version is None:  # the cache is unreachable: nothing to share it under
+        return _compute_and_store(key, version, compute, keep)
+    with _computations_lock:
+        running = _computations.get(key)
+        ours = running is None or running.version != version
+        if ours:
+            running = _computations[key] = _Computation(version)
+    if not ours:
+        if _wait_for(running) and running.value is not _MISS:
+            return running.value
+        return _compute_and_store(key, version, compute, keep)
+    try:
+        running.value = _compute_and_store(key, version, compute, keep)
+        return running.value
+    finally:
+        running.done.set()
+        with _computations_lock:
+            if _computations.get(key) is running:
+                del _computations[key]
+
+
+def _wait_for(computation: _Computation) -> bool:
+    return computation.done.wait(SHARED_COMPUTATION_WAIT)
+
+
+def _compute_and_store(key: str, version: int | None, compute: Compute, keep):
     now = timezone.now()
     value, events = compute(now)
-    _store(key, version, value, events, now)
+    if keep(value):
+        _store(key, version, value, events, now)
     return value
 
 
@@ -173,15 +240,22 @@ def public_event_cards() -> EventCards:
 
 def public_event_snapshot(slug: str) -> tuple[Event, EventAvailability] | None:
     """An active event and its availability, or None."""
+    snapshot = _cached(_event_key(slug), _event_snapshot(slug))
+    return None if snapshot == (None,) else snapshot
 
+
+def _event_key(slug: str) -> str:
+    return f"event:{_digest(slug)}"
+
+
+def _event_snapshot(slug: str) -> Compute:
     def compute(now: datetime):
         availability = event_availability_now(slug=slug, active_only=True, now=now)
         if availability is None:
             return (None,), []
         return (availability.event, availability), [availability.event]
 
-    snapshot = _cached(f"event:{_digest(slug)}", compute)
-    return None if snapshot == (None,) else snapshot
+    return compute
 
 
 @dataclass(frozen=True)
@@ -239,7 +313,7 @@ def checkout_event_snapshot(
     first answer, whose order holds the seats the snapshot shows gone, must
     not be refused on it.
     """
-    key = f"event:{_digest(slug)}"
+    key = _event_key(slug)
     key_mark = _KEY_AT_THE_LOCKS.format(checkout_key) if checkout_key else None
     version, snapshot, older, marks = None, _MISS, _MISS, {}
     if settings.LIVE_CACHE_SECONDS > 0:
@@ -259,17 +333,14 @@ def checkout_event_snapshot(
         return CheckoutSnapshot(*snapshot, current=True, key_note=key_note)
     if older is not _MISS and older != (None,) and not older[1].is_sold_out:
         return CheckoutSnapshot(*older, current=False, key_note=key_note)
-    now = timezone.now()
-    availability = event_availability_now(slug=slug, active_only=True, now=now)
-    if availability is None:
+    fresh = _compute_shared(key, version, _event_snapshot(slug), keep=_sold_out)
+    if fresh == (None,):
         return None
-    if availability.is_sold_out:
-        _store(
-            key, version, (availability.event, availability), [availability.event], now
-        )
-    return CheckoutSnapshot(
-        availability.event, availability, current=True, key_note=key_note
-    )
+    return CheckoutSnapshot(*fresh, current=True, key_note=key_note)
+
+
+def _sold_out(snapshot) -> bool:
+    return snapshot != (None,) and snapshot[1].is_sold_out
 
 
 def availability_json(*, slug: str = "", name: str = "") -> bytes | None:

@@ -131,7 +131,7 @@ def test_an_entry_is_unpickled_once_and_a_changed_one_again(
 
     assert after is not first and after.total_available == 1
     assert first.total_available == 2, "what was given out stays as it was"
-    assert after.fingerprint != first.fingerprint
+    assert after.shown_fingerprint != first.shown_fingerprint
 
 
 def test_announced_event_changes_reach_the_list(
@@ -270,3 +270,81 @@ def test_a_keys_note_is_unknown_while_the_cache_is_down(live_cache, monkeypatch)
     assert seen.availability.is_sold_out
     assert seen.key_note == snapshots.KEY_NOTE_UNKNOWN
     assert snapshots.checkout_event_snapshot(seat.event.slug).key_note is None
+
+
+class _SharedComputation:
+    """Two threads asking `_compute_shared` for one key, the first held
+    inside its computation until the test lets it go."""
+
+    def __init__(self, monkeypatch) -> None:
+        import threading
+
+        self.computing = threading.Event()
+        self.release = threading.Event()
+        self.second_waits = threading.Event()
+        self.calls: list[str] = []
+        self.answers: dict[str, object] = {}
+        wait_for = snapshots._wait_for
+
+        def noted_wait(computation):
+            self.second_waits.set()
+            self.release.set()
+            return wait_for(computation)
+
+        monkeypatch.setattr(snapshots, "_wait_for", noted_wait)
+
+    def compute(self, now):
+        import threading
+
+        name = threading.current_thread().name
+        self.calls.append(name)
+        if name == "first":
+            self.computing.set()
+            self.release.wait(5)
+        return f"figures by {name}", []
+
+    def ask(self, name: str, version: int):
+        import threading
+
+        def run():
+            self.answers[name] = snapshots._compute_shared(
+                "shared-entry", version, self.compute
+            )
+
+        thread = threading.Thread(target=run, name=name)
+        thread.start()
+        return thread
+
+
+def test_threads_missing_the_same_entry_share_one_computation(live_cache, monkeypatch):
+    shared = _SharedComputation(monkeypatch)
+    version = realtime.catalogue_version()
+
+    first = shared.ask("first", version)
+    assert shared.computing.wait(5)
+    second = shared.ask("second", version)
+    second.join(5)
+    first.join(5)
+
+    assert shared.second_waits.is_set()
+    assert shared.calls == ["first"]
+    assert shared.answers == {"first": "figures by first", "second": "figures by first"}
+
+
+def test_a_thread_under_a_newer_version_computes_for_itself(live_cache, monkeypatch):
+    shared = _SharedComputation(monkeypatch)
+    version = realtime.catalogue_version()
+
+    first = shared.ask("first", version)
+    assert shared.computing.wait(5)
+    second = shared.ask("second", version + 1)
+    second.join(5)
+    shared.release.set()
+    first.join(5)
+
+    assert not shared.second_waits.is_set()
+    assert shared.calls == ["first", "second"]
+    assert shared.answers == {
+        "first": "figures by first",
+        "second": "figures by second",
+    }
