@@ -242,7 +242,7 @@ def _event_page_from_shell(
     key = (
         get_urlconf(),
         # The figures and event the page shows, whatever the cache did with them.
-        context["availability"].fingerprint,
+        context["availability"].shown_fingerprint,
         tuple(row["selected"] for row in context["rows"]),
         (error.code, error.message) if error else None,
     )

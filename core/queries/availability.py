@@ -23,6 +23,19 @@ from core.models import Event, Order, OrderLine, TicketType, WaitlistEntry
 from core.rows import model_columns, planned_cursor
 
 HOLDING_STATUSES = (Order.Status.PENDING, Order.Status.PROCESSING)
+# What EventAvailability.shown_fingerprint leaves out of the event (moved by
+# sales, or by any save, and never on a public page) and takes of each type.
+_EVENT_FIELDS_NOT_SHOWN = frozenset({"sold_count", "updated_at"})
+_TYPE_FIELDS_SHOWN = (
+    "id",
+    "name",
+    "description",
+    "price",
+    "currency",
+    "available",
+    "max_per_order",
+    "on_sale",
+)
 
 
 @dataclass(frozen=True)
@@ -62,13 +75,29 @@ class EventAvailability:
         return self.total_available <= 0
 
     @functools.cached_property
-    def fingerprint(self) -> bytes:
-        """A digest of these figures and their event, whatever the cache did
-        with them: what is rendered from them (purchase/shells.py) is keyed on
-        it. Worked out once per object, and a snapshot read from the cache is
-        one object shared by the requests that read the same entry
-        (core.queries.snapshots)."""
-        return hashlib.blake2b(pickle.dumps(self, 5), digest_size=16).digest()
+    def shown_fingerprint(self) -> bytes:
+        """A digest of what buyers are shown of these figures: the event as
+        edited and each type's name, price, limit, sale state and seats left,
+        but not the counts sold and held behind them. The event page's
+        shell is keyed on it: in the last seconds of a sell-out each payment
+        moves held seats to sold, nothing shown changes, and the page was
+        rendered again for every one. Worked out once per object, and a
+        snapshot read from the cache is one object shared by the requests
+        that read the same entry (core.queries.snapshots)."""
+        event = self.event
+        shown = (
+            [
+                (f.attname, f.value_to_string(event))
+                for f in event._meta.concrete_fields
+                if f.attname not in _EVENT_FIELDS_NOT_SHOWN
+            ],
+            [
+                tuple(getattr(t, name) for name in _TYPE_FIELDS_SHOWN)
+                for t in self.types
+            ],
+            self.total_available,
+        )
+        return hashlib.blake2b(pickle.dumps(shown, 5), digest_size=16).digest()
 
     @property
     def from_price(self) -> Decimal | None:

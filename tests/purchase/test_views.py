@@ -12,7 +12,13 @@ from core.models import Order, Ticket
 from core.services.checkout import place_order
 from core.services.counters import count_check_ins
 from core.services.orders import void_order
-from tests.factories import EventFactory, TicketTypeFactory, make_paid_order
+from tests.factories import (
+    EventFactory,
+    TicketTypeFactory,
+    make_held_order,
+    make_paid_order,
+    pay_simulated,
+)
 
 pytestmark = pytest.mark.django_db
 
@@ -534,6 +540,22 @@ def test_a_sale_shows_at_once(client, show):
     )
 
     assert "13 left" in client.get(url).content.decode()
+
+
+def test_a_payment_that_changes_nothing_shown_keeps_the_page(client, show):
+    # At the end of a sell-out each payment moves held seats to sold while
+    # the page says the same: it is not rendered again for each.
+    event, vip, _ga = show
+    url = f"/buy/events/{event.slug}/"
+    held = make_held_order(vip, 2)
+    client.get(url)
+
+    pay_simulated(held)
+    page = client.get(url)
+
+    assert not page.templates, "the page's shell from before the payment"
+    assert "3 left" in page.content.decode()
+    _same_page(page, _rendered_in_full(client, lambda: client.get(url)))
 
 
 def test_a_waiting_message_is_shown(client, show):
