@@ -20,9 +20,9 @@ exactly the entry it read, in the same one round trip; only its decoding is
 shared. So callers must not change what they are given.
 
 Within a process, threads that miss the same entry at once share one
-computation of it (`_compute_shared`): in the last second of a sell-out
-each payment makes the event's entry obsolete, and every buyer refused
-then read the event afresh, a dozen at a time per process.
+computation of it (`_compute_shared`): in a rush every hold and payment
+makes the event's entry obsolete, and the page views that follow each one
+read the event afresh, several at a time per process.
 """
 
 import functools
