@@ -37,6 +37,7 @@ from datetime import datetime
 
 from django.conf import settings
 from django.core.cache import cache
+from django.db import connection
 from django.db.models import Min
 from django.utils import timezone
 
@@ -149,7 +150,6 @@ class _Computation:
 
     version: int
     done: threading.Event = field(default_factory=threading.Event)
-    value: object = _MISS
 
 
 _computations: dict[str, _Computation] = {}
@@ -167,24 +167,32 @@ def _compute_shared(
     """compute(now)'s value for `key` under `version`, stored if `keep(value)`.
 
     A thread that finds another one of this process computing the same key
-    for the same version waits for that value and takes it, as it would
-    have taken it from the cache a moment later: a value computed for a
-    version is the entry for that version, whoever asked first.
+    for the same version waits for it, then reads the cache again: it takes
+    what was stored as any reader would (for the version then current, until
+    the next time-driven change), or computes for itself if nothing was.
     """
     if version is None:  # the cache is unreachable: nothing to share it under
         return _compute_and_store(key, version, compute, keep)
     with _computations_lock:
         running = _computations.get(key)
-        ours = running is None or running.version != version
-        if ours:
-            running = _computations[key] = _Computation(version)
+    ours = running is None or running.version != version
+    if ours:
+        # Connected before others can wait on it: they hold their connections
+        # while they wait, and the pool may have none left to give it.
+        connection.ensure_connection()
+        with _computations_lock:
+            running = _computations.get(key)
+            ours = running is None or running.version != version
+            if ours:
+                running = _computations[key] = _Computation(version)
     if not ours:
-        if _wait_for(running) and running.value is not _MISS:
-            return running.value
+        _wait_for(running)
+        version, value, _older, _ = _read(key)  # as any reader would find it now
+        if value is not _MISS:
+            return value
         return _compute_and_store(key, version, compute, keep)
     try:
-        running.value = _compute_and_store(key, version, compute, keep)
-        return running.value
+        return _compute_and_store(key, version, compute, keep)
     finally:
         running.done.set()
         with _computations_lock:

@@ -303,13 +303,18 @@ class _SharedComputation:
             self.release.wait(5)
         return f"figures by {name}", []
 
-    def ask(self, name: str, version: int):
+    def ask(self, name: str, version: int, *, store: bool = True):
         import threading
 
         def run():
-            self.answers[name] = snapshots._compute_shared(
-                "shared-entry", version, self.compute
-            )
+            from django.db import connections
+
+            try:
+                self.answers[name] = snapshots._compute_shared(
+                    "shared-entry", version, self.compute, keep=lambda value: store
+                )
+            finally:
+                connections.close_all()  # this thread's, back to the pool
 
         thread = threading.Thread(target=run, name=name)
         thread.start()
@@ -343,6 +348,28 @@ def test_a_thread_under_a_newer_version_computes_for_itself(live_cache, monkeypa
     first.join(5)
 
     assert not shared.second_waits.is_set()
+    assert shared.calls == ["first", "second"]
+    assert shared.answers == {
+        "first": "figures by first",
+        "second": "figures by second",
+    }
+
+
+def test_a_thread_computes_for_itself_when_the_first_stored_nothing(
+    live_cache, monkeypatch
+):
+    # A checkout's fresh read of an event not sold out is not cached: the
+    # thread that waited for it reads the cache, misses, and reads the event.
+    shared = _SharedComputation(monkeypatch)
+    version = realtime.catalogue_version()
+
+    first = shared.ask("first", version, store=False)
+    assert shared.computing.wait(5)
+    second = shared.ask("second", version)
+    second.join(5)
+    first.join(5)
+
+    assert shared.second_waits.is_set()
     assert shared.calls == ["first", "second"]
     assert shared.answers == {
         "first": "figures by first",
