@@ -168,6 +168,20 @@ KEPT = Payment.Status.SUCCEEDED
 # not kept that the provider refused (core.services.payments): its cause
 # takes someone to put right, and each try is a new request to the provider.
 REFUSED_REFUND_RETRY = timedelta(minutes=15)
+# Past its time by this much, a retry has not been answered: the worker
+# sweeps every 15 seconds, so it is likely not running, or cannot reach the
+# provider.
+WORKER_LATE = timedelta(minutes=2)
+
+
+@dataclass(frozen=True)
+class RefusedRefund:
+    """A payment not kept whose refund the provider refused, and when the
+    worker asks again (`late`: that time passed without an answer)."""
+
+    payment: Payment
+    next_try_at: datetime
+    late: bool
 
 
 def refunded_outside(order: Order, *, excluding: Refund | None = None) -> Decimal:
@@ -413,12 +427,16 @@ class ConsoleOrder:
         )
 
     @property
-    def payments_refund_refused(self) -> list[Payment]:
+    def refused_refunds(self) -> list["RefusedRefund"]:
         """Payments the order did not keep whose refund the provider refused
         (refund_refusal_reason): nothing went back yet; the worker asks
         again every REFUSED_REFUND_RETRY until it does."""
         return [
-            p
+            RefusedRefund(
+                payment=p,
+                next_try_at=p.updated_at + REFUSED_REFUND_RETRY,
+                late=p.updated_at + REFUSED_REFUND_RETRY + WORKER_LATE < self.seen_at,
+            )
             for p in self.payments
             if p.status == Payment.Status.REFUND_DUE and p.refund_refusal_reason
         ]

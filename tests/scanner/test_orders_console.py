@@ -922,11 +922,22 @@ def test_a_refused_refund_of_an_extra_payment_is_shown_until_it_goes_through(
     assert "An extra payment of $50.00 could not be refunded automatically" in page
     assert escape(StripeStub.LOW_BALANCE) in page
     assert "tried again automatically every 15 minutes" in page
+    payment = paid.payments.get(provider_reference="pi_test_extra")
+    next_try = timezone.localtime(payment.updated_at + REFUSED_REFUND_RETRY)
+    assert f"the next try is at {next_try:%H:%M}." in page
     assert "<code>pi_test_extra</code>" in page
     assert "data-refunded-as-due" not in page
 
+    # The worker stopped: the owner is told the try is late, and why.
+    Payment.objects.filter(pk=payment.pk).update(
+        updated_at=payment.updated_at - timedelta(hours=1)
+    )
+    page = client.get(reverse("scanner:order_detail", args=[paid.id])).content.decode()
+    assert "data-refund-retry-late" in page
+    assert "check that the background worker is running and can reach Stripe" in page
+
     stripe_stub.accept_refunds()
-    payment = paid.payments.get(provider_reference="pi_test_extra")
+    payment.refresh_from_db()
     assert refund_due_payments(now=payment.updated_at + REFUSED_REFUND_RETRY) == 1
 
     page = client.get(reverse("scanner:order_detail", args=[paid.id])).content.decode()
