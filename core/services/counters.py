@@ -8,7 +8,8 @@ from collections.abc import Iterable, Mapping
 from django.db import IntegrityError, connection, connections, transaction
 from django.db.models import Sum
 
-from core.models import CheckInTally, Event, Order, OrderLine, TicketType
+from core.models import CheckInTally, Event, OrderLine, TicketType
+from core.queries.availability import HOLDING_STATUSES
 from core.rows import planned_cursor
 from core.services.locks import lock_event_and_types
 
@@ -177,7 +178,7 @@ def recount_held(event_id) -> int:
     held = dict(
         OrderLine.objects.filter(
             order__event_id=event_id,
-            order__status__in=[Order.Status.PENDING, Order.Status.PROCESSING],
+            order__status__in=HOLDING_STATUSES,
         )
         .values_list("ticket_type")
         .annotate(seats=Sum("quantity"))

@@ -34,6 +34,7 @@ from core.models import Event, Order, Payment, Refund, Ticket, TicketType
 from core.models.orders import REFUND_REPLAY_WINDOW as REFUND_REPLAY_WINDOW
 from core.notify.outbox import queue_email
 from core.payments import get_provider
+from core.queries.availability import HOLDING_STATUSES
 from core.queries.orders import REFUNDABLE_PROVIDERS, refundable_left, refunded_outside
 from core.services.audit import jsonable, record_change
 from core.services.counters import count_check_ins, release_held
@@ -43,7 +44,6 @@ from core.templatetags.ticketing import money
 
 logger = logging.getLogger(__name__)
 
-HOLDING = (Order.Status.PENDING, Order.Status.PROCESSING)
 CLOSED = (Order.Status.CANCELLED, Order.Status.EXPIRED, Order.Status.REFUNDED)
 # A sent refund untouched this long was cut short: refund_tickets books the
 # provider's answer within seconds, and the Stripe SDK gives up within about
@@ -349,7 +349,7 @@ def void_order(
     order = lock_order(order_id, nowait=nowait)
     if order.status == Order.Status.REFUNDED:
         return order
-    was_holding = order.status in HOLDING
+    was_holding = order.status in HOLDING_STATUSES
     tickets = _lock_live_tickets(order)
     _void_tickets(order, tickets, now=now)
     # A payment still due back keeps its state: the worker's refund sweep
