@@ -1,10 +1,11 @@
 """Cached public snapshots: served from cache, never staler than the push."""
 
 import json
+import threading
 from datetime import timedelta
 
 import pytest
-from django.db import connection
+from django.db import connection, connections
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
@@ -277,8 +278,6 @@ class _SharedComputation:
     inside its computation until the test lets it go."""
 
     def __init__(self, monkeypatch) -> None:
-        import threading
-
         self.computing = threading.Event()
         self.release = threading.Event()
         self.second_waits = threading.Event()
@@ -294,8 +293,6 @@ class _SharedComputation:
         monkeypatch.setattr(snapshots, "_wait_for", noted_wait)
 
     def compute(self, now):
-        import threading
-
         name = threading.current_thread().name
         self.calls.append(name)
         if name == "first":
@@ -304,11 +301,7 @@ class _SharedComputation:
         return f"figures by {name}", []
 
     def ask(self, name: str, version: int, *, store: bool = True):
-        import threading
-
         def run():
-            from django.db import connections
-
             try:
                 self.answers[name] = snapshots._compute_shared(
                     "shared-entry", version, self.compute, keep=lambda value: store
