@@ -6,7 +6,7 @@ from django.utils import timezone
 from PIL import Image
 
 from core.models import Event
-from tests.factories import make_staff
+from tests.factories import EventFactory, TicketTypeFactory, make_staff
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
@@ -166,44 +166,58 @@ def test_every_console_nav_link_fits_a_phone_screen_and_a_finger(
     live_server, browser, width
 ):
     """On a phone every link (Messages and Staff too) is on screen without
-    sideways scrolling, at least 44 px each way, and nothing covers it."""
+    sideways scrolling, at least 44 px each way, and nothing covers it: on
+    the pages with stylesheets of their own (analytics, the door's event
+    list) as on the others."""
     make_staff("owner", username="boss")
+    event = EventFactory(name="Menu Night")
+    TicketTypeFactory(event=event)
     context = browser.new_context(viewport={"width": width, "height": 700})
     page = context.new_page()
     try:
         sign_in_as_owner(page, live_server.url, "/scanner/login/")
         page.get_by_role("heading", name="Events").wait_for()
-        page.goto(live_server.url + "/scanner/orders/")
-        targets = page.locator("nav.site-nav a, nav.site-nav button")
-        names = [name.strip() for name in targets.all_inner_texts()]
-        assert names == [
-            "Events",
-            "Door",
-            "Analytics",
-            "Orders",
-            "Messages",
-            "Staff",
-            "Sign out",
-        ]
-        for index, name in enumerate(names):
-            target = targets.nth(index)
-            assert target.is_visible(), name
-            box = target.bounding_box()
-            assert box["x"] >= 0 and box["x"] + box["width"] <= width, (name, box)
-            assert box["y"] >= 0 and box["y"] + box["height"] <= 700, (name, box)
-            assert box["height"] >= 44 and box["width"] >= 44, (name, box)
-            # Nothing (a fade, the live dot) sits on top of it.
-            on_top = target.evaluate(
-                """el => {
-                  const r = el.getBoundingClientRect();
-                  const hit = document.elementFromPoint(
-                    r.left + r.width / 2, r.top + r.height / 2);
-                  return el === hit || el.contains(hit);
-                }"""
-            )
-            assert on_top, name
-        assert page.evaluate("document.documentElement.scrollWidth") <= width
+        for path in (
+            "/scanner/orders/",
+            "/scanner/analytics/",
+            f"/scanner/analytics/events/{event.id}/",
+            "/scanner/door/",
+        ):
+            page.goto(live_server.url + path)
+            _assert_nav_fits(page, width, path)
         page.get_by_role("link", name="Messages").click()
         page.get_by_role("heading", name="Messages").wait_for()
     finally:
         context.close()
+
+
+def _assert_nav_fits(page, width: int, path: str) -> None:
+    targets = page.locator("nav.site-nav a, nav.site-nav button")
+    names = [name.strip() for name in targets.all_inner_texts()]
+    assert names == [
+        "Events",
+        "Door",
+        "Analytics",
+        "Orders",
+        "Messages",
+        "Staff",
+        "Sign out",
+    ], path
+    for index, name in enumerate(names):
+        target = targets.nth(index)
+        assert target.is_visible(), (path, name)
+        box = target.bounding_box()
+        assert box["x"] >= 0 and box["x"] + box["width"] <= width, (path, name, box)
+        assert box["y"] >= 0 and box["y"] + box["height"] <= 700, (path, name, box)
+        assert box["height"] >= 44 and box["width"] >= 44, (path, name, box)
+        # Nothing (a fade, the live dot) sits on top of it.
+        on_top = target.evaluate(
+            """el => {
+              const r = el.getBoundingClientRect();
+              const hit = document.elementFromPoint(
+                r.left + r.width / 2, r.top + r.height / 2);
+              return el === hit || el.contains(hit);
+            }"""
+        )
+        assert on_top, (path, name)
+    assert page.evaluate("document.documentElement.scrollWidth") <= width, path
