@@ -1,10 +1,12 @@
-"""One event's door feed for staff: scans with their verdicts, counter changes."""
+"""Staff feeds of one event: the door's (scans with their verdicts, counter
+changes) and the console's (its figures moved, on sale or not)."""
 
 from channels.db import database_sync_to_async
 
 from core import realtime
 from core.models import Event
 from core.queries.staff import can_scan_event, role_of
+from scanner.permissions import MANAGERS
 
 
 @database_sync_to_async
@@ -40,6 +42,47 @@ class DoorConsumer(realtime.ListenOnlyConsumer):
         if refusal is not None:
             return refusal
         groups = [realtime.door_group(event_id)]
+        session = self.scope.get("session")
+        if session is not None and session.session_key:
+            # Signing out closes this feed (see scanner.signals).
+            groups.append(realtime.session_group(session.session_key))
+        return groups
+
+
+@database_sync_to_async
+def _console_refusal(user, event_id) -> int | None:
+    """The close code refusing `user` this event's console feed, or None to admit."""
+    if role_of(user) not in MANAGERS:
+        return (
+            realtime.CLOSE_FORBIDDEN
+            if user is not None and user.is_authenticated
+            else realtime.CLOSE_LOGIN_REQUIRED
+        )
+    if not Event.objects.filter(pk=event_id).exists():
+        return realtime.CLOSE_NOT_FOUND
+    return None
+
+
+class EventConsoleConsumer(realtime.ListenOnlyConsumer):
+    """`ws/events/<uuid>/console/`: owners and managers signed in, for the
+    event's console page, whether or not the event is on sale.
+
+    Relays `availability.changed` (the event's figures or details moved: the
+    page refetches them from scanner:event_availability). The public feed
+    refuses events off sale, whose owners still watch holds lapse, refunds
+    and free tickets. Closes with 4401 when its login session signs out;
+    refusals close with 4401 (not signed in), 4403 (not an owner or
+    manager) or 4404 (no such event).
+    """
+
+    relayed_types = ("availability.changed",)
+
+    async def subscribe(self) -> list[str] | int:
+        event_id = self.scope["url_route"]["kwargs"]["event_id"]
+        refusal = await _console_refusal(self.scope.get("user"), event_id)
+        if refusal is not None:
+            return refusal
+        groups = [realtime.availability_group(event_id)]
         session = self.scope.get("session")
         if session is not None and session.session_key:
             # Signing out closes this feed (see scanner.signals).

@@ -5,10 +5,11 @@ import zoneinfo
 from datetime import timedelta
 
 from django.contrib import messages
-from django.http import Http404, HttpRequest, HttpResponse
+from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
+from django.urls import reverse
 from django.utils import timezone
-from django.views.decorators.http import require_POST
+from django.views.decorators.http import require_POST, require_safe
 
 from core.exceptions import TicketingError
 from core.models import Event
@@ -85,14 +86,35 @@ def event_detail(request: HttpRequest, event_id) -> HttpResponse:
             "public_url": site_url(
                 "marketing", "marketing:event_detail", slug=event.slug
             ),
-            "availability_url": site_url(
-                "purchase", "api_event_availability", slug=event.slug
+            # The console's own feed and figures, not the public ones: those
+            # refuse an event that is off sale, and its owner still sells
+            # free tickets, takes refunds and watches holds lapse.
+            "availability_url": reverse(
+                "scanner:event_availability", kwargs={"event_id": event.id}
             ),
             "is_owner": role_of(request.user) == "owner",
             "recent_changes": event_audit_log(event, limit=5),
             "waitlist": waitlist_summary(event),
         },
     )
+
+
+@role_required(*MANAGERS, api=True)
+@require_safe
+def event_availability(request: HttpRequest, event_id) -> HttpResponse:
+    """The event page's live figures, on sale or not: the public API's shape.
+
+    The public API answers 404 for an event off sale; staff who may open the
+    event's page get its figures here whatever its state.
+    """
+    event = Event.objects.filter(pk=event_id).first()
+    if event is None:
+        return JsonResponse(
+            {"code": "event_not_found", "message": "No such event."}, status=404
+        )
+    response = JsonResponse(get_event_availability(event).as_api_dict())
+    response["Cache-Control"] = "no-store"
+    return response
 
 
 def _save_event(request: HttpRequest, event: Event | None) -> HttpResponse:

@@ -54,6 +54,11 @@ urlpatterns = [
     ),
     path("events/<uuid:event_id>/delete/", events.event_delete, name="event_delete"),
     path("events/<uuid:event_id>/changes/", events.event_audit, name="event_audit"),
+    path(
+        "events/<uuid:event_id>/availability/",
+        events.event_availability,
+        name="event_availability",
+    ),
     path("events/<uuid:event_id>/comps/", events.event_comps, name="event_comps"),
     # Staff (owner only).
     path("staff/", staff.staff_list, name="staff"),

@@ -8,6 +8,10 @@
  *   data-availability-url="<url>"  on each push and (re)connect the JSON is
  *                                  refetched, generic markup updated and
  *                                  `availability:update` dispatched.
+ *   data-live-feed="console"       (with data-live-event) the staff console's
+ *                                  feed instead, /ws/events/<uuid>/console/,
+ *                                  open for events off sale too; the JSON is
+ *                                  then fetched with the staff session.
  *   data-live-door="<uuid>"        websocket /ws/events/<uuid>/door/ (staff);
  *                                  each message dispatched as `door:message`.
  *
@@ -20,9 +24,15 @@
  * row [data-ticket-type="<id>"]: [data-available] text ("N left" / "Sold
  * out" / "Not on sale", override with data-available-format="{n} left",
  * data-sold-out-text, data-not-on-sale-text), [data-sold-out-badge] hidden
- * unless sold out, the row's is-sold-out class; for the whole event
- * [data-when-sold-out] and [data-when-available] shown or hidden,
- * [data-when-unavailable] shown once the event is no longer on sale.
+ * unless sold out, [data-not-on-sale-badge] hidden unless the type is not
+ * on sale, the row's is-sold-out class; numbers alone, the words around them
+ * left to the template: [data-figure="sold|held|available|capacity"] the
+ * row's figure, [data-unless-zero="<figure>"] hidden while it is 0,
+ * [data-meter="<figure>"] a bar as wide as that figure's share of capacity;
+ * for the whole event [data-summary-figure="total_sold|total_held|
+ * total_available|total_capacity"], [data-when-sold-out] and
+ * [data-when-available] shown or hidden, [data-when-unavailable] shown once
+ * the event is no longer on sale.
  *
  * A dropped socket reconnects with exponential backoff and full jitter; every
  * (re)connect refetches the snapshot, so a missed message never leaves the
@@ -249,6 +259,13 @@
 
   /* --- one event's availability ------------------------------------------ */
 
+  /* Only the number: the words around it are the template's, said once. */
+  const setNumber = (element, value) => {
+    if (typeof value !== "number") return;
+    const text = String(value);
+    if (element.textContent !== text) element.textContent = text;
+  };
+
   const applyAvailability = (root, data) => {
     const rows = new Map(data.availability.map((row) => [String(row.id), row]));
     for (const element of root.querySelectorAll("[data-ticket-type]")) {
@@ -272,6 +289,25 @@
       for (const badge of element.querySelectorAll("[data-sold-out-badge]")) {
         badge.hidden = !row.sold_out;
       }
+      for (const badge of element.querySelectorAll("[data-not-on-sale-badge]")) {
+        badge.hidden = row.on_sale !== false;
+      }
+      for (const figure of element.querySelectorAll("[data-figure]")) {
+        setNumber(figure, row[figure.dataset.figure]);
+      }
+      for (const part of element.querySelectorAll("[data-unless-zero]")) {
+        part.hidden = row[part.dataset.unlessZero] === 0;
+      }
+      for (const bar of element.querySelectorAll("[data-meter]")) {
+        const value = row[bar.dataset.meter];
+        if (typeof value !== "number") continue;
+        // Rounded as the server's {% widthratio %} draws it.
+        const percent = Math.round((value * 100) / Math.max(row.capacity, 1));
+        bar.style.width = `${Math.min(100, Math.max(0, percent))}%`;
+      }
+    }
+    for (const figure of root.querySelectorAll("[data-summary-figure]")) {
+      setNumber(figure, data.summary[figure.dataset.summaryFigure]);
     }
     const soldOut = data.summary.is_sold_out;
     for (const el of root.querySelectorAll("[data-when-sold-out]")) el.hidden = !soldOut;
@@ -283,9 +319,15 @@
     const url = roots
       .map((root) => root.getAttribute("data-availability-url"))
       .find(Boolean);
+    const staff = roots.some((root) => root.getAttribute("data-live-feed") === "console");
     const refresh = coalesced(async () => {
       if (!url) return;
-      const response = await fetch(url, { cache: "no-store", credentials: "omit" });
+      const response = await fetch(url, {
+        cache: "no-store",
+        // The public API needs no cookies; the console's figures need the
+        // staff session (a 401/403 once it ends keeps the figures shown).
+        credentials: staff ? "same-origin" : "omit",
+      });
       if (response.status === 404) {
         for (const root of roots) {
           for (const el of root.querySelectorAll("[data-when-unavailable]")) {
@@ -300,7 +342,8 @@
       for (const root of roots) applyAvailability(root, data);
       emit("availability:update", data);
     });
-    return new Feed(`/ws/events/${encodeURIComponent(eventId)}/availability/`, {
+    const feed = staff ? "console" : "availability";
+    return new Feed(`/ws/events/${encodeURIComponent(eventId)}/${feed}/`, {
       onMessage: refresh,
       onOpen: refresh,
     });

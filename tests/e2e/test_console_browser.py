@@ -1,4 +1,5 @@
 import io
+import re
 from datetime import timedelta
 
 import pytest
@@ -221,3 +222,140 @@ def _assert_nav_fits(page, width: int, path: str) -> None:
         )
         assert on_top, (path, name)
     assert page.evaluate("document.documentElement.scrollWidth") <= width, path
+
+
+def _figures(page, ticket_type) -> str:
+    """A type row's figures line as a reader sees it (hidden parts left out)."""
+    row = page.locator(f'[data-ticket-type="{ticket_type.id}"] .type-row-figures')
+    return " ".join(row.inner_text().split())
+
+
+def _issue_free_tickets(page, base_url, event, ticket_type, quantity) -> None:
+    page.goto(f"{base_url}/scanner/events/{event.id}/comps/")
+    page.get_by_label("Ticket type").select_option(str(ticket_type.id))
+    page.get_by_label("How many tickets").fill(str(quantity))
+    page.get_by_label("Guest name").fill("Rosa Guest")
+    page.get_by_label("Guest email").fill("rosa@example.com")
+    page.get_by_role("button", name="Issue and email the tickets").click()
+    page.get_by_text("issued to Rosa Guest").wait_for()
+
+
+def test_an_off_sale_events_page_keeps_its_figures_live_in_plain_words(
+    browser, asgi_server
+):
+    """Free tickets issued in another tab move the owner's page of an event
+    off sale: sold, left, the bar and the summary, each said once."""
+    from playwright.sync_api import expect
+
+    from tests.live import session_cookie
+
+    owner = make_staff("owner", username="boss")
+    event = EventFactory(name="Private Night", is_active=False, venue_capacity=1000)
+    general = TicketTypeFactory(event=event, name="General", capacity=100)
+    vip = TicketTypeFactory(event=event, name="VIP", capacity=2)
+    context = browser.new_context(viewport={"width": 390, "height": 844})
+    context.set_default_timeout(30_000)
+    name, value = session_cookie(owner).split("=", 1)
+    context.add_cookies([{"name": name, "value": value, "url": asgi_server.url}])
+    public_fetches = []
+    context.on(
+        "request",
+        lambda request: "/api/v1/events/" in request.url
+        and public_fetches.append(request.url),
+    )
+    watching = context.new_page()
+    try:
+        watching.goto(f"{asgi_server.url}/scanner/events/{event.id}/")
+        expect(watching.locator("[data-live-indicator]")).to_have_attribute(
+            "data-state", "live"
+        )
+        watching.evaluate("window.notReloaded = true")
+        assert _figures(watching, general) == "0 sold · 100 left · capacity 100"
+        assert _figures(watching, vip) == "0 sold · 2 left · capacity 2"
+
+        issuing = context.new_page()
+        _issue_free_tickets(issuing, asgi_server.url, event, vip, 2)
+        _issue_free_tickets(issuing, asgi_server.url, event, general, 3)
+
+        vip_row = watching.locator(f'[data-ticket-type="{vip.id}"]')
+        expect(vip_row.locator(".type-row-figures")).to_have_text(
+            "2 sold · 0 left · capacity 2", use_inner_text=True
+        )
+        expect(vip_row.locator("[data-sold-out-badge]")).to_be_visible()
+        expect(vip_row.locator("[data-meter]")).to_have_attribute(
+            "style", "width: 100%;"
+        )
+        general_row = watching.locator(f'[data-ticket-type="{general.id}"]')
+        expect(general_row.locator(".type-row-figures")).to_have_text(
+            "3 sold · 97 left · capacity 100", use_inner_text=True
+        )
+        expect(general_row.locator("[data-meter]")).to_have_attribute(
+            "style", "width: 3%;"
+        )
+        expect(watching.locator(".summary-line")).to_have_text(
+            "5 sold · 0 being paid for · 97 left · venue holds 1000"
+        )
+        text = " ".join(watching.locator("main").inner_text().split())
+        assert "left left" not in text and "Sold out left" not in text
+        assert watching.evaluate("window.notReloaded === true")
+        assert public_fetches == []
+    finally:
+        context.close()
+
+
+def test_seats_being_paid_for_show_and_go_live_on_the_owners_page(browser, asgi_server):
+    """A buyer on the payment page holds seats: the owner's page says so at
+    once, and says nothing of it once they are paid for."""
+    from playwright.sync_api import expect
+
+    from tests.live import session_cookie
+
+    owner = make_staff("owner", username="boss")
+    event = EventFactory(name="Open Night", venue_capacity=1000)
+    general = TicketTypeFactory(event=event, name="General", capacity=100)
+    owner_context = browser.new_context(viewport={"width": 390, "height": 844})
+    buyer_context = browser.new_context(viewport={"width": 390, "height": 844})
+    for context in (owner_context, buyer_context):
+        context.set_default_timeout(30_000)
+    name, value = session_cookie(owner).split("=", 1)
+    owner_context.add_cookies([{"name": name, "value": value, "url": asgi_server.url}])
+    try:
+        watching = owner_context.new_page()
+        watching.goto(f"{asgi_server.url}/scanner/events/{event.id}/")
+        expect(watching.locator("[data-live-indicator]")).to_have_attribute(
+            "data-state", "live"
+        )
+        figures = watching.locator(
+            f'[data-ticket-type="{general.id}"] .type-row-figures'
+        )
+        expect(figures).to_have_text(
+            "0 sold · 100 left · capacity 100", use_inner_text=True
+        )
+
+        buying = buyer_context.new_page()
+        buying.goto(f"{asgi_server.url}/buy/events/{event.slug}/")
+        buying.get_by_label("How many General tickets").select_option("2")
+        buy_form = buying.locator("[data-buy-form]")
+        buy_form.get_by_label("Your name").fill("Ana Buyer")
+        buy_form.get_by_label("Email").fill("ana@example.com")
+        buying.get_by_role("button", name="Continue to payment").click()
+        pay = buying.get_by_role("button", name=re.compile(r"^Pay "))
+        pay.wait_for()
+
+        expect(figures).to_have_text(
+            "0 sold · 2 being paid for · 98 left · capacity 100", use_inner_text=True
+        )
+        expect(watching.locator(".summary-line")).to_have_text(
+            "0 sold · 2 being paid for · 98 left · venue holds 1000"
+        )
+
+        pay.click()
+        expect(figures).to_have_text(
+            "2 sold · 98 left · capacity 100", use_inner_text=True
+        )
+        expect(watching.locator(".summary-line")).to_have_text(
+            "2 sold · 0 being paid for · 98 left · venue holds 1000"
+        )
+    finally:
+        owner_context.close()
+        buyer_context.close()

@@ -1,0 +1,279 @@
+"""The owner's event page: its figures, said once, and kept live on or off sale.
+
+The page's ticket rows and summary are filled in again by live.js from the
+availability JSON after every push; live.js writes only the numbers, so the
+words around them come from the template alone ("100 left", never "100 left
+left"). The page follows the console's own feed and JSON, which staff get
+for an event off sale too; the public API and feed stay closed to it.
+"""
+
+import re
+import uuid
+from html.parser import HTMLParser
+
+import pytest
+from asgiref.sync import sync_to_async
+
+from core import realtime
+from core.models import Event, Role
+from tests.factories import (
+    EventFactory,
+    TicketTypeFactory,
+    make_held_order,
+    make_paid_order,
+    make_staff,
+)
+from tests.live import async_test, close_code, connected, next_message, session_cookie
+
+VOID_TAGS = {"br", "img", "input", "link", "meta", "hr", "source", "wbr"}
+
+
+class _VisibleText(HTMLParser):
+    """The text a reader sees of each element with `attribute`, keyed by its
+    value: elements with the `hidden` attribute and their contents left out."""
+
+    def __init__(self, attribute: str) -> None:
+        super().__init__()
+        self.attribute = attribute
+        self.texts: dict[str, str] = {}
+        self.stack: list[tuple[str | None, bool]] = []  # (key opened, hidden)
+
+    def handle_starttag(self, tag, attrs):
+        if tag in VOID_TAGS:
+            return
+        attrs = dict(attrs)
+        hidden = "hidden" in attrs or any(h for _, h in self.stack)
+        key = attrs.get(self.attribute)
+        if key is not None:
+            self.texts.setdefault(key, "")
+        self.stack.append((key, hidden))
+
+    def handle_endtag(self, tag):
+        if tag not in VOID_TAGS and self.stack:
+            self.stack.pop()
+
+    def handle_data(self, data):
+        if not self.stack or self.stack[-1][1]:
+            return
+        for key, _ in self.stack:
+            if key is not None:
+                self.texts[key] += data
+
+
+def visible_text(html: str, attribute: str) -> dict[str, str]:
+    parser = _VisibleText(attribute)
+    parser.feed(html)
+    return {key: " ".join(text.split()) for key, text in parser.texts.items()}
+
+
+def summary_line(html: str) -> str:
+    match = re.search(r'<p class="summary-line">(.*?)</p>', html, re.S)
+    return " ".join(re.sub(r"<[^>]+>", "", match.group(1)).split())
+
+
+@pytest.fixture
+def owner_client(client, owner):
+    client.force_login(owner)
+    return client
+
+
+@pytest.mark.django_db
+def test_the_event_page_says_each_figure_once(owner_client):
+    event = EventFactory(venue_capacity=500)
+    open_type = TicketTypeFactory(event=event, name="General", capacity=100)
+    sold_out = TicketTypeFactory(event=event, name="VIP", capacity=2)
+    make_paid_order(sold_out, 2)
+    make_held_order(open_type, 3)
+
+    html = owner_client.get(f"/scanner/events/{event.id}/").content.decode()
+    rows = visible_text(html, "data-ticket-type")
+
+    assert (
+        "0 sold · 3 being paid for · 97 left · capacity 100" in rows[str(open_type.id)]
+    )
+    assert "2 sold · 0 left · capacity 2 Sold out" in rows[str(sold_out.id)]
+    assert summary_line(html) == (
+        "2 sold · 3 being paid for · 97 left · venue holds 500"
+    )
+    page_text = " ".join(re.sub(r"<[^>]+>", " ", html).split())
+    assert "left left" not in page_text and "Sold out left" not in page_text
+
+
+@pytest.mark.django_db
+def test_nothing_being_paid_for_is_not_mentioned_and_a_type_off_sale_says_so(
+    owner_client,
+):
+    event = EventFactory(is_active=False)
+    general = TicketTypeFactory(event=event, name="General", capacity=10)
+
+    html = owner_client.get(f"/scanner/events/{event.id}/").content.decode()
+
+    assert visible_text(html, "data-ticket-type")[str(general.id)] == (
+        "General $25.00 0 sold · 10 left · capacity 10 Not selling now"
+    )
+
+
+@pytest.mark.django_db
+def test_the_event_page_follows_the_consoles_feed_not_the_public_api(owner_client):
+    event = EventFactory(is_active=False)
+
+    html = owner_client.get(f"/scanner/events/{event.id}/").content.decode()
+
+    assert 'data-live-feed="console"' in html
+    assert f'data-availability-url="/scanner/events/{event.id}/availability/"' in html
+    assert "/api/v1/events/" not in html
+
+
+# --- the console's availability JSON -------------------------------------------
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("role", [Role.OWNER, Role.MANAGER])
+def test_staff_get_the_figures_of_an_event_off_sale(client, role):
+    event = EventFactory(is_active=True)
+    seats = TicketTypeFactory(event=event, capacity=10)
+    make_paid_order(seats, 3)
+    Event.objects.filter(pk=event.pk).update(is_active=False)
+    client.force_login(make_staff(role))
+
+    response = client.get(f"/scanner/events/{event.id}/availability/")
+
+    assert response.status_code == 200
+    assert response["Cache-Control"] == "no-store"
+    body = response.json()
+    assert body["event"]["is_active"] is False
+    [row] = body["availability"]
+    assert (row["sold"], row["held"], row["available"], row["on_sale"]) == (
+        3,
+        0,
+        7,
+        False,
+    )
+    assert body["summary"]["total_sold"] == 3
+
+
+@pytest.mark.django_db
+def test_the_public_api_stays_closed_to_an_event_off_sale(client):
+    event = EventFactory(is_active=False)
+    TicketTypeFactory(event=event)
+
+    assert client.get(f"/api/v1/events/{event.slug}/availability").status_code == 404
+
+
+@pytest.mark.django_db
+def test_the_consoles_figures_are_refused_to_others_in_plain_json(client, door):
+    event = EventFactory()
+    url = f"/scanner/events/{event.id}/availability/"
+
+    anonymous = client.get(url)
+    assert anonymous.status_code == 401
+    assert anonymous.json()["code"] == "not_authenticated"
+    client.force_login(door)
+    assert client.get(url).status_code == 403
+
+
+@pytest.mark.django_db
+def test_the_consoles_figures_of_no_such_event_are_404(owner_client):
+    response = owner_client.get(f"/scanner/events/{uuid.uuid4()}/availability/")
+    assert response.status_code == 404
+    assert response.json()["code"] == "event_not_found"
+
+
+@pytest.mark.django_db
+def test_the_consoles_figures_are_read_only(owner_client):
+    event = EventFactory()
+    assert (
+        owner_client.post(f"/scanner/events/{event.id}/availability/").status_code
+        == 405
+    )
+
+
+# --- the console's feed: ws/events/<uuid>/console/ ------------------------------
+
+
+def feed(event) -> str:
+    return f"/ws/events/{getattr(event, 'id', event)}/console/"
+
+
+@sync_to_async
+def staff_cookie(role: str) -> str:
+    return session_cookie(make_staff(role))
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.parametrize("role", [Role.OWNER, Role.MANAGER])
+@async_test
+async def test_owners_and_managers_hear_an_off_sale_events_figures_move(role):
+    event = await sync_to_async(EventFactory)(is_active=False)
+    comm = await connected(feed(event), cookie=await staff_cookie(role))
+
+    await sync_to_async(realtime.announce_availability_changed)(
+        event.id, reason="refund"
+    )
+    await sync_to_async(realtime.announce_event_changed)(event.id, change="capacity")
+
+    first, second = await next_message(comm), await next_message(comm)
+    assert first == {
+        "type": "availability.changed",
+        "event_id": str(event.id),
+        "reason": "refund",
+    }
+    assert (second["type"], second["change"]) == ("availability.changed", "capacity")
+    await comm.disconnect()
+
+
+@pytest.mark.django_db(transaction=True)
+@async_test
+async def test_the_public_feed_still_refuses_an_event_off_sale():
+    event = await sync_to_async(EventFactory)(is_active=False)
+    code = await close_code(f"/ws/events/{event.id}/availability/")
+    assert code == realtime.CLOSE_NOT_FOUND
+
+
+@pytest.mark.django_db(transaction=True)
+@async_test
+async def test_the_consoles_feed_refuses_whoever_may_not_open_the_page():
+    event = await sync_to_async(EventFactory)()
+    assert await close_code(feed(event)) == realtime.CLOSE_LOGIN_REQUIRED
+    door_cookie = await staff_cookie(Role.DOOR)
+    assert await close_code(feed(event), cookie=door_cookie) == realtime.CLOSE_FORBIDDEN
+    owner_cookie = await staff_cookie(Role.OWNER)
+    code = await close_code(feed(uuid.uuid4()), cookie=owner_cookie)
+    assert code == realtime.CLOSE_NOT_FOUND
+
+
+@pytest.mark.django_db(transaction=True)
+@async_test
+async def test_the_consoles_feed_never_carries_scans():
+    event = await sync_to_async(EventFactory)()
+    comm = await connected(feed(event), cookie=await staff_cookie(Role.OWNER))
+
+    await sync_to_async(realtime.announce_scan)(
+        event.id, scan={"guest_name": "Private Person"}
+    )
+    await sync_to_async(realtime.announce_event_changed)(event.id, change="updated")
+
+    message = await next_message(comm)
+    assert message["type"] == "availability.changed"
+    assert "Private Person" not in repr(message)
+    await comm.disconnect()
+
+
+@pytest.mark.django_db(transaction=True)
+@async_test
+async def test_signing_out_closes_the_consoles_feed():
+    from django.test import Client
+
+    event = await sync_to_async(EventFactory)()
+    cookie = await staff_cookie(Role.MANAGER)
+    comm = await connected(feed(event), cookie=cookie)
+
+    def sign_out() -> None:
+        client = Client()
+        client.cookies["sessionid"] = cookie.split("=", 1)[1]
+        client.post("/scanner/logout/")
+
+    await sync_to_async(sign_out)()
+
+    closed = await comm.receive_output(timeout=2)
+    assert closed == {"type": "websocket.close", "code": realtime.CLOSE_LOGIN_REQUIRED}
