@@ -79,6 +79,8 @@ SHORT_CODE_RE = re.compile(r"^[A-Z0-9]{6,16}$")
 NONCE_RE = re.compile(r"^[A-Za-z0-9_.:-]{1,64}$")
 METHODS = ("camera", "keyboard", "manual", "guest_list", "offline", "api")
 MAX_LABEL_LENGTH = 100
+# Door labels that say nothing about which door: left out of messages.
+UNNAMED_DOORS = frozenset({"door", "the door"})
 MAX_REASON_LENGTH = 300
 # Offline admits may be uploaded late, but not from a clock that is badly off.
 MAX_OFFLINE_AGE = timedelta(days=3)
@@ -532,20 +534,34 @@ def _ticket_summary(row: dict) -> dict:
     }
 
 
+def already_used_message(*, when: str, door: str, staff_name: str) -> str:
+    """'Already used at 21:14 at Door 2 by Sam.', leaving out what is unknown.
+
+    Each part stands alone, so any of them may be missing: 'Already used at
+    21:14 by Sam.', 'Already used at Door 2.', 'Already used.'. A door label
+    that names no door in particular ('Door', what door pages sent when left
+    unnamed) is left out rather than read as 'at Door'.
+    """
+    parts = ["Already used"]
+    if when:
+        parts.append(f"at {when}")
+    door = " ".join(door.split())
+    if door and door.casefold() not in UNNAMED_DOORS:
+        parts.append(f"at {door}")
+    if staff_name.strip():
+        parts.append(f"by {staff_name.strip()}")
+    return " ".join(parts) + "."
+
+
 def _already_used(event: Event, row: dict, *, now: datetime) -> AlreadyUsed:
     """'Already used at 21:14 at Door 2 by Sam', from the ticket row."""
     used_at = row["scanned_at"]
     used_by = staff_display_name(_scanner(row)) if row["scanned_by_id"] else ""
     when = _local_time_text(event, used_at, now=now) if used_at else ""
-    parts = ["Already used"]
-    if when:
-        parts.append(f"at {when}")
-    if row["scanned_device"]:
-        parts.append(f"at {row['scanned_device']}")
-    if used_by:
-        parts.append(f"by {used_by}")
     return AlreadyUsed(
-        " ".join(parts) + ".",
+        already_used_message(
+            when=when, door=row["scanned_device"] or "", staff_name=used_by
+        ),
         used_at=used_at.isoformat() if used_at else None,
         used_at_local=when,
         used_device=row["scanned_device"],

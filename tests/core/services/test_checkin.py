@@ -114,6 +114,68 @@ def test_a_second_scan_says_when_where_and_by_whom(ticket, door):
     assert ScanLog.objects.get(result="already_used").ticket == ticket
 
 
+@pytest.mark.parametrize(
+    ("door", "staff_name", "expected"),
+    [
+        ("Door 2", "Sam Lee", "Already used at 21:14 at Door 2 by Sam Lee."),
+        ("Door 2", "", "Already used at 21:14 at Door 2."),
+        ("", "Sam Lee", "Already used at 21:14 by Sam Lee."),
+        ("", "", "Already used at 21:14."),
+        # What door pages sent for a door left unnamed names no door.
+        ("Door", "Sam Lee", "Already used at 21:14 by Sam Lee."),
+        ("  the DOOR ", "", "Already used at 21:14."),
+        ("  Main   door ", "  ", "Already used at 21:14 at Main door."),
+    ],
+)
+def test_the_already_used_sentence_reads_whole_whatever_is_known(
+    door, staff_name, expected
+):
+    message = checkin.already_used_message(
+        when="21:14", door=door, staff_name=staff_name
+    )
+
+    assert message == expected
+
+
+def test_the_already_used_sentence_without_a_time_still_reads():
+    assert (
+        checkin.already_used_message(when="", door="Door 2", staff_name="")
+        == "Already used at Door 2."
+    )
+    assert checkin.already_used_message(when="", door="", staff_name="") == (
+        "Already used."
+    )
+
+
+def test_a_repeat_of_an_admit_at_an_unnamed_door_by_a_device_says_only_when(ticket):
+    first_at = timezone.now().replace(second=0, microsecond=0)
+    if timezone.localtime(first_at, ticket.event.tz).hour == 23:
+        first_at -= timedelta(hours=1)  # both scans on one local date
+    redeem_ticket(
+        event=ticket.event, text=ticket.qr_payload, device_label="Door", now=first_at
+    )
+
+    again = redeem_ticket(
+        event=ticket.event, text=ticket.qr_payload, now=first_at + timedelta(minutes=1)
+    )
+
+    local = timezone.localtime(first_at, ticket.event.tz).strftime("%H:%M")
+    assert again.message == f"Already used at {local}."
+    assert again.info["used_device"] == "Door"  # the API still says what was sent
+
+
+def test_a_typo_typed_by_hand_keeps_the_stable_invalid_code(ticket):
+    """The door page turns a typed code that matches no ticket into an amber
+    "check the code" from method=manual and code=invalid; the API's answer
+    and log stay those of any unknown code."""
+    typo = ticket.code[:-1] + ("Z" if ticket.code[-1] != "Z" else "Y")
+
+    result = redeem_ticket(event=ticket.event, text=typo, method="manual")
+
+    assert result.code == "invalid" and result.verdict == "reject"
+    assert ScanLog.objects.get().detail["method"] == "manual"
+
+
 def test_another_events_ticket_is_refused_naming_that_event(ticket, door):
     elsewhere = EventFactory(name="Other Night")
     other_type = TicketTypeFactory(event=elsewhere)
