@@ -42,6 +42,11 @@ const GUEST_RESULTS = 25; // as many as the online search returns
 // "Last scans", where they stay).
 const NOTE_MS = 8000;
 const ATTENTION_NOTE_MS = 30000;
+// What a door is called until staff name it: something a log can say.
+const DEFAULT_DOOR = "Door 1";
+// Door labels that say nothing about which door (core.services.checkin's
+// UNNAMED_DOORS): left out of "Already used at ..." here too.
+const UNNAMED_DOORS = new Set(["door", "the door"]);
 
 const state = {
   online: navigator.onLine !== false,
@@ -61,6 +66,10 @@ const state = {
   probeTimer: null,
   noteTimer: null,
   cameraMessageTimer: null,
+  cameraStarting: false,
+  // The code typed by hand that matched no ticket: back in its box, selected,
+  // once its verdict has gone.
+  retype: null,
   uploading: false,
   lastFullStates: 0,
 };
@@ -90,7 +99,28 @@ function localTime(iso) {
 function deviceLabel() {
   const input = $("[data-device-label]");
   const value = withoutPayload(input.value).trim();
-  return value || "Door";
+  return value || DEFAULT_DOOR;
+}
+
+/** A hand-typed code as the ticket shows it: staff may type it in lower
+ * case, in groups ("9QY2 YXEDDQ") or with dashes, however a phone keyboard
+ * writes them. The one place typed codes are cleaned: online the server gets
+ * this, offline parseCode reads it, and camera scans never come here. */
+function typedCode(text) {
+  return String(text || "")
+    .replace(/[\s\-\u2010-\u2015\u2212]+/g, "")
+    .toUpperCase();
+}
+
+/** "Already used at 21:14 at Door 2.", as the server says it
+ * (core.services.checkin.already_used_message), from this phone's copy. */
+function alreadyUsedMessage({ at, door }) {
+  const parts = ["Already used"];
+  const when = at ? localTime(at) : "";
+  if (when) parts.push(`at ${when}`);
+  const label = String(door || "").trim().replace(/\s+/g, " ");
+  if (label && !UNNAMED_DOORS.has(label.toLowerCase())) parts.push(`at ${label}`);
+  return `${parts.join(" ")}.`;
 }
 
 async function fetchJson(url, options = {}) {
@@ -195,7 +225,9 @@ function shownVerdict(result) {
   return result.code === "undone" ? "undone" : result.verdict || "reject";
 }
 
-function showVerdict(result, { offlineCheck = false, text = "" } = {}) {
+function showVerdict(result, { offlineCheck = false, text = "", typed = null } = {}) {
+  if (typed != null) result = typedVerdict(result, typed);
+  else state.retype = null; // another scan came first: leave the box as it is
   const box = $("[data-verdict]");
   const verdict = shownVerdict(result);
   state.verdict = { result, text };
@@ -228,6 +260,36 @@ function showVerdict(result, { offlineCheck = false, text = "" } = {}) {
   }
 }
 
+// A typed code this long is shown cut short in its verdict.
+const TYPED_SHOWN_MAX = 40;
+
+/** The verdict for a code typed by hand. One that names no ticket is most
+ * likely a typo: amber, saying what was typed, and the code stays in its box
+ * to be put right (hideVerdict selects it). A camera's unreadable or forged
+ * code stays a red REJECT. Any other answer empties the box for the next. */
+function typedVerdict(result, typed) {
+  const input = $("[data-manual-input]");
+  // Offline, a short code that is not on this phone's list (no "Admit
+  // anyway": only signed codes prove a ticket) reads the same as a typo.
+  const notFound =
+    result.code === "invalid" || (result.code === "unknown" && !result.admitAnyway);
+  state.retype = null;
+  if (result.unchecked) return result; // nothing checked: keep the code to try again
+  if (!notFound) {
+    if (input.value.trim() === typed) input.value = "";
+    return result;
+  }
+  state.retype = typed;
+  const shown =
+    typed.length > TYPED_SHOWN_MAX ? `${typed.slice(0, TYPED_SHOWN_MAX)}…` : typed;
+  const where = result.code === "unknown" ? " on this phone's list" : "";
+  return {
+    ...result,
+    verdict: "attention",
+    message: `No ticket with code ${shown}${where} — check the code and try again.`,
+  };
+}
+
 /** Shrink the verdict's text (door.css's --fit) until it fits the screen
  * with no word broken and nothing to scroll: a short verdict keeps its full
  * size, a long name or reason gets smaller. Past the last step it wraps
@@ -251,6 +313,12 @@ function hideVerdict() {
   clearTimeout(state.verdictTimer);
   $("[data-verdict]").hidden = true;
   state.verdict = null;
+  if (state.retype != null) {
+    state.retype = null;
+    const input = $("[data-manual-input]");
+    input.focus();
+    input.select();
+  }
 }
 
 /** Keep "Undo last admit" on the page after the ADMIT screen has gone. */
@@ -284,7 +352,8 @@ function onDecoded(text) {
   submit(text, "camera");
 }
 
-async function submit(text, method) {
+/** Check a code: `typed` is what staff typed, when they typed it by hand. */
+async function submit(text, method, { typed = null } = {}) {
   if (!text) return;
   if (state.inFlight !== null) {
     if (method === "camera") return; // the camera will see it again
@@ -298,7 +367,7 @@ async function submit(text, method) {
   const scanNonce = nonce();
   try {
     if (!state.online) {
-      await checkOffline(text, scanNonce);
+      await checkOffline(text, scanNonce, { typed });
       return;
     }
     let response = null;
@@ -321,14 +390,14 @@ async function submit(text, method) {
     if (isNetworkFailure(failure, response)) {
       setOnline(false);
       // Same nonce: if the server did get it, the upload gets its answer back.
-      await checkOffline(text, scanNonce);
+      await checkOffline(text, scanNonce, { typed });
       return;
     }
     if (!response.ok || !body) {
-      showVerdict(serverRefusal(response, body));
+      showVerdict(serverRefusal(response, body), { typed });
       return;
     }
-    showVerdict(body);
+    showVerdict(body, { typed });
     applyScan(scanFromResult(body));
   } finally {
     state.inFlight = null;
@@ -338,7 +407,7 @@ async function submit(text, method) {
 
 /** The verdict when the server would not check the scan at all. */
 function serverRefusal(response, body) {
-  const refusal = { verdict: "attention", code: body?.code || "error" };
+  const refusal = { verdict: "attention", code: body?.code || "error", unchecked: true };
   if (response.status === 401) {
     refusal.message = "You are signed out. Sign in again to keep scanning.";
   } else if (response.status === 403 && /^CSRF/.test(body?.message || "")) {
@@ -373,10 +442,11 @@ function scanFromResult(result) {
 
 // --- Offline checking ---------------------------------------------------------
 
-async function checkOffline(text, scanNonce, { force = false } = {}) {
+async function checkOffline(text, scanNonce, { force = false, typed = null } = {}) {
   const parsed = parseCode(text);
+  const shown = { offlineCheck: true, typed };
   const refuse = (message, verdict = "reject", code = "invalid") =>
-    showVerdict({ verdict, code, message }, { offlineCheck: true });
+    showVerdict({ verdict, code, message }, shown);
   if (!parsed) return refuse("Not a valid ticket.");
   if (parsed.kind === "signed") {
     let valid = false;
@@ -413,18 +483,17 @@ async function checkOffline(text, scanNonce, { force = false } = {}) {
         : "That code is not on this phone's list.";
     const result = { verdict: "attention", code: "unknown", message };
     if (parsed.kind === "signed") {
-      result.admitAnyway = () => checkOffline(text, scanNonce, { force: true });
+      result.admitAnyway = () =>
+        checkOffline(text, scanNonce, { force: true, typed });
     }
-    return showVerdict(result, { offlineCheck: true });
+    return showVerdict(result, shown);
   }
   if (ticket?.status === "void") {
     return refuse("This ticket was refunded or cancelled.", "reject", "void");
   }
   if (ticket?.status === "used") {
-    const parts = ["Already used"];
-    if (ticket.used_at) parts.push(`at ${localTime(ticket.used_at)}`);
-    if (ticket.used_device) parts.push(`at ${ticket.used_device}`);
-    return refuse(`${parts.join(" ")}.`, "reject", "already_used");
+    const message = alreadyUsedMessage({ at: ticket.used_at, door: ticket.used_device });
+    return refuse(message, "reject", "already_used");
   }
   if (!force && cfg.opensAt && Date.now() < Date.parse(cfg.opensAt)) {
     return refuse(
@@ -451,7 +520,7 @@ async function checkOffline(text, scanNonce, { force = false } = {}) {
         ? { guest_name: ticket.guest_name, ticket_type: ticket.ticket_type }
         : {},
     },
-    { offlineCheck: true },
+    shown,
   );
   // Count it here now; the server's counters take over after the upload.
   applyScan({
@@ -747,20 +816,121 @@ async function refreshStates({ full = false } = {}) {
 
 // --- Camera -------------------------------------------------------------------
 
+// Why the camera is off, in words door staff can act on. qr-scanner reports
+// every failure to open the camera as "Camera not found.", so the reason is
+// found out here (whyCameraFailed).
+const CAMERA_TROUBLE = {
+  insecure:
+    "The camera needs a secure page: open this site's https:// address. Until then, type codes below.",
+  unsupported:
+    "This browser cannot use the camera. Open this page in Chrome or Safari, or type codes below.",
+  denied:
+    "Camera access is blocked. Allow the camera for this site in your browser settings, then tap Start scanning.",
+  dismissed:
+    "The camera was not allowed. Tap Start scanning and choose Allow, or type codes below.",
+  missing: "No camera found on this device. Type codes below instead.",
+  busy: "The camera is in use by another app. Close that app, then tap Start scanning.",
+  unloaded:
+    "The scanner did not load (no network?). Type codes below, or reload the page when online.",
+  failed:
+    "The camera would not start. Tap Start scanning to try again, or type codes below.",
+};
+
+// getUserMedia's errors (and older browsers' names for them) by what to do.
+const CAMERA_ERRORS = {
+  NotAllowedError: "denied",
+  PermissionDeniedError: "denied",
+  SecurityError: "denied",
+  NotFoundError: "missing",
+  DevicesNotFoundError: "missing",
+  OverconstrainedError: "missing",
+  ConstraintNotSatisfiedError: "missing",
+  NotReadableError: "busy",
+  TrackStartError: "busy",
+  AbortError: "busy",
+};
+
+/** The camera permission: "granted", "denied", "prompt", or null where the
+ * browser will not say (Firefox, older Safari). */
+async function cameraPermission() {
+  try {
+    return (await navigator.permissions.query({ name: "camera" })).state;
+  } catch {
+    return null;
+  }
+}
+
+/** Whether the device has a camera at all (listed even before permission),
+ * or null if the browser will not say. */
+async function hasCamera() {
+  try {
+    const devices = await navigator.mediaDevices.enumerateDevices();
+    return devices.some((device) => device.kind === "videoinput");
+  } catch {
+    return null;
+  }
+}
+
+function cameraErrorTrouble(error, permission) {
+  const trouble = CAMERA_ERRORS[error?.name] || "failed";
+  // Chrome answers a prompt closed without choosing as a refusal, but the
+  // camera is not blocked: asking again brings the prompt back.
+  return trouble === "denied" && permission === "prompt" ? "dismissed" : trouble;
+}
+
+/** Why qr-scanner could not open the camera (what it threw says nothing).
+ * Nothing is open by now: at most one camera is asked for here, and only
+ * when the permission does not already tell, so staff who refused are not
+ * asked again. */
+async function whyCameraFailed() {
+  const permission = await cameraPermission();
+  if (permission === "denied") return "denied";
+  if (permission === "prompt") return (await hasCamera()) === false ? "missing" : "dismissed";
+  try {
+    const stream = await navigator.mediaDevices.getUserMedia({ video: true, audio: false });
+    for (const track of stream.getTracks()) track.stop();
+    return "failed"; // it opens now: worth another tap
+  } catch (probe) {
+    return cameraErrorTrouble(probe, await cameraPermission());
+  }
+}
+
+/** Say why the camera is off, under Start scanning (which stays, to retry). */
+function showCameraTrouble(trouble) {
+  const note = $("[data-camera-note]");
+  note.textContent = CAMERA_TROUBLE[trouble];
+  note.dataset.trouble = trouble;
+  note.hidden = false;
+  $("[data-start-panel]").hidden = false;
+}
+
 async function startCamera() {
   initAudio();
-  localStorage.setItem("door.device", deviceLabel());
-  const note = $("[data-camera-note]");
-  note.hidden = true;
-  if (!window.isSecureContext) {
-    note.textContent =
-      "The camera only works on a secure (https://) page. Type codes or use a handheld scanner below.";
-    note.hidden = false;
+  saveDoorName();
+  if (state.scanner) {
+    // Already scanning: the panel was open to rename the door.
+    $("[data-start-panel]").hidden = true;
     return;
   }
+  if (state.cameraStarting) return; // one camera, however often it is tapped
+  state.cameraStarting = true;
+  const note = $("[data-camera-note]");
+  note.hidden = true;
+  delete note.dataset.trouble;
   try {
-    const { default: QrScanner } = await import(cfg.qrScannerUrl);
-    state.scanner = new QrScanner($("[data-video]"), (r) => onDecoded(r.data), {
+    const trouble = await cameraTroubleBeforeStart();
+    if (trouble) {
+      showCameraTrouble(trouble);
+      return;
+    }
+    let QrScanner;
+    try {
+      ({ default: QrScanner } = await import(cfg.qrScannerUrl));
+    } catch {
+      showCameraTrouble("unloaded");
+      return;
+    }
+    const scanner = new QrScanner($("[data-video]"), (r) => onDecoded(r.data), {
       preferredCamera: "environment",
       maxScansPerSecond: 12,
       returnDetailedScanResult: true,
@@ -781,19 +951,40 @@ async function startCamera() {
         };
       },
     });
-    await state.scanner.start();
+    try {
+      await scanner.start();
+    } catch {
+      scanner.destroy();
+      // A stream it did open (the video would not play) is closed here, at
+      // once: whyCameraFailed may ask for the camera.
+      const video = $("[data-video]");
+      for (const track of video.srcObject?.getTracks?.() || []) track.stop();
+      video.srcObject = null;
+      showCameraTrouble(await whyCameraFailed());
+      return;
+    }
+    state.scanner = scanner;
     $("[data-start-panel]").hidden = true;
     $("[data-stop]").hidden = false;
     root.dataset.camera = "on";
     try {
-      $("[data-torch]").hidden = !(await state.scanner.hasFlash());
+      $("[data-torch]").hidden = !(await scanner.hasFlash());
     } catch {
       $("[data-torch]").hidden = true;
     }
-  } catch (error) {
-    note.textContent = `Camera unavailable (${error?.message || error}). Type codes or use a handheld scanner below.`;
-    note.hidden = false;
+  } finally {
+    state.cameraStarting = false;
   }
+}
+
+/** What keeps the camera off before it is even asked for, or null. */
+async function cameraTroubleBeforeStart() {
+  // http:// on any host but localhost: browsers do not offer the camera.
+  if (!window.isSecureContext) return "insecure";
+  if (!navigator.mediaDevices?.getUserMedia) return "unsupported";
+  // Blocked already: asking would fail at once, and say nothing useful.
+  if ((await cameraPermission()) === "denied") return "denied";
+  return null;
 }
 
 function toggleCamera() {
@@ -835,6 +1026,43 @@ function cameraMessage(text) {
   state.cameraMessageTimer = setTimeout(() => {
     box.hidden = true;
   }, 4000);
+}
+
+// --- The door's name ---------------------------------------------------------
+
+/** This phone's door name, asked for once: until staff confirm one (Start
+ * scanning, or a change) the field offers "Door 1" and says why it matters,
+ * and scanning goes on meanwhile under that name. */
+function loadDoorName() {
+  const saved = withoutPayload(localStorage.getItem("door.device") || "").trim();
+  // "Door" is what this page saved for a door left unnamed: not a name.
+  const named = Boolean(saved) && !UNNAMED_DOORS.has(saved.toLowerCase());
+  $("[data-device-label]").value = named ? saved : DEFAULT_DOOR;
+  root.dataset.doorNamed = String(named);
+  showDoorName();
+}
+
+function saveDoorName() {
+  const label = $("[data-device-label]");
+  label.value = deviceLabel();
+  localStorage.setItem("door.device", label.value);
+  root.dataset.doorNamed = "true";
+  showDoorName();
+}
+
+function showDoorName() {
+  const name = deviceLabel();
+  $("[data-door-name]").textContent = name;
+  $("[data-rename-door]").setAttribute("aria-label", `Door name: ${name}. Change it`);
+}
+
+/** Open the name field again, over the camera if it is on (it keeps scanning). */
+function renameDoor() {
+  $("[data-start]").textContent = state.scanner ? "Done" : "Start scanning";
+  $("[data-start-panel]").hidden = false;
+  const label = $("[data-device-label]");
+  label.focus();
+  label.select();
 }
 
 // --- Keyboard-wedge scanners (they type the code and press Enter) ------------
@@ -965,7 +1193,7 @@ async function searchOffline(query, list) {
   let matches = [];
   try {
     const wanted = fold(query);
-    const code = query.toUpperCase();
+    const code = typedCode(query);
     const tickets = await eventTickets(EVENT);
     matches = tickets
       .filter((t) => t.code === code || (wanted && fold(t.guest_name).includes(wanted)))
@@ -1069,23 +1297,29 @@ async function confirmUndo(event) {
 // --- Wiring -------------------------------------------------------------------
 
 function wire() {
+  loadDoorName();
   const label = $("[data-device-label]");
-  label.value = withoutPayload(localStorage.getItem("door.device"));
-  label.addEventListener("change", () => {
-    label.value = withoutPayload(label.value);
-    localStorage.setItem("door.device", deviceLabel());
+  label.addEventListener("change", saveDoorName);
+  label.addEventListener("keydown", (event) => {
+    // A wedge's Enter here was a scan (onKey took it); a person's is "done".
+    if (event.key !== "Enter" || event.defaultPrevented) return;
+    event.preventDefault();
+    label.blur();
+    saveDoorName();
+    if (state.scanner) $("[data-start-panel]").hidden = true;
   });
+  $("[data-rename-door]").addEventListener("click", renameDoor);
   $("[data-start]").addEventListener("click", startCamera);
   $("[data-stop]").addEventListener("click", toggleCamera);
   $("[data-torch]").addEventListener("click", toggleTorch);
   $("[data-manual]").addEventListener("submit", (event) => {
     event.preventDefault();
     const input = $("[data-manual-input]");
-    const text = input.value.trim();
-    input.value = "";
-    input.blur();
+    const typed = input.value.trim();
+    // The box keeps the code until its answer says whether it needs fixing.
+    input.blur(); // the phone's keyboard goes down: the verdict shows whole
     initAudio();
-    if (text) submit(text, "manual");
+    if (typed) submit(typedCode(typed) || typed, "manual", { typed });
   });
   $("[data-verdict]").addEventListener("click", (event) => {
     if (event.target.closest("[data-verdict-signin]")) {

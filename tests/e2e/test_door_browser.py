@@ -57,15 +57,25 @@ def camera_browser(browser):
     """
     launched = []
 
-    def launch(video_path):
+    def launch(video_path=None, *, prompt_answer="allow"):
+        """`prompt_answer` "deny": the camera prompt is refused, as staff may."""
         camera = browser.browser_type.launch(
             executable_path=CHROMIUM,
             headless=True,
             args=[
                 *CHROMIUM_ARGS,
-                "--use-fake-ui-for-media-stream",
+                # Headless Chromium refuses a prompt nobody grants.
+                *(
+                    ["--use-fake-ui-for-media-stream"]
+                    if prompt_answer == "allow"
+                    else []
+                ),
                 "--use-fake-device-for-media-stream",
-                f"--use-file-for-fake-video-capture={video_path}",
+                *(
+                    [f"--use-file-for-fake-video-capture={video_path}"]
+                    if video_path
+                    else []
+                ),
                 "--autoplay-policy=no-user-gesture-required",
             ],
         )
@@ -460,10 +470,114 @@ def test_a_typed_short_code_is_checked(door_page, door_ticket):
     door_page.press("[data-manual-input]", "Enter")
 
     door_page.wait_for_selector("[data-verdict][data-code='ok']:not([hidden])")
-    door_page.fill("[data-manual-input]", "NOT-A-TICKET")
+    assert door_page.input_value("[data-manual-input]") == ""  # ready for the next
+
+
+def test_a_code_typed_in_groups_with_dashes_and_lower_case_admits(
+    door_page, door_ticket
+):
+    code = door_ticket.code
+    door_page.fill(
+        "[data-manual-input]", f" {code[:4].lower()} {code[4:7]}-{code[7:]} "
+    )
     door_page.press("[data-manual-input]", "Enter")
-    door_page.wait_for_selector("[data-verdict][data-code='invalid']:not([hidden])")
-    assert "Not a valid ticket." in verdict_text(door_page)
+
+    door_page.wait_for_selector("[data-verdict][data-code='ok']:not([hidden])")
+    assert "Ana García" in verdict_text(door_page)
+    assert door_page.input_value("[data-manual-input]") == ""
+    log = ScanLog.objects.get()
+    assert log.ticket_id == door_ticket.pk and log.detail["method"] == "manual"
+
+
+def typo_of(code: str) -> str:
+    """`code` with its last character wrong, shown in groups as staff type it."""
+    wrong = "Z" if code[-1] != "Z" else "Y"
+    return f"{code[:4]} {code[4:-1]}{wrong}"
+
+
+def assert_typed_code_needs_checking(page, typed: str, *, where: str = "") -> None:
+    """An amber CHECK that says what was typed; the code stays in its box and
+    is selected, to be put right, once the verdict is closed."""
+    page.wait_for_selector("[data-verdict][data-verdict='attention']:not([hidden])")
+    text = verdict_text(page)
+    assert "CHECK" in text and "REJECT" not in text
+    assert f"No ticket with code {typed}{where} — check the code and try again." in text
+    assert page.input_value("[data-manual-input]") == typed
+    page.click("[data-verdict-close]")
+    page.wait_for_selector("[data-verdict]", state="hidden")
+    selected = page.evaluate(
+        """() => {
+          const input = document.querySelector('[data-manual-input]');
+          return document.activeElement === input
+            && input.value.slice(input.selectionStart, input.selectionEnd);
+        }"""
+    )
+    assert selected == typed
+
+
+def test_a_mistyped_code_asks_to_check_it_and_keeps_it_to_fix(door_page, door_ticket):
+    count_beeps_and_buzzes(door_page)
+    typed = typo_of(door_ticket.code)
+    door_page.fill("[data-manual-input]", typed)
+    door_page.press("[data-manual-input]", "Enter")
+
+    assert_typed_code_needs_checking(door_page, typed)
+    assert door_page.evaluate("window.buzzes") == [[120, 60, 120, 60, 120]]
+    # The API's answer is that of any unknown code.
+    log = ScanLog.objects.get()
+    assert log.result == "invalid" and log.detail["method"] == "manual"
+
+    # Fixed in place (typing replaces the selection), it admits.
+    door_page.keyboard.type(door_ticket.code)
+    door_page.keyboard.press("Enter")
+    door_page.wait_for_selector("[data-verdict][data-code='ok']:not([hidden])")
+    assert door_page.input_value("[data-manual-input]") == ""
+
+
+def test_typed_text_that_cannot_be_a_code_asks_to_check_it_too(door_page):
+    door_page.fill("[data-manual-input]", "NOT-A-TICKET!")
+    door_page.press("[data-manual-input]", "Enter")
+
+    assert_typed_code_needs_checking(door_page, "NOT-A-TICKET!")
+
+
+def test_offline_a_typed_code_is_read_as_online(door_page, door_ticket):
+    door_page.wait_for_selector("[data-door][data-states-ready='true']")
+    door_page.context.set_offline(True)
+    door_page.wait_for_selector("[data-network][data-state='offline']")
+
+    typed = typo_of(door_ticket.code)
+    door_page.fill("[data-manual-input]", typed)
+    door_page.press("[data-manual-input]", "Enter")
+    assert_typed_code_needs_checking(door_page, typed, where=" on this phone's list")
+
+    door_page.fill("[data-manual-input]", "hello!")
+    door_page.press("[data-manual-input]", "Enter")
+    assert_typed_code_needs_checking(door_page, "hello!")
+
+    code = door_ticket.code
+    door_page.fill("[data-manual-input]", f"{code[:5].lower()}-{code[5:]}")
+    door_page.press("[data-manual-input]", "Enter")
+    door_page.wait_for_selector("[data-verdict][data-code='ok']:not([hidden])")
+    assert "Ana García" in verdict_text(door_page)
+    assert "1 offline admit waiting" in door_page.locator("[data-pending]").inner_text()
+
+
+def test_a_garbage_or_forged_code_shown_to_the_camera_is_still_a_red_reject(
+    door_ticket, camera_browser, live_server, tmp_path
+):
+    flipped = "A" if door_ticket.qr_payload[-1] != "A" else "B"
+    forged = door_ticket.qr_payload[:-1] + flipped
+    video = tmp_path / "forged.y4m"
+    write_y4m(video, qr_png(forged), shown_frames=3 * FPS, blank_frames=3 * FPS)
+    context, page = open_door_page(camera_browser(video), live_server, door_ticket)
+
+    page.wait_for_selector("[data-verdict][data-code='invalid']:not([hidden])")
+    assert page.get_attribute("[data-verdict]", "data-verdict") == "reject"
+    text = verdict_text(page)
+    assert "REJECT" in text and "Not a valid ticket." in text
+    assert "check the code" not in text
+    context.close()
 
 
 def test_scans_from_other_doors_arrive_live_and_a_resync_corrects_counters(
@@ -791,3 +905,115 @@ def test_a_torch_that_will_not_turn_on_says_so_and_shows_off(
     page.click("[data-stop]")  # paused: the torch is off
     assert page.get_attribute("[data-torch]", "aria-pressed") == "false"
     context.close()
+
+
+def start_camera_expecting_trouble(page, trouble: str) -> str:
+    """Tap Start scanning; the camera stays off and the note says why."""
+    page.click("[data-start]")
+    page.wait_for_selector(
+        f"[data-camera-note][data-trouble='{trouble}']:not([hidden])"
+    )
+    assert page.get_attribute("[data-door]", "data-camera") is None
+    assert page.locator("[data-start]").is_visible()  # to try again once put right
+    return page.inner_text("[data-camera-note]")
+
+
+def assert_typing_still_admits(page, ticket) -> None:
+    page.fill("[data-manual-input]", ticket.code)
+    page.press("[data-manual-input]", "Enter")
+    page.wait_for_selector("[data-verdict][data-code='ok']:not([hidden])")
+
+
+def test_a_refused_camera_says_how_to_allow_it_and_typing_still_works(
+    door_ticket, camera_browser, live_server
+):
+    browser = camera_browser(prompt_answer="deny")
+    context = signed_in_door_context(browser, live_server.url, username="doordeny")
+    page = context.new_page()
+    page.goto(f"{live_server.url}/scanner/door/{door_ticket.event_id}/")
+    page.wait_for_selector("[data-door][data-ready='true']")
+
+    note = start_camera_expecting_trouble(page, "denied")
+    assert note == (
+        "Camera access is blocked. Allow the camera for this site in your"
+        " browser settings, then tap Start scanning."
+    )
+    assert "not found" not in note.lower()
+    # Tapped again, still blocked: the same words, and no second prompt.
+    assert start_camera_expecting_trouble(page, "denied") == note
+    assert_typing_still_admits(page, door_ticket)
+    context.close()
+
+
+def test_a_phone_without_a_camera_says_to_type_codes(door_page, door_ticket):
+    # The shared test browser has no camera at all.
+    note = start_camera_expecting_trouble(door_page, "missing")
+    assert note == "No camera found on this device. Type codes below instead."
+    assert_typing_still_admits(door_page, door_ticket)
+
+
+CAMERA_IN_USE = """
+navigator.mediaDevices.getUserMedia = () =>
+  Promise.reject(new DOMException("Could not start video source", "NotReadableError"));
+"""
+
+
+def test_a_camera_in_use_by_another_app_says_so(door_page):
+    door_page.context.grant_permissions(["camera"])
+    door_page.add_init_script(CAMERA_IN_USE)
+    door_page.reload()
+    door_page.wait_for_selector("[data-door][data-ready='true']")
+
+    note = start_camera_expecting_trouble(door_page, "busy")
+    assert note == (
+        "The camera is in use by another app. Close that app, then tap Start scanning."
+    )
+
+
+def test_an_http_page_says_the_camera_needs_https(door_page):
+    # What a phone sees at http://<laptop's address>:8000 on the venue's Wi-Fi.
+    door_page.add_init_script(
+        "Object.defineProperty(window, 'isSecureContext', {value: false})"
+    )
+    door_page.reload()
+    door_page.wait_for_selector("[data-door][data-ready='true']")
+
+    note = start_camera_expecting_trouble(door_page, "insecure")
+    assert "https://" in note and "type codes below" in note
+
+
+def test_the_door_is_named_door_1_until_staff_name_it_once(
+    page, live_server, door_ticket
+):
+    sign_in_door_staff(page.context, live_server.url, username="doorname")
+    url = f"{live_server.url}/scanner/door/{door_ticket.event_id}/"
+    # What this page saved before for a door left unnamed is no name.
+    page.add_init_script(
+        "if (!sessionStorage.getItem('ran')) {"
+        " sessionStorage.setItem('ran', '1'); localStorage.setItem('door.device', 'Door'); }"
+    )
+    page.goto(url)
+    page.wait_for_selector("[data-door][data-ready='true']")
+
+    # Asked, but scanning goes on meanwhile, as "Door 1".
+    assert page.get_attribute("[data-door]", "data-door-named") == "false"
+    assert page.input_value("[data-device-label]") == "Door 1"
+    assert page.inner_text("[data-door-name]") == "Door 1"
+    assert page.locator(".door-label-hint").is_visible()
+    assert_typing_still_admits(page, door_ticket)
+    assert ScanLog.objects.get().device_label == "Door 1"
+    page.click("[data-verdict-close]")
+
+    # Renamed from the bar at the top, once; the phone remembers it.
+    page.click("[data-rename-door]")
+    assert page.evaluate("document.activeElement.matches('[data-device-label]')")
+    # At a person's pace (a wedge's typing there is a scan); it replaces the
+    # selected name.
+    page.keyboard.type("Side door", delay=60)
+    page.keyboard.press("Enter")
+    assert page.inner_text("[data-door-name]") == "Side door"
+    page.reload()
+    page.wait_for_selector("[data-door][data-ready='true']")
+    assert page.get_attribute("[data-door]", "data-door-named") == "true"
+    assert page.input_value("[data-device-label]") == "Side door"
+    assert page.locator(".door-label-hint").is_hidden()
