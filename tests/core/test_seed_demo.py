@@ -1,4 +1,5 @@
 import pytest
+from django.contrib.auth import get_user_model
 from django.core.management import call_command
 
 from core.models import Event, Ticket, TicketType
@@ -36,3 +37,9 @@ def test_seed_demo_admits_through_the_door_service():
     used = Ticket.objects.filter(event=tonight, status="used")
     assert {code_digest(t.qr_payload) for t in used} == {d for _, d in logs}
     assert sum(checked_in_by_type(tonight.pk).values()) == used.count() == 3
+
+
+def test_demo_staff_have_names_the_door_can_show():
+    call_command("seed_demo", verbosity=0)
+    door = get_user_model().objects.get(username="door")
+    assert door.get_full_name() == "Sam Okafor"

@@ -91,19 +91,40 @@ class Command(BaseCommand):
     )
 
     def handle(self, *args, **options):
-        owner = self._user("owner", "owner@example.com", Role.OWNER, superuser=True)
-        door = self._user("door", "door@example.com", Role.DOOR)
+        owner = self._user(
+            "owner",
+            "owner@example.com",
+            Role.OWNER,
+            name=("Alex", "Rivera"),
+            superuser=True,
+        )
+        door = self._user("door", "door@example.com", Role.DOOR, name=("Sam", "Okafor"))
         for spec in EVENTS:
             self._event(spec, door)
         self.stdout.write(self.style.SUCCESS("Demo data ready."))
         self.stdout.write(f"  Owner login: {owner.username} / {DEMO_PASSWORD}")
         self.stdout.write(f"  Door login:  {door.username} / {DEMO_PASSWORD}")
 
-    def _user(self, username: str, email: str, role: str, superuser: bool = False):
+    def _user(
+        self,
+        username: str,
+        email: str,
+        role: str,
+        *,
+        name: tuple[str, str],
+        superuser: bool = False,
+    ):
+        # A name, so the door's "Already used … by Sam" reads as it will live.
         user_model = get_user_model()
         user, created = user_model.objects.get_or_create(
             username=username,
-            defaults={"email": email, "is_staff": superuser, "is_superuser": superuser},
+            defaults={
+                "email": email,
+                "first_name": name[0],
+                "last_name": name[1],
+                "is_staff": superuser,
+                "is_superuser": superuser,
+            },
         )
         if created:
             user.set_password(DEMO_PASSWORD)
