@@ -190,11 +190,13 @@ def ticket_states(event: Event, *, since=None) -> dict:
 def search_guests(event: Event, query: str, *, limit: int = GUEST_RESULTS) -> list:
     """Tickets of `event` whose guest name or email contains `query`, or
     whose code is it. Names match ignoring case and accents ("garcia" finds
-    "Ana García"), as the door page's offline search does."""
+    "Ana García"), codes ignoring case, spaces and dashes ("9qy2 yxed-dq"),
+    as the door page's offline search does."""
     query = " ".join((query or "").split())[:100]
     if len(query) < 2:
         return []
-    wanted = Q(guest_email__icontains=query) | Q(code=query.upper())
+    code = "".join(ch for ch in query if ch not in " -").upper()
+    wanted = Q(guest_email__icontains=query) | Q(code=code)
     if name := fold(query):
         # Folded on both sides, so a plain (case-sensitive) LIKE will do.
         wanted |= Q(guest_name_folded__contains=name)

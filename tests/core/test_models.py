@@ -205,3 +205,18 @@ def test_public_codes_draw_every_character_of_the_alphabet_evenly():
     assert set(counts) == set(CODE_ALPHABET)
     # 1000 expected each; 6 standard deviations either side.
     assert all(800 < n < 1200 for n in counts.values()), counts
+
+
+def test_the_door_finds_a_ticket_by_its_code_however_it_is_typed(ticket_type):
+    ticket = make_paid_order(ticket_type, name="Ana García").tickets.get()
+    code = ticket.code
+    typed = [
+        code,
+        code.lower(),
+        f"{code[:4]} {code[4:]}",
+        f"{code[:4]}-{code[4:]}".lower(),
+    ]
+
+    for query in typed:
+        found = [row["code"] for row in search_guests(ticket_type.event, query)]
+        assert found == [code], query
