@@ -10,6 +10,7 @@ from django.utils.dateparse import parse_datetime
 
 from core.models import AuditLogEntry, Event, Order, OrderLine, Role, TicketType
 from core.templatetags.ticketing import money
+from core.templatetags.zones import zone_abbreviation
 
 EVENT_LIST_VIEWS = ("upcoming", "inactive", "past")
 
@@ -141,7 +142,9 @@ def _describe(name: str, value, event: Event | None) -> str:
         moment = parse_datetime(value)
         if moment is not None:
             zone = event.tz if event is not None else timezone.get_current_timezone()
-            return timezone.localtime(moment, zone).strftime("%a %d %b %Y, %H:%M")
+            local = timezone.localtime(moment, zone)
+            # With the zone's short name, as the console shows every time.
+            return f"{local:%a %d %b %Y, %H:%M}\u00a0{zone_abbreviation(local)}".strip()
     if name == "price" and event is not None:
         try:
             return money(Decimal(value), event.currency)

@@ -121,7 +121,10 @@ def test_event_page_shows_the_fixture_figures(client, manager, night):
         f'data-live-url="{reverse("scanner:analytics_event_live", args=[night.event.id])}"'
         in html
     )
-    assert "Saturday 15 March 2025, 20:00 (America/New_York)" in text
+    # Event times in the event's zone, with its short name (the zone as set
+    # on the event in the tooltip).
+    assert "Saturday 15 March 2025, 20:00 EDT" in text
+    assert 'title="Time zone: America/New_York"' in html
     assert "amounts in EUR" in text
     assert "Sold 10 + 2 comps" in text
     assert "Revenue €250.00" in text
@@ -136,11 +139,11 @@ def test_event_page_shows_the_fixture_figures(client, manager, night):
     assert 'id="chart-sales-hour"' in html
     assert "Fri 28 Feb 2025 3 €60.00" in text
     assert "Sat 1 Mar 2025 3 €90.00" in text
-    assert "Sat 15 Mar, 18:00 2 €70.00" in text
+    assert "Sat 15 Mar, 18:00 EDT 2 €70.00" in text
     # Door: refusals, doors, staff, latest scan first in local time.
     assert "Already used 2" in text and "Total refused 5" in text
     assert "Main 5 2 3" in text and "door2 4 3 1" in text
-    assert text.index("19:40:00") < text.index("19:31:00")
+    assert text.index("19:40:00 EDT") < text.index("19:31:00 EDT")
     # Waitlist.
     assert "Waiting 5 tickets, 2 people" in text
     assert "Conversion 40% of offers claimed" in text
