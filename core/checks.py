@@ -96,6 +96,18 @@ def check_integrations(app_configs, **kwargs):
                 id="ticketing.E013",
             )
         )
+    phone_region = settings.DEFAULT_PHONE_REGION.strip()
+    if phone_region:
+        from core.phones import is_phone_region
+
+        if not is_phone_region(phone_region):
+            problems.append(
+                Error(
+                    f"DEFAULT_PHONE_REGION is {phone_region!r}, which is not a country code.",
+                    hint="Use a two-letter country code such as ES, GB or US, or leave it empty.",
+                    id="ticketing.E016",
+                )
+            )
     hosts = [settings.MARKETING_HOST, settings.PURCHASE_HOST, settings.SCANNER_HOST]
     if any(hosts) and not all(hosts):
         problems.append(

@@ -20,6 +20,7 @@ from django.utils import timezone
 from core.exceptions import TicketingError
 from core.images import MAX_UPLOAD_BYTES
 from core.models import Event, Role, TicketType
+from core.phones import default_phone_region, example_mobile, phone_region
 from core.queries.door import scannable_events
 from core.queries.staff import role_of
 from core.services.comps import MAX_COMPS_PER_ISSUE
@@ -491,13 +492,21 @@ class CompForm(FriendlyErrors, forms.Form):
         max_length=32,
         required=False,
         label="Guest mobile",
-        help_text="Optional: also text them the tickets link, e.g. +14155550123.",
+        help_text="Optional: also text them the tickets link.",
         widget=forms.TextInput(attrs={"type": "tel", "autocomplete": "off"}),
     )
 
     def __init__(self, *args, ticket_types, **kwargs):
         super().__init__(*args, **kwargs)
         self.fields["ticket_type"].choices = [(t.id, t.name) for t in ticket_types]
+        # A number without its +code is read as one of the event's country.
+        event = ticket_types[0].event if ticket_types else None
+        example = example_mobile(phone_region(event.time_zone if event else None))
+        _show_phone_example(
+            self.fields["guest_phone"],
+            "Optional: also text them the tickets link, e.g. {}.",
+            example,
+        )
 
 
 # --- staff ------------------------------------------------------------------
@@ -519,7 +528,7 @@ class InviteForm(FriendlyErrors, forms.Form):
         max_length=32,
         required=False,
         label="Mobile number",
-        help_text="Optional: we also text the invitation, e.g. +14155550123.",
+        help_text="Optional: we also text the invitation.",
         widget=forms.TextInput(attrs={"type": "tel", "autocomplete": "off"}),
     )
     role = forms.ChoiceField(
@@ -529,6 +538,23 @@ class InviteForm(FriendlyErrors, forms.Form):
         help_text=ROLE_HELP,
         widget=forms.RadioSelect,
     )
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        # An invite has no event: a number without its +code is read as one
+        # of DEFAULT_PHONE_REGION.
+        _show_phone_example(
+            self.fields["phone"],
+            "Optional: we also text the invitation, e.g. {}.",
+            example_mobile(default_phone_region()),
+        )
+
+
+def _show_phone_example(field: forms.Field, help_text: str, example: str) -> None:
+    """Help and placeholder showing a mobile number of the country a number
+    typed without its +code is read as."""
+    field.help_text = help_text.format(example)
+    field.widget.attrs["placeholder"] = example
 
 
 class StaffMemberForm(FriendlyErrors, forms.Form):

@@ -300,6 +300,9 @@ TWILIO_FROM_NUMBER = env("TWILIO_FROM_NUMBER", default="")
 TWILIO_API_BASE = env(
     "TWILIO_API_BASE", default=""
 )  # tests point it at a local stand-in
+# The country of phone numbers typed without their +code where no event's
+# zone names one (staff invites); empty: TIME_ZONE's country, else US.
+DEFAULT_PHONE_REGION = env("DEFAULT_PHONE_REGION", default="")
 
 # --- Payments --------------------------------------------------------------
 STRIPE_SECRET_KEY = env("STRIPE_SECRET_KEY", default="")

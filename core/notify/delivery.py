@@ -22,6 +22,7 @@ from core.models import OutboundMessage
 from core.notify.errors import PermanentDeliveryError
 from core.notify.rendering import build_email, build_sms
 from core.notify.sms import send_sms
+from core.phones import lacks_country_code, message_time_zone, phone_region, sms_number
 
 logger = logging.getLogger(__name__)
 
@@ -68,9 +69,19 @@ def claim_due_messages(*, now: datetime, limit: int) -> list[OutboundMessage]:
     )
 
 
+def _sms_number(message: OutboundMessage) -> str:
+    """The text's number in E.164, which Twilio requires: numbers stored
+    before they were kept so ("612 345 678", "+34 600 000 001") read, when
+    without a +code, as numbers of the event's country."""
+    to = message.to
+    if not lacks_country_code(to):
+        return sms_number(to)
+    return sms_number(to, region=phone_region(message_time_zone(message)))
+
+
 def _deliver(message: OutboundMessage, connection) -> str:
     if message.channel == OutboundMessage.Channel.SMS:
-        return send_sms(to=message.to, body=build_sms(message))
+        return send_sms(to=_sms_number(message), body=build_sms(message))
     email = build_email(message)
     email.connection = connection
     email.send()

@@ -18,6 +18,12 @@ from django.utils import timezone
 from core import realtime
 from core.exceptions import InvalidRequest, NotFound, SalesClosed, SoldOut
 from core.models import Event, Order, OrderLine, TicketType
+from core.phones import (
+    NotAPhoneNumber,
+    lacks_country_code,
+    normalise_phone,
+    phone_region,
+)
 from core.queries.availability import (
     EventAvailability,
     compute_availability,
@@ -50,8 +56,12 @@ def clean_quantities(quantities: Mapping) -> dict[int, int]:
     return cleaned
 
 
-def clean_contact(name: str, email: str, phone: str) -> tuple[str, str, str]:
-    """Trimmed name, lower-cased email and phone, or InvalidRequest saying what is wrong."""
+def clean_contact(
+    name: str, email: str, phone: str, *, time_zone: str | None = None
+) -> tuple[str, str, str]:
+    """Trimmed name, lower-cased email and the phone in E.164, or
+    InvalidRequest saying what is wrong. `time_zone` is the event's: a phone
+    typed without its country code is read as one of that zone's country."""
     name, email, phone = (
         (name or "").strip(),
         (email or "").strip(),
@@ -59,7 +69,7 @@ def clean_contact(name: str, email: str, phone: str) -> tuple[str, str, str]:
     )
     if not name:
         raise InvalidRequest("Please enter your name.", code="invalid_name")
-    return name, clean_email(email).lower(), clean_phone(phone)
+    return name, clean_email(email).lower(), clean_phone(phone, time_zone=time_zone)
 
 
 def clean_email(email: str) -> str:
@@ -74,18 +84,39 @@ def clean_email(email: str) -> str:
     return email
 
 
-def clean_phone(phone: str) -> str:
-    """A phone number as typed (digits, spaces, dashes, leading +), or ""."""
-    phone = (phone or "").strip()
-    if phone and not (
-        phone.lstrip("+").replace(" ", "").replace("-", "").isdigit()
-        and 6 <= len(phone) <= 20
-    ):
-        raise InvalidRequest(
-            "Please enter a valid phone number, e.g. +14155550123.",
-            code="invalid_phone",
+def clean_phone(phone: str, *, time_zone: str | None = None) -> str:
+    """A phone number in E.164 ("+34612345678"), the only form texts go to,
+    or "" for none.
+
+    Typed with its +country code, or without as a number of the country of
+    `time_zone` (the event's), else of DEFAULT_PHONE_REGION. Raises
+    InvalidRequest (invalid_phone) with a mobile number of that country as
+    the example.
+    """
+    try:
+        return normalise_phone(phone, region=phone_region(time_zone))
+    except NotAPhoneNumber as exc:
+        problem = (
+            "That looks like a landline number, which cannot get texts."
+            if exc.landline
+            else "That is not a valid phone number."
         )
-    return phone
+        raise InvalidRequest(
+            f"{problem} Enter a mobile number, e.g. {exc.example}.",
+            code="invalid_phone",
+        ) from exc
+
+
+def event_time_zone(event_id, seen: EventAvailability | None = None) -> str | None:
+    """The time zone of an event, from `seen` (a snapshot of it) when it is
+    that event's, else read; None for no such event."""
+    if seen is not None and seen.event.pk == event_id:
+        return seen.event.time_zone
+    try:
+        events = Event.objects.filter(pk=event_id)
+    except ValidationError:  # not an event id: refused as unknown later
+        return None
+    return events.values_list("time_zone", flat=True).first()
 
 
 def _check_fits(wanted: dict[int, int], availability: EventAvailability) -> None:
@@ -238,7 +269,15 @@ def place_order(
     """
     now = now or timezone.now()
     wanted = clean_quantities(quantities)
-    name, email, phone = clean_contact(customer_name, customer_email, customer_phone)
+    # Only a number typed without its +code needs the event's country.
+    time_zone = (
+        event_time_zone(event_id, seen_availability)
+        if lacks_country_code(customer_phone)
+        else None
+    )
+    name, email, phone = clean_contact(
+        customer_name, customer_email, customer_phone, time_zone=time_zone
+    )
     minutes = settings.HOLD_MINUTES if hold_minutes is None else hold_minutes
     placing = _Placing(
         event_id=event_id,

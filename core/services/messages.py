@@ -9,6 +9,7 @@ from django.utils import timezone
 from core.exceptions import InvalidRequest, NotFound
 from core.models import Order, OutboundMessage, Ticket
 from core.notify.outbox import queue_email
+from core.phones import message_time_zone
 from core.services.audit import record_change
 from core.services.checkout import clean_email, clean_phone
 from core.services.locks import lock_order
@@ -93,7 +94,7 @@ def resend_order_text(
     ).exists()
     if not found:
         raise NotFound("That text is not one of this order's.")
-    to = clean_phone(to)
+    to = clean_phone(to, time_zone=order.event.time_zone)
     corrected_from = ""
     if correct_order and to and to != order.customer_phone:
         corrected_from = _correct_contact(
@@ -166,7 +167,11 @@ def resend_message(*, message_id: int, to: str = "") -> OutboundMessage:
     to = (to or "").strip()
     if to:
         is_email = message.channel == OutboundMessage.Channel.EMAIL
-        message.to = clean_email(to) if is_email else clean_phone(to)
+        message.to = (
+            clean_email(to)
+            if is_email
+            else clean_phone(to, time_zone=message_time_zone(message))
+        )
     message.status = OutboundMessage.Status.QUEUED
     message.attempts = 0
     message.next_attempt_at = timezone.now()

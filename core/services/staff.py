@@ -5,7 +5,6 @@ cannot change or deactivate themself, and the last active owner can never be
 removed, so the business is never locked out of its own console.
 """
 
-import re
 from collections.abc import Iterable
 from datetime import datetime, timedelta
 
@@ -19,12 +18,12 @@ from django.utils import timezone
 from core.exceptions import InvalidRequest, InviteUnusable, NotFound, PermissionRefused
 from core.models import Event, Role, StaffInvite, StaffProfile
 from core.notify.outbox import queue_email, queue_sms
+from core.phones import NotAPhoneNumber, default_phone_region, normalise_phone
 from core.queries.staff import can_manage_staff
 from core.services.audit import record_change
 from core.sites import site_url
 
 INVITE_VALID_DAYS = 7
-PHONE_RE = re.compile(r"^\+?[0-9][0-9 \-]{5,19}$")
 
 
 def _require_owner(actor) -> None:
@@ -41,14 +40,22 @@ def _clean_role(role: str) -> str:
 
 
 def _clean_phone(phone: str) -> str:
-    phone = (phone or "").strip()
-    if phone and not PHONE_RE.match(phone):
+    """The number in E.164 for the invitation text; one typed without its
+    +code is read as one of DEFAULT_PHONE_REGION (an invite has no event)."""
+    region = default_phone_region()
+    try:
+        return normalise_phone(phone, region=region)
+    except NotAPhoneNumber as exc:
+        problem = (
+            "That is a landline number, which cannot get texts."
+            if exc.landline
+            else "That is not a valid phone number."
+        )
         raise InvalidRequest(
-            "Give a mobile number with its country code, e.g. +14155550123.",
+            f"{problem} Give a mobile number with its country code, e.g. {exc.example}.",
             code="invalid_phone",
             field="phone",
-        )
-    return phone
+        ) from exc
 
 
 def display_name(user) -> str:

@@ -18,13 +18,14 @@ from core import realtime
 from core.exceptions import InvalidRequest, NotFound, TicketingError
 from core.models import Event, Order, TicketType, WaitlistEntry
 from core.notify.outbox import queue_email, queue_sms
+from core.phones import lacks_country_code
 from core.queries.availability import (
     compute_availability,
     get_event_availability,
     held_by_type,
 )
 from core.rows import insert_row_and_rows
-from core.services.checkout import clean_contact, new_held_order
+from core.services.checkout import clean_contact, event_time_zone, new_held_order
 from core.services.counters import move_held, release_held
 from core.sites import site_url
 
@@ -55,7 +56,8 @@ def join_waitlist(
     but keeps the place in the queue. Locks the event row. Queues the
     confirmation email. Raises NotFound, InvalidRequest or NotSoldOut.
     """
-    name, email, phone = clean_contact(name, email, phone)
+    time_zone = event_time_zone(event_id) if lacks_country_code(phone) else None
+    name, email, phone = clean_contact(name, email, phone, time_zone=time_zone)
     try:
         quantity = int(quantity)
     except (TypeError, ValueError) as exc:

@@ -29,7 +29,7 @@ def test_invite_queues_email_and_sms_with_a_working_link(owner):
     email = OutboundMessage.objects.get(channel="email")
     sms = OutboundMessage.objects.get(channel="sms")
     assert (email.kind, email.to) == ("staff_invite", "new@example.com")
-    assert (sms.kind, sms.to) == ("staff_invite", "+34 600 000 000")
+    assert (sms.kind, sms.to) == ("staff_invite", "+34600000000")
     assert email.context["invite_url"].endswith(f"/scanner/invite/{invite.token}/")
     assert AuditLogEntry.objects.filter(action="staff.invite").exists()
 
