@@ -3,6 +3,7 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
+from core.templatetags.zones import zone_abbreviation
 from tests.factories import EventFactory, TicketTypeFactory, make_paid_order
 
 pytestmark = pytest.mark.django_db
@@ -40,7 +41,9 @@ def test_event_detail_shows_prices_and_buy_link(client):
     html = client.get(f"/events/{event.slug}/").content.decode()
     assert "Late set" in html and "Seat" in html and "$40.00" in html
     assert f'href="/buy/events/{event.slug}/"' in html
-    assert "America/New_York" in html
+    # The zone as customers know it (EST, EDT), not as the tz database names it.
+    assert f">{zone_abbreviation(event.starts_at, 'America/New_York')}</abbr>" in html
+    assert "America/New_York" not in html
 
 
 def test_event_detail_of_inactive_or_unknown_event_is_404(client):

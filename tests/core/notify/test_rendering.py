@@ -112,5 +112,18 @@ def test_the_html_email_says_when_doors_open_as_the_text_does():
     order = make_paid_order(TicketTypeFactory(event=event), 1)
     email = build_email(order.messages.get(kind="order_confirmation"))
     html, _ = email.alternatives[0]
-    assert "Friday 4 December 2037 · 21:00 · doors 20:00" in html
+    assert "Friday 4 December 2037 · 21:00 CET · doors 20:00" in html
     assert "doors 20:00" in email.body
+
+
+def test_the_emails_name_the_event_zone_as_customers_know_it():
+    """CET, not Europe/Madrid: the tz database's ids mean nothing to buyers."""
+    event = EventFactory(
+        time_zone="Europe/Madrid", starts_at=datetime(2037, 7, 4, 20, 0, tzinfo=UTC)
+    )
+    order = make_paid_order(TicketTypeFactory(event=event), 1)
+    email = build_email(order.messages.get(kind="order_confirmation"))
+    html, _ = email.alternatives[0]
+    assert "Saturday 4 July 2037, 22:00 CEST" in email.body
+    assert "22:00 CEST" in html
+    assert "Europe/Madrid" not in email.body + html
