@@ -12,6 +12,7 @@ from core.models import Order, Ticket
 from core.services.checkout import place_order
 from core.services.counters import count_check_ins
 from core.services.orders import void_order
+from core.templatetags.zones import zone_abbreviation
 from tests.factories import (
     EventFactory,
     TicketTypeFactory,
@@ -65,7 +66,8 @@ def test_buying_holds_then_sends_the_buyer_to_pay(client, show):
     assert response["Location"] == f"/buy/o/{order.token}/test-payment/"
     assert order.status == Order.Status.PENDING
     assert order.total == Decimal("90.00")
-    assert order.customer_phone == "+34 600 000 000"
+    # Kept in E.164, the only form Twilio sends to.
+    assert order.customer_phone == "+34600000000"
 
 
 def test_the_simulated_payment_issues_tickets_and_shows_them(client, show):
@@ -262,7 +264,8 @@ def test_on_their_way_is_said_only_shortly_after_payment(client, ticket_type):
     Order.objects.filter(pk=order.pk).update(customer_phone="+34 600 000 000")
     for url in (f"/buy/o/{order.token}/", f"/buy/o/{order.token}/done/"):
         html = client.get(url).content.decode()
-        assert "on their way to" in html and "+34 600 000 000" in html
+        # Written the international way, as the buyer reads it.
+        assert "on their way to" in html and "+34 600 00 00 00" in html
 
     # Reopened the next day, from the email or a bookmark.
     Order.objects.filter(pk=order.pk).update(
@@ -579,8 +582,11 @@ def test_a_pending_order_says_in_which_zone_it_is_held(client, show):
     _buy(client, event, {vip.id: 1})
     order = Order.objects.get()
     page = client.get(f"/buy/o/{order.token}/").content.decode()
-    assert "held until" in page
-    assert "(Europe/London)" in page
+    assert "Your seats are held" in page
+    # The zone's short name customers know (GMT, BST), never its tz database id.
+    abbreviation = zone_abbreviation(order.hold_expires_at, "Europe/London")
+    assert f">{abbreviation}</abbr></time>" in page
+    assert "Europe/London" not in page
 
 
 def test_a_sold_out_row_says_so_once(client, show):

@@ -1,0 +1,57 @@
+"""The payment page counts the hold down in a real browser, and says when it lapses."""
+
+import re
+from datetime import timedelta
+
+import pytest
+from django.utils import timezone
+
+from core.models import Order
+from core.services.checkout import place_order
+from tests.factories import EventFactory, TicketTypeFactory
+
+pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
+
+
+def _pending_order() -> Order:
+    event = EventFactory(name="Countdown Night", time_zone="Europe/Madrid")
+    ga = TicketTypeFactory(event=event, name="GA")
+    return place_order(
+        event_id=event.id,
+        quantities={ga.id: 1},
+        customer_name="Ana",
+        customer_email="ana@example.com",
+    )
+
+
+def test_the_payment_page_counts_the_hold_down(live_server, page, settings):
+    order = _pending_order()
+    page.goto(f"{live_server.url}/buy/o/{order.token}/test-payment/")
+    clock = page.locator("[data-hold-clock]")
+    clock.wait_for()
+    assert re.fullmatch(r"1[45]:\d\d", clock.inner_text())
+    sentence = page.locator("[data-hold-left]").inner_text()
+    assert re.fullmatch(
+        r"Your seats are held for 1[45]:\d\d, until \d\d:\d\d\xa0CES?T\.", sentence
+    )
+    first = clock.inner_text()
+    page.wait_for_function(
+        "(first) => document.querySelector('[data-hold-clock]').textContent !== first",
+        arg=first,
+    )
+
+
+def test_at_zero_the_page_says_the_hold_has_lapsed(live_server, page):
+    order = _pending_order()
+    Order.objects.filter(pk=order.pk).update(
+        hold_expires_at=timezone.now() + timedelta(seconds=3)
+    )
+    page.goto(f"{live_server.url}/buy/o/{order.token}/test-payment/")
+    lapsed = page.locator("[data-hold-lapsed]")
+    assert page.locator("[data-hold-left]").is_visible()
+    lapsed.wait_for(state="visible", timeout=8_000)
+    assert not page.locator("[data-hold-left]").is_visible()
+    assert "Your hold has ended" in lapsed.inner_text()
+    assert page.get_by_role("link", name="Choose your tickets again").is_visible()
+    announced = page.locator("[data-hold-announce]").inner_text()
+    assert announced.startswith("Your hold has ended")
