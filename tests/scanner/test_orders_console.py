@@ -922,7 +922,8 @@ def test_a_refused_refund_of_an_extra_payment_is_shown_until_it_goes_through(
     assert "tried again automatically every 15 minutes" in page
     payment = paid.payments.get(provider_reference="pi_test_extra")
     next_try = timezone.localtime(payment.updated_at + REFUSED_REFUND_RETRY)
-    assert f"the next try is at {next_try:%H:%M}." in page
+    # In the event's zone, with its short name, as every time on the page.
+    assert f"the next try is at {next_try:%H:%M}\u00a0{next_try:%Z}." in page
     assert "<code>pi_test_extra</code>" in page
     assert "data-refunded-as-due" not in page
 
