@@ -11,6 +11,7 @@ from django.shortcuts import redirect, render
 from django.views.decorators.http import require_POST
 
 from core.exceptions import TicketingError
+from core.phones import display_phone
 from core.queries.orders import (
     CONSOLE_SEARCH_LIMIT,
     console_order,
@@ -183,6 +184,8 @@ def _resend_from_order_page(
 
 def _resent_message(what: str, resent, field: str) -> str:
     to = resent.message.to
+    if field == "phone":  # kept in E.164; shown as people read it
+        to = display_phone(to)
     if resent.corrected_from:
         return (
             f"{what} sent to {to}; the order's {field} is now {to}"

@@ -72,3 +72,14 @@ def test_every_site_names_its_icon_and_the_icon_is_served(client, path):
     icon = re.search(r'<link rel="icon" href="([^"]+)" type="image/svg\+xml">', page)
     assert icon and icon.group(1) == static("img/favicon.svg")
     assert finders.find("img/favicon.svg")
+
+
+def test_event_cards_give_the_time_with_its_zone(client):
+    starts = timezone.now().replace(microsecond=0) + timedelta(days=3)
+    event = EventFactory(time_zone="Asia/Tokyo", starts_at=starts)
+    TicketTypeFactory(event=event)
+    local = timezone.localtime(starts, event.tz)
+
+    html = client.get("/").content.decode()
+
+    assert f"{local:%H:%M}\u00a0JST" in html

@@ -69,3 +69,14 @@ def test_a_page_replacing_the_head_block_would_be_caught():
     assert not CONSOLE_CSS.search(
         '<link rel="stylesheet" href="/static/css/analytics.css">'
     )
+
+
+def test_the_menu_marks_analytics_not_events_on_an_events_analytics(
+    client, owner, url_samples
+):
+    client.force_login(owner)
+    event = url_samples.event
+    url = reverse("scanner:analytics_event", args=[event.pk])
+    html = client.get(url).content.decode()
+    current = re.findall(r'<a href="([^"]*)" aria-current="page">', html)
+    assert current == [reverse("scanner:analytics")]

@@ -502,7 +502,7 @@ def test_a_failed_text_is_resent_from_the_order_page(client, owner, paid, failed
         action, {"to": "+34 600 000 001", "correct": "yes"}, follow=True
     )
     assert (
-        "Text sent to +34600000001; the order&#x27;s phone is now +34600000001"
+        "Text sent to +34 600 00 00 01; the order&#x27;s phone is now +34 600 00 00 01"
         in response.content.decode()
     )
     failed_text.refresh_from_db()
