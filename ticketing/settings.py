@@ -49,6 +49,8 @@ CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", default=[])
 CSRF_TRUSTED_ORIGINS += [
     f"{SITE_SCHEME}://{h}" for h in (MARKETING_HOST, PURCHASE_HOST, SCANNER_HOST) if h
 ]
+# A refused form gets a page in its site's layout with a way back to retry.
+CSRF_FAILURE_VIEW = "ticketing.errors.csrf_failure"
 
 # --- Applications ----------------------------------------------------------
 INSTALLED_APPS = [

@@ -7,3 +7,8 @@ urlpatterns = [
     path("", include("purchase.api_urls")),
     path("", include("purchase.urls")),
 ]
+
+# Error pages in the site's own layout (JSON for the APIs): ticketing/errors.py
+handler403 = "ticketing.errors.permission_denied"
+handler404 = "ticketing.errors.page_not_found"
+handler500 = "ticketing.errors.server_error"
