@@ -12,13 +12,18 @@ Orders (paid at, UTC -> local):
   F  Early bird x2  2025-02-20 12:00 -> Feb 20 07:00
   A  GA x3          2025-03-01 04:30 -> Feb 28 23:30  (UTC: 1 March)
   B  GA x2          2025-03-01 05:30 -> Mar  1 00:30
-  C  VIP x2         2025-03-01 15:00 -> Mar  1 10:00  (one ticket voided later)
+  C  VIP x2         2025-03-01 15:00 -> Mar  1 10:00  (one ticket refunded, 50.00)
   CO comp GA x2     2025-03-10 16:00 (source comp, free)
-  E  GA x4          2025-03-14 23:59 -> Mar 14 19:59  refunded: 4 tickets void, 80.00
+  E  GA x4          2025-03-14 23:59 -> Mar 14 19:59  refunded whole: 4 tickets, 80.00
   D  GA x1, VIP x1  2025-03-15 22:10 -> Mar 15 18:10
   H  pending GA x2 placed 2025-03-15 22:50 (hold until 23:05)   live at NOW
   X  pending VIP x1 placed 2025-03-15 20:00 (hold until 20:15)  expired at NOW
 NOW = 2025-03-15 23:00 UTC.
+
+Money (simulated payments, refunds through the console's services):
+taken 380.00 (F 30 + A 60 + B 40 + C 100 + E 80 + D 70; the comp is free),
+refunded 130.00 (E's 80 + one of C's VIP tickets, 50) over 5 tickets,
+revenue 250.00, which is also what the tickets still valid are worth.
 """
 
 import datetime as dt
@@ -28,6 +33,7 @@ from types import SimpleNamespace
 from core.models import Order, ScanLog, Ticket, TicketType, WaitlistEntry
 from core.services.checkout import place_order
 from core.services.fulfilment import fulfil_order
+from core.services.orders import refund_order, refund_tickets
 from tests.factories import EventFactory, TicketTypeFactory, make_staff
 
 UTC = dt.UTC
@@ -120,11 +126,11 @@ def build_night() -> SimpleNamespace:
     a = buy({ga: 3}, utc(2025, 3, 1, 4, 30), email="a@example.com")
     b = buy({ga: 2}, utc(2025, 3, 1, 5, 30), email="b@example.com")
     c = buy({vip: 2}, utc(2025, 3, 1, 15, 0), email="c@example.com")
-    Ticket.objects.filter(pk=c.tickets.first().pk).update(status=Ticket.Status.VOID)
+    refund_tickets(order_id=c.id, ticket_ids=[c.tickets.order_by("code").first().pk])
     comp = buy({ga: 2}, utc(2025, 3, 10, 16, 0), comp=True, email="comp@example.com")
     e = buy({ga: 4}, utc(2025, 3, 14, 23, 59), email="e@example.com")
-    Order.objects.filter(pk=e.pk).update(status=Order.Status.REFUNDED)
-    e.tickets.update(status=Ticket.Status.VOID)
+    refund_order(order_id=e.id)
+    e.refresh_from_db()
     d = buy({ga: 1, vip: 1}, utc(2025, 3, 15, 22, 10), email="d@example.com")
     held = hold({ga: 2}, utc(2025, 3, 15, 22, 50))
     expired = hold({vip: 1}, utc(2025, 3, 15, 20, 0))

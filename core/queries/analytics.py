@@ -11,9 +11,16 @@ Definitions used throughout (and in the tests' hand-computed fixtures):
   ones; they no longer count anywhere except in the refund figures.
 - *comps*: issued tickets whose order's source is `comp`. *sold* is issued
   minus comps (web, external and waitlist sales, and tickets without order).
-- *revenue*: the sum of `price_paid` over issued tickets (net of refunds).
-- *refunds*: orders in status `refunded`: how many, their tickets (from their
-  lines) and total.
+- *money* (core.queries.money, shared with the orders export): *taken* is
+  every payment received; *refunded* the money given back to customers of
+  the payments kept (refunds booked here, or Stripe's own total when more:
+  a refund made in its dashboard); *sent back automatically* the payments
+  not kept (paid after the seats were gone, or paid twice), which never had
+  tickets. *Revenue* = taken - refunded - sent back, to the cent.
+- *tickets refunded*: void tickets (a ticket is voided only by a refund).
+- *ticket value*: the sum of `price_paid` over issued tickets, per type and
+  over time. It equals revenue unless money went back without voiding
+  tickets (a refund in Stripe's dashboard not yet matched to tickets).
 - *held*: seats in pending or processing orders whose hold has not expired,
   exactly as availability counts them.
 - *checked in*: tickets in status `used`; *no-shows* = issued - checked in;
@@ -58,14 +65,22 @@ from core.models import (
     Event,
     Order,
     OrderLine,
+    Payment,
+    Refund,
     ScanLog,
     Ticket,
     TicketType,
     WaitlistEntry,
 )
 from core.queries.availability import HOLDING_STATUSES, held_by_type
+from core.queries.money import (
+    NOT_KEPT,
+    RECEIVED,
+    REFUNDABLE_PROVIDERS,
+    ZERO,
+    unbooked_refunded,
+)
 
-ZERO = Decimal("0.00")
 # An event counts as "upcoming" (or on tonight) until this long after it starts.
 NIGHT_LENGTH = dt.timedelta(hours=12)
 # Hourly sales are shown for this window around the start.
@@ -157,9 +172,25 @@ class TypeSales:
 
 @dataclass(frozen=True)
 class Refunds:
-    orders: int = 0
-    tickets: int = 0
+    """Money given back to customers of the payments kept, and the tickets
+    voided by refunds. `not_matched`, part of `amount`: refunded in Stripe's
+    dashboard and not yet matched to tickets (they still admit)."""
+
     amount: Decimal = ZERO
+    tickets: int = 0
+    not_matched: Decimal = ZERO
+
+
+@dataclass(frozen=True)
+class SentBack:
+    """Payments not kept (paid after the seats were gone, or paid twice),
+    all of each sent back automatically; no tickets were issued for them.
+    `due_*`: of those, still to go back (the worker retries them)."""
+
+    payments: int = 0
+    amount: Decimal = ZERO
+    due_payments: int = 0
+    due_amount: Decimal = ZERO
 
 
 @dataclass(frozen=True)
@@ -193,10 +224,17 @@ class EventFigures:
     issued: int = 0
     comps: int = 0
     checked_in: int = 0
-    revenue: Decimal = ZERO
+    taken: Decimal = ZERO
+    ticket_value: Decimal = ZERO
     refunds: Refunds = field(default_factory=Refunds)
+    sent_back: SentBack = field(default_factory=SentBack)
     holds: Holds = field(default_factory=Holds)
     waitlist: Waitlist = field(default_factory=Waitlist)
+
+    @property
+    def revenue(self) -> Decimal:
+        """Money kept: taken - refunded - sent back."""
+        return self.taken - self.refunds.amount - self.sent_back.amount
 
     @property
     def sold(self) -> int:
@@ -231,33 +269,64 @@ class EventSales:
     types: list[TypeSales]
 
 
-def _refunds_by_event(event_ids: list) -> dict:
-    """Refunded orders, their total, and their tickets (counted from the
-    order lines: a refunded order's tickets are exactly its lines, all void)."""
-    refunded = {"event_id__in": event_ids, "status": Order.Status.REFUNDED}
-    rows = (
-        Order.objects.filter(**refunded)
-        .values("event_id")
-        .annotate(orders=Count("id"), amount=Sum("total"))
+@dataclass(frozen=True)
+class _Money:
+    taken: Decimal = ZERO
+    refunded: Decimal = ZERO
+    not_matched: Decimal = ZERO
+    sent_back: SentBack = field(default_factory=SentBack)
+
+
+def _money_by_event(event_ids: list) -> dict:
+    """Taken, refunded and sent back per event, in two grouped queries: the
+    events' payments (through their orders) and their booked refunds (few).
+
+    Refunded = the refunds booked here plus, per kept payment, what the
+    provider reports beyond them (core.queries.money.unbooked_refunded).
+    """
+    kept_in_stripe_while_paid = Q(
+        provider__in=REFUNDABLE_PROVIDERS, order__status=Order.Status.PAID
+    )
+    due = Q(status=Payment.Status.REFUND_DUE)
+    payments = (
+        Payment.objects.filter(order__event_id__in=event_ids, status__in=RECEIVED)
+        .values("order__event_id")
+        .annotate(
+            taken=Sum("amount"),
+            sent_back=Sum("amount", filter=NOT_KEPT),
+            sent_back_payments=Count("pk", filter=NOT_KEPT),
+            due_amount=Sum("amount", filter=due),
+            due_payments=Count("pk", filter=due),
+            unbooked=Sum(unbooked_refunded()),
+            not_matched=Sum(unbooked_refunded(only=kept_in_stripe_while_paid)),
+        )
         .order_by()
     )
-    tickets = (
-        OrderLine.objects.filter(
-            order__event_id__in=event_ids, order__status=Order.Status.REFUNDED
+    booked = dict(
+        Refund.objects.filter(
+            order__event_id__in=event_ids, status=Refund.Status.SUCCEEDED
         )
         .values("order__event_id")
-        .annotate(n=Sum("quantity"))
+        .annotate(amount=Sum("amount"))
         .order_by()
+        .values_list("order__event_id", "amount")
     )
-    ticket_counts = {row["order__event_id"]: row["n"] for row in tickets}
-    return {
-        row["event_id"]: Refunds(
-            orders=row["orders"],
-            tickets=ticket_counts.get(row["event_id"], 0),
-            amount=row["amount"] or ZERO,
+    paid = {row.pop("order__event_id"): row for row in payments}
+    money = {}
+    for event_id in paid.keys() | booked.keys():
+        row = paid.get(event_id, {})
+        money[event_id] = _Money(
+            taken=row.get("taken") or ZERO,
+            refunded=(booked.get(event_id) or ZERO) + (row.get("unbooked") or ZERO),
+            not_matched=row.get("not_matched") or ZERO,
+            sent_back=SentBack(
+                payments=row.get("sent_back_payments", 0),
+                amount=row.get("sent_back") or ZERO,
+                due_payments=row.get("due_payments", 0),
+                due_amount=row.get("due_amount") or ZERO,
+            ),
         )
-        for row in rows
-    }
+    return money
 
 
 def _live_holds(event_ids: list, now: dt.datetime) -> Q:
@@ -328,6 +397,10 @@ def _capacity_by_event(events: list[Event]) -> dict:
     }
 
 
+def _refunds(money: _Money, *, voided: int) -> Refunds:
+    return Refunds(amount=money.refunded, tickets=voided, not_matched=money.not_matched)
+
+
 def event_figures_for(events: Iterable[Event], *, now=None) -> dict:
     """Headline figures of many events in a fixed number of queries, by event id."""
     now = now or timezone.now()
@@ -343,21 +416,24 @@ def event_figures_for(events: Iterable[Event], *, now=None) -> dict:
         .order_by()
     }
     comps = _comps_by("event_id", ids)
-    refunds = _refunds_by_event(ids)
+    money = _money_by_event(ids)
     holds = _holds_by_event(ids, now)
     waitlist = _waitlist_by_event(ids)
     capacity = _capacity_by_event(events)
     figures = {}
     for event in events:
         row = tickets.get(event.id, {})
+        paid = money.get(event.id, _Money())
         figures[event.id] = EventFigures(
             event=event,
             capacity=capacity[event.id],
             issued=row.get("issued", 0),
             comps=comps.get(event.id, 0),
             checked_in=row.get("checked_in", 0),
-            revenue=row.get("revenue") or ZERO,
-            refunds=refunds.get(event.id, Refunds()),
+            taken=paid.taken,
+            ticket_value=row.get("revenue") or ZERO,
+            refunds=_refunds(paid, voided=row.get("void", 0)),
+            sent_back=paid.sent_back,
             holds=holds.get(event.id, Holds()),
             waitlist=waitlist.get(event.id, Waitlist()),
         )
@@ -403,7 +479,7 @@ def event_sales(event: Event, *, now=None) -> EventSales:
                 held=held.get(ticket_type.id, 0),
             )
         )
-    refunds = _refunds_by_event([event.id]).get(event.id, Refunds())
+    paid = _money_by_event([event.id]).get(event.id, _Money())
     holds = _holds_by_event([event.id], now).get(event.id, Holds())
     waitlist = _waitlist_by_event([event.id]).get(event.id, Waitlist())
     figures = EventFigures(
@@ -412,8 +488,10 @@ def event_sales(event: Event, *, now=None) -> EventSales:
         issued=sum(t.issued for t in types),
         comps=sum(t.comps for t in types),
         checked_in=sum(t.checked_in for t in types),
-        revenue=sum((t.revenue for t in types), ZERO),
-        refunds=refunds,
+        taken=paid.taken,
+        ticket_value=sum((t.revenue for t in types), ZERO),
+        refunds=_refunds(paid, voided=sum(t.void for t in types)),
+        sent_back=paid.sent_back,
         holds=holds,
         waitlist=waitlist,
     )

@@ -46,12 +46,13 @@ def test_event_headline_figures(night):
     # Capacity counts active types only: min(venue 100, GA 60 + VIP 30).
     assert figures.capacity == 90
     assert (figures.issued, figures.sold, figures.comps) == (12, 10, 2)
-    assert figures.revenue == Decimal("250.00")
+    # Money: E refunded whole (80.00, 4 tickets), one of C's VIPs (50.00).
+    assert figures.taken == Decimal("380.00")
+    assert figures.refunds == analytics.Refunds(amount=Decimal("130.00"), tickets=5)
+    assert figures.sent_back == analytics.SentBack()
+    assert figures.revenue == Decimal("250.00") == figures.ticket_value
     assert figures.remaining == 90 - 12 - 2
     assert figures.fill_rate == pytest.approx(12 / 90)
-    assert figures.refunds == analytics.Refunds(
-        orders=1, tickets=4, amount=Decimal("80.00")
-    )
     assert figures.holds == analytics.Holds(
         orders=1, tickets=2, amount=Decimal("40.00")
     )
@@ -209,6 +210,7 @@ def test_event_with_no_sales(empty_event):
     )
     assert figures.revenue == Decimal("0.00")
     assert figures.refunds == analytics.Refunds()
+    assert figures.sent_back == analytics.SentBack()
     assert figures.holds == analytics.Holds()
     assert figures.waitlist == analytics.Waitlist()
     assert figures.attendance_rate is None

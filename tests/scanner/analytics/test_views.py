@@ -100,11 +100,11 @@ def test_overview_lists_upcoming_and_past_with_headline_figures(
     assert "Fixture Night" in past and "Empty Night" in past
     assert reverse("scanner:analytics_event", args=[night.event.id]) in past
     fixture_row = text_of(past.split("Fixture Night")[1].split("</tr>")[0])
-    # issued/capacity, revenue, comps, held (hold lapsed long ago),
-    # refunds, waiting tickets, attendance and no-shows.
+    # issued/capacity, revenue (and the money it is), comps, held (hold
+    # lapsed long ago), refunds, waiting tickets, attendance and no-shows.
     assert "12 / 90" in fixture_row
-    assert "€250.00" in fixture_row
-    assert "1 · €80.00" in fixture_row
+    assert "€250.00 €380.00 paid − €130.00 refunded" in fixture_row
+    assert "€130.00 · 5 tickets" in fixture_row
     assert "33% · 8 no-shows" in fixture_row
     assert "0 / 40" in text_of(upcoming)
 
@@ -127,9 +127,11 @@ def test_event_page_shows_the_fixture_figures(client, manager, night):
     assert 'title="Time zone: America/New_York"' in html
     assert "amounts in EUR" in text
     assert "Sold 10 + 2 comps" in text
-    assert "Revenue €250.00" in text
+    assert "Revenue €250.00 €380.00 paid − €130.00 refunded" in text
     assert "Capacity 12 / 90 13% full" in text
-    assert "Refunds 1 4 tickets · €80.00" in text
+    assert "Refunded €130.00 5 tickets refunded" in text
+    assert "Sent back automatically" not in text  # no extra payments
+    assert "data-money-gap" not in html  # valid tickets are worth the revenue
     assert "Checked in 4 of 12 · 33%" in text
     # The event is long past: attendance and no-shows per type.
     assert "After the event" in text

@@ -1,0 +1,163 @@
+"""What an order's or an event's payments came to, from the payment records.
+
+One set of definitions for the analytics figures and the orders export, so
+that the export's columns add up, to the cent, to the dashboard's figures:
+
+- *taken*: every payment received (kept, turned away, or refunded since).
+- *sent back automatically*: payments the system did not keep, because they
+  arrived after the seats were gone or the order was already paid. All of
+  each goes back (core.services.payments.refund_due_payment) and none ever
+  had tickets. One still `refund_due` has yet to go (the worker retries it).
+- *refunded*: money given back to customers of the payments kept. Per order,
+  the larger of the refunds booked here (Refund rows that succeeded: sent
+  from the console, or tickets voided against a refund made in Stripe) and
+  what the provider reports refunded (Stripe's running total, which also
+  holds refunds made in its dashboard and not yet matched to tickets). An
+  external-channel or comp payment has no provider here: once its order is
+  voided it counts as refunded whole.
+- *revenue* (net): taken - refunded - sent back.
+
+An order keeps at most one payment (a second is turned away as it arrives),
+which is what lets the per-event figures take the provider's total per
+payment and the export take it per order, and agree.
+"""
+
+from dataclasses import dataclass
+from decimal import Decimal
+
+from django.db.models import (
+    Case,
+    DecimalField,
+    F,
+    OuterRef,
+    Q,
+    Subquery,
+    Sum,
+    Value,
+    When,
+)
+from django.db.models.functions import Coalesce, Greatest
+
+from core.models import Payment, Refund
+from core.queries.orders import REFUNDABLE_PROVIDERS
+
+ZERO = Decimal("0.00")
+MONEY = DecimalField(max_digits=14, decimal_places=2)
+
+RECEIVED = (
+    Payment.Status.SUCCEEDED,
+    Payment.Status.REFUND_DUE,
+    Payment.Status.REFUNDED,
+)
+# Turned away: due back, or gone back (settle_refund stamps `refunded_at`;
+# nothing else does).
+NOT_KEPT = Q(status=Payment.Status.REFUND_DUE) | Q(
+    status=Payment.Status.REFUNDED, refunded_at__isnull=False
+)
+KEPT = Q(status=Payment.Status.SUCCEEDED) | Q(
+    status=Payment.Status.REFUNDED, refunded_at__isnull=True
+)
+# A kept payment some of which the provider says went back, or a payment
+# outside any provider whose order was voided.
+REPORTED_REFUNDED = KEPT & (
+    Q(provider__in=REFUNDABLE_PROVIDERS, provider_refunded__gt=0)
+    | (
+        Q(status=Payment.Status.REFUNDED, amount__gt=0)
+        & ~Q(provider__in=REFUNDABLE_PROVIDERS)
+    )
+)
+
+
+def zero() -> Value:
+    return Value(ZERO, output_field=MONEY)
+
+
+def reported_refunded() -> Case:
+    """What went back of a kept payment (a row of Payment) by the provider's
+    account: Stripe's running total, or the whole of a voided order's
+    payment outside any provider."""
+    return Case(
+        When(provider__in=REFUNDABLE_PROVIDERS, then=F("provider_refunded")),
+        When(status=Payment.Status.REFUNDED, then=F("amount")),
+        default=zero(),
+        output_field=MONEY,
+    )
+
+
+def _booked_refunds_of_the_payments_order() -> Coalesce:
+    """Refunds booked here of the order of the payment (a row of Payment)."""
+    total = (
+        Refund.objects.filter(
+            order_id=OuterRef("order_id"), status=Refund.Status.SUCCEEDED
+        )
+        .order_by()
+        .values("order_id")
+        .annotate(total=Sum("amount"))
+        .values("total")
+    )
+    return Coalesce(Subquery(total, output_field=MONEY), zero(), output_field=MONEY)
+
+
+def unbooked_refunded(only: Q | None = None) -> Case:
+    """Of one payment (a row of Payment, `only` if given): what the provider
+    says went back beyond the refunds booked here of its order. Only kept
+    payments the provider reports refunds of are asked (the subquery runs
+    for those few), so it stays cheap over every payment of an event."""
+    return Case(
+        When(
+            REPORTED_REFUNDED & (only or Q()),
+            then=Greatest(
+                reported_refunded() - _booked_refunds_of_the_payments_order(),
+                zero(),
+                output_field=MONEY,
+            ),
+        ),
+        default=zero(),
+        output_field=MONEY,
+    )
+
+
+@dataclass(frozen=True)
+class OrderMoney:
+    taken: Decimal = ZERO
+    refunded: Decimal = ZERO
+    sent_back: Decimal = ZERO
+
+    @property
+    def net(self) -> Decimal:
+        return self.taken - self.refunded - self.sent_back
+
+
+def money_of_orders(order_ids: list) -> dict:
+    """What each of these orders came to, by order id (orders with no
+    payment are left out), in two grouped queries on the payments' and
+    refunds' order index: one batch of the orders export at a time."""
+    payments = (
+        Payment.objects.filter(order_id__in=order_ids, status__in=RECEIVED)
+        .values("order_id")
+        .annotate(
+            taken=Sum("amount"),
+            sent_back=Sum("amount", filter=NOT_KEPT),
+            reported=Sum(reported_refunded(), filter=KEPT),
+        )
+        .order_by()
+    )
+    booked = dict(
+        Refund.objects.filter(order_id__in=order_ids, status=Refund.Status.SUCCEEDED)
+        .values("order_id")
+        .annotate(total=Sum("amount"))
+        .order_by()
+        .values_list("order_id", "total")
+    )
+    paid = {row["order_id"]: row for row in payments}
+    return {
+        order_id: OrderMoney(
+            taken=paid.get(order_id, {}).get("taken") or ZERO,
+            refunded=max(
+                paid.get(order_id, {}).get("reported") or ZERO,
+                booked.get(order_id) or ZERO,
+            ),
+            sent_back=paid.get(order_id, {}).get("sent_back") or ZERO,
+        )
+        for order_id in paid.keys() | booked.keys()
+    }
