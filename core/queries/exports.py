@@ -2,9 +2,13 @@
 
 Each export reads with `.iterator(chunk_size=...)` (a server-side cursor on
 Postgres), so rows are fetched and formatted a chunk at a time and an export
-of 100,000 tickets never sits in memory. Times are written in the event's
-time zone with their UTC offset (ISO 8601), amounts as plain decimals with
-the currency in its own column.
+of 100,000 tickets never sits in memory. Headers and values are in words an
+owner reads ("Customer email", "Refunded", "Already used"). Times are in the
+event's time zone as `2026-12-06 21:05:02`, which spreadsheets read as a
+date and time, the zone named once in the column's header. Amounts are plain
+decimals with the currency in its own column. The orders' money columns are
+core.queries.money's, so they add up to the analytics figures to the cent:
+amount paid - amount refunded - sent back automatically = net amount.
 """
 
 from __future__ import annotations
@@ -13,10 +17,14 @@ import datetime as dt
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass
+from decimal import Decimal
+from itertools import islice
 
-from django.db.models import Sum
+from django.db.models import Count, Q
+from django.utils import timezone
 
 from core.models import Event, Order, ScanLog, Ticket
+from core.queries.money import OrderMoney, money_of_orders
 
 CHUNK_SIZE = 2000
 # A cell a spreadsheet would read as a formula ("=HYPERLINK(...)") is
@@ -24,6 +32,17 @@ CHUNK_SIZE = 2000
 # formulas and stay as they are.
 FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 PLAIN_NUMBER = re.compile(r"^[+-]?[\d\s().-]+$")
+SPREADSHEET_TIME = "%Y-%m-%d %H:%M:%S"
+CENT = Decimal("0.01")
+
+SOURCE_LABELS = dict(Order.Source.choices)
+# A ticket is voided only by a refund (core.services.orders).
+TICKET_STATUS_LABELS = {
+    Ticket.Status.ISSUED: "Valid",
+    Ticket.Status.USED: "Checked in",
+    Ticket.Status.VOID: "Refunded",
+}
+SCAN_RESULT_LABELS = dict(ScanLog.Result.choices)
 
 
 @dataclass(frozen=True)
@@ -42,76 +61,165 @@ def safe_cell(value) -> str:
 
 
 def _local(moment: dt.datetime | None, tz) -> str:
+    """`moment` in the event's zone, as spreadsheets read a date and time."""
     if moment is None:
         return ""
-    return moment.astimezone(tz).isoformat(timespec="seconds")
+    return moment.astimezone(tz).strftime(SPREADSHEET_TIME)
 
 
-def orders_export(event: Event, *, chunk_size: int | None = None) -> Export:
-    """Every order of the event, oldest first, with its ticket count."""
+def _in_zone(label: str, event: Event) -> str:
+    """A time column's header, naming the zone its times are in."""
+    return f"{label} ({event.time_zone})"
+
+
+def _amount(value) -> str:
+    return str(Decimal(value or 0).quantize(CENT))
+
+
+def _batches(rows: Iterator, size: int) -> Iterator[list]:
+    while batch := list(islice(rows, size)):
+        yield batch
+
+
+def _tickets_of_orders(order_ids: list) -> dict:
+    """(issued, still valid) per order id, one grouped query on the
+    tickets' order index."""
+    rows = (
+        Ticket.objects.filter(order_id__in=order_ids)
+        .values("order_id")
+        .annotate(
+            issued=Count("pk"),
+            valid=Count("pk", filter=~Q(status=Ticket.Status.VOID)),
+        )
+        .order_by()
+    )
+    return {row["order_id"]: (row["issued"], row["valid"]) for row in rows}
+
+
+def order_status_label(
+    *,
+    status: str,
+    hold_expires_at: dt.datetime | None,
+    now: dt.datetime,
+    money: OrderMoney,
+    issued: int,
+    valid: int,
+) -> str:
+    """What happened to an order, in a word or two: a paid order some of
+    whose money or tickets went back is partly refunded; one refunded whose
+    only payment came too late (nothing kept) was refunded automatically; a
+    pending one whose hold lapsed has expired, whether or not the sweep has
+    marked it yet."""
+    if status == Order.Status.PAID:
+        return "Partly refunded" if money.refunded > 0 or valid < issued else "Paid"
+    if status == Order.Status.REFUNDED:
+        if money.sent_back > 0 and money.taken == money.sent_back:
+            return "Refunded automatically"
+        return "Refunded"
+    if (
+        status == Order.Status.PENDING
+        and hold_expires_at is not None
+        and hold_expires_at <= now
+    ):
+        return Order.Status.EXPIRED.label
+    return Order.Status(status).label
+
+
+def orders_export(
+    event: Event, *, chunk_size: int | None = None, now: dt.datetime | None = None
+) -> Export:
+    """Every order of the event, oldest first, with what it came to.
+
+    Per order: tickets issued (void ones too) and still valid, and its money
+    (core.queries.money: paid, refunded, sent back automatically, net). The
+    orders are read a chunk at a time and each chunk's payments, refunds and
+    tickets in three grouped queries by order id, so the cost grows with the
+    orders and the memory with a chunk.
+    """
     tz = event.tz
+    now = now or timezone.now()
+    size = chunk_size or CHUNK_SIZE
+    currency = event.currency.upper()
     rows = (
         Order.objects.filter(event=event)
-        .annotate(ticket_count=Sum("lines__quantity"))
         .order_by("created_at", "code")
         .values_list(
+            "id",
             "code",
             "status",
+            "hold_expires_at",
             "source",
             "customer_name",
             "customer_email",
             "customer_phone",
-            "ticket_count",
-            "total",
-            "currency",
             "created_at",
             "paid_at",
         )
-        .iterator(chunk_size=chunk_size or CHUNK_SIZE)
+        .iterator(chunk_size=size)
     )
 
     def format_rows() -> Iterator[tuple]:
-        for (
-            code,
-            status,
-            source,
-            name,
-            email,
-            phone,
-            tickets,
-            total,
-            currency,
-            created_at,
-            paid_at,
-        ) in rows:
-            yield (
+        for batch in _batches(rows, size):
+            order_ids = [row[0] for row in batch]
+            money = money_of_orders(order_ids)
+            tickets = _tickets_of_orders(order_ids)
+            for (
+                order_id,
                 code,
                 status,
+                hold_expires_at,
                 source,
-                safe_cell(name),
-                safe_cell(email),
-                safe_cell(phone),
-                tickets or 0,
-                total,
-                currency.upper(),
-                _local(created_at, tz),
-                _local(paid_at, tz),
-            )
+                name,
+                email,
+                phone,
+                created_at,
+                paid_at,
+            ) in batch:
+                paid = money.get(order_id, OrderMoney())
+                issued, valid = tickets.get(order_id, (0, 0))
+                yield (
+                    code,
+                    order_status_label(
+                        status=status,
+                        hold_expires_at=hold_expires_at,
+                        now=now,
+                        money=paid,
+                        issued=issued,
+                        valid=valid,
+                    ),
+                    SOURCE_LABELS.get(source, source),
+                    safe_cell(name),
+                    safe_cell(email),
+                    safe_cell(phone),
+                    issued,
+                    valid,
+                    _amount(paid.taken),
+                    _amount(paid.refunded),
+                    _amount(paid.sent_back),
+                    _amount(paid.net),
+                    currency,
+                    _local(created_at, tz),
+                    _local(paid_at, tz),
+                )
 
     return Export(
         filename=f"{event.slug}-orders.csv",
         header=(
-            "order",
-            "status",
-            "source",
-            "customer_name",
-            "customer_email",
-            "customer_phone",
-            "tickets",
-            "total",
-            "currency",
-            "created_at",
-            "paid_at",
+            "Order",
+            "Status",
+            "Source",
+            "Customer name",
+            "Customer email",
+            "Customer phone",
+            "Tickets issued",
+            "Tickets valid",
+            "Amount paid",
+            "Amount refunded",
+            "Sent back automatically",
+            "Net amount",
+            "Currency",
+            _in_zone("Placed", event),
+            _in_zone("Paid at", event),
         ),
         rows=format_rows(),
     )
@@ -163,11 +271,11 @@ def guest_list_export(event: Event, *, chunk_size: int | None = None) -> Export:
                 safe_cell(name),
                 safe_cell(email),
                 safe_cell(phone),
-                status,
-                price,
+                TICKET_STATUS_LABELS.get(status, status),
+                _amount(price),
                 currency,
                 order_code or "",
-                source or "",
+                SOURCE_LABELS.get(source, source or ""),
                 _local(scanned_at, tz) if used else "",
                 (scanned_by or "") if used else "",
                 safe_cell(device) if used else "",
@@ -176,19 +284,19 @@ def guest_list_export(event: Event, *, chunk_size: int | None = None) -> Export:
     return Export(
         filename=f"{event.slug}-guest-list.csv",
         header=(
-            "ticket",
-            "ticket_type",
-            "guest_name",
-            "guest_email",
-            "guest_phone",
-            "status",
-            "price_paid",
-            "currency",
-            "order",
-            "source",
-            "checked_in_at",
-            "checked_in_by",
-            "checked_in_device",
+            "Ticket",
+            "Ticket type",
+            "Guest name",
+            "Guest email",
+            "Guest phone",
+            "Status",
+            "Price paid",
+            "Currency",
+            "Order",
+            "Source",
+            _in_zone("Checked in", event),
+            "Checked in by",
+            "Door",
         ),
         rows=format_rows(),
     )
@@ -217,26 +325,26 @@ def scan_log_export(event: Event, *, chunk_size: int | None = None) -> Export:
         for at, result, code, type_name, name, staff, device, offline in rows:
             yield (
                 _local(at, tz),
-                result,
+                SCAN_RESULT_LABELS.get(result, result),
                 code or "",
                 safe_cell(type_name),
                 safe_cell(name),
                 staff or "",
                 safe_cell(device),
-                "yes" if offline else "no",
+                "Yes" if offline else "No",
             )
 
     return Export(
         filename=f"{event.slug}-scan-log.csv",
         header=(
-            "at",
-            "result",
-            "ticket",
-            "ticket_type",
-            "guest_name",
-            "staff",
-            "device",
-            "offline",
+            _in_zone("Time", event),
+            "Result",
+            "Ticket",
+            "Ticket type",
+            "Guest name",
+            "Staff",
+            "Door",
+            "Offline",
         ),
         rows=format_rows(),
     )

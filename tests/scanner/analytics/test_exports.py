@@ -2,7 +2,9 @@
 
 import asyncio
 import csv
+import datetime as dt
 import io
+import re
 import threading
 import tracemalloc
 from decimal import Decimal
@@ -16,7 +18,7 @@ from django.urls import reverse
 from core.models import Order, Ticket
 from core.queries import exports
 from scanner import csv_stream
-from tests.analytics_data import build_empty_event, build_night
+from tests.analytics_data import NOW, build_empty_event, build_night
 from tests.factories import EventFactory, TicketTypeFactory, make_staff
 
 pytestmark = pytest.mark.django_db
@@ -34,6 +36,59 @@ def download(client, name: str, event) -> tuple[StreamingHttpResponse, list[dict
     return response, parse(b"".join(response.streaming_content))
 
 
+ZONE = "America/New_York"
+
+
+def test_every_export_has_headers_in_words_and_names_the_zone_once(night):
+    """Headers an owner reads; every time column says which zone it is in."""
+    headers = {name: make(night.event).header for name, make in exports.EXPORTS.items()}
+
+    assert headers == {
+        "orders": (
+            "Order",
+            "Status",
+            "Source",
+            "Customer name",
+            "Customer email",
+            "Customer phone",
+            "Tickets issued",
+            "Tickets valid",
+            "Amount paid",
+            "Amount refunded",
+            "Sent back automatically",
+            "Net amount",
+            "Currency",
+            f"Placed ({ZONE})",
+            f"Paid at ({ZONE})",
+        ),
+        "guests": (
+            "Ticket",
+            "Ticket type",
+            "Guest name",
+            "Guest email",
+            "Guest phone",
+            "Status",
+            "Price paid",
+            "Currency",
+            "Order",
+            "Source",
+            f"Checked in ({ZONE})",
+            "Checked in by",
+            "Door",
+        ),
+        "scans": (
+            f"Time ({ZONE})",
+            "Result",
+            "Ticket",
+            "Ticket type",
+            "Guest name",
+            "Staff",
+            "Door",
+            "Offline",
+        ),
+    }
+
+
 def test_orders_export(client, owner, night):
     client.force_login(owner)
 
@@ -42,25 +97,66 @@ def test_orders_export(client, owner, night):
     assert response["Content-Disposition"] == (
         'attachment; filename="fixture-night-orders.csv"'
     )
-    by_code = {row["order"]: row for row in rows}
+    by_code = {row["Order"]: row for row in rows}
     o = night.orders
+    # Status, source, tickets issued / still valid, paid, refunded, net, paid
+    # at (local time: EST until 9 March, EDT after). C had one of its two VIP
+    # tickets refunded, E all four; the holds lapsed long before this export.
     expected = {
-        o.f.code: ("paid", "web", "2", "30.00", "2025-02-20T07:00:00-05:00"),
-        o.a.code: ("paid", "web", "3", "60.00", "2025-02-28T23:30:00-05:00"),
-        o.b.code: ("paid", "web", "2", "40.00", "2025-03-01T00:30:00-05:00"),
-        o.c.code: ("paid", "web", "2", "100.00", "2025-03-01T10:00:00-05:00"),
-        o.comp.code: ("paid", "comp", "2", "0.00", "2025-03-10T12:00:00-04:00"),
-        o.e.code: ("refunded", "web", "4", "80.00", "2025-03-14T19:59:00-04:00"),
-        o.d.code: ("paid", "web", "2", "70.00", "2025-03-15T18:10:00-04:00"),
-        o.held.code: ("pending", "web", "2", "40.00", ""),
-        o.expired.code: ("pending", "web", "1", "50.00", ""),
-    }
+        o.f.code: ("Paid", "Online sale", "2", "2", "30.00", "0.00", "30.00", "2025-02-20 07:00:00"),
+        o.a.code: ("Paid", "Online sale", "3", "3", "60.00", "0.00", "60.00", "2025-02-28 23:30:00"),
+        o.b.code: ("Paid", "Online sale", "2", "2", "40.00", "0.00", "40.00", "2025-03-01 00:30:00"),
+        o.c.code: ("Partly refunded", "Online sale", "2", "1", "100.00", "50.00", "50.00", "2025-03-01 10:00:00"),
+        o.comp.code: ("Paid", "Complimentary", "2", "2", "0.00", "0.00", "0.00", "2025-03-10 12:00:00"),
+        o.e.code: ("Refunded", "Online sale", "4", "0", "80.00", "80.00", "0.00", "2025-03-14 19:59:00"),
+        o.d.code: ("Paid", "Online sale", "2", "2", "70.00", "0.00", "70.00", "2025-03-15 18:10:00"),
+        o.held.code: ("Expired", "Online sale", "0", "0", "0.00", "0.00", "0.00", ""),
+        o.expired.code: ("Expired", "Online sale", "0", "0", "0.00", "0.00", "0.00", ""),
+    }  # fmt: skip
+    columns = (
+        "Status",
+        "Source",
+        "Tickets issued",
+        "Tickets valid",
+        "Amount paid",
+        "Amount refunded",
+        "Net amount",
+        f"Paid at ({ZONE})",
+    )
     assert {
-        code: (r["status"], r["source"], r["tickets"], r["total"], r["paid_at"])
-        for code, r in by_code.items()
+        code: tuple(r[c] for c in columns) for code, r in by_code.items()
     } == expected
-    assert {row["currency"] for row in rows} == {"EUR"}
-    assert by_code[o.a.code]["customer_email"] == "a@example.com"
+    assert {row["Currency"] for row in rows} == {"EUR"}
+    assert {row["Sent back automatically"] for row in rows} == {"0.00"}
+    assert by_code[o.a.code]["Customer email"] == "a@example.com"
+    # The net column adds up to the dashboard's revenue.
+    assert sum(Decimal(row["Net amount"]) for row in rows) == Decimal("250.00")
+    # Placed: when the order was made, in the same spreadsheet format.
+    for row in rows:
+        assert re.fullmatch(r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d", row[f"Placed ({ZONE})"])
+
+
+def test_orders_export_says_a_live_hold_is_pending(night):
+    """At NOW H still holds its seats (until 23:05) and X's hold has lapsed,
+    though neither is marked expired yet."""
+    export = exports.orders_export(night.event, now=NOW)
+    status = {row[0]: row[1] for row in export.rows}
+
+    assert status[night.orders.held.code] == "Pending payment"
+    assert status[night.orders.expired.code] == "Expired"
+
+
+def test_times_are_local_and_read_as_dates_by_a_spreadsheet():
+    """`2025-07-04 21:05:02`, not ISO 8601 with an offset, which Excel
+    keeps as text; the zone is in the header instead."""
+    event = EventFactory(time_zone="Europe/Madrid")
+
+    assert (
+        exports._local(dt.datetime(2025, 7, 4, 19, 5, 2, tzinfo=dt.UTC), event.tz)
+        == "2025-07-04 21:05:02"
+    )
+    assert exports._local(None, event.tz) == ""
+    assert exports.orders_export(event).header[-1] == "Paid at (Europe/Madrid)"
 
 
 def test_guest_list_export(client, manager, night):
@@ -69,29 +165,29 @@ def test_guest_list_export(client, manager, night):
     _, rows = download(client, "analytics_export_guests", night.event)
 
     assert len(rows) == 17
-    statuses = [row["status"] for row in rows]
-    assert (statuses.count("issued"), statuses.count("used")) == (8, 4)
-    assert statuses.count("void") == 5
-    by_code = {row["ticket"]: row for row in rows}
+    statuses = [row["Status"] for row in rows]
+    assert (statuses.count("Valid"), statuses.count("Checked in")) == (8, 4)
+    assert statuses.count("Refunded") == 5
+    by_code = {row["Ticket"]: row for row in rows}
     a1 = by_code[night.orders.a.tickets.order_by("code").first().code]
-    assert (a1["ticket_type"], a1["status"], a1["price_paid"]) == (
+    assert (a1["Ticket type"], a1["Status"], a1["Price paid"]) == (
         "GA",
-        "used",
+        "Checked in",
         "20.00",
     )
-    assert a1["checked_in_at"] == "2025-03-15T19:02:00-04:00"
-    assert (a1["checked_in_by"], a1["checked_in_device"]) == ("door1", "Main")
+    assert a1[f"Checked in ({ZONE})"] == "2025-03-15 19:02:00"
+    assert (a1["Checked in by"], a1["Door"]) == ("door1", "Main")
     # B1's admission was undone: no check-in shown although scanned_at is kept.
     b1 = by_code[night.orders.b.tickets.order_by("code").first().code]
-    assert (b1["status"], b1["checked_in_at"], b1["checked_in_by"]) == (
-        "issued",
+    assert (b1["Status"], b1[f"Checked in ({ZONE})"], b1["Checked in by"]) == (
+        "Valid",
         "",
         "",
     )
     comp = by_code[night.orders.comp.tickets.order_by("code").first().code]
-    assert (comp["source"], comp["price_paid"]) == ("comp", "0.00")
-    assert [row["guest_name"] for row in rows] == sorted(
-        row["guest_name"] for row in rows
+    assert (comp["Source"], comp["Price paid"]) == ("Complimentary", "0.00")
+    assert [row["Guest name"] for row in rows] == sorted(
+        row["Guest name"] for row in rows
     )
 
 
@@ -102,17 +198,22 @@ def test_scan_log_export(client, owner, night):
 
     assert len(rows) == 11
     assert rows[0] == {
-        "at": "2025-03-15T19:02:00-04:00",
-        "result": "ok",
-        "ticket": night.orders.a.tickets.order_by("code").first().code,
-        "ticket_type": "GA",
-        "guest_name": "Guest a@example.com",
-        "staff": "door1",
-        "device": "Main",
-        "offline": "no",
+        f"Time ({ZONE})": "2025-03-15 19:02:00",
+        "Result": "Admitted",
+        "Ticket": night.orders.a.tickets.order_by("code").first().code,
+        "Ticket type": "GA",
+        "Guest name": "Guest a@example.com",
+        "Staff": "door1",
+        "Door": "Main",
+        "Offline": "No",
     }
-    assert [row["result"] for row in rows][-3:] == ["invalid", "ok", "wrong_event"]
-    assert rows[-1]["ticket"] == rows[-1]["staff"] == rows[-1]["device"] == ""
+    assert [row["Result"] for row in rows][-3:] == [
+        "Not a valid ticket",
+        "Admitted",
+        "Ticket for another event",
+    ]
+    assert "Already used" in {row["Result"] for row in rows}
+    assert rows[-1]["Ticket"] == rows[-1]["Staff"] == rows[-1]["Door"] == ""
 
 
 def test_export_of_an_event_with_nothing_is_just_the_header(client, owner, db):
@@ -144,8 +245,8 @@ def test_cells_a_spreadsheet_would_run_are_defused(client, owner):
 
     _, rows = download(client, "analytics_export_guests", event)
 
-    assert rows[0]["guest_name"] == '\'=HYPERLINK("http://evil.example","x")'
-    assert rows[0]["guest_phone"] == "+14155550123"
+    assert rows[0]["Guest name"] == '\'=HYPERLINK("http://evil.example","x")'
+    assert rows[0]["Guest phone"] == "+14155550123"
     assert exports.safe_cell("@SUM(A1)") == "'@SUM(A1)"
     assert exports.safe_cell("-12.50") == "-12.50"
 
@@ -258,5 +359,5 @@ def test_exports_stream_asynchronously_under_asgi():
     for response in (scans, orders):
         assert isinstance(response, StreamingHttpResponse)
         assert response.is_async
-    assert len(scan_rows) == 11 and scan_rows[0]["result"] == "ok"
+    assert len(scan_rows) == 11 and scan_rows[0]["Result"] == "Admitted"
     assert len(order_rows) == expected_orders
