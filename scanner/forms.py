@@ -517,6 +517,20 @@ ROLE_HELP = (
 )
 
 
+class DoorEventsField(forms.MultipleChoiceField):
+    """The events a door staff member may scan; none ticked means all."""
+
+    def __init__(self, **kwargs):
+        kwargs.setdefault("label", "Door staff may scan")
+        kwargs.setdefault("help_text", "Tick nothing to let them scan every event.")
+        super().__init__(required=False, widget=forms.CheckboxSelectMultiple, **kwargs)
+
+    def set_events(self, events) -> None:
+        self.choices = [
+            (str(e.pk), f"{e.name} · {e.local_starts_at():%d %b %Y}") for e in events
+        ]
+
+
 class InviteForm(FriendlyErrors, forms.Form):
     email = forms.EmailField(
         label="Email",
@@ -538,9 +552,11 @@ class InviteForm(FriendlyErrors, forms.Form):
         help_text=ROLE_HELP,
         widget=forms.RadioSelect,
     )
+    events = DoorEventsField()
 
-    def __init__(self, *args, **kwargs):
+    def __init__(self, *args, events, **kwargs):
         super().__init__(*args, **kwargs)
+        self.fields["events"].set_events(events)
         # An invite has no event: a number without its +code is read as one
         # of DEFAULT_PHONE_REGION.
         _show_phone_example(
@@ -564,18 +580,11 @@ class StaffMemberForm(FriendlyErrors, forms.Form):
         help_text=ROLE_HELP,
         widget=forms.RadioSelect,
     )
-    events = forms.MultipleChoiceField(
-        label="Door staff may scan",
-        required=False,
-        widget=forms.CheckboxSelectMultiple,
-        help_text="Tick nothing to let them scan every event.",
-    )
+    events = DoorEventsField()
 
     def __init__(self, *args, events, **kwargs):
         super().__init__(*args, **kwargs)
-        self.fields["events"].choices = [
-            (str(e.pk), f"{e.name} · {e.local_starts_at():%d %b %Y}") for e in events
-        ]
+        self.fields["events"].set_events(events)
 
 
 class AcceptInviteForm(FriendlyErrors, forms.Form):

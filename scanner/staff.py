@@ -8,6 +8,7 @@ from django.views.decorators.http import require_POST
 
 from core.exceptions import TicketingError
 from core.models import Event, Role, StaffProfile
+from core.phones import display_phone
 from core.queries.console import staff_audit_log
 from core.queries.staff import pending_invites, staff_members
 from core.services.staff import (
@@ -35,8 +36,9 @@ def staff_list(request: HttpRequest) -> HttpResponse:
 
 @role_required(*OWNER)
 def staff_invite(request: HttpRequest) -> HttpResponse:
+    events = list(_door_event_choices())
     if request.method == "POST":
-        form = InviteForm(request.POST)
+        form = InviteForm(request.POST, events=events)
         if form.is_valid():
             try:
                 invite = invite_staff(
@@ -44,17 +46,20 @@ def staff_invite(request: HttpRequest) -> HttpResponse:
                     email=form.cleaned_data["email"],
                     role=form.cleaned_data["role"],
                     phone=form.cleaned_data["phone"],
+                    event_ids=form.cleaned_data["events"]
+                    if form.cleaned_data["role"] == Role.DOOR
+                    else [],
                 )
             except TicketingError as exc:
                 apply_service_error(exc, form)
             else:
                 sent_to = invite.email + (
-                    f" and {invite.phone}" if invite.phone else ""
+                    f" and {display_phone(invite.phone)}" if invite.phone else ""
                 )
                 messages.success(request, f"Invitation sent to {sent_to}.")
                 return redirect("scanner:staff")
     else:
-        form = InviteForm()
+        form = InviteForm(events=events)
     return render(
         request,
         "scanner/staff_invite.html",

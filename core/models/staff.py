@@ -41,6 +41,12 @@ class StaffInvite(models.Model):
     email = models.EmailField()
     phone = models.CharField(max_length=32, blank=True)
     role = models.CharField(max_length=10, choices=Role.choices)
+    events = models.ManyToManyField(
+        "core.Event",
+        blank=True,
+        related_name="staff_invites",
+        help_text="Door staff only: the events they will scan (empty means all).",
+    )
     token = models.CharField(max_length=64, unique=True, default=new_access_token)
     invited_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, related_name="+"

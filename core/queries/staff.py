@@ -151,6 +151,8 @@ def staff_members() -> QuerySet[StaffProfile]:
 
 def pending_invites(now=None) -> QuerySet[StaffInvite]:
     now = now or timezone.now()
-    return StaffInvite.objects.filter(
-        accepted_at__isnull=True, expires_at__gt=now
-    ).order_by("-created_at")
+    return (
+        StaffInvite.objects.filter(accepted_at__isnull=True, expires_at__gt=now)
+        .prefetch_related("events")
+        .order_by("-created_at")
+    )

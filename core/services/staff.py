@@ -62,16 +62,39 @@ def display_name(user) -> str:
     return (user.get_full_name() or user.get_username()) if user else "Someone"
 
 
+def _existing_events(event_ids: Iterable) -> list[Event]:
+    """The events named, in id order; InvalidRequest if one is gone."""
+    wanted = set(event_ids)
+    events = list(Event.objects.filter(pk__in=list(wanted)).order_by("pk"))
+    if len(events) != len(wanted):
+        raise InvalidRequest(
+            "One of the chosen events does not exist any more.",
+            code="unknown_event",
+            field="events",
+        )
+    return events
+
+
 @transaction.atomic
 def invite_staff(
-    *, actor, email: str, role: str, phone: str = "", now: datetime | None = None
+    *,
+    actor,
+    email: str,
+    role: str,
+    phone: str = "",
+    event_ids: Iterable = (),
+    now: datetime | None = None,
 ) -> StaffInvite:
     """Invite someone by email (and SMS when a phone is given) to join with a role.
 
-    Takes no row locks. A newer invite to the same address replaces older
-    pending ones. Queues a staff_invite email (and SMS) in this transaction;
-    writes an audit entry. Raises PermissionRefused, InvalidRequest (codes
-    invalid_email, invalid_role, invalid_phone, already_staff).
+    Door staff may be limited to `event_ids` from the start (none: every
+    event), so a new door person never scans every event until the owner
+    thinks to narrow it; other roles scan all, and their `event_ids` are
+    ignored. Takes no row locks. A newer invite to the same address replaces
+    older pending ones. Queues a staff_invite email (and SMS) in this
+    transaction; writes an audit entry. Raises PermissionRefused,
+    InvalidRequest (codes invalid_email, invalid_role, invalid_phone,
+    already_staff, unknown_event).
     """
     _require_owner(actor)
     now = now or timezone.now()
@@ -86,6 +109,7 @@ def invite_staff(
         ) from exc
     role = _clean_role(role)
     phone = _clean_phone(phone)
+    door_events = _existing_events(event_ids) if role == Role.DOOR else []
     user_model = get_user_model()
     if user_model.objects.filter(
         email__iexact=email, is_active=True, staff_profile__isnull=False
@@ -105,6 +129,7 @@ def invite_staff(
         invited_by=actor if actor is not None and actor.is_authenticated else None,
         expires_at=now + timedelta(days=INVITE_VALID_DAYS),
     )
+    invite.events.set(door_events)
     context = {
         "invite_url": site_url(
             "scanner", "scanner:invite_accept", token=invite.token, absolute=True
@@ -123,7 +148,12 @@ def invite_staff(
         action="staff.invite",
         obj=invite,
         object_repr=email,
-        after={"email": email, "role": role, "phone": phone},
+        after={
+            "email": email,
+            "role": role,
+            "phone": phone,
+            "events": [str(e.pk) for e in door_events],
+        },
     )
     return invite
 
@@ -206,7 +236,11 @@ def accept_invite(
         ) from exc
     candidate.set_password(password)
     candidate.save()
-    StaffProfile.objects.create(user=candidate, role=invite.role, phone=invite.phone)
+    profile = StaffProfile.objects.create(
+        user=candidate, role=invite.role, phone=invite.phone
+    )
+    if invite.role == Role.DOOR:
+        profile.events.set(invite.events.all())
     invite.accepted_at = now
     invite.save(update_fields=["accepted_at"])
     record_change(
@@ -276,15 +310,7 @@ def update_staff_member(
     role = _clean_role(role)
     owners = _lock_owners()
     profile = _lock_member(user_id)
-    wanted_events = list(
-        Event.objects.filter(pk__in=list(event_ids or [])).order_by("pk")
-    )
-    if event_ids is not None and len(wanted_events) != len(set(event_ids)):
-        raise InvalidRequest(
-            "One of the chosen events does not exist any more.",
-            code="unknown_event",
-            field="events",
-        )
+    wanted_events = _existing_events(event_ids or [])
     if role != profile.role:
         _refuse_self(actor, profile, "change the role of")
         if role != Role.OWNER:

@@ -33,6 +33,32 @@ def test_owner_invites_by_email_and_sms(owner_client):
     assert "<strong>new@example.com</strong>" not in page
 
 
+def test_owner_invites_door_staff_for_chosen_events(owner_client):
+    gig, other = EventFactory(name="Gig"), EventFactory(name="Other")
+    form = owner_client.get("/scanner/staff/invite/").content.decode()
+    assert f'value="{gig.id}"' in form and f'value="{other.id}"' in form
+    assert "Door staff may scan" in form
+
+    owner_client.post(
+        "/scanner/staff/invite/",
+        {"email": "new@example.com", "role": Role.DOOR, "events": [str(gig.id)]},
+    )
+
+    invite = StaffInvite.objects.get()
+    assert list(invite.events.all()) == [gig]
+    page = owner_client.get("/scanner/staff/").content.decode()
+    pending = page[page.index("Pending invitations") :]
+    assert "Scans: Gig" in pending and "Other" not in pending
+
+
+def test_deactivating_asks_first_and_says_what_it_does(owner_client, door):
+    page = owner_client.get("/scanner/staff/").content.decode()
+    row = page[page.index(f"/scanner/staff/{door.id}/active/") - 400 :]
+    row = row[: row.index("</details>")]
+    assert "<summary" in row and "Yes, deactivate" in row
+    assert "cannot sign in or scan until you reactivate them" in row
+
+
 @pytest.mark.parametrize(
     ("data", "field_id", "message"),
     [

@@ -83,6 +83,43 @@ def test_accepting_creates_the_login_and_role_once(owner):
         accept_invite(token=invite.token, username="sam2", password=STRONG)
 
 
+def test_door_staff_invited_for_some_events_scan_only_those_once_joined(owner):
+    mine, other = EventFactory(), EventFactory()
+    invite = invite_staff(
+        actor=owner, email="kim@example.com", role=Role.DOOR, event_ids=[mine.pk]
+    )
+    user = accept_invite(token=invite.token, username="kim", password=STRONG)
+
+    assert can_scan_event(user, mine) and not can_scan_event(user, other)
+    entry = AuditLogEntry.objects.get(action="staff.invite")
+    assert entry.after["events"] == [str(mine.pk)]
+
+
+def test_events_chosen_for_an_invite_to_another_role_are_ignored(owner):
+    mine, other = EventFactory(), EventFactory()
+    invite = invite_staff(
+        actor=owner, email="lee@example.com", role=Role.MANAGER, event_ids=[mine.pk]
+    )
+    user = accept_invite(token=invite.token, username="lee", password=STRONG)
+
+    assert not invite.events.exists()
+    assert can_scan_event(user, mine) and can_scan_event(user, other)
+
+
+def test_an_invite_for_an_event_that_is_gone_is_refused(owner):
+    gone = EventFactory()
+    gone_id = gone.pk
+    gone.delete()
+
+    with pytest.raises(InvalidRequest) as refused:
+        invite_staff(
+            actor=owner, email="kim@example.com", role=Role.DOOR, event_ids=[gone_id]
+        )
+
+    assert refused.value.code == "unknown_event"
+    assert not StaffInvite.objects.exists()
+
+
 def test_expired_replaced_and_unknown_invites_are_unusable(owner):
     old = invite_staff(actor=owner, email="sam@example.com", role=Role.DOOR)
     new = invite_staff(actor=owner, email="sam@example.com", role=Role.MANAGER)
