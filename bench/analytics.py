@@ -39,6 +39,8 @@ from core.models import (  # noqa: E402
     Event,
     Order,
     OrderLine,
+    Payment,
+    Refund,
     Role,
     ScanLog,
     StaffProfile,
@@ -211,6 +213,7 @@ def seed(*, tickets: int, scans: int, rng: random.Random) -> Event:
                     slot += 1
             with _explicit_created_at():
                 Ticket.objects.bulk_create(batch, batch_size=BATCH)
+            _seed_payments(orders, batch)
         log(f"  orders {start + len(chunk):>6} / {len(plan)}")
 
     scan_rows = [
@@ -292,6 +295,58 @@ def seed(*, tickets: int, scans: int, rng: random.Random) -> Event:
         f"in {time.perf_counter() - started:.0f} s"
     )
     return event
+
+
+def _seed_payments(orders: list, tickets: list) -> None:
+    """Each paid order's payment, and a whole-order refund for each refunded
+    one, as fulfilment and refund_order leave them: the analytics money
+    figures and the orders export read these, not the orders' totals."""
+    paid = [order for order in orders if order.source == Order.Source.WEB]
+    payments = Payment.objects.bulk_create(
+        [
+            Payment(
+                order=order,
+                provider=Payment.Provider.SIMULATED,
+                provider_reference=f"bench-{order.id.hex}",
+                amount=order.total,
+                currency=order.currency,
+                status=Payment.Status.REFUNDED
+                if order.status == Order.Status.REFUNDED
+                else Payment.Status.SUCCEEDED,
+                provider_refunded=order.total
+                if order.status == Order.Status.REFUNDED
+                else Decimal("0.00"),
+            )
+            for order in paid
+        ],
+        batch_size=BATCH,
+    )
+    refunded = [p for p in payments if p.status == Payment.Status.REFUNDED]
+    refunds = Refund.objects.bulk_create(
+        [
+            Refund(
+                order_id=payment.order_id,
+                payment=payment,
+                kind=Refund.Kind.SENT,
+                status=Refund.Status.SUCCEEDED,
+                whole_order=True,
+                amount=payment.amount,
+                currency=payment.currency,
+                key=f"bench-refund-{payment.order_id.hex}",
+            )
+            for payment in refunded
+        ],
+        batch_size=BATCH,
+    )
+    refund_of = {refund.order_id: refund for refund in refunds}
+    Refund.tickets.through.objects.bulk_create(
+        [
+            Refund.tickets.through(refund=refund_of[t.order_id], ticket=t)
+            for t in tickets
+            if t.order_id in refund_of
+        ],
+        batch_size=BATCH,
+    )
 
 
 @contextlib.contextmanager
