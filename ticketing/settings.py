@@ -294,6 +294,9 @@ EMAIL_BACKEND = env(
     else "django.core.mail.backends.console.EmailBackend",
 )
 DEFAULT_FROM_EMAIL = env("DEFAULT_FROM_EMAIL", default="Tickets <tickets@localhost>")
+# The business's name as emails and texts give it to customers and staff
+# ("Alex Rivera invited you to Nightpass as a manager").
+ORGANISATION_NAME = env("ORGANISATION_NAME", default="Nightpass")
 
 # --- SMS -------------------------------------------------------------------
 TWILIO_ACCOUNT_SID = env("TWILIO_ACCOUNT_SID", default="")
