@@ -1,10 +1,14 @@
 """Messages rendered by convention from their `kind`.
 
 Email: templates/emails/<kind>_subject.txt, <kind>.txt and (optional)
-<kind>.html. SMS: templates/sms/<kind>.txt. Each is rendered with the row's
-`context` plus `message`, `order`, `event`, and, when there is an order, its
-`order_url`, `lines` and `tickets` (each with its absolute `url` and the
-`cid` of its QR image). Kinds listed in EMAIL_EXTRAS get attachments.
+<kind>.html, which extends emails/base.html. SMS: templates/sms/<kind>.txt.
+Each is rendered with `message`, `order`, `event`, `organisation_name`,
+the event's `event_url`, and, when there is an order, its `order_url`,
+`lines` and `tickets` (those still valid, each with its absolute `url` and
+the `cid` of its QR image); then the row's own `context`, which none of
+these replaces: a message says what it was queued to say (the refunded
+tickets, say), not what the order holds when it is sent. Kinds listed in
+EMAIL_EXTRAS get attachments.
 """
 
 import contextlib
@@ -74,9 +78,15 @@ class EmailWithInlineImages(EmailMultiAlternatives):
 
 
 def message_context(message: OutboundMessage) -> dict:
-    context = dict(message.context or {})
+    """What a message's templates read: what is known of its order and event
+    now, under what the row was queued with (see the module's docstring)."""
     order, event = message.order, message.event
-    context.update(message=message, order=order, event=event)
+    context = {
+        "message": message,
+        "order": order,
+        "event": event,
+        "organisation_name": settings.ORGANISATION_NAME,
+    }
     if event is not None:
         context["event_url"] = site_url(
             "purchase", "purchase:event", event.slug, absolute=True
@@ -98,7 +108,16 @@ def message_context(message: OutboundMessage) -> dict:
             .exclude(status=Ticket.Status.VOID)
             .order_by("created_at", "code")
         ]
-    return context
+    return context | _queued_context(message)
+
+
+def _queued_context(message: OutboundMessage) -> dict:
+    queued = dict(message.context or {})
+    if message.kind == "tickets_refunded" and "refunded_tickets" not in queued:
+        # Rows queued before the key had its own name, still resent from
+        # the console, called the refunded tickets `tickets`.
+        queued["refunded_tickets"] = queued.pop("tickets", [])
+    return queued
 
 
 def _attach_ticket_qrs(email: EmailMultiAlternatives, context: dict) -> None:

@@ -931,7 +931,7 @@ def _apply_refund(
                 "amount": str(refund.amount),
                 "currency": refund.currency,
                 "outside": refund.kind == Refund.Kind.OUTSIDE,
-                "tickets": described,
+                "refunded_tickets": described,
                 "tickets_left": left,
             },
         )
