@@ -7,7 +7,7 @@ import pytest
 from django.utils import timezone
 
 from core.models import OutboundMessage
-from core.notify.rendering import build_email, build_sms
+from core.notify.rendering import build_email, build_sms, message_context
 from tests.factories import EventFactory, TicketTypeFactory, make_paid_order
 
 pytestmark = pytest.mark.django_db
@@ -50,7 +50,7 @@ def test_texts_are_not_html_escaped(jacks_order):
         next_attempt_at=timezone.now(),
     )
     text = build_sms(message)
-    assert text.startswith("Rock & Roll at Jack's: 2 ticket(s)")
+    assert text.startswith("Rock & Roll at Jack's, ")
     assert text.endswith("https://tickets.example.com/buy/w/abc/?a=1&b=2")
 
 
@@ -127,3 +127,21 @@ def test_the_emails_name_the_event_zone_as_customers_know_it():
     assert "Saturday 4 July 2037, 22:00 CEST" in email.body
     assert "22:00 CEST" in html
     assert "Europe/Madrid" not in email.body + html
+
+
+def test_a_message_keeps_what_it_was_queued_with(jacks_order, settings):
+    """What is known of the order now never replaces the row's own context:
+    a refund notice lists the tickets refunded, not those still valid."""
+    message = OutboundMessage.objects.create(
+        channel=OutboundMessage.Channel.EMAIL,
+        kind="order_confirmation",
+        to="ana@example.com",
+        order=jacks_order,
+        context={"tickets": [], "order_url": "https://example.com/kept"},
+        next_attempt_at=timezone.now(),
+    )
+    settings.ORGANISATION_NAME = "Blue Note Bar"
+    context = message_context(message)
+    assert context["tickets"] == []
+    assert context["order_url"] == "https://example.com/kept"
+    assert context["lines"] and context["organisation_name"] == "Blue Note Bar"
