@@ -22,6 +22,7 @@ from core.phones import NotAPhoneNumber, default_phone_region, normalise_phone
 from core.queries.staff import can_manage_staff
 from core.services.audit import record_change
 from core.sites import site_url
+from core.templatetags.zones import datetime_with_zone
 
 INVITE_VALID_DAYS = 7
 
@@ -136,8 +137,16 @@ def invite_staff(
         ),
         "role": role,
         "role_label": Role(role).label,
-        "invited_by": display_name(actor) if actor is not None else "The owner",
-        "expires_on": invite.expires_at.strftime("%d %B %Y"),
+        "role_as": {Role.OWNER: "an owner", Role.MANAGER: "a manager"}.get(
+            role, "door staff"
+        ),
+        # Full names only: a bare username ("owner invited you") reads as
+        # phishing; without a name the message speaks for the organisation.
+        "invited_by": actor.get_full_name() if actor is not None else "",
+        "invited_by_email": actor.email if actor is not None else "",
+        "expires_on": datetime_with_zone(
+            timezone.localtime(invite.expires_at), "j F Y, H:i"
+        ),
         "valid_days": INVITE_VALID_DAYS,
     }
     queue_email(kind="staff_invite", to=email, context=context)

@@ -2,11 +2,11 @@ from datetime import timedelta
 
 import pytest
 from django.contrib.auth import authenticate, get_user_model
-from django.template.loader import render_to_string
 from django.utils import timezone
 
 from core.exceptions import InvalidRequest, InviteUnusable, PermissionRefused
 from core.models import AuditLogEntry, OutboundMessage, Role, StaffInvite
+from core.notify.rendering import build_email, build_sms
 from core.queries.staff import can_scan_event, role_of
 from core.services.staff import (
     accept_invite,
@@ -35,15 +35,15 @@ def test_invite_queues_email_and_sms_with_a_working_link(owner):
 
 
 def test_invite_templates_render_with_the_queued_context(owner):
-    invite_staff(actor=owner, email="new@example.com", role=Role.MANAGER)
-    context = OutboundMessage.objects.get().context | {"order": None, "event": None}
-    subject = render_to_string("emails/staff_invite_subject.txt", context).strip()
-    text = render_to_string("emails/staff_invite.txt", context)
-    html = render_to_string("emails/staff_invite.html", context)
-    sms = render_to_string("sms/staff_invite.txt", context)
-    assert "\n" not in subject and "Manager" in subject
-    for body in (text, html, sms):
-        assert context["invite_url"] in body
+    invite_staff(
+        actor=owner, email="new@example.com", role=Role.MANAGER, phone="+34600000000"
+    )
+    email = build_email(OutboundMessage.objects.get(channel="email"))
+    sms_message = OutboundMessage.objects.get(channel="sms")
+    invite_url = sms_message.context["invite_url"]
+    assert "\n" not in email.subject and "as a manager" in email.subject
+    for body in (email.body, email.alternatives[0][0], build_sms(sms_message)):
+        assert invite_url in body
 
 
 @pytest.mark.parametrize(
