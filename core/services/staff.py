@@ -148,6 +148,12 @@ def invite_staff(
             timezone.localtime(invite.expires_at), "j F Y, H:i"
         ),
         "valid_days": INVITE_VALID_DAYS,
+        # Door staff put on some events: which ones, in words.
+        "door_events": [
+            f"{event.name} ({starts:%a} {starts.day} {starts:%b})"
+            for event in door_events
+            for starts in [event.local_starts_at()]
+        ],
     }
     queue_email(kind="staff_invite", to=email, context=context)
     if phone:

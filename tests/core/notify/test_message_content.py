@@ -248,12 +248,13 @@ def alex():
     )
 
 
-def _invite(actor, role=Role.MANAGER):
+def _invite(actor, role=Role.MANAGER, event_ids=()):
     invite_staff(
         actor=actor,
         email="new@example.com",
         role=role,
         phone="+12125550199",
+        event_ids=event_ids,
         now=NOW,
     )
     email = build_email(OutboundMessage.objects.get(channel="email"))
@@ -348,3 +349,12 @@ def test_every_html_email_fits_a_phone_and_says_its_language(client, mailoutbox)
             '<meta name="viewport" content="width=device-width, initial-scale=1">'
             in html
         ), name
+
+
+def test_a_door_invite_for_chosen_events_names_them(alex):
+    event = new_york_event()
+    email, _sms = _invite(alex, role=Role.DOOR, event_ids=[event.pk])
+    starts = event.local_starts_at()
+    named = f"{event.name} ({starts:%a} {starts.day} {starts:%b})"
+    for part in (email.body, _text_of(_html(email))):
+        assert f"with your phone, for {named}." in part
