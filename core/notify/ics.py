@@ -1,4 +1,4 @@
-"""An .ics file for the confirmation email, written by hand (RFC 5545)."""
+"""An .ics file for the order's emails and page, written by hand (RFC 5545)."""
 
 from datetime import UTC, datetime, timedelta
 
@@ -7,6 +7,7 @@ from django.utils import timezone
 from core.models import Event, Order
 
 DEFAULT_DURATION = timedelta(hours=4)
+SEQUENCE_EPOCH = datetime(2024, 1, 1, tzinfo=UTC)
 
 
 def _escape(text: str) -> str:
@@ -39,8 +40,28 @@ def _utc(value: datetime) -> str:
     return value.astimezone(UTC).strftime("%Y%m%dT%H%M%SZ")
 
 
+def sequence_of(event: Event) -> int:
+    """RFC 5545's SEQUENCE: seconds from 2024 to the event's last edit.
+
+    A calendar app that already holds an entry with this UID replaces it
+    only with a higher SEQUENCE, so every edit must raise it; a counter of
+    edits would need a column, and the edit time only grows. Seconds since
+    2024, not since 1970, stay within the 32-bit integer calendar apps keep.
+    Two files of the same second tie, and then the later DTSTAMP wins
+    (RFC 5546, 2.1.5).
+    """
+    if event.updated_at is None:
+        return 0
+    return max(0, int((event.updated_at - SEQUENCE_EPOCH).total_seconds()))
+
+
 def event_ics(event: Event, *, order: Order | None = None, url: str = "") -> str:
-    """A one-event calendar (UTC times, so every calendar app places it right)."""
+    """A one-event calendar (UTC times, so every calendar app places it right).
+
+    The UID is the order's and the event's, so the file of a later email
+    (the event changed) or of the order's page updates the entry the
+    confirmation's file added instead of adding a second one.
+    """
     uid = f"{order.code if order else 'event'}-{event.id}@nightpass"
     description = "Your tickets: " + url if url else ""
     lines = [
@@ -51,6 +72,7 @@ def event_ics(event: Event, *, order: Order | None = None, url: str = "") -> str
         "METHOD:PUBLISH",
         "BEGIN:VEVENT",
         f"UID:{uid}",
+        f"SEQUENCE:{sequence_of(event)}",
         f"DTSTAMP:{_utc(timezone.now())}",
         f"DTSTART:{_utc(event.starts_at)}",
         f"DTEND:{_utc(event.starts_at + DEFAULT_DURATION)}",
