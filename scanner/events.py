@@ -24,8 +24,10 @@ from core.queries.console import (
 )
 from core.queries.door import checked_in_by_type
 from core.queries.staff import role_of
+from core.queries.ticket_holders import count_orders_holding_tickets
 from core.queries.waitlist import waitlist_summary
 from core.services.comps import issue_comp_tickets
+from core.services.event_changes import ChangeNotice
 from core.services.events import (
     create_event,
     delete_event,
@@ -117,11 +119,23 @@ def event_availability(request: HttpRequest, event_id) -> HttpResponse:
     return response
 
 
+def _saved_message(notice: ChangeNotice) -> str:
+    """ "Saved. 142 ticket holders are being told of the new time." """
+    if not notice.orders_told:
+        return "Your changes are saved."
+    count = notice.orders_told
+    who = "1 ticket holder is" if count == 1 else f"{count:,} ticket holders are"
+    return f"Saved. {who} being told of the {notice.what}."
+
+
 def _save_event(request: HttpRequest, event: Event | None) -> HttpResponse:
     types = event_ticket_types(event) if event else []
     extra = 1 if event else 2
+    holders = count_orders_holding_tickets(event.id) if event else 0
     if request.method == "POST":
-        form = EventForm(request.POST, request.FILES, event=event)
+        form = EventForm(
+            request.POST, request.FILES, event=event, ticket_holder_orders=holders
+        )
         formset = ticket_type_formset(
             extra=extra, data=request.POST, ticket_types=types, event=event
         )
@@ -138,21 +152,25 @@ def _save_event(request: HttpRequest, event: Event | None) -> HttpResponse:
                     )
                     messages.success(request, f"{saved.name} is created.")
                 else:
-                    saved = update_event(
+                    update = update_event(
                         actor=request.user,
                         event_id=event.id,
                         details=form.details(),
                         ticket_types=specs,
                         image=form.cleaned_data.get("image"),
                         remove_image=form.cleaned_data.get("remove_image", False),
+                        tell_ticket_holders=form.cleaned_data.get(
+                            "tell_ticket_holders", False
+                        ),
                     )
-                    messages.success(request, "Your changes are saved.")
+                    saved = update.event
+                    messages.success(request, _saved_message(update.notice))
             except TicketingError as exc:
                 apply_service_error(exc, form, row_forms)
             else:
                 return redirect("scanner:event_detail", event_id=saved.id)
     else:
-        form = EventForm(event=event)
+        form = EventForm(event=event, ticket_holder_orders=holders)
         formset = ticket_type_formset(extra=extra, ticket_types=types, event=event)
     status = 400 if request.method == "POST" else 200
     return render(

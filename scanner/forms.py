@@ -198,8 +198,19 @@ class EventForm(FriendlyErrors, forms.Form):
         "offer them to the next person who fits",
         help_text="Off: people are served strictly in order.",
     )
+    tell_ticket_holders = forms.BooleanField(
+        required=False,
+        initial=True,
+        label="Email (and text) everyone holding tickets about this change",
+    )
 
-    def __init__(self, *args, event: Event | None = None, **kwargs) -> None:
+    def __init__(
+        self,
+        *args,
+        event: Event | None = None,
+        ticket_holder_orders: int = 0,
+        **kwargs,
+    ) -> None:
         self.event = event
         if event is not None and "initial" not in kwargs:
             kwargs["initial"] = self.initial_for(event)
@@ -213,6 +224,19 @@ class EventForm(FriendlyErrors, forms.Form):
         self.fields["currency"].initial = latest.currency if latest else "usd"
         if event is None or not event.image:
             del self.fields["remove_image"]
+        # Shown whenever the event has ticket holders, not only once a time
+        # or venue is edited (that needs no script): the service tells them
+        # only of a change they rely on.
+        if ticket_holder_orders:
+            reach = f"{ticket_holder_orders:,} order" + (
+                "s" if ticket_holder_orders != 1 else ""
+            )
+            self.fields["tell_ticket_holders"].help_text = (
+                f"{reach}. Sent only if the date, start or doors time, time zone, "
+                "venue or name changes; their tickets stay valid."
+            )
+        else:
+            del self.fields["tell_ticket_holders"]
 
     @staticmethod
     def initial_for(event: Event) -> dict:

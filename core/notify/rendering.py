@@ -143,6 +143,8 @@ def _attach_calendar(email: EmailMultiAlternatives, context: dict) -> None:
 
 EMAIL_EXTRAS: dict[str, tuple[Callable, ...]] = {
     "order_confirmation": (_attach_ticket_qrs, _attach_calendar),
+    # The same UID, a higher SEQUENCE: moves the confirmation's calendar entry.
+    "event_changed": (_attach_calendar,),
 }
 
 

@@ -61,6 +61,7 @@ ACTION_LABELS: dict[str, str] = {
     "event.deactivate": "Took the event off sale",
     "event.delete": "Deleted the event",
     "event.duplicate": "Created as a copy",
+    "event.ticket_holders_told": "Told ticket holders of the change",
     "ticket_type.create": "Added a ticket type",
     "ticket_type.update": "Changed a ticket type",
     "ticket_type.delete": "Deleted a ticket type",

@@ -31,6 +31,12 @@ from core.models import Event, Order, OrderLine, Ticket, TicketType
 from core.queries.availability import held_by_type
 from core.queries.staff import can_manage_events
 from core.services.audit import changed_only, record_change, snapshot
+from core.services.event_changes import (
+    ChangeNotice,
+    event_change,
+    holder_facts,
+    tell_ticket_holders_of_change,
+)
 from core.services.waitlist import offer_after_commit
 
 # Currencies the console offers; the `money` filter knows their symbols.
@@ -114,6 +120,14 @@ def event_details_of(event: Event) -> EventDetails:
     return EventDetails(
         **{f.name: getattr(event, f.name) for f in fields(EventDetails)}
     )
+
+
+@dataclass(frozen=True)
+class EventUpdate:
+    """What update_event saved, and what it did about ticket holders."""
+
+    event: Event
+    notice: ChangeNotice
 
 
 def ticket_type_details_of(ticket_type: TicketType) -> TicketTypeDetails:
@@ -430,8 +444,9 @@ def update_event(
     ticket_types: Sequence[TicketTypeDetails],
     image=None,
     remove_image: bool = False,
+    tell_ticket_holders: bool = False,
     now: datetime | None = None,
-) -> Event:
+) -> EventUpdate:
     """Change an event and its ticket types together.
 
     Locks the event row, then its ticket types in primary-key order (the order
@@ -440,6 +455,12 @@ def update_event(
     to change (with `id`), add (without) or delete (`delete=True`); types not
     listed stay as they are. The slug never changes. A new price applies only
     to orders placed from now on (order lines keep their own unit price).
+
+    With `tell_ticket_holders`, a change to what ticket holders rely on (the
+    start or doors time, the time zone, the venue or the name) queues a
+    message to each paid order still holding tickets, in this transaction
+    (core.services.event_changes); the result's `notice` says what changed
+    for them and how many orders are being told.
 
     Writes one audit entry per changed object; announces the event change,
     and availability when capacity, prices or types changed, after commit.
@@ -535,6 +556,7 @@ def update_event(
 
     # The event itself.
     before = snapshot(event, (*EVENT_FIELDS, "image"))
+    facts_before = holder_facts(event)
     old_image = event.image.name if event.image else ""
     for name in EVENT_FIELDS:
         setattr(event, name, getattr(details, name))
@@ -566,6 +588,12 @@ def update_event(
             before=event_before,
             after=event_after,
         )
+    change = event_change(facts_before, holder_facts(event))
+    told = (
+        tell_ticket_holders_of_change(actor=actor, event=event, change=change)
+        if tell_ticket_holders
+        else 0
+    )
 
     # Its ticket types: deletions first, so a new type may reuse a name.
     types_changed = False
@@ -627,7 +655,9 @@ def update_event(
         realtime.announce_availability_changed(event.id, reason="capacity")
         # Raised capacity goes to the people waiting first.
         offer_after_commit(event.id)
-    return event
+    return EventUpdate(
+        event=event, notice=ChangeNotice(what=change.what, orders_told=told)
+    )
 
 
 def _event_action(before: dict, after: dict) -> str:
