@@ -42,8 +42,10 @@ const GUEST_RESULTS = 25; // as many as the online search returns
 // "Last scans", where they stay).
 const NOTE_MS = 8000;
 const ATTENTION_NOTE_MS = 30000;
-// What a door is called until staff name it: something a log can say.
-const DEFAULT_DOOR = "Door 1";
+// What the bar says until staff name the door. No name is sent meanwhile:
+// a made-up "Door 1" on every unnamed phone would send staff to the wrong
+// door ("Already used at Door 1"), where no name just leaves it out.
+const UNNAMED_DOOR_TEXT = "Name this door";
 // Door labels that say nothing about which door (core.services.checkin's
 // UNNAMED_DOORS): left out of "Already used at ..." here too.
 const UNNAMED_DOORS = new Set(["door", "the door"]);
@@ -98,8 +100,7 @@ function localTime(iso) {
 
 function deviceLabel() {
   const input = $("[data-device-label]");
-  const value = withoutPayload(input.value).trim();
-  return value || DEFAULT_DOOR;
+  return withoutPayload(input.value).trim();
 }
 
 /** A hand-typed code as the ticket shows it: staff may type it in lower
@@ -1030,14 +1031,13 @@ function cameraMessage(text) {
 
 // --- The door's name ---------------------------------------------------------
 
-/** This phone's door name, asked for once: until staff confirm one (Start
- * scanning, or a change) the field offers "Door 1" and says why it matters,
- * and scanning goes on meanwhile under that name. */
+/** This phone's door name, asked for once: until staff type one the field
+ * says why it matters, and scanning goes on meanwhile with no door named. */
 function loadDoorName() {
   const saved = withoutPayload(localStorage.getItem("door.device") || "").trim();
-  // "Door" is what this page saved for a door left unnamed: not a name.
+  // "Door" is what this page once saved for a door left unnamed.
   const named = Boolean(saved) && !UNNAMED_DOORS.has(saved.toLowerCase());
-  $("[data-device-label]").value = named ? saved : DEFAULT_DOOR;
+  $("[data-device-label]").value = named ? saved : "";
   root.dataset.doorNamed = String(named);
   showDoorName();
 }
@@ -1045,15 +1045,20 @@ function loadDoorName() {
 function saveDoorName() {
   const label = $("[data-device-label]");
   label.value = deviceLabel();
-  localStorage.setItem("door.device", label.value);
-  root.dataset.doorNamed = "true";
+  const named = Boolean(label.value);
+  if (named) localStorage.setItem("door.device", label.value);
+  else localStorage.removeItem("door.device");
+  root.dataset.doorNamed = String(named);
   showDoorName();
 }
 
 function showDoorName() {
   const name = deviceLabel();
-  $("[data-door-name]").textContent = name;
-  $("[data-rename-door]").setAttribute("aria-label", `Door name: ${name}. Change it`);
+  $("[data-door-name]").textContent = name || UNNAMED_DOOR_TEXT;
+  $("[data-rename-door]").setAttribute(
+    "aria-label",
+    name ? `Door name: ${name}. Change it` : "This door has no name yet. Name it",
+  );
 }
 
 /** Open the name field again, over the camera if it is on (it keeps scanning). */
@@ -1300,6 +1305,12 @@ function wire() {
   loadDoorName();
   const label = $("[data-device-label]");
   label.addEventListener("change", saveDoorName);
+  // The bar and the hint follow the typing, so nothing moves when the field
+  // loses focus: a tap on Start right after typing would miss the button.
+  label.addEventListener("input", () => {
+    root.dataset.doorNamed = String(Boolean(deviceLabel()));
+    showDoorName();
+  });
   label.addEventListener("keydown", (event) => {
     // A wedge's Enter here was a scan (onKey took it); a person's is "done".
     if (event.key !== "Enter" || event.defaultPrevented) return;

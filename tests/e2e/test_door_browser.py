@@ -982,7 +982,7 @@ def test_an_http_page_says_the_camera_needs_https(door_page):
     assert "https://" in note and "type codes below" in note
 
 
-def test_the_door_is_named_door_1_until_staff_name_it_once(
+def test_the_door_is_unnamed_until_staff_name_it_once(
     page, live_server, door_ticket
 ):
     sign_in_door_staff(page.context, live_server.url, username="doorname")
@@ -995,13 +995,16 @@ def test_the_door_is_named_door_1_until_staff_name_it_once(
     page.goto(url)
     page.wait_for_selector("[data-door][data-ready='true']")
 
-    # Asked, but scanning goes on meanwhile, as "Door 1".
+    # Asked, but scanning goes on meanwhile, naming no door: a made-up name
+    # on every unnamed phone would send staff to the wrong door.
     assert page.get_attribute("[data-door]", "data-door-named") == "false"
-    assert page.input_value("[data-device-label]") == "Door 1"
-    assert page.inner_text("[data-door-name]") == "Door 1"
+    assert page.input_value("[data-device-label]") == ""
+    assert page.inner_text("[data-door-name]") == "Name this door"
     assert page.locator(".door-label-hint").is_visible()
+    page.click("[data-start]")  # starting the camera names nothing
+    assert page.get_attribute("[data-door]", "data-door-named") == "false"
     assert_typing_still_admits(page, door_ticket)
-    assert ScanLog.objects.get().device_label == "Door 1"
+    assert ScanLog.objects.get().device_label == ""
     page.click("[data-verdict-close]")
 
     # Renamed from the bar at the top, once; the phone remembers it.
