@@ -45,17 +45,24 @@ def normalise_phone(typed: str, *, region: str) -> str:
         number = phonenumbers.parse(typed, region)
     except NumberParseException as exc:
         raise NotAPhoneNumber(example_mobile(_country_named(typed) or region)) from exc
-    # An example from the country the number was read in: the one its
-    # +code names, when it names one.
+    if not phonenumbers.is_valid_number(number):
+        raise NotAPhoneNumber(example_mobile(_country_read_in(number, region)))
+    if phonenumbers.number_type(number) == PhoneNumberType.FIXED_LINE:
+        raise NotAPhoneNumber(
+            example_mobile(_country_read_in(number, region)), landline=True
+        )
+    return phonenumbers.format_number(number, PhoneNumberFormat.E164)
+
+
+def _country_read_in(number, region: str) -> str:
+    """The country a refused number was read in, for its example: the one
+    its +code names, when it names one. Only on refusal: a checkout's
+    number costs no more than it must (ADR 7)."""
     country = phonenumbers.region_code_for_number(number)
     if not country:  # an invalid number: its code's main country
         named = phonenumbers.region_code_for_country_code(number.country_code)
         country = region if named == phonenumbers.UNKNOWN_REGION else named
-    if not phonenumbers.is_valid_number(number):
-        raise NotAPhoneNumber(example_mobile(country))
-    if phonenumbers.number_type(number) == PhoneNumberType.FIXED_LINE:
-        raise NotAPhoneNumber(example_mobile(country), landline=True)
-    return phonenumbers.format_number(number, PhoneNumberFormat.E164)
+    return country
 
 
 def _country_named(typed: str) -> str | None:

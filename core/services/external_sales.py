@@ -1,5 +1,6 @@
 """Sales made by an external channel (the seed's ticket-webhook)."""
 
+import logging
 import uuid
 from dataclasses import dataclass
 from decimal import ROUND_HALF_UP, Decimal
@@ -8,8 +9,10 @@ from django.db import IntegrityError, transaction
 
 from core.exceptions import InvalidRequest, NotFound
 from core.models import Event, Order, OrderLine, Payment, TicketType
-from core.services.checkout import place_order
+from core.services.checkout import clean_phone, place_order
 from core.services.fulfilment import FulfilmentResult, fulfil_order
+
+logger = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -62,6 +65,7 @@ def record_external_sale(
 
     order = Order.objects.filter(pk=order_id).first()
     if order is None:
+        customer_phone = _textable_or_left_out(customer_phone, event, order_id)
         try:
             order = place_order(
                 event_id=event.id,
@@ -95,3 +99,20 @@ def record_external_sale(
         currency=order.currency,
     )
     return ExternalSale(order=result.order, result=result)
+
+
+def _textable_or_left_out(phone: str, event: Event, order_id) -> str:
+    """The buyer's number in E.164, or "" when texts cannot go to it.
+
+    The other channel has taken the money already: a landline or a mistyped
+    number must not lose the sale (a buyer on our own form is asked again
+    instead). Logged without the number.
+    """
+    try:
+        return clean_phone(phone, time_zone=event.time_zone)
+    except InvalidRequest:
+        logger.warning(
+            "External sale %s: the customer's phone cannot get texts; left out",
+            order_id,
+        )
+        return ""

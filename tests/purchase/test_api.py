@@ -101,6 +101,27 @@ def test_ticket_webhook_issues_through_fulfilment_once(client, webhook_key):
     assert Ticket.objects.count() == 2
 
 
+@pytest.mark.parametrize(
+    ("typed", "kept"),
+    [("612 34 56 78", "+34612345678"), ("+34 912 345 678", ""), ("12", "")],
+)
+def test_an_external_sale_is_kept_whatever_its_phone(
+    client, webhook_key, caplog, typed, kept
+):
+    """The other channel has the money: a landline or a mistyped number is
+    left out (and logged, without the number), never the sale refused."""
+    event = EventFactory(name="Perreo Fridays", time_zone="Europe/Madrid")
+    TicketTypeFactory(event=event, name="VIP", capacity=3)
+    body = _sale(event=event, customerPhone=typed)
+
+    response = _post(client, body)
+
+    assert response.status_code == 201
+    order = Order.objects.get(pk=body["orderId"])
+    assert order.status == Order.Status.PAID and order.customer_phone == kept
+    assert typed not in caplog.text
+
+
 def test_ticket_webhook_with_the_x_api_key_header(client, webhook_key):
     response = client.post(
         "/functions/v1/ticket-webhook",
