@@ -18,8 +18,10 @@ const WARNINGS = [
 
 function startCountdown(box) {
   const expiresAt = Number(box.dataset.expiresAt) * 1000;
-  // Count against the server's clock: a phone's may be minutes out.
-  const offset = Number(box.dataset.serverNow) * 1000 - Date.now();
+  // Count against the server's clock: a phone's may be minutes out. Not for
+  // a page reopened offline from the saved copy, whose server time is that
+  // of the save: the phone's own clock is the better guess there.
+  const offset = navigator.onLine === false ? 0 : Number(box.dataset.serverNow) * 1000 - Date.now();
   const left = box.querySelector("[data-hold-left]");
   const forPart = box.querySelector("[data-hold-for]");
   const clockText = box.querySelector("[data-hold-clock]");
@@ -52,7 +54,8 @@ function startCountdown(box) {
     }
   };
   tick();
-  timer = setInterval(tick, 1000);
+  // A hold found over at the first tick needs no clock.
+  if (!box.classList.contains("is-lapsed")) timer = setInterval(tick, 1000);
   // Timers sleep in a background tab or a locked phone: catch up on return.
   document.addEventListener("visibilitychange", () => {
     if (!document.hidden && !box.classList.contains("is-lapsed")) tick();

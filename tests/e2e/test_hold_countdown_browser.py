@@ -55,3 +55,27 @@ def test_at_zero_the_page_says_the_hold_has_lapsed(live_server, page):
     assert page.get_by_role("link", name="Choose your tickets again").is_visible()
     announced = page.locator("[data-hold-announce]").inner_text()
     assert announced.startswith("Your hold has ended")
+
+
+def test_a_page_reopened_offline_counts_on_the_phones_clock_and_ends_once(
+    live_server, page
+):
+    """Offline, the page may be the saved copy, whose server time is that of
+    the save: the phone's clock decides. A hold over at the first tick says
+    so once, not again every second."""
+    order = _pending_order()
+    page.clock.install(time=timezone.now() + timedelta(minutes=20))
+    page.add_init_script(
+        """
+        Object.defineProperty(navigator, "onLine", { get: () => false });
+        window.announcements = 0;
+        new MutationObserver((changes) => {
+          const node = document.querySelector("[data-hold-announce]");
+          if (node && changes.some((c) => node.contains(c.target))) window.announcements++;
+        }).observe(document, { subtree: true, childList: true, characterData: true });
+        """
+    )
+    page.goto(f"{live_server.url}/buy/o/{order.token}/test-payment/")
+    page.locator("[data-hold-lapsed]").wait_for(state="visible")
+    page.clock.run_for(5_000)
+    assert page.evaluate("window.announcements") == 1
