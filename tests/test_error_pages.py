@@ -298,6 +298,21 @@ def test_a_refused_form_logs_djangos_reason_once_without_the_path(
     assert order.token not in line
 
 
+def test_a_refused_form_logs_no_url_from_djangos_reason(rf, caplog):
+    """Django quotes the Referer in some reasons; its path may hold a token."""
+    from ticketing.errors import csrf_failure
+
+    reason = (
+        "Referer checking failed - https://tickets.example.com/buy/o/tok123/pay/ "
+        "does not match any trusted origins."
+    )
+    with caplog.at_level(logging.WARNING):
+        csrf_failure(rf.post("/buy/o/tok123/pay/"), reason=reason)
+    line = caplog.records[-1].getMessage()
+    assert "Referer checking failed - <url> does not match" in line
+    assert "tok123" not in line
+
+
 def test_a_refused_api_call_answers_json_in_drfs_shape(rf):
     from ticketing.errors import csrf_failure
 

@@ -8,6 +8,7 @@ the customer sites keep theirs. API addresses answer the project's JSON
 """
 
 import logging
+import re
 
 from django.conf import settings
 from django.http import HttpRequest, HttpResponse, JsonResponse
@@ -80,6 +81,11 @@ def page_not_found(request: HttpRequest, exception: Exception) -> HttpResponse:
     return _page(request, "404.html", {"event_page": on_event_page}, status=404)
 
 
+# Django's reasons may quote the Referer ("Referer checking failed - https://…
+# does not match any trusted origins"), whose path may hold an order's token.
+_URL = re.compile(r"\b[a-z][a-z0-9+.-]*://\S+", re.IGNORECASE)
+
+
 def csrf_failure(request: HttpRequest, reason: str = "") -> HttpResponse:
     """403 for a form whose CSRF check failed (cookies cleared or blocked,
     or a page left open past a sign-in or sign-out): a way back to try again.
@@ -95,7 +101,7 @@ def csrf_failure(request: HttpRequest, reason: str = "") -> HttpResponse:
         request.method,
         view_name,
         site_of(request),
-        reason,
+        _URL.sub("<url>", reason),
     )
     if is_api(request):
         # The shape DRF's own CSRF refusal has (door.js reads "CSRF" in it).
