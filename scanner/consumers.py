@@ -9,15 +9,19 @@ from core.queries.staff import can_scan_event, role_of
 from scanner.permissions import MANAGERS
 
 
+def _signed_out_or_forbidden(user) -> int:
+    return (
+        realtime.CLOSE_FORBIDDEN
+        if user is not None and user.is_authenticated
+        else realtime.CLOSE_LOGIN_REQUIRED
+    )
+
+
 @database_sync_to_async
 def _door_refusal(user, event_id) -> int | None:
     """The close code refusing `user` this event's door feed, or None to admit."""
     if role_of(user) is None:
-        return (
-            realtime.CLOSE_FORBIDDEN
-            if user is not None and user.is_authenticated
-            else realtime.CLOSE_LOGIN_REQUIRED
-        )
+        return _signed_out_or_forbidden(user)
     if not Event.objects.filter(pk=event_id).exists():
         return realtime.CLOSE_NOT_FOUND
     if not can_scan_event(user, event_id):
@@ -25,7 +29,37 @@ def _door_refusal(user, event_id) -> int | None:
     return None
 
 
-class DoorConsumer(realtime.ListenOnlyConsumer):
+@database_sync_to_async
+def _console_refusal(user, event_id) -> int | None:
+    """The close code refusing `user` this event's console feed, or None to admit."""
+    if role_of(user) not in MANAGERS:
+        return _signed_out_or_forbidden(user)
+    if not Event.objects.filter(pk=event_id).exists():
+        return realtime.CLOSE_NOT_FOUND
+    return None
+
+
+class _StaffEventFeed(realtime.ListenOnlyConsumer):
+    """One event's feed for staff signed in with a session: `refusal` says
+    who may listen, `group` what they hear; signing out closes it."""
+
+    refusal = None  # (user, event_id) -> close code or None, awaited
+    group = None  # event_id -> the event's group
+
+    async def subscribe(self) -> list[str] | int:
+        event_id = self.scope["url_route"]["kwargs"]["event_id"]
+        refusal = await self.refusal(self.scope.get("user"), event_id)
+        if refusal is not None:
+            return refusal
+        groups = [self.group(event_id)]
+        session = self.scope.get("session")
+        if session is not None and session.session_key:
+            # Signing out closes this feed (see scanner.signals).
+            groups.append(realtime.session_group(session.session_key))
+        return groups
+
+
+class DoorConsumer(_StaffEventFeed):
     """`ws/events/<uuid>/door/`: staff signed in with a session who may scan the event.
 
     Relays `door.scans` (a batch of scan dicts with their verdicts) and
@@ -35,35 +69,11 @@ class DoorConsumer(realtime.ListenOnlyConsumer):
     """
 
     relayed_types = ("door.scans", "door.counters")
-
-    async def subscribe(self) -> list[str] | int:
-        event_id = self.scope["url_route"]["kwargs"]["event_id"]
-        refusal = await _door_refusal(self.scope.get("user"), event_id)
-        if refusal is not None:
-            return refusal
-        groups = [realtime.door_group(event_id)]
-        session = self.scope.get("session")
-        if session is not None and session.session_key:
-            # Signing out closes this feed (see scanner.signals).
-            groups.append(realtime.session_group(session.session_key))
-        return groups
+    refusal = staticmethod(_door_refusal)
+    group = staticmethod(realtime.door_group)
 
 
-@database_sync_to_async
-def _console_refusal(user, event_id) -> int | None:
-    """The close code refusing `user` this event's console feed, or None to admit."""
-    if role_of(user) not in MANAGERS:
-        return (
-            realtime.CLOSE_FORBIDDEN
-            if user is not None and user.is_authenticated
-            else realtime.CLOSE_LOGIN_REQUIRED
-        )
-    if not Event.objects.filter(pk=event_id).exists():
-        return realtime.CLOSE_NOT_FOUND
-    return None
-
-
-class EventConsoleConsumer(realtime.ListenOnlyConsumer):
+class EventConsoleConsumer(_StaffEventFeed):
     """`ws/events/<uuid>/console/`: owners and managers signed in, for the
     event's console page, whether or not the event is on sale.
 
@@ -76,15 +86,5 @@ class EventConsoleConsumer(realtime.ListenOnlyConsumer):
     """
 
     relayed_types = ("availability.changed",)
-
-    async def subscribe(self) -> list[str] | int:
-        event_id = self.scope["url_route"]["kwargs"]["event_id"]
-        refusal = await _console_refusal(self.scope.get("user"), event_id)
-        if refusal is not None:
-            return refusal
-        groups = [realtime.availability_group(event_id)]
-        session = self.scope.get("session")
-        if session is not None and session.session_key:
-            # Signing out closes this feed (see scanner.signals).
-            groups.append(realtime.session_group(session.session_key))
-        return groups
+    refusal = staticmethod(_console_refusal)
+    group = staticmethod(realtime.availability_group)
