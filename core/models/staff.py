@@ -47,6 +47,9 @@ class StaffInvite(models.Model):
         related_name="staff_invites",
         help_text="Door staff only: the events they will scan (empty means all).",
     )
+    # Whether `events` was chosen: once those events are all deleted, the
+    # empty set must not read as "every event" when the invite is accepted.
+    events_chosen = models.BooleanField(default=False)
     token = models.CharField(max_length=64, unique=True, default=new_access_token)
     invited_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, related_name="+"

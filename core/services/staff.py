@@ -127,6 +127,7 @@ def invite_staff(
         email=email,
         phone=phone,
         role=role,
+        events_chosen=bool(door_events),
         invited_by=actor if actor is not None and actor.is_authenticated else None,
         expires_at=now + timedelta(days=INVITE_VALID_DAYS),
     )
@@ -190,6 +191,14 @@ def _check_usable(invite: StaffInvite | None, now: datetime | None) -> StaffInvi
         raise InviteUnusable(
             "This invitation has expired or was replaced. Ask the owner to send a new one."
         )
+    if invite.role == Role.DOOR and invite.events_chosen and not invite.events.exists():
+        # Its events were deleted: joining now would scan every event.
+        inviter = invite.invited_by.get_full_name() if invite.invited_by else ""
+        raise InviteUnusable(
+            "This invitation was for an event that no longer exists. "
+            f"Ask {inviter or 'the owner'} for a new one.",
+            code="invite_events_gone",
+        )
     return invite
 
 
@@ -205,9 +214,11 @@ def accept_invite(
 ):
     """Create the invited person's login and staff role; the invite is used up.
 
-    Locks the invite row, so a link clicked twice creates one account.
-    Writes an audit entry. Raises InviteUnusable, InvalidRequest (codes
-    invalid_username, username_taken, weak_password).
+    Locks the invite row, so a link clicked twice creates one account. An
+    invite for door events that have all been deleted since is refused
+    (InviteUnusable, code invite_events_gone) rather than letting the new
+    member scan every event. Writes an audit entry. Raises InviteUnusable,
+    InvalidRequest (codes invalid_username, username_taken, weak_password).
     """
     now = now or timezone.now()
     invite = _check_usable(

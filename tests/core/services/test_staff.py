@@ -14,6 +14,7 @@ from core.services.staff import (
     revoke_invite,
     set_staff_active,
     update_staff_member,
+    usable_invite,
 )
 from tests.factories import EventFactory, make_staff
 
@@ -215,3 +216,75 @@ def test_deactivated_staff_lose_access_at_once(owner, door, client):
     assert (
         authenticate(username=door.username, password="correct-horse-battery") is None
     )
+
+
+def test_an_invite_whose_door_events_were_all_deleted_is_refused(owner):
+    """Joining with the events gone would mean scanning every event."""
+    owner.first_name, owner.last_name = "Alex", "Rivera"
+    owner.save(update_fields=["first_name", "last_name"])
+    gig = EventFactory()
+    invite = invite_staff(
+        actor=owner, email="kim@example.com", role=Role.DOOR, event_ids=[gig.pk]
+    )
+    gig.delete()  # as a race with deleting the event, or an older invite, leaves it
+
+    for attempt in (
+        lambda: usable_invite(invite.token),
+        lambda: accept_invite(token=invite.token, username="kim", password=STRONG),
+    ):
+        with pytest.raises(InviteUnusable) as refused:
+            attempt()
+        assert refused.value.code == "invite_events_gone"
+        assert refused.value.message == (
+            "This invitation was for an event that no longer exists. "
+            "Ask Alex Rivera for a new one."
+        )
+    invite.refresh_from_db()
+    assert invite.accepted_at is None
+    assert not get_user_model().objects.filter(username="kim").exists()
+
+
+def test_an_invite_from_someone_without_a_name_says_ask_the_owner(owner):
+    gig = EventFactory()
+    invite = invite_staff(
+        actor=owner, email="kim@example.com", role=Role.DOOR, event_ids=[gig.pk]
+    )
+    gig.delete()
+
+    with pytest.raises(InviteUnusable, match="Ask the owner for a new one"):
+        accept_invite(token=invite.token, username="kim", password=STRONG)
+
+
+def test_an_invite_keeps_the_door_events_that_are_left(owner):
+    kept, gone, other = EventFactory(), EventFactory(), EventFactory()
+    invite = invite_staff(
+        actor=owner,
+        email="kim@example.com",
+        role=Role.DOOR,
+        event_ids=[kept.pk, gone.pk],
+    )
+    gone.delete()
+
+    user = accept_invite(token=invite.token, username="kim", password=STRONG)
+
+    assert can_scan_event(user, kept) and not can_scan_event(user, other)
+
+
+def test_only_door_invites_for_chosen_events_are_marked_so(owner):
+    gig = EventFactory()
+    chosen = invite_staff(
+        actor=owner, email="a@example.com", role=Role.DOOR, event_ids=[gig.pk]
+    )
+    every = invite_staff(actor=owner, email="b@example.com", role=Role.DOOR)
+    manager = invite_staff(
+        actor=owner, email="c@example.com", role=Role.MANAGER, event_ids=[gig.pk]
+    )
+
+    assert (chosen.events_chosen, every.events_chosen, manager.events_chosen) == (
+        True,
+        False,
+        False,
+    )
+    # A door invite for every event still joins with every event.
+    user = accept_invite(token=every.token, username="bea", password=STRONG)
+    assert can_scan_event(user, gig)
