@@ -5,7 +5,7 @@ import functools
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
 from django.db import connection, connections
-from django.db.models import QuerySet
+from django.db.models import Exists, OuterRef, QuerySet
 from django.utils import timezone
 
 from core.models import Event, Role, StaffInvite, StaffProfile
@@ -156,3 +156,44 @@ def pending_invites(now=None) -> QuerySet[StaffInvite]:
         .prefetch_related("events")
         .order_by("-created_at")
     )
+
+
+def door_staff_only_at(event_id, *, now=None) -> tuple[list, list[StaffInvite]]:
+    """Door staff (active or not) and pending door invites limited to this
+    event alone: deleting it would leave them scanning every event.
+
+    Returns the members' users, by name, and the invites, by email.
+    """
+    now = now or timezone.now()
+    profile_events = StaffProfile.events.through.objects
+    invite_events = StaffInvite.events.through.objects
+    profiles = (
+        StaffProfile.objects.filter(role=Role.DOOR, events=event_id)
+        .exclude(
+            Exists(
+                profile_events.filter(staffprofile=OuterRef("pk")).exclude(
+                    event=event_id
+                )
+            )
+        )
+        .select_related("user")
+    )
+    users = sorted(
+        (profile.user for profile in profiles),
+        key=lambda user: (user.get_full_name() or user.username).casefold(),
+    )
+    pending = (
+        StaffInvite.objects.filter(
+            role=Role.DOOR,
+            events=event_id,
+            accepted_at__isnull=True,
+            expires_at__gt=now,
+        )
+        .exclude(
+            Exists(
+                invite_events.filter(staffinvite=OuterRef("pk")).exclude(event=event_id)
+            )
+        )
+        .order_by("email")
+    )
+    return users, list(pending)

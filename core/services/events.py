@@ -29,7 +29,7 @@ from core.exceptions import (
 from core.images import prepare_event_image
 from core.models import Event, Order, OrderLine, Ticket, TicketType
 from core.queries.availability import held_by_type
-from core.queries.staff import can_manage_events
+from core.queries.staff import can_manage_events, can_manage_staff, door_staff_only_at
 from core.services.audit import changed_only, record_change, snapshot
 from core.services.event_changes import (
     ChangeNotice,
@@ -37,6 +37,7 @@ from core.services.event_changes import (
     holder_facts,
     tell_ticket_holders_of_change,
 )
+from core.services.staff import display_name
 from core.services.waitlist import offer_after_commit
 
 # Currencies the console offers; the `money` filter knows their symbols.
@@ -695,14 +696,49 @@ def set_event_active(*, actor, event_id, active: bool) -> Event:
     return event
 
 
+def _in_words(names: Sequence[str]) -> str:
+    """Names as a sentence gives them: A; A and B; A, B and C."""
+    return " and ".join(filter(None, [", ".join(names[:-1]), names[-1]]))
+
+
+def _refuse_if_only_event_of_door_staff(actor, event: Event) -> None:
+    """Deleting the one event someone's door access is limited to would leave
+    their limit empty, which means "every event": refuse and name them."""
+    users, invites = door_staff_only_at(event.pk)
+    if not users and not invites:
+        return
+    names = [
+        display_name(user) + ("" if user.is_active else " (deactivated)")
+        for user in users
+    ] + [f"{invite.email} (invited)" for invite in invites]
+    first = (
+        "Change what they scan on the Staff page first"
+        if actor is None or can_manage_staff(actor)
+        else "Ask the owner to change what they scan on the Staff page first"
+    )
+    way_out = (
+        f"{first}, or take the event off sale instead."
+        if event.is_active
+        else f"{first}; the event is already off sale, so the website does not "
+        "show it meanwhile."
+    )
+    raise InvalidRequest(
+        f"{_in_words(names)} may scan only this event. {way_out}",
+        code="only_event_of_door_staff",
+    )
+
+
 @transaction.atomic
 def delete_event(*, actor, event_id) -> None:
     """Delete an event that has never had an order.
 
     Locks the event row. An event with orders or tickets raises HasSales (the
-    owner should deactivate it instead). Writes an audit entry (kept after the
-    event is gone), removes its picture and announces after commit. Raises
-    PermissionRefused, NotFound, HasSales.
+    owner should deactivate it instead). An event that is the only one some
+    door staff or pending door invite may scan raises InvalidRequest (code
+    only_event_of_door_staff): without it they would scan every event. Writes
+    an audit entry (kept after the event is gone), removes its picture and
+    announces after commit. Raises PermissionRefused, NotFound, HasSales,
+    InvalidRequest.
     """
     _require_manager(actor)
     event = Event.objects.select_for_update().filter(pk=event_id).first()
@@ -713,6 +749,7 @@ def delete_event(*, actor, event_id) -> None:
             f"{event.name} has orders, so it cannot be deleted. Deactivate it to "
             "take it off the website instead."
         )
+    _refuse_if_only_event_of_door_staff(actor, event)
     event_id = event.id
     record_change(
         actor=actor,
