@@ -10,6 +10,7 @@ from core.exceptions import TicketingError
 from core.models import Event, Role, StaffProfile
 from core.phones import display_phone
 from core.queries.console import staff_audit_log
+from core.queries.door import DOOR_LIST_GRACE
 from core.queries.staff import pending_invites, staff_members
 from core.services.staff import (
     invite_staff,
@@ -69,7 +70,11 @@ def staff_invite(request: HttpRequest) -> HttpResponse:
 
 
 def _door_event_choices():
-    return Event.objects.filter(starts_at__gte=timezone.now()).order_by("starts_at")
+    """Events a door person may be put on: those the door still lists, so a
+    show already under way can be given to someone joining mid-evening."""
+    return Event.objects.filter(
+        starts_at__gte=timezone.now() - DOOR_LIST_GRACE
+    ).order_by("starts_at")
 
 
 @role_required(*OWNER)

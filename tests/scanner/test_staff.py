@@ -1,7 +1,10 @@
+from datetime import timedelta
+
 import pytest
 from django.test import Client
+from django.utils import timezone
 
-from core.models import OutboundMessage, Role, StaffInvite
+from core.models import Event, OutboundMessage, Role, StaffInvite
 from core.queries.staff import role_of
 from tests.factories import EventFactory
 
@@ -117,3 +120,57 @@ def test_deactivated_staff_are_signed_out(owner_client, door):
     owner_client.post(f"/scanner/staff/{door.id}/active/", {"active": "1"})
     door.refresh_from_db()
     assert door.is_active
+
+
+def test_an_event_under_way_can_be_chosen_for_door_staff(owner_client, door):
+    """Someone joining the door at 21:30 can be put on the show that began at 21:00."""
+    now = timezone.now()
+    tonight = EventFactory(name="Tonight", starts_at=now - timedelta(minutes=30))
+    last_week = EventFactory(name="Last week", starts_at=now - timedelta(days=7))
+
+    for page in (
+        owner_client.get("/scanner/staff/invite/"),
+        owner_client.get(f"/scanner/staff/{door.id}/"),
+    ):
+        html = page.content.decode()
+        assert f'value="{tonight.id}"' in html
+        assert f'value="{last_week.id}"' not in html
+
+    owner_client.post(
+        "/scanner/staff/invite/",
+        {"email": "new@example.com", "role": Role.DOOR, "events": [str(tonight.id)]},
+    )
+    assert list(StaffInvite.objects.get().events.all()) == [tonight]
+
+
+def test_deleting_the_only_event_of_door_staff_says_who_and_what_to_do(
+    owner_client, door
+):
+    gig = EventFactory(name="Gig")
+    owner_client.post(
+        f"/scanner/staff/{door.id}/", {"role": "door", "events": [str(gig.id)]}
+    )
+
+    response = owner_client.post(f"/scanner/events/{gig.id}/delete/")
+
+    html = response.content.decode()
+    assert response.status_code == 409
+    assert 'role="alert"' in html
+    assert "door1 may scan only this event" in html
+    assert "Change what they scan on the Staff page first" in html
+    assert Event.objects.filter(pk=gig.pk).exists()
+
+
+def test_an_invite_link_for_a_deleted_event_says_to_ask_for_a_new_one(owner_client):
+    gig = EventFactory(name="Gig")
+    owner_client.post(
+        "/scanner/staff/invite/",
+        {"email": "new@example.com", "role": Role.DOOR, "events": [str(gig.id)]},
+    )
+    invite = StaffInvite.objects.get()
+    gig.delete()
+
+    response = Client().get(f"/scanner/invite/{invite.token}/")
+
+    assert response.status_code == 410
+    assert "for an event that no longer exists" in response.content.decode()
