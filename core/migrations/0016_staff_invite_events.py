@@ -4,15 +4,19 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('core', '0015_held_seats_counted'),
+        ("core", "0015_held_seats_counted"),
     ]
 
     operations = [
         migrations.AddField(
-            model_name='staffinvite',
-            name='events',
-            field=models.ManyToManyField(blank=True, help_text='Door staff only: the events they will scan (empty means all).', related_name='staff_invites', to='core.event'),
+            model_name="staffinvite",
+            name="events",
+            field=models.ManyToManyField(
+                blank=True,
+                help_text="Door staff only: the events they will scan (empty means all).",
+                related_name="staff_invites",
+                to="core.event",
+            ),
         ),
     ]

@@ -10,15 +10,14 @@ def mark_invites_with_events(apps, schema_editor):
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('core', '0016_staff_invite_events'),
+        ("core", "0016_staff_invite_events"),
     ]
 
     operations = [
         migrations.AddField(
-            model_name='staffinvite',
-            name='events_chosen',
+            model_name="staffinvite",
+            name="events_chosen",
             field=models.BooleanField(default=False),
         ),
         migrations.RunPython(mark_invites_with_events, migrations.RunPython.noop),

@@ -982,9 +982,7 @@ def test_an_http_page_says_the_camera_needs_https(door_page):
     assert "https://" in note and "type codes below" in note
 
 
-def test_the_door_is_unnamed_until_staff_name_it_once(
-    page, live_server, door_ticket
-):
+def test_the_door_is_unnamed_until_staff_name_it_once(page, live_server, door_ticket):
     sign_in_door_staff(page.context, live_server.url, username="doorname")
     url = f"{live_server.url}/scanner/door/{door_ticket.event_id}/"
     # What this page saved before for a door left unnamed is no name.
