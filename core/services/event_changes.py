@@ -17,14 +17,13 @@ from django.utils import dateformat, timezone
 from core.models import Event, OutboundMessage
 from core.notify.outbox import new_message
 from core.queries.ticket_holders import orders_holding_tickets
-from core.rows import insert_rows
 from core.services.audit import record_change
 from core.templatetags.zones import zone_abbreviation
 
 KIND = "event_changed"
 NOT_ANNOUNCED = "to be announced"
-# Messages written per statement (insert_rows splits further if the
-# database takes fewer parameters).
+# Messages held in memory and written per bulk_create (which splits further
+# where the database takes fewer parameters).
 BATCH = 1000
 
 
@@ -186,11 +185,12 @@ def tell_ticket_holders_of_change(*, actor, event: Event, change: EventChange) -
     """Queue the event_changed email, and a text where there is a phone, to
     each paid order still holding a ticket; returns how many orders.
 
-    Call it inside the transaction that saved the change, holding the event
-    row's lock (update_event): an order paid meanwhile waits for that lock
-    and its confirmation then shows the new details. Messages are written in
+    Call it once the change is saved, in a transaction of its own
+    (update_event): it writes a row per message, too long to hold the
+    event's lock for. An order paid after the change is told too (its
+    confirmation already shows the new details). Messages are written in
     batches through the outbox, so the worker sends them after commit.
-    Writes one audit entry with the numbers told. Takes no other locks.
+    Writes one audit entry with the numbers told. Takes no locks.
     """
     if not change:
         return 0
@@ -226,9 +226,9 @@ def tell_ticket_holders_of_change(*, actor, event: Event, change: EventChange) -
                 )
             )
         if len(pending) >= BATCH:
-            insert_rows(pending)
+            OutboundMessage.objects.bulk_create(pending)
             pending = []
-    insert_rows(pending)
+    OutboundMessage.objects.bulk_create(pending)
     if told:
         record_change(
             actor=actor,

@@ -436,7 +436,6 @@ def lock_event_and_types(event_id) -> tuple[Event, list[TicketType]]:
     return event, types
 
 
-@transaction.atomic
 def update_event(
     *,
     actor,
@@ -459,9 +458,11 @@ def update_event(
 
     With `tell_ticket_holders`, a change to what ticket holders rely on (the
     start or doors time, the time zone, the venue or the name) queues a
-    message to each paid order still holding tickets, in this transaction
-    (core.services.event_changes); the result's `notice` says what changed
-    for them and how many orders are being told.
+    message to each paid order still holding tickets
+    (core.services.event_changes), in a transaction of its own once the
+    change is saved: writing one per order must not hold the event's lock,
+    which every checkout and payment of the event waits for. The result's
+    `notice` says what changed for them and how many orders are being told.
 
     Writes one audit entry per changed object; announces the event change,
     and availability when capacity, prices or types changed, after commit.
@@ -469,6 +470,38 @@ def update_event(
     (capacity under sold + held) and HasSales (deleting a type with orders);
     errors carry `field` and, for a ticket type, `type_index`.
     """
+    with transaction.atomic():
+        event, change = _update_event_locked(
+            actor=actor,
+            event_id=event_id,
+            details=details,
+            ticket_types=ticket_types,
+            image=image,
+            remove_image=remove_image,
+            now=now,
+        )
+    told = 0
+    if tell_ticket_holders and change:
+        with transaction.atomic():
+            told = tell_ticket_holders_of_change(
+                actor=actor, event=event, change=change
+            )
+    return EventUpdate(
+        event=event, notice=ChangeNotice(what=change.what, orders_told=told)
+    )
+
+
+def _update_event_locked(
+    *,
+    actor,
+    event_id,
+    details: EventDetails,
+    ticket_types: Sequence[TicketTypeDetails],
+    image,
+    remove_image: bool,
+    now: datetime | None,
+):
+    """update_event's change, under the event's lock: (event, EventChange)."""
     _require_manager(actor)
     now = now or timezone.now()
     details = _clean_event(details)
@@ -590,11 +623,6 @@ def update_event(
             after=event_after,
         )
     change = event_change(facts_before, holder_facts(event))
-    told = (
-        tell_ticket_holders_of_change(actor=actor, event=event, change=change)
-        if tell_ticket_holders
-        else 0
-    )
 
     # Its ticket types: deletions first, so a new type may reuse a name.
     types_changed = False
@@ -656,9 +684,7 @@ def update_event(
         realtime.announce_availability_changed(event.id, reason="capacity")
         # Raised capacity goes to the people waiting first.
         offer_after_commit(event.id)
-    return EventUpdate(
-        event=event, notice=ChangeNotice(what=change.what, orders_told=told)
-    )
+    return event, change
 
 
 def _event_action(before: dict, after: dict) -> str:

@@ -13,6 +13,7 @@ from core.models import AuditLogEntry, Event, Order, OutboundMessage
 from core.notify.rendering import build_email, build_sms
 from core.queries.console import describe_entry
 from core.services import event_changes
+from core.services import events as events_service
 from core.services.checkout import place_order
 from core.services.comps import issue_comp_tickets
 from core.services.event_changes import (
@@ -343,3 +344,43 @@ def test_a_move_to_another_year_gives_the_years():
         "Fri 8 Jan 2038, 21:00 CET",
         "Fri 11 Dec 2037, 21:00 CET",
     )
+
+
+@pytest.mark.django_db(transaction=True)
+def test_holders_are_told_after_the_change_is_saved_not_under_its_lock(
+    postgres, owner, monkeypatch
+):
+    """A message per order written under the event's lock would hold up
+    every checkout and payment of the event meanwhile."""
+    import psycopg
+    from django.db import connection
+
+    ticket_type = TicketTypeFactory(event=EventFactory(starts_at=FRIDAY_9PM))
+    make_paid_order(ticket_type, 1)
+    params = connection.get_connection_params()
+    params.pop("cursor_factory", None)
+    other = psycopg.connect(**params, autocommit=True)
+    locked_while_telling = []
+    tell = event_changes.tell_ticket_holders_of_change
+
+    def telling(**kwargs):
+        try:
+            other.execute(
+                "SELECT 1 FROM core_event WHERE id = %s FOR UPDATE NOWAIT",
+                [ticket_type.event_id],
+            )
+            locked_while_telling.append(False)
+        except psycopg.errors.LockNotAvailable:
+            locked_while_telling.append(True)
+        return tell(**kwargs)
+
+    monkeypatch.setattr(events_service, "tell_ticket_holders_of_change", telling)
+    try:
+        update = _edit(
+            ticket_type.event, owner, starts_at=FRIDAY_9PM + timedelta(hours=1)
+        )
+    finally:
+        other.close()
+
+    assert locked_while_telling == [False]
+    assert update.notice.orders_told == 1
