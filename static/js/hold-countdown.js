@@ -19,9 +19,12 @@ const WARNINGS = [
 function startCountdown(box) {
   const expiresAt = Number(box.dataset.expiresAt) * 1000;
   // Count against the server's clock: a phone's may be minutes out. Not for
-  // a page reopened offline from the saved copy, whose server time is that
-  // of the save: the phone's own clock is the better guess there.
-  const offset = navigator.onLine === false ? 0 : Number(box.dataset.serverNow) * 1000 - Date.now();
+  // the saved copy the service worker serves (offline, or on a network too
+  // slow or failing; it then shows its note), whose server time is that of
+  // the save: the phone's own clock is the better guess there.
+  const savedCopy =
+    navigator.onLine === false || document.querySelector("[data-saved-copy-note]:not([hidden])");
+  const offset = savedCopy ? 0 : Number(box.dataset.serverNow) * 1000 - Date.now();
   const left = box.querySelector("[data-hold-left]");
   const forPart = box.querySelector("[data-hold-for]");
   const clockText = box.querySelector("[data-hold-clock]");

@@ -79,3 +79,21 @@ def test_a_page_reopened_offline_counts_on_the_phones_clock_and_ends_once(
     page.locator("[data-hold-lapsed]").wait_for(state="visible")
     page.clock.run_for(5_000)
     assert page.evaluate("window.announcements") == 1
+
+
+def test_the_saved_copy_served_online_counts_on_the_phones_clock(live_server, page):
+    """The service worker also serves the saved copy on a slow or failing
+    network, online: its note shown, the saved server time is not trusted."""
+    order = _pending_order()
+    url = f"{live_server.url}/buy/o/{order.token}/"
+
+    def as_the_service_worker_serves_it(route):
+        html = route.fetch().text()
+        assert "data-saved-copy-note hidden" in html
+        html = html.replace("data-saved-copy-note hidden", "data-saved-copy-note")
+        route.fulfill(body=html, content_type="text/html; charset=utf-8")
+
+    page.route(url, as_the_service_worker_serves_it)
+    page.clock.install(time=timezone.now() + timedelta(minutes=20))
+    page.goto(url)
+    page.locator("[data-hold-lapsed]").wait_for(state="visible")
