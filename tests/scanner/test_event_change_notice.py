@@ -32,6 +32,9 @@ def event():
     return event
 
 
+OFFERED = "tell_ticket_holders_offered"
+
+
 def _url(event) -> str:
     return f"/scanner/events/{event.id}/edit/"
 
@@ -57,6 +60,7 @@ def test_the_checkbox_is_ticked_and_counts_the_orders_it_reaches(owner_client, e
     html = owner_client.get(_url(event)).content.decode()
     assert LABEL in html
     assert '<input type="checkbox" name="tell_ticket_holders"' in html
+    assert f'name="{OFFERED}" value="1"' in html
     checkbox = html[html.index(CHECKBOX) :].split(">", 1)[0]
     assert "checked" in checkbox
     # The refunded order is not counted: it holds no tickets.
@@ -79,10 +83,24 @@ def test_a_new_time_is_sent_and_the_message_says_so(owner_client, event):
 
 def test_unticked_nothing_is_sent(owner_client, event):
     _sold(event, 2)
-    data = _edit_data(event) | {"start_time": "22:30"}
+    data = _edit_data(event) | {"start_time": "22:30", OFFERED: "1"}
     response = owner_client.post(_url(event), data, follow=True)
     assert "Your changes are saved." in response.content.decode()
     assert _told() == 0
+
+
+def test_holders_who_bought_while_the_page_was_open_are_told(owner_client, event):
+    """The page had no box (no one held tickets when it opened): the sale
+    made meanwhile is told, as the box would have offered, ticked."""
+    html = owner_client.get(_url(event)).content.decode()
+    assert OFFERED not in html
+    _sold(event, 1)
+    data = _edit_data(event) | {"start_time": "22:30"}
+    response = owner_client.post(_url(event), data, follow=True)
+    assert "1 ticket holder is being told of the new time." in (
+        response.content.decode()
+    )
+    assert _told() == 1
 
 
 def test_ticked_but_nothing_they_rely_on_changed_sends_nothing(owner_client, event):
@@ -99,7 +117,11 @@ def test_ticked_but_nothing_they_rely_on_changed_sends_nothing(owner_client, eve
 
 def test_a_refused_edit_keeps_the_choice_and_sends_nothing(owner_client, event):
     _sold(event, 1)
-    data = _edit_data(event) | {"start_time": "22:30", "venue_capacity": "0"}
+    data = _edit_data(event) | {
+        "start_time": "22:30",
+        "venue_capacity": "0",
+        OFFERED: "1",
+    }
     response = owner_client.post(_url(event), data)
     assert response.status_code == 400
     html = response.content.decode()
