@@ -1125,6 +1125,11 @@ function wedgeInField(field, gap) {
   }
   if (start == null) return "";
   field.value = before[start];
+  // Put back in code, which fires no "input": the door's bar follows by hand.
+  if (field.matches("[data-device-label]")) {
+    root.dataset.doorNamed = String(Boolean(deviceLabel()));
+    showDoorName();
+  }
   return found ? found.payload : buffer.slice(start);
 }
 

@@ -703,6 +703,9 @@ def test_a_wedge_typing_into_the_door_name_field_scans_and_keeps_the_name(
 
     door_page.wait_for_selector("[data-verdict][data-code='ok']:not([hidden])")
     assert door_page.input_value("[data-device-label]") == "Side door"
+    # The bar at the top, which follows the typing, is put back too.
+    assert door_page.inner_text("[data-door-name]") == "Side door"
+    assert door_page.get_attribute("[data-door]", "data-door-named") == "true"
     door_page.locator("[data-device-label]").blur()
     assert door_page.evaluate("localStorage.getItem('door.device')") == "Side door"
     log = ScanLog.objects.get()
