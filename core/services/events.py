@@ -733,13 +733,23 @@ def _refuse_if_only_event_of_door_staff(actor, event: Event) -> None:
     users, invites = door_staff_only_at(event.pk)
     if not users and not invites:
         return
+    owner = actor is None or can_manage_staff(actor)
     names = [
         display_name(user) + ("" if user.is_active else " (deactivated)")
         for user in users
-    ] + [f"{invite.email} (invited)" for invite in invites]
+    ]
+    if owner:
+        names += [f"{invite.email} (invited)" for invite in invites]
+    elif invites:
+        # Invitees' addresses are on the Staff page, which is the owner's.
+        names.append(
+            "1 person invited"
+            if len(invites) == 1
+            else f"{len(invites)} people invited"
+        )
     first = (
         "Change what they scan on the Staff page first"
-        if actor is None or can_manage_staff(actor)
+        if owner
         else "Ask the owner to change what they scan on the Staff page first"
     )
     way_out = (

@@ -105,3 +105,16 @@ def test_a_manager_is_told_to_ask_the_owner(owner, manager):
     refusal = _refusal(manager, gig)
 
     assert "sam may scan only this event. Ask the owner to change" in refusal.message
+
+
+def test_a_manager_is_not_shown_invitees_addresses(owner, manager):
+    """They are on the Staff page, the owner's; a manager gets a count."""
+    gig = EventFactory()
+    invite_staff(
+        actor=owner, email="kim@example.com", role=Role.DOOR, event_ids=[gig.pk]
+    )
+
+    refusal = _refusal(manager, gig)
+
+    assert "kim@example.com" not in refusal.message
+    assert refusal.message.startswith("1 person invited may scan only this event.")
