@@ -358,3 +358,13 @@ def test_a_door_invite_for_chosen_events_names_them(alex):
     named = f"{event.name} ({starts:%a} {starts.day} {starts:%b})"
     for part in (email.body, _text_of(_html(email))):
         assert f"with your phone, for {named}." in part
+
+
+def test_a_failed_payment_email_has_a_way_back_to_buy():
+    from tests.core.notify.samples import queue_every_kind
+
+    email = build_email(queue_every_kind()[("email", "payment_failed")])
+    html = _html(email)
+    event_url = re.search(r"buy tickets again at (\S+)", email.body).group(1)
+    assert f'href="{event_url}"' in html and "Buy tickets again" in html
+    assert "no tickets were issued" in _text_of(html)
