@@ -406,6 +406,20 @@ def announce_scans(event_id, *, scans: list[dict]) -> None:
     _send_to_door_after_commit([(door_group(event_id), _scan_batch(message, scans))])
 
 
+def staff_user_group(user_id) -> str:
+    """The staff feeds one person has open, in every browser they use."""
+    return f"staff-user.{user_id}"
+
+
+def announce_staff_access_changed(user_id) -> None:
+    """Someone was deactivated, or given another role or other events: close
+    their staff feeds after commit. Each reconnects, and is admitted or
+    refused by what they may now see (a feed checks only when it opens)."""
+    transaction.on_commit(
+        lambda: send_all([(staff_user_group(user_id), {"type": "session.ended"})])
+    )
+
+
 def announce_session_ended(session_key: str | None) -> None:
     """A login session ended (sign-out): close the staff feeds opened with it.
 

@@ -41,7 +41,8 @@ def _console_refusal(user, event_id) -> int | None:
 
 class _StaffEventFeed(realtime.ListenOnlyConsumer):
     """One event's feed for staff signed in with a session: `refusal` says
-    who may listen, `group` what they hear; signing out closes it."""
+    who may listen, `group` what they hear; signing out, or a change to what
+    the person may do, closes it."""
 
     refusal = None  # (user, event_id) -> close code or None, awaited
     group = None  # event_id -> the event's group
@@ -56,6 +57,8 @@ class _StaffEventFeed(realtime.ListenOnlyConsumer):
         if session is not None and session.session_key:
             # Signing out closes this feed (see scanner.signals).
             groups.append(realtime.session_group(session.session_key))
+        # So does being deactivated, or given another role or other events.
+        groups.append(realtime.staff_user_group(self.scope["user"].pk))
         return groups
 
 

@@ -15,6 +15,7 @@ from django.core.validators import validate_email
 from django.db import transaction
 from django.utils import timezone
 
+from core import realtime
 from core.exceptions import InvalidRequest, InviteUnusable, NotFound, PermissionRefused
 from core.models import Event, Role, StaffInvite, StaffProfile
 from core.notify.outbox import queue_email, queue_sms
@@ -344,6 +345,7 @@ def update_staff_member(
         before = profile.role
         profile.role = role
         profile.save(update_fields=["role"])
+        realtime.announce_staff_access_changed(profile.user_id)
         record_change(
             actor=actor,
             action="staff.role",
@@ -358,6 +360,7 @@ def update_staff_member(
         wanted = sorted(str(e.pk) for e in wanted_events)
         if current != wanted:
             profile.events.set(wanted_events)
+            realtime.announce_staff_access_changed(profile.user_id)
             names = {str(e.pk): e.name for e in Event.objects.filter(pk__in=current)}
             record_change(
                 actor=actor,
@@ -398,6 +401,8 @@ def set_staff_active(*, actor, user_id, active: bool) -> StaffProfile:
         before={"is_active": not active},
         after={"is_active": active},
     )
+    if not active:
+        realtime.announce_staff_access_changed(user.pk)
     return profile
 
 

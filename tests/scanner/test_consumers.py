@@ -163,3 +163,53 @@ async def test_signing_out_closes_that_browsers_door_feed_only(event):
     assert (await next_message(staying))["scans"] == [{"result": "void"}]
     assert await signing_out.receive_nothing(timeout=0.2)
     await staying.disconnect()
+
+
+@sync_to_async
+def _owner_changes(door_user, *, deactivate=False, events=None) -> None:
+    from core.services.staff import set_staff_active, update_staff_member
+
+    owner = make_staff(Role.OWNER, username="boss")
+    if deactivate:
+        set_staff_active(actor=owner, user_id=door_user.pk, active=False)
+    else:
+        update_staff_member(
+            actor=owner, user_id=door_user.pk, role=Role.DOOR, event_ids=events
+        )
+
+
+@async_test
+async def test_deactivating_someone_closes_their_door_feeds_at_once(event):
+    """A feed checks who may listen when it opens; a deactivated person must
+    stop hearing guest names then, not at their next reload."""
+    user = await sync_to_async(make_staff)(Role.DOOR)
+    phone = await connected(
+        path(event), cookie=await sync_to_async(session_cookie)(user)
+    )
+
+    await _owner_changes(user, deactivate=True)
+
+    closed = await phone.receive_output(timeout=2)
+    assert closed == {"type": "websocket.close", "code": realtime.CLOSE_LOGIN_REQUIRED}
+
+
+@async_test
+async def test_moving_door_staff_to_other_events_closes_their_feed(event):
+    user = await sync_to_async(make_staff)(Role.DOOR)
+    other = await sync_to_async(EventFactory)()
+    phone = await connected(
+        path(event), cookie=await sync_to_async(session_cookie)(user)
+    )
+    bystander = await connected(path(event), cookie=await staff_cookie(Role.DOOR))
+
+    await _owner_changes(user, events=[other.pk])
+
+    closed = await phone.receive_output(timeout=2)
+    assert closed["type"] == "websocket.close"
+    # It reconnects and is refused: this event is no longer theirs.
+    again = path(event)
+    code = await close_code(again, cookie=await sync_to_async(session_cookie)(user))
+    assert code == realtime.CLOSE_FORBIDDEN
+    await sync_to_async(realtime.announce_scan)(event.id, scan={"result": "void"})
+    assert (await next_message(bystander))["scans"] == [{"result": "void"}]
+    await bystander.disconnect()
