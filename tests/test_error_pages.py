@@ -379,3 +379,12 @@ def test_djangos_own_500_view_renders_the_page_without_a_context(rf):
     assert response.status_code == 500
     assert b"Something went wrong" in response.content
     assert b'href="/"' in response.content
+
+
+@override_settings(DEBUG=False, ALLOWED_HOSTS=["testserver"])
+def test_an_unknown_host_gets_a_plain_branded_page_not_djangos_bare_400(client):
+    response = client.get("/", HTTP_HOST="not-ours.example.org")
+    html = response.content.decode()
+    assert response.status_code == 400
+    assert 'data-error="400"' in html and "Nightpass" in html
+    assert 'href="/"' in html
