@@ -25,6 +25,8 @@ class FakeWorker:
 def served(monkeypatch, settings):
     """Run run_local without starting anything; returns what runserver got."""
     settings.PUBLIC_BASE_URL = "http://127.0.0.1:8000"
+    # run_local may shorten it; through the fixture, so it is put back.
+    settings.LIVE_CACHE_SECONDS = django_settings.LIVE_CACHE_SECONDS
     FakeWorker.started = []
     calls = []
     monkeypatch.setattr(run_local.subprocess, "Popen", FakeWorker)
@@ -60,3 +62,18 @@ def test_a_base_url_set_on_purpose_is_kept(monkeypatch, served, settings):
     assert served == [("127.0.0.1:8710", "https://tickets.example.test")]
     (worker_env,) = FakeWorker.started
     assert worker_env["PUBLIC_BASE_URL"] == "https://tickets.example.test"
+
+
+def test_without_redis_cached_figures_live_briefly(served, settings):
+    """The worker's changes cannot reach this process's own cache."""
+    settings.REDIS_URL = ""
+    settings.LIVE_CACHE_SECONDS = 300
+    call_command("run_local", "--port", "8712")
+    assert settings.LIVE_CACHE_SECONDS == run_local.LOCAL_CACHE_SECONDS
+
+
+def test_with_redis_the_cache_is_shared_and_kept(served, settings):
+    settings.REDIS_URL = "redis://127.0.0.1:6379/0"
+    settings.LIVE_CACHE_SECONDS = 300
+    call_command("run_local", "--port", "8713")
+    assert settings.LIVE_CACHE_SECONDS == 300

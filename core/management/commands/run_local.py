@@ -10,6 +10,9 @@ from django.core.management.base import BaseCommand
 
 from core.management.commands.seed_demo import DEMO_PASSWORD
 
+# Longest life of a cached page or figure under `make run` without Redis.
+LOCAL_CACHE_SECONDS = 2
+
 
 def browsable_host(addr: str) -> str:
     """The host a browser on this machine uses to reach a server bound to addr."""
@@ -48,6 +51,14 @@ class Command(BaseCommand):
         worker = None
         if "run_worker" in get_commands():
             worker = subprocess.Popen([sys.executable, "manage.py", "run_worker"])
+            if not settings.REDIS_URL:
+                # The worker is another process, and without Redis this one's
+                # cache is its own: what the worker changes (a hold that a
+                # waitlist offer makes, a lapsed hold it sweeps) would show
+                # only once a cached page or figure ran out. Not for long.
+                settings.LIVE_CACHE_SECONDS = min(
+                    settings.LIVE_CACHE_SECONDS, LOCAL_CACHE_SECONDS
+                )
         try:
             call_command(
                 "runserver", f"{options['addr']}:{options['port']}", use_reloader=False
