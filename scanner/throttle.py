@@ -1,21 +1,30 @@
-"""Cache-based limits on sign-in and password-reset attempts.
+"""Cache-based limits on sign-in, password-reset and find-my-tickets requests.
 
 Failures are counted per client IP and username in a fixed window, so a
 guesser is stopped after a few tries while the same person on another network
 (or a colleague behind the same router, with another username) is not. The
 count lives in the shared cache (Redis in production), so every process sees
-it. Keys are hashed: no username is stored in the cache in clear.
+it. Keys are hashed: no username or email address is stored in the cache in
+clear.
 """
 
 import hashlib
 
 from django.core.cache import cache
 from django.http import HttpRequest
+from django.utils.crypto import salted_hmac
 
 LOGIN_MAX_FAILURES = 5
 LOGIN_WINDOW_SECONDS = 15 * 60
 RESET_MAX_REQUESTS = 5
 RESET_WINDOW_SECONDS = 60 * 60
+# Find my tickets (purchase/find_tickets_views.py): lookups per network per
+# hour (generous: a venue's Wi-Fi or a mobile carrier puts many buyers behind
+# one address, and only addresses with tickets are ever emailed), and one
+# email per address per ten minutes.
+LOOKUP_MAX_REQUESTS = 20
+LOOKUP_WINDOW_SECONDS = 60 * 60
+LOOKUP_ADDRESS_WINDOW_SECONDS = 10 * 60
 
 
 def client_ip(request: HttpRequest | None) -> str:
@@ -35,6 +44,19 @@ def login_key(request: HttpRequest | None, username: str) -> str:
 
 def reset_key(request: HttpRequest | None) -> str:
     return _key("reset", client_ip(request))
+
+
+def lookup_key(request: HttpRequest | None) -> str:
+    return _key("lookup", client_ip(request))
+
+
+def lookup_address_key(email: str) -> str:
+    """Keyed with SECRET_KEY, not a plain hash: whoever reads the cache
+    cannot test a list of known addresses against it."""
+    digest = salted_hmac(
+        "scanner.throttle.lookup-address", email.strip().casefold(), algorithm="sha256"
+    ).hexdigest()[:40]
+    return f"throttle:lookup-address:{digest}"
 
 
 def is_blocked(key: str, limit: int = LOGIN_MAX_FAILURES) -> bool:
@@ -64,3 +86,7 @@ def login_blocked_message() -> str:
 
 def reset_blocked_message() -> str:
     return "Too many password reset requests from this network. Try again in an hour."
+
+
+def lookup_blocked_message() -> str:
+    return "Too many requests from this network. Try again in an hour."
