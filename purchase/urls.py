@@ -1,11 +1,12 @@
 from django.urls import path
 
-from purchase import views, waitlist_views, webhooks
+from purchase import find_tickets_views, views, waitlist_views, webhooks
 
 app_name = "purchase"
 
 urlpatterns = [
     path("", views.event_list, name="event_list"),
+    path("find/", find_tickets_views.find_tickets, name="find_tickets"),
     path("events/<slug:slug>/", views.event_page, name="event"),
     path("o/<str:token>/", views.order_page, name="order"),
     path("o/<str:token>/pay/", views.pay_order, name="pay_order"),
