@@ -10,6 +10,7 @@ clear.
 
 import hashlib
 
+from django.conf import settings
 from django.core.cache import cache
 from django.http import HttpRequest
 from django.utils.crypto import salted_hmac
@@ -28,8 +29,20 @@ LOOKUP_ADDRESS_WINDOW_SECONDS = 10 * 60
 
 
 def client_ip(request: HttpRequest | None) -> str:
+    """The visitor's address: REMOTE_ADDR, or behind TRUSTED_PROXY_HOPS
+    proxies (Caddy in docker compose: 1), the address the outermost of them
+    saw, from X-Forwarded-For. Behind a proxy REMOTE_ADDR is the proxy's, and
+    every limit per network would be one limit for the whole site."""
     if request is None:
         return "-"
+    hops = settings.TRUSTED_PROXY_HOPS
+    if hops:
+        forwarded = request.META.get("HTTP_X_FORWARDED_FOR", "")
+        chain = [part.strip() for part in forwarded.split(",") if part.strip()]
+        # Each trusted proxy appended the address it was reached from; what
+        # the visitor sent before them is theirs to forge, so not read.
+        if len(chain) >= hops:
+            return chain[-hops]
     return request.META.get("REMOTE_ADDR", "-") or "-"
 
 
