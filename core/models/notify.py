@@ -14,6 +14,8 @@ KIND_LABELS = {
     "staff_invite": "Staff invitation",
     "waitlist_joined": "Waitlist: joined",
     "waitlist_offer": "Waitlist: tickets held for them",
+    "event_changed": "Event changed (time, venue or name)",
+    "tickets_lookup": "Find my tickets (links to orders)",
 }
 
 
