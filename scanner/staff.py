@@ -3,14 +3,13 @@
 from django.contrib import messages
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
-from django.utils import timezone
 from django.views.decorators.http import require_POST
 
 from core.exceptions import TicketingError
-from core.models import Event, Role, StaffProfile
+from core.models import Role, StaffProfile
 from core.phones import display_phone
 from core.queries.console import staff_audit_log
-from core.queries.door import DOOR_LIST_GRACE
+from core.queries.door import events_to_put_door_staff_on
 from core.queries.staff import pending_invites, staff_members
 from core.services.staff import (
     invite_staff,
@@ -37,7 +36,7 @@ def staff_list(request: HttpRequest) -> HttpResponse:
 
 @role_required(*OWNER)
 def staff_invite(request: HttpRequest) -> HttpResponse:
-    events = list(_door_event_choices())
+    events = list(events_to_put_door_staff_on())
     if request.method == "POST":
         form = InviteForm(request.POST, events=events)
         if form.is_valid():
@@ -69,14 +68,6 @@ def staff_invite(request: HttpRequest) -> HttpResponse:
     )
 
 
-def _door_event_choices():
-    """Events a door person may be put on: those the door still lists, so a
-    show already under way can be given to someone joining mid-evening."""
-    return Event.objects.filter(
-        starts_at__gte=timezone.now() - DOOR_LIST_GRACE
-    ).order_by("starts_at")
-
-
 @role_required(*OWNER)
 def staff_edit(request: HttpRequest, user_id: int) -> HttpResponse:
     profile = (
@@ -85,7 +76,7 @@ def staff_edit(request: HttpRequest, user_id: int) -> HttpResponse:
     if profile is None:
         raise Http404("No such staff member")
     assigned = list(profile.events.all())
-    choices = list(_door_event_choices())
+    choices = list(events_to_put_door_staff_on())
     choices += [e for e in assigned if e not in choices]
     if request.method == "POST":
         form = StaffMemberForm(request.POST, events=choices)

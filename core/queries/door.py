@@ -27,6 +27,15 @@ def scannable_events(*, now=None) -> QuerySet[Event]:
     )
 
 
+def events_to_put_door_staff_on(*, now=None) -> QuerySet[Event]:
+    """Events a door person may be put on: those the door still lists, so a
+    show already under way can be given to someone joining mid-evening."""
+    now = now or timezone.now()
+    return Event.objects.filter(starts_at__gte=now - DOOR_LIST_GRACE).order_by(
+        "starts_at"
+    )
+
+
 def with_checked_in(events: QuerySet[Event]) -> QuerySet[Event]:
     """`events` with `checked_in_count`: the sum of their check-in tallies."""
     tallied = (
