@@ -200,31 +200,18 @@ def tell_ticket_holders_of_change(*, actor, event: Event, change: EventChange) -
         .only("id", "event_id", "customer_email", "customer_phone")
         .order_by("created_at", "pk")
     )
-    told = emails = texts = 0
+    told = texts = 0
     pending: list[OutboundMessage] = []
     for order in orders:
         told += 1
-        emails += 1
-        pending.append(
-            new_message(
-                OutboundMessage.Channel.EMAIL,
-                kind=KIND,
-                to=order.customer_email,
-                order=order,
-                context=context,
-            )
-        )
+        addresses = [(OutboundMessage.Channel.EMAIL, order.customer_email)]
         if order.customer_phone:
             texts += 1
-            pending.append(
-                new_message(
-                    OutboundMessage.Channel.SMS,
-                    kind=KIND,
-                    to=order.customer_phone,
-                    order=order,
-                    context=context,
-                )
-            )
+            addresses.append((OutboundMessage.Channel.SMS, order.customer_phone))
+        pending += [
+            new_message(channel, kind=KIND, to=to, order=order, context=context)
+            for channel, to in addresses
+        ]
         if len(pending) >= BATCH:
             OutboundMessage.objects.bulk_create(pending)
             pending = []
@@ -238,7 +225,7 @@ def tell_ticket_holders_of_change(*, actor, event: Event, change: EventChange) -
             after={
                 "told_of": change.what,
                 "orders": told,
-                "emails": emails,
+                "emails": told,  # one per order
                 "texts": texts,
             },
         )
