@@ -128,15 +128,6 @@ def _saved_message(notice: ChangeNotice) -> str:
     return f"Saved. {who} being told of the {notice.what}."
 
 
-def _tell_ticket_holders(request: HttpRequest, form: EventForm) -> bool:
-    """The box's answer, or, when the page had no box (no one held tickets
-    when it was opened, and some bought before it was saved), what it
-    would have offered ticked: tell them."""
-    if "tell_ticket_holders_offered" not in request.POST:
-        return True
-    return form.cleaned_data.get("tell_ticket_holders", False)
-
-
 def _save_event(request: HttpRequest, event: Event | None) -> HttpResponse:
     types = event_ticket_types(event) if event else []
     extra = 1 if event else 2
@@ -168,7 +159,7 @@ def _save_event(request: HttpRequest, event: Event | None) -> HttpResponse:
                         ticket_types=specs,
                         image=form.cleaned_data.get("image"),
                         remove_image=form.cleaned_data.get("remove_image", False),
-                        tell_ticket_holders=_tell_ticket_holders(request, form),
+                        tell_ticket_holders=form.tells_ticket_holders(),
                     )
                     saved = update.event
                     messages.success(request, _saved_message(update.notice))

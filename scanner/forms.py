@@ -302,6 +302,14 @@ class EventForm(FriendlyErrors, forms.Form):
             self.add_error("sales_end_at", "Sales must close after they open.")
         return data
 
+    def tells_ticket_holders(self) -> bool:
+        """The box's answer, or, when the page had no box (no one held
+        tickets when it was opened, and some bought before it was saved),
+        what it would have offered ticked: tell them."""
+        if "tell_ticket_holders_offered" not in self.data:
+            return True
+        return self.cleaned_data.get("tell_ticket_holders", False)
+
     def details(self) -> EventDetails:
         data = self.cleaned_data
         zone = zoneinfo.ZoneInfo(data["time_zone"])
