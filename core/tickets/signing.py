@@ -4,21 +4,26 @@ Ed25519 lets a door phone verify a code offline with the public key, which
 cannot mint tickets. Every part is upper-case base32, digits and dots, so the
 QR code uses alphanumeric mode and stays low-density (fast to scan).
 
-The keys are libsodium's (PyNaCl): it verifies a signature in about half the
-time OpenSSL takes (55 against 110-130 µs here), and every scan, forged or
-real, pays for one verification; a text already verified in this process
-(a ticket scanned again) is not verified twice.
+The keys are libsodium's (PyNaCl). The server holds the private key, and
+Ed25519 signatures are deterministic: the one signature this key gives a
+message is the only one a scanned text may carry. So the server checks a
+text by signing its message again and comparing, which accepts exactly what
+Ed25519 verification would of texts this server signed (and nothing it did
+not) in a third of the time (about 18 against 53 µs here): every scan, forged
+or real, pays for one check. A text already checked in this process (a
+ticket scanned again) is not checked twice. Door phones, which hold only the
+public key, verify.
 """
 
 import base64
 import binascii
 import hashlib
+import hmac
 import re
 from dataclasses import dataclass
 from functools import lru_cache
 
 from django.conf import settings
-from nacl.exceptions import BadSignatureError
 from nacl.signing import SigningKey, VerifyKey
 
 VERSION = "T1"
@@ -127,7 +132,7 @@ def _verifier_for(secret: str, fallback: str):
     Per key, so a text verified under a key is never taken as verified
     under the next one (a changed QR_SIGNING_SECRET).
     """
-    key = _public_key_for(secret, fallback)
+    key = _private_key_for(secret, fallback)
 
     @lru_cache(maxsize=VERIFIED_TEXTS_KEPT)
     def verify(payload: str) -> VerifiedCode:
@@ -136,11 +141,11 @@ def _verifier_for(secret: str, fallback: str):
             raise InvalidTicketCode("not a ticket code")
         event, code, signature = match.groups()
         message = f"{VERSION}.{event}.{code}".encode("ascii")
-        raw_signature = _signature_from(signature)
-        try:
-            key.verify(message, raw_signature)
-        except (BadSignatureError, ValueError) as exc:
-            raise InvalidTicketCode("signature does not match") from exc
+        # Signed again, not verified (see the module's docstring); compared
+        # in constant time, and the signature made here goes nowhere else.
+        expected = key.sign(message).signature
+        if not hmac.compare_digest(_signature_from(signature), expected):
+            raise InvalidTicketCode("signature does not match")
         return VerifiedCode(event_key=event, ticket_code=code)
 
     return verify

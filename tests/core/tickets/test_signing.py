@@ -1,4 +1,5 @@
 import base64
+import itertools
 import uuid
 
 import pytest
@@ -71,3 +72,46 @@ def test_a_text_verified_under_one_key_is_not_remembered_under_the_next(settings
     settings.QR_SIGNING_SECRET = "A" * 43 + "="
     with pytest.raises(InvalidTicketCode):
         verify_ticket_code(payload)
+
+
+def test_the_servers_check_agrees_with_verification_by_the_public_key():
+    """The server checks a text by signing its message again (Ed25519 is
+    deterministic); door phones verify with the public key. Both must take
+    this server's tickets and refuse the same altered ones, including a
+    real signature moved onto another ticket's code."""
+    from nacl.exceptions import BadSignatureError
+
+    from core.tickets.signing import public_key
+
+    def verified_by_public_key(text: str) -> bool:
+        message, signature = text.rsplit(".", 1)
+        try:
+            public_key().verify(message.encode(), _signature_from(signature))
+        except (BadSignatureError, InvalidTicketCode, ValueError):
+            return False
+        return True
+
+    def checked_by_server(text: str) -> bool:
+        try:
+            verify_ticket_code(text)
+        except InvalidTicketCode:
+            return False
+        return True
+
+    event_id = uuid.uuid4()
+    real = [
+        sign_ticket(event_id=event_id, ticket_code=f"CODE{n:04d}") for n in range(20)
+    ]
+    swapped = [
+        a.rsplit(".", 1)[0] + "." + b.rsplit(".", 1)[1]
+        for a, b in itertools.pairwise(real)
+    ]
+    altered = [
+        text[:i] + ("A" if text[i] != "A" else "B") + text[i + 1 :]
+        for text in real[:3]
+        for i in range(-103, 0, 7)
+    ]
+    assert all(verified_by_public_key(t) and checked_by_server(t) for t in real)
+    for text in swapped + altered:
+        assert not verified_by_public_key(text), text
+        assert not checked_by_server(text), text
