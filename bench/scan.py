@@ -9,7 +9,9 @@ shuffled, over keep-alive connections with a scanner device token (or, with
 cookie and CSRF token). Then a
 burst of forged codes alone. It prints scans/s, first scans/s, p50/p99
 latency per kind, forged rejects/s, and checks in the database that admits
-equal the distinct valid tickets, exactly.
+equal the distinct valid tickets, exactly. With `--rate`, the doors offer
+scans at that rate instead of as fast as the server answers, and latency
+counts from when each scan fell due.
 
 Run it with the same DATABASE_URL as the server (see bench/README.md):
 
@@ -226,8 +228,25 @@ class Connection:
             self.reader = self.writer = None
 
 
-async def fire(url: str, headers: bytes, event_id: str, scans, concurrency: int):
-    """Send every scan; returns [(kind, status, code, seconds)] and wall time."""
+async def fire(
+    url: str,
+    headers: bytes,
+    event_id: str,
+    scans,
+    concurrency: int,
+    rate: float | None = None,
+    seed: int = 0,
+):
+    """Send every scan; returns [(kind, status, code, seconds)] and wall time.
+
+    Without `rate`, each door sends its next scan as soon as it has an
+    answer (a closed loop: the server's top speed, where latency is the
+    doors' number over the rate, by Little's law). With `rate` (scans per
+    second offered by all doors together), scans fall due at random times
+    (Poisson arrivals, as a queue at the doors is), go out on the next free
+    door, and each scan's latency counts from when it fell due, so a scan
+    that waited for a free door counts its wait (no coordinated omission).
+    """
     parts = urlsplit(url)
     path = (parts.path.rstrip("/") or "") + "/api/v1/scan"
     bodies = [
@@ -244,14 +263,25 @@ async def fire(url: str, headers: bytes, event_id: str, scans, concurrency: int)
         )
         for kind, code in scans
     ]
-    queue = iter(bodies)
+    due = [None] * len(bodies)
+    if rate:
+        rng, at = random.Random(seed), 0.0
+        for index in range(len(bodies)):
+            at += rng.expovariate(rate)
+            due[index] = at
+    queue = iter(zip(bodies, due, strict=True))
     results = []
 
     async def door() -> None:
         connection = Connection(parts.hostname, parts.port or 80)
         await connection.open()
-        for kind, body in queue:
-            started = time.perf_counter()
+        for (kind, body), falls_due in queue:
+            if falls_due is None:
+                started = time.perf_counter()
+            else:
+                started = origin + falls_due
+                if (wait := started - time.perf_counter()) > 0:
+                    await asyncio.sleep(wait)
             status, raw = await connection.post(path, body, headers)
             elapsed = time.perf_counter() - started
             try:
@@ -261,9 +291,9 @@ async def fire(url: str, headers: bytes, event_id: str, scans, concurrency: int)
             results.append((kind, status, code, elapsed))
         connection.close()
 
-    started = time.perf_counter()
+    origin = time.perf_counter()
     await asyncio.gather(*(door() for _ in range(concurrency)))
-    return results, time.perf_counter() - started
+    return results, time.perf_counter() - origin
 
 
 # --- CPU used by the server and by Postgres (robust on a shared machine) -------
@@ -427,6 +457,13 @@ def main() -> int:
     )
     parser.add_argument("--seed", type=int, default=5)
     parser.add_argument(
+        "--rate",
+        type=float,
+        help="first scans per second the doors offer together (repeats and forged"
+        " codes come on top in their shares), instead of each door scanning again"
+        " as soon as it has an answer; latency then counts from when a scan fell due",
+    )
+    parser.add_argument(
         "--auth",
         choices=["device", "session"],
         default="device",
@@ -461,9 +498,25 @@ def main() -> int:
         connection.close()
         meter = CpuMeter(args.server_pid)
         before = meter.sample()
-        results, wall = run(fire(args.url, headers, str(event.pk), scans, concurrency))
+        offered = None
+        if args.rate:
+            offered = args.rate * len(scans) / len(payloads)
+        results, wall = run(
+            fire(
+                args.url,
+                headers,
+                str(event.pk),
+                scans,
+                concurrency,
+                rate=offered,
+                seed=args.seed,
+            )
+        )
         after = meter.sample()
-        report(results, wall, f"mixed scans, concurrency {concurrency}")
+        title = f"mixed scans, concurrency {concurrency}"
+        if offered:
+            title += f", offered {args.rate:.0f} first scans/s ({offered:.0f} in all)"
+        report(results, wall, title)
         print(cpu_line(before, after, len(results)))
         burst_results = []
         if args.forged_burst:
