@@ -1,4 +1,4 @@
-"""Cache-based limits on sign-in, password-reset and find-my-tickets requests.
+"""Cache-based limits on sign-in, password-reset, find-my-tickets and waitlist requests.
 
 Failures are counted per client IP and username in a fixed window, so a
 guesser is stopped after a few tries while the same person on another network
@@ -26,6 +26,11 @@ RESET_WINDOW_SECONDS = 60 * 60
 LOOKUP_MAX_REQUESTS = 20
 LOOKUP_WINDOW_SECONDS = 60 * 60
 LOOKUP_ADDRESS_WINDOW_SECONDS = 10 * 60
+# Waitlist joins (purchase/waitlist_views.py): per network per hour, and one
+# email per address per ten minutes, as Find my tickets.
+WAITLIST_MAX_REQUESTS = 20
+WAITLIST_WINDOW_SECONDS = 60 * 60
+WAITLIST_ADDRESS_WINDOW_SECONDS = 10 * 60
 
 
 def client_ip(request: HttpRequest | None) -> str:
@@ -64,12 +69,24 @@ def lookup_key(request: HttpRequest | None) -> str:
 
 
 def lookup_address_key(email: str) -> str:
+    return _address_key("lookup-address", email)
+
+
+def waitlist_key(request: HttpRequest | None) -> str:
+    return _key("waitlist", client_ip(request))
+
+
+def waitlist_address_key(email: str) -> str:
+    return _address_key("waitlist-address", email)
+
+
+def _address_key(scope: str, email: str) -> str:
     """Keyed with SECRET_KEY, not a plain hash: whoever reads the cache
     cannot test a list of known addresses against it."""
     digest = salted_hmac(
-        "scanner.throttle.lookup-address", email.strip().casefold(), algorithm="sha256"
+        f"scanner.throttle.{scope}", email.strip().casefold(), algorithm="sha256"
     ).hexdigest()[:40]
-    return f"throttle:lookup-address:{digest}"
+    return f"throttle:{scope}:{digest}"
 
 
 def is_blocked(key: str, limit: int = LOGIN_MAX_FAILURES) -> bool:
@@ -84,6 +101,17 @@ def record_failure(key: str, window: int = LOGIN_WINDOW_SECONDS) -> int:
     except ValueError:  # expired between add and incr
         cache.set(key, 1, timeout=window)
         return 1
+
+
+def take(key: str, limit: int, window: int) -> bool:
+    """Count one request against `key`; whether it is within `limit`.
+
+    Counted before the work it guards, in one atomic increment: requests
+    sent at the same instant each get a count of their own, where a check
+    made before counting lets all of them through until the first is
+    counted.
+    """
+    return record_failure(key, window) <= limit
 
 
 def reset(key: str) -> None:

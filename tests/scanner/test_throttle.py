@@ -23,3 +23,26 @@ def test_the_visitors_address(rf, settings, hops, forwarded, remote, seen):
     settings.TRUSTED_PROXY_HOPS = hops
     request = rf.get("/", REMOTE_ADDR=remote, HTTP_X_FORWARDED_FOR=forwarded)
     assert client_ip(request) == seen
+
+
+def test_take_counts_first_so_the_request_over_the_limit_is_the_one_refused():
+    from scanner import throttle
+
+    key = throttle.waitlist_key(None)
+    throttle.reset(key)
+    answers = [throttle.take(key, 3, 60) for _ in range(5)]
+    assert answers == [True, True, True, False, False]
+    throttle.reset(key)
+    assert throttle.take(key, 3, 60)
+
+
+def test_address_keys_ignore_case_and_differ_between_scopes():
+    from scanner import throttle
+
+    assert throttle.waitlist_address_key(" Ana@Example.com") == (
+        throttle.waitlist_address_key("ana@example.com")
+    )
+    assert throttle.waitlist_address_key("ana@example.com") != (
+        throttle.lookup_address_key("ana@example.com")
+    )
+    assert "ana" not in throttle.waitlist_address_key("ana@example.com")
