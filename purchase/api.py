@@ -118,7 +118,10 @@ class TicketWebhookApi(APIView):
 
     Needs `Authorization: Bearer <TICKET_WEBHOOK_API_KEY>` (or `X-Api-Key`);
     with no key configured the endpoint is off. Goes through the same
-    fulfilment as every sale; posting the same orderId again is harmless.
+    fulfilment as every sale. Posting the same orderId again with the same
+    details answers 200 with the same tickets and records nothing; with
+    other details (type, quantity, email, payment id, price) it answers 409
+    `order_id_taken` and records nothing either.
     """
 
     authentication_classes: list = []

@@ -10,7 +10,7 @@ from django.db import OperationalError, connection, transaction
 from django.utils import timezone
 
 from core import realtime
-from core.exceptions import OrderBusy
+from core.exceptions import OrderBusy, TicketingError
 from core.models import Order, OrderLine, OutboundMessage, Payment, Ticket
 from core.notify.outbox import new_message
 from core.queries.availability import (
@@ -100,7 +100,26 @@ def _count_sold(order: Order, lines: list, *, was_holding: bool) -> None:
     )
 
 
+class ExternalPaymentNotKept(TicketingError):
+    """A payment another channel took that this order cannot keep: we cannot
+    refund it, so it is refused and the transaction rolls back instead."""
+
+    code = "external_payment_not_kept"
+    message = (
+        "This order is already settled or its tickets are gone; a payment taken"
+        " by another channel cannot be refunded from here, so nothing was recorded."
+    )
+    http_status = 409
+
+
 def _mark_refund_due(payment: Payment) -> None:
+    """Turn a payment away: the worker refunds it and emails the customer.
+
+    Never an external channel's: that money never passed through us, so
+    raises ExternalPaymentNotKept (nothing of the call is kept) instead.
+    """
+    if payment.provider == Payment.Provider.EXTERNAL:
+        raise ExternalPaymentNotKept()
     payment.status = Payment.Status.REFUND_DUE
     payment.save(update_fields=["status", "updated_at"])
 
@@ -152,7 +171,8 @@ def fulfil_order(
     A second call for the same payment changes nothing. If the hold lapsed and
     the seats are gone, or the order was already settled by another payment,
     the payment is recorded as `refund_due` and `needs_refund` is returned
-    (core.services.payments refunds it and tells the customer).
+    (core.services.payments refunds it and tells the customer); an external
+    channel's payment, which we cannot refund, raises ExternalPaymentNotKept.
     Queues the confirmation messages and broadcasts after commit.
 
     On Postgres an order that still holds its seats is paid in one statement

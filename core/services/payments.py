@@ -183,6 +183,11 @@ def refund_due_payment(*, payment_id, now: datetime | None = None) -> bool:
     ).first()
     if payment is None:
         return False
+    if payment.provider == Payment.Provider.EXTERNAL:
+        # The other channel took it: nothing to send back from here, and the
+        # customer must not be told it was (fulfilment never marks one due).
+        logger.error("Payment %s is external: not refunded automatically", payment.pk)
+        return False
     reason = "payment arrived after the tickets were gone"
     if payment.provider in REFUNDABLE_PROVIDERS:
         try:
@@ -210,7 +215,7 @@ def refund_due_payment(*, payment_id, now: datetime | None = None) -> bool:
             )
             raise
     else:
-        # Comp and external payments never passed through us.
+        # Comp payments never passed through us.
         logger.warning("Payment %s is due back via %s", payment.pk, payment.provider)
         reference = ""
     settle_refund(payment_id=payment.pk, refund_reference=reference, now=now)
@@ -238,6 +243,7 @@ def refund_due_payments(*, now: datetime | None = None, limit: int = 50) -> int:
     done = 0
     ids = list(
         Payment.objects.filter(status=Payment.Status.REFUND_DUE)
+        .exclude(provider=Payment.Provider.EXTERNAL)
         .filter(
             Q(refund_refusal_reason="") | Q(updated_at__lte=now - REFUSED_REFUND_RETRY)
         )

@@ -2,7 +2,8 @@ import uuid
 
 import pytest
 
-from core.models import Order, Ticket
+from core.models import Event, Order, OutboundMessage, Payment, Ticket
+from core.services.payments import refund_due_payments
 from tests.factories import EventFactory, TicketTypeFactory, make_paid_order
 
 pytestmark = pytest.mark.django_db
@@ -141,7 +142,8 @@ def test_ticket_webhook_never_oversells(client, webhook_key):
     body = _sale(quantity=2)
     _post(client, body)
     event = Order.objects.get().event
-    response = _post(client, _sale(event=event, quantity=2))
+    other = _sale(event=event, quantity=2, stripePaymentIntentId="pi_external_2")
+    response = _post(client, other)
     assert response.status_code == 409
     assert response.json()["code"] == "sold_out"
     assert Ticket.objects.count() == 2
@@ -162,3 +164,90 @@ def test_ticket_webhook_bad_input_changes_nothing(client, webhook_key, change, c
     assert response.status_code in (400, 404)
     assert response.json()["code"] == code
     assert not Order.objects.exists()
+
+
+def _kept_state():
+    return (
+        list(Order.objects.values_list("pk", "status", "total")),
+        sorted(Ticket.objects.values_list("code", "status")),
+        sorted(Payment.objects.values_list("provider_reference", "status", "amount")),
+        OutboundMessage.objects.count(),
+    )
+
+
+@pytest.mark.parametrize("with_payment_id", [True, False])
+def test_ticket_webhook_repeat_answers_as_the_first_and_records_nothing(
+    client, webhook_key, with_payment_id
+):
+    body = _sale()
+    if not with_payment_id:
+        del body["stripePaymentIntentId"], body["pricePaid"]
+    first = _post(client, body)
+    assert first.status_code == 201
+    before = _kept_state()
+
+    # The same sale again, with the email as another system might spell it.
+    again = _post(client, body | {"customerEmail": "Customer@Example.com "})
+
+    assert again.status_code == 200
+    data = again.json()
+    assert data["created"] is False
+    assert data["order"] == first.json()["order"]
+    assert [t["ticket_id"] for t in data["tickets"]] == [
+        t["ticket_id"] for t in first.json()["tickets"]
+    ]
+    assert _kept_state() == before
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        {"stripePaymentIntentId": "pi_added_later"},
+        {"quantity": 1},
+        {"ticketType": "GA"},
+        {"pricePaid": "80.00"},
+        {"customerEmail": "someone.else@example.com"},
+    ],
+)
+def test_ticket_webhook_same_order_id_other_details_is_refused_unrecorded(
+    client, webhook_key, change, django_capture_on_commit_callbacks
+):
+    """Never a 409 sold_out for an order whose tickets were issued, and never
+    a 'refunded' email for money the other channel took."""
+    body = _sale()
+    TicketTypeFactory(event=Event.objects.get(), name="GA", capacity=5)
+    del body["stripePaymentIntentId"]
+    assert _post(client, body).status_code == 201
+    before = _kept_state()
+
+    with django_capture_on_commit_callbacks(execute=True):
+        response = _post(client, body | change)
+    refund_due_payments()
+
+    assert response.status_code == 409
+    assert response.json()["code"] == "order_id_taken"
+    assert "nothing was changed" in response.json()["message"]
+    assert _kept_state() == before
+    assert not OutboundMessage.objects.filter(kind="payment_refunded").exists()
+
+
+def test_ticket_webhook_order_id_of_a_web_order_is_taken(client, webhook_key):
+    body = _sale()
+    event = Event.objects.get()
+    web = make_paid_order(event.ticket_types.get(), 1)
+    response = _post(client, body | {"orderId": str(web.id)})
+    assert response.status_code == 409
+    assert response.json()["code"] == "order_id_taken"
+    assert Payment.objects.count() == 1 and Ticket.objects.count() == 1
+
+
+def test_ticket_webhook_payment_id_of_another_order_is_refused(client, webhook_key):
+    body = _sale(quantity=1)
+    assert _post(client, body).status_code == 201
+    event = Order.objects.get().event
+    other = _sale(event=event, quantity=1)  # same stripePaymentIntentId
+    response = _post(client, other)
+    assert response.status_code == 409
+    assert response.json()["code"] == "payment_reference_taken"
+    assert not Order.objects.filter(pk=other["orderId"]).exists()
+    assert Ticket.objects.count() == 1

@@ -1,11 +1,12 @@
 from datetime import timedelta
 
 import pytest
+from django.db import transaction
 from django.utils import timezone
 
 from core.models import Order, OutboundMessage, Payment, Ticket
 from core.services.checkout import place_order
-from core.services.fulfilment import fulfil_order
+from core.services.fulfilment import ExternalPaymentNotKept, fulfil_order
 from core.tickets.signing import verify_ticket_code
 from tests.factories import TicketTypeFactory, count_held_seats
 from tests.factories import pay_simulated as _pay
@@ -245,3 +246,32 @@ def test_an_order_without_lines_is_paid_with_no_tickets(ticket_type):
     assert order.status == Order.Status.PAID and order.tickets.count() == 0
     ticket_type.event.refresh_from_db()
     assert ticket_type.event.sold_count == 0
+
+
+def test_a_late_external_payment_after_the_seats_went_is_refused_not_refund_due():
+    """The lapsed-hold path: an external payment is never marked refund_due;
+    the call raises and nothing of it (payment, expiry) is kept."""
+    ticket_type = TicketTypeFactory(capacity=1)
+    late = _hold(ticket_type, 1)
+    later = timezone.now() + timedelta(hours=2)
+    other = place_order(
+        event_id=ticket_type.event_id,
+        quantities={ticket_type.id: 1},
+        customer_name="Ben",
+        customer_email="ben@example.com",
+        now=later,
+    )
+    _pay(other, "pay_other", now=later)
+    with pytest.raises(ExternalPaymentNotKept), transaction.atomic():
+        fulfil_order(
+            order_id=late.id,
+            provider=Payment.Provider.EXTERNAL,
+            provider_reference="ext_late",
+            amount=late.total,
+            currency=late.currency,
+            now=later,
+        )
+    assert not Payment.objects.filter(provider_reference="ext_late").exists()
+    late.refresh_from_db()
+    assert late.status == Order.Status.PENDING
+    assert not Ticket.objects.filter(order=late).exists()

@@ -2,15 +2,18 @@ from datetime import timedelta
 from decimal import Decimal
 
 import pytest
+from django.db import transaction
 from django.utils import timezone
 
 from core.exceptions import OrderNotPayable
 from core.models import Order, OutboundMessage, Payment, Ticket
 from core.queries.orders import REFUSED_REFUND_RETRY
 from core.services.checkout import place_order
+from core.services.fulfilment import ExternalPaymentNotKept
 from core.services.orders import cancel_order
 from core.services.payments import (
     confirm_payment,
+    refund_due_payment,
     refund_due_payments,
     simulated_reference,
     start_payment,
@@ -241,3 +244,43 @@ def test_a_refund_of_a_second_payment_with_no_answer_is_resent_under_its_key(
     payment = Payment.objects.get(provider_reference="pi_second")
     assert _keys(stripe_stub) == [f"refund-{payment.pk}"] * 3
     assert (payment.status, payment.refund_attempt) == ("refunded", 1)
+
+
+def test_an_external_payment_is_never_turned_away_to_be_refunded(
+    ticket_type, django_capture_on_commit_callbacks
+):
+    """The other channel took that money: we cannot send it back, so no
+    payment of its is marked due and no 'refunded' email goes out."""
+    order = _hold(ticket_type, 1)
+    _pay(order, "pi_first")
+    with (
+        pytest.raises(ExternalPaymentNotKept),
+        django_capture_on_commit_callbacks(execute=True),
+        transaction.atomic(),  # the caller's (record_external_sale's)
+    ):
+        _pay(order, "ext_second", provider=Payment.Provider.EXTERNAL)
+    assert refund_due_payments() == 0
+    assert list(order.payments.values_list("provider_reference", flat=True)) == [
+        "pi_first"
+    ]
+    assert not OutboundMessage.objects.filter(kind="payment_refunded").exists()
+
+
+def test_an_external_payment_left_due_is_not_settled_as_refunded(ticket_type):
+    """One marked due before the guard (or by hand) stays as it is: never
+    booked as refunded, never emailed about."""
+    order = _hold(ticket_type, 1)
+    _pay(order, "pi_first")
+    payment = Payment.objects.create(
+        order=order,
+        provider=Payment.Provider.EXTERNAL,
+        provider_reference="ext_due",
+        amount=order.total,
+        currency=order.currency,
+        status=Payment.Status.REFUND_DUE,
+    )
+    assert refund_due_payments() == 0
+    assert refund_due_payment(payment_id=payment.pk) is False
+    payment.refresh_from_db()
+    assert payment.status == Payment.Status.REFUND_DUE and payment.refunded_at is None
+    assert not OutboundMessage.objects.filter(kind="payment_refunded").exists()
