@@ -1,8 +1,15 @@
 from django import forms
 from django.core.validators import MaxValueValidator
 
+from core.models import WaitlistEntry
 from core.queries.availability import EventAvailability
 from core.queries.waitlist import types_to_wait_for
+
+NUL_MESSAGE = "Please retype this field: it contains an invisible null character."
+
+
+def _column(name: str) -> int:
+    return WaitlistEntry._meta.get_field(name).max_length
 
 
 def waitlist_type_choices(availability: EventAvailability) -> list[tuple]:
@@ -35,29 +42,41 @@ class WaitlistForm(forms.Form):
     Its messages say what to do, as the buy form's do.
     """
 
+    # The limits are the columns' (core.models.WaitlistEntry): longer, and
+    # Postgres refuses the row with an error instead of a message. Django's
+    # EmailField alone lets 320 characters through.
     name = forms.CharField(
-        max_length=200,
+        max_length=_column("name"),
         label="Your name",
         error_messages={
             "required": "Please enter your name.",
             "max_length": "Please shorten your name to %(limit_value)d characters.",
+            "null_characters_not_allowed": NUL_MESSAGE,
         },
     )
     email = forms.EmailField(
+        max_length=_column("email"),
         label="Email",
         help_text="We'll email you the moment tickets free up.",
         error_messages={
             "required": "Please enter your email address.",
             "invalid": "Please enter a valid email address.",
+            "max_length": (
+                "Please enter an email address of at most %(limit_value)d characters."
+            ),
+            "null_characters_not_allowed": NUL_MESSAGE,
         },
     )
     phone = forms.CharField(
-        max_length=32,
+        max_length=_column("phone"),
         required=False,
         label="Mobile (optional)",
         help_text="For a text message too.",
         error_messages={
-            "max_length": "Please enter a phone number of at most 32 characters.",
+            "max_length": (
+                "Please enter a phone number of at most %(limit_value)d characters."
+            ),
+            "null_characters_not_allowed": NUL_MESSAGE,
         },
     )
     ticket_type_id = forms.TypedChoiceField(

@@ -49,15 +49,22 @@ def join_waitlist(
     email: str,
     phone: str = "",
     quantity,
+    resend: bool = True,
 ) -> WaitlistEntry:
-    """Put someone on a sold-out event's waitlist, or update their existing entry.
+    """Put someone on a sold-out event's waitlist; for an address already on
+    it, send its link again.
 
-    One active entry per email and event: joining again changes the request
-    but keeps the place in the queue. Locks the event row. Queues the
-    confirmation email. Raises NotFound, InvalidRequest or NotSoldOut.
+    Nobody has shown they own the address typed, so whoever joins with an
+    address already waiting changes nothing: that entry keeps its name,
+    phone, request and place in line, and the address is emailed the link
+    to it (the only way to its page) if `resend` (the caller's per-address
+    limit) allows. Every check runs for both, so the answer does not say
+    whether the address was on the list. Locks the event row. Raises
+    NotFound, InvalidRequest or NotSoldOut.
     """
     time_zone = event_time_zone(event_id) if lacks_country_code(phone) else None
     name, email, phone = clean_contact(name, email, phone, time_zone=time_zone)
+    _check_fits(name=name, email=email)
     try:
         quantity = int(quantity)
     except (TypeError, ValueError) as exc:
@@ -91,51 +98,84 @@ def join_waitlist(
         raise InvalidRequest(
             f"You can wait for at most {most} tickets.", code="above_max_per_order"
         )
+    # Before looking for the address: refusing only new ones would say
+    # which addresses are waiting.
+    availability = get_event_availability(event)
+    free = (
+        next(r.available for r in availability.types if r.id == ticket_type.id)
+        if ticket_type
+        else availability.total_available
+    )
+    if free > 0:
+        raise NotSoldOut()
 
-    existing = (
-        WaitlistEntry.objects.select_for_update()
+    entry = (
+        WaitlistEntry.objects.select_related("ticket_type")
         .filter(event=event, email=email, status__in=ACTIVE_STATUSES)
         .first()
     )
-    if existing is None:
-        availability = get_event_availability(event)
-        free = (
-            next(r.available for r in availability.types if r.id == ticket_type.id)
-            if ticket_type
-            else availability.total_available
+    if entry is not None:
+        if resend:
+            _queue_joined_email(entry, event, again=True)
+        return entry
+    entry = WaitlistEntry.objects.create(
+        event=event,
+        ticket_type=ticket_type,
+        name=name,
+        email=email,
+        phone=phone,
+        quantity=quantity,
+    )
+    # A new entry's link is always sent, even past the per-address limit:
+    # without it its address could not leave the list. An address gets at
+    # most one such email per event it is not yet waiting for.
+    _queue_joined_email(entry, event, again=False)
+    return entry
+
+
+def _check_fits(*, name: str, email: str) -> None:
+    """InvalidRequest for a name or address longer than its column holds, or
+    with a NUL character (Postgres refuses those with an error, not a
+    message)."""
+    if "\x00" in name + email:
+        raise InvalidRequest(
+            "Please retype your name and email address: they contain an invisible"
+            " null character.",
+            code="invalid_contact",
         )
-        if free > 0:
-            raise NotSoldOut()
-        entry = WaitlistEntry.objects.create(
-            event=event,
-            ticket_type=ticket_type,
-            name=name,
-            email=email,
-            phone=phone,
-            quantity=quantity,
-        )
-    else:
-        entry = existing
-        entry.name, entry.phone = name, phone
-        if entry.status == WaitlistEntry.Status.WAITING:
-            entry.ticket_type, entry.quantity = ticket_type, quantity
-        entry.save(
-            update_fields=["name", "phone", "ticket_type", "quantity", "updated_at"]
-        )
+    for field, value, code, message in (
+        ("name", name, "invalid_name", "Please shorten your name to {} characters."),
+        (
+            "email",
+            email,
+            "invalid_email",
+            "Please enter an email address of at most {} characters.",
+        ),
+    ):
+        limit = WaitlistEntry._meta.get_field(field).max_length
+        if len(value) > limit:
+            raise InvalidRequest(message.format(limit), code=code)
+
+
+def _queue_joined_email(entry: WaitlistEntry, event: Event, *, again: bool) -> None:
     queue_email(
         kind="waitlist_joined",
         to=entry.email,
         event=event,
-        context=_message_context(entry) | {"merged": existing is not None},
+        context=_message_context(entry)
+        | {"again": again, "offered": entry.status == WaitlistEntry.Status.OFFERED},
     )
-    return entry
 
 
 def _message_context(entry: WaitlistEntry) -> dict:
-    """What the waitlist emails and SMS show, links made absolute for mail clients."""
+    """What the waitlist emails and SMS show, links made absolute for mail clients.
+
+    Not the name: it is whatever whoever joined typed, and no one has shown
+    they own the address these go to, so it could make anyone's text the
+    lead of an email from the venue.
+    """
     return {
         "entry_id": entry.pk,
-        "name": entry.name,
         "quantity": entry.quantity,
         "offer_hours": settings.WAITLIST_OFFER_HOURS,
         "ticket_type": entry.ticket_type.name

@@ -1,10 +1,32 @@
-import pytest
+import re
+import uuid
 
-from core.models import OutboundMessage, TicketType, WaitlistEntry
+import pytest
+from django.db import connection
+
+from core.models import Order, OutboundMessage, TicketType, WaitlistEntry
+from core.notify.rendering import build_email
 from core.services.waitlist import offer_freed_seats
+from scanner import throttle
 from tests.factories import EventFactory, TicketTypeFactory, make_paid_order
 
 pytestmark = pytest.mark.django_db
+
+NEUTRAL = "a link to see or leave your place."
+# 257 characters, valid as an address, longer than the column's 254.
+LONG_EMAIL = "a" * 64 + "@" + ".".join(["b" * 63, "c" * 63, "d" * 60]) + ".com"
+
+
+@pytest.fixture(autouse=True)
+def _fresh_cache(settings):
+    """A private in-memory cache per test, so the join limits' counts never
+    leak between tests."""
+    settings.CACHES = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.locmem.LocMemCache",
+            "LOCATION": f"waitlist-{uuid.uuid4()}",
+        }
+    }
 
 
 @pytest.fixture
@@ -15,7 +37,7 @@ def sold_out():
     return event, seat
 
 
-def _post(client, event, **data):
+def _post(client, event, ip="10.0.0.1", **data):
     payload = {
         "name": "Ana",
         "email": "ana@example.com",
@@ -23,20 +45,40 @@ def _post(client, event, **data):
         "ticket_type_id": "",
         "quantity": "2",
     }
-    return client.post(f"/buy/events/{event.slug}/waitlist/", payload | data)
+    return client.post(
+        f"/buy/events/{event.slug}/waitlist/", payload | data, REMOTE_ADDR=ip
+    )
+
+
+def _emailed_link(to: str) -> str:
+    """The entry page's link in the last waitlist email to `to`."""
+    message = (
+        OutboundMessage.objects.filter(kind="waitlist_joined", to=to)
+        .order_by("id")
+        .last()
+    )
+    (link,) = re.findall(
+        r"https?://[^/\s]+(/buy/w/[\w-]+/)\n", build_email(message).body
+    )
+    return link
 
 
 def test_join_form_puts_the_customer_in_line(client, sold_out):
     event, _ = sold_out
     response = _post(client, event)
     entry = WaitlistEntry.objects.get()
-    assert response.status_code == 302
-    assert response["Location"] == f"/buy/w/{entry.token}/"
-    page = client.get(response["Location"]).content.decode()
-    assert "number <strong>1</strong> in line" in page
-    assert OutboundMessage.objects.filter(
-        kind="waitlist_joined", to="ana@example.com"
-    ).exists()
+    page = response.content.decode()
+    assert response.status_code == 200
+    assert (
+        "You're on the waitlist for <strong>Full House</strong> / any ticket type."
+        ' We\'ve emailed <strong class="contact">ana@example.com</strong>'
+        f" {NEUTRAL}"
+    ) in page
+    # The entry's page is reached through the emailed link only.
+    assert entry.token not in page
+    link = _emailed_link("ana@example.com")
+    assert link == f"/buy/w/{entry.token}/"
+    assert "number <strong>1</strong> in line" in client.get(link).content.decode()
 
 
 @pytest.mark.parametrize(
@@ -52,6 +94,15 @@ def test_join_form_puts_the_customer_in_line(client, sold_out):
             {"ticket_type_id": "999999"},
             "Please choose one of the sold-out ticket types.",
         ),
+        # Longer than the columns (Postgres refused them with a 500), or NUL.
+        ({"name": "x" * 201}, "Please shorten your name to 200 characters."),
+        (
+            {"email": LONG_EMAIL},
+            "Please enter an email address of at most 254 characters.",
+        ),
+        ({"phone": "1" * 33}, "at most 32 characters"),
+        ({"name": "Ana\x00"}, "it contains an invisible null character"),
+        ({"email": "ana\x00@example.com"}, "Please enter a valid email address."),
     ],
 )
 def test_bad_input_is_explained_and_changes_nothing(client, sold_out, data, message):
@@ -60,6 +111,7 @@ def test_bad_input_is_explained_and_changes_nothing(client, sold_out, data, mess
     assert response.status_code == 400
     assert message in response.content.decode()
     assert not WaitlistEntry.objects.exists()
+    assert not OutboundMessage.objects.filter(kind="waitlist_joined").exists()
 
 
 def test_joining_an_event_on_sale_says_buy_now(client):
@@ -126,7 +178,8 @@ def test_waitlist_card_of_a_sold_out_event_says_sold_out(client, sold_out):
 def test_joining_a_partly_sold_out_event_for_a_sold_out_type(client, partly_sold_out):
     event, vip, _ = partly_sold_out
     response = _post(client, event, ticket_type_id=str(vip.id))
-    assert response.status_code == 302
+    assert response.status_code == 200
+    assert "/ VIP. We've emailed" in response.content.decode()
     assert WaitlistEntry.objects.get().ticket_type == vip
 
 
@@ -232,3 +285,129 @@ def test_the_waitlist_says_how_long_an_offer_is_held(
         email = build_email(OutboundMessage.objects.get(kind=kind))
         for part in (email.body, email.alternatives[0][0]):
             assert f" {phrase}" in part and "a day" not in part, kind
+
+
+# --- Someone else's address ---------------------------------------------------
+
+
+def _neutral(page: str, email: str) -> str:
+    """The page with the typed address and the per-request tokens taken out."""
+    page = page.replace(email, "ADDRESS")
+    return re.sub(r'(csrfmiddlewaretoken" value="|nonce=")[^"]*', r"\1", page)
+
+
+def test_joining_with_a_waiting_address_hands_over_nothing(client, sold_out):
+    """Anyone who knows a waiting customer's address used to get their place:
+    the answer redirected to the entry's page, with its held offer's pay link,
+    and the entry took the joiner's name and phone."""
+    event, seat = sold_out
+    _post(client, event, name="Vera", email="victim@example.com", phone="+34600111222")
+    victim = WaitlistEntry.objects.get()
+    TicketType.objects.filter(pk=seat.pk).update(capacity=4)
+    event.venue_capacity = 4
+    event.save()
+    offer_freed_seats(event_id=event.id)
+    victim.refresh_from_db()
+    assert victim.status == WaitlistEntry.Status.OFFERED
+    offer = victim.offer_order
+    before = (victim.name, victim.phone, victim.quantity, victim.ticket_type_id)
+
+    throttle.reset(throttle.waitlist_address_key("victim@example.com"))  # later
+    attacker = type(client)()
+    response = _post(
+        attacker,
+        event,
+        ip="192.0.2.66",
+        name="Attacker",
+        email="VICTIM@example.com",
+        phone="+34612345678",
+        quantity="1",
+    )
+    page = response.content.decode()
+    assert response.status_code == 200
+    assert not response.has_header("Location")
+    assert victim.token not in page and offer.token not in page
+    assert "/buy/w/" not in page and "/buy/o/" not in page
+    # The same page a new address gets: nothing says the address was waiting.
+    fresh = _post(attacker, event, ip="192.0.2.67", email="new@example.com").content
+    assert _neutral(page, "victim@example.com") == _neutral(
+        fresh.decode(), "new@example.com"
+    )
+
+    victim.refresh_from_db()
+    assert (victim.name, victim.phone, victim.quantity, victim.ticket_type_id) == (
+        before
+    )
+    assert victim.status == WaitlistEntry.Status.OFFERED
+    assert victim.offer_order_id == offer.pk
+    offer.refresh_from_db()
+    assert offer.status == Order.Status.PENDING
+    assert offer.customer_phone == "+34600111222"
+    assert not OutboundMessage.objects.filter(to="+34612345678").exists()
+    # Only the address itself hears of it: its link again, unchanged request.
+    again = build_email(
+        OutboundMessage.objects.filter(kind="waitlist_joined", to="victim@example.com")
+        .order_by("id")
+        .last()
+    )
+    assert "You were already on the waitlist" in again.body
+    assert "Tickets are held for you now" in again.body
+    assert "Attacker" not in again.body
+
+
+def test_an_address_is_emailed_once_per_window_however_often_it_is_typed(
+    client, sold_out
+):
+    """The join form used to email whatever address was typed, every time,
+    with the typed name at its head."""
+    event, _ = sold_out
+    spam = "Your card was charged €950 — dispute it at http://evil.example/refund"
+    for n in range(5):
+        response = _post(client, event, ip=f"10.0.1.{n}", name=spam, quantity="1")
+        assert response.status_code == 200
+        assert NEUTRAL in response.content.decode()
+    sent = OutboundMessage.objects.filter(kind="waitlist_joined")
+    assert sent.count() == 1
+    email = build_email(sent.get())
+    assert email.body.startswith("Hello,\n")
+    assert "evil.example" not in email.body
+    assert "evil.example" not in email.alternatives[0][0]
+
+    # Once the window has passed, a customer who lost the email asks again.
+    throttle.reset(throttle.waitlist_address_key("ana@example.com"))
+    response = _post(client, event, quantity="1")
+    assert NEUTRAL in response.content.decode()
+    assert sent.count() == 2
+    assert _emailed_link("ana@example.com") == (
+        f"/buy/w/{WaitlistEntry.objects.get().token}/"
+    )
+
+
+def test_one_network_is_refused_after_its_share_of_joins(client, sold_out):
+    event, _ = sold_out
+    for n in range(throttle.WAITLIST_MAX_REQUESTS):
+        response = _post(client, event, email=f"person{n}@example.com", quantity="1")
+        assert response.status_code == 200
+    response = _post(client, event, email="one-more@example.com", quantity="1")
+    page = response.content.decode()
+    assert response.status_code == 429
+    assert "Too many waitlist requests from this network." in page
+    assert "try again in an hour" in page
+    assert "css/purchase.css" in page  # the site's layout, not a bare error
+    assert not WaitlistEntry.objects.filter(email="one-more@example.com").exists()
+    assert not OutboundMessage.objects.filter(to="one-more@example.com").exists()
+    # Another network is not held up by this one.
+    other = _post(client, event, ip="10.9.9.9", email="one-more@example.com")
+    assert other.status_code == 200
+
+
+@pytest.mark.skipif(
+    connection.vendor != "postgresql", reason="the overlong address needs Postgres"
+)
+def test_an_overlong_address_is_explained_on_postgres_too(client, sold_out):
+    """On Postgres a 257-character address used to reach the INSERT: a 500."""
+    event, _ = sold_out
+    response = _post(client, event, email=LONG_EMAIL)
+    assert response.status_code == 400
+    assert "at most 254 characters" in response.content.decode()
+    assert not WaitlistEntry.objects.exists()

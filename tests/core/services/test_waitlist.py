@@ -57,6 +57,9 @@ def _join(event, email, quantity=1, ticket_type=None, phone=""):
 
 pytestmark = pytest.mark.django_db
 
+# 257 characters, valid as an address, longer than the column's 254.
+LONG_EMAIL = "a" * 64 + "@" + ".".join(["b" * 63, "c" * 63, "d" * 60]) + ".com"
+
 
 def test_joining_a_sold_out_event_confirms_by_email():
     event, seat, _ = _sold_out_event()
@@ -67,14 +70,76 @@ def test_joining_a_sold_out_event_confirms_by_email():
     assert message.context["entry_id"] == entry.pk
 
 
-def test_joining_twice_merges_and_keeps_the_place_in_line():
+def test_joining_twice_changes_nothing_and_keeps_the_place_in_line():
+    """Whoever joins with an address already waiting has not shown it is
+    theirs: the entry keeps its name, phone and request; only its link is
+    emailed again, to the address."""
+    event, _seat, _ = _sold_out_event()
+    first = _join(event, "a@example.com", 1, phone="+34600111222")
+    _join(event, "b@example.com", 1)
+    again = join_waitlist(
+        event_id=event.id,
+        ticket_type_id=None,
+        name="Someone Else",
+        email="A@Example.com",
+        phone="+34612345678",
+        quantity=3,
+    )
+    assert again.pk == first.pk
+    first.refresh_from_db()
+    assert (first.name, first.phone, first.quantity, first.ticket_type_id) == (
+        "A",
+        "+34600111222",
+        1,
+        None,
+    )
+    assert first.status == WaitlistEntry.Status.WAITING
+    assert WaitlistEntry.objects.filter(event=event).count() == 2
+    sent = OutboundMessage.objects.filter(kind="waitlist_joined", to="a@example.com")
+    assert sent.count() == 2
+    assert sent.order_by("id").last().context["again"] is True
+
+
+def test_joining_again_past_the_address_limit_sends_nothing():
     event, _seat, _ = _sold_out_event()
     first = _join(event, "a@example.com", 1)
-    _join(event, "b@example.com", 1)
-    again = _join(event, "A@Example.com", 3)
+    again = join_waitlist(
+        event_id=event.id,
+        ticket_type_id=None,
+        name="A",
+        email="a@example.com",
+        quantity=1,
+        resend=False,
+    )
     assert again.pk == first.pk
-    assert again.quantity == 3
-    assert WaitlistEntry.objects.filter(event=event).count() == 2
+    assert OutboundMessage.objects.filter(kind="waitlist_joined").count() == 1
+
+
+def test_a_new_entry_is_always_sent_its_link():
+    """`resend` limits repeats only: without its link a new entry's address
+    could not leave the list."""
+    event, _seat, _ = _sold_out_event()
+    join_waitlist(
+        event_id=event.id,
+        ticket_type_id=None,
+        name="A",
+        email="a@example.com",
+        quantity=1,
+        resend=False,
+    )
+    assert OutboundMessage.objects.filter(kind="waitlist_joined").count() == 1
+
+
+def test_an_address_already_waiting_is_refused_as_a_new_one_while_on_sale():
+    """Tickets on sale: refused for both, so the refusal does not say which
+    addresses are waiting."""
+    event, seat, _ = _sold_out_event()
+    _join(event, "a@example.com", 1)
+    _free_seats(seat, 3)
+    for email in ("a@example.com", "new@example.com"):
+        with pytest.raises(NotSoldOut):
+            _join(event, email, 1)
+    assert OutboundMessage.objects.filter(kind="waitlist_joined").count() == 1
 
 
 def test_cannot_join_when_tickets_are_on_sale():
@@ -94,6 +159,9 @@ def test_cannot_join_when_tickets_are_on_sale():
         ({"quantity": 99}, InvalidRequest),
         ({"email": "not-an-email"}, InvalidRequest),
         ({"name": "  "}, InvalidRequest),
+        ({"name": "x" * 201}, InvalidRequest),
+        ({"email": LONG_EMAIL}, InvalidRequest),
+        ({"name": "Ana\x00"}, InvalidRequest),
     ],
 )
 def test_bad_input_changes_nothing(kwargs, error):
@@ -297,14 +365,18 @@ def test_raising_capacity_in_the_console_offers_to_the_waitlist(
     assert entry.status == WaitlistEntry.Status.OFFERED
 
 
-def test_offer_email_and_sms_name_the_person_and_link_to_checkout(settings):
+def test_waitlist_emails_leave_out_the_typed_name_and_link_to_checkout(settings):
+    """The name is whatever was typed on the form, and nobody has shown they
+    own the address: it must not be able to lead an email from the venue."""
     from core.notify.rendering import build_email
 
     settings.PUBLIC_BASE_URL = "https://tickets.example.com"
     event, seat, _ = _sold_out_event()
     entry = _join(event, "wanda@example.com", 2, phone="+34600111222")
     joined = build_email(OutboundMessage.objects.get(kind="waitlist_joined"))
-    assert "Hi Wanda" in joined.body
+    assert joined.body.startswith("Hello,\n")
+    assert "Wanda" not in joined.body
+    assert "Wanda" not in joined.alternatives[0][0]
     assert f"https://tickets.example.com/buy/w/{entry.token}/leave/" in joined.body
     _free_seats(seat, 2)
     offer_freed_seats(event_id=event.id)
@@ -318,6 +390,8 @@ def test_offer_email_and_sms_name_the_person_and_link_to_checkout(settings):
         in email.body
     )
     assert "24 hours" in email.body
+    assert email.body.startswith("Hello,\n")
+    assert "Wanda" not in email.body and "Wanda" not in email.alternatives[0][0]
 
 
 def test_backing_out_of_payment_keeps_the_offer_held():
