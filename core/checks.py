@@ -53,6 +53,22 @@ def check_production_settings(app_configs, **kwargs):
                 id="ticketing.W005",
             )
         )
+    twilio = [
+        settings.TWILIO_ACCOUNT_SID,
+        settings.TWILIO_AUTH_TOKEN,
+        settings.TWILIO_FROM_NUMBER,
+    ]
+    if not any(twilio) and not settings.DEBUG:
+        problems.append(
+            Warning(
+                "Texts are not set up: TWILIO_* settings are missing, so every text "
+                "(ticket links, staff invitations) fails and shows as failed on the "
+                "staff messages page.",
+                hint="Set TWILIO_ACCOUNT_SID, TWILIO_AUTH_TOKEN and TWILIO_FROM_NUMBER "
+                "(a site whose buyers and staff give no phone numbers can ignore this).",
+                id="ticketing.W006",
+            )
+        )
     return problems
 
 

@@ -19,6 +19,9 @@ PRODUCTION_ENV = {
     "STRIPE_SECRET_KEY": "sk_test_123",
     "STRIPE_WEBHOOK_SECRET": "whsec_test",
     "QR_SIGNING_SECRET": "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=",
+    "TWILIO_ACCOUNT_SID": "AC" + "0" * 32,
+    "TWILIO_AUTH_TOKEN": "test-token",
+    "TWILIO_FROM_NUMBER": "+15005550006",
 }
 
 
@@ -159,7 +162,10 @@ def test_check_deploy_is_clean_with_production_settings():
             {"STRIPE_SECRET_KEY": "", "STRIPE_WEBHOOK_SECRET": ""},
             "Payments are simulated",
         ),
-        ({"TWILIO_ACCOUNT_SID": "AC1"}, "Twilio is half configured"),
+        (
+            {"TWILIO_AUTH_TOKEN": "", "TWILIO_FROM_NUMBER": ""},
+            "Twilio is half configured",
+        ),
         ({"MARKETING_HOST": "example.com"}, "Only some of MARKETING_HOST"),
         ({"QR_SIGNING_SECRET": "not base64!"}, "QR_SIGNING_SECRET must be base64"),
     ],
@@ -168,6 +174,24 @@ def test_misconfiguration_is_explained_in_plain_words(overrides, message):
     result = _check("--deploy", **(PRODUCTION_ENV | overrides))
     assert result.returncode != 0
     assert message in result.stderr + result.stdout
+
+
+def test_a_site_without_twilio_is_warned_that_texts_will_fail():
+    """Twilio is optional; without it texts fail (they are no longer only
+    logged, with their links, when DEBUG is off), so say so at deploy."""
+    no_twilio = {
+        "TWILIO_ACCOUNT_SID": "",
+        "TWILIO_AUTH_TOKEN": "",
+        "TWILIO_FROM_NUMBER": "",
+    }
+    result = _check("--deploy", **(PRODUCTION_ENV | no_twilio))
+    assert result.returncode == 0, result.stderr + result.stdout  # a warning only
+    assert "ticketing.W006" in result.stderr + result.stdout
+    assert "Texts are not set up" in result.stderr + result.stdout
+    strict = _check(
+        "--deploy", "--fail-level", "WARNING", **(PRODUCTION_ENV | no_twilio)
+    )
+    assert strict.returncode != 0
 
 
 def test_the_redis_channel_layer_can_be_the_list_based_one():

@@ -6,6 +6,9 @@ only delays it), then sent outside any transaction. A failed send is retried
 with exponential backoff; after MAX_ATTEMPTS, or at once when the provider
 refuses the message itself, it is marked failed and shows on the staff
 messages page, where it can be resent.
+
+The row keeps the provider's own words (the owner's data, shown to the
+owner); the log gets them with addresses, numbers and links taken out.
 """
 
 import logging
@@ -23,6 +26,7 @@ from core.notify.errors import PermanentDeliveryError
 from core.notify.rendering import build_email, build_sms
 from core.notify.sms import send_sms
 from core.phones import lacks_country_code, message_time_zone, phone_region, sms_number
+from core.redact import redact_contacts
 
 logger = logging.getLogger(__name__)
 
@@ -100,19 +104,26 @@ def send_message(message: OutboundMessage, *, now: datetime, connection=None) ->
         still_ours.update(
             status=OutboundMessage.Status.FAILED, last_error=_describe(exc)
         )
-        logger.warning("Message %s refused: %s", message.pk, exc)
+        logger.warning("Message %s refused: %s", message.pk, _for_log(exc, message))
         return OutboundMessage.Status.FAILED
     except Exception as exc:  # any provider outage: try again later
         if attempts >= MAX_ATTEMPTS:
             still_ours.update(
                 status=OutboundMessage.Status.FAILED, last_error=_describe(exc)
             )
-            logger.warning("Message %s failed %s times: %s", message.pk, attempts, exc)
+            logger.warning(
+                "Message %s failed %s times: %s",
+                message.pk,
+                attempts,
+                _for_log(exc, message),
+            )
             return OutboundMessage.Status.FAILED
         still_ours.update(
             next_attempt_at=now + retry_delay(attempts), last_error=_describe(exc)
         )
-        logger.info("Message %s will be retried: %s", message.pk, exc)
+        logger.info(
+            "Message %s will be retried: %s", message.pk, _for_log(exc, message)
+        )
         return "retrying"
     still_ours.update(
         status=OutboundMessage.Status.SENT,
@@ -121,6 +132,13 @@ def send_message(message: OutboundMessage, *, now: datetime, connection=None) ->
         last_error="",
     )
     return OutboundMessage.Status.SENT
+
+
+def _for_log(exc: Exception, message: OutboundMessage) -> str:
+    """What went wrong, for the operator: the error's type, status and code,
+    without the recipient's address or number that providers quote."""
+    text = redact_contacts(str(exc), message.to)
+    return f"{message.channel} {message.kind}, {type(exc).__name__}: {text}"[:500]
 
 
 def _describe(exc: Exception) -> str:

@@ -11,6 +11,7 @@ the shapes core.notify.delivery._describe gives the backends' errors:
     PermanentDeliveryError: Twilio 400 (error 21211): Unable to create
         record: The 'To' number is not valid.
     DeliveryError: Twilio unreachable: ...
+    TextsNotSetUp: Texts are not set up: TWILIO_* settings are missing
     No template for this kind of message: emails/x_subject.txt
 
 plain_reason turns those into one sentence the owner can act on; the raw
@@ -49,6 +50,12 @@ def plain_reason(last_error: str, *, channel: str, retrying: bool) -> str:
             " please report it to whoever runs the site."
         )
     lowered = text.lower()
+    if channel == "sms" and "texts are not set up" in lowered:
+        # core.notify.sms.TextsNotSetUp: no Twilio settings on this site.
+        return (
+            "Texts are not set up: TWILIO_* settings are missing;"
+            " resend it once whoever runs the site has set them."
+        )
     status = _status(text)
     if channel == "sms":
         reason = _twilio_reason(text, lowered, status)

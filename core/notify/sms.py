@@ -1,8 +1,11 @@
 """SMS through Twilio (the only module that imports it).
 
-Without Twilio settings a text is written to the log instead, which is what
-local development wants. TWILIO_API_BASE points the SDK at a local stand-in
-in tests.
+Without Twilio settings a text is written to the log instead when DEBUG is
+on, which is what local development (`make run`) wants. With DEBUG off it is
+refused (TextsNotSetUp), so the message shows as failed on the staff
+messages page instead of as sent, and no number, ticket link or invitation
+link reaches the log. TWILIO_API_BASE points the SDK at a local stand-in in
+tests.
 """
 
 import logging
@@ -18,6 +21,15 @@ from core.notify.errors import (
 )
 
 logger = logging.getLogger(__name__)
+
+TEXTS_NOT_SET_UP = "Texts are not set up: TWILIO_* settings are missing"
+
+
+class TextsNotSetUp(PermanentDeliveryError):
+    """No Twilio settings outside DEBUG: the text cannot go anywhere."""
+
+    def __init__(self) -> None:
+        super().__init__(TEXTS_NOT_SET_UP)
 
 
 def twilio_configured() -> bool:
@@ -36,8 +48,12 @@ def _client() -> Client:
 
 
 def send_sms(*, to: str, body: str) -> str:
-    """Send one text; returns the provider's message id ("logged" without Twilio)."""
+    """Send one text; returns the provider's message id ("logged" without
+    Twilio under DEBUG). Raises TextsNotSetUp without Twilio otherwise."""
     if not twilio_configured():
+        if not settings.DEBUG:
+            raise TextsNotSetUp()
+        # Local development only: the body holds ticket and invitation links.
         logger.info("SMS to %s (Twilio not configured): %s", to, body)
         return "logged"
     try:

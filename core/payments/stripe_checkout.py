@@ -20,6 +20,7 @@ from core.models import Order, Payment
 from core.outside import database_connection_returned
 from core.payments import CheckoutStart, CheckoutState
 from core.payments.money import to_minor_units
+from core.redact import redact_contacts
 
 logger = logging.getLogger(__name__)
 
@@ -138,7 +139,12 @@ class StripeProvider:
                     params=params, options={"idempotency_key": key}
                 )
         except stripe.StripeError as exc:
-            logger.warning("Stripe refused a checkout session: %s", exc)
+            # Not Stripe's words: they can quote the buyer's email address.
+            logger.warning(
+                "Stripe refused a checkout session for order %s: %s",
+                order.id,
+                _error_summary(exc),
+            )
             raise PaymentUnavailable() from exc
         return CheckoutStart(url=session["url"], session_id=session["id"])
 
@@ -156,7 +162,7 @@ class StripeProvider:
             with database_connection_returned():
                 client().v1.checkout.sessions.expire(session_id)
         except stripe.InvalidRequestError as exc:
-            logger.info("Session %s not expired: %s", session_id, exc)
+            logger.info("Session %s not expired: %s", session_id, _error_summary(exc))
         except stripe.StripeError as exc:
             raise PaymentUnavailable() from exc
 
@@ -197,6 +203,17 @@ class StripeProvider:
         return refund["id"]
 
 
+def _error_summary(exc: stripe.StripeError) -> str:
+    """A Stripe error for the log: its type, HTTP status, code and request
+    id (which finds it in Stripe's dashboard), not its message."""
+    error = exc.error
+    code = (error.code if error is not None else None) or exc.code or "-"
+    return (
+        f"{type(exc).__name__} (HTTP {exc.http_status or 'none'}, {code},"
+        f" request {exc.request_id or '-'})"
+    )
+
+
 def _refund_failure(exc: stripe.StripeError) -> PaymentUnavailable:
     """What a refund request that failed means for the money.
 
@@ -234,7 +251,7 @@ def _refund_failure(exc: stripe.StripeError) -> PaymentUnavailable:
         status,
         code,
         exc.request_id or "-",
-        reason,
+        redact_contacts(reason),
     )
     return PaymentRefused(f"Stripe refused the refund: {reason}", reason=reason)
 

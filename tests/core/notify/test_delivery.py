@@ -1,4 +1,5 @@
 import base64
+import logging
 import threading
 from datetime import timedelta
 from email.mime.image import MIMEImage
@@ -84,6 +85,60 @@ def test_sms_with_the_tickets_link_goes_through_twilio(paid_order, twilio_stub):
     assert call.headers["authorization"] == f"Basic {expected}"
     sms = OutboundMessage.objects.get(channel="sms", to="+34600000000")
     assert sms.status == "sent" and sms.provider_id.startswith("SM")
+
+
+def test_a_refused_number_is_kept_for_the_owner_but_not_logged(
+    paid_order, twilio_stub, caplog
+):
+    """Twilio quotes the number it refused; the log is the operator's."""
+    twilio_stub.failure = lambda status: (
+        status,
+        {
+            "code": 21211,
+            "message": "The 'To' number +34600000000 is not a valid phone number.",
+            "status": status,
+        },
+        {},
+    )
+    twilio_stub.fail_status = 400
+    OutboundMessage.objects.create(
+        channel="sms",
+        kind="order_tickets_link",
+        to="600 000 000",
+        order=paid_order,
+        event=paid_order.event,
+        next_attempt_at=timezone.now(),
+    )
+    with caplog.at_level(logging.DEBUG, logger="core"):
+        send_due_messages()
+    sms = OutboundMessage.objects.get(channel="sms")
+    assert sms.status == OutboundMessage.Status.FAILED
+    assert "+34600000000 is not a valid" in sms.last_error
+    assert sms.error_reason == "The phone number was refused as invalid."
+    (line,) = [r.getMessage() for r in caplog.records if "refused" in r.getMessage()]
+    assert f"Message {sms.pk} refused" in line
+    assert "Twilio 400 (error 21211)" in line and "<phone>" in line
+    assert "600000000" not in caplog.text and "600 000 000" not in caplog.text
+
+
+def test_an_address_in_a_providers_error_is_kept_for_the_owner_but_not_logged(
+    paid_order, sendgrid_stub, caplog
+):
+    sendgrid_stub.failure = lambda status: (
+        status,
+        {"errors": [{"message": "Mailbox buyer@example.com is over quota"}]},
+        {},
+    )
+    sendgrid_stub.fail_status = 503
+    with caplog.at_level(logging.DEBUG, logger="core"):
+        send_due_messages()
+    message = OutboundMessage.objects.get(channel="email")
+    assert message.status == OutboundMessage.Status.QUEUED
+    assert "buyer@example.com" in message.last_error
+    (line,) = [r.getMessage() for r in caplog.records if "retried" in r.getMessage()]
+    assert f"Message {message.pk} will be retried" in line
+    assert "SendGrid 503" in line and "Mailbox <recipient> is" in line
+    assert "buyer@example.com" not in caplog.text
 
 
 def test_a_failed_send_is_retried_with_growing_delays_then_given_up(

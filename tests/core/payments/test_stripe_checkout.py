@@ -1,5 +1,6 @@
 """The Stripe SDK's real HTTP calls, against a local stand-in for Stripe's API."""
 
+import logging
 from datetime import timedelta
 from decimal import Decimal
 
@@ -261,6 +262,33 @@ def test_an_outage_raises_payment_unavailable_and_keeps_the_order_pending(
     order.refresh_from_db()
     assert order.status == Order.Status.PENDING
     assert order.stripe_checkout_session_id is None
+
+
+def test_a_refused_session_is_logged_without_stripes_words(stripe_stub, caplog):
+    """Stripe's message can quote the buyer's address; the log gets the
+    error's type, status, code and request id instead."""
+    order = _order()
+    stripe_stub.failure = lambda status: (
+        status,
+        {
+            "error": {
+                "type": "invalid_request_error",
+                "code": "email_invalid",
+                "message": "Invalid email address: ana@example.com",
+            }
+        },
+        {"Stripe-Should-Retry": "false", "Request-Id": "req_stub42"},
+    )
+    stripe_stub.fail_status = 400
+    with (
+        caplog.at_level(logging.INFO, logger="core"),
+        pytest.raises(PaymentUnavailable),
+    ):
+        start_payment(order_id=order.id, success_url=SUCCESS, cancel_url=CANCEL)
+    (line,) = [r.getMessage() for r in caplog.records if "checkout" in r.getMessage()]
+    assert f"for order {order.id}" in line
+    assert "InvalidRequestError (HTTP 400, email_invalid, request req_stub42)" in line
+    assert "ana@example.com" not in caplog.text
 
 
 @pytest.mark.parametrize(
