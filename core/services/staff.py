@@ -12,7 +12,7 @@ from django.contrib.auth import get_user_model
 from django.contrib.auth.password_validation import validate_password
 from django.core.exceptions import ValidationError
 from django.core.validators import validate_email
-from django.db import transaction
+from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from core import realtime
@@ -262,7 +262,18 @@ def accept_invite(
             " ".join(exc.messages), code="weak_password", field="password"
         ) from exc
     candidate.set_password(password)
-    candidate.save()
+    try:
+        # Someone accepting another invitation took the username since the
+        # check above; the unique index says so. The savepoint keeps the
+        # transaction usable; raising undoes it all, so the invite stays open.
+        with transaction.atomic():
+            candidate.save()
+    except IntegrityError as exc:
+        raise InvalidRequest(
+            "That username was just taken; choose another.",
+            code="username_taken",
+            field="username",
+        ) from exc
     profile = StaffProfile.objects.create(
         user=candidate, role=invite.role, phone=invite.phone
     )

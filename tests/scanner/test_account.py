@@ -165,6 +165,39 @@ def test_weak_password_on_invite_shows_next_to_the_field(client, owner):
     assert not get_user_model().objects.filter(username="dee").exists()
 
 
+def test_a_username_taken_meanwhile_is_answered_on_the_form_not_with_a_500(
+    client, owner, monkeypatch
+):
+    from core.services import staff as staff_service
+
+    invite = invite_staff(actor=owner, email="dee@example.com", role=Role.DOOR)
+    checked = staff_service.validate_password
+
+    def meanwhile_someone_else_joins(password, user=None):
+        checked(password, user=user)
+        get_user_model().objects.create_user(username="dee", password=PASSWORD)
+
+    monkeypatch.setattr(
+        staff_service, "validate_password", meanwhile_someone_else_joins
+    )
+    form = {
+        "first_name": "Dee",
+        "username": "dee",
+        "password": "lantern-Orchid-73",
+        "password_again": "lantern-Orchid-73",
+    }
+    url = f"/scanner/invite/{invite.token}/"
+    response = client.post(url, form)
+    assert response.status_code == 200
+    html = response.content.decode()
+    assert 'id="id_username_error"' in html
+    assert "That username was just taken; choose another." in html
+    assert "_auth_user_id" not in client.session
+
+    monkeypatch.setattr(staff_service, "validate_password", checked)
+    assert client.post(url, form | {"username": "dee2"}).status_code == 302
+
+
 def test_cookies_are_secure_and_http_only_when_debug_is_off(settings):
     # The settings module derives these from DEBUG; with it off they must be on.
     from tests.test_settings import PRODUCTION_ENV, _settings

@@ -154,6 +154,88 @@ def test_bad_account_details_are_refused_and_the_invite_stays_usable(
     assert invite.accepted_at is None
 
 
+def test_a_username_taken_while_accepting_is_refused_and_the_invite_stays_usable(
+    owner, monkeypatch
+):
+    """Two people accepting invitations at once with one username: the one
+    who saves second hits the unique index after the check passed."""
+    from core.services import staff as staff_service
+
+    invite = invite_staff(actor=owner, email="sam@example.com", role=Role.DOOR)
+    checked = staff_service.validate_password
+
+    def meanwhile_someone_else_joins(password, user=None):
+        checked(password, user=user)
+        get_user_model().objects.create_user(username="sam", password=STRONG)
+
+    monkeypatch.setattr(
+        staff_service, "validate_password", meanwhile_someone_else_joins
+    )
+    with pytest.raises(InvalidRequest) as caught:
+        accept_invite(token=invite.token, username="sam", password=STRONG)
+    assert caught.value.code == "username_taken"
+    assert caught.value.message == "That username was just taken; choose another."
+    assert caught.value.detail["field"] == "username"
+    invite.refresh_from_db()
+    assert invite.accepted_at is None
+    assert not get_user_model().objects.filter(email="sam@example.com").exists()
+    assert not AuditLogEntry.objects.filter(action="staff.join").exists()
+
+    monkeypatch.setattr(staff_service, "validate_password", checked)
+    user = accept_invite(token=invite.token, username="sam2", password=STRONG)
+    assert role_of(user) == Role.DOOR
+
+
+@pytest.mark.django_db(transaction=True)
+def test_two_people_accepting_at_once_with_one_username_get_one_account(
+    postgres, monkeypatch
+):
+    """Both pass the username check before either saves; the second to save
+    waits on the unique index, then is told to choose another."""
+    import threading
+
+    from django.db import connection
+
+    from core.services import staff as staff_service
+
+    owner = make_staff("owner", username="owner1")
+    invites = [
+        invite_staff(actor=owner, email=f"p{n}@example.com", role=Role.DOOR)
+        for n in range(2)
+    ]
+    checked = staff_service.validate_password
+    both_checked = threading.Barrier(2, timeout=10)
+
+    def check_then_wait(password, user=None):
+        checked(password, user=user)
+        both_checked.wait()
+
+    monkeypatch.setattr(staff_service, "validate_password", check_then_wait)
+    outcomes = []
+
+    def accept(invite):
+        try:
+            outcomes.append(
+                accept_invite(token=invite.token, username="sam", password=STRONG)
+            )
+        except Exception as exc:  # asserted on below
+            outcomes.append(exc)
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=accept, args=(i,)) for i in invites]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    (refused,) = [o for o in outcomes if isinstance(o, Exception)]
+    assert isinstance(refused, InvalidRequest) and refused.code == "username_taken"
+    (joined,) = [o for o in outcomes if not isinstance(o, Exception)]
+    assert get_user_model().objects.filter(username="sam").count() == 1
+    accepted = StaffInvite.objects.filter(accepted_at__isnull=False)
+    assert [i.email for i in accepted] == [joined.email]
+
+
 def test_revoked_invite_is_unusable(owner):
     invite = invite_staff(actor=owner, email="sam@example.com", role=Role.DOOR)
     revoke_invite(actor=owner, invite_id=invite.id)
