@@ -135,8 +135,8 @@ def build_night() -> SimpleNamespace:
     held = hold({ga: 2}, utc(2025, 3, 15, 22, 50))
     expired = hold({vip: 1}, utc(2025, 3, 15, 20, 0))
 
-    door1 = make_staff("door", username="door1")
-    door2 = make_staff("door", username="door2")
+    door1 = make_staff("door", username="door1", first_name="Lena", last_name="Park")
+    door2 = make_staff("door", username="door2", first_name="Sam", last_name="Okafor")
     manager = make_staff("manager", username="floormanager")
     a1, a2, _ = a.tickets.order_by("code")
     comp1 = comp.tickets.order_by("code").first()

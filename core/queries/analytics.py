@@ -33,12 +33,21 @@ Definitions used throughout (and in the tests' hand-computed fixtures):
   order index) and subtracted, for the same reason.
 - *Arrivals* are checked-in tickets by their `scanned_at`, so an admission
   that was undone is not an arrival.
+- At the door, per door and per staff member: *scans* are scan attempts
+  (an undo is a correction, not a scan); *in* counts the admits that stand,
+  so the doors' (and the staff's) "in" add up to *checked in*. Each scan is
+  in exactly one of: in, undone (an admit put back later), refunded after
+  entry (the ticket was admitted, then refunded), refused, or let in twice
+  (an offline admit of a ticket already admitted: the guest is in, counted
+  once by the admit that stands, and not a refusal).
+- Staff are named as the door page names them (full name, else username),
+  doors by their name or "Unnamed door".
 """
 
 from __future__ import annotations
 
 import datetime as dt
-from collections import defaultdict
+from collections import Counter, defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from decimal import Decimal
@@ -80,6 +89,7 @@ from core.queries.money import (
     ZERO,
     unbooked_refunded,
 )
+from core.services.checkin import UNNAMED_DOORS
 
 # An event counts as "upcoming" (or on tonight) until this long after it starts.
 NIGHT_LENGTH = dt.timedelta(hours=12)
@@ -91,9 +101,19 @@ HOURLY_AFTER = dt.timedelta(hours=6)
 MAX_DAYS = 120
 ARRIVAL_BUCKET_MINUTES = 5
 MAX_ARRIVAL_BUCKETS = 144  # 12 hours
-# Scan results that are refusals at the door (`undone` is a correction by
-# staff and `ok` an admission).
-REJECTED_RESULTS = tuple(r for r in ScanLog.Result.values if r not in ("ok", "undone"))
+# Scan results that are refusals at the door: not `ok` (an admission),
+# `undone` (a correction by staff) or `offline_conflict` (a guest let in
+# offline whose ticket was already admitted: let in, not refused).
+NOT_REFUSALS = (
+    ScanLog.Result.OK,
+    ScanLog.Result.UNDONE,
+    ScanLog.Result.OFFLINE_CONFLICT,
+)
+REJECTED_RESULTS = tuple(r for r in ScanLog.Result.values if r not in NOT_REFUSALS)
+# What the door page calls a door nobody named, and a scan made by a door
+# device's own token (no one signed in).
+NO_DEVICE = "Unnamed door"
+NO_STAFF = "Door device (no sign-in)"
 
 
 def _ratio(part: int, whole: int) -> float | None:
@@ -653,6 +673,30 @@ def arrivals(event: Event) -> list[Bucket]:
     return buckets
 
 
+def door_name(label: str | None) -> str:
+    """A door as the door page names it: its name, or "Unnamed door" for a
+    door left unnamed (no label, or the "Door" pages once saved for one)."""
+    label = " ".join((label or "").split())
+    if not label or label.casefold() in UNNAMED_DOORS:
+        return NO_DEVICE
+    return label
+
+
+def staff_name(first_name: str | None, last_name: str | None, username: str) -> str:
+    """A staff member as the door page names them (staff_display_name, from
+    the user's columns): full name, else username."""
+    full_name = f"{first_name or ''} {last_name or ''}".strip()
+    return (full_name or username or "").strip()
+
+
+# The user columns staff_name reads, through a relation (`staff__`...).
+STAFF_NAME_FIELDS = ("first_name", "last_name", "username")
+
+
+def _staff_name_of(row: dict, relation: str) -> str:
+    return staff_name(*(row[f"{relation}__{name}"] for name in STAFF_NAME_FIELDS))
+
+
 @dataclass(frozen=True)
 class ScanRow:
     at: dt.datetime
@@ -669,9 +713,14 @@ class ScanRow:
     def admitted(self) -> bool:
         return self.result == ScanLog.Result.OK
 
+    @property
+    def let_in_twice(self) -> bool:
+        return self.result == ScanLog.Result.OFFLINE_CONFLICT
+
 
 def last_scans(event: Event, *, limit: int = 10) -> list[ScanRow]:
-    """The latest scan attempts, newest first, with who scanned and where."""
+    """The latest scan attempts, newest first, with who scanned and where
+    (staff by display name, doors by name or "Unnamed door")."""
     labels = dict(ScanLog.Result.choices)
     rows = (
         ScanLog.objects.filter(event=event)
@@ -682,7 +731,8 @@ def last_scans(event: Event, *, limit: int = 10) -> list[ScanRow]:
             "ticket__code",
             "ticket__ticket_type__name",
             "ticket__guest_name",
-            "staff__username",
+            "staff_id",
+            *(f"staff__{name}" for name in STAFF_NAME_FIELDS),
             "device_label",
             "offline",
         )[:limit]
@@ -695,8 +745,8 @@ def last_scans(event: Event, *, limit: int = 10) -> list[ScanRow]:
             ticket_code=row["ticket__code"] or "",
             ticket_type=row["ticket__ticket_type__name"] or "",
             guest_name=row["ticket__guest_name"] or "",
-            staff=row["staff__username"] or "",
-            device=row["device_label"],
+            staff=_staff_name_of(row, "staff") if row["staff_id"] else "",
+            device=door_name(row["device_label"]),
             offline=row["offline"],
         )
         for row in rows
@@ -711,7 +761,8 @@ class ReasonCount:
 
 
 def rejected_by_reason(event: Event) -> list[ReasonCount]:
-    """Refused scans per result (already used, void, wrong event...), most first."""
+    """Refused scans per result (already used, void, wrong event...), most
+    first. Guests let in twice offline were let in: they are not here."""
     labels = dict(ScanLog.Result.choices)
     rows = (
         ScanLog.objects.filter(event=event, result__in=REJECTED_RESULTS)
@@ -727,67 +778,153 @@ def rejected_by_reason(event: Event) -> list[ReasonCount]:
 
 @dataclass(frozen=True)
 class ScanTally:
+    """The scans of one door or staff member. `total` (scan attempts) =
+    `admitted` (admits that stand) + `undone` + `refunded_after` (admits
+    put back, or whose ticket was refunded since) + `rejected` (refused)
+    + `let_in_twice` (offline admits of a ticket already admitted)."""
+
     label: str
     total: int
     admitted: int
     rejected: int
+    undone: int = 0
+    refunded_after: int = 0
+    let_in_twice: int = 0
 
 
-NO_DEVICE = "(no device label)"
-NO_STAFF = "(device token)"
+def _undone_admits(event: Event) -> Counter:
+    """(door label, staff id) of every admit that was undone, by count.
+
+    An undo's log row is the undoer's, at the undoer's device; the admit it
+    put back is the ticket's latest admit logged before it. Per ticket,
+    admits and undos alternate in the order they were logged (an undo needs
+    the ticket admitted, and the next admit needs it undone), so each undo
+    pairs with the admit just before it. One query, over the scans of the
+    few tickets that had an admit undone (the result and ticket indexes).
+    """
+    undone_tickets = ScanLog.objects.filter(
+        event=event, result=ScanLog.Result.UNDONE
+    ).values("ticket_id")
+    rows = (
+        ScanLog.objects.filter(
+            event=event,
+            result__in=(ScanLog.Result.OK, ScanLog.Result.UNDONE),
+            ticket_id__in=undone_tickets,
+        )
+        .order_by("ticket_id", "id")
+        .values_list("ticket_id", "result", "device_label", "staff_id")
+    )
+    undone: Counter = Counter()
+    standing: dict = {}
+    for ticket_id, result, device_label, staff_id in rows:
+        if result == ScanLog.Result.OK:
+            standing[ticket_id] = (device_label, staff_id)
+        elif ticket_id in standing:
+            undone[standing.pop(ticket_id)] += 1
+    return undone
 
 
-def _sorted_tallies(totals: dict, blank: str) -> list[ScanTally]:
+def _refunded_after_entry(event: Event) -> Counter:
+    """(door label, staff id) of the standing admits of tickets refunded
+    since: a refund voids a used ticket and keeps who admitted it, where.
+    Void tickets are few, found through ticket_event_stats_idx."""
+    rows = (
+        Ticket.objects.filter(
+            event=event, status=Ticket.Status.VOID, scanned_at__isnull=False
+        )
+        .values("scanned_device", "scanned_by_id")
+        .annotate(n=Count("*"))
+        .order_by()
+    )
+    return Counter(
+        {(row["scanned_device"], row["scanned_by_id"]): row["n"] for row in rows}
+    )
+
+
+def _staff_labels(staff_ids: Iterable) -> dict:
+    """Display names by user id; two staff with the same name are told
+    apart by their usernames. Staff deleted since are dropped."""
+    rows = (
+        get_user_model()
+        .objects.filter(pk__in=[pk for pk in staff_ids if pk is not None])
+        .values_list("pk", *STAFF_NAME_FIELDS)
+    )
+    names = {pk: (staff_name(*fields), fields[-1]) for pk, *fields in rows}
+    seen = Counter(name.casefold() for name, _ in names.values())
+    return {
+        pk: f"{name} ({username})" if seen[name.casefold()] > 1 else name
+        for pk, (name, username) in names.items()
+    }
+
+
+def _tallies(totals: dict, blank: str) -> list[ScanTally]:
     tallies = [
-        ScanTally(label=key or blank, total=t[0], admitted=t[1], rejected=t[2])
-        for key, t in totals.items()
+        ScanTally(
+            label=label,
+            total=t["total"],
+            admitted=t["admitted"] - t["undone"] - t["refunded_after"],
+            rejected=t["rejected"],
+            undone=t["undone"],
+            refunded_after=t["refunded_after"],
+            let_in_twice=t["let_in_twice"],
+        )
+        for label, t in totals.items()
+        if t["total"]
     ]
     # Busiest first; unlabelled scans after labelled ones with the same count.
     return sorted(tallies, key=lambda t: (-t.total, t.label == blank, t.label))
 
 
 def scan_tallies(event: Event) -> tuple[list[ScanTally], list[ScanTally]]:
-    """Scan attempts per door (device label) and per staff member.
+    """Scans per door and per staff member, and what became of them.
 
-    One grouped query by (door, staff id), rolled up both ways; usernames
+    One grouped query by (door, staff id) on scan_event_door_staff_idx,
+    rolled up both ways; then the admits undone (_undone_admits) and the
+    admits of tickets refunded since (_refunded_after_entry), both few rows,
+    are taken off the admits of the door and staff who made them, so the
+    doors' admits, and the staff's, add up to the tickets checked in. Names
     are looked up for the few staff ids rather than joined to every scan.
     """
+    r = ScanLog.Result
     rows = (
         ScanLog.objects.filter(event=event)
         .values("device_label", "staff_id")
         .annotate(
-            total=Count("*"),
-            admitted=Count("result", filter=Q(result=ScanLog.Result.OK)),
+            total=Count("result", filter=~Q(result=r.UNDONE)),
+            admitted=Count("result", filter=Q(result=r.OK)),
             rejected=Count("result", filter=Q(result__in=REJECTED_RESULTS)),
+            let_in_twice=Count("result", filter=Q(result=r.OFFLINE_CONFLICT)),
         )
         .order_by()
     )
-    by_door: dict = defaultdict(lambda: [0, 0, 0])
-    by_staff_id: dict = defaultdict(lambda: [0, 0, 0])
+    counts: dict = defaultdict(Counter)
     for row in rows:
-        for totals, key in (
-            (by_door, row["device_label"]),
-            (by_staff_id, row["staff_id"]),
-        ):
-            totals[key][0] += row["total"]
-            totals[key][1] += row["admitted"]
-            totals[key][2] += row["rejected"]
-    names = dict(
-        get_user_model()
-        .objects.filter(pk__in=[pk for pk in by_staff_id if pk is not None])
-        .values_list("pk", "username")
-    )
-    by_staff = {names.get(pk, ""): t for pk, t in by_staff_id.items()}
-    return _sorted_tallies(by_door, NO_DEVICE), _sorted_tallies(by_staff, NO_STAFF)
+        key = (row["device_label"], row["staff_id"])
+        for name in ("total", "admitted", "rejected", "let_in_twice"):
+            counts[key][name] += row[name]
+    for name, found in (
+        ("undone", _undone_admits(event)),
+        ("refunded_after", _refunded_after_entry(event)),
+    ):
+        for key, n in found.items():
+            if key in counts:  # an admit is always logged where it was made
+                counts[key][name] += n
+    staff_labels = _staff_labels({staff_id for _, staff_id in counts})
+    by_door: dict = defaultdict(Counter)
+    by_staff: dict = defaultdict(Counter)
+    for (device_label, staff_id), t in counts.items():
+        by_door[door_name(device_label)].update(t)
+        by_staff[staff_labels.get(staff_id, NO_STAFF)].update(t)
+    return _tallies(by_door, NO_DEVICE), _tallies(by_staff, NO_STAFF)
 
 
 def scans_by_door(event: Event) -> list[ScanTally]:
-    """Scan attempts per door device label."""
+    """Scans per door (by name, unnamed ones together)."""
     return scan_tallies(event)[0]
 
 
 def scans_by_staff(event: Event) -> list[ScanTally]:
-    """Scan attempts per staff member (by username)."""
+    """Scans per staff member (by display name)."""
     return scan_tallies(event)[1]
 
 
@@ -807,9 +944,26 @@ class DoorFigures:
     def scans_total(self) -> int:
         return sum(row.total for row in self.by_door)
 
+    @property
+    def admitted_total(self) -> int:
+        """Admits that stand: the tickets checked in."""
+        return sum(row.admitted for row in self.by_door)
+
+    @property
+    def undone_total(self) -> int:
+        return sum(row.undone for row in self.by_door)
+
+    @property
+    def refunded_after_total(self) -> int:
+        return sum(row.refunded_after for row in self.by_door)
+
+    @property
+    def let_in_twice_total(self) -> int:
+        return sum(row.let_in_twice for row in self.by_door)
+
 
 def door_figures(event: Event, *, last: int = 10) -> DoorFigures:
-    """Everything the night-of part of the dashboard shows, in five queries."""
+    """Everything the night-of part of the dashboard shows, in seven queries."""
     by_door, by_staff = scan_tallies(event)
     return DoorFigures(
         arrivals=arrivals(event),

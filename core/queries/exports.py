@@ -3,9 +3,11 @@
 Each export reads with `.iterator(chunk_size=...)` (a server-side cursor on
 Postgres), so rows are fetched and formatted a chunk at a time and an export
 of 100,000 tickets never sits in memory. Headers and values are in words an
-owner reads ("Customer email", "Refunded", "Already used"). Times are in the
-event's time zone as `2026-12-06 21:05:02`, which spreadsheets read as a
-date and time, the zone named once in the column's header. Amounts are plain
+owner reads ("Customer email", "Refunded", "Already used"); staff and doors
+are named as the door page and the dashboard name them ("Lena Park",
+"Unnamed door"). Times are in the event's time zone as `2026-12-06 21:05:02`,
+which spreadsheets read as a date and time, the zone named once in the
+column's header. Amounts are plain
 decimals with the currency in its own column. The orders' money columns are
 core.queries.money's, so they add up to the analytics figures to the cent:
 amount paid - amount refunded - sent back automatically = net amount.
@@ -24,6 +26,7 @@ from django.db.models import Count, Q
 from django.utils import timezone
 
 from core.models import Event, Order, ScanLog, Ticket
+from core.queries.analytics import NO_STAFF, STAFF_NAME_FIELDS, door_name, staff_name
 from core.queries.money import OrderMoney, money_of_orders
 
 CHUNK_SIZE = 2000
@@ -74,6 +77,14 @@ def _in_zone(label: str, event: Event) -> str:
 
 def _amount(value) -> str:
     return str(Decimal(value or 0).quantize(CENT))
+
+
+def _staff_cell(user_id, name_fields) -> str:
+    """Who scanned, as the door page and the dashboard name them: full name,
+    else username; a scan with no staff member was a door device's own."""
+    if user_id is None:
+        return NO_STAFF
+    return safe_cell(staff_name(*name_fields))
 
 
 def _batches(rows: Iterator, size: int) -> Iterator[list]:
@@ -243,8 +254,9 @@ def guest_list_export(event: Event, *, chunk_size: int | None = None) -> Export:
             "order__code",
             "order__source",
             "scanned_at",
-            "scanned_by__username",
             "scanned_device",
+            "scanned_by_id",
+            *(f"scanned_by__{name}" for name in STAFF_NAME_FIELDS),
         )
         .iterator(chunk_size=chunk_size or CHUNK_SIZE)
     )
@@ -261,8 +273,9 @@ def guest_list_export(event: Event, *, chunk_size: int | None = None) -> Export:
             order_code,
             source,
             scanned_at,
-            scanned_by,
             device,
+            scanned_by_id,
+            *scanned_by,
         ) in rows:
             used = status == Ticket.Status.USED
             yield (
@@ -277,8 +290,8 @@ def guest_list_export(event: Event, *, chunk_size: int | None = None) -> Export:
                 order_code or "",
                 SOURCE_LABELS.get(source, source or ""),
                 _local(scanned_at, tz) if used else "",
-                (scanned_by or "") if used else "",
-                safe_cell(device) if used else "",
+                _staff_cell(scanned_by_id, scanned_by) if used else "",
+                safe_cell(door_name(device)) if used else "",
             )
 
     return Export(
@@ -314,23 +327,24 @@ def scan_log_export(event: Event, *, chunk_size: int | None = None) -> Export:
             "ticket__code",
             "ticket__ticket_type__name",
             "ticket__guest_name",
-            "staff__username",
             "device_label",
             "offline",
+            "staff_id",
+            *(f"staff__{name}" for name in STAFF_NAME_FIELDS),
         )
         .iterator(chunk_size=chunk_size or CHUNK_SIZE)
     )
 
     def format_rows() -> Iterator[tuple]:
-        for at, result, code, type_name, name, staff, device, offline in rows:
+        for at, result, code, type_name, name, device, offline, *staff in rows:
             yield (
                 _local(at, tz),
                 SCAN_RESULT_LABELS.get(result, result),
                 code or "",
                 safe_cell(type_name),
                 safe_cell(name),
-                staff or "",
-                safe_cell(device),
+                _staff_cell(staff[0], staff[1:]),
+                safe_cell(door_name(device)),
                 "Yes" if offline else "No",
             )
 

@@ -176,7 +176,8 @@ def test_guest_list_export(client, manager, night):
         "20.00",
     )
     assert a1[f"Checked in ({ZONE})"] == "2025-03-15 19:02:00"
-    assert (a1["Checked in by"], a1["Door"]) == ("door1", "Main")
+    # Staff by display name, as the door page names them.
+    assert (a1["Checked in by"], a1["Door"]) == ("Lena Park", "Main")
     # B1's admission was undone: no check-in shown although scanned_at is kept.
     b1 = by_code[night.orders.b.tickets.order_by("code").first().code]
     assert (b1["Status"], b1[f"Checked in ({ZONE})"], b1["Checked in by"]) == (
@@ -203,7 +204,7 @@ def test_scan_log_export(client, owner, night):
         "Ticket": night.orders.a.tickets.order_by("code").first().code,
         "Ticket type": "GA",
         "Guest name": "Guest a@example.com",
-        "Staff": "door1",
+        "Staff": "Lena Park",
         "Door": "Main",
         "Offline": "No",
     }
@@ -213,7 +214,41 @@ def test_scan_log_export(client, owner, night):
         "Ticket for another event",
     ]
     assert "Already used" in {row["Result"] for row in rows}
-    assert rows[-1]["Ticket"] == rows[-1]["Staff"] == rows[-1]["Door"] == ""
+    assert rows[-1]["Ticket"] == ""
+    assert (rows[-1]["Staff"], rows[-1]["Door"]) == (
+        "Door device (no sign-in)",
+        "Unnamed door",
+    )
+    # The undo, by the floor manager, who has no full name.
+    undo = next(row for row in rows if row["Result"] == "Admit undone")
+    assert (undo["Staff"], undo["Door"]) == ("floormanager", "Side")
+    sam = {row["Staff"] for row in rows if row["Door"] == "Side"}
+    assert sam == {"Sam Okafor", "floormanager"}
+
+
+def test_guest_list_and_scan_log_name_unnamed_doors_and_door_devices(client, owner, db):
+    from core.services.checkin import redeem_ticket
+    from tests.factories import make_door_open_event, make_paid_order
+
+    event = make_door_open_event()
+    ga = TicketTypeFactory(event=event)
+    first, second = make_paid_order(ga, 2).tickets.order_by("code")
+    door = make_staff("door", username="door")
+    redeem_ticket(event=event, text=first.qr_payload, staff=door, device_label="Door")
+    redeem_ticket(event=event, text=second.qr_payload, device_label="")
+    client.force_login(owner)
+
+    _, guests = download(client, "analytics_export_guests", event)
+    _, scans = download(client, "analytics_export_scans", event)
+
+    assert sorted((row["Checked in by"], row["Door"]) for row in guests) == [
+        ("Door device (no sign-in)", "Unnamed door"),
+        ("door", "Unnamed door"),
+    ]
+    assert [(row["Staff"], row["Door"]) for row in scans] == [
+        ("door", "Unnamed door"),
+        ("Door device (no sign-in)", "Unnamed door"),
+    ]
 
 
 def test_export_of_an_event_with_nothing_is_just_the_header(client, owner, db):

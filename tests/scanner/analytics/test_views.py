@@ -142,9 +142,22 @@ def test_event_page_shows_the_fixture_figures(client, manager, night):
     assert "Fri 28 Feb 2025 3 €60.00" in text
     assert "Sat 1 Mar 2025 3 €90.00" in text
     assert "Sat 15 Mar, 18:00 EDT 2 €70.00" in text
-    # Door: refusals, doors, staff, latest scan first in local time.
+    # Door: refusals, doors, staff, latest scan first in local time. B1's
+    # admit at Side by Sam was undone: a scan, not "in" (scans, in, refused,
+    # undone), so the doors' and the staff's "in" add up to the 4 checked in.
     assert "Already used 2" in text and "Total refused 5" in text
-    assert "Main 5 2 3" in text and "door2 4 3 1" in text
+    assert "Main 5 2 3 0" in text and "Side 4 2 1 1" in text
+    assert "Unnamed door 1 0 1 0" in text and "All doors 10 4 5 1" in text
+    assert "Lena Park 5 2 3 0" in text and "Sam Okafor 4 2 1 1" in text
+    assert "Door device (no sign-in) 1 0 1 0" in text
+    assert "All staff 10 4 5 1" in text
+    # The floor manager undid an admit and scanned nothing: in the last
+    # scans, in no table.
+    assert "Side · by floormanager" in text
+    assert "floormanager" not in text.split("Refused, by reason")[1]
+    assert "Side · by Sam Okafor" in text
+    assert "no device label" not in text and "door2" not in text
+    assert "Let in twice" not in text
     assert text.index("19:40:00 EDT") < text.index("19:31:00 EDT")
     # Waitlist.
     assert "Waiting 5 tickets, 2 people" in text
@@ -191,6 +204,31 @@ def test_live_fragment_is_a_fragment_that_follows_new_scans(client, owner, night
 
     assert "Balcony 1 0 1" in second
     assert "Total refused 6" in second
+
+
+def test_a_guest_let_in_twice_offline_is_its_own_line_not_refused(client, owner, night):
+    ScanLog.objects.create(
+        event=night.event,
+        ticket=night.orders.a.tickets.order_by("code").first(),
+        result=ScanLog.Result.OFFLINE_CONFLICT,
+        staff=night.staff.door2,
+        device_label="Side",
+        code_digest="5" * 64,
+        offline=True,
+        at=night.event.starts_at,
+    )
+    client.force_login(owner)
+
+    html = client.get(
+        reverse("scanner:analytics_event_live", args=[night.event.id])
+    ).text
+    text = text_of(html)
+
+    assert "Total refused 5" in text
+    assert "Let in twice (offline) 1" in text and "data-let-in-twice" in html
+    # Scans, in, refused, undone, let in twice.
+    assert "Side 5 2 1 1 1" in text and "Sam Okafor 5 2 1 1 1" in text
+    assert "All doors 11 4 5 1 1" in text
 
 
 def test_upcoming_event_shows_no_attendance_section_yet(client, owner):
