@@ -24,7 +24,9 @@ def message_list(request: HttpRequest) -> HttpResponse:
 @role_required(*MANAGERS)
 def message_resend(request: HttpRequest, message_id: int) -> HttpResponse:
     try:
-        message = resend_message(message_id=message_id, to=request.POST.get("to", ""))
+        message = resend_message(
+            message_id=message_id, actor=request.user, to=request.POST.get("to", "")
+        )
     except TicketingError as exc:
         messages.error(request, exc.message)
     else:

@@ -1,15 +1,17 @@
 """Staff actions on the outbox."""
 
 from dataclasses import dataclass
+from urllib.parse import urlsplit
 
 from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
 
-from core.exceptions import InvalidRequest, NotFound
-from core.models import Order, OutboundMessage, Ticket
+from core.exceptions import InvalidRequest, NotFound, PermissionRefused
+from core.models import Order, OutboundMessage, Role, StaffInvite, Ticket
 from core.notify.outbox import queue_email
 from core.phones import message_time_zone
+from core.queries.staff import role_of
 from core.services.audit import record_change
 from core.services.checkout import clean_email, clean_phone
 from core.services.locks import lock_order
@@ -37,8 +39,8 @@ def resend_order_tickets(
     go there too; the change is in the audit log under `actor`.
 
     A confirmation that failed, or one still waiting to go out to this
-    address (the provider was down), is queued again now (resend_message,
-    which locks it) rather than a copy beside it: a failed one stops showing
+    address (the provider was down), is queued again now (locked, as
+    resend_message does) rather than a copy beside it: a failed one stops showing
     on the Messages page, where a second resend would send the tickets twice,
     and a waiting one does not reach the customer twice once the provider is
     back.
@@ -69,7 +71,7 @@ def resend_order_tickets(
         .first()
     )
     if unsent is not None:
-        message = resend_message(message_id=unsent.pk, to=to)
+        message = _requeue(_lock_message(unsent.pk), to=to)
     else:
         message = queue_email(kind="order_confirmation", to=to, order=order)
     return Resent(message=message, corrected_from=corrected_from)
@@ -86,21 +88,24 @@ def resend_order_text(
     customer phone becomes the new one (and the guest phone of its tickets
     that had the old one), recorded in the audit log under `actor`. Locks
     the order, then the message. Raises NotFound when the message is not a
-    text of this order, or InvalidRequest for a bad number.
+    text of this order, InvalidRequest for a bad number, or InvalidRequest
+    when the text went out already or has not been tried yet (only one that
+    did not reach the customer is offered again).
     """
     order = _lock_order(order_id)
-    found = OutboundMessage.objects.filter(
-        pk=message_id, order=order, channel=OutboundMessage.Channel.SMS
-    ).exists()
-    if not found:
+    message = _lock_message(
+        message_id, order=order, channel=OutboundMessage.Channel.SMS
+    )
+    if message is None:
         raise NotFound("That text is not one of this order's.")
+    _refuse_unless_undelivered(message)
     to = clean_phone(to, time_zone=order.event.time_zone)
     corrected_from = ""
     if correct_order and to and to != order.customer_phone:
         corrected_from = _correct_contact(
             order, field="customer_phone", guest_field="guest_phone", to=to, actor=actor
         )
-    message = resend_message(message_id=message_id, to=to)
+    message = _requeue(message, to=to)
     return Resent(message=message, corrected_from=corrected_from)
 
 
@@ -154,16 +159,108 @@ def _correct_contact(
 
 
 @transaction.atomic
-def resend_message(*, message_id: int, to: str = "") -> OutboundMessage:
-    """Queue a message again for the worker, optionally to a corrected address.
+def resend_message(*, message_id: int, actor, to: str = "") -> OutboundMessage:
+    """Queue again for the worker a message that did not go out, optionally
+    to a corrected address: the Messages page's resend, by `actor`.
+
+    Only what that page lists is sent again: a failed message, or one being
+    retried. A staff invitation carries its link to join, and whoever opens
+    that joins with the invited role: it goes only to the address it was
+    made for (another one is a new invitation, from the Staff page), and only
+    staff of that role or above send it again (a manager never handles an
+    owner's invitation).
 
     Locks the message row. Its attempts start again from zero. Raises
-    NotFound, or InvalidRequest for an address that is not an email address
-    (email) or a phone number (SMS).
+    NotFound; PermissionRefused for an invitation above the actor's role;
+    InvalidRequest for a message that went out already or has not been tried
+    yet, an invitation to another address, or an address that is not an
+    email address (email) or a phone number (SMS). Nothing is changed when
+    it raises.
     """
-    message = OutboundMessage.objects.select_for_update().filter(pk=message_id).first()
+    message = _lock_message(message_id)
     if message is None:
         raise NotFound("That message does not exist.")
+    if message.kind == "staff_invite":
+        to = _invitation_address(message, actor=actor, to=to)
+    _refuse_unless_undelivered(message)
+    return _requeue(message, to=to)
+
+
+# Who may send an invitation to join with each role again.
+_ROLE_RANK = {Role.DOOR: 0, Role.MANAGER: 1, Role.OWNER: 2}
+_ROLE_AS = {Role.OWNER: "an owner", Role.MANAGER: "a manager", Role.DOOR: "door staff"}
+
+
+def _invitation_address(message: OutboundMessage, *, actor, to: str) -> str:
+    """The address a staff invitation may go to again: its own (the
+    invitation's email or phone, as the owner gave it). Refuses another one,
+    and an actor whose role is below the invited one."""
+    invite = _invite_of(message)
+    role = invite.role if invite is not None else message.context.get("role")
+    if role not in _ROLE_RANK:
+        role = Role.OWNER  # unknown: only an owner
+    actor_role = role_of(actor)
+    if actor_role not in _ROLE_RANK or _ROLE_RANK[actor_role] < _ROLE_RANK[role]:
+        who = "an owner" if role == Role.OWNER else "an owner or a manager"
+        raise PermissionRefused(
+            f"Only {who} can resend an invitation to join as {_ROLE_AS[role]}.",
+            code="invite_above_role",
+        )
+    is_email = message.channel == OutboundMessage.Channel.EMAIL
+    own = message.to
+    if invite is not None and (invite.email if is_email else invite.phone):
+        own = invite.email if is_email else invite.phone
+    to = (to or "").strip()
+    if to:
+        typed = (
+            clean_email(to).lower()
+            if is_email
+            else clean_phone(to, time_zone=message_time_zone(message))
+        )
+        if typed != (own.lower() if is_email else own):
+            raise InvalidRequest(
+                "A staff invitation goes only to the address it was made for. "
+                "To invite someone at another address, send a new invitation "
+                "from the Staff page.",
+                code="invite_elsewhere",
+                field="to",
+            )
+    return own
+
+
+def _invite_of(message: OutboundMessage) -> StaffInvite | None:
+    """The invitation a staff_invite message carries the link of (its token
+    is the link's last part)."""
+    url = (message.context or {}).get("invite_url") or ""
+    token = urlsplit(str(url)).path.rstrip("/").rsplit("/", 1)[-1]
+    return StaffInvite.objects.filter(token=token).first() if token else None
+
+
+def _refuse_unless_undelivered(message: OutboundMessage) -> None:
+    if message.status == OutboundMessage.Status.SENT:
+        raise InvalidRequest(
+            "That message went out already, so it is not sent again from here.",
+            code="already_sent",
+        )
+    if not message.undelivered:
+        raise InvalidRequest(
+            "That message has not been tried yet: it goes out in a moment.",
+            code="not_tried_yet",
+        )
+
+
+def _lock_message(message_id, **filters) -> OutboundMessage | None:
+    return (
+        OutboundMessage.objects.select_for_update()
+        .filter(pk=message_id, **filters)
+        .first()
+    )
+
+
+def _requeue(message: OutboundMessage, *, to: str = "") -> OutboundMessage:
+    """Queue the locked message again, to `to` when given. Its attempts
+    start again from zero. InvalidRequest for an address that is not an
+    email address (email) or a phone number (SMS)."""
     to = (to or "").strip()
     if to:
         is_email = message.channel == OutboundMessage.Channel.EMAIL
