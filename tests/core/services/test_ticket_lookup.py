@@ -96,6 +96,29 @@ def test_an_address_without_such_orders_gets_nothing(ticket_type, caplog):
     assert "nothing sent" in caplog.text and ANA not in caplog.text
 
 
+def test_an_address_with_orders_costs_what_one_without_does(ticket_type):
+    """Both write the outbox row and commit; the one without takes it back.
+    Only one with orders writing would make its page measurably slower, and
+    tell whoever asked what the same answer hides."""
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    make_paid_order(ticket_type, 1, email=ANA)
+
+    def writes(email):
+        with CaptureQueriesContext(connection) as queries:
+            send_tickets_lookup(email=email)
+        return [
+            q["sql"].split()[0].upper()
+            for q in queries.captured_queries
+            if "outboundmessage" in q["sql"].lower()
+        ]
+
+    assert writes(ANA) == ["INSERT"]
+    assert writes("nobody@example.com") == ["INSERT", "DELETE"]
+    assert [m.to for m in _lookup_messages()] == [ANA]
+
+
 def test_events_past_more_than_a_few_days_are_left_out():
     now = timezone.now()
     recent, old = _type(), _type()
