@@ -28,8 +28,15 @@ def find_tickets(request: HttpRequest) -> HttpResponse:
     form = FindTicketsForm(request.POST or None)
     if request.method != "POST":
         return render(request, TEMPLATE, {"form": form})
-    network = throttle.lookup_key(request)
-    if throttle.is_blocked(network, throttle.LOOKUP_MAX_REQUESTS):
+    if not form.is_valid():
+        return render(request, TEMPLATE, {"form": form}, status=400)
+    # Counted before the work, in one step: requests sent together each take
+    # a count of their own. A bad address costs nothing, so is not counted.
+    if not throttle.take(
+        throttle.lookup_key(request),
+        throttle.LOOKUP_MAX_REQUESTS,
+        throttle.LOOKUP_WINDOW_SECONDS,
+    ):
         logger.info("Find tickets: refused, too many requests from one network")
         return render(
             request,
@@ -37,12 +44,10 @@ def find_tickets(request: HttpRequest) -> HttpResponse:
             {"form": form, "blocked": throttle.lookup_blocked_message()},
             status=429,
         )
-    if not form.is_valid():
-        return render(request, TEMPLATE, {"form": form}, status=400)
     email = form.cleaned_data["email"]
-    throttle.record_failure(network, throttle.LOOKUP_WINDOW_SECONDS)
-    address = throttle.lookup_address_key(email)
-    if throttle.record_failure(address, throttle.LOOKUP_ADDRESS_WINDOW_SECONDS) > 1:
+    if not throttle.take(
+        throttle.lookup_address_key(email), 1, throttle.LOOKUP_ADDRESS_WINDOW_SECONDS
+    ):
         logger.info("Find tickets: address asked again within its window; not sent")
     else:
         try:

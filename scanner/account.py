@@ -38,11 +38,15 @@ class PasswordResetView(auth_views.PasswordResetView):
     success_url = reverse_lazy("scanner:password_reset_done")
 
     def form_valid(self, form):
-        key = throttle.reset_key(self.request)
-        if throttle.is_blocked(key, throttle.RESET_MAX_REQUESTS):
+        # Counted before the email is sent, in one step: requests sent
+        # together each take a count of their own.
+        if not throttle.take(
+            throttle.reset_key(self.request),
+            throttle.RESET_MAX_REQUESTS,
+            throttle.RESET_WINDOW_SECONDS,
+        ):
             form.add_error(None, throttle.reset_blocked_message())
             return self.form_invalid(form)
-        throttle.record_failure(key, throttle.RESET_WINDOW_SECONDS)
         return super().form_valid(form)
 
 

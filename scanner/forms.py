@@ -660,7 +660,7 @@ class AcceptInviteForm(FriendlyErrors, forms.Form):
 
 
 class StaffLoginForm(AuthenticationForm):
-    """Django's sign-in with a username or email, limited per IP and username."""
+    """Django's sign-in with a username or email, limited per IP and account."""
 
     error_messages = {
         **AuthenticationForm.error_messages,
@@ -671,25 +671,35 @@ class StaffLoginForm(AuthenticationForm):
     def clean(self):
         typed = (self.cleaned_data.get("username") or "").strip()
         password = self.cleaned_data.get("password")
-        key = throttle.login_key(self.request, typed)
-        if typed and password is not None and throttle.is_blocked(key):
+        if not typed or password is None:
+            return super().clean()  # a field's own error; no password checked
+        username = self._account_username(typed)
+        # One allowance per account, whichever of its names is typed; a
+        # name that is no account's has its own, so that one is limited too
+        # and the answer is the same. Counted before the password is
+        # checked: requests sent together each take a count of their own.
+        key = throttle.login_key(self.request, username)
+        if not throttle.take(
+            key, throttle.LOGIN_MAX_FAILURES, throttle.LOGIN_WINDOW_SECONDS
+        ):
             raise ValidationError(throttle.login_blocked_message(), code="throttled")
-        if "@" in typed:
-            match = list(
-                get_user_model()
-                .objects.filter(email__iexact=typed, is_active=True)
-                .values_list("username", flat=True)[:2]
-            )
-            if len(match) == 1:
-                self.cleaned_data["username"] = match[0]
-        try:
-            data = super().clean()
-        except ValidationError:
-            if typed and password is not None:
-                throttle.record_failure(key)
-            raise
+        self.cleaned_data["username"] = username
+        data = super().clean()
         throttle.reset(key)
         return data
+
+    @staticmethod
+    def _account_username(typed: str) -> str:
+        """The username of the account `typed` names: that of the one active
+        account with that email address, else `typed` itself."""
+        if "@" not in typed:
+            return typed
+        match = list(
+            get_user_model()
+            .objects.filter(email__iexact=typed, is_active=True)
+            .values_list("username", flat=True)[:2]
+        )
+        return match[0] if len(match) == 1 else typed
 
     def confirm_login_allowed(self, user) -> None:
         super().confirm_login_allowed(user)

@@ -12,6 +12,7 @@ from core.models import OutboundMessage
 from core.notify.rendering import build_email
 from core.sites import site_url
 from scanner import throttle
+from tests.bursts import send_together
 from tests.factories import make_paid_order
 
 pytestmark = pytest.mark.django_db
@@ -136,6 +137,16 @@ def test_one_network_is_stopped_after_its_requests_for_the_hour(ticket_type):
     # Another network is not held back.
     assert NEUTRAL in _find(Client(), "ana@example.com", ip="10.0.0.9").content.decode()
     assert len(_lookups()) == 1
+
+
+def test_requests_sent_together_get_no_more_than_the_networks(ticket_type, monkeypatch):
+    send_together(monkeypatch)
+    answers = [
+        _find(Client(), f"someone{n}@example.com").status_code
+        for n in range(throttle.LOOKUP_MAX_REQUESTS + 2)
+    ]
+    assert answers.count(200) == throttle.LOOKUP_MAX_REQUESTS
+    assert answers.count(429) == 2
 
 
 def test_bad_addresses_do_not_use_up_the_networks_requests(ticket_type):

@@ -1,13 +1,18 @@
 import re
+import threading
 import uuid
 
 import pytest
 from django.contrib.auth import get_user_model
 from django.core.cache import cache, caches
+from django.db import connections
+from django.test import Client
 
 from core.models import Role
 from core.services.staff import invite_staff
 from scanner import throttle
+from tests.bursts import send_together
+from tests.factories import make_staff
 
 pytestmark = pytest.mark.django_db
 PASSWORD = "correct-horse-battery"
@@ -73,6 +78,111 @@ def test_a_successful_sign_in_clears_the_failure_count(client, owner):
     assert _login(client, "owner1", PASSWORD).status_code == 302
 
 
+def _checked_passwords(monkeypatch) -> list[str]:
+    """The passwords the sign-in form checks from now on."""
+    import django.contrib.auth.forms as auth_forms
+
+    checked = []
+    real = auth_forms.authenticate
+
+    def spy(request, **credentials):
+        checked.append(credentials.get("password"))
+        return real(request, **credentials)
+
+    monkeypatch.setattr(auth_forms, "authenticate", spy)
+    return checked
+
+
+def test_guesses_sent_together_get_no_more_than_the_limit(client, owner, monkeypatch):
+    send_together(monkeypatch)
+    checked = _checked_passwords(monkeypatch)
+    answers = [_login(client, "owner1", f"wrong-{n}") for n in range(8)]
+    assert len(checked) == throttle.LOGIN_MAX_FAILURES
+    assert sum("Too many failed" in r.content.decode() for r in answers) == 3
+
+
+def _guess_in_parallel(username: str, n: int) -> list[str]:
+    """`n` wrong guesses for `username`, sent at once from one network."""
+    barrier = threading.Barrier(n)
+    verdicts = []
+
+    def guess(i):
+        try:
+            client = Client()
+            barrier.wait()
+            html = _login(client, username, f"wrong-{i}").content.decode()
+            verdicts.append(
+                "throttled"
+                if "Too many failed" in html
+                else "checked"
+                if "not right" in html
+                else "?"
+            )
+        finally:
+            connections.close_all()
+
+    threads = [threading.Thread(target=guess, args=(i,)) for i in range(n)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    return verdicts
+
+
+@pytest.mark.django_db(transaction=True)
+def test_parallel_guesses_get_no_more_than_the_limit(monkeypatch):
+    make_staff(Role.OWNER, username="victim")
+    checked = _checked_passwords(monkeypatch)
+    verdicts = _guess_in_parallel("victim", 12)
+    assert verdicts.count("checked") == throttle.LOGIN_MAX_FAILURES, verdicts
+    assert verdicts.count("throttled") == 12 - throttle.LOGIN_MAX_FAILURES
+    assert len(checked) == throttle.LOGIN_MAX_FAILURES
+
+
+@pytest.mark.django_db(transaction=True)
+def test_parallel_guesses_get_no_more_than_the_limit_on_redis(redis_url):
+    username = f"victim-{uuid.uuid4().hex[:8]}"
+    make_staff(Role.OWNER, username=username)
+    key = throttle.login_key(_request_from("10.0.0.1"), username)
+    try:
+        verdicts = _guess_in_parallel(username, 12)
+        assert verdicts.count("checked") == throttle.LOGIN_MAX_FAILURES, verdicts
+    finally:
+        cache.delete(key)
+
+
+def _request_from(ip):
+    from django.test import RequestFactory
+
+    return RequestFactory().post(LOGIN, REMOTE_ADDR=ip)
+
+
+def test_the_username_and_the_email_share_one_allowance(client, owner):
+    for _ in range(3):
+        _login(client, "owner1", "wrong")
+    for _ in range(2):
+        _login(client, "Owner1@Example.com", "wrong")
+    for typed in ("owner1", "owner1@example.com"):
+        response = _login(client, typed, PASSWORD)
+        assert "Too many failed" in response.content.decode()
+    assert "_auth_user_id" not in client.session
+
+
+def test_names_of_no_account_are_limited_and_answered_alike(client, owner):
+    answers = [
+        _login(client, typed, "wrong").content.decode()
+        for typed in ("nobody", "nobody@example.com")
+        for _ in range(throttle.LOGIN_MAX_FAILURES + 1)
+    ]
+    n = throttle.LOGIN_MAX_FAILURES
+    assert ["Too many failed" in html for html in answers] == (
+        [False] * n + [True] + [False] * n + [True]
+    )
+    known = _login(client, "owner1", "wrong").content.decode()
+    assert "username or password is not right" in known
+    assert "username or password is not right" in answers[0]
+
+
 def test_an_account_without_staff_role_cannot_sign_in(client):
     get_user_model().objects.create_user("customer", "c@example.com", PASSWORD)
     response = _login(client, "customer", PASSWORD)
@@ -112,6 +222,18 @@ def test_password_reset_requests_are_limited_per_ip(client, owner, mailoutbox):
     assert response.status_code == 200
     assert "Too many password reset requests" in response.content.decode()
     assert len(mailoutbox) == throttle.RESET_MAX_REQUESTS
+
+
+def test_password_resets_sent_together_get_no_more_than_the_limit(
+    client, owner, mailoutbox, monkeypatch
+):
+    send_together(monkeypatch)
+    answers = [
+        client.post("/scanner/password-reset/", {"email": "owner1@example.com"})
+        for _ in range(throttle.RESET_MAX_REQUESTS + 3)
+    ]
+    assert len(mailoutbox) == throttle.RESET_MAX_REQUESTS
+    assert [r.status_code for r in answers].count(200) == 3
 
 
 def test_invited_person_sets_a_password_and_is_signed_in(client, owner):
