@@ -1,6 +1,7 @@
 from django.urls import path
 
 from purchase import api
+from ticketing import converters  # noqa: F401 (registers <text:...>)
 
 urlpatterns = [
     path(
@@ -9,7 +10,7 @@ urlpatterns = [
         name="api_event_availability",
     ),
     path(
-        "functions/v1/event-availability/<str:name>",
+        "functions/v1/event-availability/<text:name>",
         api.event_availability_by_name,
         name="api_event_availability_by_name",
     ),

@@ -33,7 +33,7 @@ def saved_page_paths() -> dict[str, str]:
     """Each kind's path, which scopes its registration: /buy/t/ and /buy/o/
     with the sites under path prefixes, /t/ and /o/ on the purchase host."""
     return {
-        kind: reverse(f"purchase:{kind}", args=["~"]).removesuffix("~/")
+        kind: reverse(f"purchase:{kind}", args=["_"]).removesuffix("_/")
         for kind in SAVED_PAGE_KINDS
     }
 

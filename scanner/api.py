@@ -26,7 +26,7 @@ from rest_framework.response import Response
 from rest_framework.utils.json import strict_constant
 from rest_framework.views import APIView
 
-from core.api import exception_handler
+from core.api import JSON_TOO_DEEP, exception_handler
 from core.exceptions import (
     InvalidRequest,
     NotFound,
@@ -229,16 +229,21 @@ def _scan_input(request: HttpRequest) -> dict:
     except (ValueError, TypeError):
         length = 0
     data = {}
-    if length:
-        try:
-            # As DRF: the stream, unless something has read the body already.
-            raw = request.body if request._read_started else request.read()
-            text = raw.decode(request.encoding or settings.DEFAULT_CHARSET)
-            data = _parse_json(text)
-        except ValueError as exc:
-            raise drf_exceptions.ParseError(f"JSON parse error - {exc}") from exc
-    fields = _plain_scan_fields(data)
-    return fields if fields is not None else _valid(ScanApi.InputSerializer, data)
+    try:
+        if length:
+            try:
+                # As DRF: the stream, unless something has read the body already.
+                raw = request.body if request._read_started else request.read()
+                text = raw.decode(request.encoding or settings.DEFAULT_CHARSET)
+                data = _parse_json(text)
+            except ValueError as exc:
+                raise drf_exceptions.ParseError(f"JSON parse error - {exc}") from exc
+        fields = _plain_scan_fields(data)
+        return fields if fields is not None else _valid(ScanApi.InputSerializer, data)
+    except RecursionError as exc:
+        # JSON nested too deep for Python: in parsing, or in the serializer's
+        # JSONField check of a `code` that parsed at this shallower depth.
+        raise drf_exceptions.ParseError(JSON_TOO_DEEP) from exc
 
 
 def _plain_scan_fields(data) -> dict | None:
@@ -396,7 +401,10 @@ class DoorTicketStatesApi(DoorApiView):
         event = self.door_event(request, event_id)
         since = None
         if request.query_params.get("since"):
-            since = parse_datetime(request.query_params["since"])
+            try:
+                since = parse_datetime(request.query_params["since"])
+            except ValueError:  # shaped like a time but none: 30 February
+                since = None
             if since is None or since.tzinfo is None:
                 raise InvalidRequest(
                     "`since` must be an ISO time with its zone.", code="invalid_since"

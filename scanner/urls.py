@@ -13,6 +13,7 @@ from scanner import (
     views,
     waitlist_views,
 )
+from ticketing import converters  # noqa: F401 (registers <token:...>)
 
 app_name = "scanner"
 
@@ -37,7 +38,7 @@ urlpatterns = [
         account.PasswordResetCompleteView.as_view(),
         name="password_reset_complete",
     ),
-    path("invite/<str:token>/", account.invite_accept, name="invite_accept"),
+    path("invite/<token:token>/", account.invite_accept, name="invite_accept"),
     # Events console (owner and managers; comps owner only).
     path("events/new/", events.event_create, name="event_create"),
     path("events/<uuid:event_id>/", events.event_detail, name="event_detail"),

@@ -200,8 +200,9 @@ def search_guests(event: Event, query: str, *, limit: int = GUEST_RESULTS) -> li
     """Tickets of `event` whose guest name or email contains `query`, or
     whose code is it. Names match ignoring case and accents ("garcia" finds
     "Ana García"), codes ignoring case, spaces and dashes ("9qy2 yxed-dq"),
-    as the door page's offline search does."""
-    query = " ".join((query or "").split())[:100]
+    as the door page's offline search does. A NUL (which Postgres cannot
+    compare) counts as a space."""
+    query = " ".join((query or "").replace("\x00", " ").split())[:100]
     if len(query) < 2:
         return []
     code = "".join(ch for ch in query if ch not in " -").upper()

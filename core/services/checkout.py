@@ -56,6 +56,13 @@ def clean_quantities(quantities: Mapping) -> dict[int, int]:
     return cleaned
 
 
+# The longest name and email a contact may have: the columns' (orders',
+# tickets' and waitlist entries' alike), 254 being also the longest address
+# mail can carry. Longer would fail at the database, not as a message.
+NAME_MAX_LENGTH = Order._meta.get_field("customer_name").max_length
+EMAIL_MAX_LENGTH = Order._meta.get_field("customer_email").max_length
+
+
 def clean_contact(
     name: str, email: str, phone: str, *, time_zone: str | None = None
 ) -> tuple[str, str, str]:
@@ -69,12 +76,28 @@ def clean_contact(
     )
     if not name:
         raise InvalidRequest("Please enter your name.", code="invalid_name")
+    if len(name) > NAME_MAX_LENGTH:
+        raise InvalidRequest(
+            f"Please shorten your name to {NAME_MAX_LENGTH} characters or fewer.",
+            code="invalid_name",
+        )
+    if "\x00" in name:  # Postgres cannot store it; an email or phone never passes
+        raise InvalidRequest(
+            "Please retype your name: it contains an invisible null character.",
+            code="invalid_name",
+        )
     return name, clean_email(email).lower(), clean_phone(phone, time_zone=time_zone)
 
 
 def clean_email(email: str) -> str:
     """An email address as typed, trimmed, or InvalidRequest."""
     email = (email or "").strip()
+    if len(email) > EMAIL_MAX_LENGTH:
+        raise InvalidRequest(
+            "That email address is too long: "
+            f"addresses have at most {EMAIL_MAX_LENGTH} characters.",
+            code="invalid_email",
+        )
     try:
         validate_email(email)
     except ValidationError as exc:

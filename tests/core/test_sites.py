@@ -13,7 +13,7 @@ from core.models.orders import new_access_token
 from core.sites import token_path
 from ticketing.hosts import COMBINED_URLCONF, SITE_URLCONFS
 
-TOKENS = [new_access_token(), "a", "-_9Z", "with space", "café", "100%"]
+TOKENS = [new_access_token(), "a", "-_9Z"]
 
 
 @pytest.fixture
@@ -44,8 +44,10 @@ def test_a_token_path_is_the_reversed_path(restore_routing, viewname):
                 assert token_path(viewname, token) == expected  # from the cache
 
 
-def test_a_token_reverse_refuses_is_refused():
+@pytest.mark.parametrize("token", ["a/b", "with space", "café", "100%", "a\x00b"])
+def test_a_token_reverse_refuses_is_refused(token):
+    """Token paths take only token_urlsafe's alphabet (ticketing/converters.py)."""
     with pytest.raises(NoReverseMatch):
-        reverse("purchase:order", args=["a/b"])
+        reverse("purchase:order", args=[token])
     with pytest.raises(NoReverseMatch):
-        token_path("purchase:order", "a/b")
+        token_path("purchase:order", token)
