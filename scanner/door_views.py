@@ -9,7 +9,7 @@ from django.templatetags.static import static
 from django.urls import reverse
 
 from core.models import Event
-from core.queries.door import door_counters, door_events_for
+from core.queries.door import door_counters, door_list_for
 from core.queries.staff import can_scan_event
 from core.services.checkin import checkin_opens_at
 from core.tickets.signing import event_key, public_key_b64
@@ -19,8 +19,10 @@ from scanner.permissions import ALL_STAFF, role_required
 @role_required(*ALL_STAFF)
 def door(request: HttpRequest) -> HttpResponse:
     """Pick the event to scan; door staff see only the events they are on."""
-    events = door_events_for(request.user)
-    return render(request, "scanner/door_list.html", {"events": events})
+    events, limited = door_list_for(request.user)
+    return render(
+        request, "scanner/door_list.html", {"events": events, "limited": limited}
+    )
 
 
 @role_required(*ALL_STAFF)

@@ -18,12 +18,18 @@ DOOR_LIST_GRACE = timedelta(days=1)
 
 
 def scannable_events(*, now=None) -> QuerySet[Event]:
-    """Active events still worth scanning, soonest first, with `checked_in_count`."""
+    """Events still worth scanning (today's and upcoming), soonest first,
+    with `checked_in_count`.
+
+    On sale or not: `is_active` only says whether the sites sell and show
+    the event, and owners stop online sales at doors-open while the door
+    goes on scanning (the scan API does not look at it either).
+    """
     now = now or timezone.now()
     return with_checked_in(
-        Event.objects.filter(
-            is_active=True, starts_at__gte=now - DOOR_LIST_GRACE
-        ).order_by("starts_at", "name")
+        Event.objects.filter(starts_at__gte=now - DOOR_LIST_GRACE).order_by(
+            "starts_at", "name"
+        )
     )
 
 
@@ -62,17 +68,22 @@ def checked_in_by_type(event_id) -> dict[int, int]:
     return dict(rows)
 
 
-def door_events_for(user, *, now=None) -> list[Event]:
-    """The scannable events `user` may scan, soonest first.
+def door_list_for(user, *, now=None) -> tuple[list[Event], bool]:
+    """The scannable events `user` may scan, soonest first, and whether
+    `user` is door staff limited to chosen events (so an empty list means
+    theirs are over, not that there is nothing to scan).
 
-    Door staff assigned to events see only those; managers and owners see all.
+    Door staff assigned to events see only those; managers, owners and door
+    staff on no event in particular see all.
     """
     events = scannable_events(now=now)
+    limited = False
     if role_of(user) == Role.DOOR:
         assigned = list(user.staff_profile.events.values_list("pk", flat=True))
         if assigned:
+            limited = True
             events = events.filter(pk__in=assigned)
-    return list(events)
+    return list(events), limited
 
 
 def scan_feed_item(log: ScanLog | dict) -> dict:

@@ -961,6 +961,8 @@ def _redeem(
         ticket_code = _ticket_code_from(text, event)
         result = _admit_retrying(ticket_code=ticket_code, now=now, **attempt)
     except ScanRefused as refusal:
+        if ticket_code is not None and method == "manual":
+            refusal = _typed_miss(ticket_code, refusal)
         if as_offline_conflict and isinstance(refusal, AlreadyUsed):
             conflict = OfflineConflict(
                 "Admitted offline here, but already admitted: "
@@ -993,6 +995,19 @@ def _redeem(
         return earlier
     _announce(event, result, device_label=device_label, staff=staff)
     return result
+
+
+def _typed_miss(ticket_code: str, refusal: ScanRefused) -> ScanRefused:
+    """A well-formed code typed by hand that names no ticket, worded as the
+    door shows it (door.js typedVerdict: most likely a typo), so the log, its
+    CSV and "Last scans" say what the door said. Still `invalid`: analytics
+    counts by code. Other refusals, and codes from a camera, are as they were.
+    """
+    if type(refusal) is not InvalidTicket:
+        return refusal
+    typed = InvalidTicket(f"No ticket with code {ticket_code}.")
+    typed.ticket_row = getattr(refusal, "ticket_row", None)
+    return typed
 
 
 def redeem_ticket(

@@ -38,8 +38,8 @@ const FULL_STATES_EVERY_MS = 10 * 60 * 1000;
 const PROBE_EVERY_MS = 5000;
 const RECENT_MAX = 20;
 const GUEST_RESULTS = 25; // as many as the online search returns
-// How long an upload result stays in the network bar (conflicts also go to
-// "Last scans", where they stay).
+// How long an upload result stays in the network bar (conflicts get a notice
+// of their own, showOfflineAlert, and join "Last scans").
 const NOTE_MS = 8000;
 const ATTENTION_NOTE_MS = 30000;
 // What the bar says until staff name the door. No name is sent meanwhile:
@@ -119,9 +119,15 @@ function alreadyUsedMessage({ at, door }) {
   const parts = ["Already used"];
   const when = at ? localTime(at) : "";
   if (when) parts.push(`at ${when}`);
-  const label = String(door || "").trim().replace(/\s+/g, " ");
-  if (label && !UNNAMED_DOORS.has(label.toLowerCase())) parts.push(`at ${label}`);
+  const label = namedDoor(door);
+  if (label) parts.push(`at ${label}`);
   return `${parts.join(" ")}.`;
+}
+
+/** A door's label, or "" for one that names no door in particular. */
+function namedDoor(door) {
+  const label = String(door || "").trim().replace(/\s+/g, " ");
+  return label && !UNNAMED_DOORS.has(label.toLowerCase()) ? label : "";
 }
 
 async function fetchJson(url, options = {}) {
@@ -446,8 +452,8 @@ function scanFromResult(result) {
 async function checkOffline(text, scanNonce, { force = false, typed = null } = {}) {
   const parsed = parseCode(text);
   const shown = { offlineCheck: true, typed };
-  const refuse = (message, verdict = "reject", code = "invalid") =>
-    showVerdict({ verdict, code, message }, shown);
+  const refuse = (message, verdict = "reject", code = "invalid", ticket = null) =>
+    showVerdict({ verdict, code, message, ticket: guestOf(ticket) }, shown);
   if (!parsed) return refuse("Not a valid ticket.");
   if (parsed.kind === "signed") {
     let valid = false;
@@ -490,17 +496,18 @@ async function checkOffline(text, scanNonce, { force = false, typed = null } = {
     return showVerdict(result, shown);
   }
   if (ticket?.status === "void") {
-    return refuse("This ticket was refunded or cancelled.", "reject", "void");
+    return refuse("This ticket was refunded or cancelled.", "reject", "void", ticket);
   }
   if (ticket?.status === "used") {
     const message = alreadyUsedMessage({ at: ticket.used_at, door: ticket.used_device });
-    return refuse(message, "reject", "already_used");
+    return refuse(message, "reject", "already_used", ticket);
   }
   if (!force && cfg.opensAt && Date.now() < Date.parse(cfg.opensAt)) {
     return refuse(
       `Not valid yet: check-in opens ${localTime(cfg.opensAt)}.`,
       "attention",
       "not_yet_valid",
+      ticket,
     );
   }
   const at = new Date().toISOString();
@@ -517,9 +524,7 @@ async function checkOffline(text, scanNonce, { force = false, typed = null } = {
       verdict: "admit",
       code: "ok",
       message: "Admitted offline",
-      ticket: ticket
-        ? { guest_name: ticket.guest_name, ticket_type: ticket.ticket_type }
-        : {},
+      ticket: guestOf(ticket),
     },
     shown,
   );
@@ -538,6 +543,12 @@ async function checkOffline(text, scanNonce, { force = false, typed = null } = {
     offline: true,
   });
   await showPending();
+}
+
+/** Who a ticket of this phone's copy is for, as the verdict screen shows it
+ * (no code: offline there is nothing to undo). */
+function guestOf(ticket) {
+  return ticket ? { guest_name: ticket.guest_name, ticket_type: ticket.ticket_type } : {};
 }
 
 async function showPending() {
@@ -590,20 +601,68 @@ async function uploadPending() {
         if (result.code === "ok") state.applied.add(result.scan_id);
         else applyScan(scanFromResult(result));
       }
-      if (needAttention.length) {
-        networkNote(
-          `${needAttention.length} offline admit${needAttention.length === 1 ? "" : "s"} need attention: ${needAttention[0].message}`,
-          ATTENTION_NOTE_MS,
-        );
-      } else {
-        networkNote(`${batch.length} offline admit${batch.length === 1 ? "" : "s"} uploaded.`);
-      }
+      networkNote(`${plural(batch.length, "offline admit")} uploaded.`);
+      if (needAttention.length) showOfflineAlert(needAttention);
       pending = await pendingAdmits(EVENT);
     }
   } finally {
     state.uploading = false;
     await showPending();
   }
+}
+
+/** "1 offline admit", "2 offline admits". */
+function plural(count, noun) {
+  return `${count} ${noun}${count === 1 ? "" : "s"}`;
+}
+
+/** Upload answers that were not plain admits, in a notice that stays until
+ * dismissed: amber, not the network bar's calm green, and saying who got in
+ * twice, when and by whom, so door staff can go and find them. Answers of
+ * later uploads join those not yet dismissed. */
+function showOfflineAlert(results) {
+  const box = $("[data-offline-alert]");
+  const list = $("[data-offline-alert-list]");
+  if (box.hidden) list.replaceChildren();
+  for (const result of results) {
+    const li = document.createElement("li");
+    li.dataset.code = result.code;
+    li.textContent = offlineAlertText(result);
+    list.append(li);
+  }
+  const count = list.children.length;
+  box.dataset.count = String(count);
+  $("[data-offline-alert-title]").textContent = `${plural(count, "offline admit")} ${
+    count === 1 ? "needs" : "need"
+  } checking`;
+  box.hidden = false;
+}
+
+function hideOfflineAlert() {
+  $("[data-offline-alert]").hidden = true;
+  $("[data-offline-alert-list]").replaceChildren();
+}
+
+/** One upload answer in a door person's words: "Maria Lopez (General) was let
+ * in twice: first at 06:01 at Main door by Sam Okafor, then offline on this
+ * phone at 06:03." */
+function offlineAlertText(result) {
+  const ticket = result.ticket || {};
+  const who = `${ticket.guest_name || "A guest"}${
+    ticket.ticket_type ? ` (${ticket.ticket_type})` : ""
+  }`;
+  const ours = result.at ? localTime(result.at) : "";
+  const here = `offline on this phone${ours ? ` at ${ours}` : ""}`;
+  if (result.code !== "offline_conflict") {
+    return `${who}, let in ${here}: ${result.message || "not admitted by the server."}`;
+  }
+  const first = [];
+  const when = result.used_at_local || (result.used_at ? localTime(result.used_at) : "");
+  if (when) first.push(`at ${when}`);
+  const door = namedDoor(result.used_device);
+  if (door) first.push(`at ${door}`);
+  if (result.used_by) first.push(`by ${result.used_by}`);
+  return `${who} was let in twice: first ${first.join(" ") || "at another door"}, then ${here}.`;
 }
 
 function networkNote(text, ms = NOTE_MS) {
@@ -682,11 +741,40 @@ function renderSnapshot(snapshot) {
 
 // A scan with no guest to name is labelled by what it was.
 const NAMELESS = { wrong_event: "Other event", invalid: "Not a valid ticket" };
+// How the server logs a code typed by hand that names no ticket
+// (core.services.checkin._typed_miss): `invalid`, but amber here as on the
+// verdict screen (typedVerdict), since it is most likely a typo.
+const TYPED_MISS = /^No ticket with code /;
+
+function isTypedMiss(scan) {
+  return scan.code === "invalid" && TYPED_MISS.test(scan.message || "");
+}
+
+/** Text compared loosely: "Not a valid ticket." says what "Not a valid ticket" does. */
+function bare(text) {
+  return String(text || "").replace(/[.\s]+$/, "").toLowerCase();
+}
+
+/** What "Last scans" says under the guest: the message, unless it only
+ * repeats the line above ("Admit Maria Lopez · General" under "Maria Lopez ·
+ * General"), then the door and whether it was offline. */
+function recentReason(scan, what) {
+  let reason = String(scan.message || "").trim();
+  if (scan.code === "ok" && /^Admit /.test(reason)) reason = "Admitted";
+  if (scan.code === "undone") {
+    // "Admit undone for Ana: wrong person": the tag and the name say the rest.
+    const why = reason.indexOf(": ");
+    reason = why >= 0 ? `Reason: ${reason.slice(why + 2)}` : "";
+  }
+  if (bare(reason) === bare(what)) reason = "";
+  const text = [reason, scan.device].filter(Boolean).join(" — ");
+  return `${text}${scan.offline ? `${text ? " " : ""}(offline)` : ""}`;
+}
 
 function recentItem(scan) {
   const li = document.createElement("li");
   li.dataset.scan = scan.id;
-  li.dataset.scanVerdict = shownVerdict(scan);
+  li.dataset.scanVerdict = isTypedMiss(scan) ? "attention" : shownVerdict(scan);
   const time = document.createElement("time");
   time.dateTime = scan.at;
   time.textContent = localTime(scan.at);
@@ -694,8 +782,10 @@ function recentItem(scan) {
   what.className = "door-recent-what";
   what.textContent =
     [scan.guest_name, scan.ticket_type].filter(Boolean).join(" · ") ||
+    (isTypedMiss(scan) ? scan.message.trim().replace(/\.$/, "") : "") ||
     NAMELESS[scan.code] ||
     "Unknown code";
+  const label = what.textContent;
   if (li.dataset.scanVerdict === "undone") {
     const tag = document.createElement("span");
     tag.className = "door-recent-tag";
@@ -704,7 +794,7 @@ function recentItem(scan) {
   }
   const why = document.createElement("span");
   why.className = "door-recent-why";
-  why.textContent = `${scan.message}${scan.device ? ` — ${scan.device}` : ""}${scan.offline ? " (offline)" : ""}`;
+  why.textContent = recentReason(scan, label);
   li.append(time, what, why);
   return li;
 }
@@ -1351,6 +1441,7 @@ function wire() {
       hideVerdict();
     }
   });
+  $("[data-offline-alert-close]").addEventListener("click", hideOfflineAlert);
   $("[data-undo-last]").addEventListener("click", () => {
     if (state.undoLast) openUndo(state.undoLast);
   });

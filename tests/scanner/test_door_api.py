@@ -11,6 +11,7 @@ from django.utils.translation import gettext_lazy
 
 from core.models import ScanLog, Ticket
 from core.services.checkin import redeem_ticket
+from core.services.events import set_event_active
 from core.services.scanner_devices import (
     register_scanner_device,
     revoke_scanner_device,
@@ -239,6 +240,39 @@ def test_a_scan_answers_code_message_and_the_guest(door_client, ticket):
     assert body["ticket"]["guest_name"] == "Ana García"
     assert body["ticket"]["ticket_type"] == "General"
     assert body["message"] == "Admit Ana García · General"
+
+
+def test_a_typed_code_that_matches_no_ticket_is_logged_as_the_door_shows_it(
+    door_client, ticket
+):
+    """The door shows an amber "No ticket with code ..."; the log, its feed and
+    the CSV say so too, still as `invalid` (what analytics counts)."""
+    event_id = str(ticket.event_id)
+
+    typed = post(
+        door_client,
+        SCAN,
+        {"event": event_id, "code": "ABCDEFGHIJ", "method": "manual", "nonce": "t1"},
+    ).json()
+    camera = post(
+        door_client,
+        SCAN,
+        {"event": event_id, "code": "ABCDEFGHIJ", "method": "camera", "nonce": "c1"},
+    ).json()
+    forged = post(
+        door_client,
+        SCAN,
+        {"event": event_id, "code": ticket.qr_payload[:-1] + "#", "method": "manual"},
+    ).json()
+
+    assert typed["code"] == camera["code"] == forged["code"] == "invalid"
+    assert typed["message"] == "No ticket with code ABCDEFGHIJ."
+    assert camera["message"] == forged["message"] == "Not a valid ticket."
+    log = ScanLog.objects.get(nonce="t1")
+    assert log.result == "invalid"
+    assert log.detail["message"] == "No ticket with code ABCDEFGHIJ."
+    recent = door_client.get(f"/api/v1/door/{event_id}/snapshot").json()["recent"]
+    assert "No ticket with code ABCDEFGHIJ." in [scan["message"] for scan in recent]
 
 
 def test_a_second_scan_answers_already_used_with_when_where_and_who(
@@ -605,6 +639,64 @@ def test_door_staff_see_only_their_events(ticket, tonight):
     page = client.get(reverse("scanner:door")).content.decode()
 
     assert "Door Night" in page and "Not Mine" not in page
+
+
+def door_list(user) -> str:
+    client = Client()
+    client.force_login(user)
+    return client.get(reverse("scanner:door")).content.decode()
+
+
+def test_an_event_taken_off_sale_is_still_on_every_door_list_and_scans(
+    ticket, tonight, owner
+):
+    """Owners stop online sales at doors-open: the door goes on working."""
+    lena = make_staff("door", username="lena")
+    lena.staff_profile.events.add(tonight)
+    anyone = make_staff("door", username="anyone")  # on no event: scans all
+    set_event_active(actor=owner, event_id=tonight.pk, active=False)
+
+    for user in (owner, lena, anyone):
+        page = door_list(user)
+        assert "Door Night" in page and "Off sale online" in page
+        assert "No events" not in page and "ask a manager" not in page
+
+    client = Client()
+    client.force_login(lena)
+    event_id = str(tonight.pk)
+    scan = post(client, SCAN, {"event": event_id, "code": ticket.qr_payload})
+    snapshot = client.get(f"/api/v1/door/{event_id}/snapshot")
+    states = client.get(f"/api/v1/door/{event_id}/tickets")
+    page = client.get(reverse("scanner:door_event", args=[event_id]))
+    assert scan.status_code == 200 and scan.json()["code"] == "ok"
+    assert snapshot.status_code == states.status_code == page.status_code == 200
+    assert snapshot.json()["recent"][0]["guest_name"] == "Ana García"
+
+
+def test_an_unpublished_event_today_is_listed_too(owner):
+    EventFactory(name="Secret Gig", is_active=False, starts_at=timezone.now())
+
+    assert "Secret Gig" in door_list(owner)
+
+
+def test_the_door_list_keeps_events_for_a_day_after_they_start(owner):
+    EventFactory(name="Last Night", starts_at=timezone.now() - timedelta(hours=20))
+    EventFactory(name="Last Week", starts_at=timezone.now() - timedelta(days=2))
+
+    page = door_list(owner)
+
+    assert "Last Night" in page and "Last Week" not in page
+
+
+def test_an_empty_door_list_says_why(owner):
+    finished = EventFactory(name="Gone", starts_at=timezone.now() - timedelta(days=3))
+    limited = make_staff("door", username="limited")
+    limited.staff_profile.events.add(finished)
+
+    assert "No events to scan: none is on today or coming up." in door_list(owner)
+    assert "ask a manager" not in door_list(owner)
+    page = door_list(limited)
+    assert "The events you scan are over" in page and "ask a manager" in page
 
 
 def test_the_door_page_declares_its_live_feed_and_offline_key(door_client, ticket):
