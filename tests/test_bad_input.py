@@ -10,7 +10,6 @@ see CONTRIBUTING.md), since the 404s are decided before any query and the
 import json
 
 import pytest
-from django.conf import settings
 from django.test import Client
 from django.urls import Resolver404, resolve
 
@@ -230,16 +229,6 @@ def test_the_json_parser_refuses_deep_nesting_as_a_parse_error():
     assert JSONParser().parse(BytesIO(b'{"a": [1]}')) == {"a": [1]}
 
 
-_PARSER_WIRED = "core.api.JSONParser" in settings.REST_FRAMEWORK.get(
-    "DEFAULT_PARSER_CLASSES", ()
-)
-
-
-@pytest.mark.xfail(
-    not _PARSER_WIRED,
-    reason="REST_FRAMEWORK needs DEFAULT_PARSER_CLASSES with core.api.JSONParser",
-    strict=True,
-)
 @pytest.mark.parametrize(
     "url", ["/api/v1/scan?via=drf", "/api/v1/scan/undo", "/api/v1/scan/offline"]
 )
