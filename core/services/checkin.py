@@ -964,8 +964,12 @@ def _redeem(
         if ticket_code is not None and method == "manual":
             refusal = _typed_miss(ticket_code, refusal)
         if as_offline_conflict and isinstance(refusal, AlreadyUsed):
+            # Read at every door's Last scans, not only the uploader's: so
+            # "at <this door>", never "here".
+            named = device_label.casefold() not in UNNAMED_DOORS
+            where = f" at {device_label}" if device_label and named else ""
             conflict = OfflineConflict(
-                "Admitted offline here, but already admitted: "
+                f"Let in twice: admitted offline{where}, but "
                 + refusal.message[0].lower()
                 + refusal.message[1:],
                 **refusal.detail,

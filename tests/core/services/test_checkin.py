@@ -552,6 +552,7 @@ def test_one_ticket_admitted_offline_at_two_doors_is_one_admit_and_a_conflict(
 
     assert first.code == "ok"
     assert second.code == "offline_conflict" and second.verdict == "attention"
+    assert second.message.startswith("Let in twice: admitted offline at Door B, but ")
     assert "Door A" in second.message
     assert again.replayed and again.scan_id == second.scan_id
     assert _counters(ticket) == (1, 1)
@@ -569,6 +570,8 @@ def test_an_offline_admit_of_a_ticket_admitted_online_is_a_conflict(ticket):
     )
 
     assert result.code == "offline_conflict"
+    # An unnamed door's upload names no door of its own (never "here").
+    assert result.message.startswith("Let in twice: admitted offline, but already used")
     assert _counters(ticket) == (1, 1)
 
 
