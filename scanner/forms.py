@@ -26,10 +26,12 @@ from core.queries.staff import role_of
 from core.services.comps import MAX_COMPS_PER_ISSUE
 from core.services.events import (
     CURRENCIES,
+    DOORS_BEFORE_START_MAX_HOURS,
     MAX_CAPACITY,
     MAX_PER_ORDER_LIMIT,
     EventDetails,
     TicketTypeDetails,
+    place_time_zones,
 )
 from scanner import throttle
 
@@ -50,20 +52,38 @@ COMMON_ZONES = (
 )
 
 
+def _zone_label(zone: str) -> str:
+    """ "America/New_York" → "America/New York"."""
+    return zone.replace("_", " ")
+
+
 @lru_cache(maxsize=1)
-def _all_zones() -> tuple[str, ...]:
-    return tuple(sorted(zoneinfo.available_timezones()))
+def _zones_by_region() -> tuple[tuple[str, tuple[str, ...]], ...]:
+    """The zones of real places (place_time_zones), by their first part:
+    ("Africa", (...)), ("America", (...)), ... ("Pacific", (...))."""
+    regions: dict[str, list[str]] = {}
+    for zone in sorted(place_time_zones()):
+        if "/" in zone:
+            regions.setdefault(zone.split("/", 1)[0], []).append(zone)
+    return tuple((region, tuple(zones)) for region, zones in sorted(regions.items()))
 
 
-def time_zone_choices() -> list:
-    common = [z for z in COMMON_ZONES if z in _all_zones()]
-    if settings.TIME_ZONE not in common and settings.TIME_ZONE in _all_zones():
+def time_zone_choices(current: str | None = None) -> list:
+    """The places an event can be in: the common ones first, then every
+    zone of a real place by region ("Europe": "Europe/Madrid", ...). An
+    event's `current` zone stays on offer even if it is not one of them
+    (an old alias, such as Asia/Calcutta), so it still shows and saves."""
+    places = place_time_zones()
+    common = [z for z in COMMON_ZONES if z in places]
+    if settings.TIME_ZONE not in common and settings.TIME_ZONE in places:
         common.insert(0, settings.TIME_ZONE)
+    if current and current not in places:
+        common.insert(0, current)
     return [
-        ("Common", [(z, z.replace("_", " ")) for z in common]),
-        (
-            "All time zones",
-            [(z, z.replace("_", " ")) for z in _all_zones() if z not in common],
+        ("Common", [(z, _zone_label(z)) for z in common]),
+        *(
+            (region, [(z, _zone_label(z)) for z in zones if z not in common])
+            for region, zones in _zones_by_region()
         ),
     ]
 
@@ -215,11 +235,15 @@ class EventForm(FriendlyErrors, forms.Form):
         if event is not None and "initial" not in kwargs:
             kwargs["initial"] = self.initial_for(event)
         super().__init__(*args, **kwargs)
-        self.fields["time_zone"].choices = time_zone_choices()
+        self.fields["time_zone"].choices = time_zone_choices(
+            event.time_zone if event else None
+        )
         # A new event most likely happens where the last one did.
         latest = None if event else Event.objects.order_by("-created_at").first()
         self.fields["time_zone"].initial = (
-            latest.time_zone if latest else settings.TIME_ZONE
+            latest.time_zone
+            if latest and latest.time_zone in place_time_zones()
+            else settings.TIME_ZONE
         )
         self.fields["currency"].initial = latest.currency if latest else "usd"
         if event is None or not event.image:
@@ -290,13 +314,28 @@ class EventForm(FriendlyErrors, forms.Form):
         starts = datetime.datetime.combine(data["date"], data["start_time"])
         data["starts_at"] = starts.replace(tzinfo=zone)
         doors_time = data.get("doors_time")
+        data["doors_at"] = None
         if doors_time is not None:
             doors = datetime.datetime.combine(data["date"], doors_time)
             if doors > starts:
-                doors -= datetime.timedelta(days=1)
+                # A clock time after the start's is the evening before a
+                # start after midnight (doors 23:00, start 00:30), if that
+                # is no further ahead than doors ever open; else a mistake
+                # (doors 19:00, start 18:00), said as it is.
+                day_before = doors - datetime.timedelta(days=1)
+                if starts - day_before <= datetime.timedelta(
+                    hours=DOORS_BEFORE_START_MAX_HOURS
+                ):
+                    doors = day_before
+                else:
+                    self.add_error(
+                        "doors_time",
+                        f"Doors ({doors_time:%H:%M}) are after the start "
+                        f"({data['start_time']:%H:%M}): set the doors earlier or "
+                        "the start later.",
+                    )
+                    return data
             data["doors_at"] = doors.replace(tzinfo=zone)
-        else:
-            data["doors_at"] = None
         start, end = data.get("sales_start_at"), data.get("sales_end_at")
         if start and end and end <= start:
             self.add_error("sales_end_at", "Sales must close after they open.")
@@ -722,17 +761,20 @@ FIELD_ALIASES = {"starts_at": "start_time", "doors_at": "doors_time"}
 
 
 def apply_service_error(exc: TicketingError, form, row_forms=()) -> None:
-    """Put a service's refusal next to the field it names (or atop the form)."""
-    field = exc.detail.get("field")
-    field = FIELD_ALIASES.get(field, field)
-    index = exc.detail.get("type_index")
-    target = form
-    if index is not None and 0 <= index < len(row_forms):
-        target = row_forms[index]
-    if field in target.fields:
-        target.add_error(field, exc.message)
-    else:
-        form.add_error(None, exc.message)
+    """Put a service's refusal next to the field it names (or atop the form);
+    one that lists several (`errors`: capacities too low) puts each by its
+    own field."""
+    for error in exc.detail.get("errors") or [exc.as_dict()]:
+        field = error.get("field")
+        field = FIELD_ALIASES.get(field, field)
+        index = error.get("type_index")
+        target = form
+        if index is not None and 0 <= index < len(row_forms):
+            target = row_forms[index]
+        if field in target.fields:
+            target.add_error(field, error["message"])
+        else:
+            form.add_error(None, error["message"])
 
 
 class ScannerDeviceForm(forms.Form):

@@ -11,7 +11,9 @@ from django.shortcuts import redirect, render
 from django.views.decorators.http import require_POST
 
 from core.exceptions import TicketingError
+from core.models import Refund
 from core.phones import display_phone
+from core.queries.order_standing import order_standing, order_standings
 from core.queries.orders import (
     CONSOLE_SEARCH_LIMIT,
     console_order,
@@ -40,6 +42,9 @@ def order_list(request: HttpRequest) -> HttpResponse:
     text = request.GET.get("q", "").strip()
     event_id = _event_filter(request.GET.get("event", ""))
     orders = search_orders(text=text, event_id=event_id)
+    standings = order_standings(orders)
+    for order in orders:
+        order.standing = standings[order.pk]
     context = {
         "orders": orders,
         "q": text,
@@ -55,6 +60,7 @@ def order_detail(request: HttpRequest, order_id) -> HttpResponse:
     view = console_order(order_id)
     if view is None:
         raise Http404("No such order")
+    view.order.standing = order_standing(view.order)
     return render(request, "scanner/order_detail.html", {"view": view})
 
 
@@ -130,7 +136,8 @@ def _act_on_tickets(request: HttpRequest, order_id, service, *, refunded: bool):
             messages.success(
                 request,
                 f"Refunded {money(refund.amount, refund.currency)} for {tickets};"
-                " they no longer admit, the order's other tickets still do.",
+                " they no longer admit, the order's other tickets still do."
+                + _comes_to(refund),
             )
         else:
             messages.success(
@@ -138,6 +145,19 @@ def _act_on_tickets(request: HttpRequest, order_id, service, *, refunded: bool):
                 f"Voided {tickets} without refunding again; they no longer admit.",
             )
     return redirect("scanner:order_detail", order_id=order_id)
+
+
+def _comes_to(refund) -> str:
+    """ " The order now comes to €40.00 (€89.50 paid, €49.50 refunded).", once
+    the refund is booked; "" while it is under way."""
+    if refund.status != Refund.Status.SUCCEEDED:
+        return ""
+    paid = order_standing(refund.order).money
+    return (
+        f" The order now comes to {money(paid.net, refund.currency)}"
+        f" ({money(paid.taken, refund.currency)} paid,"
+        f" {money(paid.refunded, refund.currency)} refunded)."
+    )
 
 
 @require_POST

@@ -41,6 +41,7 @@ urlpatterns = [
     path("invite/<token:token>/", account.invite_accept, name="invite_accept"),
     # Events console (owner and managers; comps owner only).
     path("events/new/", events.event_create, name="event_create"),
+    path("events/figures/", events.event_list_figures, name="event_list_figures"),
     path("events/<uuid:event_id>/", events.event_detail, name="event_detail"),
     path("events/<uuid:event_id>/edit/", events.event_edit, name="event_edit"),
     path(

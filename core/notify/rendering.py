@@ -4,8 +4,9 @@ Email: templates/emails/<kind>_subject.txt, <kind>.txt and (optional)
 <kind>.html, which extends emails/base.html. SMS: templates/sms/<kind>.txt.
 Each is rendered with `message`, `order`, `event`, `organisation_name`,
 the event's `event_url`, and, when there is an order, its `order_url`,
-`lines` and `tickets` (those still valid, each with its absolute `url` and
-the `cid` of its QR image); then the row's own `context`, which none of
+`lines`, `order_money` (paid, refunded, net: core.queries.money) and
+`tickets` (those still valid, each with its absolute `url` and the `cid`
+of its QR image); then the row's own `context`, which none of
 these replaces: a message says what it was queued to say (the refunded
 tickets, say), not what the order holds when it is sent. Kinds listed in
 EMAIL_EXTRAS get attachments.
@@ -21,9 +22,11 @@ from django.core.mail import EmailMultiAlternatives
 from django.core.mail.message import SafeMIMEMultipart
 from django.template import Context, TemplateDoesNotExist
 from django.template.loader import get_template, render_to_string
+from django.utils.functional import SimpleLazyObject
 
 from core.models import OutboundMessage, Ticket
 from core.notify.ics import event_ics
+from core.queries.money import OrderMoney, money_of_orders
 from core.sites import site_url
 from core.tickets.qr import qr_png
 
@@ -96,6 +99,12 @@ def message_context(message: OutboundMessage) -> dict:
             "purchase", "purchase:order", order.token, absolute=True
         )
         context["lines"] = list(order.lines.select_related("ticket_type"))
+        # What the order came to (core.queries.money), read only by a
+        # template that asks: a confirmation sent again after a partial
+        # refund says the net amount and what was refunded.
+        context["order_money"] = SimpleLazyObject(
+            lambda: money_of_orders([order.pk]).get(order.pk, OrderMoney())
+        )
         context["tickets"] = [
             {
                 "ticket": ticket,

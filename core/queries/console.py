@@ -1,6 +1,7 @@
 """Reads for the owner's console: event lists, comps and the audit log."""
 
 import datetime
+import uuid
 from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
 
@@ -85,14 +86,16 @@ FIELD_LABELS: dict[str, str] = {
     "name": "Name",
     "description": "Description",
     "venue": "Venue",
-    "starts_at": "Starts",
+    "starts_at": "Starts at",
     "doors_at": "Doors open",
     "time_zone": "Time zone",
     "venue_capacity": "Venue capacity",
     "currency": "Currency",
     "is_active": "On sale",
-    "sales_start_at": "Sales start",
-    "sales_end_at": "Sales end",
+    "sales_start_at": "Sales open",
+    "sales_end_at": "Sales close",
+    "waitlist_skip_larger_requests": "Waitlist: offer freed tickets to the next "
+    "person who fits",
     "image": "Picture",
     "slug": "Web address",
     "price": "Price",
@@ -115,6 +118,9 @@ FIELD_LABELS: dict[str, str] = {
     "copied_from": "Copied from",
 }
 HIDDEN_FIELDS = {"copied_from_id"}
+# Set for the owner when a ticket type is added (its place in the list) and
+# worth telling only when someone changes it.
+HIDDEN_WHEN_ADDED_OR_DELETED = {"sort_order"}
 TIME_FIELDS = {"starts_at", "doors_at", "sales_start_at", "sales_end_at"}
 
 
@@ -134,7 +140,9 @@ class AuditRow:
     changes: list[Change] = field(default_factory=list)
 
 
-def _describe(name: str, value, event: Event | None) -> str:
+def _describe(
+    name: str, value, event: Event | None, event_names: dict | None = None
+) -> str:
     if value is None or value == "":
         return "—"
     if isinstance(value, bool):
@@ -156,24 +164,37 @@ def _describe(name: str, value, event: Event | None) -> str:
             return Role(value).label
         except ValueError:
             return str(value)
+    if name == "currency" and isinstance(value, str):
+        return value.upper()
+    if name == "time_zone" and isinstance(value, str):
+        return value.replace("_", " ")  # as the time zone picker names it
     if isinstance(value, list):
-        return ", ".join(str(v) for v in value) or "All events"
+        # Events by name; older invites recorded their ids.
+        names = event_names or {}
+        return ", ".join(names.get(str(v), str(v)) for v in value) or "All events"
     if name == "image":
         return "new picture" if value else "none"
     return str(value)
 
 
-def describe_entry(entry: AuditLogEntry, event: Event | None = None) -> AuditRow:
+def describe_entry(
+    entry: AuditLogEntry, event: Event | None = None, event_names: dict | None = None
+) -> AuditRow:
+    """One entry in words: the form's labels, values as the console shows
+    them. `event_names` names events recorded by id (event id -> name)."""
     event = event or entry.event
-    keys = [k for k in (*entry.before, *entry.after) if k not in HIDDEN_FIELDS]
+    hidden = HIDDEN_FIELDS
+    if not entry.before or not entry.after:
+        hidden = hidden | HIDDEN_WHEN_ADDED_OR_DELETED
+    keys = [k for k in (*entry.before, *entry.after) if k not in hidden]
     keys = list(dict.fromkeys(keys))
     changes = [
         Change(
             label=FIELD_LABELS.get(key, key.replace("_", " ").capitalize()),
-            before=_describe(key, entry.before.get(key), event)
+            before=_describe(key, entry.before.get(key), event, event_names)
             if key in entry.before
             else "",
-            after=_describe(key, entry.after.get(key), event)
+            after=_describe(key, entry.after.get(key), event, event_names)
             if key in entry.after
             else "",
         )
@@ -197,7 +218,28 @@ def event_audit_log(event: Event, limit: int = 500) -> list[AuditRow]:
 
 
 def staff_audit_log(limit: int = 100) -> list[AuditRow]:
-    entries = AuditLogEntry.objects.filter(action__startswith="staff.").select_related(
-        "actor"
-    )[:limit]
-    return [describe_entry(entry) for entry in entries]
+    entries = list(
+        AuditLogEntry.objects.filter(action__startswith="staff.").select_related(
+            "actor"
+        )[:limit]
+    )
+    names = _event_names(entries)
+    return [describe_entry(entry, event_names=names) for entry in entries]
+
+
+def _event_names(entries: list[AuditLogEntry]) -> dict:
+    """Names of the events that older entries list by id (invitations used
+    to record ids; now they record names, as edits do), in one query."""
+    ids = set()
+    for entry in entries:
+        for value in (*entry.before.get("events", ()), *entry.after.get("events", ())):
+            try:
+                ids.add(uuid.UUID(str(value)))
+            except ValueError:
+                continue
+    if not ids:
+        return {}
+    return {
+        str(pk): name
+        for pk, name in Event.objects.filter(pk__in=ids).values_list("pk", "name")
+    }

@@ -6,6 +6,7 @@ checkout (the event row, then its ticket types by primary key), so a capacity
 can never be set below what is sold plus what is held at that instant.
 """
 
+import functools
 import re
 import zoneinfo
 from collections.abc import Sequence
@@ -28,6 +29,7 @@ from core.exceptions import (
 )
 from core.images import prepare_event_image
 from core.models import Event, Order, OrderLine, Ticket, TicketType
+from core.phones import country_of_time_zone
 from core.queries.availability import held_by_type
 from core.queries.staff import can_manage_events, can_manage_staff, door_staff_only_at
 from core.services.audit import changed_only, record_change, snapshot
@@ -158,7 +160,54 @@ def _aware(value: datetime | None, field: str) -> None:
         raise _invalid("Give a date with a time zone.", "naive_datetime", field)
 
 
-def _clean_event(details: EventDetails) -> EventDetails:
+@functools.cache
+def place_time_zones() -> frozenset[str]:
+    """The time zones an event can be given: UTC and the tz database's zones
+    of real places (its zone.tab and zone1970.tab, as core.phones reads
+    them). Not its old aliases ("Asia/Calcutta"), its "Etc/GMT+5" zones (whose
+    sign reads backwards), "Factory" or "localtime"."""
+    return frozenset(
+        {"UTC"} | {z for z in zoneinfo.available_timezones() if country_of_time_zone(z)}
+    )
+
+
+def _check_time_zone(time_zone: str, kept: str | None = None) -> None:
+    """A zone of a real place, or `kept`: the zone the event already has
+    (an event on an alias keeps it through an edit or a copy)."""
+    if time_zone in place_time_zones() or (
+        time_zone == kept and time_zone in zoneinfo.available_timezones()
+    ):
+        return
+    raise _invalid(
+        f"“{time_zone}” is not a time zone we offer: choose the place of the "
+        "event, e.g. Europe/Madrid.",
+        "invalid_time_zone",
+        "time_zone",
+    )
+
+
+def _doors_after_start(doors_at: datetime, starts_at: datetime, time_zone: str):
+    """ "Doors (19:00) are after the start (18:00)…", with the dates when
+    they fall on different days, in the event's zone."""
+    zone = zoneinfo.ZoneInfo(time_zone)
+    doors, start = doors_at.astimezone(zone), starts_at.astimezone(zone)
+
+    def shown(moment: datetime) -> str:
+        if doors.date() == start.date():
+            return f"{moment:%H:%M}"
+        return f"{moment:%a} {moment.day} {moment:%b %H:%M}"
+
+    return _invalid(
+        f"Doors ({shown(doors)}) are after the start ({shown(start)}): set the "
+        "doors earlier or the start later.",
+        "doors_after_start",
+        "doors_at",
+    )
+
+
+def _clean_event(
+    details: EventDetails, kept_time_zone: str | None = None
+) -> EventDetails:
     name = (details.name or "").strip()
     if not name:
         raise _invalid("Give the event a name.", "name_required", "name")
@@ -168,12 +217,7 @@ def _clean_event(details: EventDetails) -> EventDetails:
         raise _invalid("When does the event start?", "starts_at_required", "starts_at")
     for field in ("starts_at", "doors_at", "sales_start_at", "sales_end_at"):
         _aware(getattr(details, field), field)
-    if details.time_zone not in zoneinfo.available_timezones():
-        raise _invalid(
-            f"“{details.time_zone}” is not a time zone we know, e.g. Europe/Madrid.",
-            "invalid_time_zone",
-            "time_zone",
-        )
+    _check_time_zone(details.time_zone, kept_time_zone)
     currency = (details.currency or "").lower()
     if currency not in CURRENCIES:
         raise _invalid(
@@ -188,10 +232,8 @@ def _clean_event(details: EventDetails) -> EventDetails:
         )
     if details.doors_at is not None:
         if details.doors_at > details.starts_at:
-            raise _invalid(
-                "Doors must open before the event starts.",
-                "doors_after_start",
-                "doors_at",
+            raise _doors_after_start(
+                details.doors_at, details.starts_at, details.time_zone
             )
         gap = details.starts_at - details.doors_at
         if gap.total_seconds() > DOORS_BEFORE_START_MAX_HOURS * 3600:
@@ -360,10 +402,25 @@ def create_event(
     Takes no locks (nothing is sold yet). Writes audit entries for the event and
     each type; announces the new event after commit. Raises PermissionRefused,
     InvalidRequest (with `field`, and `type_index` for a ticket type: codes
-    name_taken, invalid_capacity, invalid_image, no_ticket_types...).
+    name_taken, invalid_capacity, invalid_image, invalid_time_zone (not one
+    of place_time_zones), no_ticket_types...).
     """
+    return _create_event(
+        actor=actor, details=details, ticket_types=ticket_types, image=image
+    )
+
+
+def _create_event(
+    *,
+    actor,
+    details: EventDetails,
+    ticket_types: Sequence[TicketTypeDetails],
+    image=None,
+    kept_time_zone: str | None = None,
+) -> Event:
+    """create_event, also accepting `kept_time_zone` (a copy's source's)."""
     _require_manager(actor)
-    details = _clean_event(details)
+    details = _clean_event(details, kept_time_zone)
     specs = [_clean_type(spec, i) for i, spec in enumerate(ticket_types)]
     specs = [s for s in specs if not s.delete]
     if not specs:
@@ -467,8 +524,10 @@ def update_event(
     Writes one audit entry per changed object; announces the event change,
     and availability when capacity, prices or types changed, after commit.
     Raises PermissionRefused, NotFound, InvalidRequest, CapacityBelowSold
-    (capacity under sold + held) and HasSales (deleting a type with orders);
-    errors carry `field` and, for a ticket type, `type_index`.
+    (capacity under sold + held; when several capacities are, one error
+    listing each under `errors`) and HasSales (deleting a type with orders);
+    errors carry `field` and, for a ticket type, `type_index`. The time zone
+    is one of place_time_zones, or the one the event has.
     """
     with transaction.atomic():
         event, change = _update_event_locked(
@@ -504,7 +563,11 @@ def _update_event_locked(
     """update_event's change, under the event's lock: (event, EventChange)."""
     _require_manager(actor)
     now = now or timezone.now()
-    details = _clean_event(details)
+    # The zone the event has stays valid, an old alias included.
+    kept_time_zone = (
+        Event.objects.filter(pk=event_id).values_list("time_zone", flat=True).first()
+    )
+    details = _clean_event(details, kept_time_zone)
     specs = [_clean_type(spec, i) for i, spec in enumerate(ticket_types)]
 
     event, types = lock_event_and_types(event_id)
@@ -518,14 +581,18 @@ def _update_event_locked(
             "currency_locked",
             "currency",
         )
+    # Every capacity under what is sold and held is reported at once.
+    too_low: list[CapacityBelowSold] = []
     total_held = sum(held.get(t.id, 0) for t in types)
     if details.venue_capacity < event.sold_count + total_held:
-        raise CapacityBelowSold(
-            f"Venue capacity cannot be lower than {event.sold_count + total_held}: "
-            f"{event.sold_count} tickets are sold and {total_held} are being paid for "
-            "right now.",
-            field="venue_capacity",
-            minimum=event.sold_count + total_held,
+        too_low.append(
+            CapacityBelowSold(
+                f"Venue capacity cannot be lower than {event.sold_count + total_held}: "
+                f"{event.sold_count} tickets are sold and {total_held} are being "
+                "paid for right now.",
+                field="venue_capacity",
+                minimum=event.sold_count + total_held,
+            )
         )
 
     listed = {}
@@ -556,14 +623,18 @@ def _update_event_locked(
         current = by_id[spec.id]
         floor = current.sold_count + held.get(current.id, 0)
         if spec.capacity < floor:
-            raise CapacityBelowSold(
-                f"{current.name}: capacity cannot be lower than {floor} "
-                f"({current.sold_count} sold, {held.get(current.id, 0)} being paid "
-                "for right now).",
-                field="capacity",
-                type_index=index,
-                minimum=floor,
+            too_low.append(
+                CapacityBelowSold(
+                    f"{current.name}: capacity cannot be lower than {floor} "
+                    f"({current.sold_count} sold, {held.get(current.id, 0)} being "
+                    "paid for right now).",
+                    field="capacity",
+                    type_index=index,
+                    minimum=floor,
+                )
             )
+    if too_low:
+        raise _all_of(too_low)
     remaining = (
         len(types)
         - sum(1 for s in specs if s.delete and s.id)
@@ -685,6 +756,20 @@ def _update_event_locked(
         # Raised capacity goes to the people waiting first.
         offer_after_commit(event.id)
     return event, change
+
+
+def _all_of(errors: list[CapacityBelowSold]) -> CapacityBelowSold:
+    """One error for several: the first's message, `field` and `type_index`
+    (as a single error has them), and all of them under `errors`, each as
+    its own as_dict(), so a form shows each beside its field."""
+    if len(errors) == 1:
+        return errors[0]
+    first = errors[0]
+    return CapacityBelowSold(
+        first.message,
+        **first.detail,
+        errors=[error.as_dict() for error in errors],
+    )
 
 
 def _event_action(before: dict, after: dict) -> str:
@@ -861,7 +946,13 @@ def duplicate_event(
     if source.image:
         with source.image.open("rb") as original:
             image = ContentFile(original.read(), name=source.image.name)
-    copy = create_event(actor=actor, details=details, ticket_types=specs, image=image)
+    copy = _create_event(
+        actor=actor,
+        details=details,
+        ticket_types=specs,
+        image=image,
+        kept_time_zone=source.time_zone,
+    )
     record_change(
         actor=actor,
         action="event.duplicate",

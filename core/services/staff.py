@@ -169,7 +169,9 @@ def invite_staff(
             "email": email,
             "role": role,
             "phone": phone,
-            "events": [str(e.pk) for e in door_events],
+            # By name, as an edit of someone's events is recorded: the
+            # history is read by people.
+            "events": [e.name for e in door_events],
         },
     )
     return invite

@@ -14,11 +14,20 @@
  *                                  then fetched with the staff session.
  *   data-live-door="<uuid>"        websocket /ws/events/<uuid>/door/ (staff);
  *                                  each message dispatched as `door:message`.
+ *   data-live-rows="<url>"         the console's event list: one websocket,
+ *                                  /ws/events/ (every event's changes, ids
+ *                                  only), for all its rows; on each push and
+ *                                  (re)connect one request to <url> (with the
+ *                                  staff session) brings every row's totals,
+ *                                  {"events": {"<uuid>": summary}}, and each
+ *                                  row [data-live-row="<uuid>"] is updated as
+ *                                  an event's summary is (below).
  *
  * Events on `document`: availability:update (detail: the availability JSON),
  * availability:unavailable (detail: {eventId, status}), door:message (detail:
- * the message), live:resync (detail: {path}) after every (re)connect, and
- * live:status (detail: {state: "live" | "reconnecting" | "offline"}).
+ * the message), live:resync (detail: {path}) after every (re)connect,
+ * live:rows-updated once data-live-rows rows are, and live:status (detail:
+ * {state: "live" | "reconnecting" | "offline"}).
  *
  * Generic markup updated inside a [data-live-event] element, per ticket type
  * row [data-ticket-type="<id>"]: [data-available] text ("N left" / "Sold
@@ -30,7 +39,8 @@
  * row's figure, [data-unless-zero="<figure>"] hidden while it is 0,
  * [data-meter="<figure>"] a bar as wide as that figure's share of capacity;
  * for the whole event [data-summary-figure="total_sold|total_held|
- * total_available|total_capacity"], [data-when-sold-out] and
+ * total_available|total_capacity"], [data-summary-meter="<figure>"] a bar
+ * as wide as that figure's share of total_capacity, [data-when-sold-out] and
  * [data-when-available] shown or hidden, [data-when-unavailable] shown once
  * the event is no longer on sale.
  *
@@ -266,6 +276,22 @@
     if (element.textContent !== text) element.textContent = text;
   };
 
+  /* An event's totals: its summary figures, bars and sold-out markers. */
+  const applySummary = (root, summary) => {
+    for (const figure of root.querySelectorAll("[data-summary-figure]")) {
+      setNumber(figure, summary[figure.dataset.summaryFigure]);
+    }
+    for (const bar of root.querySelectorAll("[data-summary-meter]")) {
+      const value = summary[bar.dataset.summaryMeter];
+      if (typeof value !== "number") continue;
+      const percent = Math.round((value * 100) / Math.max(summary.total_capacity, 1));
+      bar.style.width = `${Math.min(100, Math.max(0, percent))}%`;
+    }
+    const soldOut = summary.is_sold_out;
+    for (const el of root.querySelectorAll("[data-when-sold-out]")) el.hidden = !soldOut;
+    for (const el of root.querySelectorAll("[data-when-available]")) el.hidden = soldOut;
+  };
+
   const applyAvailability = (root, data) => {
     const rows = new Map(data.availability.map((row) => [String(row.id), row]));
     for (const element of root.querySelectorAll("[data-ticket-type]")) {
@@ -306,12 +332,7 @@
         bar.style.width = `${Math.min(100, Math.max(0, percent))}%`;
       }
     }
-    for (const figure of root.querySelectorAll("[data-summary-figure]")) {
-      setNumber(figure, data.summary[figure.dataset.summaryFigure]);
-    }
-    const soldOut = data.summary.is_sold_out;
-    for (const el of root.querySelectorAll("[data-when-sold-out]")) el.hidden = !soldOut;
-    for (const el of root.querySelectorAll("[data-when-available]")) el.hidden = soldOut;
+    applySummary(root, data.summary);
     for (const el of root.querySelectorAll("[data-when-unavailable]")) el.hidden = true;
   };
 
@@ -349,9 +370,33 @@
     });
   };
 
+  /* --- the console's event list ------------------------------------------- */
+
+  /* One feed and one request for every row, however many events: the list
+   * feed folds a burst of changes into its latest message, so any push
+   * refetches every row rather than the one it names. */
+  const watchRows = (list) => {
+    const url = list.getAttribute("data-live-rows");
+    const refresh = coalesced(async () => {
+      const response = await fetch(url, {
+        cache: "no-store",
+        credentials: "same-origin", // the staff session; a 401/403 keeps the figures
+      });
+      if (!response.ok) return;
+      const data = await response.json();
+      for (const row of list.querySelectorAll("[data-live-row]")) {
+        const summary = data.events && data.events[row.getAttribute("data-live-row")];
+        if (summary) applySummary(row, summary);
+      }
+      emit("live:rows-updated", {});
+    });
+    return new Feed("/ws/events/", { onMessage: refresh, onOpen: refresh });
+  };
+
   /* --- start ---------------------------------------------------------------- */
 
   const started = new Set();
+  const startedRows = new WeakSet();
 
   const groupBy = (selector, attribute) => {
     const groups = new Map();
@@ -375,6 +420,11 @@
     for (const [eventId, roots] of groupBy("[data-live-event]", "data-live-event")) {
       started.add(`data-live-event:${eventId}`);
       feeds.push(watchEvent(eventId, roots));
+    }
+    for (const list of document.querySelectorAll("[data-live-rows]")) {
+      if (startedRows.has(list)) continue;
+      startedRows.add(list);
+      feeds.push(watchRows(list));
     }
     for (const [eventId] of groupBy("[data-live-door]", "data-live-door")) {
       started.add(`data-live-door:${eventId}`);

@@ -359,3 +359,57 @@ def test_seats_being_paid_for_show_and_go_live_on_the_owners_page(browser, asgi_
     finally:
         owner_context.close()
         buyer_context.close()
+
+
+def test_the_owners_event_list_keeps_every_rows_figures_live_on_one_socket(
+    browser, asgi_server
+):
+    """A sale moves its event's row on the owner's list, without a reload,
+    through one socket and one request for all the rows, however many."""
+    from playwright.sync_api import expect
+
+    from tests.live import session_cookie
+
+    owner = make_staff("owner", username="boss")
+    starts = timezone.now() + timedelta(days=5)
+    events = [
+        EventFactory(name=f"Night {n}", venue_capacity=100, starts_at=starts)
+        for n in range(6)
+    ]
+    seats = [TicketTypeFactory(event=e, name="GA", capacity=100) for e in events]
+    context = browser.new_context(viewport={"width": 390, "height": 844})
+    context.set_default_timeout(30_000)
+    name, value = session_cookie(owner).split("=", 1)
+    context.add_cookies([{"name": name, "value": value, "url": asgi_server.url}])
+    sockets, figure_fetches = [], []
+    try:
+        page = context.new_page()
+        page.on("websocket", lambda socket: sockets.append(socket.url))
+        page.on(
+            "request",
+            lambda request: "/scanner/events/figures/" in request.url
+            and figure_fetches.append(request.url),
+        )
+        page.goto(f"{asgi_server.url}/scanner/")
+        expect(page.locator("[data-live-indicator]")).to_have_attribute(
+            "data-state", "live"
+        )
+        page.evaluate("window.notReloaded = true")
+        row = page.locator(f'[data-live-row="{events[3].id}"]')
+        expect(row.locator(".event-row-meta")).to_contain_text("0 of 100 sold")
+
+        asgi_server.run("sell", ticket_type_id=seats[3].id, quantity=7)
+
+        expect(row.locator(".event-row-meta")).to_contain_text("7 of 100 sold")
+        expect(row.locator("[data-summary-meter]")).to_have_attribute(
+            "style", "width: 7%;"
+        )
+        other = page.locator(f'[data-live-row="{events[0].id}"]')
+        expect(other.locator(".event-row-meta")).to_contain_text("0 of 100 sold")
+        assert page.evaluate("window.notReloaded === true")
+        assert len(sockets) == 1 and sockets[0].endswith("/ws/events/")
+        # One request for every row, never one per event.
+        assert figure_fetches
+        assert all(url.endswith("?show=upcoming") for url in figure_fetches)
+    finally:
+        context.close()

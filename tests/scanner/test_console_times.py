@@ -2,9 +2,9 @@
 
 What belongs to an event (its start, doors and sales, its orders, payments,
 scans, waitlist and change log) is shown in the event's time zone; what does
-not (staff changes, messages with no event) in the site's TIME_ZONE. Either
-way the zone's short name follows ("20:49 EST"), so an owner reading a New
-York order among Madrid ones sees why its clock differs.
+not (staff changes, messages with no event), and a list across events (the
+orders of every event, newest first, which must read in order), in the
+site's TIME_ZONE. Either way the zone's short name follows ("20:49 EST").
 """
 
 import re
@@ -98,20 +98,37 @@ def test_a_changed_start_is_described_with_the_zones_name(owner_client):
     assert "Fri 09 Jan 2026, 22:00 EST → Thu 09 Jul 2026, 22:00 EDT" in text
 
 
-def test_orders_are_in_their_events_time_zone_with_its_name(owner_client, settings):
-    settings.TIME_ZONE = "UTC"
+def test_orders_of_every_event_are_in_the_sites_zone_so_they_read_in_order(
+    owner_client, settings
+):
+    settings.TIME_ZONE = "Europe/Madrid"
     new_york = TicketTypeFactory(event=EventFactory(time_zone="America/New_York"))
-    madrid = TicketTypeFactory(event=EventFactory(time_zone="Europe/Madrid"))
-    placed_in_new_york = make_paid_order(new_york)
-    placed_in_madrid = make_paid_order(madrid)
-    Order.objects.filter(pk__in=[placed_in_new_york.pk, placed_in_madrid.pk]).update(
-        created_at=MOMENT
-    )
+    lisbon = TicketTypeFactory(event=EventFactory(time_zone="Europe/Lisbon"))
+    earlier = make_paid_order(new_york)
+    later = make_paid_order(lisbon)
+    Order.objects.filter(pk=earlier.pk).update(created_at=MOMENT)
+    Order.objects.filter(pk=later.pk).update(created_at=MOMENT + timedelta(hours=1))
 
     text = text_of(owner_client.get("/scanner/orders/").content.decode())
 
+    # Newest first, one zone: 03:52 then 02:52, not "02:52 WET" above "20:52 EST".
+    assert text.index("7 Dec · 03:52 CET") < text.index("7 Dec · 02:52 CET")
+    assert "EST" not in text and "WET" not in text
+
+
+def test_orders_of_one_event_are_in_its_time_zone_with_its_name(owner_client, settings):
+    settings.TIME_ZONE = "UTC"
+    new_york = TicketTypeFactory(event=EventFactory(time_zone="America/New_York"))
+    placed_in_new_york = make_paid_order(new_york)
+    Order.objects.filter(pk=placed_in_new_york.pk).update(created_at=MOMENT)
+
+    text = text_of(
+        owner_client.get(
+            "/scanner/orders/", {"event": str(new_york.event_id)}
+        ).content.decode()
+    )
+
     assert "6 Dec · 20:52 EST" in text
-    assert "7 Dec · 02:52 CET" in text
     detail = text_of(
         owner_client.get(f"/scanner/orders/{placed_in_new_york.id}/").content.decode()
     )

@@ -94,3 +94,18 @@ def test_only_the_owner_manages_devices(client, role):
     assert client.get(reverse("scanner:devices")).status_code == 403
     assert client.post(reverse("scanner:devices"), {"label": "X"}).status_code == 403
     assert not ScannerDevice.objects.exists()
+
+
+def test_the_page_tells_an_owner_what_a_device_is_and_to_keep_its_token_secret(
+    owner_client,
+):
+    html = owner_client.get(reverse("scanner:devices")).content.decode()
+    intro = html[html.index("data-devices-intro") :]
+    intro = intro[: intro.index("</div>")]
+
+    assert "checks tickets without anyone signing in" in intro
+    assert "To set one up:" in intro
+    assert "Keep the token secret." in intro and "revoke the device" in intro
+    # The protocol is for the README, not for the owner.
+    for jargon in ("Authorization", "POST", "/api/v1/scan"):
+        assert jargon not in html, jargon

@@ -13,6 +13,8 @@ from html.parser import HTMLParser
 
 import pytest
 from asgiref.sync import sync_to_async
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 
 from core import realtime
 from core.models import Event, Role
@@ -277,3 +279,69 @@ async def test_signing_out_closes_the_consoles_feed():
 
     closed = await comm.receive_output(timeout=2)
     assert closed == {"type": "websocket.close", "code": realtime.CLOSE_LOGIN_REQUIRED}
+
+
+# --- the event list ----------------------------------------------------------
+
+
+def test_the_event_list_marks_each_rows_figures_for_live_updates(client, owner):
+    event = EventFactory(name="Listed Night", venue_capacity=100)
+    TicketTypeFactory(event=event, capacity=100)
+    client.force_login(owner)
+
+    html = client.get("/scanner/").content.decode()
+
+    assert 'data-live-rows="/scanner/events/figures/?show=upcoming"' in html
+    row = html[html.index(f'data-live-row="{event.id}"') :]
+    row = row[: row.index("</li>")]
+    assert '<span data-summary-figure="total_sold">0</span> of ' in row
+    assert '<span data-summary-figure="total_capacity">100</span> sold' in row
+    assert 'data-summary-meter="total_sold"' in row
+    assert "data-when-sold-out hidden" in row
+
+
+def test_the_event_lists_figures_follow_sales_of_every_event_of_its_tab(
+    client, manager
+):
+    selling = EventFactory(name="Selling Night", venue_capacity=10)
+    seats = TicketTypeFactory(event=selling, capacity=4)
+    off = EventFactory(name="Off Night", is_active=False)
+    TicketTypeFactory(event=off, capacity=5)
+    make_paid_order(seats, 4)
+    client.force_login(manager)
+
+    upcoming = client.get("/scanner/events/figures/").json()["events"]
+    inactive = client.get("/scanner/events/figures/?show=inactive").json()["events"]
+
+    assert upcoming == {
+        str(selling.id): {
+            "total_capacity": 4,
+            "total_sold": 4,
+            "total_held": 0,
+            "total_available": 0,
+            "is_sold_out": True,
+        }
+    }
+    assert list(inactive) == [str(off.id)]
+
+
+def test_the_event_lists_figures_cost_the_same_queries_for_many_events(
+    client, owner, django_assert_max_num_queries
+):
+    client.force_login(owner)
+    TicketTypeFactory(event=EventFactory())
+    with CaptureQueriesContext(connection) as one:
+        client.get("/scanner/events/figures/")
+    for _ in range(20):
+        TicketTypeFactory(event=EventFactory())
+
+    with django_assert_max_num_queries(len(one.captured_queries)):
+        events = client.get("/scanner/events/figures/").json()["events"]
+
+    assert len(events) == 21
+
+
+def test_the_event_lists_figures_are_for_owners_and_managers_only(client, door):
+    assert client.get("/scanner/events/figures/").status_code == 401
+    client.force_login(door)
+    assert client.get("/scanner/events/figures/").status_code == 403

@@ -93,7 +93,7 @@ def test_door_staff_invited_for_some_events_scan_only_those_once_joined(owner):
 
     assert can_scan_event(user, mine) and not can_scan_event(user, other)
     entry = AuditLogEntry.objects.get(action="staff.invite")
-    assert entry.after["events"] == [str(mine.pk)]
+    assert entry.after["events"] == [mine.name]
 
 
 def test_events_chosen_for_an_invite_to_another_role_are_ignored(owner):

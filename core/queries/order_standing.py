@@ -1,0 +1,78 @@
+"""Where orders stand, as the console shows them: their money
+(core.queries.money: paid, refunded, sent back automatically, net) and their
+status in words (core.queries.exports.order_status_label, the orders
+export's rule), so the order page, the orders list and the CSV say the same:
+a paid order some of whose money or tickets went back is "Partly refunded".
+"""
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from django.db.models import Count, Q
+from django.utils import timezone
+
+from core.models import Order, Ticket
+from core.queries.exports import order_status_label
+from core.queries.money import OrderMoney, money_of_orders
+
+
+@dataclass(frozen=True)
+class OrderStanding:
+    label: str
+    money: OrderMoney
+
+    @property
+    def partly_refunded(self) -> bool:
+        return self.label == "Partly refunded"
+
+    @property
+    def money_went_back(self) -> bool:
+        """Whether some of what was paid went back (refunded or sent back
+        automatically): then paid, refunded and net are worth showing."""
+        return self.money.refunded > 0 or self.money.sent_back > 0
+
+
+def _tickets_per_order(order_ids: list) -> dict:
+    """(issued, still valid) per order id, in one grouped query."""
+    rows = (
+        Ticket.objects.filter(order_id__in=order_ids)
+        .values("order_id")
+        .annotate(
+            issued=Count("pk"),
+            valid=Count("pk", filter=~Q(status=Ticket.Status.VOID)),
+        )
+        .order_by()
+    )
+    return {row["order_id"]: (row["issued"], row["valid"]) for row in rows}
+
+
+def order_standings(orders: Iterable[Order], now=None) -> dict:
+    """Each order's standing by order id, in three grouped queries whatever
+    the number of orders (payments, refunds, tickets)."""
+    orders = list(orders)
+    if not orders:
+        return {}
+    now = now or timezone.now()
+    ids = [order.pk for order in orders]
+    money = money_of_orders(ids)
+    tickets = _tickets_per_order(ids)
+    standings = {}
+    for order in orders:
+        paid = money.get(order.pk, OrderMoney())
+        issued, valid = tickets.get(order.pk, (0, 0))
+        standings[order.pk] = OrderStanding(
+            label=order_status_label(
+                status=order.status,
+                hold_expires_at=order.hold_expires_at,
+                now=now,
+                money=paid,
+                issued=issued,
+                valid=valid,
+            ),
+            money=paid,
+        )
+    return standings
+
+
+def order_standing(order: Order, now=None) -> OrderStanding:
+    return order_standings([order], now)[order.pk]
