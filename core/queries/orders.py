@@ -44,6 +44,20 @@ class OrderView:
         paid_at = self.order.paid_at
         return paid_at is not None and timezone.now() - paid_at < TICKETS_ON_THEIR_WAY
 
+    @functools.cached_property
+    def money_back(self):
+        """The order's money (taken, refunded, sent back, net) once some of
+        it went back, for the summary's refund lines; None while none did
+        (and for orders not paid, without a query)."""
+        if self.order.status not in (Order.Status.PAID, Order.Status.REFUNDED):
+            return None
+        from core.queries.money import money_of_orders  # it reads this module
+
+        money = money_of_orders([self.order.pk]).get(self.order.pk)
+        if money is None or not (money.refunded or money.sent_back):
+            return None
+        return money
+
     @property
     def just_bought(self) -> bool:
         """Whether the order was paid moments ago (the same window) and still

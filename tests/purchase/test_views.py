@@ -12,6 +12,7 @@ from core.models import Order, Ticket
 from core.services.checkout import place_order
 from core.services.counters import count_check_ins
 from core.services.orders import void_order
+from core.templatetags.ticketing import money
 from core.templatetags.zones import zone_abbreviation
 from tests.factories import (
     EventFactory,
@@ -582,7 +583,7 @@ def test_a_pending_order_says_in_which_zone_it_is_held(client, show):
     _buy(client, event, {vip.id: 1})
     order = Order.objects.get()
     page = client.get(f"/buy/o/{order.token}/").content.decode()
-    assert "Your seats are held" in page
+    assert "Your tickets are held" in page
     # The zone's short name customers know (GMT, BST), never its tz database id.
     abbreviation = zone_abbreviation(order.hold_expires_at, "Europe/London")
     assert f">{abbreviation}</abbr></time>" in page
@@ -597,3 +598,23 @@ def test_a_sold_out_row_says_so_once(client, show):
     start = page.index(f'data-ticket-type="{vip.id}"')
     row = page[start : page.index("</select>", start)]
     assert row.count("Sold out") == 1
+
+
+def test_a_partly_refunded_order_page_says_what_was_refunded_and_paid_in_the_end(
+    client, ticket_type
+):
+    from core.services.orders import refund_tickets
+
+    order = make_paid_order(ticket_type, 3)
+    kept = client.get(f"/buy/o/{order.token}/").content.decode()
+    assert "Refunded" not in kept and "You paid in the end" not in kept
+
+    one = order.tickets.first()
+    refund_tickets(order_id=order.id, ticket_ids=[one.pk])
+    html = client.get(f"/buy/o/{order.token}/").content.decode()
+
+    price, total = one.price_paid, order.total
+    assert "Paid" in html and "Refunded" in html
+    assert f"−{money(price, order.currency)}" in html
+    assert "You paid in the end" in html
+    assert money(total - price, order.currency) in html
