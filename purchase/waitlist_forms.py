@@ -27,7 +27,7 @@ def waitlist_heading(availability: EventAvailability) -> str:
     static/js/purchase.js words it the same way after a live update.
     """
     types, any_type = types_to_wait_for(availability)
-    if any_type:
+    if any_type or not types:  # none: the card is hidden until one sells out
         return "Sold out — join the waitlist"
     names = [t.name for t in types]
     if len(names) == 1:

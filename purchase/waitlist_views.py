@@ -1,11 +1,13 @@
 """The customer's side of the waitlist: join, see one's place or offer, leave."""
 
 import logging
+from datetime import timedelta
 
 from django.conf import settings
 from django.contrib import messages
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
+from django.utils import timezone
 from django.views.decorators.http import require_http_methods
 
 from core.exceptions import TicketingError
@@ -13,7 +15,16 @@ from core.models import WaitlistEntry
 from core.queries.availability import get_event_availability
 from core.queries.listings import public_event_by_slug
 from core.queries.waitlist import position_in_line
-from core.services.waitlist import join_waitlist, leave_waitlist
+from core.services.waitlist import (
+    ACTIVE_STATUSES,
+    WAITLIST_CLOSED,
+    AlreadyClaimed,
+    is_claimed,
+    join_waitlist,
+    leave_waitlist,
+    offer_ends,
+    offers_open,
+)
 from purchase.waitlist_forms import WaitlistForm
 from scanner import throttle
 
@@ -34,11 +45,16 @@ def join(request: HttpRequest, slug: str) -> HttpResponse:
     whoever types someone else's address learns nothing and gets nothing.
     Joins are limited per network, and emails per address
     (scanner/throttle.py); a refused email answers the same too.
+
+    No form while nothing is sold out (the page says to buy instead), nor
+    once the waitlist can offer nothing more (offers_open); a form sent
+    then is answered the same, with 409.
     """
     event = public_event_by_slug(slug)
     if event is None:
         raise Http404("No such event")
-    availability = get_event_availability(event)
+    now = timezone.now()
+    availability = get_event_availability(event, now)
     form = WaitlistForm(request.POST or None, availability=availability)
     context = {
         "event": event,
@@ -46,6 +62,10 @@ def join(request: HttpRequest, slug: str) -> HttpResponse:
         "form": form,
         "offer_hours": settings.WAITLIST_OFFER_HOURS,
     }
+    if not form.type_choices and event.sales_open(now):
+        return _without_form(request, context | {"on_sale": True})
+    if not offers_open(event, now):
+        return _without_form(request, context | {"closed": WAITLIST_CLOSED})
     if request.method == "POST" and form.is_valid():
         if not throttle.take(
             throttle.waitlist_key(request),
@@ -81,30 +101,68 @@ def join(request: HttpRequest, slug: str) -> HttpResponse:
     return render(request, JOIN_TEMPLATE, context, status=400 if form.errors else 200)
 
 
+def _without_form(request: HttpRequest, context: dict) -> HttpResponse:
+    status = 409 if request.method == "POST" else 200
+    return render(request, JOIN_TEMPLATE, context, status=status)
+
+
 def entry_status(request: HttpRequest, token: str) -> HttpResponse:
     entry = get_object_or_404(
         WaitlistEntry.objects.select_related("event", "ticket_type", "offer_order"),
         token=token,
     )
+    event, now = entry.event, timezone.now()
+    waiting_type = entry.ticket_type
+    if waiting_type is not None:
+        waiting_type.event = event
+    # Still "waiting" once sales are over: no offer will come.
+    offers_closed = entry.status == WaitlistEntry.Status.WAITING and (
+        not offers_open(event, now)
+        or (waiting_type is not None and offer_ends(event, waiting_type, now) is None)
+    )
     return render(
         request,
         "purchase/waitlist_entry.html",
-        {"entry": entry, "event": entry.event, "position": position_in_line(entry)},
+        {
+            "entry": entry,
+            "event": event,
+            "position": None if offers_closed else position_in_line(entry),
+            "offers_closed": offers_closed,
+            # Held for less than WAITLIST_OFFER_HOURS: until its sales close.
+            "held_to_sales_close": bool(
+                entry.offered_at
+                and entry.offer_expires_at
+                and entry.offer_expires_at
+                < entry.offered_at + timedelta(hours=settings.WAITLIST_OFFER_HOURS)
+            ),
+        },
     )
 
 
 @require_http_methods(["GET", "POST"])
 def leave(request: HttpRequest, token: str) -> HttpResponse:
+    """Ask, then take the entry off the list. An entry whose tickets are
+    bought (is_claimed) has no place to leave: its page says so and points
+    to the order, and a form sent anyway changes nothing (409)."""
     entry = get_object_or_404(
-        WaitlistEntry.objects.select_related("event"), token=token
+        WaitlistEntry.objects.select_related("event", "offer_order"), token=token
     )
-    if request.method == "POST":
-        leave_waitlist(token=token)
-        messages.success(
-            request,
-            "You are off the waitlist. We won't email you about this event again.",
-        )
-        return redirect("purchase:waitlist_entry", token=token)
-    return render(
-        request, "purchase/waitlist_leave.html", {"entry": entry, "event": entry.event}
-    )
+    claimed = is_claimed(entry)
+    context = {"entry": entry, "event": entry.event, "claimed": claimed}
+    if request.method == "POST" and not claimed:
+        was_on_the_list = entry.status in ACTIVE_STATUSES
+        try:
+            leave_waitlist(token=token)
+        except AlreadyClaimed:  # paid for since the look above
+            entry.refresh_from_db()
+            context["claimed"] = True
+        else:
+            if was_on_the_list:
+                messages.success(
+                    request,
+                    "You are off the waitlist. We won't email you about this event"
+                    " again.",
+                )
+            return redirect("purchase:waitlist_entry", token=token)
+    status = 409 if request.method == "POST" else 200
+    return render(request, "purchase/waitlist_leave.html", context, status=status)

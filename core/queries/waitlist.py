@@ -47,10 +47,12 @@ def types_to_wait_for(
 
     With the whole event sold out: any type, or one in particular. With some
     types still on sale, only the sold-out ones: the others can be bought
-    now, and join_waitlist would refuse them.
+    now, and join_waitlist would refuse them. With none sold out, none.
     """
     types = availability.types
     sold_out = [t for t in types if t.sold_out]
-    if availability.is_sold_out or not sold_out:
+    if not sold_out:
+        return [], False
+    if availability.is_sold_out:
         return list(types), True
     return sold_out, False

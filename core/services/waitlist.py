@@ -1,8 +1,11 @@
 """The waitlist: people wait in order; freed seats are held for them as offers.
 
 An offer is a pending order (source "waitlist") whose hold lasts
-WAITLIST_OFFER_HOURS, so the existing hold arithmetic keeps the seats from
-everyone else, and paying for it goes through the ordinary fulfilment path.
+WAITLIST_OFFER_HOURS, but never past the close of its ticket type's sales
+(offer_ends), so the existing hold arithmetic keeps the seats from everyone
+else, and paying for it goes through the ordinary fulfilment path. An offer
+that would leave less than HOLD_MINUTES to pay is not made: from then on the
+event's waitlist offers nothing, and takes no new entries.
 While anyone is waiting, place_order keeps the seats they wait for from the
 public (core.queries.availability.waiting_by_type).
 """
@@ -12,10 +15,11 @@ from datetime import timedelta
 
 from django.conf import settings
 from django.db import transaction
+from django.db.models import Q
 from django.utils import timezone
 
 from core import realtime
-from core.exceptions import InvalidRequest, NotFound, TicketingError
+from core.exceptions import InvalidRequest, NotFound, SalesClosed, TicketingError
 from core.models import Event, Order, TicketType, WaitlistEntry
 from core.notify.outbox import queue_email, queue_sms
 from core.phones import lacks_country_code
@@ -38,6 +42,68 @@ class NotSoldOut(TicketingError):
     code = "not_sold_out"
     message = "Tickets are still on sale: you can buy them right away."
     http_status = 409
+
+
+class AlreadyClaimed(TicketingError):
+    """The entry's offer is paid for, or its payment is under way: leaving
+    would change nothing (refunds are the organiser's)."""
+
+    code = "already_claimed"
+    message = (
+        "You have already bought these tickets, so there is no waitlist place to"
+        " leave. To give them back, ask the organiser about a refund."
+    )
+    http_status = 409
+
+
+WAITLIST_CLOSED = (
+    "The waitlist has closed: ticket sales for this event are over, or end too"
+    " soon for any more tickets to be offered."
+)
+TYPE_CLOSED = (
+    "The waitlist for {} tickets is closed: they are not on sale, or their sales"
+    " end too soon for any more to be offered."
+)
+
+
+def sales_close(event: Event, ticket_type: TicketType | None = None):
+    """When sales close for `ticket_type`, or for the event without one: the
+    checkout's window (Event.sales_open, TicketType.sales_open), that is the
+    event's sales end, else its start, or the type's own sales end if sooner."""
+    close = event.sales_end_at or event.starts_at
+    if ticket_type is not None and ticket_type.sales_end_at:
+        close = min(close, ticket_type.sales_end_at)
+    return close
+
+
+def _least_offer() -> timedelta:
+    """The shortest offer worth making: as long as a buyer's checkout hold."""
+    return timedelta(minutes=settings.HOLD_MINUTES)
+
+
+def offers_open(event: Event, now=None) -> bool:
+    """Whether the event's waitlist can still make offers: it is on sale,
+    and its sales close no sooner than HOLD_MINUTES from now."""
+    now = now or timezone.now()
+    return (
+        event.is_active
+        and event.sales_open(now)
+        and sales_close(event) - now >= _least_offer()
+    )
+
+
+def offer_ends(event: Event, ticket_type: TicketType, now):
+    """When an offer of `ticket_type` made `now` ends, or None if none can be
+    made: WAITLIST_OFFER_HOURS from now, but no later than its sales close,
+    and only while that leaves at least HOLD_MINUTES to pay. `ticket_type`'s
+    event is `event` (sales_open reads it)."""
+    if not ticket_type.sales_open(now):
+        return None
+    ends = min(
+        now + timedelta(hours=settings.WAITLIST_OFFER_HOURS),
+        sales_close(event, ticket_type),
+    )
+    return ends if ends - now >= _least_offer() else None
 
 
 @transaction.atomic
@@ -91,6 +157,17 @@ def join_waitlist(
         if ticket_type
         else list(event.ticket_types.filter(is_active=True))
     )
+    # A place that can never be offered anything is no place: not once sales
+    # are over or about to be (nor would "still on sale" below be true).
+    now = timezone.now()
+    for each in types:
+        each.event = event
+    if not offers_open(event, now):
+        raise SalesClosed(WAITLIST_CLOSED)
+    if not any(offer_ends(event, t, now) for t in types):
+        raise SalesClosed(
+            TYPE_CLOSED.format(ticket_type.name) if ticket_type else WAITLIST_CLOSED
+        )
     most = max((t.max_per_order for t in types), default=0)
     if quantity < 1:
         raise InvalidRequest("Ask for at least one ticket.", code="invalid_quantity")
@@ -100,7 +177,7 @@ def join_waitlist(
         )
     # Before looking for the address: refusing only new ones would say
     # which addresses are waiting.
-    availability = get_event_availability(event)
+    availability = get_event_availability(event, now)
     free = (
         next(r.available for r in availability.types if r.id == ticket_type.id)
         if ticket_type
@@ -217,13 +294,36 @@ def _lock_entry(**lookup) -> WaitlistEntry | None:
 
 @transaction.atomic
 def leave_waitlist(*, token: str) -> WaitlistEntry:
-    """Take oneself off the list; an open offer is released to the next person."""
+    """Take oneself off the list; an open offer is released to the next person.
+
+    An entry already off the list stays as it is. One whose offer is paid
+    for, or being paid (a payment that clears later), raises AlreadyClaimed
+    and changes nothing: its tickets are bought, and only the organiser
+    refunds them.
+    """
     entry = _lock_entry(token=token)
     if entry is None:
         raise NotFound("This waitlist link is not valid.", code="unknown_entry")
+    if is_claimed(entry):
+        raise AlreadyClaimed()
     if entry.status in ACTIVE_STATUSES:
         _close_entry(entry, WaitlistEntry.Status.LEFT)
     return entry
+
+
+def is_claimed(entry: WaitlistEntry) -> bool:
+    """Whether the entry's tickets are bought: claimed, or its offer's order
+    paid or with a payment under way (leaving would not release its seats)."""
+    if entry.status == WaitlistEntry.Status.CLAIMED:
+        return True
+    return bool(
+        entry.offer_order_id
+        and entry.status == WaitlistEntry.Status.OFFERED
+        and Order.objects.filter(
+            pk=entry.offer_order_id,
+            status__in=[Order.Status.PAID, Order.Status.PROCESSING],
+        ).exists()
+    )
 
 
 @transaction.atomic
@@ -257,16 +357,24 @@ def _close_entry(entry: WaitlistEntry, status: str) -> None:
         offer_after_commit(entry.event_id)
 
 
-def _type_for(entry: WaitlistEntry, free: dict[int, int], types: list[TicketType]):
-    """The ticket type an entry can be offered now, or None if it does not fit."""
-    if entry.ticket_type_id:
-        return (
-            entry.ticket_type
-            if free.get(entry.ticket_type_id, 0) >= entry.quantity
-            else None
-        )
-    for ticket_type in types:
-        if ticket_type.is_active and free.get(ticket_type.id, 0) >= entry.quantity:
+def _type_for(
+    entry: WaitlistEntry,
+    free: dict[int, int],
+    types: list[TicketType],
+    ends: dict,
+):
+    """The ticket type an entry can be offered now, or None if it does not fit.
+
+    `types` in the order "any type" tries them; `ends`, each type's
+    offer_ends (None: no offer of it can be made).
+    """
+    wanted = (
+        [t for t in types if t.id == entry.ticket_type_id]
+        if entry.ticket_type_id
+        else types
+    )
+    for ticket_type in wanted:
+        if ends[ticket_type.id] and free.get(ticket_type.id, 0) >= entry.quantity:
             return ticket_type
     return None
 
@@ -283,14 +391,22 @@ def offer_freed_seats(
     An entry asking for more than is free stops the queue unless the event's
     `waitlist_skip_larger_requests` says to pass over it. `only_entry_id`
     makes a manual offer to one entry. Queues offer emails/SMS.
+
+    An offer is held until offer_ends: never past its type's sales close.
+    None is made once that would leave under HOLD_MINUTES to pay (and then
+    none at all for the event: offers_open). An entry waiting for a type
+    that can no longer be offered does not hold up the line.
     """
     now = now or timezone.now()
     event = Event.objects.select_for_update().filter(pk=event_id).first()
-    if event is None or not event.is_active:
+    if event is None or not offers_open(event, now):
         return []
     types = list(
         TicketType.objects.select_for_update().filter(event=event).order_by("pk")
     )
+    for ticket_type in types:
+        ticket_type.event = event  # sales_open reads it; no query per type
+    ends = {t.id: offer_ends(event, t, now) for t in types}
     ordered_types = sorted(types, key=lambda t: (t.sort_order, t.price, t.pk))
     waiting = WaitlistEntry.objects.filter(
         event=event, status=WaitlistEntry.Status.WAITING
@@ -298,16 +414,18 @@ def offer_freed_seats(
     if only_entry_id is not None:
         waiting = waiting.filter(pk=only_entry_id)
     offered = []
-    hold_until = now + timedelta(hours=settings.WAITLIST_OFFER_HOURS)
     for entry in waiting.order_by("created_at", "id"):
+        if entry.ticket_type_id and not ends.get(entry.ticket_type_id):
+            continue  # its type's sales are over: nothing to wait in line for
         held = held_by_type(event_ids=[event.id], now=now)
         availability = compute_availability(event, types, held, now)
         free = {row.id: row.available for row in availability.types}
-        ticket_type = _type_for(entry, free, ordered_types)
+        ticket_type = _type_for(entry, free, ordered_types, ends)
         if ticket_type is None:
             if event.waitlist_skip_larger_requests or only_entry_id is not None:
                 continue
             break
+        hold_until = ends[ticket_type.id]
         order, lines = new_held_order(
             event=event,
             wanted={ticket_type: entry.quantity},
@@ -334,6 +452,9 @@ def offer_freed_seats(
         )
         context = _message_context(entry) | {
             "offer_ticket_type": ticket_type.name,
+            # Held for less than WAITLIST_OFFER_HOURS: until sales close.
+            "until_sales_close": hold_until
+            < now + timedelta(hours=settings.WAITLIST_OFFER_HOURS),
             "claim_url": site_url(
                 "purchase", "purchase:pay_order", token=order.token, absolute=True
             ),
@@ -353,11 +474,17 @@ def offer_freed_seats(
 def expire_offers(*, now=None) -> list:
     """Close offers whose time ran out; their seats pass to the next person.
 
-    Returns the ids of events that had an offer expire.
+    An offer also runs out when its event's sales close (sales_close), if
+    its hold was set to outlast them (before holds stopped there, or by an
+    edit of the event's times since). Returns the ids of events that had
+    an offer expire.
     """
     now = now or timezone.now()
     lapsed = WaitlistEntry.objects.filter(
-        status=WaitlistEntry.Status.OFFERED, offer_expires_at__lte=now
+        Q(offer_expires_at__lte=now)
+        | Q(event__sales_end_at__lte=now)
+        | Q(event__sales_end_at__isnull=True, event__starts_at__lte=now),
+        status=WaitlistEntry.Status.OFFERED,
     )
     events = set()
     released = []
@@ -371,7 +498,12 @@ def expire_offers(*, now=None) -> list:
             .first()
         ):
             continue
-        entry = lapsed.select_for_update(skip_locked=True).filter(pk=pk).first()
+        # Not through `lapsed`, whose join would lock the event's row too.
+        entry = (
+            WaitlistEntry.objects.select_for_update(skip_locked=True)
+            .filter(pk=pk, status=WaitlistEntry.Status.OFFERED)
+            .first()
+        )
         if entry is None:
             continue
         if Order.objects.filter(
@@ -400,10 +532,17 @@ def sweep_waitlists(*, now=None) -> int:
     Each event is handled in its own transaction, so one failure does not
     hold up the others. Returns how many offers were made.
     """
+    now = now or timezone.now()
     expire_offers(now=now)
+    # Only events that can still make offers (offers_open): the others'
+    # waiting entries would be looked at on every pass, for ever.
+    cut = now + _least_offer()
     event_ids = (
         WaitlistEntry.objects.filter(
-            status=WaitlistEntry.Status.WAITING, event__is_active=True
+            Q(event__sales_end_at__gt=cut)
+            | Q(event__sales_end_at__isnull=True, event__starts_at__gt=cut),
+            status=WaitlistEntry.Status.WAITING,
+            event__is_active=True,
         )
         .values_list("event_id", flat=True)
         .distinct()

@@ -114,12 +114,27 @@ def test_bad_input_is_explained_and_changes_nothing(client, sold_out, data, mess
     assert not OutboundMessage.objects.filter(kind="waitlist_joined").exists()
 
 
-def test_joining_an_event_on_sale_says_buy_now(client):
-    event = EventFactory()
-    TicketTypeFactory(event=event, capacity=5)
-    response = _post(client, event, quantity="1")
-    assert response.status_code == 400
-    assert "buy them right away" in response.content.decode()
+@pytest.mark.parametrize("method", ["get", "post"])
+def test_with_nothing_sold_out_the_waitlist_page_says_buy_and_has_no_form(
+    client, method
+):
+    """It offered every type, then refused whatever was chosen."""
+    event = EventFactory(name="Open House")
+    TicketTypeFactory(event=event, name="GA", capacity=5)
+    TicketTypeFactory(event=event, name="VIP", capacity=5)
+    if method == "get":
+        response = client.get(f"/buy/events/{event.slug}/waitlist/")
+    else:
+        response = _post(client, event, quantity="1")
+    page = response.content.decode()
+    assert response.status_code == (200 if method == "get" else 409)
+    assert "<h1>Tickets are on sale</h1>" in page
+    assert "buy them right away" in page
+    assert f'href="/buy/events/{event.slug}/">Buy tickets</a>' in page
+    assert "data-waitlist-form" not in page
+    assert "ticket_type_id" not in page
+    assert "Or wait for a sold-out ticket type" not in page
+    assert not WaitlistEntry.objects.exists()
 
 
 def test_join_page_has_the_purchase_styles_and_says_sold_out(client, sold_out):
@@ -411,3 +426,166 @@ def test_an_overlong_address_is_explained_on_postgres_too(client, sold_out):
     assert response.status_code == 400
     assert "at most 254 characters" in response.content.decode()
     assert not WaitlistEntry.objects.exists()
+
+
+# --- Follow-ups from a walkthrough on a phone -----------------------------------
+
+
+def test_the_event_page_waitlist_form_says_what_to_autofill(client, partly_sold_out):
+    event, _, _ = partly_sold_out
+    page = client.get(f"/buy/events/{event.slug}/").content.decode()
+    form = page[page.index("data-waitlist-form") :]
+    assert re.search(r'<input type="text" name="name"[^>]* autocomplete="name"', form)
+    assert re.search(
+        r'<input type="email" name="email"[^>]* autocomplete="email"', form
+    )
+    assert re.search(r'<input type="tel" name="phone"[^>]* autocomplete="tel"', form)
+
+
+@pytest.mark.parametrize("rendered", ["shell", "in full"])
+def test_a_sold_out_refusal_carries_what_was_typed_into_the_waitlist_form(
+    client, settings, partly_sold_out, rendered
+):
+    event, vip, _ = partly_sold_out
+    if rendered == "in full":
+        client.cookies[settings.SESSION_COOKIE_NAME] = "no-such-session"
+    typed = {"name": 'Ana "A" <b>', "email": "ana@example.com", "phone": "+14155550123"}
+    response = client.post(f"/buy/events/{event.slug}/", typed | {f"qty_{vip.id}": "1"})
+    assert response.status_code == 409
+    form = response.content.decode()
+    form = form[form.index("data-waitlist-form") :]
+    assert (
+        'id="id_name" autocomplete="name" value="Ana &quot;A&quot; &lt;b&gt;"' in form
+    )
+    assert 'value="ana@example.com"' in form
+    assert 'value="+14155550123"' in form
+    # A page as loaded starts empty.
+    client.cookies.pop(settings.SESSION_COOKIE_NAME, None)
+    page = client.get(f"/buy/events/{event.slug}/").content.decode()
+    form = page[page.index("data-waitlist-form") :]
+    assert 'value="ana@example.com"' not in form and "Ana" not in form
+
+
+def _claimed(client, event, seat, **offer_status):
+    _post(client, event, quantity="1")
+    TicketType.objects.filter(pk=seat.pk).update(capacity=3)
+    event.venue_capacity = 3
+    event.save()
+    offer_freed_seats(event_id=event.id)
+    entry = WaitlistEntry.objects.get()
+    order = entry.offer_order
+    if offer_status.get("processing"):
+        from core.services.payments import record_processing_payment
+
+        record_processing_payment(order_id=order.id)
+    else:
+        from core.services.fulfilment import fulfil_order
+
+        fulfil_order(
+            order_id=order.id,
+            provider="simulated",
+            provider_reference="wl-view",
+            amount=order.total,
+            currency=order.currency,
+        )
+    entry.refresh_from_db()
+    return entry
+
+
+@pytest.mark.parametrize("processing", [False, True])
+def test_leaving_once_the_tickets_are_bought_points_to_the_order(
+    client, sold_out, processing
+):
+    """The offer email's "Let the next person have them" asked "Leave the
+    waitlist?" after the tickets were paid for, then said "You are off the
+    waitlist" beside "You claimed your tickets"."""
+    event, seat = sold_out
+    entry = _claimed(client, event, seat, processing=processing)
+    status, order = entry.status, entry.offer_order
+    url = f"/buy/w/{entry.token}/leave/"
+    page = client.get(url).content.decode()
+    assert "<h1>You have your tickets</h1>" in page
+    assert "Leave the waitlist?" not in page
+    assert "<form" not in page
+    assert f'href="/buy/o/{order.token}/"' in page
+    assert "refunded by the organiser" in page
+    if processing:
+        assert "payment for these tickets" in page
+
+    response = client.post(url, follow=True)
+    page = response.content.decode()
+    assert response.status_code == 409
+    assert "You are off the waitlist" not in page
+    assert "<h1>You have your tickets</h1>" in page
+    entry.refresh_from_db()
+    order.refresh_from_db()
+    assert entry.status == status
+    assert order.status == (
+        Order.Status.PROCESSING if processing else Order.Status.PAID
+    )
+
+
+def test_leaving_twice_says_so_and_changes_nothing(client, sold_out):
+    event, _ = sold_out
+    _post(client, event)
+    entry = WaitlistEntry.objects.get()
+    client.post(f"/buy/w/{entry.token}/leave/")
+    page = client.get(f"/buy/w/{entry.token}/leave/").content.decode()
+    assert "Leave the waitlist?" not in page and "<form" not in page
+    assert "there is nothing to leave" in page
+    page = client.post(f"/buy/w/{entry.token}/leave/", follow=True).content.decode()
+    assert "You are off the waitlist" not in page
+
+
+def test_the_waitlist_closes_when_offers_no_longer_can_be_made(
+    client, settings, sold_out
+):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from core.models import Event
+
+    settings.HOLD_MINUTES = 15
+    event, _ = sold_out
+    _post(client, event, email="early@example.com")
+    entry = WaitlistEntry.objects.get()
+    Event.objects.filter(pk=event.pk).update(
+        starts_at=timezone.now() + timedelta(minutes=10)
+    )
+    for response in (
+        client.get(f"/buy/events/{event.slug}/waitlist/"),
+        _post(client, event, email="late@example.com"),
+    ):
+        page = response.content.decode()
+        assert "<h1>The waitlist is closed</h1>" in page
+        assert "data-waitlist-form" not in page
+    assert response.status_code == 409
+    assert WaitlistEntry.objects.get() == entry
+    page = client.get(f"/buy/w/{entry.token}/").content.decode()
+    assert "The waitlist has closed" in page
+    assert "in line" not in page and "the moment tickets free up" not in page
+
+
+def test_an_offer_page_gives_the_real_deadline(client):
+    """It said "held for you until Tue 8 Dec, 05:15" for a show starting on
+    Monday 7 December at 07:00."""
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    starts = timezone.now().replace(second=0, microsecond=0) + timedelta(hours=2)
+    event = EventFactory(starts_at=starts, time_zone="UTC", venue_capacity=2)
+    seat = TicketTypeFactory(event=event, name="Seat", capacity=2)
+    make_paid_order(seat, 2)
+    _post(client, event, quantity="1")
+    TicketType.objects.filter(pk=seat.pk).update(capacity=3)
+    event.venue_capacity = 3
+    event.save()
+    offer_freed_seats(event_id=event.id)
+    entry = WaitlistEntry.objects.get()
+    page = client.get(f"/buy/w/{entry.token}/").content.decode()
+    assert (
+        f"held for you until {starts:%a} {starts.day} {starts:%b, %H:%M}&nbsp;" in page
+    )
+    assert "</abbr>, when sales close." in page

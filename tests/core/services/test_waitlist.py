@@ -452,3 +452,180 @@ def test_closing_an_offer_locks_its_order_before_its_entry(postgres, close):
     )
     entry.refresh_from_db()
     assert entry.offer_order.status in (Order.Status.CANCELLED, Order.Status.EXPIRED)
+
+
+# --- Offers end when sales do ---------------------------------------------------
+
+
+def _offered(entry: WaitlistEntry) -> WaitlistEntry:
+    entry.refresh_from_db()
+    return entry
+
+
+def test_an_offer_is_held_until_the_event_starts_not_past_it(settings):
+    """An offer made the morning of the show was held until the next day,
+    its seats kept from everyone else after the doors had closed."""
+    from core.notify.rendering import build_email, build_sms
+
+    settings.PUBLIC_BASE_URL = "https://tickets.example.com"
+    starts = timezone.now().replace(microsecond=0) + timedelta(hours=2)
+    event, seat, _ = _sold_out_event(starts_at=starts, time_zone="UTC")
+    entry = _join(event, "wanda@example.com", 2, phone="+34600111222")
+    _free_seats(seat, 2)
+    offer_freed_seats(event_id=event.id)
+    entry = _offered(entry)
+    assert entry.status == WaitlistEntry.Status.OFFERED
+    assert entry.offer_expires_at == starts
+    assert entry.offer_order.hold_expires_at == starts
+    deadline = starts.strftime("%a %-d %b, %H:%M")
+    email = build_email(
+        OutboundMessage.objects.get(kind="waitlist_offer", channel="email")
+    )
+    for part in (email.body, email.alternatives[0][0]):
+        assert "24 hours" not in part
+        assert "when sales close" in part
+        assert deadline in part
+    sms = build_sms(OutboundMessage.objects.get(kind="waitlist_offer", channel="sms"))
+    assert f"Pay by {deadline}" in sms
+
+
+def test_an_offer_ends_when_its_sales_end_before_the_start():
+    now = timezone.now()
+    event, seat, _ = _sold_out_event(sales_end_at=now + timedelta(hours=3))
+    early = _join(event, "early@example.com", 1)
+    _free_seats(seat, 1)
+    offer_freed_seats(event_id=event.id, now=now)
+    assert _offered(early).offer_expires_at == now + timedelta(hours=3)
+
+    TicketType.objects.filter(pk=seat.pk).update(sales_end_at=now + timedelta(hours=1))
+    late = _join(event, "late@example.com", 1)
+    _free_seats(TicketType.objects.get(pk=seat.pk), 1)
+    offer_freed_seats(event_id=event.id, now=now)
+    assert _offered(late).offer_order.hold_expires_at == now + timedelta(hours=1)
+
+
+def test_no_offer_is_made_with_too_little_time_left_to_pay(settings):
+    settings.HOLD_MINUTES = 15
+    starts = timezone.now() + timedelta(hours=2)
+    event, seat, _ = _sold_out_event(starts_at=starts)
+    entry = _join(event, "wanda@example.com", 1)
+    _free_seats(seat, 1)
+    assert (
+        offer_freed_seats(event_id=event.id, now=starts - timedelta(minutes=14)) == []
+    )
+    assert sweep_waitlists(now=starts - timedelta(minutes=14)) == 0
+    assert _offered(entry).status == WaitlistEntry.Status.WAITING
+    # No order keeps the seat from anyone.
+    assert not Order.objects.filter(source=Order.Source.WAITLIST).exists()
+    # With time enough, the same sweep offers it.
+    assert sweep_waitlists(now=starts - timedelta(minutes=16)) == 1
+
+
+def test_the_sweep_offers_nothing_once_the_event_has_started():
+    starts = timezone.now() + timedelta(hours=2)
+    event, seat, _ = _sold_out_event(starts_at=starts)
+    entry = _join(event, "wanda@example.com", 1)
+    _free_seats(seat, 1)
+    assert sweep_waitlists(now=starts + timedelta(minutes=5)) == 0
+    assert offer_freed_seats(event_id=event.id, now=starts) == []
+    assert _offered(entry).status == WaitlistEntry.Status.WAITING
+
+
+def test_an_offer_held_past_the_start_ends_at_the_start():
+    """An offer made before holds stopped at sales close (or the event moved
+    earlier since) is closed by the sweep when the event starts, its seats
+    released."""
+    starts = timezone.now() + timedelta(hours=2)
+    event, seat, _ = _sold_out_event(starts_at=starts)
+    entry = _join(event, "wanda@example.com", 1)
+    _free_seats(seat, 1)
+    offer_freed_seats(event_id=event.id)
+    entry = _offered(entry)
+    later = starts + timedelta(hours=20)
+    WaitlistEntry.objects.filter(pk=entry.pk).update(offer_expires_at=later)
+    Order.objects.filter(pk=entry.offer_order_id).update(hold_expires_at=later)
+    assert expire_offers(now=starts - timedelta(minutes=1)) == []
+    sweep_waitlists(now=starts)
+    entry = _offered(entry)
+    assert entry.status == WaitlistEntry.Status.EXPIRED
+    assert entry.offer_order.status == Order.Status.EXPIRED
+    assert TicketType.objects.get(pk=seat.pk).held_count == 0
+
+
+def test_an_entry_for_a_type_no_longer_on_sale_does_not_hold_up_the_line():
+    now = timezone.now()
+    event, seat, _ = _sold_out_event(capacity=4)
+    Event.objects.filter(pk=event.pk).update(venue_capacity=5)
+    box = TicketTypeFactory(event=event, name="Box", capacity=1, max_per_order=1)
+    make_paid_order(box, 1)
+    for_box = _join(event, "box@example.com", 1, box)
+    anyone = _join(event, "any@example.com", 1)
+    TicketType.objects.filter(pk=box.pk).update(sales_end_at=now)
+    _free_seats(TicketType.objects.get(pk=box.pk), 1)
+    _free_seats(TicketType.objects.get(pk=seat.pk), 1)
+    offered = offer_freed_seats(event_id=event.id, now=now + timedelta(seconds=1))
+    assert [e.pk for e in offered] == [anyone.pk]
+    assert _offered(anyone).offer_order.lines.get().ticket_type_id == seat.id
+    assert _offered(for_box).status == WaitlistEntry.Status.WAITING
+
+
+@pytest.mark.parametrize("starts_in", [timedelta(minutes=10), -timedelta(hours=1)])
+def test_joining_is_refused_once_no_offer_can_be_made(settings, starts_in):
+    from core.exceptions import SalesClosed
+
+    settings.HOLD_MINUTES = 15
+    event, seat, _ = _sold_out_event()
+    Event.objects.filter(pk=event.pk).update(starts_at=timezone.now() + starts_in)
+    with pytest.raises(SalesClosed, match="The waitlist has closed"):
+        _join(event, "late@example.com", 1, seat)
+    assert not WaitlistEntry.objects.exists()
+    assert not OutboundMessage.objects.filter(kind="waitlist_joined").exists()
+
+
+# --- Leaving once the tickets are bought --------------------------------------------
+
+
+def _claimed_entry():
+    event, seat, _ = _sold_out_event()
+    entry = _join(event, "wanda@example.com", 2)
+    _free_seats(seat, 2)
+    offer_freed_seats(event_id=event.id)
+    entry = _offered(entry)
+    order = entry.offer_order
+    fulfil_order(
+        order_id=order.id,
+        provider="simulated",
+        provider_reference="wl-claimed",
+        amount=order.total,
+        currency=order.currency,
+    )
+    return _offered(entry)
+
+
+def test_leaving_after_paying_changes_nothing():
+    from core.services.waitlist import AlreadyClaimed
+
+    entry = _claimed_entry()
+    assert entry.status == WaitlistEntry.Status.CLAIMED
+    with pytest.raises(AlreadyClaimed):
+        leave_waitlist(token=entry.token)
+    entry = _offered(entry)
+    assert entry.status == WaitlistEntry.Status.CLAIMED
+    assert entry.offer_order.status == Order.Status.PAID
+
+
+def test_leaving_while_the_payment_clears_changes_nothing():
+    from core.services.payments import record_processing_payment
+    from core.services.waitlist import AlreadyClaimed
+
+    event, seat, _ = _sold_out_event()
+    entry = _join(event, "wanda@example.com", 1)
+    _free_seats(seat, 1)
+    offer_freed_seats(event_id=event.id)
+    entry = _offered(entry)
+    record_processing_payment(order_id=entry.offer_order_id)
+    with pytest.raises(AlreadyClaimed):
+        leave_waitlist(token=entry.token)
+    entry = _offered(entry)
+    assert entry.status == WaitlistEntry.Status.OFFERED
+    assert entry.offer_order.status == Order.Status.PROCESSING
