@@ -26,6 +26,7 @@ from core.exceptions import (
 )
 from core.models import Order, Payment, Ticket
 from core.notify.ics import event_ics
+from core.notify.texts import texts_can_be_sent
 from core.queries.orders import (
     order_and_lines_by_token,
     order_by_token,
@@ -209,6 +210,8 @@ def event_page(request: HttpRequest, slug: str) -> HttpResponse:
         "hold_minutes": settings.HOLD_MINUTES,
         "offer_hours": settings.WAITLIST_OFFER_HOURS,
         "waitlist_open": any(r["row"].sold_out for r in rows),
+        # Process-wide (settings), so a shell's key names it for clarity only.
+        "texts_on": texts_can_be_sent(),
     }
     if _shell_serves(request, error):
         return _event_page_from_shell(request, context, values, status)
@@ -245,6 +248,7 @@ def _event_page_from_shell(
         context["availability"].shown_fingerprint,
         tuple(row["selected"] for row in context["rows"]),
         (error.code, error.message) if error else None,
+        context["texts_on"],
     )
 
     def shell_context() -> dict:

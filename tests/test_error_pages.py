@@ -25,7 +25,7 @@ HOSTS = {
     "SITE_SCHEME": "https",
 }
 CUSTOMER_MENU = '<a href="/buy/">Buy tickets</a>'
-CUSTOMER_FOOTER = "Reply to your confirmation email"
+CUSTOMER_FOOTER = "Tickets are delivered by email with a QR code"
 STAFF_BRAND = "Nightpass Staff"
 
 

@@ -299,6 +299,10 @@ EMAIL_BACKEND = env(
     else "django.core.mail.backends.console.EmailBackend",
 )
 DEFAULT_FROM_EMAIL = env("DEFAULT_FROM_EMAIL", default="Tickets <tickets@localhost>")
+# The organiser's address for customers' questions: the Reply-To of every
+# email to a customer, and offered in the customer sites' footer. Empty:
+# no Reply-To, and the footer promises no replies.
+SUPPORT_EMAIL = env("SUPPORT_EMAIL", default="")
 # The business's name as emails and texts give it to customers and staff
 # ("Alex Rivera invited you to Nightpass as a manager").
 ORGANISATION_NAME = env("ORGANISATION_NAME", default="Nightpass")

@@ -166,6 +166,19 @@ def render_plain(template_name: str, context: dict) -> str:
     return template.render(Context(context, autoescape=False))
 
 
+# Emails to staff, not customers: their questions go to the owner, not to
+# the organiser's customer address.
+STAFF_KINDS = frozenset({"staff_invite"})
+
+
+def _reply_to(kind: str) -> list[str]:
+    """Where a customer's reply goes: SUPPORT_EMAIL (the footer says so);
+    none when it is not set, as the From address may not be read."""
+    if settings.SUPPORT_EMAIL and kind not in STAFF_KINDS:
+        return [settings.SUPPORT_EMAIL]
+    return []
+
+
 def build_email(message: OutboundMessage) -> EmailMultiAlternatives:
     """The Django email for a queued row (TemplateDoesNotExist if its kind has none)."""
     kind = message.kind
@@ -173,7 +186,11 @@ def build_email(message: OutboundMessage) -> EmailMultiAlternatives:
     subject = " ".join(render_plain(f"emails/{kind}_subject.txt", context).split())
     text = render_plain(f"emails/{kind}.txt", context)
     email = EmailWithInlineImages(
-        subject, text, settings.DEFAULT_FROM_EMAIL, [message.to]
+        subject,
+        text,
+        settings.DEFAULT_FROM_EMAIL,
+        [message.to],
+        reply_to=_reply_to(kind),
     )
     with contextlib.suppress(TemplateDoesNotExist):
         email.attach_alternative(

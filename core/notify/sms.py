@@ -19,6 +19,7 @@ from core.notify.errors import (
     PermanentDeliveryError,
     is_permanent_status,
 )
+from core.notify.texts import twilio_configured
 
 logger = logging.getLogger(__name__)
 
@@ -30,14 +31,6 @@ class TextsNotSetUp(PermanentDeliveryError):
 
     def __init__(self) -> None:
         super().__init__(TEXTS_NOT_SET_UP)
-
-
-def twilio_configured() -> bool:
-    return bool(
-        settings.TWILIO_ACCOUNT_SID
-        and settings.TWILIO_AUTH_TOKEN
-        and settings.TWILIO_FROM_NUMBER
-    )
 
 
 def _client() -> Client:

@@ -1,8 +1,11 @@
-// The hold countdown: "Your seats are held for 14:32, until 21:14 CET" on the
-// pages shown while an order's seats are held (templates/purchase/_hold_countdown.html).
+// The hold countdown: "Your tickets are held for 14:32, until 21:14 CET" on the
+// pages shown while an order's tickets are held (templates/purchase/_hold_countdown.html).
 // The server writes the end time; this counts down to it and, at zero, shows
-// that the hold has lapsed. The clock ticks silently (role="timer"); screen
-// readers hear 5 minutes left, 1 minute left and the end.
+// that the hold has lapsed, with its link back to the event, and turns the
+// page's pay buttons ([data-hold-pay]) off: paying then would only be told
+// "This hold has expired" (the server still decides). The clock ticks
+// silently (role="timer"); screen readers hear 5 minutes left, 1 minute left
+// and the end.
 
 function clock(seconds) {
   const h = Math.floor(seconds / 3600);
@@ -12,9 +15,22 @@ function clock(seconds) {
 }
 
 const WARNINGS = [
-  [60, "1 minute left to pay before your seats are released."],
-  [300, "5 minutes left to pay before your seats are released."],
+  [60, "1 minute left to pay before your tickets are released."],
+  [300, "5 minutes left to pay before your tickets are released."],
 ];
+
+/** Turn the pay buttons off: a button is disabled, a link loses its href. */
+function disablePayButtons() {
+  for (const control of document.querySelectorAll("[data-hold-pay]")) {
+    if (control instanceof HTMLButtonElement) {
+      control.disabled = true;
+    } else if (control.hasAttribute("href")) {
+      control.removeAttribute("href");
+      control.setAttribute("aria-disabled", "true");
+      control.setAttribute("role", "link");
+    }
+  }
+}
 
 function startCountdown(box) {
   const expiresAt = Number(box.dataset.expiresAt) * 1000;
@@ -44,7 +60,8 @@ function startCountdown(box) {
       box.classList.add("is-lapsed");
       left.hidden = true;
       lapsed.hidden = false;
-      if (announce) announce.textContent = "Your hold has ended, so these seats may go to someone else.";
+      disablePayButtons();
+      if (announce) announce.textContent = "Your hold has ended, so these tickets may go to someone else.";
       return;
     }
     clockText.textContent = clock(seconds);
@@ -66,4 +83,5 @@ function startCountdown(box) {
 }
 
 const box = document.querySelector("[data-hold-countdown]");
-if (box && !box.classList.contains("is-lapsed")) startCountdown(box);
+if (box && box.classList.contains("is-lapsed")) disablePayButtons();
+else if (box) startCountdown(box);

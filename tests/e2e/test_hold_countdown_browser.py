@@ -32,7 +32,7 @@ def test_the_payment_page_counts_the_hold_down(live_server, page, settings):
     assert re.fullmatch(r"1[45]:\d\d", clock.inner_text())
     sentence = page.locator("[data-hold-left]").inner_text()
     assert re.fullmatch(
-        r"Your seats are held for 1[45]:\d\d, until \d\d:\d\d\xa0CES?T\.", sentence
+        r"Your tickets are held for 1[45]:\d\d, until \d\d:\d\d\xa0CES?T\.", sentence
     )
     first = clock.inner_text()
     page.wait_for_function(
@@ -97,3 +97,36 @@ def test_the_saved_copy_served_online_counts_on_the_phones_clock(live_server, pa
     page.clock.install(time=timezone.now() + timedelta(minutes=20))
     page.goto(url)
     page.locator("[data-hold-lapsed]").wait_for(state="visible")
+
+
+def _lapse_in_three_seconds(order: Order) -> None:
+    Order.objects.filter(pk=order.pk).update(
+        hold_expires_at=timezone.now() + timedelta(seconds=3)
+    )
+
+
+def test_at_zero_the_pay_button_turns_off(live_server, page):
+    """Paying after the hold only gets "This hold has expired": the button
+    goes off with the countdown, and the way back to the event is shown."""
+    order = _pending_order()
+    _lapse_in_three_seconds(order)
+    page.goto(f"{live_server.url}/buy/o/{order.token}/test-payment/")
+    pay = page.get_by_role("button", name=re.compile(r"^Pay .* \(simulated\)$"))
+    assert pay.is_enabled()
+    page.locator("[data-hold-lapsed]").wait_for(state="visible", timeout=8_000)
+    assert pay.is_disabled()
+    assert page.get_by_role("button", name="Cancel").is_enabled()
+    assert page.get_by_role("link", name="Choose your tickets again").is_visible()
+
+
+def test_at_zero_the_pending_orders_pay_link_turns_off(live_server, page):
+    order = _pending_order()
+    _lapse_in_three_seconds(order)
+    page.goto(f"{live_server.url}/buy/o/{order.token}/")
+    pay = page.locator("[data-hold-pay]")
+    assert pay.get_attribute("href", timeout=2_000)
+    page.locator("[data-hold-lapsed]").wait_for(state="visible", timeout=8_000)
+    assert pay.get_attribute("href") is None
+    assert pay.get_attribute("aria-disabled") == "true"
+    pay.click(force=True)
+    assert page.url == f"{live_server.url}/buy/o/{order.token}/"
