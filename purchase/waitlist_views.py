@@ -12,6 +12,7 @@ from django.views.decorators.http import require_http_methods
 
 from core.exceptions import TicketingError
 from core.models import WaitlistEntry
+from core.notify.texts import texts_can_be_sent
 from core.queries.availability import get_event_availability
 from core.queries.listings import public_event_by_slug
 from core.queries.waitlist import position_in_line
@@ -61,6 +62,7 @@ def join(request: HttpRequest, slug: str) -> HttpResponse:
         "availability": availability,
         "form": form,
         "offer_hours": settings.WAITLIST_OFFER_HOURS,
+        "texts_on": texts_can_be_sent(),
     }
     if not form.type_choices and event.sales_open(now):
         return _without_form(request, context | {"on_sale": True})

@@ -168,3 +168,21 @@ def test_a_lapsed_hold_has_no_live_pay_button(client, ga):
 def test_the_hold_is_of_tickets_not_seats(client, ga):
     html = client.get(f"/buy/o/{_pending(ga).token}/test-payment/").content.decode()
     assert "Your tickets are held" in html and "seats" not in html
+
+
+@pytest.mark.parametrize("texts", [False, True])
+def test_the_waitlist_form_asks_for_a_phone_only_when_texts_can_be_sent(
+    client, settings, texts
+):
+    settings.DEBUG = texts
+    event = EventFactory(name="Full House", venue_capacity=2)
+    seat = TicketTypeFactory(event=event, name="Seat", capacity=2, max_per_order=4)
+    make_paid_order(seat, 2)
+    pages = [
+        _event_page(client, seat),
+        _event_page(client, seat),  # from the shell
+        client.get(f"/buy/events/{event.slug}/waitlist/").content.decode(),
+    ]
+    for html in pages:
+        assert "data-waitlist-form" in html
+        assert ('id="id_phone"' in html) is texts

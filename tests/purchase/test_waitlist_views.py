@@ -431,7 +431,17 @@ def test_an_overlong_address_is_explained_on_postgres_too(client, sold_out):
 # --- Follow-ups from a walkthrough on a phone -----------------------------------
 
 
-def test_the_event_page_waitlist_form_says_what_to_autofill(client, partly_sold_out):
+@pytest.fixture
+def texts_set_up(settings):
+    """Twilio configured: the forms ask for a phone number only then."""
+    settings.TWILIO_ACCOUNT_SID = "AC00000000000000000000000000000000"
+    settings.TWILIO_AUTH_TOKEN = "token"
+    settings.TWILIO_FROM_NUMBER = "+15005550006"
+
+
+def test_the_event_page_waitlist_form_says_what_to_autofill(
+    client, partly_sold_out, texts_set_up
+):
     event, _, _ = partly_sold_out
     page = client.get(f"/buy/events/{event.slug}/").content.decode()
     form = page[page.index("data-waitlist-form") :]
@@ -444,7 +454,7 @@ def test_the_event_page_waitlist_form_says_what_to_autofill(client, partly_sold_
 
 @pytest.mark.parametrize("rendered", ["shell", "in full"])
 def test_a_sold_out_refusal_carries_what_was_typed_into_the_waitlist_form(
-    client, settings, partly_sold_out, rendered
+    client, settings, partly_sold_out, rendered, texts_set_up
 ):
     event, vip, _ = partly_sold_out
     if rendered == "in full":
