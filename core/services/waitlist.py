@@ -338,16 +338,25 @@ def remove_entry(*, entry_id: int, removed_by=None) -> WaitlistEntry:
 
 
 def _close_entry(entry: WaitlistEntry, status: str) -> None:
+    """Close an entry; its open offer's order is cancelled, its seats released
+    and, after commit, its Stripe payment page closed (as cancel_order and the
+    hold sweep close theirs): left open, it would take a payment for an order
+    that is no more. Its order is locked (_lock_entry)."""
     released = False
     if entry.status == WaitlistEntry.Status.OFFERED and entry.offer_order_id:
+        pending = Order.objects.filter(
+            pk=entry.offer_order_id, status=Order.Status.PENDING
+        )
+        session_id = pending.values_list(
+            "stripe_checkout_session_id", flat=True
+        ).first()
         released = (
-            Order.objects.filter(
-                pk=entry.offer_order_id, status=Order.Status.PENDING
-            ).update(status=Order.Status.CANCELLED, hold_expires_at=None)
-            > 0
+            pending.update(status=Order.Status.CANCELLED, hold_expires_at=None) > 0
         )
         if released:
             release_held([entry.offer_order_id])
+            if session_id:
+                transaction.on_commit(lambda: _close_checkout(session_id))
     entry.status = status
     entry.save(update_fields=["status", "updated_at"])
     if released:
@@ -355,6 +364,13 @@ def _close_entry(entry: WaitlistEntry, status: str) -> None:
             entry.event_id, reason="waitlist_released"
         )
         offer_after_commit(entry.event_id)
+
+
+def _close_checkout(session_id: str) -> None:
+    # Here, not at the top: core.services.orders imports this module.
+    from core.services.orders import close_checkout_quietly
+
+    close_checkout_quietly(session_id)
 
 
 def _type_for(
@@ -408,23 +424,30 @@ def offer_freed_seats(
         ticket_type.event = event  # sales_open reads it; no query per type
     ends = {t.id: offer_ends(event, t, now) for t in types}
     ordered_types = sorted(types, key=lambda t: (t.sort_order, t.price, t.pk))
+    types_by_id = {t.id: t for t in types}
+    # Held seats are read once: under these locks only this pass can add to
+    # them, and it adds its own offers to `held` as it makes them. Queries
+    # here must not grow with the list: every checkout of the event waits.
+    held = dict(held_by_type(event_ids=[event.id], now=now))
+    free = _free_by_type(event, types, held, now, ends)
+    if not free:
+        return []  # sold out (the usual case, during a rush): nothing to offer
     waiting = WaitlistEntry.objects.filter(
         event=event, status=WaitlistEntry.Status.WAITING
-    ).select_related("ticket_type")
+    )
     if only_entry_id is not None:
         waiting = waiting.filter(pk=only_entry_id)
     offered = []
     for entry in waiting.order_by("created_at", "id"):
         if entry.ticket_type_id and not ends.get(entry.ticket_type_id):
             continue  # its type's sales are over: nothing to wait in line for
-        held = held_by_type(event_ids=[event.id], now=now)
-        availability = compute_availability(event, types, held, now)
-        free = {row.id: row.available for row in availability.types}
         ticket_type = _type_for(entry, free, ordered_types, ends)
         if ticket_type is None:
             if event.waitlist_skip_larger_requests or only_entry_id is not None:
                 continue
             break
+        if entry.ticket_type_id:
+            entry.ticket_type = types_by_id[entry.ticket_type_id]  # no query
         hold_until = ends[ticket_type.id]
         order, lines = new_held_order(
             event=event,
@@ -465,9 +488,29 @@ def offer_freed_seats(
                 kind="waitlist_offer", to=entry.phone, order=order, context=context
             )
         offered.append(entry)
+        held[ticket_type.id] = held.get(ticket_type.id, 0) + entry.quantity
+        free = _free_by_type(event, types, held, now, ends)
+        if not free:
+            break  # nothing left for anyone further down the list
     if offered:
         realtime.announce_availability_changed(event.id, reason="waitlist_offer")
     return offered
+
+
+def _free_by_type(
+    event: Event, types: list[TicketType], held: dict[int, int], now, ends: dict
+) -> dict[int, int]:
+    """Seats free now of each type an offer can be made of (`ends`), those
+    with any: empty when the waitlist can be offered nothing. Works on
+    what it is given; no query."""
+    availability = compute_availability(event, types, held, now)
+    if availability.total_available <= 0:
+        return {}
+    return {
+        row.id: row.available
+        for row in availability.types
+        if row.available > 0 and ends.get(row.id)
+    }
 
 
 @transaction.atomic

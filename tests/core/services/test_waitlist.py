@@ -629,3 +629,134 @@ def test_leaving_while_the_payment_clears_changes_nothing():
     entry = _offered(entry)
     assert entry.status == WaitlistEntry.Status.OFFERED
     assert entry.offer_order.status == Order.Status.PROCESSING
+
+
+# --- No work per waiting entry under the event's lock ---------------------------
+
+
+def _long_list(waiting: int, quantity: int = 1, **event_kwargs):
+    """A sold-out event with `waiting` entries, each asking for `quantity`."""
+    event, seat, _ = _sold_out_event(**event_kwargs)
+    WaitlistEntry.objects.bulk_create(
+        WaitlistEntry(
+            event=event,
+            ticket_type=seat,
+            name=f"W{i}",
+            email=f"w{i}@example.com",
+            quantity=quantity,
+        )
+        for i in range(waiting)
+    )
+    return event, seat
+
+
+def _queries_of_a_pass(event, **kwargs) -> tuple[list, int]:
+    from django.test.utils import CaptureQueriesContext
+
+    with CaptureQueriesContext(connection) as queries:
+        offered = offer_freed_seats(event_id=event.id, **kwargs)
+    return offered, sum("SAVEPOINT" not in q["sql"] for q in queries)
+
+
+@pytest.mark.parametrize("manual", [False, True])
+def test_a_sold_out_pass_reads_the_same_however_long_the_list(manual):
+    """With nothing free, a pass that may pass over entries (the owner's
+    skip setting, or a manual offer) read the held seats once per waiting
+    entry, under the event's lock that every checkout waits for: 400
+    waiting, 406 queries, every 15 s and after every release."""
+    counts = []
+    for waiting in (10, 400):
+        event, _ = _long_list(waiting, waitlist_skip_larger_requests=True)
+        last = WaitlistEntry.objects.filter(event=event).order_by("-id").first()
+        offered, count = _queries_of_a_pass(
+            event, only_entry_id=last.pk if manual else None
+        )
+        assert offered == []
+        counts.append(count)
+    assert counts[0] == counts[1]
+    assert counts[1] == 3  # lock the event, lock its types, read what is held
+
+
+def test_seats_too_few_for_anyone_are_looked_at_without_a_query_per_entry():
+    """One seat free and everyone waiting for two: the pass looks down the
+    whole list (skip setting on), with one read of it, not a read each."""
+    counts = []
+    for waiting in (10, 400):
+        event, seat = _long_list(waiting, 2, waitlist_skip_larger_requests=True)
+        _free_seats(seat, 1)
+        offered, count = _queries_of_a_pass(event)
+        assert offered == []
+        counts.append(count)
+    assert counts[0] == counts[1]
+
+
+def test_one_pass_offers_what_is_free_counting_its_own_offers():
+    """Held seats are read once: the offers the pass makes are taken off
+    what is free as it goes, by type and from the venue's total."""
+    event = EventFactory(venue_capacity=4, waitlist_skip_larger_requests=True)
+    front = TicketTypeFactory(
+        event=event, name="Front", capacity=2, max_per_order=4, sort_order=0
+    )
+    back = TicketTypeFactory(
+        event=event, name="Back", capacity=4, max_per_order=4, sort_order=1
+    )
+    make_paid_order(front, 2)
+    make_paid_order(back, 2)
+    anyone = _join(event, "any@example.com", 1)
+    front_two = _join(event, "front@example.com", 2, front)
+    back_one = _join(event, "back@example.com", 1, back)
+    late = _join(event, "late@example.com", 1)
+    # The venue grows by two: Back has two free, Front none.
+    Event.objects.filter(pk=event.pk).update(venue_capacity=6)
+    offered = offer_freed_seats(event_id=event.id)
+    assert [e.pk for e in offered] == [anyone.pk, back_one.pk]
+    assert _offered(anyone).offer_order.lines.get().ticket_type_id == back.pk
+    assert _offered(front_two).status == WaitlistEntry.Status.WAITING
+    assert _offered(late).status == WaitlistEntry.Status.WAITING
+    assert get_event_availability(event).total_available == 0
+    assert offer_freed_seats(event_id=event.id) == []
+
+
+# --- Leaving closes the offer's payment page ------------------------------------
+
+
+@pytest.mark.parametrize("close", ["leave", "remove"])
+def test_closing_an_offer_closes_its_stripe_page(
+    close, stripe_stub, django_capture_on_commit_callbacks
+):
+    """The offer's order was cancelled but its Stripe page stayed payable
+    (for up to a day): a payment there landed on a cancelled order."""
+    from core.services.payments import start_payment
+
+    event, seat, _ = _sold_out_event()
+    entry = _join(event, "first@example.com", 1)
+    _free_seats(seat, 1)
+    offer_freed_seats(event_id=event.id)
+    entry = _offered(entry)
+    start_payment(
+        order_id=entry.offer_order_id,
+        success_url="https://t/s",
+        cancel_url="https://t/c",
+    )
+    session_id = Order.objects.get(pk=entry.offer_order_id).stripe_checkout_session_id
+    assert stripe_stub.sessions[session_id]["status"] == "open"
+    with django_capture_on_commit_callbacks(execute=True):
+        if close == "leave":
+            leave_waitlist(token=entry.token)
+        else:
+            remove_entry(entry_id=entry.pk)
+    assert stripe_stub.sessions[session_id]["status"] == "expired"
+    assert _offered(entry).offer_order.status == Order.Status.CANCELLED
+
+
+def test_closing_an_offer_without_a_payment_page_calls_no_one(
+    stripe_stub, django_capture_on_commit_callbacks
+):
+    event, seat, _ = _sold_out_event()
+    entry = _join(event, "first@example.com", 1)
+    _free_seats(seat, 1)
+    offer_freed_seats(event_id=event.id)
+    entry = _offered(entry)
+    with django_capture_on_commit_callbacks(execute=True):
+        leave_waitlist(token=entry.token)
+    assert stripe_stub.calls("POST", r"/v1/checkout/sessions/.*/expire") == []
