@@ -24,8 +24,9 @@ from django.utils import timezone
 
 from core.exceptions import InvalidRequest
 from core.models import Order
+from core.phones import lacks_country_code
 from core.queries.availability import EventAvailability
-from core.services.checkout import clean_quantities, place_order
+from core.services.checkout import clean_contact, clean_quantities, place_order
 from core.services.orders import cancel_order
 
 # What purchase.js sends: crypto.randomUUID() or its own random string.
@@ -75,12 +76,14 @@ def place_order_once(
     order the same form placed before, or None for a first submit).
 
     The earlier order, still pending with a live hold for the same
-    quantities, is returned as it is (the buyer goes on to pay for it). For
-    other quantities it is cancelled first, releasing its hold, and the new
-    order placed. An earlier order that is paid, cancelled or lapsed is left
-    alone. `checkout_key`, the form's, lets place_order find the order a
-    submit still running or unanswered placed (see place_order). Raises what
-    place_order raises.
+    quantities and buyer (name, email and phone as place_order keeps them:
+    what place_order's own repeat check compares), is returned as it is (the
+    buyer goes on to pay for it). For other quantities, or a buyer's details
+    corrected (a typo seen on the payment page), it is cancelled first,
+    releasing its hold, and the new order placed. An earlier order that is
+    paid, cancelled or lapsed is left alone. `checkout_key`, the form's, lets
+    place_order find the order a submit still running or unanswered placed
+    (see place_order). Raises what place_order raises.
     """
     order_fields = {
         "event_id": event_id,
@@ -102,7 +105,28 @@ def place_order_once(
         return place_order(**order_fields)
     earlier = _still_holding(earlier_order_id, event_id, timezone.now())
     if earlier is not None:
-        if _lines_of(earlier) == wanted:
+        try:
+            buyer = _buyer_as_placed(
+                earlier, customer_name, customer_email, customer_phone
+            )
+        except InvalidRequest:
+            # As for quantities: place_order refuses it, the earlier stays.
+            return place_order(**order_fields)
+        if _lines_of(earlier) == wanted and _buyer_of(earlier) == buyer:
             return earlier
         cancel_order(order_id=earlier.id)
     return place_order(**order_fields)
+
+
+def _buyer_of(order: Order) -> tuple[str, str, str]:
+    return order.customer_name, order.customer_email, order.customer_phone
+
+
+def _buyer_as_placed(
+    earlier: Order, name: str, email: str, phone: str
+) -> tuple[str, str, str]:
+    """The form's name, email and phone as place_order would keep them (a
+    phone without its +code read in the event's country), to compare with
+    the earlier order's; InvalidRequest as place_order raises it."""
+    time_zone = earlier.event.time_zone if lacks_country_code(phone) else None
+    return clean_contact(name, email, phone, time_zone=time_zone)

@@ -39,6 +39,7 @@ from core.services.orders import (
     expire_order,
     void_order,
 )
+from core.services.waitlist import offer_after_commit
 
 logger = logging.getLogger(__name__)
 
@@ -335,8 +336,9 @@ def record_failed_payment(
     """A delayed payment failed: release the hold and tell the buyer.
 
     Locks the order (OrderBusy with `nowait`). Only a pending or processing
-    order changes (to cancelled); queues the `payment_failed` email and
-    announces availability after commit.
+    order changes (to cancelled); queues the `payment_failed` email,
+    announces availability and offers the freed seats to the waitlist after
+    commit.
     """
     now = now or timezone.now()
     order = lock_order(order_id, nowait=nowait)
@@ -348,6 +350,7 @@ def record_failed_payment(
     release_held([order.id])
     queue_email(kind="payment_failed", to=order.customer_email, order=order)
     realtime.announce_availability_changed(order.event_id, reason="payment_failed")
+    offer_after_commit(order.event_id)
     return order
 
 
@@ -463,13 +466,15 @@ def _handle_charge_refunded(charge: dict) -> str:
         )
         if order is None:
             return "ignored"
+        order = lock_order(order.pk, nowait=True)
+        amount = from_minor_units(charge.get("amount") or 0, order.currency)
         # Refunded before we heard it was paid: remember it, so a late
         # "completed" finds this payment refunded and issues nothing.
         Payment.objects.create(
             order=order,
             provider=Payment.Provider.STRIPE,
             provider_reference=intent or f"charge-{charge.get('id')}",
-            amount=from_minor_units(charge.get("amount") or 0, order.currency),
+            amount=amount,
             currency=order.currency,
             status=Payment.Status.REFUNDED,
             provider_refunded=from_minor_units(
@@ -477,14 +482,20 @@ def _handle_charge_refunded(charge: dict) -> str:
                 order.currency,
             ),
         )
-        void_order(
-            order_id=order.pk,
-            reason="refunded",
-            amount=from_minor_units(charge.get("amount") or 0, order.currency),
-            nowait=True,
-        )
+        if order.payments.filter(status=Payment.Status.SUCCEEDED).exists():
+            # Another payment, which the order keeps, paid it (this one a
+            # second payment page, say): its tickets stand on that one. The
+            # refunded payment stays on the order's record for the owner.
+            logger.warning(
+                "Order %s: payment %s we never recorded was refunded; the order"
+                " is paid by another, so nothing is voided",
+                order.pk,
+                intent or charge.get("id"),
+            )
+            return "unrecorded_payment_refunded"
+        void_order(order_id=order.pk, reason="refunded", amount=amount, nowait=True)
         return "refunded"
-    lock_order(payment.order_id, nowait=True)
+    order = lock_order(payment.order_id, nowait=True)
     payment.refresh_from_db(fields=["provider_refunded"])
     given_back = _left_before(payment)
     _record_provider_refunded(
@@ -496,10 +507,29 @@ def _handle_charge_refunded(charge: dict) -> str:
     if payment.status == Payment.Status.REFUND_DUE:
         settle_refund(payment_id=payment.pk, refund_reference=charge.get("id") or "")
         return "refunded"
+    if _refunded_by_us_alone(order, payment):
+        return "refund_recognised"
     void_order(
         order_id=payment.order_id, reason="refunded", amount=given_back, nowait=True
     )
     return "refunded"
+
+
+def _refunded_by_us_alone(order: Order, payment: Payment) -> bool:
+    """Whether the order's own refunds of chosen tickets (made or being
+    made here) account for all that Stripe says went back of a paid order,
+    so that its full refund is only theirs added up: the tickets they left
+    (a free one, say) still admit, and nothing is voided. Whatever went back
+    that no refund here accounts for (refunded_outside) voids the order, as
+    does a refund of the whole order still being booked (the owner's
+    decision; refund_order's own void may have been cut short)."""
+    return (
+        order.status == Order.Status.PAID
+        and refunded_outside(order) == 0
+        and not Refund.objects.filter(
+            payment=payment, whole_order=True, status=Refund.Status.PENDING
+        ).exists()
+    )
 
 
 def _left_before(payment: Payment) -> Decimal:

@@ -39,8 +39,16 @@ def key():
     return str(uuid.uuid4())
 
 
-def _buy(client, event, quantities, checkout_key=None, email="ana@example.com"):
-    data = {"name": "Ana García", "email": email, "phone": ""}
+def _buy(
+    client,
+    event,
+    quantities,
+    checkout_key=None,
+    email="ana@example.com",
+    name="Ana García",
+    phone="",
+):
+    data = {"name": name, "email": email, "phone": phone}
     data |= {f"qty_{type_id}": n for type_id, n in quantities.items()}
     if checkout_key is not None:
         data["checkout_key"] = checkout_key
@@ -86,6 +94,80 @@ def test_other_quantities_release_the_first_hold_and_place_a_new_order(
     # The key now names the second order.
     assert _buy(client, event, {ga.id: 3}, key)["Location"] == _payment_url(second)
     assert Order.objects.count() == 2
+
+
+@pytest.mark.parametrize(
+    ("typo", "corrected"),
+    [
+        ({"email": "ana@exmaple.com"}, {"email": "ana@example.com"}),
+        ({"name": "Ana Garcia"}, {"name": "Ana García"}),
+        ({"phone": "+34 612 345 678"}, {"phone": "+34 612 345 679"}),
+    ],
+)
+def test_a_corrected_buyer_releases_the_first_hold_and_places_a_new_order(
+    client, show, key, typo, corrected
+):
+    """Seen on the payment page, a typo is put right on the form the buyer
+    went back to: the same seats, sent again, are the corrected order's,
+    where the tickets and the confirmation go."""
+    event, _vip, ga = show
+    _buy(client, event, {ga.id: 2}, key, **typo)
+    first = Order.objects.get()
+    response = _buy(client, event, {ga.id: 2}, key, **corrected)
+    first.refresh_from_db()
+    second = Order.objects.exclude(pk=first.pk).get()
+    assert response["Location"] == _payment_url(second)
+    field, value = next(iter(corrected.items()))
+    wanted = {"name": "Ana García", "email": "ana@example.com", "phone": ""}
+    wanted[field] = value.replace(" ", "") if field == "phone" else value
+    assert (
+        second.customer_name,
+        second.customer_email,
+        second.customer_phone,
+    ) == (wanted["name"], wanted["email"], wanted["phone"])
+    assert first.status == Order.Status.CANCELLED
+    assert second.status == Order.Status.PENDING
+    assert held_by_type(event_ids=[event.id]) == {ga.id: 2}
+    # The key now names the corrected order.
+    again = _buy(client, event, {ga.id: 2}, key, **corrected)
+    assert again["Location"] == _payment_url(second)
+    assert Order.objects.count() == 2
+
+
+def test_the_same_buyer_typed_otherwise_is_the_same_order(client, key):
+    """What place_order keeps is compared: an email's case and spaces, a
+    phone with or without the event's country code, a name's spaces."""
+    event = EventFactory(name="Madrid Show", time_zone="Europe/Madrid")
+    ga = TicketTypeFactory(event=event, name="GA", capacity=10)
+    first = _buy(
+        client, event, {ga.id: 2}, key, email="Ana@Example.com", phone="+34612345678"
+    )
+    again = _buy(
+        client,
+        event,
+        {ga.id: 2},
+        key,
+        email=" ana@example.COM ",
+        name=" Ana García ",
+        phone="612 345 678",
+    )
+    order = Order.objects.get()
+    assert first["Location"] == again["Location"] == _payment_url(order)
+    assert order.status == Order.Status.PENDING
+
+
+def test_a_repeat_with_a_bad_email_is_refused_and_keeps_the_first_order(
+    client, show, key
+):
+    event, _vip, ga = show
+    placed = _buy(client, event, {ga.id: 2}, key)
+    refused = _buy(client, event, {ga.id: 2}, key, email="ana@")
+    assert refused.status_code == 400
+    order = Order.objects.get()
+    assert order.status == Order.Status.PENDING
+    assert held_by_type(event_ids=[event.id]) == {ga.id: 2}
+    again = _buy(client, event, {ga.id: 2}, key)
+    assert again["Location"] == placed["Location"] == _payment_url(order)
 
 
 @pytest.mark.parametrize(

@@ -19,10 +19,12 @@ from core.models import (
     ProviderEvent,
     Refund,
     Ticket,
+    WaitlistEntry,
 )
 from core.queries.availability import get_event_availability
 from core.queries.orders import refunded_outside
 from core.services import orders as orders_service
+from core.services.checkout import place_order
 from core.services.orders import (
     STALLED_REFUND_GRACE,
     complete_stalled_refunds,
@@ -30,6 +32,7 @@ from core.services.orders import (
     refund_tickets,
     void_tickets_refunded_outside,
 )
+from core.services.waitlist import join_waitlist
 from tests.factories import EventFactory, TicketTypeFactory, make_paid_order
 from tests.factories import make_held_order as _hold
 from tests.purchase.conftest import session_object, signature_header, stripe_event
@@ -713,3 +716,172 @@ def test_a_whole_order_refund_stripe_reports_before_the_sweep_completes_it_email
     email = _refund_email(order)
     assert email.kind == "order_refunded"
     assert email.context["amount"] == str(order.total)
+
+
+def _with_a_free_ticket(post_webhook, event):
+    """An order of a paid ticket (25.00) and a free one (a child's), paid
+    through Stripe; returns it, the paid ticket and the free one."""
+    adult = TicketTypeFactory(event=event, name="Adult", price=Decimal("25.00"))
+    kid = TicketTypeFactory(event=event, name="Kid", price=Decimal("0.00"))
+    order = place_order(
+        event_id=event.id,
+        quantities={adult.id: 1, kid.id: 1},
+        customer_name="Rosa",
+        customer_email="rosa@example.com",
+    )
+    post_webhook(stripe_event("checkout.session.completed", session_object(order)))
+    order.refresh_from_db()
+    assert (order.status, order.total) == (Order.Status.PAID, Decimal("25.00"))
+    paid = order.tickets.get(ticket_type=adult)
+    free = order.tickets.get(ticket_type=kid)
+    return order, paid, free
+
+
+def _fully_refunded(order):
+    return stripe_event(
+        "charge.refunded", _charge(order, amount_refunded=2500, refunded=True)
+    )
+
+
+def test_stripe_fully_refunding_our_refund_of_the_paid_ticket_keeps_the_free_one(
+    stripe_stub, post_webhook, event
+):
+    """The owner refunded the one paid ticket: the whole charge went back,
+    every cent of it by our own refund. The child's free ticket still
+    admits; the order stays paid and no 'order refunded' email goes out."""
+    order, paid, free = _with_a_free_ticket(post_webhook, event)
+    refund_tickets(order_id=order.id, ticket_ids=[paid.pk])
+
+    response = post_webhook(_fully_refunded(order))
+
+    assert response.json()["outcome"] == "refund_recognised"
+    free.refresh_from_db()
+    assert free.status == Ticket.Status.ISSUED
+    order.refresh_from_db()
+    assert order.status == Order.Status.PAID
+    assert refunded_outside(order) == 0
+    assert order.payments.get().provider_refunded == Decimal("25.00")
+    kinds = set(
+        OutboundMessage.objects.filter(order=order).values_list("kind", flat=True)
+    )
+    assert "order_refunded" not in kinds and "tickets_refunded" in kinds
+
+
+def test_stripe_fully_refunding_before_we_booked_our_refund_keeps_the_free_one(
+    stripe_stub, post_webhook, event
+):
+    """Stripe may report the charge refunded before refund_tickets has
+    voided the paid ticket: its Refund, recorded before Stripe was asked,
+    accounts for it."""
+    order, paid, free = _with_a_free_ticket(post_webhook, event)
+    real_apply = orders_service._apply_refund
+    outcomes = []
+
+    def webhook_first(**kwargs):
+        outcomes.append(post_webhook(_fully_refunded(order)).json()["outcome"])
+        return real_apply(**kwargs)
+
+    orders_service._apply_refund = webhook_first
+    try:
+        refund_tickets(order_id=order.id, ticket_ids=[paid.pk])
+    finally:
+        orders_service._apply_refund = real_apply
+
+    assert outcomes == ["refund_recognised"]
+    paid.refresh_from_db()
+    free.refresh_from_db()
+    assert (paid.status, free.status) == (Ticket.Status.VOID, Ticket.Status.ISSUED)
+    order.refresh_from_db()
+    assert order.status == Order.Status.PAID
+
+
+def test_a_full_refund_in_stripe_nobody_here_made_still_voids_the_free_ticket(
+    stripe_stub, post_webhook, event
+):
+    """Money went back that no refund here accounts for (Stripe's
+    dashboard): the order is voided, free ticket and all, as before."""
+    order, _paid, free = _with_a_free_ticket(post_webhook, event)
+
+    response = post_webhook(_fully_refunded(order))
+
+    assert response.json()["outcome"] == "refunded"
+    free.refresh_from_db()
+    assert free.status == Ticket.Status.VOID
+    order.refresh_from_db()
+    assert order.status == Order.Status.REFUNDED
+    assert OutboundMessage.objects.filter(order=order, kind="order_refunded").exists()
+
+
+def test_a_refunded_payment_we_never_recorded_leaves_an_order_paid_by_another(
+    stripe_stub, post_webhook, ticket_type
+):
+    """Paid twice on two payment pages, the second refunded (in Stripe)
+    before its own webhook came: the tickets stand on the first payment.
+    The second is recorded as refunded, and its late 'completed' issues
+    nothing and sends nothing back."""
+    order = _paid_through_stripe(post_webhook, ticket_type, quantity=2)
+    charge = {
+        "id": "ch_second",
+        "object": "charge",
+        "payment_intent": "pi_test_2nd",
+        "amount": 5000,
+        "amount_refunded": 5000,
+        "refunded": True,
+        "metadata": {"order_id": str(order.id)},
+    }
+
+    response = post_webhook(stripe_event("charge.refunded", charge))
+
+    assert response.json()["outcome"] == "unrecorded_payment_refunded"
+    order.refresh_from_db()
+    assert order.status == Order.Status.PAID
+    assert set(order.tickets.values_list("status", flat=True)) == {"issued"}
+    second = order.payments.get(provider_reference="pi_test_2nd")
+    assert (second.status, second.provider_refunded) == ("refunded", Decimal("50"))
+    assert order.payments.get(provider_reference=f"pi_test_{order.code}").status == (
+        Payment.Status.SUCCEEDED
+    )
+    assert refunded_outside(order) == 0
+    assert not OutboundMessage.objects.filter(
+        order=order, kind__in=REFUND_EMAILS
+    ).exists()
+
+    late = session_object(order, id="cs_test_second", payment_intent="pi_test_2nd")
+    response = post_webhook(stripe_event("checkout.session.completed", late))
+    assert response.json()["outcome"] == "already_fulfilled"
+    assert stripe_stub.calls("POST", "/v1/refunds") == []
+    assert order.tickets.count() == 2
+
+
+def test_a_failed_payment_offers_its_seats_to_the_waitlist_at_once(
+    post_webhook, django_capture_on_commit_callbacks
+):
+    """The seats a failed bank debit held go to the first in line after
+    commit, as a cancelled or expired hold's do, not at the worker's next
+    sweep."""
+    event = EventFactory(venue_capacity=2)
+    seat = TicketTypeFactory(event=event, name="Seat", capacity=2, max_per_order=2)
+    order = _hold(seat, 2)
+    post_webhook(
+        stripe_event(
+            "checkout.session.completed", session_object(order, payment_status="unpaid")
+        )
+    )
+    entry = join_waitlist(
+        event_id=event.id,
+        ticket_type_id=seat.id,
+        name="Wait",
+        email="wait@example.com",
+        phone="",
+        quantity=2,
+    )
+
+    with django_capture_on_commit_callbacks(execute=True):
+        response = post_webhook(
+            stripe_event("checkout.session.async_payment_failed", session_object(order))
+        )
+
+    assert response.json()["outcome"] == "payment_failed"
+    entry.refresh_from_db()
+    assert entry.status == WaitlistEntry.Status.OFFERED
+    assert entry.offer_order.status == Order.Status.PENDING
