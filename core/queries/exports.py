@@ -92,7 +92,7 @@ def _batches(rows: Iterator, size: int) -> Iterator[list]:
         yield batch
 
 
-def _tickets_of_orders(order_ids: list) -> dict:
+def tickets_of_orders(order_ids: list) -> dict:
     """(issued, still valid) per order id, one grouped query on the
     tickets' order index."""
     rows = (
@@ -173,7 +173,7 @@ def orders_export(
         for batch in _batches(rows, size):
             order_ids = [row[0] for row in batch]
             money = money_of_orders(order_ids)
-            tickets = _tickets_of_orders(order_ids)
+            tickets = tickets_of_orders(order_ids)
             for (
                 order_id,
                 code,

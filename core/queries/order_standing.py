@@ -8,11 +8,10 @@ a paid order some of whose money or tickets went back is "Partly refunded".
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from django.db.models import Count, Q
 from django.utils import timezone
 
-from core.models import Order, Ticket
-from core.queries.exports import order_status_label
+from core.models import Order
+from core.queries.exports import order_status_label, tickets_of_orders
 from core.queries.money import OrderMoney, money_of_orders
 
 
@@ -32,20 +31,6 @@ class OrderStanding:
         return self.money.refunded > 0 or self.money.sent_back > 0
 
 
-def _tickets_per_order(order_ids: list) -> dict:
-    """(issued, still valid) per order id, in one grouped query."""
-    rows = (
-        Ticket.objects.filter(order_id__in=order_ids)
-        .values("order_id")
-        .annotate(
-            issued=Count("pk"),
-            valid=Count("pk", filter=~Q(status=Ticket.Status.VOID)),
-        )
-        .order_by()
-    )
-    return {row["order_id"]: (row["issued"], row["valid"]) for row in rows}
-
-
 def order_standings(orders: Iterable[Order], now=None) -> dict:
     """Each order's standing by order id, in three grouped queries whatever
     the number of orders (payments, refunds, tickets)."""
@@ -55,7 +40,7 @@ def order_standings(orders: Iterable[Order], now=None) -> dict:
     now = now or timezone.now()
     ids = [order.pk for order in orders]
     money = money_of_orders(ids)
-    tickets = _tickets_per_order(ids)
+    tickets = tickets_of_orders(ids)
     standings = {}
     for order in orders:
         paid = money.get(order.pk, OrderMoney())
