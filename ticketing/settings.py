@@ -317,6 +317,11 @@ TWILIO_API_BASE = env(
 # The country of phone numbers typed without their +code where no event's
 # zone names one (staff invites); empty: TIME_ZONE's country, else US.
 DEFAULT_PHONE_REGION = env("DEFAULT_PHONE_REGION", default="")
+# How long one email or text waits on SendGrid or Twilio before the try counts
+# as failed and is retried later; well inside the outbox's five-minute lease
+# (core.notify.delivery.LEASE). Without it a connection that never answers
+# held up the one worker for ever: no emails, refunds or sweeps.
+PROVIDER_TIMEOUT_SECONDS = env.float("PROVIDER_TIMEOUT_SECONDS", default=20.0)
 
 # --- Payments --------------------------------------------------------------
 STRIPE_SECRET_KEY = env("STRIPE_SECRET_KEY", default="")

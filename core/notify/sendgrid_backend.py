@@ -3,7 +3,8 @@
 Any Django email backend can replace it (EMAIL_BACKEND); this one is chosen
 when SENDGRID_API_KEY is set. Inline images (a MIME part with a Content-ID)
 become inline attachments SendGrid can reference with `cid:`. The message id
-SendGrid returns is left on the message as `provider_id`.
+SendGrid returns is left on the message as `provider_id`. A send that gets
+no answer within PROVIDER_TIMEOUT_SECONDS fails as one to try again.
 """
 
 import base64
@@ -89,6 +90,9 @@ class SendGridEmailBackend(BaseEmailBackend):
             api_key=settings.SENDGRID_API_KEY,
             host=settings.SENDGRID_API_HOST or "https://api.sendgrid.com",
         )
+        # The SDK waits for ever by default, and takes no timeout itself: its
+        # HTTP client passes this one to each request it builds.
+        self.client.client.timeout = settings.PROVIDER_TIMEOUT_SECONDS
 
     def send_messages(self, email_messages) -> int:
         sent = 0

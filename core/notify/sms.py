@@ -5,13 +5,15 @@ on, which is what local development (`make run`) wants. With DEBUG off it is
 refused (TextsNotSetUp), so the message shows as failed on the staff
 messages page instead of as sent, and no number, ticket link or invitation
 link reaches the log. TWILIO_API_BASE points the SDK at a local stand-in in
-tests.
+tests. A send that gets no answer within PROVIDER_TIMEOUT_SECONDS fails as one
+to try again.
 """
 
 import logging
 
 from django.conf import settings
 from twilio.base.exceptions import TwilioException, TwilioRestException
+from twilio.http.http_client import TwilioHttpClient
 from twilio.rest import Client
 
 from core.notify.errors import (
@@ -34,7 +36,12 @@ class TextsNotSetUp(PermanentDeliveryError):
 
 
 def _client() -> Client:
-    client = Client(settings.TWILIO_ACCOUNT_SID, settings.TWILIO_AUTH_TOKEN)
+    # Twilio's HTTP client waits for ever by default.
+    client = Client(
+        settings.TWILIO_ACCOUNT_SID,
+        settings.TWILIO_AUTH_TOKEN,
+        http_client=TwilioHttpClient(timeout=settings.PROVIDER_TIMEOUT_SECONDS),
+    )
     if settings.TWILIO_API_BASE:
         client.api.base_url = settings.TWILIO_API_BASE.rstrip("/")
     return client
