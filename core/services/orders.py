@@ -620,7 +620,15 @@ def _complete_stalled_refund(*, refund_id, now: datetime) -> bool:
             else "failed at the provider, perhaps after refunding",
         )
         return False
-    _apply_refund(refund_id=refund.pk, reference=reference, recovered=True, now=now)
+    # Booked at the clock, not the sweep's start (provider calls before this
+    # one can take minutes): door phones copy tickets changed since their
+    # last copy, and a void dated earlier would not reach them.
+    _apply_refund(
+        refund_id=refund.pk,
+        reference=reference,
+        recovered=True,
+        now=max(now, timezone.now()),
+    )
     logger.info(
         "Order %s: stalled refund %s completed and its tickets voided",
         refund.order_id,
@@ -648,8 +656,10 @@ def _claim_stalled_refund(*, refund_id, now: datetime) -> Refund | None:
     ):
         return None
     # The clock, not the sweep's start: its provider calls can take minutes
-    # each, and a stale time could resend a key the provider has forgotten.
-    if refund.too_late_to_resend(max(now, timezone.now())):
+    # each, and a stale time could resend a key the provider has forgotten,
+    # or touch it as if claimed long ago (another worker would send it too).
+    clock = max(now, timezone.now())
+    if refund.too_late_to_resend(clock):
         refund.status = Refund.Status.FAILED
         refund.save(update_fields=["status", "updated_at"])
         logger.warning(
@@ -658,7 +668,7 @@ def _claim_stalled_refund(*, refund_id, now: datetime) -> Refund | None:
             refund.pk,
         )
         return None
-    Refund.objects.filter(pk=refund.pk).update(updated_at=now)
+    Refund.objects.filter(pk=refund.pk).update(updated_at=clock)
     return refund
 
 

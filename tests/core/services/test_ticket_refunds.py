@@ -29,7 +29,7 @@ from core.models import (
 )
 from core.notify.delivery import send_due_messages
 from core.queries.console import describe_entry
-from core.queries.door import checked_in_by_type
+from core.queries.door import checked_in_by_type, ticket_states
 from core.queries.orders import refunded_outside
 from core.services import orders as orders_service
 from core.services.checkin import redeem_ticket
@@ -603,6 +603,34 @@ def test_sweeping_again_changes_nothing_more(stripe_stub, monkeypatch, order, vi
     vip.refresh_from_db()
     assert vip.sold_count == 0
     _assert_counters_match_recount(order.event)
+
+
+def test_the_sweep_books_a_void_when_it_happens_for_the_door_phones_copy(
+    stripe_stub, monkeypatch, order, vip
+):
+    """A sweep that started minutes ago (slow provider calls before this one)
+    voids at the clock's time: door phones copy the tickets changed since
+    their last copy (less a few seconds), and a void dated at the sweep's
+    start would reach them only at their next full copy."""
+    _stripe_payment(order)
+    ticket = order.tickets.get(ticket_type=vip)
+    refund = _cut_short(monkeypatch, order_id=order.id, ticket_ids=[ticket.pk])
+    Refund.objects.filter(pk=refund.pk).update(
+        updated_at=timezone.now() - STALLED_REFUND_GRACE - timedelta(minutes=5)
+    )
+    Ticket.objects.filter(order=order).update(
+        updated_at=timezone.now() - timedelta(hours=1)
+    )
+    sweep_started = timezone.now() - timedelta(minutes=3)
+    last_copy = timezone.now() - timedelta(seconds=5)
+
+    assert complete_stalled_refunds(now=sweep_started) == 1
+
+    ticket.refresh_from_db()
+    assert ticket.status == Ticket.Status.VOID
+    assert ticket.updated_at >= last_copy
+    copied = ticket_states(order.event, since=last_copy)["tickets"]
+    assert [(t["code"], t["status"]) for t in copied] == [(ticket.code, "void")]
 
 
 def _died_before_asking(monkeypatch, **refund_kwargs) -> Refund:
