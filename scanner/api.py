@@ -381,7 +381,11 @@ class OfflineSyncApi(DoorApiView):
                 "code": "ok" if not conflicts else "conflicts",
                 "message": f"{len(results)} offline scans uploaded"
                 + (f", {conflicts} need attention." if conflicts else "."),
-                "results": [r.as_dict() for r in results],
+                # Each with its admit's nonce: the phone forgets what was answered.
+                "results": [
+                    {**result.as_dict(), "nonce": item["nonce"]}
+                    for result, item in zip(results, admits, strict=True)
+                ],
             }
         )
 

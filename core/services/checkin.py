@@ -57,6 +57,7 @@ from core.exceptions import (
     NotFound,
     OfflineConflict,
     ScanRefused,
+    TicketingError,
     TicketNotYetValid,
     TicketVoid,
     UndoRefused,
@@ -93,7 +94,7 @@ class ScanResult:
     code: str  # ok | already_used | wrong_event | void | invalid | not_yet_valid | ...
     message: str
     verdict: str  # admit | reject | attention
-    scan_id: int
+    scan_id: int | None  # None: nothing logged (an offline admit not recorded)
     at: datetime
     ticket: dict | None = None  # code, guest_name, ticket_type, ticket_type_id
     info: dict = field(default_factory=dict)  # e.g. used_at/used_device/used_by
@@ -1068,19 +1069,25 @@ def sync_offline_admits(
     online or by another offline phone, is logged as offline_conflict (one
     admit stands, never two). Uploading the same admit again (same nonce)
     returns its first answer. Locks as redeem_ticket; broadcasts each scan.
+
+    Returns one answer per admit, in order, whatever happens to the others:
+    an admit the server cannot record (no scan id, or its scan id already
+    used for a different code) is answered `attention` with the reason and
+    no log row (`_not_recorded`), never raised, so one bad admit neither
+    fails the upload nor keeps the phone resending the admits after it.
     """
     now = now or timezone.now()
     results = []
     for admit in admits:
-        nonce = clean_nonce(admit.nonce)
-        if nonce is None:
-            raise InvalidRequest(
-                "Every offline admit needs its scan id.", code="invalid_nonce"
-            )
         at = admit.at if timezone.is_aware(admit.at) else now
         at = min(max(at, now - MAX_OFFLINE_AGE), now)
-        results.append(
-            _redeem(
+        try:
+            nonce = clean_nonce(admit.nonce)
+            if nonce is None:
+                raise InvalidRequest(
+                    "Every offline admit needs its scan id.", code="invalid_nonce"
+                )
+            result = _redeem(
                 event=event,
                 text=admit.text,
                 staff=staff,
@@ -1092,8 +1099,25 @@ def sync_offline_admits(
                 now=now,
                 as_offline_conflict=True,
             )
-        )
+        except TicketingError as error:
+            result = _not_recorded(error, at=at)
+        results.append(result)
     return results
+
+
+def _not_recorded(error: TicketingError, *, at: datetime) -> ScanResult:
+    """The answer to an offline admit the server could not record: the door
+    shows it as needing attention (the guest is in, the log does not say so)."""
+    reason = error.message[:1].lower() + error.message[1:]
+    return ScanResult(
+        code=error.code,
+        message=f"Not recorded by the server: {reason}",
+        verdict="attention",
+        scan_id=None,
+        at=at,
+        info=dict(error.detail),
+        offline=True,
+    )
 
 
 @transaction.atomic

@@ -73,6 +73,8 @@ const state = {
   // once its verdict has gone.
   retype: null,
   uploading: false,
+  // Why the server refused the last upload for good (see uploadPending).
+  uploadRefused: null,
   lastFullStates: 0,
 };
 
@@ -406,6 +408,11 @@ async function submit(text, method, { typed = null } = {}) {
     }
     showVerdict(body, { typed });
     applyScan(scanFromResult(body));
+    if (state.uploadRefused) {
+      // The server takes this phone's scans again (signed in anew, say).
+      state.uploadRefused = null;
+      uploadPending();
+    }
   } finally {
     state.inFlight = null;
     finished();
@@ -514,7 +521,10 @@ async function checkOffline(text, scanNonce, { force = false, typed = null } = {
   await recordOfflineAdmit({
     nonce: scanNonce,
     event: EVENT,
-    code: text.trim(),
+    // The very text sent online under this nonce: the server knows an answer
+    // it gave by the nonce and the text's digest, so any other text (even
+    // trimmed) would be a different scan under the same id.
+    code: text,
     ticketCode: parsed.code,
     at,
     device: deviceLabel(),
@@ -555,14 +565,30 @@ async function showPending() {
   const pending = await pendingAdmits(EVENT);
   const label = $("[data-pending]");
   label.hidden = pending.length === 0;
-  label.textContent = pending.length
-    ? `${pending.length} offline admit${pending.length === 1 ? "" : "s"} waiting to upload`
-    : "";
+  const admits = plural(pending.length, "offline admit");
+  label.textContent = !pending.length
+    ? ""
+    : state.uploadRefused
+      ? `${admits} not uploaded: ${state.uploadRefused}`
+      : `${admits} waiting to upload`;
   return pending;
 }
 
+// Answers to an upload that sending it again cannot change (the request
+// itself was refused): the admits stay on the phone, and are sent again only
+// when something changes (network back, a scan the server accepted, a reload).
+const RETRYABLE_UPLOAD_STATUSES = new Set([408, 425, 429]);
+
+function uploadRefusedForGood(response) {
+  return (
+    response.status >= 400 &&
+    response.status < 500 &&
+    !RETRYABLE_UPLOAD_STATUSES.has(response.status)
+  );
+}
+
 async function uploadPending() {
-  if (state.uploading || !state.online) return;
+  if (state.uploading || !state.online || state.uploadRefused) return;
   state.uploading = true;
   try {
     let pending = await pendingAdmits(EVENT);
@@ -587,21 +613,45 @@ async function uploadPending() {
         setOnline(false);
         return;
       }
-      if (!response.ok || !body) {
-        networkNote(
-          body?.message || "Offline admits could not be uploaded yet.",
-          ATTENTION_NOTE_MS,
-        );
+      if (!response.ok || !Array.isArray(body?.results)) {
+        if (uploadRefusedForGood(response)) {
+          // Not again every few seconds, for ever: said until it changes.
+          state.uploadRefused = serverRefusal(response, body).message;
+          networkNote(
+            `Offline admits not uploaded: ${state.uploadRefused}`,
+            ATTENTION_NOTE_MS,
+          );
+        } else {
+          networkNote(
+            body?.message || "Offline admits could not be uploaded yet.",
+            ATTENTION_NOTE_MS,
+          );
+        }
         return;
       }
-      await forgetPending(batch.map((a) => a.nonce));
-      const needAttention = body.results.filter((r) => r.verdict !== "admit");
-      for (const result of body.results) {
+      // Every admit the server answered is done with, whatever its verdict;
+      // one it did not answer stays for the next upload.
+      const byNonce = new Map(batch.map((a) => [a.nonce, a]));
+      const answered = [];
+      body.results.forEach((result, index) => {
+        const admit = byNonce.get(result.nonce ?? batch[index]?.nonce);
+        if (admit) answered.push([admit, result]);
+      });
+      if (!answered.length) {
+        networkNote("Offline admits could not be uploaded yet.", ATTENTION_NOTE_MS);
+        return; // nothing done: not again at once
+      }
+      await forgetPending(answered.map(([admit]) => admit.nonce));
+      const needAttention = [];
+      for (const [admit, result] of answered) {
         // Admits were counted when made offline; conflicts join the feed.
         if (result.code === "ok") state.applied.add(result.scan_id);
         else applyScan(scanFromResult(result));
+        if (result.verdict !== "admit") {
+          needAttention.push(await withGuestFromCopy(result, admit));
+        }
       }
-      networkNote(`${plural(batch.length, "offline admit")} uploaded.`);
+      networkNote(`${plural(answered.length, "offline admit")} uploaded.`);
       if (needAttention.length) showOfflineAlert(needAttention);
       pending = await pendingAdmits(EVENT);
     }
@@ -609,6 +659,14 @@ async function uploadPending() {
     state.uploading = false;
     await showPending();
   }
+}
+
+/** An upload answer that names no guest (the server could not record it)
+ * names the one this phone admitted, from its copy of the tickets. */
+async function withGuestFromCopy(result, admit) {
+  if (result.ticket?.guest_name || !admit.ticketCode) return result;
+  const ticket = await getTicket(EVENT, admit.ticketCode).catch(() => null);
+  return ticket ? { ...result, ticket: guestOf(ticket) } : result;
 }
 
 /** "1 offline admit", "2 offline admits". */
@@ -693,6 +751,7 @@ function setOnline(online) {
   if (!online) {
     state.probeTimer = setInterval(probe, PROBE_EVERY_MS);
   } else if (changed) {
+    state.uploadRefused = null; // back online: worth one more try
     uploadPending().then(() => {
       refreshStates();
       refreshSnapshot();

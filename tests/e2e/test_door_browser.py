@@ -6,6 +6,7 @@ away, then shown again, in a loop, like a guest at the door.
 """
 
 import io
+import json
 from datetime import timedelta
 
 import pytest
@@ -637,6 +638,111 @@ def test_an_offline_admit_of_a_guest_already_in_is_a_warning_not_an_all_clear(
 
     alert.get_by_role("button", name="Dismiss").click()
     alert.wait_for(state="hidden")
+
+
+def pending_admits(page) -> list[dict]:
+    """The admits this phone keeps for upload (IndexedDB), as door.js reads them."""
+    return page.evaluate(
+        """async (event) => {
+            const offline = await import("/static/js/door-offline.js");
+            return offline.pendingAdmits(event);
+        }""",
+        page.locator("[data-door]").get_attribute("data-event"),
+    )
+
+
+def test_an_answer_lost_on_the_way_back_is_uploaded_as_the_same_scan(
+    door_page, door_ticket
+):
+    """The server got the scan, the phone never got its answer: the phone
+    admits offline with the same scan id and uploads the same text, so the
+    server knows it (the text trimmed was a different scan under that id)."""
+    door_page.wait_for_selector("[data-door][data-states-ready='true']")
+    sent = []
+
+    def lose_the_answer(route):
+        sent.append(json.loads(route.request.post_data)["code"])
+        route.fetch()  # it reaches the server...
+        route.abort()  # ...and its answer is lost
+
+    door_page.route("**/api/v1/scan", lose_the_answer)
+    door_page.locator("h2").first.click()
+    door_page.keyboard.type(door_ticket.qr_payload + "  ")  # a wedge's padding
+    door_page.keyboard.press("Enter")
+
+    door_page.wait_for_selector("[data-verdict][data-code='ok']:not([hidden])")
+    door_page.unroute("**/api/v1/scan")
+    assert sent == [door_ticket.qr_payload + "  "]
+    [admit] = pending_admits(door_page)
+    assert admit["code"] == sent[0]
+    # The network "comes back" (the next probe), the admit is uploaded.
+    door_page.wait_for_selector("[data-pending]", state="hidden", timeout=20_000)
+    assert door_page.locator("[data-offline-alert]").is_hidden()
+    log = ScanLog.objects.get()
+    assert log.result == "ok" and not log.offline
+
+
+def test_an_offline_admit_the_server_cannot_record_does_not_hold_up_the_rest(
+    door_page, door_ticket
+):
+    other = Ticket.objects.exclude(pk=door_ticket.pk).get(event=door_ticket.event)
+    go_offline(door_page)
+    type_code(door_page, door_ticket.code, expect="ok")
+    door_page.click("[data-verdict-close]")
+    type_code(door_page, other.code, expect="ok")
+    door_page.click("[data-verdict-close]")
+    [bad] = [
+        a for a in pending_admits(door_page) if a["ticketCode"] == door_ticket.code
+    ]
+    # Its scan id reached the server before, with other text.
+    redeem_ticket(
+        event=door_ticket.event, text=door_ticket.code + " ", nonce=bad["nonce"]
+    )
+
+    door_page.context.set_offline(False)
+
+    door_page.wait_for_selector("[data-pending]", state="hidden")
+    assert pending_admits(door_page) == []
+    other.refresh_from_db()
+    assert other.status == Ticket.Status.USED
+    alert = door_page.locator("[data-offline-alert]")
+    alert.wait_for(state="visible")
+    assert alert.locator("[data-offline-alert-title]").inner_text() == (
+        "1 offline admit needs checking"
+    )
+    text = alert.inner_text()
+    assert "Ana García (General), let in offline on this phone at " in text
+    assert "Not recorded by the server: this scan id was already used" in text
+
+
+def test_an_upload_refused_for_good_is_said_and_not_sent_again_and_again(
+    door_page, door_ticket
+):
+    go_offline(door_page)
+    type_code(door_page, door_ticket.code, expect="ok")
+    door_page.click("[data-verdict-close]")
+    # Meanwhile the owner moved this door person to another event.
+    keeper = get_user_model().objects.get(username="doorkeys")
+    keeper.staff_profile.events.set([EventFactory(name="Elsewhere")])
+    uploads = []
+    door_page.on(
+        "request", lambda r: "/api/v1/scan/offline" in r.url and uploads.append(r.url)
+    )
+
+    door_page.context.set_offline(False)
+
+    pending = door_page.locator("[data-pending]")
+    door_page.wait_for_function(
+        "el => el.textContent.includes('not uploaded')", arg=pending.element_handle()
+    )
+    assert pending.inner_text() == (
+        "1 offline admit not uploaded: You are not on the door for this event."
+        " Sign in with a door account to scan."
+    )
+    # The page tries every 10 s while admits wait: not this one, again.
+    door_page.wait_for_timeout(11_000)
+    assert len(uploads) == 1
+    assert len(pending_admits(door_page)) == 1  # kept, not lost
 
 
 def test_a_garbage_or_forged_code_shown_to_the_camera_is_still_a_red_reject(

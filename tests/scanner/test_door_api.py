@@ -503,6 +503,39 @@ def test_offline_uploads_report_conflicts(door_client, ticket):
     assert ScanLog.objects.filter(offline=True).count() == 2
 
 
+def test_an_offline_admit_the_server_cannot_record_is_answered_with_the_rest(
+    door_client, ticket, general
+):
+    """A 409 for the whole upload left the phone resending it for ever, and
+    the admits after the bad one were never recorded."""
+    other = make_paid_order(general, name="Ben").tickets.get()
+    # Sent online with a trailing newline; the answer never reached the phone.
+    redeem_ticket(event=ticket.event, text=ticket.qr_payload + "\n", nonce="n1")
+    at = timezone.now().isoformat()
+    upload = {
+        "event": str(ticket.event_id),
+        "device": "Door A",
+        "admits": [
+            {"code": ticket.qr_payload, "nonce": "n1", "at": at},
+            {"code": other.qr_payload, "nonce": "n2", "at": at},
+        ],
+    }
+
+    response = post(door_client, "/api/v1/scan/offline", upload)
+    again = post(door_client, "/api/v1/scan/offline", upload)
+
+    assert response.status_code == 200
+    body = response.json()
+    assert body["code"] == "conflicts"
+    reused, admitted = body["results"]
+    assert (reused["nonce"], reused["code"]) == ("n1", "nonce_reused")
+    assert reused["verdict"] == "attention" and reused["scan_id"] is None
+    assert (admitted["nonce"], admitted["code"]) == ("n2", "ok")
+    assert Ticket.objects.get(pk=other.pk).status == Ticket.Status.USED
+    assert again.status_code == 200
+    assert [r["code"] for r in again.json()["results"]] == ["nonce_reused", "ok"]
+
+
 def test_offline_uploads_validate_every_item(door_client, ticket):
     response = post(
         door_client,

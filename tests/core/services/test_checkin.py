@@ -608,12 +608,51 @@ def test_offline_times_from_the_future_are_clamped_to_now(ticket):
     assert ScanLog.objects.get().at == now
 
 
-def test_offline_admits_need_their_nonce(ticket):
-    with pytest.raises(InvalidRequest):
-        sync_offline_admits(
-            event=ticket.event,
-            admits=[OfflineAdmit(text=ticket.qr_payload, nonce="", at=timezone.now())],
-        )
+def test_an_offline_admit_without_its_nonce_is_answered_not_recorded(ticket, vip):
+    other = make_paid_order(vip, name="Ben").tickets.get()
+    now = timezone.now()
+
+    missing, recorded = sync_offline_admits(
+        event=ticket.event,
+        admits=[
+            OfflineAdmit(text=ticket.qr_payload, nonce="", at=now),
+            OfflineAdmit(text=other.qr_payload, nonce="n-2", at=now),
+        ],
+    )
+
+    assert missing.code == "invalid_nonce" and missing.verdict == "attention"
+    assert missing.scan_id is None and missing.offline
+    assert missing.message == (
+        "Not recorded by the server: every offline admit needs its scan id."
+    )
+    assert recorded.admitted
+    assert ScanLog.objects.get().ticket == other
+
+
+def test_one_admit_the_server_cannot_record_does_not_hold_up_the_rest(tonight, vip):
+    """Its scan id came online with another text (the phone lost the answer):
+    that admit is answered, the ones after it are recorded, and the same
+    upload again gets the same answers (the phone may not have heard them)."""
+    first, second = make_paid_order(vip, 2).tickets.order_by("code")
+    online = redeem_ticket(event=tonight, text=first.qr_payload + "\n", nonce="n1")
+    now = timezone.now()
+    batch = [
+        OfflineAdmit(text=first.qr_payload, nonce="n1", at=now),
+        OfflineAdmit(text=second.qr_payload, nonce="n2", at=now),
+    ]
+
+    reused, admitted = sync_offline_admits(event=tonight, admits=batch)
+    again = sync_offline_admits(event=tonight, admits=batch)
+
+    assert online.admitted
+    assert reused.code == "nonce_reused" and reused.verdict == "attention"
+    assert reused.message.startswith("Not recorded by the server: this scan id")
+    assert reused.scan_id is None and reused.at == now
+    assert admitted.admitted and not admitted.replayed
+    second.refresh_from_db()
+    assert second.status == Ticket.Status.USED
+    assert [r.code for r in again] == ["nonce_reused", "ok"] and again[1].replayed
+    assert ScanLog.objects.count() == 2
 
 
 # --- Postgres: two doors, one ticket ------------------------------------------
