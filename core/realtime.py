@@ -13,7 +13,8 @@ reads it). Door-only announcements (scans) change nothing public and skip the
 bump: at rush rate it would throw away every cached snapshot several hundred
 times a second.
 
-Public groups carry no personal data: an event id and what kind of change.
+Public groups carry no personal data: an event id and what kind of change;
+the public list's not even the id (it hears of events it does not show).
 """
 
 import asyncio
@@ -33,6 +34,7 @@ from channels.layers import InMemoryChannelLayer, get_channel_layer
 from django.conf import settings
 from django.core.cache import cache
 from django.db import transaction
+from django.utils import timezone
 
 logger = logging.getLogger(__name__)
 
@@ -357,23 +359,61 @@ def announce_event_changed(event_id, *, change: str) -> None:
     """An event was created, edited, activated or deactivated.
 
     `change` is a short word for clients ("created", "updated", "activated",
-    "deactivated", "capacity"...). Reaches the public list and the event's
-    availability audience.
+    "deactivated", "capacity"...). Reaches the event's availability audience,
+    and the public list when the list shows the event or has just stopped
+    showing it (`_public_list_hears`): a draft's or an off-sale event's
+    changes never reach it.
     """
     message = {"type": "events.changed", "event_id": str(event_id), "change": change}
-    _announce_after_commit(
-        [
-            (event_list_group(), message),
-            (availability_group(event_id), {**message, "type": "availability.changed"}),
+
+    def announce() -> None:
+        bump_catalogue_version()
+        sends = [
+            (availability_group(event_id), {**message, "type": "availability.changed"})
         ]
-    )
+        if _public_list_hears(event_id, change):
+            sends.insert(0, (event_list_group(), _list_message(change=change)))
+        send_all(sends)
+
+    transaction.on_commit(announce)
+
+
+def _public_list_hears(event_id, change: str) -> bool:
+    """Whether the public list shows this event (upcoming_public_events), or
+    did until this change: deactivated while upcoming, or deleted (gone, so
+    unknown: the list's message names no event). One query, on commit."""
+    if change == "deleted":
+        return True
+    from core.models import Event
+    from core.queries.listings import upcoming_public_events
+
+    try:
+        if change == "deactivated":
+            shown = Event.objects.filter(pk=event_id, starts_at__gte=timezone.now())
+        else:
+            shown = upcoming_public_events().filter(pk=event_id)
+        return shown.exists()
+    except Exception:
+        logger.exception("reading whether the public list shows %s", event_id)
+        return True  # it refetches for nothing, and learns nothing: no id
+
+
+def _list_message(**what: str) -> dict:
+    """The public list's `events.changed`: what kind of change, never which
+    event. The list refetches itself whichever it was (and a burst's pushes
+    fold into the latest), and availability moves on events it does not show
+    (refunds after an event went off sale, say) reach it too, since telling
+    them apart would cost every sale a query: no draft's or off-sale event's
+    id may ride on them."""
+    return {"type": "events.changed", **what}
 
 
 def announce_availability_changed(event_id, *, reason: str) -> None:
     """Holds, sales, expiries, refunds or capacity changed what is left to buy.
 
     Reaches the event's availability audience, the public list (sold-out
-    badges) and the event's door (`door.counters`).
+    badges; naming no event, see _list_message) and the event's door
+    (`door.counters`).
     """
     message = {
         "type": "availability.changed",
@@ -383,7 +423,7 @@ def announce_availability_changed(event_id, *, reason: str) -> None:
     _announce_after_commit(
         [
             (availability_group(event_id), message),
-            (event_list_group(), {**message, "type": "events.changed"}),
+            (event_list_group(), _list_message(reason=reason)),
             (door_group(event_id), {**message, "type": "door.counters"}),
         ]
     )
@@ -413,11 +453,24 @@ def staff_user_group(user_id) -> str:
 
 def announce_staff_access_changed(user_id) -> None:
     """Someone was deactivated, or given another role or other events: close
-    their staff feeds after commit. Each reconnects, and is admitted or
-    refused by what they may now see (a feed checks only when it opens)."""
-    transaction.on_commit(
-        lambda: send_all([(staff_user_group(user_id), {"type": "session.ended"})])
-    )
+    their staff feeds after commit. A deactivated person's close as a sign-out
+    does (CLOSE_LOGIN_REQUIRED, final); anyone else's with CLOSE_ACCESS_CHANGED:
+    each reconnects, and is admitted or refused (final) by what they may now
+    see (a feed checks only when it opens)."""
+
+    def announce() -> None:
+        from django.contrib.auth import get_user_model
+
+        try:
+            users = get_user_model().objects.filter(pk=user_id, is_active=True)
+            active = users.exists()
+        except Exception:
+            logger.exception("reading whether staff user %s is active", user_id)
+            active = True  # they reconnect, and are checked then
+        kind = "access.changed" if active else "session.ended"
+        send_all([(staff_user_group(user_id), {"type": kind})])
+
+    transaction.on_commit(announce)
 
 
 def announce_session_ended(session_key: str | None) -> None:
@@ -447,6 +500,9 @@ CLOSE_FORBIDDEN = 4403
 CLOSE_NOT_FOUND = 4404
 CLOSE_TOO_MANY_FRAMES = 4429
 CLOSE_FRAME_TOO_BIG = 1009
+# What this person may see changed (another role, other events): reconnect
+# at once, to be admitted or refused by what they may see now.
+CLOSE_ACCESS_CHANGED = 4000
 # Clients seeing one of these must not reconnect: trying again cannot help.
 FINAL_CLOSE_CODES = (CLOSE_LOGIN_REQUIRED, CLOSE_FORBIDDEN, CLOSE_NOT_FOUND)
 
@@ -481,6 +537,8 @@ class ListenOnlyConsumer(AsyncJsonWebsocketConsumer):
                 await self.send_json(message)
         elif kind == "session.ended":
             await self._close_for(CLOSE_LOGIN_REQUIRED)
+        elif kind == "access.changed":
+            await self._close_for(CLOSE_ACCESS_CHANGED)
         elif kind in ("websocket.connect", "websocket.receive", "websocket.disconnect"):
             await getattr(self, kind.replace(".", "_"))(message)
         else:

@@ -46,12 +46,15 @@
  *
  * A dropped socket reconnects with exponential backoff and full jitter; every
  * (re)connect refetches the snapshot, so a missed message never leaves the
- * page wrong. Close codes 4401/4403/4404 are final (no retry).
+ * page wrong. Close codes 4401/4403/4404 are final (no retry); 4000 (what
+ * the signed-in person may see changed) reconnects at once, to be admitted
+ * or refused (then finally) by what they may see now.
  */
 (() => {
   "use strict";
 
   const FINAL_CLOSE_CODES = new Set([4401, 4403, 4404]);
+  const ACCESS_CHANGED_CLOSE_CODE = 4000; // core.realtime.CLOSE_ACCESS_CHANGED
   const BACKOFF_FIRST_MS = 500;
   const BACKOFF_MAX_MS = 30000;
   const STABLE_AFTER_MS = 5000; // a connection this old resets the backoff
@@ -114,6 +117,8 @@
           this.setState("offline");
           return;
         }
+        // Not a dropped connection: no backoff built up by earlier drops.
+        if (event.code === ACCESS_CHANGED_CLOSE_CODE) this.attempt = 0;
         if (!this.suspended) this.retry();
       });
     }

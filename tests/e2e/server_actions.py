@@ -21,8 +21,14 @@ def announce_scan(*, event_id: str, scan: dict) -> dict:
     return {}
 
 
+def announce_staff_access_changed(*, user_id: int) -> dict:
+    realtime.announce_staff_access_changed(user_id)
+    return {}
+
+
 ACTIONS = {
     "sell": sell,
     "announce_event_changed": announce_event_changed,
     "announce_scan": announce_scan,
+    "announce_staff_access_changed": announce_staff_access_changed,
 }

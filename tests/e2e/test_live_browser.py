@@ -178,6 +178,32 @@ def test_staff_pages_get_door_messages(open_page, asgi_server):
     assert len(door_sockets) == 1
 
 
+def test_a_door_feed_closed_by_an_access_change_reconnects(open_page, asgi_server):
+    """Given another event too, a door person may still scan this one: their
+    feed is closed so that it reconnects (and is checked again), never with
+    a code that stops it for good."""
+    event = EventFactory()
+    page = open_page(f"{asgi_server.url}/")
+    staff = make_staff(Role.DOOR)
+    name, value = session_cookie(staff).split("=", 1)
+    page.context.add_cookies([{"name": name, "value": value, "url": asgi_server.url}])
+    door = f"/ws/events/{event.id}/door/"
+    door_sockets = []
+    page.on("websocket", lambda ws: "/door/" in ws.url and door_sockets.append(ws.url))
+    watch_door(page, event.id)
+    page.wait_for_function("path => window.resynced.includes(path)", arg=door)
+
+    asgi_server.run("announce_staff_access_changed", user_id=staff.pk)
+
+    page.wait_for_function(
+        "path => window.resynced.filter((p) => p === path).length === 2", arg=door
+    )
+    expect(page.locator("[data-live-indicator]")).to_have_text("Live")
+    assert len(door_sockets) == 2
+    asgi_server.run("announce_scan", event_id=str(event.id), scan={"result": "ok"})
+    page.wait_for_function("window.doorMessages.length === 1")
+
+
 def test_a_refused_feed_goes_offline_and_stops_retrying(open_page, asgi_server):
     EventFactory(name="Public Show")
     hidden = EventFactory()

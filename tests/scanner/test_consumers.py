@@ -205,11 +205,33 @@ async def test_moving_door_staff_to_other_events_closes_their_feed(event):
     await _owner_changes(user, events=[other.pk])
 
     closed = await phone.receive_output(timeout=2)
-    assert closed["type"] == "websocket.close"
-    # It reconnects and is refused: this event is no longer theirs.
+    # A code the page reconnects after (4401 would stop it for good)...
+    assert closed == {"type": "websocket.close", "code": realtime.CLOSE_ACCESS_CHANGED}
+    assert realtime.CLOSE_ACCESS_CHANGED not in realtime.FINAL_CLOSE_CODES
+    # ...and it reconnects and is refused: this event is no longer theirs.
     again = path(event)
     code = await close_code(again, cookie=await sync_to_async(session_cookie)(user))
     assert code == realtime.CLOSE_FORBIDDEN
     await sync_to_async(realtime.announce_scan)(event.id, scan={"result": "void"})
     assert (await next_message(bystander))["scans"] == [{"result": "void"}]
     await bystander.disconnect()
+
+
+@async_test
+async def test_given_another_event_too_door_staff_reconnect_and_keep_listening(event):
+    """Still on this event: their door page must not go offline for good
+    (live.js stops for good after 4401) but reconnect and be admitted."""
+    user = await sync_to_async(make_staff)(Role.DOOR)
+    await sync_to_async(lambda: user.staff_profile.events.set([event]))()
+    cookie = await sync_to_async(session_cookie)(user)
+    other = await sync_to_async(EventFactory)()
+    phone = await connected(path(event), cookie=cookie)
+
+    await _owner_changes(user, events=[event.pk, other.pk])
+
+    closed = await phone.receive_output(timeout=2)
+    assert closed == {"type": "websocket.close", "code": realtime.CLOSE_ACCESS_CHANGED}
+    again = await connected(path(event), cookie=cookie)
+    await sync_to_async(realtime.announce_scan)(event.id, scan={"result": "ok"})
+    assert (await next_message(again))["scans"] == [{"result": "ok"}]
+    await again.disconnect()
