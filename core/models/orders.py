@@ -78,6 +78,9 @@ class Order(models.Model):
     # not a second one. Not unique: a form whose order lapsed places another,
     # and nothing may write the earlier order's row under the event's lock.
     checkout_key = models.CharField(max_length=64, null=True, blank=True)
+    # A lapsed hold's Stripe payment page the hold sweep has still to close
+    # (a courtesy, a few a pass: core.services.orders.close_lapsed_checkouts).
+    checkout_to_close = models.BooleanField(default=False, db_default=False)
 
     class Meta:
         ordering = ["-created_at"]
@@ -92,6 +95,11 @@ class Order(models.Model):
             ),
             # Analytics: an event's comp orders.
             models.Index(fields=["event", "source"], name="order_event_source_idx"),
+            models.Index(
+                fields=["hold_expires_at"],
+                condition=Q(checkout_to_close=True),
+                name="order_checkout_to_close",
+            ),
         ]
         constraints = [
             models.CheckConstraint(condition=Q(total__gte=0), name="order_total_gte_0"),

@@ -31,7 +31,7 @@ class SimulatedProvider:
             session_id=session_id, status="open", payment_status="unpaid"
         )
 
-    def expire_checkout(self, session_id: str) -> None:
+    def expire_checkout(self, session_id: str, *, quick: bool = False) -> None:
         return None
 
     def refund(

@@ -32,21 +32,36 @@ MAX_SESSION_LIFE = timedelta(hours=23, minutes=59)
 WEBHOOK_TOLERANCE_SECONDS = 300
 
 
+# A courtesy call (expire_checkout(quick=True)) gets one try of this long,
+# not the SDK's three of 80 s each.
+QUICK_TIMEOUT_SECONDS = 5.0
+
+
 @lru_cache(maxsize=4)
-def _client_for(api_key: str, api_base: str) -> stripe.StripeClient:
+def _client_for(
+    api_key: str, api_base: str, timeout: float | None = None
+) -> stripe.StripeClient:
+    """The SDK's client; with `timeout`, one that tries once, that long."""
     return stripe.StripeClient(
         api_key,
         base_addresses={"api": api_base} if api_base else None,
-        max_network_retries=2,
+        max_network_retries=2 if timeout is None else 0,
+        http_client=None
+        if timeout is None
+        else stripe.new_default_http_client(timeout=timeout),
     )
 
 
-def client() -> stripe.StripeClient:
+def client(*, quick: bool = False) -> stripe.StripeClient:
     if not settings.STRIPE_SECRET_KEY:
         raise PaymentUnavailable(
             "Card payments are not configured.", code="payment_not_configured"
         )
-    return _client_for(settings.STRIPE_SECRET_KEY, settings.STRIPE_API_BASE)
+    return _client_for(
+        settings.STRIPE_SECRET_KEY,
+        settings.STRIPE_API_BASE,
+        QUICK_TIMEOUT_SECONDS if quick else None,
+    )
 
 
 def prepare_client() -> None:
@@ -156,11 +171,13 @@ class StripeProvider:
             raise PaymentUnavailable() from exc
         return _state(session)
 
-    def expire_checkout(self, session_id: str) -> None:
-        """Close an open session; one already closed is left as it is."""
+    def expire_checkout(self, session_id: str, *, quick: bool = False) -> None:
+        """Close an open session; one already closed is left as it is.
+        `quick`: one short try (QUICK_TIMEOUT_SECONDS), for a close that can
+        wait for another go when Stripe is slow or down."""
         try:
             with database_connection_returned():
-                client().v1.checkout.sessions.expire(session_id)
+                client(quick=quick).v1.checkout.sessions.expire(session_id)
         except stripe.InvalidRequestError as exc:
             logger.info("Session %s not expired: %s", session_id, _error_summary(exc))
         except stripe.StripeError as exc:

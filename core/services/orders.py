@@ -12,13 +12,15 @@ first, ever lock it.
 
 import hashlib
 import logging
+import threading
 import uuid
 from collections import Counter
+from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timedelta
 from decimal import Decimal
 
 from django.db import transaction
-from django.db.models import F
+from django.db.models import F, Q
 from django.utils import timezone
 
 from core import realtime
@@ -49,6 +51,21 @@ CLOSED = (Order.Status.CANCELLED, Order.Status.EXPIRED, Order.Status.REFUNDED)
 # provider's answer within seconds, and the Stripe SDK gives up within about
 # four minutes (80 s a try, three tries), so a refund in flight is younger.
 STALLED_REFUND_GRACE = timedelta(minutes=10)
+
+
+# Closing a lapsed hold's Stripe payment page is a courtesy: its seats are
+# free at once, and a payment made on it all the same is refunded. So the
+# hold sweep marks the order (Order.checkout_to_close), and closes at most
+# CHECKOUTS_CLOSED_PER_PASS pages a pass, CHECKOUT_CLOSERS at once, each with
+# one short try; the rest, and those Stripe did not answer for, are closed on
+# a later pass. One call each, one after the other and retried, held up the
+# worker's emails and refunds for minutes after a rush, hours in an outage.
+CHECKOUTS_CLOSED_PER_PASS = 80
+CHECKOUT_CLOSERS = 8
+# By this long after the hold lapsed Stripe has closed the page itself: a
+# page lasts until the hold ends, or else for its shortest life (31 minutes,
+# core.payments.stripe_checkout.MIN_SESSION_LIFE, rounded up to the minute).
+CHECKOUT_CLOSES_ITSELF = timedelta(minutes=35)
 
 
 def close_checkout_quietly(session_id: str | None) -> None:
@@ -130,7 +147,8 @@ def sweep_expired_holds(
     of availability subtract the lapsed holds not swept yet, so after a rush
     it drains them in batches of `limit` (each its own transaction), up to
     `batches` of them a call. Locks the orders with SKIP LOCKED, so an order
-    whose payment is being confirmed right now is left to fulfilment.
+    whose payment is being confirmed right now is left to fulfilment. Then
+    closes some of the Stripe pages left open (close_lapsed_checkouts).
     """
     now = now or timezone.now()
     swept = 0
@@ -139,6 +157,7 @@ def sweep_expired_holds(
         swept += done
         if done < limit:
             break
+    close_lapsed_checkouts(now=now)
     return swept
 
 
@@ -153,15 +172,80 @@ def _sweep_expired_batch(*, now: datetime, limit: int) -> int:
     if not orders:
         return 0
     Order.objects.filter(pk__in=[o.pk for o in orders]).update(
-        status=Order.Status.EXPIRED, updated_at=now
+        status=Order.Status.EXPIRED,
+        updated_at=now,
+        checkout_to_close=Q(stripe_checkout_session_id__isnull=False),
     )
     release_held([o.pk for o in orders])
     for event_id in sorted({o.event_id for o in orders}, key=str):
         realtime.announce_availability_changed(event_id, reason="expired")
         offer_after_commit(event_id)
-    sessions = [o.stripe_checkout_session_id for o in orders]
-    transaction.on_commit(lambda: [close_checkout_quietly(s) for s in sessions])
     return len(orders)
+
+
+def close_lapsed_checkouts(*, now: datetime | None = None) -> int:
+    """Close Stripe payment pages of lapsed holds (Order.checkout_to_close);
+    returns how many it closed.
+
+    The most recently lapsed first, as they would stay open longest: up to
+    CHECKOUTS_CLOSED_PER_PASS of them, CHECKOUT_CLOSERS at once, each one
+    short try. Once Stripe fails to answer one, no more are tried until the
+    next pass, so an outage costs a pass one short timeout. A page is
+    forgotten only once Stripe has closed it itself (CHECKOUT_CLOSES_ITSELF
+    after the hold lapsed). No lock is held meanwhile: two workers may
+    close the same page, which Stripe answers as closed already.
+    """
+    now = now or timezone.now()
+    to_close = Order.objects.filter(checkout_to_close=True)
+    to_close.filter(
+        Q(hold_expires_at__lte=now - CHECKOUT_CLOSES_ITSELF)
+        | Q(hold_expires_at__isnull=True)
+    ).update(checkout_to_close=False)
+    pages = list(
+        to_close.order_by("-hold_expires_at").values_list(
+            "pk", "stripe_checkout_session_id"
+        )[:CHECKOUTS_CLOSED_PER_PASS]
+    )
+    if not pages:
+        return 0
+    closed = _close_checkouts(pages)
+    if closed:
+        Order.objects.filter(pk__in=closed).update(checkout_to_close=False)
+    if len(closed) < len(pages):
+        logger.warning(
+            "Stripe did not close %s lapsed payment pages; trying again later",
+            len(pages) - len(closed),
+        )
+    return len(closed)
+
+
+def _close_checkouts(pages: list[tuple]) -> list:
+    """Close (order id, session id) pages a few at a time; the ids of the
+    orders whose page is closed now (or was already)."""
+    provider = get_provider("stripe")
+    stop = threading.Event()
+
+    def close(page: tuple):
+        order_id, session_id = page
+        if stop.is_set():
+            return None
+        if session_id:
+            try:
+                provider.expire_checkout(session_id, quick=True)
+            except PaymentUnavailable:
+                stop.set()
+                return None
+            except Exception:
+                logger.exception("Could not expire checkout session %s", session_id)
+                stop.set()
+                return None
+        return order_id
+
+    with ThreadPoolExecutor(
+        max_workers=min(CHECKOUT_CLOSERS, len(pages)),
+        thread_name_prefix="close-checkout",
+    ) as pool:
+        return [order_id for order_id in pool.map(close, pages) if order_id]
 
 
 def refund_order(
