@@ -355,14 +355,17 @@ def _send_to_door_after_commit(sends: Iterable[tuple[str, dict]]) -> None:
 # --- Announcements (called by core services) ------------------------------------
 
 
-def announce_event_changed(event_id, *, change: str) -> None:
+def announce_event_changed(event_id, *, change: str, was_listed: bool = False) -> None:
     """An event was created, edited, activated or deactivated.
 
     `change` is a short word for clients ("created", "updated", "activated",
     "deactivated", "capacity"...). Reaches the event's availability audience,
     and the public list when the list shows the event or has just stopped
     showing it (`_public_list_hears`): a draft's or an off-sale event's
-    changes never reach it.
+    changes never reach it. `was_listed` says the list showed the event
+    before this change (read by the caller before saving): an edit that
+    takes it off the list (unticking "On sale", a start moved into the
+    past) must reach the list too, or its open pages keep the buy link.
     """
     message = {"type": "events.changed", "event_id": str(event_id), "change": change}
 
@@ -371,7 +374,7 @@ def announce_event_changed(event_id, *, change: str) -> None:
         sends = [
             (availability_group(event_id), {**message, "type": "availability.changed"})
         ]
-        if _public_list_hears(event_id, change):
+        if was_listed or _public_list_hears(event_id, change):
             sends.insert(0, (event_list_group(), _list_message(change=change)))
         send_all(sends)
 

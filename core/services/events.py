@@ -661,6 +661,9 @@ def _update_event_locked(
 
     # The event itself.
     before = snapshot(event, (*EVENT_FIELDS, "image"))
+    # Whether the public list shows it now (upcoming_public_events' rule): an
+    # edit taking it off the list must still reach the list.
+    was_listed = event.is_active and event.starts_at >= timezone.now()
     facts_before = holder_facts(event)
     old_image = event.image.name if event.image else ""
     for name in EVENT_FIELDS:
@@ -750,7 +753,9 @@ def _update_event_locked(
             types_changed = True
 
     if event_after:
-        realtime.announce_event_changed(event.id, change="updated")
+        realtime.announce_event_changed(
+            event.id, change="updated", was_listed=was_listed
+        )
     if types_changed or "venue_capacity" in event_after:
         realtime.announce_availability_changed(event.id, reason="capacity")
         # Raised capacity goes to the people waiting first.

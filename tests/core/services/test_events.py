@@ -104,6 +104,42 @@ def test_create_event_with_types_records_audit_and_announces(
     assert realtime.event_list_group() in sent
 
 
+@pytest.mark.parametrize(
+    "leaves",
+    [
+        {"is_active": False},  # "On sale" unticked on the edit page
+        {"starts_at": timezone.now() - timedelta(hours=1)},  # start moved back
+    ],
+    ids=["off-sale", "start-in-the-past"],
+)
+def test_an_edit_taking_an_event_off_the_public_list_reaches_the_list(
+    owner, django_capture_on_commit_callbacks, monkeypatch, leaves
+):
+    event = TicketTypeFactory(event=EventFactory()).event  # on the public list
+    sent = []
+    monkeypatch.setattr(
+        realtime, "send_all", lambda sends: sent.extend(group for group, _ in sends)
+    )
+    with django_capture_on_commit_callbacks(execute=True):
+        _edit(event, owner, details=replace(event_details_of(event), **leaves))
+    # Its open list pages must drop the event (and its buy link).
+    assert realtime.event_list_group() in sent
+
+
+def test_a_drafts_edit_never_reaches_the_public_list(
+    owner, django_capture_on_commit_callbacks, monkeypatch
+):
+    draft = TicketTypeFactory(event=EventFactory(is_active=False)).event
+    sent = []
+    monkeypatch.setattr(
+        realtime, "send_all", lambda sends: sent.extend(group for group, _ in sends)
+    )
+    with django_capture_on_commit_callbacks(execute=True):
+        _edit(draft, owner, details=replace(event_details_of(draft), name="Renamed"))
+    assert realtime.availability_group(draft.id) in sent
+    assert realtime.event_list_group() not in sent
+
+
 def test_event_name_is_unique_ignoring_case(owner):
     create_event(actor=owner, details=_details(), ticket_types=_types())
     with pytest.raises(InvalidRequest) as caught:
