@@ -7,8 +7,9 @@ from decimal import Decimal
 
 import pytest
 from django.urls import reverse
+from django.utils import timezone
 
-from core.models import OutboundMessage
+from core.models import OutboundMessage, Payment
 from core.notify.rendering import build_email
 from core.queries.exports import orders_export
 from core.services.checkout import place_order
@@ -70,6 +71,26 @@ def test_the_order_page_says_partly_refunded_with_paid_refunded_and_net(
     assert "Paid €89.50" in text
     assert "Refunded €49.50" in text
     assert "Net €40.00" in text
+
+
+def test_the_refund_message_adds_up_with_a_payment_sent_back(client, owner, order):
+    # The order was paid twice; the second payment went back automatically.
+    Payment.objects.create(
+        order=order,
+        provider="simulated",
+        provider_reference="pay-maria-again",
+        amount=order.total,
+        currency=order.currency,
+        status=Payment.Status.REFUNDED,
+        refunded_at=timezone.now(),
+    )
+    client.force_login(owner)
+    after = text_of(_refund_the_vip_ticket(client, order).content.decode())
+
+    assert (
+        "The order now comes to €40.00 (€179.00 paid, €49.50 refunded,"
+        " €89.50 sent back automatically)"
+    ) in after
 
 
 def test_the_orders_list_says_partly_refunded_and_the_net_amount(client, owner, order):
