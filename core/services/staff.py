@@ -12,7 +12,7 @@ from django.contrib.auth import get_user_model
 from django.contrib.auth.password_validation import validate_password
 from django.core.exceptions import ValidationError
 from django.core.validators import validate_email
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 
 from core import realtime
@@ -264,10 +264,21 @@ def accept_invite(
             " ".join(exc.messages), code="weak_password", field="password"
         ) from exc
     candidate.set_password(password)
+    # Someone accepting another invitation may have taken the username, or
+    # the same one in other letter case, since the check above: the unique
+    # index is case-sensitive, so "Sam" and "sam" would both pass it. Under
+    # a lock on the name in any case, check again and save.
+    _lock_username(username)
+    if user_model.objects.filter(username__iexact=username).exists():
+        raise InvalidRequest(
+            "That username was just taken; choose another.",
+            code="username_taken",
+            field="username",
+        )
     try:
-        # Someone accepting another invitation took the username since the
-        # check above; the unique index says so. The savepoint keeps the
-        # transaction usable; raising undoes it all, so the invite stays open.
+        # The unique index still says so should the name be taken outside
+        # this function. The savepoint keeps the transaction usable; raising
+        # undoes it all, so the invite stays open.
         with transaction.atomic():
             candidate.save()
     except IntegrityError as exc:
@@ -292,6 +303,26 @@ def accept_invite(
         after={"username": username, "email": invite.email, "role": invite.role},
     )
     return candidate
+
+
+# pg_advisory_xact_lock's first key: usernames being taken (the second is
+# the name's hash).
+USERNAME_LOCKS = 0x55534552  # "USER"
+
+
+def _lock_username(username: str) -> None:
+    """Until the transaction ends, hold a lock on this username in any letter
+    case, so that of two people taking "Sam" and "sam" at once the second
+    checks after the first has saved. Keyed on the name as username__iexact
+    compares it (UPPER), hashed. On Postgres; SQLite has one writer at a
+    time."""
+    if connection.vendor != "postgresql":
+        return
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT pg_advisory_xact_lock(%s, hashtext(UPPER(%s)))",
+            [USERNAME_LOCKS, username],
+        )
 
 
 def _lock_member(user_id) -> StaffProfile:

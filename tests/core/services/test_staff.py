@@ -158,7 +158,7 @@ def test_a_username_taken_while_accepting_is_refused_and_the_invite_stays_usable
     owner, monkeypatch
 ):
     """Two people accepting invitations at once with one username: the one
-    who saves second hits the unique index after the check passed."""
+    who saves second finds it taken when checking again before saving."""
     from core.services import staff as staff_service
 
     invite = invite_staff(actor=owner, email="sam@example.com", role=Role.DOOR)
@@ -232,6 +232,60 @@ def test_two_people_accepting_at_once_with_one_username_get_one_account(
     assert isinstance(refused, InvalidRequest) and refused.code == "username_taken"
     (joined,) = [o for o in outcomes if not isinstance(o, Exception)]
     assert get_user_model().objects.filter(username="sam").count() == 1
+    accepted = StaffInvite.objects.filter(accepted_at__isnull=False)
+    assert [i.email for i in accepted] == [joined.email]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_two_people_accepting_at_once_with_names_differing_in_case_get_one_account(
+    postgres, monkeypatch
+):
+    """ "Sam" and "sam" both pass the check before either saves, and the
+    unique index is case-sensitive: the lock on the name in any case makes
+    the second check again once the first has saved, and be refused."""
+    import threading
+
+    from django.db import connection
+
+    from core.services import staff as staff_service
+
+    owner = make_staff("owner", username="owner1")
+    invites = [
+        invite_staff(actor=owner, email=f"p{n}@example.com", role=Role.DOOR)
+        for n in range(2)
+    ]
+    checked = staff_service.validate_password
+    both_checked = threading.Barrier(2, timeout=10)
+
+    def check_then_wait(password, user=None):
+        checked(password, user=user)
+        both_checked.wait()
+
+    monkeypatch.setattr(staff_service, "validate_password", check_then_wait)
+    outcomes = []
+
+    def accept(invite, username):
+        try:
+            outcomes.append(
+                accept_invite(token=invite.token, username=username, password=STRONG)
+            )
+        except Exception as exc:  # asserted on below
+            outcomes.append(exc)
+        finally:
+            connection.close()
+
+    threads = [
+        threading.Thread(target=accept, args=(invite, username))
+        for invite, username in zip(invites, ["Sam", "sam"], strict=True)
+    ]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    (refused,) = [o for o in outcomes if isinstance(o, Exception)]
+    assert isinstance(refused, InvalidRequest) and refused.code == "username_taken"
+    (joined,) = [o for o in outcomes if not isinstance(o, Exception)]
+    assert get_user_model().objects.filter(username__iexact="sam").count() == 1
     accepted = StaffInvite.objects.filter(accepted_at__isnull=False)
     assert [i.email for i in accepted] == [joined.email]
 
