@@ -536,6 +536,47 @@ def test_an_offline_admit_the_server_cannot_record_is_answered_with_the_rest(
     assert [r["code"] for r in again.json()["results"]] == ["nonce_reused", "ok"]
 
 
+@pytest.mark.parametrize(
+    "bad",
+    [None, "", "x" * 65, "x" * 5000, " a1", 7, ["a"], {"id": "a"}, "missing"],
+)
+def test_an_offline_admit_without_a_usable_scan_id_is_answered_with_the_rest(
+    door_client, ticket, general, bad
+):
+    """A 400 for the whole upload: the phone took it as refused for good and
+    kept every admit in it, the good ones too."""
+    other = make_paid_order(general, name="Ben").tickets.get()
+    at = timezone.now().isoformat()
+    bad_admit = {"code": ticket.qr_payload, "at": at}
+    if bad != "missing":
+        bad_admit["nonce"] = bad
+    upload = {
+        "event": str(ticket.event_id),
+        "device": "Door A",
+        "admits": [
+            {"code": other.qr_payload, "nonce": "good-1", "at": at},
+            bad_admit,
+        ],
+    }
+
+    response = post(door_client, "/api/v1/scan/offline", upload)
+
+    assert response.status_code == 200
+    body = response.json()
+    assert body["code"] == "conflicts"
+    recorded, not_recorded = body["results"]
+    assert (recorded["nonce"], recorded["code"]) == ("good-1", "ok")
+    assert Ticket.objects.get(pk=other.pk).status == Ticket.Status.USED
+    # Its scan id as sent, so the phone forgets it (by index when there is none).
+    assert not_recorded["nonce"] == (None if bad == "missing" else bad)
+    assert not_recorded["code"] == "invalid_nonce"
+    assert not_recorded["verdict"] == "attention"
+    assert not_recorded["scan_id"] is None
+    assert not_recorded["message"].startswith("Not recorded by the server")
+    assert Ticket.objects.get(pk=ticket.pk).status == Ticket.Status.ISSUED
+    assert ScanLog.objects.count() == 1
+
+
 def test_offline_uploads_validate_every_item(door_client, ticket):
     response = post(
         door_client,
