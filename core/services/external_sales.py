@@ -10,7 +10,11 @@ from django.db import IntegrityError, transaction
 from core.exceptions import InvalidRequest, NotFound, SoldOut, TicketingError
 from core.models import Event, Order, OrderLine, Payment, TicketType
 from core.services.checkout import clean_phone, place_order
-from core.services.fulfilment import FulfilmentResult, fulfil_order
+from core.services.fulfilment import (
+    FulfilmentResult,
+    PaymentReferenceTaken,
+    fulfil_order,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -53,9 +57,11 @@ def record_external_sale(
     can never be turned away here, since we cannot refund it. Seats are
     checked and held like any checkout (place_order: event, then types,
     locked in pk order), then fulfilled in the same transaction. `price_paid`
-    is the total paid and becomes the order's total. Raises InvalidRequest,
-    NotFound, OrderIdTaken, SalesClosed or SoldOut; nothing is written when
-    it raises.
+    is the total paid and becomes the order's total. A payment reference
+    already recorded for another orderId raises PaymentReferenceTaken (409),
+    however close together the two were posted. Raises InvalidRequest,
+    NotFound, OrderIdTaken, PaymentReferenceTaken, SalesClosed or SoldOut;
+    nothing is written when it raises.
     """
     try:
         order_id = uuid.UUID(str(external_order_id))
@@ -92,12 +98,9 @@ def record_external_sale(
     if Payment.objects.filter(
         provider=Payment.Provider.EXTERNAL, provider_reference=reference
     ).exists():
-        # fulfil_order would take the other order's payment for this one's.
-        raise OrderIdTaken(
-            "This payment reference was already recorded for another orderId;"
-            " nothing was changed.",
-            code="payment_reference_taken",
-        )
+        # Seen before the locks; one recorded while this call waits for them
+        # is refused by fulfil_order, under the order's lock, all the same.
+        raise PaymentReferenceTaken()
     customer_phone = _textable_or_left_out(customer_phone, event, order_id)
     try:
         order = place_order(

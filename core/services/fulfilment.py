@@ -112,6 +112,18 @@ class ExternalPaymentNotKept(TicketingError):
     http_status = 409
 
 
+class PaymentReferenceTaken(TicketingError):
+    """An external channel's payment reference already recorded for another
+    order: it paid that order, not this one. Nothing of the call is kept."""
+
+    code = "payment_reference_taken"
+    message = (
+        "This payment reference was already recorded for another orderId;"
+        " nothing was changed."
+    )
+    http_status = 409
+
+
 def _mark_refund_due(payment: Payment) -> None:
     """Turn a payment away: the worker refunds it and emails the customer.
 
@@ -172,8 +184,11 @@ def fulfil_order(
     the seats are gone, or the order was already settled by another payment,
     the payment is recorded as `refund_due` and `needs_refund` is returned
     (core.services.payments refunds it and tells the customer); an external
-    channel's payment, which we cannot refund, raises ExternalPaymentNotKept.
-    Queues the confirmation messages and broadcasts after commit.
+    channel's payment, which we cannot refund, raises ExternalPaymentNotKept,
+    and one whose reference is another order's payment's raises
+    PaymentReferenceTaken (another provider's payment of another order issues
+    nothing here). Queues the confirmation messages and broadcasts after
+    commit.
 
     On Postgres an order that still holds its seats is paid in one statement
     (core_fulfil_order, ADR 14), its own transaction when the caller has
@@ -320,6 +335,12 @@ def _fulfil_under_locks(paying: _Paying) -> FulfilmentResult:
             provider=paying.provider,
             provider_reference=paying.provider_reference,
         )[0]
+        if payment.order_id != order.pk:
+            # Another order's payment (recorded while this call, past its
+            # caller's check, waited for the locks): it pays that order.
+            if paying.provider == Payment.Provider.EXTERNAL:
+                raise PaymentReferenceTaken()
+            return FulfilmentResult(order=order, issued=False)
     if payment.status in (Payment.Status.REFUND_DUE, Payment.Status.REFUNDED):
         # This payment was already turned away: a repeat must not issue now.
         return FulfilmentResult(

@@ -6,7 +6,11 @@ from django.utils import timezone
 
 from core.models import Order, OutboundMessage, Payment, Ticket
 from core.services.checkout import place_order
-from core.services.fulfilment import ExternalPaymentNotKept, fulfil_order
+from core.services.fulfilment import (
+    ExternalPaymentNotKept,
+    PaymentReferenceTaken,
+    fulfil_order,
+)
 from core.tickets.signing import verify_ticket_code
 from tests.factories import TicketTypeFactory, count_held_seats
 from tests.factories import pay_simulated as _pay
@@ -275,3 +279,43 @@ def test_a_late_external_payment_after_the_seats_went_is_refused_not_refund_due(
     late.refresh_from_db()
     assert late.status == Order.Status.PENDING
     assert not Ticket.objects.filter(order=late).exists()
+
+
+def _pay_external(order, reference):
+    return fulfil_order(
+        order_id=order.id,
+        provider=Payment.Provider.EXTERNAL,
+        provider_reference=reference,
+        amount=order.total,
+        currency=order.currency,
+    )
+
+
+def test_another_orders_external_payment_reference_is_refused(ticket_type):
+    """An external channel's payment reference recorded for one order (in
+    the race, while the other call waited for the locks) pays that order
+    only: the second is refused and nothing of it is kept, not issued with
+    no payment of its own."""
+    first = _hold(ticket_type, 1)
+    assert _pay_external(first, "pi_shared").issued
+    second = _hold(ticket_type, 1)
+    with pytest.raises(PaymentReferenceTaken) as refused, transaction.atomic():
+        _pay_external(second, "pi_shared")
+    assert refused.value.code == "payment_reference_taken"
+    assert refused.value.http_status == 409
+    second.refresh_from_db()
+    assert second.status == Order.Status.PENDING
+    assert not Ticket.objects.filter(order=second).exists()
+    assert list(Payment.objects.values_list("order_id", flat=True)) == [first.id]
+
+
+def test_another_orders_provider_payment_issues_nothing(ticket_type):
+    """A provider's payment recorded for another order does not pay this one."""
+    first = _hold(ticket_type, 1)
+    _pay(first, "pi_one")
+    second = _hold(ticket_type, 1)
+    result = _pay(second, "pi_one")
+    assert not result.issued and not result.needs_refund
+    second.refresh_from_db()
+    assert second.status == Order.Status.PENDING
+    assert not Ticket.objects.filter(order=second).exists()
