@@ -10,6 +10,7 @@ import pytest
 from core.models import OutboundMessage, TicketType
 from core.notify.rendering import build_email
 from core.services.checkout import place_order
+from core.services.external_sales import record_external_sale
 from tests.core.notify.samples import new_york_event, queue_every_kind
 from tests.factories import TicketTypeFactory, pay_simulated
 
@@ -69,6 +70,40 @@ def test_the_confirmation_is_a_receipt_at_the_prices_paid(confirmation):
     assert "1 × GA €25.00" in text
     assert "Total €125.00" in text
     assert "€70.00" not in _html(confirmation)
+
+
+@pytest.mark.parametrize(
+    ("paid", "quantity", "line"),
+    [("10.00", 3, "3 × GA: €10.00"), ("30.00", 3, "3 × GA at €10.00: €30.00")],
+)
+def test_an_external_sales_receipt_shows_only_true_figures(paid, quantity, line):
+    """An external channel's price paid, 10.00 for 3, has no unit price in
+    cents (3 at 3.33 is 9.99): the line says the total, with no unit price.
+    One that splits evenly is listed at its unit price as any order."""
+    event = new_york_event(
+        name="Odd Split", slug="odd-split", currency="eur", venue_capacity=10
+    )
+    TicketTypeFactory(event=event, name="GA", price=Decimal("5.00"))
+    sale = record_external_sale(
+        external_order_id="11111111-1111-1111-1111-111111111111",
+        event_name="Odd Split",
+        ticket_type_name="GA",
+        quantity=quantity,
+        customer_email="c@example.com",
+        customer_name="C",
+        price_paid=Decimal(paid),
+    )
+    email = build_email(
+        OutboundMessage.objects.get(order=sale.order, kind="order_confirmation")
+    )
+    assert f"  {line}\n" in email.body
+    assert re.search(rf"Order: \w+ · €{paid}\n", email.body)
+    receipt = re.search(r"<table[^>]*data-receipt>.*?</table>", _html(email), re.S)
+    text = _text_of(receipt.group(0))
+    assert line.replace(":", "") in text
+    assert f"Total €{paid}" in text
+    for shown in (email.body, _html(email)):
+        assert "3.33" not in shown and "9.99" not in shown
 
 
 def test_a_long_name_breaks_rather_than_widen_the_card(confirmation):
