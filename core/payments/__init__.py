@@ -35,6 +35,7 @@ class CheckoutState:
     payment_reference: str | None = None
     amount_minor: int | None = None
     currency: str | None = None
+    customer_email: str | None = None  # the email the page was opened for
 
 
 class PaymentProvider(Protocol):

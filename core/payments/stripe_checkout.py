@@ -103,6 +103,7 @@ def _state(session) -> CheckoutState:
         payment_reference=_reference(session.get("payment_intent")),
         amount_minor=session.get("amount_total"),
         currency=session.get("currency"),
+        customer_email=session.get("customer_email"),
     )
 
 

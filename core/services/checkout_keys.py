@@ -20,6 +20,7 @@ import re
 from collections.abc import Mapping
 from datetime import datetime
 
+from django.db import transaction
 from django.utils import timezone
 
 from core.exceptions import InvalidRequest
@@ -27,6 +28,7 @@ from core.models import Order
 from core.phones import lacks_country_code
 from core.queries.availability import EventAvailability
 from core.services.checkout import clean_contact, clean_quantities, place_order
+from core.services.locks import lock_order
 from core.services.orders import cancel_order
 
 # What purchase.js sends: crypto.randomUUID() or its own random string.
@@ -78,12 +80,18 @@ def place_order_once(
     The earlier order, still pending with a live hold for the same
     quantities and buyer (name, email and phone as place_order keeps them:
     what place_order's own repeat check compares), is returned as it is (the
-    buyer goes on to pay for it). For other quantities, or a buyer's details
-    corrected (a typo seen on the payment page), it is cancelled first,
-    releasing its hold, and the new order placed. An earlier order that is
-    paid, cancelled or lapsed is left alone. `checkout_key`, the form's, lets
-    place_order find the order a submit still running or unanswered placed
-    (see place_order). Raises what place_order raises.
+    buyer goes on to pay for it). For the same quantities with the buyer's
+    details corrected (a typo seen on the payment page), the earlier order
+    takes the corrected details and is returned, its hold and key kept:
+    releasing the seats first would hand them to the waitlist, or to
+    another buyer, before the corrected order could take them again (the
+    payment step then opens a new payment page for the corrected email,
+    core.services.payments.start_payment). For other quantities it is
+    cancelled first, releasing its hold, and the new order placed. An
+    earlier order that is paid, cancelled or lapsed is left alone.
+    `checkout_key`, the form's, lets place_order find the order a submit
+    still running or unanswered placed (see place_order). Raises what
+    place_order raises.
     """
     order_fields = {
         "event_id": event_id,
@@ -112,10 +120,31 @@ def place_order_once(
         except InvalidRequest:
             # As for quantities: place_order refuses it, the earlier stays.
             return place_order(**order_fields)
-        if _lines_of(earlier) == wanted and _buyer_of(earlier) == buyer:
-            return earlier
+        if _lines_of(earlier) == wanted:
+            if _buyer_of(earlier) == buyer or _correct_buyer(earlier, buyer):
+                return earlier
+            # Paid, cancelled or lapsed since it was read: left alone.
+            return place_order(**order_fields)
         cancel_order(order_id=earlier.id)
     return place_order(**order_fields)
+
+
+@transaction.atomic
+def _correct_buyer(order: Order, buyer: tuple[str, str, str]) -> bool:
+    """Give a held order the buyer's corrected name, email and phone, under
+    the order's lock, if it is still pending with its hold live; `order`
+    (the caller's read) then carries them. False if it no longer holds."""
+    locked = lock_order(order.pk)
+    now = timezone.now()
+    if not locked.is_payable(now):
+        return False
+    name, email, phone = buyer
+    Order.objects.filter(pk=order.pk).update(
+        customer_name=name, customer_email=email, customer_phone=phone, updated_at=now
+    )
+    order.customer_name, order.customer_email, order.customer_phone = buyer
+    order.updated_at = now
+    return True
 
 
 def _buyer_of(order: Order) -> tuple[str, str, str]:

@@ -62,10 +62,12 @@ def start_payment(
     """Open the provider's payment page for a pending order; returns its URL.
 
     Holds no lock while the provider is called. An order whose Stripe page is
-    still open gets that page again; otherwise a new one is created (with an
-    idempotency key per order and window) and its id recorded on the order,
-    provided the order is still pending. A free order is confirmed at once,
-    through confirm_payment, and the buyer goes straight to `success_url`.
+    still open, and for the order's email, gets that page again; otherwise a
+    new one is created (a page opened for an email since corrected is closed
+    first), with an idempotency key per order, window and page replaced,
+    and its id recorded on the order, provided the order is still pending.
+    A free order is confirmed at once, through confirm_payment, and the
+    buyer goes straight to `success_url`.
     Raises OrderNotPayable (not pending, or the hold lapsed) and
     PaymentUnavailable (the hold stays; the caller may cancel it).
     `order`, when the caller has just created or read it, is not read again
@@ -89,8 +91,14 @@ def start_payment(
     if order.stripe_checkout_session_id and provider.name == "stripe":
         state = provider.get_checkout(order.stripe_checkout_session_id)
         if state.status == "open" and state.url:
-            return state.url
-        if state.status == "complete":
+            if _opened_for(state, order):
+                return state.url
+            # Opened before the buyer corrected their email on the buy form
+            # (checkout_keys): closed, and a new page opened for the email
+            # the tickets go to (its idempotency key names the page it
+            # replaces, so Stripe does not answer with this one again).
+            close_checkout_quietly(order.stripe_checkout_session_id)
+        elif state.status == "complete":
             return success_url
     lines = (
         list(order.lines.select_related("ticket_type").order_by("ticket_type_id"))
@@ -112,6 +120,13 @@ def start_payment(
             close_checkout_quietly(start.session_id)
             raise OrderNotPayable()
     return start.url
+
+
+def _opened_for(state, order: Order) -> bool:
+    """Whether a payment page was opened for the order's email as it is now
+    (a provider that does not say is taken at its word)."""
+    opened_for = state.customer_email
+    return opened_for is None or opened_for.lower() == order.customer_email.lower()
 
 
 def confirm_payment(
@@ -468,8 +483,15 @@ def _handle_charge_refunded(charge: dict) -> str:
             return "ignored"
         order = lock_order(order.pk, nowait=True)
         amount = from_minor_units(charge.get("amount") or 0, order.currency)
+        paid_by_another = order.payments.filter(
+            status=Payment.Status.SUCCEEDED
+        ).exists()
         # Refunded before we heard it was paid: remember it, so a late
-        # "completed" finds this payment refunded and issues nothing.
+        # "completed" finds this payment refunded and issues nothing. Of an
+        # order another payment paid, it is a payment not kept, sent back
+        # (`refunded_at`, as settle_refund stamps a second payment turned
+        # away), not a refund of the money the order keeps
+        # (core.queries.money).
         Payment.objects.create(
             order=order,
             provider=Payment.Provider.STRIPE,
@@ -477,12 +499,13 @@ def _handle_charge_refunded(charge: dict) -> str:
             amount=amount,
             currency=order.currency,
             status=Payment.Status.REFUNDED,
+            refunded_at=timezone.now() if paid_by_another else None,
             provider_refunded=from_minor_units(
                 charge.get("amount_refunded") or charge.get("amount") or 0,
                 order.currency,
             ),
         )
-        if order.payments.filter(status=Payment.Status.SUCCEEDED).exists():
+        if paid_by_another:
             # Another payment, which the order keeps, paid it (this one a
             # second payment page, say): its tickets stand on that one. The
             # refunded payment stays on the order's record for the owner.

@@ -8,10 +8,11 @@ import pytest
 from django.test import Client
 from django.utils import timezone
 
-from core.models import Order
+from core.models import Order, WaitlistEntry
 from core.queries.availability import held_by_type
 from core.services.fulfilment import fulfil_order
 from core.services.orders import cancel_order
+from core.services.waitlist import join_waitlist
 from tests.factories import (
     EventFactory,
     TicketTypeFactory,
@@ -104,34 +105,109 @@ def test_other_quantities_release_the_first_hold_and_place_a_new_order(
         ({"phone": "+34 612 345 678"}, {"phone": "+34 612 345 679"}),
     ],
 )
-def test_a_corrected_buyer_releases_the_first_hold_and_places_a_new_order(
+def test_a_corrected_buyer_keeps_the_hold_on_the_same_order(
     client, show, key, typo, corrected
 ):
     """Seen on the payment page, a typo is put right on the form the buyer
-    went back to: the same seats, sent again, are the corrected order's,
-    where the tickets and the confirmation go."""
+    went back to: the same seats, sent again, stay held by the same order,
+    which takes the corrected details (where the tickets and the
+    confirmation go); its seats are never let go in between."""
     event, _vip, ga = show
     _buy(client, event, {ga.id: 2}, key, **typo)
-    first = Order.objects.get()
+    order = Order.objects.get()
+    hold = order.hold_expires_at
     response = _buy(client, event, {ga.id: 2}, key, **corrected)
-    first.refresh_from_db()
-    second = Order.objects.exclude(pk=first.pk).get()
-    assert response["Location"] == _payment_url(second)
+    assert response.status_code == 303
+    assert response["Location"] == _payment_url(order)
     field, value = next(iter(corrected.items()))
     wanted = {"name": "Ana García", "email": "ana@example.com", "phone": ""}
     wanted[field] = value.replace(" ", "") if field == "phone" else value
+    order.refresh_from_db()
     assert (
-        second.customer_name,
-        second.customer_email,
-        second.customer_phone,
+        order.customer_name,
+        order.customer_email,
+        order.customer_phone,
     ) == (wanted["name"], wanted["email"], wanted["phone"])
-    assert first.status == Order.Status.CANCELLED
-    assert second.status == Order.Status.PENDING
+    assert order.status == Order.Status.PENDING
+    assert (order.hold_expires_at, order.checkout_key) == (hold, key)
     assert held_by_type(event_ids=[event.id]) == {ga.id: 2}
-    # The key now names the corrected order.
+    # The key still names the order, now for the corrected buyer.
     again = _buy(client, event, {ga.id: 2}, key, **corrected)
-    assert again["Location"] == _payment_url(second)
-    assert Order.objects.count() == 2
+    assert again["Location"] == _payment_url(order)
+    assert Order.objects.count() == 1
+    # And the tickets go where the corrected details say.
+    assert client.post(again["Location"], {"action": "pay"}).status_code == 303
+    order.refresh_from_db()
+    assert order.status == Order.Status.PAID
+    assert set(order.tickets.values_list("guest_email", flat=True)) == {wanted["email"]}
+
+
+def test_a_corrected_email_keeps_the_last_seats_from_the_waitlist(
+    client, key, django_capture_on_commit_callbacks
+):
+    """The buyer holding the last seats corrects their email while someone
+    waits for them: the seats are still theirs, not offered to the next in
+    line (nor is the buyer told the event is sold out)."""
+    event = EventFactory(name="Last Seats", venue_capacity=2, currency="eur")
+    ga = TicketTypeFactory(event=event, name="GA", capacity=2, max_per_order=4)
+    assert (
+        _buy(client, event, {ga.id: 2}, key, email="ana@exmaple.com").status_code == 303
+    )
+    order = Order.objects.get()
+    join_waitlist(
+        event_id=event.id,
+        ticket_type_id=None,
+        name="Ben",
+        email="ben@example.com",
+        quantity=2,
+    )
+    with django_capture_on_commit_callbacks(execute=True):
+        again = _buy(client, event, {ga.id: 2}, key, email="ana@example.com")
+    assert again.status_code == 303
+    assert again["Location"] == _payment_url(order)
+    order.refresh_from_db()
+    assert order.status == Order.Status.PENDING
+    assert order.customer_email == "ana@example.com"
+    assert Order.objects.count() == 1
+    ben = WaitlistEntry.objects.get(email="ben@example.com")
+    assert ben.status == WaitlistEntry.Status.WAITING
+
+
+def test_a_corrected_email_gets_a_new_stripe_page_for_it(
+    client, show, key, stripe_stub
+):
+    """Stripe's page, opened for the mistyped email, is closed, and the
+    corrected form goes to a new one for the corrected email, in the same
+    minute as the first (its idempotency key is not the first page's); the
+    same form sent again goes back to that new page."""
+    event, _vip, ga = show
+    first = _buy(client, event, {ga.id: 2}, key, email="ana@exmaple.com")
+    order = Order.objects.get()
+    old_session = order.stripe_checkout_session_id
+    assert first["Location"] == stripe_stub.sessions[old_session]["url"]
+
+    again = _buy(client, event, {ga.id: 2}, key, email="ana@example.com")
+
+    order.refresh_from_db()
+    new_session = order.stripe_checkout_session_id
+    assert new_session != old_session
+    assert stripe_stub.sessions[old_session]["status"] == "expired"
+    page = stripe_stub.sessions[new_session]
+    assert (page["status"], page["customer_email"]) == ("open", "ana@example.com")
+    assert again.status_code == 303
+    assert again["Location"] == page["url"]
+    assert order.status == Order.Status.PENDING
+    # The same corrected form again: the new page, as it is.
+    repeat = _buy(client, event, {ga.id: 2}, key, email="ana@example.com")
+    assert repeat["Location"] == page["url"]
+    assert len(stripe_stub.calls("POST", "/v1/checkout/sessions")) == 2
+    # A corrected name changes nothing Stripe's page shows: the same page.
+    named = _buy(
+        client, event, {ga.id: 2}, key, email="ana@example.com", name="Ana Garcia"
+    )
+    assert named["Location"] == page["url"]
+    order.refresh_from_db()
+    assert order.customer_name == "Ana Garcia"
 
 
 def test_the_same_buyer_typed_otherwise_is_the_same_order(client, key):

@@ -22,6 +22,8 @@ from core.models import (
     WaitlistEntry,
 )
 from core.queries.availability import get_event_availability
+from core.queries.money import money_of_orders
+from core.queries.order_standing import order_standing
 from core.queries.orders import refunded_outside
 from core.services import orders as orders_service
 from core.services.checkout import place_order
@@ -845,6 +847,17 @@ def test_a_refunded_payment_we_never_recorded_leaves_an_order_paid_by_another(
     assert not OutboundMessage.objects.filter(
         order=order, kind__in=REFUND_EMAILS
     ).exists()
+    # A payment not kept, sent back, as a second payment turned away here
+    # is: the order, all its tickets standing, is not partly refunded.
+    assert second.refunded_at is not None
+    money = money_of_orders([order.pk])[order.pk]
+    assert (money.taken, money.refunded, money.sent_back, money.net) == (
+        Decimal("100.00"),
+        Decimal("0.00"),
+        Decimal("50.00"),
+        Decimal("50.00"),
+    )
+    assert order_standing(order).label == "Paid"
 
     late = session_object(order, id="cs_test_second", payment_intent="pi_test_2nd")
     response = post_webhook(stripe_event("checkout.session.completed", late))

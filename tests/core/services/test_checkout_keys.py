@@ -13,9 +13,16 @@ from django.utils import timezone
 from core.exceptions import SoldOut
 from core.models import Order
 from core.queries.availability import held_by_type
+from core.services import checkout_keys
+from core.services.checkout_keys import place_order_once
 from core.services.orders import cancel_order
 from tests.core.services.test_checkout import _order
-from tests.factories import EventFactory, TicketTypeFactory, make_paid_order
+from tests.factories import (
+    EventFactory,
+    TicketTypeFactory,
+    make_paid_order,
+    pay_simulated,
+)
 
 pytestmark = pytest.mark.django_db
 
@@ -139,3 +146,61 @@ def test_a_repeat_after_its_first_submit_took_the_last_seats_finds_that_order(ke
     _order(ticket_type, 2, checkout_key=str(uuid.uuid4()))
     with pytest.raises(SoldOut):
         _order(ticket_type, 2, checkout_key=key)
+
+
+def _again(earlier, ticket_type, quantity, key, **buyer):
+    return place_order_once(
+        earlier_order_id=earlier.pk,
+        event_id=ticket_type.event_id,
+        quantities={ticket_type.id: quantity},
+        customer_name=buyer.get("name", "Ana"),
+        customer_email=buyer.get("email", "ana@example.com"),
+        customer_phone=buyer.get("phone", ""),
+        checkout_key=key,
+    )
+
+
+def test_a_corrected_buyer_is_the_earlier_order_corrected(key):
+    """The last seats, held: sent again with the buyer's details corrected,
+    the same order holds them with the details as place_order keeps them."""
+    ticket_type = TicketTypeFactory(capacity=2)
+    first = _order(ticket_type, 2, checkout_key=key, customer_email="ana@exmaple.com")
+    again = _again(
+        first, ticket_type, 2, key, email=" Ana@Example.com ", phone="+1 415 555 0123"
+    )
+    assert again.pk == first.pk and again.event == ticket_type.event
+    assert (again.customer_email, again.customer_phone) == (
+        "ana@example.com",
+        "+14155550123",
+    )
+    first.refresh_from_db()
+    assert (first.status, first.customer_email, first.customer_phone) == (
+        Order.Status.PENDING,
+        "ana@example.com",
+        "+14155550123",
+    )
+    assert (first.checkout_key, first.hold_expires_at) == (key, again.hold_expires_at)
+    assert held_by_type(event_ids=[ticket_type.event_id]) == {ticket_type.id: 2}
+
+
+def test_an_order_paid_before_its_buyer_is_corrected_is_left_alone(
+    ticket_type, key, monkeypatch
+):
+    """Paid between the read and the order's lock (on the first payment
+    page): its details stay those it was paid with, and the corrected form
+    places an order of its own."""
+    first = _order(ticket_type, 1, checkout_key=key, customer_email="ana@exmaple.com")
+    read = Order.objects.select_related("event").get(pk=first.pk)
+    pay_simulated(first)
+    monkeypatch.setattr(checkout_keys, "_still_holding", lambda *args: read)
+    again = _again(first, ticket_type, 1, key, email="ana@example.com")
+    first.refresh_from_db()
+    assert (first.status, first.customer_email) == (
+        Order.Status.PAID,
+        "ana@exmaple.com",
+    )
+    assert again.pk != first.pk
+    assert (again.status, again.customer_email) == (
+        Order.Status.PENDING,
+        "ana@example.com",
+    )
