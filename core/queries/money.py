@@ -49,8 +49,10 @@ RECEIVED = (
     Payment.Status.REFUND_DUE,
     Payment.Status.REFUNDED,
 )
-# Turned away: due back, or gone back (settle_refund stamps `refunded_at`;
-# nothing else does).
+# Turned away: due back, or gone back. `refunded_at` marks a payment that
+# was not kept: settle_refund stamps it when the system sends one back, and a
+# payment refunded in Stripe for an order another payment had paid is
+# recorded with it (core.services.payments), as not kept either.
 NOT_KEPT = Q(status=Payment.Status.REFUND_DUE) | Q(
     status=Payment.Status.REFUNDED, refunded_at__isnull=False
 )
