@@ -15,7 +15,7 @@ from core.models import WaitlistEntry
 from core.notify.texts import texts_can_be_sent
 from core.queries.availability import get_event_availability
 from core.queries.listings import public_event_by_slug
-from core.queries.waitlist import position_in_line
+from core.queries.waitlist import offer_has_ended, position_in_line
 from core.services.waitlist import (
     ACTIVE_STATUSES,
     WAITLIST_CLOSED,
@@ -23,8 +23,9 @@ from core.services.waitlist import (
     is_claimed,
     join_waitlist,
     leave_waitlist,
-    offer_ends,
     offers_open,
+    offers_over,
+    sales_not_started,
 )
 from purchase.waitlist_forms import WaitlistForm
 from scanner import throttle
@@ -47,9 +48,10 @@ def join(request: HttpRequest, slug: str) -> HttpResponse:
     Joins are limited per network, and emails per address
     (scanner/throttle.py); a refused email answers the same too.
 
-    No form while nothing is sold out (the page says to buy instead), nor
-    once the waitlist can offer nothing more (offers_open); a form sent
-    then is answered the same, with 409.
+    No form before sales open (the page says when they do), while nothing
+    is sold out (it says to buy instead), nor once the waitlist can offer
+    nothing more (offers_open); a form sent then is answered the same,
+    with 409.
     """
     event = public_event_by_slug(slug)
     if event is None:
@@ -64,6 +66,8 @@ def join(request: HttpRequest, slug: str) -> HttpResponse:
         "offer_hours": settings.WAITLIST_OFFER_HOURS,
         "texts_on": texts_can_be_sent(),
     }
+    if sales_not_started(event, now):
+        return _without_form(request, context | {"not_yet": True})
     if not form.type_choices and event.sales_open(now):
         return _without_form(request, context | {"on_sale": True})
     if not offers_open(event, now):
@@ -117,10 +121,10 @@ def entry_status(request: HttpRequest, token: str) -> HttpResponse:
     waiting_type = entry.ticket_type
     if waiting_type is not None:
         waiting_type.event = event
-    # Still "waiting" once sales are over: no offer will come.
-    offers_closed = entry.status == WaitlistEntry.Status.WAITING and (
-        not offers_open(event, now)
-        or (waiting_type is not None and offer_ends(event, waiting_type, now) is None)
+    # Still "waiting" once sales are over: no offer will come. Not before
+    # they open (an event whose sales were moved later): offers start then.
+    offers_closed = entry.status == WaitlistEntry.Status.WAITING and offers_over(
+        event, waiting_type, now
     )
     return render(
         request,
@@ -130,6 +134,9 @@ def entry_status(request: HttpRequest, token: str) -> HttpResponse:
             "event": event,
             "position": None if offers_closed else position_in_line(entry),
             "offers_closed": offers_closed,
+            # Still "offered" until the sweep sees its order was released
+            # (a bank debit that failed): nothing is held for it any more.
+            "offer_ended": offer_has_ended(entry),
             # Held for less than WAITLIST_OFFER_HOURS: until its sales close.
             "held_to_sales_close": bool(
                 entry.offered_at

@@ -5,9 +5,10 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_POST
 
+from core.exceptions import TicketingError
 from core.models import Event, WaitlistEntry
 from core.queries.waitlist import waitlist_for_event, waitlist_summary
-from core.services.waitlist import offer_freed_seats, remove_entry
+from core.services.waitlist import offer_to_entry, remove_entry
 from scanner.permissions import MANAGERS, role_required
 
 
@@ -43,12 +44,10 @@ def remove(request: HttpRequest, event_id, entry_id: int) -> HttpResponse:
 @role_required(*MANAGERS)
 def offer(request: HttpRequest, event_id, entry_id: int) -> HttpResponse:
     entry = get_object_or_404(WaitlistEntry, pk=entry_id, event_id=event_id)
-    if offer_freed_seats(event_id=event_id, only_entry_id=entry.pk):
-        messages.success(request, f"Offer sent to {entry.name}.")
+    try:
+        offer_to_entry(event_id=event_id, entry_id=entry.pk)
+    except TicketingError as refused:  # says why: sales over, too few seats...
+        messages.error(request, refused.message)
     else:
-        messages.error(
-            request,
-            f"Not enough free tickets to offer {entry.quantity} to {entry.name}. "
-            "Raise the capacity first, or wait for a refund.",
-        )
+        messages.success(request, f"Offer sent to {entry.name}.")
     return redirect("scanner:event_waitlist", event_id=event_id)

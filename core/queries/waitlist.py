@@ -2,7 +2,7 @@
 
 from django.db.models import Count, Q, QuerySet
 
-from core.models import Event, WaitlistEntry
+from core.models import Event, Order, WaitlistEntry
 from core.queries.availability import EventAvailability, TicketTypeAvailability
 
 
@@ -45,14 +45,28 @@ def types_to_wait_for(
 ) -> tuple[list[TicketTypeAvailability], bool]:
     """(the ticket types one may wait for, whether "any type" may be asked).
 
-    With the whole event sold out: any type, or one in particular. With some
-    types still on sale, only the sold-out ones: the others can be bought
-    now, and join_waitlist would refuse them. With none sold out, none.
+    With the whole event sold out: any type, or one in particular. That is
+    the event as a whole, whether or not a type shows seats: someone
+    waiting for "any type" keeps the free seats from the public
+    (availability.waiting_by_type) while each type still has one, and
+    buying any of them is refused. With some types still on sale, only the
+    sold-out ones: the others can be bought now, and join_waitlist would
+    refuse them. With none sold out, none.
     """
     types = availability.types
-    sold_out = [t for t in types if t.sold_out]
-    if not sold_out:
+    if not types:
         return [], False
     if availability.is_sold_out:
         return list(types), True
-    return sold_out, False
+    return [t for t in types if t.sold_out], False
+
+
+def offer_has_ended(entry: WaitlistEntry) -> bool:
+    """Whether an entry still marked offered has lost its offer: its order
+    was cancelled (a bank debit that failed) or has expired, and the sweep
+    (expire_offers) has not closed the entry yet. Reads entry.offer_order."""
+    return (
+        entry.status == WaitlistEntry.Status.OFFERED
+        and entry.offer_order_id is not None
+        and entry.offer_order.status in (Order.Status.CANCELLED, Order.Status.EXPIRED)
+    )

@@ -11,12 +11,12 @@ public (core.queries.availability.waiting_by_type).
 """
 
 import logging
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.db import transaction
-from django.db.models import Q
-from django.utils import timezone
+from django.db.models import Case, F, Q, Value, When
+from django.utils import dateformat, timezone
 
 from core import realtime
 from core.exceptions import InvalidRequest, NotFound, SalesClosed, TicketingError
@@ -32,6 +32,7 @@ from core.rows import insert_row_and_rows
 from core.services.checkout import clean_contact, event_time_zone, new_held_order
 from core.services.counters import move_held, release_held
 from core.sites import site_url
+from core.templatetags.zones import zone_abbreviation
 
 logger = logging.getLogger(__name__)
 
@@ -64,6 +65,18 @@ TYPE_CLOSED = (
     "The waitlist for {} tickets is closed: they are not on sale, or their sales"
     " end too soon for any more to be offered."
 )
+NOT_ON_SALE_YET = (
+    "Tickets for this event are not on sale yet, so there is no waitlist to"
+    " join: sales open {}."
+)
+
+
+class OfferRefused(TicketingError):
+    """The owner's "Offer now" made no offer; the message says why."""
+
+    code = "offer_refused"
+    message = "No offer was made."
+    http_status = 409
 
 
 def sales_close(event: Event, ticket_type: TicketType | None = None):
@@ -76,20 +89,46 @@ def sales_close(event: Event, ticket_type: TicketType | None = None):
     return close
 
 
+def sales_not_started(event: Event, now) -> bool:
+    """Whether the event's sales have yet to open (its sales_start_at)."""
+    return bool(event.sales_start_at and now < event.sales_start_at)
+
+
+def local_moment(event: Event, moment: datetime) -> str:
+    """ "Sat 12 Dec, 21:00 CET": `moment` in the event's zone, for messages."""
+    local = timezone.localtime(moment, event.tz)
+    return (
+        f"{dateformat.format(local, 'D j M, H:i')} {zone_abbreviation(local)}".strip()
+    )
+
+
 def _least_offer() -> timedelta:
     """The shortest offer worth making: as long as a buyer's checkout hold."""
     return timedelta(minutes=settings.HOLD_MINUTES)
+
+
+def offers_until(event: Event):
+    """When the event's waitlist stops making offers: HOLD_MINUTES before its
+    sales close (offers_open)."""
+    return sales_close(event) - _least_offer()
 
 
 def offers_open(event: Event, now=None) -> bool:
     """Whether the event's waitlist can still make offers: it is on sale,
     and its sales close no sooner than HOLD_MINUTES from now."""
     now = now or timezone.now()
-    return (
-        event.is_active
-        and event.sales_open(now)
-        and sales_close(event) - now >= _least_offer()
-    )
+    return event.is_active and event.sales_open(now) and now <= offers_until(event)
+
+
+def offers_over(event: Event, ticket_type: TicketType | None = None, now=None) -> bool:
+    """Whether someone waiting (for `ticket_type`, else any type) can get no
+    offer any more: the event, or the type, is off sale, or its sales close
+    in under HOLD_MINUTES or are over. Not so before sales open: offers
+    start then. `ticket_type`'s event is `event`."""
+    now = now or timezone.now()
+    if not event.is_active or (ticket_type is not None and not ticket_type.is_active):
+        return True
+    return sales_close(event, ticket_type) - now < _least_offer()
 
 
 def offer_ends(event: Event, ticket_type: TicketType, now):
@@ -162,6 +201,11 @@ def join_waitlist(
     now = timezone.now()
     for each in types:
         each.event = event
+    if sales_not_started(event, now):
+        raise SalesClosed(
+            NOT_ON_SALE_YET.format(local_moment(event, event.sales_start_at)),
+            code="not_on_sale_yet",
+        )
     if not offers_open(event, now):
         raise SalesClosed(WAITLIST_CLOSED)
     if not any(offer_ends(event, t, now) for t in types):
@@ -176,13 +220,16 @@ def join_waitlist(
             f"You can wait for at most {most} tickets.", code="above_max_per_order"
         )
     # Before looking for the address: refusing only new ones would say
-    # which addresses are waiting.
+    # which addresses are waiting. What can be bought of a type is no more
+    # than the event has left: someone waiting for "any type" may keep the
+    # event's free seats from the public while the type still shows one.
     availability = get_event_availability(event, now)
-    free = (
-        next(r.available for r in availability.types if r.id == ticket_type.id)
-        if ticket_type
-        else availability.total_available
-    )
+    free = availability.total_available
+    if ticket_type:
+        free = min(
+            free,
+            next(r.available for r in availability.types if r.id == ticket_type.id),
+        )
     if free > 0:
         raise NotSoldOut()
 
@@ -497,6 +544,86 @@ def offer_freed_seats(
     return offered
 
 
+@transaction.atomic
+def offer_to_entry(*, event_id, entry_id: int, now=None) -> WaitlistEntry:
+    """The owner's "Offer now": offer free seats to this one entry, ahead of
+    the line. Raises OfferRefused saying why none was made, worked out
+    under the locks the attempt took: the entry is not waiting, sales
+    have not opened, are over or close too soon (or its type's), or too
+    few seats are free. NotFound for no such entry of the event."""
+    now = now or timezone.now()
+    offered = offer_freed_seats(event_id=event_id, now=now, only_entry_id=entry_id)
+    if offered:
+        return offered[0]
+    entry = (
+        WaitlistEntry.objects.select_related("event", "ticket_type")
+        .filter(pk=entry_id, event_id=event_id)
+        .first()
+    )
+    if entry is None:
+        raise NotFound("No such waitlist entry.", code="unknown_entry")
+    raise OfferRefused(_why_no_offer(entry, now))
+
+
+def _why_no_offer(entry: WaitlistEntry, now) -> str:
+    """Why offer_freed_seats made `entry` no offer, for its owner."""
+    event, name = entry.event, entry.name
+    status = WaitlistEntry.Status
+    if entry.status == status.OFFERED:
+        return f"{name} has an offer already."
+    if entry.status == status.CLAIMED:
+        return f"{name} has bought their tickets already."
+    if entry.status != status.WAITING:
+        return f"{name} is no longer on the waitlist."
+    if not event.is_active:
+        return "This event is not on sale, so no offer can be made."
+    if sales_not_started(event, now):
+        return (
+            "Ticket sales have not opened yet, so no offer can be made: they open"
+            f" {local_moment(event, event.sales_start_at)}."
+        )
+    close = sales_close(event)
+    if close <= now:
+        return (
+            "Ticket sales for this event are over, so no more offers can be made"
+            f" (they closed {local_moment(event, close)})."
+        )
+    too_soon = (
+        f"under {settings.HOLD_MINUTES} minutes from now: too little time to pay."
+    )
+    if close - now < _least_offer():
+        return (
+            "Ticket sales close too soon to offer: they close"
+            f" {local_moment(event, close)}, {too_soon}"
+        )
+    types = (
+        [entry.ticket_type]
+        if entry.ticket_type_id
+        else list(event.ticket_types.filter(is_active=True))
+    )
+    for ticket_type in types:
+        ticket_type.event = event
+    if not any(offer_ends(event, t, now) for t in types):
+        if entry.ticket_type_id is None:
+            return (
+                "No ticket type is on sale long enough to offer, so no offer can"
+                " be made."
+            )
+        ticket_type = entry.ticket_type
+        if not ticket_type.sales_open(now):
+            return (
+                f"{ticket_type.name} tickets are not on sale, so none can be offered."
+            )
+        return (
+            f"{ticket_type.name} ticket sales close too soon to offer: they close"
+            f" {local_moment(event, sales_close(event, ticket_type))}, {too_soon}"
+        )
+    return (
+        f"Not enough free tickets to offer {entry.quantity} to {name}. "
+        "Raise the capacity first, or wait for a refund."
+    )
+
+
 def _free_by_type(
     event: Event, types: list[TicketType], held: dict[int, int], now, ends: dict
 ) -> dict[int, int]:
@@ -519,14 +646,20 @@ def expire_offers(*, now=None) -> list:
 
     An offer also runs out when its event's sales close (sales_close), if
     its hold was set to outlast them (before holds stopped there, or by an
-    edit of the event's times since). Returns the ids of events that had
-    an offer expire.
+    edit of the event's times since): its hold ends now, and its Stripe
+    page is marked for the hold sweep to close (Order.checkout_to_close,
+    close_lapsed_checkouts), as a lapsed hold's is; left open until the
+    hold's old end, it would take a payment after the offer ran out.
+    An offer whose order was released elsewhere (cancelled when its bank
+    debit failed, expired by the hold sweep) is closed too. Returns the
+    ids of events that had an offer expire.
     """
     now = now or timezone.now()
     lapsed = WaitlistEntry.objects.filter(
         Q(offer_expires_at__lte=now)
         | Q(event__sales_end_at__lte=now)
-        | Q(event__sales_end_at__isnull=True, event__starts_at__lte=now),
+        | Q(event__sales_end_at__isnull=True, event__starts_at__lte=now)
+        | Q(offer_order__status__in=[Order.Status.CANCELLED, Order.Status.EXPIRED]),
         status=WaitlistEntry.Status.OFFERED,
     )
     events = set()
@@ -551,7 +684,15 @@ def expire_offers(*, now=None) -> list:
             continue
         if Order.objects.filter(
             pk=entry.offer_order_id, status=Order.Status.PENDING
-        ).update(status=Order.Status.EXPIRED):
+        ).update(
+            status=Order.Status.EXPIRED,
+            hold_expires_at=Case(
+                When(hold_expires_at__gt=now, then=Value(now)),
+                default=F("hold_expires_at"),
+            ),
+            checkout_to_close=Q(stripe_checkout_session_id__isnull=False),
+            updated_at=now,
+        ):
             released.append(entry.offer_order_id)
         entry.status = WaitlistEntry.Status.EXPIRED
         entry.save(update_fields=["status", "updated_at"])

@@ -55,6 +55,25 @@ function waitlistHeading(names) {
   return `${listed} are sold out — join their waitlist`;
 }
 
+// The waitlist card shows while something is sold out (the event as a whole,
+// or a type), but only while the waitlist can make offers: before sales open
+// and from HOLD_MINUTES before they close, joining is refused
+// (core.services.waitlist.offers_open). The page says when, and whether the
+// server found offers over already.
+function waitlistOffersOpen(card) {
+  if (card.hasAttribute("data-offers-closed")) return false;
+  const now = Date.now();
+  const from = Date.parse(card.dataset.offersFrom || "");
+  const until = Date.parse(card.dataset.offersUntil || "");
+  return !(now < from) && !(now > until);
+}
+
+function showWaitlist(card, detail) {
+  const types = detail?.availability ?? [];
+  const somethingSoldOut = Boolean(detail?.summary?.is_sold_out) || types.some((item) => item.sold_out);
+  card.hidden = !(types.length && somethingSoldOut && waitlistOffersOpen(card));
+}
+
 function updateWaitlistTypes(detail) {
   const select = document.querySelector("[data-waitlist-form] select[name=ticket_type_id]");
   const types = detail?.availability;
@@ -125,7 +144,7 @@ if (form) {
   document.addEventListener("availability:update", (event) => {
     const waitlist = document.querySelector("[data-waitlist]");
     if (waitlist) {
-      waitlist.hidden = !(event.detail?.availability ?? []).some((item) => item.sold_out);
+      showWaitlist(waitlist, event.detail);
       updateWaitlistTypes(event.detail);
     }
     // Nothing left at all: the contact fields only get in the way of the waitlist.

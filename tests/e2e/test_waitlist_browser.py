@@ -127,3 +127,64 @@ def test_partly_sold_out_event_waitlists_the_sold_out_type(live_server, page):
         vip.id,
         2,
     )
+
+
+def _sell_out_live(page, type_id: int, *, event_sold_out: bool, type_sold_out: bool):
+    page.evaluate(
+        """([id, eventSoldOut, typeSoldOut]) => document.dispatchEvent(
+          new CustomEvent("availability:update", {detail: {
+            availability: [{id, name: "Seat", available: typeSoldOut ? 0 : 1,
+                            sold_out: typeSoldOut, max_per_order: 4}],
+            summary: {is_sold_out: eventSoldOut},
+          }}))""",
+        [type_id, event_sold_out, type_sold_out],
+    )
+
+
+def test_the_waitlist_card_shows_live_only_while_offers_can_be_made(
+    live_server, page, settings
+):
+    """purchase.js showed the card whenever a type sold out, after offers
+    had closed too (joining then is refused), and not when the event sold
+    out as a whole with a seat still showing in each type."""
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from core.models import Event
+
+    settings.HOLD_MINUTES = 15
+    now = timezone.now()
+    event = EventFactory(name="Late Show", venue_capacity=10)
+    seat = TicketTypeFactory(event=event, name="Seat", capacity=10, max_per_order=4)
+    url = f"{live_server.url}/buy/events/{event.slug}/"
+    waitlist = page.locator("[data-waitlist]")
+
+    # On sale: the event sold out as a whole (someone waiting for "any type"
+    # keeps the free seats) shows the card, no type sold out or not.
+    page.goto(url)
+    assert not waitlist.is_visible()
+    _sell_out_live(page, seat.id, event_sold_out=True, type_sold_out=False)
+    assert waitlist.is_visible()
+
+    # Online sales are over: nothing sold out shows it.
+    Event.objects.filter(pk=event.pk).update(
+        sales_end_at=now - timedelta(hours=1), starts_at=now + timedelta(days=1)
+    )
+    page.goto(url)
+    _sell_out_live(page, seat.id, event_sold_out=True, type_sold_out=True)
+    assert not waitlist.is_visible()
+
+    # Sales close in 20 minutes: offers stop in 5. A page loaded now shows
+    # the card when the seats sell out, and not once offers have stopped.
+    Event.objects.filter(pk=event.pk).update(
+        sales_end_at=None, starts_at=now + timedelta(minutes=20)
+    )
+    page.goto(url)
+    _sell_out_live(page, seat.id, event_sold_out=False, type_sold_out=True)
+    assert waitlist.is_visible()
+    _sell_out_live(page, seat.id, event_sold_out=False, type_sold_out=False)
+    assert not waitlist.is_visible()
+    page.clock.set_fixed_time(now + timedelta(minutes=6))
+    _sell_out_live(page, seat.id, event_sold_out=True, type_sold_out=True)
+    assert not waitlist.is_visible()

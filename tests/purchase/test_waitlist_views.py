@@ -599,3 +599,201 @@ def test_an_offer_page_gives_the_real_deadline(client):
         f"held for you until {starts:%a} {starts.day} {starts:%b, %H:%M}&nbsp;" in page
     )
     assert "</abbr>, when sales close." in page
+
+
+# --- Sales close, before they open, "any type" -------------------------------
+
+
+def test_a_sold_out_event_with_a_seat_of_each_type_left_offers_any_type(client):
+    """Someone waiting for two of "any type" keeps the one free seat of each
+    type from the public: the event is sold out, no type is. The waitlist
+    page said "you can buy them right away" with no form, and buying was
+    refused."""
+    from core.models import Event
+    from core.queries.availability import get_event_availability
+
+    event = EventFactory(venue_capacity=100)
+    stalls = TicketTypeFactory(event=event, name="Stalls", capacity=2, max_per_order=4)
+    circle = TicketTypeFactory(event=event, name="Circle", capacity=2, max_per_order=4)
+    make_paid_order(stalls, 2)
+    make_paid_order(circle, 2, email="b@example.com")
+    _post(client, event, quantity="2")
+    TicketType.objects.filter(pk__in=[stalls.pk, circle.pk]).update(capacity=3)
+    assert offer_freed_seats(event_id=event.id) == []  # 2 of one type: no fit
+    availability = get_event_availability(Event.objects.get(pk=event.pk))
+    assert availability.is_sold_out
+    assert not any(t.sold_out for t in availability.types)
+
+    page = client.get(f"/buy/events/{event.slug}/waitlist/").content.decode()
+    assert "buy them right away" not in page
+    assert "data-waitlist-form" in page
+    assert "is sold out. Leave your details" in page
+    options = re.findall(r'<option value="(\d*)"[^>]*>([^<]+)</option>', page)
+    labels = [label for _, label in options]
+    assert labels[0] == "Any ticket type"
+    assert sorted(labels[1:]) == ["Circle", "Stalls"]
+    event_page = client.get(f"/buy/events/{event.slug}/").content.decode()
+    assert "data-waitlist-heading>Sold out — join the waitlist<" in event_page
+    assert re.search(r"<section [^>]*data-waitlist[^>]*>", event_page)
+    assert not re.search(r"<section [^>]*data-waitlist[^>]*hidden>", event_page)
+
+    joined = _post(
+        client,
+        event,
+        email="cy@example.com",
+        quantity="1",
+        ticket_type_id=str(stalls.id),
+    )
+    assert joined.status_code == 200
+    assert "You're on the waitlist" in joined.content.decode()
+    assert WaitlistEntry.objects.get(email="cy@example.com").ticket_type == stalls
+
+
+def _waitlist_card(html: str) -> str:
+    (card,) = re.findall(r"<section [^>]*data-waitlist[^>]*>", html)
+    return card
+
+
+def test_the_event_page_offers_no_waitlist_once_offers_are_closed(client, sold_out):
+    """It showed "Sold out — join the waitlist" and its form (any type sold
+    out) after online sales ended, and refused everyone who filled it in."""
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from core.models import Event
+
+    event, _ = sold_out
+    Event.objects.filter(pk=event.pk).update(
+        sales_end_at=timezone.now() - timedelta(hours=1),
+        starts_at=timezone.now() + timedelta(days=1),
+    )
+    html = client.get(f"/buy/events/{event.slug}/").content.decode()
+    card = _waitlist_card(html)
+    assert card.endswith(" hidden>")
+    assert " data-offers-closed" in card  # purchase.js keeps it hidden
+    refused = _post(client, event)
+    assert refused.status_code == 409
+    assert not WaitlistEntry.objects.exists()
+
+
+def test_the_event_page_shell_hides_the_waitlist_when_offers_close(
+    client, settings, sold_out, monkeypatch
+):
+    """Offers close with the time, not with the figures the shell is keyed
+    on: the page rendered while they were open must not be served after."""
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from core.models import Event
+
+    settings.HOLD_MINUTES = 15
+    event, _ = sold_out
+    now = timezone.now()
+    Event.objects.filter(pk=event.pk).update(starts_at=now + timedelta(minutes=20))
+    url = f"/buy/events/{event.slug}/"
+    before = client.get(url)
+    card = _waitlist_card(before.content.decode())
+    assert not card.endswith(" hidden>") and "data-offers-closed" not in card
+    assert "data-offers-until=" in card
+    monkeypatch.setattr(timezone, "now", lambda: now + timedelta(minutes=6))
+    after = client.get(url)
+    card = _waitlist_card(after.content.decode())
+    assert card.endswith(" hidden>") and " data-offers-closed" in card
+
+
+def test_before_sales_open_the_waitlist_page_says_when_they_do(client):
+    """It said "The waitlist is closed: ticket sales for this event are
+    over"."""
+    import zoneinfo
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    opens = (timezone.now() + timedelta(days=2)).replace(
+        hour=9, minute=30, second=0, microsecond=0
+    )
+    event = EventFactory(
+        sales_start_at=opens,
+        starts_at=opens + timedelta(days=30),
+        time_zone="America/New_York",
+    )
+    TicketTypeFactory(event=event, name="GA", capacity=10)
+    local = timezone.localtime(opens, zoneinfo.ZoneInfo(event.time_zone))
+    for response in (
+        client.get(f"/buy/events/{event.slug}/waitlist/"),
+        _post(client, event),
+    ):
+        page = response.content.decode()
+        assert "<h1>Tickets are not on sale yet</h1>" in page
+        assert f"go on sale {local:%a} {local.day} {local:%b, %H:%M}&nbsp;" in page
+        assert ">EST</abbr>" in page or ">EDT</abbr>" in page
+        assert "are over" not in page
+        assert "data-waitlist-form" not in page
+    assert response.status_code == 409
+    assert not WaitlistEntry.objects.exists()
+
+
+def test_a_waiting_place_is_not_closed_by_sales_moved_later(client, sold_out):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from core.models import Event
+
+    event, _ = sold_out
+    _post(client, event, quantity="1")
+    entry = WaitlistEntry.objects.get()
+    Event.objects.filter(pk=event.pk).update(
+        sales_start_at=timezone.now() + timedelta(days=1)
+    )
+    page = client.get(f"/buy/w/{entry.token}/").content.decode()
+    assert "The waitlist has closed" not in page
+    assert "number <strong>1</strong> in line" in page
+
+
+def test_an_offer_whose_payment_failed_is_not_shown_as_held(client, sold_out):
+    """A bank debit that failed cancels the offer's order; its page still said
+    "Tickets are held for you until…" with a button to pay."""
+    from core.services.payments import record_failed_payment
+
+    event, seat = sold_out
+    _post(client, event, quantity="1")
+    TicketType.objects.filter(pk=seat.pk).update(capacity=3)
+    event.venue_capacity = 3
+    event.save()
+    offer_freed_seats(event_id=event.id)
+    entry = WaitlistEntry.objects.get()
+    record_failed_payment(order_id=entry.offer_order_id)
+    page = client.get(f"/buy/w/{entry.token}/").content.decode()
+    assert "held for you until" not in page and "data-claim-offer" not in page
+    assert "Your payment did not go through" in page
+    assert 'data-waitlist-status="expired"' in page
+    assert "Leave the waitlist" not in page
+
+
+def test_the_owner_is_told_why_an_offer_cannot_be_made(client, owner, sold_out):
+    """After sales closed, "Offer now" said "Not enough free tickets … Raise
+    the capacity first", which changes nothing."""
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from core.models import Event
+
+    event, seat = sold_out
+    _post(client, event, quantity="1")
+    entry = WaitlistEntry.objects.get()
+    TicketType.objects.filter(pk=seat.pk).update(capacity=10)
+    Event.objects.filter(pk=event.pk).update(
+        venue_capacity=10, sales_end_at=timezone.now() - timedelta(minutes=5)
+    )
+    client.force_login(owner)
+    page = client.post(
+        f"/scanner/events/{event.id}/waitlist/{entry.pk}/offer/", follow=True
+    ).content.decode()
+    assert "Ticket sales for this event are over" in page
+    assert "Raise the capacity" not in page
+    entry.refresh_from_db()
+    assert entry.status == WaitlistEntry.Status.WAITING

@@ -760,3 +760,168 @@ def test_closing_an_offer_without_a_payment_page_calls_no_one(
     with django_capture_on_commit_callbacks(execute=True):
         leave_waitlist(token=entry.token)
     assert stripe_stub.calls("POST", r"/v1/checkout/sessions/.*/expire") == []
+
+
+# --- Sales close, before they open, "any type" -------------------------------
+
+
+def test_an_offer_cut_short_at_sales_close_has_its_stripe_page_closed(stripe_stub):
+    """expire_offers ended an offer at its event's sales close but left its
+    hold hours ahead and its Stripe page unmarked: the hold sweep never
+    closed the page, which still took a payment after the offer ran out."""
+    from core.services.orders import sweep_expired_holds
+    from core.services.payments import start_payment
+
+    event, seat, _ = _sold_out_event(starts_at=timezone.now() + timedelta(days=3))
+    entry = _join(event, "wanda@example.com", 1)
+    _free_seats(seat, 1)
+    offer_freed_seats(event_id=event.id)
+    entry = _offered(entry)
+    start_payment(
+        order_id=entry.offer_order_id,
+        success_url="https://t/s",
+        cancel_url="https://t/c",
+    )
+    order = Order.objects.get(pk=entry.offer_order_id)
+    session_id = order.stripe_checkout_session_id
+    assert order.hold_expires_at > timezone.now() + timedelta(hours=1)
+    # The owner closes online sales now.
+    now = timezone.now()
+    Event.objects.filter(pk=event.pk).update(sales_end_at=now - timedelta(minutes=1))
+    assert expire_offers(now=now) == [event.id]
+    order.refresh_from_db()
+    assert order.status == Order.Status.EXPIRED
+    assert order.hold_expires_at == now
+    assert order.checkout_to_close
+    assert _offered(entry).status == WaitlistEntry.Status.EXPIRED
+    sweep_expired_holds(now=now)
+    assert stripe_stub.sessions[session_id]["status"] == "expired"
+    order.refresh_from_db()
+    assert not order.checkout_to_close
+
+
+def test_an_offer_that_lapsed_keeps_its_hold_end_when_it_expires():
+    event, seat, _ = _sold_out_event()
+    entry = _join(event, "wanda@example.com", 1)
+    _free_seats(seat, 1)
+    offer_freed_seats(event_id=event.id)
+    ends = _offered(entry).offer_expires_at
+    expire_offers(now=ends + timedelta(minutes=5))
+    order = _offered(entry).offer_order
+    assert order.status == Order.Status.EXPIRED
+    assert order.hold_expires_at == ends
+    assert not order.checkout_to_close  # no payment page to close
+
+
+def test_an_offer_whose_bank_debit_failed_is_closed_by_the_sweep():
+    """record_failed_payment cancels the offer's order; its entry stayed
+    "offered" (its page saying the tickets were held) until the offer's
+    time ran out."""
+    from core.services.payments import record_failed_payment
+
+    event, seat, _ = _sold_out_event()
+    entry = _join(event, "wanda@example.com", 1)
+    _free_seats(seat, 1)
+    offer_freed_seats(event_id=event.id)
+    entry = _offered(entry)
+    record_failed_payment(order_id=entry.offer_order_id)
+    assert _offered(entry).status == WaitlistEntry.Status.OFFERED
+    assert expire_offers() == [event.id]
+    entry = _offered(entry)
+    assert entry.status == WaitlistEntry.Status.EXPIRED
+    assert entry.offer_order.status == Order.Status.CANCELLED
+
+
+def test_a_type_with_a_seat_left_can_be_waited_for_once_the_event_is_sold_out():
+    """Someone waiting for two of "any type" keeps the event's two free
+    seats, one of each type, from the public: each type shows a seat, but
+    neither can be bought, so waiting for one is not refused as on sale."""
+    event = EventFactory(venue_capacity=100)
+    stalls = TicketTypeFactory(event=event, name="Stalls", capacity=2, max_per_order=4)
+    circle = TicketTypeFactory(event=event, name="Circle", capacity=2, max_per_order=4)
+    make_paid_order(stalls, 2)
+    make_paid_order(circle, 2, email="c@example.com")
+    _join(event, "ana@example.com", 2)
+    TicketType.objects.filter(pk__in=[stalls.pk, circle.pk]).update(capacity=3)
+    assert offer_freed_seats(event_id=event.id) == []
+    availability = get_event_availability(Event.objects.get(pk=event.pk))
+    assert availability.is_sold_out
+    assert [t.available for t in availability.types] == [1, 1]
+    entry = _join(event, "cy@example.com", 1, stalls)
+    assert entry.ticket_type_id == stalls.id
+
+
+def test_joining_before_sales_open_says_they_have_not_opened():
+    from core.exceptions import SalesClosed
+
+    event, _, _ = _sold_out_event(starts_at=timezone.now() + timedelta(days=30))
+    # Sales moved to open later (the tickets sold are comps, say).
+    Event.objects.filter(pk=event.pk).update(
+        sales_start_at=timezone.now() + timedelta(days=2)
+    )
+    with pytest.raises(SalesClosed, match="not on sale yet") as refused:
+        _join(event, "early@example.com", 1)
+    assert refused.value.code == "not_on_sale_yet"
+    assert "over" not in refused.value.message
+    assert not WaitlistEntry.objects.exists()
+
+
+def _manual_offer_refusal(entry) -> str:
+    from core.services.waitlist import OfferRefused, offer_to_entry
+
+    with pytest.raises(OfferRefused) as refused:
+        offer_to_entry(event_id=entry.event_id, entry_id=entry.pk)
+    return refused.value.message
+
+
+def test_a_manual_offer_says_why_none_was_made(settings):
+    """offer_freed_seats makes none once offers are closed; the owner was told
+    to raise the capacity, which changes nothing."""
+    settings.HOLD_MINUTES = 15
+    event, seat, _ = _sold_out_event(capacity=2)
+    entry = _join(event, "ana@example.com", 1)
+    assert _manual_offer_refusal(entry) == (
+        "Not enough free tickets to offer 1 to Ana. Raise the capacity first,"
+        " or wait for a refund."
+    )
+    _free_seats(seat, 5)
+    now = timezone.now()
+    # Sales close in ten minutes: under HOLD_MINUTES to pay.
+    Event.objects.filter(pk=event.pk).update(
+        time_zone="Europe/Paris", starts_at=now + timedelta(minutes=10)
+    )
+    message = _manual_offer_refusal(entry)
+    assert message.startswith("Ticket sales close too soon to offer: they close ")
+    assert "under 15 minutes from now" in message
+    assert "CET" in message or "CEST" in message
+    assert "capacity" not in message
+    # Sales over (the event starts tomorrow; online sales ended).
+    Event.objects.filter(pk=event.pk).update(
+        starts_at=now + timedelta(days=1), sales_end_at=now - timedelta(hours=1)
+    )
+    assert _manual_offer_refusal(entry).startswith(
+        "Ticket sales for this event are over, so no more offers can be made"
+    )
+    # Not open yet (moved later after people joined).
+    Event.objects.filter(pk=event.pk).update(
+        sales_end_at=None,
+        sales_start_at=now + timedelta(days=2),
+        starts_at=now + timedelta(days=9),
+    )
+    assert _manual_offer_refusal(entry).startswith(
+        "Ticket sales have not opened yet, so no offer can be made: they open "
+    )
+    # The type waited for is off sale.
+    Event.objects.filter(pk=event.pk).update(sales_start_at=None)
+    entry.ticket_type = seat
+    entry.save()
+    TicketType.objects.filter(pk=seat.pk).update(sales_end_at=now)
+    assert _manual_offer_refusal(entry) == (
+        "Seat tickets are not on sale, so none can be offered."
+    )
+    TicketType.objects.filter(pk=seat.pk).update(sales_end_at=None)
+    from core.services.waitlist import offer_to_entry
+
+    assert offer_to_entry(event_id=event.id, entry_id=entry.pk).pk == entry.pk
+    assert _manual_offer_refusal(entry) == "Ana has an offer already."
+    assert _offered(entry).status == WaitlistEntry.Status.OFFERED
