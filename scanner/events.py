@@ -54,21 +54,27 @@ def _event_or_404(event_id) -> Event:
     return event
 
 
-def event_list(request: HttpRequest) -> HttpResponse:
-    """Upcoming, inactive or past events (the console's home)."""
+def _listed_events(request: HttpRequest) -> tuple[str, list, dict]:
+    """(tab, its events, their availability) of the event list: the page and
+    its live figures read the same rows, in two queries."""
     show = request.GET.get("show", "upcoming")
     if show not in EVENT_LIST_VIEWS:
         show = "upcoming"
     now = timezone.now()
     events = list(console_events(show=show, now=now))
-    availability = availability_for_events(events, now)
+    return show, events, availability_for_events(events, now)
+
+
+def event_list(request: HttpRequest) -> HttpResponse:
+    """Upcoming, inactive or past events (the console's home)."""
+    show, events, availability = _listed_events(request)
     return render(
         request,
         "scanner/event_list.html",
         {
             "rows": [(event, availability[event.id]) for event in events],
             "show": show,
-            "counts": console_event_counts(now),
+            "counts": console_event_counts(timezone.now()),
             "role": role_of(request.user),
         },
     )
@@ -92,12 +98,7 @@ def event_list_figures(request: HttpRequest) -> HttpResponse:
     (`show`, as the list) with its sold, held, left and capacity, in the
     two queries the list itself takes, so the page updates with one request
     whatever the number of events."""
-    show = request.GET.get("show", "upcoming")
-    if show not in EVENT_LIST_VIEWS:
-        show = "upcoming"
-    now = timezone.now()
-    events = list(console_events(show=show, now=now))
-    availability = availability_for_events(events, now)
+    _, events, availability = _listed_events(request)
     response = JsonResponse(
         {
             "events": {
