@@ -69,13 +69,24 @@ CHECKOUT_CLOSES_ITSELF = timedelta(minutes=35)
 
 
 def close_checkout_quietly(session_id: str | None) -> None:
-    """Expire a Stripe payment page; a failure only means Stripe expires it later."""
+    """Expire a Stripe payment page with one short try; when Stripe does not
+    answer, the page is left to the hold sweep (Order.checkout_to_close).
+
+    Called where a buyer waits (cancelling, starting to pay, leaving the
+    waitlist): with the SDK's own retries, a Stripe outage held each of
+    those requests up to four minutes for a courtesy.
+    """
     if not session_id:
         return
     try:
-        get_provider("stripe").expire_checkout(session_id)
+        get_provider("stripe").expire_checkout(session_id, quick=True)
     except PaymentUnavailable:
-        logger.warning("Could not expire checkout session %s", session_id)
+        logger.warning(
+            "Could not expire checkout session %s; the hold sweep will", session_id
+        )
+        Order.objects.filter(stripe_checkout_session_id=session_id).update(
+            checkout_to_close=True
+        )
 
 
 @transaction.atomic

@@ -158,3 +158,30 @@ def test_an_order_without_a_payment_page_has_nothing_to_close(stripe_stub):
     order.refresh_from_db()
     assert order.status == Order.Status.EXPIRED and not order.checkout_to_close
     assert stripe_stub.calls("POST", EXPIRE) == []
+
+
+def test_cancelling_while_stripe_is_down_waits_one_short_try_and_leaves_the_page_to_the_sweep(
+    stripe_stub, monkeypatch, django_capture_on_commit_callbacks
+):
+    """A buyer's cancel closes the payment page with one short try: with the
+    SDK's retries (80 s a try, three tries) an outage held the request for
+    minutes. Unanswered, the page is marked, and the hold sweep closes it."""
+    from core.services.orders import cancel_order
+
+    monkeypatch.setattr(stripe_checkout, "QUICK_TIMEOUT_SECONDS", 0.3)
+    (order,) = _on_payment_pages(1)
+    stripe_stub.latency = 3
+
+    started = time.perf_counter()
+    with django_capture_on_commit_callbacks(execute=True):
+        cancel_order(order_id=order.id)
+    took = time.perf_counter() - started
+
+    assert took < 2.0
+    order.refresh_from_db()
+    assert order.status == Order.Status.CANCELLED and order.checkout_to_close
+    stripe_stub.latency = 0
+    time.sleep(3.2)  # the call Stripe took finishes
+    assert close_lapsed_checkouts() == 1
+    assert _open(stripe_stub, [order]) == []
+    assert not Order.objects.filter(checkout_to_close=True).exists()
