@@ -352,7 +352,9 @@ class OfflineSyncApi(DoorApiView):
         # "attention, not recorded" with the rest, where a 400 here would
         # refuse the whole upload, for good on the phone.
         nonce = serializers.JSONField(allow_null=True, default=None)
-        at = serializers.DateTimeField()
+        # Likewise: a time that cannot be read is taken as the upload's
+        # (sync_offline_admits clamps every time to now anyway).
+        at = serializers.JSONField(allow_null=True, default=None)
 
     class InputSerializer(serializers.Serializer):
         event = serializers.UUIDField()
@@ -372,7 +374,7 @@ class OfflineSyncApi(DoorApiView):
                 OfflineAdmit(
                     text=item["code"],
                     nonce=item["nonce"],
-                    at=item["at"],
+                    at=_offline_time(item["at"]),
                     device_label=label,
                 )
                 for item in admits
@@ -392,6 +394,17 @@ class OfflineSyncApi(DoorApiView):
                 ],
             }
         )
+
+
+def _offline_time(value):
+    """When an offline admit says it was made, or None when it says nothing
+    readable (the service then takes the upload's time)."""
+    if not isinstance(value, str):
+        return None
+    try:
+        return parse_datetime(value.strip())
+    except ValueError:
+        return None
 
 
 class DoorSnapshotApi(DoorApiView):

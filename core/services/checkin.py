@@ -123,11 +123,12 @@ class ScanResult:
 
 @dataclass(frozen=True)
 class OfflineAdmit:
-    """An admit a door phone made without network, uploaded later."""
+    """An admit a door phone made without network, uploaded later (`at`
+    None: the phone's time could not be read; the upload's is taken)."""
 
     text: str
     nonce: str
-    at: datetime
+    at: datetime | None
     device_label: str = ""
 
 
@@ -1079,7 +1080,7 @@ def sync_offline_admits(
     now = now or timezone.now()
     results = []
     for admit in admits:
-        at = admit.at if timezone.is_aware(admit.at) else now
+        at = admit.at if admit.at and timezone.is_aware(admit.at) else now
         at = min(max(at, now - MAX_OFFLINE_AGE), now)
         try:
             nonce = clean_nonce(admit.nonce)

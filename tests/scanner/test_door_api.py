@@ -581,14 +581,35 @@ def test_offline_uploads_validate_every_item(door_client, ticket):
     response = post(
         door_client,
         "/api/v1/scan/offline",
-        {
-            "event": str(ticket.event_id),
-            "admits": [{"code": ticket.qr_payload, "nonce": "a1", "at": "yesterday"}],
-        },
+        {"event": str(ticket.event_id), "admits": ["not an admit"]},
     )
 
     assert response.status_code == 400 and response.json()["code"] == "invalid"
     assert not ScanLog.objects.exists()
+
+
+@pytest.mark.parametrize("at", ["yesterday", "2026-02-30T10:00:00Z", None, 5, ""])
+def test_an_offline_admit_whose_time_cannot_be_read_is_recorded_at_the_upload(
+    door_client, ticket, at
+):
+    """A 400 for the whole upload would leave every admit in it on the phone,
+    for good; the time is only when the guest came in."""
+    before = timezone.now()
+    response = post(
+        door_client,
+        "/api/v1/scan/offline",
+        {
+            "event": str(ticket.event_id),
+            "admits": [{"code": ticket.qr_payload, "nonce": "a1", "at": at}],
+        },
+    )
+
+    assert response.status_code == 200
+    [result] = response.json()["results"]
+    assert result["code"] == "ok" and result["nonce"] == "a1"
+    ticket.refresh_from_db()
+    assert ticket.status == Ticket.Status.USED
+    assert before <= ticket.scanned_at <= timezone.now()
 
 
 # --- Snapshot, ticket states, guest list --------------------------------------
