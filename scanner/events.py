@@ -80,17 +80,6 @@ def event_list(request: HttpRequest) -> HttpResponse:
     )
 
 
-def _sales_state(event: Event, now) -> str:
-    """What the event page says of sales: "off" (off sale, whatever its
-    window), "not_yet" (its window opens later), "closed" (the window or the
-    event is over) or "open"."""
-    if not event.is_active:
-        return "off"
-    if event.sales_start_at and now < event.sales_start_at:
-        return "not_yet"
-    return "open" if event.sales_open(now) else "closed"
-
-
 @role_required(*MANAGERS, api=True)
 @require_safe
 def event_list_figures(request: HttpRequest) -> HttpResponse:
@@ -129,7 +118,7 @@ def event_detail(request: HttpRequest, event_id) -> HttpResponse:
         "scanner/event_detail.html",
         {
             "event": event,
-            "sales_state": _sales_state(event, timezone.now()),
+            "sales_state": event.sales_state(),
             "checked_in": sum(checked_in_by_type(event.pk).values()),
             "availability": get_event_availability(event),
             "ticket_types": event_ticket_types(event),

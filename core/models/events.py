@@ -80,6 +80,17 @@ class Event(models.Model):
         end = self.sales_end_at or self.starts_at
         return at < end
 
+    def sales_state(self, at=None) -> str:
+        """Where its sales stand: "off" (off sale, whatever its window),
+        "not_yet" (its window opens later), "closed" (the window or the
+        event is over) or "open"."""
+        at = at or timezone.now()
+        if not self.is_active:
+            return "off"
+        if self.sales_start_at and at < self.sales_start_at:
+            return "not_yet"
+        return "open" if self.sales_open(at) else "closed"
+
 
 class TicketType(models.Model):
     """A priced kind of admission with its own capacity (the seed's ticket_types JSON)."""
