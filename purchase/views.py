@@ -46,7 +46,7 @@ from core.services.payments import (
     start_payment,
     sync_checkout,
 )
-from core.services.waitlist import offers_open, offers_over, offers_until
+from core.services.waitlist import offers_over, offers_until, waitlist_stage
 from core.sites import site_url, token_path
 from core.tickets.qr import qr_svg
 from purchase.saved_pages import (
@@ -211,14 +211,10 @@ def event_page(request: HttpRequest, slug: str) -> HttpResponse:
         "error_field": ERROR_FIELDS.get(getattr(error, "code", ""), ""),
         "hold_minutes": settings.HOLD_MINUTES,
         "offer_hours": settings.WAITLIST_OFFER_HOURS,
-        # Something sold out (the event as a whole, or a type), while the
-        # waitlist can still make offers: join_waitlist refuses everyone
-        # after that, and purchase.js shows the card only between these
-        # times. Both flags change with the time, not with the figures the
-        # shell's key has: the key names them.
-        "waitlist_open": bool(rows)
-        and (availability.is_sold_out or any(r["row"].sold_out for r in rows))
-        and offers_open(event, now),
+        # purchase.js shows the card only between these times. Both flags
+        # change with the time, not with the figures the shell's key has:
+        # the key names them.
+        "waitlist_open": waitlist_stage(event, availability, now) == "open",
         "waitlist_over": offers_over(event, now=now),
         "offers_until": offers_until(event),
         # Process-wide (settings), so a shell's key names it for clarity only.

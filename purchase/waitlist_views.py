@@ -23,9 +23,8 @@ from core.services.waitlist import (
     is_claimed,
     join_waitlist,
     leave_waitlist,
-    offers_open,
     offers_over,
-    sales_not_started,
+    waitlist_stage,
 )
 from purchase.waitlist_forms import WaitlistForm
 from scanner import throttle
@@ -66,11 +65,12 @@ def join(request: HttpRequest, slug: str) -> HttpResponse:
         "offer_hours": settings.WAITLIST_OFFER_HOURS,
         "texts_on": texts_can_be_sent(),
     }
-    if sales_not_started(event, now):
+    stage = waitlist_stage(event, availability, now)
+    if stage == "not_yet":
         return _without_form(request, context | {"not_yet": True})
-    if not form.type_choices and event.sales_open(now):
+    if stage == "on_sale":
         return _without_form(request, context | {"on_sale": True})
-    if not offers_open(event, now):
+    if stage == "closed":
         return _without_form(request, context | {"closed": WAITLIST_CLOSED})
     if request.method == "POST" and form.is_valid():
         if not throttle.take(

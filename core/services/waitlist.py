@@ -24,10 +24,12 @@ from core.models import Event, Order, TicketType, WaitlistEntry
 from core.notify.outbox import queue_email, queue_sms
 from core.phones import lacks_country_code
 from core.queries.availability import (
+    EventAvailability,
     compute_availability,
     get_event_availability,
     held_by_type,
 )
+from core.queries.waitlist import types_to_wait_for
 from core.rows import insert_row_and_rows
 from core.services.checkout import clean_contact, event_time_zone, new_held_order
 from core.services.counters import move_held, release_held
@@ -118,6 +120,22 @@ def offers_open(event: Event, now=None) -> bool:
     and its sales close no sooner than HOLD_MINUTES from now."""
     now = now or timezone.now()
     return event.is_active and event.sales_open(now) and now <= offers_until(event)
+
+
+def waitlist_stage(event: Event, availability: EventAvailability, now) -> str:
+    """Whether the event takes waitlist joins now: "open", or why not:
+    "not_yet" (sales have yet to open), "on_sale" (nothing to wait for:
+    buy instead), "closed" (no offer can be made any more, offers_open).
+    The event page shows its waitlist card, and the waitlist page its form,
+    only when "open"; join_waitlist refuses the same joins."""
+    if sales_not_started(event, now):
+        return "not_yet"
+    waited_for, _ = types_to_wait_for(availability)
+    if not waited_for and event.sales_open(now):
+        return "on_sale"
+    if not offers_open(event, now):
+        return "closed"
+    return "open"
 
 
 def offers_over(event: Event, ticket_type: TicketType | None = None, now=None) -> bool:
