@@ -24,7 +24,8 @@ RUN DEBUG=true python manage.py collectstatic --noinput
 EXPOSE 8000 8001
 # HTTP: granian on the WSGI app, WEB_CONCURRENCY worker processes (default
 # cores + 1) with WEB_THREADS Python threads each (default 16, enough to keep
-# checkouts going while they wait on Stripe's API: ADR 6); granian's Rust
+# checkouts going while they wait on Stripe's API: ADR 6), WEB_ACTIVE_THREADS
+# of them (4) running at once (ADR 16); granian's Rust
 # side parses HTTP and keeps connections alive. Behind the proxy (deploy/Caddyfile). Why this
 # and not gunicorn or ASGI: docs/adr/0006-http-on-granian.md. Websockets are
 # the `live` service's:

@@ -5,21 +5,19 @@
 # Postgres, Redis, DEBUG off, simulated payments (or PAYMENT_PROVIDER=stripe
 # with STRIPE_API_BASE on bench/stripe_standin.py).
 # Usage: bench/serve.sh [port] [http workers] [websocket workers] [threads per http worker]
-# (threads: default 16 with PAYMENT_PROVIDER=stripe, else 4)
+# (threads: default 16, as the Docker image, of which WEB_ACTIVE_THREADS,
+# default 4, run at once: ADR 16)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PORT="${1:-8100}"
 WORKERS="${2:-$(($(nproc) + 1))}"
 LIVE_WORKERS="${3:-2}"
+THREADS="${4:-16}"
 export DEBUG=false
 export SECRET_KEY="${SECRET_KEY:-bench-only-secret-key-not-for-production}"
 export ALLOWED_HOSTS="127.0.0.1,localhost"
 export SECURE_SSL_REDIRECT=false
 export PAYMENT_PROVIDER="${PAYMENT_PROVIDER:-simulated}"
-# As the Docker image with Stripe (16 threads, which cover its API's wait);
-# 4 with simulated payments, where no request waits on an outside API and
-# more threads only contend for the GIL (ADR 6).
-if [ "$PAYMENT_PROVIDER" = stripe ]; then THREADS="${4:-16}"; else THREADS="${4:-4}"; fi
 export DATABASE_URL="${DATABASE_URL:-postgres://postgres@127.0.0.1:5432/tk_buying_bench}"
 export REDIS_URL="${REDIS_URL:-redis://127.0.0.1:6379/1}"
 export CHANNELS_PREFIX="${CHANNELS_PREFIX:-tk_buying_bench}"

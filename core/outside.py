@@ -1,9 +1,25 @@
-"""Waiting on an outside API (Stripe) without holding a database connection."""
+"""Waiting on an outside API (Stripe) without holding a database connection
+or a turn to run."""
 
 from collections.abc import Iterator
 from contextlib import contextmanager
 
 from django.db import DEFAULT_DB_ALIAS, connections
+
+from ticketing.turns import turn_given_up
+
+
+@contextmanager
+def waiting_on_provider() -> Iterator[None]:
+    """Around a call to an outside API: the thread's database connection goes
+    back to the pool and its turn to the next request (ticketing.turns) for
+    the wait. The turn is taken again afterwards, unless the thread is in a
+    transaction, where it may hold row locks the requests in their turns
+    wait on; it finishes without one then.
+    """
+    in_transaction = connections[DEFAULT_DB_ALIAS].in_atomic_block
+    with turn_given_up(take_again=not in_transaction), database_connection_returned():
+        yield
 
 
 @contextmanager

@@ -143,6 +143,11 @@ else:
         DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
+# How many of a WSGI worker's WEB_THREADS run requests at once; the others
+# wait their turn in arrival order, and a request waiting on Stripe gives
+# its turn up (ticketing.turns, ADR 16). 0: no limit.
+WEB_ACTIVE_THREADS = env.int("WEB_ACTIVE_THREADS", default=4)
+
 # --- Real time and cache ---------------------------------------------------
 REDIS_URL = env("REDIS_URL", default="")
 # "pubsub": one PUBLISH per group message, fanned out inside each process;

@@ -17,7 +17,7 @@ from django.conf import settings
 
 from core.exceptions import InvalidWebhook, PaymentRefused, PaymentUnavailable
 from core.models import Order, Payment
-from core.outside import database_connection_returned
+from core.outside import waiting_on_provider
 from core.payments import CheckoutStart, CheckoutState
 from core.payments.money import to_minor_units
 from core.redact import redact_contacts
@@ -150,7 +150,7 @@ class StripeProvider:
         replaces = order.stripe_checkout_session_id or "first"
         key = f"checkout-{order.id}-{int(expires_at.timestamp())}-{replaces}"
         try:
-            with database_connection_returned():
+            with waiting_on_provider():
                 session = client().v1.checkout.sessions.create(
                     params=params, options={"idempotency_key": key}
                 )
@@ -166,7 +166,7 @@ class StripeProvider:
 
     def get_checkout(self, session_id: str) -> CheckoutState:
         try:
-            with database_connection_returned():
+            with waiting_on_provider():
                 session = client().v1.checkout.sessions.retrieve(session_id)
         except stripe.StripeError as exc:
             raise PaymentUnavailable() from exc
@@ -177,7 +177,7 @@ class StripeProvider:
         `quick`: one short try (QUICK_TIMEOUT_SECONDS), for a close that can
         wait for another go when Stripe is slow or down."""
         try:
-            with database_connection_returned():
+            with waiting_on_provider():
                 client(quick=quick).v1.checkout.sessions.expire(session_id)
         except stripe.InvalidRequestError as exc:
             logger.info("Session %s not expired: %s", session_id, _error_summary(exc))
@@ -205,7 +205,7 @@ class StripeProvider:
         if amount is not None:
             params["amount"] = to_minor_units(amount, payment.currency)
         try:
-            with database_connection_returned():
+            with waiting_on_provider():
                 refund = client().v1.refunds.create(
                     params=params,
                     options={
