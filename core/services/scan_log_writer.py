@@ -16,10 +16,11 @@ ticket's row, are still committed before the answer. A row's id is taken
 from the table's sequence before the answer, so the `scan_id` the door sees
 is the id the row gets.
 
-Retries: a repeated (event, nonce) answered while its first row waits is
-that row's answer; once written, the unique (event, nonce) constraint keeps
-only the first (`ON CONFLICT DO NOTHING`) and the door feed hears only of
-rows that were written.
+Only rows without a nonce wait here. A nonce's retry must get its first
+answer, and a nonce already used (by an admit, or by another process's
+row) must be refused before answering: only the table knows either, so
+such a row is written before its answer (core.services.checkin). Rows here
+therefore cannot clash; one the database refuses is logged (see `_write`).
 """
 
 import atexit
@@ -63,7 +64,7 @@ class WaitingRow:
     id: int
     values: dict  # ScanLog's fields by name, as core.services.checkin builds them
     feed: dict  # the door feed's entry, sent once the row is written
-    answer: Any  # what the door was told; a retry gets it again
+    answer: Any  # what the door was told
 
 
 def enabled() -> bool:
@@ -90,7 +91,6 @@ class ScanLogWriter:
         self._pid = os.getpid()
         self._lock = threading.Condition()
         self._rows: dict[int, WaitingRow] = {}
-        self._by_nonce: dict[tuple, WaitingRow] = {}
         self._hurry = False
         self._thread: threading.Thread | None = None
         self._id_lock = threading.Lock()
@@ -109,23 +109,16 @@ class ScanLogWriter:
                 self._ids.extend(_next_ids(IDS_PER_RESERVATION))
             return self._ids.popleft()
 
-    def waiting(self, event_id, nonce: str) -> WaitingRow | None:
-        """The row still waiting for this event's nonce, if any."""
-        self._here()
-        with self._lock:
-            return self._by_nonce.get((event_id, nonce))
-
     def add(self, row: WaitingRow) -> bool:
-        """Keep `row` for the next batch; False if too many wait already."""
+        """Keep `row` (one without a nonce) for the next batch; False if too
+        many wait already."""
+        if row.values["nonce"] is not None:
+            raise ValueError("a row with a nonce is written before its answer")
         self._here()
         with self._lock:
             if len(self._rows) >= MAX_WAITING_ROWS:
                 return False
             self._rows[row.id] = row
-            if row.values["nonce"] is not None:
-                self._by_nonce.setdefault(
-                    (row.values["event"], row.values["nonce"]), row
-                )
             if self._thread is None:
                 self._thread = threading.Thread(
                     target=self._run, name="scan-log-writer", daemon=True
@@ -187,9 +180,6 @@ class ScanLogWriter:
         with self._lock:
             for row in batch:
                 del self._rows[row.id]
-                key = (row.values["event"], row.values["nonce"])
-                if self._by_nonce.get(key) is row:
-                    del self._by_nonce[key]
             if not self._rows:
                 self._hurry = False
             self._lock.notify_all()
@@ -243,7 +233,7 @@ def _insert_sql(alias: str, names: tuple[str, ...]) -> str:
         f"INSERT INTO {quote(ScanLog._meta.db_table)}"
         f" ({', '.join(quote(column) for column in columns)})"
         f" SELECT {', '.join(values)} FROM json_array_elements(%s::json) AS rows(r)"
-        f" ON CONFLICT DO NOTHING RETURNING {quote(pk.column)}"
+        f" RETURNING {quote(pk.column)}"
     )
 
 
@@ -287,7 +277,7 @@ def _rows_json(rows: list[WaitingRow], names: tuple[str, ...]) -> str:
 
 
 def _write(batch: list[WaitingRow]) -> set[int]:
-    """Insert the batch; the ids written (a retry's row is skipped, see above).
+    """Insert the batch; the ids written.
 
     Raises DatabaseError to be retried (see `_run`), unless the batch itself is at fault
     (an IntegrityError: say its event was deleted meanwhile); then each row
