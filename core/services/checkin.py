@@ -15,8 +15,8 @@ Every attempt writes one ScanLog row. The admit and its log row and counters
 commit together (on Postgres in one statement); a refusal is logged on its
 own, so it is kept whatever happened. A client `nonce` makes retries safe:
 the unique (event, nonce) constraint lets only the first attempt's row
-exist, and a repeat gets that row's answer back.
-On Postgres, a code refused at gate 1 and sent without a nonce is answered
+exist, and a repeat from the same staff member and door gets that row's
+answer back. On Postgres, a code refused at gate 1 and sent without a nonce is answered
 at once and its row written in a batch a moment later
 (core.services.scan_log_writer): a flood of forged codes costs the door no
 database round trip per code. With a nonce (the door page sends one with
@@ -810,13 +810,23 @@ def _result_from(log: ScanLog, *, replayed: bool = False) -> ScanResult:
     )
 
 
-def _replay(event: Event, nonce: str, digest: str) -> ScanResult | None:
-    """The first answer for a repeated nonce, if there was one."""
+def _replay(
+    event: Event, nonce: str, digest: str, *, staff, device_label: str
+) -> ScanResult | None:
+    """The first answer for a repeated nonce, if there was one.
+
+    Only for the same code from the same staff member and door: another
+    door sending this nonce is not the first door's retry, and must not be
+    shown its ADMIT (its own attempt would go unlogged).
+    """
     earlier = ScanLog.objects.filter(event=event, nonce=nonce).first()
     if earlier is None:
         return None
     if earlier.code_digest != digest:
         raise NonceReused()
+    staff_id = staff.pk if staff is not None else None
+    if (earlier.staff_id, earlier.device_label) != (staff_id, device_label):
+        raise NonceReused("This scan id was already used at another door.")
     return _result_from(earlier, replayed=True)
 
 
@@ -987,19 +997,31 @@ def _redeem(
             with _savepoint_if_nested():
                 result = _log_scan(values)
         except IntegrityError:
-            earlier = _replay(event, nonce, digest) if nonce else None
+            earlier = _replay_of(attempt)
             if earlier is None:
                 raise
             return earlier
     except IntegrityError:
         # The admit's log row clashed on the nonce: a retry of an attempt that
         # already has an answer. Everything it did was rolled back.
-        earlier = _replay(event, nonce, digest) if nonce else None
+        earlier = _replay_of(attempt)
         if earlier is None:
             raise
         return earlier
     _announce(event, result, device_label=device_label, staff=staff)
     return result
+
+
+def _replay_of(attempt: dict) -> ScanResult | None:
+    if not attempt["nonce"]:
+        return None
+    return _replay(
+        attempt["event"],
+        attempt["nonce"],
+        attempt["digest"],
+        staff=attempt["staff"],
+        device_label=attempt["device_label"],
+    )
 
 
 def _typed_miss(ticket_code: str, refusal: ScanRefused) -> ScanRefused:
@@ -1037,7 +1059,8 @@ def redeem_ticket(
     Returns a ScanResult with code ok, or a refusal: invalid, wrong_event,
     void, already_used (with used_at/used_device/used_by), not_yet_valid.
     A repeated `nonce` returns the first attempt's answer (`replayed`), or
-    raises NonceReused if it came with a different code. Raises
+    raises NonceReused if it came with a different code, staff member or
+    door label. Raises
     InvalidRequest (invalid_nonce) for a malformed nonce.
     """
     now = now or timezone.now()

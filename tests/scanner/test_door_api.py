@@ -300,6 +300,20 @@ def test_a_retry_with_the_same_nonce_gets_the_same_body(door_client, ticket):
     assert ScanLog.objects.count() == 1
 
 
+def test_another_device_sending_a_nonce_again_is_refused_not_told_admit(ticket):
+    _a, token_a = register_scanner_device(label="Door A", event=ticket.event)
+    _b, token_b = register_scanner_device(label="Door B", event=ticket.event)
+    data = {"event": str(ticket.event_id), "code": ticket.qr_payload, "nonce": "s1"}
+
+    first = post(Client(), SCAN, data, HTTP_AUTHORIZATION=f"Device {token_a}")
+    second = post(Client(), SCAN, data, HTTP_AUTHORIZATION=f"Device {token_b}")
+
+    assert first.json()["code"] == "ok"
+    assert second.status_code == 409
+    assert second.json()["code"] == "nonce_reused" and "admitted" not in second.json()
+    assert ScanLog.objects.count() == 1
+
+
 @pytest.mark.parametrize(
     "code",
     [

@@ -409,6 +409,33 @@ def test_a_nonce_reused_for_another_code_is_an_error(ticket):
     assert ScanLog.objects.count() == 1
 
 
+@pytest.mark.parametrize(
+    "other",
+    [{"device_label": "Door B"}, {"staff": "other"}, {"device_label": ""}],
+    ids=["another door", "another staff member", "no door"],
+)
+def test_a_nonce_sent_again_by_someone_else_is_refused_not_replayed(ticket, other):
+    """Only the phone that sent a nonce may get its answer back: another door
+    sending the same nonce is told so, not shown the first door's ADMIT."""
+    door_a = make_staff("door", username="door-a")
+    first = {"staff": door_a, "device_label": "Door A"}
+    redeem_ticket(event=ticket.event, text=ticket.qr_payload, nonce="n-4", **first)
+    if other.get("staff") == "other":
+        other = {**first, "staff": make_staff("door", username="door-b")}
+    else:
+        other = {**first, **other}
+
+    with pytest.raises(NonceReused) as caught:
+        redeem_ticket(event=ticket.event, text=ticket.qr_payload, nonce="n-4", **other)
+    assert "another door" in caught.value.message
+    assert ScanLog.objects.count() == 1
+
+    again = redeem_ticket(
+        event=ticket.event, text=ticket.qr_payload, nonce="n-4", **first
+    )
+    assert again.admitted and again.replayed
+
+
 @pytest.mark.parametrize("nonce", ["x" * 65, "bad nonce", "\x00", 7])
 def test_a_malformed_nonce_is_refused_before_anything_is_written(ticket, nonce):
     with pytest.raises(InvalidRequest) as caught:
