@@ -142,16 +142,40 @@ function result(request) {
   });
 }
 
-/** Store the server's ticket states; a full copy replaces the event's old one. */
+/** Store the server's ticket states; a full copy replaces the event's old one.
+ * A ticket admitted here and not uploaded yet stays "used" whatever the copy
+ * says (the server has not heard of that admit): the guest is in, and a second
+ * scan must say so. If the server already has it used, its row says where. */
 export async function saveTicketStates(event, states, { full }) {
   const db = await openDb();
-  const tx = db.transaction(["tickets", "meta"], "readwrite");
+  const tx = db.transaction(["tickets", "meta", "pending"], "readwrite");
   const store = tx.objectStore("tickets");
+  const waiting = await result(tx.objectStore("pending").index("event").getAll(event));
+  const ours = new Map();
+  for (const admit of waiting) {
+    if (ours.has(admit.ticketCode)) continue;
+    const row = await result(store.get([event, admit.ticketCode]));
+    ours.set(admit.ticketCode, { admit, row });
+  }
   if (full) {
     store.delete(IDBKeyRange.bound([event, ""], [event, "\uffff"]));
   }
   for (const state of states.tickets) {
+    const mine = ours.get(state.code);
+    if (mine && state.status !== "used") {
+      mine.server = state; // written below, as used here
+      continue;
+    }
+    ours.delete(state.code);
     store.put({ ...state, event });
+  }
+  for (const { admit, row, server } of ours.values()) {
+    if (row?.status === "used") {
+      store.put(row);
+    } else if (row || server) {
+      const used = { status: "used", used_at: admit.at, used_device: admit.device };
+      store.put({ ...(row || server), event, ...used });
+    }
   }
   tx.objectStore("meta").put({
     key: `states:${event}`,
@@ -210,6 +234,28 @@ export async function recordOfflineAdmit(admit) {
       used_device: admit.device, // the verdict already says it was offline
     });
   }
+  await done(tx);
+}
+
+/** Mark a ticket used on this phone, as the server's answer to an upload
+ * says: the ticket's row is written even if this phone never had it (admitted
+ * anyway), so a second scan offline says "Already used". */
+export async function markTicketUsed(event, ticket, { usedAt, usedDevice }) {
+  const db = await openDb();
+  const tx = db.transaction("tickets", "readwrite");
+  const store = tx.objectStore("tickets");
+  const current = await result(store.get([event, ticket.code]));
+  store.put({
+    guest_name: ticket.guest_name || "",
+    ticket_type: ticket.ticket_type || "",
+    ticket_type_id: ticket.ticket_type_id,
+    ...current,
+    event,
+    code: ticket.code,
+    status: "used",
+    used_at: usedAt,
+    used_device: usedDevice || "",
+  });
   await done(tx);
 }
 

@@ -7,6 +7,7 @@ import {
   forgetPending,
   getTicket,
   lastStatesMeta,
+  markTicketUsed,
   parseCode,
   patchTicket,
   pendingAdmits,
@@ -647,6 +648,7 @@ async function uploadPending() {
         // Admits were counted when made offline; conflicts join the feed.
         if (result.code === "ok") state.applied.add(result.scan_id);
         else applyScan(scanFromResult(result));
+        await keepUsedHere(result, admit);
         if (result.verdict !== "admit") {
           needAttention.push(await withGuestFromCopy(result, admit));
         }
@@ -659,6 +661,21 @@ async function uploadPending() {
     state.uploading = false;
     await showPending();
   }
+}
+
+/** An upload answer saying the ticket is used (ours, or another door's
+ * first) marks it used on this phone at once: a later list refresh may not
+ * bring it (a conflict leaves the ticket as it was on the server). */
+async function keepUsedHere(result, admit) {
+  const ticket = { code: admit.ticketCode, ...result.ticket };
+  if (!ticket.code) return;
+  let used = null;
+  if (result.code === "ok") {
+    used = { usedAt: result.at, usedDevice: admit.device };
+  } else if (result.code === "offline_conflict" || result.code === "already_used") {
+    used = { usedAt: result.used_at, usedDevice: result.used_device };
+  }
+  if (used) await markTicketUsed(EVENT, ticket, used).catch(() => {});
 }
 
 /** An upload answer that names no guest (the server could not record it)
@@ -953,9 +970,7 @@ async function refreshStates({ full = false } = {}) {
   try {
     const { response, body } = await fetchJson(url);
     if (!response.ok || !body) return;
-    // Admits still waiting to upload stay "used" here whatever the server says.
-    const pending = new Set((await pendingAdmits(EVENT)).map((a) => a.ticketCode));
-    body.tickets = body.tickets.filter((t) => !pending.has(t.code));
+    // Admits still waiting to upload stay "used" here (saveTicketStates).
     await saveTicketStates(EVENT, body, { full: wantFull });
     if (wantFull) state.lastFullStates = Date.now();
     root.dataset.statesReady = "true";
@@ -1552,8 +1567,11 @@ async function init() {
   setOnline(state.online);
   await showPending().catch(() => {});
   if (state.online) {
-    await Promise.all([refreshSnapshot(), refreshStates({ full: true })]);
-    await uploadPending();
+    // Upload first: the full list then already has this phone's admits.
+    await Promise.all([
+      refreshSnapshot(),
+      uploadPending().then(() => refreshStates({ full: true })),
+    ]);
   }
   root.dataset.ready = "true";
 }

@@ -1,0 +1,125 @@
+"""The door phone's own copy of the tickets, and its offline admits, in real Chromium.
+
+What the phone keeps (IndexedDB) must say a ticket it let in is used until
+the server's list says so too; and what it uploads must say at which door
+and never admit before check-in opens.
+"""
+
+import pytest
+from django.utils import timezone
+
+from core.models import ScanLog, Ticket
+from core.services.checkin import redeem_ticket
+from tests.e2e import test_door_browser as door
+from tests.factories import make_paid_order, make_staff
+
+# The door page's fixtures, shared with its own tests.
+door_page = door.door_page
+door_ticket = door.door_ticket
+
+pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
+
+UPLOAD_URL = "**/api/v1/scan/offline"
+
+
+def local_copy(page, code: str) -> dict | None:
+    """One ticket of the phone's copy, as door.js reads it."""
+    return page.evaluate(
+        """async ([event, code]) => {
+            const offline = await import("/static/js/door-offline.js");
+            return offline.getTicket(event, code);
+        }""",
+        [page.locator("[data-door]").get_attribute("data-event"), code],
+    )
+
+
+def server_error(route) -> None:
+    route.fulfill(
+        status=500,
+        content_type="application/json",
+        body='{"code": "error", "message": "Server trouble."}',
+    )
+
+
+def close_verdict(page) -> None:
+    page.click("[data-verdict-close]")
+
+
+def test_a_ticket_admitted_offline_stays_used_here_while_its_upload_waits(
+    door_page, door_ticket
+):
+    """The page reopened online reads the full list before its admit could
+    be uploaded: that list does not know of the admit, the phone still does."""
+    page = door_page
+    door.go_offline(page)
+    door.type_code(page, door_ticket.code, expect="ok")
+    close_verdict(page)
+
+    page.route(UPLOAD_URL, server_error)  # the upload cannot go yet
+    page.context.set_offline(False)
+    page.reload()
+    page.wait_for_selector("[data-door][data-ready='true'][data-states-ready='true']")
+    assert len(door.pending_admits(page)) == 1
+    assert local_copy(page, door_ticket.code)["status"] == "used"
+
+    door.go_offline(page)
+    text = door.type_code(page, door_ticket.code, expect="already_used")
+    assert "Already used at" in text and "Side door" in text
+
+
+def test_a_guest_let_in_here_offline_and_at_another_door_is_refused_after_reopening(
+    door_page, door_ticket, live_server
+):
+    page = door_page
+    door.go_offline(page)
+    door.type_code(page, door_ticket.code, expect="ok")
+    close_verdict(page)
+    # Meanwhile Sam let her in at the main door.
+    sam = make_staff("door", username="sam", first_name="Sam", last_name="Okafor")
+    first = redeem_ticket(
+        event=door_ticket.event,
+        text=door_ticket.code,
+        staff=sam,
+        device_label="Main door",
+    )
+
+    # The tab is closed offline and reopened once the network is back.
+    context = page.context
+    page.close()
+    context.set_offline(False)
+    page = context.new_page()
+    page.goto(f"{live_server.url}/scanner/door/{door_ticket.event_id}/")
+    page.wait_for_selector("[data-door][data-ready='true'][data-states-ready='true']")
+    page.wait_for_selector("[data-pending]", state="hidden")
+    assert ScanLog.objects.filter(result="offline_conflict").count() == 1
+
+    # Offline again, the same ticket (a shared screenshot) comes back.
+    door.go_offline(page)
+    text = door.type_code(page, door_ticket.code, expect="already_used")
+    when = timezone.localtime(first.at, door_ticket.event.tz).strftime("%H:%M")
+    assert f"Already used at {when} at Main door." in text
+
+
+def test_a_ticket_admitted_anyway_is_used_here_once_uploaded_without_a_new_list(
+    door_page, door_ticket
+):
+    """Sold after the phone's last list, admitted anyway offline: the
+    upload's answer puts it on the phone as used, list refresh or not."""
+    page = door_page
+    door.go_offline(page)
+    late = make_paid_order(door_ticket.ticket_type, name="Late Buyer").tickets.get()
+    door.type_code(page, late.qr_payload, expect="unknown")
+    page.click("[data-verdict-admit-anyway]")
+    page.wait_for_selector("[data-verdict][data-code='ok']:not([hidden])")
+    close_verdict(page)
+
+    page.route(f"**/api/v1/door/{door_ticket.event_id}/tickets**", server_error)
+    page.context.set_offline(False)
+    page.wait_for_selector("[data-network][data-state='online']")
+    page.wait_for_selector("[data-pending]", state="hidden")
+    late.refresh_from_db()
+    assert late.status == Ticket.Status.USED
+
+    door.go_offline(page)
+    text = door.type_code(page, late.qr_payload, expect="already_used")
+    assert "Late Buyer" in text and "Side door" in text
