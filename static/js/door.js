@@ -488,7 +488,19 @@ async function checkOffline(text, scanNonce, { force = false, typed = null } = {
     }
   }
   const ticket = await getTicket(EVENT, parsed.code);
+  // Before check-in opens nobody is admitted, on the list or not, forced or
+  // not: the server would refuse the upload (not_yet_valid) with the guest in.
+  const notOpenYet = () =>
+    refuse(
+      `Not valid yet: check-in opens ${localTime(cfg.opensAt)}.`,
+      "attention",
+      "not_yet_valid",
+      ticket,
+    );
+  const opensLater = Boolean(cfg.opensAt) && Date.now() < Date.parse(cfg.opensAt);
   if (!ticket && !force) {
+    // A genuine code not on the list could only be admitted anyway: not yet.
+    if (parsed.kind === "signed" && opensLater) return notOpenYet();
     const known = await countTickets(EVENT);
     const message =
       parsed.kind === "signed"
@@ -510,14 +522,7 @@ async function checkOffline(text, scanNonce, { force = false, typed = null } = {
     const message = alreadyUsedMessage({ at: ticket.used_at, door: ticket.used_device });
     return refuse(message, "reject", "already_used", ticket);
   }
-  if (!force && cfg.opensAt && Date.now() < Date.parse(cfg.opensAt)) {
-    return refuse(
-      `Not valid yet: check-in opens ${localTime(cfg.opensAt)}.`,
-      "attention",
-      "not_yet_valid",
-      ticket,
-    );
-  }
+  if (opensLater) return notOpenYet();
   const at = new Date().toISOString();
   await recordOfflineAdmit({
     nonce: scanNonce,

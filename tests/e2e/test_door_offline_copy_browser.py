@@ -5,13 +5,16 @@ the server's list says so too; and what it uploads must say at which door
 and never admit before check-in opens.
 """
 
+from datetime import timedelta
+
 import pytest
+from django.conf import settings
 from django.utils import timezone
 
 from core.models import ScanLog, Ticket
 from core.services.checkin import redeem_ticket
 from tests.e2e import test_door_browser as door
-from tests.factories import make_paid_order, make_staff
+from tests.factories import EventFactory, TicketTypeFactory, make_paid_order, make_staff
 
 # The door page's fixtures, shared with its own tests.
 door_page = door.door_page
@@ -123,3 +126,37 @@ def test_a_ticket_admitted_anyway_is_used_here_once_uploaded_without_a_new_list(
     door.go_offline(page)
     text = door.type_code(page, late.qr_payload, expect="already_used")
     assert "Late Buyer" in text and "Side door" in text
+
+
+@pytest.fixture
+def early_door_page(page, live_server):
+    """A door page hours before check-in opens (12 h before doors)."""
+    now = timezone.now()
+    doors = now + timedelta(hours=settings.CHECKIN_OPENS_HOURS + 7)
+    event = EventFactory(
+        name="Later Night", starts_at=doors + timedelta(hours=1), doors_at=doors
+    )
+    ticket_type = TicketTypeFactory(event=event, name="General", capacity=20)
+    make_paid_order(ticket_type, name="On The List")
+    door.sign_in_door_staff(page.context, live_server.url, username="doorearly")
+    page.goto(f"{live_server.url}/scanner/door/{event.pk}/")
+    page.wait_for_selector("[data-door][data-ready='true']")
+    page.fill("[data-device-label]", "Side door")
+    page.dispatch_event("[data-device-label]", "change")
+    return page, ticket_type
+
+
+def test_offline_before_check_in_opens_a_ticket_not_on_the_list_is_not_valid_yet(
+    early_door_page,
+):
+    """Online the server says "not valid yet"; offline the phone must too,
+    not offer "Admit anyway" and upload an admit the server refuses."""
+    page, ticket_type = early_door_page
+    door.go_offline(page)
+    late = make_paid_order(ticket_type, name="Late Buyer").tickets.get()
+
+    text = door.type_code(page, late.qr_payload, expect="not_yet_valid")
+
+    assert "Not valid yet: check-in opens" in text
+    assert page.locator("[data-verdict-admit-anyway]").is_hidden()
+    assert door.pending_admits(page) == []
