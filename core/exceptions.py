@@ -185,6 +185,14 @@ class NonceReused(TicketingError):
     http_status = 409
 
 
+class RequestTooLarge(TicketingError):
+    """A body past what the endpoint ever needs: refused before it is read."""
+
+    code = "too_large"
+    message = "Too much data in one request."
+    http_status = 413
+
+
 class UndoRefused(TicketingError):
     code = "not_admitted"
     message = "This ticket is not checked in, so there is nothing to undo."

@@ -12,6 +12,7 @@ import uuid
 
 from django.conf import settings
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
+from django.core.exceptions import RequestDataTooBig
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.http import Http404, HttpRequest, HttpResponse
 from django.utils.dateparse import parse_datetime
@@ -31,6 +32,7 @@ from core.exceptions import (
     InvalidRequest,
     NotFound,
     PermissionRefused,
+    RequestTooLarge,
     TicketingError,
 )
 from core.models import Event
@@ -50,6 +52,13 @@ from scanner.device_auth import (
 from scanner.permissions import ALL_STAFF
 
 MAX_OFFLINE_BATCH = 500
+# The most a door request's body may hold. Django's DATA_UPLOAD_MAX_MEMORY_SIZE
+# guards only `request.body`, and DRF's parsers and the scan fast path read
+# the stream. A scan or undo is a few hundred bytes (the most a QR code holds
+# is about 7 KB), so 128 KB is far past any real one; an offline admit is a
+# ticket's code, a nonce and a time, about 300 bytes: 2 KB each leaves room.
+MAX_DOOR_BODY = 128 * 1024
+MAX_OFFLINE_BODY = MAX_OFFLINE_BATCH * 2 * 1024
 
 
 class DoorApiView(APIView):
@@ -59,6 +68,7 @@ class DoorApiView(APIView):
     permission_classes = [HasRoleOrDevice]
     allowed_roles = ALL_STAFF
     allow_devices = True
+    max_body = MAX_DOOR_BODY
 
     @classmethod
     def as_view(cls, **initkwargs):
@@ -66,6 +76,21 @@ class DoorApiView(APIView):
         # Read by the permission-matrix test off the URL's callback.
         view.allowed_roles = cls.allowed_roles
         return view
+
+    def initial(self, request: Request, *args, **kwargs) -> None:
+        """After authentication and permissions, as the scan fast path: a body
+        past `max_body` is refused before DRF's parser reads it whole."""
+        super().initial(request, *args, **kwargs)
+        length = _declared_length(request.META)
+        if length > self.max_body:
+            raise _too_large(self.max_body)
+        if length:  # a stream may be longer than it says (ASGI)
+            try:
+                body = request._request.body  # at most Django's own limit
+            except RequestDataTooBig as exc:
+                raise _too_large(self.max_body) from exc
+            if len(body) > self.max_body:
+                raise _too_large(self.max_body)
 
     def door_event(self, request: Request, event_id) -> Event:
         """The event to scan, if this staff member or device may scan it."""
@@ -93,6 +118,20 @@ def _door_event(event_id, *, device, user) -> Event:
     if not allowed:
         raise PermissionRefused("You are not on the door for this event.")
     return event
+
+
+def _declared_length(meta) -> int:
+    """The body's length as its headers say (as DRF reads it), 0 if unsaid."""
+    try:
+        return int(meta.get("CONTENT_LENGTH", meta.get("HTTP_CONTENT_LENGTH", 0)))
+    except (ValueError, TypeError):
+        return 0
+
+
+def _too_large(limit: int) -> RequestTooLarge:
+    return RequestTooLarge(
+        f"Too much data in one request (at most {limit // 1024} KB).", limit=limit
+    )
 
 
 def _valid(serializer_class, data) -> dict:
@@ -222,18 +261,25 @@ def _scan_actor(request: HttpRequest) -> tuple:
 
 
 def _scan_input(request: HttpRequest) -> dict:
-    """The body's fields, parsed as DRF's JSONParser and judged as the serializer."""
-    meta = request.META
-    try:
-        length = int(meta.get("CONTENT_LENGTH", meta.get("HTTP_CONTENT_LENGTH", 0)))
-    except (ValueError, TypeError):
-        length = 0
+    """The body's fields, parsed as DRF's JSONParser and judged as the serializer.
+
+    Refuses a body past MAX_DOOR_BODY by its length, and reads no more than
+    that of a stream longer than its length says (ASGI hands the whole body).
+    """
+    length = _declared_length(request.META)
+    if length > MAX_DOOR_BODY:
+        raise _too_large(MAX_DOOR_BODY)
     data = {}
     try:
         if length:
             try:
                 # As DRF: the stream, unless something has read the body already.
-                raw = request.body if request._read_started else request.read()
+                if request._read_started:
+                    raw = request.body
+                else:
+                    raw = request.read(MAX_DOOR_BODY + 1)
+                if len(raw) > MAX_DOOR_BODY:
+                    raise _too_large(MAX_DOOR_BODY)
                 text = raw.decode(request.encoding or settings.DEFAULT_CHARSET)
                 data = _parse_json(text)
             except ValueError as exc:
@@ -344,6 +390,8 @@ class UndoScanApi(DoorApiView):
 
 class OfflineSyncApi(DoorApiView):
     """`POST /api/v1/scan/offline`: upload admits a phone made without network."""
+
+    max_body = MAX_OFFLINE_BODY
 
     class AdmitSerializer(serializers.Serializer):
         code = serializers.JSONField(allow_null=True)

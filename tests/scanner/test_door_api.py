@@ -1,9 +1,12 @@
+import io
 import json
 import re
 from datetime import timedelta
 from types import SimpleNamespace
 
 import pytest
+from django.core.handlers.asgi import ASGIRequest
+from django.http import HttpRequest
 from django.test import Client
 from django.urls import reverse
 from django.utils import timezone
@@ -16,6 +19,7 @@ from core.services.scanner_devices import (
     register_scanner_device,
     revoke_scanner_device,
 )
+from scanner import api
 from tests.factories import (
     EventFactory,
     TicketTypeFactory,
@@ -317,7 +321,7 @@ def test_another_device_sending_a_nonce_again_is_refused_not_told_admit(ticket):
 @pytest.mark.parametrize(
     "code",
     [
-        "x" * 200_000,
+        "x" * 100_000,  # far past any QR code, within the door's body limit
         "\u0000\u0001 binary \udfff",
         "T1.ABCDEF12.ABCDEFGH." + "A" * 103,
         "",
@@ -334,6 +338,98 @@ def test_garbage_codes_get_a_clear_invalid_and_a_log_row(door_client, ticket, co
     body = response.json()
     assert body["code"] == "invalid" and body["message"] == "Not a valid ticket."
     assert ScanLog.objects.filter(result="invalid").count() == 1
+
+
+@pytest.mark.parametrize("query", ["", "?format=json"], ids=["fast path", "DRF"])
+def test_a_scan_body_past_the_door_limit_is_a_413_and_not_logged(
+    door_client, ticket, query
+):
+    big = "x" * (api.MAX_DOOR_BODY + 1)
+    data = {"event": str(ticket.event_id), "code": big}
+
+    response = post(door_client, SCAN + query, data)
+
+    assert response.status_code == 413
+    assert response.json()["code"] == "too_large" and response.json()["message"]
+    assert not ScanLog.objects.exists()
+
+
+def test_a_scan_body_longer_than_its_length_says_is_a_413(ticket):
+    """ASGI hands over the whole body whatever Content-Length says: the fast
+    path reads no more than the limit."""
+    _device, token = register_scanner_device(label="Door A")
+    body = json.dumps(
+        {"event": str(ticket.event_id), "code": "x" * (api.MAX_DOOR_BODY + 1)}
+    ).encode()
+    request = ASGIRequest(
+        {
+            "type": "http",
+            "method": "POST",
+            "path": SCAN,
+            "query_string": b"",
+            "headers": [
+                (b"content-type", b"application/json"),
+                (b"content-length", b"100"),
+                (b"authorization", f"Device {token}".encode()),
+            ],
+        },
+        io.BytesIO(body),
+    )
+
+    response = api.scan(request)
+
+    assert response.status_code == 413
+    assert json.loads(response.content)["code"] == "too_large"
+    assert not ScanLog.objects.exists()
+
+
+def test_a_drf_body_past_the_limit_is_refused_by_its_length_unread(
+    door_client, ticket, monkeypatch
+):
+    def unread(request):
+        raise AssertionError("the body was read")
+
+    monkeypatch.setattr(HttpRequest, "body", property(unread))
+    big = "x" * (api.MAX_DOOR_BODY + 1)
+
+    response = post(door_client, SCAN + "?format=json", {"code": big})
+
+    assert response.status_code == 413
+
+
+def test_an_undo_body_past_the_door_limit_is_a_413(door_client, ticket):
+    response = post(
+        door_client,
+        "/api/v1/scan/undo",
+        {
+            "event": str(ticket.event_id),
+            "ticket": ticket.code,
+            "reason": "x" * (api.MAX_DOOR_BODY + 1),
+        },
+    )
+
+    assert response.status_code == 413 and response.json()["code"] == "too_large"
+
+
+def test_an_offline_upload_of_its_most_admits_fits_and_more_is_a_413(
+    door_client, ticket
+):
+    admit = {
+        "code": ticket.qr_payload + " " * 40,  # trailing blanks from a scanner
+        "nonce": "n" * 64,
+        "at": "2026-12-31T23:59:59.999999+00:00",
+    }
+    admits = [admit] * api.MAX_OFFLINE_BATCH
+    data = {"event": str(ticket.event_id), "device": "D" * 200, "admits": admits}
+    assert len(json.dumps(data)) < api.MAX_OFFLINE_BODY // 2
+
+    fits = post(door_client, "/api/v1/scan/offline", {**data, "admits": admits[:1]})
+    big = {**data, "admits": [{**admit, "code": "x" * 3_000}] * 500}
+    too_big = post(door_client, "/api/v1/scan/offline", big)
+
+    assert fits.status_code == 200
+    assert too_big.status_code == 413 and too_big.json()["code"] == "too_large"
+    assert ScanLog.objects.count() == 1
 
 
 def test_a_binary_body_is_a_clear_400(door_client, ticket):
