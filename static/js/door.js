@@ -599,7 +599,10 @@ async function uploadPending() {
   try {
     let pending = await pendingAdmits(EVENT);
     while (pending.length && state.online) {
-      const batch = pending.slice(0, 200);
+      // One door per upload (the request names one): admits made before
+      // the phone was renamed go under the name they were made at.
+      const device = pending[0].device || "";
+      const batch = pending.filter((a) => (a.device || "") === device).slice(0, 200);
       let response = null;
       let body = null;
       let failure = null;
@@ -608,7 +611,7 @@ async function uploadPending() {
           method: "POST",
           body: JSON.stringify({
             event: EVENT,
-            device: batch[0].device,
+            device,
             admits: batch.map((a) => ({ code: a.code, nonce: a.nonce, at: a.at })),
           }),
         }));

@@ -160,3 +160,21 @@ def test_offline_before_check_in_opens_a_ticket_not_on_the_list_is_not_valid_yet
     assert "Not valid yet: check-in opens" in text
     assert page.locator("[data-verdict-admit-anyway]").is_hidden()
     assert door.pending_admits(page) == []
+
+
+def test_offline_admits_keep_the_door_they_were_made_at(door_page, door_ticket):
+    page = door_page
+    other = Ticket.objects.exclude(pk=door_ticket.pk).get(event=door_ticket.event)
+    door.go_offline(page)
+    door.type_code(page, door_ticket.code, expect="ok")  # at "Side door"
+    close_verdict(page)
+    # The phone is carried to the back door and renamed there.
+    page.fill("[data-device-label]", "Back door")
+    page.dispatch_event("[data-device-label]", "change")
+    door.type_code(page, other.code, expect="ok")
+    close_verdict(page)
+
+    page.context.set_offline(False)
+    page.wait_for_selector("[data-pending]", state="hidden")
+    labels = dict(ScanLog.objects.values_list("ticket__code", "device_label"))
+    assert labels == {door_ticket.code: "Side door", other.code: "Back door"}
