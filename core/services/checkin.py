@@ -13,20 +13,20 @@ A scanned text goes through three gates, cheapest first:
 
 Every attempt writes one ScanLog row. The admit and its log row and counters
 commit together (on Postgres in one statement); a refusal is logged on its
-own, so it is kept whatever happened. A client `nonce` makes retries safe:
-the unique (event, nonce) constraint lets only the first attempt's row
+own, so it is kept whatever happened. On Postgres, a code refused at gate 1
+is answered at once and its row written in a batch a moment later
+(core.services.scan_log_writer): a flood of forged codes costs the door
+no database round trip per code. A client `nonce` makes retries
+safe: the unique (event, nonce) constraint lets only the first attempt's row
 exist, and a repeat from the same staff member and door gets that row's
-answer back. On Postgres, a code refused at gate 1 and sent without a nonce is answered
-at once and its row written in a batch a moment later
-(core.services.scan_log_writer): a flood of forged codes costs the door no
-database round trip per code. With a nonce (the door page sends one with
-every scan) the row is written before the answer, as every other attempt's.
+answer back.
 
 Refusals are domain errors (core.exceptions.ScanRefused subclasses) raised
 inside and returned as `ScanResult`s: at the door a refusal is an answer to
 show, not a failure.
 """
 
+import dataclasses
 import functools
 import hashlib
 import re
@@ -864,12 +864,18 @@ def _refusal_log_values(
 
 
 def _log_later(values: dict, *, device_label: str, staff) -> ScanResult | None:
-    """Answer an invalid code without a nonce now and leave its log row to
-    the batch writer.
+    """Answer an invalid code now and leave its log row to the batch writer.
 
     Returns None when too many rows wait already: the caller writes it now.
     The door feed hears of it once it is written.
     """
+    nonce = values["nonce"]
+    if nonce is not None:
+        earlier = log_later.writer.waiting(values["event"], nonce)
+        if earlier is not None:
+            if earlier.values["code_digest"] != values["code_digest"]:
+                raise NonceReused()
+            return dataclasses.replace(earlier.answer, replayed=True)
     result = _scan_result(log_later.writer.reserve_id(), values)
     waiting = log_later.WaitingRow(
         id=result.scan_id,
@@ -985,11 +991,7 @@ def _redeem(
             refusal = conflict
         values = _refusal_log_values(refusal=refusal, **attempt)
         refused_on_the_text = ticket_code is None and isinstance(refusal, InvalidTicket)
-        # With a nonce the row is written now: only the table can say whether
-        # the nonce has an answer already (a retry after the batch, an admit),
-        # and a later row under it must find this one.
-        deferrable = refused_on_the_text and nonce is None and not offline
-        if deferrable and log_later.enabled():
+        if refused_on_the_text and not offline and log_later.enabled():
             result = _log_later(values, device_label=device_label, staff=staff)
             if result is not None:
                 return result

@@ -16,11 +16,14 @@ ticket's row, are still committed before the answer. A row's id is taken
 from the table's sequence before the answer, so the `scan_id` the door sees
 is the id the row gets.
 
-Only rows without a nonce wait here. A nonce's retry must get its first
-answer, and a nonce already used (by an admit, or by another process's
-row) must be refused before answering: only the table knows either, so
-such a row is written before its answer (core.services.checkin). Rows here
-therefore cannot clash; one the database refuses is logged (see `_write`).
+Retries: a repeated (event, nonce) answered while its first row waits is
+that row's answer. Once a row is written, the unique (event, nonce)
+constraint decides at the insert (`ON CONFLICT DO NOTHING`): a row whose
+nonce is taken by a row of the same code is a retry of it and is dropped;
+one whose nonce another code took (an admit's, say: a client reusing its
+nonces) is still an attempt, and is written without the nonce, marked
+`nonce_reused`. Checking the table before answering instead would cost every
+forged code the round trip this module saves.
 """
 
 import atexit
@@ -31,7 +34,7 @@ import os
 import threading
 import time
 from collections import deque
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from django.conf import settings
@@ -64,7 +67,7 @@ class WaitingRow:
     id: int
     values: dict  # ScanLog's fields by name, as core.services.checkin builds them
     feed: dict  # the door feed's entry, sent once the row is written
-    answer: Any  # what the door was told
+    answer: Any  # what the door was told; a retry gets it again
 
 
 def enabled() -> bool:
@@ -91,6 +94,7 @@ class ScanLogWriter:
         self._pid = os.getpid()
         self._lock = threading.Condition()
         self._rows: dict[int, WaitingRow] = {}
+        self._by_nonce: dict[tuple, WaitingRow] = {}
         self._hurry = False
         self._thread: threading.Thread | None = None
         self._id_lock = threading.Lock()
@@ -109,16 +113,23 @@ class ScanLogWriter:
                 self._ids.extend(_next_ids(IDS_PER_RESERVATION))
             return self._ids.popleft()
 
+    def waiting(self, event_id, nonce: str) -> WaitingRow | None:
+        """The row still waiting for this event's nonce, if any."""
+        self._here()
+        with self._lock:
+            return self._by_nonce.get((event_id, nonce))
+
     def add(self, row: WaitingRow) -> bool:
-        """Keep `row` (one without a nonce) for the next batch; False if too
-        many wait already."""
-        if row.values["nonce"] is not None:
-            raise ValueError("a row with a nonce is written before its answer")
+        """Keep `row` for the next batch; False if too many wait already."""
         self._here()
         with self._lock:
             if len(self._rows) >= MAX_WAITING_ROWS:
                 return False
             self._rows[row.id] = row
+            if row.values["nonce"] is not None:
+                self._by_nonce.setdefault(
+                    (row.values["event"], row.values["nonce"]), row
+                )
             if self._thread is None:
                 self._thread = threading.Thread(
                     target=self._run, name="scan-log-writer", daemon=True
@@ -180,6 +191,9 @@ class ScanLogWriter:
         with self._lock:
             for row in batch:
                 del self._rows[row.id]
+                key = (row.values["event"], row.values["nonce"])
+                if self._by_nonce.get(key) is row:
+                    del self._by_nonce[key]
             if not self._rows:
                 self._hurry = False
             self._lock.notify_all()
@@ -233,7 +247,7 @@ def _insert_sql(alias: str, names: tuple[str, ...]) -> str:
         f"INSERT INTO {quote(ScanLog._meta.db_table)}"
         f" ({', '.join(quote(column) for column in columns)})"
         f" SELECT {', '.join(values)} FROM json_array_elements(%s::json) AS rows(r)"
-        f" RETURNING {quote(pk.column)}"
+        f" ON CONFLICT DO NOTHING RETURNING {quote(pk.column)}"
     )
 
 
@@ -277,7 +291,7 @@ def _rows_json(rows: list[WaitingRow], names: tuple[str, ...]) -> str:
 
 
 def _write(batch: list[WaitingRow]) -> set[int]:
-    """Insert the batch; the ids written.
+    """Insert the batch; the ids written (a retry's row is skipped, see above).
 
     Raises DatabaseError to be retried (see `_run`), unless the batch itself is at fault
     (an IntegrityError: say its event was deleted meanwhile); then each row
@@ -287,7 +301,8 @@ def _write(batch: list[WaitingRow]) -> set[int]:
     for start in range(0, len(batch), ROWS_PER_STATEMENT):
         chunk = batch[start : start + ROWS_PER_STATEMENT]
         try:
-            written |= _insert(chunk)
+            inserted = _insert(chunk)
+            written |= inserted | _insert_nonce_clashes(chunk, inserted)
         except IntegrityError:
             for row in chunk:
                 try:
@@ -300,6 +315,35 @@ def _write(batch: list[WaitingRow]) -> set[int]:
                         exc_info=True,
                     )
     return written
+
+
+def _insert_nonce_clashes(chunk: list[WaitingRow], inserted: set[int]) -> set[int]:
+    """The rows the insert skipped for their nonce, other than retries,
+    written without it (see the module's docstring)."""
+    skipped = [row for row in chunk if row.id not in inserted]
+    if not skipped:
+        return set()
+    first_codes = {
+        (event_id, nonce): digest
+        for event_id, nonce, digest in ScanLog.objects.filter(
+            event_id__in={row.values["event"] for row in skipped},
+            nonce__in={row.values["nonce"] for row in skipped},
+        ).values_list("event_id", "nonce", "code_digest")
+    }
+    attempts = [
+        replace(
+            row,
+            values={
+                **row.values,
+                "nonce": None,
+                "detail": {**row.values["detail"], "nonce_reused": True},
+            },
+        )
+        for row in skipped
+        if first_codes.get((row.values["event"], row.values["nonce"]))
+        != row.values["code_digest"]
+    ]
+    return _insert(attempts) if attempts else set()
 
 
 def _insert(rows: list[WaitingRow]) -> set[int]:

@@ -5,6 +5,7 @@ own connection), so each test flushes the writer before it ends.
 """
 
 import threading
+import uuid
 
 import pytest
 from django.db import OperationalError, connection, transaction
@@ -67,7 +68,7 @@ def test_an_invalid_code_is_answered_at_once_and_logged_as_answered(ticket, held
     staff = make_staff("door", username="door-ana")
 
     result = redeem_ticket(
-        event=ticket.event, text=text, staff=staff, device_label="Door 1"
+        event=ticket.event, text=text, staff=staff, device_label="Door 1", nonce="n-1"
     )
 
     assert result.code == "invalid" and result.message == "Not a valid ticket."
@@ -79,7 +80,7 @@ def test_an_invalid_code_is_answered_at_once_and_logged_as_answered(ticket, held
     assert (log.result, log.device_label, log.nonce, log.offline) == (
         "invalid",
         "Door 1",
-        None,
+        "n-1",
         False,
     )
     assert log.code_digest == code_digest(text) and log.ticket is None
@@ -91,11 +92,13 @@ def test_an_invalid_code_is_answered_at_once_and_logged_as_answered(ticket, held
 
 def test_text_that_needs_escaping_is_written_as_given(ticket, held):
     label = 'Door "2" \\ Süd ✓ {a,b}'
-    result = redeem_ticket(event=ticket.event, text=_forged(ticket), device_label=label)
+    result = redeem_ticket(
+        event=ticket.event, text=_forged(ticket), device_label=label, nonce="n.1:x"
+    )
 
     assert scan_log_writer.flush()
     log = ScanLog.objects.get()
-    assert (log.pk, log.device_label) == (result.scan_id, label)
+    assert (log.pk, log.device_label, log.nonce) == (result.scan_id, label, "n.1:x")
     assert log.staff is None and log.at == result.at
 
 
@@ -108,7 +111,9 @@ def test_doors_forging_at_once_get_one_row_each_under_the_id_they_were_told(
     def door(number: int) -> None:
         try:
             for text in texts[number::8]:
-                answers.append(redeem_ticket(event=ticket.event, text=text))
+                answers.append(
+                    redeem_ticket(event=ticket.event, text=text, nonce=uuid.uuid4().hex)
+                )
         except Exception as exc:  # surfaced below
             errors.append(exc)
         finally:
@@ -129,16 +134,18 @@ def test_doors_forging_at_once_get_one_row_each_under_the_id_they_were_told(
     assert sorted(announced) == sorted(told)
 
 
-def test_with_a_nonce_the_row_is_written_before_the_answer(ticket, held):
-    """A door phone sends a nonce with every scan: its retry must find the row."""
-    result = redeem_ticket(event=ticket.event, text=_forged(ticket), nonce="n-1")
+def test_a_retry_while_the_row_waits_gets_the_first_answer(ticket, held):
+    text = _forged(ticket)
+    first = redeem_ticket(event=ticket.event, text=text, nonce="retry-1")
 
-    assert result.code == "invalid"
-    log = ScanLog.objects.get()  # before any flush
-    assert (log.pk, log.nonce) == (result.scan_id, "n-1")
+    again = redeem_ticket(event=ticket.event, text=text, nonce="retry-1")
+
+    assert again.replayed and again.scan_id == first.scan_id
+    assert scan_log_writer.flush()
+    assert list(ScanLog.objects.values_list("pk", flat=True)) == [first.scan_id]
 
 
-def test_a_retry_after_the_write_gets_the_first_answer(ticket, held):
+def test_a_retry_after_the_write_leaves_one_row_and_one_feed_entry(ticket, held, feed):
     text = _forged(ticket)
     first = redeem_ticket(event=ticket.event, text=text, nonce="retry-2")
     assert scan_log_writer.flush()
@@ -147,37 +154,41 @@ def test_a_retry_after_the_write_gets_the_first_answer(ticket, held):
     assert scan_log_writer.flush()
 
     assert again.code == "invalid"
-    assert again.replayed and again.scan_id == first.scan_id
     assert list(ScanLog.objects.values_list("pk", flat=True)) == [first.scan_id]
+    assert feed == [(ticket.event_id, [first.scan_id])]
 
 
-def test_a_nonce_reused_for_another_forged_code_is_an_error(ticket, held):
+def test_a_waiting_nonce_reused_for_another_code_is_an_error(ticket, held):
     redeem_ticket(event=ticket.event, text="T1.one", nonce="shared")
 
     with pytest.raises(NonceReused):
         redeem_ticket(event=ticket.event, text="T1.two", nonce="shared")
 
 
-def test_an_admits_nonce_reused_for_a_forged_code_is_an_error(ticket, held):
-    admitted = redeem_ticket(event=ticket.event, text=ticket.qr_payload, nonce="n-2")
-    assert admitted.code == "ok"
+def test_a_forged_code_under_an_admits_nonce_is_still_logged_without_it(ticket, held):
+    """A client reusing its nonces: the attempt is kept, marked, and the
+    admit's row keeps the nonce."""
+    admit = redeem_ticket(event=ticket.event, text=ticket.qr_payload, nonce="n-2")
 
-    with pytest.raises(NonceReused):
-        redeem_ticket(event=ticket.event, text=_forged(ticket), nonce="n-2")
+    forged = redeem_ticket(event=ticket.event, text=_forged(ticket), nonce="n-2")
     assert scan_log_writer.flush()
-    assert list(ScanLog.objects.values_list("pk", flat=True)) == [admitted.scan_id]
+
+    assert forged.code == "invalid"
+    row = ScanLog.objects.get(pk=forged.scan_id)
+    assert row.nonce is None and row.detail["nonce_reused"] is True
+    assert ScanLog.objects.get(nonce="n-2").pk == admit.scan_id
 
 
-def test_a_forged_codes_nonce_reused_for_a_ticket_keeps_the_forged_row(ticket, held):
+def test_a_forged_code_answered_first_keeps_its_row_when_a_ticket_takes_its_nonce(
+    ticket, held
+):
     forged = redeem_ticket(event=ticket.event, text=_forged(ticket), nonce="n-3")
-
-    with pytest.raises(NonceReused):
-        redeem_ticket(event=ticket.event, text=ticket.qr_payload, nonce="n-3")
+    admit = redeem_ticket(event=ticket.event, text=ticket.qr_payload, nonce="n-3")
     assert scan_log_writer.flush()
 
-    assert list(ScanLog.objects.values_list("pk", flat=True)) == [forged.scan_id]
-    ticket.refresh_from_db()
-    assert ticket.status == ticket.Status.ISSUED
+    assert admit.code == "ok"
+    assert ScanLog.objects.get(pk=forged.scan_id).detail["nonce_reused"] is True
+    assert ScanLog.objects.count() == 2
 
 
 def test_admits_and_refusals_that_read_the_ticket_are_written_before_the_answer(
