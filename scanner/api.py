@@ -78,13 +78,15 @@ class DoorApiView(APIView):
         return view
 
     def initial(self, request: Request, *args, **kwargs) -> None:
-        """After authentication and permissions, as the scan fast path: a body
-        past `max_body` is refused before DRF's parser reads it whole."""
-        super().initial(request, *args, **kwargs)
-        length = _declared_length(request.META)
-        if length > self.max_body:
+        """A body past `max_body` is refused before DRF's parser reads it
+        whole: by its length before anything (a session's CSRF check has DRF
+        parse the body), and after authentication by what a stream longer
+        than its length holds (ASGI; under WSGI the stream ends at it).
+        """
+        if _declared_length(request.META) > self.max_body:
             raise _too_large(self.max_body)
-        if length:  # a stream may be longer than it says (ASGI)
+        super().initial(request, *args, **kwargs)
+        if _declared_length(request.META) and not request._request._read_started:
             try:
                 body = request._request.body  # at most Django's own limit
             except RequestDataTooBig as exc:

@@ -136,6 +136,30 @@ def test_session_scans_need_the_csrf_token(ticket, door):
     assert accepted.status_code == 200 and accepted.json()["code"] == "ok"
 
 
+def test_a_phone_signed_in_with_its_csrf_token_uploads_and_undoes(ticket, door):
+    """The door page's session: its CSRF check has DRF read the body first."""
+    client = Client(enforce_csrf_checks=True)
+    client.force_login(door)
+    page = client.get(reverse("scanner:door_event", args=[ticket.event_id]))
+    token = str(page.context["csrf_token"])
+    at = (timezone.now() - timedelta(minutes=2)).isoformat()
+    upload = {
+        "event": str(ticket.event_id),
+        "device": "Door A",
+        "admits": [{"code": ticket.qr_payload, "nonce": "a1", "at": at}],
+    }
+
+    uploaded = post(client, "/api/v1/scan/offline", upload, HTTP_X_CSRFTOKEN=token)
+    undo = {"event": str(ticket.event_id), "ticket": ticket.code, "reason": "Oops"}
+    undone = post(client, "/api/v1/scan/undo", undo, HTTP_X_CSRFTOKEN=token)
+
+    assert uploaded.status_code == 200 and uploaded.json()["code"] == "ok"
+    assert undone.status_code == 200, undone.content
+    too_big = {**undo, "reason": "x" * 200_000}
+    refused = post(client, "/api/v1/scan/undo", too_big, HTTP_X_CSRFTOKEN=token)
+    assert refused.status_code == 413 and refused.json()["code"] == "too_large"
+
+
 def test_a_phone_signed_in_as_door_staff_scans_without_reading_its_session_or_role_again(
     ticket, door, general
 ):
