@@ -974,8 +974,8 @@ def _redeem(
         ticket_code = _ticket_code_from(text, event)
         result = _admit_retrying(ticket_code=ticket_code, now=now, **attempt)
     except ScanRefused as refusal:
-        if ticket_code is not None and method == "manual":
-            refusal = _typed_miss(ticket_code, refusal)
+        if method == "manual":
+            refusal = _typed_miss(text, refusal)
         if as_offline_conflict and isinstance(refusal, AlreadyUsed):
             # Read at every door's Last scans, not only the uploader's: so
             # "at <this door>", never "here".
@@ -1026,17 +1026,30 @@ def _replay_of(attempt: dict) -> ScanResult | None:
     )
 
 
-def _typed_miss(ticket_code: str, refusal: ScanRefused) -> ScanRefused:
-    """A well-formed code typed by hand that names no ticket, worded as the
-    door shows it (door.js typedVerdict: most likely a typo), so the log, its
-    CSV and "Last scans" say what the door said. Still `invalid`: analytics
-    counts by code. Other refusals, and codes from a camera, are as they were.
+# A typed text this long is shown cut short, as the door's verdict shows it
+# (door.js TYPED_SHOWN_MAX); it also keeps the log row small.
+TYPED_SHOWN_MAX = 40
+
+
+def _typed_miss(text, refusal: ScanRefused) -> ScanRefused:
+    """Any text typed by hand that names no ticket, well formed or not, worded
+    as the door shows it (door.js typedVerdict: most likely a typo), so the
+    log, its CSV and "Last scans" say what the door said. Still `invalid`:
+    analytics counts by code. Other refusals, and texts from a camera or
+    wedge, are as they were.
     """
-    if type(refusal) is not InvalidTicket:
+    if type(refusal) is not InvalidTicket or not isinstance(text, str):
         return refusal
-    typed = InvalidTicket(f"No ticket with code {ticket_code}.")
-    typed.ticket_row = getattr(refusal, "ticket_row", None)
-    return typed
+    typed = text.strip()
+    # Printable only; clean_label reads at most twice its limit of the text.
+    shown = clean_label(typed, limit=TYPED_SHOWN_MAX + 1)
+    if not shown:
+        return refusal
+    if len(shown) > TYPED_SHOWN_MAX or len(typed) > 2 * (TYPED_SHOWN_MAX + 1):
+        shown = shown[:TYPED_SHOWN_MAX].rstrip() + "\u2026"
+    typed_miss = InvalidTicket(f"No ticket with code {shown}.")
+    typed_miss.ticket_row = getattr(refusal, "ticket_row", None)
+    return typed_miss
 
 
 def redeem_ticket(

@@ -290,7 +290,7 @@ def test_a_typed_code_that_matches_no_ticket_is_logged_as_the_door_shows_it(
     forged = post(
         door_client,
         SCAN,
-        {"event": event_id, "code": ticket.qr_payload[:-1] + "#", "method": "manual"},
+        {"event": event_id, "code": ticket.qr_payload[:-1] + "#", "method": "keyboard"},
     ).json()
 
     assert typed["code"] == camera["code"] == forged["code"] == "invalid"
@@ -301,6 +301,42 @@ def test_a_typed_code_that_matches_no_ticket_is_logged_as_the_door_shows_it(
     assert log.detail["message"] == "No ticket with code ABCDEFGHIJ."
     recent = door_client.get(f"/api/v1/door/{event_id}/snapshot").json()["recent"]
     assert "No ticket with code ABCDEFGHIJ." in [scan["message"] for scan in recent]
+
+
+def test_typed_text_not_shaped_like_a_code_is_listed_as_the_door_showed_it(
+    door_client, ticket
+):
+    """Whatever staff type, "Last scans" at every door says what the verdict
+    said ("No ticket with code ...", amber), long text cut short; scanned
+    garbage stays "Not a valid ticket."."""
+    event_id = str(ticket.event_id)
+    sent = {
+        "words": ("hello world", "manual"),
+        "long": ("Z" * 5000, "manual"),
+        "markup": ('<img src=x onerror="alert(1)">', "manual"),
+        "camera": ("hello world", "camera"),
+    }
+    answers = {
+        name: post(
+            door_client,
+            SCAN,
+            {"event": event_id, "code": code, "method": method, "nonce": name},
+        ).json()
+        for name, (code, method) in sent.items()
+    }
+
+    assert answers["words"]["message"] == "No ticket with code hello world."
+    assert answers["long"]["message"] == f"No ticket with code {'Z' * 40}\u2026."
+    assert answers["markup"]["message"] == (
+        'No ticket with code <img src=x onerror="alert(1)">.'
+    )
+    assert answers["camera"]["message"] == "Not a valid ticket."
+    assert {answer["code"] for answer in answers.values()} == {"invalid"}
+    recent = door_client.get(f"/api/v1/door/{event_id}/snapshot").json()["recent"]
+    listed = {scan["id"]: scan["message"] for scan in recent}
+    for name, answer in answers.items():
+        assert listed[answer["scan_id"]] == answer["message"], name
+        assert ScanLog.objects.get(nonce=name).detail["message"] == answer["message"]
 
 
 def test_a_second_scan_answers_already_used_with_when_where_and_who(

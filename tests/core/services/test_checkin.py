@@ -176,6 +176,37 @@ def test_a_typo_typed_by_hand_keeps_the_stable_invalid_code(ticket):
     assert ScanLog.objects.get().detail["method"] == "manual"
 
 
+@pytest.mark.parametrize(
+    ("typed", "shown"),
+    [
+        ("hello world", "hello world"),
+        ("  <b>VIP</b> list\n", "<b>VIP</b> list"),
+        ("abcdefghij", "abcdefghij"),  # well formed: as typed, not cleaned
+        ("x" * 5000, "x" * 40 + "\u2026"),
+        ("T1." + "A" * 200, "T1." + "A" * 37 + "\u2026"),
+    ],
+    ids=["words", "markup", "lower-case-code", "5000-chars", "long-payload"],
+)
+def test_any_text_typed_by_hand_that_names_no_ticket_is_logged_as_the_door_shows_it(
+    ticket, typed, shown
+):
+    """The door's verdict for any typed miss is an amber "No ticket with code
+    <what was typed>", long text cut short: so say its log row and feed."""
+    result = redeem_ticket(event=ticket.event, text=typed, method="manual")
+
+    assert result.code == "invalid"
+    assert result.message == f"No ticket with code {shown}."
+    log = ScanLog.objects.get()
+    assert log.result == "invalid" and log.detail["message"] == result.message
+
+
+@pytest.mark.parametrize("method", ["camera", "keyboard", "api"])
+def test_scanned_garbage_stays_not_a_valid_ticket(ticket, method):
+    for text in ("hello world", "ABCDEFGHIJ", "x" * 5000):
+        result = redeem_ticket(event=ticket.event, text=text, method=method)
+        assert result.message == "Not a valid ticket."
+
+
 def test_another_events_ticket_is_refused_naming_that_event(ticket, door):
     elsewhere = EventFactory(name="Other Night")
     other_type = TicketTypeFactory(event=elsewhere)

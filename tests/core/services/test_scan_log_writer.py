@@ -210,6 +210,29 @@ def test_admits_and_refusals_that_read_the_ticket_are_written_before_the_answer(
     }
 
 
+def test_garbage_typed_by_hand_is_batched_too_and_worded_as_the_door_showed_it(
+    ticket, held, feed
+):
+    """Typed or scanned, a text refused on its own waits for the batch; the
+    typed one says what the door's amber verdict said, the scanned one not."""
+    scanned = redeem_ticket(
+        event=ticket.event, text="x" * 5000, method="camera", nonce="g-1"
+    )
+    typed = redeem_ticket(
+        event=ticket.event, text="x" * 5000, method="manual", nonce="g-2"
+    )
+
+    assert not ScanLog.objects.exists(), "written before the window closed"
+    assert scanned.message == "Not a valid ticket."
+    assert typed.message == f"No ticket with code {'x' * 40}\u2026."
+    assert scan_log_writer.flush()
+    assert ScanLog.objects.get(pk=scanned.scan_id).detail["message"] == (
+        scanned.message
+    )
+    assert ScanLog.objects.get(pk=typed.scan_id).detail["message"] == typed.message
+    assert feed == [(ticket.event_id, [scanned.scan_id, typed.scan_id])]
+
+
 def test_inside_a_callers_transaction_the_row_is_part_of_it(ticket, held):
     with transaction.atomic():
         result = redeem_ticket(event=ticket.event, text=_forged(ticket))
