@@ -25,6 +25,10 @@ const $$ = (selector) => root.querySelectorAll(selector);
 
 // The same code must leave the camera this long before it is checked again.
 const REPEAT_GAP_MS = 1500;
+// A ticket this phone let in this recently, answered "already used" by its
+// own admit (a double tap, the QR shown to the camera again): the guest is
+// in, so the door says so calmly instead of sounding the alarm.
+const ADMITTED_HERE_MS = 30000;
 const VERDICT_MS = { admit: 1400, reject: 2800, attention: 4000, undone: 2500 };
 // Text sizes a verdict tries, largest first, until it fits (fitVerdict); at
 // half size a name is still about 15 px on the narrowest phones.
@@ -58,6 +62,10 @@ const state = {
   lastSeenAt: 0,
   inFlight: null,
   inFlightDone: Promise.resolve(),
+  // Codes typed or tapped while another scan was in flight, waiting their turn.
+  queued: new Set(),
+  // Tickets this phone admitted online: code -> { at, seenAt } (againHere).
+  admittedHere: new Map(),
   snapshotTimer: null,
   applied: new Set(),
   verdictTimer: null,
@@ -243,11 +251,13 @@ function showVerdict(result, { offlineCheck = false, text = "", typed = null } =
   state.verdict = { result, text };
   box.dataset.verdict = verdict;
   box.dataset.code = result.code;
-  $("[data-verdict-word]").textContent = WORDS[verdict] || "CHECK";
+  $("[data-verdict-word]").textContent = result.again
+    ? "ADMITTED"
+    : WORDS[verdict] || "CHECK";
   const ticket = result.ticket || {};
   $("[data-verdict-name]").textContent = ticket.guest_name || "";
   $("[data-verdict-type]").textContent = ticket.ticket_type || "";
-  let reason = verdict === "admit" ? "" : result.message || "";
+  let reason = verdict === "admit" && !result.again ? "" : result.message || "";
   if (verdict === "undone") reason = result.reason ? `Reason: ${result.reason}` : "";
   if (offlineCheck) {
     reason = [reason, "Checked on this phone (offline)."].filter(Boolean).join(" ");
@@ -262,7 +272,8 @@ function showVerdict(result, { offlineCheck = false, text = "", typed = null } =
   signIn.href = cfg.loginUrl;
   box.hidden = false;
   fitVerdict();
-  if (verdict !== "undone") signal(verdict);
+  // An undo asked for, or a guest let in here just now: nothing to alarm.
+  if (verdict !== "undone" && !result.again) signal(verdict);
   clearTimeout(state.verdictTimer);
   // A choice to make stays on screen until it is made.
   if (!result.admitAnyway && !result.signIn) {
@@ -367,7 +378,16 @@ async function submit(text, method, { typed = null } = {}) {
   if (!text) return;
   if (state.inFlight !== null) {
     if (method === "camera") return; // the camera will see it again
-    await state.inFlightDone; // typed or tapped: wait for the scan in flight
+    // A double tap: the same code is on its way already. Sent again, the
+    // server would answer "already used" to the guest just let in.
+    if (text === state.inFlight || state.queued.has(text)) return;
+    // Another code typed or tapped: its turn comes after the scan in flight.
+    state.queued.add(text);
+    try {
+      while (state.inFlight !== null) await state.inFlightDone;
+    } finally {
+      state.queued.delete(text);
+    }
   }
   state.inFlight = text;
   let finished;
@@ -407,7 +427,8 @@ async function submit(text, method, { typed = null } = {}) {
       showVerdict(serverRefusal(response, body), { typed });
       return;
     }
-    showVerdict(body, { typed });
+    rememberAdmit(body);
+    showVerdict(againHere(body), { typed });
     applyScan(scanFromResult(body));
     if (state.uploadRefused) {
       // The server takes this phone's scans again (signed in anew, say).
@@ -418,6 +439,37 @@ async function submit(text, method, { typed = null } = {}) {
     state.inFlight = null;
     finished();
   }
+}
+
+/** Note a ticket this phone has just let in (see againHere). */
+function rememberAdmit(result) {
+  const code = result.code === "ok" && result.ticket?.code;
+  if (!code) return;
+  const now = Date.now();
+  for (const [known, admit] of state.admittedHere) {
+    if (now - admit.seenAt > ADMITTED_HERE_MS) state.admittedHere.delete(known);
+  }
+  state.admittedHere.set(code, { at: result.at, seenAt: now });
+}
+
+/** The server's "already used" for a ticket this very phone admitted moments
+ * ago is that guest, not a second one: a calm "admitted here just now" with
+ * their name, no alarm. The ticket's admit must be ours (the same time):
+ * one undone and let in again at another door meanwhile is still refused,
+ * as is any admit from another door or from longer ago. */
+function againHere(result) {
+  if (result.code !== "already_used") return result;
+  const ours = state.admittedHere.get(result.ticket?.code);
+  if (!ours || Date.now() - ours.seenAt > ADMITTED_HERE_MS) return result;
+  if (!result.used_at || Date.parse(result.used_at) !== Date.parse(ours.at)) return result;
+  const when = localTime(ours.at);
+  return {
+    ...result,
+    verdict: "admit",
+    code: "admitted_here",
+    again: true,
+    message: `Admitted here just now${when ? `, at ${when}` : ""}.`,
+  };
 }
 
 /** The verdict when the server would not check the scan at all. */
@@ -1416,7 +1468,12 @@ function guestItem(guest, { offline = false } = {}) {
     admit.textContent = "Admit";
     admit.addEventListener("click", async () => {
       initAudio();
-      await submit(guest.code, "guest_list");
+      admit.disabled = true; // one admit per tap, however nervous
+      try {
+        await submit(guest.code, "guest_list");
+      } finally {
+        admit.disabled = false;
+      }
       searchGuests();
     });
     li.append(admit);
@@ -1507,7 +1564,13 @@ function wire() {
     // The box keeps the code until its answer says whether it needs fixing.
     input.blur(); // the phone's keyboard goes down: the verdict shows whole
     initAudio();
-    if (typed) submit(typedCode(typed) || typed, "manual", { typed });
+    if (!typed) return;
+    // Check is off until the answer comes: a second tap sends nothing.
+    const check = $("[data-manual] [type=submit]");
+    check.disabled = true;
+    submit(typedCode(typed) || typed, "manual", { typed }).finally(() => {
+      check.disabled = false;
+    });
   });
   $("[data-verdict]").addEventListener("click", (event) => {
     if (event.target.closest("[data-verdict-signin]")) {

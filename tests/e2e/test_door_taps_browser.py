@@ -1,0 +1,134 @@
+"""Door staff's taps and scans as they come on the night, in real Chromium.
+
+A slow venue network, a nervous double tap, a guest's QR read twice, a
+handheld scanner firing while a dialog is open: none of it may turn the
+guest just let in into a red REJECT, or lose a scan.
+"""
+
+import pytest
+
+from core.models import ScanLog
+from core.services.checkin import redeem_ticket
+from tests.e2e import test_door_browser as door
+from tests.factories import make_paid_order
+
+# The door page's fixtures, shared with its own tests.
+door_page = door.door_page
+door_ticket = door.door_ticket
+
+pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
+
+SCAN_URL = "**/api/v1/scan"
+
+
+class HeldScans:
+    """Scan requests held on their way to the server, as on a slow venue
+    network, until `release`: a tap meanwhile finds the first still in flight."""
+
+    def __init__(self, page):
+        self.page = page
+        self.routes = []
+        self.released = 0
+        page.route(SCAN_URL, self.hold)
+
+    def hold(self, route) -> None:
+        self.routes.append(route)
+
+    def wait_for(self, count: int) -> None:
+        for _ in range(100):
+            if len(self.routes) >= count:
+                return
+            self.page.wait_for_timeout(50)
+        raise AssertionError(f"{len(self.routes)} scan requests, not {count}")
+
+    def release(self) -> None:
+        for route in self.routes[self.released :]:
+            route.continue_()
+        self.released = len(self.routes)
+
+
+def results() -> list[str]:
+    return list(ScanLog.objects.order_by("id").values_list("result", flat=True))
+
+
+def assert_admitted_here_just_now(page) -> None:
+    """The calm verdict for a guest this phone has just let in."""
+    page.wait_for_selector("[data-verdict][data-code='admitted_here']:not([hidden])")
+    verdict = page.locator("[data-verdict]")
+    assert verdict.get_attribute("data-verdict") == "admit"
+    text = verdict.inner_text()
+    assert "ADMITTED" in text and "Ana García" in text and "General" in text
+    assert "Admitted here just now, at " in text
+    assert "REJECT" not in text and "Already used" not in text
+
+
+def test_a_double_tap_on_check_sends_the_code_once(door_page, door_ticket):
+    held = HeldScans(door_page)
+    door_page.fill("[data-manual-input]", door_ticket.code)
+    door_page.click(".door-manual button[type=submit]")
+    held.wait_for(1)
+
+    # Tapped again, Enter pressed, the form sent by script: the code is on its way.
+    check = door_page.locator(".door-manual button[type=submit]")
+    assert check.is_disabled()
+    check.click(force=True)
+    door_page.press("[data-manual-input]", "Enter")
+    door_page.evaluate("document.querySelector('[data-manual]').requestSubmit()")
+    door_page.wait_for_timeout(400)
+    assert len(held.routes) == 1
+
+    held.release()
+    door_page.wait_for_selector("[data-verdict][data-code='ok']:not([hidden])")
+    door_page.wait_for_timeout(600)
+    assert door_page.locator("[data-verdict]").get_attribute("data-code") == "ok"
+    assert len(held.routes) == 1 and results() == ["ok"]
+    assert check.is_enabled()
+
+
+def test_a_double_tap_on_a_guests_admit_admits_once(door_page, door_ticket):
+    door_page.fill("[data-guest-query]", "ana")
+    door_page.press("[data-guest-query]", "Enter")
+    admit = door_page.locator(f"[data-guest='{door_ticket.code}'] button")
+    admit.wait_for()
+    held = HeldScans(door_page)
+    admit.click()
+    held.wait_for(1)
+    assert admit.is_disabled()
+    admit.click(force=True)
+    door_page.wait_for_timeout(400)
+    assert len(held.routes) == 1
+
+    held.release()
+    door_page.wait_for_selector("[data-verdict][data-code='ok']:not([hidden])")
+    door_page.wait_for_timeout(600)
+    assert door_page.locator("[data-verdict]").get_attribute("data-code") == "ok"
+    assert results() == ["ok"]
+
+
+def test_a_ticket_checked_again_just_after_its_admit_here_is_no_alarm(
+    door_page, door_ticket
+):
+    """A tap that comes after the answer (or the QR read again): the server
+    says "already used", by this phone's own admit a moment ago."""
+    door.type_code(door_page, door_ticket.code, expect="ok")
+    door_page.click("[data-verdict-close]")
+    door.count_beeps_and_buzzes(door_page)
+
+    door_page.fill("[data-manual-input]", door_ticket.code)
+    door_page.press("[data-manual-input]", "Enter")
+
+    assert_admitted_here_just_now(door_page)
+    assert door_page.evaluate("window.beeps") == 0
+    assert door_page.evaluate("window.buzzes") == []
+    assert results() == ["ok", "already_used"]  # the log says what happened
+
+
+def test_a_ticket_let_in_at_another_door_is_still_a_red_reject(door_page, door_ticket):
+    other = make_paid_order(door_ticket.ticket_type, name="Bo Lind").tickets.get()
+    redeem_ticket(event=door_ticket.event, text=other.code, device_label="Main door")
+    door.count_beeps_and_buzzes(door_page)
+
+    text = door.type_code(door_page, other.code, expect="already_used")
+
+    assert "REJECT" in text and "Already used at" in text and "Main door" in text
+    assert door_page.evaluate("window.buzzes.length") == 1
