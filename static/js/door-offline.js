@@ -219,21 +219,25 @@ export async function patchTicket(event, code, patch) {
   return Boolean(current);
 }
 
-/** Record an admit made offline, and mark the ticket used here at once. */
+/** Record an admit made offline, and mark the ticket used here at once:
+ * one not on this phone's list (admitted anyway) gets a row of its own, so
+ * the same code scanned again is "already used", not admitted anyway again. */
 export async function recordOfflineAdmit(admit) {
   const db = await openDb();
   const tx = db.transaction(["pending", "tickets"], "readwrite");
   tx.objectStore("pending").put(admit);
   const tickets = tx.objectStore("tickets");
   const current = await result(tickets.get([admit.event, admit.ticketCode]));
-  if (current) {
-    tickets.put({
-      ...current,
-      status: "used",
-      used_at: admit.at,
-      used_device: admit.device, // the verdict already says it was offline
-    });
-  }
+  tickets.put({
+    guest_name: "",
+    ticket_type: "",
+    ...current,
+    event: admit.event,
+    code: admit.ticketCode,
+    status: "used",
+    used_at: admit.at,
+    used_device: admit.device, // the verdict already says it was offline
+  });
   await done(tx);
 }
 
@@ -246,10 +250,11 @@ export async function markTicketUsed(event, ticket, { usedAt, usedDevice }) {
   const store = tx.objectStore("tickets");
   const current = await result(store.get([event, ticket.code]));
   store.put({
-    guest_name: ticket.guest_name || "",
-    ticket_type: ticket.ticket_type || "",
-    ticket_type_id: ticket.ticket_type_id,
     ...current,
+    // The server's names over the blanks of a row admitted anyway here.
+    guest_name: ticket.guest_name || current?.guest_name || "",
+    ticket_type: ticket.ticket_type || current?.ticket_type || "",
+    ticket_type_id: ticket.ticket_type_id ?? current?.ticket_type_id,
     event,
     code: ticket.code,
     status: "used",

@@ -540,6 +540,16 @@ async function checkOffline(text, scanNonce, { force = false, typed = null } = {
     }
   }
   const ticket = await getTicket(EVENT, parsed.code);
+  // Let in here offline already, listed or admitted anyway: a shared
+  // screenshot of the ticket gets no second "Admit anyway".
+  const ours = (await pendingAdmits(EVENT).catch(() => [])).find(
+    (admit) => admit.ticketCode === parsed.code,
+  );
+  if (ours) {
+    const door = namedDoor(ours.device);
+    const message = `Already used at ${localTime(ours.at)} on this phone${door ? ` (${door})` : ""}.`;
+    return refuse(message, "reject", "already_used", ticket);
+  }
   // Before check-in opens nobody is admitted, on the list or not, forced or
   // not: the server would refuse the upload (not_yet_valid) with the guest in.
   const notOpenYet = () =>

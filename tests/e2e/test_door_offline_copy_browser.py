@@ -128,6 +128,28 @@ def test_a_ticket_admitted_anyway_is_used_here_once_uploaded_without_a_new_list(
     assert "Late Buyer" in text and "Side door" in text
 
 
+def test_a_ticket_admitted_anyway_offline_is_not_admitted_anyway_again(
+    door_page, door_ticket
+):
+    """A shared screenshot of a ticket missing from the phone's list: the
+    second showing is refused as let in here, not offered "Admit anyway"."""
+    page = door_page
+    door.go_offline(page)
+    late = make_paid_order(door_ticket.ticket_type, name="Late Buyer").tickets.get()
+    door.type_code(page, late.qr_payload, expect="unknown")
+    page.click("[data-verdict-admit-anyway]")
+    page.wait_for_selector("[data-verdict][data-code='ok']:not([hidden])")
+    close_verdict(page)
+    assert local_copy(page, late.code)["status"] == "used"
+
+    text = door.type_code(page, late.qr_payload, expect="already_used")
+
+    assert "REJECT" in text and "Genuine ticket" not in text
+    assert "Already used at " in text and " on this phone (Side door)." in text
+    assert page.locator("[data-verdict-admit-anyway]").is_hidden()
+    assert len(door.pending_admits(page)) == 1
+
+
 @pytest.fixture
 def early_door_page(page, live_server):
     """A door page hours before check-in opens (12 h before doors)."""
