@@ -790,7 +790,8 @@ function hideOfflineAlert() {
 
 /** One upload answer in a door person's words: "Maria Lopez (General) was let
  * in twice: first at 06:01 at Main door by Sam Okafor, then offline on this
- * phone at 06:03." */
+ * phone at 06:03." The two admits are told in the order they were made: the
+ * phone's, offline, may well be the first. */
 function offlineAlertText(result) {
   const ticket = result.ticket || {};
   const who = `${ticket.guest_name || "A guest"}${
@@ -801,13 +802,17 @@ function offlineAlertText(result) {
   if (result.code !== "offline_conflict") {
     return `${who}, let in ${here}: ${result.message || "not admitted by the server."}`;
   }
-  const first = [];
+  const other = [];
   const when = result.used_at_local || (result.used_at ? localTime(result.used_at) : "");
-  if (when) first.push(`at ${when}`);
+  if (when) other.push(`at ${when}`);
   const door = namedDoor(result.used_device);
-  if (door) first.push(`at ${door}`);
-  if (result.used_by) first.push(`by ${result.used_by}`);
-  return `${who} was let in twice: first ${first.join(" ") || "at another door"}, then ${here}.`;
+  if (door) other.push(`at ${door}`);
+  if (result.used_by) other.push(`by ${result.used_by}`);
+  const there = other.join(" ") || "at another door";
+  const oursFirst = Date.parse(result.at) < Date.parse(result.used_at);
+  return oursFirst
+    ? `${who} was let in twice: first ${here}, then ${there}.`
+    : `${who} was let in twice: first ${there}, then ${here}.`;
 }
 
 function networkNote(text, ms = NOTE_MS) {

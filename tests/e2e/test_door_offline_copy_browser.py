@@ -150,6 +150,47 @@ def test_a_ticket_admitted_anyway_offline_is_not_admitted_anyway_again(
     assert len(door.pending_admits(page)) == 1
 
 
+def test_let_in_twice_says_first_the_admit_made_first(door_page, door_ticket):
+    """Admitted offline here, then at the main door (online) ten minutes
+    later: the notice says this phone let her in first."""
+    page = door_page
+    door.go_offline(page)
+    door.type_code(page, door_ticket.code, expect="ok")
+    close_verdict(page)
+    ten_minutes_ago = timezone.now() - timedelta(minutes=10)
+    page.evaluate(
+        """async ([event, at]) => {
+            const offline = await import("/static/js/door-offline.js");
+            const [admit] = await offline.pendingAdmits(event);
+            await offline.forgetPending([admit.nonce]);
+            await offline.recordOfflineAdmit({ ...admit, at });
+        }""",
+        [
+            page.locator("[data-door]").get_attribute("data-event"),
+            ten_minutes_ago.isoformat(),
+        ],
+    )
+    sam = make_staff("door", username="sam", first_name="Sam", last_name="Okafor")
+    main = redeem_ticket(
+        event=door_ticket.event,
+        text=door_ticket.code,
+        staff=sam,
+        device_label="Main door",
+    )
+
+    page.context.set_offline(False)
+    alert = page.locator("[data-offline-alert]")
+    alert.wait_for(state="visible")
+
+    tz = door_ticket.event.tz
+    ours = timezone.localtime(ten_minutes_ago, tz).strftime("%H:%M")
+    theirs = timezone.localtime(main.at, tz).strftime("%H:%M")
+    assert (
+        f"Ana García (General) was let in twice: first offline on this phone at {ours},"
+        f" then at {theirs} at Main door by Sam Okafor."
+    ) in alert.inner_text()
+
+
 @pytest.fixture
 def early_door_page(page, live_server):
     """A door page hours before check-in opens (12 h before doors)."""
