@@ -267,16 +267,20 @@ function showVerdict(result, { offlineCheck = false, text = "", typed = null } =
   $("[data-verdict-undo]").hidden = !undoable;
   if (undoable) offerUndo(ticket);
   $("[data-verdict-admit-anyway]").hidden = !result.admitAnyway;
-  const signIn = $("[data-verdict-signin]");
-  signIn.hidden = !result.signIn;
-  signIn.href = cfg.loginUrl;
+  // Where to go when scanning here cannot go on: sign in, or the event list.
+  const leave = $("[data-verdict-signin]");
+  leave.hidden = !result.leave;
+  if (result.leave) {
+    leave.href = result.leave.href;
+    leave.textContent = result.leave.text;
+  }
   box.hidden = false;
   fitVerdict();
   // An undo asked for, or a guest let in here just now: nothing to alarm.
   if (verdict !== "undone" && !result.again) signal(verdict);
   clearTimeout(state.verdictTimer);
   // A choice to make stays on screen until it is made.
-  if (!result.admitAnyway && !result.signIn) {
+  if (!result.admitAnyway && !result.leave) {
     state.verdictTimer = setTimeout(hideVerdict, VERDICT_MS[verdict] || 3000);
   }
 }
@@ -480,13 +484,17 @@ function serverRefusal(response, body) {
   } else if (response.status === 403 && /^CSRF/.test(body?.message || "")) {
     refusal.message = "Your sign-in has changed. Sign in again to keep scanning.";
   } else if (response.status === 403) {
-    refusal.message = `${body?.message || "Not allowed."} Sign in with a door account to scan.`;
+    // Signed in, with a door account, but taken off this event's door:
+    // signing in again would only lead to "Not allowed".
+    refusal.message = "You're no longer on this event's door — ask the owner.";
+    refusal.leave = { href: $(".door-back").href, text: "Your events" };
+    return refusal;
   } else {
     refusal.message =
       body?.message || `The server could not check this (${response.status}).`;
     return refusal;
   }
-  refusal.signIn = true;
+  refusal.leave = { href: cfg.loginUrl, text: "Sign in again" };
   return refusal;
 }
 
@@ -1589,7 +1597,7 @@ function wire() {
   });
   $("[data-verdict]").addEventListener("click", (event) => {
     if (event.target.closest("[data-verdict-signin]")) {
-      return; // the link leaves for the sign-in page
+      return; // the link leaves: for the sign-in page, or the event list
     } else if (event.target.closest("[data-verdict-undo]")) {
       const ticket = state.verdict?.result?.ticket;
       if (ticket) openUndo(ticket);

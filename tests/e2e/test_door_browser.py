@@ -740,8 +740,8 @@ def test_an_upload_refused_for_good_is_said_and_not_sent_again_and_again(
         "el => el.textContent.includes('not uploaded')", arg=pending.element_handle()
     )
     assert pending.inner_text() == (
-        "1 offline admit not uploaded: You are not on the door for this event."
-        " Sign in with a door account to scan."
+        "1 offline admit not uploaded:"
+        " You're no longer on this event's door — ask the owner."
     )
     # The page tries every 10 s while admits wait: not this one, again.
     door_page.wait_for_timeout(11_000)
@@ -974,6 +974,25 @@ def test_a_scan_after_the_session_expired_says_so_and_leads_back_here(
     door_page.click("button[type=submit]")
     door_page.wait_for_url(door_url)
     door_page.wait_for_selector("[data-door][data-ready='true']")
+    assert not ScanLog.objects.exists()
+
+
+def test_door_staff_taken_off_the_event_are_told_so_and_led_to_their_events(
+    door_page, door_ticket, live_server
+):
+    """Signed in, with a door account: signing in again cannot help them."""
+    user = get_user_model().objects.get(username="doorkeys")
+    user.staff_profile.events.set([EventFactory(name="Another Night")])
+    door_page.fill("[data-manual-input]", door_ticket.code)
+    door_page.press("[data-manual-input]", "Enter")
+
+    door_page.wait_for_selector("[data-verdict][data-code='forbidden']:not([hidden])")
+    text = verdict_text(door_page)
+    assert "You're no longer on this event's door — ask the owner." in text
+    assert "Sign in" not in text
+    door_page.click("[data-verdict-signin]")
+    door_page.wait_for_url(f"{live_server.url}/scanner/door/")
+    assert "Another Night" in door_page.inner_text("body")
     assert not ScanLog.objects.exists()
 
 
