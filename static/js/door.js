@@ -109,6 +109,31 @@ function localTime(iso) {
   }
 }
 
+// The event's calendar day of a moment, and its parts for localWhen.
+const dayFormat = new Intl.DateTimeFormat("en-US", {
+  weekday: "short",
+  year: "numeric",
+  month: "numeric",
+  day: "numeric",
+  timeZone: cfg.timeZone,
+});
+const MONTHS = "Jan Feb Mar Apr May Jun Jul Aug Sep Oct Nov Dec".split(" ");
+
+function dayParts(date) {
+  return Object.fromEntries(dayFormat.formatToParts(date).map((p) => [p.type, p.value]));
+}
+
+/** "21:14" today, "Fri 12 Jan 21:14" on another day, in the event's time
+ * zone: as the server says when (core.services.checkin._local_time_text). */
+function localWhen(iso) {
+  const time = localTime(iso);
+  if (!time) return "";
+  const day = dayParts(new Date(iso));
+  const today = dayParts(new Date());
+  if (["year", "month", "day"].every((part) => day[part] === today[part])) return time;
+  return `${day.weekday} ${day.day} ${MONTHS[Number(day.month) - 1]} ${time}`;
+}
+
 function deviceLabel() {
   const input = $("[data-device-label]");
   return withoutPayload(input.value).trim();
@@ -128,7 +153,7 @@ function typedCode(text) {
  * (core.services.checkin.already_used_message), from this phone's copy. */
 function alreadyUsedMessage({ at, door }) {
   const parts = ["Already used"];
-  const when = at ? localTime(at) : "";
+  const when = at ? localWhen(at) : "";
   if (when) parts.push(`at ${when}`);
   const label = namedDoor(door);
   if (label) parts.push(`at ${label}`);
@@ -555,14 +580,14 @@ async function checkOffline(text, scanNonce, { force = false, typed = null } = {
   );
   if (ours) {
     const door = namedDoor(ours.device);
-    const message = `Already used at ${localTime(ours.at)} on this phone${door ? ` (${door})` : ""}.`;
+    const message = `Already used at ${localWhen(ours.at)} on this phone${door ? ` (${door})` : ""}.`;
     return refuse(message, "reject", "already_used", ticket);
   }
   // Before check-in opens nobody is admitted, on the list or not, forced or
   // not: the server would refuse the upload (not_yet_valid) with the guest in.
   const notOpenYet = () =>
     refuse(
-      `Not valid yet: check-in opens ${localTime(cfg.opensAt)}.`,
+      `Not valid yet: check-in opens ${localWhen(cfg.opensAt)}.`,
       "attention",
       "not_yet_valid",
       ticket,

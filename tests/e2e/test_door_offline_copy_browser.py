@@ -241,3 +241,31 @@ def test_offline_admits_keep_the_door_they_were_made_at(door_page, door_ticket):
     page.wait_for_selector("[data-pending]", state="hidden")
     labels = dict(ScanLog.objects.values_list("ticket__code", "device_label"))
     assert labels == {door_ticket.code: "Side door", other.code: "Back door"}
+
+
+def test_offline_not_valid_yet_names_the_day_as_online_does(page, live_server):
+    """Check-in opens in three days: "opens 08:00" would read as today."""
+    now = timezone.now()
+    doors = now + timedelta(days=3)
+    event = EventFactory(
+        name="Later Night",
+        starts_at=doors + timedelta(hours=1),
+        doors_at=doors,
+        time_zone="Europe/Madrid",
+    )
+    ticket_type = TicketTypeFactory(event=event, name="General", capacity=5)
+    ticket = make_paid_order(ticket_type, name="Early Bird").tickets.get()
+    door.sign_in_door_staff(page.context, live_server.url, username="doorearly")
+    page.goto(f"{live_server.url}/scanner/door/{event.pk}/")
+    page.wait_for_selector("[data-door][data-states-ready='true']")
+    online = door.type_code(page, ticket.code, expect="not_yet_valid")
+    close_verdict(page)
+
+    door.go_offline(page)
+    offline = door.type_code(page, ticket.code, expect="not_yet_valid")
+
+    said = online.split("Not valid yet: ")[1].split(".")[0]
+    assert said.startswith("check-in opens ") and len(said) > len(
+        "check-in opens 08:00"
+    )
+    assert f"Not valid yet: {said}. Checked on this phone (offline)." in offline
