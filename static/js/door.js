@@ -1347,8 +1347,8 @@ function renameDoor() {
 // Wedges type a character every few milliseconds; people are far slower.
 const WEDGE_GAP_MS = 40;
 // Text fields a wedge may type into when focus was left there: what it types
-// is a scan, not a door name or a guest search.
-const WEDGE_FIELDS = "[data-device-label], [data-guest-query]";
+// is a scan, not a door name, a guest search or the reason for an undo.
+const WEDGE_FIELDS = "[data-device-label], [data-guest-query], [data-undo-reason]";
 
 function onKey(event) {
   const target = event.target;
@@ -1375,6 +1375,8 @@ function onKey(event) {
     Object.assign(wedge, { buffer: "", before: [], runStart: 0 });
     if (text) {
       event.preventDefault();
+      // The undo dialog waits no longer: the scan's verdict is shown instead.
+      field?.closest("dialog[open]")?.close();
       initAudio();
       submit(text, "keyboard");
     }
@@ -1640,6 +1642,13 @@ function wire() {
   });
   $("[data-guest-search]").addEventListener("submit", searchGuests);
   $("[data-undo-form]").addEventListener("submit", confirmUndo);
+  $("[data-undo-reason]").addEventListener("keydown", (event) => {
+    // A person's Enter after the reason means "undo", not the form's first
+    // button, "Keep admit" (a wedge's Enter was a scan: onKey took it).
+    if (event.key !== "Enter" || event.defaultPrevented) return;
+    event.preventDefault();
+    $("[data-undo-form]").requestSubmit($("[data-undo-confirm]"));
+  });
   // Capture: a wedge's Enter must not submit the guest search first.
   document.addEventListener("keydown", onKey, true);
 

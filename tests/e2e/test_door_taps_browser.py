@@ -132,3 +132,38 @@ def test_a_ticket_let_in_at_another_door_is_still_a_red_reject(door_page, door_t
 
     assert "REJECT" in text and "Already used at" in text and "Main door" in text
     assert door_page.evaluate("window.buzzes.length") == 1
+
+
+def open_undo_for_ana(page, ticket) -> None:
+    door.type_code(page, ticket.code, expect="ok")
+    page.click("[data-verdict-undo]")
+    page.wait_for_selector("[data-undo-dialog][open]")
+
+
+def test_a_wedge_scan_while_the_undo_dialog_is_open_is_checked_not_lost(
+    door_page, door_ticket
+):
+    other = make_paid_order(door_ticket.ticket_type, name="Bo Lind").tickets.get()
+    open_undo_for_ana(door_page, door_ticket)
+    door_page.keyboard.type("wrong ")  # a reason begun, then the next guest's QR
+    door_page.keyboard.type(other.qr_payload)
+    door_page.keyboard.press("Enter")
+
+    door_page.wait_for_selector("[data-verdict][data-code='ok']:not([hidden])")
+    assert "Bo Lind" in door.verdict_text(door_page)
+    assert door_page.locator("[data-undo-dialog]").get_attribute("open") is None
+    assert door_page.input_value("[data-undo-reason]") == "wrong "
+    log = ScanLog.objects.order_by("id").last()
+    assert log.ticket_id == other.pk and log.detail["method"] == "keyboard"
+    assert results() == ["ok", "ok"]  # Ana's admit kept, Bo's scanned
+
+
+def test_enter_after_the_undo_reason_undoes_rather_than_keeps_the_admit(
+    door_page, door_ticket
+):
+    open_undo_for_ana(door_page, door_ticket)
+    door_page.fill("[data-undo-reason]", "Wrong wristband")
+    door_page.press("[data-undo-reason]", "Enter")
+
+    door_page.wait_for_selector("[data-verdict][data-code='undone']:not([hidden])")
+    assert results() == ["ok", "undone"]
