@@ -192,3 +192,21 @@ def test_a_long_email_or_pasted_link_leaves_the_page_and_verdicts_on_the_phone(
         page, busy_night, phone=phone, text_size="100%", tmp_path=tmp_path
     )
     context.close()
+
+
+@pytest.mark.parametrize("text_size", ["150%", "175%"])
+@pytest.mark.parametrize("phone", PHONES)
+def test_large_text_leaves_the_counters_header_and_verdicts_whole_on_the_phone(
+    browser, live_server, busy_night, phone, text_size, tmp_path
+):
+    context, page = open_phone(
+        browser,
+        live_server,
+        busy_night["used"].event_id,
+        viewport=PHONES[phone],
+        font_size=TEXT_SIZES[text_size],
+    )
+    check_the_door_fits(
+        page, busy_night, phone=phone, text_size=text_size, tmp_path=tmp_path
+    )
+    context.close()
