@@ -26,8 +26,9 @@ const $$ = (selector) => root.querySelectorAll(selector);
 // The same code must leave the camera this long before it is checked again.
 const REPEAT_GAP_MS = 1500;
 // A ticket this phone let in this recently, answered "already used" by its
-// own admit (a double tap, the QR shown to the camera again): the guest is
-// in, so the door says so calmly instead of sounding the alarm.
+// own admit (a double tap, the QR shown to the camera again): most likely the
+// guest just let in, so no alarm; but amber, not green, since it may as well
+// be the screenshot passed back to a friend: staff look at who is there.
 const ADMITTED_HERE_MS = 30000;
 const VERDICT_MS = { admit: 1400, reject: 2800, attention: 4000, undone: 2500 };
 // Text sizes a verdict tries, largest first, until it fits (fitVerdict); at
@@ -277,12 +278,12 @@ function showVerdict(result, { offlineCheck = false, text = "", typed = null } =
   box.dataset.verdict = verdict;
   box.dataset.code = result.code;
   $("[data-verdict-word]").textContent = result.again
-    ? "ADMITTED"
+    ? "ALREADY IN"
     : WORDS[verdict] || "CHECK";
   const ticket = result.ticket || {};
   $("[data-verdict-name]").textContent = ticket.guest_name || "";
   $("[data-verdict-type]").textContent = ticket.ticket_type || "";
-  let reason = verdict === "admit" && !result.again ? "" : result.message || "";
+  let reason = verdict === "admit" ? "" : result.message || "";
   if (verdict === "undone") reason = result.reason ? `Reason: ${result.reason}` : "";
   if (offlineCheck) {
     reason = [reason, "Checked on this phone (offline)."].filter(Boolean).join(" ");
@@ -482,8 +483,9 @@ function rememberAdmit(result) {
 }
 
 /** The server's "already used" for a ticket this very phone admitted moments
- * ago is that guest, not a second one: a calm "admitted here just now" with
- * their name, no alarm. The ticket's admit must be ours (the same time):
+ * ago is most likely that guest again: an amber "admitted here just now" with
+ * their name, no alarm, for staff to see whether the person in front of them
+ * is that guest. The ticket's admit must be ours (the same time):
  * one undone and let in again at another door meanwhile is still refused,
  * as is any admit from another door or from longer ago. */
 function againHere(result) {
@@ -494,7 +496,7 @@ function againHere(result) {
   const when = localTime(ours.at);
   return {
     ...result,
-    verdict: "admit",
+    verdict: "attention",
     code: "admitted_here",
     again: true,
     message: `Admitted here just now${when ? `, at ${when}` : ""}.`,

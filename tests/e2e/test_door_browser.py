@@ -173,9 +173,9 @@ def test_a_real_tickets_qr_shown_to_the_camera_again_says_admitted_here_not_reje
     # The guest let in 3 s ago is not met with a red REJECT and an alarm.
     page.wait_for_selector("[data-verdict][data-code='admitted_here']:not([hidden])")
     text = verdict_text(page)
-    assert "ADMITTED" in text and "Admitted here just now" in text
+    assert "ALREADY IN" in text and "Admitted here just now" in text
     assert "Ana García" in text and "REJECT" not in text
-    assert page.locator("[data-verdict]").get_attribute("data-verdict") == "admit"
+    assert page.locator("[data-verdict]").get_attribute("data-verdict") == "attention"
     # Held in front of the camera for seconds, the code was sent once per
     # showing: one admit and one "already used", not a loop of requests.
     results = list(ScanLog.objects.order_by("id").values_list("result", flat=True))
