@@ -603,18 +603,20 @@ def test_offline_a_refusal_names_the_guest_from_the_phones_copy(door_page, door_
     assert "Checked on this phone (offline)." in text
 
 
+def sam_lets_in_at_the_main_door(ticket):
+    """Another door staff member admits the ticket, online, at another door."""
+    sam = make_staff("door", username="sam", first_name="Sam", last_name="Okafor")
+    return redeem_ticket(
+        event=ticket.event, text=ticket.code, staff=sam, device_label="Main door"
+    )
+
+
 def test_an_offline_admit_of_a_guest_already_in_is_a_warning_not_an_all_clear(
     door_page, door_ticket
 ):
     go_offline(door_page)
     # Sam lets her in at the main door, which this phone does not hear of...
-    sam = make_staff("door", username="sam", first_name="Sam", last_name="Okafor")
-    first = redeem_ticket(
-        event=door_ticket.event,
-        text=door_ticket.code,
-        staff=sam,
-        device_label="Main door",
-    )
+    first = sam_lets_in_at_the_main_door(door_ticket)
     # ...and then this phone lets her in again, offline.
     type_code(door_page, door_ticket.code, expect="ok")
     door_page.click("[data-verdict-close]")

@@ -78,13 +78,7 @@ def test_a_guest_let_in_here_offline_and_at_another_door_is_refused_after_reopen
     door.type_code(page, door_ticket.code, expect="ok")
     close_verdict(page)
     # Meanwhile Sam let her in at the main door.
-    sam = make_staff("door", username="sam", first_name="Sam", last_name="Okafor")
-    first = redeem_ticket(
-        event=door_ticket.event,
-        text=door_ticket.code,
-        staff=sam,
-        device_label="Main door",
-    )
+    first = door.sam_lets_in_at_the_main_door(door_ticket)
 
     # The tab is closed offline and reopened once the network is back.
     context = page.context
@@ -103,18 +97,25 @@ def test_a_guest_let_in_here_offline_and_at_another_door_is_refused_after_reopen
     assert f"Already used at {when} at Main door." in text
 
 
+def admit_anyway_offline(page, ticket_type):
+    """Offline, a ticket sold after the phone's last list, let in with
+    "Admit anyway": the ticket."""
+    door.go_offline(page)
+    late = make_paid_order(ticket_type, name="Late Buyer").tickets.get()
+    door.type_code(page, late.qr_payload, expect="unknown")
+    page.click("[data-verdict-admit-anyway]")
+    page.wait_for_selector("[data-verdict][data-code='ok']:not([hidden])")
+    close_verdict(page)
+    return late
+
+
 def test_a_ticket_admitted_anyway_is_used_here_once_uploaded_without_a_new_list(
     door_page, door_ticket
 ):
     """Sold after the phone's last list, admitted anyway offline: the
     upload's answer puts it on the phone as used, list refresh or not."""
     page = door_page
-    door.go_offline(page)
-    late = make_paid_order(door_ticket.ticket_type, name="Late Buyer").tickets.get()
-    door.type_code(page, late.qr_payload, expect="unknown")
-    page.click("[data-verdict-admit-anyway]")
-    page.wait_for_selector("[data-verdict][data-code='ok']:not([hidden])")
-    close_verdict(page)
+    late = admit_anyway_offline(page, door_ticket.ticket_type)
 
     page.route(f"**/api/v1/door/{door_ticket.event_id}/tickets**", server_error)
     page.context.set_offline(False)
@@ -134,12 +135,7 @@ def test_a_ticket_admitted_anyway_offline_is_not_admitted_anyway_again(
     """A shared screenshot of a ticket missing from the phone's list: the
     second showing is refused as let in here, not offered "Admit anyway"."""
     page = door_page
-    door.go_offline(page)
-    late = make_paid_order(door_ticket.ticket_type, name="Late Buyer").tickets.get()
-    door.type_code(page, late.qr_payload, expect="unknown")
-    page.click("[data-verdict-admit-anyway]")
-    page.wait_for_selector("[data-verdict][data-code='ok']:not([hidden])")
-    close_verdict(page)
+    late = admit_anyway_offline(page, door_ticket.ticket_type)
     assert local_copy(page, late.code)["status"] == "used"
 
     text = door.type_code(page, late.qr_payload, expect="already_used")
