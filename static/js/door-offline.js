@@ -145,11 +145,18 @@ function result(request) {
 /** Store the server's ticket states; a full copy replaces the event's old one.
  * A ticket admitted here and not uploaded yet stays "used" whatever the copy
  * says (the server has not heard of that admit): the guest is in, and a second
- * scan must say so. If the server already has it used, its row says where. */
-export async function saveTicketStates(event, states, { full }) {
+ * scan must say so. If the server already has it used, its row says where.
+ * The rows of `keep` (codes changed here since the copy was asked for) are
+ * newer than the copy and stay as they are. */
+export async function saveTicketStates(event, states, { full, keep = [] }) {
   const db = await openDb();
   const tx = db.transaction(["tickets", "meta", "pending"], "readwrite");
   const store = tx.objectStore("tickets");
+  const newer = [];
+  for (const code of keep) {
+    const row = await result(store.get([event, code]));
+    if (row) newer.push(row);
+  }
   const waiting = await result(tx.objectStore("pending").index("event").getAll(event));
   const ours = new Map();
   for (const admit of waiting) {
@@ -177,6 +184,7 @@ export async function saveTicketStates(event, states, { full }) {
       store.put({ ...(row || server), event, ...used });
     }
   }
+  for (const row of newer) store.put(row);
   tx.objectStore("meta").put({
     key: `states:${event}`,
     generatedAt: states.generated_at,

@@ -68,6 +68,10 @@ const state = {
   // Tickets this phone admitted online: code -> { at, seenAt } (againHere).
   admittedHere: new Map(),
   snapshotTimer: null,
+  // Tickets whose row this page changed (an admit, an undo, an upload's
+  // answer), by code: the number of the change (see refreshStates).
+  changedHere: new Map(),
+  changes: 0,
   applied: new Set(),
   verdictTimer: null,
   verdict: null,
@@ -780,7 +784,16 @@ async function keepUsedHere(result, admit) {
   } else if (result.code === "offline_conflict" || result.code === "already_used") {
     used = { usedAt: result.used_at, usedDevice: result.used_device };
   }
-  if (used) await markTicketUsed(EVENT, ticket, used).catch(() => {});
+  if (used) {
+    noteChangedHere(ticket.code);
+    await markTicketUsed(EVENT, ticket, used).catch(() => {});
+  }
+}
+
+/** A ticket's row on this phone is newer than any list asked for before now. */
+function noteChangedHere(code) {
+  state.changes += 1;
+  state.changedHere.set(code, state.changes);
 }
 
 /** An upload answer that names no guest (the server could not record it)
@@ -1037,6 +1050,7 @@ function applyScan(scan) {
   while (list.children.length > RECENT_MAX) list.lastElementChild.remove();
   if (scan.code === "undone") forgetUndo(scan.ticket_code);
   if (scan.ticket_code && delta) {
+    noteChangedHere(scan.ticket_code);
     patchTicket(EVENT, scan.ticket_code, {
       status: delta > 0 ? "used" : "issued",
       used_at: delta > 0 ? scan.at : null,
@@ -1077,11 +1091,22 @@ async function refreshStates({ full = false } = {}) {
     const since = new Date(Date.parse(meta.generatedAt) - 5000).toISOString();
     url += `?since=${encodeURIComponent(since)}`;
   }
+  // A list the server read just before an admit, undo or upload of this
+  // phone committed, and saved just after it, would undo it here: rows
+  // changed since it was asked for are kept as they are.
+  const asked = state.changes;
   try {
     const { response, body } = await fetchJson(url);
     if (!response.ok || !body) return;
-    // Admits still waiting to upload stay "used" here (saveTicketStates).
-    await saveTicketStates(EVENT, body, { full: wantFull });
+    const newer = [...state.changedHere].filter(([, change]) => change > asked);
+    // Admits still waiting to upload stay "used" here too (saveTicketStates).
+    await saveTicketStates(EVENT, body, {
+      full: wantFull,
+      keep: newer.map(([code]) => code),
+    });
+    for (const [code, change] of state.changedHere) {
+      if (change <= asked) state.changedHere.delete(code); // in this list
+    }
     if (wantFull) state.lastFullStates = Date.now();
     root.dataset.statesReady = "true";
   } catch {
@@ -1617,12 +1642,17 @@ function wire() {
     input.blur(); // the phone's keyboard goes down: the verdict shows whole
     initAudio();
     if (!typed) return;
-    // Check is off until the answer comes: a second tap sends nothing.
+    // Check is off until the answer comes, or until another code is typed
+    // (which then waits its turn): a second tap of the same code sends
+    // nothing, and Enter on a new one is not swallowed by a disabled button.
     const check = $("[data-manual] [type=submit]");
     check.disabled = true;
     submit(typedCode(typed) || typed, "manual", { typed }).finally(() => {
       check.disabled = false;
     });
+  });
+  $("[data-manual-input]").addEventListener("input", () => {
+    $("[data-manual] [type=submit]").disabled = false;
   });
   $("[data-verdict]").addEventListener("click", (event) => {
     if (event.target.closest("[data-verdict-signin]")) {

@@ -5,6 +5,7 @@ the server's list says so too; and what it uploads must say at which door
 and never admit before check-in opens.
 """
 
+import time
 from datetime import timedelta
 
 import pytest
@@ -265,3 +266,58 @@ def test_offline_not_valid_yet_names_the_day_as_online_does(page, live_server):
         "check-in opens 08:00"
     )
     assert f"Not valid yet: {said}. Checked on this phone (offline)." in offline
+
+
+def test_a_list_read_before_an_upload_and_saved_after_it_keeps_the_ticket_used(
+    door_page, door_ticket
+):
+    """The page's timers (list every 30 s, uploads every 10 s) meet: a full
+    list the server read before this phone's offline admit was uploaded, and
+    saved after the upload's answer, must not put the ticket back to issued,
+    or the same ticket (a shared screenshot) gets in again offline."""
+    page = door_page
+    code = door_ticket.code
+    door.go_offline(page)
+    door.type_code(page, code, expect="ok")
+    close_verdict(page)
+    held_list = []
+    uploads = []
+
+    def upload(route):
+        if held_list:
+            route.continue_()
+        else:
+            uploads.append((time.time(), route))
+
+    def tickets(route):
+        if "since=" in route.request.url or held_list:
+            route.continue_()
+        else:
+            held_list.append((route, route.fetch()))  # the server reads it now
+
+    page.route(UPLOAD_URL, upload)
+    page.route(f"**/api/v1/door/{door_ticket.event_id}/tickets**", tickets)
+    page.context.set_offline(False)
+    deadline = time.time() + 90
+    while not held_list and time.time() < deadline:
+        page.wait_for_timeout(100)
+        for waiting in list(uploads):  # refused until the list is read
+            if time.time() - waiting[0] > 1.0:
+                uploads.remove(waiting)
+                server_error(waiting[1])
+    assert held_list, "no full list asked for"
+    for _, route in uploads:
+        route.continue_()
+    page.wait_for_selector("[data-pending]", state="hidden", timeout=5000)
+    door_ticket.refresh_from_db()
+    assert door_ticket.status == Ticket.Status.USED
+
+    route, response = held_list[0]
+    listed = [t for t in response.json()["tickets"] if t["code"] == code]
+    assert listed and listed[0]["status"] == "issued"  # read before the upload
+    route.fulfill(response=response)  # lands after the upload's answer
+    page.wait_for_timeout(1000)
+
+    assert local_copy(page, code)["status"] == "used"
+    door.go_offline(page)
+    door.type_code(page, code, expect="already_used")

@@ -168,3 +168,26 @@ def test_enter_after_the_undo_reason_undoes_rather_than_keeps_the_admit(
 
     door_page.wait_for_selector("[data-verdict][data-code='undone']:not([hidden])")
     assert results() == ["ok", "undone"]
+
+
+def test_another_code_typed_during_a_slow_scan_is_sent_after_it(door_page, door_ticket):
+    """Check is off while a code is in flight; typing the next guest's code
+    turns it on again, so its Enter is not swallowed: it waits its turn."""
+    other = make_paid_order(door_ticket.ticket_type, name="Bo Lind").tickets.get()
+    held = HeldScans(door_page)
+    door_page.fill("[data-manual-input]", door_ticket.code)
+    door_page.press("[data-manual-input]", "Enter")
+    held.wait_for(1)
+
+    door_page.fill("[data-manual-input]", other.code)
+    door_page.press("[data-manual-input]", "Enter")
+    door_page.wait_for_timeout(300)
+    held.release()
+    held.wait_for(2)
+    held.release()
+
+    door_page.wait_for_selector("[data-verdict][data-code='ok']:not([hidden])")
+    door_page.wait_for_function(
+        "document.querySelector('[data-verdict]').innerText.includes('Bo Lind')"
+    )
+    assert results() == ["ok", "ok"]
