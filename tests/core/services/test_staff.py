@@ -186,63 +186,10 @@ def test_a_username_taken_while_accepting_is_refused_and_the_invite_stays_usable
     assert role_of(user) == Role.DOOR
 
 
-@pytest.mark.django_db(transaction=True)
-def test_two_people_accepting_at_once_with_one_username_get_one_account(
-    postgres, monkeypatch
-):
-    """Both pass the username check before either saves; the second to save
-    waits on the unique index, then is told to choose another."""
-    import threading
-
-    from django.db import connection
-
-    from core.services import staff as staff_service
-
-    owner = make_staff("owner", username="owner1")
-    invites = [
-        invite_staff(actor=owner, email=f"p{n}@example.com", role=Role.DOOR)
-        for n in range(2)
-    ]
-    checked = staff_service.validate_password
-    both_checked = threading.Barrier(2, timeout=10)
-
-    def check_then_wait(password, user=None):
-        checked(password, user=user)
-        both_checked.wait()
-
-    monkeypatch.setattr(staff_service, "validate_password", check_then_wait)
-    outcomes = []
-
-    def accept(invite):
-        try:
-            outcomes.append(
-                accept_invite(token=invite.token, username="sam", password=STRONG)
-            )
-        except Exception as exc:  # asserted on below
-            outcomes.append(exc)
-        finally:
-            connection.close()
-
-    threads = [threading.Thread(target=accept, args=(i,)) for i in invites]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    (refused,) = [o for o in outcomes if isinstance(o, Exception)]
-    assert isinstance(refused, InvalidRequest) and refused.code == "username_taken"
-    (joined,) = [o for o in outcomes if not isinstance(o, Exception)]
-    assert get_user_model().objects.filter(username="sam").count() == 1
-    accepted = StaffInvite.objects.filter(accepted_at__isnull=False)
-    assert [i.email for i in accepted] == [joined.email]
-
-
-@pytest.mark.django_db(transaction=True)
-def test_two_people_accepting_at_once_with_names_differing_in_case_get_one_account(
-    postgres, monkeypatch
-):
-    """ "Sam" and "sam" both pass the check before either saves, and the
-    unique index is case-sensitive: the lock on the name in any case makes
-    the second check again once the first has saved, and be refused."""
+def _accept_two_at_once(monkeypatch, usernames: list[str]) -> tuple:
+    """Two invitees accept at once under `usernames`, both past the password
+    (and username) check before either saves: (the one refused, the one who
+    joined)."""
     import threading
 
     from django.db import connection
@@ -269,22 +216,48 @@ def test_two_people_accepting_at_once_with_names_differing_in_case_get_one_accou
             outcomes.append(
                 accept_invite(token=invite.token, username=username, password=STRONG)
             )
-        except Exception as exc:  # asserted on below
+        except Exception as exc:  # asserted on by the callers
             outcomes.append(exc)
         finally:
             connection.close()
 
     threads = [
         threading.Thread(target=accept, args=(invite, username))
-        for invite, username in zip(invites, ["Sam", "sam"], strict=True)
+        for invite, username in zip(invites, usernames, strict=True)
     ]
     for thread in threads:
         thread.start()
     for thread in threads:
         thread.join()
     (refused,) = [o for o in outcomes if isinstance(o, Exception)]
-    assert isinstance(refused, InvalidRequest) and refused.code == "username_taken"
     (joined,) = [o for o in outcomes if not isinstance(o, Exception)]
+    return refused, joined
+
+
+@pytest.mark.django_db(transaction=True)
+def test_two_people_accepting_at_once_with_one_username_get_one_account(
+    postgres, monkeypatch
+):
+    """Both pass the username check before either saves; the second to save
+    waits on the unique index, then is told to choose another."""
+    refused, joined = _accept_two_at_once(monkeypatch, ["sam", "sam"])
+
+    assert isinstance(refused, InvalidRequest) and refused.code == "username_taken"
+    assert get_user_model().objects.filter(username="sam").count() == 1
+    accepted = StaffInvite.objects.filter(accepted_at__isnull=False)
+    assert [i.email for i in accepted] == [joined.email]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_two_people_accepting_at_once_with_names_differing_in_case_get_one_account(
+    postgres, monkeypatch
+):
+    """ "Sam" and "sam" both pass the check before either saves, and the
+    unique index is case-sensitive: the lock on the name in any case makes
+    the second check again once the first has saved, and be refused."""
+    refused, joined = _accept_two_at_once(monkeypatch, ["Sam", "sam"])
+
+    assert isinstance(refused, InvalidRequest) and refused.code == "username_taken"
     assert get_user_model().objects.filter(username__iexact="sam").count() == 1
     accepted = StaffInvite.objects.filter(accepted_at__isnull=False)
     assert [i.email for i in accepted] == [joined.email]
