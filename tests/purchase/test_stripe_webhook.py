@@ -418,26 +418,32 @@ def test_our_own_partial_refund_is_recognised_when_stripe_reports_it(
     assert order.refunds.count() == 1
 
 
+def _refund_with_webhook_first(post_webhook, event, *, order, ticket, monkeypatch):
+    """Refund `ticket` here, Stripe's `event` arriving after Stripe was asked
+    and before the refund is booked: the webhook's outcomes."""
+    real_apply = orders_service._apply_refund
+    outcomes = []
+
+    def webhook_first(**kwargs):
+        outcomes.append(post_webhook(event).json()["outcome"])
+        return real_apply(**kwargs)
+
+    monkeypatch.setattr(orders_service, "_apply_refund", webhook_first)
+    refund_tickets(order_id=order.id, ticket_ids=[ticket.pk])
+    return outcomes
+
+
 def test_stripe_reporting_our_refund_before_we_booked_it_is_not_flagged(
-    stripe_stub, post_webhook, ticket_type
+    stripe_stub, post_webhook, ticket_type, monkeypatch
 ):
     """Stripe may deliver charge.refunded before refund_tickets has voided
     the tickets: the refund was recorded before Stripe was asked."""
     order = _paid_through_stripe(post_webhook, ticket_type)
     one = order.tickets.first()
-    real_apply = orders_service._apply_refund
-    outcomes = []
-
-    def webhook_first(**kwargs):
-        event = stripe_event("charge.refunded", _charge(order, amount_refunded=2500))
-        outcomes.append(post_webhook(event).json()["outcome"])
-        return real_apply(**kwargs)
-
-    orders_service._apply_refund = webhook_first
-    try:
-        refund_tickets(order_id=order.id, ticket_ids=[one.pk])
-    finally:
-        orders_service._apply_refund = real_apply
+    event = stripe_event("charge.refunded", _charge(order, amount_refunded=2500))
+    outcomes = _refund_with_webhook_first(
+        post_webhook, event, order=order, ticket=one, monkeypatch=monkeypatch
+    )
 
     assert outcomes == ["partial_refund_recognised"]
     one.refresh_from_db()
@@ -770,24 +776,19 @@ def test_stripe_fully_refunding_our_refund_of_the_paid_ticket_keeps_the_free_one
 
 
 def test_stripe_fully_refunding_before_we_booked_our_refund_keeps_the_free_one(
-    stripe_stub, post_webhook, event
+    stripe_stub, post_webhook, event, monkeypatch
 ):
     """Stripe may report the charge refunded before refund_tickets has
     voided the paid ticket: its Refund, recorded before Stripe was asked,
     accounts for it."""
     order, paid, free = _with_a_free_ticket(post_webhook, event)
-    real_apply = orders_service._apply_refund
-    outcomes = []
-
-    def webhook_first(**kwargs):
-        outcomes.append(post_webhook(_fully_refunded(order)).json()["outcome"])
-        return real_apply(**kwargs)
-
-    orders_service._apply_refund = webhook_first
-    try:
-        refund_tickets(order_id=order.id, ticket_ids=[paid.pk])
-    finally:
-        orders_service._apply_refund = real_apply
+    outcomes = _refund_with_webhook_first(
+        post_webhook,
+        _fully_refunded(order),
+        order=order,
+        ticket=paid,
+        monkeypatch=monkeypatch,
+    )
 
     assert outcomes == ["refund_recognised"]
     paid.refresh_from_db()
