@@ -462,6 +462,14 @@ def _offered(entry: WaitlistEntry) -> WaitlistEntry:
     return entry
 
 
+def _offer_one_freed_seat(event, seat: TicketType, email: str) -> WaitlistEntry:
+    """`email` joins for one ticket, one is freed and offered: the entry."""
+    entry = _join(event, email, 1)
+    _free_seats(seat, 1)
+    offer_freed_seats(event_id=event.id)
+    return _offered(entry)
+
+
 def test_an_offer_is_held_until_the_event_starts_not_past_it(settings):
     """An offer made the morning of the show was held until the next day,
     its seats kept from everyone else after the doors had closed."""
@@ -537,10 +545,7 @@ def test_an_offer_held_past_the_start_ends_at_the_start():
     released."""
     starts = timezone.now() + timedelta(hours=2)
     event, seat, _ = _sold_out_event(starts_at=starts)
-    entry = _join(event, "wanda@example.com", 1)
-    _free_seats(seat, 1)
-    offer_freed_seats(event_id=event.id)
-    entry = _offered(entry)
+    entry = _offer_one_freed_seat(event, seat, "wanda@example.com")
     later = starts + timedelta(hours=20)
     WaitlistEntry.objects.filter(pk=entry.pk).update(offer_expires_at=later)
     Order.objects.filter(pk=entry.offer_order_id).update(hold_expires_at=later)
@@ -619,10 +624,7 @@ def test_leaving_while_the_payment_clears_changes_nothing():
     from core.services.waitlist import AlreadyClaimed
 
     event, seat, _ = _sold_out_event()
-    entry = _join(event, "wanda@example.com", 1)
-    _free_seats(seat, 1)
-    offer_freed_seats(event_id=event.id)
-    entry = _offered(entry)
+    entry = _offer_one_freed_seat(event, seat, "wanda@example.com")
     record_processing_payment(order_id=entry.offer_order_id)
     with pytest.raises(AlreadyClaimed):
         leave_waitlist(token=entry.token)
@@ -729,10 +731,7 @@ def test_closing_an_offer_closes_its_stripe_page(
     from core.services.payments import start_payment
 
     event, seat, _ = _sold_out_event()
-    entry = _join(event, "first@example.com", 1)
-    _free_seats(seat, 1)
-    offer_freed_seats(event_id=event.id)
-    entry = _offered(entry)
+    entry = _offer_one_freed_seat(event, seat, "first@example.com")
     start_payment(
         order_id=entry.offer_order_id,
         success_url="https://t/s",
@@ -753,10 +752,7 @@ def test_closing_an_offer_without_a_payment_page_calls_no_one(
     stripe_stub, django_capture_on_commit_callbacks
 ):
     event, seat, _ = _sold_out_event()
-    entry = _join(event, "first@example.com", 1)
-    _free_seats(seat, 1)
-    offer_freed_seats(event_id=event.id)
-    entry = _offered(entry)
+    entry = _offer_one_freed_seat(event, seat, "first@example.com")
     with django_capture_on_commit_callbacks(execute=True):
         leave_waitlist(token=entry.token)
     assert stripe_stub.calls("POST", r"/v1/checkout/sessions/.*/expire") == []
@@ -773,10 +769,7 @@ def test_an_offer_cut_short_at_sales_close_has_its_stripe_page_closed(stripe_stu
     from core.services.payments import start_payment
 
     event, seat, _ = _sold_out_event(starts_at=timezone.now() + timedelta(days=3))
-    entry = _join(event, "wanda@example.com", 1)
-    _free_seats(seat, 1)
-    offer_freed_seats(event_id=event.id)
-    entry = _offered(entry)
+    entry = _offer_one_freed_seat(event, seat, "wanda@example.com")
     start_payment(
         order_id=entry.offer_order_id,
         success_url="https://t/s",
@@ -820,10 +813,7 @@ def test_an_offer_whose_bank_debit_failed_is_closed_by_the_sweep():
     from core.services.payments import record_failed_payment
 
     event, seat, _ = _sold_out_event()
-    entry = _join(event, "wanda@example.com", 1)
-    _free_seats(seat, 1)
-    offer_freed_seats(event_id=event.id)
-    entry = _offered(entry)
+    entry = _offer_one_freed_seat(event, seat, "wanda@example.com")
     record_failed_payment(order_id=entry.offer_order_id)
     assert _offered(entry).status == WaitlistEntry.Status.OFFERED
     assert expire_offers() == [event.id]
