@@ -230,14 +230,20 @@ def test_leaving_takes_the_customer_off_the_list(client, sold_out):
     assert entry.status == WaitlistEntry.Status.LEFT
 
 
-def test_offer_page_shows_what_is_held(client, sold_out):
-    event, seat = sold_out
+def _offered_one(client, event, seat) -> WaitlistEntry:
+    """Join the sold-out event's list for one ticket through the page, then a
+    ticket is freed (capacity 3) and offered: the entry."""
     _post(client, event, quantity="1")
     TicketType.objects.filter(pk=seat.pk).update(capacity=3)
     event.venue_capacity = 3
     event.save()
     offer_freed_seats(event_id=event.id)
-    entry = WaitlistEntry.objects.get()
+    return WaitlistEntry.objects.get()
+
+
+def test_offer_page_shows_what_is_held(client, sold_out):
+    event, seat = sold_out
+    entry = _offered_one(client, event, seat)
     page = client.get(f"/buy/w/{entry.token}/").content.decode()
     assert "held for you" in page
     assert "1 × Seat" in page
@@ -477,12 +483,7 @@ def test_a_sold_out_refusal_carries_what_was_typed_into_the_waitlist_form(
 
 
 def _claimed(client, event, seat, **offer_status):
-    _post(client, event, quantity="1")
-    TicketType.objects.filter(pk=seat.pk).update(capacity=3)
-    event.venue_capacity = 3
-    event.save()
-    offer_freed_seats(event_id=event.id)
-    entry = WaitlistEntry.objects.get()
+    entry = _offered_one(client, event, seat)
     order = entry.offer_order
     if offer_status.get("processing"):
         from core.services.payments import record_processing_payment
@@ -588,12 +589,7 @@ def test_an_offer_page_gives_the_real_deadline(client):
     event = EventFactory(starts_at=starts, time_zone="UTC", venue_capacity=2)
     seat = TicketTypeFactory(event=event, name="Seat", capacity=2)
     make_paid_order(seat, 2)
-    _post(client, event, quantity="1")
-    TicketType.objects.filter(pk=seat.pk).update(capacity=3)
-    event.venue_capacity = 3
-    event.save()
-    offer_freed_seats(event_id=event.id)
-    entry = WaitlistEntry.objects.get()
+    entry = _offered_one(client, event, seat)
     page = client.get(f"/buy/w/{entry.token}/").content.decode()
     assert (
         f"held for you until {starts:%a} {starts.day} {starts:%b, %H:%M}&nbsp;" in page
@@ -759,12 +755,7 @@ def test_an_offer_whose_payment_failed_is_not_shown_as_held(client, sold_out):
     from core.services.payments import record_failed_payment
 
     event, seat = sold_out
-    _post(client, event, quantity="1")
-    TicketType.objects.filter(pk=seat.pk).update(capacity=3)
-    event.venue_capacity = 3
-    event.save()
-    offer_freed_seats(event_id=event.id)
-    entry = WaitlistEntry.objects.get()
+    entry = _offered_one(client, event, seat)
     record_failed_payment(order_id=entry.offer_order_id)
     page = client.get(f"/buy/w/{entry.token}/").content.decode()
     assert "held for you until" not in page and "data-claim-offer" not in page
