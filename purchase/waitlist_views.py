@@ -1,7 +1,6 @@
 """The customer's side of the waitlist: join, see one's place or offer, leave."""
 
 import logging
-from datetime import timedelta
 
 from django.conf import settings
 from django.contrib import messages
@@ -15,7 +14,11 @@ from core.models import WaitlistEntry
 from core.notify.texts import texts_can_be_sent
 from core.queries.availability import get_event_availability
 from core.queries.listings import public_event_by_slug
-from core.queries.waitlist import offer_has_ended, position_in_line
+from core.queries.waitlist import (
+    offer_has_ended,
+    offer_held_to_sales_close,
+    position_in_line,
+)
 from core.services.waitlist import (
     ACTIVE_STATUSES,
     WAITLIST_CLOSED,
@@ -137,13 +140,7 @@ def entry_status(request: HttpRequest, token: str) -> HttpResponse:
             # Still "offered" until the sweep sees its order was released
             # (a bank debit that failed): nothing is held for it any more.
             "offer_ended": offer_has_ended(entry),
-            # Held for less than WAITLIST_OFFER_HOURS: until its sales close.
-            "held_to_sales_close": bool(
-                entry.offered_at
-                and entry.offer_expires_at
-                and entry.offer_expires_at
-                < entry.offered_at + timedelta(hours=settings.WAITLIST_OFFER_HOURS)
-            ),
+            "held_to_sales_close": offer_held_to_sales_close(entry),
         },
     )
 

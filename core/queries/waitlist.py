@@ -1,5 +1,8 @@
 """Reads of the waitlist."""
 
+from datetime import timedelta
+
+from django.conf import settings
 from django.db.models import Count, Q, QuerySet
 
 from core.models import Event, Order, WaitlistEntry
@@ -59,6 +62,17 @@ def types_to_wait_for(
     if availability.is_sold_out:
         return list(types), True
     return [t for t in types if t.sold_out], False
+
+
+def offer_held_to_sales_close(entry: WaitlistEntry) -> bool:
+    """Whether the entry's offer was held for less than WAITLIST_OFFER_HOURS:
+    cut short at its ticket type's sales close, which its page and email say."""
+    return bool(
+        entry.offered_at
+        and entry.offer_expires_at
+        and entry.offer_expires_at
+        < entry.offered_at + timedelta(hours=settings.WAITLIST_OFFER_HOURS)
+    )
 
 
 def offer_has_ended(entry: WaitlistEntry) -> bool:

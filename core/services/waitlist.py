@@ -29,7 +29,7 @@ from core.queries.availability import (
     get_event_availability,
     held_by_type,
 )
-from core.queries.waitlist import types_to_wait_for
+from core.queries.waitlist import offer_held_to_sales_close, types_to_wait_for
 from core.rows import insert_row_and_rows
 from core.services.checkout import clean_contact, event_time_zone, new_held_order
 from core.services.counters import move_held, release_held
@@ -540,9 +540,7 @@ def offer_freed_seats(
         )
         context = _message_context(entry) | {
             "offer_ticket_type": ticket_type.name,
-            # Held for less than WAITLIST_OFFER_HOURS: until sales close.
-            "until_sales_close": hold_until
-            < now + timedelta(hours=settings.WAITLIST_OFFER_HOURS),
+            "until_sales_close": offer_held_to_sales_close(entry),
             "claim_url": site_url(
                 "purchase", "purchase:pay_order", token=order.token, absolute=True
             ),
