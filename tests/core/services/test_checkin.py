@@ -927,3 +927,54 @@ def test_a_time_earlier_today_reads_as_date_format_would_write_it(hour, minute):
     text = _local_time_text(event, at, now=at)
 
     assert text == date_format(timezone.localtime(at, zone), "H:i")
+
+
+def _ticket_scans(plan: dict) -> list[str]:
+    """How each node of an EXPLAIN (FORMAT JSON) plan reads core_ticket."""
+    found = []
+    if plan.get("Relation Name") == Ticket._meta.db_table and "Scan" in plan.get(
+        "Node Type", ""
+    ):
+        found.append(plan.get("Index Name") or plan["Node Type"])
+    for child in plan.get("Plans", []):
+        found += _ticket_scans(child)
+    return found
+
+
+def test_the_admit_reads_and_claims_its_ticket_by_key_whatever_the_statistics(
+    postgres, vip
+):
+    """Before the first ANALYZE (a restored dump, autovacuum off, a new
+    deployment's first sale) Postgres costs every index alike, and an admit
+    whose claim said `event_id = ... AND status = ...` could take an index
+    on the event: one scan through every ticket of the night, per admit."""
+    for _ in range(3):
+        make_paid_order(vip, 10)
+    first, second = Ticket.objects.filter(event=vip.event)[:2]
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "UPDATE pg_class SET reltuples = -1, relpages = 0 WHERE oid = %s::regclass",
+            [Ticket._meta.db_table],
+        )
+        cursor.execute(
+            "DELETE FROM pg_statistic WHERE starelid = %s::regclass",
+            [Ticket._meta.db_table],
+        )
+    executed = []
+
+    def spy(execute, sql, params, many, context):
+        executed.append((sql, params))
+        return execute(sql, params, many, context)
+
+    with connection.execute_wrapper(spy):
+        redeem_ticket(event=vip.event, text=second.qr_payload, device_label="Door 1")
+    ((admit_sql, params),) = [(q, p) for q, p in executed if q.startswith("WITH t AS")]
+    assert first.code not in params
+
+    with connection.cursor() as cursor:
+        # The next ticket's admit, planned as any admit is (not run).
+        params = [first.code if p == second.code else p for p in params]
+        cursor.execute("EXPLAIN (FORMAT JSON) " + admit_sql, params)
+        scans = _ticket_scans(cursor.fetchone()[0][0]["Plan"])
+
+    assert scans and set(scans) <= {"core_ticket_pkey", "ticket_code_unique"}, scans
