@@ -1,18 +1,13 @@
 """Door devices that scan with their own token instead of a staff session."""
 
-import logging
 import secrets
-import time
 
-from django.core.cache import cache
 from django.db import transaction
 
 from core.exceptions import InvalidRequest, NotFound
 from core.models import Event, ScannerDevice
-from core.queries.devices import REVOCATION_MARKER_KEY, forget_device, token_digest
+from core.queries.devices import found_devices, token_digest
 from core.services.checkin import clean_label
-
-logger = logging.getLogger(__name__)
 
 
 @transaction.atomic
@@ -40,30 +35,16 @@ def register_scanner_device(
     return device, token
 
 
-def _announce_revocation() -> None:
-    """Move the shared cache's marker, so that other processes forget the
-    devices they found (core.queries.devices); after the revocation's
-    commit, or a process reading the device meanwhile would keep it again."""
-    try:
-        cache.set(REVOCATION_MARKER_KEY, time.time_ns(), timeout=None)
-    except Exception:
-        logger.exception("cache unreachable: announcing a device revocation")
-
-
 @transaction.atomic
 def revoke_scanner_device(*, device_id: int) -> ScannerDevice:
-    """Stop a device's token: at once in this process, within
-    REVOCATION_CHECK_SECONDS (about a second) in other server processes,
-    which see the shared cache's marker move after commit. Raises NotFound."""
+    """Stop a device's token: at once in this process, within about a second
+    in other server processes, which see the revocation announced after
+    commit (core.queries.kept). Raises NotFound."""
     updated = ScannerDevice.objects.filter(pk=device_id).update(is_active=False)
     if not updated:
         raise NotFound("No such device.")
     device = ScannerDevice.objects.get(pk=device_id)
 
-    def after_commit() -> None:
-        forget_device(device.token_digest)
-        _announce_revocation()
-
-    transaction.on_commit(after_commit)
-    forget_device(device.token_digest)
+    transaction.on_commit(found_devices.announce_change)
+    found_devices.forget(device.token_digest)
     return device

@@ -1005,28 +1005,31 @@ def test_a_device_revoked_in_another_process_stops_here_within_a_second(
     ticket, monkeypatch, django_capture_on_commit_callbacks
 ):
     """The revoking process moves the shared cache's marker after commit;
-    this one reads it at most every REVOCATION_CHECK_SECONDS and forgets its
-    devices, rather than trusting them for DEVICE_CACHE_SECONDS."""
-    from core.queries import devices
-    from core.services import scanner_devices
+    this one reads it at most every CHECK_SECONDS and forgets its devices,
+    rather than trusting them for DEVICE_CACHE_SECONDS."""
+    from core.queries import kept
+    from core.queries.devices import found_devices
 
     device, token = register_scanner_device(label="Lost phone 3")
     auth = {"HTTP_AUTHORIZATION": f"Device {token}"}
     event = str(ticket.event_id)
     clock = [2000.0]
-    monkeypatch.setattr(devices, "_marker_seen", (0.0, None))
-    monkeypatch.setattr(devices, "time", SimpleNamespace(monotonic=lambda: clock[0]))
+    monkeypatch.setattr(found_devices, "_marker_seen", (0.0, None))
+    monkeypatch.setattr(
+        kept, "time", SimpleNamespace(monotonic=lambda: clock[0], time_ns=lambda: 7)
+    )
     assert (
         post(Client(), SCAN, {"event": event, "code": "x"}, **auth).status_code == 200
     )
 
     # Revoked in another process: this one's memory is not touched.
-    monkeypatch.setattr(scanner_devices, "forget_device", lambda digest: None)
+    monkeypatch.setattr(found_devices, "forget", lambda digest: None)
+    monkeypatch.setattr(found_devices, "forget_all", lambda: None)
     with django_capture_on_commit_callbacks(execute=True):
         revoke_scanner_device(device_id=device.pk)
-    clock[0] += devices.REVOCATION_CHECK_SECONDS / 2
+    clock[0] += kept.CHECK_SECONDS / 2
     cached = post(Client(), SCAN, {"event": event, "code": "y"}, **auth)
-    clock[0] += devices.REVOCATION_CHECK_SECONDS
+    clock[0] += kept.CHECK_SECONDS
     stopped = post(Client(), SCAN, {"event": event, "code": ticket.code}, **auth)
 
     assert cached.status_code == 200
@@ -1037,14 +1040,15 @@ def test_a_device_revoked_in_another_process_stops_here_within_a_second(
 def test_devices_keep_scanning_when_the_cache_is_unreachable(
     ticket, monkeypatch, caplog
 ):
-    from core.queries import devices
+    from core.queries import kept
+    from core.queries.devices import found_devices
 
     def unreachable(*args, **kwargs):
         raise ConnectionError("cache is down")
 
     _, token = register_scanner_device(label="Door 4")
-    monkeypatch.setattr(devices, "_marker_seen", (0.0, None))
-    monkeypatch.setattr(devices.cache, "get", unreachable)
+    monkeypatch.setattr(found_devices, "_marker_seen", (0.0, None))
+    monkeypatch.setattr(kept.cache, "get", unreachable)
 
     response = post(
         Client(),
@@ -1055,7 +1059,7 @@ def test_devices_keep_scanning_when_the_cache_is_unreachable(
 
     assert response.status_code == 200
     assert response.json()["code"] == "ok"
-    assert "device revocation marker" in caplog.text
+    assert "scanner-devices change marker" in caplog.text
 
 
 def test_a_device_revoked_by_another_process_stops_within_the_cache_time(
@@ -1064,13 +1068,13 @@ def test_a_device_revoked_by_another_process_stops_within_the_cache_time(
     """Each process keeps found devices DEVICE_CACHE_SECONDS: a revocation made
     elsewhere (a plain update here, no forget in this process) holds by then."""
     from core.models import ScannerDevice
-    from core.queries import devices
+    from core.queries import devices, kept
 
     device, token = register_scanner_device(label="Lost phone 2")
     auth = {"HTTP_AUTHORIZATION": f"Device {token}"}
     event = str(ticket.event_id)
     clock = [1000.0]
-    monkeypatch.setattr(devices, "time", SimpleNamespace(monotonic=lambda: clock[0]))
+    monkeypatch.setattr(kept, "time", SimpleNamespace(monotonic=lambda: clock[0]))
     assert (
         post(Client(), SCAN, {"event": event, "code": "x"}, **auth).status_code == 200
     )
