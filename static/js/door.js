@@ -478,26 +478,43 @@ async function submit(text, method, { typed = null } = {}) {
 /** Note a ticket this phone has just let in (see againHere). */
 function rememberAdmit(result) {
   const code = result.code === "ok" && result.ticket?.code;
-  if (!code) return;
+  if (code) rememberHere(code, result.at);
+}
+
+/** Note ticket `code` let in by this phone at `at` (online or offline). */
+function rememberHere(code, at) {
   const now = Date.now();
   for (const [known, admit] of state.admittedHere) {
     if (now - admit.seenAt > ADMITTED_HERE_MS) state.admittedHere.delete(known);
   }
-  state.admittedHere.set(code, { at: result.at, seenAt: now });
+  state.admittedHere.set(code, { at, seenAt: now });
+}
+
+/** Whether ticket `code`, used at `at`, is this phone's admit of moments ago.
+ * The admit must be ours (the same time): one undone and let in again at
+ * another door meanwhile is still refused, as is any admit from another door
+ * or from longer ago. */
+function admittedHereJustNow(code, at) {
+  const ours = state.admittedHere.get(code);
+  if (!ours || Date.now() - ours.seenAt > ADMITTED_HERE_MS) return false;
+  return Boolean(at) && Date.parse(at) === Date.parse(ours.at);
 }
 
 /** The server's "already used" for a ticket this very phone admitted moments
  * ago is most likely that guest again: an amber "admitted here just now" with
  * their name, no alarm, for staff to see whether the person in front of them
- * is that guest. The ticket's admit must be ours (the same time):
- * one undone and let in again at another door meanwhile is still refused,
- * as is any admit from another door or from longer ago. */
+ * is that guest. */
 function againHere(result) {
   if (result.code !== "already_used") return result;
-  const ours = state.admittedHere.get(result.ticket?.code);
-  if (!ours || Date.now() - ours.seenAt > ADMITTED_HERE_MS) return result;
-  if (!result.used_at || Date.parse(result.used_at) !== Date.parse(ours.at)) return result;
-  const when = localTime(ours.at);
+  return admittedHereJustNow(result.ticket?.code, result.used_at)
+    ? alreadyIn(result, result.used_at)
+    : result;
+}
+
+/** "ALREADY IN", amber and quiet, for a refusal `result` of a ticket this
+ * phone let in at `at`, moments ago. */
+function alreadyIn(result, at) {
+  const when = localTime(at);
   return {
     ...result,
     verdict: "attention",
@@ -505,6 +522,27 @@ function againHere(result) {
     again: true,
     message: `Admitted here just now${when ? `, at ${when}` : ""}.`,
   };
+}
+
+/** The verdict for a ticket this phone let in offline, not uploaded yet: as
+ * online, "ALREADY IN" for a moment after the admit, then a red "already used". */
+function pendingAdmitVerdict(admit, ticket) {
+  const door = namedDoor(admit.device);
+  const refusal = {
+    verdict: "reject",
+    code: "already_used",
+    message: `Already used at ${localWhen(admit.at)} on this phone${door ? ` (${door})` : ""}.`,
+    ticket: guestOf(ticket),
+  };
+  // The admit's time is this phone's clock: it holds across a reload.
+  const age = Date.now() - Date.parse(admit.at);
+  return age >= 0 && age <= ADMITTED_HERE_MS ? alreadyIn(refusal, admit.at) : refusal;
+}
+
+/** This phone's offline admit of ticket `code` still waiting to upload, or null. */
+async function pendingAdmitFor(code) {
+  const pending = await pendingAdmits(EVENT).catch(() => []);
+  return pending.find((admit) => admit.ticketCode === code) || null;
 }
 
 /** The verdict when the server would not check the scan at all. */
@@ -581,14 +619,8 @@ async function checkOffline(text, scanNonce, { force = false, typed = null } = {
   const ticket = await getTicket(EVENT, parsed.code);
   // Let in here offline already, listed or admitted anyway: a shared
   // screenshot of the ticket gets no second "Admit anyway".
-  const ours = (await pendingAdmits(EVENT).catch(() => [])).find(
-    (admit) => admit.ticketCode === parsed.code,
-  );
-  if (ours) {
-    const door = namedDoor(ours.device);
-    const message = `Already used at ${localWhen(ours.at)} on this phone${door ? ` (${door})` : ""}.`;
-    return refuse(message, "reject", "already_used", ticket);
-  }
+  const ours = await pendingAdmitFor(parsed.code);
+  if (ours) return showVerdict(pendingAdmitVerdict(ours, ticket), shown);
   // Before check-in opens nobody is admitted, on the list or not, forced or
   // not: the server would refuse the upload (not_yet_valid) with the guest in.
   const notOpenYet = () =>
@@ -620,8 +652,15 @@ async function checkOffline(text, scanNonce, { force = false, typed = null } = {
     return refuse("This ticket was refunded or cancelled.", "reject", "void", ticket);
   }
   if (ticket?.status === "used") {
-    const message = alreadyUsedMessage({ at: ticket.used_at, door: ticket.used_device });
-    return refuse(message, "reject", "already_used", ticket);
+    const refusal = {
+      verdict: "reject",
+      code: "already_used",
+      message: alreadyUsedMessage({ at: ticket.used_at, door: ticket.used_device }),
+      ticket: guestOf(ticket),
+    };
+    // Let in by this phone moments ago: said as online says it (againHere).
+    const again = admittedHereJustNow(parsed.code, ticket.used_at);
+    return showVerdict(again ? alreadyIn(refusal, ticket.used_at) : refusal, shown);
   }
   if (opensLater) return notOpenYet();
   const at = new Date().toISOString();

@@ -592,14 +592,14 @@ def type_code(page, code: str, *, expect: str) -> str:
 
 
 def test_offline_a_refusal_names_the_guest_from_the_phones_copy(door_page, door_ticket):
-    type_code(door_page, door_ticket.code, expect="ok")
-    door_page.click("[data-verdict-close]")
+    sam_lets_in_at_the_main_door(door_ticket)
+    door_page.reload()  # its ticket list now has her in
     go_offline(door_page)
 
     text = type_code(door_page, door_ticket.code, expect="already_used")
 
     assert "REJECT" in text and "Ana García" in text and "General" in text
-    assert "Already used at" in text and "Side door" in text
+    assert "Already used at" in text and "Main door" in text
     assert "Checked on this phone (offline)." in text
 
 
@@ -655,6 +655,23 @@ def pending_admits(page) -> list[dict]:
         }""",
         page.locator("[data-door]").get_attribute("data-event"),
     )
+
+
+def age_offline_admits(page, minutes: int):
+    """Make this phone's waiting offline admits `minutes` older (past the
+    seconds in which one is "admitted here just now"); their new time."""
+    at = timezone.now() - timedelta(minutes=minutes)
+    page.evaluate(
+        """async ([event, at]) => {
+            const offline = await import("/static/js/door-offline.js");
+            for (const admit of await offline.pendingAdmits(event)) {
+                await offline.forgetPending([admit.nonce]);
+                await offline.recordOfflineAdmit({ ...admit, at });
+            }
+        }""",
+        [page.locator("[data-door]").get_attribute("data-event"), at.isoformat()],
+    )
+    return at
 
 
 def test_an_answer_lost_on_the_way_back_is_uploaded_as_the_same_scan(

@@ -1,0 +1,97 @@
+"""A ticket this door phone let in, seen again, and a code typed by hand that
+names no ticket, in real Chromium.
+
+Online or offline, uploaded or not yet: a guest this phone admitted is never
+admitted again by it, and seconds later is the same calm amber "ALREADY IN"
+wherever the answer comes from. What the verdict says was typed is what
+"Last scans" (the server's log) says.
+"""
+
+import pytest
+from django.utils import timezone
+
+from core.models import ScanLog, Ticket
+from tests.e2e import test_door_browser as door
+
+# The door page's fixtures, shared with its own tests.
+door_page = door.door_page
+door_ticket = door.door_ticket
+
+pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
+
+# What navigator.vibrate gets for a red REJECT (door.js `signal`).
+REJECT_BUZZ = [260, 90, 260]
+
+
+def results() -> list[str]:
+    return list(ScanLog.objects.order_by("id").values_list("result", flat=True))
+
+
+def wedge_scan(page, payload: str, *, expect: str) -> str:
+    """The ticket's QR read by a handheld scanner (as a camera would read it)."""
+    page.locator("h2").first.click()  # focus on nothing in particular
+    page.keyboard.type(payload)
+    page.keyboard.press("Enter")
+    page.wait_for_selector(f"[data-verdict][data-code='{expect}']:not([hidden])")
+    return door.verdict_text(page)
+
+
+def close_verdict(page) -> None:
+    page.click("[data-verdict-close]")
+    page.wait_for_selector("[data-verdict]", state="hidden")
+
+
+def assert_already_in(page, text: str) -> None:
+    """Amber, no alarm: the guest this phone let in seconds ago."""
+    assert page.locator("[data-verdict]").get_attribute("data-verdict") == "attention"
+    assert "ALREADY IN" in text and "Admitted here just now, at " in text
+    assert "Ana García" in text and "General" in text
+    assert "REJECT" not in text and "Already used" not in text
+    assert page.evaluate("window.beeps") == 0
+    assert page.evaluate("window.buzzes") == []
+
+
+# --- Offline, read again seconds after this phone let the guest in ----------
+
+
+def test_offline_a_ticket_read_again_seconds_after_its_admit_here_is_already_in(
+    door_page, door_ticket
+):
+    page = door_page
+    door.go_offline(page)
+    wedge_scan(page, door_ticket.qr_payload, expect="ok")
+    close_verdict(page)
+    door.count_beeps_and_buzzes(page)
+
+    text = wedge_scan(page, door_ticket.qr_payload, expect="admitted_here")
+    assert_already_in(page, text)
+    assert "Checked on this phone (offline)." in text
+    close_verdict(page)
+
+    # Half a minute on, the same QR is a red REJECT, as online.
+    at = door.age_offline_admits(page, minutes=1)
+    text = wedge_scan(page, door_ticket.qr_payload, expect="already_used")
+    when = timezone.localtime(at, door_ticket.event.tz).strftime("%H:%M")
+    assert "REJECT" in text
+    assert f"Already used at {when} on this phone (Side door)." in text
+    assert page.evaluate("window.buzzes") == [REJECT_BUZZ]
+    assert len(door.pending_admits(page)) == 1
+
+
+def test_offline_a_ticket_admitted_here_online_seconds_ago_is_already_in(
+    door_page, door_ticket
+):
+    """Let in online, then the network drops and her QR is shown again."""
+    page = door_page
+    page.wait_for_selector("[data-door][data-states-ready='true']")
+    wedge_scan(page, door_ticket.qr_payload, expect="ok")
+    close_verdict(page)
+    door.go_offline(page)
+    door.count_beeps_and_buzzes(page)
+
+    text = wedge_scan(page, door_ticket.qr_payload, expect="admitted_here")
+
+    assert_already_in(page, text)
+    assert door.pending_admits(page) == []
+    door_ticket.refresh_from_db()
+    assert door_ticket.status == Ticket.Status.USED
