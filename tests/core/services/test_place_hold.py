@@ -26,6 +26,7 @@ from core.queries.availability import (
 from core.services import checkout
 from core.services.checkout import place_order
 from tests.factories import EventFactory, TicketTypeFactory, count_held_seats
+from tests.plans import forget_statistics, plans_run, reads_of
 
 pytestmark = pytest.mark.django_db
 
@@ -234,3 +235,35 @@ def test_a_change_after_the_read_is_seen_under_the_locks_and_nothing_is_held(
             customer_email="ana@example.com",
         )
     assert not Order.objects.exists()
+
+
+def test_a_hold_moves_held_seats_by_type_key_whatever_the_statistics(
+    postgres, ticket_type
+):
+    """core_place_hold adds the order's seats to its types' held counters
+    while it holds the event's lock. Joined to the lines as a set (100 rows
+    to the planner), the update read every ticket type of every event, past
+    and future, on every checkout; it must take each type by its key."""
+    past = EventFactory.build_batch(400, starts_at=timezone.now() - timedelta(days=30))
+    Event.objects.bulk_create(past)
+    TicketType.objects.bulk_create(
+        TicketTypeFactory.build(event=event) for event in past for _ in range(3)
+    )
+    forget_statistics(Event, TicketType, Order, OrderLine, WaitlistEntry)
+
+    with plans_run() as plans:
+        place_order(
+            event_id=ticket_type.event_id,
+            quantities={ticket_type.id: 2},
+            customer_name="Ana",
+            customer_email="ana@example.com",
+        )
+
+    updates = [
+        plan["Plan"]
+        for plan in plans
+        if plan["Query Text"].lstrip().startswith("UPDATE core_tickettype")
+    ]
+    reads = [r for plan in updates for r in reads_of(plan, TicketType)]
+    assert reads and set(reads) == {"core_tickettype_pkey"}, reads
+    assert TicketType.objects.get(pk=ticket_type.pk).held_count == 2
