@@ -497,13 +497,16 @@ def offer_freed_seats(
     free = _free_by_type(event, types, held, now, ends)
     if not free:
         return []  # sold out (the usual case, during a rush): nothing to offer
-    waiting = WaitlistEntry.objects.filter(
-        event=event, status=WaitlistEntry.Status.WAITING
-    )
-    if only_entry_id is not None:
-        waiting = waiting.filter(pk=only_entry_id)
+    if only_entry_id is None:
+        waiting = WaitlistEntry.objects.filter(
+            event=event, status=WaitlistEntry.Status.WAITING
+        ).order_by("created_at", "id")
+    else:
+        waiting = _entry_by_key(
+            only_entry_id, event_id=event.id, status=WaitlistEntry.Status.WAITING
+        )
     offered = []
-    for entry in waiting.order_by("created_at", "id"):
+    for entry in waiting:
         if entry.ticket_type_id and not ends.get(entry.ticket_type_id):
             continue  # its type's sales are over: nothing to wait in line for
         ticket_type = _type_for(entry, free, ordered_types, ends)
@@ -571,14 +574,29 @@ def offer_to_entry(*, event_id, entry_id: int, now=None) -> WaitlistEntry:
     offered = offer_freed_seats(event_id=event_id, now=now, only_entry_id=entry_id)
     if offered:
         return offered[0]
-    entry = (
-        WaitlistEntry.objects.select_related("event", "ticket_type")
-        .filter(pk=entry_id, event_id=event_id)
-        .first()
-    )
-    if entry is None:
+    found = _entry_by_key(entry_id, event_id=event_id, related=("event", "ticket_type"))
+    if not found:
         raise NotFound("No such waitlist entry.", code="unknown_entry")
-    raise OfferRefused(_why_no_offer(entry, now))
+    raise OfferRefused(_why_no_offer(found[0], now))
+
+
+def _entry_by_key(
+    entry_id, *, event_id, status: str | None = None, related: tuple = ()
+) -> list[WaitlistEntry]:
+    """The entry with this key if it is the event's (and has `status`): [it],
+    else [].
+
+    Read by its key alone, the event and status checked on the row read:
+    named in the query too, before the table's first ANALYZE (a restored
+    dump, autovacuum off) Postgres could read the entry through an index
+    on the event, every entry the event ever had, to find one.
+    """
+    entry = WaitlistEntry.objects.select_related(*related).filter(pk=entry_id).first()
+    if entry is None or entry.event_id != Event._meta.pk.to_python(event_id):
+        return []
+    if status is not None and entry.status != status:
+        return []
+    return [entry]
 
 
 def _why_no_offer(entry: WaitlistEntry, now) -> str:

@@ -20,6 +20,7 @@ from core.services.waitlist import (
     sweep_waitlists,
 )
 from tests.factories import EventFactory, TicketTypeFactory, make_paid_order
+from tests.plans import forget_statistics, plans_run, reads_of
 
 
 def _sold_out_event(capacity=4, **event_kwargs):
@@ -915,3 +916,40 @@ def test_a_manual_offer_says_why_none_was_made(settings):
     assert offer_to_entry(event_id=event.id, entry_id=entry.pk).pk == entry.pk
     assert _manual_offer_refusal(entry) == "Ana has an offer already."
     assert _offered(entry).status == WaitlistEntry.Status.OFFERED
+
+
+@pytest.mark.parametrize("seats_freed", [1, 0], ids=["offered", "refused"])
+def test_an_offer_to_one_entry_reads_it_by_key_whatever_the_statistics(
+    postgres, seats_freed
+):
+    """The owner's "Offer now" names one entry. Looked up with its event
+    (and status) too, before the table's first ANALYZE Postgres could read
+    it through the index on the event: every entry the night ever had, to
+    find one."""
+    from core.services.waitlist import OfferRefused, offer_to_entry
+
+    event, seat, _ = _sold_out_event(capacity=2)
+    WaitlistEntry.objects.bulk_create(
+        WaitlistEntry(
+            event=event,
+            name=f"Earlier {n}",
+            email=f"earlier{n}@example.com",
+            quantity=1,
+            status=("left", "expired", "claimed", "removed")[n % 4],
+        )
+        for n in range(400)
+    )
+    entry = _join(event, "ana@example.com", 1)
+    _free_seats(seat, seats_freed)
+    forget_statistics(WaitlistEntry)
+
+    with plans_run() as plans:
+        if seats_freed:
+            assert offer_to_entry(event_id=event.id, entry_id=entry.pk) == entry
+        else:
+            with pytest.raises(OfferRefused, match="Not enough free tickets"):
+                offer_to_entry(event_id=event.id, entry_id=entry.pk)
+
+    reads = [read for plan in plans for read in reads_of(plan["Plan"], WaitlistEntry)]
+    assert reads and set(reads) == {"core_waitlistentry_pkey"}, reads
+    assert _offered(entry).status == ("offered" if seats_freed else "waiting")
