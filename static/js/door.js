@@ -434,6 +434,15 @@ async function submit(text, method, { typed = null } = {}) {
       await checkOffline(text, scanNonce, { typed });
       return;
     }
+    // Let in here offline and not uploaded yet: the server has not heard of
+    // it and would admit the ticket again. Answered here, and uploaded now.
+    const ours = await waitingAdmitOf(text);
+    if (ours) {
+      const ticket = await getTicket(EVENT, ours.ticketCode).catch(() => null);
+      showVerdict(pendingAdmitVerdict(ours, ticket), { typed });
+      uploadPending();
+      return;
+    }
     let response = null;
     let body = null;
     let failure = null;
@@ -543,6 +552,21 @@ function pendingAdmitVerdict(admit, ticket) {
 async function pendingAdmitFor(code) {
   const pending = await pendingAdmits(EVENT).catch(() => []);
   return pending.find((admit) => admit.ticketCode === code) || null;
+}
+
+/** This phone's offline admit, waiting to upload, of the ticket a scanned
+ * `text` names, or null. A forged code, or another event's, is left to the
+ * server to refuse (and log). */
+async function waitingAdmitOf(text) {
+  const parsed = parseCode(text);
+  const ours = parsed && (await pendingAdmitFor(parsed.code));
+  if (!ours) return null;
+  if (parsed.kind === "signed") {
+    if (parsed.eventKey !== cfg.eventKey) return null;
+    // A browser with no Ed25519 (verify throws): the code names it all the same.
+    if (!(await verifySignature(parsed, cfg.publicKey).catch(() => true))) return null;
+  }
+  return ours;
 }
 
 /** The verdict when the server would not check the scan at all. */
@@ -675,6 +699,7 @@ async function checkOffline(text, scanNonce, { force = false, typed = null } = {
     at,
     device: deviceLabel(),
   });
+  rememberHere(parsed.code, at); // once uploaded, the server's "already used" is ours
   showVerdict(
     {
       verdict: "admit",

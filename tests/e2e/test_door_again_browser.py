@@ -19,12 +19,21 @@ door_ticket = door.door_ticket
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
+UPLOAD_URL = "**/api/v1/scan/offline"
 # What navigator.vibrate gets for a red REJECT (door.js `signal`).
 REJECT_BUZZ = [260, 90, 260]
 
 
 def results() -> list[str]:
     return list(ScanLog.objects.order_by("id").values_list("result", flat=True))
+
+
+def server_error(route) -> None:
+    route.fulfill(
+        status=500,
+        content_type="application/json",
+        body='{"code": "error", "message": "Server trouble."}',
+    )
 
 
 def wedge_scan(page, payload: str, *, expect: str) -> str:
@@ -49,6 +58,69 @@ def assert_already_in(page, text: str) -> None:
     assert "REJECT" not in text and "Already used" not in text
     assert page.evaluate("window.beeps") == 0
     assert page.evaluate("window.buzzes") == []
+
+
+# --- Online again, with this phone's offline admit still to upload ----------
+
+
+def test_a_ticket_admitted_offline_is_not_admitted_again_online_before_its_upload(
+    door_page, door_ticket
+):
+    """The network is back, the upload has not gone yet (flaky Wi-Fi), and
+    the same ticket comes again: the server has not heard of this phone's
+    admit, so the phone answers from it rather than let the server admit."""
+    page = door_page
+    door.go_offline(page)
+    door.type_code(page, door_ticket.code, expect="ok")
+    close_verdict(page)
+    page.route(UPLOAD_URL, server_error)  # the upload cannot go yet
+    page.context.set_offline(False)
+    page.wait_for_selector("[data-network][data-state='online']")
+    door.count_beeps_and_buzzes(page)
+
+    # Seconds later: the guest just let in, as online.
+    text = wedge_scan(page, door_ticket.qr_payload, expect="admitted_here")
+    assert_already_in(page, text)
+    assert results() == []  # the server admitted nobody
+    close_verdict(page)
+
+    # A minute later: a red "already used", saying when and where.
+    at = door.age_offline_admits(page, minutes=1)
+    text = door.type_code(page, door_ticket.code, expect="already_used")
+    when = timezone.localtime(at, door_ticket.event.tz).strftime("%H:%M")
+    assert page.locator("[data-verdict]").get_attribute("data-verdict") == "reject"
+    assert f"Already used at {when} on this phone (Side door)." in text
+    assert "Ana García" in text
+    assert page.evaluate("window.buzzes") == [REJECT_BUZZ]
+    assert results() == []
+    close_verdict(page)
+
+    # The upload goes at last: one admit, no conflict.
+    page.unroute(UPLOAD_URL)
+    page.wait_for_selector("[data-pending]", state="hidden", timeout=20_000)
+    assert results() == ["ok"]
+    log = ScanLog.objects.get()
+    assert log.offline and log.device_label == "Side door"
+    assert page.locator("[data-offline-alert]").is_hidden()
+
+
+def test_a_ticket_admitted_offline_and_uploaded_seconds_ago_is_already_in_online(
+    door_page, door_ticket
+):
+    """Once uploaded, the server answers "already used" by this phone's own
+    offline admit: seconds after it, that is the guest just let in."""
+    page = door_page
+    door.go_offline(page)
+    door.type_code(page, door_ticket.code, expect="ok")
+    close_verdict(page)
+    page.context.set_offline(False)
+    page.wait_for_selector("[data-pending]", state="hidden")
+    door.count_beeps_and_buzzes(page)
+
+    text = wedge_scan(page, door_ticket.qr_payload, expect="admitted_here")
+
+    assert_already_in(page, text)
+    assert results() == ["ok", "already_used"]  # logged by the server
 
 
 # --- Offline, read again seconds after this phone let the guest in ----------

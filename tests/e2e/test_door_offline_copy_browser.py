@@ -126,9 +126,13 @@ def test_a_ticket_admitted_anyway_is_used_here_once_uploaded_without_a_new_list(
     late.refresh_from_db()
     assert late.status == Ticket.Status.USED
 
+    assert local_copy(page, late.code)["used_device"] == "Side door"
     door.go_offline(page)
-    text = door.type_code(page, late.qr_payload, expect="already_used")
-    assert "Late Buyer" in text and "Side door" in text
+    # Used here, as the upload said: seconds after the admit, the guest just
+    # let in (no "Admit anyway" again).
+    text = door.type_code(page, late.qr_payload, expect="admitted_here")
+    assert "Late Buyer" in text and "Admitted here just now" in text
+    assert page.locator("[data-verdict-admit-anyway]").is_hidden()
 
 
 def test_a_ticket_admitted_anyway_offline_is_not_admitted_anyway_again(
