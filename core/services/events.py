@@ -31,7 +31,12 @@ from core.images import prepare_event_image
 from core.models import Event, Order, OrderLine, Ticket, TicketType
 from core.phones import country_of_time_zone
 from core.queries.availability import held_by_type
-from core.queries.staff import can_manage_events, can_manage_staff, door_staff_only_at
+from core.queries.staff import (
+    can_manage_events,
+    can_manage_staff,
+    door_access,
+    door_staff_only_at,
+)
 from core.services.audit import changed_only, record_change, snapshot
 from core.services.event_changes import (
     ChangeNotice,
@@ -143,6 +148,13 @@ def ticket_type_details_of(ticket_type: TicketType) -> TicketTypeDetails:
 
 
 # --- validation -----------------------------------------------------------
+
+
+def _announce_event_changed(event_id, *, change: str, was_listed: bool = False) -> None:
+    """After commit: pages showing the event hear of it (core.realtime), and
+    every process forgets the event it kept for door access (core.queries.staff)."""
+    realtime.announce_event_changed(event_id, change=change, was_listed=was_listed)
+    transaction.on_commit(door_access.announce_change)
 
 
 def _invalid(message: str, code: str, field: str, **detail) -> InvalidRequest:
@@ -447,7 +459,7 @@ def _create_event(
     )
     for spec in specs:
         _create_type(actor, event, spec)
-    realtime.announce_event_changed(event.id, change="created")
+    _announce_event_changed(event.id, change="created")
     return event
 
 
@@ -753,9 +765,7 @@ def _update_event_locked(
             types_changed = True
 
     if event_after:
-        realtime.announce_event_changed(
-            event.id, change="updated", was_listed=was_listed
-        )
+        _announce_event_changed(event.id, change="updated", was_listed=was_listed)
     if types_changed or "venue_capacity" in event_after:
         realtime.announce_availability_changed(event.id, reason="capacity")
         # Raised capacity goes to the people waiting first.
@@ -806,9 +816,7 @@ def set_event_active(*, actor, event_id, active: bool) -> Event:
         before={"is_active": not active},
         after={"is_active": active},
     )
-    realtime.announce_event_changed(
-        event.id, change="activated" if active else "deactivated"
-    )
+    _announce_event_changed(event.id, change="activated" if active else "deactivated")
     return event
 
 
@@ -888,7 +896,7 @@ def delete_event(*, actor, event_id) -> None:
     storage = event.image.storage
     event.delete()
     _delete_file_after_commit(storage, image_name)
-    realtime.announce_event_changed(event_id, change="deleted")
+    _announce_event_changed(event_id, change="deleted")
 
 
 def _copy_name(name: str) -> str:

@@ -20,12 +20,19 @@ from core.exceptions import InvalidRequest, InviteUnusable, NotFound, Permission
 from core.models import Event, Role, StaffInvite, StaffProfile
 from core.notify.outbox import queue_email, queue_sms
 from core.phones import NotAPhoneNumber, default_phone_region, normalise_phone
-from core.queries.staff import can_manage_staff
+from core.queries.staff import can_manage_staff, door_access
 from core.services.audit import record_change
 from core.sites import site_url
 from core.templatetags.zones import datetime_with_zone
 
 INVITE_VALID_DAYS = 7
+
+
+def _announce_access_changed(user_id) -> None:
+    """After commit: their staff feeds close (core.realtime), and every
+    process forgets what it kept of door access (core.queries.staff)."""
+    realtime.announce_staff_access_changed(user_id)
+    transaction.on_commit(door_access.announce_change)
 
 
 def _require_owner(actor) -> None:
@@ -389,7 +396,7 @@ def update_staff_member(
         before = profile.role
         profile.role = role
         profile.save(update_fields=["role"])
-        realtime.announce_staff_access_changed(profile.user_id)
+        _announce_access_changed(profile.user_id)
         record_change(
             actor=actor,
             action="staff.role",
@@ -404,7 +411,7 @@ def update_staff_member(
         wanted = sorted(str(e.pk) for e in wanted_events)
         if current != wanted:
             profile.events.set(wanted_events)
-            realtime.announce_staff_access_changed(profile.user_id)
+            _announce_access_changed(profile.user_id)
             names = {str(e.pk): e.name for e in Event.objects.filter(pk__in=current)}
             record_change(
                 actor=actor,
@@ -446,7 +453,7 @@ def set_staff_active(*, actor, user_id, active: bool) -> StaffProfile:
         after={"is_active": active},
     )
     if not active:
-        realtime.announce_staff_access_changed(user.pk)
+        _announce_access_changed(user.pk)
     return profile
 
 

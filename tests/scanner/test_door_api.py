@@ -164,8 +164,9 @@ def test_a_phone_signed_in_as_door_staff_scans_without_reading_its_session_or_ro
     ticket, door, general
 ):
     """A door phone signs every scan with its session: the session comes from
-    the cache, the user with its role in one read, the event with the door's
-    permission in another. Then the scan's own statements (one on Postgres)."""
+    the cache, the user with its role in one read; whether they may scan the
+    event, with the event, is kept from their last scan (core.queries.kept).
+    Then the scan's own statements (one on Postgres)."""
     from django.conf import settings
     from django.db import connection
     from django.test.utils import CaptureQueriesContext
@@ -174,13 +175,15 @@ def test_a_phone_signed_in_as_door_staff_scans_without_reading_its_session_or_ro
     client = Client()
     client.force_login(door)
     body = {"event": str(ticket.event_id), "code": ticket.qr_payload}
-    post(client, SCAN, body)  # an admit: this is the repeat
+    with CaptureQueriesContext(connection) as first_scan:
+        post(client, SCAN, body)  # an admit: this is the repeat
     second = make_paid_order(general).tickets.get()
 
     with CaptureQueriesContext(connection) as queries:
         response = post(client, SCAN, {**body, "code": second.qr_payload})
 
     assert response.json()["code"] == "ok"
+    assert any("core_staffprofile_events" in q["sql"] for q in first_scan)
     # (Savepoints aside: the test runs in a transaction of its own.)
     statements = [
         q["sql"] for q in queries.captured_queries if "SAVEPOINT" not in q["sql"]
@@ -191,9 +194,86 @@ def test_a_phone_signed_in_as_door_staff_scans_without_reading_its_session_or_ro
     assert len(session_reads) == (0 if cached else 1)
     reads = [sql for sql in statements if "django_session" not in sql]
     assert "auth_user" in reads[0] and "core_staffprofile" in reads[0]
-    assert "core_event" in reads[1] and "core_staffprofile_events" in reads[1]
+    assert not any("core_staffprofile_events" in sql for sql in reads)
     if connection.vendor == "postgresql":
-        assert len(reads) == 3
+        assert len(reads) == 2
+
+
+def _scan_as(client, ticket) -> int:
+    body = {"event": str(ticket.event_id), "code": ticket.qr_payload}
+    return post(client, SCAN, body).status_code
+
+
+def test_door_staff_taken_off_the_event_are_refused_at_their_next_scan(
+    ticket, door, general, owner, django_capture_on_commit_callbacks
+):
+    from core.services.staff import update_staff_member
+
+    elsewhere = make_door_open_event(name="Elsewhere")
+    door.staff_profile.events.add(ticket.event)
+    client = Client()
+    client.force_login(door)
+    assert _scan_as(client, ticket) == 200
+    with django_capture_on_commit_callbacks(execute=True):
+        update_staff_member(
+            actor=owner, user_id=door.pk, role="door", event_ids=[elsewhere.pk]
+        )
+
+    second = make_paid_order(general).tickets.get()
+    assert _scan_as(client, second) == 403
+    assert Ticket.objects.get(pk=second.pk).status == Ticket.Status.ISSUED
+
+
+def test_door_staff_taken_off_the_event_in_another_process_stop_within_a_second(
+    ticket, door, general, owner, monkeypatch, django_capture_on_commit_callbacks
+):
+    """The change is announced through the shared cache after commit; this
+    process reads the marker at most every CHECK_SECONDS."""
+    from core.queries import kept
+    from core.queries.staff import door_access
+    from core.services.staff import update_staff_member
+
+    elsewhere = make_door_open_event(name="Elsewhere")
+    door.staff_profile.events.add(ticket.event)
+    client = Client()
+    client.force_login(door)
+    clock = [3000.0]
+    monkeypatch.setattr(door_access, "_marker_seen", (0.0, None))
+    monkeypatch.setattr(
+        kept, "time", SimpleNamespace(monotonic=lambda: clock[0], time_ns=lambda: 9)
+    )
+    assert _scan_as(client, ticket) == 200
+
+    # Changed in another process: this one's memory is not touched.
+    monkeypatch.setattr(door_access, "forget_all", lambda: None)
+    with django_capture_on_commit_callbacks(execute=True):
+        update_staff_member(
+            actor=owner, user_id=door.pk, role="door", event_ids=[elsewhere.pk]
+        )
+    second, third = make_paid_order(general, 2).tickets.all()
+    clock[0] += kept.CHECK_SECONDS / 2
+    kept_answer = _scan_as(client, second)
+    clock[0] += kept.CHECK_SECONDS
+    stopped = _scan_as(client, third)
+
+    assert (kept_answer, stopped) == (200, 403)
+    assert Ticket.objects.get(pk=third.pk).status == Ticket.Status.ISSUED
+
+
+def test_a_door_staff_member_deactivated_is_refused_at_once(
+    ticket, door, owner, general
+):
+    """Who is signed in is read on every scan, never kept."""
+    from core.services.staff import set_staff_active
+
+    client = Client()
+    client.force_login(door)
+    assert _scan_as(client, ticket) == 200
+    set_staff_active(actor=owner, user_id=door.pk, active=False)
+
+    second = make_paid_order(general).tickets.get()
+    assert _scan_as(client, second) in (401, 403)
+    assert Ticket.objects.get(pk=second.pk).status == Ticket.Status.ISSUED
 
 
 def test_a_device_token_scans_under_the_devices_name(ticket):

@@ -95,3 +95,30 @@ def test_unknown_and_deactivated_users_are_not_signed_in():
     backend = StaffModelBackend()
     assert backend.get_user(gone.pk) is None
     assert backend.get_user(gone.pk + 1000) is None
+
+
+def test_door_access_is_kept_until_the_event_or_the_staff_member_changes(
+    django_capture_on_commit_callbacks,
+):
+    from core.services.events import set_event_active
+    from core.services.staff import update_staff_member
+
+    owner = make_staff(Role.OWNER)
+    event, elsewhere = EventFactory(), EventFactory()
+    door = user_with_staff_profile(_door(event).pk)
+    assert event_if_scannable(door, event.pk)[1] is True
+
+    with CaptureQueriesContext(connection) as kept:
+        assert event_if_scannable(door, str(event.pk)) == (event, True)
+    with django_capture_on_commit_callbacks(execute=True):
+        set_event_active(actor=owner, event_id=event.pk, active=False)
+    with CaptureQueriesContext(connection) as after_event_change:
+        found, allowed = event_if_scannable(door, event.pk)
+    with django_capture_on_commit_callbacks(execute=True):
+        update_staff_member(
+            actor=owner, user_id=door.pk, role=Role.DOOR, event_ids=[elsewhere.pk]
+        )
+
+    assert len(kept) == 0
+    assert len(after_event_change) == 1 and found.is_active is False and allowed
+    assert event_if_scannable(door, event.pk) == (event, False)

@@ -447,7 +447,8 @@ def test_event_with_sales_cannot_be_deleted_but_can_be_deactivated(
         delete_event(actor=owner, event_id=event.id)
     with django_capture_on_commit_callbacks() as callbacks:
         set_event_active(actor=owner, event_id=event.id, active=False)
-    assert len(callbacks) == 2  # list group and availability group
+    # the public list, the availability group, and every door's kept access
+    assert len(callbacks) == 3
     event.refresh_from_db()
     assert not event.is_active
     assert AuditLogEntry.objects.filter(event=event, action="event.deactivate").exists()
