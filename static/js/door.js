@@ -147,11 +147,20 @@ function deviceLabel() {
 /** A hand-typed code as the ticket shows it: staff may type it in lower
  * case, in groups ("9QY2 YXEDDQ") or with dashes, however a phone keyboard
  * writes them. The one place typed codes are cleaned: online the server gets
- * this, offline parseCode reads it, and camera scans never come here. */
+ * this (typedToSend), offline parseCode reads it, and camera scans never come
+ * here. */
 function typedCode(text) {
   return String(text || "")
     .replace(/[\s\-\u2010-\u2015\u2212]+/g, "")
     .toUpperCase();
+}
+
+/** What is sent for a code typed by hand: cleaned when that can be a
+ * ticket's code, else as typed, so that text that cannot be one
+ * ("NOT-A-TICKET!") is logged, and so shown, as staff typed it. */
+function typedToSend(typed) {
+  const code = typedCode(typed);
+  return parseCode(code) ? code : typed;
 }
 
 /** "Already used at 21:14 at Door 2.", as the server says it
@@ -335,14 +344,33 @@ function typedVerdict(result, typed) {
     return result;
   }
   state.retype = typed;
-  const shown =
-    typed.length > TYPED_SHOWN_MAX ? `${typed.slice(0, TYPED_SHOWN_MAX)}…` : typed;
+  // Said as "Last scans" says it: the server's words, or offline (nothing
+  // logged) the same words made here.
+  const shown = TYPED_MISS.test(result.message || "")
+    ? result.message.trim().replace(TYPED_MISS, "").replace(/\.$/, "")
+    : typedAsLogged(typedToSend(typed));
   const where = result.code === "unknown" ? " on this phone's list" : "";
   return {
     ...result,
     verdict: "attention",
     message: `No ticket with code ${shown}${where} — check the code and try again.`,
   };
+}
+
+/** A typed `text` as the server words a miss of it (core.services.checkin's
+ * _typed_miss): printable, spaces collapsed, cut at TYPED_SHOWN_MAX. */
+function typedAsLogged(text) {
+  const typed = Array.from(String(text).trim());
+  const read = 2 * (TYPED_SHOWN_MAX + 1); // as much as the server reads
+  const printable = typed
+    .slice(0, read)
+    .map((ch) => (/[\p{C}\p{Z}]/u.test(ch) ? " " : ch))
+    .join("")
+    .split(" ")
+    .filter(Boolean);
+  const shown = Array.from(printable.join(" "));
+  if (shown.length <= TYPED_SHOWN_MAX && typed.length <= read) return shown.join("");
+  return `${shown.slice(0, TYPED_SHOWN_MAX).join("").trimEnd()}…`;
 }
 
 /** Shrink the verdict's text (door.css's --fit) until it fits the screen
@@ -1711,7 +1739,7 @@ function wire() {
     // nothing, and Enter on a new one is not swallowed by a disabled button.
     const check = $("[data-manual] [type=submit]");
     check.disabled = true;
-    submit(typedCode(typed) || typed, "manual", { typed }).finally(() => {
+    submit(typedToSend(typed), "manual", { typed }).finally(() => {
       check.disabled = false;
     });
   });

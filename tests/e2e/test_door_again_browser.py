@@ -167,3 +167,44 @@ def test_offline_a_ticket_admitted_here_online_seconds_ago_is_already_in(
     assert door.pending_admits(page) == []
     door_ticket.refresh_from_db()
     assert door_ticket.status == Ticket.Status.USED
+
+
+# --- Typed by hand, no ticket: the verdict and Last scans say the same -----
+
+
+@pytest.mark.parametrize(
+    ("typed", "shown"),
+    [
+        # Could be a code once cleaned: sent, and said, as cleaned.
+        ("hello world", "HELLOWORLD"),
+        ("no such-ticket 12", "NOSUCHTICKET12"),
+        # Cannot be a code: sent, and said, as typed (cut short when long).
+        ("NOT-A-TICKET!", "NOT-A-TICKET!"),
+        (
+            "Guest says her code is in the email, she is Ana from Madrid",
+            "Guest says her code is in the email, she\u2026",
+        ),
+    ],
+)
+def test_text_typed_by_hand_reads_the_same_on_the_verdict_and_in_last_scans(
+    door_page, typed, shown
+):
+    page = door_page
+    page.fill("[data-manual-input]", typed)
+    page.press("[data-manual-input]", "Enter")
+    page.wait_for_selector("[data-verdict][data-verdict='attention']:not([hidden])")
+    said = f"No ticket with code {shown}"
+    reason = page.locator("[data-verdict-reason]").inner_text()
+    assert reason == f"{said} — check the code and try again."
+    assert page.input_value("[data-manual-input]") == typed  # kept to fix
+
+    listed = page.locator("[data-recent] li").first
+    assert listed.locator(".door-recent-what").inner_text() == said
+    log = ScanLog.objects.get()
+    assert log.result == "invalid" and log.detail["message"] == f"{said}."
+
+    # Read again from the server (the feed after a reconnect): the same.
+    page.reload()
+    page.wait_for_selector("[data-door][data-ready='true']")
+    listed = page.locator("[data-recent] li").first
+    assert listed.locator(".door-recent-what").inner_text() == said
