@@ -18,6 +18,7 @@ from PIL import Image
 
 from core.models import ScanLog, Ticket
 from core.services.checkin import redeem_ticket
+from core.services.staff import update_staff_member
 from core.tickets.qr import qr_png
 from core.tickets.signing import sign_ticket
 from tests.conftest import CHROMIUM, CHROMIUM_ARGS
@@ -745,6 +746,18 @@ def test_an_offline_admit_the_server_cannot_record_does_not_hold_up_the_rest(
     assert "Not recorded by the server: this scan id was already used" in text
 
 
+def move_door_staff(*, username: str, to) -> None:
+    """As the owner does it on the Staff page (which tells every server
+    process that this person's door access changed)."""
+    user = get_user_model().objects.get(username=username)
+    update_staff_member(
+        actor=make_staff("owner", username="the-owner"),
+        user_id=user.pk,
+        role="door",
+        event_ids=[to.pk],
+    )
+
+
 def test_an_upload_refused_for_good_is_said_and_not_sent_again_and_again(
     door_page, door_ticket
 ):
@@ -752,8 +765,7 @@ def test_an_upload_refused_for_good_is_said_and_not_sent_again_and_again(
     type_code(door_page, door_ticket.code, expect="ok")
     door_page.click("[data-verdict-close]")
     # Meanwhile the owner moved this door person to another event.
-    keeper = get_user_model().objects.get(username="doorkeys")
-    keeper.staff_profile.events.set([EventFactory(name="Elsewhere")])
+    move_door_staff(username="doorkeys", to=EventFactory(name="Elsewhere"))
     uploads = []
     door_page.on(
         "request", lambda r: "/api/v1/scan/offline" in r.url and uploads.append(r.url)
@@ -1007,8 +1019,7 @@ def test_door_staff_taken_off_the_event_are_told_so_and_led_to_their_events(
     door_page, door_ticket, live_server
 ):
     """Signed in, with a door account: signing in again cannot help them."""
-    user = get_user_model().objects.get(username="doorkeys")
-    user.staff_profile.events.set([EventFactory(name="Another Night")])
+    move_door_staff(username="doorkeys", to=EventFactory(name="Another Night"))
     door_page.fill("[data-manual-input]", door_ticket.code)
     door_page.press("[data-manual-input]", "Enter")
 
