@@ -147,14 +147,14 @@ def ticket_type_details_of(ticket_type: TicketType) -> TicketTypeDetails:
     return TicketTypeDetails(**values)
 
 
-# --- validation -----------------------------------------------------------
-
-
 def _announce_event_changed(event_id, *, change: str, was_listed: bool = False) -> None:
     """After commit: pages showing the event hear of it (core.realtime), and
     every process forgets the event it kept for door access (core.queries.staff)."""
     realtime.announce_event_changed(event_id, change=change, was_listed=was_listed)
     transaction.on_commit(door_access.announce_change)
+
+
+# --- validation -----------------------------------------------------------
 
 
 def _invalid(message: str, code: str, field: str, **detail) -> InvalidRequest:
