@@ -26,7 +26,15 @@ from core.queries.availability import (
 from core.services import checkout
 from core.services.checkout import place_order
 from tests.factories import EventFactory, TicketTypeFactory, count_held_seats
-from tests.plans import forget_statistics, plans_run, reads_of
+from tests.plans import (
+    a_night_sold,
+    analyze,
+    assert_lapsed_holds_read_by_key,
+    forget_statistics,
+    plan_cache,
+    plans_run,
+    reads_of,
+)
 
 pytestmark = pytest.mark.django_db
 
@@ -267,3 +275,43 @@ def test_a_hold_moves_held_seats_by_type_key_whatever_the_statistics(
     reads = [r for plan in updates for r in reads_of(plan, TicketType)]
     assert reads and set(reads) == {"core_tickettype_pkey"}, reads
     assert TicketType.objects.get(pk=ticket_type.pk).held_count == 2
+
+
+@pytest.mark.parametrize("plans", ["custom", "generic"])
+@pytest.mark.parametrize("statistics", ["analyzed", "never analyzed"])
+def test_the_lapsed_holds_lines_are_read_by_order_key_whatever_the_statistics(
+    postgres, statistics, plans
+):
+    """core_place_hold counts seats under the event's lock that every
+    checkout of the event waits for, less the lapsed holds the sweep has
+    not closed. Once the tables were analyzed, Postgres took the pending
+    orders with no hold expiry for some 6% of all orders (paid ones have no
+    expiry either; there are none) and hashed every order line ever sold to
+    join them; its cached (generic) plan read the orders through the
+    event's index, every order of the night. The lapsed orders must be read
+    by status and expiry, their lines by order key, however Postgres plans;
+    and the seats are those compute_availability gives."""
+    now = timezone.now()
+    event = a_night_sold(now=now, paid=3000, live=100, lapsed=5)
+    tables = (Event, TicketType, Order, OrderLine, WaitlistEntry)
+    if statistics == "analyzed":
+        analyze(*tables)
+    else:
+        forget_statistics(*tables)
+    plan_cache(plans)
+    types = list(TicketType.objects.filter(event=event).order_by("id"))
+
+    with plans_run() as run:
+        got = _figures_from_database(
+            event, {types[0].id: NEVER_FITS}, public=True, now=now
+        )
+
+    (plan,) = [p["Plan"] for p in run if "lapsed_orders" in p["Query Text"]]
+    assert_lapsed_holds_read_by_key(plan)
+    held, waiting = held_and_waiting(event_ids=[event.id], now=now)
+    assert held == _live_holds(event, now)
+    expected = compute_availability(event, types, held, now, waiting)
+    assert got["total_available"] == expected.total_available
+    assert {int(k): v for k, v in got["available"].items()} == {
+        row.id: row.available for row in expected.types
+    }
