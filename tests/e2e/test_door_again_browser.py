@@ -12,6 +12,11 @@ from django.utils import timezone
 
 from core.models import ScanLog, Ticket
 from tests.e2e import test_door_browser as door
+from tests.e2e.test_door_offline_copy_browser import (
+    UPLOAD_URL,
+    admit_offline_with_uploads_failing,
+    close_verdict,
+)
 
 # The door page's fixtures, shared with its own tests.
 door_page = door.door_page
@@ -19,21 +24,12 @@ door_ticket = door.door_ticket
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
-UPLOAD_URL = "**/api/v1/scan/offline"
 # What navigator.vibrate gets for a red REJECT (door.js `signal`).
 REJECT_BUZZ = [260, 90, 260]
 
 
 def results() -> list[str]:
     return list(ScanLog.objects.order_by("id").values_list("result", flat=True))
-
-
-def server_error(route) -> None:
-    route.fulfill(
-        status=500,
-        content_type="application/json",
-        body='{"code": "error", "message": "Server trouble."}',
-    )
 
 
 def wedge_scan(page, payload: str, *, expect: str) -> str:
@@ -43,11 +39,6 @@ def wedge_scan(page, payload: str, *, expect: str) -> str:
     page.keyboard.press("Enter")
     page.wait_for_selector(f"[data-verdict][data-code='{expect}']:not([hidden])")
     return door.verdict_text(page)
-
-
-def close_verdict(page) -> None:
-    page.click("[data-verdict-close]")
-    page.wait_for_selector("[data-verdict]", state="hidden")
 
 
 def assert_already_in(page, text: str) -> None:
@@ -70,11 +61,7 @@ def test_a_ticket_admitted_offline_is_not_admitted_again_online_before_its_uploa
     the same ticket comes again: the server has not heard of this phone's
     admit, so the phone answers from it rather than let the server admit."""
     page = door_page
-    door.go_offline(page)
-    door.type_code(page, door_ticket.code, expect="ok")
-    close_verdict(page)
-    page.route(UPLOAD_URL, server_error)  # the upload cannot go yet
-    page.context.set_offline(False)
+    admit_offline_with_uploads_failing(page, door_ticket)
     page.wait_for_selector("[data-network][data-state='online']")
     door.count_beeps_and_buzzes(page)
 

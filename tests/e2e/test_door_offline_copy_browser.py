@@ -47,6 +47,17 @@ def server_error(route) -> None:
 
 def close_verdict(page) -> None:
     page.click("[data-verdict-close]")
+    page.wait_for_selector("[data-verdict]", state="hidden")
+
+
+def admit_offline_with_uploads_failing(page, ticket) -> None:
+    """This phone lets the guest in offline; the network comes back, but the
+    upload cannot go yet (flaky Wi-Fi, a server in trouble)."""
+    door.go_offline(page)
+    door.type_code(page, ticket.code, expect="ok")
+    close_verdict(page)
+    page.route(UPLOAD_URL, server_error)
+    page.context.set_offline(False)
 
 
 def test_a_ticket_admitted_offline_stays_used_here_while_its_upload_waits(
@@ -55,12 +66,7 @@ def test_a_ticket_admitted_offline_stays_used_here_while_its_upload_waits(
     """The page reopened online reads the full list before its admit could
     be uploaded: that list does not know of the admit, the phone still does."""
     page = door_page
-    door.go_offline(page)
-    door.type_code(page, door_ticket.code, expect="ok")
-    close_verdict(page)
-
-    page.route(UPLOAD_URL, server_error)  # the upload cannot go yet
-    page.context.set_offline(False)
+    admit_offline_with_uploads_failing(page, door_ticket)
     page.reload()
     page.wait_for_selector("[data-door][data-ready='true'][data-states-ready='true']")
     assert len(door.pending_admits(page)) == 1
