@@ -7,7 +7,7 @@ import factory
 from django.contrib.auth import get_user_model
 from django.utils import timezone
 
-from core.models import Event, Order, Role, StaffProfile, TicketType
+from core.models import Event, Order, OrderLine, Role, StaffProfile, TicketType
 from core.services.checkout import place_order
 from core.services.fulfilment import fulfil_order
 
@@ -128,6 +128,24 @@ def held_recount(ticket_type: TicketType) -> int:
             order__status__in=[Order.Status.PENDING, Order.Status.PROCESSING]
         ).aggregate(seats=Sum("quantity"))["seats"]
         or 0
+    )
+
+
+def live_holds_by_type(event, now) -> dict[int, int]:
+    """Seats of the event's processing orders and pending ones with a live
+    hold, by type, added up from the orders: what held_count less the lapsed
+    holds must give."""
+    from django.db.models import Q, Sum
+
+    return dict(
+        OrderLine.objects.filter(order__event=event)
+        .filter(
+            Q(order__status=Order.Status.PROCESSING)
+            | Q(order__status=Order.Status.PENDING, order__hold_expires_at__gt=now)
+        )
+        .values_list("ticket_type")
+        .annotate(seats=Sum("quantity"))
+        .order_by()
     )
 
 

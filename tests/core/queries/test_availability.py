@@ -10,6 +10,7 @@ from tests.factories import (
     EventFactory,
     TicketTypeFactory,
     count_held_seats,
+    live_holds_by_type,
     make_paid_order,
 )
 
@@ -257,26 +258,6 @@ def test_an_orders_own_hold_rule_agrees_with_the_availability_query(status, expi
     assert order.is_payable(now) == (status == "pending" and counted)
 
 
-def _live_holds(event, now) -> dict[int, int]:
-    """Seats of the event's processing orders and pending ones with a live
-    hold by type, added up from the orders: what held_count less the lapsed
-    holds must give."""
-    from django.db.models import Q, Sum
-
-    from core.models import OrderLine
-
-    return dict(
-        OrderLine.objects.filter(order__event=event)
-        .filter(
-            Q(order__status="processing")
-            | Q(order__status="pending", order__hold_expires_at__gt=now)
-        )
-        .values_list("ticket_type")
-        .annotate(seats=Sum("quantity"))
-        .order_by()
-    )
-
-
 @pytest.mark.parametrize("plans", ["custom", "generic"])
 @pytest.mark.parametrize("statistics", ["analyzed", "never analyzed"])
 def test_the_lapsed_holds_lines_are_read_by_order_key_whatever_the_statistics(
@@ -314,4 +295,4 @@ def test_the_lapsed_holds_lines_are_read_by_order_key_whatever_the_statistics(
 
     (plan,) = [p["Plan"] for p in run if "'held'" in p["Query Text"]]
     assert_lapsed_holds_read_by_key(plan)
-    assert held == _live_holds(event, now)
+    assert held == live_holds_by_type(event, now)

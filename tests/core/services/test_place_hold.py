@@ -12,7 +12,6 @@ from decimal import Decimal
 
 import pytest
 from django.db import connection
-from django.db.models import Q, Sum
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
@@ -25,7 +24,12 @@ from core.queries.availability import (
 )
 from core.services import checkout
 from core.services.checkout import place_order
-from tests.factories import EventFactory, TicketTypeFactory, count_held_seats
+from tests.factories import (
+    EventFactory,
+    TicketTypeFactory,
+    count_held_seats,
+    live_holds_by_type,
+)
 from tests.plans import (
     a_night_sold,
     analyze,
@@ -96,21 +100,6 @@ def _random_event(rng: random.Random, now) -> Event:
     return event
 
 
-def _live_holds(event, now) -> dict[int, int]:
-    """Seats of processing orders and pending ones with a live hold, added
-    up from the orders: what held_count less the lapsed holds must give."""
-    return dict(
-        OrderLine.objects.filter(order__event=event)
-        .filter(
-            Q(order__status="processing")
-            | Q(order__status="pending", order__hold_expires_at__gt=now)
-        )
-        .values_list("ticket_type")
-        .annotate(seats=Sum("quantity"))
-        .order_by()
-    )
-
-
 @pytest.mark.parametrize("seed", range(40))
 def test_the_statement_counts_seats_as_compute_availability(postgres, seed):
     rng = random.Random(seed)
@@ -118,7 +107,7 @@ def test_the_statement_counts_seats_as_compute_availability(postgres, seed):
     event = _random_event(rng, now)
     types = list(TicketType.objects.filter(event=event).order_by("id"))
     held, waiting = held_and_waiting(event_ids=[event.id], now=now)
-    assert held == _live_holds(event, now)
+    assert held == live_holds_by_type(event, now)
     for public in (True, False):
         expected = compute_availability(
             event, types, held, now, waiting if public else None
@@ -309,7 +298,7 @@ def test_the_lapsed_holds_lines_are_read_by_order_key_whatever_the_statistics(
     (plan,) = [p["Plan"] for p in run if "lapsed_orders" in p["Query Text"]]
     assert_lapsed_holds_read_by_key(plan)
     held, waiting = held_and_waiting(event_ids=[event.id], now=now)
-    assert held == _live_holds(event, now)
+    assert held == live_holds_by_type(event, now)
     expected = compute_availability(event, types, held, now, waiting)
     assert got["total_available"] == expected.total_available
     assert {int(k): v for k, v in got["available"].items()} == {
