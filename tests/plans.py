@@ -218,3 +218,19 @@ def _bitmap_parts(node: dict) -> list[dict]:
     if node.get("Node Type") in ("BitmapAnd", "BitmapOr"):
         return [part for child in node["Plans"] for part in _bitmap_parts(child)]
     return []
+
+
+def a_night_sold_and_planned(*, now, statistics: str, plans: str):
+    """a_night_sold (3,000 paid, 100 live holds, 5 lapsed), its tables
+    "analyzed" or "never analyzed", and Postgres planning "custom" or
+    "generic": the four states a lapsed-holds plan test runs in."""
+    from core.models import Event, Order, OrderLine, TicketType, WaitlistEntry
+
+    event = a_night_sold(now=now, paid=3000, live=100, lapsed=5)
+    tables = (Event, TicketType, Order, OrderLine, WaitlistEntry)
+    if statistics == "analyzed":
+        analyze(*tables)
+    else:
+        forget_statistics(*tables)
+    plan_cache(plans)
+    return event

@@ -270,25 +270,15 @@ def test_the_lapsed_holds_lines_are_read_by_order_key_whatever_the_statistics(
     sold to join them; its cached (generic) plan read the orders through the
     event's index, every order of the night. The lapsed orders must be read
     by status and expiry, their lines by order key, however Postgres plans."""
-    from core.models import Event, Order, OrderLine, TicketType, WaitlistEntry
     from core.queries.availability import held_and_waiting
     from tests.plans import (
-        a_night_sold,
-        analyze,
+        a_night_sold_and_planned,
         assert_lapsed_holds_read_by_key,
-        forget_statistics,
-        plan_cache,
         plans_run,
     )
 
     now = timezone.now()
-    event = a_night_sold(now=now, paid=3000, live=100, lapsed=5)
-    tables = (Event, TicketType, Order, OrderLine, WaitlistEntry)
-    if statistics == "analyzed":
-        analyze(*tables)
-    else:
-        forget_statistics(*tables)
-    plan_cache(plans)
+    event = a_night_sold_and_planned(now=now, statistics=statistics, plans=plans)
 
     with plans_run() as run:
         held, _ = held_and_waiting(event_ids=[event.id], now=now)

@@ -31,11 +31,9 @@ from tests.factories import (
     live_holds_by_type,
 )
 from tests.plans import (
-    a_night_sold,
-    analyze,
+    a_night_sold_and_planned,
     assert_lapsed_holds_read_by_key,
     forget_statistics,
-    plan_cache,
     plans_run,
     reads_of,
 )
@@ -281,13 +279,7 @@ def test_the_lapsed_holds_lines_are_read_by_order_key_whatever_the_statistics(
     by status and expiry, their lines by order key, however Postgres plans;
     and the seats are those compute_availability gives."""
     now = timezone.now()
-    event = a_night_sold(now=now, paid=3000, live=100, lapsed=5)
-    tables = (Event, TicketType, Order, OrderLine, WaitlistEntry)
-    if statistics == "analyzed":
-        analyze(*tables)
-    else:
-        forget_statistics(*tables)
-    plan_cache(plans)
+    event = a_night_sold_and_planned(now=now, statistics=statistics, plans=plans)
     types = list(TicketType.objects.filter(event=event).order_by("id"))
 
     with plans_run() as run:
