@@ -37,6 +37,22 @@ def test_seed_demo_admits_through_the_door_service():
     used = Ticket.objects.filter(event=tonight, status="used")
     assert {code_digest(t.qr_payload) for t in used} == {d for _, d in logs}
     assert sum(checked_in_by_type(tonight.pk).values()) == used.count() == 3
+    # One guest from each order, as a door sees them, not one group thrice.
+    assert len({t.guest_name for t in used}) == 3
+
+
+def test_the_sold_out_demo_night_has_people_waiting():
+    call_command("seed_demo", verbosity=0)
+    call_command("seed_demo", verbosity=0)
+
+    sold_out = Event.objects.get(name="Neon Nights Jazz")
+    assert get_event_availability(sold_out).is_sold_out
+    waiting = sold_out.waitlist.order_by("created_at", "id")
+    assert [(w.name, w.status) for w in waiting] == [
+        ("Dev Patel", "waiting"),
+        ("Eva Novak", "waiting"),
+        ("Farah Haddad", "waiting"),
+    ]
 
 
 def test_demo_staff_have_names_the_door_can_show():

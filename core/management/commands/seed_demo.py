@@ -21,6 +21,7 @@ from core.models import (
 from core.services.checkin import redeem_ticket
 from core.services.checkout import place_order
 from core.services.fulfilment import fulfil_order
+from core.services.waitlist import join_waitlist
 
 DEMO_PASSWORD = "nightpass-demo"
 
@@ -48,6 +49,12 @@ EVENTS = [
         "types": [("Seat", "40.00", 12, 4)],
         "sell": [("Seat", 4), ("Seat", 4), ("Seat", 4)],
         "scan": 0,
+        # Sold out, so its waitlist has people on it, first come first served.
+        "waitlist": [
+            ("Dev Patel", "dev@example.com", 2),
+            ("Eva Novak", "eva@example.com", 1),
+            ("Farah Haddad", "farah@example.com", 2),
+        ],
     },
     {
         "name": "Sunday Rooftop Sessions",
@@ -191,6 +198,14 @@ class Command(BaseCommand):
                 amount=order.total,
                 currency=order.currency,
             )
+        for name, email, quantity in spec.get("waitlist", ()):
+            join_waitlist(
+                event_id=event.id,
+                ticket_type_id=None,
+                name=name,
+                email=email,
+                quantity=quantity,
+            )
         # Demo customers have example.com addresses: nothing to deliver.
         OutboundMessage.objects.filter(event=event).update(
             status=OutboundMessage.Status.SENT, sent_at=timezone.now()
@@ -198,12 +213,15 @@ class Command(BaseCommand):
         self._admit_some(event, spec["scan"], door_user)
 
     def _admit_some(self, event: Event, count: int, door_user) -> None:
-        """Scan the first tickets at the door, as staff would (and one twice)."""
-        tickets = list(
-            Ticket.objects.filter(event=event, status=Ticket.Status.ISSUED).order_by(
-                "created_at"
-            )[:count]
-        )
+        """Scan a ticket of each of the first orders at the door, as staff
+        would (and one twice): Last scans shows different guests, as a door
+        does, rather than one buyer's group three times."""
+        first_of_each_order = {}
+        for ticket in Ticket.objects.filter(
+            event=event, status=Ticket.Status.ISSUED
+        ).order_by("created_at", "id"):
+            first_of_each_order.setdefault(ticket.order_id, ticket)
+        tickets = list(first_of_each_order.values())[:count]
         for ticket in tickets:
             redeem_ticket(
                 event=event,
