@@ -133,6 +133,22 @@ class OfflineAdmit:
     device_label: str = ""
 
 
+@dataclass(frozen=True)
+class OfflineRefusal:
+    """A scan a door phone refused on its own (offline, or a ticket it let in
+    offline and has not uploaded yet), uploaded later only to be logged.
+
+    Every field is as the phone sent it: `result` is the code its verdict
+    showed, `at` None when its time could not be read.
+    """
+
+    text: object
+    nonce: object
+    at: datetime | None
+    result: object
+    device_label: str = ""
+
+
 # --- Input cleaning ----------------------------------------------------------
 
 
@@ -1117,8 +1133,7 @@ def sync_offline_admits(
     now = now or timezone.now()
     results = []
     for admit in admits:
-        at = admit.at if admit.at and timezone.is_aware(admit.at) else now
-        at = min(max(at, now - MAX_OFFLINE_AGE), now)
+        at = _offline_time(admit.at, now=now)
         try:
             nonce = clean_nonce(admit.nonce)
             if nonce is None:
@@ -1141,6 +1156,140 @@ def sync_offline_admits(
             result = _not_recorded(error, at=at)
         results.append(result)
     return results
+
+
+def _offline_time(at: datetime | None, *, now: datetime) -> datetime:
+    """When a phone says it scanned, within MAX_OFFLINE_AGE before now and
+    never after it (a clock badly off); now when it says nothing readable."""
+    at = at if at and timezone.is_aware(at) else now
+    return min(max(at, now - MAX_OFFLINE_AGE), now)
+
+
+# The refusals a phone can make from its own copy, by the code it shows: the
+# log row keeps that code. Anything else it sends is logged `invalid`.
+OFFLINE_REFUSALS = {
+    refusal.code: refusal
+    for refusal in (
+        AlreadyUsed,
+        WrongEvent,
+        TicketVoid,
+        InvalidTicket,
+        TicketNotYetValid,
+    )
+}
+MAX_PHONE_RESULT_LENGTH = 40
+
+
+def log_offline_refusals(
+    *,
+    event: Event,
+    refusals: Sequence[OfflineRefusal],
+    staff=None,
+    now: datetime | None = None,
+) -> list[ScanResult]:
+    """Log refusals a door phone made on its own, one ScanLog row each.
+
+    Invariant 4 (every attempt is logged) for the answers a phone gives
+    without the server: offline, or a ticket it let in and has not uploaded.
+    Each row is offline, method "offline", at the phone's time clamped as
+    admits are, with the code the phone showed as its result (anything but a
+    refusal code is `invalid`, the phone's code kept in the detail). The
+    phone is trusted to say what it showed, never which ticket it was: the
+    ticket is linked only when the text is a signed code of this event whose
+    signature verifies here. Never admits and never changes a ticket: no
+    ticket row is locked or written.
+
+    A repeated nonce writes nothing (the unique (event, nonce) constraint)
+    and answers the first row, replayed: an upload sent again after a lost
+    answer, or a scan the server did get online before the phone refused it.
+    A refusal that cannot be logged (no usable nonce, or one another code
+    took) is answered `_not_recorded`, never raised, with the others logged.
+    Each row written is announced to the door feed after commit.
+    """
+    now = now or timezone.now()
+    results = []
+    for refusal in refusals:
+        at = _offline_time(refusal.at, now=now)
+        try:
+            nonce = clean_nonce(refusal.nonce)
+            if nonce is None:
+                raise InvalidRequest(
+                    "Every offline refusal needs its scan id.", code="invalid_nonce"
+                )
+            result = _log_offline_refusal(
+                event=event,
+                refusal=refusal,
+                nonce=nonce,
+                staff=staff,
+                device_label=clean_label(refusal.device_label),
+                at=at,
+            )
+        except TicketingError as error:
+            result = _not_recorded(error, at=at)
+        results.append(result)
+    return results
+
+
+def _log_offline_refusal(
+    *,
+    event: Event,
+    refusal: OfflineRefusal,
+    nonce: str,
+    staff,
+    device_label: str,
+    at: datetime,
+) -> ScanResult:
+    """Write one offline refusal's row, or answer the row its nonce has."""
+    digest = code_digest(refusal.text)
+    shown = refusal.result if isinstance(refusal.result, str) else ""
+    kind = OFFLINE_REFUSALS.get(shown)
+    info = {}
+    if kind is None:
+        kind = InvalidTicket
+        info = {"phone_result": clean_label(shown, limit=MAX_PHONE_RESULT_LENGTH)}
+    values = _scan_log_values(
+        event=event,
+        row=_verified_ticket_row(refusal.text, event),
+        result=kind.code,
+        message=kind.message,
+        verdict=kind.verdict,
+        info=info,
+        method="offline",
+        staff=staff,
+        device_label=device_label,
+        digest=digest,
+        nonce=nonce,
+        offline=True,
+        at=at,
+    )
+    try:
+        with _savepoint_if_nested():
+            result = _log_scan(values)
+    except IntegrityError:
+        earlier = _replay(event, nonce, digest, staff=staff, device_label=device_label)
+        if earlier is None:
+            raise
+        return earlier
+    _announce(event, result, device_label=device_label, staff=staff)
+    return result
+
+
+def _verified_ticket_row(text, event: Event) -> dict | None:
+    """The ticket row a scanned text names, only if it is a signed code of
+    this event whose signature verifies (a phone's word names no ticket)."""
+    if not isinstance(text, str) or len(text) > MAX_PAYLOAD_LENGTH:
+        return None
+    cleaned = text.strip().upper()
+    if not cleaned.startswith(f"{VERSION}."):
+        return None
+    try:
+        verified = verify_ticket_code(cleaned)
+    except InvalidTicketCode:
+        return None
+    if verified.event_key != event_key(event.pk):
+        return None
+    row = _read_ticket(verified.ticket_code)
+    return row if row is not None and row["event_id"] == event.pk else None
 
 
 def _not_recorded(error: TicketingError, *, at: datetime) -> ScanResult:

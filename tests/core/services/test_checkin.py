@@ -12,8 +12,11 @@ from core.models import Event, ScanLog, Ticket
 from core.queries.door import checked_in_by_type
 from core.services import checkin
 from core.services.checkin import (
+    MAX_OFFLINE_AGE,
     OfflineAdmit,
+    OfflineRefusal,
     code_digest,
+    log_offline_refusals,
     redeem_ticket,
     staff_display_name,
     sync_offline_admits,
@@ -711,6 +714,247 @@ def test_one_admit_the_server_cannot_record_does_not_hold_up_the_rest(tonight, v
     assert second.status == Ticket.Status.USED
     assert [r.code for r in again] == ["nonce_reused", "ok"] and again[1].replayed
     assert ScanLog.objects.count() == 2
+
+
+# --- Refusals a phone made on its own, uploaded later ------------------------
+
+
+def _refusal(text, nonce="r-1", *, result="already_used", at=None, door="Door 3"):
+    return OfflineRefusal(
+        text=text,
+        nonce=nonce,
+        at=at or timezone.now() - timedelta(minutes=4),
+        result=result,
+        device_label=door,
+    )
+
+
+def test_a_refusal_a_phone_made_offline_is_logged_as_it_showed_it(ticket, door):
+    at = timezone.now() - timedelta(minutes=4)
+
+    [result] = log_offline_refusals(
+        event=ticket.event,
+        refusals=[_refusal(ticket.qr_payload, "r-1", at=at)],
+        staff=door,
+    )
+
+    assert result.code == "already_used" and result.verdict == "reject"
+    assert result.offline and not result.admitted and result.scan_id is not None
+    log = ScanLog.objects.get()
+    assert log.pk == result.scan_id
+    assert (log.result, log.offline, log.at, log.nonce) == (
+        "already_used",
+        True,
+        at,
+        "r-1",
+    )
+    assert (log.device_label, log.staff, log.ticket) == ("Door 3", door, ticket)
+    assert log.detail["method"] == "offline"
+    assert log.detail["ticket"]["guest_name"] == "Ana García"
+    assert log.code_digest == code_digest(ticket.qr_payload)
+
+
+@pytest.mark.parametrize(
+    ("shown", "verdict"),
+    [
+        ("already_used", "reject"),
+        ("wrong_event", "reject"),
+        ("void", "reject"),
+        ("invalid", "reject"),
+        ("not_yet_valid", "attention"),
+    ],
+)
+def test_each_refusal_code_a_phone_shows_is_the_rows_result(ticket, shown, verdict):
+    [result] = log_offline_refusals(
+        event=ticket.event, refusals=[_refusal(ticket.qr_payload, result=shown)]
+    )
+
+    assert (result.code, result.verdict) == (shown, verdict)
+    log = ScanLog.objects.get()
+    assert log.result == shown and log.offline
+    assert "phone_result" not in log.detail["info"]
+
+
+@pytest.mark.parametrize(
+    ("shown", "kept"),
+    [
+        ("ok", "ok"),  # a phone never admits through this door
+        ("unknown", "unknown"),
+        ("offline_conflict", "offline_conflict"),
+        ("admitted\x00 here\n", "admitted here"),
+        (7, ""),
+        (None, ""),
+        ("x" * 500, "x" * 40),
+    ],
+)
+def test_anything_else_a_phone_says_is_logged_invalid_keeping_its_code(
+    ticket, shown, kept
+):
+    [result] = log_offline_refusals(
+        event=ticket.event, refusals=[_refusal(ticket.qr_payload, result=shown)]
+    )
+
+    assert result.code == "invalid" and result.verdict == "reject"
+    log = ScanLog.objects.get()
+    assert log.result == "invalid" and log.detail["info"] == {"phone_result": kept}
+
+
+def test_a_logged_refusal_never_admits_or_changes_its_ticket(ticket):
+    before = Ticket.objects.filter(pk=ticket.pk).values().get()
+
+    log_offline_refusals(
+        event=ticket.event,
+        refusals=[
+            _refusal(ticket.qr_payload, f"r-{shown}", result=shown)
+            for shown in ("ok", "already_used", "void", "not_yet_valid")
+        ],
+    )
+
+    assert Ticket.objects.filter(pk=ticket.pk).values().get() == before
+    assert _counters(ticket) == (0, 0)
+    assert ScanLog.objects.filter(result="ok").count() == 0
+    assert redeem_ticket(event=ticket.event, text=ticket.qr_payload).admitted
+
+
+def test_an_upload_repeated_after_a_lost_answer_writes_nothing_twice(ticket, door):
+    upload = [
+        _refusal(ticket.qr_payload, "r-1"),
+        _refusal("forged", "r-2", result="invalid"),
+    ]
+
+    first = log_offline_refusals(event=ticket.event, refusals=upload, staff=door)
+    again = log_offline_refusals(event=ticket.event, refusals=upload, staff=door)
+
+    assert ScanLog.objects.count() == 2
+    assert [r.scan_id for r in again] == [r.scan_id for r in first]
+    assert all(r.replayed for r in again) and not any(r.replayed for r in first)
+    assert [r.code for r in again] == ["already_used", "invalid"]
+
+
+def test_a_refusal_whose_scan_reached_the_server_online_is_not_logged_again(ticket):
+    """The phone sent the scan, lost the answer, refused it from its copy
+    under the same scan id: one attempt, one row (the server's)."""
+    Ticket.objects.filter(pk=ticket.pk).update(status=Ticket.Status.VOID)
+    online = redeem_ticket(
+        event=ticket.event, text=ticket.qr_payload, nonce="same", device_label="D"
+    )
+
+    [result] = log_offline_refusals(
+        event=ticket.event,
+        refusals=[_refusal(ticket.qr_payload, "same", result="void", door="D")],
+    )
+
+    assert result.replayed and result.scan_id == online.scan_id
+    assert ScanLog.objects.get().offline is False
+
+
+def _other_events_code(ticket) -> str:
+    elsewhere = EventFactory(name="Other Night")
+    return make_paid_order(TicketTypeFactory(event=elsewhere)).tickets.get().qr_payload
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "short code",
+        "forged",
+        "other event",
+        "signed, no such ticket",
+        "signed by another key",
+        "garbage",
+    ],
+)
+def test_only_a_verified_signed_code_of_this_event_links_its_ticket(
+    ticket, settings, text
+):
+    flipped = "A" if ticket.qr_payload[-1] != "A" else "B"
+    if text == "signed by another key":
+        settings.QR_SIGNING_SECRET = "A" * 43 + "="
+        scanned = sign_ticket(event_id=ticket.event_id, ticket_code=ticket.code)
+        settings.QR_SIGNING_SECRET = ""
+    else:
+        scanned = {
+            "short code": ticket.code,
+            "forged": ticket.qr_payload[:-1] + flipped,
+            "other event": _other_events_code(ticket),
+            "signed, no such ticket": sign_ticket(
+                event_id=ticket.event_id, ticket_code="NOSUCH2345"
+            ),
+            "garbage": "x" * 5000,
+        }[text]
+
+    log_offline_refusals(event=ticket.event, refusals=[_refusal(scanned)])
+    log_offline_refusals(
+        event=ticket.event, refusals=[_refusal(f" {ticket.qr_payload}\n", "r-2")]
+    )
+
+    unlinked, linked = ScanLog.objects.order_by("id")
+    assert unlinked.ticket is None and unlinked.detail["ticket"] is None
+    assert linked.ticket == ticket
+
+
+@pytest.mark.parametrize(
+    "nonce", [None, "", "x" * 65, " a1", 7, ["a"], {"id": "a"}, "taken"]
+)
+def test_a_refusal_the_server_cannot_log_is_answered_with_the_rest(ticket, nonce):
+    redeem_ticket(event=ticket.event, text="another text", nonce="taken")
+    before = ScanLog.objects.count()
+
+    bad, good = log_offline_refusals(
+        event=ticket.event,
+        refusals=[_refusal(ticket.qr_payload, nonce), _refusal("forged", "r-2")],
+    )
+
+    assert bad.scan_id is None and bad.offline and bad.verdict == "attention"
+    assert bad.code in ("invalid_nonce", "nonce_reused")
+    assert bad.message.startswith("Not recorded by the server: ")
+    assert good.scan_id is not None and good.code == "already_used"
+    assert ScanLog.objects.count() == before + 1
+
+
+def test_refusal_times_are_clamped_as_admits_are(ticket):
+    now = timezone.now()
+
+    log_offline_refusals(
+        event=ticket.event,
+        refusals=[
+            _refusal("a", "r-1", at=now + timedelta(days=9)),
+            _refusal("b", "r-2", at=now - timedelta(days=9)),
+            OfflineRefusal(text="c", nonce="r-3", at=None, result="invalid"),
+        ],
+        now=now,
+    )
+
+    times = list(ScanLog.objects.order_by("nonce").values_list("at", flat=True))
+    assert times == [now, now - MAX_OFFLINE_AGE, now]
+
+
+def test_each_logged_refusal_reaches_the_door_feed_after_commit(
+    ticket, door, monkeypatch, django_capture_on_commit_callbacks
+):
+    sent = []
+    monkeypatch.setattr(checkin.realtime, "send_all", lambda sends: sent.extend(sends))
+    upload = [
+        _refusal(ticket.qr_payload, "r-1"),
+        _refusal("forged", "r-2", result="invalid"),
+    ]
+
+    with django_capture_on_commit_callbacks(execute=False) as callbacks:
+        log_offline_refusals(event=ticket.event, refusals=upload, staff=door)
+    assert callbacks and not sent  # nothing before commit
+    for callback in callbacks:
+        callback()
+    with django_capture_on_commit_callbacks(execute=True):
+        log_offline_refusals(event=ticket.event, refusals=upload, staff=door)
+
+    assert {group for group, _ in sent} == {f"event.{ticket.event_id}.door"}
+    scans = [scan for _, msg in sent for scan in msg["scans"]]
+    assert [(s["code"], s["offline"]) for s in scans] == [
+        ("already_used", True),
+        ("invalid", True),
+    ]  # the repeated upload announced nothing again
+    assert scans[0]["guest_name"] == "Ana García" and scans[0]["device"] == "Door 3"
+    assert scans[0]["id"] == ScanLog.objects.get(nonce="r-1").pk
 
 
 # --- Postgres: two doors, one ticket ------------------------------------------
