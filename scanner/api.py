@@ -40,6 +40,8 @@ from core.queries.door import door_snapshot, search_guests, ticket_states
 from core.queries.staff import event_if_scannable, role_of
 from core.services.checkin import (
     OfflineAdmit,
+    OfflineRefusal,
+    log_offline_refusals,
     redeem_ticket,
     sync_offline_admits,
     undo_admit,
@@ -391,7 +393,8 @@ class UndoScanApi(DoorApiView):
 
 
 class OfflineSyncApi(DoorApiView):
-    """`POST /api/v1/scan/offline`: upload admits a phone made without network."""
+    """`POST /api/v1/scan/offline`: upload admits a phone made without network,
+    and the refusals it made on its own, to be logged."""
 
     max_body = MAX_OFFLINE_BODY
 
@@ -406,16 +409,35 @@ class OfflineSyncApi(DoorApiView):
         # (sync_offline_admits clamps every time to now anyway).
         at = serializers.JSONField(allow_null=True, default=None)
 
+    class RefusalSerializer(serializers.Serializer):
+        # All taken as sent, as an admit's nonce and time: log_offline_refusals
+        # judges each, and answers one it cannot log with the rest.
+        code = serializers.JSONField(allow_null=True, default=None)
+        nonce = serializers.JSONField(allow_null=True, default=None)
+        at = serializers.JSONField(allow_null=True, default=None)
+        # The code the phone's verdict showed (already_used, void, ...).
+        result = serializers.JSONField(allow_null=True, default=None)
+
     class InputSerializer(serializers.Serializer):
         event = serializers.UUIDField()
         device = serializers.CharField(required=False, allow_blank=True, max_length=200)
         admits = serializers.ListField(
             child=serializers.DictField(), max_length=MAX_OFFLINE_BATCH
         )
+        # Optional, so an older page's upload reads as ever. Any items: one
+        # that is not even an object is answered "not recorded", not a 400
+        # that would keep the whole upload on the phone.
+        refusals = serializers.ListField(
+            child=serializers.JSONField(), max_length=MAX_OFFLINE_BATCH, required=False
+        )
 
     def post(self, request: Request) -> Response:
         data = _valid(self.InputSerializer, request.data)
         admits = [_valid(self.AdmitSerializer, item) for item in data["admits"]]
+        refusals = [
+            _valid(self.RefusalSerializer, item if isinstance(item, dict) else {})
+            for item in data.get("refusals", ())
+        ]
         event = self.door_event(request, data["event"])
         staff, label = self.actor(request, data.get("device", ""))
         results = sync_offline_admits(
@@ -432,18 +454,46 @@ class OfflineSyncApi(DoorApiView):
             staff=staff,
         )
         conflicts = sum(1 for r in results if r.verdict != "admit")
-        return Response(
-            {
-                "code": "ok" if not conflicts else "conflicts",
-                "message": f"{len(results)} offline scans uploaded"
-                + (f", {conflicts} need attention." if conflicts else "."),
-                # Each with its admit's nonce: the phone forgets what was answered.
-                "results": [
-                    {**result.as_dict(), "nonce": item["nonce"]}
-                    for result, item in zip(results, admits, strict=True)
+        answer = {
+            "code": "ok" if not conflicts else "conflicts",
+            "message": f"{len(results)} offline scans uploaded"
+            + (f", {conflicts} need attention." if conflicts else "."),
+            # Each with its admit's nonce: the phone forgets what was answered.
+            "results": [
+                {**result.as_dict(), "nonce": item["nonce"]}
+                for result, item in zip(results, admits, strict=True)
+            ],
+        }
+        if "refusals" in data:
+            # Logged after the admits: a refusal of a ticket this phone let in
+            # comes after that admit in the log, as it did at the door.
+            logged = log_offline_refusals(
+                event=event,
+                refusals=[
+                    OfflineRefusal(
+                        text=item["code"],
+                        nonce=item["nonce"],
+                        at=_offline_time(item["at"]),
+                        result=item["result"],
+                        device_label=label,
+                    )
+                    for item in refusals
                 ],
-            }
-        )
+                staff=staff,
+            )
+            # Apart from the admits' answers, each with its nonce: the phone
+            # forgets every refusal answered, logged (`recorded`) or not.
+            answer["refusals"] = [
+                {
+                    **result.as_dict(),
+                    "nonce": item["nonce"],
+                    "recorded": result.scan_id is not None,
+                }
+                for result, item in zip(logged, refusals, strict=True)
+            ]
+            recorded = sum(1 for r in logged if r.scan_id is not None)
+            answer["message"] += f" {recorded} refused scans logged."
+        return Response(answer)
 
 
 def _offline_time(value):

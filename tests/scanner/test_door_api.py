@@ -862,6 +862,143 @@ def test_an_offline_admit_whose_time_cannot_be_read_is_recorded_at_the_upload(
     assert before <= ticket.scanned_at <= timezone.now()
 
 
+def test_an_offline_upload_logs_the_refusals_the_phone_made_beside_its_admits(
+    door_client, door, ticket, general
+):
+    other = make_paid_order(general, name="Ben").tickets.get()
+    at = (timezone.now() - timedelta(minutes=3)).isoformat()
+    upload = {
+        "event": str(ticket.event_id),
+        "device": "Door A",
+        "admits": [{"code": other.qr_payload, "nonce": "a1", "at": at}],
+        "refusals": [
+            {"code": ticket.qr_payload, "nonce": "r1", "at": at, "result": "void"},
+            {"code": "forged", "nonce": "r2", "at": at, "result": "invalid"},
+        ],
+    }
+
+    response = post(door_client, "/api/v1/scan/offline", upload)
+
+    assert response.status_code == 200
+    body = response.json()
+    assert body["code"] == "ok"
+    [admitted] = body["results"]  # the admits' answers, as ever
+    assert (admitted["nonce"], admitted["code"]) == ("a1", "ok")
+    first, second = body["refusals"]
+    assert (first["nonce"], first["recorded"], first["code"]) == ("r1", True, "void")
+    assert first["ticket"]["guest_name"] == "Ana García"
+    assert (second["nonce"], second["recorded"], second["code"]) == (
+        "r2",
+        True,
+        "invalid",
+    )
+    rows = ScanLog.objects.filter(nonce__in=["r1", "r2"]).order_by("nonce")
+    assert [(r.result, r.offline, r.device_label, r.staff) for r in rows] == [
+        ("void", True, "Door A", door),
+        ("invalid", True, "Door A", door),
+    ]
+    assert rows[0].ticket == ticket and rows[0].at.isoformat() == at
+    assert rows[0].detail["method"] == "offline"
+    assert Ticket.objects.get(pk=ticket.pk).status == Ticket.Status.ISSUED
+
+
+def test_a_refusal_is_never_taken_for_an_admit(door_client, ticket):
+    """Whatever it names and says, a refusal admits nobody: a phone's
+    `ok` there is logged as the attempt it was, not as an entry."""
+    upload = {
+        "event": str(ticket.event_id),
+        "admits": [],
+        "refusals": [{"code": ticket.qr_payload, "nonce": "r1", "result": "ok"}],
+    }
+
+    body = post(door_client, "/api/v1/scan/offline", upload).json()
+
+    assert body["results"] == []
+    [refusal] = body["refusals"]
+    assert refusal["recorded"] and refusal["code"] == "invalid"
+    assert refusal["admitted"] is False and refusal["verdict"] == "reject"
+    assert Ticket.objects.get(pk=ticket.pk).status == Ticket.Status.ISSUED
+    log = ScanLog.objects.get()
+    assert log.result == "invalid" and log.detail["info"] == {"phone_result": "ok"}
+
+
+def test_an_upload_of_refusals_sent_again_logs_nothing_twice(door_client, ticket):
+    at = timezone.now().isoformat()
+    upload = {
+        "event": str(ticket.event_id),
+        "device": "Door A",
+        "admits": [],
+        "refusals": [
+            {"code": ticket.qr_payload, "nonce": "r1", "at": at, "result": "void"}
+        ],
+    }
+
+    first = post(door_client, "/api/v1/scan/offline", upload).json()
+    again = post(door_client, "/api/v1/scan/offline", upload).json()
+
+    assert ScanLog.objects.count() == 1
+    assert again["refusals"][0]["recorded"] and again["refusals"][0]["replayed"]
+    assert again["refusals"][0]["scan_id"] == first["refusals"][0]["scan_id"]
+
+
+def test_refusals_the_server_cannot_log_are_answered_each_with_the_rest(
+    door_client, ticket
+):
+    """No part of an upload is refused for one bad refusal: the phone drops
+    each one answered, so none is sent again for ever."""
+    upload = {
+        "event": str(ticket.event_id),
+        "admits": [],
+        "refusals": [
+            "not a refusal",
+            {},
+            {"code": ticket.qr_payload, "nonce": 7, "result": "void"},
+            {"code": ["junk"], "nonce": "r4", "at": "yesterday", "result": {"a": 1}},
+        ],
+    }
+
+    response = post(door_client, "/api/v1/scan/offline", upload)
+
+    assert response.status_code == 200
+    answers = response.json()["refusals"]
+    assert [(a["nonce"], a["recorded"]) for a in answers] == [
+        (None, False),
+        (None, False),
+        (7, False),
+        ("r4", True),
+    ]
+    assert {a["code"] for a in answers[:3]} == {"invalid_nonce"}
+    assert answers[3]["code"] == "invalid"
+    log = ScanLog.objects.get()
+    assert log.nonce == "r4" and log.detail["info"] == {"phone_result": ""}
+
+
+def test_an_upload_without_refusals_is_answered_as_before(door_client, ticket):
+    upload = {
+        "event": str(ticket.event_id),
+        "admits": [{"code": ticket.qr_payload, "nonce": "a1", "at": None}],
+    }
+
+    body = post(door_client, "/api/v1/scan/offline", upload).json()
+
+    assert set(body) == {"code", "message", "results"}
+    assert body["message"] == "1 offline scans uploaded."
+
+
+def test_an_upload_of_too_many_refusals_is_refused_whole(door_client, ticket):
+    refusal = {"code": "x", "nonce": "r", "result": "invalid"}
+    upload = {
+        "event": str(ticket.event_id),
+        "admits": [],
+        "refusals": [refusal] * (api.MAX_OFFLINE_BATCH + 1),
+    }
+
+    response = post(door_client, "/api/v1/scan/offline", upload)
+
+    assert response.status_code == 400
+    assert not ScanLog.objects.exists()
+
+
 # --- Snapshot, ticket states, guest list --------------------------------------
 
 
