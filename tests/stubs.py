@@ -150,7 +150,8 @@ class StubServer:
 
 
 class StripeStub(StubServer):
-    """Checkout Sessions (create, retrieve, expire) and Refunds, with idempotency keys.
+    """Checkout Sessions (create, retrieve, expire), Payment Intents (retrieve)
+    and Refunds, with idempotency keys.
 
     As Stripe, every answer of an endpoint, errors included, is saved under
     the request's idempotency key and replayed for the same key (`fail_status`
@@ -166,6 +167,7 @@ class StripeStub(StubServer):
     def __init__(self, port: int = 0, latency: float = 0.0) -> None:
         super().__init__(port, latency)
         self.sessions: dict[str, dict] = {}
+        self.intents: dict[str, dict] = {}
         self.refunds: dict[str, dict] = {}
         self.idempotent: dict[str, tuple] = {}
         self.counter = itertools.count(1)
@@ -245,6 +247,12 @@ class StripeStub(StubServer):
                     )
                 session["status"] = "expired"
             return 200, session, {}
+        match = re.fullmatch(r"/v1/payment_intents/([^/]+)", path)
+        if match and request.method == "GET":
+            intent = self.intents.get(match.group(1))
+            if intent is None:
+                return self._error(404, "No such payment_intent", "resource_missing")
+            return 200, intent, {}
         if request.method == "POST" and path == "/v1/refunds":
             return self._create_refund(request.form)
         return self._error(404, f"Unrecognized request URL ({request.method}: {path})")
@@ -334,12 +342,38 @@ class StripeStub(StubServer):
         return 200, session, {}
 
     def complete(self, session_id: str, *, paid: bool = True) -> dict:
-        """What happens when the buyer pays on Stripe's page."""
+        """What happens when the buyer pays on Stripe's page; not `paid`, with
+        a payment method that clears later (a bank debit): its payment
+        intent is processing until `settle`."""
         session = self.sessions[session_id]
+        intent_id = f"pi_test_{session_id.removeprefix('cs_test_')}"
         session["status"] = "complete"
         session["payment_status"] = "paid" if paid else "unpaid"
-        session["payment_intent"] = f"pi_test_{session_id.removeprefix('cs_test_')}"
+        session["payment_intent"] = intent_id
+        self.intents[intent_id] = {
+            "id": intent_id,
+            "object": "payment_intent",
+            "status": "succeeded" if paid else "processing",
+            "amount": session["amount_total"],
+            "amount_received": session["amount_total"] if paid else 0,
+            "currency": session["currency"],
+            "metadata": session["metadata"],
+        }
         return session
+
+    def settle(self, session_id: str, *, succeeded: bool) -> dict:
+        """A delayed payment clears or fails, as Stripe records it: a failed
+        one's intent goes back to needing a payment method."""
+        session = self.sessions[session_id]
+        intent = self.intents[session["payment_intent"]]
+        if succeeded:
+            intent["status"] = "succeeded"
+            intent["amount_received"] = intent["amount"]
+            session["payment_status"] = "paid"
+        else:
+            intent["status"] = "requires_payment_method"
+            intent["last_payment_error"] = {"code": "payment_method_failed"}
+        return intent
 
 
 class SendGridStub(StubServer):

@@ -38,6 +38,18 @@ class CheckoutState:
     customer_email: str | None = None  # the email the page was opened for
 
 
+@dataclass(frozen=True)
+class PaymentIntentState:
+    """A Stripe payment as Stripe sees it now: `processing` while a bank
+    debit clears, then `succeeded`, or back to `requires_payment_method`
+    when it failed."""
+
+    intent_id: str
+    status: str
+    amount_minor: int | None = None  # received, once it succeeded
+    currency: str | None = None
+
+
 class PaymentProvider(Protocol):
     name: str
 

@@ -18,7 +18,7 @@ from django.conf import settings
 from core.exceptions import InvalidWebhook, PaymentRefused, PaymentUnavailable
 from core.models import Order, Payment
 from core.outside import waiting_on_provider
-from core.payments import CheckoutStart, CheckoutState
+from core.payments import CheckoutStart, CheckoutState, PaymentIntentState
 from core.payments.money import to_minor_units
 from core.redact import redact_contacts
 
@@ -164,13 +164,45 @@ class StripeProvider:
             raise PaymentUnavailable() from exc
         return CheckoutStart(url=session["url"], session_id=session["id"])
 
-    def get_checkout(self, session_id: str) -> CheckoutState:
+    def get_checkout(self, session_id: str, *, quick: bool = False) -> CheckoutState:
+        """A payment page as Stripe sees it now. `quick`: one short try
+        (QUICK_TIMEOUT_SECONDS), for a caller that asks again later."""
         try:
             with waiting_on_provider():
-                session = client().v1.checkout.sessions.retrieve(session_id)
+                session = client(quick=quick).v1.checkout.sessions.retrieve(session_id)
         except stripe.StripeError as exc:
+            logger.warning(
+                "Stripe did not say how session %s stands: %s",
+                session_id,
+                _error_summary(exc),
+            )
             raise PaymentUnavailable() from exc
         return _state(session)
+
+    def get_payment_intent(
+        self, intent_id: str, *, quick: bool = False
+    ) -> PaymentIntentState:
+        """A payment as Stripe sees it now: whether a delayed one (a bank
+        debit) cleared or failed. `quick` as get_checkout's."""
+        try:
+            with waiting_on_provider():
+                intent = client(quick=quick).v1.payment_intents.retrieve(intent_id)
+        except stripe.StripeError as exc:
+            logger.warning(
+                "Stripe did not say how payment %s stands: %s",
+                intent_id,
+                _error_summary(exc),
+            )
+            raise PaymentUnavailable() from exc
+        status = intent.get("status") or ""
+        return PaymentIntentState(
+            intent_id=intent["id"],
+            status=status,
+            amount_minor=intent.get("amount_received")
+            if status == "succeeded"
+            else None,
+            currency=intent.get("currency"),
+        )
 
     def expire_checkout(self, session_id: str, *, quick: bool = False) -> None:
         """Close an open session; one already closed is left as it is.
