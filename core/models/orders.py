@@ -12,6 +12,10 @@ CODE_ALPHABET = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"
 # answered first; after that the same key could refund again, so a refund
 # whose try (and key) began longer ago than this is not resent.
 REFUND_REPLAY_WINDOW = timedelta(hours=23)
+# The orders the worker may still ask Stripe about (Order.stripe_check_at):
+# one not settled yet, or closed here while its payment page may yet have
+# been paid.
+STRIPE_CHECKED_STATUSES = ("pending", "processing", "expired", "cancelled")
 
 
 # Random byte -> character: 256 is a multiple of the alphabet's 32, so each
@@ -81,6 +85,11 @@ class Order(models.Model):
     # A lapsed hold's Stripe payment page the hold sweep has still to close
     # (a courtesy, a few a pass: core.services.orders.close_lapsed_checkouts).
     checkout_to_close = models.BooleanField(default=False, db_default=False)
+    # When the worker next asks Stripe about this order's payment page or
+    # payment, in case Stripe's webhook never comes (ADR 17,
+    # core.services.payments.reconcile_unsettled_orders); null: nothing to
+    # ask. Set when a Stripe page is opened for the order.
+    stripe_check_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         ordering = ["-created_at"]
@@ -99,6 +108,16 @@ class Order(models.Model):
                 fields=["hold_expires_at"],
                 condition=Q(checkout_to_close=True),
                 name="order_checkout_to_close",
+            ),
+            # Only the orders the worker may ask Stripe about: a paid one
+            # leaves the index, whatever its stripe_check_at.
+            models.Index(
+                fields=["stripe_check_at"],
+                condition=Q(
+                    stripe_check_at__isnull=False,
+                    status__in=STRIPE_CHECKED_STATUSES,
+                ),
+                name="order_stripe_check_due",
             ),
         ]
         constraints = [

@@ -1,15 +1,20 @@
 """Taking payment for an order, whatever the provider.
 
-The Stripe webhook, the return from Stripe Checkout, the simulated test page
-and the external channel all end in confirm_payment, which issues tickets
-exactly once (fulfil_order) or refunds what cannot be kept.
+The Stripe webhook, the return from Stripe Checkout, the worker's asking
+Stripe about orders it has not heard of (reconcile_unsettled_orders), the
+simulated test page and the external channel all end in confirm_payment,
+which issues tickets exactly once (fulfil_order) or refunds what cannot be
+kept.
 """
 
 import logging
 import uuid
-from datetime import datetime
+from collections import Counter
+from datetime import datetime, timedelta
 from decimal import Decimal
+from typing import TYPE_CHECKING
 
+from django.conf import settings
 from django.db import transaction
 from django.db.models import F, Q, Sum
 from django.utils import timezone
@@ -22,8 +27,9 @@ from core.exceptions import (
     PaymentUnavailable,
 )
 from core.models import Order, OrderLine, Payment, ProviderEvent, Refund
+from core.models.orders import STRIPE_CHECKED_STATUSES
 from core.notify.outbox import queue_email
-from core.payments import get_provider
+from core.payments import CheckoutState, PaymentIntentState, get_provider
 from core.payments.money import from_minor_units
 from core.queries.orders import (
     REFUNDABLE_PROVIDERS,
@@ -41,9 +47,31 @@ from core.services.orders import (
 )
 from core.services.waitlist import offer_after_commit
 
+if TYPE_CHECKING:
+    from core.payments.stripe_checkout import StripeProvider
+
 logger = logging.getLogger(__name__)
 
 PAID_STATUSES = ("paid", "no_payment_required")
+
+# Asking Stripe about the orders its webhook has not settled (ADR 17). An
+# order on a Stripe page is first asked about RECONCILE_LEAD before its hold
+# lapses, so that a paid one is fulfilled while it still holds its seats; a
+# page still open, again once the hold has lapsed (the hold sweep, which runs
+# just before, has closed it by then), then every RECONCILE_BACKOFF until
+# Stripe's answer is final; a delayed payment every PROCESSING_RECHECK until
+# it clears or fails. At most RECONCILED_PER_ROUND orders a round, each one
+# short try (core.payments.stripe_checkout.QUICK_TIMEOUT_SECONDS).
+RECONCILE_LEAD = timedelta(minutes=1)
+RECONCILE_BACKOFF = timedelta(minutes=5)
+PROCESSING_RECHECK = timedelta(minutes=15)
+RECONCILED_PER_ROUND = 25
+# Stripe closes a payment page within a day of opening it: one said to be
+# open after this is an oddity for a person to look at, not asked about again.
+STRIPE_PAGE_OUTLIVED = timedelta(days=2)
+# What a round counts as settled (or moved on) by asking; the rest were
+# found as they were, or settled already by the webhook.
+RECONCILE_SETTLED = ("fulfilled", "refund_due", "processing", "failed", "expired")
 
 
 def simulated_reference(order: Order) -> str:
@@ -115,7 +143,11 @@ def start_payment(
     if start.session_id:
         recorded = Order.objects.filter(
             pk=order.pk, status=Order.Status.PENDING
-        ).update(stripe_checkout_session_id=start.session_id, updated_at=now)
+        ).update(
+            stripe_checkout_session_id=start.session_id,
+            stripe_check_at=_first_stripe_check(order, now),
+            updated_at=now,
+        )
         if not recorded:
             close_checkout_quietly(start.session_id)
             raise OrderNotPayable()
@@ -398,6 +430,218 @@ def sync_checkout(*, order_id) -> Order:
     return order
 
 
+def _first_stripe_check(order: Order, now: datetime) -> datetime:
+    """When the worker first asks Stripe about an order just sent to a
+    Stripe page: RECONCILE_LEAD before its hold lapses (ADR 17)."""
+    if order.hold_expires_at is None:
+        return now
+    return max(now, order.hold_expires_at - RECONCILE_LEAD)
+
+
+def reconcile_unsettled_orders(
+    *, now: datetime | None = None, limit: int = RECONCILED_PER_ROUND
+) -> int:
+    """Worker sweep: ask Stripe about the orders due a check
+    (Order.stripe_check_at), in case its webhook never comes; returns how
+    many it settled or moved on (ADR 17).
+
+    Stripe's answer goes through the webhook's own functions
+    (_apply_completed_session, record_processing_payment,
+    record_failed_payment, expire_order), which lock the order with NOWAIT:
+    a webhook arriving meanwhile makes the same payment once, and an order
+    someone holds (OrderBusy) is asked about again next round. Claims the
+    most overdue `limit` orders first (SKIP LOCKED, so two workers never ask
+    about the same one), each one short try; the first Stripe fails to
+    answer ends the round, the rest asked next round. Never raises: what
+    fails is logged (Stripe's error code, never its message) and asked about
+    again after RECONCILE_BACKOFF. Asks nothing while Stripe is not set up.
+    """
+    now = now or timezone.now()
+    if not settings.STRIPE_SECRET_KEY:
+        return 0
+    orders = _claim_orders_to_check(now=now, limit=limit)
+    if not orders:
+        return 0
+    provider = get_provider("stripe")
+    outcomes: Counter[str] = Counter()
+    for index, (order, due_at) in enumerate(orders):
+        try:
+            outcome, next_check = _reconcile_order(order, provider, now)
+        except PaymentUnavailable:
+            logger.warning(
+                "Stripe did not answer about order %s; asking again in %s",
+                order.pk,
+                RECONCILE_BACKOFF,
+            )
+            outcomes["unanswered"] += 1
+            # The rest were not asked: due as they were, for the next round.
+            for unasked, unasked_due_at in orders[index + 1 :]:
+                _check_again(unasked, unasked_due_at)
+            break
+        except OrderBusy:
+            # Being paid or changed right now (a webhook, say): next round.
+            outcome, next_check = "busy", due_at
+        except Exception:
+            logger.exception("Could not reconcile order %s with Stripe", order.pk)
+            outcome, next_check = "error", now + RECONCILE_BACKOFF
+        _check_again(order, next_check)
+        outcomes[outcome] += 1
+        if outcome in ("fulfilled", "refund_due", "failed"):
+            logger.warning(
+                "Order %s: %s on asking Stripe, which had not sent the"
+                " webhook for it (is the webhook endpoint and its"
+                " STRIPE_WEBHOOK_SECRET right?)",
+                order.pk,
+                "paid and fulfilled"
+                if outcome == "fulfilled"
+                else (
+                    "paid after its seats were gone, its payment goes back"
+                    if outcome == "refund_due"
+                    else "its payment failed, released"
+                ),
+            )
+    logger.info(
+        "Asked Stripe about %s orders: %s",
+        sum(outcomes.values()),
+        ", ".join(f"{name} {count}" for name, count in sorted(outcomes.items())),
+    )
+    return sum(outcomes[name] for name in RECONCILE_SETTLED)
+
+
+@transaction.atomic
+def _claim_orders_to_check(*, now: datetime, limit: int) -> list[tuple]:
+    """The most overdue orders due a check, each with when it was due, and
+    their next check put off by RECONCILE_BACKOFF meanwhile (another worker
+    leaves them be; one that dies mid-round has them asked later)."""
+    orders = list(
+        Order.objects.select_for_update(skip_locked=True)
+        .filter(stripe_check_at__lte=now, status__in=STRIPE_CHECKED_STATUSES)
+        .order_by("stripe_check_at")[:limit]
+    )
+    if not orders:
+        return []
+    lease = now + RECONCILE_BACKOFF
+    Order.objects.filter(pk__in=[o.pk for o in orders]).update(stripe_check_at=lease)
+    claimed = []
+    for order in orders:
+        claimed.append((order, order.stripe_check_at))
+        order.stripe_check_at = lease
+    return claimed
+
+
+def _check_again(order: Order, when: datetime | None) -> None:
+    """Set the order's next check, unless it changed since the claim (a new
+    payment page opened for it has its own)."""
+    Order.objects.filter(pk=order.pk, stripe_check_at=order.stripe_check_at).update(
+        stripe_check_at=when
+    )
+
+
+def _reconcile_order(
+    order: Order, provider: "StripeProvider", now: datetime
+) -> tuple[str, datetime | None]:
+    """Ask Stripe about one order and apply its answer as the webhook would;
+    returns what came of it and when to ask next (None: Stripe's answer is
+    final). A processing order whose payment is known is asked about that
+    payment; any other, its payment page first."""
+    intent_id = (
+        order.stripe_payment_intent_id
+        if order.status == Order.Status.PROCESSING
+        else None
+    )
+    if not intent_id:
+        page = provider.get_checkout(order.stripe_checkout_session_id, quick=True)
+        if page.status == "open":
+            return "open", _next_check_of_open_page(order, now)
+        if page.status != "complete":
+            return _page_closed_unpaid(order, now), None
+        if page.payment_status in PAID_STATUSES:
+            return _apply_paid_page(order, page, now), None
+        intent_id = page.payment_reference
+        if not intent_id:
+            return "processing_unknown", now + PROCESSING_RECHECK
+    intent = provider.get_payment_intent(intent_id, quick=True)
+    return _apply_payment_state(order, intent, now)
+
+
+def _next_check_of_open_page(order: Order, now: datetime) -> datetime | None:
+    """A page still open: asked again as its hold lapses (RECONCILE_LEAD
+    before first, if that is still to come), then every RECONCILE_BACKOFF
+    until Stripe closes it."""
+    hold = order.hold_expires_at
+    if order.status == Order.Status.PENDING and hold is not None and hold > now:
+        return hold - RECONCILE_LEAD if now < hold - RECONCILE_LEAD else hold
+    if order.created_at < now - STRIPE_PAGE_OUTLIVED:
+        logger.warning(
+            "Order %s: Stripe still shows its payment page %s open; no longer asking",
+            order.pk,
+            order.stripe_checkout_session_id,
+        )
+        return None
+    return now + RECONCILE_BACKOFF
+
+
+def _page_closed_unpaid(order: Order, now: datetime) -> str:
+    """Stripe closed the page unpaid: a lapsed hold expires, as the
+    webhook's checkout.session.expired has it (expire_order)."""
+    if order.status != Order.Status.PENDING:
+        return "closed"
+    expired = expire_order(order_id=order.pk, nowait=True, now=now)
+    return "expired" if expired.status == Order.Status.EXPIRED else "closed"
+
+
+def _apply_paid_page(order: Order, page: CheckoutState, now: datetime) -> str:
+    outcome = _apply_completed_session(
+        order,
+        session_id=page.session_id,
+        payment_status=page.payment_status,
+        payment_intent=page.payment_reference,
+        amount_minor=page.amount_minor,
+        currency=page.currency,
+        event_id="",
+        now=now,
+    )
+    return "settled_already" if outcome == "already_fulfilled" else outcome
+
+
+def _apply_payment_state(
+    order: Order, intent: PaymentIntentState, now: datetime
+) -> tuple[str, datetime | None]:
+    """A delayed payment (the page complete, unpaid): paid once it
+    succeeded, released once it failed, as the webhook's
+    async_payment_succeeded and _failed have it; still clearing, a pending
+    order's seats stay held while it does (record_processing_payment)."""
+    if intent.status == "succeeded":
+        outcome = _apply_completed_session(
+            order,
+            session_id=order.stripe_checkout_session_id or "",
+            payment_status="paid",
+            payment_intent=intent.intent_id,
+            amount_minor=intent.amount_minor,
+            currency=intent.currency,
+            event_id="",
+            now=now,
+        )
+        return ("settled_already" if outcome == "already_fulfilled" else outcome), None
+    if intent.status in ("requires_payment_method", "canceled"):
+        if order.status not in (Order.Status.PENDING, Order.Status.PROCESSING):
+            return "closed", None
+        released = record_failed_payment(order_id=order.pk, nowait=True, now=now)
+        return (
+            "failed" if released.status == Order.Status.CANCELLED else "closed"
+        ), None
+    if order.status == Order.Status.PENDING:
+        held = record_processing_payment(
+            order_id=order.pk,
+            provider_reference=intent.intent_id,
+            nowait=True,
+            now=now,
+        )
+        if held.status == Order.Status.PROCESSING:
+            return "processing", now + PROCESSING_RECHECK
+    return "still_processing", now + PROCESSING_RECHECK
+
+
 def _apply_completed_session(
     order: Order,
     *,
@@ -407,6 +651,7 @@ def _apply_completed_session(
     amount_minor: int | None,
     currency: str | None,
     event_id: str,
+    now: datetime | None = None,
 ) -> str:
     currency = (currency or order.currency).lower()
     reference = payment_intent or session_id
@@ -432,12 +677,13 @@ def _apply_completed_session(
             currency=currency,
             provider_event_id=event_id,
             nowait=True,
+            now=now,
         )
         if result.issued:
             return "fulfilled"
         return "refund_due" if result.needs_refund else "already_fulfilled"
     record_processing_payment(
-        order_id=order.pk, provider_reference=payment_intent or "", nowait=True
+        order_id=order.pk, provider_reference=payment_intent or "", nowait=True, now=now
     )
     return "processing"
 

@@ -17,6 +17,9 @@ logger = logging.getLogger("core.worker")
 # features add theirs here (the waitlist's offer sweep, for example).
 PERIODIC_SWEEPS = (
     "core.services.orders.sweep_expired_holds",
+    # Right after the hold sweep, which closes lapsed holds' Stripe pages:
+    # asked then, a page's answer is final (ADR 17).
+    "core.services.payments.reconcile_unsettled_orders",
     "core.services.payments.refund_due_payments",
     "core.services.orders.complete_stalled_refunds",
     "core.services.waitlist.sweep_waitlists",
