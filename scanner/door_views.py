@@ -94,8 +94,10 @@ def door_shell_urls() -> list[str]:
     """What the service worker keeps so the door page reopens without network."""
     return [
         static("css/app.css"),
+        static("css/console.css"),  # the door list's, which the app opens on
         static("css/door.css"),
         static("js/door.js"),
+        static("js/door-keep.js"),
         static("js/door-offline.js"),
         static("vendor/qr-scanner/qr-scanner.min.js"),
         static("vendor/qr-scanner/qr-scanner-worker.min.js"),

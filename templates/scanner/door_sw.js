@@ -32,17 +32,48 @@ async function networkFirst(request) {
     if (response.ok) cache.put(request, response.clone());
     return response;
   } catch (error) {
-    const cached = (await cache.match(request, { ignoreSearch: true })) ||
-      (await cache.match(SCOPE));
+    const cached = await cache.match(request, { ignoreSearch: true });
     if (cached) return cached;
-    return new Response(
-      "<!doctype html><meta name=viewport content='width=device-width'><title>Offline</title>" +
-        "<body style='font:18px system-ui;background:#0f0f17;color:#fff;padding:24px'>" +
-        "<h1>Offline</h1><p>This door page was never opened on this phone while online. " +
-        "Open it once with network, then it works offline.</p>",
-      { status: 503, headers: { "Content-Type": "text/html; charset=utf-8" } },
-    );
+    return notKeptPage(cache);
   }
+}
+
+function escapeHtml(text) {
+  return text.replace(/[&<>"']/g, (ch) => `&#${ch.charCodeAt(0)};`);
+}
+
+// The door pages this phone keeps, by their titles ("Door · Open Mic Tonight"),
+// the list first: what a page not kept offers instead of a dead end.
+async function keptPages(cache) {
+  const pages = [];
+  for (const request of await cache.keys()) {
+    const url = new URL(request.url);
+    if (!url.pathname.startsWith(SCOPE) || SHELL.includes(url.pathname)) continue;
+    const response = await cache.match(request);
+    const type = (response && response.headers.get("Content-Type")) || "";
+    if (!type.startsWith("text/html")) continue;
+    const title = (await response.text()).match(/<title>([^<]*)<\/title>/);
+    pages.push({ href: url.pathname, title: title ? title[1].trim() : escapeHtml(url.pathname) });
+  }
+  return pages.sort((a, b) => (a.href === SCOPE ? -1 : b.href === SCOPE ? 1 : 0));
+}
+
+async function notKeptPage(cache) {
+  const pages = await keptPages(cache);
+  const links = pages
+    .map((page) => `<li><a href="${escapeHtml(page.href)}">${page.title}</a></li>`)
+    .join("");
+  return new Response(
+    "<!doctype html><meta name=viewport content='width=device-width'><title>Offline · Door</title>" +
+      "<body data-not-kept style='font:18px system-ui;background:#0f0f17;color:#fff;padding:24px'>" +
+      "<h1>No network</h1><p>This page isn't saved on this phone, so it can't open offline. " +
+      "Each door page is saved the first time it is opened with network.</p>" +
+      (links
+        ? "<p>Saved on this phone:</p><ul style='line-height:2.4'>" + links + "</ul>"
+        : "") +
+      "<style>a{color:#ff7ab6;font-weight:600}</style>",
+    { status: 503, headers: { "Content-Type": "text/html; charset=utf-8" } },
+  );
 }
 
 async function staleWhileRevalidate(request) {
