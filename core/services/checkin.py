@@ -1193,11 +1193,11 @@ def log_offline_refusals(
     without the server: offline, or a ticket it let in and has not uploaded.
     Each row is offline, method "offline", at the phone's time clamped as
     admits are, with the code the phone showed as its result (anything but a
-    refusal code is `invalid`, the phone's code kept in the detail). The
-    phone is trusted to say what it showed, never which ticket it was: the
-    ticket is linked only when the text is a signed code of this event whose
-    signature verifies here. Never admits and never changes a ticket: no
-    ticket row is locked or written.
+    refusal code is an amber `invalid`, the phone's code kept in the
+    detail). The phone is trusted to say what it showed, never which ticket
+    it was: the ticket is linked only when the text is a signed code of this
+    event whose signature verifies here. Never admits and never changes a
+    ticket: no ticket row is locked or written.
 
     A repeated nonce writes nothing (the unique (event, nonce) constraint)
     and answers the first row, replayed: an upload sent again after a lost
@@ -1243,16 +1243,22 @@ def _log_offline_refusal(
     digest = code_digest(refusal.text)
     shown = refusal.result if isinstance(refusal.result, str) else ""
     kind = OFFLINE_REFUSALS.get(shown)
-    info = {}
-    if kind is None:
-        kind = InvalidTicket
-        info = {"phone_result": clean_label(shown, limit=MAX_PHONE_RESULT_LENGTH)}
+    if kind is not None:
+        code, message, verdict, info = kind.code, kind.message, kind.verdict, {}
+    else:
+        # Not a refusal code ("unknown": a genuine ticket not on the phone's
+        # list, which staff did not admit anyway): not "Not a valid ticket"
+        # at every door's Last scans, but what is known.
+        kept = clean_label(shown, limit=MAX_PHONE_RESULT_LENGTH)
+        code, verdict, info = InvalidTicket.code, "attention", {"phone_result": kept}
+        said = f" ({kept})" if kept else ""
+        message = f"Not let in: checked on a door phone offline{said}."
     values = _scan_log_values(
         event=event,
         row=_verified_ticket_row(refusal.text, event),
-        result=kind.code,
-        message=kind.message,
-        verdict=kind.verdict,
+        result=code,
+        message=message,
+        verdict=verdict,
         info=info,
         method="offline",
         staff=staff,

@@ -916,7 +916,7 @@ def test_a_refusal_is_never_taken_for_an_admit(door_client, ticket):
     assert body["results"] == []
     [refusal] = body["refusals"]
     assert refusal["recorded"] and refusal["code"] == "invalid"
-    assert refusal["admitted"] is False and refusal["verdict"] == "reject"
+    assert refusal["admitted"] is False and refusal["verdict"] == "attention"
     assert Ticket.objects.get(pk=ticket.pk).status == Ticket.Status.ISSUED
     log = ScanLog.objects.get()
     assert log.result == "invalid" and log.detail["info"] == {"phone_result": "ok"}

@@ -794,7 +794,9 @@ def test_anything_else_a_phone_says_is_logged_invalid_keeping_its_code(
         event=ticket.event, refusals=[_refusal(ticket.qr_payload, result=shown)]
     )
 
-    assert result.code == "invalid" and result.verdict == "reject"
+    assert result.code == "invalid" and result.verdict == "attention"
+    said = f" ({kept})" if kept else ""
+    assert result.message == f"Not let in: checked on a door phone offline{said}."
     log = ScanLog.objects.get()
     assert log.result == "invalid" and log.detail["info"] == {"phone_result": kept}
 
