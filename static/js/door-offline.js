@@ -1,5 +1,6 @@
 // The door's offline half: verify ticket signatures on the phone and keep
-// ticket states and offline admits in IndexedDB until they can be uploaded.
+// ticket states, offline admits and the refusals made here in IndexedDB until
+// they can be uploaded.
 
 const SIGNED_RE = /^T1\.([0-9A-F]{8})\.([A-Z0-9]{6,16})\.([A-Z2-7]{103})$/;
 const SHORT_RE = /^[A-Z0-9]{6,16}$/;
@@ -283,4 +284,37 @@ export async function forgetPending(nonces) {
   const tx = db.transaction("pending", "readwrite");
   for (const nonce of nonces) tx.objectStore("pending").delete(nonce);
   await done(tx);
+}
+
+// --- Refusals made on the phone, waiting to be logged -------------------------
+
+// The most refusals kept for upload, all events together: a phone left
+// offline in front of a stuck bad code keeps the latest, not every one.
+export const MAX_WAITING_REFUSALS = 500;
+
+/** Keep a refusal this phone made on its own until it is uploaded, to be
+ * logged. It waits in the admits' store, under `refusalOf` where an admit
+ * has `event`: the store's "event" index (pendingAdmits, saveTicketStates)
+ * never lists it, so nothing uploads it as an admit, not even an older copy
+ * of this page. Past MAX_WAITING_REFUSALS the oldest are dropped. */
+export async function recordOfflineRefusal(refusal) {
+  const db = await openDb();
+  const tx = db.transaction("pending", "readwrite");
+  const store = tx.objectStore("pending");
+  const all = await result(store.getAll());
+  // An admit under this scan id is that attempt's answer: never replaced.
+  if (all.some((entry) => entry.nonce === refusal.nonce && !entry.refusalOf)) return;
+  const waiting = all.filter((entry) => entry.refusalOf && entry.nonce !== refusal.nonce);
+  waiting.sort((a, b) => String(a.at).localeCompare(String(b.at)));
+  const over = waiting.length + 1 - MAX_WAITING_REFUSALS;
+  for (const old of waiting.slice(0, Math.max(0, over))) store.delete(old.nonce);
+  store.put(refusal);
+  await done(tx);
+}
+
+/** The refusals this phone made at `event`'s door, waiting to upload. */
+export async function pendingRefusals(event) {
+  const db = await openDb();
+  const all = await result(db.transaction("pending").objectStore("pending").getAll());
+  return all.filter((entry) => entry.refusalOf === event);
 }

@@ -11,7 +11,9 @@ import {
   parseCode,
   patchTicket,
   pendingAdmits,
+  pendingRefusals,
   recordOfflineAdmit,
+  recordOfflineRefusal,
   saveTicketStates,
   verifySignature,
   withoutPayload,
@@ -55,6 +57,12 @@ const UNNAMED_DOOR_TEXT = "Name this door";
 // Door labels that say nothing about which door (core.services.checkin's
 // UNNAMED_DOORS): left out of "Already used at ..." here too.
 const UNNAMED_DOORS = new Set(["door", "the door"]);
+// The most admits, and the most refusals, sent in one upload (the server
+// takes 500 of each).
+const UPLOAD_BATCH = 200;
+// A refused text is kept this long at most to be logged: a ticket's code is
+// under 160 characters, and a QR code can hold thousands of anything else.
+const MAX_REFUSAL_TEXT = 1000;
 
 const state = {
   online: navigator.onLine !== false,
@@ -468,6 +476,7 @@ async function submit(text, method, { typed = null } = {}) {
     if (ours) {
       const ticket = await getTicket(EVENT, ours.ticketCode).catch(() => null);
       showVerdict(pendingAdmitVerdict(ours, ticket), { typed });
+      await keepRefusal(text, scanNonce, "already_used");
       uploadPending();
       return;
     }
@@ -641,8 +650,10 @@ function scanFromResult(result) {
 async function checkOffline(text, scanNonce, { force = false, typed = null } = {}) {
   const parsed = parseCode(text);
   const shown = { offlineCheck: true, typed };
-  const refuse = (message, verdict = "reject", code = "invalid", ticket = null) =>
+  const refuse = async (message, verdict = "reject", code = "invalid", ticket = null) => {
     showVerdict({ verdict, code, message, ticket: guestOf(ticket) }, shown);
+    await keepRefusal(text, scanNonce, code);
+  };
   if (!parsed) return refuse("Not a valid ticket.");
   if (parsed.kind === "signed") {
     let valid = false;
@@ -672,7 +683,10 @@ async function checkOffline(text, scanNonce, { force = false, typed = null } = {
   // Let in here offline already, listed or admitted anyway: a shared
   // screenshot of the ticket gets no second "Admit anyway".
   const ours = await pendingAdmitFor(parsed.code);
-  if (ours) return showVerdict(pendingAdmitVerdict(ours, ticket), shown);
+  if (ours) {
+    showVerdict(pendingAdmitVerdict(ours, ticket), shown);
+    return keepRefusal(text, scanNonce, "already_used");
+  }
   // Before check-in opens nobody is admitted, on the list or not, forced or
   // not: the server would refuse the upload (not_yet_valid) with the guest in.
   const notOpenYet = () =>
@@ -694,9 +708,16 @@ async function checkOffline(text, scanNonce, { force = false, typed = null } = {
           : "Genuine ticket, but this phone has no ticket list yet. Check ID, then admit if right."
         : "That code is not on this phone's list.";
     const result = { verdict: "attention", code: "unknown", message };
+    // Not let in, unless staff admit it anyway: that admit is then this
+    // scan's answer (under its scan id), and the refusal kept meanwhile,
+    // under an id of its own, is forgotten.
+    const asked = parsed.kind === "signed" ? `${scanNonce}-asked` : scanNonce;
+    await keepRefusal(text, asked, "unknown");
     if (parsed.kind === "signed") {
-      result.admitAnyway = () =>
-        checkOffline(text, scanNonce, { force: true, typed });
+      result.admitAnyway = async () => {
+        await forgetPending([asked]).catch(() => {});
+        return checkOffline(text, scanNonce, { force: true, typed });
+      };
     }
     return showVerdict(result, shown);
   }
@@ -712,7 +733,8 @@ async function checkOffline(text, scanNonce, { force = false, typed = null } = {
     };
     // Let in by this phone moments ago: said as online says it (againHere).
     const again = admittedHereJustNow(parsed.code, ticket.used_at);
-    return showVerdict(again ? alreadyIn(refusal, ticket.used_at) : refusal, shown);
+    showVerdict(again ? alreadyIn(refusal, ticket.used_at) : refusal, shown);
+    return keepRefusal(text, scanNonce, "already_used");
   }
   if (opensLater) return notOpenYet();
   const at = new Date().toISOString();
@@ -754,6 +776,25 @@ async function checkOffline(text, scanNonce, { force = false, typed = null } = {
   await showPending();
 }
 
+/** Keep a scan this phone refused on its own (offline, or by its admit not
+ * uploaded yet), to be logged with the next upload: the server logs every
+ * attempt at the door, and it heard of none of these. `result` is the code
+ * the verdict stood for: an "ALREADY IN" is an already used ticket. */
+async function keepRefusal(text, refusalNonce, result) {
+  try {
+    await recordOfflineRefusal({
+      nonce: refusalNonce,
+      refusalOf: EVENT,
+      code: String(text).slice(0, MAX_REFUSAL_TEXT),
+      at: new Date().toISOString(),
+      result,
+      device: deviceLabel(),
+    });
+  } catch {
+    /* not kept: the verdict stands, only its log row will be missing */
+  }
+}
+
 /** Who a ticket of this phone's copy is for, as the verdict screen shows it
  * (no code: offline there is nothing to undo). */
 function guestOf(ticket) {
@@ -790,12 +831,14 @@ async function uploadPending() {
   if (state.uploading || !state.online || state.uploadRefused) return;
   state.uploading = true;
   try {
-    let pending = await pendingAdmits(EVENT);
-    while (pending.length && state.online) {
-      // One door per upload (the request names one): admits made before
-      // the phone was renamed go under the name they were made at.
-      const device = pending[0].device || "";
-      const batch = pending.filter((a) => (a.device || "") === device).slice(0, 200);
+    let waiting = await waitingUploads();
+    while ((waiting.admits.length || waiting.refusals.length) && state.online) {
+      // One door per upload (the request names one): scans made before the
+      // phone was renamed go under the name they were made at.
+      const device = (waiting.admits[0] || waiting.refusals[0]).device || "";
+      const atDoor = (scan) => (scan.device || "") === device;
+      const batch = waiting.admits.filter(atDoor).slice(0, UPLOAD_BATCH);
+      const refusals = waiting.refusals.filter(atDoor).slice(0, UPLOAD_BATCH);
       let response = null;
       let body = null;
       let failure = null;
@@ -806,6 +849,14 @@ async function uploadPending() {
             event: EVENT,
             device,
             admits: batch.map((a) => ({ code: a.code, nonce: a.nonce, at: a.at })),
+            // Apart from the admits, and answered apart: the server only
+            // logs these, and nothing here reads their answers as admits.
+            refusals: refusals.map((r) => ({
+              code: r.code,
+              nonce: r.nonce,
+              at: r.at,
+              result: r.result,
+            })),
           }),
         }));
       } catch (error) {
@@ -815,19 +866,17 @@ async function uploadPending() {
         setOnline(false);
         return;
       }
+      // Said only for admits: a refusal waiting changes nobody's entry.
+      const note = (text) => {
+        if (batch.length) networkNote(text, ATTENTION_NOTE_MS);
+      };
       if (!response.ok || !Array.isArray(body?.results)) {
         if (uploadRefusedForGood(response)) {
           // Not again every few seconds, for ever: said until it changes.
           state.uploadRefused = serverRefusal(response, body).message;
-          networkNote(
-            `Offline admits not uploaded: ${state.uploadRefused}`,
-            ATTENTION_NOTE_MS,
-          );
+          note(`Offline admits not uploaded: ${state.uploadRefused}`);
         } else {
-          networkNote(
-            body?.message || "Offline admits could not be uploaded yet.",
-            ATTENTION_NOTE_MS,
-          );
+          note(body?.message || "Offline admits could not be uploaded yet.");
         }
         return;
       }
@@ -839,11 +888,24 @@ async function uploadPending() {
         const admit = byNonce.get(result.nonce ?? batch[index]?.nonce);
         if (admit) answered.push([admit, result]);
       });
-      if (!answered.length) {
-        networkNote("Offline admits could not be uploaded yet.", ATTENTION_NOTE_MS);
+      // So is every refusal it answered, logged or not (it cannot be, ever).
+      const refused = new Map(refusals.map((r) => [r.nonce, r]));
+      const logged = (Array.isArray(body.refusals) ? body.refusals : []).filter(
+        (answer) => refused.has(answer.nonce),
+      );
+      if (!answered.length && !logged.length) {
+        note("Offline admits could not be uploaded yet.");
         return; // nothing done: not again at once
       }
-      await forgetPending(answered.map(([admit]) => admit.nonce));
+      await forgetPending([
+        ...answered.map(([admit]) => admit.nonce),
+        ...logged.map((answer) => answer.nonce),
+      ]);
+      for (const answer of logged) {
+        // In "Last scans", as at every other door (the feed's copy is the same).
+        const { device: madeAt } = refused.get(answer.nonce);
+        if (answer.recorded) applyScan({ ...scanFromResult(answer), device: madeAt });
+      }
       const needAttention = [];
       for (const [admit, result] of answered) {
         // Admits were counted when made offline; conflicts join the feed.
@@ -854,14 +916,25 @@ async function uploadPending() {
           needAttention.push(await withGuestFromCopy(result, admit));
         }
       }
-      networkNote(`${plural(answered.length, "offline admit")} uploaded.`);
+      if (answered.length) {
+        networkNote(`${plural(answered.length, "offline admit")} uploaded.`);
+      }
       if (needAttention.length) showOfflineAlert(needAttention);
-      pending = await pendingAdmits(EVENT);
+      waiting = await waitingUploads();
     }
   } finally {
     state.uploading = false;
     await showPending();
   }
+}
+
+/** This phone's admits and refusals waiting to upload. */
+async function waitingUploads() {
+  const [admits, refusals] = await Promise.all([
+    pendingAdmits(EVENT),
+    pendingRefusals(EVENT),
+  ]);
+  return { admits, refusals };
 }
 
 /** An upload answer saying the ticket is used (ours, or another door's

@@ -83,11 +83,13 @@ def test_a_ticket_admitted_offline_is_not_admitted_again_online_before_its_uploa
     assert results() == []
     close_verdict(page)
 
-    # The upload goes at last: one admit, no conflict.
+    # The upload goes at last: one admit, no conflict, and the two answers
+    # the phone gave on its own logged after it, as refusals.
     page.unroute(UPLOAD_URL)
     page.wait_for_selector("[data-pending]", state="hidden", timeout=20_000)
-    assert results() == ["ok"]
-    log = ScanLog.objects.get()
+    assert results() == ["ok", "already_used", "already_used"]
+    assert not ScanLog.objects.filter(offline=False).exists()
+    log = ScanLog.objects.get(result="ok")
     assert log.offline and log.device_label == "Side door"
     assert page.locator("[data-offline-alert]").is_hidden()
 
