@@ -63,6 +63,11 @@ const UPLOAD_BATCH = 200;
 // A refused text is kept this long at most to be logged: a ticket's code is
 // under 160 characters, and a QR code can hold thousands of anything else.
 const MAX_REFUSAL_TEXT = 1000;
+// Where this phone keeps how far the server's clock is from its own.
+const CLOCK_OFFSET_KEY = "door.clockOffset";
+// A Date header names a second that began at most this long before the
+// server wrote it (servers cache the header, refreshed every second or so).
+const DATE_HEADER_SPAN_MS = 1500;
 
 const state = {
   online: navigator.onLine !== false,
@@ -98,9 +103,43 @@ const state = {
   // Why the server refused the last upload for good (see uploadPending).
   uploadRefused: null,
   lastFullStates: 0,
+  // How far the server's clock is ahead of this phone's, in ms (serverNow).
+  clockOffset: Number(localStorage.getItem(CLOCK_OFFSET_KEY)) || 0,
 };
 
 // --- Small helpers ------------------------------------------------------------
+
+/** Now on the server's clock, as this phone best knows it. Offline admits
+ * and refusals are timed by it, and "moments ago" is judged by it: the
+ * server times every scan it logs by its own clock and takes no time from
+ * its future, so a phone running fast had its offline admits logged at
+ * their upload instead, and the guest it had just let in, read again, was
+ * a red "already used" rather than this phone's admit. */
+function serverNow() {
+  return Date.now() + state.clockOffset;
+}
+
+/** Learn the server's clock from an answer's Date header, which names the
+ * second (a cached one, on some servers) in which the server answered: its
+ * clock was ahead of this phone's by at least `least` and at most `most`.
+ * A phone whose clock agrees, as far as that tells, keeps its own, to the
+ * millisecond; one that is off takes the least, so that a time it makes is
+ * never in the server's future. Kept for a page opened offline. */
+function learnServerClock(date, sentAt, receivedAt) {
+  const serverTime = Date.parse(date || "");
+  if (!Number.isFinite(serverTime)) return;
+  const least = serverTime - receivedAt;
+  const most = serverTime + DATE_HEADER_SPAN_MS - sentAt;
+  const offset = least <= 0 && most >= 0 ? 0 : least;
+  const changed = Math.abs(offset - state.clockOffset) > 250;
+  state.clockOffset = offset;
+  if (!changed) return;
+  try {
+    localStorage.setItem(CLOCK_OFFSET_KEY, String(Math.round(offset)));
+  } catch {
+    /* kept for this page only */
+  }
+}
 
 function nonce() {
   const bytes = crypto.getRandomValues(new Uint8Array(16));
@@ -191,6 +230,7 @@ function namedDoor(door) {
 async function fetchJson(url, options = {}) {
   const controller = new AbortController();
   const timer = setTimeout(() => controller.abort(), REQUEST_TIMEOUT_MS);
+  const sentAt = Date.now();
   try {
     const response = await fetch(url, {
       credentials: "same-origin",
@@ -206,6 +246,7 @@ async function fetchJson(url, options = {}) {
         ...(options.headers || {}),
       },
     });
+    learnServerClock(response.headers.get("Date"), sentAt, Date.now());
     let body = null;
     try {
       body = await response.json();
@@ -580,8 +621,9 @@ function pendingAdmitVerdict(admit, ticket) {
     message: `Already used at ${localWhen(admit.at)} on this phone${door ? ` (${door})` : ""}.`,
     ticket: guestOf(ticket),
   };
-  // The admit's time is this phone's clock: it holds across a reload.
-  const age = Date.now() - Date.parse(admit.at);
+  // The admit's time is the server's clock (serverNow): it holds across a
+  // reload, and after the upload it is the time the server logged.
+  const age = serverNow() - Date.parse(admit.at);
   return age >= 0 && age <= ADMITTED_HERE_MS ? alreadyIn(refusal, admit.at) : refusal;
 }
 
@@ -696,7 +738,7 @@ async function checkOffline(text, scanNonce, { force = false, typed = null } = {
       "not_yet_valid",
       ticket,
     );
-  const opensLater = Boolean(cfg.opensAt) && Date.now() < Date.parse(cfg.opensAt);
+  const opensLater = Boolean(cfg.opensAt) && serverNow() < Date.parse(cfg.opensAt);
   if (!ticket && !force) {
     // A genuine code not on the list could only be admitted anyway: not yet.
     if (parsed.kind === "signed" && opensLater) return notOpenYet();
@@ -737,7 +779,7 @@ async function checkOffline(text, scanNonce, { force = false, typed = null } = {
     return keepRefusal(text, scanNonce, "already_used");
   }
   if (opensLater) return notOpenYet();
-  const at = new Date().toISOString();
+  const at = new Date(serverNow()).toISOString();
   await recordOfflineAdmit({
     nonce: scanNonce,
     event: EVENT,
@@ -786,7 +828,7 @@ async function keepRefusal(text, refusalNonce, result) {
       nonce: refusalNonce,
       refusalOf: EVENT,
       code: String(text).slice(0, MAX_REFUSAL_TEXT),
-      at: new Date().toISOString(),
+      at: new Date(serverNow()).toISOString(),
       result,
       device: deviceLabel(),
     });

@@ -113,6 +113,58 @@ def test_a_ticket_admitted_offline_and_uploaded_seconds_ago_is_already_in_online
     assert results() == ["ok", "already_used"]  # logged by the server
 
 
+# A phone whose clock runs this far ahead of the server's.
+PHONE_AHEAD_MS = 2 * 60 * 1000
+PHONE_CLOCK_SCRIPT = """(() => {
+  const RealDate = Date;
+  class PhoneDate extends RealDate {
+    constructor(...args) {
+      if (args.length) super(...args);
+      else super(RealDate.now() + %d);
+    }
+    static now() {
+      return RealDate.now() + %d;
+    }
+  }
+  window.Date = PhoneDate;
+})();"""
+
+
+@pytest.fixture
+def fast_phone_door_page(page, live_server, door_ticket):
+    """The door page on a phone whose clock runs two minutes fast."""
+    page.add_init_script(PHONE_CLOCK_SCRIPT % (PHONE_AHEAD_MS, PHONE_AHEAD_MS))
+    door.sign_in_door_staff(page.context, live_server.url, username="doorfast")
+    page.goto(f"{live_server.url}/scanner/door/{door_ticket.event_id}/")
+    page.wait_for_selector("[data-door][data-ready='true']")
+    page.fill("[data-device-label]", "Side door")
+    page.dispatch_event("[data-device-label]", "change")
+    return page
+
+
+def test_a_phone_running_fast_says_already_in_for_its_offline_admit_just_uploaded(
+    fast_phone_door_page, door_ticket
+):
+    """The server takes no time from its future: an offline admit timed by
+    a fast phone's clock was logged at the upload's time instead, and the
+    guest just let in, read again, was a red "already used" (not this
+    phone's admit, by its time). Timed by the server's clock, it is hers."""
+    page = fast_phone_door_page
+    door.go_offline(page)
+    door.type_code(page, door_ticket.code, expect="ok")
+    close_verdict(page)
+    back_online = timezone.now()
+    page.context.set_offline(False)
+    page.wait_for_selector("[data-pending]", state="hidden", timeout=20_000)
+    door.count_beeps_and_buzzes(page)
+
+    text = wedge_scan(page, door_ticket.qr_payload, expect="admitted_here")
+
+    assert_already_in(page, text)
+    # Logged when she came in, by the server's clock, not at the upload.
+    assert ScanLog.objects.get(result="ok").at <= back_online
+
+
 # --- Offline, read again seconds after this phone let the guest in ----------
 
 
