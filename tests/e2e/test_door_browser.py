@@ -644,6 +644,13 @@ def test_an_offline_admit_of_a_guest_already_in_is_a_warning_not_an_all_clear(
     assert alert.evaluate("el => getComputedStyle(el).backgroundColor") == (
         "rgb(255, 176, 32)"
     )
+    # Still in view with the page scrolled to its end (a guest search, say).
+    door_page.evaluate("window.scrollTo(0, document.body.scrollHeight)")
+    assert door_page.evaluate("window.scrollY") > 200
+    assert alert.evaluate(
+        "el => el.getBoundingClientRect().top >= 0"
+        " && el.getBoundingClientRect().bottom <= innerHeight"
+    )
     network = door_page.locator("[data-network]").inner_text()
     assert "1 offline admit uploaded." in network
     assert "attention" not in network and "already admitted" not in network
