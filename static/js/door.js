@@ -18,6 +18,7 @@ import {
   verifySignature,
   withoutPayload,
 } from "./door-offline.js";
+import { keepPageOffline } from "./door-keep.js";
 
 const root = document.querySelector("[data-door]");
 const cfg = root.dataset;
@@ -29,8 +30,9 @@ const $$ = (selector) => root.querySelectorAll(selector);
 const REPEAT_GAP_MS = 1500;
 // A ticket this phone let in this recently, answered "already used" by its
 // own admit (a double tap, the QR shown to the camera again): most likely the
-// guest just let in, so no alarm; but amber, not green, since it may as well
-// be the screenshot passed back to a friend: staff look at who is there.
+// guest just let in, so no alarm, only a soft cue; but amber, not green, since
+// it may as well be the screenshot passed back to a friend: staff look at who
+// is there.
 const ADMITTED_HERE_MS = 30000;
 const VERDICT_MS = { admit: 1400, reject: 2800, attention: 4000, undone: 2500 };
 // Text sizes a verdict tries, largest first, until it fits (fitVerdict); at
@@ -297,6 +299,8 @@ function signal(verdict) {
         tone(1320, 0.1, 0.14);
       } else if (verdict === "reject") {
         tone(180, 0, 0.55, "sawtooth", 0.3);
+      } else if (verdict === "again") {
+        tone(520, 0, 0.16, "sine", 0.25);
       } else {
         tone(660, 0, 0.1, "square", 0.2);
         tone(660, 0.16, 0.1, "square", 0.2);
@@ -311,6 +315,7 @@ function signal(verdict) {
       admit: [70],
       reject: [260, 90, 260],
       attention: [120, 60, 120, 60, 120],
+      again: [40, 60, 40],
     };
     navigator.vibrate(patterns[verdict] || [100]);
   }
@@ -364,8 +369,10 @@ function showVerdict(result, { offlineCheck = false, text = "", typed = null } =
   }
   box.hidden = false;
   fitVerdict();
-  // An undo asked for, or a guest let in here just now: nothing to alarm.
-  if (verdict !== "undone" && !result.again) signal(verdict);
+  // An undo asked for: nothing to signal. A guest let in here just now: a
+  // soft cue, no alarm, but not the admit's chime either, so that staff
+  // whose eyes are on the queue still look (it may be a pass-back).
+  if (verdict !== "undone") signal(result.again ? "again" : verdict);
   clearTimeout(state.verdictTimer);
   // A choice to make stays on screen until it is made.
   if (!result.admitAnyway && !result.leave) {
@@ -589,8 +596,8 @@ function admittedHereJustNow(code, at) {
 
 /** The server's "already used" for a ticket this very phone admitted moments
  * ago is most likely that guest again: an amber "admitted here just now" with
- * their name, no alarm, for staff to see whether the person in front of them
- * is that guest. */
+ * their name and a soft cue, no alarm, for staff to see whether the person in
+ * front of them is that guest. */
 function againHere(result) {
   if (result.code !== "already_used") return result;
   return admittedHereJustNow(result.ticket?.code, result.used_at)
@@ -598,7 +605,7 @@ function againHere(result) {
     : result;
 }
 
-/** "ALREADY IN", amber and quiet, for a refusal `result` of a ticket this
+/** "ALREADY IN", amber with a soft cue, for a refusal `result` of a ticket this
  * phone let in at `at`, moments ago. */
 function alreadyIn(result, at) {
   const when = localTime(at);
@@ -607,7 +614,7 @@ function alreadyIn(result, at) {
     verdict: "attention",
     code: "admitted_here",
     again: true,
-    message: `Admitted here just now${when ? `, at ${when}` : ""}.`,
+    message: `Admitted here just now${when ? `, at ${when}` : ""}. The same guest? If not, don't let them in.`,
   };
 }
 
@@ -1906,27 +1913,15 @@ function wire() {
   setInterval(() => refreshStates(), STATES_EVERY_MS);
   setInterval(() => state.online && uploadPending(), PROBE_EVERY_MS * 2);
 
+  // Reopened with no network, the door must come back: `data-page-kept`
+  // says this page is kept.
   if ("serviceWorker" in navigator && window.isSecureContext) {
-    keepThisPageOffline().catch(() => {});
+    keepPageOffline({ swUrl: cfg.swUrl, scope: cfg.swScope })
+      .then((kept) => {
+        if (kept) root.dataset.pageKept = "true";
+      })
+      .catch(() => {});
   }
-}
-
-/** Register the door's service worker and have it keep this page, which it
- * may not have loaded itself (the first visit): reopened with no network,
- * the door must come back. `data-page-kept` says it has. */
-async function keepThisPageOffline() {
-  await navigator.serviceWorker.register(cfg.swUrl, { scope: cfg.swScope });
-  const { active } = await navigator.serviceWorker.ready;
-  const answer = await new Promise((resolve) => {
-    const channel = new MessageChannel();
-    const timer = setTimeout(() => resolve({}), 20_000);
-    channel.port1.onmessage = (event) => {
-      clearTimeout(timer);
-      resolve(event.data || {});
-    };
-    active.postMessage({ type: "keep-page", url: location.href }, [channel.port2]);
-  });
-  if (answer.kept) root.dataset.pageKept = "true";
 }
 
 async function init() {

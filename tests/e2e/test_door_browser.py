@@ -284,6 +284,19 @@ def test_a_keyboard_wedge_scanner_typing_anywhere_admits(door_page, door_ticket)
     assert log.detail["method"] == "keyboard" and log.device_label == "Side door"
 
 
+# What a guest this phone let in moments ago, read again, sounds and buzzes
+# like (door.js `signal("again")`): one soft tone, a short buzz, no alarm.
+AGAIN_BEEPS = 1
+AGAIN_BUZZ = [40, 60, 40]
+
+
+def assert_soft_cue_only(page) -> None:
+    """Since count_beeps_and_buzzes: the soft "again" cue, not an alarm, and
+    not the admit's chime either."""
+    assert page.evaluate("window.beeps") == AGAIN_BEEPS
+    assert page.evaluate("window.buzzes") == [AGAIN_BUZZ]
+
+
 def count_beeps_and_buzzes(page) -> None:
     """Count the page's tones and vibrations in window.beeps / window.buzzes."""
     page.evaluate(
