@@ -1,13 +1,12 @@
 """Stripe's webhook with payloads signed by a test secret, as Stripe would sign them."""
 
 import json
-import threading
 import time
 from datetime import timedelta
 from decimal import Decimal
 
 import pytest
-from django.db import connection, transaction
+from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 from django.utils import timezone
@@ -37,6 +36,7 @@ from core.services.orders import (
 from core.services.waitlist import join_waitlist
 from tests.factories import EventFactory, TicketTypeFactory, make_paid_order
 from tests.factories import make_held_order as _hold
+from tests.locks import row_locked_elsewhere
 from tests.purchase.conftest import session_object, signature_header, stripe_event
 
 pytestmark = pytest.mark.django_db
@@ -322,29 +322,12 @@ def test_a_locked_order_answers_503_so_stripe_retries(postgres, post_webhook):
     ticket_type = TicketTypeFactory()
     order = _hold(ticket_type, 1)
     event = stripe_event("checkout.session.completed", session_object(order))
-    locked, release = threading.Event(), threading.Event()
-
-    def hold_the_lock():
-        try:
-            with transaction.atomic():
-                Order.objects.select_for_update().get(pk=order.pk)
-                locked.set()
-                release.wait(10)
-        finally:
-            connection.close()
-
-    holder = threading.Thread(target=hold_the_lock)
-    holder.start()
-    try:
-        assert locked.wait(10)
+    with row_locked_elsewhere(Order, order.pk):
         response = post_webhook(event)
         assert response.status_code == 503
         assert response["Retry-After"]
         # Nothing was recorded, so Stripe's retry is applied in full.
         assert not ProviderEvent.objects.filter(event_id=event["id"]).exists()
-    finally:
-        release.set()
-        holder.join()
     retry = post_webhook(event)
     assert retry.status_code == 200
     assert retry.json()["outcome"] == "fulfilled"

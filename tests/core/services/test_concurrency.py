@@ -8,7 +8,7 @@ from collections import Counter
 from datetime import timedelta
 
 import pytest
-from django.db import connection, transaction
+from django.db import connection
 from django.db.models import Count, Q
 from django.utils import timezone
 
@@ -39,6 +39,7 @@ from core.services.orders import (
 from core.services.payments import confirm_payment, simulated_reference
 from tests.core.services.test_ticket_refunds import _cut_short
 from tests.factories import EventFactory, TicketTypeFactory, make_door_open_event
+from tests.locks import row_locked_elsewhere
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -272,35 +273,20 @@ def test_a_sold_out_request_is_refused_without_waiting_for_the_lock(postgres):
     """In a rush, late buyers must not queue behind the event's row lock."""
     ticket_type = TicketTypeFactory(capacity=2)
     _buy_and_pay(ticket_type.event_id, ticket_type.id, 1, 2)
-    locked, release = threading.Event(), threading.Event()
-
-    def hold_the_event_lock():
-        try:
-            with transaction.atomic():
-                Event.objects.select_for_update().get(pk=ticket_type.event_id)
-                locked.set()
-                release.wait(10)
-        finally:
-            connection.close()
-
-    holder = threading.Thread(target=hold_the_event_lock)
-    holder.start()
     try:
-        assert locked.wait(10)
-        with connection.cursor() as cursor:
-            # Were the refusal to wait for the lock, this turns the wait into
-            # an error instead of a hang.
-            cursor.execute("SET lock_timeout = '2s'")
-        with pytest.raises(SoldOut):
-            place_order(
-                event_id=ticket_type.event_id,
-                quantities={ticket_type.id: 1},
-                customer_name="Late",
-                customer_email="late@example.com",
-            )
+        with row_locked_elsewhere(Event, ticket_type.event_id):
+            with connection.cursor() as cursor:
+                # Were the refusal to wait for the lock, this turns the wait
+                # into an error instead of a hang.
+                cursor.execute("SET lock_timeout = '2s'")
+            with pytest.raises(SoldOut):
+                place_order(
+                    event_id=ticket_type.event_id,
+                    quantities={ticket_type.id: 1},
+                    customer_name="Late",
+                    customer_email="late@example.com",
+                )
     finally:
-        release.set()
-        holder.join()
         with connection.cursor() as cursor:
             cursor.execute("SET lock_timeout = 0")
 

@@ -11,7 +11,7 @@ from datetime import timedelta
 
 import pytest
 from django.core.management import call_command
-from django.db import connection, transaction
+from django.db import connection
 from django.utils import timezone
 
 from core.exceptions import OrderBusy
@@ -30,6 +30,7 @@ from core.services.payments import (
 )
 from tests.factories import EventFactory, TicketTypeFactory, make_staff
 from tests.factories import make_held_order as _hold
+from tests.locks import row_locked_elsewhere
 
 pytestmark = pytest.mark.django_db
 
@@ -357,26 +358,9 @@ def test_an_order_the_webhook_holds_is_left_to_the_next_round(postgres, stripe_s
     ticket_type = TicketTypeFactory()
     order = _on_stripe_page(ticket_type, 1)
     session = stripe_stub.complete(order.stripe_checkout_session_id)
-    locked, release = threading.Event(), threading.Event()
-
-    def webhook_in_progress():
-        try:
-            with transaction.atomic():
-                Order.objects.select_for_update().get(pk=order.pk)
-                locked.set()
-                release.wait(10)
-        finally:
-            connection.close()
-
-    holder = threading.Thread(target=webhook_in_progress)
-    holder.start()
-    try:
-        assert locked.wait(10)
+    with row_locked_elsewhere(Order, order.pk):  # a webhook in progress
         assert reconcile_unsettled_orders(now=_before_lapse(order)) == 0
         assert not Payment.objects.filter(order=order).exists()
-    finally:
-        release.set()
-        holder.join()
     # Still due: the next round asks again and fulfils it.
     assert reconcile_unsettled_orders(now=_before_lapse(order)) == 1
     assert _webhook("checkout.session.completed", session) == "already_fulfilled"
