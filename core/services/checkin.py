@@ -1131,30 +1131,41 @@ def sync_offline_admits(
     fails the upload nor keeps the phone resending the admits after it.
     """
     now = now or timezone.now()
+
+    def redeem(admit: OfflineAdmit, *, nonce: str, at: datetime) -> ScanResult:
+        return _redeem(
+            event=event,
+            text=admit.text,
+            staff=staff,
+            device_label=clean_label(admit.device_label),
+            nonce=nonce,
+            method="offline",
+            offline=True,
+            at=at,
+            now=now,
+            as_offline_conflict=True,
+        )
+
+    return _each_uploaded(admits, "admit", redeem, now=now)
+
+
+def _each_uploaded(uploaded, what: str, record, *, now: datetime) -> list[ScanResult]:
+    """`record(item, nonce=..., at=...)` for each scan a phone uploaded, in
+    order, at its time clamped (_offline_time): one answer each, whatever
+    happens to the others. An item the server cannot record (no scan id, or
+    one another code took) is answered `_not_recorded`, never raised."""
     results = []
-    for admit in admits:
-        at = _offline_time(admit.at, now=now)
+    for item in uploaded:
+        at = _offline_time(item.at, now=now)
         try:
-            nonce = clean_nonce(admit.nonce)
+            nonce = clean_nonce(item.nonce)
             if nonce is None:
                 raise InvalidRequest(
-                    "Every offline admit needs its scan id.", code="invalid_nonce"
+                    f"Every offline {what} needs its scan id.", code="invalid_nonce"
                 )
-            result = _redeem(
-                event=event,
-                text=admit.text,
-                staff=staff,
-                device_label=clean_label(admit.device_label),
-                nonce=nonce,
-                method="offline",
-                offline=True,
-                at=at,
-                now=now,
-                as_offline_conflict=True,
-            )
+            results.append(record(item, nonce=nonce, at=at))
         except TicketingError as error:
-            result = _not_recorded(error, at=at)
-        results.append(result)
+            results.append(_not_recorded(error, at=at))
     return results
 
 
@@ -1207,27 +1218,18 @@ def log_offline_refusals(
     Each row written is announced to the door feed after commit.
     """
     now = now or timezone.now()
-    results = []
-    for refusal in refusals:
-        at = _offline_time(refusal.at, now=now)
-        try:
-            nonce = clean_nonce(refusal.nonce)
-            if nonce is None:
-                raise InvalidRequest(
-                    "Every offline refusal needs its scan id.", code="invalid_nonce"
-                )
-            result = _log_offline_refusal(
-                event=event,
-                refusal=refusal,
-                nonce=nonce,
-                staff=staff,
-                device_label=clean_label(refusal.device_label),
-                at=at,
-            )
-        except TicketingError as error:
-            result = _not_recorded(error, at=at)
-        results.append(result)
-    return results
+
+    def log(refusal: OfflineRefusal, *, nonce: str, at: datetime) -> ScanResult:
+        return _log_offline_refusal(
+            event=event,
+            refusal=refusal,
+            nonce=nonce,
+            staff=staff,
+            device_label=clean_label(refusal.device_label),
+            at=at,
+        )
+
+    return _each_uploaded(refusals, "refusal", log, now=now)
 
 
 def _log_offline_refusal(
