@@ -2,6 +2,7 @@
 
 from datetime import timedelta
 
+from django.contrib.auth import get_user_model
 from django.db.models import IntegerField, OuterRef, Q, QuerySet, Subquery, Sum
 from django.db.models.functions import Coalesce
 from django.utils import timezone
@@ -176,7 +177,33 @@ def _ticket_state(row: dict) -> dict:
         "ticket_type_id": row["ticket_type_id"],
         "used_at": row["scanned_at"].isoformat() if row["scanned_at"] else None,
         "used_device": row["scanned_device"],
+        "used_by": _used_by(row),
     }
+
+
+def _state_fields() -> tuple[str, ...]:
+    """What a ticket's state is read from, who let it in by name included
+    (a door phone offline says "Already used … by Sam", as the server does)."""
+    username = get_user_model().USERNAME_FIELD
+    return (
+        "code",
+        "status",
+        "guest_name",
+        "ticket_type__name",
+        "ticket_type_id",
+        "scanned_at",
+        "scanned_device",
+        "scanned_by__first_name",
+        "scanned_by__last_name",
+        f"scanned_by__{username}",
+    )
+
+
+def _used_by(row: dict) -> str:
+    """As checkin.staff_display_name names the user: full name, or username."""
+    username = get_user_model().USERNAME_FIELD
+    full = f"{row['scanned_by__first_name'] or ''} {row['scanned_by__last_name'] or ''}"
+    return full.strip() or (row[f"scanned_by__{username}"] or "")
 
 
 def ticket_states(event: Event, *, since=None) -> dict:
@@ -188,15 +215,7 @@ def ticket_states(event: Event, *, since=None) -> dict:
     tickets = Ticket.objects.filter(event=event)
     if since is not None:
         tickets = tickets.filter(updated_at__gte=since)
-    rows = tickets.order_by("code").values(
-        "code",
-        "status",
-        "guest_name",
-        "ticket_type__name",
-        "ticket_type_id",
-        "scanned_at",
-        "scanned_device",
-    )
+    rows = tickets.order_by("code").values(*_state_fields())
     return {
         "event": str(event.pk),
         "event_key": event_key(event.pk),
@@ -225,16 +244,7 @@ def search_guests(event: Event, query: str, *, limit: int = GUEST_RESULTS) -> li
         Ticket.objects.filter(event=event)
         .filter(wanted)
         .order_by("guest_name", "code")
-        .values(
-            "code",
-            "status",
-            "guest_name",
-            "guest_email",
-            "ticket_type__name",
-            "ticket_type_id",
-            "scanned_at",
-            "scanned_device",
-        )[:limit]
+        .values(*_state_fields(), "guest_email")[:limit]
     )
     return [
         {**_ticket_state(row), "guest_email": row["guest_email"]} for row in matches

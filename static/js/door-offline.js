@@ -181,7 +181,12 @@ export async function saveTicketStates(event, states, { full, keep = [] }) {
     if (row?.status === "used") {
       store.put(row);
     } else if (row || server) {
-      const used = { status: "used", used_at: admit.at, used_device: admit.device };
+      const used = {
+        status: "used",
+        used_at: admit.at,
+        used_device: admit.device,
+        used_by: "", // this phone's staff: its verdicts say "on this phone"
+      };
       store.put({ ...(row || server), event, ...used });
     }
   }
@@ -246,6 +251,7 @@ export async function recordOfflineAdmit(admit) {
     status: "used",
     used_at: admit.at,
     used_device: admit.device, // the verdict already says it was offline
+    used_by: "", // nor an earlier admit's (undone since), if the row had one
   });
   await done(tx);
 }
@@ -253,7 +259,7 @@ export async function recordOfflineAdmit(admit) {
 /** Mark a ticket used on this phone, as the server's answer to an upload
  * says: the ticket's row is written even if this phone never had it (admitted
  * anyway), so a second scan offline says "Already used". */
-export async function markTicketUsed(event, ticket, { usedAt, usedDevice }) {
+export async function markTicketUsed(event, ticket, { usedAt, usedDevice, usedBy }) {
   const db = await openDb();
   const tx = db.transaction("tickets", "readwrite");
   const store = tx.objectStore("tickets");
@@ -269,6 +275,7 @@ export async function markTicketUsed(event, ticket, { usedAt, usedDevice }) {
     status: "used",
     used_at: usedAt,
     used_device: usedDevice || "",
+    used_by: usedBy || "",
   });
   await done(tx);
 }

@@ -214,12 +214,14 @@ function typedToSend(typed) {
 
 /** "Already used at 21:14 at Door 2.", as the server says it
  * (core.services.checkin.already_used_message), from this phone's copy. */
-function alreadyUsedMessage({ at, door }) {
+function alreadyUsedMessage({ at, door, by }) {
   const parts = ["Already used"];
   const when = at ? localWhen(at) : "";
   if (when) parts.push(`at ${when}`);
   const label = namedDoor(door);
   if (label) parts.push(`at ${label}`);
+  const who = String(by || "").trim();
+  if (who) parts.push(`by ${who}`);
   return `${parts.join(" ")}.`;
 }
 
@@ -777,7 +779,11 @@ async function checkOffline(text, scanNonce, { force = false, typed = null } = {
     const refusal = {
       verdict: "reject",
       code: "already_used",
-      message: alreadyUsedMessage({ at: ticket.used_at, door: ticket.used_device }),
+      message: alreadyUsedMessage({
+        at: ticket.used_at,
+        door: ticket.used_device,
+        by: ticket.used_by,
+      }),
       ticket: guestOf(ticket),
     };
     // Let in by this phone moments ago: said as online says it (againHere).
@@ -996,7 +1002,11 @@ async function keepUsedHere(result, admit) {
   if (result.code === "ok") {
     used = { usedAt: result.at, usedDevice: admit.device };
   } else if (result.code === "offline_conflict" || result.code === "already_used") {
-    used = { usedAt: result.used_at, usedDevice: result.used_device };
+    used = {
+      usedAt: result.used_at,
+      usedDevice: result.used_device,
+      usedBy: result.used_by,
+    };
   }
   if (used) {
     noteChangedHere(ticket.code);
@@ -1269,6 +1279,7 @@ function applyScan(scan) {
       status: delta > 0 ? "used" : "issued",
       used_at: delta > 0 ? scan.at : null,
       used_device: delta > 0 ? scan.device : "",
+      used_by: delta > 0 ? scan.staff || "" : "",
     }).catch(() => {});
   }
 }

@@ -620,8 +620,24 @@ def test_offline_a_refusal_names_the_guest_from_the_phones_copy(door_page, door_
     text = type_code(door_page, door_ticket.code, expect="already_used")
 
     assert "REJECT" in text and "Ana García" in text and "General" in text
-    assert "Already used at" in text and "Main door" in text
+    assert "Already used at" in text and "at Main door by Sam Okafor." in text
     assert "Checked on this phone (offline)." in text
+
+
+def test_offline_a_ticket_another_door_let_in_live_says_who(door_page, door_ticket):
+    """Another door's admit, heard on the live feed just before the network
+    dropped, is in the phone's copy with its door and staff member."""
+    push_scans_from_another_door(
+        door_page,
+        scan_by_zed_at_door_3(
+            door_ticket, ticket_code=door_ticket.code, staff="Sam Okafor"
+        ),
+    )
+    go_offline(door_page)
+
+    text = type_code(door_page, door_ticket.code, expect="already_used")
+
+    assert "REJECT" in text and "at Door 3 by Sam Okafor." in text
 
 
 def sam_lets_in_at_the_main_door(ticket):

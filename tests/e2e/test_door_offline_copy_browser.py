@@ -102,7 +102,7 @@ def test_a_guest_let_in_here_offline_and_at_another_door_is_refused_after_reopen
     door.go_offline(page)
     text = door.type_code(page, door_ticket.code, expect="already_used")
     when = timezone.localtime(first.at, door_ticket.event.tz).strftime("%H:%M")
-    assert f"Already used at {when} at Main door." in text
+    assert f"Already used at {when} at Main door by Sam Okafor." in text
 
 
 def admit_anyway_offline(page, ticket_type):

@@ -1037,14 +1037,19 @@ def test_the_snapshot_has_counters_per_type_and_last_scans(door_client, ticket):
 
 def test_ticket_states_for_the_offline_copy(door_client, ticket, general):
     other = make_paid_order(general, name="Ben").tickets.get()
-    redeem_ticket(event=ticket.event, text=ticket.qr_payload, device_label="Door 1")
+    sam = make_staff("door", username="sam", first_name="Sam", last_name="Okafor")
+    redeem_ticket(
+        event=ticket.event, text=ticket.qr_payload, device_label="Door 1", staff=sam
+    )
 
     body = door_client.get(f"/api/v1/door/{ticket.event_id}/tickets").json()
 
     states = {t["code"]: t for t in body["tickets"]}
     assert states[ticket.code]["status"] == "used"
     assert states[ticket.code]["used_device"] == "Door 1"
+    assert states[ticket.code]["used_by"] == "Sam Okafor"
     assert states[other.code]["status"] == "issued"
+    assert states[other.code]["used_by"] == ""
     assert "guest_email" not in states[other.code]
     assert body["public_key"] and body["event_key"] == ticket.qr_payload.split(".")[1]
 
