@@ -8,6 +8,8 @@ Stripe, the request thread's pooled database connection serves others.
 import json
 import logging
 import math
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import datetime, timedelta
 from decimal import Decimal
 from functools import lru_cache
@@ -167,16 +169,8 @@ class StripeProvider:
     def get_checkout(self, session_id: str, *, quick: bool = False) -> CheckoutState:
         """A payment page as Stripe sees it now. `quick`: one short try
         (QUICK_TIMEOUT_SECONDS), for a caller that asks again later."""
-        try:
-            with waiting_on_provider():
-                session = client(quick=quick).v1.checkout.sessions.retrieve(session_id)
-        except stripe.StripeError as exc:
-            logger.warning(
-                "Stripe did not say how session %s stands: %s",
-                session_id,
-                _error_summary(exc),
-            )
-            raise PaymentUnavailable() from exc
+        with _asking_how_it_stands("session", session_id):
+            session = client(quick=quick).v1.checkout.sessions.retrieve(session_id)
         return _state(session)
 
     def get_payment_intent(
@@ -184,16 +178,8 @@ class StripeProvider:
     ) -> PaymentIntentState:
         """A payment as Stripe sees it now: whether a delayed one (a bank
         debit) cleared or failed. `quick` as get_checkout's."""
-        try:
-            with waiting_on_provider():
-                intent = client(quick=quick).v1.payment_intents.retrieve(intent_id)
-        except stripe.StripeError as exc:
-            logger.warning(
-                "Stripe did not say how payment %s stands: %s",
-                intent_id,
-                _error_summary(exc),
-            )
-            raise PaymentUnavailable() from exc
+        with _asking_how_it_stands("payment", intent_id):
+            intent = client(quick=quick).v1.payment_intents.retrieve(intent_id)
         status = intent.get("status") or ""
         return PaymentIntentState(
             intent_id=intent["id"],
@@ -251,6 +237,24 @@ class StripeProvider:
         except stripe.StripeError as exc:
             raise _refund_failure(exc) from exc
         return refund["id"]
+
+
+@contextmanager
+def _asking_how_it_stands(what: str, reference: str) -> Iterator[None]:
+    """Waiting on Stripe for how a session or payment stands: PaymentUnavailable
+    when it does not say, logged by the error's kind, never Stripe's words
+    (they can quote the buyer's email address)."""
+    try:
+        with waiting_on_provider():
+            yield
+    except stripe.StripeError as exc:
+        logger.warning(
+            "Stripe did not say how %s %s stands: %s",
+            what,
+            reference,
+            _error_summary(exc),
+        )
+        raise PaymentUnavailable() from exc
 
 
 def _error_summary(exc: stripe.StripeError) -> str:
