@@ -39,6 +39,11 @@ def test_the_door_app_opens_on_its_event_list_with_no_network(
         page.evaluate("getComputedStyle(document.body).backgroundColor")
         != "rgba(0, 0, 0, 0)"
     ), "the list keeps its styles offline"
+    # The staff site's own styles too (console.css), not just the shared ones.
+    assert page.evaluate(
+        "getComputedStyle(document.querySelector("
+        "'.site-nav a[aria-current=\"page\"]')).boxShadow"
+    ) not in ("", "none")
     page.click("text=Camera Night")
     page.wait_for_selector("[data-door][data-ready='true']")
     page.wait_for_selector("[data-network][data-state='offline']")
