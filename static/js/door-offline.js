@@ -121,11 +121,49 @@ function openDb() {
         pending.createIndex("event", "event");
         db.createObjectStore("meta", { keyPath: "key" });
       };
-      request.onsuccess = () => resolve(request.result);
+      request.onsuccess = () => {
+        const db = request.result;
+        // Another page deleting the door's data (signing out) goes first.
+        db.onversionchange = () => {
+          db.close();
+          dbPromise = null;
+        };
+        resolve(db);
+      };
       request.onerror = () => reject(request.error);
     });
   }
   return dbPromise;
+}
+
+/** Whether this phone keeps any door data; asks without creating it. */
+async function doorDatabaseExists() {
+  if (!indexedDB.databases) return true; // cannot tell: assume so
+  return (await indexedDB.databases()).some((db) => db.name === DB_NAME);
+}
+
+/** Offline admits waiting to upload on this phone, at any event's door. */
+export async function countWaitingAdmits() {
+  if (!(await doorDatabaseExists())) return 0;
+  const db = await openDb();
+  return result(db.transaction("pending").objectStore("pending").index("event").count());
+}
+
+/** Delete the door's ticket states, waiting scans and notes from this phone
+ * (signing out). Resolves once deleted, or after `waitMs` if another page
+ * holds the database open: the deletion then completes when it closes. */
+export async function forgetDoorData({ waitMs = 3000 } = {}) {
+  if (dbPromise) {
+    const db = await dbPromise.catch(() => null);
+    db?.close();
+    dbPromise = null;
+  }
+  await new Promise((resolve, reject) => {
+    const request = indexedDB.deleteDatabase(DB_NAME);
+    request.onsuccess = () => resolve();
+    request.onerror = () => reject(request.error);
+    request.onblocked = () => setTimeout(resolve, waitMs);
+  });
 }
 
 function done(transaction) {
