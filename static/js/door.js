@@ -98,6 +98,8 @@ const state = {
   noteTimer: null,
   cameraMessageTimer: null,
   cameraStarting: false,
+  wakeLock: null, // the screen wake lock held, or the promise asking for it
+  wedgeInUse: false,
   // The code typed by hand that matched no ticket: back in its box, selected,
   // once its verdict has gone.
   retype: null,
@@ -1492,6 +1494,7 @@ async function startCamera() {
     $("[data-start-panel]").hidden = true;
     $("[data-stop]").hidden = false;
     root.dataset.camera = "on";
+    keepScreenAwake();
     try {
       $("[data-torch]").hidden = !(await scanner.hasFlash());
     } catch {
@@ -1519,12 +1522,60 @@ function toggleCamera() {
     state.scanner.stop(); // the stream, and so the torch, goes off
     root.dataset.camera = "off";
     button.textContent = "Resume camera";
+    if (!screenShouldStayOn()) letScreenSleep();
   } else {
     state.scanner.start().catch(() => cameraMessage("The camera would not restart."));
     root.dataset.camera = "on";
     button.textContent = "Pause camera";
+    keepScreenAwake();
   }
   showTorch();
+}
+
+// --- The screen stays on while the door scans ---------------------------------
+
+// A phone that dims and locks in a lull costs the next guest an unlock and a
+// camera restart. While the camera is on, or once a keyboard-wedge scanner is
+// in use, the page holds a screen wake lock (Chrome 84, Safari 16.4); browsers
+// drop it when the page is hidden, so it is asked for again when shown.
+
+function screenShouldStayOn() {
+  return root.dataset.camera === "on" || state.wedgeInUse;
+}
+
+async function keepScreenAwake() {
+  if (!navigator.wakeLock || state.wakeLock || document.visibilityState !== "visible") {
+    return;
+  }
+  const asking = navigator.wakeLock.request("screen");
+  state.wakeLock = asking;
+  let sentinel;
+  try {
+    sentinel = await asking;
+  } catch {
+    // Refused (battery saver, a policy): the screen sleeps as the phone is set.
+    if (state.wakeLock === asking) state.wakeLock = null;
+    return;
+  }
+  if (state.wakeLock !== asking || !screenShouldStayOn()) {
+    sentinel.release().catch(() => {}); // let go, or paused meanwhile
+    if (state.wakeLock === asking) state.wakeLock = null;
+    return;
+  }
+  state.wakeLock = sentinel;
+  root.dataset.awake = "true";
+  sentinel.addEventListener("release", () => {
+    if (state.wakeLock !== sentinel) return;
+    state.wakeLock = null;
+    root.dataset.awake = "false";
+  });
+}
+
+function letScreenSleep() {
+  const held = state.wakeLock;
+  state.wakeLock = null;
+  root.dataset.awake = "false";
+  if (held && typeof held.release === "function") held.release().catch(() => {});
 }
 
 async function toggleTorch() {
@@ -1630,6 +1681,8 @@ function onKey(event) {
       // The undo dialog waits no longer: the scan's verdict is shown instead.
       field?.closest("dialog[open]")?.close();
       initAudio();
+      state.wedgeInUse = true;
+      keepScreenAwake();
       submit(text, "keyboard");
     }
   } else if (event.key.length === 1) {
@@ -1918,6 +1971,9 @@ function wire() {
   document.addEventListener("live:resync", () => refreshSnapshot());
 
   window.addEventListener("resize", fitVerdict); // a phone turned round
+  document.addEventListener("visibilitychange", () => {
+    if (document.visibilityState === "visible" && screenShouldStayOn()) keepScreenAwake();
+  });
   window.addEventListener("offline", () => setOnline(false));
   window.addEventListener("online", probe);
   setInterval(refreshSnapshot, SNAPSHOT_EVERY_MS);

@@ -130,10 +130,17 @@ def signed_in_door_context(browser, base_url: str, *, username: str, **options):
     return context
 
 
-def open_door_page(browser, live_server, ticket):
+def open_door_page(
+    browser, live_server, ticket, *, permissions=("camera",), init_script=None
+):
+    """`permissions` granted replace the browser's defaults, the screen wake
+    lock's included; none: the defaults, as on a phone."""
+    options = {"permissions": list(permissions)} if permissions else {}
     context = signed_in_door_context(
-        browser, live_server.url, username="doorcam", permissions=["camera"]
+        browser, live_server.url, username="doorcam", **options
     )
+    if init_script:
+        context.add_init_script(init_script)
     page = context.new_page()
     page.goto(f"{live_server.url}/scanner/door/{ticket.event_id}/")
     page.wait_for_selector("[data-door][data-ready='true']")
