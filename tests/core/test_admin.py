@@ -7,6 +7,7 @@ from django.test import RequestFactory
 from django.urls import reverse
 
 from core.models import Ticket
+from scanner import throttle
 from tests.factories import make_paid_order
 
 pytestmark = pytest.mark.django_db
@@ -77,3 +78,52 @@ def test_every_page_of_the_domain_opens(client, superuser, ticket_type):
 
     for page in pages:
         assert client.get(page).status_code == 200, page
+
+
+def test_the_admin_sign_in_is_limited_as_the_staff_sign_in_is(client, superuser):
+    """Guessing the superuser's password at /django-admin/ is as slow as at
+    /scanner/login/: the same allowance per account."""
+    login = reverse("admin:login")
+    for _ in range(5):
+        client.post(login, {"username": "root", "password": "wrong guess"})
+
+    answer = client.post(login, {"username": "root", "password": "pw-for-tests"})
+
+    assert answer.status_code == 200
+    assert "Too many failed sign-in attempts" in answer.content.decode()
+    assert "_auth_user_id" not in client.session
+    throttle.reset(throttle.login_key(answer.wsgi_request, "root"))  # later tests
+
+
+def test_the_admin_sign_in_still_signs_a_superuser_in(client, superuser):
+    answer = client.post(
+        reverse("admin:login"), {"username": "root", "password": "pw-for-tests"}
+    )
+
+    assert answer.status_code == 302
+    assert client.session["_auth_user_id"] == str(superuser.pk)
+
+
+def test_accounts_are_view_only_in_the_admin_too(client, superuser):
+    """Passwords, roles and deactivation go through the console and manage.py,
+    which audit them; the admin would change them with no record."""
+    staff = get_user_model().objects.create_user("sam", "sam@example.com", "pw")
+    client.force_login(superuser)
+    change_url = reverse("admin:auth_user_change", args=[staff.pk])
+
+    shown = client.get(change_url)
+    changed = client.post(change_url, {"username": "sam", "is_superuser": "on"})
+    added = client.get(reverse("admin:auth_user_add"))
+    password = client.get(reverse("admin:auth_user_password_change", args=[staff.pk]))
+
+    assert shown.status_code == 200
+    assert 'name="_save"' not in shown.content.decode()
+    assert changed.status_code == 403
+    assert added.status_code == 403
+    assert password.status_code == 403
+    staff.refresh_from_db()
+    assert not staff.is_superuser
+    assert not any(
+        model._meta.label == "auth.Group" and model_admin.has_add_permission(None)
+        for model, model_admin in admin.site._registry.items()
+    )
