@@ -777,7 +777,7 @@ def apply_service_error(exc: TicketingError, form, row_forms=()) -> None:
             form.add_error(None, error["message"])
 
 
-class ScannerDeviceForm(forms.Form):
+class ScannerDeviceForm(FriendlyErrors, forms.Form):
     """A door device to register: its name, and optionally the one event it scans."""
 
     label = forms.CharField(

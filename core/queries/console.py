@@ -81,6 +81,8 @@ ACTION_LABELS: dict[str, str] = {
     "staff.events": "Changed door events",
     "staff.deactivate": "Deactivated a staff member",
     "staff.reactivate": "Reactivated a staff member",
+    "device.add": "Added a door device",
+    "device.revoke": "Revoked a door device",
 }
 FIELD_LABELS: dict[str, str] = {
     "name": "Name",
@@ -116,6 +118,7 @@ FIELD_LABELS: dict[str, str] = {
     "quantity": "Quantity",
     "order_code": "Order",
     "copied_from": "Copied from",
+    "scans": "Scans",
 }
 HIDDEN_FIELDS = {"copied_from_id"}
 # Set for the owner when a ticket type is added (its place in the list) and
@@ -225,6 +228,14 @@ def staff_audit_log(limit: int = 100) -> list[AuditRow]:
     )
     names = _event_names(entries)
     return [describe_entry(entry, event_names=names) for entry in entries]
+
+
+def device_audit_log(limit: int = 20) -> list[AuditRow]:
+    """Door devices added and revoked, newest first: a device's token lets
+    people in, so who handed one out stays on record."""
+    entries = AuditLogEntry.objects.filter(action__startswith="device.")
+    entries = entries.select_related("actor", "event")[:limit]
+    return [describe_entry(entry) for entry in entries]
 
 
 def _event_names(entries: list[AuditLogEntry]) -> dict:

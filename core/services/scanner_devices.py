@@ -7,7 +7,13 @@ from django.db import transaction
 from core.exceptions import InvalidRequest, NotFound
 from core.models import Event, ScannerDevice
 from core.queries.devices import found_devices, token_digest
+from core.services.audit import record_change
 from core.services.checkin import clean_label
+
+
+def _recorded(device: ScannerDevice) -> dict[str, str]:
+    """What the history says of a device besides its name: what it scans."""
+    return {"scans": device.event.name if device.event else "Every event"}
 
 
 @transaction.atomic
@@ -17,7 +23,9 @@ def register_scanner_device(
     """Create a device and return it with its token, shown this once only.
 
     Only the token's SHA-256 is stored. A device bound to an event scans only
-    that event. Takes no locks. Raises InvalidRequest (invalid_label).
+    that event. Recorded in the audit log as `device.add` by `created_by`: a
+    token lets people in. Takes no locks. Raises InvalidRequest
+    (invalid_label).
     """
     label = clean_label(label)
     if not label:
@@ -32,18 +40,38 @@ def register_scanner_device(
         event=event,
         created_by=created_by,
     )
+    record_change(
+        actor=created_by,
+        action="device.add",
+        obj=device,
+        object_type="scanner_device",
+        event=event,
+        after=_recorded(device),
+    )
     return device, token
 
 
 @transaction.atomic
-def revoke_scanner_device(*, device_id: int) -> ScannerDevice:
+def revoke_scanner_device(*, device_id: int, revoked_by=None) -> ScannerDevice:
     """Stop a device's token: at once in this process, within about a second
     in other server processes, which see the revocation announced after
-    commit (core.queries.kept). Raises NotFound."""
-    updated = ScannerDevice.objects.filter(pk=device_id).update(is_active=False)
-    if not updated:
+    commit (core.queries.kept). Recorded as `device.revoke` by `revoked_by`;
+    revoking a revoked device changes and records nothing. Raises NotFound."""
+    updated = ScannerDevice.objects.filter(pk=device_id, is_active=True).update(
+        is_active=False
+    )
+    device = ScannerDevice.objects.select_related("event").filter(pk=device_id).first()
+    if device is None:
         raise NotFound("No such device.")
-    device = ScannerDevice.objects.get(pk=device_id)
+    if updated:
+        record_change(
+            actor=revoked_by,
+            action="device.revoke",
+            obj=device,
+            object_type="scanner_device",
+            event=device.event,
+            before=_recorded(device),
+        )
 
     transaction.on_commit(found_devices.announce_change)
     found_devices.forget(device.token_digest)

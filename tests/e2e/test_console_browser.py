@@ -413,3 +413,42 @@ def test_the_owners_event_list_keeps_every_rows_figures_live_on_one_socket(
         assert all(url.endswith("?show=upcoming") for url in figure_fetches)
     finally:
         context.close()
+
+
+def test_owner_adds_a_door_device_on_a_phone_copies_its_token_once(
+    live_server, browser
+):
+    """The token is shown once with a Copy button; reloading the page after
+    adding shows it no more and adds no second device."""
+    from core.models import ScannerDevice
+
+    make_staff("owner", username="boss")
+    context = browser.new_context(viewport={"width": 390, "height": 844})
+    context.grant_permissions(
+        ["clipboard-read", "clipboard-write"], origin=live_server.url
+    )
+    page = context.new_page()
+    try:
+        sign_in_as_owner(page, live_server.url, "/scanner/login/")
+        page.goto(live_server.url + "/scanner/staff/devices/")
+        page.get_by_label("Device name").fill("Bar tablet")
+        page.get_by_role("button", name="Add the device").click()
+        page.get_by_role("heading", name="Bar tablet is ready").wait_for()
+        token = page.locator("[data-device-token]").input_value()
+        assert "shown this once only" in page.locator("[data-new-device]").inner_text()
+
+        copy = page.get_by_role("button", name="Copy the token")
+        box = copy.bounding_box()
+        assert box["height"] >= 44 and box["x"] + box["width"] <= 390
+        copy.click()
+        page.get_by_text("Copied.").wait_for()
+        assert page.evaluate("navigator.clipboard.readText()") == token
+
+        page.reload()
+        page.get_by_role("heading", name="Door devices").wait_for()
+        assert page.locator("[data-device-token]").count() == 0
+        assert ScannerDevice.objects.filter(label="Bar tablet").count() == 1
+        changes = page.locator("[data-device-changes]").inner_text()
+        assert "Added a door device" in changes and "Bar tablet" in changes
+    finally:
+        context.close()
