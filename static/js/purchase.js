@@ -121,12 +121,30 @@ function pageCheckoutKey() {
   return key;
 }
 
+// The event taken off sale while the buyer fills the form (live.js shows
+// the notice): every field stops, keeping what was typed, so nothing is
+// sent to be refused. Fields stopped here start again if it comes back.
+function stopForm(form, stopped) {
+  for (const control of form.querySelectorAll("input:not([type=hidden]), select, textarea")) {
+    if (stopped && !control.disabled) {
+      control.dataset.offSale = "1";
+      control.disabled = true;
+    } else if (!stopped && control.dataset.offSale) {
+      delete control.dataset.offSale;
+      // The quantities' limits are set again by the update that follows.
+      control.disabled = false;
+    }
+  }
+}
+
 if (form) {
   const checkoutKey = form.querySelector("[data-checkout-key]");
   if (checkoutKey) checkoutKey.value = pageCheckoutKey();
   const money = formatter(form.dataset.currency || "usd");
   const total = form.querySelector("[data-order-total]");
   const button = form.querySelector("[data-buy-button]");
+
+  let offSale = false;
 
   const update = () => {
     let sum = 0;
@@ -138,10 +156,28 @@ if (form) {
       selectable ||= !select.disabled;
     }
     if (total) total.textContent = money.format(sum);
-    if (button && !button.dataset.busy) button.disabled = !selectable;
+    if (button && !button.dataset.busy) button.disabled = offSale || !selectable;
   };
 
+  document.addEventListener("availability:unavailable", () => {
+    offSale = true;
+    stopForm(form, true);
+    const waitlist = document.querySelector("[data-waitlist]");
+    if (waitlist) waitlist.hidden = true;
+    const notice = form.querySelector("[data-off-sale-notice]");
+    const box = notice?.getBoundingClientRect();
+    // A buyer typing further down must see why the form stopped.
+    if (box && (box.bottom < 0 || box.top > window.innerHeight)) {
+      notice.scrollIntoView({ block: "center", behavior: "smooth" });
+    }
+    update();
+  });
+
   document.addEventListener("availability:update", (event) => {
+    if (offSale) {
+      offSale = false;
+      stopForm(form, false);
+    }
     const waitlist = document.querySelector("[data-waitlist]");
     if (waitlist) {
       showWaitlist(waitlist, event.detail);
