@@ -34,9 +34,27 @@ def event_waitlist(request: HttpRequest, event_id) -> HttpResponse:
 @require_POST
 @role_required(*MANAGERS)
 def remove(request: HttpRequest, event_id, entry_id: int) -> HttpResponse:
+    """Remove someone, as confirmed on the page. The question said whether
+    they had an offer ("offer": yes/no); one made since is not withdrawn
+    unasked: the page asks again."""
     entry = get_object_or_404(WaitlistEntry, pk=entry_id, event_id=event_id)
-    remove_entry(entry_id=entry.pk, removed_by=request.user)
-    messages.success(request, f"{entry.name} is off the waitlist.")
+    if (
+        request.POST.get("offer") == "no"
+        and entry.status == WaitlistEntry.Status.OFFERED
+    ):
+        messages.error(
+            request,
+            f"{entry.name} has just been offered tickets, so they are still on "
+            "the list. Removing them now would withdraw that offer: choose "
+            "Remove again if that is what you want.",
+        )
+        return redirect("scanner:event_waitlist", event_id=event_id)
+    try:
+        entry = remove_entry(entry_id=entry.pk, removed_by=request.user)
+    except TicketingError as exc:
+        messages.error(request, exc.message)
+    else:
+        messages.success(request, f"{entry.name} is off the waitlist.")
     return redirect("scanner:event_waitlist", event_id=event_id)
 
 
@@ -45,7 +63,7 @@ def remove(request: HttpRequest, event_id, entry_id: int) -> HttpResponse:
 def offer(request: HttpRequest, event_id, entry_id: int) -> HttpResponse:
     entry = get_object_or_404(WaitlistEntry, pk=entry_id, event_id=event_id)
     try:
-        offer_to_entry(event_id=event_id, entry_id=entry.pk)
+        offer_to_entry(event_id=event_id, entry_id=entry.pk, offered_by=request.user)
     except TicketingError as refused:  # says why: sales over, too few seats...
         messages.error(request, refused.message)
     else:

@@ -67,6 +67,7 @@ ACTION_LABELS: dict[str, str] = {
     "ticket_type.update": "Changed a ticket type",
     "ticket_type.delete": "Deleted a ticket type",
     "comp.issue": "Issued free tickets",
+    "comp.cancel": "Cancelled free tickets",
     "order.refund": "Refunded an order",
     "order.refund_tickets": "Refunded some tickets of an order",
     "order.refund_completed": "Completed a ticket refund that was cut short",
@@ -83,6 +84,8 @@ ACTION_LABELS: dict[str, str] = {
     "staff.reactivate": "Reactivated a staff member",
     "device.add": "Added a door device",
     "device.revoke": "Revoked a door device",
+    "waitlist.offer": "Offered tickets from the waitlist",
+    "waitlist.remove": "Removed someone from the waitlist",
 }
 FIELD_LABELS: dict[str, str] = {
     "name": "Name",
@@ -119,12 +122,21 @@ FIELD_LABELS: dict[str, str] = {
     "order_code": "Order",
     "copied_from": "Copied from",
     "scans": "Scans",
+    "status": "Status",
+    "offer_withdrawn": "Their offer withdrawn",
+    "offer_expires_at": "Offer ends",
 }
 HIDDEN_FIELDS = {"copied_from_id"}
 # Set for the owner when a ticket type is added (its place in the list) and
 # worth telling only when someone changes it.
 HIDDEN_WHEN_ADDED_OR_DELETED = {"sort_order"}
-TIME_FIELDS = {"starts_at", "doors_at", "sales_start_at", "sales_end_at"}
+TIME_FIELDS = {
+    "starts_at",
+    "doors_at",
+    "sales_start_at",
+    "sales_end_at",
+    "offer_expires_at",
+}
 
 
 @dataclass(frozen=True)

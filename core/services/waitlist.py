@@ -20,7 +20,7 @@ from django.utils import dateformat, timezone
 
 from core import realtime
 from core.exceptions import InvalidRequest, NotFound, SalesClosed, TicketingError
-from core.models import Event, Order, TicketType, WaitlistEntry
+from core.models import Event, Order, OrderLine, TicketType, WaitlistEntry
 from core.notify.outbox import queue_email, queue_sms
 from core.phones import lacks_country_code
 from core.queries.availability import (
@@ -31,6 +31,7 @@ from core.queries.availability import (
 )
 from core.queries.waitlist import offer_held_to_sales_close, types_to_wait_for
 from core.rows import insert_row_and_rows
+from core.services.audit import jsonable, record_change
 from core.services.checkout import clean_contact, event_time_zone, new_held_order
 from core.services.counters import move_held, release_held
 from core.sites import site_url
@@ -393,12 +394,30 @@ def is_claimed(entry: WaitlistEntry) -> bool:
 
 @transaction.atomic
 def remove_entry(*, entry_id: int, removed_by=None) -> WaitlistEntry:
-    """The owner removes someone from the list (their open offer is released)."""
+    """The owner removes someone from the list (their open offer is released).
+
+    Recorded in the event's audit log as `waitlist.remove` by `removed_by`,
+    saying whether an offer was withdrawn; removing someone no longer on
+    the list changes and records nothing. Locks as _lock_entry. Raises
+    NotFound.
+    """
     entry = _lock_entry(pk=entry_id)
     if entry is None:
         raise NotFound("No such waitlist entry.", code="unknown_entry")
     if entry.status in ACTIVE_STATUSES:
+        before = entry.get_status_display()
+        had_offer = entry.status == WaitlistEntry.Status.OFFERED
         _close_entry(entry, WaitlistEntry.Status.REMOVED)
+        record_change(
+            actor=removed_by,
+            action="waitlist.remove",
+            obj=entry,
+            object_type="waitlist_entry",
+            object_repr=entry.name,
+            event=entry.event,
+            before={"status": before},
+            after={"status": entry.get_status_display(), "offer_withdrawn": had_offer},
+        )
     return entry
 
 
@@ -564,16 +583,36 @@ def offer_freed_seats(
 
 
 @transaction.atomic
-def offer_to_entry(*, event_id, entry_id: int, now=None) -> WaitlistEntry:
+def offer_to_entry(
+    *, event_id, entry_id: int, now=None, offered_by=None
+) -> WaitlistEntry:
     """The owner's "Offer now": offer free seats to this one entry, ahead of
-    the line. Raises OfferRefused saying why none was made, worked out
+    the line, recorded in the event's audit log as `waitlist.offer` by
+    `offered_by`. Raises OfferRefused saying why none was made, worked out
     under the locks the attempt took: the entry is not waiting, sales
     have not opened, are over or close too soon (or its type's), or too
     few seats are free. NotFound for no such entry of the event."""
     now = now or timezone.now()
     offered = offer_freed_seats(event_id=event_id, now=now, only_entry_id=entry_id)
     if offered:
-        return offered[0]
+        entry = offered[0]
+        lines = OrderLine.objects.filter(order_id=entry.offer_order_id)
+        record_change(
+            actor=offered_by,
+            action="waitlist.offer",
+            obj=entry,
+            object_type="waitlist_entry",
+            object_repr=entry.name,
+            event=entry.event,
+            after={
+                "ticket_type": lines.values_list("ticket_type__name", flat=True)
+                .order_by("pk")
+                .first(),
+                "quantity": entry.quantity,
+                "offer_expires_at": jsonable(entry.offer_expires_at),
+            },
+        )
+        return entry
     found = _entry_by_key(entry_id, event_id=event_id, related=("event", "ticket_type"))
     if not found:
         raise NotFound("No such waitlist entry.", code="unknown_entry")
