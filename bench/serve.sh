@@ -23,6 +23,7 @@ export REDIS_URL="${REDIS_URL:-redis://127.0.0.1:6379/1}"
 export CHANNELS_PREFIX="${CHANNELS_PREFIX:-tk_buying_bench}"
 export CACHE_PREFIX="${CACHE_PREFIX:-tk_buying_bench}"
 export LOG_LEVEL=WARNING
+export HELD_SEATS_PER_NETWORK=0 ORDERS_PER_NETWORK_PER_HOUR=0 FREE_TICKETS_PER_EMAIL=0  # every buyer is 127.0.0.1
 psql "${DATABASE_URL%/*}/postgres" -qtc \
   "SELECT 1 FROM pg_database WHERE datname = '${DATABASE_URL##*/}'" | grep -q 1 \
   || createdb -h 127.0.0.1 -U postgres "${DATABASE_URL##*/}"

@@ -1,4 +1,5 @@
-"""Cache-based limits on sign-in, password-reset, find-my-tickets and waitlist requests.
+"""Cache-based limits on sign-in, password-reset, find-my-tickets, waitlist
+requests and the seats and orders one network takes of an event.
 
 Failures are counted per client IP and username in a fixed window, so a
 guesser is stopped after a few tries while the same person on another network
@@ -8,7 +9,9 @@ it. Keys are hashed: no username or email address is stored in the cache in
 clear.
 """
 
+import contextlib
 import hashlib
+import ipaddress
 
 from django.conf import settings
 from django.core.cache import cache
@@ -31,6 +34,9 @@ LOOKUP_ADDRESS_WINDOW_SECONDS = 10 * 60
 WAITLIST_MAX_REQUESTS = 20
 WAITLIST_WINDOW_SECONDS = 60 * 60
 WAITLIST_ADDRESS_WINDOW_SECONDS = 10 * 60
+# Orders placed per network per event (BuyAllowance): this window, with
+# settings.ORDERS_PER_NETWORK_PER_HOUR in it.
+ORDERS_WINDOW_SECONDS = 60 * 60
 
 
 def client_ip(request: HttpRequest | None) -> str:
@@ -49,6 +55,23 @@ def client_ip(request: HttpRequest | None) -> str:
         if len(chain) >= hops:
             return chain[-hops]
     return request.META.get("REMOTE_ADDR", "-") or "-"
+
+
+def client_network(request: HttpRequest | None) -> str:
+    """The visitor's network: its IPv4 address, or the /64 of its IPv6 one.
+
+    An IPv6 subscriber is given a whole /64 and picks any address in it, so
+    a limit per address would be one per request for whoever cares to."""
+    ip = client_ip(request)
+    try:
+        address = ipaddress.ip_address(ip)
+    except ValueError:
+        return ip
+    if address.version == 6:
+        if address.ipv4_mapped is not None:
+            return str(address.ipv4_mapped)
+        return str(ipaddress.ip_network(f"{address}/64", strict=False))
+    return str(address)
 
 
 def _key(scope: str, *parts: str) -> str:
@@ -114,6 +137,74 @@ def take(key: str, limit: int, window: int) -> bool:
     return record_failure(key, window) <= limit
 
 
+def take_many(key: str, count: int, limit: int, window: int) -> bool:
+    """Count `count` against `key` if that stays within `limit`.
+
+    One atomic increment, as take; a count that would go past the limit is
+    given back at once, so a refusal costs the network nothing. The window
+    starts with the first count.
+    """
+    cache.add(key, 0, timeout=window)
+    try:
+        total = cache.incr(key, count)
+    except ValueError:  # expired between add and incr
+        cache.set(key, count, timeout=window)
+        total = count
+    if total > limit:
+        give_back(key, count)
+        return False
+    return True
+
+
+def give_back(key: str, count: int) -> None:
+    """Uncount what take_many counted (a window that ended took it already)."""
+    with contextlib.suppress(ValueError):
+        cache.decr(key, count)
+
+
+class BuyAllowance:
+    """What one network may take of one event through the buy form, in the
+    shared cache: seats within a hold window (HELD_SEATS_PER_NETWORK: at
+    most that many can be held at once, however many orders and email
+    addresses they are spread over, free tickets included) and orders an
+    hour (ORDERS_PER_NETWORK_PER_HOUR). Generous, as a venue's Wi-Fi or a
+    mobile carrier puts many honest buyers behind one address; 0 turns a
+    limit off. No address is kept anywhere but in the hashed keys.
+
+    `take` counts before the order is placed, so forms sent at one instant
+    each get a count of their own; `give_back` uncounts when none was.
+    """
+
+    def __init__(self, request: HttpRequest | None, event_id) -> None:
+        network = client_network(request)
+        self._seats_key = _key("held-seats", network, str(event_id))
+        self._orders_key = _key("orders", network, str(event_id))
+        self._taken: list[tuple[str, int]] = []
+
+    def take(self, seats: int) -> str | None:
+        """Count an order of `seats`; None, or why it is refused (nothing is
+        then counted)."""
+        seat_limit = settings.HELD_SEATS_PER_NETWORK
+        order_limit = settings.ORDERS_PER_NETWORK_PER_HOUR
+        hold_window = settings.HOLD_MINUTES * 60
+        if seat_limit and seats:
+            if not take_many(self._seats_key, seats, seat_limit, hold_window):
+                return held_seats_message(seat_limit)
+            self._taken.append((self._seats_key, seats))
+        if order_limit:
+            if not take_many(self._orders_key, 1, order_limit, ORDERS_WINDOW_SECONDS):
+                self.give_back()
+                return orders_message()
+            self._taken.append((self._orders_key, 1))
+        return None
+
+    def give_back(self) -> None:
+        """Uncount what take counted: no new order was placed after all."""
+        for key, count in self._taken:
+            give_back(key, count)
+        self._taken = []
+
+
 def reset(key: str) -> None:
     cache.delete(key)
 
@@ -131,3 +222,20 @@ def reset_blocked_message() -> str:
 
 def lookup_blocked_message() -> str:
     return "Too many requests from this network. Try again in an hour."
+
+
+def held_seats_message(limit: int) -> str:
+    return (
+        "Too many tickets for this event are held from your internet connection "
+        f"right now (at most {limit} at a time; a shared Wi-Fi counts as one "
+        "connection). Nothing was reserved. Try again in "
+        f"{settings.HOLD_MINUTES} minutes, or switch to mobile data."
+    )
+
+
+def orders_message() -> str:
+    return (
+        "Too many orders for this event from your internet connection in the last "
+        "hour. Nothing was reserved. Try again later, or from another connection "
+        "(mobile data instead of Wi-Fi, say)."
+    )

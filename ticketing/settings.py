@@ -45,6 +45,32 @@ ALLOWED_HOSTS += [
 ]
 if DEBUG and not ALLOWED_HOSTS:
     ALLOWED_HOSTS = ["127.0.0.1", "localhost", "[::1]", "testserver"]
+
+
+def _is_local(host: str) -> bool:
+    """A host name only this computer or its own network can reach."""
+    import ipaddress
+
+    name = host.strip().strip("[]").lower()
+    if name in ("localhost", "testserver") or name.endswith((".localhost", ".local")):
+        return True
+    try:
+        address = ipaddress.ip_address(name)
+    except ValueError:
+        return False
+    return address.is_loopback or address.is_private or address.is_link_local
+
+
+if SECRET_KEY == DEV_SECRET_KEY and (
+    public := [h for h in ALLOWED_HOSTS if h != "*" and not _is_local(h)]
+):
+    # DEBUG left on by mistake on a public server: the key in this repository
+    # would sign its tickets (the QR key derives from it), so anyone could.
+    raise ImproperlyConfigured(
+        f"SECRET_KEY is not set, and this server answers for {', '.join(public)}. "
+        "The development key is public: set SECRET_KEY (and DEBUG=false) to serve "
+        "anything but this computer and its own network."
+    )
 CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", default=[])
 CSRF_TRUSTED_ORIGINS += [
     f"{SITE_SCHEME}://{h}" for h in (MARKETING_HOST, PURCHASE_HOST, SCANNER_HOST) if h
@@ -247,12 +273,16 @@ SESSION_COOKIE_HTTPONLY = True
 SESSION_COOKIE_SAMESITE = "Lax"
 SESSION_COOKIE_SECURE = not DEBUG
 CSRF_COOKIE_SECURE = not DEBUG
-SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
 # Proxies in front of the app that append the client's address to
 # X-Forwarded-For (Caddy in docker compose: 1). Limits per network (sign-in,
 # password reset, finding tickets) read the address the outermost saw; 0
 # reads REMOTE_ADDR (no proxy, or one that does not set the header).
 TRUSTED_PROXY_HOPS = env.int("TRUSTED_PROXY_HOPS", default=0)
+# Whether the visitor came over HTTPS, as the proxy in front says; with none,
+# the header would be the visitor's own to forge (skipping the HTTPS redirect).
+SECURE_PROXY_SSL_HEADER = (
+    ("HTTP_X_FORWARDED_PROTO", "https") if TRUSTED_PROXY_HOPS > 0 else None
+)
 SECURE_SSL_REDIRECT = env.bool("SECURE_SSL_REDIRECT", default=not DEBUG)
 SECURE_HSTS_SECONDS = env.int("SECURE_HSTS_SECONDS", default=0 if DEBUG else 31536000)
 SECURE_HSTS_INCLUDE_SUBDOMAINS = not DEBUG
@@ -339,10 +369,29 @@ STRIPE_WEBHOOK_SECRET = env("STRIPE_WEBHOOK_SECRET", default="")
 STRIPE_API_BASE = env(
     "STRIPE_API_BASE", default=""
 )  # tests point it at a local stand-in
-PAYMENT_PROVIDER = env(
-    "PAYMENT_PROVIDER", default="stripe" if STRIPE_SECRET_KEY else "simulated"
-)
+PAYMENT_PROVIDER = env("PAYMENT_PROVIDER", default="")
+if not PAYMENT_PROVIDER:
+    if STRIPE_SECRET_KEY:
+        PAYMENT_PROVIDER = "stripe"
+    elif DEBUG:
+        PAYMENT_PROVIDER = "simulated"
+    else:
+        # Simulated payments issue real tickets for a button press: never
+        # what a production server falls back to because a key is missing.
+        raise ImproperlyConfigured(
+            "STRIPE_SECRET_KEY is not set. With DEBUG off, payments go through "
+            "Stripe: set STRIPE_SECRET_KEY and STRIPE_WEBHOOK_SECRET, or, for a "
+            "demo or a benchmark that takes no money, PAYMENT_PROVIDER=simulated."
+        )
 HOLD_MINUTES = env.int("HOLD_MINUTES", default=15)
+# Limits on the buy form (scanner.throttle.BuyAllowance); 0 turns one off.
+# Generous: a venue's Wi-Fi or a mobile carrier puts many buyers behind one
+# address. Seats one network (an IPv4 address, an IPv6 /64) may take of an
+# event within a hold window, free tickets included; orders it may place for
+# an event in an hour; free tickets one email address may get per event.
+HELD_SEATS_PER_NETWORK = env.int("HELD_SEATS_PER_NETWORK", default=40)
+ORDERS_PER_NETWORK_PER_HOUR = env.int("ORDERS_PER_NETWORK_PER_HOUR", default=40)
+FREE_TICKETS_PER_EMAIL = env.int("FREE_TICKETS_PER_EMAIL", default=10)
 # Shared key for the external sales channel's ticket webhook (seed's ticket-webhook).
 TICKET_WEBHOOK_API_KEY = env("TICKET_WEBHOOK_API_KEY", default="")
 

@@ -13,6 +13,7 @@ from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.validators import validate_email
 from django.db import connection, transaction
+from django.db.models import Q, Sum
 from django.utils import timezone
 
 from core import realtime
@@ -213,6 +214,27 @@ def _placed_already(placing: "_Placing") -> bool:
     return earlier is not None and placing.is_repeated_by(earlier)
 
 
+def still_holds(*, order_id, event_id, quantities: Mapping) -> bool:
+    """Whether order `order_id` (None: no order) is pending for this event,
+    its hold live, with exactly these quantities: what a buy form sent again
+    finds (core.services.checkout_keys). A read; no lock."""
+    if order_id is None:
+        return False
+    try:
+        wanted = clean_quantities(quantities)
+        order = (
+            Order.objects.filter(pk=order_id, event_id=event_id)
+            .prefetch_related("lines")
+            .first()
+        )
+    except (InvalidRequest, ValidationError):
+        return False
+    if order is None or not order.is_payable(timezone.now()):
+        return False
+    held = {line.ticket_type_id: line.quantity for line in order.lines.all()}
+    return {k: v for k, v in held.items() if v} == wanted
+
+
 def form_fingerprint(
     event_id, wanted: dict[int, int], name: str, email: str, phone: str
 ) -> str:
@@ -336,7 +358,13 @@ def place_order(
 
     # Refused above without a transaction; from here on, under the locks.
     if connection.vendor == "postgresql":
-        return _place_in_database(placing)
+        if not placing.claims_free_tickets:
+            return _place_in_database(placing)
+        # Two forms for the same email at once: the second counts the
+        # first's free tickets (_check_free_tickets_left).
+        with transaction.atomic():
+            _lock_free_claims(event_id, email)
+            return _place_in_database(placing)
     with transaction.atomic():
         return _place_under_locks(placing)
 
@@ -361,6 +389,12 @@ class _Placing:
     def staff_issued(self) -> bool:
         return self.source == Order.Source.COMP
 
+    @property
+    def claims_free_tickets(self) -> bool:
+        """Whether FREE_TICKETS_PER_EMAIL may refuse it: a buyer's order
+        (not a comp, nor an external channel's)."""
+        return self.source == Order.Source.WEB and bool(settings.FREE_TICKETS_PER_EMAIL)
+
     def is_repeated_by(self, order: Order) -> bool:
         """Whether `order`, the one this request's key names, is this order
         placed already: pending with its hold live, for the same buyer and
@@ -378,7 +412,7 @@ class _Placing:
         )
 
     def new_order(self, event: Event, types: list[TicketType]) -> tuple:
-        return new_held_order(
+        order, lines = new_held_order(
             event=event,
             wanted={t: self.wanted[t.id] for t in types},
             customer_name=self.name,
@@ -390,6 +424,11 @@ class _Placing:
             order_id=self.order_id,
             checkout_key=self.checkout_key,
         )
+        # Told apart from an earlier order a repeated form is answered with:
+        # a limit counted for this form is given back for that one
+        # (purchase.views.event_page).
+        order.placed_now = True
+        return order, lines
 
 
 def _place_under_locks(placing: _Placing) -> Order:
@@ -510,7 +549,71 @@ def _check_order_rules(
                     f"You can buy at most {ticket_type.max_per_order} {ticket_type.name} tickets per order.",
                     code="above_max_per_order",
                 )
+        if placing.claims_free_tickets:
+            _check_free_tickets_left(event, types, placing)
     return types
+
+
+# pg_advisory_xact_lock's first key: an email's free tickets for an event
+# being counted (the second is a hash of the two).
+FREE_CLAIM_LOCKS = 0x46524545  # "FREE"
+
+
+def _lock_free_claims(event_id, email: str) -> None:
+    """Until the transaction ends, hold a lock on this email's free tickets
+    for the event, so two orders placed at once do not both count the
+    tickets before either. Postgres only: SQLite places under the event's
+    lock."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT pg_advisory_xact_lock(%s, hashtext(%s))",
+            [FREE_CLAIM_LOCKS, f"{event_id}:{email}"],
+        )
+
+
+def _check_free_tickets_left(
+    event: Event, types: list[TicketType], placing: _Placing
+) -> None:
+    """Refuse free tickets past FREE_TICKETS_PER_EMAIL for this email and
+    event: those of its orders that are paid, being paid or held (not
+    cancelled, expired or refunded), and this order's. Otherwise one
+    person takes every free ticket, one order at a time."""
+    wanted = sum(placing.wanted[t.id] for t in types if t.price == 0)
+    if not wanted:
+        return
+    limit = settings.FREE_TICKETS_PER_EMAIL
+    had = (
+        OrderLine.objects.filter(
+            order__event=event,
+            order__customer_email=placing.email,
+            order__source=Order.Source.WEB,
+            unit_price=0,
+        )
+        .filter(
+            Q(order__status__in=[Order.Status.PAID, Order.Status.PROCESSING])
+            | Q(
+                order__status=Order.Status.PENDING,
+                order__hold_expires_at__gt=placing.now,
+            )
+        )
+        .aggregate(n=Sum("quantity"))["n"]
+        or 0
+    )
+    if had + wanted <= limit:
+        return
+    if had:
+        message = (
+            f"{placing.email} already has {had} free tickets for this event, and "
+            f"one email address can get at most {limit}. Nothing was reserved."
+        )
+        if had < limit:
+            message += f" You can still get {limit - had}."
+    else:
+        message = (
+            f"One email address can get at most {limit} free tickets for this "
+            "event. Choose fewer. Nothing was reserved."
+        )
+    raise InvalidRequest(message, code="free_tickets_per_email")
 
 
 def new_held_order(

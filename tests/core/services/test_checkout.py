@@ -126,3 +126,38 @@ def test_availability_is_announced_after_commit(
     with django_capture_on_commit_callbacks() as callbacks:
         _order(ticket_type, 1)
     assert callbacks, "a hold must broadcast availability once committed"
+
+
+@pytest.fixture
+def free_type(db):
+    event = EventFactory(venue_capacity=40)
+    return TicketTypeFactory(event=event, price=0, capacity=40, max_per_order=10)
+
+
+def test_free_tickets_one_email_gets_are_capped_across_its_orders(settings, free_type):
+    settings.FREE_TICKETS_PER_EMAIL = 5
+    _order(free_type, 3)
+    with pytest.raises(InvalidRequest) as refused:
+        _order(free_type, 3, customer_email="ANA@example.com ")
+    assert refused.value.code == "free_tickets_per_email"
+    assert "already has 3 free tickets" in refused.value.message
+    assert "You can still get 2." in refused.value.message
+    assert Order.objects.count() == 1
+    _order(free_type, 2)
+    assert Order.objects.count() == 2
+
+
+def test_free_tickets_given_back_or_staff_issued_do_not_count(settings, free_type):
+    settings.FREE_TICKETS_PER_EMAIL = 4
+    cancel_order(order_id=_order(free_type, 4).id)
+    _order(free_type, 4, source=Order.Source.COMP, free=True)
+    _order(free_type, 4)  # the cancelled and the comp ones are not counted
+    with pytest.raises(InvalidRequest, match="at most 4 free tickets"):
+        _order(free_type, 5, customer_email="bo@example.com")
+
+
+def test_paid_tickets_are_not_capped_per_email(settings, ticket_type):
+    settings.FREE_TICKETS_PER_EMAIL = 1
+    _order(ticket_type, 3)
+    _order(ticket_type, 3)
+    assert Order.objects.count() == 2
