@@ -168,7 +168,12 @@ def test_the_local_defaults_start_without_warnings():
         ({"STRIPE_WEBHOOK_SECRET": ""}, "STRIPE_WEBHOOK_SECRET is not"),
         ({"SENDGRID_API_KEY": ""}, "Email goes to the console"),
         (
-            {"STRIPE_SECRET_KEY": "", "STRIPE_WEBHOOK_SECRET": ""},
+            # Asked for (a demo, a benchmark): started, and warned about at deploy.
+            {
+                "STRIPE_SECRET_KEY": "",
+                "STRIPE_WEBHOOK_SECRET": "",
+                "PAYMENT_PROVIDER": "simulated",
+            },
             "Payments are simulated",
         ),
         (
@@ -245,6 +250,7 @@ def test_the_marketing_host_may_read_the_availability_api():
         SCANNER_HOST="door.example.com",
         SITE_SCHEME="https",
         CORS_ALLOWED_ORIGINS="https://partner.example.org",
+        SECRET_KEY=PRODUCTION_ENV["SECRET_KEY"],
     )
     assert values["CORS_ALLOWED_ORIGINS"] == [
         "https://partner.example.org",
@@ -287,3 +293,63 @@ def test_every_setting_read_from_the_environment_is_in_the_example_file():
 
     assert len(read) > 40
     assert read <= example, sorted(read - example)
+
+
+def _refusal(**env) -> str:
+    """What starting Django with `env` says on stderr; "" if it starts."""
+    result = subprocess.run(
+        [sys.executable, "-c", "import django; django.setup()"],
+        cwd=ROOT,
+        env=_clean_env(**env),
+        capture_output=True,
+        text=True,
+    )
+    return "" if result.returncode == 0 else result.stderr
+
+
+def test_with_debug_off_and_no_stripe_key_nothing_is_given_away():
+    """Simulated payments hand out real tickets for a button press: with DEBUG
+    off they are never what a missing Stripe key falls back to."""
+    production = {
+        **PRODUCTION_ENV,
+        "STRIPE_SECRET_KEY": "",
+        "STRIPE_WEBHOOK_SECRET": "",
+    }
+
+    refused = _refusal(**production)
+    asked_for = _settings(
+        ["PAYMENT_PROVIDER"], **production, PAYMENT_PROVIDER="simulated"
+    )
+
+    assert "STRIPE_SECRET_KEY is not set" in refused
+    assert "PAYMENT_PROVIDER=simulated" in refused
+    assert asked_for["PAYMENT_PROVIDER"] == "simulated"
+
+
+def test_the_development_key_is_refused_for_a_public_host():
+    """DEBUG on by mistake on a public server would sign tickets with the key in
+    this repository (the QR key derives from SECRET_KEY): anyone could make one."""
+    refused = _refusal(DEBUG="true", ALLOWED_HOSTS="tickets.example.com")
+    refused_site = _refusal(DEBUG="true", PURCHASE_HOST="buy.example.com")
+    local = _refusal(
+        DEBUG="true", ALLOWED_HOSTS="localhost,127.0.0.1,192.168.1.20,[::1]"
+    )
+
+    assert "SECRET_KEY is not set" in refused and "tickets.example.com" in refused
+    assert "buy.example.com" in refused_site
+    assert local == ""
+
+
+def test_forwarded_proto_is_believed_only_from_a_proxy():
+    """With no proxy in front, X-Forwarded-Proto is the visitor's to forge: it
+    would skip the redirect to HTTPS."""
+    alone = _settings(["SECURE_PROXY_SSL_HEADER"], **PRODUCTION_ENV)
+    behind_caddy = _settings(
+        ["SECURE_PROXY_SSL_HEADER"], **PRODUCTION_ENV, TRUSTED_PROXY_HOPS="1"
+    )
+
+    assert alone["SECURE_PROXY_SSL_HEADER"] is None
+    assert behind_caddy["SECURE_PROXY_SSL_HEADER"] == [
+        "HTTP_X_FORWARDED_PROTO",
+        "https",
+    ]
