@@ -10,6 +10,7 @@ from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
 from core.models import AuditLogEntry, Event, Order, OrderLine, Role, TicketType
+from core.queries.analytics import NIGHT_LENGTH
 from core.templatetags.ticketing import money
 from core.templatetags.zones import zone_abbreviation
 
@@ -17,18 +18,20 @@ EVENT_LIST_VIEWS = ("upcoming", "inactive", "past")
 
 
 def console_events(*, show: str = "upcoming", now=None) -> QuerySet[Event]:
-    """Upcoming (on sale), inactive (not on sale, still to come) or past events."""
+    """Upcoming (on sale), inactive (not on sale, still to come) or past events.
+
+    An event is still to come until NIGHT_LENGTH after it starts, as in
+    analytics: tonight's show stays on the "On sale" tab while it is on.
+    """
     now = now or timezone.now()
+    over_before = now - NIGHT_LENGTH
     events = Event.objects.all()
     if show == "past":
-        return events.filter(starts_at__lt=now).order_by("-starts_at", "name")
+        return events.filter(starts_at__lte=over_before).order_by("-starts_at", "name")
+    to_come = events.filter(starts_at__gt=over_before)
     if show == "inactive":
-        return events.filter(starts_at__gte=now, is_active=False).order_by(
-            "starts_at", "name"
-        )
-    return events.filter(starts_at__gte=now, is_active=True).order_by(
-        "starts_at", "name"
-    )
+        return to_come.filter(is_active=False).order_by("starts_at", "name")
+    return to_come.filter(is_active=True).order_by("starts_at", "name")
 
 
 def console_event_counts(now=None) -> dict[str, int]:
