@@ -11,15 +11,17 @@ from django.shortcuts import redirect, render
 from django.views.decorators.http import require_POST
 
 from core.exceptions import TicketingError
-from core.models import Refund
+from core.models import Order, Refund
 from core.phones import display_phone
 from core.queries.order_standing import order_standing, order_standings
 from core.queries.orders import (
     CONSOLE_SEARCH_LIMIT,
     console_order,
+    is_comp_order,
     order_search_events,
     search_orders,
 )
+from core.services.comps import cancel_comp_tickets
 from core.services.messages import resend_order_text, resend_order_tickets
 from core.services.orders import (
     refund_order,
@@ -68,13 +70,16 @@ def order_detail(request: HttpRequest, order_id) -> HttpResponse:
 @role_required(*MANAGERS)
 def order_refund(request: HttpRequest, order_id) -> HttpResponse:
     """Money back and tickets void, once the staff member has confirmed it;
-    with "as_new" ticked, a refund too old to resend is sent afresh."""
-    if request.POST.get("confirm") != "yes":
-        messages.error(request, "Tick the box to confirm the refund; nothing changed.")
-        return redirect("scanner:order_detail", order_id=order_id)
+    with "as_new" ticked, a refund too old to resend is sent afresh. Free
+    tickets (a comp order) are cancelled instead: no money moved."""
     before = console_order(order_id)
     if before is None:
         raise Http404("No such order")
+    if before.order.source == Order.Source.COMP:
+        return _cancel_free_tickets(request, order_id, ticket_ids=None)
+    if request.POST.get("confirm") != "yes":
+        messages.error(request, "Tick the box to confirm the refund; nothing changed.")
+        return redirect("scanner:order_detail", order_id=order_id)
     # Read before: afterwards nothing is left, and an earlier partial refund
     # means less than the order's total goes back now.
     sent_back = before.left_to_refund
@@ -101,7 +106,12 @@ def order_refund(request: HttpRequest, order_id) -> HttpResponse:
 def order_refund_tickets(request: HttpRequest, order_id) -> HttpResponse:
     """The ticked tickets' price back to the customer and those tickets void,
     once confirmed; the order's other tickets still admit. With "as_new"
-    ticked, a refund too old to resend is sent afresh."""
+    ticked, a refund too old to resend is sent afresh. Ticked free tickets
+    (a comp order) are cancelled instead."""
+    if is_comp_order(order_id):
+        return _cancel_free_tickets(
+            request, order_id, ticket_ids=request.POST.getlist("ticket")
+        )
     refund = partial(refund_tickets, as_new=request.POST.get("as_new") == "yes")
     return _act_on_tickets(request, order_id, refund, refunded=True)
 
@@ -114,6 +124,36 @@ def order_void_tickets(request: HttpRequest, order_id) -> HttpResponse:
     return _act_on_tickets(
         request, order_id, void_tickets_refunded_outside, refunded=False
     )
+
+
+def _cancel_free_tickets(request: HttpRequest, order_id, *, ticket_ids):
+    """Take a comp order's free tickets (all, or the ticked ones) off the
+    guest list once confirmed: nothing to refund, the guest is emailed."""
+    if request.POST.get("confirm") != "yes":
+        messages.error(request, "Tick the box to confirm; nothing changed.")
+        return redirect("scanner:order_detail", order_id=order_id)
+    try:
+        order = cancel_comp_tickets(
+            order_id=order_id,
+            ticket_ids=ticket_ids,
+            reason=request.POST.get("reason", ""),
+            actor=request.user,
+        )
+    except TicketingError as exc:
+        messages.error(request, exc.message)
+    else:
+        if ticket_ids is None or order.status == Order.Status.CANCELLED:
+            what = f"Free tickets of order {order.code} cancelled"
+        else:
+            count = len(set(ticket_ids))
+            what = f"{count} free ticket{'s' if count != 1 else ''} cancelled"
+        messages.success(
+            request,
+            f"{what}: they no longer admit and the places are free again."
+            f" {order.customer_name} is emailed. Nothing was charged, so"
+            " nothing goes back.",
+        )
+    return redirect("scanner:order_detail", order_id=order_id)
 
 
 def _act_on_tickets(request: HttpRequest, order_id, service, *, refunded: bool):

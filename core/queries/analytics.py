@@ -8,16 +8,21 @@ dashboard stays a few indexed scans whatever the size of the event.
 Definitions used throughout (and in the tests' hand-computed fixtures):
 
 - *issued*: tickets that are not void. Void tickets are refunded or cancelled
-  ones; they no longer count anywhere except in the refund figures.
+  ones; they no longer count anywhere except in the refund figures and the
+  cancelled comps.
 - *comps*: issued tickets whose order's source is `comp`. *sold* is issued
-  minus comps (web, external and waitlist sales, and tickets without order).
+  minus comps (web, external and waitlist sales, and tickets without order):
+  the tickets paid for. Capacity use (fill rate, remaining) counts both.
+- *comps cancelled*: void tickets of comp orders (taken off the guest list,
+  core.services.comps.cancel_comp_tickets): free, so never refunds.
 - *money* (core.queries.money, shared with the orders export): *taken* is
   every payment received; *refunded* the money given back to customers of
   the payments kept (refunds booked here, or Stripe's own total when more:
   a refund made in its dashboard); *sent back automatically* the payments
   not kept (paid after the seats were gone, or paid twice), which never had
   tickets. *Revenue* = taken - refunded - sent back, to the cent.
-- *tickets refunded*: void tickets (a ticket is voided only by a refund).
+- *tickets refunded*: void tickets that were not comps (a paid ticket is
+  voided only by a refund).
 - *ticket value*: the sum of `price_paid` over issued tickets, per type and
   over time. It equals revenue unless money went back without voiding
   tickets (a refund in Stripe's dashboard not yet matched to tickets).
@@ -140,24 +145,38 @@ def _ticket_aggregates() -> dict:
     }
 
 
-def _comp_tickets(event_ids: list) -> QuerySet:
-    """Issued tickets of the events' comp orders.
-
-    The comp orders' ids are read first (few rows) and the tickets found by
-    their order index; a join would let the planner hash every ticket of a
-    big event just to find the handful that are comps.
-    """
-    comp_orders = list(
+def _comp_orders(event_ids: list) -> list:
+    """The events' comp orders' ids (few rows): their tickets are then found
+    by their order index; a join would let the planner hash every ticket of
+    a big event just to find the handful that are comps."""
+    return list(
         Order.objects.filter(
             event_id__in=event_ids, source=Order.Source.COMP
         ).values_list("id", flat=True)
     )
-    return Ticket.objects.filter(ISSUED, order_id__in=comp_orders)
 
 
-def _comps_by(group: str, event_ids: list) -> dict:
-    rows = _comp_tickets(event_ids).values(group).annotate(n=Count("*")).order_by()
-    return {row[group]: row["n"] for row in rows}
+def _comp_tickets(event_ids: list) -> QuerySet:
+    """Issued tickets of the events' comp orders."""
+    return Ticket.objects.filter(ISSUED, order_id__in=_comp_orders(event_ids))
+
+
+def _comps_by(group: str, event_ids: list) -> tuple[dict, dict]:
+    """(comps issued, comps cancelled) by `group`, in one grouped query."""
+    rows = (
+        Ticket.objects.filter(order_id__in=_comp_orders(event_ids))
+        .values(group)
+        .annotate(
+            issued=Count("status", filter=ISSUED),
+            cancelled=Count("status", filter=~ISSUED),
+        )
+        .order_by()
+    )
+    issued, cancelled = {}, {}
+    for row in rows:
+        issued[row[group]] = row["issued"]
+        cancelled[row[group]] = row["cancelled"]
+    return issued, cancelled
 
 
 @dataclass(frozen=True)
@@ -172,6 +191,7 @@ class TypeSales:
     checked_in: int
     revenue: Decimal
     held: int
+    comps_cancelled: int = 0
 
     @property
     def sold(self) -> int:
@@ -243,6 +263,7 @@ class EventFigures:
     capacity: int
     issued: int = 0
     comps: int = 0
+    comps_cancelled: int = 0
     checked_in: int = 0
     taken: Decimal = ZERO
     ticket_value: Decimal = ZERO
@@ -435,7 +456,7 @@ def event_figures_for(events: Iterable[Event], *, now=None) -> dict:
         .annotate(**_ticket_aggregates())
         .order_by()
     }
-    comps = _comps_by("event_id", ids)
+    comps, cancelled = _comps_by("event_id", ids)
     money = _money_by_event(ids)
     holds = _holds_by_event(ids, now)
     waitlist = _waitlist_by_event(ids)
@@ -449,10 +470,13 @@ def event_figures_for(events: Iterable[Event], *, now=None) -> dict:
             capacity=capacity[event.id],
             issued=row.get("issued", 0),
             comps=comps.get(event.id, 0),
+            comps_cancelled=cancelled.get(event.id, 0),
             checked_in=row.get("checked_in", 0),
             taken=paid.taken,
             ticket_value=row.get("revenue") or ZERO,
-            refunds=_refunds(paid, voided=row.get("void", 0)),
+            refunds=_refunds(
+                paid, voided=row.get("void", 0) - cancelled.get(event.id, 0)
+            ),
             sent_back=paid.sent_back,
             holds=holds.get(event.id, Holds()),
             waitlist=waitlist.get(event.id, Waitlist()),
@@ -474,7 +498,7 @@ def event_sales(event: Event, *, now=None) -> EventSales:
         .annotate(**_ticket_aggregates())
         .order_by()
     }
-    comps = _comps_by("ticket_type_id", [event.id])
+    comps, cancelled = _comps_by("ticket_type_id", [event.id])
     held = held_by_type(event_ids=[event.id], now=now)
     types = []
     active_capacity = 0
@@ -493,6 +517,7 @@ def event_sales(event: Event, *, now=None) -> EventSales:
                 capacity=ticket_type.capacity,
                 issued=row.get("issued", 0),
                 comps=comps.get(ticket_type.id, 0),
+                comps_cancelled=cancelled.get(ticket_type.id, 0),
                 void=row.get("void", 0),
                 checked_in=row.get("checked_in", 0),
                 revenue=row.get("revenue") or ZERO,
@@ -507,10 +532,11 @@ def event_sales(event: Event, *, now=None) -> EventSales:
         capacity=min(event.venue_capacity, active_capacity),
         issued=sum(t.issued for t in types),
         comps=sum(t.comps for t in types),
+        comps_cancelled=sum(t.comps_cancelled for t in types),
         checked_in=sum(t.checked_in for t in types),
         taken=paid.taken,
         ticket_value=sum((t.revenue for t in types), ZERO),
-        refunds=_refunds(paid, voided=sum(t.void for t in types)),
+        refunds=_refunds(paid, voided=sum(t.void - t.comps_cancelled for t in types)),
         sent_back=paid.sent_back,
         holds=holds,
         waitlist=waitlist,

@@ -471,6 +471,12 @@ class ConsoleOrder:
         ]
 
 
+def is_comp_order(order_id) -> bool:
+    """Whether the order is free tickets the owner gave (a comp): those are
+    cancelled, never refunded."""
+    return Order.objects.filter(pk=order_id, source=Order.Source.COMP).exists()
+
+
 def console_order(order_id) -> ConsoleOrder | None:
     order = Order.objects.select_related("event").filter(pk=order_id).first()
     if order is None:

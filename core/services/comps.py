@@ -2,20 +2,38 @@
 
 A comp is an order like any other (source comp, total 0) placed with
 place_order and fulfilled with fulfil_order, so it counts against capacity
-under the same locks and its tickets are emailed like paid ones.
+under the same locks and its tickets are emailed like paid ones. Taking
+places off the guest list is a cancellation, not a refund: no money moved,
+so none is sent back, the guest is told their place was cancelled, and the
+order ends cancelled (analytics counts it apart from refunds).
 """
 
+from datetime import datetime
 from decimal import Decimal
 
 from django.db import transaction
 from django.utils import timezone
 
-from core.exceptions import InvalidRequest, PermissionRefused, TicketingError
-from core.models import Order, TicketType
+from core.exceptions import (
+    InvalidRequest,
+    OrderNotRefundable,
+    PermissionRefused,
+    TicketingError,
+)
+from core.models import Order, Ticket, TicketType
+from core.notify.outbox import queue_email
 from core.queries.staff import can_manage_staff
 from core.services.audit import record_change
 from core.services.checkout import place_order
 from core.services.fulfilment import fulfil_order
+from core.services.locks import lock_order
+from core.services.orders import (
+    _announce_freed_seats,
+    _chosen_live_tickets,
+    _lock_live_tickets,
+    _parse_ticket_ids,
+    _void_tickets,
+)
 
 MAX_COMPS_PER_ISSUE = 50
 
@@ -105,3 +123,90 @@ def issue_comp_tickets(
         },
     )
     return result.order
+
+
+@transaction.atomic
+def cancel_comp_tickets(
+    *,
+    order_id,
+    ticket_ids=None,
+    reason: str = "",
+    actor=None,
+    now: datetime | None = None,
+) -> Order:
+    """Take free tickets off the guest list: all of a comp order's tickets
+    that still admit, or the chosen `ticket_ids`. No money moves.
+
+    Locks as void_order (core.services.orders): the order, its tickets in
+    primary-key order, then the event and its types while sold goes down
+    (and a used ticket leaves its check-in tally). An order left with no
+    ticket that admits becomes cancelled. Queues the `comp_cancelled` email
+    to the guest, writes a `comp.cancel` audit entry with a staff `actor`
+    and offers the freed places after commit. Cancelling a cancelled order
+    again returns it. Raises OrderNotRefundable for an order that is not a
+    comp or not issued, TicketsNotRefundable for chosen tickets that are
+    not the order's or void already.
+    """
+    now = now or timezone.now()
+    reason = (reason or "").strip()[:200]
+    chosen = None if ticket_ids is None else _parse_ticket_ids(ticket_ids)
+    order = lock_order(order_id)
+    if order.source != Order.Source.COMP:
+        raise OrderNotRefundable(
+            "This order was paid for: refund it instead; nothing changed."
+        )
+    if order.status == Order.Status.CANCELLED and chosen is None:
+        return order
+    if order.status != Order.Status.PAID:
+        raise OrderNotRefundable(
+            "These free tickets are cancelled already; nothing changed."
+        )
+    if chosen is None:
+        tickets = _lock_live_tickets(order)
+    else:
+        tickets = _chosen_live_tickets(order, chosen)
+    _void_tickets(order, tickets, now=now)
+    previous_status = order.status
+    left = Ticket.objects.filter(order=order).exclude(status=Ticket.Status.VOID).count()
+    if left == 0:
+        order.status = Order.Status.CANCELLED
+        order.updated_at = now
+        order.save(update_fields=["status", "updated_at"])
+    cancelled = list(
+        Ticket.objects.filter(pk__in=[t.pk for t in tickets])
+        .select_related("ticket_type")
+        .order_by("created_at", "code")
+    )
+    if actor is not None:
+        record_change(
+            actor=actor,
+            action="comp.cancel",
+            obj=order,
+            object_repr=f"{order.code} · {order.customer_name}",
+            event=order.event,
+            # The status only when it moved: "Status Paid -> Paid" says nothing.
+            before={"status": previous_status}
+            if order.status != previous_status
+            else {},
+            after={
+                **({"status": order.status} if order.status != previous_status else {}),
+                "tickets_cancelled": [t.code for t in cancelled],
+                "reason": reason,
+            },
+        )
+    if cancelled:
+        queue_email(
+            kind="comp_cancelled",
+            to=order.customer_email,
+            order=order,
+            context={
+                "reason": reason,
+                "cancelled_tickets": [
+                    {"code": t.code, "type": t.ticket_type.name, "guest": t.guest_name}
+                    for t in cancelled
+                ],
+                "tickets_left": left,
+            },
+        )
+        _announce_freed_seats(order.event_id)
+    return order

@@ -944,3 +944,83 @@ def test_a_refused_refund_of_an_extra_payment_is_shown_until_it_goes_through(
     assert "An extra payment of $50.00 was refunded automatically" in page
     listing = client.get(reverse("scanner:orders")).content.decode()
     assert "Refund failed" not in listing
+
+
+def _free_tickets(owner, quantity=2):
+    from core.services.comps import issue_comp_tickets
+
+    vip = TicketTypeFactory(name="VIP", capacity=10, price="40.00")
+    return issue_comp_tickets(
+        actor=owner,
+        event_id=vip.event_id,
+        ticket_type_id=vip.id,
+        quantity=quantity,
+        guest_name="Gil",
+        guest_email="gil@example.com",
+    )
+
+
+def test_a_guest_list_order_offers_to_cancel_free_tickets_not_a_refund(client, owner):
+    comp = _free_tickets(owner)
+    client.force_login(owner)
+
+    html = client.get(reverse("scanner:order_detail", args=[comp.id])).text
+
+    assert 'data-order-status="comp"' in html and ">Free tickets<" in html
+    assert 'data-order-status="paid"' not in html
+    assert "data-cancel-comp" in html and "data-refund>" not in html
+    assert "Cancel these free tickets" in html
+    assert "Yes, cancel 2 free tickets" in html
+    assert "Cancel ticked free tickets" in html
+    assert "customer&#x27;s card" not in html and "customer's card" not in html
+    assert "Refund order" not in html and "Refund ticked tickets" not in html
+    list_html = client.get(reverse("scanner:orders")).text
+    assert ">Free tickets<" in list_html
+
+
+def test_cancelling_a_guest_list_order_says_so_and_tells_the_guest(client, owner):
+    comp = _free_tickets(owner)
+    client.force_login(owner)
+
+    response = client.post(
+        reverse("scanner:order_refund", args=[comp.id]),
+        {"confirm": "yes", "reason": "Plans changed"},
+        follow=True,
+    )
+
+    html = response.content.decode()
+    assert f"Free tickets of order {comp.code} cancelled" in html
+    assert "Nothing was charged, so nothing goes back." in html
+    assert "refunded:" not in html and "back to the customer" not in html
+    comp.refresh_from_db()
+    assert comp.status == Order.Status.CANCELLED
+    assert comp.messages.get(kind="comp_cancelled").to == "gil@example.com"
+    assert not comp.messages.filter(kind="order_refunded").exists()
+    assert "data-cancel-comp" not in html  # nothing left to cancel
+    audit = client.get(reverse("scanner:event_audit", args=[comp.event_id])).text
+    assert "Cancelled free tickets" in audit
+
+
+def test_cancelling_ticked_free_tickets_keeps_the_others(client, owner):
+    comp = _free_tickets(owner)
+    first = comp.tickets.order_by("code").first()
+    client.force_login(owner)
+
+    without_box = client.post(
+        reverse("scanner:order_refund_tickets", args=[comp.id]),
+        {"ticket": [str(first.id)]},
+        follow=True,
+    )
+    assert "Tick the box to confirm; nothing changed." in without_box.text
+    response = client.post(
+        reverse("scanner:order_refund_tickets", args=[comp.id]),
+        {"confirm": "yes", "ticket": [str(first.id)]},
+        follow=True,
+    )
+
+    assert "1 free ticket cancelled" in response.text
+    first.refresh_from_db()
+    assert first.status == Ticket.Status.VOID
+    comp.refresh_from_db()
+    assert comp.status == Order.Status.PAID
+    assert not Refund.objects.filter(order=comp).exists()

@@ -303,3 +303,20 @@ def test_offline_conflict_is_let_in_twice_not_refused(night):
     assert door.by_staff[0].let_in_twice == 1
     latest = analytics.last_scans(night.event, limit=1)[0]
     assert latest.offline and latest.let_in_twice and not latest.admitted
+
+
+def test_cancelled_comps_are_counted_apart_from_refunds(night):
+    from core.services.comps import cancel_comp_tickets
+
+    cancel_comp_tickets(order_id=night.orders.comp.id, now=NOW)
+
+    sales = analytics.event_sales(night.event, now=NOW)
+    ga = by_name(sales.types)["GA"]
+    assert (ga.comps, ga.comps_cancelled, ga.issued, ga.sold) == (0, 2, 6, 6)
+    figures = sales.figures
+    assert (figures.comps, figures.comps_cancelled) == (0, 2)
+    # The refunds are still E's 4 tickets and one of C's: free tickets
+    # taken off the guest list were never refunds.
+    assert figures.refunds == analytics.Refunds(amount=Decimal("130.00"), tickets=5)
+    overview = analytics.event_figures_for([night.event], now=NOW)[night.event.id]
+    assert overview == figures

@@ -2,10 +2,16 @@ from decimal import Decimal
 
 import pytest
 
-from core.exceptions import InvalidRequest, PermissionRefused, SoldOut
-from core.models import AuditLogEntry, Order, OutboundMessage, Payment
+from core.exceptions import (
+    InvalidRequest,
+    OrderNotRefundable,
+    PermissionRefused,
+    SoldOut,
+)
+from core.models import AuditLogEntry, Order, OutboundMessage, Payment, Refund, Ticket
+from core.notify.rendering import build_email
 from core.queries.availability import get_event_availability
-from core.services.comps import issue_comp_tickets
+from core.services.comps import cancel_comp_tickets, issue_comp_tickets
 from tests.factories import EventFactory, TicketTypeFactory, make_paid_order
 
 pytestmark = pytest.mark.django_db
@@ -100,3 +106,63 @@ def test_a_type_of_another_event_is_refused(owner):
             guest_name="A",
             guest_email="a@example.com",
         )
+
+
+def test_cancelling_free_tickets_frees_the_places_and_moves_no_money(owner):
+    ticket_type = TicketTypeFactory(capacity=5, price=Decimal("40.00"))
+    order = _comp(owner, ticket_type, 2, guest_name="Gil")
+
+    cancelled = cancel_comp_tickets(
+        order_id=order.id, reason="Plans changed", actor=owner
+    )
+
+    assert cancelled.status == Order.Status.CANCELLED
+    assert set(order.tickets.values_list("status", flat=True)) == {Ticket.Status.VOID}
+    ticket_type.refresh_from_db()
+    assert ticket_type.sold_count == 0
+    assert get_event_availability(ticket_type.event).types[0].available == 5
+    assert not Refund.objects.filter(order=order).exists()
+    assert not OutboundMessage.objects.filter(
+        order=order, kind__in=["order_refunded", "tickets_refunded"]
+    ).exists()
+    email = build_email(OutboundMessage.objects.get(order=order, kind="comp_cancelled"))
+    text = email.body + email.alternatives[0][0]
+    assert "Your guest-list place for" in email.subject
+    assert "cancelled your place on the guest list" in email.body
+    assert "Reason: Plans changed." in email.body
+    assert "refund" not in text.lower() and "statement" not in text.lower()
+    entry = AuditLogEntry.objects.get(action="comp.cancel")
+    assert entry.actor == owner
+    assert (entry.before["status"], entry.after["status"]) == ("paid", "cancelled")
+    assert len(entry.after["tickets_cancelled"]) == 2
+    # Asked again (a double click): nothing more happens.
+    assert cancel_comp_tickets(order_id=order.id, actor=owner).status == "cancelled"
+    assert AuditLogEntry.objects.filter(action="comp.cancel").count() == 1
+
+
+def test_cancelling_some_free_tickets_keeps_the_others(owner):
+    ticket_type = TicketTypeFactory(capacity=5)
+    order = _comp(owner, ticket_type, 2)
+    first, second = order.tickets.order_by("code")
+
+    kept = cancel_comp_tickets(order_id=order.id, ticket_ids=[first.id], actor=owner)
+
+    assert kept.status == Order.Status.PAID
+    first.refresh_from_db()
+    second.refresh_from_db()
+    assert (first.status, second.status) == (Ticket.Status.VOID, Ticket.Status.ISSUED)
+    email = OutboundMessage.objects.get(order=order, kind="comp_cancelled")
+    assert email.context["tickets_left"] == 1
+    # The status did not move, so the audit log does not say "paid -> paid".
+    entry = AuditLogEntry.objects.get(action="comp.cancel")
+    assert "status" not in entry.before and "status" not in entry.after
+
+
+def test_a_paid_order_is_refunded_not_cancelled_as_free_tickets(owner):
+    paid = make_paid_order(TicketTypeFactory(capacity=5), 1)
+
+    with pytest.raises(OrderNotRefundable, match="refund it instead"):
+        cancel_comp_tickets(order_id=paid.id, actor=owner)
+    paid.refresh_from_db()
+    assert paid.status == Order.Status.PAID
+    assert not AuditLogEntry.objects.filter(action="comp.cancel").exists()
