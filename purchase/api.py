@@ -105,12 +105,15 @@ class OrderTicketsApi(APIView):
         tickets = order.tickets.select_related("ticket_type").order_by(
             "created_at", "code"
         )
-        return Response(
+        response = Response(
             {
                 "order": _order_dict(order),
                 "tickets": [_ticket_dict(ticket, order) for ticket in tickets],
             }
         )
+        # The holder's tickets, as their pages: no shared cache keeps them.
+        response["Cache-Control"] = "private, no-store"
+        return response
 
 
 class TicketWebhookApi(APIView):

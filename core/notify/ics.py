@@ -16,6 +16,7 @@ def _escape(text: str) -> str:
         .replace(";", "\\;")
         .replace(",", "\\,")
         .replace("\r\n", "\\n")
+        .replace("\r", "\\n")  # a bare CR breaks a line for some apps
         .replace("\n", "\\n")
     )
 

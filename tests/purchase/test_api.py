@@ -33,6 +33,9 @@ def test_order_tickets_need_the_order_token(client, ticket_type):
 
     bearer = client.get(url, HTTP_AUTHORIZATION=f"Bearer {order.token}")
     assert bearer.status_code == 200
+    # The holder's tickets, as their pages: never kept by a shared cache.
+    assert response["Cache-Control"] == "private, no-store"
+    assert bearer["Cache-Control"] == "private, no-store"
 
 
 @pytest.fixture

@@ -51,3 +51,16 @@ def test_the_sequence_belongs_to_the_event_entry():
         < lines.index(f"SEQUENCE:{sequence_of(event)}")
         < lines.index("END:VEVENT")
     )
+
+
+def test_a_lone_carriage_return_in_a_name_cannot_start_a_line_of_its_own():
+    """A bare CR is a line break to some calendar apps: a venue typed with one
+    could add a property of its own (an alarm, another attendee)."""
+    event = EventFactory(name="Gig\rATTENDEE:mailto:x@example.com", venue="Hall\rX-A:1")
+    order = make_paid_order(TicketTypeFactory(event=event), 1)
+
+    ics = event_ics(event, order=order)
+
+    assert "\rATTENDEE" not in ics and "\rX-A" not in ics
+    assert _field(ics, "SUMMARY") == "Gig\\nATTENDEE:mailto:x@example.com"
+    assert _field(ics, "LOCATION") == "Hall\\nX-A:1"
