@@ -353,3 +353,18 @@ def test_forwarded_proto_is_believed_only_from_a_proxy():
         "HTTP_X_FORWARDED_PROTO",
         "https",
     ]
+
+
+def test_hsts_for_subdomains_and_preloading_can_be_turned_off():
+    """On an apex domain, includeSubDomains forces HTTPS on every subdomain."""
+    names = ["SECURE_HSTS_INCLUDE_SUBDOMAINS", "SECURE_HSTS_PRELOAD"]
+    default = _settings(names, **PRODUCTION_ENV)
+    apex = _settings(
+        names,
+        **PRODUCTION_ENV,
+        SECURE_HSTS_INCLUDE_SUBDOMAINS="false",
+        SECURE_HSTS_PRELOAD="false",
+    )
+
+    assert default == dict.fromkeys(names, True)
+    assert apex == dict.fromkeys(names, False)
