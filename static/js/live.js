@@ -13,7 +13,9 @@
  *                                  open for events off sale too; the JSON is
  *                                  then fetched with the staff session.
  *   data-live-door="<uuid>"        websocket /ws/events/<uuid>/door/ (staff);
- *                                  each message dispatched as `door:message`.
+ *                                  each message dispatched as `door:message`;
+ *                                  a console data-live-event of the same
+ *                                  event refetches its JSON on each.
  *   data-live-rows="<url>"         the console's event list: one websocket,
  *                                  /ws/events/ (every event's changes, ids
  *                                  only), for all its rows; on each push and
@@ -21,7 +23,12 @@
  *                                  staff session) brings every row's totals,
  *                                  {"events": {"<uuid>": summary}}, and each
  *                                  row [data-live-row="<uuid>"] is updated as
- *                                  an event's summary is (below).
+ *                                  an event's summary is (below). When an
+ *                                  event was created, put on or taken off
+ *                                  sale (or the figures list other events
+ *                                  than the rows), the page is refetched and
+ *                                  its rows (keyed by data-live-key) and tab
+ *                                  counts [data-live-count] swapped in.
  *
  * Events on `document`: availability:update (detail: the availability JSON),
  * availability:unavailable (detail: {eventId, status}), door:message (detail:
@@ -39,7 +46,9 @@
  * row's figure, [data-unless-zero="<figure>"] hidden while it is 0,
  * [data-meter="<figure>"] a bar as wide as that figure's share of capacity;
  * for the whole event [data-summary-figure="total_sold|total_held|
- * total_available|total_capacity"], [data-summary-meter="<figure>"] a bar
+ * total_available|total_capacity"] (the console's JSON adds total_paid,
+ * total_free and checked_in), [data-summary-unless-zero="<figure>"] hidden
+ * while it is 0, [data-summary-meter="<figure>"] a bar
  * as wide as that figure's share of total_capacity, [data-when-sold-out] and
  * [data-when-available] shown or hidden, [data-when-unavailable] shown once
  * the event is no longer on sale.
@@ -292,6 +301,9 @@
       const percent = Math.round((value * 100) / Math.max(summary.total_capacity, 1));
       bar.style.width = `${Math.min(100, Math.max(0, percent))}%`;
     }
+    for (const part of root.querySelectorAll("[data-summary-unless-zero]")) {
+      part.hidden = summary[part.dataset.summaryUnlessZero] === 0;
+    }
     const soldOut = summary.is_sold_out;
     for (const el of root.querySelectorAll("[data-when-sold-out]")) el.hidden = !soldOut;
     for (const el of root.querySelectorAll("[data-when-available]")) el.hidden = soldOut;
@@ -368,6 +380,13 @@
       for (const root of roots) applyAvailability(root, data);
       emit("availability:update", data);
     });
+    // A console page also listening to the event's door (data-live-door)
+    // refetches on each scan: its check-ins are not availability changes.
+    if (staff) {
+      document.addEventListener("door:message", ({ detail }) => {
+        if (!detail || !detail.event_id || detail.event_id === eventId) refresh();
+      });
+    }
     const feed = staff ? "console" : "availability";
     return new Feed(`/ws/events/${encodeURIComponent(eventId)}/${feed}/`, {
       onMessage: refresh,
@@ -379,23 +398,79 @@
 
   /* One feed and one request for every row, however many events: the list
    * feed folds a burst of changes into its latest message, so any push
-   * refetches every row rather than the one it names. */
+   * refetches every row rather than the one it names. An event created, put
+   * on or taken off sale (or edited, or deleted) changes the rows themselves
+   * and the tabs' counts: then the page is refetched and its rows and counts
+   * swapped in. Since a burst may fold that news into a sale's, the same is
+   * done whenever the figures list other events than the rows shown. */
   const watchRows = (list) => {
     const url = list.getAttribute("data-live-rows");
+    let rowsChanged = false;
+    let connected = false;
+    const shownIds = () =>
+      Array.from(list.querySelectorAll("[data-live-row]"), (row) =>
+        row.getAttribute("data-live-row"),
+      );
     const refresh = coalesced(async () => {
+      const whole = rowsChanged;
+      rowsChanged = false;
       const response = await fetch(url, {
         cache: "no-store",
         credentials: "same-origin", // the staff session; a 401/403 keeps the figures
       });
       if (!response.ok) return;
       const data = await response.json();
+      const events = data.events || {};
+      const shown = shownIds();
+      const listed = Object.keys(events);
+      const sameRows =
+        listed.length === shown.length && shown.every((id) => id in events);
+      if ((whole || !sameRows) && (await refreshRowsPage(list))) {
+        emit("live:rows-updated", {});
+        return;
+      }
       for (const row of list.querySelectorAll("[data-live-row]")) {
-        const summary = data.events && data.events[row.getAttribute("data-live-row")];
+        const summary = events[row.getAttribute("data-live-row")];
         if (summary) applySummary(row, summary);
       }
       emit("live:rows-updated", {});
     });
-    return new Feed("/ws/events/", { onMessage: refresh, onOpen: refresh });
+    return new Feed("/ws/events/", {
+      onMessage: (message) => {
+        if (message.change) rowsChanged = true;
+        refresh();
+      },
+      onOpen: () => {
+        // Back after a drop: rows may have changed meanwhile. The first
+        // connect follows the page's own rendering: its figures suffice.
+        if (connected) rowsChanged = true;
+        connected = true;
+        refresh();
+      },
+    });
+  };
+
+  /* Fetch this page again (with the staff session) and swap in its rows and
+   * tab counts ([data-live-count]); false if it did not come back as one. */
+  const refreshRowsPage = async (list) => {
+    const response = await fetch(location.href, {
+      cache: "no-store",
+      credentials: "same-origin",
+      headers: { "X-Live-Refresh": "rows" },
+    });
+    if (!response.ok || response.redirected) return false; // signed out: keep it
+    const fresh = new DOMParser().parseFromString(await response.text(), "text/html");
+    const freshList = fresh.querySelector("[data-live-rows]");
+    if (!freshList) return false;
+    morphChildren(list, freshList);
+    for (const count of document.querySelectorAll("[data-live-count]")) {
+      const name = count.getAttribute("data-live-count");
+      const match = fresh.querySelector(`[data-live-count="${CSS.escape(name)}"]`);
+      if (match && count.textContent !== match.textContent) {
+        count.textContent = match.textContent;
+      }
+    }
+    return true;
   };
 
   /* --- start ---------------------------------------------------------------- */

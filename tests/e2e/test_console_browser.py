@@ -452,3 +452,96 @@ def test_owner_adds_a_door_device_on_a_phone_copies_its_token_once(
         assert "Added a door device" in changes and "Bar tablet" in changes
     finally:
         context.close()
+
+
+def _owners_list(browser, asgi_server, owner, path="/scanner/"):
+    """The owner's event list, live, in a phone-sized page of its own."""
+    from playwright.sync_api import expect
+
+    from tests.live import session_cookie
+
+    context = browser.new_context(viewport={"width": 390, "height": 844})
+    context.set_default_timeout(30_000)
+    name, value = session_cookie(owner).split("=", 1)
+    context.add_cookies([{"name": name, "value": value, "url": asgi_server.url}])
+    page = context.new_page()
+    page.goto(asgi_server.url + path)
+    expect(page.locator("[data-live-indicator]")).to_have_attribute(
+        "data-state", "live"
+    )
+    page.evaluate("window.notReloaded = true")
+    return context, page
+
+
+def test_an_event_another_manager_puts_on_sale_joins_the_owners_list_live(
+    browser, asgi_server
+):
+    """Put on sale elsewhere, an event appears on the "On sale" tab and the
+    tab counts move, without a reload; taken off sale, it leaves."""
+    from playwright.sync_api import expect
+
+    owner = make_staff("owner", username="boss")
+    starts = timezone.now() + timedelta(days=5)
+    EventFactory(name="Already On", starts_at=starts)
+    draft = EventFactory(name="Fresh Night", starts_at=starts, is_active=False)
+    context, page = _owners_list(browser, asgi_server, owner)
+    try:
+        rows = page.locator("[data-live-row]")
+        expect(rows).to_have_count(1)
+        on_sale = page.locator("nav.tabs a", has_text="On sale")
+        off_sale = page.locator("nav.tabs a", has_text="Off sale")
+        expect(on_sale).to_contain_text("1")
+        expect(off_sale).to_contain_text("1")
+
+        Event.objects.filter(pk=draft.pk).update(is_active=True)
+        asgi_server.run(
+            "announce_event_changed", event_id=str(draft.pk), change="activated"
+        )
+
+        expect(page.locator(f'[data-live-row="{draft.pk}"]')).to_contain_text(
+            "Fresh Night"
+        )
+        expect(rows).to_have_count(2)
+        expect(on_sale.locator(".count")).to_have_text("2")
+        expect(off_sale.locator(".count")).to_have_text("0")
+
+        Event.objects.filter(pk=draft.pk).update(is_active=False)
+        asgi_server.run(
+            "announce_event_changed", event_id=str(draft.pk), change="deactivated"
+        )
+
+        expect(rows).to_have_count(1)
+        expect(on_sale.locator(".count")).to_have_text("1")
+        assert page.evaluate("window.notReloaded === true")
+    finally:
+        context.close()
+
+
+def test_an_event_new_on_the_tab_shows_even_when_its_news_came_with_a_sale(
+    browser, asgi_server
+):
+    """The list feed folds a burst into its latest push: an event put on
+    sale just before a sale elsewhere may come with the sale's news only.
+    Its row shows all the same."""
+    from playwright.sync_api import expect
+
+    owner = make_staff("owner", username="boss")
+    starts = timezone.now() + timedelta(days=5)
+    selling = EventFactory(name="Selling", starts_at=starts)
+    seat = TicketTypeFactory(event=selling, capacity=50)
+    context, page = _owners_list(browser, asgi_server, owner)
+    try:
+        expect(page.locator("[data-live-row]")).to_have_count(1)
+
+        new = EventFactory(name="Quiet Newcomer", starts_at=starts)
+        asgi_server.run("sell", ticket_type_id=seat.id, quantity=1)
+
+        expect(page.locator(f'[data-live-row="{new.pk}"]')).to_contain_text(
+            "Quiet Newcomer"
+        )
+        expect(
+            page.locator("nav.tabs a", has_text="On sale").locator(".count")
+        ).to_have_text("2")
+        assert page.evaluate("window.notReloaded === true")
+    finally:
+        context.close()
