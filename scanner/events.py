@@ -22,7 +22,7 @@ from core.queries.console import (
     event_audit_log,
     event_ticket_types,
 )
-from core.queries.door import checked_in_by_type
+from core.queries.event_page import event_page_figures
 from core.queries.staff import role_of
 from core.queries.ticket_holders import count_orders_holding_tickets
 from core.queries.waitlist import waitlist_summary
@@ -119,9 +119,7 @@ def event_detail(request: HttpRequest, event_id) -> HttpResponse:
         {
             "event": event,
             "sales_state": event.sales_state(),
-            "checked_in": sum(checked_in_by_type(event.pk).values()),
-            "availability": get_event_availability(event),
-            "ticket_types": event_ticket_types(event),
+            "figures": event_page_figures(event),
             "public_url": site_url(
                 "marketing", "marketing:event_detail", slug=event.slug
             ),
@@ -151,7 +149,7 @@ def event_availability(request: HttpRequest, event_id) -> HttpResponse:
         return JsonResponse(
             {"code": "event_not_found", "message": "No such event."}, status=404
         )
-    response = JsonResponse(get_event_availability(event).as_api_dict())
+    response = JsonResponse(event_page_figures(event).as_api_dict())
     response["Cache-Control"] = "no-store"
     return response
 
@@ -169,9 +167,14 @@ def _save_event(request: HttpRequest, event: Event | None) -> HttpResponse:
     types = event_ticket_types(event) if event else []
     extra = 1 if event else 2
     holders = count_orders_holding_tickets(event.id) if event else 0
+    conflict = False
     if request.method == "POST":
         form = EventForm(
-            request.POST, request.FILES, event=event, ticket_holder_orders=holders
+            request.POST,
+            request.FILES,
+            event=event,
+            ticket_types=types,
+            ticket_holder_orders=holders,
         )
         formset = ticket_type_formset(
             extra=extra, data=request.POST, ticket_types=types, event=event
@@ -197,22 +200,29 @@ def _save_event(request: HttpRequest, event: Event | None) -> HttpResponse:
                         image=form.cleaned_data.get("image"),
                         remove_image=form.cleaned_data.get("remove_image", False),
                         tell_ticket_holders=form.tells_ticket_holders(),
+                        opened=form.opened_version(),
                     )
                     saved = update.event
                     messages.success(request, _saved_message(update.notice))
             except TicketingError as exc:
+                # What was typed stays on the page, the refusal atop it.
+                conflict = exc.code == "edited_meanwhile"
                 apply_service_error(exc, form, row_forms)
             else:
                 return redirect("scanner:event_detail", event_id=saved.id)
     else:
-        form = EventForm(event=event, ticket_holder_orders=holders)
+        form = EventForm(event=event, ticket_types=types, ticket_holder_orders=holders)
         formset = ticket_type_formset(extra=extra, ticket_types=types, event=event)
     status = 400 if request.method == "POST" else 200
+    out_of_date = conflict or any(
+        error.code == "out_of_date"
+        for error in form.errors.as_data().get("__all__", [])
+    )
     return render(
         request,
         "scanner/event_form.html",
-        {"form": form, "formset": formset, "event": event},
-        status=status,
+        {"form": form, "formset": formset, "event": event, "out_of_date": out_of_date},
+        status=409 if out_of_date else status,
     )
 
 

@@ -30,7 +30,9 @@ from core.services.events import (
     MAX_CAPACITY,
     MAX_PER_ORDER_LIMIT,
     EventDetails,
+    OpenedVersion,
     TicketTypeDetails,
+    opened_version_of,
     place_time_zones,
 )
 from scanner import throttle
@@ -147,6 +149,35 @@ class FriendlyErrors:
 
 # --- events -----------------------------------------------------------------
 
+OUT_OF_DATE = (
+    "This page is out of date, so nothing was saved: reload it and make your "
+    "changes again."
+)
+
+
+def opened_token(version: OpenedVersion) -> str:
+    """An edit page's OpenedVersion as its hidden field's text:
+    "<event's updated_at>|<type id>=<its updated_at>|..."."""
+    parts = [version.event.isoformat()]
+    parts += [f"{pk}={at.isoformat()}" for pk, at in sorted(version.types.items())]
+    return "|".join(parts)
+
+
+def _opened_from_token(text: str) -> OpenedVersion | None:
+    """opened_token's OpenedVersion back, or None for text it did not write."""
+    try:
+        first, *rest = text.split("|")
+        event = datetime.datetime.fromisoformat(first)
+        types = {}
+        for part in rest:
+            pk, at = part.split("=", 1)
+            types[int(pk)] = datetime.datetime.fromisoformat(at)
+    except ValueError:
+        return None
+    if timezone.is_naive(event) or any(timezone.is_naive(t) for t in types.values()):
+        return None
+    return OpenedVersion(event=event, types=types)
+
 
 class EventForm(FriendlyErrors, forms.Form):
     name = forms.CharField(
@@ -223,18 +254,26 @@ class EventForm(FriendlyErrors, forms.Form):
         initial=True,
         label="Email (and text) everyone holding tickets about this change",
     )
+    # What the page was opened on (opened_token): a save from a page someone
+    # else's change made out of date is refused instead of undoing theirs.
+    opened = forms.CharField(required=False, widget=forms.HiddenInput)
 
     def __init__(
         self,
         *args,
         event: Event | None = None,
+        ticket_types=(),
         ticket_holder_orders: int = 0,
         **kwargs,
     ) -> None:
         self.event = event
         if event is not None and "initial" not in kwargs:
-            kwargs["initial"] = self.initial_for(event)
+            kwargs["initial"] = self.initial_for(event) | {
+                "opened": opened_token(opened_version_of(event, list(ticket_types)))
+            }
         super().__init__(*args, **kwargs)
+        if event is None:
+            del self.fields["opened"]
         self.fields["time_zone"].choices = time_zone_choices(
             event.time_zone if event else None
         )
@@ -307,6 +346,10 @@ class EventForm(FriendlyErrors, forms.Form):
 
     def clean(self):
         data = super().clean()
+        if "opened" in self.fields:
+            data["opened"] = _opened_from_token(data.get("opened") or "")
+            if data["opened"] is None:
+                raise ValidationError(OUT_OF_DATE, code="out_of_date")
         zone_name = data.get("time_zone")
         if not zone_name or not data.get("date") or not data.get("start_time"):
             return data
@@ -340,6 +383,10 @@ class EventForm(FriendlyErrors, forms.Form):
         if start and end and end <= start:
             self.add_error("sales_end_at", "Sales must close after they open.")
         return data
+
+    def opened_version(self) -> OpenedVersion | None:
+        """What the edit page was opened on (None for a new event)."""
+        return self.cleaned_data.get("opened")
 
     def tells_ticket_holders(self) -> bool:
         """The box's answer, or, when the page had no box (no one held
@@ -431,7 +478,9 @@ class TicketTypeForm(FriendlyErrors, forms.Form):
         data = self.cleaned_data
         sort_order = data.get("sort_order")
         return TicketTypeDetails(
-            id=self.ticket_type.id if self.ticket_type else None,
+            # The posted id, whether or not it is still one of the event's
+            # types: the service says which is gone (edited_meanwhile).
+            id=self.ticket_type.id if self.ticket_type else data.get("id"),
             name=data.get("name", ""),
             price=data.get("price") if data.get("price") is not None else Decimal(0),
             capacity=data.get("capacity") if data.get("capacity") is not None else 0,
@@ -469,15 +518,41 @@ class BaseTicketTypeFormSet(forms.BaseFormSet):
             ]
         super().__init__(*args, **kwargs)
 
+    def _posted_id(self, index: int) -> int | None:
+        """The ticket type id row `index` posted (its hidden `id`), if any."""
+        raw = self.data.get(self.add_prefix(index) + "-id", "")
+        try:
+            return int(raw) if str(raw).strip() else None
+        except (TypeError, ValueError):
+            return None
+
+    def _is_existing_row(self, index: int) -> bool:
+        """A row of a type the page was opened with: one posting an id (a
+        row posted), or one of the types listed first (a page shown)."""
+        if self.is_bound:
+            return self._posted_id(index) is not None
+        return index < len(self.ticket_types)
+
     def get_form_kwargs(self, index):
+        """Posted rows find their type by the id they post, not by their place
+        (the types' order may have changed since the page was opened)."""
         kwargs = super().get_form_kwargs(index)
-        if index is not None and index < len(self.ticket_types):
-            kwargs["ticket_type"] = self.ticket_types[index]
+        if index is None:
+            return kwargs
+        if self.is_bound:
+            by_id = {t.id: t for t in self.ticket_types}
+            ticket_type = by_id.get(self._posted_id(index))
+        elif index < len(self.ticket_types):
+            ticket_type = self.ticket_types[index]
+        else:
+            ticket_type = None
+        if ticket_type is not None:
+            kwargs["ticket_type"] = ticket_type
         return kwargs
 
     def _construct_form(self, i, **kwargs):
         form = super()._construct_form(i, **kwargs)
-        if i >= len(self.ticket_types):
+        if not self._is_existing_row(i):
             del form.fields["delete"]
         return form
 
@@ -492,7 +567,7 @@ class BaseTicketTypeFormSet(forms.BaseFormSet):
         return [
             form
             for i, form in enumerate(self.forms)
-            if i < len(self.ticket_types) or form.has_changed()
+            if self._is_existing_row(i) or form.has_changed()
         ]
 
     def clean(self):

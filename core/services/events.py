@@ -9,7 +9,7 @@ can never be set below what is sold plus what is held at that instant.
 import functools
 import re
 import zoneinfo
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, fields, replace
 from datetime import datetime
 from decimal import Decimal, InvalidOperation
@@ -17,6 +17,7 @@ from decimal import Decimal, InvalidOperation
 from django.core.files.base import ContentFile
 from django.db import IntegrityError, transaction
 from django.utils import timezone
+from django.utils.formats import date_format
 from django.utils.text import slugify
 
 from core import realtime
@@ -28,7 +29,7 @@ from core.exceptions import (
     PermissionRefused,
 )
 from core.images import prepare_event_image
-from core.models import Event, Order, OrderLine, Ticket, TicketType
+from core.models import AuditLogEntry, Event, Order, OrderLine, Ticket, TicketType
 from core.phones import country_of_time_zone
 from core.queries.availability import held_by_type
 from core.queries.staff import (
@@ -46,6 +47,7 @@ from core.services.event_changes import (
 )
 from core.services.staff import display_name
 from core.services.waitlist import offer_after_commit
+from core.templatetags.zones import zone_abbreviation
 
 # Currencies the console offers; the `money` filter knows their symbols.
 CURRENCIES = {
@@ -136,6 +138,24 @@ class EventUpdate:
 
     event: Event
     notice: ChangeNotice
+
+
+@dataclass(frozen=True)
+class OpenedVersion:
+    """What an edit page was opened on: the event's `updated_at` and each of
+    its ticket types' (by id). Every edit saves them; the sales counters do
+    not, so a sale never makes an open page out of date."""
+
+    event: datetime
+    types: Mapping[int, datetime]
+
+
+def opened_version_of(
+    event: Event, ticket_types: Sequence[TicketType]
+) -> OpenedVersion:
+    return OpenedVersion(
+        event=event.updated_at, types={t.id: t.updated_at for t in ticket_types}
+    )
 
 
 def ticket_type_details_of(ticket_type: TicketType) -> TicketTypeDetails:
@@ -514,6 +534,7 @@ def update_event(
     image=None,
     remove_image: bool = False,
     tell_ticket_holders: bool = False,
+    opened: OpenedVersion | None = None,
     now: datetime | None = None,
 ) -> EventUpdate:
     """Change an event and its ticket types together.
@@ -524,6 +545,13 @@ def update_event(
     to change (with `id`), add (without) or delete (`delete=True`); types not
     listed stay as they are. The slug never changes. A new price applies only
     to orders placed from now on (order lines keep their own unit price).
+
+    `opened` is what the edit page showed (opened_version_of, when it was
+    opened): if anyone changed the event or its ticket types since, under
+    the lock, nothing is written and InvalidRequest (code edited_meanwhile)
+    says who did and when, so a page left open never puts back prices,
+    capacities or the on-sale state someone else changed. Without it (the
+    system's callers) the details are written as given.
 
     With `tell_ticket_holders`, a change to what ticket holders rely on (the
     start or doors time, the time zone, the venue or the name) queues a
@@ -549,6 +577,7 @@ def update_event(
             ticket_types=ticket_types,
             image=image,
             remove_image=remove_image,
+            opened=opened,
             now=now,
         )
     told = 0
@@ -570,19 +599,19 @@ def _update_event_locked(
     ticket_types: Sequence[TicketTypeDetails],
     image,
     remove_image: bool,
+    opened: OpenedVersion | None,
     now: datetime | None,
 ):
     """update_event's change, under the event's lock: (event, EventChange)."""
     _require_manager(actor)
     now = now or timezone.now()
+    event, types = lock_event_and_types(event_id)
+    if opened is not None:
+        _refuse_if_changed_since(actor, event, types, opened, now=now)
     # The zone the event has stays valid, an old alias included.
-    kept_time_zone = (
-        Event.objects.filter(pk=event_id).values_list("time_zone", flat=True).first()
-    )
-    details = _clean_event(details, kept_time_zone)
+    details = _clean_event(details, event.time_zone)
     specs = [_clean_type(spec, i) for i, spec in enumerate(ticket_types)]
 
-    event, types = lock_event_and_types(event_id)
     held = held_by_type(event_ids=[event.id], now=now)
     by_id = {t.id: t for t in types}
 
@@ -684,18 +713,23 @@ def _update_event_locked(
         event.image = stored_image
     elif remove_image:
         event.image = ""
-    try:
-        with transaction.atomic():
-            # Named fields only: the sold and checked-in counters belong to the
-            # services that issue and redeem tickets.
-            event.save(update_fields=[*EVENT_FIELDS, "image", "updated_at"])
-    except IntegrityError as exc:
-        raise _invalid(
-            f"There is already an event called “{event.name}”. Choose another name.",
-            "name_taken",
-            "name",
-        ) from exc
     after = snapshot(event, (*EVENT_FIELDS, "image"))
+    # Saved only when changed: its updated_at is what open edit pages were
+    # opened on (OpenedVersion), and a save changing nothing must not make
+    # them out of date.
+    if after != before:
+        try:
+            with transaction.atomic():
+                # Named fields only: the sold and checked-in counters belong to
+                # the services that issue and redeem tickets.
+                event.save(update_fields=[*EVENT_FIELDS, "image", "updated_at"])
+        except IntegrityError as exc:
+            raise _invalid(
+                f"There is already an event called “{event.name}”. Choose another "
+                "name.",
+                "name_taken",
+                "name",
+            ) from exc
     if old_image and (stored_image is not None or remove_image):
         _delete_file_after_commit(event.image.storage, old_image)
     event_before, event_after = changed_only(before, after)
@@ -771,6 +805,65 @@ def _update_event_locked(
         # Raised capacity goes to the people waiting first.
         offer_after_commit(event.id)
     return event, change
+
+
+# Audit actions of changes an edit page shows.
+EDIT_ACTIONS = (
+    "event.update",
+    "event.activate",
+    "event.deactivate",
+    "ticket_type.create",
+    "ticket_type.update",
+    "ticket_type.delete",
+)
+
+
+def _refuse_if_changed_since(
+    actor, event: Event, types: Sequence[TicketType], opened: OpenedVersion, *, now
+) -> None:
+    """InvalidRequest (edited_meanwhile) if the event or its ticket types are
+    not as the page showed them; called under the event's lock. It names the
+    latest change's author and time from the audit log, when it has one."""
+    if opened_version_of(event, types) == opened:
+        return
+    page_opened = max([opened.event, *opened.types.values()])
+    entry = (
+        AuditLogEntry.objects.filter(
+            event=event, action__in=EDIT_ACTIONS, at__gt=page_opened
+        )
+        .select_related("actor")
+        .order_by("-at", "-id")
+        .first()
+    )
+    if entry is not None:
+        changed_at, author = entry.at, entry.actor
+    else:
+        changed_at = max([event.updated_at, *(t.updated_at for t in types)])
+        author = None
+    local = timezone.localtime(changed_at, event.tz)
+    if local.date() == timezone.localtime(now, event.tz).date():
+        when = f"at {local:%H:%M}"
+    else:
+        when = f"on {date_format(local, 'D j M')} at {local:%H:%M}"
+    when = f"{when} {zone_abbreviation(local)}".strip()
+    if author is not None and actor is not None and author.pk == actor.pk:
+        message = (
+            f"You changed this event {when} on another page while this one was "
+            "open. The changes on this page are not saved: reload to see the "
+            "event as it is now and make them again."
+        )
+    else:
+        who = display_name(author) if author is not None else "Someone"
+        message = (
+            f"{who} changed this event {when} while you were editing. Your "
+            "changes are not saved: reload to see theirs and make yours again."
+        )
+    raise InvalidRequest(
+        message,
+        code="edited_meanwhile",
+        changed_by=display_name(author) if author is not None else "",
+        changed_at=changed_at.isoformat(),
+    )
 
 
 def _all_of(errors: list[CapacityBelowSold]) -> CapacityBelowSold:

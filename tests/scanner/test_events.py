@@ -9,6 +9,8 @@ from django.utils import timezone
 from PIL import Image
 
 from core.models import AuditLogEntry, Event, Order, OutboundMessage, TicketType
+from core.services.events import opened_version_of
+from scanner.forms import opened_token
 from tests.factories import EventFactory, TicketTypeFactory, make_paid_order
 
 pytestmark = pytest.mark.django_db
@@ -75,6 +77,8 @@ def _edit_data(event):
     }
     types = list(event.ticket_types.order_by("sort_order", "pk"))
     data |= {
+        # What the page was opened on: the event and its types as they are.
+        "opened": opened_token(opened_version_of(event, types)),
         "types-TOTAL_FORMS": str(len(types) + 1),
         "types-INITIAL_FORMS": str(len(types)),
         "types-MIN_NUM_FORMS": "0",
