@@ -5,6 +5,7 @@ in core.services (place_order_once, start_payment, confirm_payment,
 cancel_order).
 """
 
+import contextlib
 import json
 
 from django.conf import settings
@@ -13,7 +14,7 @@ from django.contrib.messages.storage.cookie import CookieStorage
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
 from django.middleware.csrf import get_token
 from django.shortcuts import redirect, render
-from django.urls import get_urlconf
+from django.urls import get_urlconf, reverse
 from django.utils import timezone
 from django.views.decorators.http import require_http_methods
 
@@ -47,7 +48,12 @@ from core.services.payments import (
     start_payment,
     sync_checkout,
 )
-from core.services.waitlist import offers_over, offers_until, waitlist_stage
+from core.services.waitlist import (
+    local_moment,
+    offers_over,
+    offers_until,
+    waitlist_stage,
+)
 from core.sites import site_url, token_path
 from core.tickets.qr import qr_svg
 from purchase.saved_pages import (
@@ -105,7 +111,8 @@ def _payment_urls(request: HttpRequest, order: Order) -> tuple[str, str]:
         token_path("purchase:checkout_cancel", order.token)
     )
     # Stripe fills in the placeholder; the return page uses it to look.
-    return f"{success}?session_id={{CHECKOUT_SESSION_ID}}", cancel
+    # Back from it, the cancel page says the payment was not finished.
+    return f"{success}?session_id={{CHECKOUT_SESSION_ID}}", f"{cancel}?from=payment"
 
 
 def _begin_payment(request: HttpRequest, order: Order) -> str:
@@ -120,7 +127,9 @@ def _begin_payment(request: HttpRequest, order: Order) -> str:
         )
     except (PaymentUnavailable, OrderNotPayable):
         if order.source == Order.Source.WEB:
-            cancel_order(order_id=order.id)
+            # Paid meanwhile (in another tab, say): nothing to release.
+            with contextlib.suppress(OrderNotCancellable):
+                cancel_order(order_id=order.id)
         raise
 
 
@@ -398,19 +407,64 @@ def checkout_return(request: HttpRequest, token: str) -> HttpResponse:
     return _render_order(request, order, returned=True)
 
 
+@require_http_methods(["GET", "HEAD", "POST"])
 def checkout_cancel(request: HttpRequest, token: str) -> HttpResponse:
-    """The buyer left the payment page: release the hold, back to the event."""
+    """Cancel the order, releasing its hold: asked on this page, done by its
+    POST only, as link prefetchers and email scanners open links.
+
+    Stripe's page sends a buyer who backs out here (`?from=payment`): the
+    page then says the payment was not finished, and offers to pay or to
+    cancel. A waitlist offer is not cancelled (its holder lets the next
+    person have it from the waitlist page): its buyer goes back to pay.
+    """
     order = _order_or_404(token)
+    if order.status in (Order.Status.PAID, Order.Status.PROCESSING):
+        return redirect("purchase:order", token=order.token)
+    if order.source == Order.Source.WAITLIST and order.status == Order.Status.PENDING:
+        return _still_held_for_you(request, order)
+    if request.method == "POST":
+        return _cancel(request, order)
+    view = order_view(order)
+    if not view.hold_is_live:
+        return redirect("purchase:order", token=order.token)
+    context = {
+        "order": order,
+        "event": order.event,
+        "view": view,
+        "left_payment": request.GET.get("from") == "payment",
+    }
+    response = render(request, "purchase/cancel_order.html", context)
+    # Not _personal's no-referrer: with it a browser sends its POST with
+    # "Origin: null", which the CSRF check refuses (as pay_order's page).
+    response["Cache-Control"] = "private, no-store"
+    return response
+
+
+def _cancel(request: HttpRequest, order: Order) -> HttpResponse:
+    """Cancel the order and say so on its event's page."""
     try:
         order = cancel_order(order_id=order.id)
     except OrderNotCancellable:
-        return redirect("purchase:order", token=order.token)
+        return see_other(token_path("purchase:order", order.token))
+    if order.status == Order.Status.PENDING:  # a waitlist offer, kept
+        return _still_held_for_you(request, order)
     if order.status == Order.Status.CANCELLED:
         messages.info(
             request,
             "Your order was cancelled and its tickets released. Nothing was charged.",
         )
-    return redirect("purchase:event", slug=order.event.slug)
+    return see_other(reverse("purchase:event", args=[order.event.slug]))
+
+
+def _still_held_for_you(request: HttpRequest, order: Order) -> HttpResponse:
+    """A waitlist offer stays held until its hold ends: back to its pay page."""
+    until = local_moment(order.event, order.hold_expires_at)
+    messages.info(
+        request,
+        f"Still held for you until {until}. Nothing was charged. Pay below, or "
+        "let the next person in line have them.",
+    )
+    return see_other(token_path("purchase:pay_order", order.token))
 
 
 @require_http_methods(["GET", "HEAD", "POST"])
@@ -424,6 +478,10 @@ def pay_order(request: HttpRequest, token: str) -> HttpResponse:
         except TicketingError as exc:
             error = exc
             order = _order_or_404(token)
+            if order.status in (Order.Status.PAID, Order.Status.PROCESSING):
+                # Paid meanwhile, in another tab say: its tickets, not an error.
+                messages.info(request, "This order is already paid.")
+                return see_other(token_path("purchase:order", order.token))
     view = order_view(order)
     context = {"order": order, "event": order.event, "view": view, "error": error}
     return render(
@@ -450,7 +508,10 @@ def simulated_pay(request: HttpRequest, token: str) -> HttpResponse:
     if order.status != Order.Status.PENDING:
         return redirect("purchase:order", token=order.token)
     if request.POST.get("action") == "cancel":
-        return see_other(token_path("purchase:checkout_cancel", order.token))
+        # A button of its own page: a POST, so no confirmation page.
+        if order.source == Order.Source.WAITLIST:
+            return _still_held_for_you(request, order)
+        return _cancel(request, order)
     confirm_payment(
         order_id=order.id,
         provider=Payment.Provider.SIMULATED,

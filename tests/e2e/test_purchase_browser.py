@@ -159,6 +159,33 @@ def test_pay_page_fits_a_small_phone_and_its_links_are_tappable(live_server, pag
     assert cancel.bounding_box()["height"] >= 44
 
 
+def test_cancelling_is_asked_on_a_phone_and_done_by_its_button(live_server, page):
+    """The cancel link opens a question (a link prefetcher cancels nothing);
+    its button cancels."""
+    page.set_viewport_size({"width": 320, "height": 640})
+    ga = TicketTypeFactory(event=EventFactory(name="Second Thoughts"), name="GA")
+    order = place_order(
+        event_id=ga.event_id,
+        quantities={ga.id: 2},
+        customer_name="Ana",
+        customer_email="ana@example.com",
+    )
+    page.goto(f"{live_server.url}/buy/o/{order.token}/")
+    page.get_by_role("link", name="Cancel order").click()
+    page.get_by_role("heading", name="Cancel this order?").wait_for()
+    assert page.evaluate("document.documentElement.scrollWidth") <= 320
+    order.refresh_from_db()
+    assert order.status == Order.Status.PENDING
+    confirm = page.get_by_role("button", name="Yes, cancel order")
+    keep = page.get_by_role("link", name="Pay now")
+    for target in (confirm, keep):
+        assert target.bounding_box()["height"] >= 44
+    confirm.click()
+    page.get_by_text("Your order was cancelled").wait_for()
+    order.refresh_from_db()
+    assert order.status == Order.Status.CANCELLED
+
+
 def _line_count(locator) -> int:
     return locator.evaluate(
         """(el) => {
