@@ -154,13 +154,22 @@ def event_availability(request: HttpRequest, event_id) -> HttpResponse:
     return response
 
 
-def _saved_message(notice: ChangeNotice) -> str:
-    """ "Saved. 142 ticket holders are being told of the new time." """
+def _saved_message(notice: ChangeNotice, sales_close_moved=()) -> str:
+    """ "Saved. 142 ticket holders are being told of the new time." and, when
+    the start was postponed, where "Sales close" moved with it."""
     if not notice.orders_told:
-        return "Your changes are saved."
-    count = notice.orders_told
-    who = "1 ticket holder is" if count == 1 else f"{count:,} ticket holders are"
-    return f"Saved. {who} being told of the {notice.what}."
+        text = "Your changes are saved."
+    else:
+        count = notice.orders_told
+        who = "1 ticket holder is" if count == 1 else f"{count:,} ticket holders are"
+        text = f"Saved. {who} being told of the {notice.what}."
+    if sales_close_moved:
+        text += (
+            " “Sales close” moved later with the start, so sales go on: now "
+            + "; ".join(sales_close_moved)
+            + "."
+        )
+    return text
 
 
 def _save_event(request: HttpRequest, event: Event | None) -> HttpResponse:
@@ -203,7 +212,10 @@ def _save_event(request: HttpRequest, event: Event | None) -> HttpResponse:
                         opened=form.opened_version(),
                     )
                     saved = update.event
-                    messages.success(request, _saved_message(update.notice))
+                    messages.success(
+                        request,
+                        _saved_message(update.notice, update.sales_close_moved),
+                    )
             except TicketingError as exc:
                 # What was typed stays on the page, the refusal atop it.
                 conflict = exc.code == "edited_meanwhile"

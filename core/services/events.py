@@ -11,7 +11,7 @@ import re
 import zoneinfo
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, fields, replace
-from datetime import datetime
+from datetime import datetime, timedelta
 from decimal import Decimal, InvalidOperation
 
 from django.core.files.base import ContentFile
@@ -134,10 +134,14 @@ def event_details_of(event: Event) -> EventDetails:
 
 @dataclass(frozen=True)
 class EventUpdate:
-    """What update_event saved, and what it did about ticket holders."""
+    """What update_event saved, and what it did about ticket holders.
+
+    `sales_close_moved` names each "Sales close" that moved later with a
+    postponed start, with its new time ("VIP: Sat 11 May, 20:00 CEST")."""
 
     event: Event
     notice: ChangeNotice
+    sales_close_moved: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -235,6 +239,59 @@ def _doors_after_start(doors_at: datetime, starts_at: datetime, time_zone: str):
         "doors_after_start",
         "doors_at",
     )
+
+
+def _moment(value: datetime, time_zone: str, *, now: datetime) -> str:
+    """ "Sat 4 May, 21:00 CEST" in the event's zone; the year too when it
+    is not this year's."""
+    local = timezone.localtime(value, zoneinfo.ZoneInfo(time_zone))
+    this_year = local.year == timezone.localtime(now, local.tzinfo).year
+    text = date_format(local, "D j M, H:i" if this_year else "D j M Y, H:i")
+    return f"{text} {zone_abbreviation(local)}".strip()
+
+
+def _check_dates(details: EventDetails, *, now: datetime, creating: bool) -> None:
+    """A new event starts in the future, and sales open before the start.
+
+    An edit may set a start in the past: a past event's record can be
+    corrected, and a show that began early can say so."""
+    if creating and details.starts_at < now:
+        raise _invalid(
+            f"The start ({_moment(details.starts_at, details.time_zone, now=now)}) "
+            "is in the past: check the date and time.",
+            "starts_in_past",
+            "starts_at",
+        )
+    if (
+        details.sales_start_at is not None
+        and details.sales_start_at >= details.starts_at
+    ):
+        raise _sales_open_after_start(
+            details.sales_start_at, details, now=now, detail={}
+        )
+
+
+def _sales_open_after_start(opens: datetime, details: EventDetails, *, now, detail):
+    zone = details.time_zone
+    return _invalid(
+        f"Sales open ({_moment(opens, zone, now=now)}) after the event starts "
+        f"({_moment(details.starts_at, zone, now=now)}), so nothing would sell: "
+        "open sales before the start, or leave “Sales open” empty.",
+        "sales_open_after_start",
+        "sales_start_at",
+        **detail,
+    )
+
+
+def _check_type_dates(
+    specs: Sequence[TicketTypeDetails], details: EventDetails, *, now: datetime
+) -> None:
+    for index, spec in enumerate(specs):
+        opens = spec.sales_start_at
+        if not spec.delete and opens is not None and opens >= details.starts_at:
+            raise _sales_open_after_start(
+                opens, details, now=now, detail={"type_index": index}
+            )
 
 
 def _clean_event(
@@ -453,12 +510,15 @@ def _create_event(
     """create_event, also accepting `kept_time_zone` (a copy's source's)."""
     _require_manager(actor)
     details = _clean_event(details, kept_time_zone)
+    now = timezone.now()
+    _check_dates(details, now=now, creating=True)
     specs = [_clean_type(spec, i) for i, spec in enumerate(ticket_types)]
     specs = [s for s in specs if not s.delete]
     if not specs:
         raise _invalid(
             "Add at least one ticket type.", "no_ticket_types", "ticket_types"
         )
+    _check_type_dates(specs, details, now=now)
     _check_type_names(specs, {})
     _check_name_free(details.name)
     stored_image = prepare_event_image(image) if image else None
@@ -553,6 +613,11 @@ def update_event(
     capacities or the on-sale state someone else changed. Without it (the
     system's callers) the details are written as given.
 
+    Sales cannot open after the start. A postponed start takes along each
+    "Sales close" (the event's, each type's) that was left as it was and is
+    still ahead, so a show moved a week does not stop selling at the old
+    date; the result's `sales_close_moved` names them.
+
     With `tell_ticket_holders`, a change to what ticket holders rely on (the
     start or doors time, the time zone, the venue or the name) queues a
     message to each paid order still holding tickets
@@ -570,7 +635,7 @@ def update_event(
     is one of place_time_zones, or the one the event has.
     """
     with transaction.atomic():
-        event, change = _update_event_locked(
+        event, change, moved = _update_event_locked(
             actor=actor,
             event_id=event_id,
             details=details,
@@ -587,7 +652,9 @@ def update_event(
                 actor=actor, event=event, change=change
             )
     return EventUpdate(
-        event=event, notice=ChangeNotice(what=change.what, orders_told=told)
+        event=event,
+        notice=ChangeNotice(what=change.what, orders_told=told),
+        sales_close_moved=moved,
     )
 
 
@@ -602,7 +669,8 @@ def _update_event_locked(
     opened: OpenedVersion | None,
     now: datetime | None,
 ):
-    """update_event's change, under the event's lock: (event, EventChange)."""
+    """update_event's change, under the event's lock: (event, EventChange,
+    the sales closes moved)."""
     _require_manager(actor)
     now = now or timezone.now()
     event, types = lock_event_and_types(event_id)
@@ -611,6 +679,8 @@ def _update_event_locked(
     # The zone the event has stays valid, an old alias included.
     details = _clean_event(details, event.time_zone)
     specs = [_clean_type(spec, i) for i, spec in enumerate(ticket_types)]
+    _check_dates(details, now=now, creating=False)
+    _check_type_dates(specs, details, now=now)
 
     held = held_by_type(event_ids=[event.id], now=now)
     by_id = {t.id: t for t in types}
@@ -698,6 +768,7 @@ def _update_event_locked(
                 type_index=index,
             )
 
+    details, specs, moved = _move_sales_closes(details, specs, event, by_id, now=now)
     stored_image = prepare_event_image(image) if image else None
 
     # The event itself.
@@ -804,7 +875,7 @@ def _update_event_locked(
         realtime.announce_availability_changed(event.id, reason="capacity")
         # Raised capacity goes to the people waiting first.
         offer_after_commit(event.id)
-    return event, change
+    return event, change, moved
 
 
 # Audit actions of changes an edit page shows.
@@ -864,6 +935,48 @@ def _refuse_if_changed_since(
         changed_by=display_name(author) if author is not None else "",
         changed_at=changed_at.isoformat(),
     )
+
+
+def _move_sales_closes(
+    details: EventDetails,
+    specs: list[TicketTypeDetails],
+    event: Event,
+    by_id: Mapping[int, TicketType],
+    *,
+    now: datetime,
+) -> tuple[EventDetails, list[TicketTypeDetails], tuple[str, ...]]:
+    """A postponed start takes along each "Sales close" left as it was and
+    still ahead (the event's, each type's), as duplicate_event moves them:
+    a show moved a week keeps selling until as close to its new start as
+    before. One the owner changed in the same save, or one already passed
+    (sales they closed), stays. Returns (details, specs, each moved close
+    named with its new time)."""
+    shift = details.starts_at - event.starts_at
+    if shift <= timedelta(0):
+        return details, specs, ()
+
+    def moves(posted: datetime | None, kept: datetime | None) -> bool:
+        return posted is not None and posted == kept and kept > now
+
+    moved: list[str] = []
+    if moves(details.sales_end_at, event.sales_end_at):
+        details = replace(details, sales_end_at=details.sales_end_at + shift)
+        moved.append(_moment(details.sales_end_at, details.time_zone, now=now))
+    moved_specs = []
+    for spec in specs:
+        current = by_id.get(spec.id) if spec.id is not None else None
+        if (
+            current is not None
+            and not spec.delete
+            and moves(spec.sales_end_at, current.sales_end_at)
+        ):
+            spec = replace(spec, sales_end_at=spec.sales_end_at + shift)
+            moved.append(
+                f"{spec.name}: "
+                + _moment(spec.sales_end_at, details.time_zone, now=now)
+            )
+        moved_specs.append(spec)
+    return details, moved_specs, tuple(moved)
 
 
 def _all_of(errors: list[CapacityBelowSold]) -> CapacityBelowSold:

@@ -222,3 +222,64 @@ def test_the_service_lists_every_capacity_too_low(owner, five_sold):
     # As a single error has them: the first's field, message and minimum.
     assert refused.value.detail["field"] == "venue_capacity"
     assert refused.value.message == errors[0]["message"]
+
+
+# --- impossible dates -------------------------------------------------------------
+
+
+def test_a_new_event_dated_in_the_past_is_refused_by_its_date(owner_client):
+    yesterday = (timezone.now() - timedelta(days=1)).date().isoformat()
+
+    response = owner_client.post(NEW, _event_data(date=yesterday))
+
+    assert response.status_code == 400
+    html = response.content.decode()
+    assert 'id="id_start_time_error"' in html
+    assert "is in the past: check the date and time." in text_of(html)
+    assert not Event.objects.exists()
+
+
+def test_sales_opening_after_the_start_are_refused(owner_client):
+    data = _event_data()
+    opens = f"{data['date']}T23:00"  # the show starts at 22:00
+
+    response = owner_client.post(NEW, data | {"sales_start_at": opens})
+
+    assert response.status_code == 400
+    html = response.content.decode()
+    assert 'id="id_sales_start_at_error"' in html
+    assert "after the event starts" in text_of(html)
+    assert not Event.objects.exists()
+
+
+def test_a_types_sales_opening_after_the_start_are_refused_on_its_row(owner_client):
+    data = _event_data()
+    opens = f"{data['date']}T23:00"
+
+    response = owner_client.post(NEW, data | {"types-1-sales_start_at": opens})
+
+    assert response.status_code == 400
+    assert 'id="id_types-1-sales_start_at_error"' in response.content.decode()
+
+
+def test_postponing_says_sales_close_moved_with_the_start(owner_client):
+    event = _madrid_event(name="Moved Night")
+    event.sales_end_at = event.starts_at - timedelta(hours=3)
+    event.save()
+    TicketTypeFactory(event=event)
+    later = (event.local_starts_at() + timedelta(days=7)).date().isoformat()
+    data = _edit_data(event) | {
+        "date": later,
+        "sales_end_at": _wall(event.sales_end_at, event),
+    }
+
+    response = owner_client.post(f"/scanner/events/{event.id}/edit/", data, follow=True)
+
+    event.refresh_from_db()
+    assert event.sales_end_at == event.starts_at - timedelta(hours=3)
+    text = text_of(response.content.decode())
+    assert "“Sales close” moved later with the start, so sales go on" in text
+
+
+def _wall(moment, event) -> str:
+    return timezone.localtime(moment, event.tz).strftime("%Y-%m-%dT%H:%M")
