@@ -431,3 +431,24 @@ def test_the_same_form_sent_again_while_its_order_is_being_paid_never_deadlocks(
     for thread in threads:
         thread.join()
     assert outcomes == {"pay": "paid", "buy": "held"}
+
+
+def test_free_forms_for_one_email_sent_at_once_stay_within_its_cap(postgres, settings):
+    """Each counts the free tickets the others took (an advisory lock per
+    email and event), so ten forms at once get no more than the cap."""
+    settings.FREE_TICKETS_PER_EMAIL = 4
+    event = EventFactory(venue_capacity=100)
+    free = TicketTypeFactory(event=event, price=0, capacity=100, max_per_order=3)
+
+    placed = _run_threads(
+        10,
+        lambda n: place_order(
+            event_id=event.id,
+            quantities={free.id: 2},
+            customer_name=f"Bot {n}",
+            customer_email="bot@example.com",
+        ),
+    )
+
+    assert sum(isinstance(o, Order) for o in placed) == 2, placed
+    assert held_by_type(event_ids=[event.id]) == {free.id: 4}
