@@ -25,9 +25,17 @@ def overview(request: HttpRequest) -> HttpResponse:
 
 
 def _live_context(event: Event) -> dict:
+    """What moves while the page is open: the headline figures, the door,
+    and sales over time (so the charts never lag the "Sold" above them)."""
     now = timezone.now()
     sales = analytics.event_sales(event, now=now)
     door = analytics.door_figures(event)
+
+    def money(value) -> str:
+        return amount(value, event.currency)
+
+    over_time = analytics.sales_over_time(event)
+    days, hours = over_time.days, over_time.hours
     return {
         "event": event,
         "now": now,
@@ -37,6 +45,11 @@ def _live_context(event: Event) -> dict:
         "arrivals_chart": charts.arrivals_chart(door.arrivals),
         "started": sales.figures.has_started(now),
         "past": sales.figures.is_past(now),
+        "days": days,
+        "day_chart": charts.sales_by_day_chart(days, money),
+        "hours": hours,
+        "hour_chart": charts.sales_by_hour_chart(hours, money),
+        "hours_have_sales": any(hour.tickets for hour in hours),
     }
 
 
@@ -44,19 +57,8 @@ def _live_context(event: Event) -> dict:
 def event_dashboard(request: HttpRequest, event_id) -> HttpResponse:
     """One event: sales, money, holds, waitlist, and the door on the night."""
     event = get_object_or_404(Event, pk=event_id)
-
-    def money(value) -> str:
-        return amount(value, event.currency)
-
-    over_time = analytics.sales_over_time(event)
-    days, hours = over_time.days, over_time.hours
     context = _live_context(event)
     context.update(
-        days=days,
-        day_chart=charts.sales_by_day_chart(days, money),
-        hours=hours,
-        hour_chart=charts.sales_by_hour_chart(hours, money),
-        hours_have_sales=any(hour.tickets for hour in hours),
         exports=[
             ("orders", "Orders", "scanner:analytics_export_orders"),
             ("guests", "Guest list", "scanner:analytics_export_guests"),

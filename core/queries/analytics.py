@@ -1022,3 +1022,9 @@ def events_overview(*, now=None) -> Overview:
     upcoming = [figures[e.id] for e in events if e.starts_at > cutoff]
     past = [figures[e.id] for e in reversed(events) if e.starts_at <= cutoff]
     return Overview(upcoming=upcoming, past=past)
+
+
+def free_tickets_by_type(event_id) -> dict[int, int]:
+    """Free tickets (comps) that still admit, per ticket type id of the event."""
+    issued, _ = _comps_by("ticket_type_id", [event_id])
+    return {type_id: n for type_id, n in issued.items() if n}

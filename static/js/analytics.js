@@ -39,7 +39,12 @@ if (root) {
       });
       // A redirect means the session ended: keep the figures we have.
       if (response.ok && !response.redirected) {
+        // Numbers opened under a chart stay open through the swap.
+        const open = [...root.querySelectorAll("details")].map((d) => d.open);
         root.innerHTML = await response.text();
+        root.querySelectorAll("details").forEach((d, i) => {
+          if (open[i]) d.open = true;
+        });
         root.dispatchEvent(new CustomEvent("analytics:refreshed", { bubbles: true }));
       }
     } catch (error) {

@@ -57,6 +57,9 @@ def test_manager_opens_the_dashboard_and_it_follows_the_door(live_server, page):
         str(night.event.id),
     )
     page.get_by_role("cell", name="Balcony").wait_for()
+    # Sales over time is part of what refreshes, and numbers opened under
+    # its chart stay open through it.
+    assert page.get_by_role("cell", name="Fri 28 Feb 2025").is_visible()
     # After a reconnect live.js sends `live:resync`: the same refetch.
     add_scan(night.event, "Gallery")
     page.evaluate("document.dispatchEvent(new CustomEvent('live:resync'))")

@@ -18,6 +18,8 @@ from django.test.utils import CaptureQueriesContext
 
 from core import realtime
 from core.models import Event, Role
+from core.services.checkin import redeem_ticket
+from core.services.comps import issue_comp_tickets
 from tests.factories import (
     EventFactory,
     TicketTypeFactory,
@@ -69,8 +71,8 @@ def visible_text(html: str, attribute: str) -> dict[str, str]:
 
 
 def summary_line(html: str) -> str:
-    match = re.search(r'<p class="summary-line">(.*?)</p>', html, re.S)
-    return " ".join(re.sub(r"<[^>]+>", "", match.group(1)).split())
+    """The event's summary line as a reader sees it (hidden parts left out)."""
+    return visible_text(html, "class")["summary-line"]
 
 
 @pytest.fixture
@@ -99,6 +101,62 @@ def test_the_event_page_says_each_figure_once(owner_client):
     )
     page_text = " ".join(re.sub(r"<[^>]+>", " ", html).split())
     assert "left left" not in page_text and "Sold out left" not in page_text
+
+
+@pytest.mark.django_db
+def test_sold_is_what_was_paid_for_and_free_tickets_are_beside_it(owner_client, owner):
+    event = EventFactory(venue_capacity=500)
+    vip = TicketTypeFactory(event=event, name="VIP", capacity=10)
+    general = TicketTypeFactory(event=event, name="General", capacity=10)
+    make_paid_order(general, 3)
+    issue_comp_tickets(
+        actor=owner,
+        event_id=event.id,
+        ticket_type_id=vip.id,
+        quantity=2,
+        guest_name="Gil",
+        guest_email="gil@example.com",
+    )
+
+    html = owner_client.get(f"/scanner/events/{event.id}/").content.decode()
+    rows = visible_text(html, "data-ticket-type")
+
+    assert "0 sold + 2 free · 8 left · capacity 10" in rows[str(vip.id)]
+    assert "3 sold · 7 left · capacity 10" in rows[str(general.id)]
+    assert summary_line(html).startswith("3 sold + 2 free · 0 being paid for")
+    body = owner_client.get(f"/scanner/events/{event.id}/availability/").json()
+    by_id = {row["id"]: row for row in body["availability"]}
+    assert (by_id[vip.id]["paid"], by_id[vip.id]["free"]) == (0, 2)
+    assert (by_id[general.id]["paid"], by_id[general.id]["free"]) == (3, 0)
+    # Capacity use counts both, as before.
+    assert by_id[vip.id]["sold"] == 2
+    summary = body["summary"]
+    assert (summary["total_paid"], summary["total_free"], summary["total_sold"]) == (
+        3,
+        2,
+        5,
+    )
+
+
+@pytest.mark.django_db
+def test_checked_in_on_the_event_page_is_a_live_figure(owner_client):
+    event = EventFactory()
+    general = TicketTypeFactory(event=event, capacity=10)
+    order = make_paid_order(general, 2)
+
+    html = owner_client.get(f"/scanner/events/{event.id}/").content.decode()
+    assert '<span data-summary-figure="checked_in">0</span>' in html
+    # The page hears the door's feed, so a scan refetches its figures.
+    assert f'data-live-door="{event.id}"' in html
+    redeem_ticket(
+        event=event,
+        text=order.tickets.first().qr_payload,
+        device_label="Main",
+        now=event.starts_at,
+    )
+
+    body = owner_client.get(f"/scanner/events/{event.id}/availability/").json()
+    assert body["summary"]["checked_in"] == 1
 
 
 @pytest.mark.django_db

@@ -100,9 +100,10 @@ def test_overview_lists_upcoming_and_past_with_headline_figures(
     assert "Fixture Night" in past and "Empty Night" in past
     assert reverse("scanner:analytics_event", args=[night.event.id]) in past
     fixture_row = text_of(past.split("Fixture Night")[1].split("</tr>")[0])
-    # issued/capacity, revenue (and the money it is), comps, held (hold
-    # lapsed long ago), refunds, waiting tickets, attendance and no-shows.
-    assert "12 / 90" in fixture_row
+    # Sold (paid for) with the free tickets beside it, places taken (both)
+    # of capacity, revenue (and the money it is), held (hold lapsed long
+    # ago), refunds, waiting tickets, attendance and no-shows.
+    assert "10 + 2 free 12 / 90" in fixture_row
     assert "€250.00 €380.00 paid − €130.00 refunded" in fixture_row
     assert "€130.00 · 5 tickets" in fixture_row
     assert "33% · 8 no-shows" in fixture_row
@@ -126,9 +127,12 @@ def test_event_page_shows_the_fixture_figures(client, manager, night):
     assert "Saturday 15 March 2025, 20:00 EDT" in text
     assert 'title="Time zone: America/New_York"' in html
     assert "amounts in EUR" in text
-    assert "Sold 10 + 2 comps" in text
+    # Sold is what was paid for, the free tickets beside it; capacity use
+    # counts both, as the overview's row does.
+    assert "Sold 10 + 2 free" in text
+    assert "VIP €50.00 2 0 2 / 30" in text
     assert "Revenue €250.00 €380.00 paid − €130.00 refunded" in text
-    assert "Capacity 12 / 90 13% full" in text
+    assert "Capacity 12 / 90 sold and free · 13% full" in text
     assert "Refunded €130.00 5 tickets refunded" in text
     assert "Sent back automatically" not in text  # no extra payments
     assert "data-money-gap" not in html  # valid tickets are worth the revenue
@@ -274,3 +278,36 @@ def test_dashboard_queries_do_not_grow_with_the_event(client, owner, night):
 
     assert count_queries() == before
     assert before <= 25
+
+
+def test_live_fragment_carries_sales_over_time_so_the_chart_follows_sold(client, owner):
+    event = EventFactory(starts_at=timezone.now() + dt.timedelta(days=3))
+    ga = TicketTypeFactory(event=event, price=Decimal("10.00"), capacity=50)
+    buy({ga: 4}, timezone.now())
+    client.force_login(owner)
+    url = reverse("scanner:analytics_event_live", args=[event.id])
+
+    first = client.get(url).text
+    assert 'id="chart-sales-day"' in first and "data-sales-over-time" in first
+    buy({ga: 2}, timezone.now())
+    second = text_of(client.get(url).text)
+
+    assert "Sold 6" in second
+    assert "Numbers per day" in second and " 6 $60.00" in second
+    page = client.get(reverse("scanner:analytics_event", args=[event.id])).text
+    assert page.count('id="chart-sales-day"') == 1  # once, inside the live part
+
+
+def test_waitlist_card_says_one_ticket_one_person(client, owner):
+    from core.models import WaitlistEntry
+
+    event = EventFactory(starts_at=timezone.now() + dt.timedelta(days=3))
+    TicketTypeFactory(event=event)
+    WaitlistEntry.objects.create(
+        event=event, name="Ann", email="ann@example.com", quantity=1
+    )
+    client.force_login(owner)
+
+    text = text_of(client.get(reverse("scanner:analytics_event", args=[event.id])).text)
+
+    assert "Waiting 1 ticket, 1 person" in text
