@@ -44,6 +44,14 @@ class SoldOut(TicketingError):
     availability = None
 
 
+class TooManyFromNetwork(TicketingError):
+    """The buyer's network has taken its share of the event through the buy
+    form (scanner.throttle.BuyAllowance); nothing was reserved."""
+
+    code = "too_many_from_network"
+    http_status = 429
+
+
 class OrderBusy(TicketingError):
     """Another request holds the order's lock; the caller should retry."""
 

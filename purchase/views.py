@@ -39,7 +39,6 @@ from core.queries.snapshots import (
     public_event_cards,
     public_event_snapshot,
 )
-from core.services.checkout import clean_quantities, still_holds
 from core.services.checkout_keys import place_order_once, valid_checkout_key
 from core.services.orders import cancel_order
 from core.services.payments import (
@@ -74,22 +73,6 @@ ERROR_FIELDS = {
     "invalid_phone": "phone",
     "free_tickets_per_email": "email",
 }
-
-
-class TooManyFromNetwork(TicketingError):
-    """The buyer's network has taken its share of the event (BuyAllowance)."""
-
-    code = "too_many_from_network"
-    http_status = 429
-
-
-def _seats_asked(chosen: dict[str, str]) -> int:
-    """How many seats the form asks for; 0 when place_order will refuse its
-    quantities anyway."""
-    try:
-        return sum(clean_quantities(chosen).values())
-    except TicketingError:
-        return 0
 
 
 def see_other(url: str) -> HttpResponseRedirect:
@@ -189,41 +172,22 @@ def event_page(request: HttpRequest, slug: str) -> HttpResponse:
             if key.startswith("qty_")
         }
         try:
-            # Counted before placing, so forms sent at one instant cannot all
-            # slip under the limit; given back if no new order is placed.
-            allowance = BuyAllowance(request, event.id)
-            refusal = allowance.take(_seats_asked(chosen))
-            earlier_order_id = _order_placed_by(request, checkout_key)
-            if refusal and not still_holds(
-                order_id=earlier_order_id, event_id=event.id, quantities=chosen
-            ):
-                raise TooManyFromNetwork(refusal)
-            # Else the same form sent again: it finds the order it placed.
-            try:
-                # The form's key makes a repeated submit (back from the
-                # payment page, or sent twice before the first answer) land
-                # on the order it already placed.
-                order = place_order_once(
-                    earlier_order_id=earlier_order_id,
-                    event_id=event.id,
-                    quantities=chosen,
-                    customer_name=values["name"],
-                    customer_email=values["email"],
-                    customer_phone=values["phone"],
-                    seen_availability=seen.availability,
-                    seen_is_current=seen.current,
-                    seen_key_note=seen.key_note,
-                    checkout_key=checkout_key,
-                )
-            except TicketingError:
-                allowance.give_back()
-                raise
-            if refusal and getattr(order, "placed_now", False):
-                # Its earlier order lapsed meanwhile: this one is new.
-                cancel_order(order_id=order.id)
-                raise TooManyFromNetwork(refusal)
-            if not getattr(order, "placed_now", False):
-                allowance.give_back()
+            # The form's key makes a repeated submit (back from the payment
+            # page, or sent twice before the first answer) land on the order
+            # it already placed; a new order takes from the network's share.
+            order = place_order_once(
+                earlier_order_id=_order_placed_by(request, checkout_key),
+                event_id=event.id,
+                quantities=chosen,
+                customer_name=values["name"],
+                customer_email=values["email"],
+                customer_phone=values["phone"],
+                seen_availability=seen.availability,
+                seen_is_current=seen.current,
+                seen_key_note=seen.key_note,
+                checkout_key=checkout_key,
+                allowance=BuyAllowance(request, event.id),
+            )
             response = see_other(_begin_payment(request, order))
             if checkout_key:
                 _remember_order_placed(response, checkout_key, order)

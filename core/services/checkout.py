@@ -7,7 +7,7 @@ from contextlib import nullcontext
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import Decimal
-from typing import Any
+from typing import Any, Protocol
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
@@ -17,7 +17,13 @@ from django.db.models import Q, Sum
 from django.utils import timezone
 
 from core import realtime
-from core.exceptions import InvalidRequest, NotFound, SalesClosed, SoldOut
+from core.exceptions import (
+    InvalidRequest,
+    NotFound,
+    SalesClosed,
+    SoldOut,
+    TooManyFromNetwork,
+)
 from core.models import Event, Order, OrderLine, TicketType
 from core.phones import (
     NotAPhoneNumber,
@@ -214,27 +220,6 @@ def _placed_already(placing: "_Placing") -> bool:
     return earlier is not None and placing.is_repeated_by(earlier)
 
 
-def still_holds(*, order_id, event_id, quantities: Mapping) -> bool:
-    """Whether order `order_id` (None: no order) is pending for this event,
-    its hold live, with exactly these quantities: what a buy form sent again
-    finds (core.services.checkout_keys). A read; no lock."""
-    if order_id is None:
-        return False
-    try:
-        wanted = clean_quantities(quantities)
-        order = (
-            Order.objects.filter(pk=order_id, event_id=event_id)
-            .prefetch_related("lines")
-            .first()
-        )
-    except (InvalidRequest, ValidationError):
-        return False
-    if order is None or not order.is_payable(timezone.now()):
-        return False
-    held = {line.ticket_type_id: line.quantity for line in order.lines.all()}
-    return {k: v for k, v in held.items() if v} == wanted
-
-
 def form_fingerprint(
     event_id, wanted: dict[int, int], name: str, email: str, phone: str
 ) -> str:
@@ -280,6 +265,7 @@ def place_order(
     seen_is_current: bool = True,
     seen_key_note: str | None = None,
     checkout_key: str | None = None,
+    allowance: "Allowance | None" = None,
     now=None,
 ) -> Order:
     """Create a pending order whose lines hold seats until the hold expires.
@@ -309,8 +295,13 @@ def place_order(
     its snapshot and passes as `seen_key_note`: a form matching it (or when
     the cache could not say) is not refused on `seen_availability`, but on
     that fresh read.
+    `allowance`, what the buyer's network may still take of the event
+    (scanner.throttle.BuyAllowance), is counted once the request is past the
+    refusals made before the locks (a sold-out rush costs it nothing) and
+    given back unless a new order is placed.
     Broadcasts availability after commit. Raises InvalidRequest, NotFound,
-    SalesClosed or SoldOut; nothing is written when it raises.
+    SalesClosed, SoldOut or TooManyFromNetwork; nothing is written when it
+    raises.
     """
     now = now or timezone.now()
     wanted = clean_quantities(quantities)
@@ -351,19 +342,46 @@ def place_order(
         else:
             _refuse_if_gone_already(placing)
 
+        # Counted before the locks, so that forms sent at one instant cannot
+        # all slip under the limit.
+        if allowance is not None and (refusal := allowance.take(sum(wanted.values()))):
+            raise TooManyFromNetwork(refusal)
+
         if form:
             # Before the locks, so that once this order's seats show as
             # gone, the same form sent again is not refused on those figures.
             note_key_at_the_locks(checkout_key, form, minutes * 60)
 
     # Refused above without a transaction; from here on, under the locks.
+    try:
+        order = _place(placing)
+    except Exception:
+        if allowance is not None:
+            allowance.give_back()
+        raise
+    if allowance is not None and not getattr(order, "placed_now", False):
+        allowance.give_back()  # the order the same form placed, found again
+    return order
+
+
+class Allowance(Protocol):
+    """What a network may still take of an event (scanner.throttle)."""
+
+    def take(self, seats: int) -> str | None:
+        """Count `seats`; None, or why they are refused (nothing counted)."""
+
+    def give_back(self) -> None:
+        """Uncount what take counted."""
+
+
+def _place(placing: "_Placing") -> Order:
     if connection.vendor == "postgresql":
         if not placing.claims_free_tickets:
             return _place_in_database(placing)
         # Two forms for the same email at once: the second counts the
         # first's free tickets (_check_free_tickets_left).
         with transaction.atomic():
-            _lock_free_claims(event_id, email)
+            _lock_free_claims(placing.event_id, placing.email)
             return _place_in_database(placing)
     with transaction.atomic():
         return _place_under_locks(placing)
@@ -425,8 +443,7 @@ class _Placing:
             checkout_key=self.checkout_key,
         )
         # Told apart from an earlier order a repeated form is answered with:
-        # a limit counted for this form is given back for that one
-        # (purchase.views.event_page).
+        # an allowance counted for this form is given back for that one.
         order.placed_now = True
         return order, lines
 

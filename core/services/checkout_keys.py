@@ -27,7 +27,12 @@ from core.exceptions import InvalidRequest
 from core.models import Order
 from core.phones import lacks_country_code
 from core.queries.availability import EventAvailability
-from core.services.checkout import clean_contact, clean_quantities, place_order
+from core.services.checkout import (
+    Allowance,
+    clean_contact,
+    clean_quantities,
+    place_order,
+)
 from core.services.locks import lock_order
 from core.services.orders import cancel_order
 
@@ -73,6 +78,7 @@ def place_order_once(
     seen_is_current: bool = True,
     seen_key_note: str | None = None,
     checkout_key: str | None = None,
+    allowance: Allowance | None = None,
 ) -> Order:
     """place_order for a buy form submitted again (`earlier_order_id`: the
     order the same form placed before, or None for a first submit).
@@ -90,8 +96,9 @@ def place_order_once(
     cancelled first, releasing its hold, and the new order placed. An
     earlier order that is paid, cancelled or lapsed is left alone.
     `checkout_key`, the form's, lets place_order find the order a submit
-    still running or unanswered placed (see place_order). Raises what
-    place_order raises.
+    still running or unanswered placed (see place_order). `allowance` is
+    counted only when a new order is placed (see place_order): the earlier
+    order found again takes nothing more. Raises what place_order raises.
     """
     order_fields = {
         "event_id": event_id,
@@ -103,6 +110,7 @@ def place_order_once(
         "seen_is_current": seen_is_current,
         "seen_key_note": seen_key_note,
         "checkout_key": checkout_key,
+        "allowance": allowance,
     }
     if earlier_order_id is None:
         return place_order(**order_fields)

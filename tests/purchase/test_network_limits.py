@@ -113,6 +113,24 @@ def test_a_refused_order_takes_nothing_from_the_networks_share(client, show):
     assert _buy(client, event, ga.id, 8).status_code == 303
 
 
+def test_a_sold_out_refusal_asks_the_cache_nothing(client, show, monkeypatch):
+    """In a rush most forms are refused as sold out before the locks: they
+    must not pay for the network's count too (core.services.checkout)."""
+    event, ga = show
+    ga.capacity = ga.sold_count = 71
+    ga.save()
+    counted = []
+    monkeypatch.setattr(
+        "scanner.throttle.BuyAllowance.take",
+        lambda self, seats: counted.append(seats),
+    )
+
+    refused = [_buy(client, event, ga.id, 4).status_code for _ in range(3)]
+
+    assert refused == [409, 409, 409]
+    assert counted == []
+
+
 def test_the_same_form_sent_again_counts_once(client, show):
     event, ga = show
     key = "k" * 24
