@@ -80,15 +80,15 @@ def _key(scope: str, *parts: str) -> str:
 
 
 def login_key(request: HttpRequest | None, username: str) -> str:
-    return _key("login", client_ip(request), username.strip().casefold())
+    return _key("login", client_network(request), username.strip().casefold())
 
 
 def reset_key(request: HttpRequest | None) -> str:
-    return _key("reset", client_ip(request))
+    return _key("reset", client_network(request))
 
 
 def lookup_key(request: HttpRequest | None) -> str:
-    return _key("lookup", client_ip(request))
+    return _key("lookup", client_network(request))
 
 
 def lookup_address_key(email: str) -> str:
@@ -96,7 +96,7 @@ def lookup_address_key(email: str) -> str:
 
 
 def waitlist_key(request: HttpRequest | None) -> str:
-    return _key("waitlist", client_ip(request))
+    return _key("waitlist", client_network(request))
 
 
 def waitlist_address_key(email: str) -> str:

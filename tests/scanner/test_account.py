@@ -68,6 +68,19 @@ def test_login_is_blocked_after_repeated_failures_per_ip_and_username(client, ow
     assert _login(client, "owner1", PASSWORD, ip="10.0.0.2").status_code == 302
 
 
+def test_guesses_from_one_ipv6_64_count_together(client, owner):
+    """An IPv6 subscriber picks any address of their /64: one per guess would
+    be no limit at all."""
+    for n in range(throttle.LOGIN_MAX_FAILURES):
+        _login(client, "owner1", "wrong", ip=f"2001:db8:5:6::{n + 1:x}")
+
+    same_64 = _login(client, "owner1", PASSWORD, ip="2001:db8:5:6:abcd::1")
+    other_64 = _login(client, "owner1", PASSWORD, ip="2001:db8:5:7::1")
+
+    assert "Too many failed sign-in attempts" in same_64.content.decode()
+    assert other_64.status_code == 302
+
+
 def test_a_successful_sign_in_clears_the_failure_count(client, owner):
     for _ in range(throttle.LOGIN_MAX_FAILURES - 1):
         _login(client, "owner1", "wrong")
