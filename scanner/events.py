@@ -13,12 +13,12 @@ from django.views.decorators.http import require_POST, require_safe
 
 from core.exceptions import TicketingError
 from core.models import Event
-from core.queries.availability import availability_for_events, get_event_availability
+from core.queries.availability import get_event_availability
 from core.queries.console import (
     EVENT_LIST_VIEWS,
     comp_orders,
     console_event_counts,
-    console_events,
+    console_event_rows,
     event_audit_log,
     event_ticket_types,
 )
@@ -54,25 +54,23 @@ def _event_or_404(event_id) -> Event:
     return event
 
 
-def _listed_events(request: HttpRequest) -> tuple[str, list, dict]:
-    """(tab, its events, their availability) of the event list: the page and
-    its live figures read the same rows, in two queries."""
+def _listed_events(request: HttpRequest) -> tuple[str, list]:
+    """(tab, its rows) of the event list: the page and its live figures read
+    the same rows."""
     show = request.GET.get("show", "upcoming")
     if show not in EVENT_LIST_VIEWS:
         show = "upcoming"
-    now = timezone.now()
-    events = list(console_events(show=show, now=now))
-    return show, events, availability_for_events(events, now)
+    return show, console_event_rows(show=show)
 
 
 def event_list(request: HttpRequest) -> HttpResponse:
     """Upcoming, inactive or past events (the console's home)."""
-    show, events, availability = _listed_events(request)
+    show, rows = _listed_events(request)
     return render(
         request,
         "scanner/event_list.html",
         {
-            "rows": [(event, availability[event.id]) for event in events],
+            "rows": rows,
             "show": show,
             "counts": console_event_counts(timezone.now()),
             "role": role_of(request.user),
@@ -84,30 +82,15 @@ def event_list(request: HttpRequest) -> HttpResponse:
 @require_safe
 def event_list_figures(request: HttpRequest) -> HttpResponse:
     """The live figures of the event list's rows: each event of one tab
-    (`show`, as the list) with its sold, held, left and capacity, in the
-    two queries the list itself takes, so the page updates with one request
-    whatever the number of events."""
-    _, events, availability = _listed_events(request)
+    (`show`, as the list) with its sold (paid and free), held, left and
+    capacity, in the queries the list itself takes, so the page updates with
+    one request whatever the number of events."""
+    _, rows = _listed_events(request)
     response = JsonResponse(
-        {
-            "events": {
-                str(event.id): _summary(availability[event.id]) for event in events
-            }
-        }
+        {"events": {str(row.event.id): row.summary() for row in rows}}
     )
     response["Cache-Control"] = "no-store"
     return response
-
-
-def _summary(availability) -> dict:
-    """An event's totals, as the availability JSON's `summary` has them."""
-    return {
-        "total_capacity": availability.total_capacity,
-        "total_sold": availability.total_sold,
-        "total_held": availability.total_held,
-        "total_available": availability.total_available,
-        "is_sold_out": availability.is_sold_out,
-    }
 
 
 @role_required(*MANAGERS)

@@ -19,7 +19,7 @@ from django.test.utils import CaptureQueriesContext
 from core import realtime
 from core.models import Event, Role
 from core.services.checkin import redeem_ticket
-from core.services.comps import issue_comp_tickets
+from core.services.comps import cancel_comp_tickets, issue_comp_tickets
 from tests.factories import (
     EventFactory,
     TicketTypeFactory,
@@ -352,7 +352,7 @@ def test_the_event_list_marks_each_rows_figures_for_live_updates(client, owner):
     assert 'data-live-rows="/scanner/events/figures/?show=upcoming"' in html
     row = html[html.index(f'data-live-row="{event.id}"') :]
     row = row[: row.index("</li>")]
-    assert '<span data-summary-figure="total_sold">0</span> of ' in row
+    assert '<span data-summary-figure="total_paid">0</span> of ' in row
     assert '<span data-summary-figure="total_capacity">100</span> sold' in row
     assert 'data-summary-meter="total_sold"' in row
     assert "data-when-sold-out hidden" in row
@@ -375,12 +375,80 @@ def test_the_event_lists_figures_follow_sales_of_every_event_of_its_tab(
         str(selling.id): {
             "total_capacity": 4,
             "total_sold": 4,
+            "total_paid": 4,
+            "total_free": 0,
             "total_held": 0,
             "total_available": 0,
             "is_sold_out": True,
         }
     }
     assert list(inactive) == [str(off.id)]
+
+
+def _list_row(html: str, event) -> str:
+    return visible_text(html, "data-live-row")[str(event.id)]
+
+
+def test_the_event_list_says_sold_as_the_event_page_does_free_tickets_beside(
+    client, owner
+):
+    """Free tickets are not sold: the list says "3 of 10 sold + 2 free" as
+    the event page says "3 sold + 2 free"; the bar counts both."""
+    event = EventFactory(name="Comped Night", venue_capacity=10)
+    general = TicketTypeFactory(event=event, capacity=10)
+    make_paid_order(general, 3)
+    issue_comp_tickets(
+        actor=owner,
+        event_id=event.id,
+        ticket_type_id=general.id,
+        quantity=2,
+        guest_name="Gil",
+        guest_email="gil@example.com",
+    )
+    plain = EventFactory(name="Plain Night", venue_capacity=10)
+    make_paid_order(TicketTypeFactory(event=plain, capacity=10), 1)
+    client.force_login(owner)
+
+    html = client.get("/scanner/").content.decode()
+
+    assert _list_row(html, event).endswith("3 of 10 sold + 2 free")
+    assert _list_row(html, plain).endswith("1 of 10 sold")
+    row = html[html.index(f'data-live-row="{event.id}"') :]
+    assert 'data-summary-meter="total_sold" style="width: 50%"' in row
+    figures = client.get("/scanner/events/figures/").json()["events"]
+    assert (
+        figures[str(event.id)]["total_paid"],
+        figures[str(event.id)]["total_free"],
+        figures[str(event.id)]["total_sold"],
+    ) == (3, 2, 5)
+    assert (
+        figures[str(plain.id)]["total_paid"],
+        figures[str(plain.id)]["total_free"],
+    ) == (
+        1,
+        0,
+    )
+
+
+def test_a_cancelled_free_ticket_leaves_the_event_lists_figures(client, owner):
+    event = EventFactory(venue_capacity=10)
+    general = TicketTypeFactory(event=event, capacity=10)
+    order = issue_comp_tickets(
+        actor=owner,
+        event_id=event.id,
+        ticket_type_id=general.id,
+        quantity=2,
+        guest_name="Gil",
+        guest_email="gil@example.com",
+    )
+    cancel_comp_tickets(actor=owner, order_id=order.id)
+    client.force_login(owner)
+
+    summary = client.get("/scanner/events/figures/").json()["events"][str(event.id)]
+    assert (summary["total_paid"], summary["total_free"]) == (0, 0)
+    assert _list_row(client.get("/scanner/").content.decode(), event).endswith(
+        "0 of 10 sold"
+    )
 
 
 def test_the_event_lists_figures_cost_the_same_queries_for_many_events(
