@@ -1,6 +1,7 @@
 import uuid
 import zoneinfo
 
+from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import models
 from django.db.models import F, Q
@@ -46,6 +47,23 @@ class Event(models.Model):
     # availability never needs to count ticket rows. Check-ins are counted
     # in CheckInTally, which the doors do not queue for.
     sold_count = models.PositiveIntegerField(default=0, editable=False)
+    # Set once, by core.services.event_cancellation.cancel_event: a cancelled
+    # event stays off sale for good, and the worker refunds its orders.
+    cancelled_at = models.DateTimeField(null=True, blank=True, editable=False)
+    cancelled_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        editable=False,
+        related_name="+",
+    )
+    cancel_reason = models.CharField(
+        max_length=300,
+        blank=True,
+        editable=False,
+        help_text="Why it was cancelled, in the owner's words (customers read it).",
+    )
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -72,6 +90,10 @@ class Event(models.Model):
 
     def local_starts_at(self):
         return timezone.localtime(self.starts_at, self.tz)
+
+    @property
+    def is_cancelled(self) -> bool:
+        return self.cancelled_at is not None
 
     def sales_open(self, at=None) -> bool:
         at = at or timezone.now()

@@ -132,6 +132,7 @@ def cancel_comp_tickets(
     ticket_ids=None,
     reason: str = "",
     actor=None,
+    tell_guest: bool = True,
     now: datetime | None = None,
 ) -> Order:
     """Take free tickets off the guest list: all of a comp order's tickets
@@ -141,8 +142,9 @@ def cancel_comp_tickets(
     primary-key order, then the event and its types while sold goes down
     (and a used ticket leaves its check-in tally). An order left with no
     ticket that admits becomes cancelled. Queues the `comp_cancelled` email
-    to the guest, writes a `comp.cancel` audit entry with a staff `actor`
-    and offers the freed places after commit. Cancelling a cancelled order
+    to the guest (not with `tell_guest` False: a cancelled event's guests
+    are told by its own message), writes a `comp.cancel` audit entry with a
+    staff `actor` and offers the freed places after commit. Cancelling a cancelled order
     again returns it. Raises OrderNotRefundable for an order that is not a
     comp or not issued, TicketsNotRefundable for chosen tickets that are
     not the order's or void already.
@@ -194,7 +196,7 @@ def cancel_comp_tickets(
                 "reason": reason,
             },
         )
-    if cancelled:
+    if cancelled and tell_guest:
         queue_email(
             kind="comp_cancelled",
             to=order.customer_email,
@@ -208,5 +210,6 @@ def cancel_comp_tickets(
                 "tickets_left": left,
             },
         )
+    if cancelled:
         _announce_freed_seats(order.event_id)
     return order

@@ -676,6 +676,13 @@ def _update_event_locked(
     event, types = lock_event_and_types(event_id)
     if opened is not None:
         _refuse_if_changed_since(actor, event, types, opened, now=now)
+    if details.is_active and event.cancelled_at is not None:
+        raise _invalid(
+            f"{event.name} is cancelled, so it cannot go back on sale: untick "
+            "“On sale”. To sell a new date, duplicate it.",
+            "event_cancelled",
+            "is_active",
+        )
     # The zone the event has stays valid, an old alias included.
     details = _clean_event(details, event.time_zone)
     specs = [_clean_type(spec, i) for i, spec in enumerate(ticket_types)]
@@ -1004,12 +1011,19 @@ def set_event_active(*, actor, event_id, active: bool) -> Event:
     """Put an event on sale (visible on the sites) or take it off.
 
     Locks the event row. Writes an audit entry and announces after commit when
-    the state changed. Raises PermissionRefused, NotFound.
+    the state changed. A cancelled event stays off sale. Raises
+    PermissionRefused, NotFound, InvalidRequest (event_cancelled).
     """
     _require_manager(actor)
     event = Event.objects.select_for_update().filter(pk=event_id).first()
     if event is None:
         raise NotFound("This event no longer exists.", code="unknown_event")
+    if active and event.cancelled_at is not None:
+        raise InvalidRequest(
+            f"{event.name} is cancelled, so it cannot go back on sale. To sell "
+            "a new date, duplicate it.",
+            code="event_cancelled",
+        )
     if event.is_active == active:
         return event
     event.is_active = active

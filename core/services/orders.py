@@ -25,6 +25,7 @@ from django.utils import timezone
 
 from core import realtime
 from core.exceptions import (
+    InvalidRequest,
     OrderNotCancellable,
     OrderNotRefundable,
     PaymentRefused,
@@ -287,8 +288,10 @@ def refund_order(
     same key only while the provider remembers it (_ready_to_resend):
     later it raises RefundUnconfirmed and sends nothing, unless `as_new`,
     the owner having found in the provider's records that nothing went
-    back. Comp and external-channel orders, and ones with nothing left to
-    give back, are voided without a provider call. Raises
+    back. External-channel orders, and ones with nothing left to give back,
+    are voided without a provider call. Raises InvalidRequest for free
+    tickets (a comp order: core.services.comps.cancel_comp_tickets takes
+    them off the guest list, with the guest's own email), and
     OrderNotRefundable unless the order is paid (a refunded one is
     returned), or while a refund of some of its tickets is under way.
     `actor`, the staff member who decided it, goes in the audit log; the
@@ -327,6 +330,12 @@ def _record_pending_order_refund(
     all that is left (the order refunded already, or no payment held
     through a provider, or nothing left of it). Locks as refund_order."""
     order = lock_order(order_id)
+    if order.source == Order.Source.COMP:
+        raise InvalidRequest(
+            "These are free tickets: there is no money to give back. Cancel"
+            " them instead (cancel_comp_tickets); nothing changed.",
+            code="free_tickets",
+        )
     if order.status == Order.Status.REFUNDED:
         return None
     if order.status != Order.Status.PAID:
@@ -493,7 +502,11 @@ def _queue_order_refunded(
 ) -> None:
     """Queue the customer's `order_refunded` email, quoting `amount`, what
     this refund gave back: the one notice of a whole-order refund, however
-    it was booked (void_order, or the stalled-refund sweep's _apply_refund)."""
+    it was booked (void_order, or the stalled-refund sweep's _apply_refund).
+    None for a cancelled event's order: its cancellation message is the
+    one (core.services.event_cancellation)."""
+    if Event.objects.filter(pk=order.event_id, cancelled_at__isnull=False).exists():
+        return
     queue_email(
         kind="order_refunded",
         to=order.customer_email,

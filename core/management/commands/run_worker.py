@@ -23,6 +23,8 @@ PERIODIC_SWEEPS = (
     "core.services.payments.refund_due_payments",
     "core.services.orders.complete_stalled_refunds",
     "core.services.waitlist.sweep_waitlists",
+    # Cancelled events' paid orders, refunded a batch a round.
+    "core.services.event_cancellation.settle_cancelled_events",
 )
 
 
