@@ -4,6 +4,7 @@ from django.urls import path
 from scanner import (
     account,
     analytics_views,
+    cancellation_views,
     devices,
     door_views,
     events,
@@ -55,6 +56,11 @@ urlpatterns = [
         name="event_set_active",
     ),
     path("events/<uuid:event_id>/delete/", events.event_delete, name="event_delete"),
+    path(
+        "events/<uuid:event_id>/cancel/",
+        cancellation_views.event_cancel,
+        name="event_cancel",
+    ),
     path("events/<uuid:event_id>/changes/", events.event_audit, name="event_audit"),
     path(
         "events/<uuid:event_id>/availability/",
