@@ -25,7 +25,7 @@ from core.exceptions import (
     PaymentUnavailable,
     TicketingError,
 )
-from core.models import Order, Payment, Ticket
+from core.models import Event, Order, Payment, Ticket
 from core.notify.ics import event_ics
 from core.notify.texts import texts_can_be_sent
 from core.queries.orders import (
@@ -203,7 +203,7 @@ def event_page(request: HttpRequest, slug: str) -> HttpResponse:
         # had not, and the page must show it.
         snapshot = public_event_snapshot(slug)
         if snapshot is None:
-            raise Http404("No such event")
+            return _cancelled_event_or_404(request, slug)
         event, availability = snapshot
     now = timezone.now()
     rows = []
@@ -239,6 +239,15 @@ def event_page(request: HttpRequest, slug: str) -> HttpResponse:
         "waitlist_form": WaitlistForm(availability=availability),
     }
     return render(request, "purchase/event.html", context, status=status)
+
+
+def _cancelled_event_or_404(request: HttpRequest, slug: str) -> HttpResponse:
+    """A cancelled event's page says so (and why) to whoever follows an old
+    link; any other event not on sale is not found."""
+    event = Event.objects.filter(slug=slug, cancelled_at__isnull=False).first()
+    if event is None:
+        raise Http404("No such event")
+    return render(request, "purchase/event_cancelled.html", {"event": event})
 
 
 def _shell_serves(request: HttpRequest, error: TicketingError | None) -> bool:

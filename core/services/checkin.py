@@ -607,7 +607,9 @@ def _refusal_for(event: Event, row: dict | None, *, at: datetime, now: datetime)
         return InvalidTicket()
     if row["event_id"] != event.pk:
         return _wrong_event(row["code"])
-    if row["status"] == Ticket.Status.VOID:
+    # A cancelled event's tickets are void at once, before the worker's
+    # refunds void them one order at a time.
+    if row["status"] == Ticket.Status.VOID or event.cancelled_at is not None:
         return TicketVoid()
     if row["status"] == Ticket.Status.USED:
         return _already_used(event, row, now=now)
@@ -652,7 +654,11 @@ def _admit(
         "at": at,
     }
     admit_sql = _admit_by_code_query(DEFAULT_DB_ALIAS)
-    if admit_sql is not None and at >= checkin_opens_at(event):
+    if (
+        admit_sql is not None
+        and at >= checkin_opens_at(event)
+        and event.cancelled_at is None
+    ):
         row, scan_id = _admit_by_code(
             admit_sql,
             event=event,
