@@ -20,7 +20,7 @@ from core.models import (
 )
 from core.queries.analytics import NIGHT_LENGTH
 from core.queries.availability import EventAvailability, availability_for_events
-from core.templatetags.ticketing import money
+from core.templatetags.ticketing import SYMBOLS, money
 from core.templatetags.zones import zone_abbreviation
 
 EVENT_LIST_VIEWS = ("upcoming", "inactive", "past")
@@ -209,6 +209,8 @@ HIDDEN_FIELDS = {"copied_from_id"}
 # Set for the owner when a ticket type is added (its place in the list) and
 # worth telling only when someone changes it.
 HIDDEN_WHEN_ADDED_OR_DELETED = {"sort_order"}
+# Amounts of money recorded as plain numbers: shown in the event's currency.
+MONEY_FIELDS = {"price", "amount", "total"}
 TIME_FIELDS = {
     "starts_at",
     "doors_at",
@@ -248,11 +250,8 @@ def _describe(
             local = timezone.localtime(moment, zone)
             # With the zone's short name, as the console shows every time.
             return f"{local:%a %d %b %Y, %H:%M}\u00a0{zone_abbreviation(local)}".strip()
-    if name == "price" and event is not None:
-        try:
-            return money(Decimal(value), event.currency)
-        except (InvalidOperation, TypeError):
-            return str(value)
+    if name in MONEY_FIELDS and event is not None:
+        return _money(value, event.currency)
     if name == "role":
         try:
             return Role(value).label
@@ -262,13 +261,40 @@ def _describe(
         return value.upper()
     if name == "time_zone" and isinstance(value, str):
         return value.replace("_", " ")  # as the time zone picker names it
-    if isinstance(value, list):
+    if name == "events" and isinstance(value, list):
         # Events by name; older invites recorded their ids.
         names = event_names or {}
         return ", ".join(names.get(str(v), str(v)) for v in value) or "All events"
+    if isinstance(value, list):
+        return ", ".join(str(v) for v in value) or "none"
     if name == "image":
         return "new picture" if value else "none"
     return str(value)
+
+
+def _money(value, currency: str) -> str:
+    """An amount as the console shows money ("€20.00"); none is "€0.00",
+    not the shop's "Free": a refund of nothing is still an amount."""
+    try:
+        amount = Decimal(value)
+    except (InvalidOperation, TypeError, ValueError):
+        return str(value)
+    if amount:
+        return money(amount, currency)
+    symbol = SYMBOLS.get((currency or "").lower())
+    return f"{symbol}0.00" if symbol else f"0.00 {(currency or '').upper()}"
+
+
+def _unchanged_or_not_for_role(entry: AuditLogEntry) -> set[str]:
+    """Keys of `entry` not worth telling: a value recorded before and after
+    that did not change (a partial refund leaves the order "paid"), and the
+    events of an invitation to a role that sees every event by design (only
+    door staff are limited to some)."""
+    before, after = entry.before or {}, entry.after or {}
+    skip = {key for key in before if key in after and before[key] == after[key]}
+    if entry.action == "staff.invite" and after.get("role", Role.DOOR) != Role.DOOR:
+        skip.add("events")
+    return skip
 
 
 def describe_entry(
@@ -280,6 +306,7 @@ def describe_entry(
     hidden = HIDDEN_FIELDS
     if not entry.before or not entry.after:
         hidden = hidden | HIDDEN_WHEN_ADDED_OR_DELETED
+    hidden = hidden | _unchanged_or_not_for_role(entry)
     keys = [k for k in (*entry.before, *entry.after) if k not in hidden]
     keys = list(dict.fromkeys(keys))
     changes = [
