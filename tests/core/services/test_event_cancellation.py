@@ -297,3 +297,32 @@ def test_the_waitlist_of_a_cancelled_event_makes_no_offers(owner, ticket_type):
     _cancel(owner, event)
     _waiting(event, email="late@example.com")
     assert offer_freed_seats(event_id=event.id) == []
+
+
+def test_editing_a_cancelled_event_works_but_cannot_put_it_on_sale(owner, ticket_type):
+    from dataclasses import replace
+
+    from core.services.events import event_details_of, update_event
+
+    event = ticket_type.event
+    _cancel(owner, event)
+    event.refresh_from_db()
+    details = event_details_of(event)
+    update_event(
+        actor=owner,
+        event_id=event.id,
+        details=replace(details, description="Cancelled: see you next year"),
+        ticket_types=[],
+    )
+    event.refresh_from_db()
+    assert event.description == "Cancelled: see you next year"
+    with pytest.raises(InvalidRequest) as caught:
+        update_event(
+            actor=owner,
+            event_id=event.id,
+            details=replace(details, is_active=True),
+            ticket_types=[],
+        )
+    assert caught.value.code == "event_cancelled"
+    event.refresh_from_db()
+    assert not event.is_active
