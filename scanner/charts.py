@@ -1,8 +1,13 @@
-"""Bar charts drawn on the server as inline SVG: no browser library, no JS.
+"""Bar charts drawn on the server: inline SVG bars, HTML labels; no JS.
 
-The SVG scales to its container's width (viewBox), so text sized for a
-360-pixel phone stays legible; every bar carries a <title> tooltip and each
-chart comes with a screen-reader description.
+The SVG draws only the bars and grid lines, stretched to the chart's width
+and a fixed height (preserveAspectRatio="none"; the lines keep 1 pixel with
+vector-effect). Axis labels are HTML beside it, placed in percentages, so
+their text is one readable size on a phone and on a laptop alike (text
+inside a scaled SVG was 8 pixels on a phone and oversized on a laptop).
+Every bar carries a <title> tooltip and each chart comes with a
+screen-reader description; the labels, which repeat the table under the
+chart, are hidden from screen readers.
 """
 
 from __future__ import annotations
@@ -11,17 +16,15 @@ import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
-from django.utils.html import format_html
+from django.utils.html import format_html, format_html_join
 from django.utils.safestring import SafeString
 
 from core.queries.analytics import Bucket
 
-WIDTH = 360
-HEIGHT = 170
-LEFT = 34
-RIGHT = 6
-TOP = 10
-BOTTOM = 24
+# The drawing's own units: bars fill WIDTH x PLOT_HEIGHT, which the page
+# stretches to the chart's box (static/css/analytics.css).
+WIDTH = 1000
+PLOT_HEIGHT = 100
 MAX_X_LABELS = 6
 
 
@@ -53,73 +56,83 @@ def _axis_number(value: float) -> str:
     return f"{value:g}"
 
 
+def _percent(value: float) -> str:
+    return f"{value:.2f}%"
+
+
 def bar_chart(
     bars: Sequence[Bar], *, chart_id: str, title: str, summary: str
 ) -> SafeString:
-    """An SVG bar chart of `bars`, or an empty string when there are none."""
+    """A bar chart of `bars`, or an empty string when there are none."""
     if not bars:
         return SafeString("")
-    plot_w = WIDTH - LEFT - RIGHT
-    plot_h = HEIGHT - TOP - BOTTOM
     top_value = nice_ceiling(max(bar.value for bar in bars))
-    slot = plot_w / len(bars)
-    gap = slot * 0.18 if slot > 3 else 0
+    slot = WIDTH / len(bars)
+    gap = slot * 0.18
     label_every = max(1, math.ceil(len(bars) / MAX_X_LABELS))
 
-    grid = []
-    for fraction in (0, 0.5, 1):
-        y = TOP + plot_h - plot_h * fraction
-        grid.append(
-            format_html(
-                '<line class="chart-grid" x1="{}" x2="{}" y1="{}" y2="{}"/>'
-                '<text class="chart-axis" x="{}" y="{}" text-anchor="end">{}</text>',
-                LEFT,
-                WIDTH - RIGHT,
-                f"{y:.1f}",
-                f"{y:.1f}",
-                LEFT - 4,
-                f"{y + 3.5:.1f}",
-                _axis_number(top_value * fraction),
-            )
-        )
+    grid = format_html_join(
+        "",
+        '<line class="chart-grid" x1="0" x2="{}" y1="{}" y2="{}"'
+        ' vector-effect="non-scaling-stroke"/>',
+        (
+            (WIDTH, f"{y:.1f}", f"{y:.1f}")
+            for y in (PLOT_HEIGHT * (1 - f) for f in (0, 0.5, 1))
+        ),
+    )
+    y_labels = format_html_join(
+        "",
+        '<span class="chart-label" style="bottom: {}">{}</span>',
+        (
+            (_percent(100 * fraction), _axis_number(top_value * fraction))
+            for fraction in (0, 0.5, 1)
+        ),
+    )
     rects = []
-    labels = []
+    x_labels = []
     for index, bar in enumerate(bars):
-        height = plot_h * bar.value / top_value
-        x = LEFT + index * slot + gap / 2
+        height = PLOT_HEIGHT * bar.value / top_value
         rects.append(
             format_html(
                 '<rect class="chart-bar" x="{}" y="{}" width="{}" height="{}">'
                 "<title>{}</title></rect>",
-                f"{x:.2f}",
-                f"{TOP + plot_h - height:.2f}",
-                f"{max(slot - gap, 0.5):.2f}",
+                f"{index * slot + gap / 2:.2f}",
+                f"{PLOT_HEIGHT - height:.2f}",
+                f"{slot - gap:.2f}",
                 f"{height:.2f}",
                 bar.tooltip,
             )
         )
         if index % label_every == 0:
-            labels.append(
+            # Centred under its bar; every other one is left out on a
+            # phone (chart-label-minor), where six do not fit side by side.
+            minor = len(x_labels) % 2 == 1
+            x_labels.append(
                 format_html(
-                    '<text class="chart-axis" x="{}" y="{}" text-anchor="start">{}</text>',
-                    f"{LEFT + index * slot:.1f}",
-                    HEIGHT - 8,
+                    '<span class="chart-label{}" style="left: {}">{}</span>',
+                    " chart-label-minor" if minor else "",
+                    _percent(100 * (index + 0.5) / len(bars)),
                     bar.label,
                 )
             )
     return format_html(
-        '<svg class="chart" id="{id}" viewBox="0 0 {w} {h}" role="img" '
-        'aria-labelledby="{id}-title {id}-desc" preserveAspectRatio="xMidYMid meet">'
+        '<div class="chart">'
+        '<div class="chart-y" aria-hidden="true">{y_labels}</div>'
+        '<svg class="chart-plot" id="{id}" viewBox="0 0 {w} {h}" role="img" '
+        'aria-labelledby="{id}-title {id}-desc" preserveAspectRatio="none">'
         '<title id="{id}-title">{title}</title><desc id="{id}-desc">{summary}</desc>'
-        "{grid}{rects}{labels}</svg>",
+        "{grid}{rects}</svg>"
+        '<div class="chart-x" aria-hidden="true">{x_labels}</div>'
+        "</div>",
         id=chart_id,
         w=WIDTH,
-        h=HEIGHT,
+        h=PLOT_HEIGHT,
         title=title,
         summary=summary,
-        grid=SafeString("".join(grid)),
+        y_labels=y_labels,
+        grid=grid,
         rects=SafeString("".join(rects)),
-        labels=SafeString("".join(labels)),
+        x_labels=SafeString("".join(x_labels)),
     )
 
 

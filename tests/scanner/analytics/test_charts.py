@@ -1,4 +1,4 @@
-"""Server-side SVG charts: scale, bars, labels and text alternatives."""
+"""Server-side charts: scale, SVG bars, HTML labels and text alternatives."""
 
 import datetime as dt
 import re
@@ -37,12 +37,36 @@ def test_bar_heights_are_proportional_and_the_axis_is_labelled():
         summary="6 in total",
     )
 
-    plot_height = charts.HEIGHT - charts.TOP - charts.BOTTOM
+    plot_height = charts.PLOT_HEIGHT
     assert heights(svg) == [plot_height, plot_height / 2, 0]
     assert 'role="img"' in svg and 'aria-labelledby="t-title t-desc"' in svg
     assert '<title id="t-title">Things</title>' in svg
     assert "<title>B: 2</title>" in svg
-    assert ">4</text>" in svg and ">2</text>" in svg  # axis top and half
+    # Axis top and half, as HTML labels placed on the grid lines.
+    assert '<span class="chart-label" style="bottom: 100.00%">4</span>' in svg
+    assert '<span class="chart-label" style="bottom: 50.00%">2</span>' in svg
+
+
+def test_label_text_is_html_outside_the_stretched_svg():
+    """Text inside a scaled SVG scales with it (8px on a phone, oversized on
+    a laptop): the labels are HTML beside the drawing, which stretches to
+    the chart's box with lines kept one pixel wide."""
+    html = charts.bar_chart(
+        [charts.Bar("1 Mar", 3, "x"), charts.Bar("2 Mar", 1, "y")],
+        chart_id="t",
+        title="T",
+        summary="S",
+    )
+
+    drawing = html[html.index("<svg") : html.index("</svg>")]
+    assert "<text" not in drawing and "1 Mar" not in drawing
+    assert 'preserveAspectRatio="none"' in drawing
+    assert drawing.count('vector-effect="non-scaling-stroke"') == 3
+    labels = html[html.index('<div class="chart-x"') :]
+    assert 'aria-hidden="true"' in labels
+    # Centred under their bars.
+    assert 'style="left: 25.00%">1 Mar<' in labels
+    assert 'style="left: 75.00%">2 Mar<' in labels
 
 
 def test_labels_are_thinned_and_text_is_escaped():
@@ -51,7 +75,10 @@ def test_labels_are_thinned_and_text_is_escaped():
     svg = charts.bar_chart(bars, chart_id="x", title="T & U", summary="S")
 
     assert svg.count('class="chart-bar"') == 30
-    assert svg.count('text-anchor="start"') == charts.MAX_X_LABELS
+    x_labels = svg[svg.index('<div class="chart-x"') :]
+    assert x_labels.count('class="chart-label') == charts.MAX_X_LABELS
+    # Every other one gives way on a phone, where six do not fit.
+    assert x_labels.count("chart-label-minor") == charts.MAX_X_LABELS // 2
     assert "<b>" not in svg and "&lt;b&gt;" in svg
     assert "T &amp; U" in svg
 
