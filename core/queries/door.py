@@ -210,19 +210,27 @@ def ticket_states(event: Event, *, since=None) -> dict:
     """Every ticket's state for a door phone's offline copy, and how to verify codes.
 
     With `since`, only tickets changed after it (services that change a
-    ticket's status set `updated_at`). Guest emails are not included.
+    ticket's status set `updated_at`). Guest emails are not included. A
+    cancelled event's tickets are all void, as the server answers them,
+    before the worker's refunds void them order by order: sent whole once
+    the cancellation is newer than `since`, though no ticket row changed.
     """
+    cancelled_at = event.cancelled_at
     tickets = Ticket.objects.filter(event=event)
-    if since is not None:
+    if since is not None and not (cancelled_at and cancelled_at >= since):
         tickets = tickets.filter(updated_at__gte=since)
     rows = tickets.order_by("code").values(*_state_fields())
+    states = [_ticket_state(row) for row in rows]
+    if cancelled_at:
+        for state in states:
+            state["status"] = Ticket.Status.VOID
     return {
         "event": str(event.pk),
         "event_key": event_key(event.pk),
         "public_key": public_key_b64(),
         "generated_at": timezone.now().isoformat(),
         "partial": since is not None,
-        "tickets": [_ticket_state(row) for row in rows],
+        "tickets": states,
     }
 
 
