@@ -9,6 +9,7 @@ KIND_LABELS = {
     "order_tickets_link": "Tickets link",
     "order_refunded": "Refund notice",
     "tickets_refunded": "Refund notice (some tickets)",
+    "comp_cancelled": "Free tickets cancelled",
     "payment_failed": "Payment failed",
     "payment_refunded": "Late payment refunded",
     "staff_invite": "Staff invitation",
