@@ -244,7 +244,8 @@ def test_an_off_sale_events_page_keeps_its_figures_live_in_plain_words(
     browser, asgi_server
 ):
     """Free tickets issued in another tab move the owner's page of an event
-    off sale: sold, left, the bar and the summary, each said once."""
+    off sale: free beside sold, left, the bar and the summary, each said
+    once."""
     from playwright.sync_api import expect
 
     from tests.live import session_cookie
@@ -279,7 +280,7 @@ def test_an_off_sale_events_page_keeps_its_figures_live_in_plain_words(
 
         vip_row = watching.locator(f'[data-ticket-type="{vip.id}"]')
         expect(vip_row.locator(".type-row-figures")).to_have_text(
-            "2 sold · 0 left · capacity 2", use_inner_text=True
+            "0 sold + 2 free · 0 left · capacity 2", use_inner_text=True
         )
         expect(vip_row.locator("[data-sold-out-badge]")).to_be_visible()
         expect(vip_row.locator("[data-meter]")).to_have_attribute(
@@ -287,13 +288,14 @@ def test_an_off_sale_events_page_keeps_its_figures_live_in_plain_words(
         )
         general_row = watching.locator(f'[data-ticket-type="{general.id}"]')
         expect(general_row.locator(".type-row-figures")).to_have_text(
-            "3 sold · 97 left · capacity 100", use_inner_text=True
+            "0 sold + 3 free · 97 left · capacity 100", use_inner_text=True
         )
         expect(general_row.locator("[data-meter]")).to_have_attribute(
             "style", "width: 3%;"
         )
         expect(watching.locator(".summary-line")).to_have_text(
-            "5 sold · 0 being paid for · 97 left · venue holds 1000"
+            "0 sold + 5 free · 0 being paid for · 97 left · venue holds 1000",
+            use_inner_text=True,
         )
         text = " ".join(watching.locator("main").inner_text().split())
         assert "left left" not in text and "Sold out left" not in text
@@ -346,7 +348,8 @@ def test_seats_being_paid_for_show_and_go_live_on_the_owners_page(browser, asgi_
             "0 sold · 2 being paid for · 98 left · capacity 100", use_inner_text=True
         )
         expect(watching.locator(".summary-line")).to_have_text(
-            "0 sold · 2 being paid for · 98 left · venue holds 1000"
+            "0 sold · 2 being paid for · 98 left · venue holds 1000",
+            use_inner_text=True,
         )
 
         pay.click()
@@ -354,7 +357,8 @@ def test_seats_being_paid_for_show_and_go_live_on_the_owners_page(browser, asgi_
             "2 sold · 98 left · capacity 100", use_inner_text=True
         )
         expect(watching.locator(".summary-line")).to_have_text(
-            "2 sold · 0 being paid for · 98 left · venue holds 1000"
+            "2 sold · 0 being paid for · 98 left · venue holds 1000",
+            use_inner_text=True,
         )
     finally:
         owner_context.close()
