@@ -176,9 +176,10 @@ class BuyAllowance:
     """
 
     def __init__(self, request: HttpRequest | None, event_id) -> None:
-        network = client_network(request)
-        self._seats_key = _key("held-seats", network, str(event_id))
-        self._orders_key = _key("orders", network, str(event_id))
+        # Keys are made on first use: most forms in a rush are refused as
+        # sold out before anything is counted.
+        self._request = request
+        self._event_id = event_id
         self._taken: list[tuple[str, int]] = []
 
     def take(self, seats: int) -> str | None:
@@ -187,6 +188,11 @@ class BuyAllowance:
         seat_limit = settings.HELD_SEATS_PER_NETWORK
         order_limit = settings.ORDERS_PER_NETWORK_PER_HOUR
         hold_window = settings.HOLD_MINUTES * 60
+        if not (seat_limit or order_limit):
+            return None
+        network = client_network(self._request)
+        self._seats_key = _key("held-seats", network, str(self._event_id))
+        self._orders_key = _key("orders", network, str(self._event_id))
         if seat_limit and seats:
             if not take_many(self._seats_key, seats, seat_limit, hold_window):
                 return held_seats_message(seat_limit)
