@@ -13,6 +13,7 @@ import pickle
 from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from datetime import datetime
 from decimal import Decimal
 
 from django.db import connection, connections
@@ -35,6 +36,7 @@ _TYPE_FIELDS_SHOWN = (
     "available",
     "max_per_order",
     "on_sale",
+    "opens_at",
 )
 
 
@@ -51,6 +53,9 @@ class TicketTypeAvailability:
     available: int
     max_per_order: int
     on_sale: bool
+    # When its sales open, while they have yet to (the event's or its own
+    # sales start, whichever is later); None once open, or if never.
+    opens_at: datetime | None = None
 
     @property
     def sold_out(self) -> bool:
@@ -69,6 +74,8 @@ class EventAvailability:
     total_sold: int = 0
     total_held: int = 0
     total_available: int = 0
+    # When the event's sales open, while they have yet to; None once open.
+    opens_at: datetime | None = None
 
     @property
     def is_sold_out(self) -> bool:
@@ -96,6 +103,7 @@ class EventAvailability:
                 for t in self.types
             ],
             self.total_available,
+            self.opens_at,
         )
         return hashlib.blake2b(pickle.dumps(shown, 5), digest_size=16).digest()
 
@@ -268,6 +276,7 @@ def compute_availability(
     reserved_any = waiting.get((event.id, None), 0)
     reserved_total = reserved_any + sum(waiting.get((event.id, t.id), 0) for t in types)
     total_held = sum(held.get(t.id, 0) for t in types)
+    event_opens_at = _opens_at(event, now)
     venue_free = max(
         0, event.venue_capacity - event.sold_count - total_held - reserved_total
     )
@@ -277,6 +286,7 @@ def compute_availability(
         type_held = held.get(t.id, 0) + waiting.get((event.id, t.id), 0)
         type_free = max(0, t.capacity - t.sold_count - type_held)
         free_sum += type_free
+        on_sale = event.is_active and t.sales_open(now)
         rows.append(
             TicketTypeAvailability(
                 id=t.id,
@@ -289,7 +299,10 @@ def compute_availability(
                 held=held.get(t.id, 0),
                 available=min(type_free, venue_free),
                 max_per_order=t.max_per_order,
-                on_sale=event.is_active and t.sales_open(now),
+                on_sale=on_sale,
+                opens_at=None
+                if on_sale
+                else _type_opens_at(event, t, event_opens_at, now),
             )
         )
     return EventAvailability(
@@ -299,7 +312,29 @@ def compute_availability(
         total_sold=event.sold_count,
         total_held=total_held,
         total_available=max(0, min(free_sum - reserved_any, venue_free)),
+        opens_at=event_opens_at,
     )
+
+
+def _opens_at(event: Event, now) -> datetime | None:
+    """When an active event's sales open, if they have yet to at `now`."""
+    start = event.sales_start_at
+    return start if event.is_active and start and now < start else None
+
+
+def _type_opens_at(event: Event, ticket_type: TicketType, event_opens_at, now):
+    """When a type not on sale at `now` goes on sale: the later of the
+    event's and its own sales start, if one is still to come and its sales
+    will not have closed by then; else None (it is simply not on sale)."""
+    own = ticket_type.sales_start_at
+    own = own if own and now < own else None
+    opens = max(filter(None, (event_opens_at, own)), default=None)
+    if opens is None or not event.is_active:
+        return None
+    closes = [ticket_type.sales_end_at, event.sales_end_at or event.starts_at]
+    if any(close and close <= opens for close in closes):
+        return None
+    return opens
 
 
 def availability_for_events(events: Iterable[Event], now=None) -> dict:

@@ -1,6 +1,11 @@
+import zoneinfo
+from datetime import datetime
 from decimal import Decimal
 
 from django import template
+from django.utils import timezone
+
+from core.templatetags.zones import datetime_with_zone
 
 register = template.Library()
 
@@ -30,3 +35,13 @@ def hours(value) -> str:
     except (TypeError, ValueError):
         return ""
     return f"{count} hour" if count == 1 else f"{count} hours"
+
+
+@register.filter
+def on_sale_from(moment, zone: str) -> str:
+    """`opens_at|on_sale_from:event.time_zone` → "On sale from Fri 5 Jun,
+    10:00 BST", in the event's zone; empty for no moment."""
+    if not isinstance(moment, datetime):
+        return ""
+    local = timezone.localtime(moment, zoneinfo.ZoneInfo(zone))
+    return f"On sale from {datetime_with_zone(local, 'D j M, H:i')}"

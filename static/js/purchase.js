@@ -137,6 +137,39 @@ function stopForm(form, stopped) {
   }
 }
 
+// Before sales open the page says when; at that moment it loads again, as
+// the form it then needs (no push says so: nothing is written). A spread of
+// a couple of seconds keeps every waiting phone from asking at once. A
+// clock running ahead of the server's finds the page not open yet: it
+// tries again a few seconds later rather than at once, over and over.
+function reloadWhenSalesOpen(notice) {
+  const opens = Date.parse(notice?.dataset.opensAt || "");
+  if (Number.isNaN(opens)) return;
+  const spread = () => Math.random() * 2000;
+  // + 1: the page gives microseconds, which Date.parse drops.
+  let due = opens + 1 + spread();
+  if (due <= Date.now()) due = Date.now() + 5000 + spread();
+  let timer = null;
+  const check = () => {
+    clearTimeout(timer);
+    const wait = due - Date.now();
+    if (wait <= 0) {
+      location.reload();
+      return;
+    }
+    // A timer may fire a little early; one longer than about 24 days fires
+    // at once: wait in steps.
+    timer = setTimeout(check, Math.min(wait, 2 ** 30));
+  };
+  check();
+  document.addEventListener("visibilitychange", () => {
+    if (document.visibilityState === "visible") check();
+  });
+}
+
+const opensAt = document.querySelector("[data-opens-at]");
+reloadWhenSalesOpen(opensAt);
+
 if (form) {
   const checkoutKey = form.querySelector("[data-checkout-key]");
   if (checkoutKey) checkoutKey.value = pageCheckoutKey();
@@ -186,7 +219,8 @@ if (form) {
     // Nothing left at all: the contact fields only get in the way of the waitlist.
     const details = form.querySelector("[data-buy-details]");
     const soldOut = Boolean(event.detail?.summary?.is_sold_out);
-    if (details) details.hidden = soldOut;
+    // Before sales open there is nothing to fill in yet (see reloadWhenSalesOpen).
+    if (details) details.hidden = soldOut || Boolean(opensAt);
     const badge = form.querySelector("[data-event-sold-out]");
     if (badge) badge.hidden = !soldOut;
     for (const item of event.detail?.availability ?? []) {

@@ -1,7 +1,11 @@
 """The buy page on a phone when the event is not simply on sale: taken off
 sale while a buyer fills the form, not on sale yet, every seat held."""
 
+import re
+from datetime import timedelta
+
 import pytest
+from django.utils import timezone
 from playwright.sync_api import expect
 
 from tests.factories import EventFactory, TicketTypeFactory
@@ -75,3 +79,46 @@ def test_an_event_taken_off_sale_says_so_and_stops_the_form_keeping_what_was_typ
     expect(form.get_by_label("Your name")).to_have_value("Ana García")
     expect(page.get_by_label("How many GA tickets")).to_be_enabled()
     expect(page.get_by_role("button", name="Continue to payment")).to_be_enabled()
+
+
+def listen_for_next_update(page) -> None:
+    """From now, window.nextUpdate resolves at live.js's next availability update."""
+    page.evaluate(
+        """() => { window.nextUpdate = new Promise((resolve) => document.addEventListener(
+            "availability:update", () => resolve(true), { once: true })); }"""
+    )
+
+
+def test_before_sales_open_the_buy_page_says_when_and_asks_for_nothing(
+    open_page, asgi_server
+):
+    opens = timezone.now() + timedelta(days=3)
+    event = EventFactory(
+        name="Not Yet", time_zone="Europe/London", sales_start_at=opens
+    )
+    TicketTypeFactory(event=event, name="GA", capacity=20)
+    page = open_page(f"{asgi_server.url}/buy/events/{event.slug}/")
+    form = page.locator("[data-buy-form]")
+
+    listen_for_next_update(page)
+    asgi_server.run("announce_event_changed", event_id=str(event.id), change="updated")
+    assert page.evaluate("window.nextUpdate")
+    expect(
+        page.get_by_text(re.compile(r"^On sale from \w{3} \d+ \w{3}, \d\d:\d\d"))
+    ).to_be_visible()
+    expect(form.get_by_label("Your name")).to_be_hidden()
+    expect(form.get_by_label("Email")).to_be_hidden()
+    expect(page.get_by_text("held for 15 minutes")).to_be_hidden()
+    expect(page.get_by_role("button", name="Continue to payment")).to_be_hidden()
+    expect(form.locator("[data-available]")).to_have_text("Not on sale yet")
+
+
+def test_the_buy_page_opens_by_itself_when_sales_do(open_page, asgi_server):
+    event = EventFactory(sales_start_at=timezone.now() + timedelta(seconds=4))
+    TicketTypeFactory(event=event, name="GA", capacity=20)
+    page = open_page(f"{asgi_server.url}/buy/events/{event.slug}/")
+    form = page.locator("[data-buy-form]")
+    expect(form.get_by_label("Your name")).to_be_hidden()
+    expect(form.get_by_label("Your name")).to_be_visible()
+    expect(form.locator("[data-available]")).to_have_text("20 left")
+    expect(page.get_by_text("On sale from")).to_have_count(0)
