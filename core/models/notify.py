@@ -16,6 +16,8 @@ KIND_LABELS = {
     "waitlist_joined": "Waitlist: joined",
     "waitlist_offer": "Waitlist: tickets held for them",
     "event_changed": "Event changed (time, venue or name)",
+    "event_cancelled": "Event cancelled (to ticket holders)",
+    "event_cancelled_waitlist": "Event cancelled (to the waitlist)",
     "tickets_lookup": "Find my tickets (links to orders)",
 }
 

@@ -142,6 +142,7 @@ ACTION_LABELS: dict[str, str] = {
     "event.delete": "Deleted the event",
     "event.duplicate": "Created as a copy",
     "event.ticket_holders_told": "Told ticket holders of the change",
+    "event.cancel": "Cancelled the event",
     "ticket_type.create": "Added a ticket type",
     "ticket_type.update": "Changed a ticket type",
     "ticket_type.delete": "Deleted a ticket type",
@@ -204,6 +205,10 @@ FIELD_LABELS: dict[str, str] = {
     "status": "Status",
     "offer_withdrawn": "Their offer withdrawn",
     "offer_expires_at": "Offer ends",
+    "reason": "Reason",
+    "orders_told": "Ticket holders told",
+    "checkouts_released": "Checkouts released",
+    "waitlist_told": "Waitlist told",
 }
 HIDDEN_FIELDS = {"copied_from_id"}
 # Set for the owner when a ticket type is added (its place in the list) and
@@ -257,6 +262,8 @@ def _describe(
             return Role(value).label
         except ValueError:
             return str(value)
+    if name == "status" and isinstance(value, str):
+        return _status_label(value)
     if name == "currency" and isinstance(value, str):
         return value.upper()
     if name == "time_zone" and isinstance(value, str):
@@ -270,6 +277,16 @@ def _describe(
     if name == "image":
         return "new picture" if value else "none"
     return str(value)
+
+
+def _status_label(value: str) -> str:
+    """An order's or a ticket's status as the console names it ("Refunded")."""
+    for statuses in (Order.Status, Ticket.Status):
+        try:
+            return statuses(value).label
+        except ValueError:
+            continue
+    return value
 
 
 def _money(value, currency: str) -> str:

@@ -69,7 +69,7 @@ def test_a_status_that_changed_is_still_shown(client, owner):
 
     text = _changes(client, event)
 
-    assert "Status paid → refunded" in text
+    assert "Status Paid → Refunded" in text
 
 
 def test_a_managers_invitation_does_not_list_events(client, owner):
