@@ -125,3 +125,17 @@ def test_put_on_sale_of_a_cancelled_event_is_refused_in_words(client, owner, eve
     event.refresh_from_db()
     assert not event.is_active
     assert Order.objects.count() == 0
+
+
+def test_the_event_list_says_cancelled_not_just_off_sale(client, owner, ticket_type):
+    event = ticket_type.event
+    make_paid_order(ticket_type, 1)
+    cancel_event(actor=owner, event_id=event.id, reason="Flooded venue")
+    client.force_login(owner)
+
+    html = client.get("/scanner/", {"show": "inactive"}).content.decode()
+    row = html[html.index(f'data-live-row="{event.id}"') :]
+    row = row[: row.index("</li>")]
+
+    assert ">Cancelled<" in row
+    assert "Not on sale" not in row
