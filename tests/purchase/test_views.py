@@ -614,6 +614,8 @@ def test_a_partly_refunded_order_page_says_what_was_refunded_and_paid_in_the_end
     html = client.get(f"/buy/o/{order.token}/").content.decode()
 
     price, total = one.price_paid, order.total
+    assert "Partly refunded" in html
+    assert f"{money(price, order.currency)} went back to your card" in html
     assert "Paid" in html and "Refunded" in html
     assert f"−{money(price, order.currency)}" in html
     assert "You paid in the end" in html
