@@ -1,5 +1,7 @@
 """Queue emails and SMS in the caller's transaction; the worker sends them."""
 
+from collections.abc import Callable, Iterable
+
 from django.utils import timezone
 
 from core.models import Event, Order, OutboundMessage
@@ -71,3 +73,46 @@ def queue_sms(
             context=context,
         )
     )
+
+
+# Messages held in memory and written per bulk_create (which splits further
+# where the database takes fewer parameters).
+BATCH = 1000
+
+
+def queue_to_each_order(
+    orders: Iterable[Order], *, kind: str, context_of: Callable[[Order], dict]
+) -> tuple[int, int]:
+    """Queue `kind` by email to each order's customer, and by text where
+    the order has a phone, written in batches (an event's holders may be
+    thousands); returns (orders told, texts queued)."""
+    told = texts = 0
+    pending: list[OutboundMessage] = []
+    for order in orders:
+        told += 1
+        context = context_of(order)
+        pending.append(
+            new_message(
+                OutboundMessage.Channel.EMAIL,
+                kind=kind,
+                to=order.customer_email,
+                order=order,
+                context=context,
+            )
+        )
+        if order.customer_phone:
+            texts += 1
+            pending.append(
+                new_message(
+                    OutboundMessage.Channel.SMS,
+                    kind=kind,
+                    to=order.customer_phone,
+                    order=order,
+                    context=context,
+                )
+            )
+        if len(pending) >= BATCH:
+            OutboundMessage.objects.bulk_create(pending)
+            pending = []
+    OutboundMessage.objects.bulk_create(pending)
+    return told, texts

@@ -40,7 +40,7 @@ from core.exceptions import (
     TicketingError,
 )
 from core.models import Event, Order, OutboundMessage, Refund, WaitlistEntry
-from core.notify.outbox import new_message
+from core.notify.outbox import new_message, queue_to_each_order
 from core.queries.availability import HOLDING_STATUSES
 from core.queries.cancellation import ACTIVE_WAITLIST
 from core.queries.money import money_of_orders
@@ -60,7 +60,6 @@ SETTLED_PER_ROUND = 25
 # A refund Stripe failed or refused is asked again no sooner than this.
 RETRY_AFTER = timedelta(minutes=5)
 # Messages held in memory and written per bulk_create.
-BATCH = 1000
 
 
 class EventAlreadyCancelled(TicketingError):
@@ -221,27 +220,18 @@ def _tell_holders(event: Event, orders) -> int:
     if not orders:
         return 0
     money = money_of_orders([o.pk for o in orders])
-    pending: list[OutboundMessage] = []
-    for order in orders:
+
+    def context_of(order: Order) -> dict:
         paid = money.get(order.pk)
-        context = {
+        return {
             "event_name": event.name,
             "reason": event.cancel_reason,
             "source": order.source,
             "amount": str(paid.net) if paid and paid.net > 0 else "",
             "currency": order.currency,
         }
-        addresses = [(OutboundMessage.Channel.EMAIL, order.customer_email)]
-        if order.customer_phone:
-            addresses.append((OutboundMessage.Channel.SMS, order.customer_phone))
-        pending += [
-            new_message(channel, kind=KIND, to=to, order=order, context=context)
-            for channel, to in addresses
-        ]
-        if len(pending) >= BATCH:
-            OutboundMessage.objects.bulk_create(pending)
-            pending = []
-    OutboundMessage.objects.bulk_create(pending)
+
+    queue_to_each_order(orders, kind=KIND, context_of=context_of)
     return len(orders)
 
 

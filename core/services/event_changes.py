@@ -14,17 +14,14 @@ from datetime import datetime
 
 from django.utils import dateformat, timezone
 
-from core.models import Event, OutboundMessage
-from core.notify.outbox import new_message
+from core.models import Event
+from core.notify.outbox import queue_to_each_order
 from core.queries.ticket_holders import orders_holding_tickets
 from core.services.audit import record_change
 from core.templatetags.zones import zone_abbreviation
 
 KIND = "event_changed"
 NOT_ANNOUNCED = "to be announced"
-# Messages held in memory and written per bulk_create (which splits further
-# where the database takes fewer parameters).
-BATCH = 1000
 
 
 @dataclass(frozen=True)
@@ -200,22 +197,7 @@ def tell_ticket_holders_of_change(*, actor, event: Event, change: EventChange) -
         .only("id", "event_id", "customer_email", "customer_phone")
         .order_by("created_at", "pk")
     )
-    told = texts = 0
-    pending: list[OutboundMessage] = []
-    for order in orders:
-        told += 1
-        addresses = [(OutboundMessage.Channel.EMAIL, order.customer_email)]
-        if order.customer_phone:
-            texts += 1
-            addresses.append((OutboundMessage.Channel.SMS, order.customer_phone))
-        pending += [
-            new_message(channel, kind=KIND, to=to, order=order, context=context)
-            for channel, to in addresses
-        ]
-        if len(pending) >= BATCH:
-            OutboundMessage.objects.bulk_create(pending)
-            pending = []
-    OutboundMessage.objects.bulk_create(pending)
+    told, texts = queue_to_each_order(orders, kind=KIND, context_of=lambda _: context)
     if told:
         record_change(
             actor=actor,

@@ -10,6 +10,7 @@ import pytest
 from django.utils import timezone
 
 from core.models import AuditLogEntry, Event, Order, OutboundMessage
+from core.notify import outbox
 from core.notify.rendering import build_email, build_sms
 from core.queries.console import describe_entry
 from core.services import event_changes
@@ -284,7 +285,7 @@ def test_a_renamed_event_is_told_by_its_old_name(owner, ticket_type):
 
 
 def test_many_orders_are_written_in_batches(owner, ticket_type, monkeypatch):
-    monkeypatch.setattr(event_changes, "BATCH", 2)
+    monkeypatch.setattr(outbox, "BATCH", 2)
     orders = [
         make_paid_order(ticket_type, 1, email=f"p{i}@example.com") for i in range(5)
     ]
