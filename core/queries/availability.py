@@ -37,6 +37,7 @@ _TYPE_FIELDS_SHOWN = (
     "max_per_order",
     "on_sale",
     "opens_at",
+    "held_for_now",
 )
 
 
@@ -56,6 +57,9 @@ class TicketTypeAvailability:
     # When its sales open, while they have yet to (the event's or its own
     # sales start, whichever is later); None once open, or if never.
     opens_at: datetime | None = None
+    # None left only because checkouts hold them: some come back to the
+    # public if those holds lapse unpaid (not if the waitlist wants them).
+    held_for_now: bool = False
 
     @property
     def sold_out(self) -> bool:
@@ -76,6 +80,9 @@ class EventAvailability:
     total_available: int = 0
     # When the event's sales open, while they have yet to; None once open.
     opens_at: datetime | None = None
+    # Nothing left only because checkouts hold the last seats: some come
+    # back to the public if those holds lapse unpaid (TicketTypeAvailability).
+    held_for_now: bool = False
 
     @property
     def is_sold_out(self) -> bool:
@@ -104,6 +111,7 @@ class EventAvailability:
             ],
             self.total_available,
             self.opens_at,
+            self.held_for_now,
         )
         return hashlib.blake2b(pickle.dumps(shown, 5), digest_size=16).digest()
 
@@ -139,6 +147,7 @@ class EventAvailability:
                     "sold_out": t.sold_out,
                     "max_per_order": t.max_per_order,
                     "on_sale": t.on_sale,
+                    "held_for_now": t.held_for_now,
                 }
                 for t in self.types
             ],
@@ -280,12 +289,21 @@ def compute_availability(
     venue_free = max(
         0, event.venue_capacity - event.sold_count - total_held - reserved_total
     )
+    # The same seats if every hold lapsed unpaid: what could come back.
+    venue_unheld = max(0, event.venue_capacity - event.sold_count - reserved_total)
     rows = []
     free_sum = 0
+    unheld_sum = 0
     for t in types:
-        type_held = held.get(t.id, 0) + waiting.get((event.id, t.id), 0)
+        type_waiting = waiting.get((event.id, t.id), 0)
+        type_held = held.get(t.id, 0) + type_waiting
         type_free = max(0, t.capacity - t.sold_count - type_held)
         free_sum += type_free
+        type_unheld = min(
+            max(0, t.capacity - t.sold_count - type_waiting), venue_unheld
+        )
+        unheld_sum += type_unheld
+        available = min(type_free, venue_free)
         on_sale = event.is_active and t.sales_open(now)
         rows.append(
             TicketTypeAvailability(
@@ -297,22 +315,26 @@ def compute_availability(
                 capacity=t.capacity,
                 sold=t.sold_count,
                 held=held.get(t.id, 0),
-                available=min(type_free, venue_free),
+                available=available,
                 max_per_order=t.max_per_order,
                 on_sale=on_sale,
                 opens_at=None
                 if on_sale
                 else _type_opens_at(event, t, event_opens_at, now),
+                held_for_now=available <= 0 < type_unheld,
             )
         )
+    total_available = max(0, min(free_sum - reserved_any, venue_free))
+    could_come_back = min(unheld_sum - reserved_any, venue_unheld)
     return EventAvailability(
         event=event,
         types=rows,
         total_capacity=min(event.venue_capacity, sum(t.capacity for t in types)),
         total_sold=event.sold_count,
         total_held=total_held,
-        total_available=max(0, min(free_sum - reserved_any, venue_free)),
+        total_available=total_available,
         opens_at=event_opens_at,
+        held_for_now=total_available <= 0 < could_come_back,
     )
 
 

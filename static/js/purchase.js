@@ -221,11 +221,23 @@ if (form) {
     const soldOut = Boolean(event.detail?.summary?.is_sold_out);
     // Before sales open there is nothing to fill in yet (see reloadWhenSalesOpen).
     if (details) details.hidden = soldOut || Boolean(opensAt);
-    const badge = form.querySelector("[data-event-sold-out]");
-    if (badge) badge.hidden = !soldOut;
-    for (const item of event.detail?.availability ?? []) {
+    const types = event.detail?.availability ?? [];
+    const notice = form.querySelector("[data-event-sold-out]");
+    if (notice) {
+      notice.hidden = !soldOut;
+      // Held by checkouts not paid yet, not sold: they may come back.
+      const held = soldOut && types.some((item) => item.held_for_now);
+      notice.toggleAttribute("data-held-for-now", held);
+      const title = notice.querySelector("[data-sold-out-title]");
+      if (title) title.textContent = held ? "All taken for now" : "Sold out";
+      const help = notice.querySelector("[data-held-help]");
+      if (help) help.hidden = !held;
+    }
+    for (const item of types) {
       const row = form.querySelector(`[data-ticket-type="${item.id}"]`);
       if (!row) continue;
+      const rowBadge = row.querySelector("[data-sold-out-badge]");
+      if (rowBadge) rowBadge.textContent = item.held_for_now ? "Taken for now" : "Sold out";
       const onSale = item.on_sale !== false;
       const limit = onSale ? Math.max(0, Math.min(item.max_per_order ?? Number(row.dataset.maxPerOrder), item.available)) : 0;
       setLimit(row, limit);

@@ -8,6 +8,8 @@ import pytest
 from django.utils import timezone
 from playwright.sync_api import expect
 
+from core.services.checkout import place_order
+from core.services.fulfilment import fulfil_order
 from tests.factories import EventFactory, TicketTypeFactory
 
 pytestmark = pytest.mark.browser
@@ -122,3 +124,40 @@ def test_the_buy_page_opens_by_itself_when_sales_do(open_page, asgi_server):
     expect(form.get_by_label("Your name")).to_be_visible()
     expect(form.locator("[data-available]")).to_have_text("20 left")
     expect(page.get_by_text("On sale from")).to_have_count(0)
+
+
+def test_seats_held_by_checkouts_read_as_all_taken_for_now_then_sold_out(
+    open_page, asgi_server, tmp_path
+):
+    event = EventFactory(name="Last Two", venue_capacity=2)
+    seat = TicketTypeFactory(event=event, name="GA", capacity=2)
+    order = place_order(
+        event_id=event.id,
+        quantities={seat.id: 2},
+        customer_name="Holder",
+        customer_email="holder@example.com",
+    )
+    page = open_page(f"{asgi_server.url}/buy/events/{event.slug}/")
+    notice = page.locator("[data-event-sold-out]")
+    expect(notice).to_contain_text("All taken for now")
+    expect(notice).to_contain_text("may come back in a few minutes")
+    expect(page.locator("[data-sold-out-badge]")).to_have_text("Taken for now")
+    # A notice, centred: not a red bar that looks like a button turned off.
+    assert notice.evaluate("(el) => getComputedStyle(el).textAlign") == "center"
+    assert notice.evaluate("(el) => getComputedStyle(el).borderTopStyle") == "solid"
+    page.screenshot(path=tmp_path / "held.png")
+
+    listen_for_next_update(page)
+    fulfil_order(
+        order_id=order.id,
+        provider="simulated",
+        provider_reference=f"test-{order.code}",
+        amount=order.total,
+        currency=order.currency,
+    )
+    asgi_server.run("announce_event_changed", event_id=str(event.id), change="sold")
+    assert page.evaluate("window.nextUpdate")
+    expect(notice.locator("[data-sold-out-title]")).to_have_text("Sold out")
+    expect(notice.get_by_text("may come back")).to_be_hidden()
+    expect(page.locator("[data-sold-out-badge]")).to_have_text("Sold out")
+    assert page.evaluate("window.notReloaded === true")
