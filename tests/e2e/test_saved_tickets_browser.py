@@ -124,6 +124,21 @@ def test_an_order_page_opened_once_shows_offline_with_its_tickets(
         assert page.get_by_text(ticket.code).is_visible()
 
 
+def test_a_paid_order_opened_once_keeps_its_tickets_too(page, signal, standing):
+    """The order page says it is saved on this device: so are the tickets it
+    links to, though none was opened."""
+    order = make_paid_order(standing, 2, name="Ana García")
+    second = order.tickets.order_by("created_at")[1]
+    open_and_keep(page, f"{signal.url}/buy/o/{order.token}/")
+    assert page.locator("[data-saved-offline-line]").is_visible()
+
+    signal.lose(page)
+    page.goto(f"{signal.url}/buy/t/{second.token}/")
+    page.locator("[data-saved-copy-note]").wait_for()
+    assert page.get_by_text(second.code).is_visible()
+    assert page.evaluate(QR_DRAWN) > 0, "the QR must be drawn offline"
+
+
 def test_a_ticket_that_is_gone_loses_its_copy(page, signal, standing):
     ticket = make_paid_order(standing, 1).tickets.get()
     url = f"{signal.url}/buy/t/{ticket.token}/"
