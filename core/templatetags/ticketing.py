@@ -17,9 +17,18 @@ def money(amount, currency: str = "usd") -> str:
     """`25.00|money:"eur"` → `€25.00`; free shows as "Free"."""
     if amount is None:
         return ""
-    amount = Decimal(amount)
-    if amount == 0:
+    if Decimal(amount) == 0:
         return "Free"
+    return money_amount(amount, currency)
+
+
+@register.filter
+def money_amount(amount, currency: str = "usd") -> str:
+    """`0|money_amount:"eur"` → `€0.00`: an amount of money moved (paid,
+    refunded, paid in the end), where zero is no price, so not "Free"."""
+    if amount is None:
+        return ""
+    amount = Decimal(amount)
     symbol = SYMBOLS.get((currency or "").lower())
     text = f"{amount:,.2f}"
     return f"{symbol}{text}" if symbol else f"{text} {currency.upper()}"
