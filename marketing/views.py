@@ -1,7 +1,9 @@
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import render
+from django.utils import timezone
 
 from core.queries.snapshots import public_event_cards, public_event_snapshot
+from core.services.waitlist import offers_open
 from core.sites import site_url
 
 
@@ -20,6 +22,10 @@ def event_detail(request: HttpRequest, slug: str) -> HttpResponse:
         {
             "event": event,
             "availability": availability,
+            # As the buy page's waitlist card: offered once sold out, only
+            # while the waitlist can make offers (not before sales open,
+            # nor within HOLD_MINUTES of their close).
+            "waitlist_open": offers_open(event, timezone.now()),
             "buy_url": site_url("purchase", "purchase:event", slug=event.slug),
             "availability_url": site_url(
                 "purchase", "api_event_availability", slug=event.slug
