@@ -28,6 +28,7 @@ from core.exceptions import (
 from core.models import Event, Order, Payment, Ticket
 from core.notify.ics import event_ics
 from core.notify.texts import texts_can_be_sent
+from core.queries.listings import event_gone_from_sale
 from core.queries.orders import (
     order_and_lines_by_token,
     order_by_token,
@@ -163,7 +164,7 @@ def event_page(request: HttpRequest, slug: str) -> HttpResponse:
         checkout_key = valid_checkout_key(request.POST.get("checkout_key"))
         seen = checkout_event_snapshot(slug, checkout_key)
         if seen is None:
-            raise Http404("No such event")
+            return _not_on_sale_any_more(request, slug)
         event = seen.event
         values = {key: request.POST.get(key, "").strip() for key in values}
         chosen = {
@@ -239,6 +240,17 @@ def event_page(request: HttpRequest, slug: str) -> HttpResponse:
         "waitlist_form": WaitlistForm(availability=availability),
     }
     return render(request, "purchase/event.html", context, status=status)
+
+
+def _not_on_sale_any_more(request: HttpRequest, slug: str) -> HttpResponse:
+    """A buy form sent for an event taken off sale (or cancelled) since its
+    page was opened: said so, not "not found"; nothing was reserved."""
+    event = event_gone_from_sale(slug)
+    if event is None:
+        raise Http404("No such event")
+    if event.cancelled_at is not None:
+        return _cancelled_event_or_404(request, slug)
+    return render(request, "purchase/event_off_sale.html", {"event": event}, status=409)
 
 
 def _cancelled_event_or_404(request: HttpRequest, slug: str) -> HttpResponse:

@@ -3,7 +3,7 @@
 from django.db.models import QuerySet
 from django.utils import timezone
 
-from core.models import Event
+from core.models import AuditLogEntry, Event
 
 
 def upcoming_public_events() -> QuerySet[Event]:
@@ -15,3 +15,16 @@ def upcoming_public_events() -> QuerySet[Event]:
 
 def public_event_by_slug(slug: str) -> Event | None:
     return Event.objects.filter(is_active=True, slug=slug).first()
+
+
+def event_gone_from_sale(slug: str) -> Event | None:
+    """An event that was on sale and no longer is (taken off sale, or
+    cancelled), by its slug; None for one never on sale (a draft: its name
+    is not public yet) or no event at all."""
+    event = Event.objects.filter(slug=slug, is_active=False).first()
+    if event is None:
+        return None
+    if event.cancelled_at is not None:
+        return event
+    taken_off = AuditLogEntry.objects.filter(event=event, action="event.deactivate")
+    return event if taken_off.exists() else None

@@ -19,6 +19,7 @@ from tests.factories import (
     TicketTypeFactory,
     make_held_order,
     make_paid_order,
+    make_staff,
     pay_simulated,
 )
 
@@ -57,6 +58,25 @@ def test_event_page_offers_each_type_within_its_limits(client, show):
     assert list(rows[vip.id]["choices"]) == [0, 1, 2]
     assert list(rows[ga.id]["choices"]) == list(range(7))
     assert "js/purchase.js" in html
+
+
+def test_a_form_sent_after_the_event_went_off_sale_says_so(client, show):
+    """The buyer was on the page a moment ago: "not found" would be untrue.
+    (An event never on sale stays not found: test_an_inactive_event_has_no_page.)"""
+    from core.services.events import set_event_active
+
+    event, _vip, ga = show
+    set_event_active(actor=make_staff("owner"), event_id=event.id, active=False)
+
+    response = _buy(client, event, {ga.id: 2})
+    html = response.content.decode()
+
+    assert response.status_code == 409
+    assert "no longer on sale" in html and "Nothing was reserved" in html
+    assert event.name in html
+    assert not Order.objects.exists()
+    # Never on sale to the public meanwhile: a GET still finds nothing.
+    assert client.get(f"/buy/events/{event.slug}/").status_code == 404
 
 
 def test_buying_holds_then_sends_the_buyer_to_pay(client, show):
