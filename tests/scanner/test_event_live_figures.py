@@ -9,12 +9,14 @@ for an event off sale too; the public API and feed stay closed to it.
 
 import re
 import uuid
+from datetime import UTC, datetime, timedelta
 from html.parser import HTMLParser
 
 import pytest
 from asgiref.sync import sync_to_async
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
+from django.utils import timezone
 
 from core import realtime
 from core.models import Event, Role
@@ -169,8 +171,34 @@ def test_nothing_being_paid_for_is_not_mentioned_and_a_type_off_sale_says_so(
     html = owner_client.get(f"/scanner/events/{event.id}/").content.decode()
 
     assert visible_text(html, "data-ticket-type")[str(general.id)] == (
-        "General $25.00 0 sold · 10 left · capacity 10 Not selling now"
+        "General $25.00 0 sold · 10 left · capacity 10 Not selling now: event off sale"
     )
+
+
+def test_a_type_not_selling_says_when_it_opens_or_that_its_sales_closed(
+    owner_client,
+):
+    """The owner sees why a type sells nothing, not just that it doesn't."""
+    now = timezone.now()
+    event = EventFactory(
+        time_zone="Europe/Madrid", starts_at=datetime(2099, 6, 12, 19, 0, tzinfo=UTC)
+    )
+    later = TicketTypeFactory(
+        event=event,
+        name="Late",
+        sales_start_at=datetime(2099, 6, 5, 8, 0, tzinfo=UTC),  # 10:00 in Madrid
+    )
+    over = TicketTypeFactory(
+        event=event, name="Early bird", sales_end_at=now - timedelta(hours=1)
+    )
+
+    html = owner_client.get(f"/scanner/events/{event.id}/").content.decode()
+    rows = visible_text(html, "data-ticket-type")
+
+    assert rows[str(later.id)].endswith(
+        "Not selling now: on sale from Fri 5 Jun, 10:00 CEST"
+    )
+    assert rows[str(over.id)].endswith("Not selling now: sales closed")
 
 
 @pytest.mark.django_db
