@@ -376,13 +376,7 @@ class Allowance(Protocol):
 
 def _place(placing: "_Placing") -> Order:
     if connection.vendor == "postgresql":
-        if not placing.claims_free_tickets:
-            return _place_in_database(placing)
-        # Two forms for the same email at once: the second counts the
-        # first's free tickets (_check_free_tickets_left).
-        with transaction.atomic():
-            _lock_free_claims(placing.event_id, placing.email)
-            return _place_in_database(placing)
+        return _place_in_database(placing)
     with transaction.atomic():
         return _place_under_locks(placing)
 
@@ -494,6 +488,23 @@ def _place_in_database(placing: _Placing) -> Order:
     the order had come a moment earlier; the seats are counted under them.
     """
     event, all_types = event_and_types(placing.event_id)
+    if placing.claims_free_tickets and _asks_for_free(placing, all_types):
+        # Two forms for the same email at once: the second counts the
+        # first's free tickets (_check_free_tickets_left). Only these pay
+        # for a transaction; a paid checkout stays one statement.
+        with transaction.atomic():
+            _lock_free_claims(placing.event_id, placing.email)
+            return _hold_in_database(placing, event, all_types)
+    return _hold_in_database(placing, event, all_types)
+
+
+def _asks_for_free(placing: "_Placing", all_types: list[TicketType]) -> bool:
+    return any(t.price == 0 and placing.wanted.get(t.id) for t in all_types)
+
+
+def _hold_in_database(
+    placing: "_Placing", event: Event | None, all_types: list[TicketType]
+) -> Order:
     types = _check_order_rules(event, all_types, placing)
     order, lines = placing.new_order(event, types)
     # Inside a caller's transaction, a savepoint keeps it usable if the
