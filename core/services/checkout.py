@@ -561,6 +561,12 @@ def _check_order_rules(
     wanted, now = placing.wanted, placing.now
     if event is None or (not event.is_active and not placing.staff_issued):
         raise NotFound("This event is not on sale.", code="unknown_event")
+    if event.cancelled_at is not None:
+        # Free tickets too: the guest would be sent tickets for no show.
+        raise InvalidRequest(
+            f"{event.name} is cancelled: no tickets can be issued for it.",
+            code="event_cancelled",
+        )
     types = [t for t in all_types if t.id in wanted]
     if len(types) != len(wanted):
         raise _unknown_type()
