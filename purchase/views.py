@@ -456,6 +456,10 @@ def _still_held_for_you(request: HttpRequest, order: Order) -> HttpResponse:
 def pay_order(request: HttpRequest, token: str) -> HttpResponse:
     """Pay for an order that already holds tickets (a waitlist offer, a retry)."""
     order = _order_or_404(token)
+    if order.event.cancelled_at is not None:
+        # Its order page says the event is cancelled, why, and that nothing
+        # was charged; this one would only say it can't be paid.
+        return redirect("purchase:order", token=order.token)
     error = None
     if request.method == "POST":
         try:

@@ -72,3 +72,54 @@ def test_a_ticket_of_a_cancelled_event_scans_as_void(owner):
     result = redeem_ticket(event=event, text=ticket.qr_payload)
     assert result.code == "void"
     assert timezone.now()
+
+
+def test_the_marketing_page_of_a_cancelled_event_says_so(client, owner, event):
+    """The link people share is the marketing site's: it must not say "not
+    found" for a show that was cancelled."""
+    _cancel(owner, event)
+
+    response = client.get(f"/events/{event.slug}/")
+
+    assert response.status_code == 200
+    page = response.content.decode()
+    assert "is cancelled" in page and "The artist is ill" in page
+
+
+def test_no_free_tickets_for_a_cancelled_event(client, owner, ticket_type):
+    from core.exceptions import InvalidRequest
+    from core.services.comps import issue_comp_tickets
+
+    _cancel(owner, ticket_type.event)
+
+    with pytest.raises(InvalidRequest, match="cancelled"):
+        issue_comp_tickets(
+            actor=owner,
+            event_id=ticket_type.event_id,
+            ticket_type_id=ticket_type.id,
+            quantity=1,
+            guest_name="Late Guest",
+            guest_email="late@example.com",
+        )
+    assert not Order.objects.filter(customer_email="late@example.com").exists()
+    client.force_login(owner)
+    console = client.get(f"/scanner/events/{ticket_type.event_id}/").content.decode()
+    assert "Free tickets</a>" not in console
+    assert "hidden from the website" not in console
+    assert "Not selling: the event is cancelled" in console
+    assert "event off sale" not in console
+
+
+def test_a_checkout_the_cancellation_released_says_why_on_its_pay_page(
+    client, owner, ticket_type
+):
+    from tests.factories import make_held_order
+
+    held = make_held_order(ticket_type, 1)
+    _cancel(owner, ticket_type.event)
+
+    response = client.get(f"/buy/o/{held.token}/pay/", follow=True)
+
+    page = response.content.decode()
+    assert "is cancelled" in page and "The artist is ill" in page
+    assert "See what's left" not in page
