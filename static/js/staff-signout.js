@@ -31,7 +31,18 @@ async function forgetDoorPages(scope) {
 }
 
 async function signOut(form) {
-  const waiting = await countWaitingAdmits().catch(() => 0);
+  // Unknown (the phone's storage would not answer): asked, as if some wait.
+  const waiting = await countWaitingAdmits().catch(() => null);
+  if (
+    waiting === null &&
+    !window.confirm(
+      "This phone could not check whether guests let in offline are still " +
+        "waiting to upload. Signing out deletes any from this phone.\n\n" +
+        "Sign out anyway?",
+    )
+  ) {
+    return;
+  }
   if (
     waiting &&
     !window.confirm(

@@ -123,3 +123,24 @@ def test_with_no_network_signing_out_keeps_the_phone_ready_to_scan_offline(
     page.context.set_offline(False)
     assert signed_in(page, server)
     page.context.close()
+
+
+def test_when_the_phone_cannot_tell_what_waits_it_asks_too(
+    browser, asgi_server_factory, door_ticket
+):
+    server = asgi_server_factory()
+    page = door_phone(browser, server, door_ticket.event_id, username="doorunsure")
+    page.evaluate(
+        "() => { indexedDB.databases = () => Promise.reject(new Error('busy')); }"
+    )
+    asked = []
+
+    page.once("dialog", lambda dialog: (asked.append(dialog.message), dialog.dismiss()))
+    page.click("text=Sign out")
+    page.wait_for_function(
+        "() => !document.querySelector('[data-sign-out][aria-busy]')"
+    )
+
+    assert len(asked) == 1 and "could not check" in asked[0]
+    assert signed_in(page, server)
+    page.context.close()
