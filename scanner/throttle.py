@@ -137,27 +137,25 @@ def take(key: str, limit: int, window: int) -> bool:
     return record_failure(key, window) <= limit
 
 
-def take_many(key: str, count: int, limit: int, window: int) -> bool:
-    """Count `count` against `key` if that stays within `limit`.
-
-    One atomic increment, as take; a count that would go past the limit is
-    given back at once, so a refusal costs the network nothing. The window
-    starts with the first count.
-    """
-    cache.add(key, 0, timeout=window)
-    try:
-        total = cache.incr(key, count)
-    except ValueError:  # expired between add and incr
-        cache.set(key, count, timeout=window)
-        total = count
-    if total > limit:
-        give_back(key, count)
-        return False
-    return True
+def _add_to_counters(counts: list[tuple[str, int, int]]) -> list[int]:
+    """Add each (key, amount, window) at once, each window starting with its
+    first count: one round trip on the Redis cache (ticketing.cache), one
+    atomic step per counter on any other."""
+    if hasattr(cache, "add_to_counters"):
+        return cache.add_to_counters(counts)
+    totals = []
+    for key, amount, window in counts:
+        cache.add(key, 0, timeout=window)
+        try:
+            totals.append(cache.incr(key, amount))
+        except ValueError:  # expired between add and incr
+            cache.set(key, amount, timeout=window)
+            totals.append(amount)
+    return totals
 
 
 def give_back(key: str, count: int) -> None:
-    """Uncount what take_many counted (a window that ended took it already)."""
+    """Uncount what was counted (a window that ended took it already)."""
     with contextlib.suppress(ValueError):
         cache.decr(key, count)
 
@@ -191,17 +189,22 @@ class BuyAllowance:
         if not (seat_limit or order_limit):
             return None
         network = client_network(self._request)
-        self._seats_key = _key("held-seats", network, str(self._event_id))
-        self._orders_key = _key("orders", network, str(self._event_id))
+        event = str(self._event_id)
+        limits = []  # (key, amount, window, limit, message)
         if seat_limit and seats:
-            if not take_many(self._seats_key, seats, seat_limit, hold_window):
-                return held_seats_message(seat_limit)
-            self._taken.append((self._seats_key, seats))
+            key = _key("held-seats", network, event)
+            limits.append((key, seats, hold_window, seat_limit, held_seats_message))
         if order_limit:
-            if not take_many(self._orders_key, 1, order_limit, ORDERS_WINDOW_SECONDS):
-                self.give_back()
-                return orders_message()
-            self._taken.append((self._orders_key, 1))
+            key = _key("orders", network, event)
+            limits.append((key, 1, ORDERS_WINDOW_SECONDS, order_limit, orders_message))
+        if not limits:
+            return None
+        totals = _add_to_counters([(key, n, window) for key, n, window, _, _ in limits])
+        self._taken = [(key, n) for key, n, _, _, _ in limits]
+        for (_, _, _, limit, message), total in zip(limits, totals, strict=True):
+            if total > limit:
+                self.give_back()  # a refusal costs the network nothing
+                return message(limit)
         return None
 
     def give_back(self) -> None:
@@ -239,7 +242,7 @@ def held_seats_message(limit: int) -> str:
     )
 
 
-def orders_message() -> str:
+def orders_message(limit: int | None = None) -> str:
     return (
         "Too many orders for this event from your internet connection in the last "
         "hour. Nothing was reserved. Try again later, or from another connection "

@@ -53,3 +53,29 @@ def test_any_key_is_kept_without_memcached_warnings(redis_url, recwarn):
     assert cache.get_many([key]) == {key: "kept"}
     assert not recwarn.list
     cache.delete(key)
+
+
+def test_counters_are_added_to_in_one_round_trip(redis_url, monkeypatch):
+    """The buy form's limits per network (scanner.throttle.BuyAllowance)."""
+    cache = RedisCache(redis_url, {"KEY_PREFIX": f"test-{uuid.uuid4().hex}"})
+    assert cache.add_to_counters([("seats", 1, 60)]) == [1]  # loads the script
+    client = cache._cache.get_client(write=True)
+    sent = []
+    real = client.execute_command
+    monkeypatch.setattr(
+        client,
+        "execute_command",
+        lambda *args, **kw: sent.append(args[0]) or real(*args, **kw),
+    )
+
+    totals = cache.add_to_counters([("seats", 4, 60), ("orders", 1, 3600)])
+
+    assert totals == [5, 1]
+    assert sent == ["EVALSHA"]
+    # Each window starts with its first count, and is not pushed back later.
+    assert 0 < client.ttl(cache.make_key("seats")) <= 60
+    assert 3590 < client.ttl(cache.make_key("orders")) <= 3600
+    # Plain integers, as the cache's own get and decr read them.
+    assert cache.get("seats") == 5
+    assert cache.decr("seats", 4) == 1
+    cache.delete_many(["seats", "orders"])

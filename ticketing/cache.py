@@ -12,6 +12,11 @@ script does both in one, with the same answer (ValueError for a missing key).
 Every key was also checked, a character at a time in Python, for what
 memcached would refuse (warnings only): 21 K instructions a key, 2 % of a
 sold-out refusal, for a limit Redis does not have.
+
+`add_to_counters` adds to several counters, each starting its expiry with
+its first count, in one round trip: the buy form's limits per network
+(scanner.throttle.BuyAllowance) took six (add, exists, incr per counter),
+about 16 % of a checkout's instructions.
 """
 
 from django.core.cache.backends.redis import RedisCache as DjangoRedisCache
@@ -23,6 +28,7 @@ class ReusedRedisCacheClient(RedisCacheClient):
         super().__init__(*args, **kwargs)
         self._clients: dict[int, object] = {}
         self._incr_scripts: dict[int, object] = {}
+        self._counter_scripts: dict[int, object] = {}
 
     def get_client(self, key=None, *, write=False):
         index = self._get_connection_pool_index(write)
@@ -44,6 +50,16 @@ class ReusedRedisCacheClient(RedisCacheClient):
             raise ValueError(f"Key '{key}' not found.")
         return value
 
+    def add_to_counters(self, keys, amounts, windows) -> list[int]:
+        client = self.get_client(write=True)
+        script = self._counter_scripts.get(id(client))
+        if script is None:
+            script = self._counter_scripts[id(client)] = client.register_script(
+                _ADD_TO_COUNTERS
+            )
+        args = [value for pair in zip(amounts, windows, strict=True) for value in pair]
+        return [int(total) for total in script(keys=keys, args=args)]
+
 
 # INCRBY a key that exists; nil (None) for one that does not.
 _INCR_IF_EXISTS = """
@@ -54,6 +70,19 @@ return false
 """
 
 
+# INCRBY each key; one with no expiry yet (new) expires in its window.
+_ADD_TO_COUNTERS = """
+local totals = {}
+for i, key in ipairs(KEYS) do
+  totals[i] = redis.call('INCRBY', key, ARGV[2 * i - 1])
+  if redis.call('TTL', key) < 0 then
+    redis.call('EXPIRE', key, ARGV[2 * i])
+  end
+end
+return totals
+"""
+
+
 class RedisCache(DjangoRedisCache):
     def __init__(self, server, params) -> None:
         super().__init__(server, params)
@@ -61,3 +90,18 @@ class RedisCache(DjangoRedisCache):
 
     def validate_key(self, key) -> None:
         """Any key will do: the memcached portability warnings are left out."""
+
+    def add_to_counters(
+        self, counts: list[tuple[str, int, int]], version=None
+    ) -> list[int]:
+        """Add each (key, amount, window) to its counter, a new counter
+        expiring `window` seconds after its first count; the totals. One
+        round trip however many counters (scanner.throttle)."""
+        keys = [
+            self.make_and_validate_key(key, version=version) for key, _, _ in counts
+        ]
+        return self._cache.add_to_counters(
+            keys,
+            [amount for _, amount, _ in counts],
+            [window for _, _, window in counts],
+        )

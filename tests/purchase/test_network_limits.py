@@ -195,3 +195,28 @@ def test_free_tickets_one_email_gets_are_capped_across_orders(
     assert Ticket.objects.filter(event=event).count() == 3
     assert _buy(client, event, free.id, 1, email="ana@example.com").status_code == 303
     assert Ticket.objects.filter(event=event).count() == 4
+
+
+def test_the_allowance_counts_in_the_sites_own_cache(rf, settings):
+    """As configured (Redis on the full stack, else memory), not a test's own."""
+    from django.core.cache import caches
+
+    from scanner.throttle import BuyAllowance
+
+    settings.CACHES = {
+        "default": {
+            **caches.settings["default"],
+            "KEY_PREFIX": f"allowance-{uuid.uuid4().hex}",
+        }
+    }
+    settings.HELD_SEATS_PER_NETWORK = 7
+    request = rf.post("/", REMOTE_ADDR="10.9.9.9")
+    event_id = uuid.uuid4()
+
+    first = BuyAllowance(request, event_id).take(3)
+    second = BuyAllowance(request, event_id).take(3)
+    refused = BuyAllowance(request, event_id).take(3)
+    fits = BuyAllowance(request, event_id).take(1)
+
+    assert (first, second, fits) == (None, None, None)
+    assert "Nothing was reserved" in refused
