@@ -91,26 +91,14 @@ def queue_to_each_order(
     for order in orders:
         told += 1
         context = context_of(order)
-        pending.append(
-            new_message(
-                OutboundMessage.Channel.EMAIL,
-                kind=kind,
-                to=order.customer_email,
-                order=order,
-                context=context,
-            )
-        )
+        addresses = [(OutboundMessage.Channel.EMAIL, order.customer_email)]
         if order.customer_phone:
             texts += 1
-            pending.append(
-                new_message(
-                    OutboundMessage.Channel.SMS,
-                    kind=kind,
-                    to=order.customer_phone,
-                    order=order,
-                    context=context,
-                )
-            )
+            addresses.append((OutboundMessage.Channel.SMS, order.customer_phone))
+        pending += [
+            new_message(channel, kind=kind, to=to, order=order, context=context)
+            for channel, to in addresses
+        ]
         if len(pending) >= BATCH:
             OutboundMessage.objects.bulk_create(pending)
             pending = []
