@@ -131,7 +131,8 @@ def cancellation_progress(event: Event) -> CancellationProgress | None:
 
 def cancellation_state_of_order(order: Order) -> str:
     """What a customer's order page says of its money once the event is
-    cancelled: "refunded", "refunding", "free" or "external"."""
+    cancelled: "refunded", "refunding", "processing" (its payment not
+    through yet), "free", "external", or "" (nothing was charged)."""
     if order.source == Order.Source.COMP:
         return "free"
     if order.source == Order.Source.EXTERNAL:
@@ -140,4 +141,6 @@ def cancellation_state_of_order(order: Order) -> str:
         return "refunding"
     if order.status == Order.Status.REFUNDED:
         return "refunded"
+    if order.status == Order.Status.PROCESSING:
+        return "processing"
     return ""

@@ -5,6 +5,7 @@ from decimal import Decimal
 from django import template
 from django.utils import timezone
 
+from core.queries.cancellation import cancellation_state_of_order
 from core.templatetags.zones import datetime_with_zone
 
 register = template.Library()
@@ -44,6 +45,13 @@ def hours(value) -> str:
     except (TypeError, ValueError):
         return ""
     return f"{count} hour" if count == 1 else f"{count} hours"
+
+
+@register.filter
+def cancellation_state(order) -> str:
+    """`order|cancellation_state`: core.queries.cancellation's word for
+    where a cancelled event's order stands with its money."""
+    return cancellation_state_of_order(order)
 
 
 @register.filter
