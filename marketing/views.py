@@ -2,7 +2,7 @@ from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import render
 from django.utils import timezone
 
-from core.queries.listings import event_gone_from_sale
+from core.queries.listings import cancelled_event_by_slug
 from core.queries.snapshots import public_event_cards, public_event_snapshot
 from core.services.waitlist import offers_open
 from core.sites import site_url
@@ -16,8 +16,8 @@ def event_detail(request: HttpRequest, slug: str) -> HttpResponse:
     snapshot = public_event_snapshot(slug)
     if snapshot is None:
         # A shared link to a cancelled show says so, and why.
-        cancelled = event_gone_from_sale(slug)
-        if cancelled is None or cancelled.cancelled_at is None:
+        cancelled = cancelled_event_by_slug(slug)
+        if cancelled is None:
             raise Http404("No such event")
         return render(request, "purchase/event_cancelled.html", {"event": cancelled})
     event, availability = snapshot

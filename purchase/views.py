@@ -25,10 +25,10 @@ from core.exceptions import (
     PaymentUnavailable,
     TicketingError,
 )
-from core.models import Event, Order, Payment, Ticket
+from core.models import Order, Payment, Ticket
 from core.notify.ics import event_ics
 from core.notify.texts import texts_can_be_sent
-from core.queries.listings import event_gone_from_sale
+from core.queries.listings import cancelled_event_by_slug, event_gone_from_sale
 from core.queries.orders import (
     order_and_lines_by_token,
     order_by_token,
@@ -249,14 +249,14 @@ def _not_on_sale_any_more(request: HttpRequest, slug: str) -> HttpResponse:
     if event is None:
         raise Http404("No such event")
     if event.cancelled_at is not None:
-        return _cancelled_event_or_404(request, slug)
+        return render(request, "purchase/event_cancelled.html", {"event": event})
     return render(request, "purchase/event_off_sale.html", {"event": event}, status=409)
 
 
 def _cancelled_event_or_404(request: HttpRequest, slug: str) -> HttpResponse:
     """A cancelled event's page says so (and why) to whoever follows an old
     link; any other event not on sale is not found."""
-    event = Event.objects.filter(slug=slug, cancelled_at__isnull=False).first()
+    event = cancelled_event_by_slug(slug)
     if event is None:
         raise Http404("No such event")
     return render(request, "purchase/event_cancelled.html", {"event": event})

@@ -28,3 +28,8 @@ def event_gone_from_sale(slug: str) -> Event | None:
         return event
     taken_off = AuditLogEntry.objects.filter(event=event, action="event.deactivate")
     return event if taken_off.exists() else None
+
+
+def cancelled_event_by_slug(slug: str) -> Event | None:
+    """A cancelled event, whose old links say it is cancelled and why."""
+    return Event.objects.filter(slug=slug, cancelled_at__isnull=False).first()
