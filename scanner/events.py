@@ -27,8 +27,8 @@ from core.queries.staff import role_of
 from core.queries.ticket_holders import count_orders_holding_tickets
 from core.queries.waitlist import waitlist_summary
 from core.services.comps import issue_comp_tickets
-from core.services.event_changes import ChangeNotice
 from core.services.events import (
+    EventUpdate,
     create_event,
     delete_event,
     duplicate_event,
@@ -137,19 +137,25 @@ def event_availability(request: HttpRequest, event_id) -> HttpResponse:
     return response
 
 
-def _saved_message(notice: ChangeNotice, sales_close_moved=()) -> str:
+def _saved_message(update: EventUpdate) -> str:
     """ "Saved. 142 ticket holders are being told of the new time." and, when
-    the start was postponed, where "Sales close" moved with it."""
+    the start moved, where "Sales close" moved with it."""
+    notice = update.notice
     if not notice.orders_told:
         text = "Your changes are saved."
     else:
         count = notice.orders_told
         who = "1 ticket holder is" if count == 1 else f"{count:,} ticket holders are"
         text = f"Saved. {who} being told of the {notice.what}."
-    if sales_close_moved:
+    if update.sales_close_moved:
+        why = (
+            "later with the start, so sales go on"
+            if update.start_moved_by > timedelta(0)
+            else "earlier with the start, as far from it as before"
+        )
         text += (
-            " “Sales close” moved later with the start, so sales go on: now "
-            + "; ".join(sales_close_moved)
+            f" “Sales close” moved {why}: now "
+            + "; ".join(update.sales_close_moved)
             + "."
         )
     return text
@@ -197,7 +203,7 @@ def _save_event(request: HttpRequest, event: Event | None) -> HttpResponse:
                     saved = update.event
                     messages.success(
                         request,
-                        _saved_message(update.notice, update.sales_close_moved),
+                        _saved_message(update),
                     )
             except TicketingError as exc:
                 # What was typed stays on the page, the refusal atop it.

@@ -136,12 +136,14 @@ def event_details_of(event: Event) -> EventDetails:
 class EventUpdate:
     """What update_event saved, and what it did about ticket holders.
 
-    `sales_close_moved` names each "Sales close" that moved later with a
-    postponed start, with its new time ("VIP: Sat 11 May, 20:00 CEST")."""
+    `sales_close_moved` names each "Sales close" that moved with a moved
+    start, with its new time ("VIP: Sat 11 May, 20:00 CEST"); `start_moved_by`
+    is how far (negative: earlier)."""
 
     event: Event
     notice: ChangeNotice
     sales_close_moved: tuple[str, ...] = ()
+    start_moved_by: timedelta = timedelta(0)
 
 
 @dataclass(frozen=True)
@@ -613,10 +615,11 @@ def update_event(
     capacities or the on-sale state someone else changed. Without it (the
     system's callers) the details are written as given.
 
-    Sales cannot open after the start. A postponed start takes along each
+    Sales cannot open after the start. A moved start takes along each
     "Sales close" (the event's, each type's) that was left as it was and is
-    still ahead, so a show moved a week does not stop selling at the old
-    date; the result's `sales_close_moved` names them.
+    still ahead, so a show moved a week later does not stop selling at the
+    old date, and one brought forward does not go on selling after it has
+    begun; the result's `sales_close_moved` names them.
 
     With `tell_ticket_holders`, a change to what ticket holders rely on (the
     start or doors time, the time zone, the venue or the name) queues a
@@ -635,7 +638,7 @@ def update_event(
     is one of place_time_zones, or the one the event has.
     """
     with transaction.atomic():
-        event, change, moved = _update_event_locked(
+        event, change, moved, start_moved_by = _update_event_locked(
             actor=actor,
             event_id=event_id,
             details=details,
@@ -655,6 +658,7 @@ def update_event(
         event=event,
         notice=ChangeNotice(what=change.what, orders_told=told),
         sales_close_moved=moved,
+        start_moved_by=start_moved_by,
     )
 
 
@@ -670,7 +674,7 @@ def _update_event_locked(
     now: datetime | None,
 ):
     """update_event's change, under the event's lock: (event, EventChange,
-    the sales closes moved)."""
+    the sales closes moved, how far the start moved)."""
     _require_manager(actor)
     now = now or timezone.now()
     event, types = lock_event_and_types(event_id)
@@ -775,6 +779,7 @@ def _update_event_locked(
                 type_index=index,
             )
 
+    start_moved_by = details.starts_at - event.starts_at
     details, specs, moved = _move_sales_closes(details, specs, event, by_id, now=now)
     stored_image = prepare_event_image(image) if image else None
 
@@ -882,7 +887,7 @@ def _update_event_locked(
         realtime.announce_availability_changed(event.id, reason="capacity")
         # Raised capacity goes to the people waiting first.
         offer_after_commit(event.id)
-    return event, change, moved
+    return event, change, moved, start_moved_by
 
 
 # Audit actions of changes an edit page shows.
@@ -952,14 +957,14 @@ def _move_sales_closes(
     *,
     now: datetime,
 ) -> tuple[EventDetails, list[TicketTypeDetails], tuple[str, ...]]:
-    """A postponed start takes along each "Sales close" left as it was and
-    still ahead (the event's, each type's), as duplicate_event moves them:
-    a show moved a week keeps selling until as close to its new start as
-    before. One the owner changed in the same save, or one already passed
-    (sales they closed), stays. Returns (details, specs, each moved close
-    named with its new time)."""
+    """A moved start takes along each "Sales close" left as it was and still
+    ahead (the event's, each type's), as duplicate_event moves them: a show
+    moved a week keeps selling until as close to its new start as before,
+    later or earlier. One the owner changed in the same save, or one already
+    passed (sales they closed), stays. Returns (details, specs, each moved
+    close named with its new time)."""
     shift = details.starts_at - event.starts_at
-    if shift <= timedelta(0):
+    if not shift:
         return details, specs, ()
 
     def moves(posted: datetime | None, kept: datetime | None) -> bool:

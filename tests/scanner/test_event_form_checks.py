@@ -283,3 +283,24 @@ def test_postponing_says_sales_close_moved_with_the_start(owner_client):
 
 def _wall(moment, event) -> str:
     return timezone.localtime(moment, event.tz).strftime("%Y-%m-%dT%H:%M")
+
+
+def test_bringing_forward_says_sales_close_moved_earlier(owner_client):
+    event = _madrid_event(name="Earlier Night")
+    event.sales_end_at = event.starts_at - timedelta(hours=3)
+    event.save()
+    TicketTypeFactory(event=event)
+    earlier = (event.local_starts_at() - timedelta(days=1)).date().isoformat()
+    data = _edit_data(event) | {
+        "date": earlier,
+        "sales_end_at": _wall(event.sales_end_at, event),
+    }
+
+    response = owner_client.post(f"/scanner/events/{event.id}/edit/", data, follow=True)
+
+    event.refresh_from_db()
+    assert event.sales_end_at == event.starts_at - timedelta(hours=3)
+    text = text_of(response.content.decode())
+    assert (
+        "“Sales close” moved earlier with the start, as far from it as before" in text
+    )

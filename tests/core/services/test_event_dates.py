@@ -194,3 +194,29 @@ def test_a_sales_close_already_passed_is_not_reopened(owner):
     )
     event.refresh_from_db()
     assert event.sales_end_at == closed
+
+
+def test_bringing_a_show_forward_moves_sales_close_with_it(owner):
+    """A show brought forward a day must not go on selling until a day after
+    its old close: the close keeps its distance from the new start."""
+    starts = timezone.now() + timedelta(days=7)
+    event = EventFactory(starts_at=starts, sales_end_at=starts - timedelta(hours=2))
+    TicketTypeFactory(
+        event=event, name="VIP", sales_end_at=starts + timedelta(minutes=30)
+    )
+    types = list(event.ticket_types.order_by("pk"))
+
+    update = update_event(
+        actor=owner,
+        event_id=event.id,
+        details=replace(event_details_of(event), starts_at=starts - timedelta(days=1)),
+        ticket_types=[ticket_type_details_of(t) for t in types],
+        opened=opened_version_of(event, types),
+    )
+
+    event.refresh_from_db()
+    assert event.sales_end_at == event.starts_at - timedelta(hours=2)
+    vip = event.ticket_types.get(name="VIP")
+    assert vip.sales_end_at == event.starts_at + timedelta(minutes=30)
+    assert update.start_moved_by == timedelta(days=-1)
+    assert len(update.sales_close_moved) == 2
