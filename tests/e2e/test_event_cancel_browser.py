@@ -39,11 +39,11 @@ def test_owner_cancels_an_event_on_a_phone(live_server, page):
     page.get_by_label("Yes, cancel Jazz Night").check()
     page.get_by_role("button", name="Cancel the event").click()
     page.wait_for_url(f"**/scanner/events/{event.id}/")
-    page.get_by_text("Refunded 0 of 3 orders").wait_for()
+    page.get_by_text("Refunded 0 of 3 paid orders").wait_for()
     assert page.get_by_text("The artist is ill").first.is_visible()
     assert page.get_by_role("button", name="Put on sale").count() == 0
     assert page.evaluate("document.documentElement.scrollWidth") <= 390
 
     settle_cancelled_events()
     page.reload()
-    page.get_by_text("Refunded 3 of 3 orders").wait_for()
+    page.get_by_text("Refunded 3 of 3 paid orders").wait_for()

@@ -72,12 +72,12 @@ def test_owner_cancels_and_the_event_page_shows_the_banner_and_progress(
     assert event.cancelled_at and event.cancel_reason == "The artist is ill"
     page = client.get(_detail(event)).content.decode()
     assert "Cancelled" in page and "The artist is ill" in page
-    assert "Refunded 0 of 2 orders" in page
+    assert "Refunded 0 of 2 paid orders" in page
     assert "Put on sale" not in page and "Cancel this event…" not in page
 
     settle_cancelled_events()
     page = client.get(_detail(event)).content.decode()
-    assert "Refunded 2 of 2 orders" in page
+    assert "Refunded 2 of 2 paid orders" in page
     assert all(o.code for o in orders)
 
 
