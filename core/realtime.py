@@ -153,12 +153,16 @@ MAX_REFUSALS_PER_PUSH = 20
 def _fold(waiting: dict | None, later: dict) -> dict:
     """The message a window holds once `later` is folded into what it held.
 
-    Refetch messages: the latest wins. Scan batches: the window's own copy
-    takes `later`'s scans at its end, in place (a copy per fold made a
-    burst's folding quadratic); the refusal cap is applied once, as it is
-    sent (`_sendable`), and keeps what capping at every fold kept.
+    Refetch messages: the latest wins, keeping an earlier one's `change`
+    (the event itself changed: pages refetch more than figures for it) when
+    it has none. Scan batches: the window's own copy takes `later`'s scans
+    at its end, in place (a copy per fold made a burst's folding quadratic);
+    the refusal cap is applied once, as it is sent (`_sendable`), and keeps
+    what capping at every fold kept.
     """
     if later["type"] != SCAN_BATCH_TYPE:
+        if waiting is not None and "change" in waiting and "change" not in later:
+            return {**later, "change": waiting["change"]}
         return later
     if waiting is None:
         return {**later, "scans": list(later["scans"])}

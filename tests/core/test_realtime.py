@@ -201,6 +201,31 @@ def test_refetch_pushes_in_a_burst_fold_into_one_trailing_push(monkeypatch, sett
     assert ("event.2.availability", 0) in pushes  # each group has its own window
 
 
+def test_an_event_change_folded_under_a_sale_is_still_said(monkeypatch, settings):
+    """A sale's push right after an edit or a cancellation's progress must not
+    hide that the event itself changed: console pages refetch more for it."""
+    import time
+
+    received = []
+
+    class RecordingLayer:
+        async def group_send(self, group, message):
+            received.append(message)
+
+    settings.LIVE_PUSH_COALESCE_SECONDS = 0.2
+    monkeypatch.setattr(realtime, "get_channel_layer", lambda: RecordingLayer())
+    monkeypatch.setattr(realtime, "_publisher", realtime._Publisher())
+    group = "event.1.availability"
+    realtime.send_all([(group, {"type": "availability.changed", "n": 0})])
+    realtime.send_all(
+        [(group, {"type": "availability.changed", "n": 1, "change": "updated"})]
+    )
+    realtime.send_all([(group, {"type": "availability.changed", "n": 2})])
+
+    time.sleep(0.6)
+    assert [(m["n"], m.get("change")) for m in received] == [(0, None), (2, "updated")]
+
+
 def _scan(n: int, code: str = "ok") -> dict:
     return {"id": n, "code": code, "verdict": "admit" if code == "ok" else "reject"}
 
