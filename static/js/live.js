@@ -12,6 +12,11 @@
  *                                  feed instead, /ws/events/<uuid>/console/,
  *                                  open for events off sale too; the JSON is
  *                                  then fetched with the staff session.
+ *   data-live-fragment="<name>"    (on a page with a console data-live-event)
+ *                                  when the event itself changes (a message
+ *                                  with `change`) or the feed reconnects,
+ *                                  the page is refetched and the fragment's
+ *                                  content swapped for its fresh copy.
  *   data-live-door="<uuid>"        websocket /ws/events/<uuid>/door/ (staff);
  *                                  each message dispatched as `door:message`;
  *                                  a console data-live-event of the same
@@ -33,7 +38,8 @@
  * Events on `document`: availability:update (detail: the availability JSON),
  * availability:unavailable (detail: {eventId, status}), door:message (detail:
  * the message), live:resync (detail: {path}) after every (re)connect,
- * live:rows-updated once data-live-rows rows are, and live:status (detail:
+ * live:rows-updated once data-live-rows rows are, live:fragments-updated
+ * once data-live-fragment parts are, and live:status (detail:
  * {state: "live" | "reconnecting" | "offline"}).
  *
  * Generic markup updated inside a [data-live-event] element, per ticket type
@@ -388,11 +394,60 @@
       });
     }
     const feed = staff ? "console" : "availability";
+    if (!staff) {
+      return new Feed(`/ws/events/${encodeURIComponent(eventId)}/${feed}/`, {
+        onMessage: refresh,
+        onOpen: refresh,
+      });
+    }
+    // The event itself changed (edited, put on or off sale, cancelled, a
+    // cancellation's refunds going out): its words are the server's, so the
+    // page's [data-live-fragment] parts are fetched again too.
+    let connected = false;
     return new Feed(`/ws/events/${encodeURIComponent(eventId)}/${feed}/`, {
-      onMessage: refresh,
-      onOpen: refresh,
+      onMessage: (message) => {
+        refresh();
+        if (message && message.change) refreshFragments();
+      },
+      onOpen: () => {
+        refresh();
+        // Back after a drop: the event may have changed meanwhile.
+        if (connected) refreshFragments();
+        connected = true;
+      },
     });
   };
+
+  /* A fragment's markup without its forms' CSRF tokens, which differ on
+   * every rendering: compared, they would rewrite the fragment every time. */
+  const markupOf = (element) => {
+    const copy = element.cloneNode(true);
+    for (const token of copy.querySelectorAll('input[name="csrfmiddlewaretoken"]')) {
+      token.removeAttribute("value");
+    }
+    return copy.innerHTML;
+  };
+
+  /* Fetch this page again (with the staff session) and swap in each
+   * [data-live-fragment="<name>"] whose content changed. */
+  const refreshFragments = coalesced(async () => {
+    if (!document.querySelector("[data-live-fragment]")) return;
+    const response = await fetch(location.href, {
+      cache: "no-store",
+      credentials: "same-origin",
+      headers: { "X-Live-Refresh": "fragments" },
+    });
+    if (!response.ok || response.redirected) return; // signed out: keep it
+    const fresh = new DOMParser().parseFromString(await response.text(), "text/html");
+    for (const fragment of document.querySelectorAll("[data-live-fragment]")) {
+      const name = fragment.getAttribute("data-live-fragment");
+      const match = fresh.querySelector(`[data-live-fragment="${CSS.escape(name)}"]`);
+      if (match && markupOf(match) !== markupOf(fragment)) {
+        fragment.innerHTML = match.innerHTML;
+      }
+    }
+    emit("live:fragments-updated", {});
+  });
 
   /* --- the console's event list ------------------------------------------- */
 

@@ -5,6 +5,7 @@ from django.contrib.auth import get_user_model
 from core import realtime
 from core.models import TicketType
 from core.services.comps import issue_comp_tickets
+from core.services.event_cancellation import settle_cancelled_events
 from tests.factories import make_paid_order
 
 
@@ -33,6 +34,11 @@ def announce_event_changed(*, event_id: str, change: str) -> dict:
     return {}
 
 
+def settle_cancelled_events_now() -> dict:
+    """One round of the worker's sweep that refunds cancelled events' orders."""
+    return {"settled": settle_cancelled_events()}
+
+
 def announce_scan(*, event_id: str, scan: dict) -> dict:
     realtime.announce_scan(event_id, scan=scan)
     return {}
@@ -48,5 +54,6 @@ ACTIONS = {
     "give_free_tickets": give_free_tickets,
     "announce_event_changed": announce_event_changed,
     "announce_scan": announce_scan,
+    "settle_cancelled_events": settle_cancelled_events_now,
     "announce_staff_access_changed": announce_staff_access_changed,
 }
