@@ -45,6 +45,12 @@ def event_list_group() -> str:
     return "events.public"
 
 
+def staff_event_list_group() -> str:
+    """The console's event list: every event's changes, drafts and off-sale
+    events included, with their ids (owners and managers only)."""
+    return "events.staff"
+
+
 def availability_group(event_id) -> str:
     return f"event.{event_id}.availability"
 
@@ -366,7 +372,8 @@ def announce_event_changed(event_id, *, change: str, was_listed: bool = False) -
     "deactivated", "capacity"...). Reaches the event's availability audience,
     and the public list when the list shows the event or has just stopped
     showing it (`_public_list_hears`): a draft's or an off-sale event's
-    changes never reach it. `was_listed` says the list showed the event
+    changes never reach it (the console's list hears every one, ids and
+    all: `staff_event_list_group`). `was_listed` says the list showed the event
     before this change (read by the caller before saving): an edit that
     takes it off the list (unticking "On sale", a start moved into the
     past) must reach the list too, or its open pages keep the buy link.
@@ -376,7 +383,8 @@ def announce_event_changed(event_id, *, change: str, was_listed: bool = False) -
     def announce() -> None:
         bump_catalogue_version()
         sends = [
-            (availability_group(event_id), {**message, "type": "availability.changed"})
+            (availability_group(event_id), {**message, "type": "availability.changed"}),
+            (staff_event_list_group(), message),
         ]
         if was_listed or _public_list_hears(event_id, change):
             sends.insert(0, (event_list_group(), _list_message(change=change)))
@@ -419,8 +427,8 @@ def announce_availability_changed(event_id, *, reason: str) -> None:
     """Holds, sales, expiries, refunds or capacity changed what is left to buy.
 
     Reaches the event's availability audience, the public list (sold-out
-    badges; naming no event, see _list_message) and the event's door
-    (`door.counters`).
+    badges; naming no event, see _list_message), the console's list and the
+    event's door (`door.counters`).
     """
     message = {
         "type": "availability.changed",
@@ -431,6 +439,7 @@ def announce_availability_changed(event_id, *, reason: str) -> None:
         [
             (availability_group(event_id), message),
             (event_list_group(), _list_message(reason=reason)),
+            (staff_event_list_group(), {**message, "type": "events.changed"}),
             (door_group(event_id), {**message, "type": "door.counters"}),
         ]
     )

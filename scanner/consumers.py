@@ -1,5 +1,6 @@
-"""Staff feeds of one event: the door's (scans with their verdicts, counter
-changes) and the console's (its figures moved, on sale or not)."""
+"""Staff feeds: one event's door (scans with their verdicts, counter
+changes) and console (its figures moved, on sale or not), and the console's
+event list (every event's changes, drafts included)."""
 
 from channels.db import database_sync_to_async
 
@@ -39,6 +40,17 @@ def _console_refusal(user, event_id) -> int | None:
     return None
 
 
+def _closed_by_sign_out_and_access_changes(scope) -> list[str]:
+    """The groups that close a staff feed: its login session signing out,
+    and its person being deactivated or given another role or other events."""
+    groups = []
+    session = scope.get("session")
+    if session is not None and session.session_key:
+        groups.append(realtime.session_group(session.session_key))  # scanner.signals
+    groups.append(realtime.staff_user_group(scope["user"].pk))
+    return groups
+
+
 class _StaffEventFeed(realtime.ListenOnlyConsumer):
     """One event's feed for staff signed in with a session: `refusal` says
     who may listen, `group` what they hear; signing out, or a change to what
@@ -52,14 +64,10 @@ class _StaffEventFeed(realtime.ListenOnlyConsumer):
         refusal = await self.refusal(self.scope.get("user"), event_id)
         if refusal is not None:
             return refusal
-        groups = [self.group(event_id)]
-        session = self.scope.get("session")
-        if session is not None and session.session_key:
-            # Signing out closes this feed (see scanner.signals).
-            groups.append(realtime.session_group(session.session_key))
-        # So does being deactivated, or given another role or other events.
-        groups.append(realtime.staff_user_group(self.scope["user"].pk))
-        return groups
+        return [
+            self.group(event_id),
+            *_closed_by_sign_out_and_access_changes(self.scope),
+        ]
 
 
 class DoorConsumer(_StaffEventFeed):
@@ -91,3 +99,27 @@ class EventConsoleConsumer(_StaffEventFeed):
     relayed_types = ("availability.changed",)
     refusal = staticmethod(_console_refusal)
     group = staticmethod(realtime.availability_group)
+
+
+class StaffEventListConsumer(realtime.ListenOnlyConsumer):
+    """`ws/events/staff/`: owners and managers signed in, for the console's
+    event list.
+
+    Relays `events.changed` for every event (its id, and `change` when the
+    event itself was created, edited, put on or off sale, cancelled or
+    deleted, else the availability `reason`): the public list's feed hears
+    nothing of drafts and off-sale events, which this list shows. Closes
+    with 4401 when its login session signs out; refusals close with 4401
+    (not signed in) or 4403 (not an owner or manager).
+    """
+
+    relayed_types = ("events.changed",)
+
+    async def subscribe(self) -> list[str] | int:
+        user = self.scope.get("user")
+        if await database_sync_to_async(role_of)(user) not in MANAGERS:
+            return _signed_out_or_forbidden(user)
+        return [
+            realtime.staff_event_list_group(),
+            *_closed_by_sign_out_and_access_changes(self.scope),
+        ]

@@ -22,8 +22,9 @@
  *                                  a console data-live-event of the same
  *                                  event refetches its JSON on each.
  *   data-live-rows="<url>"         the console's event list: one websocket,
- *                                  /ws/events/ (every event's changes, ids
- *                                  only), for all its rows; on each push and
+ *   data-live-rows-feed="<path>"   the staff list feed (default /ws/events/;
+ *                                  every event's changes, drafts included),
+ *                                  for all its rows; on each push and
  *                                  (re)connect one request to <url> (with the
  *                                  staff session) brings every row's totals,
  *                                  {"events": {"<uuid>": summary}}, and each
@@ -490,7 +491,7 @@
       }
       emit("live:rows-updated", {});
     });
-    return new Feed("/ws/events/", {
+    return new Feed(list.getAttribute("data-live-rows-feed") || "/ws/events/", {
       onMessage: (message) => {
         if (message.change) rowsChanged = true;
         refresh();

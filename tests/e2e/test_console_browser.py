@@ -411,7 +411,7 @@ def test_the_owners_event_list_keeps_every_rows_figures_live_on_one_socket(
         other = page.locator(f'[data-live-row="{events[0].id}"]')
         expect(other.locator(".event-row-meta")).to_contain_text("0 of 100 sold")
         assert page.evaluate("window.notReloaded === true")
-        assert len(sockets) == 1 and sockets[0].endswith("/ws/events/")
+        assert len(sockets) == 1 and sockets[0].endswith("/ws/events/staff/")
         # One request for every row, never one per event.
         assert figure_fetches
         assert all(url.endswith("?show=upcoming") for url in figure_fetches)
@@ -545,6 +545,36 @@ def test_an_event_new_on_the_tab_shows_even_when_its_news_came_with_a_sale(
         )
         expect(
             page.locator("nav.tabs a", has_text="On sale").locator(".count")
+        ).to_have_text("2")
+        assert page.evaluate("window.notReloaded === true")
+    finally:
+        context.close()
+
+
+def test_a_draft_another_manager_creates_joins_the_off_sale_tab_live(
+    browser, asgi_server
+):
+    """The public list's feed hears nothing of drafts; the console's list
+    listens to its own, so a new event made off sale shows without a reload."""
+    from playwright.sync_api import expect
+
+    owner = make_staff("owner", username="boss")
+    starts = timezone.now() + timedelta(days=5)
+    EventFactory(name="Old Draft", starts_at=starts, is_active=False)
+    context, page = _owners_list(browser, asgi_server, owner, "/scanner/?show=inactive")
+    try:
+        expect(page.locator("[data-live-row]")).to_have_count(1)
+
+        draft = EventFactory(name="New Draft", starts_at=starts, is_active=False)
+        asgi_server.run(
+            "announce_event_changed", event_id=str(draft.pk), change="created"
+        )
+
+        expect(page.locator(f'[data-live-row="{draft.pk}"]')).to_contain_text(
+            "New Draft"
+        )
+        expect(
+            page.locator("nav.tabs a", has_text="Off sale").locator(".count")
         ).to_have_text("2")
         assert page.evaluate("window.notReloaded === true")
     finally:
