@@ -48,6 +48,7 @@ from core.queries.staff import can_manage_staff
 from core.services.audit import record_change
 from core.services.comps import cancel_comp_tickets
 from core.services.counters import release_held
+from core.services.events import announce_event_changed
 from core.services.orders import refund_order
 
 logger = logging.getLogger(__name__)
@@ -140,9 +141,7 @@ def cancel_event(*, actor, event_id, reason: str, now: datetime | None = None) -
                 "waitlist_told": waitlist,
             },
         )
-        realtime.announce_event_changed(
-            event.id, change="cancelled", was_listed=was_active
-        )
+        announce_event_changed(event.id, change="cancelled", was_listed=was_active)
         if released:
             realtime.announce_availability_changed(event.id, reason="cancelled")
     return event

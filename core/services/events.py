@@ -32,6 +32,7 @@ from core.images import prepare_event_image
 from core.models import AuditLogEntry, Event, Order, OrderLine, Ticket, TicketType
 from core.phones import country_of_time_zone
 from core.queries.availability import held_by_type
+from core.queries.devices import found_devices
 from core.queries.staff import (
     can_manage_events,
     can_manage_staff,
@@ -173,11 +174,15 @@ def ticket_type_details_of(ticket_type: TicketType) -> TicketTypeDetails:
     return TicketTypeDetails(**values)
 
 
-def _announce_event_changed(event_id, *, change: str, was_listed: bool = False) -> None:
+def announce_event_changed(event_id, *, change: str, was_listed: bool = False) -> None:
     """After commit: pages showing the event hear of it (core.realtime), and
-    every process forgets the event it kept for door access (core.queries.staff)."""
+    every process forgets the event it kept for door phones, signed in
+    (core.queries.staff door_access) or by device token (found_devices keeps
+    each device with its event), so the next scan answers by the event as
+    it is now: cancelled, or its check-in moved."""
     realtime.announce_event_changed(event_id, change=change, was_listed=was_listed)
     transaction.on_commit(door_access.announce_change)
+    transaction.on_commit(found_devices.announce_change)
 
 
 # --- validation -----------------------------------------------------------
@@ -541,7 +546,7 @@ def _create_event(
     )
     for spec in specs:
         _create_type(actor, event, spec)
-    _announce_event_changed(event.id, change="created")
+    announce_event_changed(event.id, change="created")
     return event
 
 
@@ -882,7 +887,7 @@ def _update_event_locked(
             types_changed = True
 
     if event_after:
-        _announce_event_changed(event.id, change="updated", was_listed=was_listed)
+        announce_event_changed(event.id, change="updated", was_listed=was_listed)
     if types_changed or "venue_capacity" in event_after:
         realtime.announce_availability_changed(event.id, reason="capacity")
         # Raised capacity goes to the people waiting first.
@@ -1041,7 +1046,7 @@ def set_event_active(*, actor, event_id, active: bool) -> Event:
         before={"is_active": not active},
         after={"is_active": active},
     )
-    _announce_event_changed(event.id, change="activated" if active else "deactivated")
+    announce_event_changed(event.id, change="activated" if active else "deactivated")
     return event
 
 
@@ -1121,7 +1126,7 @@ def delete_event(*, actor, event_id) -> None:
     storage = event.image.storage
     event.delete()
     _delete_file_after_commit(storage, image_name)
-    _announce_event_changed(event_id, change="deleted")
+    announce_event_changed(event_id, change="deleted")
 
 
 def _copy_name(name: str) -> str:

@@ -447,8 +447,9 @@ def test_event_with_sales_cannot_be_deleted_but_can_be_deactivated(
         delete_event(actor=owner, event_id=event.id)
     with django_capture_on_commit_callbacks() as callbacks:
         set_event_active(actor=owner, event_id=event.id, active=False)
-    # the public list, the availability group, and every door's kept access
-    assert len(callbacks) == 3
+    # the catalogue version, the pages' groups, and every door's kept access
+    # (signed-in staff's and devices')
+    assert len(callbacks) == 4
     event.refresh_from_db()
     assert not event.is_active
     assert AuditLogEntry.objects.filter(event=event, action="event.deactivate").exists()
