@@ -9,19 +9,20 @@ Definitions used throughout (and in the tests' hand-computed fixtures):
 
 - *issued*: tickets that are not void. Void tickets are refunded or cancelled
   ones; they no longer count anywhere except in the refund figures and the
-  cancelled comps.
-- *comps*: issued tickets whose order's source is `comp`. *sold* is issued
-  minus comps (web, external and waitlist sales, and tickets without order):
-  the tickets paid for. Capacity use (fill rate, remaining) counts both.
-- *comps cancelled*: void tickets of comp orders (taken off the guest list,
-  core.services.comps.cancel_comp_tickets): free, so never refunds.
+  cancelled free tickets.
+- *free*: issued tickets nothing was paid for (core.queries.money.FREE_TICKET:
+  the owner's comps, and tickets of a type priced 0 taken on the buy page).
+  *sold* is issued minus free: the tickets paid for. Capacity use (fill
+  rate, remaining) counts both.
+- *free cancelled*: void free tickets (core.services.comps.
+  cancel_comp_tickets): nothing was paid, so never refunds.
 - *money* (core.queries.money, shared with the orders export): *taken* is
   every payment received; *refunded* the money given back to customers of
   the payments kept (refunds booked here, or Stripe's own total when more:
   a refund made in its dashboard); *sent back automatically* the payments
   not kept (paid after the seats were gone, or paid twice), which never had
   tickets. *Revenue* = taken - refunded - sent back, to the cent.
-- *tickets refunded*: void tickets that were not comps (a paid ticket is
+- *tickets refunded*: void tickets that were not free (a paid ticket is
   voided only by a refund).
 - *ticket value*: the sum of `price_paid` over issued tickets, per type and
   over time. It equals revenue unless money went back without voiding
@@ -30,12 +31,12 @@ Definitions used throughout (and in the tests' hand-computed fixtures):
   exactly as availability counts them.
 - *checked in*: tickets in status `used`; *no-shows* = issued - checked in;
   *attendance rate* = checked in / issued.
-- Sales over time count sold tickets (not comps) by when they were issued
-  (`created_at`, written in the same transaction that marks the order paid),
-  in the event's time zone. Issue time rather than the order's `paid_at` keeps
-  the big aggregate on the ticket table alone, with no join to orders.
-- Comps are counted from the comp orders' tickets (few rows, found through the
-  order index) and subtracted, for the same reason.
+- Sales over time count sold tickets (not free ones) by when they were
+  issued (`created_at`, written in the same transaction that marks the order
+  paid), in the event's time zone. Issue time rather than the order's
+  `paid_at` keeps the big aggregate on the ticket table alone, with no join
+  to orders; free tickets are told apart by their price, which is in the
+  same index.
 - *Arrivals* are checked-in tickets by their `scanned_at`, so an admission
   that was undone is not an arrival.
 - At the door, per door and per staff member: *scans* are scan attempts
@@ -63,7 +64,6 @@ from django.db.models import (
     F,
     IntegerField,
     Q,
-    QuerySet,
     Sum,
     Value,
 )
@@ -88,6 +88,7 @@ from core.models import (
 )
 from core.queries.availability import HOLDING_STATUSES, held_by_type
 from core.queries.money import (
+    FREE_TICKET,
     NOT_KEPT,
     RECEIVED,
     REFUNDABLE_PROVIDERS,
@@ -129,54 +130,24 @@ def _ratio(part: int, whole: int) -> float | None:
 
 
 ISSUED = ~Q(status=Ticket.Status.VOID)
+VOID = Q(status=Ticket.Status.VOID)
 
 
 def _ticket_aggregates() -> dict:
     """Filtered aggregates over tickets alone (no join), per type or per event.
 
     Counting `status` (never null) rather than `id`: every column read is
-    then in ticket_event_stats_idx, so Postgres can answer from the index.
+    then in ticket_event_stats_idx (free tickets by their price, included in
+    it), so Postgres can answer from the index.
     """
     return {
         "issued": Count("status", filter=ISSUED),
-        "void": Count("status", filter=Q(status=Ticket.Status.VOID)),
+        "free": Count("status", filter=ISSUED & FREE_TICKET),
+        "void": Count("status", filter=VOID),
+        "free_cancelled": Count("status", filter=VOID & FREE_TICKET),
         "checked_in": Count("status", filter=Q(status=Ticket.Status.USED)),
         "revenue": Sum("price_paid", filter=ISSUED),
     }
-
-
-def _comp_orders(event_ids: list) -> list:
-    """The events' comp orders' ids (few rows): their tickets are then found
-    by their order index; a join would let the planner hash every ticket of
-    a big event just to find the handful that are comps."""
-    return list(
-        Order.objects.filter(
-            event_id__in=event_ids, source=Order.Source.COMP
-        ).values_list("id", flat=True)
-    )
-
-
-def _comp_tickets(event_ids: list) -> QuerySet:
-    """Issued tickets of the events' comp orders."""
-    return Ticket.objects.filter(ISSUED, order_id__in=_comp_orders(event_ids))
-
-
-def _comps_by(group: str, event_ids: list) -> tuple[dict, dict]:
-    """(comps issued, comps cancelled) by `group`, in one grouped query."""
-    rows = (
-        Ticket.objects.filter(order_id__in=_comp_orders(event_ids))
-        .values(group)
-        .annotate(
-            issued=Count("status", filter=ISSUED),
-            cancelled=Count("status", filter=~ISSUED),
-        )
-        .order_by()
-    )
-    issued, cancelled = {}, {}
-    for row in rows:
-        issued[row[group]] = row["issued"]
-        cancelled[row[group]] = row["cancelled"]
-    return issued, cancelled
 
 
 @dataclass(frozen=True)
@@ -186,16 +157,16 @@ class TypeSales:
     price: Decimal
     capacity: int
     issued: int
-    comps: int
+    free: int
     void: int
     checked_in: int
     revenue: Decimal
     held: int
-    comps_cancelled: int = 0
+    free_cancelled: int = 0
 
     @property
     def sold(self) -> int:
-        return self.issued - self.comps
+        return self.issued - self.free
 
     @property
     def no_shows(self) -> int:
@@ -262,8 +233,8 @@ class EventFigures:
     event: Event
     capacity: int
     issued: int = 0
-    comps: int = 0
-    comps_cancelled: int = 0
+    free: int = 0
+    free_cancelled: int = 0
     checked_in: int = 0
     taken: Decimal = ZERO
     ticket_value: Decimal = ZERO
@@ -279,7 +250,7 @@ class EventFigures:
 
     @property
     def sold(self) -> int:
-        return self.issued - self.comps
+        return self.issued - self.free
 
     @property
     def remaining(self) -> int:
@@ -456,7 +427,6 @@ def event_figures_for(events: Iterable[Event], *, now=None) -> dict:
         .annotate(**_ticket_aggregates())
         .order_by()
     }
-    comps, cancelled = _comps_by("event_id", ids)
     money = _money_by_event(ids)
     holds = _holds_by_event(ids, now)
     waitlist = _waitlist_by_event(ids)
@@ -469,13 +439,13 @@ def event_figures_for(events: Iterable[Event], *, now=None) -> dict:
             event=event,
             capacity=capacity[event.id],
             issued=row.get("issued", 0),
-            comps=comps.get(event.id, 0),
-            comps_cancelled=cancelled.get(event.id, 0),
+            free=row.get("free", 0),
+            free_cancelled=row.get("free_cancelled", 0),
             checked_in=row.get("checked_in", 0),
             taken=paid.taken,
             ticket_value=row.get("revenue") or ZERO,
             refunds=_refunds(
-                paid, voided=row.get("void", 0) - cancelled.get(event.id, 0)
+                paid, voided=row.get("void", 0) - row.get("free_cancelled", 0)
             ),
             sent_back=paid.sent_back,
             holds=holds.get(event.id, Holds()),
@@ -498,7 +468,6 @@ def event_sales(event: Event, *, now=None) -> EventSales:
         .annotate(**_ticket_aggregates())
         .order_by()
     }
-    comps, cancelled = _comps_by("ticket_type_id", [event.id])
     held = held_by_type(event_ids=[event.id], now=now)
     types = []
     active_capacity = 0
@@ -516,8 +485,8 @@ def event_sales(event: Event, *, now=None) -> EventSales:
                 price=ticket_type.price,
                 capacity=ticket_type.capacity,
                 issued=row.get("issued", 0),
-                comps=comps.get(ticket_type.id, 0),
-                comps_cancelled=cancelled.get(ticket_type.id, 0),
+                free=row.get("free", 0),
+                free_cancelled=row.get("free_cancelled", 0),
                 void=row.get("void", 0),
                 checked_in=row.get("checked_in", 0),
                 revenue=row.get("revenue") or ZERO,
@@ -531,12 +500,12 @@ def event_sales(event: Event, *, now=None) -> EventSales:
         event=event,
         capacity=min(event.venue_capacity, active_capacity),
         issued=sum(t.issued for t in types),
-        comps=sum(t.comps for t in types),
-        comps_cancelled=sum(t.comps_cancelled for t in types),
+        free=sum(t.free for t in types),
+        free_cancelled=sum(t.free_cancelled for t in types),
         checked_in=sum(t.checked_in for t in types),
         taken=paid.taken,
         ticket_value=sum((t.revenue for t in types), ZERO),
-        refunds=_refunds(paid, voided=sum(t.void - t.comps_cancelled for t in types)),
+        refunds=_refunds(paid, voided=sum(t.void - t.free_cancelled for t in types)),
         sent_back=paid.sent_back,
         holds=holds,
         waitlist=waitlist,
@@ -565,31 +534,21 @@ class SalesOverTime:
 def _sold_by_local_hour(event: Event) -> dict[dt.datetime, tuple[int, Decimal]]:
     """Sold tickets and revenue per local hour (keyed by the hour's UTC start).
 
-    Two grouped queries: every issued ticket by hour (ticket table only), and
-    the comps among them (few rows), which are subtracted.
+    One grouped query over the ticket table alone: issued tickets that were
+    paid for (not FREE_TICKET), by hour.
     """
     tz = event.tz
-
-    def by_hour(tickets: QuerySet) -> dict:
-        rows = (
-            tickets.annotate(hour=TruncHour("created_at", tzinfo=tz))
-            .values("hour")
-            .annotate(tickets=Count("*"), revenue=Sum("price_paid"))
-            .order_by()
-        )
-        return {
-            row["hour"].astimezone(dt.UTC): (row["tickets"], row["revenue"] or ZERO)
-            for row in rows
-        }
-
-    issued = by_hour(Ticket.objects.filter(ISSUED, event=event))
-    comps = by_hour(_comp_tickets([event.id]))
-    sold = {}
-    for hour, (tickets, revenue) in issued.items():
-        comp_tickets, comp_revenue = comps.get(hour, (0, ZERO))
-        if tickets - comp_tickets:
-            sold[hour] = (tickets - comp_tickets, revenue - comp_revenue)
-    return sold
+    rows = (
+        Ticket.objects.filter(ISSUED & ~FREE_TICKET, event=event)
+        .annotate(hour=TruncHour("created_at", tzinfo=tz))
+        .values("hour")
+        .annotate(tickets=Count("*"), revenue=Sum("price_paid"))
+        .order_by()
+    )
+    return {
+        row["hour"].astimezone(dt.UTC): (row["tickets"], row["revenue"] or ZERO)
+        for row in rows
+    }
 
 
 def _days(event: Event, hourly: dict) -> list[Bucket]:
@@ -1025,6 +984,12 @@ def events_overview(*, now=None) -> Overview:
 
 
 def free_tickets_by_type(event_id) -> dict[int, int]:
-    """Free tickets (comps) that still admit, per ticket type id of the event."""
-    issued, _ = _comps_by("ticket_type_id", [event_id])
-    return {type_id: n for type_id, n in issued.items() if n}
+    """Free tickets (FREE_TICKET) that still admit, per ticket type id of
+    the event: one grouped query on ticket_event_stats_idx."""
+    rows = (
+        Ticket.objects.filter(ISSUED & FREE_TICKET, event_id=event_id)
+        .values("ticket_type_id")
+        .annotate(n=Count("status"))
+        .order_by()
+    )
+    return {row["ticket_type_id"]: row["n"] for row in rows}

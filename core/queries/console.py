@@ -20,6 +20,7 @@ from core.models import (
 )
 from core.queries.analytics import NIGHT_LENGTH
 from core.queries.availability import EventAvailability, availability_for_events
+from core.queries.money import FREE_TICKET
 from core.templatetags.ticketing import SYMBOLS, money
 from core.templatetags.zones import zone_abbreviation
 
@@ -54,7 +55,7 @@ def console_event_counts(now=None) -> dict[str, int]:
 class EventListRow:
     """An event of the console's list with its figures. "Sold" means what
     the event page and analytics mean (core.queries.event_page): tickets
-    paid for; free tickets (comps) stand beside them, and the bar (capacity
+    paid for; free tickets stand beside them, and the bar (capacity
     use, the availability's total_sold) counts both."""
 
     event: Event
@@ -97,21 +98,16 @@ def console_event_rows(*, show: str = "upcoming", now=None) -> list[EventListRow
 
 
 def free_tickets_by_event(event_ids: list) -> dict:
-    """Free tickets (comps) that still admit, per event id. The comp orders
-    are found first (few rows), then their tickets by their order index, as
-    analytics counts them."""
-    comp_orders = list(
-        Order.objects.filter(
-            event_id__in=event_ids, source=Order.Source.COMP
-        ).values_list("id", flat=True)
-    )
-    if not comp_orders:
+    """Free tickets (core.queries.money.FREE_TICKET: comps, and tickets of a
+    type priced 0) that still admit, per event id, as analytics counts them:
+    one grouped query on the tickets' event index, which holds their price."""
+    if not event_ids:
         return {}
     rows = (
-        Ticket.objects.filter(order_id__in=comp_orders)
+        Ticket.objects.filter(FREE_TICKET, event_id__in=event_ids)
         .exclude(status=Ticket.Status.VOID)
         .values("event_id")
-        .annotate(n=Count("pk"))
+        .annotate(n=Count("status"))
         .order_by()
     )
     return {row["event_id"]: row["n"] for row in rows}

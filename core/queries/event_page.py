@@ -1,7 +1,8 @@
 """The console's event page figures, on the page and in its live JSON.
 
 "Sold" means what analytics means by it (core.queries.analytics): tickets
-paid for. Free tickets the owner gave (comps) are shown beside them, and
+paid for. Free tickets (the owner's comps, and tickets of a type priced 0:
+core.queries.money.FREE_TICKET) are shown beside them, and
 capacity use (the bars, "left") counts both, as availability does.
 """
 
@@ -81,7 +82,7 @@ class EventPageFigures:
 
 def event_page_figures(event: Event) -> EventPageFigures:
     """The event page's figures: availability, free tickets per type (one
-    query for the comp orders, one for their tickets) and check-ins."""
+    grouped query) and check-ins."""
     availability = get_event_availability(event)
     on_sale = {row.id for row in availability.types}
     free = free_tickets_by_type(event.id)

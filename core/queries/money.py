@@ -44,6 +44,20 @@ from core.queries.orders import REFUNDABLE_PROVIDERS
 ZERO = Decimal("0.00")
 MONEY = DecimalField(max_digits=14, decimal_places=2)
 
+# A ticket is free when nothing was paid for it: a comp the owner gave, or
+# a ticket of a type priced 0 taken on the buy page (or sold at 0 by another
+# seller). The one rule for every count (a row of Ticket): free tickets are
+# never "sold" (tickets paid for), and one voided was cancelled, not
+# refunded. An order is free when all its tickets are: its total is 0.
+FREE_TICKET = Q(price_paid=0)
+
+
+def is_free_order(order) -> bool:
+    """Whether `order` is free tickets (FREE_TICKET, every one of them):
+    they are cancelled, never refunded."""
+    return order.total == 0
+
+
 RECEIVED = (
     Payment.Status.SUCCEEDED,
     Payment.Status.REFUND_DUE,

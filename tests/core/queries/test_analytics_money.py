@@ -304,7 +304,7 @@ def test_all_of_it_at_once_adds_up_to_the_cent(
     assert money(f) == (D("135.00"), D("52.00"), 3, D("15.00"), D("68.00"))
     assert f.refunds.not_matched == D("7.00")
     assert f.ticket_value == D("75.00")
-    assert (f.issued, f.comps) == (6, 1)
+    assert (f.issued, f.free) == (6, 1)
     rows = export_by_order(show.event)
     assert rows[pending.code]["Status"] == "Pending payment"
     assert rows[pending.code]["Net amount"] == "0.00"
