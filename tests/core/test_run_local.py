@@ -25,8 +25,8 @@ class FakeWorker:
 def served(monkeypatch, settings):
     """Run run_local without starting anything; returns what runserver got."""
     settings.PUBLIC_BASE_URL = "http://127.0.0.1:8000"
-    # run_local may shorten it; through the fixture, so it is put back.
-    settings.LIVE_CACHE_SECONDS = django_settings.LIVE_CACHE_SECONDS
+    # With Redis the worker is a process (faked here); without, a thread.
+    settings.REDIS_URL = "redis://127.0.0.1:6379/0"
     FakeWorker.started = []
     calls = []
     monkeypatch.setattr(run_local.subprocess, "Popen", FakeWorker)
@@ -64,16 +64,65 @@ def test_a_base_url_set_on_purpose_is_kept(monkeypatch, served, settings):
     assert worker_env["PUBLIC_BASE_URL"] == "https://tickets.example.test"
 
 
-def test_without_redis_cached_figures_live_briefly(served, settings):
-    """The worker's changes cannot reach this process's own cache."""
-    settings.REDIS_URL = ""
-    settings.LIVE_CACHE_SECONDS = 300
-    call_command("run_local", "--port", "8712")
-    assert settings.LIVE_CACHE_SECONDS == run_local.LOCAL_CACHE_SECONDS
-
-
-def test_with_redis_the_cache_is_shared_and_kept(served, settings):
+def test_with_redis_the_worker_is_a_process_of_its_own(served, settings):
     settings.REDIS_URL = "redis://127.0.0.1:6379/0"
-    settings.LIVE_CACHE_SECONDS = 300
     call_command("run_local", "--port", "8713")
-    assert settings.LIVE_CACHE_SECONDS == 300
+    assert len(FakeWorker.started) == 1
+
+
+@pytest.mark.django_db(transaction=True)
+def test_without_redis_the_workers_changes_reach_the_pages_open_here(
+    monkeypatch, settings
+):
+    """Without Redis the channel layer is this process's own: a worker in
+    another process swept a lapsed hold and no open page heard of it."""
+    import asyncio
+    from datetime import timedelta
+
+    from asgiref.sync import async_to_sync
+    from channels.layers import get_channel_layer
+    from django.utils import timezone
+
+    from core import realtime
+    from core.models import Order
+    from core.services.checkout import place_order
+    from tests.factories import TicketTypeFactory
+
+    settings.REDIS_URL = ""
+    seat = TicketTypeFactory(capacity=10)
+    held = place_order(
+        event_id=seat.event_id,
+        quantities={seat.id: 2},
+        customer_name="Hal Holder",
+        customer_email="hal@example.com",
+        now=timezone.now() - timedelta(hours=1),
+    )
+    layer = get_channel_layer()
+    page = async_to_sync(layer.new_channel)()
+    async_to_sync(layer.group_add)(realtime.availability_group(seat.event_id), page)
+    heard = []
+
+    def serve(name, addr, **kwargs):
+        """Stands in for runserver: a page listening while the server runs."""
+
+        async def listen():
+            # A server's loop wakes often (other sockets, timers); the
+            # in-memory layer's sends from another thread rely on that.
+            received = asyncio.ensure_future(layer.receive(page))
+            for _ in range(300):
+                if received.done():
+                    break
+                await asyncio.sleep(0.05)
+            return received.result()
+
+        heard.append(async_to_sync(listen)())
+
+    monkeypatch.setattr(run_local, "call_command", serve)
+    monkeypatch.setattr(run_local.subprocess, "Popen", FakeWorker)
+    FakeWorker.started = []
+    call_command("run_local", "--port", "8714")
+
+    assert FakeWorker.started == []
+    assert heard[0]["type"] == "availability.changed"
+    assert heard[0]["reason"] == "expired"
+    assert Order.objects.get(pk=held.pk).status == Order.Status.EXPIRED

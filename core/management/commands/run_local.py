@@ -3,15 +3,14 @@
 import os
 import subprocess
 import sys
+import threading
 
 from django.conf import settings
 from django.core.management import call_command, get_commands
 from django.core.management.base import BaseCommand
+from django.db import connections
 
 from core.management.commands.seed_demo import DEMO_PASSWORD
-
-# Longest life of a cached page or figure under `make run` without Redis.
-LOCAL_CACHE_SECONDS = 2
 
 
 def browsable_host(addr: str) -> str:
@@ -50,15 +49,11 @@ class Command(BaseCommand):
         )
         worker = None
         if "run_worker" in get_commands():
-            worker = subprocess.Popen([sys.executable, "manage.py", "run_worker"])
-            if not settings.REDIS_URL:
-                # The worker is another process, and without Redis this one's
-                # cache is its own: what the worker changes (a hold that a
-                # waitlist offer makes, a lapsed hold it sweeps) would show
-                # only once a cached page or figure ran out. Not for long.
-                settings.LIVE_CACHE_SECONDS = min(
-                    settings.LIVE_CACHE_SECONDS, LOCAL_CACHE_SECONDS
-                )
+            worker = (
+                subprocess.Popen([sys.executable, "manage.py", "run_worker"])
+                if settings.REDIS_URL
+                else _WorkerThread()
+            )
         try:
             call_command(
                 "runserver", f"{options['addr']}:{options['port']}", use_reloader=False
@@ -67,3 +62,32 @@ class Command(BaseCommand):
             if worker is not None:
                 worker.terminate()
                 worker.wait(timeout=10)
+
+
+class _WorkerThread:
+    """The worker's rounds in a thread of this process, for a run without
+    Redis: the in-memory channel layer and the local cache are this process's
+    own, so a worker in another process changed what pages show (a lapsed
+    hold swept, a waitlist offer, a cancellation's refunds) without their
+    hearing of it, and this process's cached figures stayed stale until they
+    ran out. Stopped as a subprocess would be (terminate, wait)."""
+
+    def __init__(self):
+        from core.management.commands.run_worker import Command as RunWorker
+
+        self.command = RunWorker()
+        self.command.stopping = False
+        self.thread = threading.Thread(target=self._run, name="worker", daemon=True)
+        self.thread.start()
+
+    def _run(self) -> None:
+        try:
+            self.command.run_rounds()
+        finally:
+            connections.close_all()
+
+    def terminate(self) -> None:
+        self.command.stopping = True
+
+    def wait(self, timeout=None) -> None:
+        self.thread.join(timeout)

@@ -49,15 +49,31 @@ class Command(BaseCommand):
         self.stopping = False
         signal.signal(signal.SIGTERM, self._stop)
         signal.signal(signal.SIGINT, self._stop)
+        self.stdout.write("Worker running: outbox and sweeps. Ctrl-C stops it.")
+        self.run_rounds(**options)
+
+    def run_rounds(
+        self,
+        *,
+        once: bool = False,
+        poll: float = 1.0,
+        sweep_every: float = 15.0,
+        batch: int = 20,
+        **_,
+    ) -> None:
+        """The worker's rounds until `stopping` is set (or one, with `once`).
+
+        Also run in a thread of `make run`'s own process (run_local), so that
+        without Redis what it changes reaches the pages open on that server."""
+        self.stopping = getattr(self, "stopping", False)
         sweeps = [import_string(path) for path in PERIODIC_SWEEPS]
         last_sweep = 0.0
-        self.stdout.write("Worker running: outbox and sweeps. Ctrl-C stops it.")
         while not self.stopping:
             self._refresh_connections()
             busy = False
             try:
-                report = send_due_messages(limit=options["batch"])
-                busy = report.attempted == options["batch"]
+                report = send_due_messages(limit=batch)
+                busy = report.attempted == batch
                 if report.attempted:
                     logger.info(
                         "outbox: %s sent, %s retrying, %s failed",
@@ -65,7 +81,7 @@ class Command(BaseCommand):
                         report.retrying,
                         report.failed,
                     )
-                if time.monotonic() - last_sweep >= options["sweep_every"]:
+                if time.monotonic() - last_sweep >= sweep_every:
                     last_sweep = time.monotonic()
                     for sweep in sweeps:
                         done = sweep(now=timezone.now())
@@ -74,10 +90,10 @@ class Command(BaseCommand):
             except Exception:
                 # A database hiccup must not kill the worker; it tries again.
                 logger.exception("worker round failed")
-            if options["once"]:
+            if once:
                 break
             if not busy:
-                self._sleep(options["poll"])
+                self._sleep(poll)
         self._refresh_connections()
 
     def _refresh_connections(self) -> None:
