@@ -16,7 +16,7 @@ class ScanLog(models.Model):
         INVALID = "invalid", "Not a valid ticket"
         NOT_YET_VALID = "not_yet_valid", "Not valid yet"
         UNDONE = "undone", "Admit undone"
-        OFFLINE_CONFLICT = "offline_conflict", "Admitted offline at two doors"
+        OFFLINE_CONFLICT = "offline_conflict", "Let in twice (offline)"
 
     ticket = models.ForeignKey(
         "core.Ticket",

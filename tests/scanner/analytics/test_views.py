@@ -230,6 +230,9 @@ def test_a_guest_let_in_twice_offline_is_its_own_line_not_refused(client, owner,
 
     assert "Total refused 5" in text
     assert "Let in twice (offline) 1" in text and "data-let-in-twice" in html
+    # Last scans names it in the same words as the tally (and the scan log CSV).
+    assert "Admitted offline at two doors" not in text
+    assert text.count("Let in twice (offline)") == 2
     # Scans, in, refused, undone, let in twice.
     assert "Side 5 2 1 1 1" in text and "Sam Okafor 5 2 1 1 1" in text
     assert "All doors 11 4 5 1 1" in text
