@@ -4,8 +4,77 @@ They replace the seed's troubleshooting list with something `manage.py check
 --deploy` runs. Each has an id `ticketing.E/W###`.
 """
 
+import ipaddress
+from email.utils import parseaddr
+from urllib.parse import urlsplit
+
 from django.conf import settings
 from django.core.checks import Error, Tags, Warning, register
+
+
+def _unreachable(host: str) -> bool:
+    """A host name customers' phones cannot open: this computer, or an
+    address of its own network (as ticketing.settings._is_local)."""
+    name = host.strip().strip("[]").lower()
+    if not name or name in ("localhost", "testserver"):
+        return True
+    if name.endswith((".localhost", ".local")):
+        return True
+    try:
+        address = ipaddress.ip_address(name)
+    except ValueError:
+        return False
+    return address.is_loopback or address.is_private or address.is_link_local
+
+
+def _link_hosts() -> tuple[str, list[str]]:
+    """Where links in emails and texts point (for the message), and their
+    hosts: the sites' own when set, else PUBLIC_BASE_URL's."""
+    site_hosts = [
+        h
+        for h in (
+            settings.MARKETING_HOST,
+            settings.PURCHASE_HOST,
+            settings.SCANNER_HOST,
+        )
+        if h
+    ]
+    if site_hosts:
+        return ", ".join(site_hosts), [
+            urlsplit(f"//{h}").hostname or "" for h in site_hosts
+        ]
+    return settings.PUBLIC_BASE_URL, [urlsplit(settings.PUBLIC_BASE_URL).hostname or ""]
+
+
+def _link_problems() -> list:
+    """Links and sender no customer could use (DEBUG off)."""
+    problems = []
+    where, hosts = _link_hosts()
+    if any(_unreachable(h) for h in hosts):
+        problems.append(
+            Error(
+                f"Links in emails, texts and calendar files point to {where}, "
+                "which customers' phones cannot open: their tickets, payment "
+                "pages and waitlist places would not open.",
+                hint="Set PUBLIC_BASE_URL to the address customers open, such as "
+                "https://tickets.example.com (or MARKETING_HOST, PURCHASE_HOST "
+                "and SCANNER_HOST to the sites' public host names).",
+                id="ticketing.E017",
+            )
+        )
+    domain = parseaddr(settings.DEFAULT_FROM_EMAIL)[1].rpartition("@")[2]
+    if _unreachable(domain) or "." not in domain.strip("[]"):
+        problems.append(
+            Error(
+                f"Emails are sent from {settings.DEFAULT_FROM_EMAIL}, an address "
+                "no one can verify: SendGrid refuses such a sender, so no email "
+                "(tickets included) would go out.",
+                hint="Set DEFAULT_FROM_EMAIL to a sender verified in SendGrid, such "
+                'as "Blue Note Bar <tickets@bluenote.example>".',
+                id="ticketing.E018",
+            )
+        )
+    return problems
 
 
 @register(Tags.security, deploy=True)
@@ -53,6 +122,8 @@ def check_production_settings(app_configs, **kwargs):
                 id="ticketing.W005",
             )
         )
+    if not settings.DEBUG:
+        problems += _link_problems()
     twilio = [
         settings.TWILIO_ACCOUNT_SID,
         settings.TWILIO_AUTH_TOKEN,

@@ -22,6 +22,8 @@ PRODUCTION_ENV = {
     "TWILIO_ACCOUNT_SID": "AC" + "0" * 32,
     "TWILIO_AUTH_TOKEN": "test-token",
     "TWILIO_FROM_NUMBER": "+15005550006",
+    "PUBLIC_BASE_URL": "https://tickets.example.com",
+    "DEFAULT_FROM_EMAIL": "Blue Note Bar <tickets@bluenote.example>",
 }
 
 

@@ -36,8 +36,12 @@ MARKETING_HOST = env("MARKETING_HOST", default="")
 PURCHASE_HOST = env("PURCHASE_HOST", default="")
 SCANNER_HOST = env("SCANNER_HOST", default="")
 SITE_SCHEME = env("SITE_SCHEME", default="http" if DEBUG else "https")
-# Absolute base URL used in emails and SMS when no request is at hand.
-PUBLIC_BASE_URL = env("PUBLIC_BASE_URL", default="http://127.0.0.1:8000").rstrip("/")
+# Absolute base URL used in emails and SMS when no request is at hand; empty
+# (docker compose passes it on unset) is this computer's, for `make run`.
+# A public server refuses it below.
+PUBLIC_BASE_URL = (
+    env("PUBLIC_BASE_URL", default="") or "http://127.0.0.1:8000"
+).rstrip("/")
 
 ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=[])
 ALLOWED_HOSTS += [
@@ -70,6 +74,42 @@ if SECRET_KEY == DEV_SECRET_KEY and (
         f"SECRET_KEY is not set, and this server answers for {', '.join(public)}. "
         "The development key is public: set SECRET_KEY (and DEBUG=false) to serve "
         "anything but this computer and its own network."
+    )
+
+
+def _public_hosts() -> list[str]:
+    """The hosts this server answers for that the rest of the world can reach."""
+    return [h for h in ALLOWED_HOSTS if h != "*" and not _is_local(h)]
+
+
+def _local_link_hosts() -> list[str]:
+    """The hosts of the links in emails and texts (the sites' own when set,
+    else PUBLIC_BASE_URL's) that only this computer or its network reach."""
+    site_hosts = [h for h in (MARKETING_HOST, PURCHASE_HOST, SCANNER_HOST) if h]
+    hosts = [urlsplit(f"//{h}").hostname or "" for h in site_hosts] or [
+        urlsplit(PUBLIC_BASE_URL).hostname or ""
+    ]
+    return [h for h in hosts if _is_local(h)]
+
+
+if not DEBUG and (public := _public_hosts()) and (unreachable := _local_link_hosts()):
+    # Every ticket link, pay link and calendar entry would open the
+    # customer's own phone, and nothing else would say so.
+    if MARKETING_HOST or PURCHASE_HOST or SCANNER_HOST:
+        links, fix = (
+            ", ".join(unreachable),
+            "Set MARKETING_HOST, PURCHASE_HOST and SCANNER_HOST to the sites' "
+            "public host names (or leave them empty and set PUBLIC_BASE_URL).",
+        )
+    else:
+        links, fix = (
+            PUBLIC_BASE_URL,
+            "Set PUBLIC_BASE_URL to the address customers open "
+            f"(https://{public[0].lstrip('.')}, say).",
+        )
+    raise ImproperlyConfigured(
+        f"Links in emails and texts would point to {links}, which customers' "
+        f"phones cannot open, yet this server answers for {', '.join(public)}. " + fix
     )
 CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", default=[])
 CSRF_TRUSTED_ORIGINS += [
@@ -341,7 +381,33 @@ EMAIL_BACKEND = env(
     if SENDGRID_API_KEY
     else "django.core.mail.backends.console.EmailBackend",
 )
-DEFAULT_FROM_EMAIL = env("DEFAULT_FROM_EMAIL", default="Tickets <tickets@localhost>")
+# Empty is the local default, as PUBLIC_BASE_URL's; a public server refuses it.
+DEFAULT_FROM_EMAIL = (
+    env("DEFAULT_FROM_EMAIL", default="") or "Tickets <tickets@localhost>"
+)
+
+
+def _sender_domain() -> str:
+    """The domain of DEFAULT_FROM_EMAIL's address ("" for none)."""
+    from email.utils import parseaddr
+
+    return parseaddr(DEFAULT_FROM_EMAIL)[1].rpartition("@")[2]
+
+
+def _local_sender() -> bool:
+    """Whether DEFAULT_FROM_EMAIL is no domain's anyone could verify."""
+    domain = _sender_domain()
+    return _is_local(domain) or "." not in domain.strip("[]")
+
+
+if not DEBUG and (public := _public_hosts()) and _local_sender():
+    # SendGrid refuses a sender it has not verified: every email would fail.
+    raise ImproperlyConfigured(
+        f"DEFAULT_FROM_EMAIL is {DEFAULT_FROM_EMAIL!r}, an address at this "
+        f"computer, yet this server answers for {', '.join(public)}. SendGrid "
+        "sends only from a verified sender: set DEFAULT_FROM_EMAIL to one, "
+        f'such as "Your venue <tickets@{public[0].lstrip(".")}>".'
+    )
 # The organiser's address for customers' questions: the Reply-To of every
 # email to a customer, and offered in the customer sites' footer. Empty:
 # no Reply-To, and the footer promises no replies.
