@@ -1,4 +1,5 @@
-"""Text follows the browser's font-size setting (WCAG 1.4.4 Resize text).
+"""Text follows the browser's font-size setting (WCAG 1.4.4 Resize text), and
+bigger text does not make pages scroll sideways (1.4.10 Reflow).
 
 Chromium is started with a profile whose default font size is 32 px (what
 a low-vision reader sets under Settings > Appearance > Font size), as the
@@ -9,9 +10,16 @@ only the headings sized in rem.
 import json
 
 import pytest
+from django.urls import reverse
 
+from core.services.waitlist import join_waitlist
 from tests.conftest import CHROMIUM, CHROMIUM_ARGS
-from tests.factories import EventFactory, TicketTypeFactory, make_staff
+from tests.factories import (
+    EventFactory,
+    TicketTypeFactory,
+    make_paid_order,
+    make_staff,
+)
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
@@ -83,3 +91,33 @@ def test_at_the_usual_setting_text_stays_16px_code_included(live_server, page):
     assert _font_size(page.locator("body")) == 16
     page.goto(f"{live_server.url}/scanner/events/{event.id}/")
     assert _font_size(page.locator("code", has_text=event.slug)) == 16
+
+
+def test_console_tables_stack_rather_than_widen_a_1024px_window_at_double_text(
+    live_server, big_text_context
+):
+    make_staff("owner", username="boss")
+    event = EventFactory(name="Perreo Fridays", venue_capacity=2)
+    seat = TicketTypeFactory(event=event, name="General Admission", capacity=2)
+    make_paid_order(seat, 2, name="Ana Ruiz", email="ana.ruiz@example.com")
+    for name in ("Luis Gomez", "Marta Sanz"):
+        join_waitlist(
+            event_id=event.id,
+            ticket_type_id=None,
+            name=name,
+            email=f"{name.split()[0].lower()}@example.com",
+            phone="+34600000000",
+            quantity=1,
+        )
+    page = big_text_context.new_page()
+    page.set_viewport_size({"width": 1024, "height": 768})
+    _sign_in(page, live_server.url)
+
+    for url in (
+        reverse("scanner:event_waitlist", args=[event.id]),
+        reverse("scanner:orders"),
+        reverse("scanner:analytics"),
+    ):
+        page.goto(live_server.url + url)
+        assert page.evaluate("document.documentElement.scrollWidth") <= 1024, url
+        assert page.locator("table.stack thead").first.is_hidden(), url
