@@ -17,6 +17,15 @@
  *                                  with `change`) or the feed reconnects,
  *                                  the page is refetched and the fragment's
  *                                  content swapped for its fresh copy.
+ *   data-follow-edits              (on a public data-live-event root) the
+ *                                  same, anonymously, when the event or its
+ *                                  types are edited (`change`, or reason
+ *                                  `capacity`), on reconnect, and when the
+ *                                  figures name, date, list or price the
+ *                                  types otherwise than the page
+ *                                  ([data-event-name], [data-event-starts],
+ *                                  rows' data-name and data-price); then
+ *                                  `live:page-fetched` (detail: {page}).
  *   data-live-door="<uuid>"        websocket /ws/events/<uuid>/door/ (staff);
  *                                  each message dispatched as `door:message`;
  *                                  a console data-live-event of the same
@@ -37,7 +46,8 @@
  *                                  counts [data-live-count] swapped in.
  *
  * Events on `document`: availability:update (detail: the availability JSON),
- * availability:unavailable (detail: {eventId, status}), door:message (detail:
+ * availability:unavailable (detail: {eventId, status}), live:page-fetched
+ * (detail: {page}: the public page fetched again), door:message (detail:
  * the message), live:resync (detail: {path}) after every (re)connect,
  * live:rows-updated once data-live-rows rows are, live:fragments-updated
  * once data-live-fragment parts are, and live:status (detail:
@@ -360,11 +370,47 @@
     for (const el of root.querySelectorAll("[data-when-unavailable]")) el.hidden = true;
   };
 
+  /* What an edit changes of the figures' event: its name and start, its
+   * ticket types and their names and prices. */
+  const shownFacts = (data) => [
+    data.event?.name,
+    Date.parse(data.event?.event_date ?? ""),
+    (data.availability ?? []).map((row) => [String(row.id), row.name, Number(row.price)]),
+  ];
+
+  /* Whether a public page (a root with data-follow-edits) shows other facts
+   * than `data`: [data-event-name]'s text, [data-event-starts]'s moment, its
+   * ticket type rows (but those marked data-gone, left to say so) and their
+   * data-name and data-price, as the server rendered them. */
+  const showsOtherFacts = (root, data) => {
+    if (!root.hasAttribute("data-follow-edits")) return false;
+    const [name, starts, types] = shownFacts(data);
+    for (const element of root.querySelectorAll("[data-event-name]")) {
+      if (element.textContent.trim() !== name) return true;
+    }
+    for (const element of root.querySelectorAll("[data-event-starts]")) {
+      if (Date.parse(element.getAttribute("data-event-starts")) !== starts) return true;
+    }
+    const rows = root.querySelectorAll("[data-ticket-type]:not([data-gone])");
+    if (rows.length !== types.length) return true;
+    const byId = new Map(types.map((type) => [type[0], type]));
+    for (const row of rows) {
+      const type = byId.get(row.getAttribute("data-ticket-type"));
+      if (!type) return true;
+      const shownName = row.getAttribute("data-name");
+      if (shownName !== null && shownName !== type[1]) return true;
+      const shownPrice = row.getAttribute("data-price");
+      if (shownPrice !== null && Number(shownPrice) !== type[2]) return true;
+    }
+    return false;
+  };
+
   const watchEvent = (eventId, roots) => {
     const url = roots
       .map((root) => root.getAttribute("data-availability-url"))
       .find(Boolean);
     const staff = roots.some((root) => root.getAttribute("data-live-feed") === "console");
+    let followEdits = null; // public pages: see below
     const refresh = coalesced(async () => {
       if (!url) return;
       const response = await fetch(url, {
@@ -385,6 +431,9 @@
       if (!response.ok) return;
       const data = await response.json();
       for (const root of roots) applyAvailability(root, data);
+      // Before the page's own script sees the figures: they are compared
+      // with what the server rendered, not with what a script made of them.
+      if (followEdits) followEdits(data);
       emit("availability:update", data);
     });
     // A console page also listening to the event's door (data-live-door)
@@ -396,9 +445,34 @@
     }
     const feed = staff ? "console" : "availability";
     if (!staff) {
+      // The event edited (a `change`, or its types: `capacity`) or missed
+      // while disconnected: the page's words are the server's, so its
+      // [data-live-fragment] parts are fetched again. The figures tell of
+      // an edit too (a name, start, type or price the page does not show),
+      // in case its push was folded into another.
+      const refreshPage = publicPageRefresher(refresh);
+      let shownFor = null;
+      followEdits = (data) => {
+        const facts = JSON.stringify(shownFacts(data));
+        if (facts === shownFor) return;
+        if (roots.some((root) => showsOtherFacts(root, data))) {
+          shownFor = facts; // once per edit, should the page lag behind
+          refreshPage();
+        }
+      };
+      let connected = false;
       return new Feed(`/ws/events/${encodeURIComponent(eventId)}/${feed}/`, {
-        onMessage: refresh,
-        onOpen: refresh,
+        onMessage: (message) => {
+          refresh();
+          if (message && (message.change || message.reason === "capacity")) {
+            refreshPage();
+          }
+        },
+        onOpen: () => {
+          refresh();
+          if (connected) refreshPage();
+          connected = true;
+        },
       });
     }
     // The event itself changed (edited, put on or off sale, cancelled, a
@@ -429,6 +503,18 @@
     return copy.innerHTML;
   };
 
+  /* Swap in each [data-live-fragment="<name>"] whose content `fresh` (the
+   * page fetched again) has changed. */
+  const swapFragments = (fresh) => {
+    for (const fragment of document.querySelectorAll("[data-live-fragment]")) {
+      const name = fragment.getAttribute("data-live-fragment");
+      const match = fresh.querySelector(`[data-live-fragment="${CSS.escape(name)}"]`);
+      if (match && markupOf(match) !== markupOf(fragment)) {
+        fragment.innerHTML = match.innerHTML;
+      }
+    }
+  };
+
   /* Fetch this page again (with the staff session) and swap in each
    * [data-live-fragment="<name>"] whose content changed. */
   const refreshFragments = coalesced(async () => {
@@ -440,15 +526,31 @@
     });
     if (!response.ok || response.redirected) return; // signed out: keep it
     const fresh = new DOMParser().parseFromString(await response.text(), "text/html");
-    for (const fragment of document.querySelectorAll("[data-live-fragment]")) {
-      const name = fragment.getAttribute("data-live-fragment");
-      const match = fresh.querySelector(`[data-live-fragment="${CSS.escape(name)}"]`);
-      if (match && markupOf(match) !== markupOf(fragment)) {
-        fragment.innerHTML = match.innerHTML;
-      }
-    }
+    swapFragments(fresh);
     emit("live:fragments-updated", {});
   });
+
+  /* A public event page's refetch: anonymous, as the list's (no flash
+   * message consumed, and the page a visitor without cookies gets). Its
+   * fragments and title are swapped in; `live:page-fetched` (detail:
+   * {page}) lets the page's script take what holds the visitor's choices
+   * (the buy form's ticket rows); then `refresh` (the figures) runs again,
+   * for the parts the page brought in. */
+  const publicPageRefresher = (refresh) =>
+    coalesced(async () => {
+      const response = await fetch(location.href, {
+        cache: "no-store",
+        credentials: "omit",
+        headers: { "X-Live-Refresh": "fragments" },
+      });
+      if (!response.ok || response.redirected) return; // off sale: the figures say
+      const fresh = new DOMParser().parseFromString(await response.text(), "text/html");
+      swapFragments(fresh);
+      if (fresh.title && document.title !== fresh.title) document.title = fresh.title;
+      emit("live:page-fetched", { page: fresh });
+      emit("live:fragments-updated", {});
+      refresh();
+    });
 
   /* --- the console's event list ------------------------------------------- */
 

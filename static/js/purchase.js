@@ -16,24 +16,123 @@ function formatter(currency) {
   }
 }
 
-function setLimit(row, limit) {
+// `lowered`: what the note says if the customer's choice had to be lowered
+// (by default, that they sold out or how many are left).
+function setLimit(row, limit, lowered = null) {
   const select = row.querySelector("[data-quantity]");
   const note = row.querySelector("[data-limit-note]");
   if (!select) return;
   const current = Number(select.value) || 0;
   const chosen = Math.min(current, limit);
-  select.replaceChildren(
-    ...Array.from({ length: limit + 1 }, (_, n) => new Option(String(n), String(n), false, n === chosen)),
-  );
+  const options = Array.from(select.options, (option) => option.value);
+  if (options.length !== limit + 1 || options.some((value, n) => value !== String(n))) {
+    select.replaceChildren(
+      ...Array.from({ length: limit + 1 }, (_, n) => new Option(String(n), String(n), false, n === chosen)),
+    );
+  }
+  select.value = String(chosen);
   select.disabled = limit === 0;
   row.classList.toggle("is-sold-out", limit === 0);
   // The note stays until the customer changes this quantity: a later live
   // update that changes nothing must not take it away before it is read.
   if (note && chosen !== current) {
     note.hidden = false;
-    note.textContent = limit === 0
-      ? "These just sold out."
-      : `Only ${limit} left now; your choice was lowered to ${limit}.`;
+    note.textContent = lowered
+      ?? (limit === 0 ? "These just sold out." : `Only ${limit} left now; your choice was lowered to ${limit}.`);
+  }
+}
+
+// The type's name and price as the figures last gave them (the page's own,
+// data-name and data-price, are what the server rendered: live.js compares
+// those with the figures to tell an edit).
+const typeName = (row) => row.dataset.liveName ?? row.dataset.name ?? "";
+const typePrice = (row) => Number(row.dataset.livePrice ?? row.dataset.price ?? 0);
+
+// A ticket type gone from sale (taken off sale, or deleted) while the page
+// is open. Nothing chosen of it: its row goes. Chosen: the row stays to say
+// so, its quantity set to 0, until the page is loaded again.
+function goneFromSale(row) {
+  if (row.dataset.gone) return;
+  const select = row.querySelector("[data-quantity]");
+  const chosen = Number(select?.value) || 0;
+  if (!chosen && !row.contains(document.activeElement)) {
+    row.remove();
+    return;
+  }
+  row.dataset.gone = "1";
+  setLimit(row, 0, `${typeName(row)} is no longer on sale: it was taken out of your choice.`);
+  row.classList.remove("is-sold-out");
+  const available = row.querySelector("[data-available]");
+  if (available) available.textContent = "No longer on sale";
+  const badge = row.querySelector("[data-sold-out-badge]");
+  if (badge) badge.hidden = true;
+}
+
+// The page fetched again after an edit (live.js `live:page-fetched`): each
+// type's row takes the server's words (name, description, price) and
+// attributes, keeping its quantity, note and focus; new types come in, in
+// the server's order; types gone from sale go (goneFromSale).
+function takeRowsFrom(form, freshForm) {
+  const fieldset = form.querySelector(".ticket-choices");
+  const freshFieldset = freshForm.querySelector(".ticket-choices");
+  if (!fieldset || !freshFieldset) return;
+  const rowsOf = (element) => Array.from(element.querySelectorAll(":scope > [data-ticket-type]"));
+  const current = new Map(rowsOf(fieldset).map((row) => [row.dataset.ticketType, row]));
+  if (!current.size) {
+    // Nothing could be chosen yet: the server's list as it is.
+    fieldset.innerHTML = freshFieldset.innerHTML;
+    for (const row of rowsOf(fieldset)) row.dataset.priceSeen = row.dataset.price;
+    return;
+  }
+  const wanted = [];
+  for (const fresh of rowsOf(freshFieldset)) {
+    let row = current.get(fresh.dataset.ticketType);
+    current.delete(fresh.dataset.ticketType);
+    if (row) {
+      takeRowFrom(row, fresh);
+    } else {
+      row = document.importNode(fresh, true);
+      row.dataset.priceSeen = row.dataset.price;
+    }
+    wanted.push(row);
+  }
+  for (const row of current.values()) {
+    goneFromSale(row);
+    if (row.isConnected) wanted.push(row);
+  }
+  // Moved only where out of place: moving the row with focus would lose it.
+  wanted.forEach((row, index) => {
+    const here = rowsOf(fieldset)[index];
+    if (here !== row) fieldset.insertBefore(row, here ?? null);
+  });
+}
+
+function takeRowFrom(row, fresh) {
+  for (const name of ["name", "price", "maxPerOrder"]) {
+    if (fresh.dataset[name] !== undefined) row.dataset[name] = fresh.dataset[name];
+  }
+  delete row.dataset.liveName;
+  delete row.dataset.livePrice;
+  if (row.dataset.gone) {
+    // Back on sale: the figures that follow set its quantities again.
+    delete row.dataset.gone;
+    clearNote(row);
+  }
+  for (const selector of [".price-name", ".price-amount"]) {
+    const mine = row.querySelector(selector);
+    const theirs = fresh.querySelector(selector);
+    if (mine && theirs && mine.innerHTML !== theirs.innerHTML) mine.innerHTML = theirs.innerHTML;
+  }
+  const available = row.querySelector("[data-available]");
+  const freshAvailable = fresh.querySelector("[data-available]");
+  if (available && freshAvailable) {
+    available.dataset.notOnSaleText = freshAvailable.dataset.notOnSaleText ?? "";
+  }
+  const select = row.querySelector("[data-quantity]");
+  const freshSelect = fresh.querySelector("[data-quantity]");
+  for (const attribute of ["aria-label", "aria-describedby"]) {
+    const value = freshSelect?.getAttribute(attribute);
+    if (select && value != null) select.setAttribute(attribute, value);
   }
 }
 
@@ -177,20 +276,44 @@ if (form) {
   const total = form.querySelector("[data-order-total]");
   const button = form.querySelector("[data-buy-button]");
 
+  const priceChange = form.querySelector("[data-price-change]");
+  const priceText = (price) => (price === 0 ? "free" : money.format(price));
+
   let offSale = false;
+
+  // The price each type had when the page was opened (or when it came in).
+  for (const row of form.querySelectorAll("[data-ticket-type]")) {
+    row.dataset.priceSeen ??= row.dataset.price;
+  }
 
   const update = () => {
     let sum = 0;
     let selectable = false;
+    const changed = [];
     for (const row of form.querySelectorAll("[data-ticket-type]")) {
       const select = row.querySelector("[data-quantity]");
       if (!select) continue;
-      sum += (Number(select.value) || 0) * Number(row.dataset.price || 0);
+      const quantity = Number(select.value) || 0;
+      const price = typePrice(row);
+      sum += quantity * price;
       selectable ||= !select.disabled;
+      const seen = Number(row.dataset.priceSeen ?? price);
+      // Charged at the new price: said before the customer pays it.
+      if (quantity && price !== seen) {
+        changed.push(`${typeName(row)} is now ${priceText(price)} (was ${priceText(seen)}).`);
+      }
     }
     if (total) total.textContent = money.format(sum);
+    const said = changed.join(" ");
+    if (priceChange && priceChange.textContent !== said) priceChange.textContent = said;
     if (button && !button.dataset.busy) button.disabled = offSale || !selectable;
   };
+
+  document.addEventListener("live:page-fetched", (event) => {
+    const freshForm = event.detail?.page?.querySelector("[data-buy-form]");
+    if (freshForm) takeRowsFrom(form, freshForm);
+    update();
+  });
 
   document.addEventListener("availability:unavailable", () => {
     offSale = true;
@@ -233,9 +356,20 @@ if (form) {
       const help = notice.querySelector("[data-held-help]");
       if (help) help.hidden = !held;
     }
+    const listed = new Set(types.map((item) => String(item.id)));
+    for (const row of form.querySelectorAll("[data-ticket-type]")) {
+      if (!listed.has(row.dataset.ticketType)) goneFromSale(row);
+    }
     for (const item of types) {
       const row = form.querySelector(`[data-ticket-type="${item.id}"]`);
-      if (!row) continue;
+      if (!row) continue; // new: live.js fetches the page, which brings its row
+      if (row.dataset.gone) {
+        // Back on sale: chosen again from 0.
+        delete row.dataset.gone;
+        clearNote(row);
+      }
+      if (typeof item.price === "number") row.dataset.livePrice = String(item.price);
+      if (typeof item.name === "string") row.dataset.liveName = item.name;
       const rowBadge = row.querySelector("[data-sold-out-badge]");
       if (rowBadge) rowBadge.textContent = item.held_for_now ? "Taken for now" : "Sold out";
       const onSale = item.on_sale !== false;

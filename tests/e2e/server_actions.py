@@ -57,3 +57,63 @@ ACTIONS = {
     "settle_cancelled_events": settle_cancelled_events_now,
     "announce_staff_access_changed": announce_staff_access_changed,
 }
+
+
+def edit_event(
+    *,
+    event_id: str,
+    actor: str,
+    name: str | None = None,
+    starts_at: str | None = None,
+    types: list[dict] | None = None,
+) -> dict:
+    """Edit an event as the staff member `actor` would in the console
+    (core.services.events.update_event, with its announcements). `types`:
+    changes by ticket type (`id` with the fields to change, `delete`), or a
+    new type (no `id`)."""
+    from dataclasses import replace
+    from datetime import datetime
+    from decimal import Decimal
+
+    from core.models import Event
+    from core.services.events import (
+        TicketTypeDetails,
+        event_details_of,
+        ticket_type_details_of,
+        update_event,
+    )
+
+    event = Event.objects.get(pk=event_id)
+    details = event_details_of(event)
+    if name is not None:
+        details = replace(details, name=name)
+    if starts_at is not None:
+        details = replace(details, starts_at=datetime.fromisoformat(starts_at))
+    specs = []
+    for change in types or []:
+        change = dict(change)
+        if "price" in change:
+            change["price"] = Decimal(str(change["price"]))
+        if change.get("id") is None:
+            specs.append(TicketTypeDetails(**change))
+            continue
+        current = ticket_type_details_of(TicketType.objects.get(pk=change["id"]))
+        specs.append(replace(current, **change))
+    update_event(
+        actor=get_user_model().objects.get(username=actor),
+        event_id=event.id,
+        details=details,
+        ticket_types=specs,
+    )
+    return {}
+
+
+def announce_availability_changed(*, event_id: str, reason: str) -> dict:
+    realtime.announce_availability_changed(event_id, reason=reason)
+    return {}
+
+
+ACTIONS.update(
+    edit_event=edit_event,
+    announce_availability_changed=announce_availability_changed,
+)
