@@ -17,7 +17,7 @@ from core.queries.order_standing import order_standing, order_standings
 from core.queries.orders import (
     CONSOLE_SEARCH_LIMIT,
     console_order,
-    is_comp_order,
+    is_free_order_id,
     order_search_events,
     search_orders,
 )
@@ -71,11 +71,12 @@ def order_detail(request: HttpRequest, order_id) -> HttpResponse:
 def order_refund(request: HttpRequest, order_id) -> HttpResponse:
     """Money back and tickets void, once the staff member has confirmed it;
     with "as_new" ticked, a refund too old to resend is sent afresh. Free
-    tickets (a comp order) are cancelled instead: no money moved."""
+    tickets (a comp, or a type priced 0) are cancelled instead: no money
+    moved."""
     before = console_order(order_id)
     if before is None:
         raise Http404("No such order")
-    if before.order.source == Order.Source.COMP:
+    if before.free:
         return _cancel_free_tickets(request, order_id, ticket_ids=None)
     if request.POST.get("confirm") != "yes":
         messages.error(request, "Tick the box to confirm the refund; nothing changed.")
@@ -106,9 +107,9 @@ def order_refund(request: HttpRequest, order_id) -> HttpResponse:
 def order_refund_tickets(request: HttpRequest, order_id) -> HttpResponse:
     """The ticked tickets' price back to the customer and those tickets void,
     once confirmed; the order's other tickets still admit. With "as_new"
-    ticked, a refund too old to resend is sent afresh. Ticked free tickets
-    (a comp order) are cancelled instead."""
-    if is_comp_order(order_id):
+    ticked, a refund too old to resend is sent afresh. Ticked tickets of a
+    free order (a comp, or a type priced 0) are cancelled instead."""
+    if is_free_order_id(order_id):
         return _cancel_free_tickets(
             request, order_id, ticket_ids=request.POST.getlist("ticket")
         )
@@ -127,8 +128,8 @@ def order_void_tickets(request: HttpRequest, order_id) -> HttpResponse:
 
 
 def _cancel_free_tickets(request: HttpRequest, order_id, *, ticket_ids):
-    """Take a comp order's free tickets (all, or the ticked ones) off the
-    guest list once confirmed: nothing to refund, the guest is emailed."""
+    """Take a free order's tickets (all, or the ticked ones) off the guest
+    list once confirmed: nothing to refund, the guest is emailed."""
     if request.POST.get("confirm") != "yes":
         messages.error(request, "Tick the box to confirm; nothing changed.")
         return redirect("scanner:order_detail", order_id=order_id)
@@ -172,7 +173,17 @@ def _act_on_tickets(request: HttpRequest, order_id, service, *, refunded: bool):
     else:
         count = refund.tickets.count()
         tickets = f"{count} ticket{'s' if count != 1 else ''}"
-        if refunded:
+        if refunded and refund.amount == 0:
+            # Free tickets of an order partly paid for: nothing went back.
+            one = count == 1
+            messages.success(
+                request,
+                f"Cancelled {count} free {tickets.split(' ', 1)[1]}:"
+                f" {'it no longer admits' if one else 'they no longer admit'},"
+                " the order's other tickets still do. Nothing was paid for"
+                f" {'it' if one else 'them'}, so nothing goes back.",
+            )
+        elif refunded:
             messages.success(
                 request,
                 f"Refunded {money(refund.amount, refund.currency)} for {tickets};"

@@ -22,12 +22,12 @@ from dataclasses import dataclass
 from decimal import Decimal
 from itertools import islice
 
-from django.db.models import Count, Q
+from django.db.models import BooleanField, Count, ExpressionWrapper, Q
 from django.utils import timezone
 
 from core.models import Event, Order, ScanLog, Ticket
 from core.queries.analytics import NO_STAFF, STAFF_NAME_FIELDS, door_name, staff_name
-from core.queries.money import OrderMoney, money_of_orders
+from core.queries.money import FREE_ORDER, OrderMoney, money_of_orders
 
 CHUNK_SIZE = 2000
 # A cell a spreadsheet would read as a formula ("=HYPERLINK(...)") is
@@ -39,12 +39,19 @@ SPREADSHEET_TIME = "%Y-%m-%d %H:%M:%S"
 CENT = Decimal("0.01")
 
 SOURCE_LABELS = dict(Order.Source.choices)
-# A ticket is voided only by a refund (core.services.orders).
 TICKET_STATUS_LABELS = {
     Ticket.Status.ISSUED: "Valid",
     Ticket.Status.USED: "Checked in",
     Ticket.Status.VOID: "Refunded",
 }
+# A free ticket (core.queries.money.FREE_TICKET) voided was cancelled, not
+# refunded: nothing was paid for it (core.services.comps).
+FREE_TICKET_VOID = "Cancelled"
+# What free orders (core.queries.money.FREE_ORDER) read as, as the console's
+# status badge words them.
+FREE = "Free tickets"
+FREE_SOME_CANCELLED = "Free tickets, some cancelled"
+FREE_CANCELLED = "Free tickets cancelled"
 SCAN_RESULT_LABELS = dict(ScanLog.Result.choices)
 
 
@@ -107,6 +114,14 @@ def tickets_of_orders(order_ids: list) -> dict:
     return {row["order_id"]: (row["issued"], row["valid"]) for row in rows}
 
 
+def ticket_status_label(status: str, price_paid) -> str:
+    """A ticket's status in words: a void one was refunded, or, free
+    (core.queries.money.FREE_TICKET), cancelled."""
+    if status == Ticket.Status.VOID and price_paid == 0:
+        return FREE_TICKET_VOID
+    return TICKET_STATUS_LABELS.get(status, status)
+
+
 def order_status_label(
     *,
     status: str,
@@ -115,12 +130,21 @@ def order_status_label(
     money: OrderMoney,
     issued: int,
     valid: int,
+    free: bool = False,
 ) -> str:
     """What happened to an order, in a word or two: a paid order some of
     whose money or tickets went back is partly refunded; one refunded whose
     only payment came too late (nothing kept) was refunded automatically; a
     pending one whose hold lapsed has expired, whether or not the sweep has
-    marked it yet."""
+    marked it yet. A `free` order (core.queries.money.FREE_ORDER) was never
+    paid for: its tickets are "Free tickets", and voiding them cancelled
+    them, whatever voided them (orders refunded at 0 before free orders
+    were cancelled read so too)."""
+    if free and issued:
+        if status == Order.Status.PAID:
+            return FREE_SOME_CANCELLED if valid < issued else FREE
+        if status in (Order.Status.CANCELLED, Order.Status.REFUNDED):
+            return FREE_CANCELLED
     if status == Order.Status.PAID:
         return "Partly refunded" if money.refunded > 0 or valid < issued else "Paid"
     if status == Order.Status.REFUNDED:
@@ -154,6 +178,7 @@ def orders_export(
     rows = (
         Order.objects.filter(event=event)
         .order_by("created_at", "code")
+        .annotate(free=ExpressionWrapper(FREE_ORDER, output_field=BooleanField()))
         .values_list(
             "id",
             "code",
@@ -165,6 +190,7 @@ def orders_export(
             "customer_phone",
             "created_at",
             "paid_at",
+            "free",
         )
         .iterator(chunk_size=size)
     )
@@ -185,6 +211,7 @@ def orders_export(
                 phone,
                 created_at,
                 paid_at,
+                free,
             ) in batch:
                 paid = money.get(order_id, OrderMoney())
                 issued, valid = tickets.get(order_id, (0, 0))
@@ -197,6 +224,7 @@ def orders_export(
                         money=paid,
                         issued=issued,
                         valid=valid,
+                        free=free,
                     ),
                     SOURCE_LABELS.get(source, source),
                     safe_cell(name),
@@ -210,7 +238,8 @@ def orders_export(
                     _amount(paid.net),
                     currency,
                     _local(created_at, tz),
-                    _local(paid_at, tz),
+                    # Free tickets were never paid for: no time of payment.
+                    "" if free else _local(paid_at, tz),
                 )
 
     return Export(
@@ -284,7 +313,7 @@ def guest_list_export(event: Event, *, chunk_size: int | None = None) -> Export:
                 safe_cell(name),
                 safe_cell(email),
                 safe_cell(phone),
-                TICKET_STATUS_LABELS.get(status, status),
+                ticket_status_label(status, price),
                 _amount(price),
                 currency,
                 order_code or "",

@@ -50,11 +50,12 @@ MONEY = DecimalField(max_digits=14, decimal_places=2)
 # never "sold" (tickets paid for), and one voided was cancelled, not
 # refunded. An order is free when all its tickets are: its total is 0.
 FREE_TICKET = Q(price_paid=0)
+FREE_ORDER = Q(total=0)  # a row of Order
 
 
 def is_free_order(order) -> bool:
-    """Whether `order` is free tickets (FREE_TICKET, every one of them):
-    they are cancelled, never refunded."""
+    """Whether `order` is free tickets (FREE_ORDER: every one of them is
+    FREE_TICKET): they are cancelled, never refunded."""
     return order.total == 0
 
 

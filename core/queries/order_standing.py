@@ -2,7 +2,9 @@
 (core.queries.money: paid, refunded, sent back automatically, net) and their
 status in words (core.queries.exports.order_status_label, the orders
 export's rule), so the order page, the orders list and the CSV say the same:
-a paid order some of whose money or tickets went back is "Partly refunded".
+a paid order some of whose money or tickets went back is "Partly refunded",
+and a free one (core.queries.money.FREE_ORDER) "Free tickets", "Free
+tickets, some cancelled" or "Free tickets cancelled".
 """
 
 from collections.abc import Iterable
@@ -11,18 +13,27 @@ from dataclasses import dataclass
 from django.utils import timezone
 
 from core.models import Order
-from core.queries.exports import order_status_label, tickets_of_orders
-from core.queries.money import OrderMoney, money_of_orders
+from core.queries.exports import (
+    FREE_SOME_CANCELLED,
+    order_status_label,
+    tickets_of_orders,
+)
+from core.queries.money import OrderMoney, is_free_order, money_of_orders
 
 
 @dataclass(frozen=True)
 class OrderStanding:
     label: str
     money: OrderMoney
+    free: bool = False
 
     @property
     def partly_refunded(self) -> bool:
         return self.label == "Partly refunded"
+
+    @property
+    def partly_cancelled(self) -> bool:
+        return self.label == FREE_SOME_CANCELLED
 
     @property
     def money_went_back(self) -> bool:
@@ -45,6 +56,7 @@ def order_standings(orders: Iterable[Order], now=None) -> dict:
     for order in orders:
         paid = money.get(order.pk, OrderMoney())
         issued, valid = tickets.get(order.pk, (0, 0))
+        free = is_free_order(order)
         standings[order.pk] = OrderStanding(
             label=order_status_label(
                 status=order.status,
@@ -53,8 +65,10 @@ def order_standings(orders: Iterable[Order], now=None) -> dict:
                 money=paid,
                 issued=issued,
                 valid=valid,
+                free=free,
             ),
             money=paid,
+            free=free,
         )
     return standings
 

@@ -370,6 +370,13 @@ class ConsoleOrder:
         return self.order.status == Order.Status.PAID
 
     @property
+    def free(self) -> bool:
+        """Free tickets (is_free_order_id): cancelled, never refunded."""
+        from core.queries.money import is_free_order  # it reads this module
+
+        return is_free_order(self.order)
+
+    @property
     def undelivered_messages(self) -> list[OutboundMessage]:
         return [m for m in self.messages if m.undelivered]
 
@@ -471,10 +478,13 @@ class ConsoleOrder:
         ]
 
 
-def is_comp_order(order_id) -> bool:
-    """Whether the order is free tickets the owner gave (a comp): those are
+def is_free_order_id(order_id) -> bool:
+    """Whether the order is free tickets (core.queries.money.FREE_ORDER: a
+    comp the owner gave, or free tickets taken on the buy page): those are
     cancelled, never refunded."""
-    return Order.objects.filter(pk=order_id, source=Order.Source.COMP).exists()
+    from core.queries.money import FREE_ORDER  # it reads this module
+
+    return Order.objects.filter(FREE_ORDER, pk=order_id).exists()
 
 
 def console_order(order_id) -> ConsoleOrder | None:

@@ -5,7 +5,9 @@ place_order and fulfilled with fulfil_order, so it counts against capacity
 under the same locks and its tickets are emailed like paid ones. Taking
 places off the guest list is a cancellation, not a refund: no money moved,
 so none is sent back, the guest is told their place was cancelled, and the
-order ends cancelled (analytics counts it apart from refunds).
+order ends cancelled (analytics counts it apart from refunds). The same goes
+for free tickets taken on the buy page (a type priced 0): any order with
+nothing to pay (core.queries.money.is_free_order) is cancelled this way.
 """
 
 from datetime import datetime
@@ -22,6 +24,7 @@ from core.exceptions import (
 )
 from core.models import Order, Ticket, TicketType
 from core.notify.outbox import queue_email
+from core.queries.money import is_free_order
 from core.queries.staff import can_manage_staff
 from core.services.audit import record_change
 from core.services.checkout import place_order
@@ -135,8 +138,9 @@ def cancel_comp_tickets(
     tell_guest: bool = True,
     now: datetime | None = None,
 ) -> Order:
-    """Take free tickets off the guest list: all of a comp order's tickets
-    that still admit, or the chosen `ticket_ids`. No money moves.
+    """Take free tickets off the guest list: all of a free order's (a comp,
+    or free tickets taken on the buy page) tickets that still admit, or the
+    chosen `ticket_ids`. No money moves.
 
     Locks as void_order (core.services.orders): the order, its tickets in
     primary-key order, then the event and its types while sold goes down
@@ -145,15 +149,15 @@ def cancel_comp_tickets(
     to the guest (not with `tell_guest` False: a cancelled event's guests
     are told by its own message), writes a `comp.cancel` audit entry with a
     staff `actor` and offers the freed places after commit. Cancelling a cancelled order
-    again returns it. Raises OrderNotRefundable for an order that is not a
-    comp or not issued, TicketsNotRefundable for chosen tickets that are
+    again returns it. Raises OrderNotRefundable for an order that is not
+    free or not issued, TicketsNotRefundable for chosen tickets that are
     not the order's or void already.
     """
     now = now or timezone.now()
     reason = (reason or "").strip()[:200]
     chosen = None if ticket_ids is None else _parse_ticket_ids(ticket_ids)
     order = lock_order(order_id)
-    if order.source != Order.Source.COMP:
+    if not is_free_order(order):
         raise OrderNotRefundable(
             "This order was paid for: refund it instead; nothing changed."
         )

@@ -11,9 +11,10 @@ happens to their money. It calls no payment provider.
 settle_cancelled_events, a worker sweep (core.management.commands.
 run_worker.PERIODIC_SWEEPS), does the slow part in batches: each paid order
 is refunded through refund_order (its idempotency key makes a repeat after
-a crash one refund at Stripe), each free-ticket order cancelled through
-cancel_comp_tickets, each externally sold order voided (its money is the
-channel's to give back: the event page lists them for the owner). A refund
+a crash one refund at Stripe), each free-ticket order (a comp, or free
+tickets taken on the buy page) cancelled through cancel_comp_tickets, each
+externally sold order voided (its money is the channel's to give back: the
+event page lists them for the owner). A refund
 that fails is tried again on a later round and shown on the event page
 until it goes through. The ordinary refund and comp-cancelled emails are
 not sent for these (core.services.orders._queue_order_refunded skips the
@@ -43,7 +44,7 @@ from core.models import Event, Order, OutboundMessage, Refund, WaitlistEntry
 from core.notify.outbox import new_message, queue_to_each_order
 from core.queries.availability import HOLDING_STATUSES
 from core.queries.cancellation import ACTIVE_WAITLIST
-from core.queries.money import money_of_orders
+from core.queries.money import is_free_order, money_of_orders
 from core.queries.staff import can_manage_staff
 from core.services.audit import record_change
 from core.services.comps import cancel_comp_tickets
@@ -285,14 +286,15 @@ def _settle_event(event_id, *, now: datetime, limit: int) -> int:
         Order.objects.filter(event=event, status=Order.Status.PAID)
         .exclude(Exists(recent_failure))
         .order_by("paid_at", "pk")
-        .values_list("pk", "source")[:limit]
+        .only("pk", "total")[:limit]
     )
     settled = 0
-    for order_id, source in orders:
+    for order in orders:
+        order_id = order.pk
         with transaction.atomic():
             _tell_holders(event, _orders_to_tell(event).filter(pk=order_id))
         try:
-            if source == Order.Source.COMP:
+            if is_free_order(order):
                 cancel_comp_tickets(
                     order_id=order_id,
                     reason=event.cancel_reason,

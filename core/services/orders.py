@@ -38,6 +38,7 @@ from core.models.orders import REFUND_REPLAY_WINDOW as REFUND_REPLAY_WINDOW
 from core.notify.outbox import queue_email
 from core.payments import get_provider
 from core.queries.availability import HOLDING_STATUSES
+from core.queries.money import is_free_order
 from core.queries.orders import REFUNDABLE_PROVIDERS, refundable_left, refunded_outside
 from core.services.audit import jsonable, record_change
 from core.services.counters import count_check_ins, release_held
@@ -290,8 +291,9 @@ def refund_order(
     the owner having found in the provider's records that nothing went
     back. External-channel orders, and ones with nothing left to give back,
     are voided without a provider call. Raises InvalidRequest for free
-    tickets (a comp order: core.services.comps.cancel_comp_tickets takes
-    them off the guest list, with the guest's own email), and
+    tickets (a comp, or a free order: core.services.comps.
+    cancel_comp_tickets takes them off the guest list, with the guest's own
+    email), and
     OrderNotRefundable unless the order is paid (a refunded one is
     returned), or while a refund of some of its tickets is under way.
     `actor`, the staff member who decided it, goes in the audit log; the
@@ -314,6 +316,17 @@ def refund_order(
     )
 
 
+def _refuse_free_order(order: Order) -> None:
+    """Free tickets (a comp, or a type priced 0: is_free_order) are
+    cancelled, never refunded: nothing was paid."""
+    if is_free_order(order):
+        raise InvalidRequest(
+            "These are free tickets: there is no money to give back. Cancel"
+            " them instead (cancel_comp_tickets); nothing changed.",
+            code="free_tickets",
+        )
+
+
 def order_refund_key(payment: Payment) -> str:
     """The idempotency key of refunding the rest of a payment: the one the
     provider is sent by default (core.payments), so a whole-order refund
@@ -330,12 +343,7 @@ def _record_pending_order_refund(
     all that is left (the order refunded already, or no payment held
     through a provider, or nothing left of it). Locks as refund_order."""
     order = lock_order(order_id)
-    if order.source == Order.Source.COMP:
-        raise InvalidRequest(
-            "These are free tickets: there is no money to give back. Cancel"
-            " them instead (cancel_comp_tickets); nothing changed.",
-            code="free_tickets",
-        )
+    _refuse_free_order(order)
     if order.status == Order.Status.REFUNDED:
         return None
     if order.status != Order.Status.PAID:
@@ -611,10 +619,10 @@ def refund_tickets(
     same key only while the provider remembers it (_ready_to_resend):
     later it raises RefundUnconfirmed and sends nothing, unless `as_new`,
     the owner having found in the provider's records that nothing went
-    back. Raises OrderNotRefundable unless the order is paid,
-    TicketsNotRefundable for no tickets, tickets of another order, void
-    ones, or ones already in a refund under way. Asking again for a refund
-    already made returns it.
+    back. Raises InvalidRequest for a free order (as refund_order),
+    OrderNotRefundable unless the order is paid, TicketsNotRefundable for
+    no tickets, tickets of another order, void ones, or ones already in a
+    refund under way. Asking again for a refund already made returns it.
     """
     reason = (reason or "").strip()[:200]
     ticket_ids = _parse_ticket_ids(ticket_ids)
@@ -786,6 +794,7 @@ def _record_pending_refund(
 ) -> Refund:
     key = refund_key(order_id, ticket_ids)
     order = lock_order(order_id)
+    _refuse_free_order(order)
     existing = (
         Refund.objects.select_for_update(of=("self",))
         .select_related("payment")

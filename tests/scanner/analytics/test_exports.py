@@ -107,7 +107,7 @@ def test_orders_export(client, owner, night):
         o.a.code: ("Paid", "Online sale", "3", "3", "60.00", "0.00", "60.00", "2025-02-28 23:30:00"),
         o.b.code: ("Paid", "Online sale", "2", "2", "40.00", "0.00", "40.00", "2025-03-01 00:30:00"),
         o.c.code: ("Partly refunded", "Online sale", "2", "1", "100.00", "50.00", "50.00", "2025-03-01 10:00:00"),
-        o.comp.code: ("Paid", "Complimentary", "2", "2", "0.00", "0.00", "0.00", "2025-03-10 12:00:00"),
+        o.comp.code: ("Free tickets", "Complimentary", "2", "2", "0.00", "0.00", "0.00", ""),
         o.e.code: ("Refunded", "Online sale", "4", "0", "80.00", "80.00", "0.00", "2025-03-14 19:59:00"),
         o.d.code: ("Paid", "Online sale", "2", "2", "70.00", "0.00", "70.00", "2025-03-15 18:10:00"),
         o.held.code: ("Expired", "Online sale", "0", "0", "0.00", "0.00", "0.00", ""),
