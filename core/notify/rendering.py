@@ -25,6 +25,7 @@ from django.template.loader import get_template, render_to_string
 from django.utils.functional import SimpleLazyObject
 
 from core.models import OutboundMessage, Ticket
+from core.notify import gsm
 from core.notify.ics import event_ics
 from core.queries.money import OrderMoney, money_of_orders
 from core.sites import site_url
@@ -201,7 +202,26 @@ def build_email(message: OutboundMessage) -> EmailMultiAlternatives:
     return email
 
 
+# Every text's budget (templates/sms/*.txt): two segments, 306 GSM-7
+# characters (fewer with € or other two-septet characters).
+SMS_SEGMENTS = 2
+# Shares of their length the typed parts ({% sms_clip %}) keep, tried in turn
+# until the text fits.
+SMS_SHARES = (1, 0.85, 0.7, 0.55, 0.4, 0.3, 0.2, 0.1, 0)
+
+
 def build_sms(message: OutboundMessage) -> str:
-    return " ".join(
-        render_plain(f"sms/{message.kind}.txt", message_context(message)).split()
-    )
+    """The text of a queued row, in GSM-7 (core.notify.gsm) on one line and
+    within SMS_SEGMENTS: its typed parts (names, venues, a reason) are
+    shortened between words until it fits, the link never."""
+    template = get_template(f"sms/{message.kind}.txt").template
+    context = message_context(message)
+    text = ""
+    for share in SMS_SHARES:
+        rendered = template.render(
+            Context(context | {"sms_share": share}, autoescape=False)
+        )
+        text = " ".join(gsm.gsm7(rendered).split())
+        if gsm.segments(text) <= SMS_SEGMENTS:
+            return text
+    return gsm.fit(text, SMS_SEGMENTS)
