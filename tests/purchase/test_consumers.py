@@ -100,10 +100,25 @@ async def test_a_failed_hold_announces_nothing():
 
 
 @async_test
-async def test_unknown_and_inactive_events_are_refused_with_4404():
-    inactive = await sync_to_async(EventFactory)(is_active=False)
+async def test_unknown_events_are_refused_with_4404():
     assert await close_code(path(uuid.uuid4())) == realtime.CLOSE_NOT_FOUND
-    assert await close_code(path(inactive)) == realtime.CLOSE_NOT_FOUND
+
+
+@async_test
+async def test_an_event_off_sale_keeps_its_feed_to_hear_it_come_back():
+    """A buy page reconnecting while its event is off sale is not refused for
+    good (4404 is final): it must hear the event go back on sale."""
+    event = await sync_to_async(EventFactory)(is_active=False)
+    comm = await connected(path(event))
+
+    await sync_to_async(realtime.announce_event_changed)(event.id, change="activated")
+
+    assert await next_message(comm) == {
+        "type": "availability.changed",
+        "event_id": str(event.id),
+        "change": "activated",
+    }
+    await comm.disconnect()
 
 
 @async_test

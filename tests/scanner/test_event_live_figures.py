@@ -312,10 +312,22 @@ async def test_owners_and_managers_hear_an_off_sale_events_figures_move(role):
 
 @pytest.mark.django_db(transaction=True)
 @async_test
-async def test_the_public_feed_still_refuses_an_event_off_sale():
+async def test_the_public_feed_of_an_event_off_sale_carries_no_figures():
+    """It stays open (a buy page must hear the event come back), saying only
+    that something moved; the figures are the console's."""
     event = await sync_to_async(EventFactory)(is_active=False)
-    code = await close_code(f"/ws/events/{event.id}/availability/")
-    assert code == realtime.CLOSE_NOT_FOUND
+    comm = await connected(f"/ws/events/{event.id}/availability/")
+
+    await sync_to_async(realtime.announce_availability_changed)(
+        event.id, reason="refund"
+    )
+
+    assert await next_message(comm) == {
+        "type": "availability.changed",
+        "event_id": str(event.id),
+        "reason": "refund",
+    }
+    await comm.disconnect()
 
 
 @pytest.mark.django_db(transaction=True)

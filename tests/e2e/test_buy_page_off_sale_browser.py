@@ -1,0 +1,80 @@
+"""A buy page whose event is off sale, or cancelled, says which, keeps
+listening and comes back when the event does."""
+
+import pytest
+from django.db import transaction
+from playwright.sync_api import expect
+
+from core import realtime
+from tests.factories import EventFactory, TicketTypeFactory
+
+pytestmark = pytest.mark.browser
+
+WAIT_MS = 30_000
+expect.set_options(timeout=WAIT_MS)
+
+
+@pytest.fixture
+def open_page(browser, transactional_db):
+    """`open_page(url)`: a phone-sized page in its own context, live already.
+
+    Contexts close before the test's database is emptied (set up after
+    transactional_db, so torn down before it).
+    """
+    contexts = []
+
+    def open_(url):
+        context = browser.new_context(viewport={"width": 390, "height": 844})
+        contexts.append(context)
+        context.set_default_timeout(WAIT_MS)
+        page = context.new_page()
+        page.goto(url)
+        expect(page.locator("[data-live-indicator]")).to_have_attribute(
+            "data-state", "live"
+        )
+        page.evaluate("window.notReloaded = true")
+        return page
+
+    yield open_
+    for context in contexts:
+        context.close()
+
+
+def set_on_sale(event, on_sale: bool) -> None:
+    with transaction.atomic():
+        event.is_active = on_sale
+        event.save(update_fields=["is_active"])
+        transaction.on_commit(realtime.bump_catalogue_version)
+
+
+def test_a_page_reconnecting_while_its_event_is_off_sale_comes_back_with_it(
+    open_page, asgi_server_factory
+):
+    event = EventFactory(name="Back Soon")
+    TicketTypeFactory(event=event, name="GA", capacity=20)
+    server = asgi_server_factory()
+    page = open_page(f"{server.url}/buy/events/{event.slug}/")
+    indicator = page.locator("[data-live-indicator]")
+    notice = page.get_by_text("This event is no longer on sale")
+    form = page.locator("[data-buy-form]")
+    form.get_by_label("Your name").fill("Ana García")
+
+    set_on_sale(event, False)
+    server.run("announce_event_changed", event_id=str(event.id), change="deactivated")
+    expect(notice).to_be_visible()
+
+    # A dropped connection (a server restart, a phone changing networks).
+    server.stop()
+    expect(indicator).to_have_text("Reconnecting…")
+    server = asgi_server_factory(port=server.port)
+    expect(indicator).to_have_text("Live")
+    expect(notice).to_be_visible()
+
+    set_on_sale(event, True)
+    server.run("announce_event_changed", event_id=str(event.id), change="activated")
+    expect(notice).to_be_hidden()
+    expect(form.get_by_label("Your name")).to_be_enabled()
+    expect(form.get_by_label("Your name")).to_have_value("Ana García")
+    expect(page.get_by_label("How many GA tickets")).to_be_enabled()
+    expect(indicator).to_have_text("Live")
+    assert page.evaluate("window.notReloaded === true")
