@@ -398,7 +398,7 @@ def push_scans_from_another_door(door_page, *scans: dict, omitted: int = 0) -> N
 
 
 # The feed's colours for admit (--ok), reject (--bad) and attention (--warn).
-ALARM_COLOURS = {"rgb(15, 191, 97)", "rgb(229, 40, 58)", "rgb(255, 176, 32)"}
+ALARM_COLOURS = {"rgb(15, 191, 97)", "rgb(228, 33, 51)", "rgb(255, 176, 32)"}
 
 
 def assert_listed_as_an_undo(item) -> None:
