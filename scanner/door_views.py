@@ -99,6 +99,7 @@ def door_shell_urls() -> list[str]:
         static("js/door.js"),
         static("js/door-keep.js"),
         static("js/door-offline.js"),
+        static("js/door-upload.js"),
         static("js/staff-signout.js"),  # every staff page's, the door's included
         static("vendor/qr-scanner/qr-scanner.min.js"),
         static("vendor/qr-scanner/qr-scanner-worker.min.js"),

@@ -137,7 +137,7 @@ function openDb() {
 }
 
 /** Whether this phone keeps any door data; asks without creating it. */
-async function doorDatabaseExists() {
+export async function doorDatabaseExists() {
   if (!indexedDB.databases) return true; // cannot tell: assume so
   return (await indexedDB.databases()).some((db) => db.name === DB_NAME);
 }
@@ -355,6 +355,17 @@ export async function recordOfflineRefusal(refusal) {
   for (const old of waiting.slice(0, Math.max(0, over))) store.delete(old.nonce);
   store.put(refusal);
   await done(tx);
+}
+
+/** Everything waiting to upload on this phone, at every event's door:
+ * { admits, refusals }, each entry with its event (`event`, `refusalOf`). */
+export async function allWaiting() {
+  const db = await openDb();
+  const all = await result(db.transaction("pending").objectStore("pending").getAll());
+  return {
+    admits: all.filter((entry) => entry.event),
+    refusals: all.filter((entry) => entry.refusalOf),
+  };
 }
 
 /** The refusals this phone made at `event`'s door, waiting to upload. */

@@ -11,7 +11,6 @@ import {
   parseCode,
   patchTicket,
   pendingAdmits,
-  pendingRefusals,
   recordOfflineAdmit,
   recordOfflineRefusal,
   saveTicketStates,
@@ -19,6 +18,13 @@ import {
   withoutPayload,
 } from "./door-offline.js";
 import { keepPageOffline } from "./door-keep.js";
+import {
+  isNetworkFailure,
+  uploadRefusedForGood,
+  uploadWaiting,
+  usedFromAnswer,
+  waitingByEvent,
+} from "./door-upload.js";
 
 const root = document.querySelector("[data-door]");
 const cfg = root.dataset;
@@ -59,9 +65,6 @@ const UNNAMED_DOOR_TEXT = "Name this door";
 // Door labels that say nothing about which door (core.services.checkin's
 // UNNAMED_DOORS): left out of "Already used at ..." here too.
 const UNNAMED_DOORS = new Set(["door", "the door"]);
-// The most admits, and the most refusals, sent in one upload (the server
-// takes 500 of each).
-const UPLOAD_BATCH = 200;
 // A refused text is kept this long at most to be logged: a ticket's code is
 // under 160 characters, and a QR code can hold thousands of anything else.
 const MAX_REFUSAL_TEXT = 1000;
@@ -104,8 +107,9 @@ const state = {
   // once its verdict has gone.
   retype: null,
   uploading: false,
-  // Why the server refused the last upload for good (see uploadPending).
-  uploadRefused: null,
+  // Why the server refused an event's last upload for good, by event (see
+  // uploadPending): that event's admits wait until something changes.
+  uploadRefused: new Map(),
   lastFullStates: 0,
   // How far the server's clock is ahead of this phone's, in ms (serverNow).
   clockOffset: Number(localStorage.getItem(CLOCK_OFFSET_KEY)) || 0,
@@ -263,12 +267,6 @@ async function fetchJson(url, options = {}) {
   } finally {
     clearTimeout(timer);
   }
-}
-
-// A failed fetch (no network, timeout) or a gateway error means "offline".
-function isNetworkFailure(error, response) {
-  if (error) return true;
-  return response && [502, 503, 504].includes(response.status);
 }
 
 // --- Sound and vibration ------------------------------------------------------
@@ -562,9 +560,9 @@ async function submit(text, method, { typed = null } = {}) {
     rememberAdmit(body);
     showVerdict(againHere(body), { typed });
     applyScan(scanFromResult(body));
-    if (state.uploadRefused) {
+    if (state.uploadRefused.size) {
       // The server takes this phone's scans again (signed in anew, say).
-      state.uploadRefused = null;
+      state.uploadRefused.clear();
       uploadPending();
     }
   } finally {
@@ -798,6 +796,8 @@ async function checkOffline(text, scanNonce, { force = false, typed = null } = {
   await recordOfflineAdmit({
     nonce: scanNonce,
     event: EVENT,
+    // Said on the event list, and at another event's door, while it waits.
+    eventName: cfg.eventName,
     // The very text sent online under this nonce: the server knows an answer
     // it gave by the nonce and the text's digest, so any other text (even
     // trimmed) would be a different scan under the same id.
@@ -859,161 +859,105 @@ function guestOf(ticket) {
 }
 
 async function showPending() {
-  const pending = await pendingAdmits(EVENT);
+  const waiting = await waitingByEvent();
   const label = $("[data-pending]");
-  label.hidden = pending.length === 0;
-  const admits = plural(pending.length, "offline admit");
-  label.textContent = !pending.length
-    ? ""
-    : state.uploadRefused
-      ? `${admits} not uploaded: ${state.uploadRefused}`
-      : `${admits} waiting to upload`;
-  return pending;
-}
-
-// Answers to an upload that sending it again cannot change (the request
-// itself was refused): the admits stay on the phone, and are sent again only
-// when something changes (network back, a scan the server accepted, a reload).
-const RETRYABLE_UPLOAD_STATUSES = new Set([408, 425, 429]);
-
-function uploadRefusedForGood(response) {
-  return (
-    response.status >= 400 &&
-    response.status < 500 &&
-    !RETRYABLE_UPLOAD_STATUSES.has(response.status)
-  );
+  const lines = [];
+  // This event's first, in the words it always had; then any other event's
+  // (made offline there, uploaded from here: see uploadPending).
+  const events = [...waiting].sort(([a], [b]) => Number(b === EVENT) - Number(a === EVENT));
+  for (const [event, { admits, name }] of events) {
+    if (!admits.length) continue;
+    const why = state.uploadRefused.get(event);
+    const which = event === EVENT ? "" : ` for ${name || "another event"}`;
+    lines.push(
+      why
+        ? `${plural(admits.length, "offline admit")}${which} not uploaded: ${why}`
+        : `${plural(admits.length, "offline admit")} waiting to upload${which}`,
+    );
+  }
+  label.hidden = !lines.length;
+  label.textContent = lines.join(". ");
+  return waiting.get(EVENT)?.admits || [];
 }
 
 async function uploadPending() {
-  if (state.uploading || !state.online || state.uploadRefused) return;
+  if (state.uploading || !state.online) return;
   state.uploading = true;
   try {
-    let waiting = await waitingUploads();
-    while ((waiting.admits.length || waiting.refusals.length) && state.online) {
-      // One door per upload (the request names one): scans made before the
-      // phone was renamed go under the name they were made at.
-      const device = (waiting.admits[0] || waiting.refusals[0]).device || "";
-      const atDoor = (scan) => (scan.device || "") === device;
-      const batch = waiting.admits.filter(atDoor).slice(0, UPLOAD_BATCH);
-      const refusals = waiting.refusals.filter(atDoor).slice(0, UPLOAD_BATCH);
-      let response = null;
-      let body = null;
-      let failure = null;
-      try {
-        ({ response, body } = await fetchJson(cfg.offlineUrl, {
-          method: "POST",
-          body: JSON.stringify({
-            event: EVENT,
-            device,
-            admits: batch.map((a) => ({ code: a.code, nonce: a.nonce, at: a.at })),
-            // Apart from the admits, and answered apart: the server only
-            // logs these, and nothing here reads their answers as admits.
-            refusals: refusals.map((r) => ({
-              code: r.code,
-              nonce: r.nonce,
-              at: r.at,
-              result: r.result,
-            })),
-          }),
-        }));
-      } catch (error) {
-        failure = error;
-      }
-      if (isNetworkFailure(failure, response)) {
-        setOnline(false);
-        return;
-      }
-      // Said only for admits: a refusal waiting changes nobody's entry.
-      const note = (text) => {
-        if (batch.length) networkNote(text, ATTENTION_NOTE_MS);
-      };
-      if (!response.ok || !Array.isArray(body?.results)) {
-        if (uploadRefusedForGood(response)) {
-          // Not again every few seconds, for ever: said until it changes.
-          state.uploadRefused = serverRefusal(response, body).message;
-          note(`Offline admits not uploaded: ${state.uploadRefused}`);
+    const outcome = await uploadWaiting({
+      post: (payload) =>
+        fetchJson(cfg.offlineUrl, { method: "POST", body: JSON.stringify(payload) }),
+      first: EVENT,
+      // Not again every few seconds, for ever: said until it changes.
+      skip: new Set(state.uploadRefused.keys()),
+      onRefused: ({ event, response, body, admits, nothingDone }) => {
+        // Said only for admits: a refusal waiting changes nobody's entry.
+        const note = (text) => {
+          if (admits) networkNote(text, ATTENTION_NOTE_MS);
+        };
+        if (nothingDone) {
+          note("Offline admits could not be uploaded yet.");
+        } else if (uploadRefusedForGood(response)) {
+          const why = serverRefusal(response, body).message;
+          state.uploadRefused.set(event, why);
+          note(`Offline admits not uploaded: ${why}`);
         } else {
           note(body?.message || "Offline admits could not be uploaded yet.");
         }
-        return;
-      }
-      // Every admit the server answered is done with, whatever its verdict;
-      // one it did not answer stays for the next upload.
-      const byNonce = new Map(batch.map((a) => [a.nonce, a]));
-      const answered = [];
-      body.results.forEach((result, index) => {
-        const admit = byNonce.get(result.nonce ?? batch[index]?.nonce);
-        if (admit) answered.push([admit, result]);
-      });
-      // So is every refusal it answered, logged or not (it cannot be, ever).
-      const refused = new Map(refusals.map((r) => [r.nonce, r]));
-      const logged = (Array.isArray(body.refusals) ? body.refusals : []).filter(
-        (answer) => refused.has(answer.nonce),
-      );
-      if (!answered.length && !logged.length) {
-        note("Offline admits could not be uploaded yet.");
-        return; // nothing done: not again at once
-      }
-      await forgetPending([
-        ...answered.map(([admit]) => admit.nonce),
-        ...logged.map((answer) => answer.nonce),
-      ]);
-      for (const answer of logged) {
-        // In "Last scans", as at every other door (the feed's copy is the same).
-        const { device: madeAt } = refused.get(answer.nonce);
-        if (answer.recorded) applyScan({ ...scanFromResult(answer), device: madeAt });
-      }
-      const needAttention = [];
-      for (const [admit, result] of answered) {
-        // Admits were counted when made offline; conflicts join the feed.
-        if (result.code === "ok") state.applied.add(result.scan_id);
-        else applyScan(scanFromResult(result));
-        await keepUsedHere(result, admit);
-        if (result.verdict !== "admit") {
-          needAttention.push(await withGuestFromCopy(result, admit));
-        }
-      }
-      if (answered.length) {
-        networkNote(`${plural(answered.length, "offline admit")} uploaded.`);
-      }
-      if (needAttention.length) showOfflineAlert(needAttention);
-      waiting = await waitingUploads();
-    }
+      },
+      onAnswered: uploaded,
+    });
+    if (outcome === "offline") setOnline(false);
   } finally {
     state.uploading = false;
     await showPending();
   }
 }
 
-/** This phone's admits and refusals waiting to upload. */
-async function waitingUploads() {
-  const [admits, refusals] = await Promise.all([
-    pendingAdmits(EVENT),
-    pendingRefusals(EVENT),
-  ]);
-  return { admits, refusals };
+/** One upload answered: this event's refusals logged and conflicts join
+ * "Last scans"; every ticket answered is used on this phone; admits that
+ * need attention get a notice, whichever event they were made at. */
+async function uploaded({ event, batch, refusals, answered, logged }) {
+  const here = event === EVENT;
+  if (here) {
+    const refused = new Map(refusals.map((r) => [r.nonce, r]));
+    for (const answer of logged) {
+      // In "Last scans", as at every other door (the feed's copy is the same).
+      const { device: madeAt } = refused.get(answer.nonce);
+      if (answer.recorded) applyScan({ ...scanFromResult(answer), device: madeAt });
+    }
+  }
+  const needAttention = [];
+  for (const [admit, result] of answered) {
+    if (here) {
+      // Admits were counted when made offline; conflicts join the feed.
+      if (result.code === "ok") state.applied.add(result.scan_id);
+      else applyScan(scanFromResult(result));
+    }
+    await keepUsedHere(result, admit, event);
+    if (result.verdict !== "admit") {
+      const shown = await withGuestFromCopy(result, admit, event);
+      needAttention.push(
+        here ? shown : { ...shown, otherEvent: batch[0]?.eventName || "another event" },
+      );
+    }
+  }
+  if (answered.length) {
+    const which = here ? "" : ` for ${batch[0]?.eventName || "another event"}`;
+    networkNote(`${plural(answered.length, "offline admit")}${which} uploaded.`);
+  }
+  if (needAttention.length) showOfflineAlert(needAttention);
 }
 
 /** An upload answer saying the ticket is used (ours, or another door's
  * first) marks it used on this phone at once: a later list refresh may not
  * bring it (a conflict leaves the ticket as it was on the server). */
-async function keepUsedHere(result, admit) {
+async function keepUsedHere(result, admit, event = EVENT) {
   const ticket = { code: admit.ticketCode, ...result.ticket };
-  if (!ticket.code) return;
-  let used = null;
-  if (result.code === "ok") {
-    used = { usedAt: result.at, usedDevice: admit.device };
-  } else if (result.code === "offline_conflict" || result.code === "already_used") {
-    used = {
-      usedAt: result.used_at,
-      usedDevice: result.used_device,
-      usedBy: result.used_by,
-    };
-  }
-  if (used) {
-    noteChangedHere(ticket.code);
-    await markTicketUsed(EVENT, ticket, used).catch(() => {});
-  }
+  const used = ticket.code && usedFromAnswer(result, admit);
+  if (!used) return;
+  if (event === EVENT) noteChangedHere(ticket.code);
+  await markTicketUsed(event, ticket, used).catch(() => {});
 }
 
 /** A ticket's row on this phone is newer than any list asked for before now. */
@@ -1024,9 +968,9 @@ function noteChangedHere(code) {
 
 /** An upload answer that names no guest (the server could not record it)
  * names the one this phone admitted, from its copy of the tickets. */
-async function withGuestFromCopy(result, admit) {
+async function withGuestFromCopy(result, admit, event = EVENT) {
   if (result.ticket?.guest_name || !admit.ticketCode) return result;
-  const ticket = await getTicket(EVENT, admit.ticketCode).catch(() => null);
+  const ticket = await getTicket(event, admit.ticketCode).catch(() => null);
   return ticket ? { ...result, ticket: guestOf(ticket) } : result;
 }
 
@@ -1046,7 +990,8 @@ function showOfflineAlert(results) {
   for (const result of results) {
     const li = document.createElement("li");
     li.dataset.code = result.code;
-    li.textContent = offlineAlertText(result);
+    const where = result.otherEvent ? `At ${result.otherEvent}: ` : "";
+    li.textContent = `${where}${offlineAlertText(result)}`;
     list.append(li);
   }
   const count = list.children.length;
@@ -1117,7 +1062,7 @@ function setOnline(online) {
   if (!online) {
     state.probeTimer = setInterval(probe, PROBE_EVERY_MS);
   } else if (changed) {
-    state.uploadRefused = null; // back online: worth one more try
+    state.uploadRefused.clear(); // back online: worth one more try
     uploadPending().then(() => {
       refreshStates();
       refreshSnapshot();
