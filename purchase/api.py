@@ -1,5 +1,7 @@
 """Public read API of the purchase site (CORS-enabled for the other sites)."""
 
+import json
+from collections.abc import Callable
 from decimal import Decimal
 
 from django.conf import settings
@@ -12,18 +14,39 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from core.exceptions import NotFound
-from core.models import Order, Ticket
+from core.models import Event, Order, Ticket
+from core.queries.listings import cancelled_event_by_name, cancelled_event_by_slug
 from core.queries.snapshots import availability_json
 from core.services.external_sales import record_external_sale
 from core.sites import site_url
 
 
-def _availability_response(body: bytes | None) -> HttpResponse:
-    """The cached body as is: no serializer, no content negotiation (the hot read of a rush)."""
+def _availability_response(
+    body: bytes | None, cancelled: Callable[[], Event | None]
+) -> HttpResponse:
+    """The cached body as is: no serializer, no content negotiation (the hot read of a rush).
+
+    An event not on sale is not found (404), a draft's name staying
+    unknown; a cancelled one says so, and why in the owner's words
+    (customers read them on its page too): a buy page open when it is
+    cancelled tells its buyer so, as the page does once reloaded.
+    """
     if body is None:
-        body = b'{"code":"event_not_found","message":"No such event."}'
-        return HttpResponse(body, status=404, content_type="application/json")
-    response = HttpResponse(body, content_type="application/json")
+        event = cancelled()
+        if event is None:
+            body = b'{"code":"event_not_found","message":"No such event."}'
+        else:
+            body = json.dumps(
+                {
+                    "code": "event_cancelled",
+                    "message": f"{event.name} is cancelled.",
+                    "cancel_reason": event.cancel_reason,
+                },
+                separators=(",", ":"),
+            ).encode()
+        response = HttpResponse(body, status=404, content_type="application/json")
+    else:
+        response = HttpResponse(body, content_type="application/json")
     # Cached server-side and invalidated on every change; browsers and
     # proxies must ask again each time so they are never staler than that.
     response["Cache-Control"] = "no-cache"
@@ -33,13 +56,17 @@ def _availability_response(body: bytes | None) -> HttpResponse:
 @require_safe
 def event_availability(request: HttpRequest, slug: str) -> HttpResponse:
     """`GET /api/v1/events/<slug>/availability`: the seed's event-availability shape."""
-    return _availability_response(availability_json(slug=slug))
+    return _availability_response(
+        availability_json(slug=slug), lambda: cancelled_event_by_slug(slug)
+    )
 
 
 @require_safe
 def event_availability_by_name(request: HttpRequest, name: str) -> HttpResponse:
     """The seed's path, `/functions/v1/event-availability/<eventName>`."""
-    return _availability_response(availability_json(name=name))
+    return _availability_response(
+        availability_json(name=name), lambda: cancelled_event_by_name(name)
+    )
 
 
 def _ticket_dict(ticket: Ticket, order: Order) -> dict:

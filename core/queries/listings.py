@@ -33,3 +33,8 @@ def event_gone_from_sale(slug: str) -> Event | None:
 def cancelled_event_by_slug(slug: str) -> Event | None:
     """A cancelled event, whose old links say it is cancelled and why."""
     return Event.objects.filter(slug=slug, cancelled_at__isnull=False).first()
+
+
+def cancelled_event_by_name(name: str) -> Event | None:
+    """A cancelled event by its name, for the seed's availability path."""
+    return Event.objects.filter(name=name, cancelled_at__isnull=False).first()

@@ -68,7 +68,11 @@
  * while it is 0, [data-summary-meter="<figure>"] a bar
  * as wide as that figure's share of total_capacity, [data-when-sold-out] and
  * [data-when-available] shown or hidden, [data-when-unavailable] shown once
- * the event is no longer on sale.
+ * the event is no longer on sale. On a public page then (the API answers
+ * 404), [data-when-available], [data-when-sold-out] and
+ * [data-unless-unavailable] are hidden, and for a cancelled event
+ * [data-when-cancelled] shown instead of [data-when-unavailable], with
+ * [data-cancelled-message] and [data-cancel-reason] from the answer.
  *
  * A dropped socket reconnects with exponential backoff and full jitter; every
  * (re)connect refetches the snapshot, so a missed message never leaves the
@@ -367,7 +371,33 @@
       }
     }
     applySummary(root, data.summary);
-    for (const el of root.querySelectorAll("[data-when-unavailable]")) el.hidden = true;
+    for (const el of root.querySelectorAll("[data-when-unavailable], [data-when-cancelled]")) {
+      el.hidden = true;
+    }
+    for (const el of root.querySelectorAll("[data-unless-unavailable]")) el.hidden = false;
+  };
+
+  /* A public page's event no longer on sale: what only makes sense on sale
+   * ([data-when-available], [data-when-sold-out], [data-unless-unavailable])
+   * goes; [data-when-unavailable] shows, or for a cancellation (the API's
+   * answer, `cancelled`) [data-when-cancelled] where the page has one, its
+   * [data-cancelled-message] and [data-cancel-reason] filled in. */
+  const applyUnavailable = (root, cancelled) => {
+    const gone = root.querySelectorAll(
+      "[data-when-available], [data-when-sold-out], [data-unless-unavailable]",
+    );
+    for (const el of gone) el.hidden = true;
+    const saysCancelled = Boolean(cancelled) && Boolean(root.querySelector("[data-when-cancelled]"));
+    for (const el of root.querySelectorAll("[data-when-unavailable]")) el.hidden = saysCancelled;
+    for (const el of root.querySelectorAll("[data-when-cancelled]")) el.hidden = !saysCancelled;
+    if (!saysCancelled) return;
+    for (const el of root.querySelectorAll("[data-cancelled-message]")) {
+      if (cancelled.message) el.textContent = cancelled.message;
+    }
+    for (const el of root.querySelectorAll("[data-cancel-reason]")) {
+      el.textContent = cancelled.cancel_reason ?? "";
+      el.hidden = !el.textContent;
+    }
   };
 
   /* What an edit changes of the figures' event: its name and start, its
@@ -420,12 +450,30 @@
         credentials: staff ? "same-origin" : "omit",
       });
       if (response.status === 404) {
-        for (const root of roots) {
-          for (const el of root.querySelectorAll("[data-when-unavailable]")) {
-            el.hidden = false;
+        if (staff) {
+          for (const root of roots) {
+            for (const el of root.querySelectorAll("[data-when-unavailable]")) {
+              el.hidden = false;
+            }
           }
+          emit("availability:unavailable", { eventId, status: response.status });
+          return;
         }
-        emit("availability:unavailable", { eventId, status: response.status });
+        let answer = {};
+        try {
+          answer = await response.json();
+        } catch (error) {
+          // Not the API's answer (a proxy's page): off sale, for all it says.
+        }
+        const cancelled = answer?.code === "event_cancelled";
+        for (const root of roots) applyUnavailable(root, cancelled ? answer : null);
+        emit("availability:unavailable", {
+          eventId,
+          status: response.status,
+          cancelled,
+          message: cancelled ? answer.message : "",
+          cancelReason: cancelled ? answer.cancel_reason ?? "" : "",
+        });
         return;
       }
       if (!response.ok) return;

@@ -320,7 +320,10 @@ if (form) {
     stopForm(form, true);
     const waitlist = document.querySelector("[data-waitlist]");
     if (waitlist) waitlist.hidden = true;
-    const notice = form.querySelector("[data-off-sale-notice]");
+    // Not sold out: not on sale at all (live.js shows which, and why).
+    const soldOutNotice = form.querySelector("[data-event-sold-out]");
+    if (soldOutNotice) soldOutNotice.hidden = true;
+    const notice = form.querySelector("[data-off-sale-notice]:not([hidden])");
     const box = notice?.getBoundingClientRect();
     // A buyer typing further down must see why the form stopped.
     if (box && (box.bottom < 0 || box.top > window.innerHeight)) {

@@ -117,3 +117,18 @@ ACTIONS.update(
     edit_event=edit_event,
     announce_availability_changed=announce_availability_changed,
 )
+
+
+def cancel_event(*, event_id: str, actor: str, reason: str) -> dict:
+    """Cancel an event as the owner `actor` does in the console."""
+    from core.services.event_cancellation import cancel_event as cancel
+
+    cancel(
+        actor=get_user_model().objects.get(username=actor),
+        event_id=event_id,
+        reason=reason,
+    )
+    return {}
+
+
+ACTIONS.update(cancel_event=cancel_event)

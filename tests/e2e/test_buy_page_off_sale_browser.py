@@ -6,7 +6,8 @@ from django.db import transaction
 from playwright.sync_api import expect
 
 from core import realtime
-from tests.factories import EventFactory, TicketTypeFactory
+from core.models import Role
+from tests.factories import EventFactory, TicketTypeFactory, make_staff
 
 pytestmark = pytest.mark.browser
 
@@ -78,3 +79,56 @@ def test_a_page_reconnecting_while_its_event_is_off_sale_comes_back_with_it(
     expect(page.get_by_label("How many GA tickets")).to_be_enabled()
     expect(indicator).to_have_text("Live")
     assert page.evaluate("window.notReloaded === true")
+
+
+def test_a_cancellation_is_called_one_live_with_its_reason(open_page, asgi_server):
+    make_staff(Role.OWNER, username="owner")
+    event = EventFactory(name="Storm Night")
+    TicketTypeFactory(event=event, name="GA", capacity=20)
+    buying = open_page(f"{asgi_server.url}/buy/events/{event.slug}/")
+    detail = open_page(f"{asgi_server.url}/events/{event.slug}/")
+    buying.locator("[data-buy-form]").get_by_label("Your name").fill("Ana García")
+
+    asgi_server.run(
+        "cancel_event",
+        event_id=str(event.id),
+        actor="owner",
+        reason="The storm closed the venue",
+    )
+
+    for page in (buying, detail):
+        cancelled = page.locator("[data-when-cancelled]")
+        expect(cancelled).to_be_visible()
+        expect(cancelled).to_contain_text("Storm Night is cancelled")
+        expect(cancelled).to_contain_text("The storm closed the venue")
+        expect(page.get_by_text("This event is no longer on sale")).to_be_hidden()
+        expect(
+            page.get_by_text("Sold out", exact=True).filter(visible=True)
+        ).to_have_count(0)
+        assert page.evaluate("window.notReloaded === true")
+    expect(buying.get_by_role("button", name="Continue to payment")).to_be_disabled()
+    expect(
+        detail.locator("main").get_by_role("link", name="Buy tickets")
+    ).to_be_hidden()
+
+
+def test_the_event_page_hides_buy_tickets_once_off_sale(open_page, asgi_server):
+    event = EventFactory(name="Pulled Night")
+    TicketTypeFactory(event=event, name="GA", capacity=20)
+    page = open_page(f"{asgi_server.url}/events/{event.slug}/")
+    buy = page.locator("main").get_by_role("link", name="Buy tickets")
+    expect(buy).to_be_visible()
+
+    set_on_sale(event, False)
+    asgi_server.run(
+        "announce_event_changed", event_id=str(event.id), change="deactivated"
+    )
+    expect(page.get_by_text("This event is no longer on sale")).to_be_visible()
+    expect(buy).to_be_hidden()
+
+    set_on_sale(event, True)
+    asgi_server.run(
+        "announce_event_changed", event_id=str(event.id), change="activated"
+    )
+    expect(buy).to_be_visible()
+    expect(page.get_by_text("This event is no longer on sale")).to_be_hidden()
