@@ -370,9 +370,11 @@ def announce_event_changed(event_id, *, change: str, was_listed: bool = False) -
 
     `change` is a short word for clients ("created", "updated", "activated",
     "deactivated", "capacity"...). Reaches the event's availability audience,
-    and the public list when the list shows the event or has just stopped
-    showing it (`_public_list_hears`): a draft's or an off-sale event's
-    changes never reach it (the console's list hears every one, ids and
+    its door (`door.counters` with the `change`: the page refetches the
+    event's name, times and whether it is cancelled), and the public list
+    when the list shows the event or has just stopped showing it
+    (`_public_list_hears`): a draft's or an off-sale event's changes never
+    reach it (the console's list hears every one, ids and
     all: `staff_event_list_group`). `was_listed` says the list showed the event
     before this change (read by the caller before saving): an edit that
     takes it off the list (unticking "On sale", a start moved into the
@@ -385,6 +387,8 @@ def announce_event_changed(event_id, *, change: str, was_listed: bool = False) -
         sends = [
             (availability_group(event_id), {**message, "type": "availability.changed"}),
             (staff_event_list_group(), message),
+            # The door page refetches its snapshot: cancelled, renamed, moved.
+            (door_group(event_id), {**message, "type": "door.counters"}),
         ]
         if was_listed or _public_list_hears(event_id, change):
             sends.insert(0, (event_list_group(), _list_message(change=change)))

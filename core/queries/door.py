@@ -24,7 +24,9 @@ def scannable_events(*, now=None) -> QuerySet[Event]:
 
     On sale or not: `is_active` only says whether the sites sell and show
     the event, and owners stop online sales at doors-open while the door
-    goes on scanning (the scan API does not look at it either).
+    goes on scanning (the scan API does not look at it either). A cancelled
+    one stays listed, for the list to say so (`cancelled_at`): door staff
+    who find it gone would not know whether to let guests in.
     """
     now = now or timezone.now()
     return with_checked_in(
@@ -161,6 +163,8 @@ def door_snapshot(event: Event, *, recent: int = RECENT_SCANS) -> dict:
             "name": event.name,
             "starts_at": event.starts_at.isoformat(),
             "time_zone": event.time_zone,
+            # Its tickets are all void: the page says so in a banner.
+            "cancelled": event.cancelled_at is not None,
         },
         **door_counters(event),
         "recent": [scan_feed_item(log) for log in logs],

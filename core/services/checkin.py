@@ -84,6 +84,9 @@ MAX_LABEL_LENGTH = 100
 # Door labels that say nothing about which door: left out of messages.
 UNNAMED_DOORS = frozenset({"door", "the door"})
 MAX_REASON_LENGTH = 300
+# The refusal of every ticket of a cancelled event (code `void`), as the door
+# page words it offline too (door.js).
+EVENT_CANCELLED = "Event cancelled — do not let in."
 # Offline admits may be uploaded late, but not from a clock that is badly off.
 MAX_OFFLINE_AGE = timedelta(days=3)
 
@@ -608,8 +611,11 @@ def _refusal_for(event: Event, row: dict | None, *, at: datetime, now: datetime)
     if row["event_id"] != event.pk:
         return _wrong_event(row["code"])
     # A cancelled event's tickets are void at once, before the worker's
-    # refunds void them one order at a time.
-    if row["status"] == Ticket.Status.VOID or event.cancelled_at is not None:
+    # refunds void them one order at a time; said as what it is, at every
+    # ticket, not as one guest's refund.
+    if event.cancelled_at is not None:
+        return TicketVoid(EVENT_CANCELLED)
+    if row["status"] == Ticket.Status.VOID:
         return TicketVoid()
     if row["status"] == Ticket.Status.USED:
         return _already_used(event, row, now=now)
@@ -1253,6 +1259,8 @@ def _log_offline_refusal(
     kind = OFFLINE_REFUSALS.get(shown)
     if kind is not None:
         code, message, verdict, info = kind.code, kind.message, kind.verdict, {}
+        if kind is TicketVoid and event.cancelled_at is not None:
+            message = EVENT_CANCELLED
     else:
         # Not a refusal code ("unknown": a genuine ticket not on the phone's
         # list, which staff did not admit anyway): not "Not a valid ticket"

@@ -65,6 +65,9 @@ const UNNAMED_DOOR_TEXT = "Name this door";
 // Door labels that say nothing about which door (core.services.checkin's
 // UNNAMED_DOORS): left out of "Already used at ..." here too.
 const UNNAMED_DOORS = new Set(["door", "the door"]);
+// Every ticket of a cancelled event, as the server refuses it
+// (core.services.checkin.EVENT_CANCELLED).
+const EVENT_CANCELLED = "Event cancelled — do not let in.";
 // A refused text is kept this long at most to be logged: a ticket's code is
 // under 160 characters, and a QR code can hold thousands of anything else.
 const MAX_REFUSAL_TEXT = 1000;
@@ -731,6 +734,10 @@ async function checkOffline(text, scanNonce, { force = false, typed = null } = {
     }
   }
   const ticket = await getTicket(EVENT, parsed.code);
+  // Cancelled (the page says so): every ticket is void, as the server answers.
+  if (eventCancelled()) {
+    return refuse(EVENT_CANCELLED, "reject", "void", ticket);
+  }
   // Let in here offline already, listed or admitted anyway: a shared
   // screenshot of the ticket gets no second "Admit anyway".
   const ours = await pendingAdmitFor(parsed.code);
@@ -1087,6 +1094,7 @@ function setText(selector, value) {
 }
 
 function renderSnapshot(snapshot) {
+  if (snapshot.event) renderEvent(snapshot.event);
   setText("[data-total-checked-in]", snapshot.totals.checked_in);
   setText("[data-total-sold]", snapshot.totals.sold);
   setText("[data-total-capacity]", snapshot.totals.capacity);
@@ -1107,6 +1115,15 @@ function renderSnapshot(snapshot) {
   const list = $("[data-recent]");
   list.replaceChildren(...snapshot.recent.map(recentItem));
   for (const scan of snapshot.recent) state.applied.add(scan.id);
+}
+
+/** The event as the server has it now: cancelled or not. */
+function renderEvent(event) {
+  $("[data-cancelled-banner]").hidden = !event.cancelled;
+}
+
+function eventCancelled() {
+  return !$("[data-cancelled-banner]").hidden;
 }
 
 // A scan with no guest to name is labelled by what it was.
@@ -1911,6 +1928,8 @@ function wire() {
   document.addEventListener("door:message", (event) => {
     const message = event.detail || {};
     if (message.type === "door.scans") applyScanBatch(message);
+    // The event itself changed (cancelled, renamed, moved): said at once.
+    else if (message.type === "door.counters" && message.change) refreshSnapshot();
     else if (message.type === "door.counters") scheduleSnapshot();
   });
   document.addEventListener("live:resync", () => refreshSnapshot());

@@ -37,6 +37,7 @@ def test_announcements_wait_for_commit(sent, django_capture_on_commit_callbacks)
     assert [(group, message["type"]) for group, message, _ in sent] == [
         ("event.e1.availability", "availability.changed"),
         ("events.public", "events.changed"),
+        ("events.staff", "events.changed"),
         ("event.e1.door", "door.counters"),
         ("event.e1.door", "door.scans"),
     ]
@@ -49,7 +50,13 @@ def test_snapshots_are_invalidated_before_the_push(
     with django_capture_on_commit_callbacks(execute=True):
         realtime.announce_event_changed("e1", change="created")
 
-    assert len(sent) == 2
+    # The public list, the event's page, the console's list and its door.
+    assert [group for group, _, _ in sent] == [
+        "events.public",
+        "event.e1.availability",
+        "events.staff",
+        "event.e1.door",
+    ]
     assert all(version > before for _, _, version in sent)
 
 
