@@ -53,32 +53,69 @@ def sequence_of(event: Event) -> int:
     """
     if event.updated_at is None:
         return 0
-    return max(0, int((event.updated_at - SEQUENCE_EPOCH).total_seconds()))
+    return _seconds_since_epoch(event.updated_at)
 
 
-def event_ics(event: Event, *, order: Order | None = None, url: str = "") -> str:
+def _seconds_since_epoch(moment: datetime) -> int:
+    return max(0, int((moment - SEQUENCE_EPOCH).total_seconds()))
+
+
+def cancelled_since(event: Event, order: Order | None) -> datetime | None:
+    """When the order's entry stopped holding: the event cancelled, or the
+    order refunded or cancelled whole; None while it holds."""
+    if event.cancelled_at is not None:
+        return event.cancelled_at
+    if order is not None and order.status in (
+        Order.Status.REFUNDED,
+        Order.Status.CANCELLED,
+    ):
+        return order.updated_at
+    return None
+
+
+def event_ics(
+    event: Event,
+    *,
+    order: Order | None = None,
+    url: str = "",
+    cancelled_at: datetime | None = None,
+) -> str:
     """A one-event calendar (UTC times, so every calendar app places it right).
 
     The UID is the order's and the event's, so the file of a later email
     (the event changed) or of the order's page updates the entry the
     confirmation's file added instead of adding a second one.
+
+    Once the entry no longer holds (`cancelled_at`, else cancelled_since:
+    the event cancelled, the order refunded whole) the file cancels it:
+    METHOD:CANCEL and STATUS:CANCELLED, under a SEQUENCE above any the
+    entry had (the event's last edit's) and counted from then.
     """
+    cancelled_at = cancelled_at or cancelled_since(event, order)
     uid = f"{order.code if order else 'event'}-{event.id}@nightpass"
     description = "Your tickets: " + url if url else ""
+    sequence = sequence_of(event)
+    summary = event.name
+    if cancelled_at is not None:
+        sequence = max(sequence + 1, _seconds_since_epoch(cancelled_at))
+        summary = f"Cancelled: {event.name}"
+        description = f"Cancelled. Your order: {url}" if url else "Cancelled."
     lines = [
         "BEGIN:VCALENDAR",
         "VERSION:2.0",
         "PRODID:-//Nightpass//Tickets//EN",
         "CALSCALE:GREGORIAN",
-        "METHOD:PUBLISH",
+        "METHOD:CANCEL" if cancelled_at is not None else "METHOD:PUBLISH",
         "BEGIN:VEVENT",
         f"UID:{uid}",
-        f"SEQUENCE:{sequence_of(event)}",
+        f"SEQUENCE:{sequence}",
         f"DTSTAMP:{_utc(timezone.now())}",
         f"DTSTART:{_utc(event.starts_at)}",
         f"DTEND:{_utc(event.starts_at + DEFAULT_DURATION)}",
-        f"SUMMARY:{_escape(event.name)}",
+        f"SUMMARY:{_escape(summary)}",
     ]
+    if cancelled_at is not None:
+        lines.append("STATUS:CANCELLED")
     if event.venue:
         lines.append(f"LOCATION:{_escape(event.venue)}")
     if description:

@@ -84,7 +84,9 @@ class EmailWithInlineImages(EmailMultiAlternatives):
 def message_context(message: OutboundMessage) -> dict:
     """What a message's templates read: what is known of its order and event
     now, under what the row was queued with (see the module's docstring)."""
-    order, event = message.order, message.event
+    order = message.order
+    # A row written with its order alone is about the order's event.
+    event = message.event or (order.event if order is not None else None)
     context = {
         "message": message,
         "order": order,
@@ -151,10 +153,30 @@ def _attach_calendar(email: EmailMultiAlternatives, context: dict) -> None:
         email.attach(f"{event.slug}.ics", ics, "text/calendar")
 
 
+def _attach_cancelled_calendar(email: EmailMultiAlternatives, context: dict) -> None:
+    """A file taking the confirmation's calendar entry away (same UID,
+    METHOD:CANCEL), once no ticket of the order is left to admit."""
+    event = context.get("event")
+    if event is None or context.get("tickets_left"):
+        return
+    ics = event_ics(
+        event,
+        order=context.get("order"),
+        url=context.get("order_url", ""),
+        cancelled_at=context["message"].created_at,
+    )
+    email.attach(f"{event.slug}.ics", ics, "text/calendar")
+
+
 EMAIL_EXTRAS: dict[str, tuple[Callable, ...]] = {
     "order_confirmation": (_attach_ticket_qrs, _attach_calendar),
     # The same UID, a higher SEQUENCE: moves the confirmation's calendar entry.
     "event_changed": (_attach_calendar,),
+    # The same UID, METHOD:CANCEL: takes it away (with no tickets left).
+    "event_cancelled": (_attach_cancelled_calendar,),
+    "order_refunded": (_attach_cancelled_calendar,),
+    "tickets_refunded": (_attach_cancelled_calendar,),
+    "comp_cancelled": (_attach_cancelled_calendar,),
 }
 
 

@@ -132,7 +132,8 @@ def test_a_whole_order_refund_says_how_much_and_how_many_tickets(three_guests):
 
     email = build_email(OutboundMessage.objects.get(kind="order_refunded"))
     expected = (
-        f"Your order {order.code} for Rock & Roll at Jack's was refunded ($90.00)."
+        f"Your order {order.code} for Rock & Roll at Jack's on Friday 11 December"
+        " 2037, 20:00\xa0EST was refunded ($90.00)."
     )
     assert expected in email.body
     assert "Its 3 tickets will no longer be admitted." in email.body
