@@ -94,11 +94,19 @@ def order_refund(request: HttpRequest, order_id) -> HttpResponse:
     except TicketingError as exc:
         messages.error(request, exc.message)
     else:
-        messages.success(
-            request,
-            f"Order {order.code} refunded: {money(sent_back, order.currency)}"
-            " back to the customer; its tickets no longer admit.",
-        )
+        if order.source == Order.Source.EXTERNAL:
+            messages.success(
+                request,
+                f"Order {order.code} voided: its tickets no longer admit. Another"
+                " seller sold it and took the payment, so nothing went back from"
+                " here: ask the seller to refund the buyer.",
+            )
+        else:
+            messages.success(
+                request,
+                f"Order {order.code} refunded: {money(sent_back, order.currency)}"
+                " back to the customer; its tickets no longer admit.",
+            )
     return redirect("scanner:order_detail", order_id=order_id)
 
 
@@ -173,7 +181,18 @@ def _act_on_tickets(request: HttpRequest, order_id, service, *, refunded: bool):
     else:
         count = refund.tickets.count()
         tickets = f"{count} ticket{'s' if count != 1 else ''}"
-        if refunded and refund.amount == 0:
+        if refunded and refund.order.source == Order.Source.EXTERNAL:
+            # Another seller's: voided, nothing sent; the seller refunds it.
+            one = count == 1
+            messages.success(
+                request,
+                f"Voided {tickets} sold by another seller:"
+                f" {'it no longer admits' if one else 'they no longer admit'},"
+                " the order's other tickets still do. Nothing went back from"
+                " here: ask the seller to refund the buyer"
+                f" {money(refund.amount, refund.currency)}.",
+            )
+        elif refunded and refund.amount == 0:
             # Free tickets of an order partly paid for: nothing went back.
             one = count == 1
             messages.success(

@@ -17,13 +17,17 @@ Definitions used throughout (and in the tests' hand-computed fixtures):
 - *free cancelled*: void free tickets (core.services.comps.
   cancel_comp_tickets): nothing was paid, so never refunds.
 - *money* (core.queries.money, shared with the orders export): *taken* is
-  every payment received; *refunded* the money given back to customers of
-  the payments kept (refunds booked here, or Stripe's own total when more:
-  a refund made in its dashboard); *sent back automatically* the payments
-  not kept (paid after the seats were gone, or paid twice), which never had
-  tickets. *Revenue* = taken - refunded - sent back, to the cent.
-- *tickets refunded*: void tickets that were not free (a paid ticket is
-  voided only by a refund).
+  every payment received, of which *other sellers'* were paid to an
+  external channel; *refunded* the money given back to customers of
+  the owner's payments kept (refunds booked here, or Stripe's own total when
+  more: a refund made in its dashboard); *sent back automatically* the
+  payments not kept (paid after the seats were gone, or paid twice), which
+  never had tickets; *voided elsewhere* other sellers' sales voided here,
+  which the seller refunds. *Revenue* = taken - refunded - sent back -
+  voided elsewhere, to the cent.
+- *tickets refunded*: void tickets that were neither free nor sold by other
+  sellers (the owner's paid ticket is voided only by a refund); *tickets
+  voided elsewhere*: other sellers' paid tickets voided.
 - *ticket value*: the sum of `price_paid` over issued tickets, per type and
   over time. It equals revenue unless money went back without voiding
   tickets (a refund in Stripe's dashboard not yet matched to tickets).
@@ -88,12 +92,15 @@ from core.models import (
 )
 from core.queries.availability import HOLDING_STATUSES, held_by_type
 from core.queries.money import (
+    BY_OTHER_SELLERS,
     FREE_TICKET,
     NOT_KEPT,
     RECEIVED,
+    REFUND_OF_OTHER_SELLERS,
     REFUNDABLE_PROVIDERS,
     ZERO,
     unbooked_refunded,
+    unbooked_voided_elsewhere,
 )
 from core.services.checkin import UNNAMED_DOORS
 
@@ -193,6 +200,16 @@ class Refunds:
 
 
 @dataclass(frozen=True)
+class VoidedElsewhere:
+    """Tickets other sellers sold, voided here (a cancelled event, say),
+    and what was paid for them: nothing went back through the owner's
+    payments; the seller refunds their buyers."""
+
+    amount: Decimal = ZERO
+    tickets: int = 0
+
+
+@dataclass(frozen=True)
 class SentBack:
     """Payments not kept (paid after the seats were gone, or paid twice),
     all of each sent back automatically; no tickets were issued for them.
@@ -242,11 +259,26 @@ class EventFigures:
     sent_back: SentBack = field(default_factory=SentBack)
     holds: Holds = field(default_factory=Holds)
     waitlist: Waitlist = field(default_factory=Waitlist)
+    # Of `taken`, paid to other sellers (not through the owner's payments).
+    other_sellers: Decimal = ZERO
+    voided_elsewhere: VoidedElsewhere = field(default_factory=VoidedElsewhere)
 
     @property
     def revenue(self) -> Decimal:
-        """Money kept: taken - refunded - sent back."""
-        return self.taken - self.refunds.amount - self.sent_back.amount
+        """Money kept: taken - refunded - sent back - other sellers' sales
+        voided (theirs to give back)."""
+        return (
+            self.taken
+            - self.refunds.amount
+            - self.sent_back.amount
+            - self.voided_elsewhere.amount
+        )
+
+    @property
+    def taken_by_owner(self) -> Decimal:
+        """What the owner's own payments took: what Stripe pays out before
+        refunds."""
+        return self.taken - self.other_sellers
 
     @property
     def sold(self) -> int:
@@ -287,14 +319,18 @@ class _Money:
     refunded: Decimal = ZERO
     not_matched: Decimal = ZERO
     sent_back: SentBack = field(default_factory=SentBack)
+    other_sellers: Decimal = ZERO
+    voided_elsewhere: Decimal = ZERO
 
 
 def _money_by_event(event_ids: list) -> dict:
     """Taken, refunded and sent back per event, in two grouped queries: the
     events' payments (through their orders) and their booked refunds (few).
 
-    Refunded = the refunds booked here plus, per kept payment, what the
-    provider reports beyond them (core.queries.money.unbooked_refunded).
+    Refunded = the refunds booked here of the owner's sales plus, per kept
+    payment, what the provider reports beyond them (core.queries.money.
+    unbooked_refunded). Other sellers' sales voided, likewise: the voids
+    booked of their tickets plus, per sale voided whole, the rest of it.
     """
     kept_in_stripe_while_paid = Q(
         provider__in=REFUNDABLE_PROVIDERS, order__status=Order.Status.PAID
@@ -311,25 +347,33 @@ def _money_by_event(event_ids: list) -> dict:
             due_payments=Count("pk", filter=due),
             unbooked=Sum(unbooked_refunded()),
             not_matched=Sum(unbooked_refunded(only=kept_in_stripe_while_paid)),
+            other_sellers=Sum("amount", filter=BY_OTHER_SELLERS),
+            unbooked_voided=Sum(unbooked_voided_elsewhere()),
         )
         .order_by()
     )
-    booked = dict(
-        Refund.objects.filter(
+    booked = {
+        row.pop("order__event_id"): row
+        for row in Refund.objects.filter(
             order__event_id__in=event_ids, status=Refund.Status.SUCCEEDED
         )
         .values("order__event_id")
-        .annotate(amount=Sum("amount"))
+        .annotate(
+            own=Sum("amount", filter=~REFUND_OF_OTHER_SELLERS),
+            elsewhere=Sum("amount", filter=REFUND_OF_OTHER_SELLERS),
+        )
         .order_by()
-        .values_list("order__event_id", "amount")
-    )
+    }
     paid = {row.pop("order__event_id"): row for row in payments}
     money = {}
     for event_id in paid.keys() | booked.keys():
-        row = paid.get(event_id, {})
+        row, voids = paid.get(event_id, {}), booked.get(event_id, {})
         money[event_id] = _Money(
             taken=row.get("taken") or ZERO,
-            refunded=(booked.get(event_id) or ZERO) + (row.get("unbooked") or ZERO),
+            refunded=(voids.get("own") or ZERO) + (row.get("unbooked") or ZERO),
+            other_sellers=row.get("other_sellers") or ZERO,
+            voided_elsewhere=(voids.get("elsewhere") or ZERO)
+            + (row.get("unbooked_voided") or ZERO),
             not_matched=row.get("not_matched") or ZERO,
             sent_back=SentBack(
                 payments=row.get("sent_back_payments", 0),
@@ -413,6 +457,22 @@ def _refunds(money: _Money, *, voided: int) -> Refunds:
     return Refunds(amount=money.refunded, tickets=voided, not_matched=money.not_matched)
 
 
+def _voided_elsewhere_tickets(event_ids: list) -> dict:
+    """Paid tickets of other sellers' sales voided, per event id: void
+    tickets (few, on ticket_event_stats_idx) of external orders."""
+    rows = (
+        Ticket.objects.filter(
+            VOID & ~FREE_TICKET,
+            event_id__in=event_ids,
+            order__source=Order.Source.EXTERNAL,
+        )
+        .values("event_id")
+        .annotate(n=Count("status"))
+        .order_by()
+    )
+    return {row["event_id"]: row["n"] for row in rows}
+
+
 def event_figures_for(events: Iterable[Event], *, now=None) -> dict:
     """Headline figures of many events in a fixed number of queries, by event id."""
     now = now or timezone.now()
@@ -428,6 +488,7 @@ def event_figures_for(events: Iterable[Event], *, now=None) -> dict:
         .order_by()
     }
     money = _money_by_event(ids)
+    elsewhere = _voided_elsewhere_tickets(ids)
     holds = _holds_by_event(ids, now)
     waitlist = _waitlist_by_event(ids)
     capacity = _capacity_by_event(events)
@@ -445,9 +506,16 @@ def event_figures_for(events: Iterable[Event], *, now=None) -> dict:
             taken=paid.taken,
             ticket_value=row.get("revenue") or ZERO,
             refunds=_refunds(
-                paid, voided=row.get("void", 0) - row.get("free_cancelled", 0)
+                paid,
+                voided=row.get("void", 0)
+                - row.get("free_cancelled", 0)
+                - elsewhere.get(event.id, 0),
             ),
             sent_back=paid.sent_back,
+            other_sellers=paid.other_sellers,
+            voided_elsewhere=VoidedElsewhere(
+                amount=paid.voided_elsewhere, tickets=elsewhere.get(event.id, 0)
+            ),
             holds=holds.get(event.id, Holds()),
             waitlist=waitlist.get(event.id, Waitlist()),
         )
@@ -494,6 +562,7 @@ def event_sales(event: Event, *, now=None) -> EventSales:
             )
         )
     paid = _money_by_event([event.id]).get(event.id, _Money())
+    elsewhere = _voided_elsewhere_tickets([event.id]).get(event.id, 0)
     holds = _holds_by_event([event.id], now).get(event.id, Holds())
     waitlist = _waitlist_by_event([event.id]).get(event.id, Waitlist())
     figures = EventFigures(
@@ -505,8 +574,15 @@ def event_sales(event: Event, *, now=None) -> EventSales:
         checked_in=sum(t.checked_in for t in types),
         taken=paid.taken,
         ticket_value=sum((t.revenue for t in types), ZERO),
-        refunds=_refunds(paid, voided=sum(t.void - t.free_cancelled for t in types)),
+        refunds=_refunds(
+            paid,
+            voided=sum(t.void - t.free_cancelled for t in types) - elsewhere,
+        ),
         sent_back=paid.sent_back,
+        other_sellers=paid.other_sellers,
+        voided_elsewhere=VoidedElsewhere(
+            amount=paid.voided_elsewhere, tickets=elsewhere
+        ),
         holds=holds,
         waitlist=waitlist,
     )

@@ -149,6 +149,8 @@ ACTION_LABELS: dict[str, str] = {
     "order.refund_completed": "Completed a ticket refund that was cut short",
     "order.refund_order_completed": "Completed an order refund that was cut short",
     "order.void_refunded_outside": "Voided tickets refunded in Stripe",
+    "order.void_elsewhere": "Voided a sale by another seller",
+    "order.void_elsewhere_tickets": "Voided some tickets sold by another seller",
     "order.email": "Corrected a customer's email",
     "order.phone": "Corrected a customer's phone",
     "staff.invite": "Invited a staff member",
@@ -205,13 +207,15 @@ FIELD_LABELS: dict[str, str] = {
     "orders_told": "Ticket holders told",
     "checkouts_released": "Checkouts released",
     "waitlist_told": "Waitlist told",
+    "paid_to_other_seller": "Paid to the other seller",
+    "refunded_by": "Refunded by",
 }
 HIDDEN_FIELDS = {"copied_from_id"}
 # Set for the owner when a ticket type is added (its place in the list) and
 # worth telling only when someone changes it.
 HIDDEN_WHEN_ADDED_OR_DELETED = {"sort_order"}
 # Amounts of money recorded as plain numbers: shown in the event's currency.
-MONEY_FIELDS = {"price", "amount", "total"}
+MONEY_FIELDS = {"price", "amount", "total", "paid_to_other_seller"}
 TIME_FIELDS = {
     "starts_at",
     "doors_at",

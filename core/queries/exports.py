@@ -10,7 +10,8 @@ which spreadsheets read as a date and time, the zone named once in the
 column's header. Amounts are plain
 decimals with the currency in its own column. The orders' money columns are
 core.queries.money's, so they add up to the analytics figures to the cent:
-amount paid - amount refunded - sent back automatically = net amount.
+amount paid - amount refunded - sent back automatically - voided (another
+seller's sale, which that seller refunds) = net amount.
 """
 
 from __future__ import annotations
@@ -52,6 +53,10 @@ FREE_TICKET_VOID = "Cancelled"
 FREE = "Free tickets"
 FREE_SOME_CANCELLED = "Free tickets, some cancelled"
 FREE_CANCELLED = "Free tickets cancelled"
+# Another seller's sale voided here: nothing went back through the owner's
+# payments, the seller refunds its buyer (core.queries.money).
+VOIDED_ELSEWHERE = "Voided: the other seller refunds"
+PARTLY_VOIDED_ELSEWHERE = "Partly voided: the other seller refunds"
 SCAN_RESULT_LABELS = dict(ScanLog.Result.choices)
 
 
@@ -114,11 +119,14 @@ def tickets_of_orders(order_ids: list) -> dict:
     return {row["order_id"]: (row["issued"], row["valid"]) for row in rows}
 
 
-def ticket_status_label(status: str, price_paid) -> str:
-    """A ticket's status in words: a void one was refunded, or, free
-    (core.queries.money.FREE_TICKET), cancelled."""
+def ticket_status_label(status: str, price_paid, source: str | None = None) -> str:
+    """A ticket's status in words: a void one was refunded; free
+    (core.queries.money.FREE_TICKET), cancelled; sold by another seller,
+    voided for that seller to refund."""
     if status == Ticket.Status.VOID and price_paid == 0:
         return FREE_TICKET_VOID
+    if status == Ticket.Status.VOID and source == Order.Source.EXTERNAL:
+        return VOIDED_ELSEWHERE
     return TICKET_STATUS_LABELS.get(status, status)
 
 
@@ -145,6 +153,12 @@ def order_status_label(
             return FREE_SOME_CANCELLED if valid < issued else FREE
         if status in (Order.Status.CANCELLED, Order.Status.REFUNDED):
             return FREE_CANCELLED
+    if money.other_sellers > 0:
+        # Another seller's sale: voiding it sent nothing back from here.
+        if status == Order.Status.REFUNDED:
+            return VOIDED_ELSEWHERE
+        if status == Order.Status.PAID and valid < issued:
+            return PARTLY_VOIDED_ELSEWHERE
     if status == Order.Status.PAID:
         return "Partly refunded" if money.refunded > 0 or valid < issued else "Paid"
     if status == Order.Status.REFUNDED:
@@ -166,7 +180,8 @@ def orders_export(
     """Every order of the event, oldest first, with what it came to.
 
     Per order: tickets issued (void ones too) and still valid, and its money
-    (core.queries.money: paid, refunded, sent back automatically, net). The
+    (core.queries.money: paid, refunded, sent back automatically, voided for
+    another seller to refund, net). The
     orders are read a chunk at a time and each chunk's payments, refunds and
     tickets in three grouped queries by order id, so the cost grows with the
     orders and the memory with a chunk.
@@ -235,6 +250,7 @@ def orders_export(
                     _amount(paid.taken),
                     _amount(paid.refunded),
                     _amount(paid.sent_back),
+                    _amount(paid.voided_elsewhere),
                     _amount(paid.net),
                     currency,
                     _local(created_at, tz),
@@ -256,6 +272,7 @@ def orders_export(
             "Amount paid",
             "Amount refunded",
             "Sent back automatically",
+            "Voided, other seller refunds",
             "Net amount",
             "Currency",
             _in_zone("Placed", event),
@@ -313,7 +330,7 @@ def guest_list_export(event: Event, *, chunk_size: int | None = None) -> Export:
                 safe_cell(name),
                 safe_cell(email),
                 safe_cell(phone),
-                ticket_status_label(status, price),
+                ticket_status_label(status, price, source),
                 _amount(price),
                 currency,
                 order_code or "",

@@ -4,6 +4,9 @@ One set of definitions for the analytics figures and the orders export, so
 that the export's columns add up, to the cent, to the dashboard's figures:
 
 - *taken*: every payment received (kept, turned away, or refunded since).
+  *Sold by other sellers*, part of it: payments an external channel took
+  (core.services.external_sales), which went to that seller, not through
+  the owner's payment provider.
 - *sent back automatically*: payments the system did not keep, because they
   arrived after the seats were gone or the order was already paid. All of
   each goes back (core.services.payments.refund_due_payment) and none ever
@@ -12,10 +15,16 @@ that the export's columns add up, to the cent, to the dashboard's figures:
   the larger of the refunds booked here (Refund rows that succeeded: sent
   from the console, or tickets voided against a refund made in Stripe) and
   what the provider reports refunded (Stripe's running total, which also
-  holds refunds made in its dashboard and not yet matched to tickets). An
-  external-channel or comp payment has no provider here: once its order is
-  voided it counts as refunded whole.
-- *revenue* (net): taken - refunded - sent back.
+  holds refunds made in its dashboard and not yet matched to tickets). Only
+  the owner's own payments are refunded here.
+- *voided, the other seller refunds*: of the sales by other sellers, what
+  was voided here (its tickets no longer admit: a whole order voided, or
+  some of its tickets, e.g. when the event was cancelled). Nothing went
+  back through the owner's payments: the seller gives it back to their
+  buyers. Per order, the larger of the ticket voids booked (Refund rows of
+  the order, which send nothing) and the whole payment once the order is
+  voided.
+- *revenue* (net): taken - refunded - sent back - voided by other sellers.
 
 An order keeps at most one payment (a second is turned away as it arrives),
 which is what lets the per-event figures take the provider's total per
@@ -38,7 +47,7 @@ from django.db.models import (
 )
 from django.db.models.functions import Coalesce, Greatest
 
-from core.models import Payment, Refund
+from core.models import Order, Payment, Refund
 from core.queries.orders import REFUNDABLE_PROVIDERS
 
 ZERO = Decimal("0.00")
@@ -74,15 +83,15 @@ NOT_KEPT = Q(status=Payment.Status.REFUND_DUE) | Q(
 KEPT = Q(status=Payment.Status.SUCCEEDED) | Q(
     status=Payment.Status.REFUNDED, refunded_at__isnull=True
 )
-# A kept payment some of which the provider says went back, or a payment
-# outside any provider whose order was voided.
-REPORTED_REFUNDED = KEPT & (
-    Q(provider__in=REFUNDABLE_PROVIDERS, provider_refunded__gt=0)
-    | (
-        Q(status=Payment.Status.REFUNDED, amount__gt=0)
-        & ~Q(provider__in=REFUNDABLE_PROVIDERS)
-    )
-)
+# A kept payment some of which the provider says went back.
+REPORTED_REFUNDED = KEPT & Q(provider__in=REFUNDABLE_PROVIDERS, provider_refunded__gt=0)
+# Sold by another seller (a row of Payment): the external channel's payment,
+# the only one its order holds (core.services.external_sales); of Refund,
+# the voids booked of such an order (they send nothing).
+BY_OTHER_SELLERS = Q(provider=Payment.Provider.EXTERNAL)
+REFUND_OF_OTHER_SELLERS = Q(order__source=Order.Source.EXTERNAL)
+# Another seller's sale whose order was voided whole.
+VOIDED_ELSEWHERE = KEPT & BY_OTHER_SELLERS & Q(status=Payment.Status.REFUNDED)
 
 
 def zero() -> Value:
@@ -91,11 +100,9 @@ def zero() -> Value:
 
 def reported_refunded() -> Case:
     """What went back of a kept payment (a row of Payment) by the provider's
-    account: Stripe's running total, or the whole of a voided order's
-    payment outside any provider."""
+    account: Stripe's running total."""
     return Case(
         When(provider__in=REFUNDABLE_PROVIDERS, then=F("provider_refunded")),
-        When(status=Payment.Status.REFUNDED, then=F("amount")),
         default=zero(),
         output_field=MONEY,
     )
@@ -113,6 +120,24 @@ def _booked_refunds_of_the_payments_order() -> Coalesce:
         .values("total")
     )
     return Coalesce(Subquery(total, output_field=MONEY), zero(), output_field=MONEY)
+
+
+def unbooked_voided_elsewhere() -> Case:
+    """Of one payment (a row of Payment): what voiding another seller's
+    sale whole voided beyond the voids booked of its order's tickets. The
+    subquery runs only for those few payments."""
+    return Case(
+        When(
+            VOIDED_ELSEWHERE,
+            then=Greatest(
+                F("amount") - _booked_refunds_of_the_payments_order(),
+                zero(),
+                output_field=MONEY,
+            ),
+        ),
+        default=zero(),
+        output_field=MONEY,
+    )
 
 
 def unbooked_refunded(only: Q | None = None) -> Case:
@@ -139,10 +164,14 @@ class OrderMoney:
     taken: Decimal = ZERO
     refunded: Decimal = ZERO
     sent_back: Decimal = ZERO
+    # Of `taken`, paid to another seller; of that, voided here (the seller
+    # refunds it).
+    other_sellers: Decimal = ZERO
+    voided_elsewhere: Decimal = ZERO
 
     @property
     def net(self) -> Decimal:
-        return self.taken - self.refunded - self.sent_back
+        return self.taken - self.refunded - self.sent_back - self.voided_elsewhere
 
 
 def money_of_orders(order_ids: list) -> dict:
@@ -156,25 +185,35 @@ def money_of_orders(order_ids: list) -> dict:
             taken=Sum("amount"),
             sent_back=Sum("amount", filter=NOT_KEPT),
             reported=Sum(reported_refunded(), filter=KEPT),
+            other_sellers=Sum("amount", filter=BY_OTHER_SELLERS),
+            voided_whole=Sum("amount", filter=VOIDED_ELSEWHERE),
         )
         .order_by()
     )
-    booked = dict(
-        Refund.objects.filter(order_id__in=order_ids, status=Refund.Status.SUCCEEDED)
+    booked = {
+        row.pop("order_id"): row
+        for row in Refund.objects.filter(
+            order_id__in=order_ids, status=Refund.Status.SUCCEEDED
+        )
         .values("order_id")
-        .annotate(total=Sum("amount"))
-        .order_by()
-        .values_list("order_id", "total")
-    )
-    paid = {row["order_id"]: row for row in payments}
-    return {
-        order_id: OrderMoney(
-            taken=paid.get(order_id, {}).get("taken") or ZERO,
-            refunded=max(
-                paid.get(order_id, {}).get("reported") or ZERO,
-                booked.get(order_id) or ZERO,
-            ),
-            sent_back=paid.get(order_id, {}).get("sent_back") or ZERO,
+        .annotate(
+            own=Sum("amount", filter=~REFUND_OF_OTHER_SELLERS),
+            elsewhere=Sum("amount", filter=REFUND_OF_OTHER_SELLERS),
         )
-        for order_id in paid.keys() | booked.keys()
+        .order_by()
     }
+    paid = {row["order_id"]: row for row in payments}
+
+    def money(order_id) -> OrderMoney:
+        row, voids = paid.get(order_id, {}), booked.get(order_id, {})
+        return OrderMoney(
+            taken=row.get("taken") or ZERO,
+            refunded=max(row.get("reported") or ZERO, voids.get("own") or ZERO),
+            sent_back=row.get("sent_back") or ZERO,
+            other_sellers=row.get("other_sellers") or ZERO,
+            voided_elsewhere=max(
+                row.get("voided_whole") or ZERO, voids.get("elsewhere") or ZERO
+            ),
+        )
+
+    return {order_id: money(order_id) for order_id in paid.keys() | booked.keys()}

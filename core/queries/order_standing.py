@@ -15,6 +15,7 @@ from django.utils import timezone
 from core.models import Order
 from core.queries.exports import (
     FREE_SOME_CANCELLED,
+    PARTLY_VOIDED_ELSEWHERE,
     order_status_label,
     tickets_of_orders,
 )
@@ -36,10 +37,16 @@ class OrderStanding:
         return self.label == FREE_SOME_CANCELLED
 
     @property
+    def partly_voided_elsewhere(self) -> bool:
+        return self.label == PARTLY_VOIDED_ELSEWHERE
+
+    @property
     def money_went_back(self) -> bool:
-        """Whether some of what was paid went back (refunded or sent back
-        automatically): then paid, refunded and net are worth showing."""
-        return self.money.refunded > 0 or self.money.sent_back > 0
+        """Whether some of what was paid went back (refunded, sent back
+        automatically, or voided for another seller to refund): then paid,
+        what went back and net are worth showing."""
+        money = self.money
+        return money.refunded > 0 or money.sent_back > 0 or money.voided_elsewhere > 0
 
 
 def order_standings(orders: Iterable[Order], now=None) -> dict:

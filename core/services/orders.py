@@ -493,7 +493,23 @@ def void_order(
 
 
 def _record_order_refund(order: Order, *, actor, before: str, **details) -> None:
-    """The audit entry of a staff member's refund of a whole order."""
+    """The audit entry of a staff member's refund of a whole order. Another
+    seller's sale (external) is voided instead: its money went to that
+    seller, who refunds it; nothing went back from here."""
+    if order.source == Order.Source.EXTERNAL:
+        record_change(
+            actor=actor,
+            action="order.void_elsewhere",
+            obj=order,
+            object_repr=f"{order.code} · {order.customer_name}",
+            event=order.event,
+            after={
+                "paid_to_other_seller": jsonable(order.total),
+                "refunded_by": "the other seller",
+                **details,
+            },
+        )
+        return
     record_change(
         actor=actor,
         action="order.refund",
@@ -1068,6 +1084,9 @@ def _apply_refund(
 
 def _refund_action(refund: Refund, *, recovered: bool) -> str:
     """The audit log's name for booking this refund."""
+    if refund.order.source == Order.Source.EXTERNAL and not recovered:
+        # Another seller's tickets: voided, nothing sent (that seller refunds).
+        return "order.void_elsewhere_tickets"
     if recovered:
         if refund.whole_order:
             return "order.refund_order_completed"

@@ -56,6 +56,7 @@ def test_every_export_has_headers_in_words_and_names_the_zone_once(night):
             "Amount paid",
             "Amount refunded",
             "Sent back automatically",
+            "Voided, other seller refunds",
             "Net amount",
             "Currency",
             f"Placed ({ZONE})",
