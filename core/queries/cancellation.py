@@ -7,11 +7,12 @@ banner (after); core.services.event_cancellation does the writing.
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from django.db.models import Count, Exists, OuterRef, Q, Sum
+from django.db.models import Exists, OuterRef, Q
 from django.utils import timezone
 
 from core.models import Event, Order, Refund, Ticket, WaitlistEntry
 from core.queries.availability import HOLDING_STATUSES
+from core.queries.money import ZERO, money_of_orders
 
 # Orders whose money goes back through the payment provider; a comp is
 # free, and an external channel's sale was paid for elsewhere.
@@ -24,12 +25,13 @@ class CancellationPlan:
     """What cancel_event will do to an event, counted now."""
 
     paid_orders: int
-    paid_total: object  # Decimal: what those orders came to
+    paid_total: object  # Decimal: what goes back of them (less earlier refunds)
     free_tickets: int
     free_orders: int
     external_orders: list = field(default_factory=list)  # Order rows
     waitlist_people: int = 0
     held_orders: int = 0
+    refunded_before: object = 0  # Decimal: refunded of them already
 
 
 def cancellation_plan(event: Event, *, now: datetime | None = None) -> CancellationPlan:
@@ -39,13 +41,17 @@ def cancellation_plan(event: Event, *, now: datetime | None = None) -> Cancellat
     being paid for to release."""
     now = now or timezone.now()
     paid = Order.objects.filter(event=event, status=Order.Status.PAID)
-    refunded = paid.filter(source__in=REFUNDED_SOURCES).aggregate(
-        n=Count("pk"), total=Sum("total")
+    # What each still holds (core.queries.money): an order partly refunded
+    # already gets only the rest back, as the cancellation email says.
+    to_refund = list(
+        paid.filter(source__in=REFUNDED_SOURCES).values_list("pk", flat=True)
     )
+    money = money_of_orders(to_refund).values()
     comps = paid.filter(source=Order.Source.COMP)
     return CancellationPlan(
-        paid_orders=refunded["n"] or 0,
-        paid_total=refunded["total"] or 0,
+        paid_orders=len(to_refund),
+        paid_total=sum((m.net for m in money if m.net > 0), ZERO),
+        refunded_before=sum((m.refunded for m in money), ZERO),
         free_orders=comps.count(),
         free_tickets=Ticket.objects.filter(order__in=comps.values("pk"))
         .exclude(status=Ticket.Status.VOID)
