@@ -28,7 +28,7 @@ from core.services.orders import (
     refund_tickets,
     void_tickets_refunded_outside,
 )
-from core.templatetags.ticketing import money
+from core.templatetags.ticketing import money, money_amount
 from scanner.permissions import MANAGERS, role_required
 
 
@@ -219,21 +219,22 @@ def _act_on_tickets(request: HttpRequest, order_id, service, *, refunded: bool):
 
 def _comes_to(refund) -> str:
     """ " The order now comes to €40.00 (€89.50 paid, €49.50 refunded).", once
-    the refund is booked; "" while it is under way. An extra payment sent
+    the refund is booked; "" while it is under way. Amounts of money moved,
+    so nothing is "€0.00", never the price word "Free". An extra payment sent
     back automatically is named too (", €89.50 sent back automatically"), so
     the figures add up: net = paid - refunded - sent back."""
     if refund.status != Refund.Status.SUCCEEDED:
         return ""
     paid = order_standing(refund.order).money
     sent_back = (
-        f", {money(paid.sent_back, refund.currency)} sent back automatically"
+        f", {money_amount(paid.sent_back, refund.currency)} sent back automatically"
         if paid.sent_back > 0
         else ""
     )
     return (
-        f" The order now comes to {money(paid.net, refund.currency)}"
-        f" ({money(paid.taken, refund.currency)} paid,"
-        f" {money(paid.refunded, refund.currency)} refunded{sent_back})."
+        f" The order now comes to {money_amount(paid.net, refund.currency)}"
+        f" ({money_amount(paid.taken, refund.currency)} paid,"
+        f" {money_amount(paid.refunded, refund.currency)} refunded{sent_back})."
     )
 
 

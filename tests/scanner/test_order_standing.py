@@ -150,3 +150,24 @@ def test_a_confirmation_of_an_order_with_nothing_refunded_says_its_total(order):
 
     assert f"Order: {order.code} · €89.50\n" in body
     assert "Refunded" not in body
+
+
+def test_a_fully_refunded_order_comes_to_zero_not_free(client, owner, order):
+    """Money moved and came to nothing: "€0.00 net", never "Free", which is
+    a price (the orders list, the order page, the refund's message)."""
+    from core.services.orders import refund_tickets
+
+    client.force_login(owner)
+    general = order.tickets.filter(ticket_type__name="General").order_by("code")
+    refund_tickets(order_id=order.id, ticket_ids=[general[0].pk, general[1].pk])
+    response = _refund_the_vip_ticket(client, order)
+
+    message = text_of(response.content.decode())
+    assert "The order now comes to €0.00 (€89.50 paid, €89.50 refunded)" in message
+    assert "Free" not in message
+    listing = text_of(client.get(reverse("scanner:orders")).content.decode())
+    assert "€0.00 net" in listing and "Free net" not in listing
+    page = text_of(
+        client.get(reverse("scanner:order_detail", args=[order.id])).content.decode()
+    )
+    assert "Net €0.00" in page and "Free" not in page
