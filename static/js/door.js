@@ -105,6 +105,8 @@ const state = {
   cameraMessageTimer: null,
   cameraStarting: false,
   wakeLock: null, // the screen wake lock held, or the promise asking for it
+  // Why the server no longer takes this phone's requests (setAccess), or null.
+  access: null,
   wedgeInUse: false,
   // The code typed by hand that matched no ticket: back in its box, selected,
   // once its verdict has gone.
@@ -556,6 +558,7 @@ async function submit(text, method, { typed = null } = {}) {
       await checkOffline(text, scanNonce, { typed });
       return;
     }
+    setAccess(response, body);
     if (!response.ok || !body) {
       showVerdict(serverRefusal(response, body), { typed });
       return;
@@ -905,6 +908,7 @@ async function uploadPending() {
         if (nothingDone) {
           note("Offline admits could not be uploaded yet.");
         } else if (uploadRefusedForGood(response)) {
+          if (event === EVENT) setAccess(response, body);
           const why = serverRefusal(response, body).message;
           state.uploadRefused.set(event, why);
           note(`Offline admits not uploaded: ${why}`);
@@ -1052,17 +1056,58 @@ function networkNote(text, ms = NOTE_MS) {
   }, ms);
 }
 
+// What the bar says when the server no longer takes this phone's scans, and
+// where to go: door mode hides the header's live indicator, and the feed
+// closed for good says nothing by itself until the next guest's scan.
+const ACCESS_LOST = {
+  "signed-out": {
+    text: "Signed out — sign in again to keep scanning.",
+    action: "Sign in again",
+    href: () => cfg.loginUrl,
+  },
+  "no-access": {
+    text: "You're no longer on this event's door — ask the owner.",
+    action: "Your events",
+    href: () => $(".door-back").href,
+  },
+};
+
 function renderNetwork() {
-  const note = $("[data-network]").dataset.note;
-  $("[data-network-text]").textContent = state.online
-    ? ["Online", note].filter(Boolean).join(" · ")
-    : "OFFLINE — still scanning: tickets are checked on this phone and uploaded when the network is back.";
+  const box = $("[data-network]");
+  const note = box.dataset.note;
+  // Offline says more: scanning goes on, on the phone, whoever is signed in.
+  const lost = state.online && ACCESS_LOST[state.access];
+  box.dataset.state = lost ? state.access : state.online ? "online" : "offline";
+  $("[data-network-text]").textContent = lost
+    ? lost.text
+    : state.online
+      ? ["Online", note].filter(Boolean).join(" · ")
+      : "OFFLINE — still scanning: tickets are checked on this phone and uploaded when the network is back.";
+  const action = $("[data-network-action]");
+  action.hidden = !lost;
+  if (lost) {
+    action.textContent = lost.action;
+    action.href = lost.href();
+  }
+}
+
+/** The server's answer to this phone's requests: "signed-out" (401, or a
+ * CSRF refusal: the sign-in changed), "no-access" (403: taken off this
+ * event's door), or null (it answered them). Said in the bar at once. */
+function setAccess(response, body = null) {
+  let access = null;
+  if (response.status === 401) access = "signed-out";
+  else if (response.status === 403) {
+    access = /^CSRF/.test(body?.message || "") ? "signed-out" : "no-access";
+  } else if (!response.ok) return; // not about who is asking
+  if (access === state.access) return;
+  state.access = access;
+  renderNetwork();
 }
 
 function setOnline(online) {
   const changed = online !== state.online;
   state.online = online;
-  $("[data-network]").dataset.state = online ? "online" : "offline";
   renderNetwork();
   clearInterval(state.probeTimer);
   state.probeTimer = null;
@@ -1262,8 +1307,9 @@ async function refreshSnapshot() {
   if (!state.online) return;
   try {
     const { response, body } = await fetchJson(cfg.snapshotUrl);
+    if (isNetworkFailure(null, response)) return setOnline(false);
+    setAccess(response, body);
     if (response.ok && body) renderSnapshot(body);
-    else if (isNetworkFailure(null, response)) setOnline(false);
   } catch {
     setOnline(false);
   }
@@ -1933,6 +1979,11 @@ function wire() {
     else if (message.type === "door.counters") scheduleSnapshot();
   });
   document.addEventListener("live:resync", () => refreshSnapshot());
+  // The feed closed for good (signed out, taken off this door): the
+  // snapshot's answer says which, in the bar, at once.
+  document.addEventListener("live:status", (event) => {
+    if (event.detail?.state === "offline") refreshSnapshot();
+  });
 
   window.addEventListener("resize", fitVerdict); // a phone turned round
   document.addEventListener("visibilitychange", () => {

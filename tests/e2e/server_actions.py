@@ -3,10 +3,11 @@
 from django.contrib.auth import get_user_model
 
 from core import realtime
-from core.models import TicketType
+from core.models import Role, TicketType
 from core.services.comps import issue_comp_tickets
 from core.services.event_cancellation import settle_cancelled_events
-from tests.factories import make_paid_order
+from core.services.staff import update_staff_member
+from tests.factories import make_paid_order, make_staff
 
 
 def sell(*, ticket_type_id: int, quantity: int = 1) -> dict:
@@ -44,6 +45,18 @@ def announce_scan(*, event_id: str, scan: dict) -> dict:
     return {}
 
 
+def move_door_staff(*, username: str, event_id: str) -> dict:
+    """The owner puts a door person on another event only, as the Staff page
+    does (which tells this process's feeds and kept door access)."""
+    update_staff_member(
+        actor=make_staff(Role.OWNER, username="e2e-owner"),
+        user_id=get_user_model().objects.get(username=username).pk,
+        role=Role.DOOR,
+        event_ids=[event_id],
+    )
+    return {}
+
+
 def announce_staff_access_changed(*, user_id: int) -> dict:
     realtime.announce_staff_access_changed(user_id)
     return {}
@@ -56,6 +69,7 @@ ACTIONS = {
     "announce_scan": announce_scan,
     "settle_cancelled_events": settle_cancelled_events_now,
     "announce_staff_access_changed": announce_staff_access_changed,
+    "move_door_staff": move_door_staff,
 }
 
 
