@@ -24,16 +24,21 @@ def waitlist_heading(availability: EventAvailability) -> str:
 
     With other types still on sale, saying "Sold out" would send buyers away
     from tickets they can have, so the sold-out types are named instead.
-    static/js/purchase.js words it the same way after a live update.
+    Seats only held by people paying are "taken for now", as the page's
+    notice says. static/js/purchase.js words it the same way after a live
+    update.
     """
     types, any_type = types_to_wait_for(availability)
     if any_type or not types:  # none: the card is hidden until one sells out
+        if availability.held_for_now:
+            return "All taken for now — join the waitlist"
         return "Sold out — join the waitlist"
     names = [t.name for t in types]
+    gone = "taken for now" if all(t.held_for_now for t in types) else "sold out"
     if len(names) == 1:
-        return f"{names[0]} is sold out — join its waitlist"
+        return f"{names[0]} is {gone} — join its waitlist"
     listed = f"{', '.join(names[:-1])} and {names[-1]}"
-    return f"{listed} are sold out — join their waitlist"
+    return f"{listed} are {gone} — join their waitlist"
 
 
 class WaitlistForm(forms.Form):

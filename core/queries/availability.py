@@ -157,6 +157,8 @@ class EventAvailability:
                 "total_held": self.total_held,
                 "total_available": self.total_available,
                 "is_sold_out": self.is_sold_out,
+                # Pages say "All taken for now" rather than "Sold out".
+                "held_for_now": self.held_for_now,
             },
         }
 

@@ -57,7 +57,9 @@
  * row [data-ticket-type="<id>"]: [data-available] text ("N left" / "Sold
  * out" / "Not on sale", override with data-available-format="{n} left",
  * data-sold-out-text, data-not-on-sale-text), [data-sold-out-badge] hidden
- * unless sold out, [data-not-on-sale-badge] hidden unless the type is not
+ * unless sold out (its words data-held-text while the type's last seats are
+ * only held by people paying, else data-sold-text, if it has data-held-text),
+ * [data-not-on-sale-badge] hidden unless the type is not
  * on sale, the row's is-sold-out class; numbers alone, the words around them
  * left to the template: [data-figure="sold|held|available|capacity"] the
  * row's figure, [data-unless-zero="<figure>"] hidden while it is 0,
@@ -67,7 +69,9 @@
  * total_free and checked_in), [data-summary-unless-zero="<figure>"] hidden
  * while it is 0, [data-summary-meter="<figure>"] a bar
  * as wide as that figure's share of total_capacity, [data-when-sold-out] and
- * [data-when-available] shown or hidden, [data-when-unavailable] shown once
+ * [data-when-available] shown or hidden, [data-when-held-for-now] and
+ * [data-unless-held-for-now] too where the summary says held_for_now (the
+ * last seats only held by people paying), [data-when-unavailable] shown once
  * the event is no longer on sale. On a public page then (the API answers
  * 404), [data-when-available], [data-when-sold-out] and
  * [data-unless-unavailable] are hidden, and for a cancelled event
@@ -328,6 +332,13 @@
     const soldOut = summary.is_sold_out;
     for (const el of root.querySelectorAll("[data-when-sold-out]")) el.hidden = !soldOut;
     for (const el of root.querySelectorAll("[data-when-available]")) el.hidden = soldOut;
+    // The public figures say whether what is gone is only held by people
+    // paying ("All taken for now": it may come back) rather than sold.
+    if (typeof summary.held_for_now === "boolean") {
+      const held = summary.held_for_now;
+      for (const el of root.querySelectorAll("[data-when-held-for-now]")) el.hidden = !held;
+      for (const el of root.querySelectorAll("[data-unless-held-for-now]")) el.hidden = held;
+    }
   };
 
   const applyAvailability = (root, data) => {
@@ -352,6 +363,12 @@
       }
       for (const badge of element.querySelectorAll("[data-sold-out-badge]")) {
         badge.hidden = !row.sold_out;
+        if (badge.dataset.heldText) {
+          const text = row.held_for_now
+            ? badge.dataset.heldText
+            : badge.dataset.soldText || "Sold out";
+          if (badge.textContent !== text) badge.textContent = text;
+        }
       }
       for (const badge of element.querySelectorAll("[data-not-on-sale-badge]")) {
         badge.hidden = row.on_sale !== false;

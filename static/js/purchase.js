@@ -147,11 +147,13 @@ function clearNote(row) {
 // The waitlist offers the sold-out types only while others are on sale, and
 // its heading names them rather than calling the event sold out
 // (purchase/waitlist_forms.py says the same for the first render).
-function waitlistHeading(names) {
-  if (!names) return "Sold out — join the waitlist";
-  if (names.length === 1) return `${names[0]} is sold out — join its waitlist`;
+// Seats only held by people paying are "taken for now", as the notice says.
+function waitlistHeading(names, held) {
+  if (!names) return held ? "All taken for now — join the waitlist" : "Sold out — join the waitlist";
+  const gone = held ? "taken for now" : "sold out";
+  if (names.length === 1) return `${names[0]} is ${gone} — join its waitlist`;
   const listed = `${names.slice(0, -1).join(", ")} and ${names.at(-1)}`;
-  return `${listed} are sold out — join their waitlist`;
+  return `${listed} are ${gone} — join their waitlist`;
 }
 
 // The waitlist card shows while something is sold out (the event as a whole,
@@ -180,7 +182,12 @@ function updateWaitlistTypes(detail) {
   const soldOut = types.filter((item) => item.sold_out);
   const anyType = Boolean(detail.summary?.is_sold_out || !soldOut.length);
   const heading = document.querySelector("[data-waitlist-heading]");
-  if (heading) heading.textContent = waitlistHeading(anyType ? null : soldOut.map((item) => item.name));
+  if (heading) {
+    const held = anyType
+      ? Boolean(detail.summary?.held_for_now ?? types.some((item) => item.held_for_now))
+      : soldOut.every((item) => item.held_for_now);
+    heading.textContent = waitlistHeading(anyType ? null : soldOut.map((item) => item.name), held);
+  }
   const choices = anyType
     ? [["", "Any ticket type"], ...types.map((item) => [String(item.id), item.name])]
     : soldOut.map((item) => [String(item.id), item.name]);
@@ -350,9 +357,9 @@ if (form) {
     const types = event.detail?.availability ?? [];
     const notice = form.querySelector("[data-event-sold-out]");
     if (notice) {
-      notice.hidden = !soldOut;
+      notice.hidden = !(soldOut && types.length);
       // Held by checkouts not paid yet, not sold: they may come back.
-      const held = soldOut && types.some((item) => item.held_for_now);
+      const held = soldOut && Boolean(event.detail.summary?.held_for_now ?? types.some((item) => item.held_for_now));
       notice.toggleAttribute("data-held-for-now", held);
       const title = notice.querySelector("[data-sold-out-title]");
       if (title) title.textContent = held ? "All taken for now" : "Sold out";

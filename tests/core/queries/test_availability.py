@@ -96,6 +96,7 @@ def test_api_shape_follows_the_seed():
         "total_held": 0,
         "total_available": 5,
         "is_sold_out": False,
+        "held_for_now": False,
     }
 
 
