@@ -6,10 +6,12 @@ from django.contrib.auth import get_user_model
 from django.db.models import IntegerField, OuterRef, Q, QuerySet, Subquery, Sum
 from django.db.models.functions import Coalesce
 from django.utils import timezone
+from django.utils.formats import date_format
 
 from core.folding import fold
 from core.models import CheckInTally, Event, Role, ScanLog, Ticket, TicketType
 from core.queries.staff import role_of
+from core.services.checkin import checkin_opens_at
 from core.tickets.signing import event_key, public_key_b64
 
 RECENT_SCANS = 20
@@ -145,11 +147,13 @@ def door_counters(event: Event) -> dict:
 
 
 def door_snapshot(event: Event, *, recent: int = RECENT_SCANS) -> dict:
-    """Counters (door_counters) and the last scans.
+    """The event as it is now, counters (door_counters) and the last scans.
 
     Four queries: the event row, its types, their check-in tallies and the
     last scans, all read fresh so a page that missed pushes is right again
-    after one call.
+    after one call. The event's name, start (`when`, as the page's header
+    words it), time zone and check-in opening let a page left open follow
+    an edit without a reload.
     """
     event = Event.objects.get(pk=event.pk)
     logs = (
@@ -162,7 +166,9 @@ def door_snapshot(event: Event, *, recent: int = RECENT_SCANS) -> dict:
             "id": str(event.pk),
             "name": event.name,
             "starts_at": event.starts_at.isoformat(),
+            "when": date_format(event.local_starts_at(), "D j M · H:i"),
             "time_zone": event.time_zone,
+            "checkin_opens_at": checkin_opens_at(event).isoformat(),
             # Its tickets are all void: the page says so in a banner.
             "cancelled": event.cancelled_at is not None,
         },

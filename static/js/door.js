@@ -159,12 +159,27 @@ function nonce() {
   return Array.from(bytes, (b) => b.toString(16).padStart(2, "0")).join("");
 }
 
-const timeFormat = new Intl.DateTimeFormat(undefined, {
-  hour: "2-digit",
-  minute: "2-digit",
-  hourCycle: "h23",
-  timeZone: cfg.timeZone,
-});
+// Times are said in the event's time zone (an edit may change it: useTimeZone).
+let timeFormat;
+let dayFormat;
+
+function useTimeZone(zone) {
+  timeFormat = new Intl.DateTimeFormat(undefined, {
+    hour: "2-digit",
+    minute: "2-digit",
+    hourCycle: "h23",
+    timeZone: zone,
+  });
+  // The event's calendar day of a moment, and its parts for localWhen.
+  dayFormat = new Intl.DateTimeFormat("en-US", {
+    weekday: "short",
+    year: "numeric",
+    month: "numeric",
+    day: "numeric",
+    timeZone: zone,
+  });
+}
+useTimeZone(cfg.timeZone);
 
 function localTime(iso) {
   try {
@@ -174,14 +189,6 @@ function localTime(iso) {
   }
 }
 
-// The event's calendar day of a moment, and its parts for localWhen.
-const dayFormat = new Intl.DateTimeFormat("en-US", {
-  weekday: "short",
-  year: "numeric",
-  month: "numeric",
-  day: "numeric",
-  timeZone: cfg.timeZone,
-});
 const MONTHS = "Jan Feb Mar Apr May Jun Jul Aug Sep Oct Nov Dec".split(" ");
 
 function dayParts(date) {
@@ -1162,9 +1169,22 @@ function renderSnapshot(snapshot) {
   for (const scan of snapshot.recent) state.applied.add(scan.id);
 }
 
-/** The event as the server has it now: cancelled or not. */
+/** The event as the server has it now: cancelled or not, and an edit made
+ * while this page is open (its name, start, time zone and so when check-in
+ * opens, which offline admits are held to). */
 function renderEvent(event) {
   $("[data-cancelled-banner]").hidden = !event.cancelled;
+  if (event.name && event.name !== cfg.eventName) {
+    cfg.eventName = event.name;
+    $("[data-event-title]").textContent = event.name;
+    document.title = `Door · ${event.name}`;
+  }
+  if (event.when) $("[data-event-when]").textContent = event.when;
+  if (event.time_zone && event.time_zone !== cfg.timeZone) {
+    cfg.timeZone = event.time_zone;
+    useTimeZone(event.time_zone);
+  }
+  if (event.checkin_opens_at) cfg.opensAt = event.checkin_opens_at;
 }
 
 function eventCancelled() {
