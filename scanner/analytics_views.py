@@ -47,9 +47,11 @@ def _live_context(event: Event) -> dict:
         "past": sales.figures.is_past(now),
         "days": days,
         "day_chart": charts.sales_by_day_chart(days, money),
+        "days_voided": sum(day.voided for day in days),
         "hours": hours,
         "hour_chart": charts.sales_by_hour_chart(hours, money),
-        "hours_have_sales": any(hour.tickets for hour in hours),
+        "hours_have_sales": any(hour.sold_then for hour in hours),
+        "hours_voided": sum(hour.voided for hour in hours),
     }
 
 

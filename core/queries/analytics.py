@@ -37,7 +37,8 @@ Definitions used throughout (and in the tests' hand-computed fixtures):
   *attendance rate* = checked in / issued.
 - Sales over time count sold tickets (not free ones) by when they were
   issued (`created_at`, written in the same transaction that marks the order
-  paid), in the event's time zone. Issue time rather than the order's
+  paid), in the event's time zone: those that still admit, and apart those
+  refunded or voided since. Issue time rather than the order's
   `paid_at` keeps the big aggregate on the ticket table alone, with no join
   to orders; free tickets are told apart by their price, which is in the
   same index.
@@ -285,7 +286,14 @@ class EventFigures:
         return self.issued - self.free
 
     @property
+    def cancelled(self) -> bool:
+        return self.event.is_cancelled
+
+    @property
     def remaining(self) -> int:
+        """Places left to sell: none once the event is cancelled."""
+        if self.cancelled:
+            return 0
         return max(0, self.capacity - self.issued - self.holds.tickets)
 
     @property
@@ -594,11 +602,19 @@ def event_sales(event: Event, *, now=None) -> EventSales:
 
 @dataclass(frozen=True)
 class Bucket:
-    """One bar of a time chart: local start of the period, tickets and revenue."""
+    """One bar of a time chart: local start of the period, tickets and
+    revenue. For sales, `tickets` (and `revenue`, their value) are the ones
+    sold in the period that still admit, `voided` those sold in it and
+    refunded or voided since: the bar is what was sold then."""
 
     start: dt.date | dt.datetime
     tickets: int
     revenue: Decimal = ZERO
+    voided: int = 0
+
+    @property
+    def sold_then(self) -> int:
+        return self.tickets + self.voided
 
 
 @dataclass(frozen=True)
@@ -607,42 +623,59 @@ class SalesOverTime:
     hours: list[Bucket]
 
 
-def _sold_by_local_hour(event: Event) -> dict[dt.datetime, tuple[int, Decimal]]:
-    """Sold tickets and revenue per local hour (keyed by the hour's UTC start).
+def _sold_by_local_hour(event: Event) -> dict[dt.datetime, Bucket]:
+    """Sold tickets per local hour (keyed by the hour's UTC start): those
+    that still admit with their value, and those refunded or voided since.
 
-    One grouped query over the ticket table alone: issued tickets that were
-    paid for (not FREE_TICKET), by hour.
+    One grouped query over the ticket table alone: tickets that were paid
+    for (not FREE_TICKET), by hour and status.
     """
     tz = event.tz
     rows = (
-        Ticket.objects.filter(ISSUED & ~FREE_TICKET, event=event)
+        Ticket.objects.filter(~FREE_TICKET, event=event)
         .annotate(hour=TruncHour("created_at", tzinfo=tz))
         .values("hour")
-        .annotate(tickets=Count("*"), revenue=Sum("price_paid"))
+        .annotate(
+            tickets=Count("status", filter=ISSUED),
+            revenue=Sum("price_paid", filter=ISSUED),
+            voided=Count("status", filter=VOID),
+        )
         .order_by()
     )
     return {
-        row["hour"].astimezone(dt.UTC): (row["tickets"], row["revenue"] or ZERO)
+        row["hour"].astimezone(dt.UTC): Bucket(
+            start=row["hour"],
+            tickets=row["tickets"],
+            revenue=row["revenue"] or ZERO,
+            voided=row["voided"],
+        )
         for row in rows
     }
 
 
+def _added(start, buckets: Iterable[Bucket]) -> Bucket:
+    buckets = list(buckets)
+    return Bucket(
+        start=start,
+        tickets=sum(b.tickets for b in buckets),
+        revenue=sum((b.revenue for b in buckets), ZERO),
+        voided=sum(b.voided for b in buckets),
+    )
+
+
 def _days(event: Event, hourly: dict) -> list[Bucket]:
     tz = event.tz
-    totals: dict[dt.date, list] = defaultdict(lambda: [0, ZERO])
-    for hour, (tickets, revenue) in hourly.items():
-        total = totals[timezone.localtime(hour, tz).date()]
-        total[0] += tickets
-        total[1] += revenue
-    if not totals:
+    by_day: dict[dt.date, list] = defaultdict(list)
+    for hour, bucket in hourly.items():
+        by_day[timezone.localtime(hour, tz).date()].append(bucket)
+    if not by_day:
         return []
-    last = max(totals)
-    first = max(min(totals), last - dt.timedelta(days=MAX_DAYS - 1))
+    last = max(by_day)
+    first = max(min(by_day), last - dt.timedelta(days=MAX_DAYS - 1))
     days = []
     day = first
     while day <= last:
-        tickets, revenue = totals.get(day, (0, ZERO))
-        days.append(Bucket(start=day, tickets=tickets, revenue=revenue))
+        days.append(_added(day, by_day.get(day, ())))
         day += dt.timedelta(days=1)
     return days
 
@@ -660,12 +693,8 @@ def _hours(event: Event, hourly: dict) -> list[Bucket]:
     moment = moment.astimezone(dt.UTC)
     hours = []
     while moment < window_end:
-        tickets, revenue = hourly.get(moment, (0, ZERO))
-        hours.append(
-            Bucket(
-                start=timezone.localtime(moment, tz), tickets=tickets, revenue=revenue
-            )
-        )
+        found = hourly.get(moment)
+        hours.append(_added(timezone.localtime(moment, tz), [found] if found else []))
         moment += dt.timedelta(hours=1)
     return hours
 
@@ -675,8 +704,10 @@ def sales_over_time(event: Event) -> SalesOverTime:
 
     Days run from the first to the last day with sales (zeros filled in, at
     most the last MAX_DAYS); hours from 48 hours before the start to 6 after,
-    whether or not anything sold. Bucket starts are dates, or aware datetimes
-    in the event's time zone. Both series come from one hourly aggregate.
+    whether or not anything sold. A sale refunded or voided since still
+    counts in its period, as `voided`, so a cancelled event's history shows
+    what it sold. Bucket starts are dates, or aware datetimes in the event's
+    time zone. Both series come from one hourly aggregate.
     """
     hourly = _sold_by_local_hour(event)
     return SalesOverTime(days=_days(event, hourly), hours=_hours(event, hourly))

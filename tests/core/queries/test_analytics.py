@@ -98,6 +98,10 @@ def test_sales_by_day_uses_the_event_time_zone(night):
     }
     assert sum(d.tickets for d in days) == 10  # == sold
     assert sum(d.revenue for d in days) == Decimal("250.00")  # == revenue
+    # Sales refunded since still count on their day, apart: one of C's VIP
+    # tickets, and E's four.
+    voided = {d.start: d.voided for d in days if d.voided}
+    assert voided == {dt.date(2025, 3, 1): 1, dt.date(2025, 3, 14): 4}
 
 
 def test_sales_by_hour_near_the_event(night):

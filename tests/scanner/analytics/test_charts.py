@@ -106,3 +106,21 @@ def test_sales_chart_tooltips_carry_the_money():
     svg = charts.sales_by_day_chart([day], lambda value: f"€{value}")
 
     assert "<title>Sat 1 Mar: 3 sold, €90.00</title>" in svg
+
+
+def test_sales_refunded_since_are_stacked_faded_and_named():
+    day = Bucket(
+        start=dt.date(2025, 3, 1), tickets=3, revenue=Decimal("90.00"), voided=1
+    )
+
+    svg = charts.sales_by_day_chart([day], lambda value: f"€{value}")
+
+    assert heights(svg) == [charts.PLOT_HEIGHT * 3 / 4]
+    assert svg.count('class="chart-bar chart-bar-faded" fill-opacity="0.35"') == 1
+    assert (
+        "<title>Sat 1 Mar: 3 sold, €90.00 (and 1 since refunded or voided)</title>"
+        in svg
+    )
+    assert (
+        "3 in total, and 1 more since refunded or voided; busiest 1 Mar with 4." in svg
+    )

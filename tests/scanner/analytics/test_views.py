@@ -143,9 +143,11 @@ def test_event_page_shows_the_fixture_figures(client, manager, night):
     # Charts are inline SVG, with the daily numbers in the event's zone.
     assert 'id="chart-sales-day"' in html and 'id="chart-arrivals"' in html
     assert 'id="chart-sales-hour"' in html
-    assert "Fri 28 Feb 2025 3 €60.00" in text
-    assert "Sat 1 Mar 2025 3 €90.00" in text
-    assert "Sat 15 Mar, 18:00 EDT 2 €70.00" in text
+    # Day, sold, since refunded or voided (C's VIP on 1 March), revenue.
+    assert "Fri 28 Feb 2025 3 0 €60.00" in text
+    assert "Sat 1 Mar 2025 3 1 €90.00" in text
+    assert "Fri 14 Mar 2025 0 4 €0.00" in text
+    assert "Sat 15 Mar, 18:00 EDT 2 0 €70.00" in text
     # Door: refusals, doors, staff, latest scan first in local time. B1's
     # admit at Side by Sam was undone: a scan, not "in" (scans, in, refused,
     # undone), so the doors' and the staff's "in" add up to the 4 checked in.
