@@ -35,7 +35,7 @@ def _live_context(event: Event) -> dict:
         return amount(value, event.currency)
 
     over_time = analytics.sales_over_time(event)
-    days, hours = over_time.days, over_time.hours
+    days, hours, earlier = over_time.days, over_time.hours, over_time.earlier
     return {
         "event": event,
         "now": now,
@@ -46,8 +46,10 @@ def _live_context(event: Event) -> dict:
         "started": sales.figures.has_started(now),
         "past": sales.figures.is_past(now),
         "days": days,
-        "day_chart": charts.sales_by_day_chart(days, money),
-        "days_voided": sum(day.voided for day in days),
+        "day_chart": charts.sales_by_day_chart(days, money, earlier),
+        "earlier": earlier,
+        "days_voided": sum(day.voided for day in days)
+        + (earlier.voided if earlier else 0),
         "hours": hours,
         "hour_chart": charts.sales_by_hour_chart(hours, money),
         "hours_have_sales": any(hour.sold_then for hour in hours),

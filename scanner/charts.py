@@ -151,19 +151,31 @@ def bar_chart(
     )
 
 
-def _summary(buckets: Sequence[Bucket], describe: Callable[[Bucket], str]) -> str:
-    """ "12 in total; busiest 21:05 with 9."; sales refunded or voided since
-    are named apart ("10 in total, and 3 more since refunded or voided")."""
+def _summary(
+    buckets: Sequence[Bucket], describe: Callable[[Bucket], str], *, left_out=""
+) -> str:
+    """A chart's text alternative: "12 in total; busiest 21:05 with 9.",
+    sales refunded or voided since named apart ("10 in total, and 3 more
+    since refunded or voided; ..."), and `left_out`, what is not drawn."""
     total = sum(b.tickets for b in buckets)
     voided = sum(b.voided for b in buckets)
     if not total and not voided:
-        return "No tickets in this period."
+        return f"No tickets in this period{left_out}."
     peak = max(buckets, key=lambda b: b.tickets + b.voided)
     gone = f", and {voided} more since refunded or voided" if voided else ""
     return (
-        f"{total} in total{gone}; busiest {describe(peak)} with"
+        f"{total} in total{gone}{left_out}; busiest {describe(peak)} with"
         f" {peak.tickets + peak.voided}."
     )
+
+
+def left_out_of_days(earlier: Bucket | None) -> str:
+    """What a chart of days leaves out, in words ("; 2 more sold before
+    10 Aug, not shown"): sales older than the days it draws
+    (core.queries.analytics.MAX_DAYS) are said rather than dropped."""
+    if earlier is None or not earlier.sold_then:
+        return ""
+    return f"; {earlier.sold_then} more sold before {earlier.start:%-d %b}, not shown"
 
 
 def _sold(bucket: Bucket, money: Callable) -> str:
@@ -174,7 +186,9 @@ def _sold(bucket: Bucket, money: Callable) -> str:
     return text
 
 
-def sales_by_day_chart(days: Sequence[Bucket], money: Callable) -> SafeString:
+def sales_by_day_chart(
+    days: Sequence[Bucket], money: Callable, earlier: Bucket | None = None
+) -> SafeString:
     bars = [
         Bar(
             label=day.start.strftime("%-d %b"),
@@ -188,7 +202,9 @@ def sales_by_day_chart(days: Sequence[Bucket], money: Callable) -> SafeString:
         bars,
         chart_id="chart-sales-day",
         title="Tickets sold per day",
-        summary=_summary(days, lambda b: f"{b.start:%-d %b}"),
+        summary=_summary(
+            days, lambda b: f"{b.start:%-d %b}", left_out=left_out_of_days(earlier)
+        ),
     )
 
 

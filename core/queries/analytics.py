@@ -621,6 +621,9 @@ class Bucket:
 class SalesOverTime:
     days: list[Bucket]
     hours: list[Bucket]
+    # Sales before the first of `days` (more than MAX_DAYS before the last
+    # sale), all in one, starting on that first day; None when there are none.
+    earlier: Bucket | None = None
 
 
 def _sold_by_local_hour(event: Event) -> dict[dt.datetime, Bucket]:
@@ -663,13 +666,14 @@ def _added(start, buckets: Iterable[Bucket]) -> Bucket:
     )
 
 
-def _days(event: Event, hourly: dict) -> list[Bucket]:
+def _days(event: Event, hourly: dict) -> tuple[list[Bucket], Bucket | None]:
+    """The days with sales, and those before the last MAX_DAYS in one."""
     tz = event.tz
     by_day: dict[dt.date, list] = defaultdict(list)
     for hour, bucket in hourly.items():
         by_day[timezone.localtime(hour, tz).date()].append(bucket)
     if not by_day:
-        return []
+        return [], None
     last = max(by_day)
     first = max(min(by_day), last - dt.timedelta(days=MAX_DAYS - 1))
     days = []
@@ -677,7 +681,8 @@ def _days(event: Event, hourly: dict) -> list[Bucket]:
     while day <= last:
         days.append(_added(day, by_day.get(day, ())))
         day += dt.timedelta(days=1)
-    return days
+    older = [b for day, found in by_day.items() if day < first for b in found]
+    return days, (_added(first, older) if older else None)
 
 
 def _hours(event: Event, hourly: dict) -> list[Bucket]:
@@ -704,13 +709,15 @@ def sales_over_time(event: Event) -> SalesOverTime:
 
     Days run from the first to the last day with sales (zeros filled in, at
     most the last MAX_DAYS); hours from 48 hours before the start to 6 after,
-    whether or not anything sold. A sale refunded or voided since still
-    counts in its period, as `voided`, so a cancelled event's history shows
-    what it sold. Bucket starts are dates, or aware datetimes in the event's
-    time zone. Both series come from one hourly aggregate.
+    whether or not anything sold. Sales before the days shown are added up
+    in `earlier`, so nothing sold goes uncounted. A sale refunded or voided
+    since still counts in its period, as `voided`, so a cancelled event's
+    history shows what it sold. Bucket starts are dates, or aware datetimes
+    in the event's time zone. Both series come from one hourly aggregate.
     """
     hourly = _sold_by_local_hour(event)
-    return SalesOverTime(days=_days(event, hourly), hours=_hours(event, hourly))
+    days, earlier = _days(event, hourly)
+    return SalesOverTime(days=days, hours=_hours(event, hourly), earlier=earlier)
 
 
 def sales_by_day(event: Event) -> list[Bucket]:

@@ -1,5 +1,6 @@
-"""Analytics of a cancelled event says it is cancelled, and its sales
-history still shows what was sold before the refunds."""
+"""Analytics of a cancelled event says it is cancelled, and the sales
+history counts every sale: those refunded since (a cancelled event's), and
+those older than the days the chart draws."""
 
 import datetime as dt
 import re
@@ -62,3 +63,31 @@ def test_the_event_page_says_cancelled_and_shows_the_sales(client, owner, cancel
     assert "7 refunded or voided since" in page
     overview = text_of(client.get(reverse("scanner:analytics")).text)
     assert "Called Off (cancelled)" in overview and "(inactive)" not in overview
+
+
+def test_sales_older_than_the_days_shown_are_said_not_hidden(client, owner):
+    """The per-day chart shows the last MAX_DAYS days of sales; what sold
+    before is counted, and said, not dropped in silence."""
+    event = EventFactory(
+        currency="eur", starts_at=timezone.now() + dt.timedelta(days=5)
+    )
+    ga = TicketTypeFactory(
+        event=event, price=Decimal("10.00"), capacity=100, max_per_order=20
+    )
+    now = timezone.now()
+    buy({ga: 2}, now - dt.timedelta(days=analytics.MAX_DAYS + 30), email="o@x.com")
+    buy({ga: 17}, now - dt.timedelta(days=1), email="n@x.com")
+
+    over_time = analytics.sales_over_time(event)
+
+    assert len(over_time.days) == analytics.MAX_DAYS
+    assert sum(day.tickets for day in over_time.days) == 17
+    assert over_time.earlier.tickets == 2
+    assert over_time.earlier.revenue == Decimal("20.00")
+    first = over_time.days[0].start
+    client.force_login(owner)
+    page = text_of(client.get(reverse("scanner:analytics_event", args=[event.id])).text)
+    before = f"before {first.day} {first:%b}"
+    assert "Sold 19" in page
+    assert f"2 tickets sold {before} are not shown in the chart" in page
+    assert f"17 in total; 2 more sold {before}, not shown" in page
