@@ -121,3 +121,9 @@ def test_console_tables_stack_rather_than_widen_a_1024px_window_at_double_text(
         page.goto(live_server.url + url)
         assert page.evaluate("document.documentElement.scrollWidth") <= 1024, url
         assert page.locator("table.stack thead").first.is_hidden(), url
+    # Analytics' own stacked layout follows too: row headers on a line of
+    # their own, as on a phone.
+    page.goto(live_server.url + reverse("scanner:analytics_event", args=[event.id]))
+    assert page.evaluate("document.documentElement.scrollWidth") <= 1024
+    row_header = page.locator('table.stack th[scope="row"]').first
+    assert row_header.evaluate("node => getComputedStyle(node).display") == "block"
