@@ -1201,6 +1201,16 @@ OFFLINE_REFUSALS = {
     )
 }
 MAX_PHONE_RESULT_LENGTH = 40
+# What a phone's own verdicts other than a refusal code meant, in the words
+# every door's Last scans and the scan log show (door.js checkOffline).
+PHONE_RESULTS = {
+    "unknown": (
+        "Not let in: not on the door phone's ticket list when it checked offline."
+    ),
+    "unverifiable": (
+        "Not let in: the door phone could not check its signature offline."
+    ),
+}
 
 
 def log_offline_refusals(
@@ -1217,10 +1227,13 @@ def log_offline_refusals(
     Each row is offline, method "offline", at the phone's time clamped as
     admits are, with the code the phone showed as its result (anything but a
     refusal code is an amber `invalid`, the phone's code kept in the
-    detail). The phone is trusted to say what it showed, never which ticket
-    it was: the ticket is linked only when the text is a signed code of this
-    event whose signature verifies here. Never admits and never changes a
-    ticket: no ticket row is locked or written.
+    detail, its words said plainly: PHONE_RESULTS). The phone is trusted to
+    say what it showed, never which ticket it was: the ticket is linked only
+    when the text names one of this event's tickets as the scan API reads
+    texts, a signed code whose signature verifies here or a ticket's short
+    code typed by hand (as hard to guess as the ticket). A linked ticket used
+    already says where and by whom, as online. Never admits and never
+    changes a ticket: no ticket row is locked or written.
 
     A repeated nonce writes nothing (the unique (event, nonce) constraint)
     and answers the first row, replayed: an upload sent again after a lost
@@ -1257,21 +1270,29 @@ def _log_offline_refusal(
     digest = code_digest(refusal.text)
     shown = refusal.result if isinstance(refusal.result, str) else ""
     kind = OFFLINE_REFUSALS.get(shown)
+    row = _ticket_row_named(refusal.text, event)
     if kind is not None:
         code, message, verdict, info = kind.code, kind.message, kind.verdict, {}
         if kind is TicketVoid and event.cancelled_at is not None:
             message = EVENT_CANCELLED
+        elif kind is AlreadyUsed and row and row["status"] == Ticket.Status.USED:
+            used = _already_used(event, row, now=timezone.now())
+            message, info = used.message, dict(used.detail)
     else:
         # Not a refusal code ("unknown": a genuine ticket not on the phone's
         # list, which staff did not admit anyway): not "Not a valid ticket"
-        # at every door's Last scans, but what is known.
+        # at every door's Last scans, but what is known, in words.
         kept = clean_label(shown, limit=MAX_PHONE_RESULT_LENGTH)
         code, verdict, info = InvalidTicket.code, "attention", {"phone_result": kept}
-        said = f" ({kept})" if kept else ""
-        message = f"Not let in: checked on a door phone offline{said}."
+        message = PHONE_RESULTS.get(
+            kept, "Not let in: checked on a door phone offline."
+        )
+        if row is None and kept == "unknown" and isinstance(refusal.text, str):
+            # A typed code that is no ticket of this event: said as online.
+            message = _typed_miss(refusal.text, InvalidTicket()).message
     values = _scan_log_values(
         event=event,
-        row=_verified_ticket_row(refusal.text, event),
+        row=row,
         result=code,
         message=message,
         verdict=verdict,
@@ -1296,21 +1317,15 @@ def _log_offline_refusal(
     return result
 
 
-def _verified_ticket_row(text, event: Event) -> dict | None:
-    """The ticket row a scanned text names, only if it is a signed code of
-    this event whose signature verifies (a phone's word names no ticket)."""
-    if not isinstance(text, str) or len(text) > MAX_PAYLOAD_LENGTH:
-        return None
-    cleaned = text.strip().upper()
-    if not cleaned.startswith(f"{VERSION}."):
-        return None
+def _ticket_row_named(text, event: Event) -> dict | None:
+    """The row of this event's ticket a scanned text names, as the scan API
+    reads it (_ticket_code_from): a signed code whose signature verifies, or
+    a short code typed by hand. A phone's word names no ticket."""
     try:
-        verified = verify_ticket_code(cleaned)
-    except InvalidTicketCode:
+        ticket_code = _ticket_code_from(text, event)
+    except ScanRefused:
         return None
-    if verified.event_key != event_key(event.pk):
-        return None
-    row = _read_ticket(verified.ticket_code)
+    row = _read_ticket(ticket_code)
     return row if row is not None and row["event_id"] == event.pk else None
 
 

@@ -1192,7 +1192,14 @@ function eventCancelled() {
 }
 
 // A scan with no guest to name is labelled by what it was.
-const NAMELESS = { wrong_event: "Other event", invalid: "Not a valid ticket" };
+const NAMELESS = {
+  wrong_event: "Other event",
+  invalid: "Not a valid ticket",
+  already_used: "Ticket already used",
+  void: "Void ticket",
+  not_yet_valid: "Not valid yet",
+  offline_conflict: "Let in twice",
+};
 // How the server logs a code typed by hand that names no ticket
 // (core.services.checkin._typed_miss): `invalid`, but amber here as on the
 // verdict screen (typedVerdict), since it is most likely a typo.
@@ -1235,8 +1242,13 @@ function recentItem(scan) {
   what.textContent =
     [scan.guest_name, scan.ticket_type].filter(Boolean).join(" · ") ||
     (isTypedMiss(scan) ? scan.message.trim().replace(/\.$/, "") : "") ||
+    // A phone offline that could not tell (not on its list, no Ed25519):
+    // not "Not a valid ticket", which it never said.
+    (scan.code === "invalid" && scan.verdict === "attention" && scan.offline
+      ? "Checked offline"
+      : "") ||
     NAMELESS[scan.code] ||
-    "Unknown code";
+    "Scanned code";
   const label = what.textContent;
   if (li.dataset.scanVerdict === "undone") {
     const tag = document.createElement("span");
