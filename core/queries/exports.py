@@ -362,7 +362,8 @@ def guest_list_export(event: Event, *, chunk_size: int | None = None) -> Export:
 
 
 def scan_log_export(event: Event, *, chunk_size: int | None = None) -> Export:
-    """Every scan attempt at the event's doors, oldest first."""
+    """Every scan attempt at the event's doors, oldest first; an undone
+    admit with the reason staff gave."""
     tz = event.tz
     rows = (
         ScanLog.objects.filter(event=event)
@@ -375,6 +376,9 @@ def scan_log_export(event: Event, *, chunk_size: int | None = None) -> Export:
             "ticket__guest_name",
             "device_label",
             "offline",
+            # Why an admit was undone: the reason the undo logged
+            # (core.services.checkin.undo_admit), read out of its detail.
+            "detail__info__reason",
             "staff_id",
             *(f"staff__{name}" for name in STAFF_NAME_FIELDS),
         )
@@ -382,7 +386,8 @@ def scan_log_export(event: Event, *, chunk_size: int | None = None) -> Export:
     )
 
     def format_rows() -> Iterator[tuple]:
-        for at, result, code, type_name, name, device, offline, *staff in rows:
+        for at, result, code, type_name, name, device, offline, why, *staff in rows:
+            undone = result == ScanLog.Result.UNDONE
             yield (
                 _local(at, tz),
                 SCAN_RESULT_LABELS.get(result, result),
@@ -392,6 +397,7 @@ def scan_log_export(event: Event, *, chunk_size: int | None = None) -> Export:
                 _staff_cell(staff[0], staff[1:]),
                 safe_cell(door_name(device)),
                 "Yes" if offline else "No",
+                safe_cell(why) if undone and isinstance(why, str) else "",
             )
 
     return Export(
@@ -405,6 +411,7 @@ def scan_log_export(event: Event, *, chunk_size: int | None = None) -> Export:
             "Staff",
             "Door",
             "Offline",
+            "Why undone",
         ),
         rows=format_rows(),
     )

@@ -86,6 +86,7 @@ def test_every_export_has_headers_in_words_and_names_the_zone_once(night):
             "Staff",
             "Door",
             "Offline",
+            "Why undone",
         ),
     }
 
@@ -208,6 +209,7 @@ def test_scan_log_export(client, owner, night):
         "Staff": "Lena Park",
         "Door": "Main",
         "Offline": "No",
+        "Why undone": "",
     }
     assert [row["Result"] for row in rows][-3:] == [
         "Not a valid ticket",
@@ -397,3 +399,27 @@ def test_exports_stream_asynchronously_under_asgi():
         assert response.is_async
     assert len(scan_rows) == 11 and scan_rows[0]["Result"] == "Admitted"
     assert len(order_rows) == expected_orders
+
+
+def test_scan_log_export_says_why_an_admit_was_undone(client, owner):
+    from core.services.checkin import redeem_ticket, undo_admit
+    from tests.factories import make_door_open_event, make_paid_order
+
+    event = make_door_open_event()
+    ticket = make_paid_order(TicketTypeFactory(event=event), 1).tickets.get()
+    redeem_ticket(event=event, text=ticket.qr_payload, device_label="Front")
+    undo_admit(
+        event=event,
+        ticket_code=ticket.code,
+        reason="Scanned the friend's ticket",
+        staff=owner,
+        device_label="Front",
+    )
+    client.force_login(owner)
+
+    _, rows = download(client, "analytics_export_scans", event)
+
+    assert [(row["Result"], row["Why undone"]) for row in rows] == [
+        ("Admitted", ""),
+        ("Admit undone", "Scanned the friend's ticket"),
+    ]
