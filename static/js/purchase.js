@@ -17,7 +17,7 @@ function formatter(currency) {
 }
 
 // `lowered`: what the note says if the customer's choice had to be lowered
-// (by default, that they sold out or how many are left).
+// (by default, that they sold out or how many are left); returned then.
 function setLimit(row, limit, lowered = null) {
   const select = row.querySelector("[data-quantity]");
   const note = row.querySelector("[data-limit-note]");
@@ -35,11 +35,14 @@ function setLimit(row, limit, lowered = null) {
   row.classList.toggle("is-sold-out", limit === 0);
   // The note stays until the customer changes this quantity: a later live
   // update that changes nothing must not take it away before it is read.
-  if (note && chosen !== current) {
+  if (chosen === current) return null;
+  const said = lowered
+    ?? (limit === 0 ? "These just sold out." : `Only ${limit} left now; your choice was lowered to ${limit}.`);
+  if (note) {
     note.hidden = false;
-    note.textContent = lowered
-      ?? (limit === 0 ? "These just sold out." : `Only ${limit} left now; your choice was lowered to ${limit}.`);
+    note.textContent = said;
   }
+  return said;
 }
 
 // The type's name and price as the figures last gave them (the page's own,
@@ -52,20 +55,67 @@ const typePrice = (row) => Number(row.dataset.livePrice ?? row.dataset.price ?? 
 // is open. Nothing chosen of it: its row goes. Chosen: the row stays to say
 // so, its quantity set to 0, until the page is loaded again.
 function goneFromSale(row) {
-  if (row.dataset.gone) return;
+  if (row.dataset.gone) return null;
   const select = row.querySelector("[data-quantity]");
   const chosen = Number(select?.value) || 0;
   if (!chosen && !row.contains(document.activeElement)) {
     row.remove();
-    return;
+    return null;
   }
   row.dataset.gone = "1";
-  setLimit(row, 0, `${typeName(row)} is no longer on sale: it was taken out of your choice.`);
+  const said = setLimit(row, 0, `${typeName(row)} is no longer on sale: it was taken out of your choice.`);
   row.classList.remove("is-sold-out");
   const available = row.querySelector("[data-available]");
   if (available) available.textContent = "No longer on sale";
   const badge = row.querySelector("[data-sold-out-badge]");
   if (badge) badge.hidden = true;
+  return said;
+}
+
+// Words for screen readers (a visually hidden live region): what changed
+// under the buyer, said once.
+function announce(text) {
+  const region = document.querySelector("[data-announce]");
+  if (!region || !text) return;
+  // The same words twice in a row are only read if they change: clear first.
+  region.textContent = "";
+  setTimeout(() => {
+    region.textContent = text;
+  }, 100);
+}
+
+// Whether focus was on `element` and the update just hid, turned off or
+// removed it: the browser then drops focus to the page, and a keyboard or
+// screen-reader buyer is left nowhere.
+function lostFocus(element) {
+  if (!element || element === document.body) return false;
+  return !element.isConnected || element.disabled || Boolean(element.closest("[hidden]"));
+}
+
+// Focus on what says what happened (a message, focusable by script only),
+// which a screen reader then reads.
+function focusMessage(element) {
+  if (!element) return;
+  if (!element.hasAttribute("tabindex")) element.setAttribute("tabindex", "-1");
+  element.focus();
+}
+
+// The buy form's contact details, carried to the waitlist form when the
+// tickets are gone: typed once, not twice. A field already filled in
+// there is left as it is.
+function carryToWaitlist(form) {
+  const waitlist = document.querySelector("[data-waitlist-form]");
+  if (!waitlist) return false;
+  let carried = false;
+  for (const name of ["name", "email", "phone"]) {
+    const from = form.querySelector(`[name="${name}"]`);
+    const to = waitlist.querySelector(`[name="${name}"]`);
+    if (from?.value && to && !to.value) {
+      to.value = from.value;
+      carried = true;
+    }
+  }
+  return carried;
 }
 
 // The page fetched again after an edit (live.js `live:page-fetched`): each
@@ -323,6 +373,8 @@ if (form) {
   });
 
   document.addEventListener("availability:unavailable", () => {
+    const focused = document.activeElement;
+    const wasOffSale = offSale;
     offSale = true;
     stopForm(form, true);
     const waitlist = document.querySelector("[data-waitlist]");
@@ -337,9 +389,15 @@ if (form) {
       notice.scrollIntoView({ block: "center", behavior: "smooth" });
     }
     update();
+    if (wasOffSale || !notice) return;
+    // The field typed in was turned off: focus goes to the reason, read out.
+    if (lostFocus(focused)) focusMessage(notice);
+    else announce(notice.textContent.replace(/\s+/g, " ").trim());
   });
 
   document.addEventListener("availability:update", (event) => {
+    const focused = document.activeElement;
+    const soldOutBefore = !form.querySelector("[data-event-sold-out]")?.hidden;
     if (offSale) {
       offSale = false;
       stopForm(form, false);
@@ -365,10 +423,15 @@ if (form) {
       if (title) title.textContent = held ? "All taken for now" : "Sold out";
       const help = notice.querySelector("[data-held-help]");
       if (help) help.hidden = !held;
+      const pointer = notice.querySelector("[data-waitlist-pointer]");
+      if (pointer) pointer.hidden = !waitlist || waitlist.hidden;
     }
+    const lowered = [];
     const listed = new Set(types.map((item) => String(item.id)));
     for (const row of form.querySelectorAll("[data-ticket-type]")) {
-      if (!listed.has(row.dataset.ticketType)) goneFromSale(row);
+      if (listed.has(row.dataset.ticketType)) continue;
+      const said = goneFromSale(row);
+      if (said) lowered.push([row, said]);
     }
     for (const item of types) {
       const row = form.querySelector(`[data-ticket-type="${item.id}"]`);
@@ -384,10 +447,39 @@ if (form) {
       if (rowBadge) rowBadge.textContent = item.held_for_now ? "Taken for now" : "Sold out";
       const onSale = item.on_sale !== false;
       const limit = onSale ? Math.max(0, Math.min(item.max_per_order ?? Number(row.dataset.maxPerOrder), item.available)) : 0;
-      setLimit(row, limit);
+      const said = setLimit(row, limit);
+      if (said) lowered.push([row, `${typeName(row)}: ${said[0].toLowerCase()}${said.slice(1)}`]);
     }
     update();
+    tellWhatChanged({ focused, soldOutNow: Boolean(notice && !notice.hidden && !soldOutBefore), notice, waitlist, lowered });
   });
+
+  // Said to screen readers, without losing focus: the event sold out (its
+  // notice, what was typed carried to the waitlist), or a choice lowered
+  // (each row's note). Focus dropped by the update goes to what says why.
+  const tellWhatChanged = ({ focused, soldOutNow, notice, waitlist, lowered }) => {
+    if (soldOutNow) {
+      const pointer = notice.querySelector("[data-waitlist-pointer]");
+      if (pointer && !pointer.hidden) {
+        pointer.textContent = carryToWaitlist(form)
+          ? "You can join the waitlist below: what you typed is filled in."
+          : "You can join the waitlist below.";
+      }
+      if (lostFocus(focused)) focusMessage(notice);
+      else announce(notice.innerText.replace(/\s+/g, " ").trim());
+      return;
+    }
+    const noteOf = ([row]) => row.querySelector("[data-limit-note]:not([hidden])");
+    // The note of the row focus was in, else of the first row lowered (the
+    // pay button, say, turned off as the last choice went).
+    let focusTo = null;
+    if (lostFocus(focused) && lowered.length) {
+      focusTo = noteOf(lowered.find(([row]) => row.contains(focused)) ?? lowered[0]);
+    }
+    const words = lowered.filter((entry) => noteOf(entry) !== focusTo).map(([, said]) => said);
+    if (focusTo) focusMessage(focusTo);
+    announce(words.join(" "));
+  };
 
   form.addEventListener("change", (event) => {
     if (event.target.matches?.("[data-quantity]")) clearNote(event.target.closest("[data-ticket-type]"));

@@ -64,7 +64,7 @@ def test_quantity_limits_follow_live_availability(live_server, page):
     )
     assert select.input_value() == "3"
     assert select.locator("option").count() == 4
-    assert page.get_by_text("Only 3 left now").is_visible()
+    assert page.locator("[data-limit-note]", has_text="Only 3 left now").is_visible()
     page.evaluate(
         """(id) => document.dispatchEvent(new CustomEvent("availability:update", {
             detail: {availability: [{id, available: 0, max_per_order: 6, on_sale: true}]}
