@@ -124,6 +124,16 @@ def check_production_settings(app_configs, **kwargs):
         )
     if not settings.DEBUG:
         problems += _link_problems()
+    if not settings.SUPPORT_EMAIL and not settings.DEBUG:
+        problems.append(
+            Warning(
+                "SUPPORT_EMAIL is not set: customers' emails give no address to ask "
+                "questions at, and replies to them go nowhere.",
+                hint="Set SUPPORT_EMAIL to the address that answers customers; "
+                'emails then say "Questions? Reply to this email".',
+                id="ticketing.W007",
+            )
+        )
     twilio = [
         settings.TWILIO_ACCOUNT_SID,
         settings.TWILIO_AUTH_TOKEN,

@@ -106,6 +106,18 @@ def test_a_server_for_this_computer_only_still_starts_linking_here():
     assert local["DEFAULT_FROM_EMAIL"].endswith("<tickets@localhost>")
 
 
+def test_the_local_sender_is_named_after_the_organisation():
+    """Not "Tickets": the inbox says who wrote."""
+    named = _settings(["DEFAULT_FROM_EMAIL"], ORGANISATION_NAME="Blue Note Bar")
+    assert named == {"DEFAULT_FROM_EMAIL": "Blue Note Bar <tickets@localhost>"}
+
+
+def test_check_deploy_warns_when_customers_have_no_address_to_ask():
+    result = _check("--deploy", **(PRODUCTION_ENV | {"SUPPORT_EMAIL": ""}))
+    assert result.returncode == 0, result.stderr + result.stdout  # a warning
+    assert "ticketing.W007" in result.stderr + result.stdout
+
+
 def test_docker_compose_passes_links_and_sender_through():
     """Set in the shell (SITE_ADDRESS=... docker compose up) or in .env."""
     environment = compose()["x-app"]["environment"]

@@ -24,6 +24,7 @@ PRODUCTION_ENV = {
     "TWILIO_FROM_NUMBER": "+15005550006",
     "PUBLIC_BASE_URL": "https://tickets.example.com",
     "DEFAULT_FROM_EMAIL": "Blue Note Bar <tickets@bluenote.example>",
+    "SUPPORT_EMAIL": "help@bluenote.example",
 }
 
 

@@ -5,6 +5,7 @@ local setup that needs nothing configured: SQLite, an in-memory channel layer,
 console email and simulated payments.
 """
 
+from email.utils import formataddr
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -381,9 +382,13 @@ EMAIL_BACKEND = env(
     if SENDGRID_API_KEY
     else "django.core.mail.backends.console.EmailBackend",
 )
-# Empty is the local default, as PUBLIC_BASE_URL's; a public server refuses it.
-DEFAULT_FROM_EMAIL = (
-    env("DEFAULT_FROM_EMAIL", default="") or "Tickets <tickets@localhost>"
+# The business's name as emails and texts give it to customers and staff
+# ("Alex Rivera invited you to Nightpass as a manager").
+ORGANISATION_NAME = env("ORGANISATION_NAME", default="Nightpass")
+# Empty is the local default, as PUBLIC_BASE_URL's; a public server refuses
+# it. An address without a name is sent under ORGANISATION_NAME's.
+DEFAULT_FROM_EMAIL = env("DEFAULT_FROM_EMAIL", default="") or formataddr(
+    (ORGANISATION_NAME, "tickets@localhost")
 )
 
 
@@ -412,9 +417,6 @@ if not DEBUG and (public := _public_hosts()) and _local_sender():
 # email to a customer, and offered in the customer sites' footer. Empty:
 # no Reply-To, and the footer promises no replies.
 SUPPORT_EMAIL = env("SUPPORT_EMAIL", default="")
-# The business's name as emails and texts give it to customers and staff
-# ("Alex Rivera invited you to Nightpass as a manager").
-ORGANISATION_NAME = env("ORGANISATION_NAME", default="Nightpass")
 
 # --- SMS -------------------------------------------------------------------
 TWILIO_ACCOUNT_SID = env("TWILIO_ACCOUNT_SID", default="")

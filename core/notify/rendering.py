@@ -16,6 +16,7 @@ import contextlib
 from collections.abc import Callable
 from email.mime.base import MIMEBase
 from email.mime.image import MIMEImage
+from email.utils import formataddr, parseaddr
 
 from django.conf import settings
 from django.core.mail import EmailMultiAlternatives
@@ -92,6 +93,7 @@ def message_context(message: OutboundMessage) -> dict:
         "order": order,
         "event": event,
         "organisation_name": settings.ORGANISATION_NAME,
+        "support_email": settings.SUPPORT_EMAIL,
     }
     if event is not None:
         context["event_url"] = site_url(
@@ -202,16 +204,31 @@ def _reply_to(kind: str) -> list[str]:
     return []
 
 
+def _sender() -> str:
+    """DEFAULT_FROM_EMAIL, named after the organisation when it has no name
+    of its own: the inbox shows "Blue Note Bar", not an address."""
+    name, address = parseaddr(settings.DEFAULT_FROM_EMAIL)
+    if name or not address:
+        return settings.DEFAULT_FROM_EMAIL
+    return formataddr((settings.ORGANISATION_NAME, address))
+
+
 def build_email(message: OutboundMessage) -> EmailMultiAlternatives:
-    """The Django email for a queued row (TemplateDoesNotExist if its kind has none)."""
+    """The Django email for a queued row (TemplateDoesNotExist if its kind has none).
+
+    A customer's (not STAFF_KINDS) ends with a footer saying who sent it and
+    where to ask (emails/_footer.*: SUPPORT_EMAIL, the Reply-To).
+    """
     kind = message.kind
-    context = message_context(message)
+    context = message_context(message) | {"footer": kind not in STAFF_KINDS}
     subject = " ".join(render_plain(f"emails/{kind}_subject.txt", context).split())
     text = render_plain(f"emails/{kind}.txt", context)
+    if context["footer"]:
+        text = f"{text.rstrip()}\n\n{render_plain('emails/_footer.txt', context)}\n"
     email = EmailWithInlineImages(
         subject,
         text,
-        settings.DEFAULT_FROM_EMAIL,
+        _sender(),
         [message.to],
         reply_to=_reply_to(kind),
     )
