@@ -51,6 +51,7 @@ def test_every_export_has_headers_in_words_and_names_the_zone_once(night):
             "Customer name",
             "Customer email",
             "Customer phone",
+            "Ticket types",
             "Tickets issued",
             "Tickets valid",
             "Amount paid",
@@ -59,8 +60,10 @@ def test_every_export_has_headers_in_words_and_names_the_zone_once(night):
             "Voided, other seller refunds",
             "Net amount",
             "Currency",
+            "Payment reference",
             f"Placed ({ZONE})",
             f"Paid at ({ZONE})",
+            f"Refunded at ({ZONE})",
         ),
         "guests": (
             "Ticket",
@@ -158,7 +161,7 @@ def test_times_are_local_and_read_as_dates_by_a_spreadsheet():
         == "2025-07-04 21:05:02"
     )
     assert exports._local(None, event.tz) == ""
-    assert exports.orders_export(event).header[-1] == "Paid at (Europe/Madrid)"
+    assert exports.orders_export(event).header[-2] == "Paid at (Europe/Madrid)"
 
 
 def test_guest_list_export(client, manager, night):
@@ -423,3 +426,28 @@ def test_scan_log_export_says_why_an_admit_was_undone(client, owner):
         ("Admitted", ""),
         ("Admit undone", "Scanned the friend's ticket"),
     ]
+
+
+def test_orders_export_gives_accounts_the_types_payment_and_refund_time(
+    client, owner, night
+):
+    """For the books: each order's ticket types, the payment's reference
+    (Stripe's payment id, another seller's reference) and when money last
+    went back."""
+    client.force_login(owner)
+
+    _, rows = download(client, "analytics_export_orders", night.event)
+
+    by_code = {row["Order"]: row for row in rows}
+    o = night.orders
+    refunded_at = f"Refunded at ({ZONE})"
+    assert by_code[o.d.code]["Ticket types"] == "1 × GA, 1 × VIP"
+    assert by_code[o.c.code]["Ticket types"] == "2 × VIP"
+    assert by_code[o.c.code]["Payment reference"] == f"ref-{o.c.code}"
+    assert by_code[o.comp.code]["Payment reference"] == ""  # nothing paid
+    assert by_code[o.held.code]["Payment reference"] == ""
+    for refunded in (o.c, o.e):
+        assert re.fullmatch(
+            r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d", by_code[refunded.code][refunded_at]
+        )
+    assert by_code[o.a.code][refunded_at] == ""
