@@ -19,7 +19,7 @@ from core.models import Order, Ticket
 from core.queries import exports
 from scanner import csv_stream
 from tests.analytics_data import NOW, build_empty_event, build_night
-from tests.factories import EventFactory, TicketTypeFactory, make_staff
+from tests.factories import EventFactory, TicketTypeFactory, make_paid_order, make_staff
 
 pytestmark = pytest.mark.django_db
 
@@ -451,3 +451,18 @@ def test_orders_export_gives_accounts_the_types_payment_and_refund_time(
             r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d", by_code[refunded.code][refunded_at]
         )
     assert by_code[o.a.code][refunded_at] == ""
+
+
+def test_guest_list_sorts_names_whatever_their_case_and_accents(client, owner):
+    ga = TicketTypeFactory(capacity=20)
+    for name in ("Zoë", "émile", "Anna", "Émile", "bea"):
+        ticket = make_paid_order(ga, 1, email="g@example.com").tickets.get()
+        ticket.guest_name = name
+        ticket.save(update_fields=["guest_name"])
+    client.force_login(owner)
+
+    _, rows = download(client, "analytics_export_guests", ga.event)
+
+    names = [row["Guest name"] for row in rows]
+    assert names[:2] == ["Anna", "bea"] and names[-1] == "Zoë"
+    assert sorted(names[2:4]) == ["Émile", "émile"]
