@@ -186,6 +186,19 @@ function takeRowFrom(row, fresh) {
   }
 }
 
+// A quantity select's description: its row's price, what is left, the
+// sold-out badge while it shows (hidden, it would still be read) and the
+// note, by id (the template's list, kept as the row changes).
+function describe(row) {
+  const select = row.querySelector("[data-quantity]");
+  if (!select) return;
+  const parts = [".price-amount", "[data-available]", "[data-sold-out-badge]", "[data-limit-note]"]
+    .map((selector) => row.querySelector(selector))
+    .filter((part) => part?.id && !(part.matches("[data-sold-out-badge]") && part.hidden));
+  const ids = parts.map((part) => part.id).join(" ");
+  if (select.getAttribute("aria-describedby") !== ids) select.setAttribute("aria-describedby", ids);
+}
+
 function clearNote(row) {
   const note = row?.querySelector("[data-limit-note]");
   if (note) {
@@ -450,6 +463,7 @@ if (form) {
       const said = setLimit(row, limit);
       if (said) lowered.push([row, `${typeName(row)}: ${said[0].toLowerCase()}${said.slice(1)}`]);
     }
+    for (const row of form.querySelectorAll("[data-ticket-type]")) describe(row);
     update();
     tellWhatChanged({ focused, soldOutNow: Boolean(notice && !notice.hidden && !soldOutBefore), notice, waitlist, lowered });
   });
