@@ -4,6 +4,7 @@ These are the only scanner views without `role_required`; the permission
 matrix test lists them as its explicit exceptions.
 """
 
+from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth import login
 from django.contrib.auth import views as auth_views
@@ -36,6 +37,11 @@ class PasswordResetView(auth_views.PasswordResetView):
     html_email_template_name = "scanner/emails/password_reset.html"
     subject_template_name = "scanner/emails/password_reset_subject.txt"
     success_url = reverse_lazy("scanner:password_reset_done")
+
+    @property
+    def extra_email_context(self) -> dict:
+        # The organisation's name, as the invitation gives it.
+        return {"organisation_name": settings.ORGANISATION_NAME}
 
     def form_valid(self, form):
         # Counted before the email is sent, in one step: requests sent

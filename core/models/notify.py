@@ -15,6 +15,7 @@ KIND_LABELS = {
     "staff_invite": "Staff invitation",
     "waitlist_joined": "Waitlist: joined",
     "waitlist_offer": "Waitlist: tickets held for them",
+    "waitlist_lapsed": "Waitlist: their hold ran out",
     "event_changed": "Event changed (time, venue or name)",
     "event_cancelled": "Event cancelled (to ticket holders)",
     "event_cancelled_waitlist": "Event cancelled (to the waitlist)",

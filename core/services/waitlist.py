@@ -301,21 +301,29 @@ def _check_fits(*, name: str, email: str) -> None:
 
 
 def _queue_joined_email(entry: WaitlistEntry, event: Event, *, again: bool) -> None:
+    only_type = ""
+    if not entry.ticket_type_id:
+        # "Any type" of an event selling one is that type: say its name.
+        names = list(
+            event.ticket_types.filter(is_active=True).values_list("name", flat=True)[:2]
+        )
+        only_type = names[0] if len(names) == 1 else ""
     queue_email(
         kind="waitlist_joined",
         to=entry.email,
         event=event,
-        context=_message_context(entry)
+        context=_message_context(entry, only_type=only_type)
         | {"again": again, "offered": entry.status == WaitlistEntry.Status.OFFERED},
     )
 
 
-def _message_context(entry: WaitlistEntry) -> dict:
+def _message_context(entry: WaitlistEntry, *, only_type: str = "") -> dict:
     """What the waitlist emails and SMS show, links made absolute for mail clients.
 
     Not the name: it is whatever whoever joined typed, and no one has shown
     they own the address these go to, so it could make anyone's text the
-    lead of an email from the venue.
+    lead of an email from the venue. `only_type`: the name of the one type
+    the event sells, for an entry waiting for any (`any_type` then false).
     """
     return {
         "entry_id": entry.pk,
@@ -323,7 +331,8 @@ def _message_context(entry: WaitlistEntry) -> dict:
         "offer_hours": settings.WAITLIST_OFFER_HOURS,
         "ticket_type": entry.ticket_type.name
         if entry.ticket_type_id
-        else "any ticket type",
+        else (only_type or "any ticket type"),
+        "any_type": not entry.ticket_type_id and not only_type,
         "status_url": site_url(
             "purchase", "purchase:waitlist_entry", token=entry.token, absolute=True
         ),
@@ -724,8 +733,11 @@ def expire_offers(*, now=None) -> list:
     close_lapsed_checkouts), as a lapsed hold's is; left open until the
     hold's old end, it would take a payment after the offer ran out.
     An offer whose order was released elsewhere (cancelled when its bank
-    debit failed, expired by the hold sweep) is closed too. Returns the
-    ids of events that had an offer expire.
+    debit failed, expired by the hold sweep) is closed too. Each person
+    whose hold ran out is emailed so (`waitlist_lapsed`: off the list, and
+    whether they can join again); one whose order was cancelled (a failed
+    payment, told by its own email) is not. Returns the ids of events that
+    had an offer expire.
     """
     now = now or timezone.now()
     lapsed = WaitlistEntry.objects.filter(
@@ -740,12 +752,15 @@ def expire_offers(*, now=None) -> list:
     for pk, order_id in list(lapsed.values_list("pk", "offer_order_id")):
         # The order before the entry, as paying the offer locks them; one
         # being paid right now is left to its payment.
-        if order_id and not (
+        order = (
             Order.objects.select_for_update(skip_locked=True)
             .filter(pk=order_id)
-            .values("pk")
+            .values("pk", "status")
             .first()
-        ):
+            if order_id
+            else None
+        )
+        if order_id and not order:
             continue
         # Not through `lapsed`, whose join would lock the event's row too.
         entry = (
@@ -770,10 +785,38 @@ def expire_offers(*, now=None) -> list:
         entry.status = WaitlistEntry.Status.EXPIRED
         entry.save(update_fields=["status", "updated_at"])
         events.add(entry.event_id)
+        if not order or order["status"] != Order.Status.CANCELLED:
+            _queue_lapsed_email(entry, now=now)
     release_held(released)  # all at once: one order of events
     for event_id in events:
         realtime.announce_availability_changed(event_id, reason="waitlist_expired")
     return sorted(events, key=str)
+
+
+def _queue_lapsed_email(entry: WaitlistEntry, *, now) -> None:
+    """Tell someone their offer's hold ran out: the tickets went to the next
+    person, they are off the list, and whether they can join it again."""
+    event = entry.event
+    offered = (
+        OrderLine.objects.filter(order_id=entry.offer_order_id)
+        .values_list("ticket_type__name", flat=True)
+        .order_by("pk")
+        .first()
+    )
+    queue_email(
+        kind="waitlist_lapsed",
+        to=entry.email,
+        event=event,
+        context=_message_context(entry)
+        | {
+            "offer_ticket_type": offered or "",
+            "held_until": local_moment(event, entry.offer_expires_at)
+            if entry.offer_expires_at
+            else "",
+            "sales_closed": sales_close(event) <= now,
+            "rejoin": offers_open(event, now),
+        },
+    )
 
 
 def mark_claimed(order: Order) -> None:
