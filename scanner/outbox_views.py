@@ -1,4 +1,5 @@
-"""Staff view of the outbox: failed and retrying emails/SMS, with a resend button."""
+"""Staff view of the outbox: failed and retrying emails/SMS to customers and
+staff (invitations), with a resend button."""
 
 from django.contrib import messages
 from django.http import HttpRequest, HttpResponse
