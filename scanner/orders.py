@@ -151,16 +151,20 @@ def _cancel_free_tickets(request: HttpRequest, order_id, *, ticket_ids):
     except TicketingError as exc:
         messages.error(request, exc.message)
     else:
+        count = 0 if ticket_ids is None else len(set(ticket_ids))
         if ticket_ids is None or order.status == Order.Status.CANCELLED:
             what = f"Free tickets of order {order.code} cancelled"
         else:
-            count = len(set(ticket_ids))
             what = f"{count} free ticket{'s' if count != 1 else ''} cancelled"
+        freed = (
+            "it no longer admits and its place is free again"
+            if count == 1
+            else "they no longer admit and the places are free again"
+        )
         messages.success(
             request,
-            f"{what}: they no longer admit and the places are free again."
-            f" {order.customer_name} is emailed. Nothing was charged, so"
-            " nothing goes back.",
+            f"{what}: {freed}. {order.customer_name} is emailed. Nothing was"
+            " charged, so nothing goes back.",
         )
     return redirect("scanner:order_detail", order_id=order_id)
 

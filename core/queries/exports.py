@@ -186,6 +186,15 @@ def books_of_orders(order_ids: list) -> dict:
     }
 
 
+def _went_back_at(book: _OrderBooks, status: str, updated_at) -> dt.datetime | None:
+    """When money or tickets last went back: a refund booked, else, for an
+    order voided whole with none (another seller's sale, a refund made in
+    Stripe's dashboard), when it was marked refunded."""
+    if book.refunded_at is None and status == Order.Status.REFUNDED:
+        return updated_at
+    return book.refunded_at
+
+
 def order_status_label(
     *,
     status: str,
@@ -262,6 +271,7 @@ def orders_export(
             "created_at",
             "paid_at",
             "free",
+            "updated_at",
         )
         .iterator(chunk_size=size)
     )
@@ -284,6 +294,7 @@ def orders_export(
                 created_at,
                 paid_at,
                 free,
+                updated_at,
             ) in batch:
                 paid = money.get(order_id, OrderMoney())
                 issued, valid = tickets.get(order_id, (0, 0))
@@ -316,7 +327,7 @@ def orders_export(
                     _local(created_at, tz),
                     # Free tickets were never paid for: no time of payment.
                     "" if free else _local(paid_at, tz),
-                    _local(book.refunded_at, tz),
+                    _local(_went_back_at(book, status, updated_at), tz),
                 )
 
     return Export(

@@ -1018,7 +1018,7 @@ def test_cancelling_ticked_free_tickets_keeps_the_others(client, owner):
         follow=True,
     )
 
-    assert "1 free ticket cancelled" in response.text
+    assert "1 free ticket cancelled: it no longer admits" in response.text
     first.refresh_from_db()
     assert first.status == Ticket.Status.VOID
     comp.refresh_from_db()

@@ -101,6 +101,7 @@ def test_voiding_other_sellers_sales_is_not_a_refund_of_the_owners(client, owner
         "36.00",
     )
     assert row["Net amount"] == "0.00"
+    assert row[f"Refunded at ({ga.event.time_zone})"]  # when it was voided
     assert sum(Decimal(r["Net amount"]) for r in rows.values()) == figures.revenue
 
     assert not AuditLogEntry.objects.filter(
