@@ -479,7 +479,14 @@ function offerUndo(ticket) {
   const button = $("[data-undo-last]");
   clearTimeout(state.undoLastTimer);
   state.undoLast = ticket;
-  button.textContent = `Undo last admit (${ticket.guest_name || ticket.code})`;
+  // The words stay whole; only the name is cut short (door.css).
+  const label = document.createElement("span");
+  label.className = "door-undo-label";
+  label.textContent = "Undo last admit";
+  const who = document.createElement("span");
+  who.className = "door-undo-who";
+  who.textContent = `(${ticket.guest_name || ticket.code})`;
+  button.replaceChildren(label, " ", who);
   button.hidden = false;
   state.undoLastTimer = setTimeout(forgetUndo, VERDICT_MS.admit + UNDO_LAST_MS);
 }
