@@ -1896,6 +1896,7 @@ function openUndo(ticket) {
   dialog.dataset.ticket = ticket.code;
   $("[data-undo-who]").textContent = `${ticket.guest_name || "Guest"} · ${ticket.ticket_type || ""}`;
   $("[data-undo-reason]").value = "";
+  $("[data-undo-reason]").removeAttribute("aria-invalid");
   $("[data-undo-error]").hidden = true;
   hideVerdict();
   dialog.showModal();
@@ -1905,13 +1906,17 @@ async function confirmUndo(event) {
   const dialog = $("[data-undo-dialog]");
   if (event.submitter?.value !== "undo") return;
   event.preventDefault();
-  const reason = $("[data-undo-reason]").value.trim();
+  const field = $("[data-undo-reason]");
+  const reason = field.value.trim();
   const error = $("[data-undo-error]");
   if (!reason) {
     error.textContent = "Say why the admit is undone.";
     error.hidden = false;
+    field.setAttribute("aria-invalid", "true");
+    field.focus();
     return;
   }
+  field.removeAttribute("aria-invalid");
   try {
     const { response, body } = await fetchJson(cfg.undoUrl, {
       method: "POST",
