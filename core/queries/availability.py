@@ -38,6 +38,8 @@ _TYPE_FIELDS_SHOWN = (
     "on_sale",
     "opens_at",
     "held_for_now",
+    "closes_at",
+    "sales_closed",
 )
 
 
@@ -60,6 +62,11 @@ class TicketTypeAvailability:
     # None left only because checkouts hold them: some come back to the
     # public if those holds lapse unpaid (not if the waitlist wants them).
     held_for_now: bool = False
+    # When its sales close: the earlier of its own close and the event's
+    # (its sales close, else its start). An open buy page closes the type
+    # then, as nothing is written to tell it. `sales_closed`: that is past.
+    closes_at: datetime | None = None
+    sales_closed: bool = False
 
     @property
     def sold_out(self) -> bool:
@@ -148,6 +155,7 @@ class EventAvailability:
                     "max_per_order": t.max_per_order,
                     "on_sale": t.on_sale,
                     "held_for_now": t.held_for_now,
+                    "closes_at": t.closes_at.isoformat() if t.closes_at else None,
                 }
                 for t in self.types
             ],
@@ -307,6 +315,10 @@ def compute_availability(
         unheld_sum += type_unheld
         available = min(type_free, venue_free)
         on_sale = event.is_active and t.sales_open(now)
+        closes_at = min(
+            filter(None, (t.sales_end_at, event.sales_end_at or event.starts_at)),
+            default=None,
+        )
         rows.append(
             TicketTypeAvailability(
                 id=t.id,
@@ -324,6 +336,8 @@ def compute_availability(
                 if on_sale
                 else _type_opens_at(event, t, event_opens_at, now),
                 held_for_now=available <= 0 < type_unheld,
+                closes_at=closes_at,
+                sales_closed=closes_at is not None and closes_at <= now,
             )
         )
     total_available = max(0, min(free_sum - reserved_any, venue_free))

@@ -351,6 +351,77 @@ if (form) {
 
   let offSale = false;
 
+  // A type's sales closing while the page is open: nothing is written, so
+  // no push says so. It closes here at that moment, as the server will
+  // answer from then (its figures' cache ends then too), and each later
+  // update keeps it closed (a clock running ahead closes it a little early).
+  const closeTimers = new Map();
+  const closesAt = new Map();
+  const salesClosed = (id) => closesAt.get(id) <= Date.now();
+
+  const closeSales = (row) => {
+    const available = row.querySelector("[data-available]");
+    if (available) {
+      available.dataset.notOnSaleText = "Sales closed";
+      available.textContent = "Sales closed";
+    }
+    const badge = row.querySelector("[data-sold-out-badge]");
+    if (badge) badge.hidden = true;
+    row.classList.remove("is-sold-out");
+    return setLimit(row, 0, `Sales of ${typeName(row)} just closed: it was taken out of your choice.`);
+  };
+
+  const closeDueSales = () => {
+    const lowered = [];
+    for (const [id] of closesAt) {
+      const row = form.querySelector(`[data-ticket-type="${id}"]`);
+      if (!row || !salesClosed(id) || row.dataset.salesClosed) continue;
+      row.dataset.salesClosed = "1";
+      const said = closeSales(row);
+      if (said) lowered.push([row, said]);
+      describe(row);
+    }
+    return lowered;
+  };
+
+  const scheduleSalesClose = (types) => {
+    closesAt.clear();
+    for (const item of types) {
+      const at = Date.parse(item.closes_at ?? "");
+      if (!Number.isNaN(at)) closesAt.set(String(item.id), at);
+    }
+    for (const [id, timer] of closeTimers) {
+      clearTimeout(timer);
+      closeTimers.delete(id);
+    }
+    for (const [id, at] of closesAt) {
+      if (at <= Date.now()) continue;
+      // A timer longer than about 24 days fires at once: wait in steps.
+      const wait = () => {
+        const left = at - Date.now();
+        if (left > 0) {
+          closeTimers.set(id, setTimeout(wait, Math.min(left, 2 ** 30)));
+          return;
+        }
+        closeTimers.delete(id);
+        const focused = document.activeElement;
+        const lowered = closeDueSales();
+        update();
+        tellWhatChanged({ focused, soldOutNow: false, lowered });
+      };
+      wait();
+    }
+  };
+  // Timers wait longer in a tab in the background: catch up when it shows.
+  document.addEventListener("visibilitychange", () => {
+    if (document.visibilityState !== "visible") return;
+    const focused = document.activeElement;
+    const lowered = closeDueSales();
+    if (!lowered.length) return;
+    update();
+    tellWhatChanged({ focused, soldOutNow: false, lowered });
+  });
+
   // The price each type had when the page was opened (or when it came in).
   for (const row of form.querySelectorAll("[data-ticket-type]")) {
     row.dataset.priceSeen ??= row.dataset.price;
@@ -462,16 +533,19 @@ if (form) {
       const limit = onSale ? Math.max(0, Math.min(item.max_per_order ?? Number(row.dataset.maxPerOrder), item.available)) : 0;
       const said = setLimit(row, limit);
       if (said) lowered.push([row, `${typeName(row)}: ${said[0].toLowerCase()}${said.slice(1)}`]);
+      if (onSale) delete row.dataset.salesClosed;
     }
+    scheduleSalesClose(types);
+    lowered.push(...closeDueSales());
     for (const row of form.querySelectorAll("[data-ticket-type]")) describe(row);
     update();
-    tellWhatChanged({ focused, soldOutNow: Boolean(notice && !notice.hidden && !soldOutBefore), notice, waitlist, lowered });
+    tellWhatChanged({ focused, soldOutNow: Boolean(notice && !notice.hidden && !soldOutBefore), notice, lowered });
   });
 
   // Said to screen readers, without losing focus: the event sold out (its
   // notice, what was typed carried to the waitlist), or a choice lowered
   // (each row's note). Focus dropped by the update goes to what says why.
-  const tellWhatChanged = ({ focused, soldOutNow, notice, waitlist, lowered }) => {
+  function tellWhatChanged({ focused, soldOutNow, notice, lowered }) {
     if (soldOutNow) {
       const pointer = notice.querySelector("[data-waitlist-pointer]");
       if (pointer && !pointer.hidden) {
@@ -493,7 +567,7 @@ if (form) {
     const words = lowered.filter((entry) => noteOf(entry) !== focusTo).map(([, said]) => said);
     if (focusTo) focusMessage(focusTo);
     announce(words.join(" "));
-  };
+  }
 
   form.addEventListener("change", (event) => {
     if (event.target.matches?.("[data-quantity]")) clearNote(event.target.closest("[data-ticket-type]"));
