@@ -111,6 +111,11 @@ const state = {
   // The code typed by hand that matched no ticket: back in its box, selected,
   // once its verdict has gone.
   retype: null,
+  // How the code on the verdict screen was read (submit's `method`), what
+  // had the focus before it, and what it made inert (showVerdict).
+  scanMethod: null,
+  focusBefore: null,
+  behind: [],
   uploading: false,
   // Why the server refused an event's last upload for good, by event (see
   // uploadPending): that event's admits wait until something changes.
@@ -381,8 +386,15 @@ function showVerdict(result, { offlineCheck = false, text = "", typed = null } =
     leave.href = result.leave.href;
     leave.textContent = result.leave.text;
   }
+  if (box.hidden) {
+    state.focusBefore = document.activeElement;
+    makeBehindInert(box);
+  }
   box.hidden = false;
   fitVerdict();
+  // The verdict is what a screen reader says next, and the only thing Tab
+  // reaches while it shows (WCAG 2.4.11: nothing focused hides under it).
+  box.focus({ preventScroll: true });
   // An undo asked for: nothing to signal. A guest let in here just now: a
   // soft cue, no alarm, but not the admit's chime either, so that staff
   // whose eyes are on the queue still look (it may be a pass-back).
@@ -464,14 +476,64 @@ function fitVerdict() {
 
 function hideVerdict() {
   clearTimeout(state.verdictTimer);
-  $("[data-verdict]").hidden = true;
+  const box = $("[data-verdict]");
+  const shown = !box.hidden;
+  const focused = box.contains(document.activeElement);
+  box.hidden = true;
   state.verdict = null;
+  releaseBehind();
+  const input = $("[data-manual-input]");
   if (state.retype != null) {
     state.retype = null;
-    const input = $("[data-manual-input]");
     input.focus();
     input.select();
+  } else if (shown && (focused || document.activeElement === document.body)) {
+    // Back in the code box, ready for the next code typed. A code read by
+    // the camera or a keyboard-wedge scanner gives the focus back where it
+    // was: a phone's code box would open its keyboard over the camera, and
+    // a wedge typing into the code box would be read as typed by hand.
+    const before = state.focusBefore;
+    const read = state.scanMethod === "camera" || state.scanMethod === "keyboard";
+    const target = !read ? input : before?.isConnected && before !== document.body ? before : null;
+    if (target) target.focus({ preventScroll: true });
+    else if (focused) document.activeElement.blur();
   }
+  state.focusBefore = null;
+}
+
+/** Make everything but the verdict inert while it shows: the page behind
+ * it, up to the body (the skip link too). An open dialog stays as it is. */
+function makeBehindInert(box) {
+  releaseBehind();
+  for (let node = box; node.parentElement && node !== document.body; node = node.parentElement) {
+    for (const sibling of node.parentElement.children) {
+      if (sibling === node || sibling.inert || sibling.matches("script, dialog[open]")) continue;
+      sibling.inert = true;
+      state.behind.push(sibling);
+    }
+  }
+}
+
+/** Keys on the verdict: Tab goes round its own buttons (the page behind is
+ * inert), Escape is "Next". */
+function onVerdictKey(event) {
+  if (event.key === "Escape") {
+    event.preventDefault();
+    hideVerdict();
+    return;
+  }
+  if (event.key !== "Tab") return;
+  const box = $("[data-verdict]");
+  const stops = [box, ...box.querySelectorAll("button:not([hidden]), a[href]:not([hidden])")];
+  const at = stops.indexOf(document.activeElement);
+  const next = (at + (event.shiftKey ? -1 : 1) + stops.length) % stops.length;
+  event.preventDefault();
+  stops[next].focus();
+}
+
+function releaseBehind() {
+  for (const element of state.behind) element.inert = false;
+  state.behind = [];
 }
 
 /** Keep "Undo last admit" on the page after the ADMIT screen has gone. */
@@ -529,6 +591,7 @@ async function submit(text, method, { typed = null } = {}) {
     }
   }
   state.inFlight = text;
+  state.scanMethod = method;
   let finished;
   state.inFlightDone = new Promise((resolve) => {
     finished = resolve;
@@ -1998,6 +2061,7 @@ function wire() {
       hideVerdict();
     }
   });
+  $("[data-verdict]").addEventListener("keydown", onVerdictKey);
   $("[data-offline-alert-close]").addEventListener("click", hideOfflineAlert);
   $("[data-undo-last]").addEventListener("click", () => {
     if (state.undoLast) openUndo(state.undoLast);
