@@ -73,8 +73,9 @@
  * [data-unless-held-for-now] too where the summary says held_for_now (the
  * last seats only held by people paying), [data-when-unavailable] shown once
  * the event is no longer on sale. On a public page then (the API answers
- * 404), [data-when-available], [data-when-sold-out] and
- * [data-unless-unavailable] are hidden, and for a cancelled event
+ * 404), [data-when-available], [data-when-sold-out],
+ * [data-unless-unavailable] and the rows' sold-out badges are hidden, the
+ * rows' [data-available] say "Not on sale", and for a cancelled event
  * [data-when-cancelled] shown instead of [data-when-unavailable], with
  * [data-cancelled-message] and [data-cancel-reason] from the answer.
  *
@@ -404,6 +405,14 @@
       "[data-when-available], [data-when-sold-out], [data-unless-unavailable]",
     );
     for (const el of gone) el.hidden = true;
+    // Its types are neither sold out nor have seats left: not on sale.
+    for (const element of root.querySelectorAll("[data-ticket-type]")) {
+      element.classList.remove("is-sold-out");
+      for (const badge of element.querySelectorAll("[data-sold-out-badge]")) badge.hidden = true;
+      for (const figure of element.querySelectorAll("[data-available]")) {
+        if (figure.textContent !== "Not on sale") figure.textContent = "Not on sale";
+      }
+    }
     const saysCancelled = Boolean(cancelled) && Boolean(root.querySelector("[data-when-cancelled]"));
     for (const el of root.querySelectorAll("[data-when-unavailable]")) el.hidden = saysCancelled;
     for (const el of root.querySelectorAll("[data-when-cancelled]")) el.hidden = !saysCancelled;

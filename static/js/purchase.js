@@ -466,6 +466,7 @@ if (form) {
     // Not sold out: not on sale at all (live.js shows which, and why).
     const soldOutNotice = form.querySelector("[data-event-sold-out]");
     if (soldOutNotice) soldOutNotice.hidden = true;
+    for (const row of form.querySelectorAll("[data-ticket-type]")) describe(row);
     const notice = form.querySelector("[data-off-sale-notice]:not([hidden])");
     const box = notice?.getBoundingClientRect();
     // A buyer typing further down must see why the form stopped.

@@ -7,7 +7,12 @@ from playwright.sync_api import expect
 
 from core import realtime
 from core.models import Role
-from tests.factories import EventFactory, TicketTypeFactory, make_staff
+from tests.factories import (
+    EventFactory,
+    TicketTypeFactory,
+    make_paid_order,
+    make_staff,
+)
 
 pytestmark = pytest.mark.browser
 
@@ -84,10 +89,14 @@ def test_a_page_reconnecting_while_its_event_is_off_sale_comes_back_with_it(
 def test_a_cancellation_is_called_one_live_with_its_reason(open_page, asgi_server):
     make_staff(Role.OWNER, username="owner")
     event = EventFactory(name="Storm Night")
-    TicketTypeFactory(event=event, name="GA", capacity=20)
+    ga = TicketTypeFactory(event=event, name="GA", capacity=20)
+    make_paid_order(TicketTypeFactory(event=event, name="Front row", capacity=1))
     buying = open_page(f"{asgi_server.url}/buy/events/{event.slug}/")
     detail = open_page(f"{asgi_server.url}/events/{event.slug}/")
     buying.locator("[data-buy-form]").get_by_label("Your name").fill("Ana García")
+    expect(buying.locator("[data-sold-out-badge]").filter(visible=True)).to_have_count(
+        1
+    )
 
     asgi_server.run(
         "cancel_event",
@@ -106,6 +115,9 @@ def test_a_cancellation_is_called_one_live_with_its_reason(open_page, asgi_serve
             page.get_by_text("Sold out", exact=True).filter(visible=True)
         ).to_have_count(0)
         assert page.evaluate("window.notReloaded === true")
+    # Neither sold out nor with seats left: not on sale at all.
+    row = buying.locator(f'[data-ticket-type="{ga.id}"]')
+    expect(row.locator("[data-available]")).to_have_text("Not on sale")
     expect(buying.get_by_role("button", name="Continue to payment")).to_be_disabled()
     expect(
         detail.locator("main").get_by_role("link", name="Buy tickets")
