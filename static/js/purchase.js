@@ -532,7 +532,11 @@ if (form) {
       if (rowBadge) rowBadge.textContent = item.held_for_now ? "Taken for now" : "Sold out";
       const onSale = item.on_sale !== false;
       const limit = onSale ? Math.max(0, Math.min(item.max_per_order ?? Number(row.dataset.maxPerOrder), item.available)) : 0;
-      const said = setLimit(row, limit);
+      // Only held by people paying, not sold: worded as the notice is.
+      const taken = onSale && limit === 0 && item.held_for_now
+        ? "Just taken by people paying; some may come back in a few minutes."
+        : null;
+      const said = setLimit(row, limit, taken);
       if (said) lowered.push([row, `${typeName(row)}: ${said[0].toLowerCase()}${said.slice(1)}`]);
       if (onSale) delete row.dataset.salesClosed;
     }

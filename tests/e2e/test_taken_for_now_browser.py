@@ -49,6 +49,7 @@ def test_pages_open_before_the_last_seats_were_held_say_all_taken_for_now(
     buying = open_page(f"{asgi_server.url}/buy/events/{event.slug}/")
     detail = open_page(f"{asgi_server.url}/events/{event.slug}/")
     listing = open_page(f"{asgi_server.url}/")
+    buying.get_by_label("How many GA tickets").select_option("1")
 
     make_held_order(seat, 2)
     asgi_server.run(
@@ -63,6 +64,9 @@ def test_pages_open_before_the_last_seats_were_held_say_all_taken_for_now(
         "All taken for now — join the waitlist"
     )
     expect(buying.locator("[data-sold-out-badge]")).to_have_text("Taken for now")
+    expect(buying.locator("[data-limit-note]")).to_have_text(
+        "Just taken by people paying; some may come back in a few minutes."
+    )
 
     expect(detail.locator("[data-event-sold-out]")).to_have_text(
         # innerText: the hidden "Sold out" left out (and the badge's capitals in)
