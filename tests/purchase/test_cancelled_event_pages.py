@@ -66,7 +66,7 @@ def test_a_ticket_of_a_cancelled_event_scans_as_void(owner):
     # Before the worker has refunded it, and after.
     result = redeem_ticket(event=event, text=ticket.qr_payload)
     assert result.code == "void"
-    assert result.message == "This ticket was refunded or cancelled."
+    assert result.message == "Event cancelled — do not let in."
     settle_cancelled_events()
     assert Order.objects.get(pk=ticket.order_id).status == "refunded"
     result = redeem_ticket(event=event, text=ticket.qr_payload)
