@@ -54,6 +54,8 @@ const FULL_STATES_EVERY_MS = 10 * 60 * 1000;
 const PROBE_EVERY_MS = 5000;
 const RECENT_MAX = 20;
 const GUEST_RESULTS = 25; // as many as the online search returns
+// A search shown is read again at most this often while the door is busy.
+const GUEST_REFRESH_MS = 2000;
 // How long an upload result stays in the network bar (conflicts get a notice
 // of their own, showOfflineAlert, and join "Last scans").
 const NOTE_MS = 8000;
@@ -116,6 +118,9 @@ const state = {
   scanMethod: null,
   focusBefore: null,
   behind: [],
+  // The guest search shown (searchGuests), and its refresh timer.
+  guestQuery: null,
+  guestTimer: null,
   uploading: false,
   // Why the server refused an event's last upload for good, by event (see
   // uploadPending): that event's admits wait until something changes.
@@ -1217,6 +1222,7 @@ function setText(selector, value) {
 
 function renderSnapshot(snapshot) {
   if (snapshot.event) renderEvent(snapshot.event);
+  scheduleGuestRefresh();
   setText("[data-total-checked-in]", snapshot.totals.checked_in);
   setText("[data-total-sold]", snapshot.totals.sold);
   setText("[data-total-capacity]", snapshot.totals.capacity);
@@ -1831,14 +1837,17 @@ function guestStatus(guest) {
   return guest.status === "void" ? "Refunded / void" : "Not in yet";
 }
 
-async function searchGuests(event) {
+/** Search the guest list: what is typed, or `again` the search shown. */
+async function searchGuests(event, { again = false } = {}) {
   event?.preventDefault();
-  const query = $("[data-guest-query]").value.trim();
-  const list = $("[data-guest-results]");
-  if (query.length < 2) {
+  const query = again ? state.guestQuery : $("[data-guest-query]").value.trim();
+  const list = keepingFocus($("[data-guest-results]"));
+  if (!query || query.length < 2) {
+    state.guestQuery = null;
     list.replaceChildren();
     return;
   }
+  state.guestQuery = query;
   if (!state.online) {
     await searchOffline(query, list);
     return;
@@ -1871,6 +1880,35 @@ async function searchGuests(event) {
     li.textContent = `Search failed: ${error.message}`;
     list.replaceChildren(li);
   }
+}
+
+/** The search shown, read again soon: the door heard something changed (a
+ * scan at any door, a sale, a refund, a free ticket cancelled), and a guest
+ * shown "Not in yet" with Admit may be in, or void, by now. */
+function scheduleGuestRefresh() {
+  if (!state.guestQuery || state.guestTimer) return;
+  state.guestTimer = setTimeout(() => {
+    state.guestTimer = null;
+    if (state.guestQuery) searchGuests(null, { again: true });
+  }, GUEST_REFRESH_MS);
+}
+
+/** `list`, whose replaceChildren keeps the focus on the same guest's button
+ * (or the list) when it had it: results read again must not lose a
+ * keyboard user's place. */
+function keepingFocus(list) {
+  return {
+    replaceChildren(...items) {
+      const focused = list.contains(document.activeElement) ? document.activeElement : null;
+      const guest = focused?.closest("[data-guest]")?.dataset.guest;
+      const label = focused?.textContent;
+      list.replaceChildren(...items);
+      if (!focused) return;
+      const again = [...list.querySelectorAll("[data-guest]")].find((li) => li.dataset.guest === guest);
+      const button = [...(again?.querySelectorAll("button") || [])].find((b) => b.textContent === label);
+      (button || again?.querySelector("button"))?.focus({ preventScroll: true });
+    },
+  };
 }
 
 // Accents and case do not matter: "garcia" finds "García". The server's
@@ -2081,6 +2119,7 @@ function wire() {
   // Live feed (static/js/live.js) and its reconnects.
   document.addEventListener("door:message", (event) => {
     const message = event.detail || {};
+    scheduleGuestRefresh();
     if (message.type === "door.scans") applyScanBatch(message);
     // The event itself changed (cancelled, renamed, moved): said at once.
     else if (message.type === "door.counters" && message.change) refreshSnapshot();
