@@ -421,7 +421,7 @@ const TYPED_SHOWN_MAX = 40;
 function typedVerdict(result, typed) {
   const input = $("[data-manual-input]");
   // Offline, a short code that is not on this phone's list (no "Admit
-  // anyway": only signed codes prove a ticket) reads the same as a typo.
+  // anyway": only signed codes prove a ticket) stays in its box too.
   const notFound =
     result.code === "invalid" || (result.code === "unknown" && !result.admitAnyway);
   state.retype = null;
@@ -436,12 +436,15 @@ function typedVerdict(result, typed) {
   const shown = TYPED_MISS.test(result.message || "")
     ? result.message.trim().replace(TYPED_MISS, "").replace(/\.$/, "")
     : typedAsLogged(typedToSend(typed));
-  const where = result.code === "unknown" ? " on this phone's list" : "";
-  return {
-    ...result,
-    verdict: "attention",
-    message: `No ticket with code ${shown}${where} — check the code and try again.`,
-  };
+  let message = `No ticket with code ${shown} — check the code and try again.`;
+  if (result.code === "unknown") {
+    // Offline, not found here is no typo: another event's real code, one
+    // sold since the list came, or no list at all. Said as it is.
+    message = result.noList
+      ? `This phone has no ticket list yet, so ${shown} can't be checked offline. Use the guest list or wait for the network.`
+      : `Can't check ${shown} offline — it's not on this event's list.`;
+  }
+  return { ...result, verdict: "attention", message };
 }
 
 /** A typed `text` as the server words a miss of it (core.services.checkin's
@@ -850,7 +853,7 @@ async function checkOffline(text, scanNonce, { force = false, typed = null } = {
           ? "Genuine ticket, but not on this phone's list (sold after the last update?). Check ID, then admit if right."
           : "Genuine ticket, but this phone has no ticket list yet. Check ID, then admit if right."
         : "That code is not on this phone's list.";
-    const result = { verdict: "attention", code: "unknown", message };
+    const result = { verdict: "attention", code: "unknown", message, noList: !known };
     // Not let in, unless staff admit it anyway: that admit is then this
     // scan's answer (under its scan id), and the refusal kept meanwhile,
     // under an id of its own, is forgotten.
