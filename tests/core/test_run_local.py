@@ -77,9 +77,9 @@ def test_without_redis_the_workers_changes_reach_the_pages_open_here(
     """Without Redis the channel layer is this process's own: a worker in
     another process swept a lapsed hold and no open page heard of it."""
     import asyncio
+    import threading
     from datetime import timedelta
 
-    from asgiref.sync import async_to_sync
     from channels.layers import get_channel_layer
     from django.utils import timezone
 
@@ -98,24 +98,32 @@ def test_without_redis_the_workers_changes_reach_the_pages_open_here(
         now=timezone.now() - timedelta(hours=1),
     )
     layer = get_channel_layer()
-    page = async_to_sync(layer.new_channel)()
-    async_to_sync(layer.group_add)(realtime.availability_group(seat.event_id), page)
     heard = []
+    listening = threading.Event()
+
+    async def listen():
+        """A page open on the server: subscribed, then waiting for a push.
+        A server's loop wakes often (other sockets, timers); the in-memory
+        layer's sends from another thread rely on that."""
+        page = await layer.new_channel()
+        await layer.group_add(realtime.availability_group(seat.event_id), page)
+        listening.set()
+        received = asyncio.ensure_future(layer.receive(page))
+        for _ in range(300):
+            if received.done():
+                break
+            await asyncio.sleep(0.05)
+        heard.append(received.result())
+
+    # On a loop of its own: a browser test earlier in the run (Playwright's
+    # sync API) leaves a loop running in this thread.
+    page = threading.Thread(target=lambda: asyncio.run(listen()))
+    page.start()
+    assert listening.wait(10)
 
     def serve(name, addr, **kwargs):
-        """Stands in for runserver: a page listening while the server runs."""
-
-        async def listen():
-            # A server's loop wakes often (other sockets, timers); the
-            # in-memory layer's sends from another thread rely on that.
-            received = asyncio.ensure_future(layer.receive(page))
-            for _ in range(300):
-                if received.done():
-                    break
-                await asyncio.sleep(0.05)
-            return received.result()
-
-        heard.append(async_to_sync(listen)())
+        """Stands in for runserver: the page listens while the server runs."""
+        page.join(20)
 
     monkeypatch.setattr(run_local, "call_command", serve)
     monkeypatch.setattr(run_local.subprocess, "Popen", FakeWorker)
