@@ -4,15 +4,26 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('core', '0023_event_cancellation'),
+        ("core", "0023_event_cancellation"),
     ]
 
     operations = [
         migrations.AlterField(
-            model_name='scanlog',
-            name='result',
-            field=models.CharField(choices=[('ok', 'Admitted'), ('already_used', 'Already used'), ('wrong_event', 'Ticket for another event'), ('void', 'Refunded or void'), ('invalid', 'Not a valid ticket'), ('not_yet_valid', 'Not valid yet'), ('undone', 'Admit undone'), ('offline_conflict', 'Let in twice (offline)')], max_length=20),
+            model_name="scanlog",
+            name="result",
+            field=models.CharField(
+                choices=[
+                    ("ok", "Admitted"),
+                    ("already_used", "Already used"),
+                    ("wrong_event", "Ticket for another event"),
+                    ("void", "Refunded or void"),
+                    ("invalid", "Not a valid ticket"),
+                    ("not_yet_valid", "Not valid yet"),
+                    ("undone", "Admit undone"),
+                    ("offline_conflict", "Let in twice (offline)"),
+                ],
+                max_length=20,
+            ),
         ),
     ]
