@@ -237,6 +237,22 @@ export async function saveTicketStates(event, states, { full, keep = [] }) {
   await done(tx);
 }
 
+/** Keep the door's last snapshot (counters, last scans) for a page reopened
+ * with no network; deleted with the rest of the door's data on sign-out. */
+export async function keepSnapshot(event, snapshot) {
+  const db = await openDb();
+  const tx = db.transaction("meta", "readwrite");
+  tx.objectStore("meta").put({ key: `snapshot:${event}`, snapshot });
+  await done(tx);
+}
+
+/** The snapshot keepSnapshot kept for `event`, or null. */
+export async function keptSnapshot(event) {
+  const db = await openDb();
+  const kept = await result(db.transaction("meta").objectStore("meta").get(`snapshot:${event}`));
+  return kept?.snapshot || null;
+}
+
 export async function lastStatesMeta(event) {
   const db = await openDb();
   return result(db.transaction("meta").objectStore("meta").get(`states:${event}`));

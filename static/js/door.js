@@ -6,6 +6,8 @@ import {
   findSignedPayload,
   forgetPending,
   getTicket,
+  keepSnapshot,
+  keptSnapshot,
   lastStatesMeta,
   markTicketUsed,
   parseCode,
@@ -118,6 +120,8 @@ const state = {
   scanMethod: null,
   focusBefore: null,
   behind: [],
+  // When the counters and last scans shown were the server's (renderAsOf).
+  figuresAt: cfg.renderedAt,
   // The guest search shown (searchGuests), and its refresh timer.
   guestQuery: null,
   guestTimer: null,
@@ -1194,6 +1198,7 @@ function setOnline(online) {
   const changed = online !== state.online;
   state.online = online;
   renderNetwork();
+  renderAsOf();
   clearInterval(state.probeTimer);
   state.probeTimer = null;
   if (!online) {
@@ -1420,7 +1425,12 @@ async function refreshSnapshot() {
     const { response, body } = await fetchJson(cfg.snapshotUrl);
     if (isNetworkFailure(null, response)) return setOnline(false);
     setAccess(response, body);
-    if (response.ok && body) renderSnapshot(body);
+    if (response.ok && body) {
+      renderSnapshot(body);
+      state.figuresAt = body.server_time;
+      renderAsOf();
+      keepSnapshot(EVENT, body).catch(() => {});
+    }
   } catch {
     setOnline(false);
   }
@@ -2156,8 +2166,32 @@ function wire() {
   }
 }
 
+/** Offline, the counters and last scans are an old copy: said so, with
+ * when they were the server's ("Offline — figures as of 21:04"). */
+function renderAsOf() {
+  const when = state.figuresAt ? localTime(state.figuresAt) : "";
+  const text = when ? `Offline — figures as of ${when}` : "Offline — figures from before";
+  for (const note of $$("[data-as-of]")) {
+    note.hidden = state.online;
+    const empty = note.matches("[data-as-of-recent]") && !$("[data-recent]").children.length;
+    note.textContent = empty ? "Offline — the last scans show once the network is back." : `${text}.`;
+  }
+}
+
+/** A page opened with no network shows the last snapshot this phone kept,
+ * if newer than the page's own copy. */
+async function showKeptSnapshot() {
+  const kept = await keptSnapshot(EVENT).catch(() => null);
+  if (!kept) return;
+  const keptAt = Date.parse(kept.server_time);
+  if (state.figuresAt && !(keptAt > Date.parse(state.figuresAt))) return;
+  renderSnapshot(kept);
+  state.figuresAt = kept.server_time;
+}
+
 async function init() {
   wire();
+  if (!state.online) await showKeptSnapshot();
   setOnline(state.online);
   await showPending().catch(() => {});
   if (state.online) {
