@@ -10,6 +10,8 @@ from django.utils.formats import date_format
 
 from core.folding import fold
 from core.models import CheckInTally, Event, Role, ScanLog, Ticket, TicketType
+from core.queries.analytics import free_tickets_by_type
+from core.queries.console import free_tickets_by_event
 from core.queries.staff import role_of
 from core.services.checkin import checkin_opens_at
 from core.tickets.signing import event_key, public_key_b64
@@ -79,7 +81,9 @@ def door_list_for(user, *, now=None) -> tuple[list[Event], bool]:
     theirs are over, not that there is nothing to scan).
 
     Door staff assigned to events see only those; managers, owners and door
-    staff on no event in particular see all.
+    staff on no event in particular see all. Each event carries `free_count`
+    and `paid_count` (its sold_count less the free tickets): "Sold" means
+    paid for, as in the console.
     """
     events = scannable_events(now=now)
     limited = False
@@ -88,7 +92,12 @@ def door_list_for(user, *, now=None) -> tuple[list[Event], bool]:
         if assigned:
             limited = True
             events = events.filter(pk__in=assigned)
-    return list(events), limited
+    events = list(events)
+    free = free_tickets_by_event([event.pk for event in events])
+    for event in events:
+        event.free_count = free.get(event.pk, 0)
+        event.paid_count = max(0, event.sold_count - event.free_count)
+    return events, limited
 
 
 def scan_feed_item(log: ScanLog | dict) -> dict:
@@ -121,16 +130,26 @@ def scan_feed_item(log: ScanLog | dict) -> dict:
 
 
 def door_counters(event: Event) -> dict:
-    """Checked in / sold / capacity, in total and per type (types in the
-    purchase page's order): two queries, the types and their tallies."""
+    """Checked in / sold / free / capacity, in total and per type (types in
+    the purchase page's order): three queries, the types, their tallies and
+    their free tickets.
+
+    In the console's words: `sold` is tickets paid for, `free` the free
+    tickets that still admit (core.queries.money.FREE_TICKET), and
+    `tickets` both, every ticket that may come in.
+    """
     types = TicketType.objects.filter(event=event).order_by(
         "sort_order", "price", "name"
     )
     checked_in = checked_in_by_type(event.pk)
+    free = free_tickets_by_type(event.pk)
+    all_free = sum(free.values())
     return {
         "totals": {
             "checked_in": sum(checked_in.values()),
-            "sold": event.sold_count,
+            "sold": max(0, event.sold_count - all_free),
+            "free": all_free,
+            "tickets": event.sold_count,
             "capacity": event.venue_capacity,
         },
         "types": [
@@ -138,7 +157,8 @@ def door_counters(event: Event) -> dict:
                 "id": t.pk,
                 "name": t.name,
                 "checked_in": checked_in.get(t.pk, 0),
-                "sold": t.sold_count,
+                "sold": max(0, t.sold_count - free.get(t.pk, 0)),
+                "free": free.get(t.pk, 0),
                 "capacity": t.capacity,
             }
             for t in types
@@ -149,8 +169,8 @@ def door_counters(event: Event) -> dict:
 def door_snapshot(event: Event, *, recent: int = RECENT_SCANS) -> dict:
     """The event as it is now, counters (door_counters) and the last scans.
 
-    Four queries: the event row, its types, their check-in tallies and the
-    last scans, all read fresh so a page that missed pushes is right again
+    Five queries: the event row, its types, their check-in tallies and
+    free tickets, and the last scans, all read fresh so a page that missed pushes is right again
     after one call. The event's name, start (`when`, as the page's header
     words it), time zone and check-in opening let a page left open follow
     an edit without a reload.

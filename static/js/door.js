@@ -1231,21 +1231,31 @@ function setText(selector, value) {
 function renderSnapshot(snapshot) {
   if (snapshot.event) renderEvent(snapshot.event);
   scheduleGuestRefresh();
-  setText("[data-total-checked-in]", snapshot.totals.checked_in);
-  setText("[data-total-sold]", snapshot.totals.sold);
-  setText("[data-total-capacity]", snapshot.totals.capacity);
+  const { totals } = snapshot;
+  setText("[data-total-checked-in]", totals.checked_in);
+  // "Sold" is paid for, free tickets beside it, as in the console; the
+  // header's total is every ticket that may come in.
+  setText("[data-total-sold]", totals.sold);
+  setText("[data-total-free]", totals.free ?? 0);
+  $("[data-total-free-part]").hidden = !totals.free;
+  setText("[data-total-tickets]", totals.tickets ?? totals.sold);
+  setText("[data-total-capacity]", totals.capacity);
   const body = $("[data-type-counters]");
   for (const type of snapshot.types) {
     let row = body.querySelector(`[data-type="${type.id}"]`);
     if (!row) {
       row = document.createElement("tr");
       row.dataset.type = type.id;
-      row.innerHTML = "<td></td><td data-checked-in></td><td data-sold></td><td></td>";
+      row.innerHTML =
+        "<td></td><td data-checked-in></td>" +
+        "<td><span data-sold></span><span data-free-part> + <span data-free></span> free</span></td><td></td>";
       body.append(row);
     }
     row.cells[0].textContent = type.name;
     row.cells[1].textContent = type.checked_in;
-    row.cells[2].textContent = type.sold;
+    row.querySelector("[data-sold]").textContent = type.sold;
+    row.querySelector("[data-free]").textContent = type.free ?? 0;
+    row.querySelector("[data-free-part]").hidden = !type.free;
     row.cells[3].textContent = type.capacity;
   }
   const list = $("[data-recent]");

@@ -1020,13 +1020,20 @@ def test_the_snapshot_has_counters_per_type_and_last_scans(door_client, ticket):
 
     body = door_client.get(f"/api/v1/door/{ticket.event_id}/snapshot").json()
 
-    assert body["totals"] == {"checked_in": 1, "sold": 1, "capacity": 100}
+    assert body["totals"] == {
+        "checked_in": 1,
+        "sold": 1,
+        "free": 0,
+        "tickets": 1,
+        "capacity": 100,
+    }
     types = {t["name"]: t for t in body["types"]}
     assert types["General"] == {
         "id": ticket.ticket_type_id,
         "name": "General",
         "checked_in": 1,
         "sold": 1,
+        "free": 0,
         "capacity": 40,
     }
     assert types["VIP"]["checked_in"] == 0
