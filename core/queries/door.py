@@ -269,7 +269,9 @@ def search_guests(event: Event, query: str, *, limit: int = GUEST_RESULTS) -> li
     whose code is it. Names match ignoring case and accents ("garcia" finds
     "Ana García"), codes ignoring case, spaces and dashes ("9qy2 yxed-dq"),
     as the door page's offline search does. A NUL (which Postgres cannot
-    compare) counts as a space."""
+    compare) counts as a space. Emails are matched whole but answered
+    masked (masked_email): any two letters list up to `limit` guests, and
+    a door phone is often a volunteer's own."""
     query = " ".join((query or "").replace("\x00", " ").split())[:100]
     if len(query) < 2:
         return []
@@ -285,5 +287,15 @@ def search_guests(event: Event, query: str, *, limit: int = GUEST_RESULTS) -> li
         .values(*_state_fields(), "guest_email")[:limit]
     )
     return [
-        {**_ticket_state(row), "guest_email": row["guest_email"]} for row in matches
+        {**_ticket_state(row), "guest_email": masked_email(row["guest_email"])}
+        for row in matches
     ]
+
+
+def masked_email(email: str) -> str:
+    """'an…@example.com': enough to tell two guests of one name apart at
+    the door, not an address to keep."""
+    local, at, domain = (email or "").partition("@")
+    if not local:
+        return ""
+    return f"{local[:2]}\u2026{at}{domain}"
