@@ -371,3 +371,18 @@ def test_hsts_for_subdomains_and_preloading_can_be_turned_off():
 
     assert default == dict.fromkeys(names, True)
     assert apex == dict.fromkeys(names, False)
+
+
+def test_the_example_file_copied_to_dot_env_reads_as_its_values(monkeypatch):
+    """`cp .env.example .env` must give each setting its value: django-environ
+    keeps a comment after a value as part of it ('true    # set false …')."""
+    import os
+
+    import environ
+
+    for name in list(os.environ):
+        monkeypatch.delenv(name)
+    environ.Env.read_env(ROOT / ".env.example", overwrite=True)
+
+    assert os.environ["DEBUG"] == "true"
+    assert not [(name, value) for name, value in os.environ.items() if "#" in value]
