@@ -43,3 +43,14 @@ def test_the_web_service_keeps_media_where_the_image_puts_media_root():
 
     # MEDIA_ROOT defaults to <project>/media, the image's WORKDIR/media.
     assert f"media:{workdir}/media" in web_volumes
+
+
+def test_the_image_leaves_out_local_secrets_and_builds():
+    """`COPY . .` copied a local .env (secrets) into the image, and the host's
+    .venv and node_modules over the ones the image installed."""
+    ignored = {
+        line.strip()
+        for line in (ROOT / ".dockerignore").read_text().splitlines()
+        if line.strip() and not line.startswith("#")
+    }
+    assert {".env", ".venv", "node_modules", "db.sqlite3*"} <= ignored
