@@ -194,3 +194,35 @@ def asgi_server_factory(transactional_db, tmp_path):
     yield start
     for server in servers:
         server.stop()
+
+
+LIVE_PAGE_WAIT_MS = 30_000
+
+
+@pytest.fixture
+def open_page(browser, transactional_db):
+    """`open_page(url)`: a phone-sized page in its own context, live already
+    (the buy page's browser tests; a test file may define its own).
+
+    Contexts close before the test's database is emptied (set up after
+    transactional_db, so torn down before it).
+    """
+    contexts = []
+
+    from playwright.sync_api import expect
+
+    def open_(url):
+        context = browser.new_context(viewport={"width": 390, "height": 844})
+        contexts.append(context)
+        context.set_default_timeout(LIVE_PAGE_WAIT_MS)
+        page = context.new_page()
+        page.goto(url)
+        expect(page.locator("[data-live-indicator]")).to_have_attribute(
+            "data-state", "live", timeout=LIVE_PAGE_WAIT_MS
+        )
+        page.evaluate("window.notReloaded = true")
+        return page
+
+    yield open_
+    for context in contexts:
+        context.close()

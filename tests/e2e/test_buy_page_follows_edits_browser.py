@@ -23,32 +23,6 @@ MADRID = ZoneInfo("Europe/Madrid")
 
 
 @pytest.fixture
-def open_page(browser, transactional_db):
-    """`open_page(url)`: a phone-sized page in its own context, live already.
-
-    Contexts close before the test's database is emptied (set up after
-    transactional_db, so torn down before it).
-    """
-    contexts = []
-
-    def open_(url):
-        context = browser.new_context(viewport={"width": 390, "height": 844})
-        contexts.append(context)
-        context.set_default_timeout(WAIT_MS)
-        page = context.new_page()
-        page.goto(url)
-        expect(page.locator("[data-live-indicator]")).to_have_attribute(
-            "data-state", "live"
-        )
-        page.evaluate("window.notReloaded = true")
-        return page
-
-    yield open_
-    for context in contexts:
-        context.close()
-
-
-@pytest.fixture
 def open_mic(transactional_db):
     """Open Mic Tonight, tomorrow 22:00 in Madrid: Table €15, Standing €10."""
     tomorrow = (timezone.now() + timedelta(days=1)).astimezone(MADRID).date()
