@@ -445,7 +445,7 @@ function typedVerdict(result, typed) {
     // Offline, not found here is no typo: another event's real code, one
     // sold since the list came, or no list at all. Said as it is.
     message = result.noList
-      ? `This phone has no ticket list yet, so ${shown} can't be checked offline. Use the guest list or wait for the network.`
+      ? `This phone has no ticket list yet, so ${shown} can't be checked offline — wait for the network.`
       : `Can't check ${shown} offline — it's not on this event's list.`;
   }
   return { ...result, verdict: "attention", message };

@@ -46,5 +46,8 @@ def test_offline_with_no_list_on_the_phone_a_typed_code_says_so(door_page, door_
 
     text = door.type_code(door_page, door_ticket.code, expect="unknown")
 
-    assert "This phone has no ticket list yet" in text
+    assert (
+        f"This phone has no ticket list yet, so {door_ticket.code} can't be checked"
+        " offline — wait for the network." in text
+    )
     assert "check the code" not in text and "No ticket with code" not in text
