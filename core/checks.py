@@ -4,27 +4,13 @@ They replace the seed's troubleshooting list with something `manage.py check
 --deploy` runs. Each has an id `ticketing.E/W###`.
 """
 
-import ipaddress
 from email.utils import parseaddr
 from urllib.parse import urlsplit
 
 from django.conf import settings
 from django.core.checks import Error, Tags, Warning, register
 
-
-def _unreachable(host: str) -> bool:
-    """A host name customers' phones cannot open: this computer, or an
-    address of its own network (as ticketing.settings._is_local)."""
-    name = host.strip().strip("[]").lower()
-    if not name or name in ("localhost", "testserver"):
-        return True
-    if name.endswith((".localhost", ".local")):
-        return True
-    try:
-        address = ipaddress.ip_address(name)
-    except ValueError:
-        return False
-    return address.is_loopback or address.is_private or address.is_link_local
+from core.hosts import is_local_host
 
 
 def _link_hosts() -> tuple[str, list[str]]:
@@ -50,7 +36,7 @@ def _link_problems() -> list:
     """Links and sender no customer could use (DEBUG off)."""
     problems = []
     where, hosts = _link_hosts()
-    if any(_unreachable(h) for h in hosts):
+    if any(is_local_host(h) for h in hosts):
         problems.append(
             Error(
                 f"Links in emails, texts and calendar files point to {where}, "
@@ -63,7 +49,7 @@ def _link_problems() -> list:
             )
         )
     domain = parseaddr(settings.DEFAULT_FROM_EMAIL)[1].rpartition("@")[2]
-    if _unreachable(domain) or "." not in domain.strip("[]"):
+    if is_local_host(domain) or "." not in domain.strip("[]"):
         problems.append(
             Error(
                 f"Emails are sent from {settings.DEFAULT_FROM_EMAIL}, an address "

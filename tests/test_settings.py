@@ -376,13 +376,12 @@ def test_hsts_for_subdomains_and_preloading_can_be_turned_off():
 def test_the_example_file_copied_to_dot_env_reads_as_its_values(monkeypatch):
     """`cp .env.example .env` must give each setting its value: django-environ
     keeps a comment after a value as part of it ('true    # set false …')."""
-    import os
-
     import environ
 
-    for name in list(os.environ):
-        monkeypatch.delenv(name)
+    read = {}  # where read_env writes, instead of this process's environment
+    monkeypatch.setattr(environ.Env, "ENVIRON", read)
     environ.Env.read_env(ROOT / ".env.example", overwrite=True)
 
-    assert os.environ["DEBUG"] == "true"
-    assert not [(name, value) for name, value in os.environ.items() if "#" in value]
+    assert read["DEBUG"] == "true"
+    assert len(read) > 40
+    assert not [(name, value) for name, value in read.items() if "#" in value]

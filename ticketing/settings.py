@@ -12,6 +12,8 @@ from urllib.parse import urlsplit
 import environ
 from django.core.exceptions import ImproperlyConfigured
 
+from core.hosts import is_local_host
+
 BASE_DIR = Path(__file__).resolve().parent.parent
 
 env = environ.Env()
@@ -52,22 +54,8 @@ if DEBUG and not ALLOWED_HOSTS:
     ALLOWED_HOSTS = ["127.0.0.1", "localhost", "[::1]", "testserver"]
 
 
-def _is_local(host: str) -> bool:
-    """A host name only this computer or its own network can reach."""
-    import ipaddress
-
-    name = host.strip().strip("[]").lower()
-    if name in ("localhost", "testserver") or name.endswith((".localhost", ".local")):
-        return True
-    try:
-        address = ipaddress.ip_address(name)
-    except ValueError:
-        return False
-    return address.is_loopback or address.is_private or address.is_link_local
-
-
 if SECRET_KEY == DEV_SECRET_KEY and (
-    public := [h for h in ALLOWED_HOSTS if h != "*" and not _is_local(h)]
+    public := [h for h in ALLOWED_HOSTS if h != "*" and not is_local_host(h)]
 ):
     # DEBUG left on by mistake on a public server: the key in this repository
     # would sign its tickets (the QR key derives from it), so anyone could.
@@ -80,7 +68,7 @@ if SECRET_KEY == DEV_SECRET_KEY and (
 
 def _public_hosts() -> list[str]:
     """The hosts this server answers for that the rest of the world can reach."""
-    return [h for h in ALLOWED_HOSTS if h != "*" and not _is_local(h)]
+    return [h for h in ALLOWED_HOSTS if h != "*" and not is_local_host(h)]
 
 
 def _local_link_hosts() -> list[str]:
@@ -90,7 +78,7 @@ def _local_link_hosts() -> list[str]:
     hosts = [urlsplit(f"//{h}").hostname or "" for h in site_hosts] or [
         urlsplit(PUBLIC_BASE_URL).hostname or ""
     ]
-    return [h for h in hosts if _is_local(h)]
+    return [h for h in hosts if is_local_host(h)]
 
 
 if not DEBUG and (public := _public_hosts()) and (unreachable := _local_link_hosts()):
@@ -402,7 +390,7 @@ def _sender_domain() -> str:
 def _local_sender() -> bool:
     """Whether DEFAULT_FROM_EMAIL is no domain's anyone could verify."""
     domain = _sender_domain()
-    return _is_local(domain) or "." not in domain.strip("[]")
+    return is_local_host(domain) or "." not in domain.strip("[]")
 
 
 if not DEBUG and (public := _public_hosts()) and _local_sender():
