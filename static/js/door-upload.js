@@ -227,13 +227,17 @@ export function watchWaitingUploads({ box, offlineUrl, csrf, names = new Map(), 
       await uploadWaiting({
         post,
         skip: new Set(refused.keys()),
-        onRefused: ({ event, response, admits, nothingDone }) => {
+        onRefused: ({ event, response, body, admits, nothingDone }) => {
           if (!nothingDone && admits && uploadRefusedForGood(response)) {
+            // A page kept from before a new sign-in sends an old CSRF token.
+            const signIn = response.status === 401 || /^CSRF/.test(body?.message || "");
             refused.set(
               event,
-              response.status === 401
-                ? "sign in again to upload them"
-                : "you're no longer on that event's door, ask the owner",
+              signIn
+                ? "sign in again (or reload this page) to upload them"
+                : response.status === 403
+                  ? "you're no longer on that event's door, ask the owner"
+                  : body?.message || "the server would not take them",
             );
           }
         },

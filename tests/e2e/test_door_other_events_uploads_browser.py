@@ -139,3 +139,29 @@ def test_the_event_list_says_which_events_admits_wait_and_uploads_them(
     for ticket in (door_ticket, second_guest):
         ticket.refresh_from_db()
         assert ticket.status == Ticket.Status.USED
+
+
+def test_the_event_list_kept_from_an_old_sign_in_asks_to_sign_in_again(
+    page, live_server, door_ticket
+):
+    """A list page kept from before a new sign-in sends an old CSRF token:
+    not 'no longer on that event's door'."""
+    door.sign_in_door_staff(page.context, live_server.url, username="doorcsrf")
+    page.route(
+        "**/api/v1/scan/offline",
+        lambda route: route.fulfill(
+            status=403,
+            content_type="application/json",
+            body='{"code": "forbidden", "message": "CSRF Failed: CSRF token missing."}',
+        ),
+    )
+    page.goto(f"{live_server.url}/scanner/door/")
+    record_waiting_admit(page, door_ticket, name="Camera Night")
+    page.reload()
+
+    waiting = page.locator("[data-waiting-uploads]")
+    page.wait_for_function(
+        "el => el.textContent.includes('not uploaded')", arg=waiting.element_handle()
+    )
+    assert "sign in again" in waiting.inner_text()
+    assert "no longer" not in waiting.inner_text()
