@@ -15,31 +15,6 @@ WAIT_MS = 30_000
 expect.set_options(timeout=WAIT_MS)
 
 
-@pytest.fixture
-def open_page(browser, transactional_db):
-    """`open_page(url)`: a phone-sized page in its own context, live already.
-
-    Contexts close before the test's database is emptied (set up after
-    transactional_db, so torn down before it).
-    """
-    contexts = []
-
-    def open_(url):
-        context = browser.new_context(viewport={"width": 390, "height": 844})
-        contexts.append(context)
-        context.set_default_timeout(WAIT_MS)
-        page = context.new_page()
-        page.goto(url)
-        expect(page.locator("[data-live-indicator]")).to_have_attribute(
-            "data-state", "live"
-        )
-        return page
-
-    yield open_
-    for context in contexts:
-        context.close()
-
-
 def test_quantity_selects_and_email_are_described(open_page, asgi_server):
     event = EventFactory(name="Described", currency="eur")
     vip = TicketTypeFactory(event=event, name="VIP", price="50.00", capacity=10)
